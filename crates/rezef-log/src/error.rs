@@ -1,0 +1,178 @@
+//! Errors of the log.
+//!
+//! The variants are structured (rather than strings) so that callers can react to them:
+//! a server maps [`Error::OffsetOutOfRange`] to a client error, [`Error::Closed`] to "shutting
+//! down", and treats [`Error::Io`] / [`Error::Corrupt`] as operator-visible failures.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::Offset;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a [`Log`](crate::Log).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on the log's files failed.
+    ///
+    /// An `Io` error from `append` does **not** prove the batch was not written: it may have
+    /// reached the disk before the failure was detected. After a write or sync failure the
+    /// embedded log stops accepting appends (see [`Error::Closed`]); reopening it recovers.
+    #[error("log I/O failed: {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`"open segment"`, `"fdatasync"`, ...).
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Data that should be intact is not: a sealed (non-last) segment failed validation, or a
+    /// checksummed frame is structurally inconsistent. The log refuses to guess; it never
+    /// silently drops acknowledged data.
+    #[error("log corrupt in {} at byte {position}: {reason}", path.display())]
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte position of the offending frame within the file.
+        position: u64,
+        /// What exactly is wrong.
+        reason: Corruption,
+    },
+
+    /// The encoded batch is larger than the configured `max_batch_bytes`.
+    #[error("batch of {bytes} bytes exceeds the limit of {limit} bytes")]
+    BatchTooLarge {
+        /// Encoded size of the rejected batch (frame header + per-record overhead + payloads).
+        bytes: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+
+    /// `append` was called with no payloads.
+    #[error("cannot append an empty batch")]
+    EmptyBatch,
+
+    /// A read asked for an offset below the first readable offset.
+    #[error("offset {requested} out of range (log holds [{start}, {end}))")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: Offset,
+        /// First readable offset at the time of the call.
+        start: Offset,
+        /// End offset (high watermark) at the time of the call.
+        end: Offset,
+    },
+
+    /// The log has been closed (or its writer stopped after a fatal I/O error).
+    #[error("log is closed")]
+    Closed,
+}
+
+/// The specific inconsistency behind an [`Error::Corrupt`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The frame does not start with the format's magic bytes.
+    #[error("bad frame magic")]
+    BadMagic,
+    /// A checksummed frame carries a format version this build does not understand.
+    #[error("unsupported frame format version {0}")]
+    UnsupportedVersion(u8),
+    /// The frame length field is smaller than a header or runs past the end of the segment.
+    #[error("bad frame length {len} (segment has {available} bytes left)")]
+    BadFrameLength {
+        /// The stored frame length.
+        len: u64,
+        /// Bytes left in the segment from the frame's position.
+        available: u64,
+    },
+    /// The stored CRC32C does not match the frame's contents.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch {
+        /// CRC stored in the header.
+        stored: u32,
+        /// CRC computed over the bytes read.
+        computed: u32,
+    },
+    /// A checksummed frame is structurally invalid: record lengths do not add up to the frame
+    /// length, the record count is zero, or reserved header bytes are set.
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+    /// A frame's base offset is not the one that follows the previous frame (or the segment's
+    /// base offset).
+    #[error("frame base offset {found}, expected {expected}")]
+    OffsetMismatch {
+        /// The offset the log expected.
+        expected: Offset,
+        /// The offset stored in the frame.
+        found: Offset,
+    },
+    /// A frame's timestamp is below the previous frame's.
+    #[error("frame timestamp {found} ms is below the previous frame's {previous} ms")]
+    TimestampRegression {
+        /// Previous frame's timestamp.
+        previous: i64,
+        /// This frame's timestamp.
+        found: i64,
+    },
+    /// A sealed segment does not end where the next segment begins.
+    #[error("segment ends at offset {found}, but the next segment starts at {expected}")]
+    SegmentGap {
+        /// Base offset of the next segment.
+        expected: Offset,
+        /// Offset one past the segment's last record.
+        found: Offset,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A copy of this error for fanning out one failure to several waiters (`io::Error` is not
+    /// `Clone`, so the source is re-created from its kind and message).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::Io { op, path, source } => Error::Io {
+                op,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Corrupt {
+                path,
+                position,
+                reason,
+            } => Error::Corrupt {
+                path: path.clone(),
+                position: *position,
+                reason: reason.clone(),
+            },
+            Error::BatchTooLarge { bytes, limit } => Error::BatchTooLarge {
+                bytes: *bytes,
+                limit: *limit,
+            },
+            Error::EmptyBatch => Error::EmptyBatch,
+            Error::OffsetOutOfRange {
+                requested,
+                start,
+                end,
+            } => Error::OffsetOutOfRange {
+                requested: *requested,
+                start: *start,
+                end: *end,
+            },
+            Error::Closed => Error::Closed,
+        }
+    }
+}

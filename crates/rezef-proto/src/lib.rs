@@ -1,0 +1,18 @@
+//! Rezef's public gRPC contract, generated from `proto/rezef/v1`.
+//!
+//! Only the edges of the system touch these types: the server (`rezef-server`) and the
+//! adapter SDK (`rezef-adapter`). Everything inside works on the domain types of
+//! `rezef-events`. Besides the generated code this crate holds the descriptor set (for gRPC
+//! server reflection) and the proto3 JSON mapping used by `rezef publish` and `rezef replay`.
+
+pub mod json;
+
+/// The `rezef.v1` package: messages, enums, service clients and servers.
+#[allow(clippy::all, missing_debug_implementations)]
+pub mod v1 {
+    tonic::include_proto!("rezef.v1");
+}
+
+/// The encoded `FileDescriptorSet` of every `rezef.v1` file, for server reflection and JSON.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/rezef_descriptor.bin"));
