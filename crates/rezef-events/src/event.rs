@@ -1,0 +1,237 @@
+//! The event model: one fact that happened in a customer's interaction, in the past tense.
+//!
+//! These are the domain twins of `rezef.v1.Event`: the same facts, with every id validated,
+//! every identity normalised and every enum closed. The gRPC edge converts into them; the
+//! log stores them (see `codec`); the fold consumes them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::ChannelIdentity;
+use crate::ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
+use crate::time::Timestamp;
+
+/// The current event schema version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One fact about a customer's interaction (or an agent's presence).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub occurred_at: Timestamp,
+    /// The adapter that published it.
+    pub source: String,
+    pub schema_version: u32,
+    /// Whom it is about; `None` only for agent events.
+    pub customer: Option<CustomerRef>,
+    pub conversation_id: Option<ConversationId>,
+    pub interaction_id: Option<InteractionId>,
+    pub channel: Option<Channel>,
+    pub payload: Payload,
+}
+
+/// Whom an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerRef {
+    Id(CustomerId),
+    Identity(ChannelIdentity),
+}
+
+macro_rules! closed_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),* }
+    };
+}
+
+closed_enum!(
+    /// The channels a customer reaches the company through.
+    Channel { Voice, Ivr, Webchat, Video, Bot, Email, Sms, Whatsapp, Social, App, WebForm, Branch, Callback }
+);
+closed_enum!(Direction { Inbound, Outbound, Proactive });
+closed_enum!(StepOutcome { Continued, Contained, Failed, Escalated });
+closed_enum!(VerificationMethod {
+    CallerId,
+    Knowledge,
+    OneTimeCode,
+    Pin,
+    AuthenticatedSession,
+    VoiceBiometrics,
+    Document
+});
+closed_enum!(
+    /// Ordered: `Low < Substantial < High`.
+    AssuranceLevel { Low, Substantial, High }
+);
+closed_enum!(Participant { Customer, Agent, Bot, System });
+closed_enum!(HandoffReason { CustomerAsked, BotFailed, BotCannotHelp, Policy });
+closed_enum!(AbandonPoint { Ivr, Bot, Queue, Callback });
+closed_enum!(EndReason { Completed, CustomerLeft, AgentEnded, TransferredOut, TimedOut, Failed });
+closed_enum!(Presence { Available, Away, Busy, AfterContactWork, Offline });
+
+impl Channel {
+    /// Channels where the customer starts in self service (a menu or a bot).
+    pub fn is_self_service(self) -> bool {
+        matches!(self, Self::Ivr | Self::Bot)
+    }
+}
+
+/// A file sent with a message, by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub uri: String,
+    pub content_type: String,
+    pub name: String,
+    pub size_bytes: u64,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    InteractionStarted {
+        direction: Direction,
+        identity: Option<ChannelIdentity>,
+        entry_point: String,
+        language: Option<String>,
+    },
+    SelfServiceStepCompleted {
+        step_id: String,
+        prompt: String,
+        customer_input: String,
+        outcome: Option<StepOutcome>,
+    },
+    IntentDetected {
+        intent: String,
+        confidence: f32,
+        detected_by: String,
+    },
+    CustomerIdentified {
+        method: VerificationMethod,
+        assurance: AssuranceLevel,
+        identities: Vec<ChannelIdentity>,
+        expires_at: Option<Timestamp>,
+    },
+    MessageSent {
+        from: Participant,
+        sender_id: String,
+        text: String,
+        attachments: Vec<Attachment>,
+    },
+    ContextSet {
+        key: String,
+        value: String,
+        sensitive: bool,
+    },
+    ContactQueued {
+        queue_id: String,
+        priority: u32,
+        required_skills: Vec<String>,
+        language: Option<String>,
+    },
+    ContactOffered {
+        agent_id: AgentId,
+        queue_id: String,
+    },
+    ContactAssigned {
+        agent_id: AgentId,
+        queue_id: String,
+    },
+    ContactTransferred {
+        from_agent_id: Option<AgentId>,
+        to_agent_id: Option<AgentId>,
+        to_queue_id: String,
+        reason: String,
+    },
+    HandoffRequested {
+        bot_id: String,
+        reason: HandoffReason,
+        target_queue_id: String,
+        summary: String,
+    },
+    CallbackRequested {
+        callback_to: ChannelIdentity,
+        preferred_at: Option<Timestamp>,
+        queue_id: String,
+        original_arrival_at: Option<Timestamp>,
+    },
+    CallbackCompleted {
+        reached: bool,
+        agent_id: Option<AgentId>,
+    },
+    ContactAbandoned {
+        point: AbandonPoint,
+    },
+    InteractionEnded {
+        reason: Option<EndReason>,
+    },
+    WrapUpRecorded {
+        agent_id: Option<AgentId>,
+        disposition: String,
+        need_resolved: bool,
+        notes: String,
+    },
+    SurveyAnswered {
+        csat: Option<u32>,
+        nps: Option<u32>,
+        effort: Option<u32>,
+        comment: String,
+    },
+    AgentPresenceChanged {
+        agent_id: AgentId,
+        presence: Presence,
+        custom_status: String,
+    },
+}
+
+impl Payload {
+    /// The payload's name as in the protobuf `oneof` (`interaction_started`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InteractionStarted { .. } => "interaction_started",
+            Self::SelfServiceStepCompleted { .. } => "self_service_step_completed",
+            Self::IntentDetected { .. } => "intent_detected",
+            Self::CustomerIdentified { .. } => "customer_identified",
+            Self::MessageSent { .. } => "message_sent",
+            Self::ContextSet { .. } => "context_set",
+            Self::ContactQueued { .. } => "contact_queued",
+            Self::ContactOffered { .. } => "contact_offered",
+            Self::ContactAssigned { .. } => "contact_assigned",
+            Self::ContactTransferred { .. } => "contact_transferred",
+            Self::HandoffRequested { .. } => "handoff_requested",
+            Self::CallbackRequested { .. } => "callback_requested",
+            Self::CallbackCompleted { .. } => "callback_completed",
+            Self::ContactAbandoned { .. } => "contact_abandoned",
+            Self::InteractionEnded { .. } => "interaction_ended",
+            Self::WrapUpRecorded { .. } => "wrap_up_recorded",
+            Self::SurveyAnswered { .. } => "survey_answered",
+            Self::AgentPresenceChanged { .. } => "agent_presence_changed",
+        }
+    }
+
+    /// Whether the payload concerns a customer (all but agent presence).
+    pub fn is_customer_event(&self) -> bool {
+        !matches!(self, Self::AgentPresenceChanged { .. })
+    }
+
+    /// Whether the payload describes one interaction and so needs `interaction_id`.
+    pub fn needs_interaction(&self) -> bool {
+        matches!(
+            self,
+            Self::InteractionStarted { .. }
+                | Self::SelfServiceStepCompleted { .. }
+                | Self::ContactQueued { .. }
+                | Self::ContactOffered { .. }
+                | Self::ContactAssigned { .. }
+                | Self::ContactTransferred { .. }
+                | Self::HandoffRequested { .. }
+                | Self::CallbackRequested { .. }
+                | Self::CallbackCompleted { .. }
+                | Self::ContactAbandoned { .. }
+                | Self::InteractionEnded { .. }
+        )
+    }
+}

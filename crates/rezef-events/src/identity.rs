@@ -1,0 +1,270 @@
+//! Channel identities and their normalisation. The same person must look the same on every
+//! channel: `+972 (50) 123-4567` and `00972501234567` are one phone number, `Dana@Example.com`
+//! and `dana@example.com` one mailbox. Identities are normalised once, at the edge, so the
+//! projection can match them by equality.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The kinds of identity a customer shows on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    Phone,
+    Email,
+    ChatVisitor,
+    SocialHandle,
+    MessagingId,
+    AppUser,
+    CrmId,
+}
+
+impl IdentityKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Email => "email",
+            Self::ChatVisitor => "chat_visitor",
+            Self::SocialHandle => "social_handle",
+            Self::MessagingId => "messaging_id",
+            Self::AppUser => "app_user",
+            Self::CrmId => "crm_id",
+        }
+    }
+}
+
+/// A normalised identity of a customer on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ChannelIdentity {
+    kind: IdentityKind,
+    value: String,
+    /// The social network, for social handles only.
+    network: Option<String>,
+}
+
+/// Why an identity was refused, and which part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityError {
+    /// `value` or `network`.
+    pub field: &'static str,
+    pub reason: String,
+}
+
+const MAX_VALUE_LEN: usize = 256;
+
+impl ChannelIdentity {
+    /// Normalises and validates an identity.
+    pub fn new(
+        kind: IdentityKind,
+        value: &str,
+        network: Option<&str>,
+    ) -> Result<Self, IdentityError> {
+        let value_error = |reason: &str| IdentityError {
+            field: "value",
+            reason: reason.to_owned(),
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(value_error("is required"));
+        }
+        if value.len() > MAX_VALUE_LEN {
+            return Err(value_error("is longer than 256 bytes"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(value_error("must not contain control characters"));
+        }
+        let network = network.map(str::trim).filter(|n| !n.is_empty());
+        let network = match (kind, network) {
+            (IdentityKind::SocialHandle, Some(network)) => Some(normalise_network(network)?),
+            (IdentityKind::SocialHandle, None) => {
+                return Err(IdentityError {
+                    field: "network",
+                    reason: "is required for a social handle".into(),
+                });
+            }
+            (_, Some(_)) => {
+                return Err(IdentityError {
+                    field: "network",
+                    reason: "is only for social handles".into(),
+                });
+            }
+            (_, None) => None,
+        };
+        let value = match kind {
+            IdentityKind::Phone => normalise_phone(value).map_err(value_error)?,
+            IdentityKind::Email => normalise_email(value).map_err(value_error)?,
+            IdentityKind::SocialHandle => value.trim_start_matches('@').to_lowercase(),
+            _ => value.to_owned(),
+        };
+        Ok(Self {
+            kind,
+            value,
+            network,
+        })
+    }
+
+    pub fn phone(value: &str) -> Result<Self, IdentityError> {
+        Self::new(IdentityKind::Phone, value, None)
+    }
+
+    pub fn email(value: &str) -> Result<Self, IdentityError> {
+        Self::new(IdentityKind::Email, value, None)
+    }
+
+    pub fn kind(&self) -> IdentityKind {
+        self.kind
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    pub fn network(&self) -> Option<&str> {
+        self.network.as_deref()
+    }
+
+    /// A key unique per identity, for indexes: `kind:network:value`.
+    pub fn index_key(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.kind.as_str(),
+            self.network.as_deref().unwrap_or(""),
+            self.value
+        )
+    }
+}
+
+impl fmt::Display for ChannelIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.network {
+            Some(network) => write!(f, "{}:{network}:{}", self.kind.as_str(), self.value),
+            None => write!(f, "{}:{}", self.kind.as_str(), self.value),
+        }
+    }
+}
+
+/// E.164: `+` and 8 to 15 digits, the first not 0. Separators people type are dropped and a
+/// leading international prefix `00` becomes `+`. National numbers are refused rather than
+/// guessed at: which country they belong to is not known here.
+fn normalise_phone(raw: &str) -> Result<String, &'static str> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
+        .collect();
+    let digits = if let Some(rest) = compact.strip_prefix('+') {
+        rest
+    } else if let Some(rest) = compact.strip_prefix("00") {
+        rest
+    } else {
+        return Err("must be an international number starting with + or 00 (E.164)");
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must contain only digits after the country code prefix");
+    }
+    if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+        return Err("must have 8 to 15 digits, the first not 0 (E.164)");
+    }
+    Ok(format!("+{digits}"))
+}
+
+/// One `@`, a non-empty local part, a domain with a dot; folded to lower case.
+fn normalise_email(raw: &str) -> Result<String, &'static str> {
+    let lower = raw.to_lowercase();
+    let Some((local, domain)) = lower.split_once('@') else {
+        return Err("must be an email address (local@domain)");
+    };
+    let valid = !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !lower.chars().any(char::is_whitespace)
+        && lower.len() <= 254;
+    if valid {
+        Ok(lower)
+    } else {
+        Err("must be an email address (local@domain)")
+    }
+}
+
+fn normalise_network(raw: &str) -> Result<String, IdentityError> {
+    let network = raw.to_lowercase();
+    if network.len() <= 32
+        && network
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        Ok(network)
+    } else {
+        Err(IdentityError {
+            field: "network",
+            reason: "must be a short network name such as \"x\" or \"facebook\"".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_normalise_to_e164() {
+        for raw in ["+972 (50) 123-4567", "00972501234567", "+972.50.123.4567"] {
+            assert_eq!(
+                ChannelIdentity::phone(raw).expect("valid").value(),
+                "+972501234567"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_phone_numbers_are_refused() {
+        for raw in ["050-1234567", "+97250abc4567", "+0123456789", "+1234567", "+"] {
+            let err = ChannelIdentity::phone(raw).expect_err(raw);
+            assert_eq!(err.field, "value", "{raw}");
+        }
+    }
+
+    #[test]
+    fn emails_fold_case_and_need_a_domain() {
+        assert_eq!(
+            ChannelIdentity::email(" Dana@Example.COM ")
+                .expect("valid")
+                .value(),
+            "dana@example.com"
+        );
+        for raw in ["dana", "dana@", "@example.com", "dana@example", "a b@x.io", "a@b@c.io"] {
+            assert!(ChannelIdentity::email(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn social_handles_need_a_network_and_only_they_have_one() {
+        let handle = ChannelIdentity::new(IdentityKind::SocialHandle, "@DanaK", Some("X"))
+            .expect("valid");
+        assert_eq!((handle.value(), handle.network()), ("danak", Some("x")));
+        assert_eq!(
+            ChannelIdentity::new(IdentityKind::SocialHandle, "dana", None)
+                .expect_err("no network")
+                .field,
+            "network"
+        );
+        assert_eq!(
+            ChannelIdentity::new(IdentityKind::ChatVisitor, "v1", Some("x"))
+                .expect_err("network on a visitor id")
+                .field,
+            "network"
+        );
+    }
+
+    #[test]
+    fn index_keys_distinguish_kinds_and_networks() {
+        let x = ChannelIdentity::new(IdentityKind::SocialHandle, "dana", Some("x")).expect("ok");
+        let fb = ChannelIdentity::new(IdentityKind::SocialHandle, "dana", Some("facebook"))
+            .expect("ok");
+        let app = ChannelIdentity::new(IdentityKind::AppUser, "dana", None).expect("ok");
+        assert_ne!(x.index_key(), fb.index_key());
+        assert_ne!(x.index_key(), app.index_key());
+    }
+}

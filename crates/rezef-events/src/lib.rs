@@ -1,0 +1,50 @@
+//! Rezef's domain: the event model, the rules an event must follow, and the pure fold from
+//! a customer's events to their journey state. No I/O happens here; the log, the store and
+//! the gRPC edge sit around it.
+//!
+//! # Layout
+//! - [`event`]: the facts adapters publish ([`Event`], [`Payload`]), named in the past tense.
+//! - [`ids`], [`identity`], [`time`]: validated identifiers, normalised channel identities
+//!   and timestamps.
+//! - `validate`: the rules beyond the types ([`Event::validate`]).
+//! - [`journey`] and [`fold`]: the state a customer's events fold into, and the fold itself.
+//! - [`agent`]: agents' presence.
+//! - [`codec`]: how an event is stored in a log record.
+//!
+//! ```
+//! use rezef_events::{Journey, fold::customer_id_for, testing::EventBuilder};
+//!
+//! let mut chat = EventBuilder::visitor("acme", "visitor-1");
+//! let first = chat.started();
+//! let identity = match &first.customer {
+//!     Some(rezef_events::CustomerRef::Identity(identity)) => identity.clone(),
+//!     _ => unreachable!(),
+//! };
+//! let customer = customer_id_for(&first.tenant_id, &identity);
+//! let mut journey = Journey::new(first.tenant_id.clone(), customer, first.occurred_at);
+//! journey.apply(0, &first);
+//! journey.apply(1, &chat.intent("billing.dispute", 0.92));
+//! let open = journey.open_conversation().expect("a conversation is open");
+//! assert_eq!(open.intent.as_ref().map(|i| i.intent.as_str()), Some("billing.dispute"));
+//! ```
+
+pub mod agent;
+pub mod codec;
+mod error;
+pub mod event;
+pub mod fold;
+pub mod identity;
+pub mod ids;
+pub mod journey;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod time;
+mod validate;
+
+pub use error::{Error, Result, Violation};
+pub use event::{Channel, CustomerRef, Event, Payload};
+pub use identity::{ChannelIdentity, IdentityKind};
+pub use ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
+pub use journey::Journey;
+pub use time::Timestamp;
+pub use validate::{MAX_CONTEXT_VALUE_LEN, MAX_TEXT_LEN, is_language_tag};

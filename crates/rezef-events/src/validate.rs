@@ -1,0 +1,317 @@
+//! The rules an event must follow beyond its types: which fields a payload needs, ranges,
+//! sizes. The gRPC edge checks types and formats while converting; these rules apply to
+//! every domain event, wherever it came from. Paths use the protobuf field names.
+
+use crate::error::Violation;
+use crate::event::{Event, Payload, SCHEMA_VERSION};
+use crate::ids::check_id;
+
+/// The largest message text, in bytes.
+pub const MAX_TEXT_LEN: usize = 64 * 1024;
+/// The largest context value, in bytes.
+pub const MAX_CONTEXT_VALUE_LEN: usize = 4 * 1024;
+/// The largest free-text field (prompts, notes, summaries), in bytes.
+pub const MAX_NOTE_LEN: usize = 16 * 1024;
+const MAX_NAME_LEN: usize = 128;
+
+impl Event {
+    /// Checks the event's rules; every violation is reported, not only the first.
+    pub fn validate(&self) -> Result<(), Vec<Violation>> {
+        let mut v = Rules::default();
+        v.name("source", &self.source, true);
+        if self.schema_version > SCHEMA_VERSION {
+            v.fail(
+                "schema_version",
+                format!("{} is newer than this server's {SCHEMA_VERSION}", self.schema_version),
+            );
+        }
+        if self.payload.is_customer_event() {
+            if self.customer.is_none() {
+                v.fail("customer", "is required");
+            }
+            if self.channel.is_none() {
+                v.fail("channel", "is required");
+            }
+        } else if self.customer.is_some() {
+            v.fail("customer", "must be unset for agent events");
+        }
+        if self.payload.needs_interaction() && self.interaction_id.is_none() {
+            v.fail("interaction_id", "is required for this payload");
+        }
+        v.payload(&self.payload);
+        v.finish()
+    }
+}
+
+#[derive(Default)]
+struct Rules(Vec<Violation>);
+
+impl Rules {
+    fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(Violation::new(field, description));
+    }
+
+    fn finish(self) -> Result<(), Vec<Violation>> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+    }
+
+    /// A short name (source, intent, queue, key): printable, bounded, required or not.
+    fn name(&mut self, field: &str, value: &str, required: bool) {
+        if value.is_empty() {
+            if required {
+                self.fail(field, "is required");
+            }
+        } else if value.len() > MAX_NAME_LEN {
+            self.fail(field, format!("is longer than {MAX_NAME_LEN} bytes"));
+        } else if value.chars().any(char::is_control) {
+            self.fail(field, "must not contain control characters");
+        }
+    }
+
+    fn id(&mut self, field: &str, value: &str) {
+        if let Err(reason) = check_id(value) {
+            self.fail(field, reason);
+        }
+    }
+
+    fn text(&mut self, field: &str, value: &str, limit: usize) {
+        if value.len() > limit {
+            self.fail(field, format!("is longer than {limit} bytes"));
+        }
+    }
+
+    fn language(&mut self, field: &str, tag: Option<&str>) {
+        if let Some(tag) = tag {
+            if !is_language_tag(tag) {
+                self.fail(field, "must be a BCP 47 language tag such as \"he\" or \"en-GB\"");
+            }
+        }
+    }
+
+    fn score(&mut self, field: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>) {
+        if let Some(score) = value {
+            if !range.contains(&score) {
+                self.fail(
+                    field,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                );
+            }
+        }
+    }
+
+    fn payload(&mut self, payload: &Payload) {
+        let at = |field: &str| format!("{}.{field}", payload.name());
+        match payload {
+            Payload::InteractionStarted {
+                entry_point,
+                language,
+                ..
+            } => {
+                self.text(&at("entry_point"), entry_point, MAX_NAME_LEN * 2);
+                self.language(&at("language"), language.as_deref());
+            }
+            Payload::SelfServiceStepCompleted {
+                step_id,
+                prompt,
+                customer_input,
+                ..
+            } => {
+                self.name(&at("step_id"), step_id, true);
+                self.text(&at("prompt"), prompt, MAX_NOTE_LEN);
+                self.text(&at("customer_input"), customer_input, MAX_NOTE_LEN);
+            }
+            Payload::IntentDetected {
+                intent,
+                confidence,
+                detected_by,
+            } => {
+                self.name(&at("intent"), intent, true);
+                self.name(&at("detected_by"), detected_by, false);
+                if !(0.0..=1.0).contains(confidence) {
+                    self.fail(at("confidence"), "must be between 0 and 1");
+                }
+            }
+            Payload::CustomerIdentified { identities, .. } => {
+                if identities.len() > 32 {
+                    self.fail(at("identities"), "holds more than 32 identities");
+                }
+            }
+            Payload::MessageSent {
+                sender_id,
+                text,
+                attachments,
+                ..
+            } => {
+                if text.is_empty() && attachments.is_empty() {
+                    self.fail(at("text"), "is required when there is no attachment");
+                }
+                self.text(&at("text"), text, MAX_TEXT_LEN);
+                self.name(&at("sender_id"), sender_id, false);
+                if attachments.len() > 32 {
+                    self.fail(at("attachments"), "holds more than 32 attachments");
+                }
+                for (i, attachment) in attachments.iter().enumerate() {
+                    if attachment.uri.is_empty() {
+                        self.fail(at(&format!("attachments[{i}].uri")), "is required");
+                    }
+                    self.text(&at(&format!("attachments[{i}].uri")), &attachment.uri, 2048);
+                }
+            }
+            Payload::ContextSet { key, value, .. } => {
+                self.name(&at("key"), key, true);
+                self.text(&at("value"), value, MAX_CONTEXT_VALUE_LEN);
+            }
+            Payload::ContactQueued {
+                queue_id,
+                required_skills,
+                language,
+                ..
+            } => {
+                self.id(&at("queue_id"), queue_id);
+                for (i, skill) in required_skills.iter().enumerate() {
+                    self.name(&at(&format!("required_skills[{i}]")), skill, true);
+                }
+                self.language(&at("language"), language.as_deref());
+            }
+            Payload::ContactOffered { queue_id, .. } | Payload::ContactAssigned { queue_id, .. } => {
+                if !queue_id.is_empty() {
+                    self.id(&at("queue_id"), queue_id);
+                }
+            }
+            Payload::ContactTransferred {
+                to_agent_id,
+                to_queue_id,
+                reason,
+                ..
+            } => {
+                if to_agent_id.is_none() && to_queue_id.is_empty() {
+                    self.fail(at("to_agent_id"), "or to_queue_id is required");
+                }
+                if !to_queue_id.is_empty() {
+                    self.id(&at("to_queue_id"), to_queue_id);
+                }
+                self.text(&at("reason"), reason, MAX_NOTE_LEN);
+            }
+            Payload::HandoffRequested {
+                bot_id,
+                target_queue_id,
+                summary,
+                ..
+            } => {
+                self.id(&at("bot_id"), bot_id);
+                if !target_queue_id.is_empty() {
+                    self.id(&at("target_queue_id"), target_queue_id);
+                }
+                self.text(&at("summary"), summary, MAX_NOTE_LEN);
+            }
+            Payload::CallbackRequested { queue_id, .. } => {
+                if !queue_id.is_empty() {
+                    self.id(&at("queue_id"), queue_id);
+                }
+            }
+            Payload::WrapUpRecorded {
+                disposition, notes, ..
+            } => {
+                self.name(&at("disposition"), disposition, true);
+                self.text(&at("notes"), notes, MAX_NOTE_LEN);
+            }
+            Payload::SurveyAnswered {
+                csat,
+                nps,
+                effort,
+                comment,
+            } => {
+                if csat.is_none() && nps.is_none() && effort.is_none() {
+                    self.fail(at("csat"), "or nps or effort is required");
+                }
+                self.score(&at("csat"), *csat, 1..=5);
+                self.score(&at("nps"), *nps, 0..=10);
+                self.score(&at("effort"), *effort, 1..=7);
+                self.text(&at("comment"), comment, MAX_NOTE_LEN);
+            }
+            Payload::AgentPresenceChanged { custom_status, .. } => {
+                self.name(&at("custom_status"), custom_status, false);
+            }
+            Payload::CallbackCompleted { .. }
+            | Payload::ContactAbandoned { .. }
+            | Payload::InteractionEnded { .. } => {}
+        }
+    }
+}
+
+/// A pragmatic BCP 47 check: a 2–3 letter language, then subtags of 1–8 letters or digits.
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::EventBuilder;
+
+    fn fields(result: Result<(), Vec<Violation>>) -> Vec<String> {
+        result.err().unwrap_or_default().into_iter().map(|v| v.field).collect()
+    }
+
+    #[test]
+    fn a_well_formed_event_passes() {
+        let event = EventBuilder::visitor("acme", "v-1").intent("billing", 0.9);
+        assert_eq!(event.validate(), Ok(()));
+    }
+
+    #[test]
+    fn customer_events_need_customer_channel_and_interaction() {
+        let mut event = EventBuilder::visitor("acme", "v-1").started();
+        event.customer = None;
+        event.channel = None;
+        event.interaction_id = None;
+        assert_eq!(
+            fields(event.validate()),
+            ["customer", "channel", "interaction_id"]
+        );
+    }
+
+    #[test]
+    fn ranges_are_checked_and_every_violation_reported() {
+        let mut event = EventBuilder::visitor("acme", "v-1").intent("", 1.5);
+        event.source.clear();
+        assert_eq!(
+            fields(event.validate()),
+            ["source", "intent_detected.intent", "intent_detected.confidence"]
+        );
+        let survey = EventBuilder::visitor("acme", "v-1").with_payload(Payload::SurveyAnswered {
+            csat: Some(6),
+            nps: Some(11),
+            effort: None,
+            comment: String::new(),
+        });
+        assert_eq!(
+            fields(survey.validate()),
+            ["survey_answered.csat", "survey_answered.nps"]
+        );
+    }
+
+    #[test]
+    fn agent_events_carry_no_customer() {
+        let mut builder = EventBuilder::visitor("acme", "v-1");
+        let mut event = builder.presence("agent-7");
+        assert_eq!(event.validate(), Ok(()));
+        event.customer = builder.started().customer;
+        assert_eq!(fields(event.validate()), ["customer"]);
+    }
+
+    #[test]
+    fn language_tags() {
+        for good in ["he", "ar", "ru", "en-GB", "zh-Hant-TW"] {
+            assert!(is_language_tag(good), "{good}");
+        }
+        for bad in ["", "e", "english1", "en_GB", "en-", "en-toolongsubtag"] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+    }
+}
