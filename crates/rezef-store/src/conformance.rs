@@ -1,0 +1,157 @@
+//! The behaviour every [`JourneyStore`] must show, as functions each taking a fresh, empty
+//! store. Run them all with [`run_all`] from an implementation's tests.
+
+use std::sync::Arc;
+
+use rezef_events::agent::AgentState;
+use rezef_events::event::Presence;
+use rezef_events::{AgentId, ChannelIdentity, CustomerId, EventId, Journey, TenantId, Timestamp};
+
+use crate::store::{JourneyStore, ProjectionBatch};
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).expect("valid tenant")
+}
+
+fn customer(name: &str) -> CustomerId {
+    CustomerId::new(name).expect("valid customer")
+}
+
+fn journey(tenant_id: &TenantId, customer_id: &CustomerId, events: u64) -> Journey {
+    let mut journey = Journey::new(
+        tenant_id.clone(),
+        customer_id.clone(),
+        Timestamp::from_unix_millis(1_700_000_000_000),
+    );
+    journey.counters.events = events;
+    journey
+}
+
+/// Runs every check, each on a store from `make`.
+pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
+    empty_store(make());
+    commit_applies_everything_with_the_offset(make());
+    tenants_are_isolated(make());
+    customer_offsets_are_ranged_and_exact(make());
+    later_commits_replace_state(make());
+    clear_removes_everything(make());
+}
+
+pub fn empty_store(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    assert_eq!(store.projected_offset().expect("offset"), 0);
+    assert!(store.journey(&acme, &customer("c-1")).expect("get").is_none());
+    let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+    assert!(store.resolve(&acme, &phone).expect("resolve").is_none());
+    assert_eq!(store.journeys(None).count(), 0);
+}
+
+pub fn commit_applies_everything_with_the_offset(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    let c1 = customer("c-1");
+    let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+    let event = EventId::new("e-1").expect("valid");
+    let agent = AgentId::new("agent-1").expect("valid");
+    let batch = ProjectionBatch {
+        next_offset: 7,
+        journeys: vec![journey(&acme, &c1, 3)],
+        identities: vec![(acme.clone(), phone.clone(), c1.clone())],
+        events: vec![(acme.clone(), event.clone(), 6)],
+        customer_events: vec![(acme.clone(), c1.clone(), 6)],
+        agents: vec![(
+            acme.clone(),
+            AgentState {
+                agent_id: agent.clone(),
+                presence: Presence::Available,
+                custom_status: String::new(),
+                since: Timestamp::from_unix_millis(1),
+                last_event_offset: 5,
+            },
+        )],
+    };
+    store.commit(&batch).expect("commit");
+    assert_eq!(store.projected_offset().expect("offset"), 7);
+    let stored = store.journey(&acme, &c1).expect("get").expect("present");
+    assert_eq!(stored.counters.events, 3);
+    assert_eq!(store.resolve(&acme, &phone).expect("resolve"), Some(c1.clone()));
+    assert_eq!(store.event_offset(&acme, &event).expect("event"), Some(6));
+    assert_eq!(store.customer_offsets(&acme, &c1, 0, 100).expect("offsets"), [6]);
+    let agent_state = store.agent(&acme, &agent).expect("agent").expect("present");
+    assert_eq!(agent_state.presence, Presence::Available);
+}
+
+pub fn tenants_are_isolated(store: Arc<dyn JourneyStore>) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let c1 = customer("c-1");
+    let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+    store
+        .commit(&ProjectionBatch {
+            next_offset: 2,
+            journeys: vec![journey(&acme, &c1, 1), journey(&globex, &c1, 2)],
+            identities: vec![(acme.clone(), phone.clone(), c1.clone())],
+            ..Default::default()
+        })
+        .expect("commit");
+    let events = |t: &TenantId| store.journey(t, &c1).expect("get").map(|j| j.counters.events);
+    assert_eq!((events(&acme), events(&globex)), (Some(1), Some(2)));
+    assert!(store.resolve(&globex, &phone).expect("resolve").is_none());
+    let listed: Vec<_> = store
+        .journeys(Some(&acme))
+        .map(|j| j.expect("decodes").tenant_id)
+        .collect();
+    assert_eq!(listed, [acme.clone()]);
+    assert_eq!(store.journeys(None).count(), 2);
+}
+
+pub fn customer_offsets_are_ranged_and_exact(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    let (c1, c10) = (customer("c-1"), customer("c-10"));
+    let mut customer_events: Vec<_> = [1, 5, 9, 300]
+        .into_iter()
+        .map(|o| (acme.clone(), c1.clone(), o))
+        .collect();
+    customer_events.push((acme.clone(), c10.clone(), 4));
+    store
+        .commit(&ProjectionBatch {
+            next_offset: 301,
+            customer_events,
+            ..Default::default()
+        })
+        .expect("commit");
+    assert_eq!(store.customer_offsets(&acme, &c1, 0, u64::MAX).expect("all"), [1, 5, 9, 300]);
+    assert_eq!(store.customer_offsets(&acme, &c1, 2, 9).expect("range"), [5]);
+    assert_eq!(store.customer_offsets(&acme, &c1, 9, 9).expect("empty"), Vec::<u64>::new());
+    assert_eq!(store.customer_offsets(&acme, &c10, 0, 10).expect("other"), [4]);
+}
+
+pub fn later_commits_replace_state(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    let c1 = customer("c-1");
+    for (offset, events) in [(1, 1), (2, 2)] {
+        store
+            .commit(&ProjectionBatch {
+                next_offset: offset,
+                journeys: vec![journey(&acme, &c1, events)],
+                ..Default::default()
+            })
+            .expect("commit");
+    }
+    let stored = store.journey(&acme, &c1).expect("get").expect("present");
+    assert_eq!(stored.counters.events, 2);
+    assert_eq!(store.projected_offset().expect("offset"), 2);
+}
+
+pub fn clear_removes_everything(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    let c1 = customer("c-1");
+    store
+        .commit(&ProjectionBatch {
+            next_offset: 9,
+            journeys: vec![journey(&acme, &c1, 1)],
+            ..Default::default()
+        })
+        .expect("commit");
+    store.clear().expect("clear");
+    assert_eq!(store.projected_offset().expect("offset"), 0);
+    assert!(store.journey(&acme, &c1).expect("get").is_none());
+}

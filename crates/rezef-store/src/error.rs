@@ -1,0 +1,29 @@
+//! Errors of the store and the projector.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the journey store at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("journey store failure: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record in the journey store under {key}: {source}")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: rezef_events::Error,
+    },
+    #[error(
+        "the journey store has state format {found}, this build writes {expected}: run `rezef rebuild`"
+    )]
+    FormatMismatch { found: u32, expected: u32 },
+    #[error("log failure: {0}")]
+    Log(#[from] rezef_log::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,240 @@
+//! The embedded journey store on sled. One tree, keys prefixed by kind and tenant, so that
+//! a projection step is a single atomic `apply_batch` (state, indexes and offset together).
+//!
+//! | key                                   | value                     |
+//! |---------------------------------------|---------------------------|
+//! | `meta/offset`                         | next offset, u64 BE       |
+//! | `meta/format`                         | state format, u32 BE      |
+//! | `j` tenant `\0` customer              | journey (postcard)        |
+//! | `i` tenant `\0` identity key          | customer id               |
+//! | `e` tenant `\0` event id              | offset, u64 BE            |
+//! | `c` tenant `\0` customer `\0` offset  | empty (offset u64 BE)     |
+//! | `a` tenant `\0` agent                 | agent state (postcard)    |
+//!
+//! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
+
+use std::path::{Path, PathBuf};
+
+use rezef_events::agent::AgentState;
+use rezef_events::journey::STATE_FORMAT;
+use rezef_events::{AgentId, ChannelIdentity, CustomerId, EventId, Journey, TenantId};
+
+use crate::store::{JourneyStore, ProjectionBatch};
+use crate::{Error, Result};
+
+const OFFSET_KEY: &[u8] = b"meta/offset";
+const FORMAT_KEY: &[u8] = b"meta/format";
+
+/// The sled-backed journey store.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+fn key(kind: u8, tenant: &TenantId, rest: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64);
+    key.push(kind);
+    key.extend_from_slice(tenant.as_str().as_bytes());
+    for part in rest {
+        key.push(0);
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+fn be_u64(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`. A store written by a build with another
+    /// state format is refused with [`Error::FormatMismatch`]; `rezef rebuild` fixes that.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(512 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let store = Self { db, path };
+        match store.db.get(FORMAT_KEY)? {
+            Some(found) => {
+                let found = found
+                    .as_ref()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(0);
+                if found != STATE_FORMAT {
+                    return Err(Error::FormatMismatch {
+                        found,
+                        expected: STATE_FORMAT,
+                    });
+                }
+            }
+            None => {
+                store
+                    .db
+                    .insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    fn decode_journey(key: &[u8], value: &[u8]) -> Result<Journey> {
+        Journey::from_bytes(value).map_err(|source| Error::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            source,
+        })
+    }
+}
+
+impl JourneyStore for SledStore {
+    fn projected_offset(&self) -> Result<u64> {
+        Ok(self
+            .db
+            .get(OFFSET_KEY)?
+            .and_then(|v| be_u64(&v))
+            .unwrap_or(0))
+    }
+
+    fn commit(&self, batch: &ProjectionBatch) -> Result<()> {
+        let mut writes = sled::Batch::default();
+        for journey in &batch.journeys {
+            writes.insert(
+                key(b'j', &journey.tenant_id, &[journey.customer_id.as_str().as_bytes()]),
+                journey.to_bytes(),
+            );
+        }
+        for (tenant, identity, customer) in &batch.identities {
+            writes.insert(
+                key(b'i', tenant, &[identity.index_key().as_bytes()]),
+                customer.as_str().as_bytes(),
+            );
+        }
+        for (tenant, event, offset) in &batch.events {
+            writes.insert(
+                key(b'e', tenant, &[event.as_str().as_bytes()]),
+                &offset.to_be_bytes(),
+            );
+        }
+        for (tenant, customer, offset) in &batch.customer_events {
+            writes.insert(
+                key(
+                    b'c',
+                    tenant,
+                    &[customer.as_str().as_bytes(), &offset.to_be_bytes()],
+                ),
+                &[],
+            );
+        }
+        for (tenant, agent) in &batch.agents {
+            writes.insert(
+                key(b'a', tenant, &[agent.agent_id.as_str().as_bytes()]),
+                agent.to_bytes(),
+            );
+        }
+        writes.insert(OFFSET_KEY, &batch.next_offset.to_be_bytes());
+        self.db.apply_batch(writes)?;
+        Ok(())
+    }
+
+    fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
+        let key = key(b'j', tenant, &[customer.as_str().as_bytes()]);
+        self.db
+            .get(&key)?
+            .map(|value| Self::decode_journey(&key, &value))
+            .transpose()
+    }
+
+    fn journeys<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+    ) -> Box<dyn Iterator<Item = Result<Journey>> + 'a> {
+        let prefix = match tenant {
+            Some(tenant) => key(b'j', tenant, &[&[]]),
+            None => vec![b'j'],
+        };
+        Box::new(self.db.scan_prefix(prefix).map(|entry| {
+            let (key, value) = entry?;
+            Self::decode_journey(&key, &value)
+        }))
+    }
+
+    fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
+        let key = key(b'i', tenant, &[identity.index_key().as_bytes()]);
+        Ok(self.db.get(&key)?.and_then(|value| {
+            let id = String::from_utf8(value.to_vec()).ok()?;
+            CustomerId::new(id).ok()
+        }))
+    }
+
+    fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>> {
+        let key = key(b'e', tenant, &[event.as_str().as_bytes()]);
+        Ok(self.db.get(key)?.and_then(|v| be_u64(&v)))
+    }
+
+    fn customer_offsets(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let customer = customer.as_str().as_bytes();
+        let start = key(b'c', tenant, &[customer, &from.to_be_bytes()]);
+        let end = key(b'c', tenant, &[customer, &to.to_be_bytes()]);
+        self.db
+            .range(start..end)
+            .map(|entry| {
+                let (key, _) = entry?;
+                Ok(key
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|at| be_u64(&key[at..]))
+                    .unwrap_or_default())
+            })
+            .collect()
+    }
+
+    fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>> {
+        let key = key(b'a', tenant, &[agent.as_str().as_bytes()]);
+        self.db
+            .get(&key)?
+            .map(|value| {
+                AgentState::from_bytes(&value).map_err(|source| Error::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.db.clear()?;
+        self.db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

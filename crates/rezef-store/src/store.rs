@@ -1,0 +1,66 @@
+//! The journey store: where the projection lives. A trait, so the embedded sled store could
+//! be replaced if measurements demand it, with one conformance suite for every
+//! implementation (`conformance`).
+
+use rezef_events::agent::AgentState;
+use rezef_events::{AgentId, ChannelIdentity, CustomerId, EventId, Journey, TenantId};
+
+use crate::Result;
+
+/// Everything one projection step writes, applied atomically together with the offset it
+/// reaches: after a crash the store holds either all of it or none of it.
+#[derive(Debug, Default)]
+pub struct ProjectionBatch {
+    /// The next log offset to project: every record below it has been applied.
+    pub next_offset: u64,
+    pub journeys: Vec<Journey>,
+    /// New identity links: `(tenant, identity) → customer`.
+    pub identities: Vec<(TenantId, ChannelIdentity, CustomerId)>,
+    /// Applied event ids and their offsets, for idempotency.
+    pub events: Vec<(TenantId, EventId, u64)>,
+    /// Which offsets belong to which customer, for audit replay.
+    pub customer_events: Vec<(TenantId, CustomerId, u64)>,
+    pub agents: Vec<(TenantId, AgentState)>,
+}
+
+/// Storage of the journey projection.
+pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
+    /// The next log offset to project (0 for an empty store).
+    fn projected_offset(&self) -> Result<u64>;
+
+    /// Applies a projection step atomically.
+    fn commit(&self, batch: &ProjectionBatch) -> Result<()>;
+
+    fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>>;
+
+    /// Every journey of a tenant (or of all tenants), in key order.
+    fn journeys<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+    ) -> Box<dyn Iterator<Item = Result<Journey>> + 'a>;
+
+    /// The customer an identity is linked to.
+    fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>>;
+
+    /// The offset at which an event id was applied, if it was.
+    fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>>;
+
+    /// The offsets of a customer's events in `[from, to)`, ascending.
+    fn customer_offsets(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>>;
+
+    fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>>;
+
+    /// Deletes everything, for a rebuild from the log.
+    fn clear(&self) -> Result<()>;
+
+    /// Makes everything committed so far durable. Not needed for correctness (the log is
+    /// the record and the projection resumes from its stored offset) but bounds the work
+    /// a restart redoes.
+    fn flush(&self) -> Result<()>;
+}

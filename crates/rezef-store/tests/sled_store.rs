@@ -1,0 +1,50 @@
+//! The sled store: the shared conformance suite, persistence and the format guard.
+
+use std::sync::Arc;
+
+use rezef_events::journey::STATE_FORMAT;
+use rezef_store::{Error, JourneyStore, ProjectionBatch, SledStore, conformance};
+
+#[test]
+fn sled_store_conforms() {
+    let dirs = std::cell::RefCell::new(Vec::new());
+    conformance::run_all(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path().join("store")).expect("open");
+        dirs.borrow_mut().push(dir);
+        Arc::new(store)
+    });
+}
+
+#[test]
+fn committed_state_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    {
+        let store = SledStore::open(&path).expect("open");
+        store
+            .commit(&ProjectionBatch {
+                next_offset: 42,
+                ..Default::default()
+            })
+            .expect("commit");
+        store.flush().expect("flush");
+    }
+    let store = SledStore::open(&path).expect("reopen");
+    assert_eq!(store.projected_offset().expect("offset"), 42);
+}
+
+#[test]
+fn a_store_of_another_format_is_refused_with_advice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    {
+        let db = sled::open(&path).expect("raw sled");
+        db.insert("meta/format", &(STATE_FORMAT + 1).to_be_bytes())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let error = SledStore::open(&path).expect_err("format mismatch");
+    assert!(matches!(error, Error::FormatMismatch { .. }), "{error}");
+    assert!(error.to_string().contains("rezef rebuild"));
+}
