@@ -66,7 +66,12 @@ pub(crate) fn encoded_len(payloads: &[Bytes]) -> u64 {
 /// receives batches that passed `max_batch_bytes`, which is clamped to that bound); lengths are
 /// saturated rather than wrapped so a violated precondition yields a frame that fails
 /// validation instead of a silently wrong one.
-pub(crate) fn encode(out: &mut Vec<u8>, base_offset: Offset, timestamp_ms: i64, payloads: &[Bytes]) {
+pub(crate) fn encode(
+    out: &mut Vec<u8>,
+    base_offset: Offset,
+    timestamp_ms: i64,
+    payloads: &[Bytes],
+) {
     let start = out.len();
     let frame_len = u32::try_from(encoded_len(payloads)).unwrap_or(u32::MAX);
     let count = u32::try_from(payloads.len()).unwrap_or(u32::MAX);
@@ -218,10 +223,7 @@ mod tests {
     use super::*;
 
     fn frame(base: Offset, ts: i64, payloads: &[&[u8]]) -> Vec<u8> {
-        let payloads: Vec<Bytes> = payloads
-            .iter()
-            .map(|p| Bytes::copy_from_slice(p))
-            .collect();
+        let payloads: Vec<Bytes> = payloads.iter().map(|p| Bytes::copy_from_slice(p)).collect();
         let mut out = Vec::new();
         encode(&mut out, base, ts, &payloads);
         assert_eq!(out.len() as u64, encoded_len(&payloads));
@@ -274,7 +276,10 @@ mod tests {
                         verify(&h, &bad)
                     }
                 });
-                assert!(outcome.is_err(), "flip of bit {bit} in byte {byte} undetected");
+                assert!(
+                    outcome.is_err(),
+                    "flip of bit {bit} in byte {byte} undetected"
+                );
             }
         }
     }
@@ -315,7 +320,10 @@ mod tests {
         let crc = crc32c::crc32c(&buf[8..]);
         buf[4..8].copy_from_slice(&crc.to_le_bytes());
         let header = parse_header(&buf).expect("header");
-        assert!(matches!(verify(&header, &buf), Err(Corruption::Malformed(_))));
+        assert!(matches!(
+            verify(&header, &buf),
+            Err(Corruption::Malformed(_))
+        ));
 
         // A valid CRC over an unknown version.
         let mut buf = frame(0, 0, &[b"abcd"]);

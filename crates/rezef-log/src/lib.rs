@@ -1,1 +1,130 @@
-//! placeholder
+//! The durable, ordered log at the bottom of Rezef.
+//!
+//! Everything Rezef knows is an event in this log; every other store (the sled projection, the
+//! search indexes, ...) is derived from it and can be rebuilt by replaying it. That makes this
+//! crate the one place that carries durability, so its contract is strict:
+//!
+//! - **An acknowledged append is never lost**, even under `kill -9` or power loss: `append`
+//!   returns only after the batch has been `fdatasync`ed.
+//! - **Batches are atomic**: after a crash a batch is either entirely present or entirely
+//!   absent.
+//! - **Readers only ever see acknowledged records**, in offset order, with no gaps.
+//!
+//! Records are opaque bytes: the log assigns each an [`Offset`] and an append timestamp and
+//! knows nothing else about them. The [`Log`] trait is deliberately free of file-system
+//! notions so that a Kafka-backed implementation can stand in for [`EmbeddedLog`] later; the
+//! `conformance` feature exposes the test suite every implementation must pass.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log, tail};
+//!
+//! # #[tokio::main] async fn main() -> rezef_log::Result<()> {
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let log = EmbeddedLog::open(EmbeddedLogConfig::new(dir.path()))?;
+//!
+//! // One atomic, durable batch of two records.
+//! let appended = log
+//!     .append(vec![Bytes::from_static(b"created"), Bytes::from_static(b"assigned")])
+//!     .await?;
+//! assert_eq!((appended.first_offset, appended.count), (0, 2));
+//! assert_eq!(log.end_offset(), 2);
+//!
+//! // Random access...
+//! let records = log.read(1, 10).await?;
+//! assert_eq!(records[0].payload, Bytes::from_static(b"assigned"));
+//!
+//! // ...and following the log live, as projections do.
+//! let mut follower = tail(log.clone(), 0, 100);
+//! assert_eq!(follower.next_batch().await?.len(), 2);
+//! log.append(vec![Bytes::from_static(b"closed")]).await?;
+//! assert_eq!(follower.next_batch().await?[0].offset, 2);
+//!
+//! log.close().await;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod embedded;
+pub mod error;
+mod frame;
+mod tail;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use bytes::Bytes;
+
+pub use embedded::{EmbeddedLog, EmbeddedLogConfig, LogStats};
+pub use error::{Corruption, Error, Result};
+pub use tail::{Tail, tail};
+
+/// Position of a record in the log: 0 for the first record ever appended, then contiguous.
+pub type Offset = u64;
+
+/// One record as read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The record's position.
+    pub offset: Offset,
+    /// When its batch was appended (ms since the Unix epoch); never decreases along the log.
+    pub timestamp_ms: i64,
+    /// The bytes that were appended.
+    pub payload: Bytes,
+}
+
+/// What an acknowledged [`Log::append`] assigned: offsets `first_offset..first_offset + count`,
+/// all with `timestamp_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the batch's first record.
+    pub first_offset: Offset,
+    /// Number of records in the batch.
+    pub count: u32,
+    /// The batch's append timestamp (ms since the Unix epoch).
+    pub timestamp_ms: i64,
+}
+
+impl Appended {
+    /// Offset one past the batch's last record.
+    pub fn end_offset(&self) -> Offset {
+        self.first_offset + u64::from(self.count)
+    }
+}
+
+/// A durable, totally ordered, append-only sequence of opaque records.
+///
+/// Implementations: [`EmbeddedLog`] (files on local disk). All methods may be called
+/// concurrently from many tasks.
+#[async_trait::async_trait]
+pub trait Log: Send + Sync + std::fmt::Debug + 'static {
+    /// Appends the payloads as one atomic batch (all or nothing, also across crashes) and returns
+    /// once the batch is durable. The log assigns offsets and the append timestamp (ms since the
+    /// Unix epoch, never decreasing across batches: max(now, previous)). Empty batch ->
+    /// [`Error::EmptyBatch`].
+    ///
+    /// If the returned future is dropped before it completes, the batch may or may not be
+    /// appended. An error does not prove the batch was not written.
+    async fn append(&self, payloads: Vec<Bytes>) -> Result<Appended>;
+
+    /// Up to `max_records` durable records starting at `from`, in order. Empty when
+    /// `from >= end_offset()`. `from < start_offset()` -> [`Error::OffsetOutOfRange`]. Only
+    /// acknowledged (durable) records are ever visible to readers.
+    async fn read(&self, from: Offset, max_records: usize) -> Result<Vec<Record>>;
+
+    /// Offset one past the last durable record (the "high watermark").
+    fn end_offset(&self) -> Offset;
+
+    /// First readable offset (0 for the embedded log; retention may raise it later).
+    fn start_offset(&self) -> Offset;
+
+    /// Resolves once `end_offset() > offset` (i.e. record `offset` is readable), or with
+    /// [`Error::Closed`] when the log shuts down first.
+    async fn wait_for(&self, offset: Offset) -> Result<()>;
+
+    /// First offset whose record timestamp is `>= timestamp_ms` (`end_offset()` if none). Used
+    /// by time-range audit replay.
+    async fn offset_for_time(&self, timestamp_ms: i64) -> Result<Offset>;
+}

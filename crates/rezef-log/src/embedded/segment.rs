@@ -173,9 +173,13 @@ impl Segment {
         let f = File::open(&self.path).map_err(|e| Error::io("open segment", &self.path, e))?;
         // If another reader won the race, its handle is kept and ours is dropped.
         let _ = self.file.set(f);
-        self.file
-            .get()
-            .ok_or_else(|| Error::io("open segment", &self.path, std::io::Error::other("segment handle unavailable")))
+        self.file.get().ok_or_else(|| {
+            Error::io(
+                "open segment",
+                &self.path,
+                std::io::Error::other("segment handle unavailable"),
+            )
+        })
     }
 
     fn corrupt(&self, position: u64, reason: Corruption) -> Error {
@@ -190,7 +194,10 @@ impl Segment {
     /// headers. Validates magic, lengths, offset continuity, timestamp order, and that the
     /// segment ends exactly where `next_base` (the following segment) begins. CRCs are checked
     /// later, when frames are actually read.
-    pub(crate) fn ensure_index(&self, next_base: Option<Offset>) -> Result<MutexGuard<'_, SegmentIndex>> {
+    pub(crate) fn ensure_index(
+        &self,
+        next_base: Option<Offset>,
+    ) -> Result<MutexGuard<'_, SegmentIndex>> {
         let mut index = self.index();
         if index.built {
             return Ok(index);
@@ -278,7 +285,9 @@ impl Segment {
                     .frame(pos, header.len())
                     .map_err(|e| e.into_error(self, pos))?;
                 frame::verify(&header, bytes).map_err(|r| self.corrupt(pos, r))?;
-                for (offset, payload) in (header.base_offset..).zip(frame::Records::new(bytes, header.count)) {
+                for (offset, payload) in
+                    (header.base_offset..).zip(frame::Records::new(bytes, header.count))
+                {
                     if offset < cur {
                         continue;
                     }
@@ -299,16 +308,44 @@ impl Segment {
         Ok(cur)
     }
 
+    /// Timestamp of the segment's first frame (`None` if the segment is empty), from the index
+    /// when built, else from one header read. Not checksum-verified.
+    pub(crate) fn first_timestamp(&self) -> Result<Option<i64>> {
+        {
+            let index = self.index();
+            if index.built {
+                return Ok(index.entries.first().map(|e| e.timestamp_ms));
+            }
+        }
+        let file = self.file()?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat segment", &self.path, e))?
+            .len();
+        if len == 0 {
+            return Ok(None);
+        }
+        let mut scanner = Scanner::new(file, len);
+        let header = scanner.header(0).map_err(|e| e.into_error(self, 0))?;
+        Ok(Some(header.timestamp_ms))
+    }
+
     /// The first offset in this segment whose frame timestamp is `>= timestamp_ms`, or `None`
     /// when every indexed frame is older.
-    pub(crate) fn offset_for_time(&self, timestamp_ms: i64, next_base: Option<Offset>) -> Result<Option<Offset>> {
+    pub(crate) fn offset_for_time(
+        &self,
+        timestamp_ms: i64,
+        next_base: Option<Offset>,
+    ) -> Result<Option<Offset>> {
         let (start, limit) = {
             let index = self.ensure_index(next_base)?;
             match index.last_ts {
                 Some(last) if last >= timestamp_ms => {}
                 _ => return Ok(None),
             }
-            let idx = index.entries.partition_point(|e| e.timestamp_ms < timestamp_ms);
+            let idx = index
+                .entries
+                .partition_point(|e| e.timestamp_ms < timestamp_ms);
             if idx == 0 {
                 return Ok(index.entries.first().map(|e| e.offset));
             }
@@ -388,14 +425,16 @@ impl<'a> Scanner<'a> {
     fn fill(&mut self, pos: u64, len: u64) -> std::result::Result<&[u8], ScanError> {
         let available = self.limit.saturating_sub(pos);
         if len > available {
-            return Err(ScanError::Bad(Corruption::BadFrameLength { len, available }));
+            return Err(ScanError::Bad(Corruption::BadFrameLength {
+                len,
+                available,
+            }));
         }
         let have = pos >= self.buf_start && pos + len <= self.buf_start + self.buf.len() as u64;
         if !have {
             let want = len.max(READ_CHUNK.min(available));
-            let want = usize::try_from(want).map_err(|_| {
-                ScanError::Bad(Corruption::BadFrameLength { len, available })
-            })?;
+            let want = usize::try_from(want)
+                .map_err(|_| ScanError::Bad(Corruption::BadFrameLength { len, available }))?;
             self.buf.clear();
             self.buf.resize(want, 0);
             self.buf_start = pos;
@@ -476,7 +515,10 @@ pub(crate) fn recover_last(base: Offset, path: &Path, sync: bool) -> Result<Reco
             };
             match frame::verify(&header, bytes) {
                 Ok(()) => {}
-                Err(reason @ (Corruption::ChecksumMismatch { .. } | Corruption::BadFrameLength { .. })) => {
+                Err(
+                    reason @ (Corruption::ChecksumMismatch { .. }
+                    | Corruption::BadFrameLength { .. }),
+                ) => {
                     torn = Some(reason);
                     break;
                 }
@@ -521,7 +563,10 @@ mod tests {
         assert_eq!(segment_file_name(42), "00000000000000000042.log");
         assert_eq!(segment_file_name(u64::MAX), "18446744073709551615.log");
         for base in [0, 1, 42, 1 << 40, u64::MAX] {
-            assert_eq!(parse_segment_file_name(&segment_file_name(base)), Some(base));
+            assert_eq!(
+                parse_segment_file_name(&segment_file_name(base)),
+                Some(base)
+            );
         }
         assert_eq!(parse_segment_file_name("42.log"), None);
         assert_eq!(parse_segment_file_name("0000000000000000004x.log"), None);
@@ -552,7 +597,9 @@ mod tests {
         assert_eq!(index.end_offset(), 300);
         assert_eq!(index.end_pos(), 100_000);
         // One entry per INDEX_INTERVAL bytes (rounded up to a frame boundary), plus the first.
-        assert!(index.entries.len() > 1 && index.entries.len() <= 100_000 / INDEX_INTERVAL as usize + 1);
+        assert!(
+            index.entries.len() > 1 && index.entries.len() <= 100_000 / INDEX_INTERVAL as usize + 1
+        );
         for probe in 100..300 {
             let e = index.entry_at_or_before(probe).expect("entry");
             assert!(e.offset <= probe);

@@ -1,0 +1,187 @@
+//! `rezef.v1.Audit`: the original events, replayed from the log in order, for auditors.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use rezef_events::{Event, TenantId, Timestamp, codec};
+use rezef_log::Record;
+use rezef_proto::v1::{ReplayHistoryRequest, ReplayedEvent, audit_server::Audit};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tracing::{Instrument, info_span, warn};
+
+use crate::backbone::Backbone;
+use crate::convert::{Check, event_to_proto};
+use crate::{Error, Result};
+
+/// Records read from the log at a time when scanning.
+const SCAN_BATCH: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct AuditService {
+    backbone: Backbone,
+}
+
+/// A validated replay request.
+#[derive(Debug)]
+struct Replay {
+    tenant: TenantId,
+    /// Set: only this customer's offsets, ascending.
+    offsets: Option<Vec<u64>>,
+    from: u64,
+    to: u64,
+    to_time_ms: Option<i64>,
+    from_time_ms: Option<i64>,
+    limit: usize,
+}
+
+impl AuditService {
+    pub fn new(backbone: Backbone) -> Self {
+        Self { backbone }
+    }
+
+    async fn plan(&self, request: Request<ReplayHistoryRequest>) -> Result<Replay> {
+        let wait = self.backbone.max_wait(&request);
+        let request = request.into_inner();
+        let log = &self.backbone.log;
+        let (start, end) = (log.start_offset(), log.end_offset());
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let from_time = check.time("from_time", request.from_time);
+        let to_time = check.time("to_time", request.to_time);
+        let customer = request.customer.and_then(|c| check.customer("customer", c));
+        let from = request.from_offset.unwrap_or(start);
+        let to = request.to_offset.unwrap_or(end);
+        if from > to {
+            check.fail("from_offset", "must not be greater than to_offset");
+        }
+        let violations = check.into_violations();
+        let Some(tenant) = tenant.filter(|_| violations.is_empty()) else {
+            return Err(Error::InvalidArgument(violations));
+        };
+        if from < start || to > end {
+            return Err(Error::OutOfRange(format!(
+                "offsets {from}..{to} are outside the log's {start}..{end}"
+            )));
+        }
+        let from = match from_time {
+            Some(time) => from.max(log.offset_for_time(time.unix_millis()).await?),
+            None => from,
+        };
+        let offsets = match customer {
+            Some(customer) => {
+                // The customer index is part of the projection: let it catch up to `to`.
+                if to > 0 {
+                    self.backbone.wait_projected(to - 1, wait).await?;
+                }
+                let customer = self.backbone.resolve(&tenant, &customer)?;
+                Some(self.backbone.store.customer_offsets(&tenant, &customer, from, to)?)
+            }
+            None => None,
+        };
+        Ok(Replay {
+            tenant,
+            offsets,
+            from,
+            to,
+            from_time_ms: from_time.map(Timestamp::unix_millis),
+            to_time_ms: to_time.map(Timestamp::unix_millis),
+            limit: usize::try_from(request.limit)
+                .ok()
+                .filter(|l| *l > 0)
+                .unwrap_or(usize::MAX),
+        })
+    }
+}
+
+impl Replay {
+    /// Whether a record is past the time window (records' times never decrease).
+    fn past_window(&self, record: &Record) -> bool {
+        self.to_time_ms.is_some_and(|to| record.timestamp_ms >= to)
+    }
+
+    /// The event a record holds, if it belongs in the answer.
+    fn select(&self, record: &Record) -> Result<Option<Event>> {
+        if self.from_time_ms.is_some_and(|from| record.timestamp_ms < from) {
+            return Ok(None);
+        }
+        let event = codec::decode(&record.payload).map_err(|source| Error::Undecodable {
+            offset: record.offset,
+            source,
+        })?;
+        Ok((event.tenant_id == self.tenant).then_some(event))
+    }
+}
+
+type ReplayStream = Pin<Box<dyn Stream<Item = Result<ReplayedEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    type ReplayHistoryStream = ReplayStream;
+
+    async fn replay_history(
+        &self,
+        request: Request<ReplayHistoryRequest>,
+    ) -> Result<Response<ReplayStream>, Status> {
+        let span = info_span!("replay_history", tenant = %request.get_ref().tenant_id);
+        let replay = self.plan(request).instrument(span.clone()).await?;
+        let (sender, receiver) = mpsc::channel(64);
+        let log = self.backbone.log.clone();
+        tokio::spawn(
+            async move {
+                let mut sent = 0;
+                let mut next = replay.from;
+                let mut wanted = replay.offsets.as_deref().unwrap_or_default().iter().peekable();
+                while next < replay.to && sent < replay.limit {
+                    // With a customer, jump to their next offset; otherwise scan.
+                    if replay.offsets.is_some() {
+                        match wanted.next() {
+                            Some(offset) => next = *offset,
+                            None => break,
+                        }
+                    }
+                    let count = if replay.offsets.is_some() { 1 } else { SCAN_BATCH };
+                    let records = match log.read(next, count).await {
+                        Ok(records) if !records.is_empty() => records,
+                        Ok(_) => break,
+                        Err(error) => {
+                            let _ = sender.send(Err(Error::from(error).into())).await;
+                            return;
+                        }
+                    };
+                    for record in records {
+                        next = record.offset + 1;
+                        if record.offset >= replay.to || replay.past_window(&record) {
+                            return;
+                        }
+                        let item = match replay.select(&record) {
+                            Ok(Some(event)) => Ok(ReplayedEvent {
+                                offset: record.offset,
+                                event: Some(event_to_proto(
+                                    &event,
+                                    Timestamp::from_unix_millis(record.timestamp_ms),
+                                )),
+                            }),
+                            Ok(None) => continue,
+                            Err(error) => {
+                                warn!(%error, "replay stopped at an unreadable record");
+                                Err(error.into())
+                            }
+                        };
+                        let failed = item.is_err();
+                        if sender.send(item).await.is_err() || failed {
+                            return;
+                        }
+                        sent += 1;
+                        if sent >= replay.limit {
+                            return;
+                        }
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}

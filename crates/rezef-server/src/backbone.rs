@@ -1,0 +1,128 @@
+//! What every service shares: the log, the journey store, the projection's position and
+//! change feed, and the lookups built on them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rezef_events::{CustomerId, CustomerRef, Journey, TenantId};
+use rezef_log::Log;
+use rezef_proto::v1;
+use rezef_store::{JourneyStore, ProjectionWatch};
+
+use crate::config::Limits;
+use crate::convert::Check;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Backbone {
+    pub log: Arc<dyn Log>,
+    pub store: Arc<dyn JourneyStore>,
+    pub projection: ProjectionWatch,
+    pub limits: Limits,
+}
+
+impl Backbone {
+    /// Validates a `(tenant_id, customer)` pair from a request.
+    pub fn parse_customer(
+        tenant: String,
+        customer: Option<v1::CustomerRef>,
+    ) -> Result<(TenantId, CustomerRef)> {
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", tenant);
+        let customer = match customer {
+            Some(customer) => check.customer("customer", customer),
+            None => {
+                check.fail("customer", "is required");
+                None
+            }
+        };
+        match (tenant, customer) {
+            (Some(tenant), Some(customer)) => Ok((tenant, customer)),
+            _ => Err(Error::InvalidArgument(check.into_violations())),
+        }
+    }
+
+    /// The customer a reference names, or `NOT_FOUND`.
+    pub fn resolve(&self, tenant: &TenantId, customer: &CustomerRef) -> Result<CustomerId> {
+        let found = match customer {
+            CustomerRef::Id(id) => self.store.journey(tenant, id)?.map(|_| id.clone()),
+            CustomerRef::Identity(identity) => self.store.resolve(tenant, identity)?,
+        };
+        found.ok_or_else(|| {
+            let name = match customer {
+                CustomerRef::Id(id) => format!("customer {id}"),
+                CustomerRef::Identity(identity) => format!("no customer with identity {identity}"),
+            };
+            Error::NotFound(format!("{name} is not known in tenant {tenant}"))
+        })
+    }
+
+    pub fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Journey> {
+        self.store
+            .journey(tenant, customer)?
+            .ok_or_else(|| Error::NotFound(format!("customer {customer} is not known in tenant {tenant}")))
+    }
+
+    /// Waits until the record at `offset` is projected, at most `wait`.
+    pub async fn wait_projected(&self, offset: u64, wait: Duration) -> Result<()> {
+        if self.projection.position() > offset {
+            return Ok(());
+        }
+        let end = self.log.end_offset();
+        if offset >= end {
+            return Err(Error::OutOfRange(format!(
+                "offset {offset} is beyond the end of the log ({end})"
+            )));
+        }
+        match tokio::time::timeout(wait, self.projection.wait_past(offset)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Unavailable("the projector has stopped".into())),
+            Err(_) => Err(Error::DeadlineExceeded(format!(
+                "the projection did not reach offset {offset} within {} ms (it is at {})",
+                wait.as_millis(),
+                self.projection.position()
+            ))),
+        }
+    }
+
+    /// How long a call may wait: its `grpc-timeout`, capped by the configured maximum.
+    pub fn max_wait<T>(&self, request: &tonic::Request<T>) -> Duration {
+        let cap = Duration::from_millis(self.limits.max_wait_ms);
+        request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map_or(cap, |timeout| timeout.min(cap))
+    }
+}
+
+/// Parses the `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+        assert_eq!(parse_grpc_timeout("5Q"), None);
+    }
+}

@@ -1,0 +1,97 @@
+//! The server's settings, with defaults that make `rezef serve` work with no configuration.
+//! Layering (file, `REZEF_` environment, flags) happens in the CLI; this type validates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where to listen for gRPC.
+    pub listen: SocketAddr,
+    /// Where the log (`log/`) and the journey store (`store/`) live.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    pub log: LogSettings,
+}
+
+/// Request limits: beyond them a call gets `RESOURCE_EXHAUSTED`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Events in one publish batch.
+    pub max_batch_events: usize,
+    /// Bytes of one request message.
+    pub max_message_bytes: usize,
+    /// Bytes of one event as stored.
+    pub max_event_bytes: usize,
+    /// Longest wait for `min_offset` and for the projection in audit calls, in ms.
+    pub max_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// Size at which a log segment is closed and a new one started.
+    pub segment_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("rezef-data"),
+            limits: Limits::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_batch_events: 10_000,
+            max_message_bytes: 16 * 1024 * 1024,
+            max_event_bytes: 256 * 1024,
+            max_wait_ms: 10_000,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<()> {
+        let limits = &self.limits;
+        let problems = [
+            (limits.max_batch_events == 0, "limits.max_batch_events must be at least 1"),
+            (limits.max_message_bytes < 1024, "limits.max_message_bytes must be at least 1024"),
+            (limits.max_event_bytes < 1024, "limits.max_event_bytes must be at least 1024"),
+            (self.log.segment_bytes < 4096, "log.segment_bytes must be at least 4096"),
+            (self.data_dir.as_os_str().is_empty(), "data_dir must not be empty"),
+        ];
+        match problems.iter().find(|(bad, _)| *bad) {
+            Some((_, problem)) => Err(Error::Config((*problem).to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join("log")
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+}

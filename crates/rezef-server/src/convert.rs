@@ -1,0 +1,872 @@
+//! Conversion between the public contract (`rezef.v1`) and the domain. Inbound conversion is
+//! where a request's types and formats are checked: every problem becomes a [`Violation`]
+//! naming the field by its protobuf path, and all of them are reported at once.
+
+use prost_types::Timestamp as ProtoTimestamp;
+use rezef_events::event::{
+    AbandonPoint, AssuranceLevel, Attachment, Channel, Direction, EndReason, HandoffReason,
+    Participant, Presence, SCHEMA_VERSION, StepOutcome, VerificationMethod,
+};
+use rezef_events::journey::{self, ConversationStatus, Stage};
+use rezef_events::{
+    AgentId, ChannelIdentity, ConversationId, CustomerId, CustomerRef, Event, EventId,
+    IdentityKind, InteractionId, Journey, Payload, TenantId, Timestamp, Violation,
+};
+use rezef_proto::v1::{self, event::Payload as P};
+
+/// A domain enum and its `rezef.v1` twin (prost represents enum fields as `i32`).
+trait ProtoEnum: Sized + Copy {
+    /// `Ok(None)` for the `UNSPECIFIED` value, `Err` for a number the contract lacks.
+    fn from_proto(value: i32) -> Result<Option<Self>, String>;
+    fn to_proto(self) -> i32;
+}
+
+macro_rules! proto_enum {
+    ($domain:ty => $proto:ident { $($variant:ident),* $(,)? }) => {
+        impl ProtoEnum for $domain {
+            fn from_proto(value: i32) -> Result<Option<Self>, String> {
+                match v1::$proto::try_from(value) {
+                    Ok(v1::$proto::Unspecified) => Ok(None),
+                    $(Ok(v1::$proto::$variant) => Ok(Some(Self::$variant)),)*
+                    Err(_) => Err(format!("{value} is not a {} value", stringify!($proto))),
+                }
+            }
+            fn to_proto(self) -> i32 {
+                match self { $(Self::$variant => v1::$proto::$variant as i32,)* }
+            }
+        }
+    };
+}
+
+proto_enum!(Channel => Channel { Voice, Ivr, Webchat, Video, Bot, Email, Sms, Whatsapp, Social, App, WebForm, Branch, Callback });
+proto_enum!(IdentityKind => IdentityKind { Phone, Email, ChatVisitor, SocialHandle, MessagingId, AppUser, CrmId });
+proto_enum!(Direction => Direction { Inbound, Outbound, Proactive });
+proto_enum!(StepOutcome => StepOutcome { Continued, Contained, Failed, Escalated });
+proto_enum!(VerificationMethod => VerificationMethod { CallerId, Knowledge, OneTimeCode, Pin, AuthenticatedSession, VoiceBiometrics, Document });
+proto_enum!(AssuranceLevel => AssuranceLevel { Low, Substantial, High });
+proto_enum!(Participant => Participant { Customer, Agent, Bot, System });
+proto_enum!(HandoffReason => HandoffReason { CustomerAsked, BotFailed, BotCannotHelp, Policy });
+proto_enum!(AbandonPoint => AbandonPoint { Ivr, Bot, Queue, Callback });
+proto_enum!(EndReason => EndReason { Completed, CustomerLeft, AgentEnded, TransferredOut, TimedOut, Failed });
+proto_enum!(Presence => Presence { Available, Away, Busy, AfterContactWork, Offline });
+proto_enum!(Stage => Stage { Started, SelfService, HandoffRequested, Queued, Offered, Connected, CallbackPending, Abandoned, Ended });
+proto_enum!(ConversationStatus => ConversationStatus { Open, Resolved });
+
+/// Collects violations while converting one message.
+#[derive(Debug, Default)]
+pub(crate) struct Check(Vec<Violation>);
+
+impl Check {
+    pub(crate) fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(Violation::new(field, description));
+    }
+
+    pub(crate) fn into_violations(self) -> Vec<Violation> {
+        self.0
+    }
+
+    /// A required enum.
+    fn required<E: ProtoEnum>(&mut self, field: &str, value: i32) -> Option<E> {
+        match E::from_proto(value) {
+            Ok(Some(value)) => Some(value),
+            Ok(None) => {
+                self.fail(field, "is required");
+                None
+            }
+            Err(reason) => {
+                self.fail(field, reason);
+                None
+            }
+        }
+    }
+
+    /// An optional enum (`UNSPECIFIED` is `None`).
+    fn optional<E: ProtoEnum>(&mut self, field: &str, value: i32) -> Option<E> {
+        E::from_proto(value).unwrap_or_else(|reason| {
+            self.fail(field, reason);
+            None
+        })
+    }
+
+    /// A validated id; `required` says whether empty is a violation or `None`.
+    pub(crate) fn id<T>(
+        &mut self,
+        field: &str,
+        value: String,
+        required: bool,
+        make: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<T> {
+        if value.is_empty() && !required {
+            return None;
+        }
+        make(value).map_err(|reason| self.fail(field, reason)).ok()
+    }
+
+    pub(crate) fn tenant(&mut self, field: &str, value: String) -> Option<TenantId> {
+        self.id(field, value, true, TenantId::new)
+    }
+
+    pub(crate) fn time(&mut self, field: &str, value: Option<ProtoTimestamp>) -> Option<Timestamp> {
+        let value = value?;
+        if !(0..1_000_000_000).contains(&value.nanos) {
+            self.fail(field, "nanos must be between 0 and 999,999,999");
+            return None;
+        }
+        let converted = Timestamp::from_parts(value.seconds, value.nanos);
+        if converted.is_none() {
+            self.fail(field, "is out of range");
+        }
+        converted
+    }
+
+    pub(crate) fn identity(
+        &mut self,
+        field: &str,
+        value: v1::ChannelIdentity,
+    ) -> Option<ChannelIdentity> {
+        let kind = self.required::<IdentityKind>(&format!("{field}.kind"), value.kind)?;
+        let network = (!value.network.is_empty()).then_some(value.network.as_str());
+        ChannelIdentity::new(kind, &value.value, network)
+            .map_err(|error| self.fail(format!("{field}.{}", error.field), error.reason))
+            .ok()
+    }
+
+    pub(crate) fn customer(&mut self, field: &str, value: v1::CustomerRef) -> Option<CustomerRef> {
+        match value.r#ref {
+            Some(v1::customer_ref::Ref::CustomerId(id)) => self
+                .id(&format!("{field}.customer_id"), id, true, CustomerId::new)
+                .map(CustomerRef::Id),
+            Some(v1::customer_ref::Ref::Identity(identity)) => self
+                .identity(&format!("{field}.identity"), identity)
+                .map(CustomerRef::Identity),
+            None => {
+                self.fail(field, "must hold a customer_id or an identity");
+                None
+            }
+        }
+    }
+}
+
+/// The domain event of a published `rezef.v1.Event`, or every reason it is invalid (paths
+/// relative to the event).
+pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
+    let mut check = Check::default();
+    let event_id = check.id("event_id", event.event_id, true, EventId::new);
+    let tenant_id = check.tenant("tenant_id", event.tenant_id);
+    let occurred_at = check.time("occurred_at", event.occurred_at);
+    if event.occurred_at.is_none() {
+        check.fail("occurred_at", "is required");
+    }
+    let customer = event.customer.and_then(|c| check.customer("customer", c));
+    let conversation_id =
+        check.id("conversation_id", event.conversation_id, false, ConversationId::new);
+    let interaction_id =
+        check.id("interaction_id", event.interaction_id, false, InteractionId::new);
+    let channel = check.optional::<Channel>("channel", event.channel);
+    let payload = match event.payload {
+        Some(payload) => payload_from_proto(&mut check, payload),
+        None => {
+            check.fail("payload", "is required: set one of the event payloads");
+            None
+        }
+    };
+    let (Some(event_id), Some(tenant_id), Some(occurred_at), Some(payload), true) =
+        (event_id, tenant_id, occurred_at, payload, check.0.is_empty())
+    else {
+        return Err(check.0);
+    };
+    let event = Event {
+        event_id,
+        tenant_id,
+        occurred_at,
+        source: event.source,
+        schema_version: if event.schema_version == 0 {
+            SCHEMA_VERSION
+        } else {
+            event.schema_version
+        },
+        customer,
+        conversation_id,
+        interaction_id,
+        channel,
+        payload,
+    };
+    event.validate().map(|()| event)
+}
+
+fn agent(check: &mut Check, field: String, value: String, required: bool) -> Option<AgentId> {
+    check.id(&field, value, required, AgentId::new)
+}
+
+fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
+    let name = payload_name(&payload);
+    let at = |field: &str| format!("{name}.{field}");
+    let text = |value: String| (!value.is_empty()).then_some(value);
+    Some(match payload {
+        P::InteractionStarted(p) => Payload::InteractionStarted {
+            direction: check.required(&at("direction"), p.direction)?,
+            identity: match p.identity {
+                Some(identity) => Some(check.identity(&at("identity"), identity)?),
+                None => None,
+            },
+            entry_point: p.entry_point,
+            language: text(p.language),
+        },
+        P::SelfServiceStepCompleted(p) => Payload::SelfServiceStepCompleted {
+            step_id: p.step_id,
+            prompt: p.prompt,
+            customer_input: p.customer_input,
+            outcome: check.optional(&at("outcome"), p.outcome),
+        },
+        P::IntentDetected(p) => Payload::IntentDetected {
+            intent: p.intent,
+            confidence: p.confidence,
+            detected_by: p.detected_by,
+        },
+        P::CustomerIdentified(p) => {
+            let method = check.required(&at("method"), p.method);
+            let assurance = check.required(&at("assurance"), p.assurance);
+            let identities: Vec<_> = p
+                .identities
+                .into_iter()
+                .enumerate()
+                .map(|(i, identity)| check.identity(&at(&format!("identities[{i}]")), identity))
+                .collect();
+            let expires_at = check.time(&at("expires_at"), p.expires_at);
+            Payload::CustomerIdentified {
+                method: method?,
+                assurance: assurance?,
+                identities: identities.into_iter().collect::<Option<_>>()?,
+                expires_at,
+            }
+        }
+        P::MessageSent(p) => Payload::MessageSent {
+            from: check.required(&at("from"), p.from)?,
+            sender_id: p.sender_id,
+            text: p.text,
+            attachments: p
+                .attachments
+                .into_iter()
+                .map(|a| Attachment {
+                    uri: a.uri,
+                    content_type: a.content_type,
+                    name: a.name,
+                    size_bytes: a.size_bytes,
+                })
+                .collect(),
+        },
+        P::ContextSet(p) => Payload::ContextSet {
+            key: p.key,
+            value: p.value,
+            sensitive: p.sensitive,
+        },
+        P::ContactQueued(p) => Payload::ContactQueued {
+            queue_id: p.queue_id,
+            priority: p.priority,
+            required_skills: p.required_skills,
+            language: text(p.language),
+        },
+        P::ContactOffered(p) => Payload::ContactOffered {
+            agent_id: agent(check, at("agent_id"), p.agent_id, true)?,
+            queue_id: p.queue_id,
+        },
+        P::ContactAssigned(p) => Payload::ContactAssigned {
+            agent_id: agent(check, at("agent_id"), p.agent_id, true)?,
+            queue_id: p.queue_id,
+        },
+        P::ContactTransferred(p) => Payload::ContactTransferred {
+            from_agent_id: agent(check, at("from_agent_id"), p.from_agent_id, false),
+            to_agent_id: agent(check, at("to_agent_id"), p.to_agent_id, false),
+            to_queue_id: p.to_queue_id,
+            reason: p.reason,
+        },
+        P::HandoffRequested(p) => Payload::HandoffRequested {
+            bot_id: p.bot_id,
+            reason: check.required(&at("reason"), p.reason)?,
+            target_queue_id: p.target_queue_id,
+            summary: p.summary,
+        },
+        P::CallbackRequested(p) => {
+            let callback_to = match p.callback_to {
+                Some(identity) => check.identity(&at("callback_to"), identity),
+                None => {
+                    check.fail(at("callback_to"), "is required");
+                    None
+                }
+            };
+            Payload::CallbackRequested {
+                callback_to: callback_to?,
+                preferred_at: check.time(&at("preferred_at"), p.preferred_at),
+                queue_id: p.queue_id,
+                original_arrival_at: check.time(&at("original_arrival_at"), p.original_arrival_at),
+            }
+        }
+        P::CallbackCompleted(p) => Payload::CallbackCompleted {
+            reached: p.reached,
+            agent_id: agent(check, at("agent_id"), p.agent_id, false),
+        },
+        P::ContactAbandoned(p) => Payload::ContactAbandoned {
+            point: check.required(&at("point"), p.point)?,
+        },
+        P::InteractionEnded(p) => Payload::InteractionEnded {
+            reason: check.optional(&at("reason"), p.reason),
+        },
+        P::WrapUpRecorded(p) => Payload::WrapUpRecorded {
+            agent_id: agent(check, at("agent_id"), p.agent_id, false),
+            disposition: p.disposition,
+            need_resolved: p.need_resolved,
+            notes: p.notes,
+        },
+        P::SurveyAnswered(p) => Payload::SurveyAnswered {
+            csat: p.csat,
+            nps: p.nps,
+            effort: p.effort,
+            comment: p.comment,
+        },
+        P::AgentPresenceChanged(p) => {
+            let agent_id = agent(check, at("agent_id"), p.agent_id, true);
+            Payload::AgentPresenceChanged {
+                presence: check.required(&at("presence"), p.presence)?,
+                agent_id: agent_id?,
+                custom_status: p.custom_status,
+            }
+        }
+    })
+}
+
+fn payload_name(payload: &P) -> &'static str {
+    match payload {
+        P::InteractionStarted(_) => "interaction_started",
+        P::SelfServiceStepCompleted(_) => "self_service_step_completed",
+        P::IntentDetected(_) => "intent_detected",
+        P::CustomerIdentified(_) => "customer_identified",
+        P::MessageSent(_) => "message_sent",
+        P::ContextSet(_) => "context_set",
+        P::ContactQueued(_) => "contact_queued",
+        P::ContactOffered(_) => "contact_offered",
+        P::ContactAssigned(_) => "contact_assigned",
+        P::ContactTransferred(_) => "contact_transferred",
+        P::HandoffRequested(_) => "handoff_requested",
+        P::CallbackRequested(_) => "callback_requested",
+        P::CallbackCompleted(_) => "callback_completed",
+        P::ContactAbandoned(_) => "contact_abandoned",
+        P::InteractionEnded(_) => "interaction_ended",
+        P::WrapUpRecorded(_) => "wrap_up_recorded",
+        P::SurveyAnswered(_) => "survey_answered",
+        P::AgentPresenceChanged(_) => "agent_presence_changed",
+    }
+}
+
+pub(crate) fn timestamp(t: Timestamp) -> ProtoTimestamp {
+    let (seconds, nanos) = t.to_parts();
+    ProtoTimestamp { seconds, nanos }
+}
+
+fn enum_or_unspecified<E: ProtoEnum>(value: Option<E>) -> i32 {
+    value.map_or(0, ProtoEnum::to_proto)
+}
+
+fn id_string<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+pub(crate) fn identity_to_proto(identity: &ChannelIdentity) -> v1::ChannelIdentity {
+    v1::ChannelIdentity {
+        kind: identity.kind().to_proto(),
+        value: identity.value().to_owned(),
+        network: identity.network().unwrap_or_default().to_owned(),
+    }
+}
+
+/// The published form of a stored event, with the time the log recorded it.
+pub fn event_to_proto(event: &Event, recorded_at: Timestamp) -> v1::Event {
+    v1::Event {
+        event_id: event.event_id.to_string(),
+        tenant_id: event.tenant_id.to_string(),
+        occurred_at: Some(timestamp(event.occurred_at)),
+        recorded_at: Some(timestamp(recorded_at)),
+        source: event.source.clone(),
+        schema_version: event.schema_version,
+        customer: event.customer.as_ref().map(|customer| v1::CustomerRef {
+            r#ref: Some(match customer {
+                CustomerRef::Id(id) => v1::customer_ref::Ref::CustomerId(id.to_string()),
+                CustomerRef::Identity(identity) => {
+                    v1::customer_ref::Ref::Identity(identity_to_proto(identity))
+                }
+            }),
+        }),
+        conversation_id: id_string(&event.conversation_id),
+        interaction_id: id_string(&event.interaction_id),
+        channel: enum_or_unspecified(event.channel),
+        payload: Some(payload_to_proto(&event.payload)),
+    }
+}
+
+fn payload_to_proto(payload: &Payload) -> P {
+    let time = |t: &Option<Timestamp>| t.map(timestamp);
+    match payload.clone() {
+        Payload::InteractionStarted {
+            direction,
+            identity,
+            entry_point,
+            language,
+        } => P::InteractionStarted(v1::InteractionStarted {
+            direction: direction.to_proto(),
+            identity: identity.as_ref().map(identity_to_proto),
+            entry_point,
+            language: language.unwrap_or_default(),
+        }),
+        Payload::SelfServiceStepCompleted {
+            step_id,
+            prompt,
+            customer_input,
+            outcome,
+        } => P::SelfServiceStepCompleted(v1::SelfServiceStepCompleted {
+            step_id,
+            prompt,
+            customer_input,
+            outcome: enum_or_unspecified(outcome),
+        }),
+        Payload::IntentDetected {
+            intent,
+            confidence,
+            detected_by,
+        } => P::IntentDetected(v1::IntentDetected {
+            intent,
+            confidence,
+            detected_by,
+        }),
+        Payload::CustomerIdentified {
+            method,
+            assurance,
+            identities,
+            expires_at,
+        } => P::CustomerIdentified(v1::CustomerIdentified {
+            method: method.to_proto(),
+            assurance: assurance.to_proto(),
+            identities: identities.iter().map(identity_to_proto).collect(),
+            expires_at: time(&expires_at),
+        }),
+        Payload::MessageSent {
+            from,
+            sender_id,
+            text,
+            attachments,
+        } => P::MessageSent(v1::MessageSent {
+            from: from.to_proto(),
+            sender_id,
+            text,
+            attachments: attachments
+                .into_iter()
+                .map(|a| v1::Attachment {
+                    uri: a.uri,
+                    content_type: a.content_type,
+                    name: a.name,
+                    size_bytes: a.size_bytes,
+                })
+                .collect(),
+        }),
+        Payload::ContextSet {
+            key,
+            value,
+            sensitive,
+        } => P::ContextSet(v1::ContextSet {
+            key,
+            value,
+            sensitive,
+        }),
+        Payload::ContactQueued {
+            queue_id,
+            priority,
+            required_skills,
+            language,
+        } => P::ContactQueued(v1::ContactQueued {
+            queue_id,
+            priority,
+            required_skills,
+            language: language.unwrap_or_default(),
+        }),
+        Payload::ContactOffered { agent_id, queue_id } => P::ContactOffered(v1::ContactOffered {
+            agent_id: agent_id.to_string(),
+            queue_id,
+        }),
+        Payload::ContactAssigned { agent_id, queue_id } => {
+            P::ContactAssigned(v1::ContactAssigned {
+                agent_id: agent_id.to_string(),
+                queue_id,
+            })
+        }
+        Payload::ContactTransferred {
+            from_agent_id,
+            to_agent_id,
+            to_queue_id,
+            reason,
+        } => P::ContactTransferred(v1::ContactTransferred {
+            from_agent_id: id_string(&from_agent_id),
+            to_agent_id: id_string(&to_agent_id),
+            to_queue_id,
+            reason,
+        }),
+        Payload::HandoffRequested {
+            bot_id,
+            reason,
+            target_queue_id,
+            summary,
+        } => P::HandoffRequested(v1::HandoffRequested {
+            bot_id,
+            reason: reason.to_proto(),
+            target_queue_id,
+            summary,
+        }),
+        Payload::CallbackRequested {
+            callback_to,
+            preferred_at,
+            queue_id,
+            original_arrival_at,
+        } => P::CallbackRequested(v1::CallbackRequested {
+            callback_to: Some(identity_to_proto(&callback_to)),
+            preferred_at: time(&preferred_at),
+            queue_id,
+            original_arrival_at: time(&original_arrival_at),
+        }),
+        Payload::CallbackCompleted { reached, agent_id } => {
+            P::CallbackCompleted(v1::CallbackCompleted {
+                reached,
+                agent_id: id_string(&agent_id),
+            })
+        }
+        Payload::ContactAbandoned { point } => P::ContactAbandoned(v1::ContactAbandoned {
+            point: point.to_proto(),
+        }),
+        Payload::InteractionEnded { reason } => P::InteractionEnded(v1::InteractionEnded {
+            reason: enum_or_unspecified(reason),
+        }),
+        Payload::WrapUpRecorded {
+            agent_id,
+            disposition,
+            need_resolved,
+            notes,
+        } => P::WrapUpRecorded(v1::WrapUpRecorded {
+            agent_id: id_string(&agent_id),
+            disposition,
+            need_resolved,
+            notes,
+        }),
+        Payload::SurveyAnswered {
+            csat,
+            nps,
+            effort,
+            comment,
+        } => P::SurveyAnswered(v1::SurveyAnswered {
+            csat,
+            nps,
+            effort,
+            comment,
+        }),
+        Payload::AgentPresenceChanged {
+            agent_id,
+            presence,
+            custom_status,
+        } => P::AgentPresenceChanged(v1::AgentPresenceChanged {
+            agent_id: agent_id.to_string(),
+            presence: presence.to_proto(),
+            custom_status,
+        }),
+    }
+}
+
+/// What a sensitive context value is served as when the caller may not see it.
+pub const MASK: &str = "****";
+
+/// The served form of a journey. Sensitive context values are masked.
+pub fn journey_to_proto(journey: &Journey) -> v1::Journey {
+    let time = |t: Option<Timestamp>| t.map(timestamp);
+    v1::Journey {
+        tenant_id: journey.tenant_id.to_string(),
+        customer_id: journey.customer_id.to_string(),
+        identities: journey
+            .identities
+            .iter()
+            .map(|linked| v1::LinkedIdentity {
+                identity: Some(identity_to_proto(&linked.identity)),
+                first_seen_at: Some(timestamp(linked.first_seen_at)),
+                verification: linked.verification.as_ref().map(|v| v1::Verification {
+                    method: v.method.to_proto(),
+                    assurance: v.assurance.to_proto(),
+                    verified_at: Some(timestamp(v.verified_at)),
+                    expires_at: time(v.expires_at),
+                    channel: enum_or_unspecified(v.channel),
+                }),
+            })
+            .collect(),
+        conversations: journey.conversations.iter().map(conversation_to_proto).collect(),
+        last_agent_id: id_string(&journey.last_agent_id),
+        counters: Some(v1::JourneyCounters {
+            events: journey.counters.events,
+            conversations: journey.counters.conversations,
+            interactions: journey.counters.interactions,
+            messages: journey.counters.messages,
+            transfers: journey.counters.transfers,
+            abandons: journey.counters.abandons,
+            callbacks_requested: journey.counters.callbacks_requested,
+            duplicates_ignored: journey.counters.duplicates_ignored,
+        }),
+        first_seen_at: Some(timestamp(journey.first_seen_at)),
+        last_seen_at: Some(timestamp(journey.last_seen_at)),
+        last_event_offset: journey.last_event_offset.unwrap_or_default(),
+    }
+}
+
+fn conversation_to_proto(c: &journey::Conversation) -> v1::Conversation {
+    let time = |t: Option<Timestamp>| t.map(timestamp);
+    v1::Conversation {
+        conversation_id: c.id.to_string(),
+        status: c.status.to_proto(),
+        opened_at: Some(timestamp(c.opened_at)),
+        last_activity_at: Some(timestamp(c.last_activity_at)),
+        closed_at: time(c.closed_at),
+        intent: c.intent.as_ref().map(|i| v1::DetectedIntent {
+            intent: i.intent.clone(),
+            confidence: i.confidence,
+            detected_by: i.detected_by.clone(),
+            detected_at: Some(timestamp(i.detected_at)),
+        }),
+        context: c
+            .context
+            .iter()
+            .map(|(key, entry)| v1::ContextEntry {
+                key: key.clone(),
+                value: if entry.sensitive {
+                    MASK.to_owned()
+                } else {
+                    entry.value.clone()
+                },
+                sensitive: entry.sensitive,
+                masked: entry.sensitive,
+                set_at: Some(timestamp(entry.set_at)),
+                channel: enum_or_unspecified(entry.channel),
+            })
+            .collect(),
+        channels: c.channels.iter().map(|ch| ch.to_proto()).collect(),
+        interactions: c
+            .interactions
+            .iter()
+            .map(|i| v1::Interaction {
+                interaction_id: i.id.to_string(),
+                channel: enum_or_unspecified(i.channel),
+                direction: enum_or_unspecified(i.direction),
+                started_at: Some(timestamp(i.started_at)),
+                ended_at: time(i.ended_at),
+                stage: i.stage.to_proto(),
+                stages: i
+                    .stages
+                    .iter()
+                    .map(|s| v1::StageVisit {
+                        stage: s.stage.to_proto(),
+                        entered_at: Some(timestamp(s.entered_at)),
+                    })
+                    .collect(),
+                queue_id: i.queue_id.clone().unwrap_or_default(),
+                agent_id: id_string(&i.agent_id),
+                self_service_steps: i.self_service_steps,
+                transfers: i.transfers,
+                abandoned_at: enum_or_unspecified(i.abandoned_at),
+                end_reason: enum_or_unspecified(i.end_reason),
+                language: i.language.clone().unwrap_or_default(),
+            })
+            .collect(),
+        transcript: c
+            .transcript
+            .iter()
+            .map(|m| v1::TranscriptEntry {
+                from: m.from.to_proto(),
+                sender_id: m.sender_id.clone(),
+                text: m.text.clone(),
+                attachment_count: m.attachment_count,
+                channel: enum_or_unspecified(m.channel),
+                sent_at: Some(timestamp(m.sent_at)),
+            })
+            .collect(),
+        last_agent_id: id_string(&c.last_agent_id),
+        transfer_count: c.transfer_count,
+        callback_pending: c.callback_pending,
+        disposition: c.disposition.clone().unwrap_or_default(),
+        survey: Some(v1::SurveyScores {
+            csat: c.survey.csat,
+            nps: c.survey.nps,
+            effort: c.survey.effort,
+        }),
+        handoff_summary: c.handoff_summary.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rezef_events::testing::EventBuilder;
+
+    fn round_trip(event: &Event) -> Event {
+        let recorded = Timestamp::from_unix_millis(1_800_000_000_000);
+        let proto = event_to_proto(event, recorded);
+        assert_eq!(proto.recorded_at, Some(timestamp(recorded)));
+        event_from_proto(proto).expect("a served event is valid input")
+    }
+
+    #[test]
+    fn every_payload_round_trips() {
+        let mut b = EventBuilder::visitor("acme", "v-1");
+        let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+        let agent = AgentId::new("agent-1").expect("valid");
+        let payloads = vec![
+            Payload::InteractionStarted {
+                direction: Direction::Inbound,
+                identity: Some(phone.clone()),
+                entry_point: "+97231234567".into(),
+                language: Some("he".into()),
+            },
+            Payload::SelfServiceStepCompleted {
+                step_id: "main-menu".into(),
+                prompt: "press 1".into(),
+                customer_input: "1".into(),
+                outcome: Some(StepOutcome::Continued),
+            },
+            Payload::IntentDetected {
+                intent: "billing".into(),
+                confidence: 0.25,
+                detected_by: "nlu".into(),
+            },
+            Payload::CustomerIdentified {
+                method: VerificationMethod::Pin,
+                assurance: AssuranceLevel::High,
+                identities: vec![phone.clone()],
+                expires_at: Some(Timestamp::from_unix_millis(1_900_000_000_123)),
+            },
+            Payload::MessageSent {
+                from: Participant::Agent,
+                sender_id: "agent-1".into(),
+                text: "שלום".into(),
+                attachments: vec![Attachment {
+                    uri: "s3://bucket/a.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    name: "a.pdf".into(),
+                    size_bytes: 12,
+                }],
+            },
+            Payload::ContextSet {
+                key: "card".into(),
+                value: "4111".into(),
+                sensitive: true,
+            },
+            Payload::ContactQueued {
+                queue_id: "billing".into(),
+                priority: 3,
+                required_skills: vec!["billing".into()],
+                language: Some("ar".into()),
+            },
+            Payload::ContactOffered {
+                agent_id: agent.clone(),
+                queue_id: "billing".into(),
+            },
+            Payload::ContactAssigned {
+                agent_id: agent.clone(),
+                queue_id: String::new(),
+            },
+            Payload::ContactTransferred {
+                from_agent_id: Some(agent.clone()),
+                to_agent_id: None,
+                to_queue_id: "retention".into(),
+                reason: "wants to cancel".into(),
+            },
+            Payload::HandoffRequested {
+                bot_id: "bot-1".into(),
+                reason: HandoffReason::CustomerAsked,
+                target_queue_id: "billing".into(),
+                summary: "disputes invoice".into(),
+            },
+            Payload::CallbackRequested {
+                callback_to: phone.clone(),
+                preferred_at: None,
+                queue_id: "billing".into(),
+                original_arrival_at: Some(Timestamp::from_unix_millis(1_700_000_000_000)),
+            },
+            Payload::CallbackCompleted {
+                reached: true,
+                agent_id: Some(agent.clone()),
+            },
+            Payload::ContactAbandoned {
+                point: AbandonPoint::Ivr,
+            },
+            Payload::InteractionEnded {
+                reason: Some(EndReason::Completed),
+            },
+            Payload::WrapUpRecorded {
+                agent_id: Some(agent.clone()),
+                disposition: "refund".into(),
+                need_resolved: true,
+                notes: String::new(),
+            },
+            Payload::SurveyAnswered {
+                csat: Some(5),
+                nps: Some(0),
+                effort: None,
+                comment: "fast".into(),
+            },
+        ];
+        for payload in payloads {
+            let event = b.event(payload);
+            assert_eq!(round_trip(&event), event);
+        }
+        let presence = b.presence("agent-1");
+        assert_eq!(round_trip(&presence), presence);
+    }
+
+    fn violations(event: v1::Event) -> Vec<String> {
+        event_from_proto(event)
+            .expect_err("invalid")
+            .into_iter()
+            .map(|v| v.field)
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_event_names_every_missing_field() {
+        assert_eq!(
+            violations(v1::Event::default()),
+            ["event_id", "tenant_id", "occurred_at", "payload"]
+        );
+    }
+
+    #[test]
+    fn malformed_identities_and_enums_are_named_by_path() {
+        let mut b = EventBuilder::visitor("acme", "v-1");
+        let mut event = event_to_proto(&b.started(), Timestamp::from_unix_millis(0));
+        event.customer = Some(v1::CustomerRef {
+            r#ref: Some(v1::customer_ref::Ref::Identity(v1::ChannelIdentity {
+                kind: v1::IdentityKind::Phone as i32,
+                value: "050-123".into(),
+                network: String::new(),
+            })),
+        });
+        event.channel = 99;
+        assert_eq!(violations(event), ["customer.identity.value", "channel"]);
+    }
+
+    #[test]
+    fn sensitive_context_is_masked_when_served() {
+        let mut b = EventBuilder::customer("acme", "c-1");
+        let event = b.event(Payload::ContextSet {
+            key: "card".into(),
+            value: "4111111111111111".into(),
+            sensitive: true,
+        });
+        let mut journey = Journey::new(
+            event.tenant_id.clone(),
+            CustomerId::new("c-1").expect("valid"),
+            event.occurred_at,
+        );
+        journey.apply(0, &event);
+        let served = journey_to_proto(&journey);
+        let entry = &served.conversations[0].context[0];
+        assert_eq!((entry.value.as_str(), entry.masked), (MASK, true));
+    }
+}

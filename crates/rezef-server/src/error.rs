@@ -1,0 +1,106 @@
+//! The server's errors and their one mapping to gRPC status codes.
+
+use rezef_events::Violation;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {}", summary(.0))]
+    InvalidArgument(Vec<Violation>),
+    #[error("{what} is {size}, over the limit of {limit}")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    OutOfRange(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Log(#[from] rezef_log::Error),
+    #[error(transparent)]
+    Store(#[from] rezef_store::Error),
+    #[error("stored event at offset {offset} cannot be read: {source}")]
+    Undecodable {
+        offset: u64,
+        #[source]
+        source: rezef_events::Error,
+    },
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("gRPC transport failure: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn summary(violations: &[Violation]) -> String {
+    let shown: Vec<_> = violations.iter().take(5).map(ToString::to_string).collect();
+    let more = violations.len().saturating_sub(shown.len());
+    if more == 0 {
+        shown.join("; ")
+    } else {
+        format!("{} (and {more} more)", shown.join("; "))
+    }
+}
+
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![Violation::new(field, description)])
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument(_) | Self::Config(_) => Code::InvalidArgument,
+            Self::TooLarge { .. } => Code::ResourceExhausted,
+            Self::NotFound(_) => Code::NotFound,
+            Self::OutOfRange(_) => Code::OutOfRange,
+            Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Self::Unavailable(_) => Code::Unavailable,
+            Self::Log(error) => match error {
+                rezef_log::Error::BatchTooLarge { .. } => Code::ResourceExhausted,
+                rezef_log::Error::OffsetOutOfRange { .. } => Code::OutOfRange,
+                rezef_log::Error::EmptyBatch => Code::InvalidArgument,
+                // The write was not acknowledged: the client may retry (ids make it safe).
+                rezef_log::Error::Closed | rezef_log::Error::Io { .. } => Code::Unavailable,
+                _ => Code::Internal,
+            },
+            Self::Undecodable { .. } => Code::DataLoss,
+            Self::Store(_) | Self::Bind { .. } | Self::Transport(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        let code = error.code();
+        if code == Code::Internal {
+            tracing::error!(%error, "internal error");
+        }
+        match &error {
+            Error::InvalidArgument(violations) => {
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .iter()
+                        .map(|v| FieldViolation::new(&v.field, &v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(code, error.to_string(), details)
+            }
+            _ => Status::new(code, error.to_string()),
+        }
+    }
+}

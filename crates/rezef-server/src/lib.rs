@@ -1,0 +1,19 @@
+//! Rezef's gRPC edge: the `rezef.v1` services over the log and the journey store.
+//!
+//! - [`Server`] opens the data directory, starts the projector and serves.
+//! - `ingest`, `journeys`, `audit`: one file per service.
+//! - `convert`: the public contract ⇄ the domain, where requests are validated.
+//! - [`Error`]: every failure, mapped to a gRPC status in one place.
+
+mod audit;
+mod backbone;
+mod config;
+pub mod convert;
+mod error;
+mod ingest;
+mod journeys;
+mod server;
+
+pub use config::{Limits, LogSettings, ServerConfig};
+pub use error::{Error, Result};
+pub use server::Server;

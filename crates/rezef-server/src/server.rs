@@ -1,0 +1,146 @@
+//! Assembles the backbone: opens the log and the journey store, starts the projector and
+//! serves the gRPC services (with health and reflection) until shut down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
+use rezef_proto::v1::{
+    audit_server::AuditServer, ingest_server::IngestServer, journeys_server::JourneysServer,
+};
+use rezef_store::{JourneyStore, Projector, SledStore};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tower::util::MapResponseLayer;
+use tracing::{Instrument, error, info, info_span};
+
+use crate::audit::AuditService;
+use crate::backbone::Backbone;
+use crate::config::ServerConfig;
+use crate::ingest::IngestService;
+use crate::journeys::JourneysService;
+use crate::{Error, Result};
+
+/// A backbone ready to serve: storage open, listener bound.
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    listener: TcpListener,
+    log: Arc<EmbeddedLog>,
+    store: Arc<dyn JourneyStore>,
+}
+
+impl Server {
+    /// Opens the data directory (recovering the log if the last run crashed) and binds the
+    /// listen address (port 0 picks a free port; see [`Server::local_addr`]).
+    pub async fn open(config: ServerConfig) -> Result<Self> {
+        config.validate()?;
+        let log_config = EmbeddedLogConfig {
+            segment_bytes: config.log.segment_bytes,
+            ..EmbeddedLogConfig::new(config.log_dir())
+        };
+        let log = EmbeddedLog::open(log_config)?;
+        let store: Arc<dyn JourneyStore> = Arc::new(SledStore::open(config.store_dir())?);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(Self {
+            config,
+            listener,
+            log,
+            store,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// Serves until `shutdown` resolves, then stops the projector and closes the log.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let addr = self.local_addr();
+        let log: Arc<dyn Log> = self.log.clone();
+        let projector = Projector::new(log.clone(), self.store.clone())?;
+        let backbone = Backbone {
+            log: log.clone(),
+            store: self.store.clone(),
+            projection: projector.watch(),
+            limits: self.config.limits.clone(),
+        };
+
+        let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
+        let projection = tokio::spawn(
+            async move {
+                let result = projector
+                    .run(async {
+                        let _ = projector_stopped.await;
+                    })
+                    .await;
+                if let Err(error) = &result {
+                    error!(%error, "the projector stopped");
+                }
+                result
+            }
+            .instrument(info_span!("projection")),
+        );
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<IngestServer<IngestService>>().await;
+        health.set_serving::<JourneysServer<JourneysService>>().await;
+        health.set_serving::<AuditServer<AuditService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(rezef_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+
+        let limit = self.config.limits.max_message_bytes;
+        let ingest = IngestServer::new(IngestService::new(log.clone(), self.config.limits.clone()))
+            .max_decoding_message_size(limit);
+        let journeys =
+            JourneysServer::new(JourneysService::new(backbone.clone())).max_decoding_message_size(limit);
+        let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);
+
+        info!(%addr, data_dir = %self.config.data_dir.display(), "rezef is serving");
+        tonic::transport::Server::builder()
+            .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ingest)
+            .add_service(journeys)
+            .add_service(audit)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await?;
+
+        info!("shutting down");
+        let _ = stop_projector.send(());
+        let projected = projection.await;
+        self.log.close().await;
+        match projected {
+            Ok(result) => result.map_err(Error::from),
+            Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+        }
+    }
+}
+
+/// tonic answers a message over the size limit with `OUT_OF_RANGE`; gRPC's own guidance
+/// (and clients' retry logic) expects `RESOURCE_EXHAUSTED`. Rewrites that one status.
+fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|status| status == "11");
+    let too_large = headers
+        .get("grpc-message")
+        .and_then(|message| message.to_str().ok())
+        .is_some_and(|message| message.contains("too%20large") || message.contains("too large"));
+    if out_of_range && too_large {
+        headers.insert("grpc-status", HeaderValue::from_static("8"));
+    }
+    response
+}
