@@ -4,7 +4,7 @@ use std::pin::Pin;
 
 use futures::Stream;
 use rezef_events::{Event, TenantId, Timestamp, codec};
-use rezef_log::Record;
+use rezef_log::{Log, Record};
 use rezef_proto::v1::{ReplayHistoryRequest, ReplayedEvent, audit_server::Audit};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -127,61 +127,76 @@ impl Audit for AuditService {
         let span = info_span!("replay_history", tenant = %request.get_ref().tenant_id);
         let replay = self.plan(request).instrument(span.clone()).await?;
         let (sender, receiver) = mpsc::channel(64);
-        let log = self.backbone.log.clone();
+        let backbone = self.backbone.clone();
         tokio::spawn(
             async move {
-                let mut sent = 0;
-                let mut next = replay.from;
-                let mut wanted = replay.offsets.as_deref().unwrap_or_default().iter().peekable();
-                while next < replay.to && sent < replay.limit {
-                    // With a customer, jump to their next offset; otherwise scan.
-                    if replay.offsets.is_some() {
-                        match wanted.next() {
-                            Some(offset) => next = *offset,
-                            None => break,
-                        }
-                    }
-                    let count = if replay.offsets.is_some() { 1 } else { SCAN_BATCH };
-                    let records = match log.read(next, count).await {
-                        Ok(records) if !records.is_empty() => records,
-                        Ok(_) => break,
-                        Err(error) => {
-                            let _ = sender.send(Err(Error::from(error).into())).await;
-                            return;
-                        }
-                    };
-                    for record in records {
-                        next = record.offset + 1;
-                        if record.offset >= replay.to || replay.past_window(&record) {
-                            return;
-                        }
-                        let item = match replay.select(&record) {
-                            Ok(Some(event)) => Ok(ReplayedEvent {
-                                offset: record.offset,
-                                event: Some(event_to_proto(
-                                    &event,
-                                    Timestamp::from_unix_millis(record.timestamp_ms),
-                                )),
-                            }),
-                            Ok(None) => continue,
-                            Err(error) => {
-                                warn!(%error, "replay stopped at an unreadable record");
-                                Err(error.into())
-                            }
-                        };
-                        let failed = item.is_err();
-                        if sender.send(item).await.is_err() || failed {
-                            return;
-                        }
-                        sent += 1;
-                        if sent >= replay.limit {
-                            return;
-                        }
-                    }
+                tokio::select! {
+                    () = replay.send_all(backbone.log.as_ref(), &sender) => {}
+                    () = backbone.closed() => {}
                 }
             }
             .instrument(span),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+type Sender = mpsc::Sender<Result<ReplayedEvent, Status>>;
+
+impl Replay {
+    /// Streams the selected events until done, the client leaves, or an error.
+    async fn send_all(&self, log: &dyn Log, sender: &Sender) {
+        let mut sent = 0;
+        let mut next = self.from;
+        let mut wanted = self.offsets.as_deref().unwrap_or_default().iter();
+        while next < self.to && sent < self.limit {
+            // With a customer, jump to their next offset; otherwise scan.
+            let count = match &self.offsets {
+                Some(_) => match wanted.next() {
+                    Some(offset) => {
+                        next = *offset;
+                        1
+                    }
+                    None => return,
+                },
+                None => SCAN_BATCH,
+            };
+            let records = match log.read(next, count).await {
+                Ok(records) if !records.is_empty() => records,
+                Ok(_) => return,
+                Err(error) => {
+                    let _ = sender.send(Err(Error::from(error).into())).await;
+                    return;
+                }
+            };
+            for record in records {
+                next = record.offset + 1;
+                if record.offset >= self.to || self.past_window(&record) {
+                    return;
+                }
+                let item = match self.select(&record) {
+                    Ok(Some(event)) => Ok(ReplayedEvent {
+                        offset: record.offset,
+                        event: Some(event_to_proto(
+                            &event,
+                            Timestamp::from_unix_millis(record.timestamp_ms),
+                        )),
+                    }),
+                    Ok(None) => continue,
+                    Err(error) => {
+                        warn!(%error, "replay stopped at an unreadable record");
+                        Err(error.into())
+                    }
+                };
+                let failed = item.is_err();
+                if sender.send(item).await.is_err() || failed {
+                    return;
+                }
+                sent += 1;
+                if sent >= self.limit {
+                    return;
+                }
+            }
+        }
     }
 }

@@ -19,9 +19,17 @@ pub struct Backbone {
     pub store: Arc<dyn JourneyStore>,
     pub projection: ProjectionWatch,
     pub limits: Limits,
+    /// Turns true when the server begins to shut down; open streams end then.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Backbone {
+    /// Resolves once the server is shutting down.
+    pub async fn closed(&self) {
+        let mut closing = self.closing.clone();
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+
     /// Validates a `(tenant_id, customer)` pair from a request.
     pub fn parse_customer(
         tenant: String,

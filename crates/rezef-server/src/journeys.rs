@@ -87,6 +87,7 @@ impl Journeys for JourneysService {
                     let changed = tokio::select! {
                         change = changes.recv() => change,
                         () = sender.closed() => break,
+                        () = backbone.closed() => break,
                     };
                     match changed {
                         Ok(change) if change.tenant != tenant || change.customer != customer => {

@@ -66,11 +66,19 @@ impl Server {
         let addr = self.local_addr();
         let log: Arc<dyn Log> = self.log.clone();
         let projector = Projector::new(log.clone(), self.store.clone())?;
+        let (closing, closing_watch) = tokio::sync::watch::channel(false);
         let backbone = Backbone {
             log: log.clone(),
             store: self.store.clone(),
             projection: projector.watch(),
             limits: self.config.limits.clone(),
+            closing: closing_watch,
+        };
+        // Open streams (watches, replays) end when shutdown begins, so that the graceful
+        // shutdown does not wait for clients that never hang up.
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
         };
 
         let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,27 @@
+//! The client SDK of Rezef, for channel adapters (voice gateways, chat widgets, bots, email
+//! connectors) and for services that read journeys.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), rezef_adapter::Error> {
+//! use rezef_adapter::{Client, EventFactory, proto};
+//!
+//! let mut client = Client::connect("http://127.0.0.1:50051").await?;
+//! let chat = EventFactory::new("acme", "web-chat")
+//!     .identity(proto::IdentityKind::ChatVisitor, "visitor-42")
+//!     .on(proto::Channel::Webchat, "chat-1");
+//! let ack = client.publish(vec![chat.intent_detected("billing.dispute", 0.9, "bot")]).await?;
+//! let journey = client
+//!     .journey("acme", chat.customer_ref(), Some(ack.first_offset))
+//!     .await?;
+//! println!("{:?}", journey.journey);
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod factory;
+pub mod jsonl;
+
+pub use client::{Client, Error};
+pub use factory::{EventFactory, identity_ref, new_event_id};
+/// The `rezef.v1` contract, as adapters see it.
+pub use rezef_proto::v1 as proto;

@@ -1,0 +1,64 @@
+//! `rezef rebuild`: the journey store is a projection; delete it and fold the log again.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
+use rezef_store::{JourneyStore, SledStore};
+
+use crate::config::{self, Overrides};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The data directory of a stopped server [default: ./rezef-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, env = "REZEF_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let config = config::load(
+        args.config.as_deref(),
+        Overrides {
+            data_dir: args.data_dir,
+            ..Overrides::default()
+        },
+    )?;
+    anyhow::ensure!(
+        config.log_dir().exists(),
+        "no log in {}: nothing to rebuild from",
+        config.data_dir.display()
+    );
+    let log = EmbeddedLog::open(EmbeddedLogConfig::new(config.log_dir()))?;
+    // A fresh store: the old one may be of another format, or damaged.
+    let store_dir = config.store_dir();
+    if store_dir.exists() {
+        std::fs::remove_dir_all(&store_dir)?;
+    }
+    let store: Arc<dyn JourneyStore> = Arc::new(SledStore::open(&store_dir)?);
+    let total = log.end_offset();
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template(
+            "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+        )?
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let log_dyn: Arc<dyn Log> = log.clone();
+    let stats = rezef_store::rebuild(log_dyn, store, |offset| bar.set_position(offset)).await?;
+    bar.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "rebuilt from {} records in {seconds:.1} s ({:.0} events/s): {} applied, {} duplicates, {} unreadable",
+        stats.records,
+        stats.records as f64 / seconds.max(1e-9),
+        stats.applied,
+        stats.duplicates,
+        stats.undecodable
+    );
+    log.close().await;
+    Ok(())
+}

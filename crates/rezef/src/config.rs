@@ -1,0 +1,97 @@
+//! Layered configuration: defaults → a TOML file → `REZEF_` environment variables → flags,
+//! then validation. Nested keys use `__` in the environment
+//! (`REZEF_LIMITS__MAX_BATCH_EVENTS=500`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use rezef_server::ServerConfig;
+use serde::Serialize;
+
+/// Settings given as flags; only those given override the layers below.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Builds the server configuration. `file` is read if given (and must then exist).
+pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerConfig> {
+    let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+    if let Some(file) = file {
+        anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+        figment = figment.merge(Toml::file(file));
+    }
+    let config: ServerConfig = figment
+        .merge(
+            Env::prefixed("REZEF_")
+                .split("__")
+                .ignore(&["config", "server"]),
+        )
+        .merge(Serialized::defaults(overrides))
+        .extract()
+        .context("invalid configuration")?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rezef.toml",
+                "listen = \"127.0.0.1:6000\"\ndata_dir = \"from-file\"\n[limits]\nmax_batch_events = 7\n",
+            )?;
+            let file = Some(Path::new("rezef.toml"));
+            let config = load(file, Overrides::default()).expect("file");
+            assert_eq!(config.listen.port(), 6000);
+            assert_eq!(config.limits.max_batch_events, 7);
+
+            jail.set_env("REZEF_DATA_DIR", "from-env");
+            jail.set_env("REZEF_LIMITS__MAX_BATCH_EVENTS", "9");
+            let config = load(file, Overrides::default()).expect("env");
+            assert_eq!(config.data_dir, PathBuf::from("from-env"));
+            assert_eq!(config.limits.max_batch_events, 9);
+
+            let flags = Overrides {
+                data_dir: Some("from-flag".into()),
+                ..Overrides::default()
+            };
+            let config = load(file, flags).expect("flags");
+            assert_eq!(config.data_dir, PathBuf::from("from-flag"));
+            assert_eq!(config.listen.port(), 6000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn no_configuration_gives_the_defaults() {
+        figment::Jail::expect_with(|_| {
+            let config = load(None, Overrides::default()).expect("defaults");
+            assert_eq!(config, ServerConfig::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "listne = \"127.0.0.1:1\"\n")?;
+            assert!(load(Some(Path::new("typo.toml")), Overrides::default()).is_err());
+            jail.create_file("zero.toml", "[limits]\nmax_batch_events = 0\n")?;
+            let error = load(Some(Path::new("zero.toml")), Overrides::default())
+                .expect_err("zero events");
+            assert!(format!("{error:#}").contains("max_batch_events"));
+            Ok(())
+        });
+    }
+}

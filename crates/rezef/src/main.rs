@@ -1,0 +1,91 @@
+//! `rezef`: the command line of the Rezef interaction-management backbone.
+//!
+//! One subcommand per file under `cmd/`. `serve` runs the backbone; `publish`, `journey`
+//! and `replay` are gRPC clients of a running server; `rebuild` works on a stopped server's
+//! data directory; `demo` runs the main job end to end in a temporary directory.
+
+mod cmd;
+mod config;
+mod customer;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "rezef", version, about = "Rezef: continuity across every channel", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where a client command finds the server.
+#[derive(Debug, clap::Args)]
+struct ServerAddr {
+    /// The server's gRPC address.
+    #[arg(long, env = "REZEF_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the backbone: embedded log, projector and gRPC services.
+    Serve(cmd::serve::Args),
+    /// Publish events from a JSON Lines file (or standard input).
+    Publish {
+        /// A file of proto3-JSON events, one per line; `-` for standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+        /// Events per batch.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[command(flatten)]
+        addr: ServerAddr,
+    },
+    /// Print a customer's journey as JSON.
+    Journey {
+        /// A customer id, or an identity: phone:+972501234567, email:a@b.c, visitor:ID,
+        /// app:ID, crm:ID, messaging:ID, social:NETWORK:HANDLE.
+        customer: String,
+        #[arg(long, env = "REZEF_TENANT")]
+        tenant: String,
+        #[command(flatten)]
+        addr: ServerAddr,
+    },
+    /// Print a tenant's original events as JSON Lines, in log order.
+    Replay(cmd::replay::Args),
+    /// Delete the journey store and rebuild it from the log (the server must be stopped).
+    Rebuild(cmd::rebuild::Args),
+    /// Show continuity end to end: a chat that continues on the phone.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+                tracing_subscriber::EnvFilter::new(default)
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Publish { file, batch, addr } => cmd::publish::run(&file, batch, &addr.server).await,
+            Command::Journey {
+                customer,
+                tenant,
+                addr,
+            } => cmd::journey::run(&tenant, &customer, &addr.server).await,
+            Command::Replay(args) => cmd::replay::run(args).await,
+            Command::Rebuild(args) => cmd::rebuild::run(args).await,
+            Command::Demo => cmd::demo::run().await,
+        }
+    })
+}
