@@ -1,1 +1,150 @@
-//! Harness for end-to-end scenarios.
+//! Harness for end-to-end scenarios: runs the real `rezef` binary as a child process on a
+//! free loopback port and waits until its gRPC health service says it is serving.
+//!
+//! The binary is found next to the test executable (`target/<profile>/rezef`), or at
+//! `$REZEF_BIN`; if it is missing it is built with `cargo build -p rezef`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rezef_adapter::Client;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// The `rezef` binary under test.
+pub fn rezef_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("REZEF_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> → target/<profile>/rezef
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let bin = profile_dir.join(format!("rezef{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = profile_dir.ends_with("release");
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "rezef", "--bin", "rezef"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the rezef binary failed");
+    }
+    bin
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// Runs `rezef ARGS…` to completion.
+pub fn rezef(args: &[&str], data_dir: Option<&Path>) -> Output {
+    let mut command = Command::new(rezef_bin());
+    command.args(args).env_remove("RUST_LOG");
+    if let Some(dir) = data_dir {
+        command.current_dir(dir);
+    }
+    command.output().expect("rezef runs")
+}
+
+/// A `rezef serve` process.
+#[derive(Debug)]
+pub struct RezefServer {
+    child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+}
+
+impl RezefServer {
+    /// Starts `rezef serve` on a free port with `data_dir`, and waits until it serves.
+    pub async fn start(data_dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(rezef_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("rezef serve starts");
+        let mut server = Self {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+        };
+        server.wait_until_serving().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.url()).await.expect("connect")
+    }
+
+    async fn wait_until_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rezef serve exited early with {status}");
+            }
+            if let Ok(channel) = tonic::transport::Endpoint::from_shared(self.url())
+                .expect("valid url")
+                .connect()
+                .await
+            {
+                let reply = HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: "rezef.v1.Ingest".into(),
+                    })
+                    .await;
+                if reply.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "rezef serve did not start serving");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rezef did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RezefServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,95 @@
+//! The command line as a user runs it: demo, serve, publish, journey, replay, rebuild.
+
+use std::path::Path;
+
+use rezef_scenarios::{RezefServer, rezef};
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "rezef failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_demo_carries_the_chat_into_the_call() {
+    let out = stdout(&rezef(&["demo"], None));
+    assert!(out.contains("channels so far   CHANNEL_WEBCHAT → CHANNEL_VOICE"), "{out}");
+    assert!(out.contains("intent            billing.double_charge"), "{out}");
+    assert!(out.contains("card_last4 = ****"), "{out}");
+    assert!(out.contains("IDENTITY_KIND_PHONE +972545550123 — verified by VERIFICATION_METHOD_ONE_TIME_CODE"), "{out}");
+    assert!(out.contains("The customer repeats nothing."), "{out}");
+}
+
+fn example() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/triple-c.jsonl")
+        .display()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_journey_replay_and_rebuild() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RezefServer::start(dir.path()).await;
+    let url = server.url();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", url.as_str()]);
+        rezef(&all, None)
+    };
+
+    let published = run(&["publish", &example()]);
+    stdout(&published);
+    assert!(String::from_utf8_lossy(&published.stderr).contains("18 of 18 events published"));
+
+    // The Triple C's: chat, voice and email are one conversation of one customer.
+    let journey = {
+        let mut client = server.client().await;
+        client
+            .journey("acme", rezef_adapter::identity_ref(rezef_adapter::proto::IdentityKind::Email, "dana.levi@example.com"), Some(17))
+            .await
+            .expect("journey")
+    };
+    let conversations = &journey.journey.as_ref().expect("journey").conversations;
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(conversations[0].channels.len(), 3);
+
+    let by_phone = stdout(&run(&["journey", "phone:+972501234567", "--tenant", "acme"]));
+    assert!(by_phone.contains("\"intent\":\"internet.outage\""), "{by_phone}");
+    assert!(by_phone.contains("CHANNEL_EMAIL"), "{by_phone}");
+
+    let replayed = stdout(&run(&["replay", "--tenant", "acme", "--customer", "email:dana.levi@example.com"]));
+    assert_eq!(replayed.lines().count(), 18);
+    assert!(replayed.lines().next().is_some_and(|l| l.contains("\"eventId\":\"triple-c-001\"")));
+
+    let unknown = run(&["journey", "phone:+15550000000", "--tenant", "acme"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not known"));
+
+    // Stop, rebuild the store from the log, serve again: same journey.
+    let status = server.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    let data_dir = dir.path().display().to_string();
+    let rebuilt = rezef(&["rebuild", "--data-dir", &data_dir], None);
+    stdout(&rebuilt);
+    assert!(String::from_utf8_lossy(&rebuilt.stderr).contains("18 applied"));
+
+    let server = RezefServer::start(dir.path()).await;
+    let url = server.url();
+    let again = rezef(&["journey", "phone:+972501234567", "--tenant", "acme", "--server", &url], None);
+    assert_eq!(stdout(&again), by_phone);
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("bad.toml"), "listne = \"127.0.0.1:1\"\n").expect("write");
+    let output = rezef(&["serve", "--config", "bad.toml"], Some(dir.path()));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("listne"), "{stderr}");
+}
