@@ -2,7 +2,8 @@
 //! free loopback port and waits until its gRPC health service says it is serving.
 //!
 //! The binary is found next to the test executable (`target/<profile>/rezef`), or at
-//! `$REZEF_BIN`; if it is missing it is built with `cargo build -p rezef`.
+//! `$REZEF_BIN`. `cargo test --workspace` builds it (the `rezef` crate has integration
+//! tests); run alone, this crate needs `cargo build -p rezef` first.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -25,17 +26,11 @@ pub fn rezef_bin() -> PathBuf {
         .and_then(Path::parent)
         .expect("tests run from target/<profile>/deps");
     let bin = profile_dir.join(format!("rezef{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let release = profile_dir.ends_with("release");
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "rezef", "--bin", "rezef"]);
-        if release {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the rezef binary failed");
-    }
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace`, or `cargo build -p rezef` first",
+        bin.display()
+    );
     bin
 }
 
@@ -70,7 +65,12 @@ impl RezefServer {
     pub async fn start(data_dir: &Path) -> Self {
         let port = free_port();
         let child = Command::new(rezef_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -113,7 +113,10 @@ impl RezefServer {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "rezef serve did not start serving");
+            assert!(
+                Instant::now() < deadline,
+                "rezef serve did not start serving"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -26,12 +26,17 @@ async fn publish_until_killed(url: String, tasks: usize, acked: Acked) {
     for task in 0..tasks {
         let (url, acked) = (url.clone(), acked.clone());
         handles.push(tokio::spawn(async move {
-            let Ok(mut client) = rezef_adapter::Client::connect(url).await else { return };
+            let Ok(mut client) = rezef_adapter::Client::connect(url).await else {
+                return;
+            };
             for round in 0.. {
                 let batch: Vec<_> = (0..10)
                     .map(|i| {
                         let customer = (task * 7 + round * 3 + i) % CUSTOMERS;
-                        (customer, factory(customer).message(proto::Participant::Customer, "hi"))
+                        (
+                            customer,
+                            factory(customer).message(proto::Participant::Customer, "hi"),
+                        )
                     })
                     .collect();
                 let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
@@ -74,7 +79,11 @@ async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
     let mut client = server.client().await;
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 800);
-    let last = acked.values().map(|(offset, _)| *offset).max().expect("some acked");
+    let last = acked
+        .values()
+        .map(|(offset, _)| *offset)
+        .max()
+        .expect("some acked");
 
     // Every acknowledged event is in the log at the offset it was acknowledged with.
     let replay = client
@@ -90,7 +99,11 @@ async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
         .map(|r| (r.event.as_ref().expect("event").event_id.clone(), r.offset))
         .collect();
     for (id, (offset, _)) in &acked {
-        assert_eq!(by_id.get(id), Some(offset), "acknowledged event {id} lost or moved");
+        assert_eq!(
+            by_id.get(id),
+            Some(offset),
+            "acknowledged event {id} lost or moved"
+        );
     }
 
     // Each customer's journey counts each of its logged events exactly once.
@@ -118,7 +131,11 @@ async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
             .expect("journey");
         let counters = journey.counters.expect("counters");
         assert_eq!(counters.events, expected, "{customer}: events applied");
-        assert_eq!(u64::from(counters.messages), expected, "{customer}: messages");
+        assert_eq!(
+            u64::from(counters.messages),
+            expected,
+            "{customer}: messages"
+        );
     }
 
     // A retry of an acknowledged event after the crash is recorded but not applied again.
@@ -127,7 +144,11 @@ async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
     retry.event_id = id.clone();
     let ack = client.publish(vec![retry]).await.expect("retry accepted");
     let journey = client
-        .journey(TENANT, factory(*customer).customer_ref(), Some(ack.first_offset))
+        .journey(
+            TENANT,
+            factory(*customer).customer_ref(),
+            Some(ack.first_offset),
+        )
         .await
         .expect("journey")
         .journey

@@ -5,8 +5,8 @@
 use futures::{Stream, StreamExt};
 use rezef_proto::v1::{
     self, GetJourneyRequest, GetJourneyResponse, PublishRequest, PublishResponse,
-    ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient,
-    ingest_client::IngestClient, journeys_client::JourneysClient,
+    ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, ingest_client::IngestClient,
+    journeys_client::JourneysClient,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -57,7 +57,7 @@ impl Client {
     pub async fn connect(addr: impl Into<String>) -> Result<Self, Error> {
         let addr = addr.into();
         let channel = Endpoint::from_shared(addr.clone())
-            .and_then(|endpoint| Ok(endpoint.tcp_nodelay(true)))
+            .map(|endpoint| endpoint.tcp_nodelay(true))
             .map_err(|source| Error::Connect {
                 addr: addr.clone(),
                 source,

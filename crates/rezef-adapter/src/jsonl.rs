@@ -42,8 +42,8 @@ mod tests {
         let good = r#"{"eventId":"e-1","tenantId":"acme"}"#;
         let events = read_events(format!("# comment\n\n{good}\n").as_bytes()).expect("valid");
         assert_eq!(events.len(), 1);
-        let error = read_events(format!("{good}\n{{\"nope\":1}}\n").as_bytes())
-            .expect_err("line 2 is bad");
+        let error =
+            read_events(format!("{good}\n{{\"nope\":1}}\n").as_bytes()).expect_err("line 2 is bad");
         assert!(error.to_string().starts_with("line 2:"), "{error}");
     }
 }

@@ -28,7 +28,10 @@ impl AgentState {
         else {
             return state;
         };
-        if state.as_ref().is_some_and(|s| offset <= s.last_event_offset) {
+        if state
+            .as_ref()
+            .is_some_and(|s| offset <= s.last_event_offset)
+        {
             return state;
         }
         Some(Self {

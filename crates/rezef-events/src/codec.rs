@@ -30,7 +30,11 @@ mod tests {
     #[test]
     fn events_round_trip() {
         let mut chat = EventBuilder::visitor("acme", "v-1");
-        for event in [chat.started(), chat.intent("billing", 0.5), chat.context("order", "A-1")] {
+        for event in [
+            chat.started(),
+            chat.intent("billing", 0.5),
+            chat.context("order", "A-1"),
+        ] {
             assert_eq!(decode(&encode(&event)).expect("decodes"), event);
         }
     }

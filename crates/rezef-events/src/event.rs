@@ -51,8 +51,17 @@ closed_enum!(
     /// The channels a customer reaches the company through.
     Channel { Voice, Ivr, Webchat, Video, Bot, Email, Sms, Whatsapp, Social, App, WebForm, Branch, Callback }
 );
-closed_enum!(Direction { Inbound, Outbound, Proactive });
-closed_enum!(StepOutcome { Continued, Contained, Failed, Escalated });
+closed_enum!(Direction {
+    Inbound,
+    Outbound,
+    Proactive
+});
+closed_enum!(StepOutcome {
+    Continued,
+    Contained,
+    Failed,
+    Escalated
+});
 closed_enum!(VerificationMethod {
     CallerId,
     Knowledge,
@@ -66,11 +75,39 @@ closed_enum!(
     /// Ordered: `Low < Substantial < High`.
     AssuranceLevel { Low, Substantial, High }
 );
-closed_enum!(Participant { Customer, Agent, Bot, System });
-closed_enum!(HandoffReason { CustomerAsked, BotFailed, BotCannotHelp, Policy });
-closed_enum!(AbandonPoint { Ivr, Bot, Queue, Callback });
-closed_enum!(EndReason { Completed, CustomerLeft, AgentEnded, TransferredOut, TimedOut, Failed });
-closed_enum!(Presence { Available, Away, Busy, AfterContactWork, Offline });
+closed_enum!(Participant {
+    Customer,
+    Agent,
+    Bot,
+    System
+});
+closed_enum!(HandoffReason {
+    CustomerAsked,
+    BotFailed,
+    BotCannotHelp,
+    Policy
+});
+closed_enum!(AbandonPoint {
+    Ivr,
+    Bot,
+    Queue,
+    Callback
+});
+closed_enum!(EndReason {
+    Completed,
+    CustomerLeft,
+    AgentEnded,
+    TransferredOut,
+    TimedOut,
+    Failed
+});
+closed_enum!(Presence {
+    Available,
+    Away,
+    Busy,
+    AfterContactWork,
+    Offline
+});
 
 impl Channel {
     /// Channels where the customer starts in self service (a menu or a bot).

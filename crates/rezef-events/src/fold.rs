@@ -11,7 +11,7 @@ use crate::event::{Channel, Event, Payload};
 use crate::identity::ChannelIdentity;
 use crate::ids::{ConversationId, CustomerId, InteractionId, TenantId, stable_hash};
 use crate::journey::{
-    Conversation, ConversationStatus, ContextEntry, DetectedIntent, Interaction, Journey,
+    ContextEntry, Conversation, ConversationStatus, DetectedIntent, Interaction, Journey,
     LinkedIdentity, Stage, StageVisit, SurveyScores, TranscriptEntry, Verification,
 };
 use crate::time::Timestamp;
@@ -93,10 +93,10 @@ impl Journey {
         };
         let conversation = &mut self.conversations[index];
         conversation.last_activity_at = conversation.last_activity_at.max(at);
-        if let Some(channel) = event.channel {
-            if !conversation.channels.contains(&channel) {
-                conversation.channels.push(channel);
-            }
+        if let Some(channel) = event.channel
+            && !conversation.channels.contains(&channel)
+        {
+            conversation.channels.push(channel);
         }
         let agent = apply_to_conversation(conversation, &mut self.counters, event);
         if agent.is_some() {
@@ -127,14 +127,13 @@ impl Journey {
             }
             return Some(self.open(id.clone(), event.occurred_at));
         }
-        if let Some(interaction) = &event.interaction_id {
-            if let Some(index) = self
+        if let Some(interaction) = &event.interaction_id
+            && let Some(index) = self
                 .conversations
                 .iter()
                 .rposition(|c| c.interaction(interaction).is_some())
-            {
-                return Some(index);
-            }
+        {
+            return Some(index);
         }
         if let Some(index) = self
             .conversations
@@ -275,7 +274,12 @@ fn apply_to_conversation(
                 },
             );
         }
-        (Payload::ContactQueued { queue_id, language, .. }, Some(index)) => {
+        (
+            Payload::ContactQueued {
+                queue_id, language, ..
+            },
+            Some(index),
+        ) => {
             let interaction = &mut conversation.interactions[index];
             interaction.queue_id = Some(queue_id.clone());
             if language.is_some() {
@@ -392,7 +396,12 @@ fn apply_to_conversation(
             }
             handled_by.clone_from(agent_id);
         }
-        (Payload::SurveyAnswered { csat, nps, effort, .. }, _) => {
+        (
+            Payload::SurveyAnswered {
+                csat, nps, effort, ..
+            },
+            _,
+        ) => {
             let survey = &mut conversation.survey;
             survey.csat = csat.or(survey.csat);
             survey.nps = nps.or(survey.nps);

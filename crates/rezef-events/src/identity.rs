@@ -220,7 +220,13 @@ mod tests {
 
     #[test]
     fn malformed_phone_numbers_are_refused() {
-        for raw in ["050-1234567", "+97250abc4567", "+0123456789", "+1234567", "+"] {
+        for raw in [
+            "050-1234567",
+            "+97250abc4567",
+            "+0123456789",
+            "+1234567",
+            "+",
+        ] {
             let err = ChannelIdentity::phone(raw).expect_err(raw);
             assert_eq!(err.field, "value", "{raw}");
         }
@@ -234,15 +240,22 @@ mod tests {
                 .value(),
             "dana@example.com"
         );
-        for raw in ["dana", "dana@", "@example.com", "dana@example", "a b@x.io", "a@b@c.io"] {
+        for raw in [
+            "dana",
+            "dana@",
+            "@example.com",
+            "dana@example",
+            "a b@x.io",
+            "a@b@c.io",
+        ] {
             assert!(ChannelIdentity::email(raw).is_err(), "{raw}");
         }
     }
 
     #[test]
     fn social_handles_need_a_network_and_only_they_have_one() {
-        let handle = ChannelIdentity::new(IdentityKind::SocialHandle, "@DanaK", Some("X"))
-            .expect("valid");
+        let handle =
+            ChannelIdentity::new(IdentityKind::SocialHandle, "@DanaK", Some("X")).expect("valid");
         assert_eq!((handle.value(), handle.network()), ("danak", Some("x")));
         assert_eq!(
             ChannelIdentity::new(IdentityKind::SocialHandle, "dana", None)
@@ -261,8 +274,8 @@ mod tests {
     #[test]
     fn index_keys_distinguish_kinds_and_networks() {
         let x = ChannelIdentity::new(IdentityKind::SocialHandle, "dana", Some("x")).expect("ok");
-        let fb = ChannelIdentity::new(IdentityKind::SocialHandle, "dana", Some("facebook"))
-            .expect("ok");
+        let fb =
+            ChannelIdentity::new(IdentityKind::SocialHandle, "dana", Some("facebook")).expect("ok");
         let app = ChannelIdentity::new(IdentityKind::AppUser, "dana", None).expect("ok");
         assert_ne!(x.index_key(), fb.index_key());
         assert_ne!(x.index_key(), app.index_key());

@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn tenant_ids_are_restricted() {
         assert!(TenantId::new("acme-bank.il").is_ok());
-        assert_eq!(TenantId::new("").unwrap_err(), "is required");
+        assert_eq!(TenantId::new("").expect_err("empty"), "is required");
         assert!(TenantId::new("a/b").is_err());
         assert!(TenantId::new("x".repeat(65)).is_err());
     }

@@ -43,7 +43,11 @@ impl EventBuilder {
 
     /// An anonymous web-chat visitor.
     pub fn visitor(tenant: &str, visitor_id: &str) -> Self {
-        let identity = must(ChannelIdentity::new(IdentityKind::ChatVisitor, visitor_id, None));
+        let identity = must(ChannelIdentity::new(
+            IdentityKind::ChatVisitor,
+            visitor_id,
+            None,
+        ));
         Self::new(tenant, CustomerRef::Identity(identity))
     }
 

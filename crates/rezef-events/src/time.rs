@@ -56,7 +56,12 @@ mod tests {
 
     #[test]
     fn parts_round_trip_including_before_the_epoch() {
-        for (s, n) in [(0, 0), (1_700_000_000, 999_999_999), (-1, 5), (-2, 999_999_999)] {
+        for (s, n) in [
+            (0, 0),
+            (1_700_000_000, 999_999_999),
+            (-1, 5),
+            (-2, 999_999_999),
+        ] {
             let t = Timestamp::from_parts(s, n).expect("in range");
             assert_eq!(t.to_parts(), (s, n));
         }
@@ -66,6 +71,9 @@ mod tests {
     #[test]
     fn millis_truncate_towards_the_past() {
         assert_eq!(Timestamp::from_unix_nanos(-1).unix_millis(), -1);
-        assert_eq!(Timestamp::from_unix_millis(1234).unix_nanos(), 1_234_000_000);
+        assert_eq!(
+            Timestamp::from_unix_millis(1234).unix_nanos(),
+            1_234_000_000
+        );
     }
 }

@@ -22,7 +22,10 @@ impl Event {
         if self.schema_version > SCHEMA_VERSION {
             v.fail(
                 "schema_version",
-                format!("{} is newer than this server's {SCHEMA_VERSION}", self.schema_version),
+                format!(
+                    "{} is newer than this server's {SCHEMA_VERSION}",
+                    self.schema_version
+                ),
             );
         }
         if self.payload.is_customer_event() {
@@ -52,7 +55,11 @@ impl Rules {
     }
 
     fn finish(self) -> Result<(), Vec<Violation>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 
     /// A short name (source, intent, queue, key): printable, bounded, required or not.
@@ -81,21 +88,24 @@ impl Rules {
     }
 
     fn language(&mut self, field: &str, tag: Option<&str>) {
-        if let Some(tag) = tag {
-            if !is_language_tag(tag) {
-                self.fail(field, "must be a BCP 47 language tag such as \"he\" or \"en-GB\"");
-            }
+        if let Some(tag) = tag
+            && !is_language_tag(tag)
+        {
+            self.fail(
+                field,
+                "must be a BCP 47 language tag such as \"he\" or \"en-GB\"",
+            );
         }
     }
 
     fn score(&mut self, field: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>) {
-        if let Some(score) = value {
-            if !range.contains(&score) {
-                self.fail(
-                    field,
-                    format!("must be between {} and {}", range.start(), range.end()),
-                );
-            }
+        if let Some(score) = value
+            && !range.contains(&score)
+        {
+            self.fail(
+                field,
+                format!("must be between {} and {}", range.start(), range.end()),
+            );
         }
     }
 
@@ -173,7 +183,8 @@ impl Rules {
                 }
                 self.language(&at("language"), language.as_deref());
             }
-            Payload::ContactOffered { queue_id, .. } | Payload::ContactAssigned { queue_id, .. } => {
+            Payload::ContactOffered { queue_id, .. }
+            | Payload::ContactAssigned { queue_id, .. } => {
                 if !queue_id.is_empty() {
                     self.id(&at("queue_id"), queue_id);
                 }
@@ -255,7 +266,12 @@ mod tests {
     use crate::testing::EventBuilder;
 
     fn fields(result: Result<(), Vec<Violation>>) -> Vec<String> {
-        result.err().unwrap_or_default().into_iter().map(|v| v.field).collect()
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.field)
+            .collect()
     }
 
     #[test]
@@ -282,7 +298,11 @@ mod tests {
         event.source.clear();
         assert_eq!(
             fields(event.validate()),
-            ["source", "intent_detected.intent", "intent_detected.confidence"]
+            [
+                "source",
+                "intent_detected.intent",
+                "intent_detected.confidence"
+            ]
         );
         let survey = EventBuilder::visitor("acme", "v-1").with_payload(Payload::SurveyAnswered {
             csat: Some(6),

@@ -33,7 +33,10 @@ fn chat_with_a_bot_keeps_intent_context_and_transcript() {
         chat.message(Participant::Bot, "I see invoice INV-7"),
     ]);
     let conversation = journey.open_conversation().expect("open");
-    assert_eq!(conversation.intent.as_ref().map(|i| i.intent.as_str()), Some("billing.dispute"));
+    assert_eq!(
+        conversation.intent.as_ref().map(|i| i.intent.as_str()),
+        Some("billing.dispute")
+    );
     assert_eq!(conversation.context["invoice"].value, "INV-7");
     assert_eq!(conversation.transcript.len(), 2);
     assert_eq!(conversation.channels, [Channel::Webchat]);
@@ -45,7 +48,9 @@ fn chat_with_a_bot_keeps_intent_context_and_transcript() {
 fn a_second_channel_joins_the_open_conversation() {
     let mut chat = EventBuilder::customer("acme", "c-1").on(Channel::Webchat, "chat-1");
     let mut events = vec![chat.started(), chat.intent("billing", 0.8)];
-    let mut voice = EventBuilder::customer("acme", "c-1").ids("v").on(Channel::Voice, "call-1");
+    let mut voice = EventBuilder::customer("acme", "c-1")
+        .ids("v")
+        .on(Channel::Voice, "call-1");
     events.push(voice.started());
     events.push(voice.assigned("agent-9"));
     let journey = fold(&events);
@@ -53,7 +58,10 @@ fn a_second_channel_joins_the_open_conversation() {
     let conversation = &journey.conversations[0];
     assert_eq!(conversation.channels, [Channel::Webchat, Channel::Voice]);
     assert_eq!(conversation.interactions.len(), 2);
-    assert_eq!(journey.last_agent_id.as_ref().map(|a| a.as_str()), Some("agent-9"));
+    assert_eq!(
+        journey.last_agent_id.as_ref().map(|a| a.as_str()),
+        Some("agent-9")
+    );
 }
 
 #[test]
@@ -76,7 +84,12 @@ fn stages_are_tracked_with_their_times() {
     let stages: Vec<_> = interaction.stages.iter().map(|s| s.stage).collect();
     assert_eq!(
         stages,
-        [Stage::Started, Stage::SelfService, Stage::Queued, Stage::Abandoned]
+        [
+            Stage::Started,
+            Stage::SelfService,
+            Stage::Queued,
+            Stage::Abandoned
+        ]
     );
     assert_eq!(interaction.stages[2].entered_at, events[1].occurred_at);
     assert_eq!(interaction.ended_at, Some(events[2].occurred_at));
@@ -96,11 +109,16 @@ fn a_resolved_need_closes_the_conversation_and_the_next_contact_opens_another() 
             notes: String::new(),
         }),
     ];
-    let mut email = EventBuilder::customer("acme", "c-1").ids("m").on(Channel::Email, "mail-1");
+    let mut email = EventBuilder::customer("acme", "c-1")
+        .ids("m")
+        .on(Channel::Email, "mail-1");
     events.push(email.started());
     let journey = fold(&events);
     assert_eq!(journey.conversations.len(), 2);
-    assert_eq!(journey.conversations[0].status, ConversationStatus::Resolved);
+    assert_eq!(
+        journey.conversations[0].status,
+        ConversationStatus::Resolved
+    );
     assert_eq!(journey.conversations[1].status, ConversationStatus::Open);
 }
 
@@ -112,11 +130,18 @@ fn verification_links_and_marks_identities() {
     let identified = chat.identified(vec![phone.clone()]);
     let mut journey = fold(std::slice::from_ref(&first));
     let applied = journey.apply(1, &identified);
-    assert_eq!(applied.linked, [phone.clone()]);
+    assert_eq!(applied.linked, std::slice::from_ref(&phone));
     let linked = journey.identity(&phone).expect("linked");
     assert!(linked.verification.is_some());
     // The visitor id was verified by the same proof.
-    assert_eq!(journey.identities.iter().filter(|l| l.verification.is_some()).count(), 2);
+    assert_eq!(
+        journey
+            .identities
+            .iter()
+            .filter(|l| l.verification.is_some())
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -137,8 +162,14 @@ fn identity_derived_customer_ids_are_stable_and_tenant_scoped() {
     let phone = ChannelIdentity::phone("+972501234567").expect("valid");
     let acme = rezef_events::TenantId::new("acme").expect("ok");
     let other = rezef_events::TenantId::new("other").expect("ok");
-    assert_eq!(customer_id_for(&acme, &phone), customer_id_for(&acme, &phone));
-    assert_ne!(customer_id_for(&acme, &phone), customer_id_for(&other, &phone));
+    assert_eq!(
+        customer_id_for(&acme, &phone),
+        customer_id_for(&acme, &phone)
+    );
+    assert_ne!(
+        customer_id_for(&acme, &phone),
+        customer_id_for(&other, &phone)
+    );
 }
 
 /// A random but well-formed event for customer `c-1`, on one of three channels.
@@ -186,9 +217,10 @@ fn build(specs: &[(u8, u8, Payload)]) -> Vec<Event> {
     specs
         .iter()
         .map(|(channel, interaction, payload)| {
-            builder = builder
-                .clone()
-                .on(channels[*channel as usize], &format!("i-{channel}-{interaction}"));
+            builder = builder.clone().on(
+                channels[*channel as usize],
+                &format!("i-{channel}-{interaction}"),
+            );
             builder.event(payload.clone())
         })
         .collect()

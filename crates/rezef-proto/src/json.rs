@@ -39,7 +39,14 @@ macro_rules! json_messages {
     };
 }
 
-json_messages!(Event, ReplayedEvent, Journey, GetJourneyResponse, JourneyUpdate, PublishResponse);
+json_messages!(
+    Event,
+    ReplayedEvent,
+    Journey,
+    GetJourneyResponse,
+    JourneyUpdate,
+    PublishResponse
+);
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     DescriptorPool::decode(FILE_DESCRIPTOR_SET)
@@ -61,10 +68,12 @@ pub fn from_json<M: JsonMessage>(json: &str) -> Result<M, JsonError> {
             message: M::FULL_NAME,
             source,
         })?;
-    dynamic.transcode_to().map_err(|source| JsonError::Transcode {
-        message: M::FULL_NAME,
-        source,
-    })
+    dynamic
+        .transcode_to()
+        .map_err(|source| JsonError::Transcode {
+            message: M::FULL_NAME,
+            source,
+        })
 }
 
 /// Writes one message in its proto3 JSON form, on one line.

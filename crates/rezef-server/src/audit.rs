@@ -76,7 +76,11 @@ impl AuditService {
                     self.backbone.wait_projected(to - 1, wait).await?;
                 }
                 let customer = self.backbone.resolve(&tenant, &customer)?;
-                Some(self.backbone.store.customer_offsets(&tenant, &customer, from, to)?)
+                Some(
+                    self.backbone
+                        .store
+                        .customer_offsets(&tenant, &customer, from, to)?,
+                )
             }
             None => None,
         };
@@ -103,7 +107,10 @@ impl Replay {
 
     /// The event a record holds, if it belongs in the answer.
     fn select(&self, record: &Record) -> Result<Option<Event>> {
-        if self.from_time_ms.is_some_and(|from| record.timestamp_ms < from) {
+        if self
+            .from_time_ms
+            .is_some_and(|from| record.timestamp_ms < from)
+        {
             return Ok(None);
         }
         let event = codec::decode(&record.payload).map_err(|source| Error::Undecodable {

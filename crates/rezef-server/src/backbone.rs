@@ -66,9 +66,11 @@ impl Backbone {
     }
 
     pub fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Journey> {
-        self.store
-            .journey(tenant, customer)?
-            .ok_or_else(|| Error::NotFound(format!("customer {customer} is not known in tenant {tenant}")))
+        self.store.journey(tenant, customer)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "customer {customer} is not known in tenant {tenant}"
+            ))
+        })
     }
 
     /// Waits until the record at `offset` is projected, at most `wait`.

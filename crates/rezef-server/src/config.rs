@@ -75,11 +75,26 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<()> {
         let limits = &self.limits;
         let problems = [
-            (limits.max_batch_events == 0, "limits.max_batch_events must be at least 1"),
-            (limits.max_message_bytes < 1024, "limits.max_message_bytes must be at least 1024"),
-            (limits.max_event_bytes < 1024, "limits.max_event_bytes must be at least 1024"),
-            (self.log.segment_bytes < 4096, "log.segment_bytes must be at least 4096"),
-            (self.data_dir.as_os_str().is_empty(), "data_dir must not be empty"),
+            (
+                limits.max_batch_events == 0,
+                "limits.max_batch_events must be at least 1",
+            ),
+            (
+                limits.max_message_bytes < 1024,
+                "limits.max_message_bytes must be at least 1024",
+            ),
+            (
+                limits.max_event_bytes < 1024,
+                "limits.max_event_bytes must be at least 1024",
+            ),
+            (
+                self.log.segment_bytes < 4096,
+                "log.segment_bytes must be at least 4096",
+            ),
+            (
+                self.data_dir.as_os_str().is_empty(),
+                "data_dir must not be empty",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, problem)) => Err(Error::Config((*problem).to_owned())),

@@ -158,10 +158,18 @@ pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
         check.fail("occurred_at", "is required");
     }
     let customer = event.customer.and_then(|c| check.customer("customer", c));
-    let conversation_id =
-        check.id("conversation_id", event.conversation_id, false, ConversationId::new);
-    let interaction_id =
-        check.id("interaction_id", event.interaction_id, false, InteractionId::new);
+    let conversation_id = check.id(
+        "conversation_id",
+        event.conversation_id,
+        false,
+        ConversationId::new,
+    );
+    let interaction_id = check.id(
+        "interaction_id",
+        event.interaction_id,
+        false,
+        InteractionId::new,
+    );
     let channel = check.optional::<Channel>("channel", event.channel);
     let payload = match event.payload {
         Some(payload) => payload_from_proto(&mut check, payload),
@@ -170,9 +178,13 @@ pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
             None
         }
     };
-    let (Some(event_id), Some(tenant_id), Some(occurred_at), Some(payload), true) =
-        (event_id, tenant_id, occurred_at, payload, check.0.is_empty())
-    else {
+    let (Some(event_id), Some(tenant_id), Some(occurred_at), Some(payload), true) = (
+        event_id,
+        tenant_id,
+        occurred_at,
+        payload,
+        check.0.is_empty(),
+    ) else {
         return Err(check.0);
     };
     let event = Event {
@@ -599,7 +611,11 @@ pub fn journey_to_proto(journey: &Journey) -> v1::Journey {
                 }),
             })
             .collect(),
-        conversations: journey.conversations.iter().map(conversation_to_proto).collect(),
+        conversations: journey
+            .conversations
+            .iter()
+            .map(conversation_to_proto)
+            .collect(),
         last_agent_id: id_string(&journey.last_agent_id),
         counters: Some(v1::JourneyCounters {
             events: journey.counters.events,

@@ -85,7 +85,9 @@ impl IngestService {
         Ok(PublishResponse {
             first_offset: appended.first_offset,
             count: appended.count,
-            recorded_at: Some(timestamp(Timestamp::from_unix_millis(appended.timestamp_ms))),
+            recorded_at: Some(timestamp(Timestamp::from_unix_millis(
+                appended.timestamp_ms,
+            ))),
         })
     }
 }
@@ -99,7 +101,11 @@ impl Ingest for IngestService {
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let request = request.into_inner();
-        let span = info_span!("publish", events = request.events.len(), tenant = tracing::field::Empty);
+        let span = info_span!(
+            "publish",
+            events = request.events.len(),
+            tenant = tracing::field::Empty
+        );
         if let Some(first) = request.events.first() {
             span.record("tenant", first.tenant_id.as_str());
         }

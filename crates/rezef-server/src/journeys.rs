@@ -74,10 +74,12 @@ impl Journeys for JourneysService {
             async move {
                 let send_state = || {
                     let position = backbone.projection.position();
-                    backbone.journey(&tenant, &customer).map(|journey| JourneyUpdate {
-                        journey: Some(journey_to_proto(&journey)),
-                        projected_offset: position,
-                    })
+                    backbone
+                        .journey(&tenant, &customer)
+                        .map(|journey| JourneyUpdate {
+                            journey: Some(journey_to_proto(&journey)),
+                            projected_offset: position,
+                        })
                 };
                 let first = send_state().map_err(Status::from);
                 if sender.send(first).await.is_err() {
@@ -98,7 +100,11 @@ impl Journeys for JourneysService {
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => break,
                     }
-                    if sender.send(send_state().map_err(Status::from)).await.is_err() {
+                    if sender
+                        .send(send_state().map_err(Status::from))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }

@@ -99,7 +99,9 @@ impl Server {
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<IngestServer<IngestService>>().await;
-        health.set_serving::<JourneysServer<JourneysService>>().await;
+        health
+            .set_serving::<JourneysServer<JourneysService>>()
+            .await;
         health.set_serving::<AuditServer<AuditService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(rezef_proto::FILE_DESCRIPTOR_SET)
@@ -110,8 +112,8 @@ impl Server {
         let limit = self.config.limits.max_message_bytes;
         let ingest = IngestServer::new(IngestService::new(log.clone(), self.config.limits.clone()))
             .max_decoding_message_size(limit);
-        let journeys =
-            JourneysServer::new(JourneysService::new(backbone.clone())).max_decoding_message_size(limit);
+        let journeys = JourneysServer::new(JourneysService::new(backbone.clone()))
+            .max_decoding_message_size(limit);
         let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);
 
         info!(%addr, data_dir = %self.config.data_dir.display(), "rezef is serving");

@@ -39,7 +39,9 @@ impl Running {
     }
 
     async fn client(&self) -> Client {
-        Client::connect(format!("http://{}", self.addr)).await.expect("connect")
+        Client::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect")
     }
 
     async fn stop(mut self) {
@@ -82,8 +84,15 @@ async fn published_events_are_projected_and_served() {
     assert!(response.projected_offset >= 4);
     let journey = response.journey.expect("journey");
     let conversation = &journey.conversations[0];
-    assert_eq!(conversation.intent.as_ref().map(|i| i.intent.as_str()), Some("billing.dispute"));
-    let context: Vec<_> = conversation.context.iter().map(|c| (c.key.as_str(), c.value.as_str())).collect();
+    assert_eq!(
+        conversation.intent.as_ref().map(|i| i.intent.as_str()),
+        Some("billing.dispute")
+    );
+    let context: Vec<_> = conversation
+        .context
+        .iter()
+        .map(|c| (c.key.as_str(), c.value.as_str()))
+        .collect();
     assert_eq!(context, [("card", "****"), ("invoice", "INV-7")]);
     assert_eq!(journey.counters.expect("counters").events, 4);
     server.stop().await;
@@ -108,9 +117,20 @@ async fn an_invalid_event_names_index_and_field_and_writes_nothing() {
         other => panic!("expected a status, got {other:?}"),
     };
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("events[1].customer.identity.value"), "{}", status.message());
-    let details = status.get_details_bad_request().expect("BadRequest details");
-    assert_eq!(details.field_violations[0].field, "events[1].customer.identity.value");
+    assert!(
+        status
+            .message()
+            .contains("events[1].customer.identity.value"),
+        "{}",
+        status.message()
+    );
+    let details = status
+        .get_details_bad_request()
+        .expect("BadRequest details");
+    assert_eq!(
+        details.field_violations[0].field,
+        "events[1].customer.identity.value"
+    );
 
     // Nothing of that batch was written: the next batch starts at offset 0.
     let ack = client
@@ -137,10 +157,19 @@ async fn missing_fields_and_empty_batches_are_invalid_arguments() {
         .into_iter()
         .map(|v| v.field)
         .collect();
-    assert!(fields.contains(&"events[0].occurred_at".to_owned()), "{fields:?}");
-    assert!(fields.contains(&"events[0].tenant_id".to_owned()), "{fields:?}");
+    assert!(
+        fields.contains(&"events[0].occurred_at".to_owned()),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&"events[0].tenant_id".to_owned()),
+        "{fields:?}"
+    );
 
-    assert_eq!(status_of(client.publish(vec![]).await).code(), Code::InvalidArgument);
+    assert_eq!(
+        status_of(client.publish(vec![]).await).code(),
+        Code::InvalidArgument
+    );
     server.stop().await;
 }
 
@@ -161,13 +190,25 @@ async fn oversized_batches_and_messages_are_resource_exhausted() {
     let server = Running::start(limits).await;
     let mut client = server.client().await;
     let chat = chat("acme", "v-1");
-    let many: Vec<_> = (0..11).map(|_| chat.message(proto::Participant::Customer, "hi")).collect();
+    let many: Vec<_> = (0..11)
+        .map(|_| chat.message(proto::Participant::Customer, "hi"))
+        .collect();
     let status = status_of(client.publish(many).await);
-    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert_eq!(
+        status.code(),
+        Code::ResourceExhausted,
+        "{}",
+        status.message()
+    );
 
     let huge = vec![chat.message(proto::Participant::Customer, &"x".repeat(100 * 1024))];
     let status = status_of(client.publish(huge).await);
-    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert_eq!(
+        status.code(),
+        Code::ResourceExhausted,
+        "{}",
+        status.message()
+    );
 
     // The server is fine afterwards.
     client
@@ -193,7 +234,10 @@ async fn unknown_customers_and_other_tenants_are_not_found() {
     let customer_id = journey.journey.expect("journey").customer_id;
 
     let unknown = identity_ref(proto::IdentityKind::ChatVisitor, "v-unknown");
-    assert_eq!(status_of(client.journey("acme", unknown, None).await).code(), Code::NotFound);
+    assert_eq!(
+        status_of(client.journey("acme", unknown, None).await).code(),
+        Code::NotFound
+    );
     // Another tenant sees neither the identity nor the customer id.
     assert_eq!(
         status_of(client.journey("globex", chat.customer_ref(), None).await).code(),
@@ -202,9 +246,16 @@ async fn unknown_customers_and_other_tenants_are_not_found() {
     let by_id = proto::CustomerRef {
         r#ref: Some(proto::customer_ref::Ref::CustomerId(customer_id)),
     };
-    assert_eq!(status_of(client.journey("globex", by_id, None).await).code(), Code::NotFound);
+    assert_eq!(
+        status_of(client.journey("globex", by_id, None).await).code(),
+        Code::NotFound
+    );
     // A malformed request is not a NOT_FOUND.
-    let status = status_of(client.journey("acme", proto::CustomerRef { r#ref: None }, None).await);
+    let status = status_of(
+        client
+            .journey("acme", proto::CustomerRef { r#ref: None }, None)
+            .await,
+    );
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("customer"));
     // Waiting for an offset that does not exist.
@@ -239,20 +290,32 @@ async fn replay_returns_original_events_per_customer_and_tenant() {
         let items: Vec<_> = stream.collect().await;
         items.into_iter().collect::<Result<Vec<_>, _>>()
     };
-    let offsets = |items: Vec<proto::ReplayedEvent>| items.iter().map(|e| e.offset).collect::<Vec<_>>();
+    let offsets =
+        |items: Vec<proto::ReplayedEvent>| items.iter().map(|e| e.offset).collect::<Vec<_>>();
 
-    let all_acme = collect(client.clone(), replay(None, "acme", None)).await.expect("replay");
+    let all_acme = collect(client.clone(), replay(None, "acme", None))
+        .await
+        .expect("replay");
     assert_eq!(offsets(all_acme.clone()), [0, 1, 3]);
     let first = all_acme[0].event.clone().expect("event");
     assert_eq!(first.event_id, published[0].event_id);
     assert_eq!(first.occurred_at, published[0].occurred_at);
     assert!(first.recorded_at.is_some());
 
-    let only_a = collect(client.clone(), replay(Some(a.customer_ref()), "acme", None)).await.expect("a");
+    let only_a = collect(client.clone(), replay(Some(a.customer_ref()), "acme", None))
+        .await
+        .expect("a");
     assert_eq!(offsets(only_a), [0, 3]);
-    let a_from_1 = collect(client.clone(), replay(Some(a.customer_ref()), "acme", Some(1))).await.expect("a");
+    let a_from_1 = collect(
+        client.clone(),
+        replay(Some(a.customer_ref()), "acme", Some(1)),
+    )
+    .await
+    .expect("a");
     assert_eq!(offsets(a_from_1), [3]);
-    let globex = collect(client.clone(), replay(None, "globex", None)).await.expect("globex");
+    let globex = collect(client.clone(), replay(None, "globex", None))
+        .await
+        .expect("globex");
     assert_eq!(offsets(globex), [2]);
 
     let mut bad = replay(None, "acme", Some(3));
@@ -261,7 +324,10 @@ async fn replay_returns_original_events_per_customer_and_tenant() {
     assert_eq!(status.code(), Code::InvalidArgument);
     let mut beyond = replay(None, "acme", None);
     beyond.to_offset = Some(1000);
-    assert_eq!(status_of(collect(client.clone(), beyond).await).code(), Code::OutOfRange);
+    assert_eq!(
+        status_of(collect(client.clone(), beyond).await).code(),
+        Code::OutOfRange
+    );
     let unknown = identity_ref(proto::IdentityKind::ChatVisitor, "nobody");
     assert_eq!(
         status_of(collect(client.clone(), replay(Some(unknown), "acme", None)).await).code(),
@@ -279,7 +345,10 @@ async fn watchers_see_the_journey_and_then_every_change() {
         .publish(vec![chat.interaction_started(proto::Direction::Inbound)])
         .await
         .expect("publish");
-    client.journey("acme", chat.customer_ref(), Some(ack.first_offset)).await.expect("projected");
+    client
+        .journey("acme", chat.customer_ref(), Some(ack.first_offset))
+        .await
+        .expect("projected");
 
     let mut watch = client
         .journeys()
@@ -291,7 +360,10 @@ async fn watchers_see_the_journey_and_then_every_change() {
         .expect("watch")
         .into_inner();
     let first = watch.next().await.expect("an update").expect("ok");
-    assert_eq!(first.journey.and_then(|j| j.counters).map(|c| c.events), Some(1));
+    assert_eq!(
+        first.journey.and_then(|j| j.counters).map(|c| c.events),
+        Some(1)
+    );
 
     client
         .publish(vec![chat.intent_detected("billing", 0.8, "bot")])
@@ -301,7 +373,10 @@ async fn watchers_see_the_journey_and_then_every_change() {
     let journey = second.journey.expect("journey");
     assert_eq!(journey.counters.map(|c| c.events), Some(2));
     assert_eq!(
-        journey.conversations[0].intent.as_ref().map(|i| i.intent.as_str()),
+        journey.conversations[0]
+            .intent
+            .as_ref()
+            .map(|i| i.intent.as_str()),
         Some("billing")
     );
     server.stop().await;
@@ -315,9 +390,18 @@ async fn the_publish_stream_acks_in_order_and_survives_a_rejected_batch() {
     let mut bad = chat.message(proto::Participant::Customer, "x");
     bad.event_id = "has spaces".into();
     let requests = vec![
-        proto::PublishRequest { events: vec![chat.message(proto::Participant::Customer, "1")], sequence: 10 },
-        proto::PublishRequest { events: vec![bad], sequence: 11 },
-        proto::PublishRequest { events: vec![chat.message(proto::Participant::Customer, "2")], sequence: 12 },
+        proto::PublishRequest {
+            events: vec![chat.message(proto::Participant::Customer, "1")],
+            sequence: 10,
+        },
+        proto::PublishRequest {
+            events: vec![bad],
+            sequence: 11,
+        },
+        proto::PublishRequest {
+            events: vec![chat.message(proto::Participant::Customer, "2")],
+            sequence: 12,
+        },
     ];
     let responses: Vec<_> = client
         .ingest()
@@ -327,7 +411,10 @@ async fn the_publish_stream_acks_in_order_and_survives_a_rejected_batch() {
         .into_inner()
         .collect()
         .await;
-    let responses: Vec<_> = responses.into_iter().collect::<Result<_, _>>().expect("all answered");
+    let responses: Vec<_> = responses
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("all answered");
     let sequences: Vec<_> = responses.iter().map(|r| r.sequence).collect();
     assert_eq!(sequences, [10, 11, 12]);
     use proto::publish_stream_response::Result as R;
@@ -353,11 +440,16 @@ async fn health_and_reflection_are_served() {
         .expect("connect");
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let status = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "rezef.v1.Ingest".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "rezef.v1.Ingest".into(),
+        })
         .await
         .expect("check")
         .into_inner();
-    assert_eq!(status.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
@@ -378,8 +470,16 @@ async fn health_and_reflection_are_served() {
         panic!("expected a service list");
     };
     let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-    for name in ["rezef.v1.Ingest", "rezef.v1.Journeys", "rezef.v1.Audit", "grpc.health.v1.Health"] {
-        assert!(names.contains(&name.to_owned()), "{name} missing from {names:?}");
+    for name in [
+        "rezef.v1.Ingest",
+        "rezef.v1.Journeys",
+        "rezef.v1.Audit",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.contains(&name.to_owned()),
+            "{name} missing from {names:?}"
+        );
     }
     server.stop().await;
 }

@@ -16,8 +16,8 @@ use rezef_log::{Log, Record};
 use tokio::sync::{broadcast, watch};
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::store::{JourneyStore, ProjectionBatch};
 use crate::Result;
+use crate::store::{JourneyStore, ProjectionBatch};
 
 /// How many log records one projection step reads at most.
 pub const STEP_RECORDS: usize = 4096;
@@ -237,8 +237,7 @@ impl<'a> Step<'a> {
             }
         };
         let id = (event.tenant_id.clone(), event.event_id.clone());
-        let duplicate = self.seen.contains(&id)
-            || self.store.event_offset(&id.0, &id.1)?.is_some();
+        let duplicate = self.seen.contains(&id) || self.store.event_offset(&id.0, &id.1)?.is_some();
         if duplicate {
             self.stats.duplicates += 1;
             if let Some(journey) = self.journey_for(&event)? {

@@ -77,9 +77,7 @@ impl SledStore {
                 }
             }
             None => {
-                store
-                    .db
-                    .insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
+                store.db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
             }
         }
         Ok(store)
@@ -115,7 +113,11 @@ impl JourneyStore for SledStore {
         let mut writes = sled::Batch::default();
         for journey in &batch.journeys {
             writes.insert(
-                key(b'j', &journey.tenant_id, &[journey.customer_id.as_str().as_bytes()]),
+                key(
+                    b'j',
+                    &journey.tenant_id,
+                    &[journey.customer_id.as_str().as_bytes()],
+                ),
                 journey.to_bytes(),
             );
         }

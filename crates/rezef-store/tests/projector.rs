@@ -33,7 +33,10 @@ impl Fixture {
 
     async fn publish(&self, events: &[Event]) {
         for chunk in events.chunks(7) {
-            let payloads = chunk.iter().map(|e| Bytes::from(codec::encode(e))).collect();
+            let payloads = chunk
+                .iter()
+                .map(|e| Bytes::from(codec::encode(e)))
+                .collect();
             self.log.append(payloads).await.expect("append");
         }
     }
@@ -60,7 +63,9 @@ fn traffic(customers: usize) -> Vec<Event> {
 fn fold_by_hand(events: &[Event], tenant: &TenantId, customer: &CustomerId) -> Journey {
     let mut journey: Option<Journey> = None;
     for (offset, event) in events.iter().enumerate() {
-        let Some(rezef_events::CustomerRef::Id(id)) = &event.customer else { continue };
+        let Some(rezef_events::CustomerRef::Id(id)) = &event.customer else {
+            continue;
+        };
         if id != customer || &event.tenant_id != tenant {
             continue;
         }
@@ -83,11 +88,17 @@ async fn the_projection_equals_the_pure_fold() {
         .await
         .expect("catch up");
     assert_eq!(stats.applied, events.len() as u64);
-    assert_eq!(store.projected_offset().expect("offset"), events.len() as u64);
+    assert_eq!(
+        store.projected_offset().expect("offset"),
+        events.len() as u64
+    );
     let tenant = TenantId::new("acme").expect("valid");
     for c in [0, 7, 24] {
         let customer = CustomerId::new(format!("c-{c}")).expect("valid");
-        let stored = store.journey(&tenant, &customer).expect("get").expect("present");
+        let stored = store
+            .journey(&tenant, &customer)
+            .expect("get")
+            .expect("present");
         assert_eq!(stored, fold_by_hand(&events, &tenant, &customer));
     }
     assert_eq!(store.journeys(Some(&tenant)).count(), 25);
@@ -179,15 +190,25 @@ async fn a_verified_phone_number_leads_the_call_to_the_chat_customer() {
         .expect("catch up");
 
     let tenant = TenantId::new("acme").expect("valid");
-    let customer = store.resolve(&tenant, &phone).expect("resolve").expect("linked");
+    let customer = store
+        .resolve(&tenant, &phone)
+        .expect("resolve")
+        .expect("linked");
     let visitor = ChannelIdentity::new(rezef_events::IdentityKind::ChatVisitor, "visitor-1", None)
         .expect("valid");
     assert_eq!(customer, customer_id_for(&tenant, &visitor));
-    let journey = store.journey(&tenant, &customer).expect("get").expect("present");
+    let journey = store
+        .journey(&tenant, &customer)
+        .expect("get")
+        .expect("present");
     let conversation = journey.open_conversation().expect("open");
     assert_eq!(conversation.channels, [Channel::Webchat, Channel::Voice]);
     assert_eq!(journey.counters.events, 4);
-    assert_eq!(store.journeys(None).count(), 1, "no stranger was created for the call");
+    assert_eq!(
+        store.journeys(None).count(),
+        1,
+        "no stranger was created for the call"
+    );
 }
 
 #[tokio::test]
@@ -225,12 +246,17 @@ async fn the_live_projector_follows_the_log_and_announces_changes() {
     }));
 
     let mut chat = EventBuilder::customer("acme", "c-1");
-    fixture.publish(&[chat.started(), chat.intent("billing", 0.5)]).await;
+    fixture
+        .publish(&[chat.started(), chat.intent("billing", 0.5)])
+        .await;
     assert!(watch.wait_past(1).await);
     let change = changes.recv().await.expect("a change");
     assert_eq!(change.customer.as_str(), "c-1");
     let tenant = TenantId::new("acme").expect("valid");
-    let journey = store.journey(&tenant, &change.customer).expect("get").expect("present");
+    let journey = store
+        .journey(&tenant, &change.customer)
+        .expect("get")
+        .expect("present");
     assert_eq!(journey.counters.events, 2);
 
     stop.send(()).expect("running");

@@ -24,7 +24,11 @@ pub struct Overrides {
 pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerConfig> {
     let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
     if let Some(file) = file {
-        anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+        anyhow::ensure!(
+            file.exists(),
+            "config file {} does not exist",
+            file.display()
+        );
         figment = figment.merge(Toml::file(file));
     }
     let config: ServerConfig = figment
@@ -41,6 +45,8 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerC
 }
 
 #[cfg(test)]
+// figment's test jail returns its large error type by design.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -88,8 +94,8 @@ mod tests {
             jail.create_file("typo.toml", "listne = \"127.0.0.1:1\"\n")?;
             assert!(load(Some(Path::new("typo.toml")), Overrides::default()).is_err());
             jail.create_file("zero.toml", "[limits]\nmax_batch_events = 0\n")?;
-            let error = load(Some(Path::new("zero.toml")), Overrides::default())
-                .expect_err("zero events");
+            let error =
+                load(Some(Path::new("zero.toml")), Overrides::default()).expect_err("zero events");
             assert!(format!("{error:#}").contains("max_batch_events"));
             Ok(())
         });

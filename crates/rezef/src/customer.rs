@@ -14,16 +14,16 @@ pub fn parse(text: &str) -> proto::CustomerRef {
         "messaging" => Some(proto::IdentityKind::MessagingId),
         _ => None,
     };
-    if let Some(("social", rest)) = text.split_once(':') {
-        if let Some((network, handle)) = rest.split_once(':') {
-            return proto::CustomerRef {
-                r#ref: Some(proto::customer_ref::Ref::Identity(proto::ChannelIdentity {
-                    kind: proto::IdentityKind::SocialHandle as i32,
-                    value: handle.into(),
-                    network: network.into(),
-                })),
-            };
-        }
+    if let Some(("social", rest)) = text.split_once(':')
+        && let Some((network, handle)) = rest.split_once(':')
+    {
+        return proto::CustomerRef {
+            r#ref: Some(proto::customer_ref::Ref::Identity(proto::ChannelIdentity {
+                kind: proto::IdentityKind::SocialHandle as i32,
+                value: handle.into(),
+                network: network.into(),
+            })),
+        };
     }
     match text.split_once(':').and_then(|(k, v)| Some((kind(k)?, v))) {
         Some((kind, value)) => identity_ref(kind, value),
@@ -40,11 +40,23 @@ mod tests {
 
     #[test]
     fn identities_and_ids() {
-        let Some(Ref::Identity(phone)) = parse("phone:+972501234567").r#ref else { panic!() };
-        assert_eq!((phone.kind, phone.value.as_str()), (proto::IdentityKind::Phone as i32, "+972501234567"));
-        let Some(Ref::Identity(social)) = parse("social:x:dana").r#ref else { panic!() };
-        assert_eq!((social.network.as_str(), social.value.as_str()), ("x", "dana"));
-        let Some(Ref::CustomerId(id)) = parse("cus-123").r#ref else { panic!() };
+        let Some(Ref::Identity(phone)) = parse("phone:+972501234567").r#ref else {
+            panic!()
+        };
+        assert_eq!(
+            (phone.kind, phone.value.as_str()),
+            (proto::IdentityKind::Phone as i32, "+972501234567")
+        );
+        let Some(Ref::Identity(social)) = parse("social:x:dana").r#ref else {
+            panic!()
+        };
+        assert_eq!(
+            (social.network.as_str(), social.value.as_str()),
+            ("x", "dana")
+        );
+        let Some(Ref::CustomerId(id)) = parse("cus-123").r#ref else {
+            panic!()
+        };
         assert_eq!(id, "cus-123");
     }
 }

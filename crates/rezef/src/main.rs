@@ -65,7 +65,11 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+                let default = if matches!(cli.command, Command::Serve(_)) {
+                    "info"
+                } else {
+                    "warn"
+                };
                 tracing_subscriber::EnvFilter::new(default)
             }),
         )
@@ -77,7 +81,9 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => cmd::serve::run(args).await,
-            Command::Publish { file, batch, addr } => cmd::publish::run(&file, batch, &addr.server).await,
+            Command::Publish { file, batch, addr } => {
+                cmd::publish::run(&file, batch, &addr.server).await
+            }
             Command::Journey {
                 customer,
                 tenant,

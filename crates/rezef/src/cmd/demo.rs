@@ -30,7 +30,10 @@ pub async fn run() -> anyhow::Result<()> {
     let serving = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
-    println!("Rezef backbone serving on {addr} (data in {})\n", dir.path().display());
+    println!(
+        "Rezef backbone serving on {addr} (data in {})\n",
+        dir.path().display()
+    );
 
     let mut client = Client::connect(addr).await?;
     let last_offset = web_chat(&mut client).await?;
@@ -110,9 +113,15 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
         .await?;
     // Read-your-writes: the answer reflects the chat and this call.
     let response = client
-        .journey(TENANT, call.customer_ref(), Some(ack.first_offset.max(after)))
+        .journey(
+            TENANT,
+            call.customer_ref(),
+            Some(ack.first_offset.max(after)),
+        )
         .await?;
-    let journey = response.journey.context("the backbone returned no journey")?;
+    let journey = response
+        .journey
+        .context("the backbone returned no journey")?;
     let conversation = journey
         .conversations
         .iter()
@@ -136,7 +145,10 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
             None => println!("   identity          {kind} {}", identity.value),
         }
     }
-    println!("   conversation      {} (open)", conversation.conversation_id);
+    println!(
+        "   conversation      {} (open)",
+        conversation.conversation_id
+    );
     let channels: Vec<_> = conversation
         .channels
         .iter()
@@ -150,10 +162,17 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
         );
     }
     for entry in &conversation.context {
-        let note = if entry.masked { "  (sensitive, masked)" } else { "" };
+        let note = if entry.masked {
+            "  (sensitive, masked)"
+        } else {
+            ""
+        };
         println!("   context           {} = {}{note}", entry.key, entry.value);
     }
-    println!("   transcript        last {} messages:", conversation.transcript.len().min(4));
+    println!(
+        "   transcript        last {} messages:",
+        conversation.transcript.len().min(4)
+    );
     let skip = conversation.transcript.len().saturating_sub(4);
     for message in conversation.transcript.iter().skip(skip) {
         let from = proto::Participant::try_from(message.from).map_or("?", |p| p.as_str_name());

@@ -23,10 +23,13 @@ pub async fn run(file: &Path, batch: usize, server: &str) -> anyhow::Result<()> 
     while chunks.peek().is_some() {
         let chunk: Vec<_> = chunks.by_ref().take(batch).collect();
         let count = chunk.len();
-        let ack = client
-            .publish(chunk)
-            .await
-            .with_context(|| format!("events {}..{} were not published", published + 1, published + count))?;
+        let ack = client.publish(chunk).await.with_context(|| {
+            format!(
+                "events {}..{} were not published",
+                published + 1,
+                published + count
+            )
+        })?;
         published += count;
         eprintln!(
             "published {count} events at offsets {}..{}",
