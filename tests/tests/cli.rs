@@ -130,3 +130,24 @@ async fn publish_journey_replay_and_rebuild() {
     );
     assert_eq!(stdout(&again), by_phone);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _server = RezefServer::start(dir.path()).await;
+    let port = rezef_scenarios::free_port().to_string();
+    let data_dir = dir.path().display().to_string();
+    let second = rezef(
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            &data_dir,
+        ],
+        None,
+    );
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+}

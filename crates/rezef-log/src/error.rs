@@ -72,6 +72,16 @@ pub enum Error {
     /// The log has been closed (or its writer stopped after a fatal I/O error).
     #[error("log is closed")]
     Closed,
+
+    /// Another process has the log directory open. Two writers would corrupt each other
+    /// (recovery truncates a tail the other may be writing), so the second one is refused.
+    #[error("the log in {} is in use by another process (lock file {})", dir.display(), lock.display())]
+    Locked {
+        /// The log directory.
+        dir: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+    },
 }
 
 /// The specific inconsistency behind an [`Error::Corrupt`].
@@ -173,6 +183,10 @@ impl Error {
                 end: *end,
             },
             Error::Closed => Error::Closed,
+            Error::Locked { dir, lock } => Error::Locked {
+                dir: dir.clone(),
+                lock: lock.clone(),
+            },
         }
     }
 }

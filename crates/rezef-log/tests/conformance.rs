@@ -230,3 +230,14 @@ async fn opening_a_missing_directory_creates_it() {
     assert_eq!(log.end_offset(), 0);
     log.append(payloads("x", 1)).await.expect("append");
 }
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = EmbeddedLog::open(EmbeddedLogConfig::new(dir.path())).expect("first open");
+    let error = EmbeddedLog::open(EmbeddedLogConfig::new(dir.path())).expect_err("locked");
+    assert!(matches!(error, rezef_log::Error::Locked { .. }), "{error}");
+    first.close().await;
+    drop(first);
+    EmbeddedLog::open(EmbeddedLogConfig::new(dir.path())).expect("open after close");
+}

@@ -202,6 +202,25 @@ impl Shared {
     }
 }
 
+/// Takes the directory's advisory lock, so a second process cannot open the same log.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            dir: dir.to_path_buf(),
+            lock: path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock log directory", &path, e)),
+    }
+}
+
 /// The embedded, file-based log: segment files in one directory, one CRC32C-checked frame per
 /// batch, and a single writer thread that group-commits appends with one `fdatasync` per group.
 /// The on-disk format and the recovery rules are specified in the crate's `FORMAT.md`.
@@ -210,6 +229,8 @@ impl Shared {
 /// prefer [`EmbeddedLog::close`] in async code, which does the same without blocking a runtime
 /// thread.
 pub struct EmbeddedLog {
+    /// Held (locked) for the log's lifetime: one process per log directory.
+    _lock: std::fs::File,
     shared: Arc<Shared>,
     sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -248,6 +269,7 @@ impl EmbeddedLog {
                 writer::sync_dir(parent)?;
             }
         }
+        let lock = lock_dir(&dir)?;
         let mut found = list_segments(&dir)?;
         if found.is_empty() {
             let path = dir.join(segment_file_name(0));
@@ -323,6 +345,7 @@ impl EmbeddedLog {
             "opened log"
         );
         Ok(Arc::new(EmbeddedLog {
+            _lock: lock,
             shared,
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
