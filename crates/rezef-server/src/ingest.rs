@@ -24,11 +24,21 @@ use crate::{Error, Result};
 pub struct IngestService {
     log: Arc<dyn Log>,
     limits: Limits,
+    /// Turns true when the server shuts down; open publish streams end then.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl IngestService {
-    pub fn new(log: Arc<dyn Log>, limits: Limits) -> Self {
-        Self { log, limits }
+    pub fn new(
+        log: Arc<dyn Log>,
+        limits: Limits,
+        closing: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            log,
+            limits,
+            closing,
+        }
     }
 
     /// Validates the whole batch, then appends it atomically.
@@ -120,7 +130,11 @@ impl Ingest for IngestService {
         request: Request<Streaming<PublishRequest>>,
     ) -> Result<Response<PublishStream>, Status> {
         let service = self.clone();
-        let requests = request.into_inner();
+        let mut closing = self.closing.clone();
+        // Between batches, a shutdown ends the stream (the batch in flight completes).
+        let requests = request.into_inner().take_until(async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        });
         // One batch at a time, in the order sent, so an adapter's events keep their order
         // in the log; other connections' batches still share fsyncs with these.
         let responses = requests.then(move |request| {

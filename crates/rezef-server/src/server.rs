@@ -110,8 +110,12 @@ impl Server {
             .map_err(|e| Error::Config(format!("reflection: {e}")))?;
 
         let limit = self.config.limits.max_message_bytes;
-        let ingest = IngestServer::new(IngestService::new(log.clone(), self.config.limits.clone()))
-            .max_decoding_message_size(limit);
+        let ingest = IngestServer::new(IngestService::new(
+            log.clone(),
+            self.config.limits.clone(),
+            backbone.closing.clone(),
+        ))
+        .max_decoding_message_size(limit);
         let journeys = JourneysServer::new(JourneysService::new(backbone.clone()))
             .max_decoding_message_size(limit);
         let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);

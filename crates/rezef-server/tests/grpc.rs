@@ -483,3 +483,46 @@ async fn health_and_reflection_are_served() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
+    let server = Running::start(Limits::default()).await;
+    let mut client = server.client().await;
+    let chat = chat("acme", "v-1");
+    let ack = client
+        .publish(vec![chat.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("publish");
+    client
+        .journey("acme", chat.customer_ref(), Some(ack.first_offset))
+        .await
+        .expect("projected");
+    // A publish stream and a watch that the client never closes.
+    let (requests, pending) = tokio::sync::mpsc::channel(1);
+    requests
+        .send(proto::PublishRequest {
+            events: vec![chat.message(proto::Participant::Customer, "still here")],
+            sequence: 1,
+        })
+        .await
+        .expect("queued");
+    let mut publishing = client
+        .ingest()
+        .publish_stream(tokio_stream::wrappers::ReceiverStream::new(pending))
+        .await
+        .expect("stream")
+        .into_inner();
+    publishing.next().await.expect("an ack").expect("ok");
+    let _watch = client
+        .journeys()
+        .watch_journey(proto::WatchJourneyRequest {
+            tenant_id: "acme".into(),
+            customer: Some(chat.customer_ref()),
+        })
+        .await
+        .expect("watch");
+    tokio::time::timeout(std::time::Duration::from_secs(10), server.stop())
+        .await
+        .expect("the server stops although clients keep their streams open");
+    drop(requests);
+}
