@@ -526,3 +526,63 @@ async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
         .expect("the server stops although clients keep their streams open");
     drop(requests);
 }
+
+#[tokio::test]
+async fn watch_and_replay_validate_their_requests() {
+    let server = Running::start(Limits::default()).await;
+    let client = server.client().await;
+    let watch = |tenant: &str, customer: Option<proto::CustomerRef>| proto::WatchJourneyRequest {
+        tenant_id: tenant.into(),
+        customer,
+    };
+    fn code<T>(result: Result<T, tonic::Status>) -> Code {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(status) => status.code(),
+        }
+    }
+    let visitor = identity_ref(proto::IdentityKind::ChatVisitor, "v-1");
+    let mut journeys = client.journeys();
+    assert_eq!(
+        code(
+            journeys
+                .watch_journey(watch("", Some(visitor.clone())))
+                .await
+        ),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(journeys.watch_journey(watch("acme", None)).await),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(journeys.watch_journey(watch("acme", Some(visitor))).await),
+        Code::NotFound
+    );
+
+    let mut audit = client.audit();
+    let replay = proto::ReplayHistoryRequest {
+        tenant_id: "not a tenant!".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(audit.replay_history(replay).await),
+        Code::InvalidArgument
+    );
+    let bad_time = proto::ReplayHistoryRequest {
+        tenant_id: "acme".into(),
+        from_time: Some(prost_types::Timestamp {
+            seconds: 0,
+            nanos: -1,
+        }),
+        ..Default::default()
+    };
+    let status = audit.replay_history(bad_time).await.expect_err("bad nanos");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("from_time"),
+        "{}",
+        status.message()
+    );
+    server.stop().await;
+}
