@@ -75,7 +75,7 @@ impl AuditService {
                 if to > 0 {
                     self.backbone.wait_projected(to - 1, wait).await?;
                 }
-                let customer = self.backbone.resolve(&tenant, &customer)?;
+                let customer = self.backbone.journey(&tenant, &customer)?.customer_id;
                 Some(
                     self.backbone
                         .store

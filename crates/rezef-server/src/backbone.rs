@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rezef_events::{CustomerId, CustomerRef, Journey, TenantId};
+use rezef_events::{CustomerRef, Journey, TenantId};
 use rezef_log::Log;
 use rezef_proto::v1;
 use rezef_store::{JourneyStore, ProjectionWatch};
@@ -50,26 +50,22 @@ impl Backbone {
         }
     }
 
-    /// The customer a reference names, or `NOT_FOUND`.
-    pub fn resolve(&self, tenant: &TenantId, customer: &CustomerRef) -> Result<CustomerId> {
-        let found = match customer {
-            CustomerRef::Id(id) => self.store.journey(tenant, id)?.map(|_| id.clone()),
+    /// The journey of the customer a reference names, or `NOT_FOUND`.
+    pub fn journey(&self, tenant: &TenantId, customer: &CustomerRef) -> Result<Journey> {
+        let id = match customer {
+            CustomerRef::Id(id) => Some(id.clone()),
             CustomerRef::Identity(identity) => self.store.resolve(tenant, identity)?,
         };
-        found.ok_or_else(|| {
+        let journey = match &id {
+            Some(id) => self.store.journey(tenant, id)?,
+            None => None,
+        };
+        journey.ok_or_else(|| {
             let name = match customer {
                 CustomerRef::Id(id) => format!("customer {id}"),
                 CustomerRef::Identity(identity) => format!("no customer with identity {identity}"),
             };
             Error::NotFound(format!("{name} is not known in tenant {tenant}"))
-        })
-    }
-
-    pub fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Journey> {
-        self.store.journey(tenant, customer)?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "customer {customer} is not known in tenant {tenant}"
-            ))
         })
     }
 

@@ -35,7 +35,6 @@ impl JourneysService {
         }
         // Read the position first: the journey then reflects at least every record below it.
         let projected_offset = self.backbone.projection.position();
-        let customer = self.backbone.resolve(&tenant, &customer)?;
         let journey = self.backbone.journey(&tenant, &customer)?;
         Ok(GetJourneyResponse {
             journey: Some(journey_to_proto(&journey)),
@@ -66,10 +65,12 @@ impl Journeys for JourneysService {
         let (tenant, customer) = Backbone::parse_customer(request.tenant_id, request.customer)?;
         // Subscribe before reading, so no change falls between the read and the feed.
         let mut changes = self.backbone.projection.subscribe();
-        let customer = self.backbone.resolve(&tenant, &customer)?;
+        // Watch the customer the reference names now, by id, even if links change later.
+        let customer_id = self.backbone.journey(&tenant, &customer)?.customer_id;
+        let customer = rezef_events::CustomerRef::Id(customer_id.clone());
         let (sender, receiver) = mpsc::channel(16);
         let backbone = self.backbone.clone();
-        let span = info_span!("watch_journey", %tenant, %customer);
+        let span = info_span!("watch_journey", %tenant, customer = %customer_id);
         tokio::spawn(
             async move {
                 let send_state = || {
@@ -92,7 +93,7 @@ impl Journeys for JourneysService {
                         () = backbone.closed() => break,
                     };
                     match changed {
-                        Ok(change) if change.tenant != tenant || change.customer != customer => {
+                        Ok(change) if change.tenant != tenant || change.customer != customer_id => {
                             continue;
                         }
                         // A changed journey, or we fell behind the feed: either way the

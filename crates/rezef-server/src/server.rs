@@ -12,7 +12,6 @@ use rezef_proto::v1::{
 };
 use rezef_store::{JourneyStore, Projector, SledStore};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tower::util::MapResponseLayer;
 use tracing::{Instrument, error, info, info_span};
 
@@ -120,6 +119,9 @@ impl Server {
             .max_decoding_message_size(limit);
         let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);
 
+        // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
         info!(%addr, data_dir = %self.config.data_dir.display(), "rezef is serving");
         tonic::transport::Server::builder()
             .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
@@ -128,7 +130,7 @@ impl Server {
             .add_service(ingest)
             .add_service(journeys)
             .add_service(audit)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
 
         info!("shutting down");
