@@ -14,8 +14,9 @@ use crate::identity::ChannelIdentity;
 use crate::ids::{AgentId, ConversationId, CustomerId, InteractionId, TenantId};
 use crate::time::Timestamp;
 
-/// The version of the stored state's layout. Bump it when these types change.
-pub const STATE_FORMAT: u32 = 1;
+/// The version of the stored projection's layout (these types and the store's keys). Bump
+/// it when either changes: stores of another version refuse to open until rebuilt.
+pub const STATE_FORMAT: u32 = 2;
 
 /// Everything known about one customer's journey across channels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -122,32 +122,37 @@ pub fn tenants_are_isolated(store: Arc<dyn JourneyStore>) {
 pub fn customer_offsets_are_ranged_and_exact(store: Arc<dyn JourneyStore>) {
     let acme = tenant("acme");
     let (c1, c10) = (customer("c-1"), customer("c-10"));
-    let mut customer_events: Vec<_> = [1, 5, 9, 300]
-        .into_iter()
-        .map(|o| (acme.clone(), c1.clone(), o))
-        .collect();
-    customer_events.push((acme.clone(), c10.clone(), 4));
-    store
-        .commit(&ProjectionBatch {
-            next_offset: 301,
-            customer_events,
-            ..Default::default()
-        })
-        .expect("commit");
-    assert_eq!(
+    // Two projection steps, so a customer's offsets span several commits.
+    for (next_offset, offsets, other) in [(6, vec![1, 5], Some(4)), (301, vec![9, 300], None)] {
+        let mut customer_events: Vec<_> = offsets
+            .into_iter()
+            .map(|o| (acme.clone(), c1.clone(), o))
+            .collect();
+        customer_events.extend(other.map(|o| (acme.clone(), c10.clone(), o)));
         store
-            .customer_offsets(&acme, &c1, 0, u64::MAX)
-            .expect("all"),
-        [1, 5, 9, 300]
-    );
+            .commit(&ProjectionBatch {
+                next_offset,
+                customer_events,
+                ..Default::default()
+            })
+            .expect("commit");
+    }
+    let all = store
+        .customer_offsets(&acme, &c1, 0, u64::MAX)
+        .expect("all");
+    assert_eq!(all, [1, 5, 9, 300]);
     assert_eq!(
         store.customer_offsets(&acme, &c1, 2, 9).expect("range"),
         [5]
     );
     assert_eq!(
-        store.customer_offsets(&acme, &c1, 9, 9).expect("empty"),
-        Vec::<u64>::new()
+        store
+            .customer_offsets(&acme, &c1, 5, 10)
+            .expect("across steps"),
+        [5, 9]
     );
+    let empty = store.customer_offsets(&acme, &c1, 9, 9).expect("empty");
+    assert_eq!(empty, Vec::<u64>::new());
     assert_eq!(
         store.customer_offsets(&acme, &c10, 0, 10).expect("other"),
         [4]

@@ -19,8 +19,12 @@ use tracing::{Instrument, debug, info_span, warn};
 use crate::Result;
 use crate::store::{JourneyStore, ProjectionBatch};
 
-/// How many log records one projection step reads at most.
+/// How many log records one read (and one live projection step) takes at most.
 pub const STEP_RECORDS: usize = 4096;
+/// While catching up, a step commits after this many records...
+pub const CATCH_UP_RECORDS: usize = 500_000;
+/// ...or once it holds this many changed journeys, whichever comes first (memory bound).
+pub const CATCH_UP_JOURNEYS: usize = 100_000;
 
 /// A journey changed; `offset` is the projected offset once it was committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,22 +98,33 @@ impl Projector {
         }
     }
 
-    /// Projects until `until` (exclusive) is reached, calling `progress` after each step.
+    /// Projects until `until` (exclusive) is reached, calling `progress` with the offset
+    /// folded so far. Catching up folds many reads into one step (see [`CATCH_UP_RECORDS`]),
+    /// so that a customer with events spread over the backlog is loaded and written once.
     pub async fn catch_up(
         &self,
         until: u64,
         mut progress: impl FnMut(u64),
     ) -> Result<ProjectionStats> {
         let mut stats = ProjectionStats::default();
-        while *self.position.borrow() < until {
-            let from = *self.position.borrow();
+        let mut step = Step::new(self.store.clone());
+        let mut from = *self.position.borrow();
+        while from < until {
             let want = usize::try_from(until - from).unwrap_or(usize::MAX);
             let records = self.log.read(from, want.min(STEP_RECORDS)).await?;
-            if records.is_empty() {
-                break;
+            let Some(last) = records.last() else { break };
+            from = last.offset + 1;
+            step = fold(step, records).await?;
+            if step.stats.records >= CATCH_UP_RECORDS as u64
+                || step.journeys.len() >= CATCH_UP_JOURNEYS
+            {
+                self.commit(step, &mut stats).await?;
+                step = Step::new(self.store.clone());
             }
-            self.step(records, &mut stats).await?;
-            progress(*self.position.borrow());
+            progress(from);
+        }
+        if step.stats.records > 0 {
+            self.commit(step, &mut stats).await?;
         }
         Ok(stats)
     }
@@ -135,7 +150,8 @@ impl Projector {
                         Err(error) => return Err(error.into()),
                     }
                 }
-                self.step(records, &mut stats).await?;
+                let step = fold(Step::new(self.store.clone()), records).await?;
+                self.commit(step, &mut stats).await?;
             }
         };
         let result = tokio::select! {
@@ -148,16 +164,14 @@ impl Projector {
         result
     }
 
-    async fn step(&self, records: Vec<Record>, stats: &mut ProjectionStats) -> Result<()> {
+    /// Writes a step to the store, then announces the new position and the changes.
+    async fn commit(&self, step: Step, stats: &mut ProjectionStats) -> Result<()> {
+        let step_stats = step.stats;
         let store = self.store.clone();
-        let (batch, step_stats) = spawn_blocking(move || {
-            let mut step = Step::new(store.as_ref());
-            for record in &records {
-                step.record(record)?;
-            }
-            let (batch, stats) = step.finish();
+        let batch = spawn_blocking(move || {
+            let batch = step.finish();
             store.commit(&batch)?;
-            Ok((batch, stats))
+            Ok(batch)
         })
         .await?;
         stats.records += step_stats.records;
@@ -176,6 +190,17 @@ impl Projector {
         }
         Ok(())
     }
+}
+
+/// Folds records into a step, off the async runtime.
+async fn fold(mut step: Step, records: Vec<Record>) -> Result<Step> {
+    spawn_blocking(move || {
+        for record in &records {
+            step.record(record)?;
+        }
+        Ok(step)
+    })
+    .await
 }
 
 async fn spawn_blocking<T: Send + 'static>(
@@ -202,8 +227,8 @@ pub async fn rebuild(
 }
 
 /// One projection step: state loaded once per customer, written once.
-struct Step<'a> {
-    store: &'a dyn JourneyStore,
+struct Step {
+    store: Arc<dyn JourneyStore>,
     journeys: HashMap<(TenantId, CustomerId), Journey>,
     links: HashMap<(TenantId, String), CustomerId>,
     seen: HashSet<(TenantId, EventId)>,
@@ -212,8 +237,8 @@ struct Step<'a> {
     stats: ProjectionStats,
 }
 
-impl<'a> Step<'a> {
-    fn new(store: &'a dyn JourneyStore) -> Self {
+impl Step {
+    fn new(store: Arc<dyn JourneyStore>) -> Self {
         Self {
             store,
             journeys: HashMap::new(),
@@ -322,9 +347,9 @@ impl<'a> Step<'a> {
         Ok(self.journeys.get_mut(&key))
     }
 
-    fn finish(mut self) -> (ProjectionBatch, ProjectionStats) {
+    fn finish(mut self) -> ProjectionBatch {
         self.batch.journeys = self.journeys.into_values().collect();
         self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
-        (self.batch, self.stats)
+        self.batch
     }
 }

@@ -8,11 +8,12 @@
 //! | `j` tenant `\0` customer              | journey (postcard)        |
 //! | `i` tenant `\0` identity key          | customer id               |
 //! | `e` tenant `\0` event id              | offset, u64 BE            |
-//! | `c` tenant `\0` customer `\0` offset  | empty (offset u64 BE)     |
+//! | `c` tenant `\0` customer `\0` first   | the customer's offsets of one step, from `first` (u64 BE), as LEB128 deltas |
 //! | `a` tenant `\0` agent                 | agent state (postcard)    |
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rezef_events::agent::AgentState;
@@ -45,6 +46,42 @@ fn key(kind: u8, tenant: &TenantId, rest: &[&[u8]]) -> Vec<u8> {
 
 fn be_u64(bytes: &[u8]) -> Option<u64> {
     bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Ascending offsets as LEB128 deltas after the first (which is in the key).
+fn encode_offsets(offsets: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(offsets.len() * 2);
+    let mut previous = offsets[0];
+    for &offset in &offsets[1..] {
+        let mut delta = offset - previous;
+        previous = offset;
+        loop {
+            let byte = (delta & 0x7f) as u8;
+            delta >>= 7;
+            if delta == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+fn decode_offsets(first: u64, bytes: &[u8]) -> Option<Vec<u64>> {
+    let mut offsets = vec![first];
+    let (mut current, mut delta, mut shift) = (first, 0u64, 0u32);
+    for &byte in bytes {
+        delta |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            current = current.checked_add(delta)?;
+            offsets.push(current);
+            (delta, shift) = (0, 0);
+        } else {
+            shift += 7;
+        }
+    }
+    (shift == 0).then_some(offsets)
 }
 
 impl SledStore {
@@ -133,14 +170,20 @@ impl JourneyStore for SledStore {
                 &offset.to_be_bytes(),
             );
         }
+        // One key per customer per step, not per event: far fewer writes.
+        let mut chunks: BTreeMap<(&TenantId, &CustomerId), Vec<u64>> = BTreeMap::new();
         for (tenant, customer, offset) in &batch.customer_events {
+            chunks.entry((tenant, customer)).or_default().push(*offset);
+        }
+        for ((tenant, customer), offsets) in chunks {
+            let first = offsets[0];
             writes.insert(
                 key(
                     b'c',
                     tenant,
-                    &[customer.as_str().as_bytes(), &offset.to_be_bytes()],
+                    &[customer.as_str().as_bytes(), &first.to_be_bytes()],
                 ),
-                &[],
+                encode_offsets(&offsets),
             );
         }
         for (tenant, agent) in &batch.agents {
@@ -200,19 +243,29 @@ impl JourneyStore for SledStore {
             return Ok(Vec::new());
         }
         let customer = customer.as_str().as_bytes();
-        let start = key(b'c', tenant, &[customer, &from.to_be_bytes()]);
+        // Chunks starting before `to` may hold offsets in range (a chunk's offsets all
+        // follow its first one, and chunks never overlap).
+        let start = key(b'c', tenant, &[customer, &0u64.to_be_bytes()]);
         let end = key(b'c', tenant, &[customer, &to.to_be_bytes()]);
-        self.db
-            .range(start..end)
-            .map(|entry| {
-                let (key, _) = entry?;
-                Ok(key
-                    .len()
-                    .checked_sub(8)
-                    .and_then(|at| be_u64(&key[at..]))
-                    .unwrap_or_default())
-            })
-            .collect()
+        let mut offsets = Vec::new();
+        for entry in self.db.range(start..end) {
+            let (key, value) = entry?;
+            let corrupt = |reason: &str| Error::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                source: rezef_events::Error::Invalid(vec![rezef_events::Violation::new(
+                    "customer offsets",
+                    reason,
+                )]),
+            };
+            let first = key
+                .len()
+                .checked_sub(8)
+                .and_then(|at| be_u64(&key[at..]))
+                .ok_or_else(|| corrupt("key too short"))?;
+            let chunk = decode_offsets(first, &value).ok_or_else(|| corrupt("bad encoding"))?;
+            offsets.extend(chunk.into_iter().filter(|o| (from..to).contains(o)));
+        }
+        Ok(offsets)
     }
 
     fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>> {
@@ -238,5 +291,19 @@ impl JourneyStore for SledStore {
     fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_lists_round_trip() {
+        for offsets in [vec![7], vec![0, 1, 2], vec![5, 200, 70_000, u64::MAX / 2]] {
+            let encoded = encode_offsets(&offsets);
+            assert_eq!(decode_offsets(offsets[0], &encoded), Some(offsets));
+        }
+        assert_eq!(decode_offsets(1, &[0x80]), None, "a truncated varint");
     }
 }

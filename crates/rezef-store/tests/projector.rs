@@ -262,3 +262,55 @@ async fn the_live_projector_follows_the_log_and_announces_changes() {
     stop.send(()).expect("running");
     running.await.expect("joins").expect("clean stop");
 }
+
+#[tokio::test]
+async fn catching_up_in_one_large_step_equals_following_live() {
+    let fixture = Fixture::new();
+    // More than one read's worth, so catching up folds several reads into one step.
+    let mut events = Vec::new();
+    for round in 0..(rezef_store::STEP_RECORDS / 40 + 10) {
+        for c in 0..10 {
+            let mut chat =
+                EventBuilder::customer("acme", &format!("c-{c}")).ids(&format!("{round}-{c}"));
+            events.push(chat.message(Participant::Customer, "hi"));
+            events.push(chat.context("round", &round.to_string()));
+            events.push(chat.message(Participant::Customer, "again"));
+            events.push(chat.message(Participant::Bot, "ok"));
+        }
+    }
+    fixture.publish(&events).await;
+    let end = fixture.log.end_offset();
+    assert!(end as usize > rezef_store::STEP_RECORDS);
+
+    let caught_up = fixture.store("caught-up");
+    let stats = Projector::new(fixture.log(), caught_up.clone())
+        .expect("projector")
+        .catch_up(end, |_| {})
+        .await
+        .expect("catch up");
+    assert_eq!(stats.applied, end);
+
+    let live = fixture.store("live");
+    let projector = Projector::new(fixture.log(), live.clone()).expect("projector");
+    let watch = projector.watch();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(projector.run(async {
+        let _ = stopped.await;
+    }));
+    assert!(watch.wait_past(end - 1).await);
+    stop.send(()).expect("running");
+    running.await.expect("joins").expect("clean stop");
+
+    let all = |s: &Arc<dyn JourneyStore>| -> Vec<Journey> {
+        s.journeys(None).map(|j| j.expect("decodes")).collect()
+    };
+    assert_eq!(all(&caught_up), all(&live));
+    let tenant = TenantId::new("acme").expect("valid");
+    let customer = CustomerId::new("c-3").expect("valid");
+    let offsets = |s: &Arc<dyn JourneyStore>| {
+        s.customer_offsets(&tenant, &customer, 0, end)
+            .expect("offsets")
+    };
+    assert_eq!(offsets(&caught_up), offsets(&live));
+    assert_eq!(offsets(&live).len(), events.len() / 10);
+}
