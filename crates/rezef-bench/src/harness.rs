@@ -1,0 +1,487 @@
+//! What every benchmark shares: a real server in a fresh temp directory on loopback, latency
+//! histograms, disk and memory measurements, the targets from the issue, and the Markdown
+//! report. Kept in one place so that every figure is taken the same way.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use hdrhistogram::Histogram;
+use rezef_adapter::Client;
+use rezef_server::{Server, ServerConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A `rezef_server::Server` running in this process, on `127.0.0.1:0`, over a fresh temp
+/// data directory that is deleted when this is dropped.
+#[derive(Debug)]
+pub struct BenchServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<rezef_server::Result<()>>>,
+    dir: tempfile::TempDir,
+}
+
+impl BenchServer {
+    /// Opens a server on a new temp directory under `base` and starts serving.
+    pub async fn start(base: &Path) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("rezef-bench-")
+            .tempdir_in(base)
+            .with_context(|| format!("creating a temp dir in {}", base.display()))?;
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_path_buf(),
+            ..ServerConfig::default()
+        };
+        let server = Server::open(config).await.context("opening the server")?;
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        })
+    }
+
+    /// A new client: one HTTP/2 connection of its own.
+    pub async fn client(&self) -> Result<Client> {
+        Client::connect(format!("http://{}", self.addr))
+            .await
+            .context("connecting to the bench server")
+    }
+
+    /// `n` clients, each on its own connection.
+    pub async fn clients(&self, n: usize) -> Result<Vec<Client>> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            clients.push(self.client().await?);
+        }
+        Ok(clients)
+    }
+
+    /// Shuts the server down cleanly (projector stopped, log closed) and hands back the data
+    /// directory, which still exists until the returned value is dropped.
+    pub async fn stop(mut self) -> Result<tempfile::TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .context("the server task panicked")?
+                .context("the server stopped with an error")?;
+        }
+        Ok(self.dir)
+    }
+}
+
+/// A latency histogram in nanoseconds (1 ns .. 10 min, 3 significant digits), so that
+/// in-process lookups of a few µs and gRPC calls of many ms are both resolved.
+#[derive(Debug, Clone)]
+pub struct Latency(Histogram<u64>);
+
+impl Latency {
+    pub fn new() -> Result<Self> {
+        Histogram::new_with_bounds(1, 600_000_000_000, 3)
+            .map(Self)
+            .map_err(|e| anyhow!("histogram: {e}"))
+    }
+
+    pub fn record(&mut self, elapsed: Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.0.saturating_record(nanos);
+    }
+
+    pub fn merge(&mut self, other: &Latency) -> Result<()> {
+        self.0
+            .add(&other.0)
+            .map_err(|e| anyhow!("merging histograms: {e}"))
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The quantile `q` (0..=1) in milliseconds.
+    pub fn ms(&self, q: f64) -> f64 {
+        self.0.value_at_quantile(q) as f64 / 1e6
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.0.max() as f64 / 1e6
+    }
+
+    pub fn mean_ms(&self) -> f64 {
+        self.0.mean() / 1e6
+    }
+
+    /// `p50 / p99 / max` in ms, for a report cell.
+    pub fn summary(&self) -> String {
+        if self.count() == 0 {
+            return "no samples".into();
+        }
+        format!(
+            "p50 {} / p99 {} / max {} ms",
+            ms(self.ms(0.50)),
+            ms(self.ms(0.99)),
+            ms(self.max_ms())
+        )
+    }
+}
+
+/// A duration in ms with sensible precision.
+pub fn ms(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else if value >= 0.1 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+/// A count with thousands separators: 1234567.8 -> "1,234,568".
+pub fn thousands(value: f64) -> String {
+    let rounded = value.round();
+    if !rounded.is_finite() {
+        return value.to_string();
+    }
+    let digits = format!("{}", rounded.abs() as u128);
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if rounded < 0.0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes per second as MB/s (10^6 bytes).
+pub fn mb_per_s(bytes: f64, elapsed: Duration) -> f64 {
+    bytes / elapsed.as_secs_f64().max(1e-9) / 1e6
+}
+
+/// The size of every file below `path`: `(sum of file lengths, sum of allocated blocks)`.
+pub fn dir_size(path: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut logical = 0;
+    let mut allocated = 0;
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
+            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+            let meta = entry
+                .metadata()
+                .with_context(|| format!("stat {}", entry.path().display()))?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                logical += meta.len();
+                allocated += meta.blocks() * 512;
+            }
+        }
+    }
+    Ok((logical, allocated))
+}
+
+/// The log's segment files (`*.log`) below `dir`: their total length.
+pub fn segment_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        if entry.path().extension().is_some_and(|ext| ext == "log") {
+            total += entry
+                .metadata()
+                .with_context(|| format!("stat {}", entry.path().display()))?
+                .len();
+        }
+    }
+    Ok(total)
+}
+
+/// A field of `/proc/self/status` in bytes (`VmHWM`, `VmRSS`), if the kernel reports it.
+pub fn proc_status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Resets the process's peak RSS (`VmHWM`) to its current RSS, so that a benchmark inside
+/// `all` reports its own peak. Linux only; returns whether it worked.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU time used by this process and by the whole machine over an interval, from `/proc`.
+/// The benchmarks share the machine with whatever else runs on it; this makes that visible.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSampler {
+    started: std::time::Instant,
+    own_ticks: u64,
+    machine_busy_ticks: u64,
+}
+
+impl CpuSampler {
+    /// Clock ticks per second of `/proc` (USER_HZ, 100 on Linux).
+    const TICKS_PER_S: f64 = 100.0;
+
+    pub fn start() -> Option<Self> {
+        Some(Self {
+            started: std::time::Instant::now(),
+            own_ticks: own_cpu_ticks()?,
+            machine_busy_ticks: machine_busy_ticks()?,
+        })
+    }
+
+    /// `(cores used by this process, cores used by other processes)`, averaged.
+    pub fn finish(&self) -> Option<(f64, f64)> {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        let own = own_cpu_ticks()?.saturating_sub(self.own_ticks) as f64 / Self::TICKS_PER_S;
+        let all = machine_busy_ticks()?.saturating_sub(self.machine_busy_ticks) as f64
+            / Self::TICKS_PER_S;
+        Some((own / seconds, (all - own).max(0.0) / seconds))
+    }
+
+    /// A report cell: "1.85 cores by the benchmark, 0.02 by other processes (of 2)".
+    pub fn describe(&self) -> String {
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        match self.finish() {
+            Some((own, others)) => format!(
+                "{own:.2} cores by this process, {others:.2} by other processes (machine has {cores})"
+            ),
+            None => "not available".into(),
+        }
+    }
+}
+
+/// utime + stime of this process, in clock ticks.
+fn own_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Busy (non-idle, non-iowait) clock ticks of the whole machine.
+fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = values.iter().sum();
+    let idle = values.get(3)? + values.get(4)?;
+    Some(total - idle)
+}
+
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A small, fast, seedable PRNG (SplitMix64): the benchmarks need reproducible spread, not
+/// cryptographic quality, and this keeps the crate free of another dependency.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// A goal from the issue, judged against a measured value.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub what: String,
+    pub measured: f64,
+    pub goal: f64,
+    pub unit: &'static str,
+    /// `true`: measured must be >= goal (throughput); `false`: <= goal (latency).
+    pub at_least: bool,
+}
+
+impl Target {
+    pub fn at_least(what: impl Into<String>, measured: f64, goal: f64, unit: &'static str) -> Self {
+        Self {
+            what: what.into(),
+            measured,
+            goal,
+            unit,
+            at_least: true,
+        }
+    }
+
+    pub fn at_most(what: impl Into<String>, measured: f64, goal: f64, unit: &'static str) -> Self {
+        Self {
+            what: what.into(),
+            measured,
+            goal,
+            unit,
+            at_least: false,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        if self.at_least {
+            self.measured >= self.goal
+        } else {
+            self.measured <= self.goal
+        }
+    }
+
+    /// How far from the goal: measured/goal for throughput, goal/measured for latency, so
+    /// that >= 1.0 always means "met".
+    pub fn ratio(&self) -> f64 {
+        if self.at_least {
+            self.measured / self.goal
+        } else {
+            self.goal / self.measured.max(1e-9)
+        }
+    }
+
+    fn value(&self, value: f64) -> String {
+        if self.unit == "ms" {
+            format!("{} ms", ms(value))
+        } else {
+            format!("{} {}", thousands(value), self.unit)
+        }
+    }
+
+    pub fn row(&self) -> String {
+        let relation = if self.at_least { "≥" } else { "≤" };
+        format!(
+            "| {} | {} {} | {} | **{}** ({:.2}× of goal) |",
+            self.what,
+            relation,
+            self.value(self.goal),
+            self.value(self.measured),
+            if self.passed() { "PASS" } else { "MISS" },
+            self.ratio()
+        )
+    }
+}
+
+/// The outcome of one benchmark: figures, targets and notes, printed as Markdown.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub title: String,
+    /// The one-line figures for the summary table of `all`: (throughput, latency).
+    pub headline: Option<(String, String)>,
+    /// Cores used by this process and by other processes during the benchmark.
+    pub cpu: Option<(f64, f64)>,
+    pub rows: Vec<(String, String)>,
+    pub targets: Vec<Target>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn row(&mut self, metric: impl Into<String>, value: impl Into<String>) {
+        self.rows.push((metric.into(), value.into()));
+    }
+
+    pub fn headline(&mut self, throughput: impl Into<String>, latency: impl Into<String>) {
+        self.headline = Some((throughput.into(), latency.into()));
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    pub fn target(&mut self, target: Target) {
+        self.targets.push(target);
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### {}\n", self.title);
+        let _ = writeln!(out, "| metric | value |\n|---|---|");
+        for (metric, value) in &self.rows {
+            let _ = writeln!(out, "| {metric} | {value} |");
+        }
+        if !self.targets.is_empty() {
+            let _ = writeln!(out);
+            out.push_str(&targets_table(&self.targets));
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out);
+            for note in &self.notes {
+                let _ = writeln!(out, "- {note}");
+            }
+        }
+        out
+    }
+}
+
+/// The targets as a Markdown table.
+pub fn targets_table(targets: &[Target]) -> String {
+    let mut out = String::from("| target | goal | measured | verdict |\n|---|---|---|---|\n");
+    for target in targets {
+        let _ = writeln!(out, "{}", target.row());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(thousands(-12_345.0), "-12,345");
+    }
+
+    #[test]
+    fn targets_judge_both_directions() {
+        assert!(Target::at_least("x", 120.0, 100.0, "ev/s").passed());
+        assert!(!Target::at_least("x", 80.0, 100.0, "ev/s").passed());
+        assert!(Target::at_most("x", 4.0, 5.0, "ms").passed());
+        let slow = Target::at_most("x", 10.0, 5.0, "ms");
+        assert!(!slow.passed());
+        assert!((slow.ratio() - 0.5).abs() < 1e-9);
+    }
+}

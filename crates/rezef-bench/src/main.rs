@@ -1,0 +1,178 @@
+//! `rezef-bench`: the benchmark harness of Rezef.
+//!
+//! Each benchmark starts what it measures for real (an in-process `rezef_server::Server` on
+//! `127.0.0.1:0` over a fresh temp data directory, spoken to through `rezef_adapter::Client`
+//! over gRPC, or the log and store directly where that is the subject), runs for a bounded
+//! time or count, and prints Markdown: the figures, p50/p99 latencies from HDR histograms, and
+//! the targets marked PASS or MISS. `all` runs every benchmark in sequence and ends
+//! with a summary table; that output is what BENCHMARKS.md records.
+//!
+//! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), and one
+//! file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`.
+
+mod freshness;
+mod get_journey;
+mod harness;
+mod ingest;
+mod projection;
+mod workload;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand};
+
+use crate::harness::{CpuSampler, Report, targets_table};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rezef-bench",
+    about = "Rezef's benchmarks: ingest, projection, freshness, GetJourney"
+)]
+struct Cli {
+    /// Where the temp data directories go (on the disk you want to measure).
+    #[arg(long, global = true, env = "REZEF_BENCH_DIR")]
+    dir: Option<PathBuf>,
+    /// Hard limit for the whole run; past it the process exits with an error.
+    #[arg(long, global = true, default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=7200))]
+    timeout_seconds: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Durable ingest over gRPC, with the raw fsync baseline of the same disk.
+    Ingest(ingest::IngestArgs),
+    /// Rebuild of the journey projection from a large log.
+    Projection(projection::ProjectionArgs),
+    /// Publish ack → visible in GetJourney, under a steady publish rate.
+    Freshness(freshness::FreshnessArgs),
+    /// GetJourney under concurrent load, with an in-process baseline.
+    GetJourney(get_journey::GetJourneyArgs),
+    /// Every benchmark in sequence, then a summary table.
+    All(AllArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct AllArgs {
+    /// Duration of each timed measurement.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=120))]
+    seconds: u64,
+    /// Events of the projection benchmark.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..=10_000_000))]
+    events: u64,
+    /// Concurrent clients of the ingest runs.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    clients: u32,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let base = cli.dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let limit = Duration::from_secs(cli.timeout_seconds);
+    runtime.block_on(async move {
+        tokio::time::timeout(limit, run(cli.command, base))
+            .await
+            .map_err(|_| anyhow!("the run exceeded --timeout-seconds {}", limit.as_secs()))?
+    })
+}
+
+async fn run(command: Command, base: PathBuf) -> Result<()> {
+    let started = Instant::now();
+    let report = match command {
+        Command::Ingest(args) => with_cpu(ingest::run(&base, &args)).await?,
+        Command::Projection(args) => with_cpu(projection::run(&base, &args)).await?,
+        Command::Freshness(args) => with_cpu(freshness::run(&base, &args)).await?,
+        Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,
+        Command::All(args) => return all(&base, &args).await,
+    };
+    println!("{}", report.markdown());
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Runs a benchmark and adds how busy the machine was meanwhile to its report.
+async fn with_cpu(bench: impl Future<Output = Result<Report>>) -> Result<Report> {
+    let sampler = CpuSampler::start();
+    let mut report = bench.await?;
+    if let Some(sampler) = sampler {
+        report.row("CPU during the whole benchmark", sampler.describe());
+        report.cpu = sampler.finish();
+    }
+    Ok(report)
+}
+
+async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
+    let started = Instant::now();
+    let seconds = args.seconds;
+    let ingest = |batch, clients| ingest::IngestArgs {
+        batch,
+        seconds,
+        clients,
+        customers: 100_000,
+    };
+    let mut reports: Vec<Report> = Vec::new();
+    let mut step = |report: Report| {
+        println!("{}", report.markdown());
+        reports.push(report);
+    };
+    eprintln!("[1/6] ingest, batches of 100");
+    step(with_cpu(ingest::run(base, &ingest(100, args.clients))).await?);
+    eprintln!("[2/6] ingest, batches of 1,000");
+    step(with_cpu(ingest::run(base, &ingest(1000, args.clients))).await?);
+    eprintln!("[3/6] ingest, batches of 1,000, one client (like for like with the baseline)");
+    step(with_cpu(ingest::run(base, &ingest(1000, 1))).await?);
+    eprintln!("[4/6] projection");
+    let projection = projection::ProjectionArgs {
+        events: args.events,
+        customers: (args.events / 10).max(1),
+        no_breakdown: false,
+    };
+    step(with_cpu(projection::run(base, &projection)).await?);
+    eprintln!("[5/6] freshness");
+    let freshness = freshness::FreshnessArgs {
+        rate: 10_000,
+        seconds,
+        batch: 100,
+        customers: 10_000,
+    };
+    step(with_cpu(freshness::run(base, &freshness)).await?);
+    eprintln!("[6/6] get-journey");
+    let get_journey = get_journey::GetJourneyArgs {
+        clients: 64,
+        connections: 8,
+        seconds,
+        customers: 10_000,
+        events_per_customer: 10,
+    };
+    step(with_cpu(get_journey::run(base, &get_journey)).await?);
+
+    println!("## Summary\n");
+    println!(
+        "| benchmark | throughput | latency | cores: this process / others |\n|---|---|---|---|"
+    );
+    for report in &reports {
+        if let Some((throughput, latency)) = &report.headline {
+            let cpu = report.cpu.map_or_else(
+                || "n/a".into(),
+                |(own, others)| format!("{own:.2} / {others:.2}"),
+            );
+            println!("| {} | {throughput} | {latency} | {cpu} |", report.title);
+        }
+    }
+    println!();
+    let targets: Vec<_> = reports
+        .iter()
+        .flat_map(|r| r.targets.iter().cloned())
+        .collect();
+    println!("{}", targets_table(&targets));
+    println!("Total time: {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
