@@ -22,9 +22,9 @@ use crate::store::{JourneyStore, ProjectionBatch};
 /// How many log records one read (and one live projection step) takes at most.
 pub const STEP_RECORDS: usize = 4096;
 /// While catching up, a step commits after this many records...
-pub const CATCH_UP_RECORDS: usize = 500_000;
+pub const CATCH_UP_RECORDS: usize = 65_536;
 /// ...or once it holds this many changed journeys, whichever comes first (memory bound).
-pub const CATCH_UP_JOURNEYS: usize = 100_000;
+pub const CATCH_UP_JOURNEYS: usize = 10_000;
 
 /// A journey changed; `offset` is the projected offset once it was committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
