@@ -46,7 +46,7 @@ pub async fn run() -> anyhow::Result<()> {
 
 /// The web chat with a bot; returns the offset of its last event.
 async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
-    println!("── 1. Web chat, 09:12 ─ a visitor opens the chat on the website");
+    println!("── 1. Web chat ─ a visitor opens the chat on the website");
     let chat = EventFactory::new(TENANT, "web-chat-widget")
         .identity(proto::IdentityKind::ChatVisitor, "visitor-7f3a")
         .on(proto::Channel::Webchat, "chat-5521");
@@ -104,7 +104,7 @@ async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
 
 /// The call: the voice channel asks the backbone who is calling.
 async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
-    println!("── 2. Voice, 09:31 ─ {PHONE} calls the contact centre");
+    println!("── 2. Voice, twenty minutes later ─ {PHONE} calls the contact centre");
     let call = EventFactory::new(TENANT, "voice-gateway")
         .identity(proto::IdentityKind::Phone, PHONE)
         .on(proto::Channel::Voice, "call-88120");
@@ -133,13 +133,22 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
     println!("   customer          {}", journey.customer_id);
     for linked in &journey.identities {
         let identity = linked.identity.clone().unwrap_or_default();
-        let kind = proto::IdentityKind::try_from(identity.kind).map_or("?", |k| k.as_str_name());
+        let kind = label(
+            proto::IdentityKind::try_from(identity.kind).map(|k| k.as_str_name()),
+            "IDENTITY_KIND_",
+        );
         match &linked.verification {
             Some(v) => println!(
                 "   identity          {kind} {} — verified by {} ({}), valid until {}",
                 identity.value,
-                proto::VerificationMethod::try_from(v.method).map_or("?", |m| m.as_str_name()),
-                proto::AssuranceLevel::try_from(v.assurance).map_or("?", |a| a.as_str_name()),
+                label(
+                    proto::VerificationMethod::try_from(v.method).map(|m| m.as_str_name()),
+                    "VERIFICATION_METHOD_"
+                ),
+                label(
+                    proto::AssuranceLevel::try_from(v.assurance).map(|a| a.as_str_name()),
+                    "ASSURANCE_LEVEL_"
+                ),
                 v.expires_at.map_or("policy".into(), |t| t.to_string()),
             ),
             None => println!("   identity          {kind} {}", identity.value),
@@ -152,7 +161,12 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
     let channels: Vec<_> = conversation
         .channels
         .iter()
-        .map(|c| proto::Channel::try_from(*c).map_or("?", |c| c.as_str_name()))
+        .map(|c| {
+            label(
+                proto::Channel::try_from(*c).map(|c| c.as_str_name()),
+                "CHANNEL_",
+            )
+        })
         .collect();
     println!("   channels so far   {}", channels.join(" → "));
     if let Some(intent) = &conversation.intent {
@@ -175,7 +189,10 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
     );
     let skip = conversation.transcript.len().saturating_sub(4);
     for message in conversation.transcript.iter().skip(skip) {
-        let from = proto::Participant::try_from(message.from).map_or("?", |p| p.as_str_name());
+        let from = label(
+            proto::Participant::try_from(message.from).map(|p| p.as_str_name()),
+            "PARTICIPANT_",
+        );
         println!("                       {from}: {}", message.text);
     }
     println!(
@@ -186,4 +203,16 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
         journey.counters.map_or(0, |c| c.events)
     );
     Ok(())
+}
+
+/// `CHANNEL_WEBCHAT` → `webchat`: an enum value as a person reads it.
+fn label<E>(name: Result<&str, E>, prefix: &str) -> String {
+    name.map_or_else(
+        |_| "?".to_owned(),
+        |name| {
+            name.trim_start_matches(prefix)
+                .replace('_', " ")
+                .to_lowercase()
+        },
+    )
 }
