@@ -173,6 +173,18 @@ async fn missing_fields_and_empty_batches_are_invalid_arguments() {
     server.stop().await;
 }
 
+/// Publishes the start of `chat`'s interaction and waits until it is projected.
+async fn start_and_project(client: &mut Client, chat: &EventFactory) -> proto::GetJourneyResponse {
+    let ack = client
+        .publish(vec![chat.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("publish");
+    client
+        .journey("acme", chat.customer_ref(), Some(ack.first_offset))
+        .await
+        .expect("projected")
+}
+
 fn status_of<T: std::fmt::Debug>(result: Result<T, rezef_adapter::Error>) -> tonic::Status {
     match result {
         Err(rezef_adapter::Error::Status(status)) => status,
@@ -223,14 +235,7 @@ async fn unknown_customers_and_other_tenants_are_not_found() {
     let server = Running::start(Limits::default()).await;
     let mut client = server.client().await;
     let chat = chat("acme", "v-1");
-    let ack = client
-        .publish(vec![chat.interaction_started(proto::Direction::Inbound)])
-        .await
-        .expect("publish");
-    let journey = client
-        .journey("acme", chat.customer_ref(), Some(ack.first_offset))
-        .await
-        .expect("known in acme");
+    let journey = start_and_project(&mut client, &chat).await;
     let customer_id = journey.journey.expect("journey").customer_id;
 
     let unknown = identity_ref(proto::IdentityKind::ChatVisitor, "v-unknown");
@@ -341,14 +346,7 @@ async fn watchers_see_the_journey_and_then_every_change() {
     let server = Running::start(Limits::default()).await;
     let mut client = server.client().await;
     let chat = chat("acme", "v-1");
-    let ack = client
-        .publish(vec![chat.interaction_started(proto::Direction::Inbound)])
-        .await
-        .expect("publish");
-    client
-        .journey("acme", chat.customer_ref(), Some(ack.first_offset))
-        .await
-        .expect("projected");
+    start_and_project(&mut client, &chat).await;
 
     let mut watch = client
         .journeys()
@@ -489,14 +487,7 @@ async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
     let server = Running::start(Limits::default()).await;
     let mut client = server.client().await;
     let chat = chat("acme", "v-1");
-    let ack = client
-        .publish(vec![chat.interaction_started(proto::Direction::Inbound)])
-        .await
-        .expect("publish");
-    client
-        .journey("acme", chat.customer_ref(), Some(ack.first_offset))
-        .await
-        .expect("projected");
+    start_and_project(&mut client, &chat).await;
     // A publish stream and a watch that the client never closes.
     let (requests, pending) = tokio::sync::mpsc::channel(1);
     requests
