@@ -86,50 +86,30 @@ pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
     let store = Arc::new(SledStore::open(dir.path().join("store")).context("reopening the store")?);
     let baseline_for = Duration::from_secs(args.seconds.min(5));
     let customers = args.customers;
-    let lookups = {
+    let load = {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || {
-            in_process(
-                BASELINE_THREADS,
-                baseline_for,
-                customers,
-                move |tenant, customer| {
-                    store
-                        .journey(tenant, customer)?
-                        .ok_or_else(|| anyhow!("customer {customer} not found"))
-                        .map(|journey| journey.conversations.len())
-                },
-            )
-        })
-        .await
-        .context("the baseline panicked")??
+        move |tenant: &TenantId, customer: &CustomerId| {
+            store
+                .journey(tenant, customer)?
+                .ok_or_else(|| anyhow!("customer {customer} not found"))
+        }
     };
-    let handler = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || {
-            in_process(
-                BASELINE_THREADS,
-                baseline_for,
-                customers,
-                move |tenant, customer| {
-                    // What the handler does for a customer_id ref: resolve (a lookup), load, convert, encode.
-                    store
-                        .journey(tenant, customer)?
-                        .ok_or_else(|| anyhow!("customer {customer} not found"))?;
-                    let journey = store
-                        .journey(tenant, customer)?
-                        .ok_or_else(|| anyhow!("customer {customer} not found"))?;
-                    let response = proto::GetJourneyResponse {
-                        journey: Some(rezef_server::convert::journey_to_proto(&journey)),
-                        projected_offset: 0,
-                    };
-                    Ok(response.encode_to_vec().len())
-                },
-            )
-        })
-        .await
-        .context("the baseline panicked")??
-    };
+    let lookups = baseline(baseline_for, customers, {
+        let load = load.clone();
+        move |tenant, customer| Ok(load(tenant, customer)?.conversations.len())
+    })
+    .await?;
+    // What the handler does for a customer: one load, convert, encode.
+    let handler = baseline(baseline_for, customers, move |tenant, customer| {
+        let response = proto::GetJourneyResponse {
+            journey: Some(rezef_server::convert::journey_to_proto(&load(
+                tenant, customer,
+            )?)),
+            projected_offset: 0,
+        };
+        Ok(response.encode_to_vec().len())
+    })
+    .await?;
     drop(store);
 
     let mut report = Report::new(format!(
@@ -163,7 +143,7 @@ pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
     report.row(
         format!("in-process handler work without transport, {BASELINE_THREADS} threads"),
         format!(
-            "{} req/s, {} (2 lookups + journey_to_proto + encode)",
+            "{} req/s, {} (1 lookup + journey_to_proto + encode)",
             thousands(handler.per_s()),
             handler.latency.summary()
         ),
@@ -278,6 +258,17 @@ async fn read_over_grpc(server: &BenchServer, args: &GetJourneyArgs) -> Result<R
 }
 
 /// Runs `lookup` on random customers from `threads` threads for `duration`.
+/// Runs an in-process baseline on `BASELINE_THREADS` threads, off the async runtime.
+async fn baseline(
+    duration: Duration,
+    customers: u64,
+    lookup: impl Fn(&TenantId, &CustomerId) -> Result<usize> + Send + Sync + 'static,
+) -> Result<Reads> {
+    tokio::task::spawn_blocking(move || in_process(BASELINE_THREADS, duration, customers, lookup))
+        .await
+        .context("the baseline panicked")?
+}
+
 fn in_process(
     threads: usize,
     duration: Duration,
