@@ -8,8 +8,15 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files = ["events", "journey", "ingest", "journeys", "audit"]
-        .map(|name| root.join(format!("rezef/v1/{name}.proto")));
+    let files = [
+        "events",
+        "journey",
+        "ingest",
+        "journeys",
+        "identities",
+        "audit",
+    ]
+    .map(|name| root.join(format!("rezef/v1/{name}.proto")));
     let descriptors = protox::compile(&files, [&root])?;
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

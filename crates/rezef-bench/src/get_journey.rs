@@ -102,9 +102,10 @@ pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
     // What the handler does for a customer: one load, convert, encode.
     let handler = baseline(baseline_for, customers, move |tenant, customer| {
         let response = proto::GetJourneyResponse {
-            journey: Some(rezef_server::convert::journey_to_proto(&load(
-                tenant, customer,
-            )?)),
+            journey: Some(rezef_server::convert::journey_to_proto(
+                &load(tenant, customer)?,
+                &rezef_server::convert::View::masked(),
+            )),
             projected_offset: 0,
         };
         Ok(response.encode_to_vec().len())

@@ -81,7 +81,7 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
     let peak_reset = reset_peak_rss();
     let store = Arc::new(SledStore::open(&store_dir).context("opening the store")?);
     let rebuild_started = Instant::now();
-    let stats = rebuild(log.clone(), store.clone(), |_| {})
+    let stats = rebuild(log.clone(), store.clone(), Default::default(), |_| {})
         .await
         .context("rebuilding")?;
     let rebuild_elapsed = rebuild_started.elapsed();

@@ -44,6 +44,16 @@ macro_rules! closed_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),* }
+
+        /// The snake_case name, as in configuration and JSON.
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match serde_json::to_value(self) {
+                    Ok(serde_json::Value::String(name)) => f.write_str(&name),
+                    _ => write!(f, "{self:?}"),
+                }
+            }
+        }
     };
 }
 
@@ -134,6 +144,10 @@ pub enum Payload {
         identity: Option<ChannelIdentity>,
         entry_point: String,
         language: Option<String>,
+        /// A token another channel gave the customer (see `ContinuationTokenIssued`): the
+        /// interaction continues that token's conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        continuation_token: Option<String>,
     },
     SelfServiceStepCompleted {
         step_id: String,
@@ -222,6 +236,24 @@ pub enum Payload {
         presence: Presence,
         custom_status: String,
     },
+    /// Someone decided that `absorbed` is the same person as the event's customer (who
+    /// survives). Automatic merges come from `CustomerIdentified` instead.
+    CustomersMerged {
+        absorbed: CustomerId,
+        reason: String,
+        requested_by: String,
+    },
+    /// Undoes a merge: `absorbed` becomes a customer of its own again, with what it brought.
+    CustomersUnmerged {
+        absorbed: CustomerId,
+        reason: String,
+        requested_by: String,
+    },
+    /// A token the customer can give another channel to continue the event's conversation.
+    ContinuationTokenIssued {
+        token: String,
+        expires_at: Timestamp,
+    },
 }
 
 impl Payload {
@@ -246,12 +278,23 @@ impl Payload {
             Self::WrapUpRecorded { .. } => "wrap_up_recorded",
             Self::SurveyAnswered { .. } => "survey_answered",
             Self::AgentPresenceChanged { .. } => "agent_presence_changed",
+            Self::CustomersMerged { .. } => "customers_merged",
+            Self::CustomersUnmerged { .. } => "customers_unmerged",
+            Self::ContinuationTokenIssued { .. } => "continuation_token_issued",
         }
     }
 
     /// Whether the payload concerns a customer (all but agent presence).
     pub fn is_customer_event(&self) -> bool {
         !matches!(self, Self::AgentPresenceChanged { .. })
+    }
+
+    /// Whether the payload changes who the customer is rather than what they did.
+    pub fn is_identity_change(&self) -> bool {
+        matches!(
+            self,
+            Self::CustomersMerged { .. } | Self::CustomersUnmerged { .. }
+        )
     }
 
     /// Whether the payload describes one interaction and so needs `interaction_id`.

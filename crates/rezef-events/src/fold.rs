@@ -1,31 +1,73 @@
 //! The fold: how one event changes a customer's journey. Pure and deterministic: the same
-//! events in the same order give the same journey, and an event at or below the journey's
-//! last applied offset changes nothing, so replaying the log is always safe.
+//! events in the same order, under the same [`ContinuityPolicy`], give the same journey, and
+//! an event at or below the journey's last applied offset changes nothing, so replaying the
+//! log is always safe.
 //!
-//! Placement rules, in order: an event names its conversation → that one (created if new);
-//! its interaction is already known → that interaction's conversation; the customer has an
-//! open conversation → that one; otherwise a new conversation opens (wrap-ups and surveys
-//! attach to the latest conversation instead, even a resolved one).
+//! Placement of an event in a conversation, in order:
+//! 1. it names its conversation → that one (created if new);
+//! 2. its interaction is already known → that interaction's conversation;
+//! 3. it starts an interaction with a valid continuation token → the token's conversation;
+//! 4. the open conversation, if the event is part of no new interaction, or if the new
+//!    interaction comes within `continuation_window` of its last activity;
+//! 5. wrap-ups and surveys → the latest conversation, even a closed one;
+//! 6. otherwise a new conversation opens. When its intent is then detected and matches the
+//!    open conversation's (`join_same_intent`), or a conversation closed less than
+//!    `reopen_window` ago (which reopens: a repeat contact), the new one joins that one.
+//!
+//! Open conversations with no activity for `inactivity_timeout` close as inactive when the
+//! customer's next event arrives. Every interaction records why it joined its conversation.
 
-use crate::event::{Channel, Event, Payload};
+use crate::event::{Channel, CustomerRef, Event, Payload};
 use crate::identity::ChannelIdentity;
 use crate::ids::{ConversationId, CustomerId, InteractionId, TenantId, stable_hash};
 use crate::journey::{
-    ContextEntry, Conversation, ConversationStatus, DetectedIntent, Interaction, Journey,
-    LinkedIdentity, Stage, StageVisit, SurveyScores, TranscriptEntry, Verification,
+    ContextEntry, Conversation, ConversationStatus, Counters, DetectedIntent, IdentityConflict,
+    Interaction, IssuedToken, JoinReason, Journey, LinkedIdentity, MAX_CONFLICTS, Stage,
+    StageVisit, SurveyScores, TranscriptEntry, Verification,
 };
+use crate::policy::{ContinuityPolicy, MergeRefusal};
 use crate::time::Timestamp;
 
 /// How many messages a conversation's transcript keeps; older ones stay in the log.
 pub const TRANSCRIPT_LEN: usize = 50;
 
-/// What applying an event did beyond the journey itself.
+/// What the fold needs beyond the journey and the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub policy: &'a ContinuityPolicy,
+    /// The merged member the event's customer reference resolved to (`None`: the journey's
+    /// own customer). What the event brings is attributed to it.
+    pub origin: Option<&'a CustomerId>,
+    /// Identities in the event that belong to other customers and may not be linked here,
+    /// with their owner and why no merge happened. The caller decides: it sees the others.
+    pub foreign: &'a [(ChannelIdentity, CustomerId, MergeRefusal)],
+}
+
+impl Context<'static> {
+    /// The default policy, no merges, no foreign identities.
+    pub fn standalone() -> Self {
+        static DEFAULT: std::sync::OnceLock<ContinuityPolicy> = std::sync::OnceLock::new();
+        Self {
+            policy: DEFAULT.get_or_init(ContinuityPolicy::default),
+            origin: None,
+            foreign: &[],
+        }
+    }
+}
+
+/// What applying an event did beyond the journey itself: what the caller indexes.
 #[derive(Debug, Default, PartialEq)]
 pub struct Applied {
     /// Whether the journey changed (false for an already-applied offset).
     pub changed: bool,
-    /// Identities newly linked to this customer; the caller indexes them.
+    /// Identities newly linked to this customer (owned by the context's origin).
     pub linked: Vec<ChannelIdentity>,
+    /// Conversations opened.
+    pub opened: Vec<ConversationId>,
+    /// Continuation tokens issued.
+    pub tokens_issued: Vec<String>,
+    /// Continuation tokens used up (tokens are single use).
+    pub tokens_used: Vec<String>,
 }
 
 /// The customer id a never-seen identity starts with: derived from the identity, so a
@@ -35,25 +77,130 @@ pub fn customer_id_for(tenant: &TenantId, identity: &ChannelIdentity) -> Custome
     CustomerId::new(format!("cus-{}", &hash[..24])).expect("a hex id is always valid")
 }
 
+/// The continuation token an interaction-start event carries, if any.
+pub fn continuation_token(event: &Event) -> Option<&str> {
+    match &event.payload {
+        Payload::InteractionStarted {
+            continuation_token, ..
+        } => continuation_token.as_deref(),
+        _ => None,
+    }
+}
+
 impl Journey {
-    /// Applies the event recorded at `offset`. The event must concern this journey's
-    /// customer; the caller resolves that.
+    /// Applies the event recorded at `offset` under the default policy, as for a customer
+    /// who was never merged.
     pub fn apply(&mut self, offset: u64, event: &Event) -> Applied {
+        self.apply_with(offset, event, &Context::standalone())
+    }
+
+    /// Applies the event recorded at `offset`. The event must concern this journey's
+    /// customer (or a member merged into it); the caller resolves that.
+    pub fn apply_with(&mut self, offset: u64, event: &Event, cx: &Context<'_>) -> Applied {
         if self.last_event_offset.is_some_and(|last| offset <= last) {
             return Applied::default();
         }
         let at = event.occurred_at;
         self.last_event_offset = Some(offset);
-        self.counters.events += 1;
-        self.first_seen_at = self.first_seen_at.min(at);
-        self.last_seen_at = self.last_seen_at.max(at);
-
         let mut applied = Applied {
             changed: true,
-            linked: Vec::new(),
+            ..Applied::default()
         };
-        if let Some(crate::event::CustomerRef::Identity(identity)) = &event.customer {
-            self.link(identity, at, &mut applied);
+        // Merges change who the customer is; the caller did them (`absorb`, `split`).
+        if event.payload.is_identity_change() {
+            return applied;
+        }
+        let mut delta = Counters {
+            events: 1,
+            ..Counters::default()
+        };
+        self.first_seen_at = self.first_seen_at.min(at);
+        self.last_seen_at = self.last_seen_at.max(at);
+        self.link_identities(offset, event, cx, &mut applied);
+        self.expire(at, cx.policy);
+
+        let mut handled_by = None;
+        if let Some((index, reason)) = self.place(event, cx, &mut applied) {
+            let conversation = &mut self.conversations[index];
+            conversation.last_activity_at = conversation.last_activity_at.max(at);
+            if let Some(channel) = event.channel
+                && !conversation.channels.contains(&channel)
+            {
+                conversation.channels.push(channel);
+            }
+            let had_intent = conversation.intent.is_some();
+            handled_by =
+                apply_to_conversation(conversation, &mut delta, event, reason, &mut applied);
+            if let Some(agent) = &handled_by {
+                self.last_agent_id = Some(agent.clone());
+            }
+            if !had_intent && matches!(event.payload, Payload::IntentDetected { .. }) {
+                self.join_same_intent(index, at, cx.policy, &mut delta);
+            }
+        }
+        self.counters += &delta;
+        if let Some(share) = self.share_mut(cx.origin) {
+            share.counters += &delta;
+            share.first_seen_at = share.first_seen_at.min(at);
+            share.last_seen_at = share.last_seen_at.max(at);
+            share.last_event_offset = Some(offset);
+            if handled_by.is_some() {
+                share.last_agent_id = handled_by;
+            }
+        }
+        applied
+    }
+
+    /// Links the identities the event shows or proves, and records the verification.
+    fn link_identities(
+        &mut self,
+        offset: u64,
+        event: &Event,
+        cx: &Context<'_>,
+        applied: &mut Applied,
+    ) {
+        let at = event.occurred_at;
+        let shown = match &event.customer {
+            Some(CustomerRef::Identity(identity)) => Some(identity),
+            _ => None,
+        };
+        let started_with = match &event.payload {
+            Payload::InteractionStarted { identity, .. } => identity.as_ref(),
+            _ => None,
+        };
+        let proven: &[ChannelIdentity] = match &event.payload {
+            Payload::CustomerIdentified { identities, .. } => identities,
+            _ => &[],
+        };
+        for identity in shown.into_iter().chain(started_with).chain(proven) {
+            if let Some((_, owner, refusal)) = cx.foreign.iter().find(|(f, _, _)| f == identity) {
+                if !self
+                    .conflicts
+                    .iter()
+                    .any(|c| c.offset == offset && &c.identity == identity)
+                {
+                    if self.conflicts.len() == MAX_CONFLICTS {
+                        self.conflicts.remove(0);
+                    }
+                    self.conflicts.push(IdentityConflict {
+                        identity: identity.clone(),
+                        owner: owner.clone(),
+                        at,
+                        offset,
+                        refusal: *refusal,
+                    });
+                }
+                continue;
+            }
+            if self.identity(identity).is_none() {
+                self.identities.push(LinkedIdentity {
+                    identity: identity.clone(),
+                    first_seen_at: at,
+                    verification: None,
+                    owner: cx.origin.filter(|o| **o != self.customer_id).cloned(),
+                });
+                applied.linked.push(identity.clone());
+            }
         }
         if let Payload::CustomerIdentified {
             method,
@@ -69,63 +216,48 @@ impl Journey {
                 expires_at: *expires_at,
                 channel: event.channel,
             };
-            let proven = identities.iter().chain(match &event.customer {
-                Some(crate::event::CustomerRef::Identity(identity)) => Some(identity),
-                _ => None,
-            });
-            for identity in proven {
-                self.link(identity, at, &mut applied);
+            for identity in identities.iter().chain(shown) {
                 if let Some(linked) = self.identities.iter_mut().find(|l| &l.identity == identity) {
                     linked.verification = Some(verification.clone());
                 }
             }
         }
-        if let Payload::InteractionStarted {
-            identity: Some(identity),
-            ..
-        } = &event.payload
-        {
-            self.link(identity, at, &mut applied);
-        }
-
-        let Some(index) = self.place(event) else {
-            return applied;
-        };
-        let conversation = &mut self.conversations[index];
-        conversation.last_activity_at = conversation.last_activity_at.max(at);
-        if let Some(channel) = event.channel
-            && !conversation.channels.contains(&channel)
-        {
-            conversation.channels.push(channel);
-        }
-        let agent = apply_to_conversation(conversation, &mut self.counters, event);
-        if agent.is_some() {
-            self.last_agent_id = agent;
-        }
-        applied
     }
 
-    fn link(&mut self, identity: &ChannelIdentity, at: Timestamp, applied: &mut Applied) {
-        if self.identity(identity).is_none() {
-            self.identities.push(LinkedIdentity {
-                identity: identity.clone(),
-                first_seen_at: at,
-                verification: None,
-            });
-            applied.linked.push(identity.clone());
+    /// Closes open conversations idle for longer than the inactivity timeout.
+    fn expire(&mut self, at: Timestamp, policy: &ContinuityPolicy) {
+        for conversation in &mut self.conversations {
+            let deadline = conversation
+                .last_activity_at
+                .plus(policy.inactivity_timeout);
+            if conversation.status == ConversationStatus::Open && deadline < at {
+                conversation.status = ConversationStatus::Inactive;
+                conversation.closed_at = Some(deadline);
+            }
         }
     }
 
-    /// Finds or opens the conversation the event belongs to.
-    fn place(&mut self, event: &Event) -> Option<usize> {
+    /// Finds or opens the conversation the event belongs to, and why a new interaction
+    /// would join it.
+    fn place(
+        &mut self,
+        event: &Event,
+        cx: &Context<'_>,
+        applied: &mut Applied,
+    ) -> Option<(usize, JoinReason)> {
         if !event.payload.is_customer_event() {
             return None;
         }
+        let at = event.occurred_at;
         if let Some(id) = &event.conversation_id {
-            if let Some(index) = self.conversations.iter().position(|c| &c.id == id) {
-                return Some(index);
+            if let Some(index) = self
+                .conversations
+                .iter()
+                .position(|c| &c.id == id || c.aliases.contains(id))
+            {
+                return Some((index, JoinReason::Named));
             }
-            return Some(self.open(id.clone(), event.occurred_at));
+            return Some((self.open(id.clone(), at, cx, applied), JoinReason::Named));
         }
         if let Some(interaction) = &event.interaction_id
             && let Some(index) = self
@@ -133,31 +265,62 @@ impl Journey {
                 .iter()
                 .rposition(|c| c.interaction(interaction).is_some())
         {
-            return Some(index);
+            return Some((index, JoinReason::WithinWindow));
+        }
+        if let Some(token) = continuation_token(event)
+            && let Some(index) = self.conversations.iter().rposition(|c| {
+                c.tokens
+                    .iter()
+                    .any(|t| t.token == token && at < t.expires_at)
+            })
+        {
+            self.conversations[index]
+                .tokens
+                .retain(|t| t.token != token);
+            applied.tokens_used.push(token.to_owned());
+            return Some((index, JoinReason::Token));
         }
         if let Some(index) = self
             .conversations
             .iter()
             .rposition(|c| c.status == ConversationStatus::Open)
         {
-            return Some(index);
+            let within = at
+                <= self.conversations[index]
+                    .last_activity_at
+                    .plus(cx.policy.continuation_window);
+            if event.interaction_id.is_none() || within {
+                return Some((index, JoinReason::WithinWindow));
+            }
         }
         match &event.payload {
-            Payload::WrapUpRecorded { .. } | Payload::SurveyAnswered { .. } => {
-                self.conversations.len().checked_sub(1)
-            }
+            Payload::WrapUpRecorded { .. } | Payload::SurveyAnswered { .. } => self
+                .conversations
+                .len()
+                .checked_sub(1)
+                .map(|index| (index, JoinReason::WithinWindow)),
             Payload::CustomerIdentified { .. } if event.interaction_id.is_none() => None,
             _ => {
                 let hash = stable_hash(&[event.tenant_id.as_str(), event.event_id.as_str()]);
                 let id = ConversationId::new(format!("cnv-{}", &hash[..24]))
                     .expect("a hex id is always valid");
-                Some(self.open(id, event.occurred_at))
+                Some((self.open(id, at, cx, applied), JoinReason::Opened))
             }
         }
     }
 
-    fn open(&mut self, id: ConversationId, at: Timestamp) -> usize {
+    fn open(
+        &mut self,
+        id: ConversationId,
+        at: Timestamp,
+        cx: &Context<'_>,
+        applied: &mut Applied,
+    ) -> usize {
         self.counters.conversations += 1;
+        if let Some(share) = self.share_mut(cx.origin) {
+            share.counters.conversations += 1;
+        }
+        applied.opened.push(id.clone());
         self.conversations.push(Conversation {
             id,
             status: ConversationStatus::Open,
@@ -175,22 +338,130 @@ impl Journey {
             disposition: None,
             survey: SurveyScores::default(),
             handoff_summary: None,
+            repeat_contacts: 0,
+            aliases: Vec::new(),
+            tokens: Vec::new(),
+            owner: cx.origin.filter(|o| **o != self.customer_id).cloned(),
         });
         self.conversations.len() - 1
+    }
+
+    /// After the first intent of the conversation at `index` is detected: when the fold
+    /// opened it for a new contact and another conversation has the same intent (open, or
+    /// closed within the reopen window), the new one joins that one.
+    fn join_same_intent(
+        &mut self,
+        index: usize,
+        at: Timestamp,
+        policy: &ContinuityPolicy,
+        delta: &mut Counters,
+    ) {
+        let conversation = &self.conversations[index];
+        let opened_by_fold = conversation
+            .interactions
+            .first()
+            .is_some_and(|i| i.joined == JoinReason::Opened);
+        let Some(intent) = conversation.intent.as_ref().map(|i| i.intent.clone()) else {
+            return;
+        };
+        if !policy.join_same_intent || !opened_by_fold {
+            return;
+        }
+        let target = self.conversations.iter().enumerate().rposition(|(i, c)| {
+            i != index
+                && c.intent.as_ref().is_some_and(|i| i.intent == intent)
+                && match c.closed_at {
+                    None => c.status == ConversationStatus::Open,
+                    Some(closed) => at <= closed.plus(policy.reopen_window),
+                }
+        });
+        let Some(target) = target else { return };
+        let joined = self.conversations.remove(index);
+        let target = if target > index { target - 1 } else { target };
+        self.counters.conversations = self.counters.conversations.saturating_sub(1);
+        let owner = joined.owner.clone();
+        if let Some(share) = self.share_mut(owner.as_ref()) {
+            share.counters.conversations = share.counters.conversations.saturating_sub(1);
+        }
+        let into = &mut self.conversations[target];
+        let reason = if into.is_closed() {
+            into.status = ConversationStatus::Open;
+            into.closed_at = None;
+            into.repeat_contacts += 1;
+            delta.repeat_contacts += 1;
+            JoinReason::Reopened
+        } else {
+            JoinReason::SameIntent
+        };
+        into.join(joined, reason);
+    }
+
+    /// The share of the merged member `origin` (or the journey's own), if merged at all.
+    pub(crate) fn share_mut(&mut self, origin: Option<&CustomerId>) -> Option<&mut Share> {
+        let wanted = origin.unwrap_or(&self.customer_id);
+        let index = self
+            .shares
+            .iter()
+            .position(|s| &s.customer_id == wanted)
+            .unwrap_or(0);
+        self.shares.get_mut(index)
+    }
+}
+
+use crate::journey::Share;
+
+impl Conversation {
+    /// Takes in a conversation that turned out to be about the same need.
+    fn join(&mut self, other: Conversation, reason: JoinReason) {
+        self.last_activity_at = self.last_activity_at.max(other.last_activity_at);
+        for channel in other.channels {
+            if !self.channels.contains(&channel) {
+                self.channels.push(channel);
+            }
+        }
+        for (n, mut interaction) in other.interactions.into_iter().enumerate() {
+            if n == 0 {
+                interaction.joined = reason;
+            }
+            self.interactions.push(interaction);
+        }
+        for entry in other.transcript {
+            if self.transcript.len() == TRANSCRIPT_LEN {
+                self.transcript.pop_front();
+            }
+            self.transcript.push_back(entry);
+        }
+        self.context.extend(other.context);
+        if other.intent.is_some() {
+            self.intent = other.intent;
+        }
+        if other.last_agent_id.is_some() {
+            self.last_agent_id = other.last_agent_id;
+        }
+        if other.handoff_summary.is_some() {
+            self.handoff_summary = other.handoff_summary;
+        }
+        self.transfer_count += other.transfer_count;
+        self.callback_pending |= other.callback_pending;
+        self.tokens.extend(other.tokens);
+        self.aliases.push(other.id);
+        self.aliases.extend(other.aliases);
     }
 }
 
 /// Applies the payload to its conversation; returns the agent who handled it, if any.
 fn apply_to_conversation(
     conversation: &mut Conversation,
-    counters: &mut crate::journey::Counters,
+    counters: &mut Counters,
     event: &Event,
+    reason: JoinReason,
+    applied: &mut Applied,
 ) -> Option<crate::ids::AgentId> {
     let at = event.occurred_at;
     let interaction = event
         .interaction_id
         .as_ref()
-        .map(|id| interaction_mut(conversation, counters, id, event.channel, at));
+        .map(|id| interaction_mut(conversation, counters, id, event.channel, at, reason));
     let mut handled_by = None;
     // Each arm updates the interaction (when there is one) and the conversation.
     match (&event.payload, interaction) {
@@ -202,11 +473,17 @@ fn apply_to_conversation(
             },
             Some(index),
         ) => {
-            if conversation.status == ConversationStatus::Resolved {
+            let reopened = conversation.is_closed();
+            if reopened {
                 conversation.status = ConversationStatus::Open;
                 conversation.closed_at = None;
+                conversation.repeat_contacts += 1;
+                counters.repeat_contacts += 1;
             }
             let interaction = &mut conversation.interactions[index];
+            if reopened {
+                interaction.joined = JoinReason::Reopened;
+            }
             interaction.direction = Some(*direction);
             interaction.language.clone_from(language);
             interaction.started_at = at;
@@ -407,6 +684,17 @@ fn apply_to_conversation(
             survey.nps = nps.or(survey.nps);
             survey.effort = effort.or(survey.effort);
         }
+        (Payload::ContinuationTokenIssued { token, expires_at }, _) => {
+            conversation
+                .tokens
+                .retain(|t| at < t.expires_at && &t.token != token);
+            conversation.tokens.push(IssuedToken {
+                token: token.clone(),
+                issued_at: at,
+                expires_at: *expires_at,
+            });
+            applied.tokens_issued.push(token.clone());
+        }
         // Identity payloads were handled on the journey; interaction payloads without an
         // interaction were refused by validation.
         _ => {}
@@ -421,10 +709,11 @@ fn apply_to_conversation(
 /// the start event).
 fn interaction_mut(
     conversation: &mut Conversation,
-    counters: &mut crate::journey::Counters,
+    counters: &mut Counters,
     id: &InteractionId,
     channel: Option<Channel>,
     at: Timestamp,
+    joined: JoinReason,
 ) -> usize {
     if let Some(index) = conversation.interactions.iter().position(|i| &i.id == id) {
         return index;
@@ -448,6 +737,7 @@ fn interaction_mut(
         abandoned_at: None,
         end_reason: None,
         language: None,
+        joined,
     });
     conversation.interactions.len() - 1
 }

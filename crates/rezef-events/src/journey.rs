@@ -12,11 +12,12 @@ use crate::event::{
 };
 use crate::identity::ChannelIdentity;
 use crate::ids::{AgentId, ConversationId, CustomerId, InteractionId, TenantId};
+use crate::policy::MergeRefusal;
 use crate::time::Timestamp;
 
 /// The version of the stored projection's layout (these types and the store's keys). Bump
 /// it when either changes: stores of another version refuse to open until rebuilt.
-pub const STATE_FORMAT: u32 = 2;
+pub const STATE_FORMAT: u32 = 3;
 
 /// Everything known about one customer's journey across channels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,66 @@ pub struct Journey {
     pub last_seen_at: Timestamp,
     /// The log offset of the last event applied; events at or below it are not applied again.
     pub last_event_offset: Option<u64>,
+    /// Set when this customer was merged into another: the record keeps only this pointer,
+    /// and reads follow it (the old id keeps resolving).
+    pub merged_into: Option<CustomerId>,
+    /// Empty unless customers were merged into this one: then each member's own part (this
+    /// customer's first), so that an unmerge gives every member back what it brought.
+    pub shares: Vec<Share>,
+    /// Links refused because the identity belongs to someone else and the evidence was too
+    /// weak to merge, newest last (at most `MAX_CONFLICTS`), for a person to review.
+    pub conflicts: Vec<IdentityConflict>,
+}
+
+/// How many refused links a journey keeps.
+pub const MAX_CONFLICTS: usize = 16;
+
+/// One merged member's own part of a journey.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    pub customer_id: CustomerId,
+    /// The customer it was merged into (`None` for the journey's own customer).
+    pub parent: Option<CustomerId>,
+    pub merge: Option<MergeRecord>,
+    pub counters: Counters,
+    pub first_seen_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub last_agent_id: Option<AgentId>,
+    pub last_event_offset: Option<u64>,
+}
+
+/// When and why a customer was merged into another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeRecord {
+    pub at: Timestamp,
+    pub offset: u64,
+    pub cause: MergeCause,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MergeCause {
+    /// A verification proved an identity the absorbed customer owned.
+    Verified {
+        method: VerificationMethod,
+        assurance: AssuranceLevel,
+        identity: ChannelIdentity,
+    },
+    /// Someone asked for it (`CustomersMerged`).
+    Requested {
+        reason: String,
+        requested_by: String,
+    },
+}
+
+/// A link that was refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityConflict {
+    pub identity: ChannelIdentity,
+    /// Who owns the identity.
+    pub owner: CustomerId,
+    pub at: Timestamp,
+    pub offset: u64,
+    pub refusal: MergeRefusal,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +100,8 @@ pub struct LinkedIdentity {
     pub identity: ChannelIdentity,
     pub first_seen_at: Timestamp,
     pub verification: Option<Verification>,
+    /// The merged member it came with (`None`: the journey's own customer).
+    pub owner: Option<CustomerId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,7 +116,35 @@ pub struct Verification {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConversationStatus {
     Open,
+    /// Wrap-up said the need was resolved.
     Resolved,
+    /// Closed after `inactivity_timeout` without activity.
+    Inactive,
+}
+
+/// Why an interaction is in its conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinReason {
+    /// It opened the conversation.
+    Opened,
+    /// The adapter named the conversation.
+    Named,
+    /// The customer gave a continuation token.
+    Token,
+    /// It came within the continuation window of the last activity.
+    WithinWindow,
+    /// Its intent matched the open conversation's.
+    SameIntent,
+    /// Its intent matched a recently closed conversation, which reopened (a repeat contact).
+    Reopened,
+}
+
+/// A continuation token a channel gave the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// One customer need across channels.
@@ -77,6 +168,14 @@ pub struct Conversation {
     pub disposition: Option<String>,
     pub survey: SurveyScores,
     pub handoff_summary: Option<String>,
+    /// Contacts that reopened it after a close.
+    pub repeat_contacts: u32,
+    /// Ids of conversations that turned out to be this one (joined on the same intent).
+    pub aliases: Vec<ConversationId>,
+    /// Unused, unexpired continuation tokens.
+    pub tokens: Vec<IssuedToken>,
+    /// The merged member it came with (`None`: the journey's own customer).
+    pub owner: Option<CustomerId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +248,7 @@ pub struct Interaction {
     pub abandoned_at: Option<AbandonPoint>,
     pub end_reason: Option<EndReason>,
     pub language: Option<String>,
+    pub joined: JoinReason,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +261,40 @@ pub struct Counters {
     pub abandons: u32,
     pub callbacks_requested: u32,
     pub duplicates_ignored: u64,
+    /// Contacts that reopened a closed conversation about the same need.
+    pub repeat_contacts: u32,
+}
+
+impl std::ops::AddAssign<&Counters> for Counters {
+    fn add_assign(&mut self, other: &Counters) {
+        self.events += other.events;
+        self.conversations += other.conversations;
+        self.interactions += other.interactions;
+        self.messages += other.messages;
+        self.transfers += other.transfers;
+        self.abandons += other.abandons;
+        self.callbacks_requested += other.callbacks_requested;
+        self.duplicates_ignored += other.duplicates_ignored;
+        self.repeat_contacts += other.repeat_contacts;
+    }
+}
+
+impl std::ops::SubAssign<&Counters> for Counters {
+    fn sub_assign(&mut self, other: &Counters) {
+        self.events = self.events.saturating_sub(other.events);
+        self.conversations = self.conversations.saturating_sub(other.conversations);
+        self.interactions = self.interactions.saturating_sub(other.interactions);
+        self.messages = self.messages.saturating_sub(other.messages);
+        self.transfers = self.transfers.saturating_sub(other.transfers);
+        self.abandons = self.abandons.saturating_sub(other.abandons);
+        self.callbacks_requested = self
+            .callbacks_requested
+            .saturating_sub(other.callbacks_requested);
+        self.duplicates_ignored = self
+            .duplicates_ignored
+            .saturating_sub(other.duplicates_ignored);
+        self.repeat_contacts = self.repeat_contacts.saturating_sub(other.repeat_contacts);
+    }
 }
 
 impl Journey {
@@ -176,6 +310,9 @@ impl Journey {
             first_seen_at: at,
             last_seen_at: at,
             last_event_offset: None,
+            merged_into: None,
+            shares: Vec::new(),
+            conflicts: Vec::new(),
         }
     }
 
@@ -196,8 +333,16 @@ impl Journey {
             .find(|c| c.status == ConversationStatus::Open)
     }
 
+    /// The conversation with this id, or the one it was joined into.
     pub fn conversation(&self, id: &ConversationId) -> Option<&Conversation> {
-        self.conversations.iter().find(|c| &c.id == id)
+        self.conversations
+            .iter()
+            .find(|c| &c.id == id || c.aliases.contains(id))
+    }
+
+    /// Every customer id merged into this journey, the journey's own excepted.
+    pub fn merged_customers(&self) -> impl Iterator<Item = &CustomerId> {
+        self.shares.iter().skip(1).map(|share| &share.customer_id)
     }
 
     pub fn identity(&self, identity: &ChannelIdentity) -> Option<&LinkedIdentity> {
@@ -205,7 +350,34 @@ impl Journey {
     }
 }
 
+impl Interaction {
+    /// Time spent in any of `stages` up to `now` (a stage lasts until the next one, the end
+    /// of the interaction, or `now`).
+    pub fn time_in(&self, stages: &[Stage], now: Timestamp) -> std::time::Duration {
+        let end = self.ended_at.unwrap_or(now);
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, visit)| stages.contains(&visit.stage))
+            .map(|(i, visit)| {
+                let until = self.stages.get(i + 1).map_or(end, |next| next.entered_at);
+                until.since(visit.entered_at)
+            })
+            .sum()
+    }
+}
+
 impl Conversation {
+    /// Whether the conversation is closed (resolved or inactive).
+    pub fn is_closed(&self) -> bool {
+        self.status != ConversationStatus::Open
+    }
+
+    /// The interaction most recently started.
+    pub fn latest_interaction(&self) -> Option<&Interaction> {
+        self.interactions.iter().max_by_key(|i| i.started_at)
+    }
+
     pub fn interaction(&self, id: &InteractionId) -> Option<&Interaction> {
         self.interactions.iter().find(|i| &i.id == id)
     }

@@ -7,7 +7,9 @@
 //! - [`ids`], [`identity`], [`time`]: validated identifiers, normalised channel identities
 //!   and timestamps.
 //! - `validate`: the rules beyond the types ([`Event::validate`]).
-//! - [`journey`] and [`fold`]: the state a customer's events fold into, and the fold itself.
+//! - [`journey`] and [`fold`]: the state a customer's events fold into, and the fold itself,
+//!   under a tenant's [`policy`]; [`merge`]: joining two customers and undoing it.
+//! - [`resume`]: what a channel learns when a contact arrives.
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
 //!
@@ -36,6 +38,9 @@ pub mod fold;
 pub mod identity;
 pub mod ids;
 pub mod journey;
+pub mod merge;
+pub mod policy;
+pub mod resume;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
@@ -47,4 +52,4 @@ pub use identity::{ChannelIdentity, IdentityKind};
 pub use ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
 pub use journey::Journey;
 pub use time::Timestamp;
-pub use validate::{MAX_CONTEXT_VALUE_LEN, MAX_TEXT_LEN, is_language_tag};
+pub use validate::{MAX_CONTEXT_VALUE_LEN, MAX_TEXT_LEN, is_continuation_token, is_language_tag};

@@ -81,6 +81,16 @@ impl EventBuilder {
         self
     }
 
+    /// The builder's clock: when its latest event happened.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    /// Moves the clock forward (the next event happens `duration` plus a second later).
+    pub fn wait(&mut self, duration: std::time::Duration) {
+        self.clock = self.clock.plus(duration);
+    }
+
     /// The next event with this payload.
     pub fn event(&mut self, payload: Payload) -> Event {
         self.seq += 1;
@@ -110,6 +120,28 @@ impl EventBuilder {
             identity: None,
             entry_point: String::new(),
             language: None,
+            continuation_token: None,
+        })
+    }
+
+    /// Starts the interaction with a continuation token another channel gave.
+    pub fn started_with_token(&mut self, token: &str) -> Event {
+        self.event(Payload::InteractionStarted {
+            direction: Direction::Inbound,
+            identity: None,
+            entry_point: String::new(),
+            language: None,
+            continuation_token: Some(token.into()),
+        })
+    }
+
+    /// Wrap-up: the agent says whether the need was resolved.
+    pub fn wrapped_up(&mut self, resolved: bool) -> Event {
+        self.event(Payload::WrapUpRecorded {
+            agent_id: None,
+            disposition: "done".into(),
+            need_resolved: resolved,
+            notes: String::new(),
         })
     }
 

@@ -41,6 +41,19 @@ impl Timestamp {
         )
     }
 
+    /// This instant plus `duration`, saturating at the end of time.
+    pub fn plus(self, duration: std::time::Duration) -> Self {
+        let nanos = i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(nanos))
+    }
+
+    /// The time from `earlier` to this instant (zero if `earlier` is later).
+    pub fn since(self, earlier: Self) -> std::time::Duration {
+        u64::try_from(self.0.saturating_sub(earlier.0))
+            .map(std::time::Duration::from_nanos)
+            .unwrap_or_default()
+    }
+
     /// The current time.
     pub fn now() -> Self {
         let since_epoch = std::time::SystemTime::now()

@@ -3,7 +3,7 @@
 //! every domain event, wherever it came from. Paths use the protobuf field names.
 
 use crate::error::Violation;
-use crate::event::{Event, Payload, SCHEMA_VERSION};
+use crate::event::{CustomerRef, Event, Payload, SCHEMA_VERSION};
 use crate::ids::check_id;
 
 /// The largest message text, in bytes.
@@ -32,7 +32,7 @@ impl Event {
             if self.customer.is_none() {
                 v.fail("customer", "is required");
             }
-            if self.channel.is_none() {
+            if self.channel.is_none() && !self.payload.is_identity_change() {
                 v.fail("channel", "is required");
             }
         } else if self.customer.is_some() {
@@ -40,6 +40,40 @@ impl Event {
         }
         if self.payload.needs_interaction() && self.interaction_id.is_none() {
             v.fail("interaction_id", "is required for this payload");
+        }
+        match (&self.payload, &self.customer) {
+            (
+                Payload::CustomersMerged { absorbed, .. }
+                | Payload::CustomersUnmerged { absorbed, .. },
+                Some(customer),
+            ) => match customer {
+                CustomerRef::Id(survivor) if survivor == absorbed => v.fail(
+                    format!("{}.absorbed", self.payload.name()),
+                    "must differ from the event's customer",
+                ),
+                CustomerRef::Id(_) => {}
+                CustomerRef::Identity(_) => {
+                    v.fail(
+                        "customer.customer_id",
+                        "is required: merges name customers by id",
+                    );
+                }
+            },
+            (Payload::ContinuationTokenIssued { expires_at, .. }, _) => {
+                if self.conversation_id.is_none() {
+                    v.fail(
+                        "conversation_id",
+                        "is required: a token continues a conversation",
+                    );
+                }
+                if *expires_at <= self.occurred_at {
+                    v.fail(
+                        "continuation_token_issued.expires_at",
+                        "must follow occurred_at",
+                    );
+                }
+            }
+            _ => {}
         }
         v.payload(&self.payload);
         v.finish()
@@ -81,6 +115,15 @@ impl Rules {
         }
     }
 
+    fn token(&mut self, field: &str, token: &str) {
+        if !is_continuation_token(token) {
+            self.fail(
+                field,
+                "must be 4 to 64 ASCII letters, digits or '-' (such as \"482913\")",
+            );
+        }
+    }
+
     fn text(&mut self, field: &str, value: &str, limit: usize) {
         if value.len() > limit {
             self.fail(field, format!("is longer than {limit} bytes"));
@@ -115,10 +158,14 @@ impl Rules {
             Payload::InteractionStarted {
                 entry_point,
                 language,
+                continuation_token,
                 ..
             } => {
                 self.text(&at("entry_point"), entry_point, MAX_NAME_LEN * 2);
                 self.language(&at("language"), language.as_deref());
+                if let Some(token) = continuation_token {
+                    self.token(&at("continuation_token"), token);
+                }
             }
             Payload::SelfServiceStepCompleted {
                 step_id,
@@ -243,11 +290,34 @@ impl Rules {
             Payload::AgentPresenceChanged { custom_status, .. } => {
                 self.name(&at("custom_status"), custom_status, false);
             }
+            Payload::CustomersMerged {
+                reason,
+                requested_by,
+                ..
+            }
+            | Payload::CustomersUnmerged {
+                reason,
+                requested_by,
+                ..
+            } => {
+                self.text(&at("reason"), reason, MAX_NOTE_LEN);
+                self.name(&at("requested_by"), requested_by, false);
+            }
+            Payload::ContinuationTokenIssued { token, .. } => self.token(&at("token"), token),
             Payload::CallbackCompleted { .. }
             | Payload::ContactAbandoned { .. }
             | Payload::InteractionEnded { .. } => {}
         }
     }
+}
+
+/// A continuation token: 4 to 64 ASCII letters, digits or `-` (short enough to say to an IVR,
+/// long enough for a deep link).
+pub fn is_continuation_token(token: &str) -> bool {
+    (4..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// A pragmatic BCP 47 check: a 2–3 letter language, then subtags of 1–8 letters or digits.

@@ -179,7 +179,8 @@ fn arb_event() -> impl Strategy<Value = (u8, u8, Payload)> {
             direction: rezef_events::event::Direction::Inbound,
             identity: None,
             entry_point: String::new(),
-            language: None
+            language: None,
+            continuation_token: None,
         }),
         "[a-c]{1,2}".prop_map(|intent| Payload::IntentDetected {
             intent,

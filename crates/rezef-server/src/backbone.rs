@@ -4,7 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rezef_events::{CustomerRef, Journey, TenantId};
+use bytes::Bytes;
+use rezef_events::event::SCHEMA_VERSION;
+use rezef_events::policy::{ContinuityPolicy, Policies};
+use rezef_events::{
+    Channel, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId, Timestamp, codec,
+};
 use rezef_log::Log;
 use rezef_proto::v1;
 use rezef_store::{JourneyStore, ProjectionWatch};
@@ -19,9 +24,15 @@ pub struct Backbone {
     pub store: Arc<dyn JourneyStore>,
     pub projection: ProjectionWatch,
     pub limits: Limits,
+    pub policies: Arc<Policies>,
+    /// Keys allowed to see sensitive values.
+    pub reveal_keys: Arc<Vec<String>>,
     /// Turns true when the server begins to shut down; open streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
 }
+
+/// How many merge pointers a read follows (the projector never makes more).
+const MAX_MERGE_DEPTH: usize = 64;
 
 impl Backbone {
     /// Resolves once the server is shutting down.
@@ -50,23 +61,94 @@ impl Backbone {
         }
     }
 
-    /// The journey of the customer a reference names, or `NOT_FOUND`.
-    pub fn journey(&self, tenant: &TenantId, customer: &CustomerRef) -> Result<Journey> {
+    pub fn policy(&self, tenant: &TenantId) -> &ContinuityPolicy {
+        self.policies.for_tenant(tenant)
+    }
+
+    /// The journey of the customer a reference names, following merges, if known.
+    pub fn find_journey(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerRef,
+    ) -> Result<Option<Journey>> {
         let id = match customer {
             CustomerRef::Id(id) => Some(id.clone()),
             CustomerRef::Identity(identity) => self.store.resolve(tenant, identity)?,
         };
-        let journey = match &id {
-            Some(id) => self.store.journey(tenant, id)?,
-            None => None,
-        };
-        journey.ok_or_else(|| {
+        match id {
+            Some(id) => self.journey_of(tenant, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// The journey holding `customer`: its own, or the one it was merged into.
+    pub fn journey_of(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
+        let mut id = customer.clone();
+        for _ in 0..MAX_MERGE_DEPTH {
+            match self.store.journey(tenant, &id)? {
+                Some(Journey {
+                    merged_into: Some(next),
+                    ..
+                }) => id = next,
+                found => return Ok(found),
+            }
+        }
+        Err(Error::Store(rezef_store::Error::MergeCycle {
+            tenant: tenant.clone(),
+            customer: customer.clone(),
+        }))
+    }
+
+    /// The journey of the customer a reference names, or `NOT_FOUND`.
+    pub fn journey(&self, tenant: &TenantId, customer: &CustomerRef) -> Result<Journey> {
+        self.find_journey(tenant, customer)?.ok_or_else(|| {
             let name = match customer {
                 CustomerRef::Id(id) => format!("customer {id}"),
                 CustomerRef::Identity(identity) => format!("no customer with identity {identity}"),
             };
             Error::NotFound(format!("{name} is not known in tenant {tenant}"))
         })
+    }
+
+    /// An event the server makes itself, about `customer`, happening now.
+    pub fn own_event(
+        tenant: &TenantId,
+        customer: &CustomerId,
+        channel: Option<Channel>,
+        source: &str,
+        payload: Payload,
+    ) -> Event {
+        let id = format!("rezef-{}", uuid::Uuid::now_v7());
+        Event {
+            event_id: EventId::new(id).expect("a uuid is a valid id"),
+            tenant_id: tenant.clone(),
+            occurred_at: Timestamp::now(),
+            source: source.to_owned(),
+            schema_version: SCHEMA_VERSION,
+            customer: Some(CustomerRef::Id(customer.clone())),
+            conversation_id: None,
+            interaction_id: None,
+            channel,
+            payload,
+        }
+    }
+
+    /// Appends one event the server makes itself (a token, a link, a merge); its offset.
+    pub async fn append(&self, event: &Event) -> Result<u64> {
+        let appended = self
+            .log
+            .append(vec![Bytes::from(codec::encode(event))])
+            .await?;
+        Ok(appended.first_offset)
+    }
+
+    /// Waits, at most `wait`, until everything logged so far is projected, so that checks
+    /// made on the projection see every earlier write.
+    pub async fn caught_up(&self, wait: Duration) -> Result<()> {
+        match self.log.end_offset() {
+            0 => Ok(()),
+            end => self.wait_projected(end - 1, wait).await,
+        }
     }
 
     /// Waits until the record at `offset` is projected, at most `wait`.

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use rezef_events::policy::Policies;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -17,6 +18,12 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub log: LogSettings,
+    /// Continuity rules: conversation windows, merge evidence, verification policy
+    /// (`[continuity]`, with per-tenant sections `[continuity.tenants.<tenant>]`).
+    pub continuity: Policies,
+    /// Keys that may see sensitive context values (`authorization: Bearer <key>` with
+    /// `reveal_sensitive`). Empty: nobody may.
+    pub reveal_keys: Vec<String>,
 }
 
 /// Request limits: beyond them a call gets `RESOURCE_EXHAUSTED`.
@@ -47,6 +54,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("rezef-data"),
             limits: Limits::default(),
             log: LogSettings::default(),
+            continuity: Policies::default(),
+            reveal_keys: Vec::new(),
         }
     }
 }

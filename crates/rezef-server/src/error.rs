@@ -19,6 +19,10 @@ pub enum Error {
     #[error("{0}")]
     OutOfRange(String),
     #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
     DeadlineExceeded(String),
     #[error("{0}")]
     Unavailable(String),
@@ -68,6 +72,8 @@ impl Error {
             Self::TooLarge { .. } => Code::ResourceExhausted,
             Self::NotFound(_) => Code::NotFound,
             Self::OutOfRange(_) => Code::OutOfRange,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Log(error) => match error {

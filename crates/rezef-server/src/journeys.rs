@@ -1,20 +1,36 @@
-//! `rezef.v1.Journeys`: a customer's journey, read once or watched live.
+//! `rezef.v1.Journeys`: a customer's journey read or watched live, the answer a channel gets
+//! when a contact arrives (`ResumeConversation`), one conversation watched live, and
+//! continuation tokens.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures::Stream;
+use rezef_events::fold::TRANSCRIPT_LEN;
+use rezef_events::resume::resume;
+use rezef_events::{
+    Channel, ConversationId, CustomerId, Journey, Payload, TenantId, Timestamp,
+    is_continuation_token,
+};
 use rezef_proto::v1::{
-    GetJourneyRequest, GetJourneyResponse, JourneyUpdate, WatchJourneyRequest,
+    ConversationUpdate, GetJourneyRequest, GetJourneyResponse, IssueContinuationTokenRequest,
+    IssueContinuationTokenResponse, JourneyUpdate, ResumeConversationRequest,
+    ResumeConversationResponse, WatchConversationRequest, WatchJourneyRequest,
     journeys_server::Journeys,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, Span, debug, info_span};
 
-use crate::Result;
 use crate::backbone::Backbone;
-use crate::convert::journey_to_proto;
+use crate::convert::{
+    Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
+};
+use crate::{Error, Result};
+
+/// The longest a continuation token may be valid.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct JourneysService {
@@ -37,13 +53,277 @@ impl JourneysService {
         let projected_offset = self.backbone.projection.position();
         let journey = self.backbone.journey(&tenant, &customer)?;
         Ok(GetJourneyResponse {
-            journey: Some(journey_to_proto(&journey)),
+            journey: Some(journey_to_proto(&journey, &View::masked())),
             projected_offset,
         })
     }
+
+    /// Whether the caller asked to see sensitive values and may.
+    fn may_reveal(&self, request: &Request<ResumeConversationRequest>) -> Result<bool> {
+        if !request.get_ref().reveal_sensitive {
+            return Ok(false);
+        }
+        let key = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        match key {
+            Some(key) if self.backbone.reveal_keys.iter().any(|k| k == key) => Ok(true),
+            _ => Err(Error::PermissionDenied(
+                "reveal_sensitive needs an `authorization: Bearer <key>` header with a key \
+                 the server allows (reveal_keys)"
+                    .into(),
+            )),
+        }
+    }
+
+    async fn resume(
+        &self,
+        request: Request<ResumeConversationRequest>,
+    ) -> Result<ResumeConversationResponse> {
+        let wait = self.backbone.max_wait(&request);
+        let reveal = self.may_reveal(&request)?;
+        let request = request.into_inner();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let customer = match request.customer {
+            Some(customer) => check.customer("customer", customer),
+            None => {
+                check.fail("customer", "is required");
+                None
+            }
+        };
+        let channel = check.required::<Channel>("channel", request.channel);
+        let token = Some(request.continuation_token).filter(|t| !t.is_empty());
+        if token.as_deref().is_some_and(|t| !is_continuation_token(t)) {
+            check.fail(
+                "continuation_token",
+                "must be 4 to 64 ASCII letters, digits or '-'",
+            );
+        }
+        if request
+            .transcript_limit
+            .is_some_and(|limit| limit as usize > TRANSCRIPT_LEN)
+        {
+            check.fail(
+                "transcript_limit",
+                format!("must be at most {TRANSCRIPT_LEN}"),
+            );
+        }
+        let violations = check.into_violations();
+        let (Some(tenant), Some(customer), Some(channel), true) =
+            (tenant, customer, channel, violations.is_empty())
+        else {
+            return Err(Error::InvalidArgument(violations));
+        };
+        if let Some(offset) = request.min_offset {
+            self.backbone.wait_projected(offset, wait).await?;
+        }
+        let projected_offset = self.backbone.projection.position();
+        // A token names its customer even when the channel shows an identity nobody owns.
+        let by_token = match &token {
+            Some(token) => match self.backbone.store.token_owner(&tenant, token)? {
+                Some(owner) => self.backbone.journey_of(&tenant, &owner)?,
+                None => None,
+            },
+            None => None,
+        };
+        let journey = match by_token {
+            Some(journey) => journey,
+            None => match self.backbone.find_journey(&tenant, &customer)? {
+                Some(journey) => journey,
+                None => {
+                    return Ok(ResumeConversationResponse {
+                        known: false,
+                        projected_offset,
+                        ..Default::default()
+                    });
+                }
+            },
+        };
+        let policy = self.backbone.policy(&tenant);
+        let now = Timestamp::now();
+        let answer = resume(&journey, channel, now, policy, token.as_deref());
+        let view = View {
+            reveal,
+            transcript: request
+                .transcript_limit
+                .map_or(policy.transcript_excerpt, |limit| limit as usize)
+                .min(TRANSCRIPT_LEN),
+            now,
+        };
+        Ok(resume_to_proto(&journey, &answer, &view, projected_offset))
+    }
+
+    async fn issue_token(
+        &self,
+        request: Request<IssueContinuationTokenRequest>,
+    ) -> Result<IssueContinuationTokenResponse> {
+        let wait = self.backbone.max_wait(&request);
+        let request = request.into_inner();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let customer = match request.customer {
+            Some(customer) => check.customer("customer", customer),
+            None => {
+                check.fail("customer", "is required");
+                None
+            }
+        };
+        let channel = check.required::<Channel>("channel", request.channel);
+        let conversation = check.id(
+            "conversation_id",
+            request.conversation_id,
+            false,
+            ConversationId::new,
+        );
+        let ttl = match request.ttl {
+            None => None,
+            Some(ttl) => match Duration::try_from(ttl) {
+                Ok(ttl) if !ttl.is_zero() && ttl <= MAX_TOKEN_TTL => Some(ttl),
+                _ => {
+                    check.fail("ttl", "must be positive and at most 30 days");
+                    None
+                }
+            },
+        };
+        let violations = check.into_violations();
+        let (Some(tenant), Some(customer), Some(channel), true) =
+            (tenant, customer, channel, violations.is_empty())
+        else {
+            return Err(Error::InvalidArgument(violations));
+        };
+        self.backbone.caught_up(wait).await?;
+        let journey = self.backbone.journey(&tenant, &customer)?;
+        let conversation = match &conversation {
+            Some(id) => journey.conversation(id).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "conversation {id} is not one of customer {}'s",
+                    journey.customer_id
+                ))
+            })?,
+            None => journey.open_conversation().ok_or_else(|| {
+                Error::FailedPrecondition(format!(
+                    "customer {} has no open conversation to continue; name one in conversation_id",
+                    journey.customer_id
+                ))
+            })?,
+        };
+        let token = self.free_token(&tenant)?;
+        let ttl = ttl.unwrap_or(self.backbone.policy(&tenant).token_ttl);
+        let mut event = Backbone::own_event(
+            &tenant,
+            &journey.customer_id,
+            Some(channel),
+            "rezef.journeys",
+            Payload::ContinuationTokenIssued {
+                token: token.clone(),
+                expires_at: Timestamp::now().plus(ttl),
+            },
+        );
+        let expires_at = event.occurred_at.plus(ttl);
+        if let Payload::ContinuationTokenIssued { expires_at: at, .. } = &mut event.payload {
+            *at = expires_at;
+        }
+        event.conversation_id = Some(conversation.id.clone());
+        let offset = self.backbone.append(&event).await?;
+        Ok(IssueContinuationTokenResponse {
+            token,
+            conversation_id: conversation.id.to_string(),
+            expires_at: Some(timestamp(expires_at)),
+            offset,
+        })
+    }
+
+    /// Six random digits no unused token of the tenant has.
+    fn free_token(&self, tenant: &TenantId) -> Result<String> {
+        for _ in 0..32 {
+            let random = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes());
+            let token = format!("{:06}", random % 1_000_000);
+            if self.backbone.store.token_owner(tenant, &token)?.is_none() {
+                return Ok(token);
+            }
+        }
+        Err(Error::Unavailable(
+            "no free continuation token was found; try again".into(),
+        ))
+    }
 }
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<JourneyUpdate, Status>> + Send>>;
+type WatchStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Streams `render(journey, position)` for the journey holding `customer` now (unless it
+/// has not changed since `from_offset`) and after every change, following merges, until
+/// the client hangs up or the server shuts down. `None` from `render` sends nothing.
+fn watch<T: Send + 'static>(
+    backbone: Backbone,
+    tenant: TenantId,
+    customer: CustomerId,
+    from_offset: Option<u64>,
+    span: Span,
+    render: impl Fn(&Journey, u64) -> Option<T> + Send + 'static,
+) -> WatchStream<T> {
+    // Subscribe before reading, so no change falls between the read and the feed.
+    let mut changes = backbone.projection.subscribe();
+    let (sender, receiver) = mpsc::channel(16);
+    tokio::spawn(
+        async move {
+            let mut root = customer.clone();
+            let mut first = true;
+            loop {
+                let position = backbone.projection.position();
+                let update = match backbone.journey_of(&tenant, &customer) {
+                    Ok(Some(journey)) => {
+                        root = journey.customer_id.clone();
+                        let unchanged = first
+                            && from_offset.is_some_and(|from| {
+                                journey.last_event_offset.is_none_or(|last| last < from)
+                            });
+                        (!unchanged)
+                            .then(|| render(&journey, position))
+                            .flatten()
+                            .map(Ok)
+                    }
+                    Ok(None) => Some(Err(Error::NotFound(format!(
+                        "customer {customer} is no longer known in tenant {tenant}"
+                    )))),
+                    Err(error) => Some(Err(error)),
+                };
+                first = false;
+                if let Some(update) = update {
+                    let failed = update.is_err();
+                    if sender.send(update.map_err(Status::from)).await.is_err() || failed {
+                        break;
+                    }
+                }
+                // Wait for a change of this journey (or of the customer, merged or not).
+                loop {
+                    let changed = tokio::select! {
+                        change = changes.recv() => change,
+                        () = sender.closed() => return,
+                        () = backbone.closed() => return,
+                    };
+                    match changed {
+                        Ok(change)
+                            if change.tenant == tenant
+                                && (change.customer == root || change.customer == customer) =>
+                        {
+                            break;
+                        }
+                        Ok(_) => {}
+                        // We fell behind the feed: the current state says everything.
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }
+            debug!("watch ended");
+        }
+        .instrument(span),
+    );
+    Box::pin(ReceiverStream::new(receiver))
+}
 
 #[tonic::async_trait]
 impl Journeys for JourneysService {
@@ -55,64 +335,94 @@ impl Journeys for JourneysService {
         Ok(Response::new(self.get(request).instrument(span).await?))
     }
 
-    type WatchJourneyStream = WatchStream;
+    type WatchJourneyStream = WatchStream<JourneyUpdate>;
 
     async fn watch_journey(
         &self,
         request: Request<WatchJourneyRequest>,
-    ) -> Result<Response<WatchStream>, Status> {
+    ) -> Result<Response<Self::WatchJourneyStream>, Status> {
         let request = request.into_inner();
         let (tenant, customer) = Backbone::parse_customer(request.tenant_id, request.customer)?;
-        // Subscribe before reading, so no change falls between the read and the feed.
-        let mut changes = self.backbone.projection.subscribe();
-        // Watch the customer the reference names now, by id, even if links change later.
         let customer_id = self.backbone.journey(&tenant, &customer)?.customer_id;
-        let customer = rezef_events::CustomerRef::Id(customer_id.clone());
-        let (sender, receiver) = mpsc::channel(16);
-        let backbone = self.backbone.clone();
         let span = info_span!("watch_journey", %tenant, customer = %customer_id);
-        tokio::spawn(
-            async move {
-                let send_state = || {
-                    let position = backbone.projection.position();
-                    backbone
-                        .journey(&tenant, &customer)
-                        .map(|journey| JourneyUpdate {
-                            journey: Some(journey_to_proto(&journey)),
-                            projected_offset: position,
-                        })
-                };
-                let first = send_state().map_err(Status::from);
-                if sender.send(first).await.is_err() {
-                    return;
-                }
-                loop {
-                    let changed = tokio::select! {
-                        change = changes.recv() => change,
-                        () = sender.closed() => break,
-                        () = backbone.closed() => break,
-                    };
-                    match changed {
-                        Ok(change) if change.tenant != tenant || change.customer != customer_id => {
-                            continue;
-                        }
-                        // A changed journey, or we fell behind the feed: either way the
-                        // current state says everything (updates are states, not deltas).
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    }
-                    if sender
-                        .send(send_state().map_err(Status::from))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                debug!("watch ended");
-            }
-            .instrument(span),
+        let stream = watch(
+            self.backbone.clone(),
+            tenant,
+            customer_id,
+            request.from_offset,
+            span,
+            |journey, projected_offset| {
+                Some(JourneyUpdate {
+                    journey: Some(journey_to_proto(journey, &View::masked())),
+                    projected_offset,
+                })
+            },
         );
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        Ok(Response::new(stream))
+    }
+
+    async fn resume_conversation(
+        &self,
+        request: Request<ResumeConversationRequest>,
+    ) -> Result<Response<ResumeConversationResponse>, Status> {
+        let span = info_span!("resume_conversation", tenant = %request.get_ref().tenant_id);
+        Ok(Response::new(self.resume(request).instrument(span).await?))
+    }
+
+    type WatchConversationStream = WatchStream<ConversationUpdate>;
+
+    async fn watch_conversation(
+        &self,
+        request: Request<WatchConversationRequest>,
+    ) -> Result<Response<Self::WatchConversationStream>, Status> {
+        let request = request.into_inner();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let conversation = check.id(
+            "conversation_id",
+            request.conversation_id,
+            true,
+            ConversationId::new,
+        );
+        let (Some(tenant), Some(conversation)) = (tenant, conversation) else {
+            return Err(Error::InvalidArgument(check.into_violations()).into());
+        };
+        let owner = self
+            .backbone
+            .store
+            .conversation_owner(&tenant, &conversation)
+            .map_err(Error::from)?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "conversation {conversation} is not known in tenant {tenant}"
+                ))
+            })?;
+        let span = info_span!("watch_conversation", %tenant, %conversation);
+        let stream = watch(
+            self.backbone.clone(),
+            tenant,
+            owner,
+            request.from_offset,
+            span,
+            move |journey, projected_offset| {
+                let found = journey.conversation(&conversation)?;
+                Some(ConversationUpdate {
+                    customer_id: journey.customer_id.to_string(),
+                    conversation: Some(conversation_to_proto(found, &View::masked())),
+                    projected_offset,
+                })
+            },
+        );
+        Ok(Response::new(stream))
+    }
+
+    async fn issue_continuation_token(
+        &self,
+        request: Request<IssueContinuationTokenRequest>,
+    ) -> Result<Response<IssueContinuationTokenResponse>, Status> {
+        let span = info_span!("issue_continuation_token", tenant = %request.get_ref().tenant_id);
+        Ok(Response::new(
+            self.issue_token(request).instrument(span).await?,
+        ))
     }
 }

@@ -1,7 +1,7 @@
 //! Rezef's gRPC edge: the `rezef.v1` services over the log and the journey store.
 //!
 //! - [`Server`] opens the data directory, starts the projector and serves.
-//! - `ingest`, `journeys`, `audit`: one file per service.
+//! - `ingest`, `journeys`, `identities`, `audit`: one file per service.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
@@ -10,6 +10,7 @@ mod backbone;
 mod config;
 pub mod convert;
 mod error;
+mod identities;
 mod ingest;
 mod journeys;
 mod server;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use http::HeaderValue;
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_proto::v1::{
-    audit_server::AuditServer, ingest_server::IngestServer, journeys_server::JourneysServer,
+    audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
+    journeys_server::JourneysServer,
 };
 use rezef_store::{JourneyStore, Projector, SledStore};
 use tokio::net::TcpListener;
@@ -18,6 +19,7 @@ use tracing::{Instrument, error, info, info_span};
 use crate::audit::AuditService;
 use crate::backbone::Backbone;
 use crate::config::ServerConfig;
+use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
 use crate::{Error, Result};
@@ -64,13 +66,17 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let addr = self.local_addr();
         let log: Arc<dyn Log> = self.log.clone();
-        let projector = Projector::new(log.clone(), self.store.clone())?;
+        let policies = Arc::new(self.config.continuity.clone());
+        let projector =
+            Projector::new(log.clone(), self.store.clone())?.with_policies(policies.clone());
         let (closing, closing_watch) = tokio::sync::watch::channel(false);
         let backbone = Backbone {
             log: log.clone(),
             store: self.store.clone(),
             projection: projector.watch(),
             limits: self.config.limits.clone(),
+            policies,
+            reveal_keys: Arc::new(self.config.reveal_keys.clone()),
             closing: closing_watch,
         };
         // Open streams (watches, replays) end when shutdown begins, so that the graceful
@@ -102,6 +108,9 @@ impl Server {
             .set_serving::<JourneysServer<JourneysService>>()
             .await;
         health.set_serving::<AuditServer<AuditService>>().await;
+        health
+            .set_serving::<IdentitiesServer<IdentitiesService>>()
+            .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(rezef_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -117,6 +126,8 @@ impl Server {
         .max_decoding_message_size(limit);
         let journeys = JourneysServer::new(JourneysService::new(backbone.clone()))
             .max_decoding_message_size(limit);
+        let identities = IdentitiesServer::new(IdentitiesService::new(backbone.clone()))
+            .max_decoding_message_size(limit);
         let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);
 
         // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
@@ -129,6 +140,7 @@ impl Server {
             .add_service(reflection)
             .add_service(ingest)
             .add_service(journeys)
+            .add_service(identities)
             .add_service(audit)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;

@@ -351,6 +351,7 @@ async fn watchers_see_the_journey_and_then_every_change() {
     let mut watch = client
         .journeys()
         .watch_journey(proto::WatchJourneyRequest {
+            from_offset: None,
             tenant_id: "acme".into(),
             customer: Some(chat.customer_ref()),
         })
@@ -507,6 +508,7 @@ async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
     let _watch = client
         .journeys()
         .watch_journey(proto::WatchJourneyRequest {
+            from_offset: None,
             tenant_id: "acme".into(),
             customer: Some(chat.customer_ref()),
         })
@@ -523,6 +525,7 @@ async fn watch_and_replay_validate_their_requests() {
     let server = Running::start(Limits::default()).await;
     let client = server.client().await;
     let watch = |tenant: &str, customer: Option<proto::CustomerRef>| proto::WatchJourneyRequest {
+        from_offset: None,
         tenant_id: tenant.into(),
         customer,
     };

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use rezef_events::agent::AgentState;
 use rezef_events::event::Presence;
-use rezef_events::{AgentId, ChannelIdentity, CustomerId, EventId, Journey, TenantId, Timestamp};
+use rezef_events::{
+    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
+};
 
 use crate::store::{JourneyStore, ProjectionBatch};
 
@@ -35,6 +37,37 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     customer_offsets_are_ranged_and_exact(make());
     later_commits_replace_state(make());
     clear_removes_everything(make());
+    conversations_and_tokens_are_indexed(make());
+}
+
+pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let c1 = customer("c-1");
+    let conversation = ConversationId::new("cnv-1").expect("valid");
+    store
+        .commit(&ProjectionBatch {
+            next_offset: 3,
+            conversations: vec![(acme.clone(), conversation.clone(), c1.clone())],
+            tokens: vec![(acme.clone(), "482913".into(), Some(c1.clone()))],
+            ..Default::default()
+        })
+        .expect("commit");
+    let owner = |t: &TenantId| store.conversation_owner(t, &conversation).expect("get");
+    assert_eq!((owner(&acme), owner(&globex)), (Some(c1.clone()), None));
+    assert_eq!(store.token_owner(&acme, "482913").expect("get"), Some(c1));
+    assert_eq!(store.token_owner(&globex, "482913").expect("get"), None);
+    store
+        .commit(&ProjectionBatch {
+            next_offset: 4,
+            tokens: vec![(acme.clone(), "482913".into(), None)],
+            ..Default::default()
+        })
+        .expect("commit");
+    assert_eq!(
+        store.token_owner(&acme, "482913").expect("get"),
+        None,
+        "used up"
+    );
 }
 
 pub fn empty_store(store: Arc<dyn JourneyStore>) {
@@ -73,6 +106,7 @@ pub fn commit_applies_everything_with_the_offset(store: Arc<dyn JourneyStore>) {
                 last_event_offset: 5,
             },
         )],
+        ..Default::default()
     };
     store.commit(&batch).expect("commit");
     assert_eq!(store.projected_offset().expect("offset"), 7);

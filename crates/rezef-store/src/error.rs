@@ -22,6 +22,11 @@ pub enum Error {
         "the journey store has state format {found}, this build writes {expected}: run `rezef rebuild`"
     )]
     FormatMismatch { found: u32, expected: u32 },
+    #[error("customer {customer} of tenant {tenant} is merged in a loop or too deep")]
+    MergeCycle {
+        tenant: rezef_events::TenantId,
+        customer: rezef_events::CustomerId,
+    },
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
 }

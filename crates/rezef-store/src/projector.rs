@@ -10,14 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rezef_events::agent::AgentState;
-use rezef_events::fold::customer_id_for;
-use rezef_events::{AgentId, CustomerId, CustomerRef, Event, EventId, Journey, TenantId, codec};
+use rezef_events::fold::{Context, continuation_token, customer_id_for};
+use rezef_events::journey::{MergeCause, MergeRecord};
+use rezef_events::policy::{MergeRefusal, Policies};
+use rezef_events::{
+    AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId,
+    codec,
+};
 use rezef_log::{Log, Record};
 use tokio::sync::{broadcast, watch};
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::Result;
 use crate::store::{JourneyStore, ProjectionBatch};
+use crate::{Error, Result};
 
 /// How many log records one read (and one live projection step) takes at most.
 pub const STEP_RECORDS: usize = 4096;
@@ -75,20 +80,33 @@ pub struct ProjectionStats {
 pub struct Projector {
     log: Arc<dyn Log>,
     store: Arc<dyn JourneyStore>,
+    policies: Arc<Policies>,
     position: watch::Sender<u64>,
     changes: broadcast::Sender<JourneyChanged>,
 }
 
 impl Projector {
+    /// A projector under the default continuity policy.
     pub fn new(log: Arc<dyn Log>, store: Arc<dyn JourneyStore>) -> Result<Self> {
         let (position, _) = watch::channel(store.projected_offset()?);
         let (changes, _) = broadcast::channel(4096);
         Ok(Self {
             log,
             store,
+            policies: Arc::default(),
             position,
             changes,
         })
+    }
+
+    /// Folds under these tenants' continuity rules.
+    pub fn with_policies(mut self, policies: Arc<Policies>) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    fn step(&self) -> Step {
+        Step::new(self.store.clone(), self.policies.clone())
     }
 
     pub fn watch(&self) -> ProjectionWatch {
@@ -107,7 +125,7 @@ impl Projector {
         mut progress: impl FnMut(u64),
     ) -> Result<ProjectionStats> {
         let mut stats = ProjectionStats::default();
-        let mut step = Step::new(self.store.clone());
+        let mut step = self.step();
         let mut from = *self.position.borrow();
         while from < until {
             let want = usize::try_from(until - from).unwrap_or(usize::MAX);
@@ -119,7 +137,7 @@ impl Projector {
                 || step.journeys.len() >= CATCH_UP_JOURNEYS
             {
                 self.commit(step, &mut stats).await?;
-                step = Step::new(self.store.clone());
+                step = self.step();
             }
             progress(from);
         }
@@ -150,7 +168,7 @@ impl Projector {
                         Err(error) => return Err(error.into()),
                     }
                 }
-                let step = fold(Step::new(self.store.clone()), records).await?;
+                let step = fold(self.step(), records).await?;
                 self.commit(step, &mut stats).await?;
             }
         };
@@ -215,22 +233,30 @@ async fn spawn_blocking<T: Send + 'static>(
 pub async fn rebuild(
     log: Arc<dyn Log>,
     store: Arc<dyn JourneyStore>,
+    policies: Arc<Policies>,
     progress: impl FnMut(u64),
 ) -> Result<ProjectionStats> {
     let cleared = store.clone();
     spawn_blocking(move || cleared.clear()).await?;
     let until = log.end_offset();
-    let projector = Projector::new(log, store.clone())?;
+    let projector = Projector::new(log, store.clone())?.with_policies(policies);
     let stats = projector.catch_up(until, progress).await?;
     spawn_blocking(move || store.flush()).await?;
     Ok(stats)
 }
 
-/// One projection step: state loaded once per customer, written once.
+/// How many merge pointers a lookup follows before calling the store corrupt.
+const MAX_MERGE_DEPTH: usize = 64;
+
+/// One projection step: state loaded once per customer, written once. Customers merged into
+/// another keep a record that points there; an event about them is applied to the journey
+/// at the end of the pointers (the root) and attributed to them.
 struct Step {
     store: Arc<dyn JourneyStore>,
+    policies: Arc<Policies>,
     journeys: HashMap<(TenantId, CustomerId), Journey>,
     links: HashMap<(TenantId, String), CustomerId>,
+    tokens: HashMap<(TenantId, String), Option<CustomerId>>,
     seen: HashSet<(TenantId, EventId)>,
     agents: HashMap<(TenantId, AgentId), AgentState>,
     batch: ProjectionBatch,
@@ -238,11 +264,13 @@ struct Step {
 }
 
 impl Step {
-    fn new(store: Arc<dyn JourneyStore>) -> Self {
+    fn new(store: Arc<dyn JourneyStore>, policies: Arc<Policies>) -> Self {
         Self {
             store,
+            policies,
             journeys: HashMap::new(),
             links: HashMap::new(),
+            tokens: HashMap::new(),
             seen: HashSet::new(),
             agents: HashMap::new(),
             batch: ProjectionBatch::default(),
@@ -265,8 +293,12 @@ impl Step {
         let duplicate = self.seen.contains(&id) || self.store.event_offset(&id.0, &id.1)?.is_some();
         if duplicate {
             self.stats.duplicates += 1;
-            if let Some(journey) = self.journey_for(&event)? {
-                journey.counters.duplicates_ignored += 1;
+            if event.customer.is_some() {
+                let component = self.component(&event)?;
+                let root = self.root(&event.tenant_id, &component)?;
+                if let Some(journey) = self.load(&event.tenant_id, &root)? {
+                    journey.counters.duplicates_ignored += 1;
+                }
             }
             return Ok(());
         }
@@ -274,7 +306,7 @@ impl Step {
         self.batch.events.push((id.0, id.1, record.offset));
         self.stats.applied += 1;
 
-        if let rezef_events::Payload::AgentPresenceChanged { agent_id, .. } = &event.payload {
+        if let Payload::AgentPresenceChanged { agent_id, .. } = &event.payload {
             let key = (event.tenant_id.clone(), agent_id.clone());
             let current = match self.agents.remove(&key) {
                 Some(state) => Some(state),
@@ -285,66 +317,254 @@ impl Step {
             }
             return Ok(());
         }
-
-        let Some(journey) = self.journey_for(&event)? else {
-            return Ok(());
-        };
-        let applied = journey.apply(record.offset, &event);
-        let customer = journey.customer_id.clone();
-        let tenant = event.tenant_id.clone();
-        self.batch
-            .customer_events
-            .push((tenant.clone(), customer.clone(), record.offset));
-        for identity in applied.linked {
-            let owner = match self.links.get(&(tenant.clone(), identity.index_key())) {
-                Some(owner) => Some(owner.clone()),
-                None => self.store.resolve(&tenant, &identity)?,
-            };
-            match owner {
-                None => {
-                    self.links
-                        .insert((tenant.clone(), identity.index_key()), customer.clone());
-                    self.batch
-                        .identities
-                        .push((tenant.clone(), identity, customer.clone()));
-                }
-                Some(owner) if owner != customer => {
-                    warn!(
-                        tenant = %tenant, %identity, %customer, %owner,
-                        "identity already belongs to another customer; not relinked"
-                    );
-                }
-                Some(_) => {}
-            }
+        if event.customer.is_some() {
+            self.customer_event(record.offset, &event)?;
         }
         Ok(())
     }
 
-    /// The journey a customer event belongs to, loaded or started.
-    fn journey_for(&mut self, event: &Event) -> Result<Option<&mut Journey>> {
+    fn customer_event(&mut self, offset: u64, event: &Event) -> Result<()> {
         let tenant = &event.tenant_id;
-        let customer = match &event.customer {
-            None => return Ok(None),
-            Some(CustomerRef::Id(id)) => id.clone(),
-            Some(CustomerRef::Identity(identity)) => {
-                match self.links.get(&(tenant.clone(), identity.index_key())) {
-                    Some(customer) => customer.clone(),
-                    None => self
-                        .store
-                        .resolve(tenant, identity)?
-                        .unwrap_or_else(|| customer_id_for(tenant, identity)),
+        let at = event.occurred_at;
+        let policies = self.policies.clone();
+        let policy = policies.for_tenant(tenant);
+        let mut component = self.component(event)?;
+        let mut root = self.root(tenant, &component)?;
+
+        match &event.payload {
+            Payload::CustomersMerged {
+                absorbed,
+                reason,
+                requested_by,
+            } => {
+                let other = self.root(tenant, absorbed)?;
+                if other != root && self.load(tenant, &other)?.is_some() {
+                    let cause = MergeCause::Requested {
+                        reason: reason.clone(),
+                        requested_by: requested_by.clone(),
+                    };
+                    self.merge(tenant, &root, &other, MergeRecord { at, offset, cause }, at)?;
+                } else {
+                    warn!(%tenant, %root, %absorbed, offset, "merge passed over: not two customers");
                 }
             }
-        };
-        let key = (tenant.clone(), customer);
-        if !self.journeys.contains_key(&key) {
-            let journey = match self.store.journey(&key.0, &key.1)? {
-                Some(journey) => journey,
-                None => Journey::new(key.0.clone(), key.1.clone(), event.occurred_at),
+            Payload::CustomersUnmerged { absorbed, .. } => {
+                let restored = self.load(tenant, &root)?.and_then(|j| j.split(absorbed));
+                match restored {
+                    Some(restored) => {
+                        self.journeys
+                            .insert((tenant.clone(), absorbed.clone()), restored);
+                    }
+                    None => {
+                        warn!(%tenant, %root, %absorbed, offset, "unmerge passed over: not a member")
+                    }
+                }
+            }
+            _ => {}
+        }
+
+        // Identities the event shows or proves that belong to someone else: merge when the
+        // evidence allows, otherwise record the conflict and leave the identity where it is.
+        let mut foreign = Vec::new();
+        for identity in identities_in(event) {
+            let Some(owner) = self.owner(tenant, identity)? else {
+                continue;
             };
+            let owner_root = self.root(tenant, &owner)?;
+            if owner_root == root {
+                continue;
+            }
+            if self.load(tenant, &root)?.is_none() {
+                // A first contact proven to be a known customer: no one to merge, it is them.
+                (component, root) = (owner_root.clone(), owner_root);
+                continue;
+            }
+            let verdict = match &event.payload {
+                Payload::CustomerIdentified {
+                    method, assurance, ..
+                } => policy
+                    .may_merge(*method, *assurance, identity.kind())
+                    .map(|()| (*method, *assurance)),
+                _ => Err(MergeRefusal::Unverified),
+            };
+            match verdict {
+                Ok((method, assurance)) => {
+                    let (survivor, absorbed) = self.elder(tenant, root, owner_root)?;
+                    let cause = MergeCause::Verified {
+                        method,
+                        assurance,
+                        identity: identity.clone(),
+                    };
+                    self.merge(
+                        tenant,
+                        &survivor,
+                        &absorbed,
+                        MergeRecord { at, offset, cause },
+                        at,
+                    )?;
+                    root = survivor;
+                }
+                Err(refusal) => {
+                    debug!(%tenant, %identity, %owner_root, %root, %refusal, "link refused");
+                    foreign.push((identity.clone(), owner_root, refusal));
+                }
+            }
+        }
+
+        let origin = (component != root).then_some(&component);
+        let cx = Context {
+            policy,
+            origin,
+            foreign: &foreign,
+        };
+        let journey = self.load_or_new(tenant, &root, at)?;
+        let applied = journey.apply_with(offset, event, &cx);
+        self.batch
+            .customer_events
+            .push((tenant.clone(), root.clone(), offset));
+        for identity in applied.linked {
+            self.links
+                .insert((tenant.clone(), identity.index_key()), component.clone());
+            self.batch
+                .identities
+                .push((tenant.clone(), identity, component.clone()));
+        }
+        for conversation in applied.opened {
+            self.batch
+                .conversations
+                .push((tenant.clone(), conversation, component.clone()));
+        }
+        let issued = applied
+            .tokens_issued
+            .into_iter()
+            .map(|t| (t, Some(root.clone())));
+        let used = applied.tokens_used.into_iter().map(|t| (t, None));
+        for (token, owner) in issued.chain(used) {
+            self.tokens
+                .insert((tenant.clone(), token.clone()), owner.clone());
+            self.batch.tokens.push((tenant.clone(), token, owner));
+        }
+        Ok(())
+    }
+
+    /// The customer the event's reference names: the owner of a continuation token it
+    /// brings, the id it gives, or the owner of the identity it shows (a new customer, with
+    /// an id derived from the identity, if nobody owns it yet).
+    fn component(&mut self, event: &Event) -> Result<CustomerId> {
+        let tenant = &event.tenant_id;
+        if let Some(token) = continuation_token(event)
+            && let Some(owner) = self.token(tenant, token)?
+        {
+            return Ok(owner);
+        }
+        Ok(match &event.customer {
+            Some(CustomerRef::Id(id)) => id.clone(),
+            Some(CustomerRef::Identity(identity)) => self
+                .owner(tenant, identity)?
+                .unwrap_or_else(|| customer_id_for(tenant, identity)),
+            None => unreachable!("only customer events are resolved"),
+        })
+    }
+
+    fn owner(
+        &mut self,
+        tenant: &TenantId,
+        identity: &ChannelIdentity,
+    ) -> Result<Option<CustomerId>> {
+        match self.links.get(&(tenant.clone(), identity.index_key())) {
+            Some(owner) => Ok(Some(owner.clone())),
+            None => self.store.resolve(tenant, identity),
+        }
+    }
+
+    fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<CustomerId>> {
+        match self.tokens.get(&(tenant.clone(), token.to_owned())) {
+            Some(owner) => Ok(owner.clone()),
+            None => self.store.token_owner(tenant, token),
+        }
+    }
+
+    /// Follows merge pointers from `customer` to the journey that holds it.
+    fn root(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<CustomerId> {
+        let mut current = customer.clone();
+        for _ in 0..MAX_MERGE_DEPTH {
+            match self
+                .load(tenant, &current)?
+                .and_then(|j| j.merged_into.clone())
+            {
+                Some(next) => current = next,
+                None => return Ok(current),
+            }
+        }
+        Err(Error::MergeCycle {
+            tenant: tenant.clone(),
+            customer: customer.clone(),
+        })
+    }
+
+    /// The journey of `customer`, loaded once per step.
+    fn load(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<&mut Journey>> {
+        let key = (tenant.clone(), customer.clone());
+        if !self.journeys.contains_key(&key)
+            && let Some(journey) = self.store.journey(tenant, customer)?
+        {
             self.journeys.insert(key.clone(), journey);
         }
         Ok(self.journeys.get_mut(&key))
+    }
+
+    fn load_or_new(
+        &mut self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        at: rezef_events::Timestamp,
+    ) -> Result<&mut Journey> {
+        self.load(tenant, customer)?;
+        Ok(self
+            .journeys
+            .entry((tenant.clone(), customer.clone()))
+            .or_insert_with(|| Journey::new(tenant.clone(), customer.clone(), at)))
+    }
+
+    /// Of two customers, the one first seen earlier survives a merge (ties by id), so
+    /// long-standing ids, the ones other systems know, stay.
+    fn elder(
+        &mut self,
+        tenant: &TenantId,
+        a: CustomerId,
+        b: CustomerId,
+    ) -> Result<(CustomerId, CustomerId)> {
+        let seen = |step: &mut Self, id: &CustomerId| -> Result<_> {
+            Ok(step.load(tenant, id)?.map(|j| j.first_seen_at))
+        };
+        let (first_a, first_b) = (seen(self, &a)?, seen(self, &b)?);
+        Ok(if (first_a, &a) <= (first_b, &b) {
+            (a, b)
+        } else {
+            (b, a)
+        })
+    }
+
+    /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.
+    fn merge(
+        &mut self,
+        tenant: &TenantId,
+        survivor: &CustomerId,
+        absorbed: &CustomerId,
+        record: MergeRecord,
+        at: rezef_events::Timestamp,
+    ) -> Result<()> {
+        self.load(tenant, absorbed)?;
+        let Some(taken) = self.journeys.remove(&(tenant.clone(), absorbed.clone())) else {
+            return Ok(());
+        };
+        let tombstone = self
+            .load_or_new(tenant, survivor, at)?
+            .absorb(taken, record);
+        debug!(%tenant, %survivor, %absorbed, "customers merged");
+        self.journeys
+            .insert((tenant.clone(), absorbed.clone()), tombstone);
+        Ok(())
     }
 
     fn finish(mut self) -> ProjectionBatch {
@@ -352,4 +572,21 @@ impl Step {
         self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
         self.batch
     }
+}
+
+/// The identities an event shows or proves, besides the reference that resolved it.
+fn identities_in(event: &Event) -> impl Iterator<Item = &ChannelIdentity> {
+    let shown = match &event.customer {
+        Some(CustomerRef::Identity(identity)) => Some(identity),
+        _ => None,
+    };
+    let started_with = match &event.payload {
+        Payload::InteractionStarted { identity, .. } => identity.as_ref(),
+        _ => None,
+    };
+    let proven: &[ChannelIdentity] = match &event.payload {
+        Payload::CustomerIdentified { identities, .. } => identities,
+        _ => &[],
+    };
+    shown.into_iter().chain(started_with).chain(proven)
 }

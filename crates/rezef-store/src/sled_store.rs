@@ -10,6 +10,8 @@
 //! | `e` tenant `\0` event id              | offset, u64 BE            |
 //! | `c` tenant `\0` customer `\0` first   | the customer's offsets of one step, from `first` (u64 BE), as LEB128 deltas |
 //! | `a` tenant `\0` agent                 | agent state (postcard)    |
+//! | `v` tenant `\0` conversation          | customer id               |
+//! | `t` tenant `\0` continuation token    | customer id               |
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
@@ -18,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use rezef_events::agent::AgentState;
 use rezef_events::journey::STATE_FORMAT;
-use rezef_events::{AgentId, ChannelIdentity, CustomerId, EventId, Journey, TenantId};
+use rezef_events::{
+    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId,
+};
 
 use crate::store::{JourneyStore, ProjectionBatch};
 use crate::{Error, Result};
@@ -129,6 +133,14 @@ impl SledStore {
         Ok(self.db.size_on_disk()?)
     }
 
+    /// A customer id stored as the value of `key`.
+    fn customer_at(&self, key: Vec<u8>) -> Result<Option<CustomerId>> {
+        Ok(self.db.get(&key)?.and_then(|value| {
+            let id = String::from_utf8(value.to_vec()).ok()?;
+            CustomerId::new(id).ok()
+        }))
+    }
+
     fn decode_journey(key: &[u8], value: &[u8]) -> Result<Journey> {
         Journey::from_bytes(value).map_err(|source| Error::Corrupt {
             key: String::from_utf8_lossy(key).into_owned(),
@@ -192,6 +204,19 @@ impl JourneyStore for SledStore {
                 agent.to_bytes(),
             );
         }
+        for (tenant, conversation, customer) in &batch.conversations {
+            writes.insert(
+                key(b'v', tenant, &[conversation.as_str().as_bytes()]),
+                customer.as_str().as_bytes(),
+            );
+        }
+        for (tenant, token, customer) in &batch.tokens {
+            let key = key(b't', tenant, &[token.as_bytes()]);
+            match customer {
+                Some(customer) => writes.insert(key, customer.as_str().as_bytes()),
+                None => writes.remove(key),
+            }
+        }
         writes.insert(OFFSET_KEY, &batch.next_offset.to_be_bytes());
         self.db.apply_batch(writes)?;
         Ok(())
@@ -220,11 +245,19 @@ impl JourneyStore for SledStore {
     }
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
-        let key = key(b'i', tenant, &[identity.index_key().as_bytes()]);
-        Ok(self.db.get(&key)?.and_then(|value| {
-            let id = String::from_utf8(value.to_vec()).ok()?;
-            CustomerId::new(id).ok()
-        }))
+        self.customer_at(key(b'i', tenant, &[identity.index_key().as_bytes()]))
+    }
+
+    fn conversation_owner(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<CustomerId>> {
+        self.customer_at(key(b'v', tenant, &[conversation.as_str().as_bytes()]))
+    }
+
+    fn token_owner(&self, tenant: &TenantId, token: &str) -> Result<Option<CustomerId>> {
+        self.customer_at(key(b't', tenant, &[token.as_bytes()]))
     }
 
     fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>> {

@@ -3,7 +3,9 @@
 //! implementation (`conformance`).
 
 use rezef_events::agent::AgentState;
-use rezef_events::{AgentId, ChannelIdentity, CustomerId, EventId, Journey, TenantId};
+use rezef_events::{
+    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId,
+};
 
 use crate::Result;
 
@@ -21,6 +23,10 @@ pub struct ProjectionBatch {
     /// Which offsets belong to which customer, for audit replay.
     pub customer_events: Vec<(TenantId, CustomerId, u64)>,
     pub agents: Vec<(TenantId, AgentState)>,
+    /// New conversations (and ids joined into others): `(tenant, conversation) → customer`.
+    pub conversations: Vec<(TenantId, ConversationId, CustomerId)>,
+    /// Continuation tokens issued (`Some(customer)`) or used up (`None`).
+    pub tokens: Vec<(TenantId, String, Option<CustomerId>)>,
 }
 
 /// Storage of the journey projection.
@@ -41,6 +47,16 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// The customer an identity is linked to.
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>>;
+
+    /// The customer a conversation id belongs to (as first recorded; follow merges).
+    fn conversation_owner(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<CustomerId>>;
+
+    /// The customer an unused continuation token was issued to.
+    fn token_owner(&self, tenant: &TenantId, token: &str) -> Result<Option<CustomerId>>;
 
     /// The offset at which an event id was applied, if it was.
     fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>>;

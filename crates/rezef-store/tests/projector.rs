@@ -224,9 +224,11 @@ async fn rebuilding_from_the_log_ends_with_the_same_state() {
     let before: Vec<_> = store.journeys(None).map(|j| j.expect("decodes")).collect();
 
     let mut reported = Vec::new();
-    let stats = rebuild(fixture.log(), store.clone(), |p| reported.push(p))
-        .await
-        .expect("rebuild");
+    let stats = rebuild(fixture.log(), store.clone(), Default::default(), |p| {
+        reported.push(p)
+    })
+    .await
+    .expect("rebuild");
     let after: Vec<_> = store.journeys(None).map(|j| j.expect("decodes")).collect();
     assert_eq!(after, before);
     assert_eq!(stats.applied, fixture.log.end_offset());

@@ -48,7 +48,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let log_dyn: Arc<dyn Log> = log.clone();
-    let stats = rezef_store::rebuild(log_dyn, store, |offset| bar.set_position(offset)).await?;
+    // The fold applies the continuity rules configured now.
+    let policies = Arc::new(config.continuity.clone());
+    let stats = rezef_store::rebuild(log_dyn, store, policies, |offset| {
+        bar.set_position(offset);
+    })
+    .await?;
     bar.finish();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(

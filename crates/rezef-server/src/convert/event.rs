@@ -1,151 +1,14 @@
-//! Conversion between the public contract (`rezef.v1`) and the domain. Inbound conversion is
-//! where a request's types and formats are checked: every problem becomes a [`Violation`]
-//! naming the field by its protobuf path, and all of them are reported at once.
+//! Events in and out: a published `rezef.v1.Event` checked into a domain event, and a
+//! stored event served back with its recorded time.
 
-use prost_types::Timestamp as ProtoTimestamp;
-use rezef_events::event::{
-    AbandonPoint, AssuranceLevel, Attachment, Channel, Direction, EndReason, HandoffReason,
-    Participant, Presence, SCHEMA_VERSION, StepOutcome, VerificationMethod,
-};
-use rezef_events::journey::{self, ConversationStatus, Stage};
+use rezef_events::event::{Attachment, Channel, SCHEMA_VERSION};
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, CustomerRef, Event, EventId,
-    IdentityKind, InteractionId, Journey, Payload, TenantId, Timestamp, Violation,
+    AgentId, ConversationId, CustomerId, CustomerRef, Event, EventId, InteractionId, Payload,
+    Timestamp, Violation,
 };
 use rezef_proto::v1::{self, event::Payload as P};
 
-/// A domain enum and its `rezef.v1` twin (prost represents enum fields as `i32`).
-trait ProtoEnum: Sized + Copy {
-    /// `Ok(None)` for the `UNSPECIFIED` value, `Err` for a number the contract lacks.
-    fn from_proto(value: i32) -> Result<Option<Self>, String>;
-    fn to_proto(self) -> i32;
-}
-
-macro_rules! proto_enum {
-    ($domain:ty => $proto:ident { $($variant:ident),* $(,)? }) => {
-        impl ProtoEnum for $domain {
-            fn from_proto(value: i32) -> Result<Option<Self>, String> {
-                match v1::$proto::try_from(value) {
-                    Ok(v1::$proto::Unspecified) => Ok(None),
-                    $(Ok(v1::$proto::$variant) => Ok(Some(Self::$variant)),)*
-                    Err(_) => Err(format!("{value} is not a {} value", stringify!($proto))),
-                }
-            }
-            fn to_proto(self) -> i32 {
-                match self { $(Self::$variant => v1::$proto::$variant as i32,)* }
-            }
-        }
-    };
-}
-
-proto_enum!(Channel => Channel { Voice, Ivr, Webchat, Video, Bot, Email, Sms, Whatsapp, Social, App, WebForm, Branch, Callback });
-proto_enum!(IdentityKind => IdentityKind { Phone, Email, ChatVisitor, SocialHandle, MessagingId, AppUser, CrmId });
-proto_enum!(Direction => Direction { Inbound, Outbound, Proactive });
-proto_enum!(StepOutcome => StepOutcome { Continued, Contained, Failed, Escalated });
-proto_enum!(VerificationMethod => VerificationMethod { CallerId, Knowledge, OneTimeCode, Pin, AuthenticatedSession, VoiceBiometrics, Document });
-proto_enum!(AssuranceLevel => AssuranceLevel { Low, Substantial, High });
-proto_enum!(Participant => Participant { Customer, Agent, Bot, System });
-proto_enum!(HandoffReason => HandoffReason { CustomerAsked, BotFailed, BotCannotHelp, Policy });
-proto_enum!(AbandonPoint => AbandonPoint { Ivr, Bot, Queue, Callback });
-proto_enum!(EndReason => EndReason { Completed, CustomerLeft, AgentEnded, TransferredOut, TimedOut, Failed });
-proto_enum!(Presence => Presence { Available, Away, Busy, AfterContactWork, Offline });
-proto_enum!(Stage => Stage { Started, SelfService, HandoffRequested, Queued, Offered, Connected, CallbackPending, Abandoned, Ended });
-proto_enum!(ConversationStatus => ConversationStatus { Open, Resolved });
-
-/// Collects violations while converting one message.
-#[derive(Debug, Default)]
-pub(crate) struct Check(Vec<Violation>);
-
-impl Check {
-    pub(crate) fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(Violation::new(field, description));
-    }
-
-    pub(crate) fn into_violations(self) -> Vec<Violation> {
-        self.0
-    }
-
-    /// A required enum.
-    fn required<E: ProtoEnum>(&mut self, field: &str, value: i32) -> Option<E> {
-        match E::from_proto(value) {
-            Ok(Some(value)) => Some(value),
-            Ok(None) => {
-                self.fail(field, "is required");
-                None
-            }
-            Err(reason) => {
-                self.fail(field, reason);
-                None
-            }
-        }
-    }
-
-    /// An optional enum (`UNSPECIFIED` is `None`).
-    fn optional<E: ProtoEnum>(&mut self, field: &str, value: i32) -> Option<E> {
-        E::from_proto(value).unwrap_or_else(|reason| {
-            self.fail(field, reason);
-            None
-        })
-    }
-
-    /// A validated id; `required` says whether empty is a violation or `None`.
-    pub(crate) fn id<T>(
-        &mut self,
-        field: &str,
-        value: String,
-        required: bool,
-        make: impl FnOnce(String) -> Result<T, String>,
-    ) -> Option<T> {
-        if value.is_empty() && !required {
-            return None;
-        }
-        make(value).map_err(|reason| self.fail(field, reason)).ok()
-    }
-
-    pub(crate) fn tenant(&mut self, field: &str, value: String) -> Option<TenantId> {
-        self.id(field, value, true, TenantId::new)
-    }
-
-    pub(crate) fn time(&mut self, field: &str, value: Option<ProtoTimestamp>) -> Option<Timestamp> {
-        let value = value?;
-        if !(0..1_000_000_000).contains(&value.nanos) {
-            self.fail(field, "nanos must be between 0 and 999,999,999");
-            return None;
-        }
-        let converted = Timestamp::from_parts(value.seconds, value.nanos);
-        if converted.is_none() {
-            self.fail(field, "is out of range");
-        }
-        converted
-    }
-
-    pub(crate) fn identity(
-        &mut self,
-        field: &str,
-        value: v1::ChannelIdentity,
-    ) -> Option<ChannelIdentity> {
-        let kind = self.required::<IdentityKind>(&format!("{field}.kind"), value.kind)?;
-        let network = (!value.network.is_empty()).then_some(value.network.as_str());
-        ChannelIdentity::new(kind, &value.value, network)
-            .map_err(|error| self.fail(format!("{field}.{}", error.field), error.reason))
-            .ok()
-    }
-
-    pub(crate) fn customer(&mut self, field: &str, value: v1::CustomerRef) -> Option<CustomerRef> {
-        match value.r#ref {
-            Some(v1::customer_ref::Ref::CustomerId(id)) => self
-                .id(&format!("{field}.customer_id"), id, true, CustomerId::new)
-                .map(CustomerRef::Id),
-            Some(v1::customer_ref::Ref::Identity(identity)) => self
-                .identity(&format!("{field}.identity"), identity)
-                .map(CustomerRef::Identity),
-            None => {
-                self.fail(field, "must hold a customer_id or an identity");
-                None
-            }
-        }
-    }
-}
+use super::{Check, ProtoEnum, enum_or_unspecified, id_string, identity_to_proto, timestamp};
 
 /// The domain event of a published `rezef.v1.Event`, or every reason it is invalid (paths
 /// relative to the event).
@@ -223,6 +86,7 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             },
             entry_point: p.entry_point,
             language: text(p.language),
+            continuation_token: text(p.continuation_token),
         },
         P::SelfServiceStepCompleted(p) => Payload::SelfServiceStepCompleted {
             step_id: p.step_id,
@@ -335,6 +199,35 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             effort: p.effort,
             comment: p.comment,
         },
+        P::CustomersMerged(p) => Payload::CustomersMerged {
+            absorbed: check.id(
+                &at("absorbed_customer_id"),
+                p.absorbed_customer_id,
+                true,
+                CustomerId::new,
+            )?,
+            reason: p.reason,
+            requested_by: p.requested_by,
+        },
+        P::CustomersUnmerged(p) => Payload::CustomersUnmerged {
+            absorbed: check.id(
+                &at("absorbed_customer_id"),
+                p.absorbed_customer_id,
+                true,
+                CustomerId::new,
+            )?,
+            reason: p.reason,
+            requested_by: p.requested_by,
+        },
+        P::ContinuationTokenIssued(p) => {
+            if p.expires_at.is_none() {
+                check.fail(at("expires_at"), "is required");
+            }
+            Payload::ContinuationTokenIssued {
+                token: p.token,
+                expires_at: check.time(&at("expires_at"), p.expires_at)?,
+            }
+        }
         P::AgentPresenceChanged(p) => {
             let agent_id = agent(check, at("agent_id"), p.agent_id, true);
             Payload::AgentPresenceChanged {
@@ -366,27 +259,9 @@ fn payload_name(payload: &P) -> &'static str {
         P::WrapUpRecorded(_) => "wrap_up_recorded",
         P::SurveyAnswered(_) => "survey_answered",
         P::AgentPresenceChanged(_) => "agent_presence_changed",
-    }
-}
-
-pub(crate) fn timestamp(t: Timestamp) -> ProtoTimestamp {
-    let (seconds, nanos) = t.to_parts();
-    ProtoTimestamp { seconds, nanos }
-}
-
-fn enum_or_unspecified<E: ProtoEnum>(value: Option<E>) -> i32 {
-    value.map_or(0, ProtoEnum::to_proto)
-}
-
-fn id_string<T: ToString>(value: &Option<T>) -> String {
-    value.as_ref().map(ToString::to_string).unwrap_or_default()
-}
-
-pub(crate) fn identity_to_proto(identity: &ChannelIdentity) -> v1::ChannelIdentity {
-    v1::ChannelIdentity {
-        kind: identity.kind().to_proto(),
-        value: identity.value().to_owned(),
-        network: identity.network().unwrap_or_default().to_owned(),
+        P::CustomersMerged(_) => "customers_merged",
+        P::CustomersUnmerged(_) => "customers_unmerged",
+        P::ContinuationTokenIssued(_) => "continuation_token_issued",
     }
 }
 
@@ -422,11 +297,13 @@ fn payload_to_proto(payload: &Payload) -> P {
             identity,
             entry_point,
             language,
+            continuation_token,
         } => P::InteractionStarted(v1::InteractionStarted {
             direction: direction.to_proto(),
             identity: identity.as_ref().map(identity_to_proto),
             entry_point,
             language: language.unwrap_or_default(),
+            continuation_token: continuation_token.unwrap_or_default(),
         }),
         Payload::SelfServiceStepCompleted {
             step_id,
@@ -584,141 +461,41 @@ fn payload_to_proto(payload: &Payload) -> P {
             presence: presence.to_proto(),
             custom_status,
         }),
-    }
-}
-
-/// What a sensitive context value is served as when the caller may not see it.
-pub const MASK: &str = "****";
-
-/// The served form of a journey. Sensitive context values are masked.
-pub fn journey_to_proto(journey: &Journey) -> v1::Journey {
-    let time = |t: Option<Timestamp>| t.map(timestamp);
-    v1::Journey {
-        tenant_id: journey.tenant_id.to_string(),
-        customer_id: journey.customer_id.to_string(),
-        identities: journey
-            .identities
-            .iter()
-            .map(|linked| v1::LinkedIdentity {
-                identity: Some(identity_to_proto(&linked.identity)),
-                first_seen_at: Some(timestamp(linked.first_seen_at)),
-                verification: linked.verification.as_ref().map(|v| v1::Verification {
-                    method: v.method.to_proto(),
-                    assurance: v.assurance.to_proto(),
-                    verified_at: Some(timestamp(v.verified_at)),
-                    expires_at: time(v.expires_at),
-                    channel: enum_or_unspecified(v.channel),
-                }),
-            })
-            .collect(),
-        conversations: journey
-            .conversations
-            .iter()
-            .map(conversation_to_proto)
-            .collect(),
-        last_agent_id: id_string(&journey.last_agent_id),
-        counters: Some(v1::JourneyCounters {
-            events: journey.counters.events,
-            conversations: journey.counters.conversations,
-            interactions: journey.counters.interactions,
-            messages: journey.counters.messages,
-            transfers: journey.counters.transfers,
-            abandons: journey.counters.abandons,
-            callbacks_requested: journey.counters.callbacks_requested,
-            duplicates_ignored: journey.counters.duplicates_ignored,
+        Payload::CustomersMerged {
+            absorbed,
+            reason,
+            requested_by,
+        } => P::CustomersMerged(v1::CustomersMerged {
+            absorbed_customer_id: absorbed.to_string(),
+            reason,
+            requested_by,
         }),
-        first_seen_at: Some(timestamp(journey.first_seen_at)),
-        last_seen_at: Some(timestamp(journey.last_seen_at)),
-        last_event_offset: journey.last_event_offset.unwrap_or_default(),
-    }
-}
-
-fn conversation_to_proto(c: &journey::Conversation) -> v1::Conversation {
-    let time = |t: Option<Timestamp>| t.map(timestamp);
-    v1::Conversation {
-        conversation_id: c.id.to_string(),
-        status: c.status.to_proto(),
-        opened_at: Some(timestamp(c.opened_at)),
-        last_activity_at: Some(timestamp(c.last_activity_at)),
-        closed_at: time(c.closed_at),
-        intent: c.intent.as_ref().map(|i| v1::DetectedIntent {
-            intent: i.intent.clone(),
-            confidence: i.confidence,
-            detected_by: i.detected_by.clone(),
-            detected_at: Some(timestamp(i.detected_at)),
+        Payload::CustomersUnmerged {
+            absorbed,
+            reason,
+            requested_by,
+        } => P::CustomersUnmerged(v1::CustomersUnmerged {
+            absorbed_customer_id: absorbed.to_string(),
+            reason,
+            requested_by,
         }),
-        context: c
-            .context
-            .iter()
-            .map(|(key, entry)| v1::ContextEntry {
-                key: key.clone(),
-                value: if entry.sensitive {
-                    MASK.to_owned()
-                } else {
-                    entry.value.clone()
-                },
-                sensitive: entry.sensitive,
-                masked: entry.sensitive,
-                set_at: Some(timestamp(entry.set_at)),
-                channel: enum_or_unspecified(entry.channel),
+        Payload::ContinuationTokenIssued { token, expires_at } => {
+            P::ContinuationTokenIssued(v1::ContinuationTokenIssued {
+                token,
+                expires_at: Some(timestamp(expires_at)),
             })
-            .collect(),
-        channels: c.channels.iter().map(|ch| ch.to_proto()).collect(),
-        interactions: c
-            .interactions
-            .iter()
-            .map(|i| v1::Interaction {
-                interaction_id: i.id.to_string(),
-                channel: enum_or_unspecified(i.channel),
-                direction: enum_or_unspecified(i.direction),
-                started_at: Some(timestamp(i.started_at)),
-                ended_at: time(i.ended_at),
-                stage: i.stage.to_proto(),
-                stages: i
-                    .stages
-                    .iter()
-                    .map(|s| v1::StageVisit {
-                        stage: s.stage.to_proto(),
-                        entered_at: Some(timestamp(s.entered_at)),
-                    })
-                    .collect(),
-                queue_id: i.queue_id.clone().unwrap_or_default(),
-                agent_id: id_string(&i.agent_id),
-                self_service_steps: i.self_service_steps,
-                transfers: i.transfers,
-                abandoned_at: enum_or_unspecified(i.abandoned_at),
-                end_reason: enum_or_unspecified(i.end_reason),
-                language: i.language.clone().unwrap_or_default(),
-            })
-            .collect(),
-        transcript: c
-            .transcript
-            .iter()
-            .map(|m| v1::TranscriptEntry {
-                from: m.from.to_proto(),
-                sender_id: m.sender_id.clone(),
-                text: m.text.clone(),
-                attachment_count: m.attachment_count,
-                channel: enum_or_unspecified(m.channel),
-                sent_at: Some(timestamp(m.sent_at)),
-            })
-            .collect(),
-        last_agent_id: id_string(&c.last_agent_id),
-        transfer_count: c.transfer_count,
-        callback_pending: c.callback_pending,
-        disposition: c.disposition.clone().unwrap_or_default(),
-        survey: Some(v1::SurveyScores {
-            csat: c.survey.csat,
-            nps: c.survey.nps,
-            effort: c.survey.effort,
-        }),
-        handoff_summary: c.handoff_summary.clone().unwrap_or_default(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rezef_events::ChannelIdentity;
+    use rezef_events::event::{
+        AbandonPoint, AssuranceLevel, Direction, EndReason, HandoffReason, Participant,
+        StepOutcome, VerificationMethod,
+    };
     use rezef_events::testing::EventBuilder;
 
     fn round_trip(event: &Event) -> Event {
@@ -739,6 +516,7 @@ mod tests {
                 identity: Some(phone.clone()),
                 entry_point: "+97231234567".into(),
                 language: Some("he".into()),
+                continuation_token: Some("482913".into()),
             },
             Payload::SelfServiceStepCompleted {
                 step_id: "main-menu".into(),
@@ -832,6 +610,27 @@ mod tests {
             let event = b.event(payload);
             assert_eq!(round_trip(&event), event);
         }
+        let mut by_id = EventBuilder::customer("acme", "c-1").in_conversation("cnv-1");
+        let absorbed = CustomerId::new("c-2").expect("valid");
+        for payload in [
+            Payload::CustomersMerged {
+                absorbed: absorbed.clone(),
+                reason: "same person".into(),
+                requested_by: "agent-1".into(),
+            },
+            Payload::CustomersUnmerged {
+                absorbed,
+                reason: "wrong merge".into(),
+                requested_by: "agent-1".into(),
+            },
+            Payload::ContinuationTokenIssued {
+                token: "482913".into(),
+                expires_at: Timestamp::from_unix_millis(1_900_000_000_000),
+            },
+        ] {
+            let event = by_id.event(payload);
+            assert_eq!(round_trip(&event), event);
+        }
         let presence = b.presence("agent-1");
         assert_eq!(round_trip(&presence), presence);
     }
@@ -865,24 +664,5 @@ mod tests {
         });
         event.channel = 99;
         assert_eq!(violations(event), ["customer.identity.value", "channel"]);
-    }
-
-    #[test]
-    fn sensitive_context_is_masked_when_served() {
-        let mut b = EventBuilder::customer("acme", "c-1");
-        let event = b.event(Payload::ContextSet {
-            key: "card".into(),
-            value: "4111111111111111".into(),
-            sensitive: true,
-        });
-        let mut journey = Journey::new(
-            event.tenant_id.clone(),
-            CustomerId::new("c-1").expect("valid"),
-            event.occurred_at,
-        );
-        journey.apply(0, &event);
-        let served = journey_to_proto(&journey);
-        let entry = &served.conversations[0].context[0];
-        assert_eq!((entry.value.as_str(), entry.masked), (MASK, true));
     }
 }

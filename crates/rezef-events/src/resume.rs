@@ -1,0 +1,288 @@
+//! What a channel learns when a contact arrives: the conversation the contact continues (and
+//! why), the identity already verified (and whether this channel may skip re-verifying), and
+//! whether the customer can skip self service. Pure: the same journey, time and policy give
+//! the same answer; the gRPC edge only shapes it.
+
+use crate::event::{AssuranceLevel, Channel, VerificationMethod};
+use crate::identity::ChannelIdentity;
+use crate::journey::{Conversation, ConversationStatus, Journey};
+use crate::policy::ContinuityPolicy;
+use crate::time::Timestamp;
+
+/// Why a conversation is offered for the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuation {
+    /// The customer gave a continuation token for it.
+    Token,
+    /// It is open and the contact comes within the continuation window.
+    WithinWindow,
+    /// It is open but idle for longer than the window: the contact joins it once its intent
+    /// turns out the same.
+    IfSameIntent,
+    /// It closed recently: a contact about the same intent reopens it (a repeat contact).
+    Recent,
+}
+
+impl Continuation {
+    /// Whether a new interaction joins the conversation as soon as it starts.
+    pub fn joins_now(self) -> bool {
+        matches!(self, Self::Token | Self::WithinWindow)
+    }
+}
+
+/// The verification that holds for the customer now, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedIdentity {
+    pub identity: ChannelIdentity,
+    pub method: VerificationMethod,
+    pub assurance: AssuranceLevel,
+    pub verified_at: Timestamp,
+    /// When it stops holding (the adapter's expiry under the policy's cap, or the default).
+    pub expires_at: Timestamp,
+    pub verified_on: Option<Channel>,
+    /// Whether the arriving channel may skip re-verification.
+    pub skip_verification: bool,
+    /// The policy's requirement for the arriving channel.
+    pub required_assurance: AssuranceLevel,
+}
+
+/// The answer for one arriving contact.
+#[derive(Debug, Clone)]
+pub struct Resume<'a> {
+    pub conversation: Option<(&'a Conversation, Continuation)>,
+    pub verified: Option<VerifiedIdentity>,
+    /// The language the customer last used, when known.
+    pub language: Option<&'a str>,
+    /// A known customer continuing a conversation whose intent is known: self service (IVR
+    /// menus, bot triage) has nothing left to ask.
+    pub skip_self_service: bool,
+}
+
+/// Decides what a contact arriving on `channel` at `now` continues. `token` is a
+/// continuation token the customer gave, if any.
+pub fn resume<'a>(
+    journey: &'a Journey,
+    channel: Channel,
+    now: Timestamp,
+    policy: &ContinuityPolicy,
+    token: Option<&str>,
+) -> Resume<'a> {
+    let conversation = continuation(journey, now, policy, token);
+    let verified = verified_identity(journey, channel, now, policy);
+    let language = journey
+        .conversations
+        .iter()
+        .flat_map(|c| &c.interactions)
+        .filter(|i| i.language.is_some())
+        .max_by_key(|i| i.started_at)
+        .and_then(|i| i.language.as_deref());
+    let skip_self_service =
+        conversation.is_some_and(|(c, how)| how.joins_now() && c.intent.is_some());
+    Resume {
+        conversation,
+        verified,
+        language,
+        skip_self_service,
+    }
+}
+
+fn continuation<'a>(
+    journey: &'a Journey,
+    now: Timestamp,
+    policy: &ContinuityPolicy,
+    token: Option<&str>,
+) -> Option<(&'a Conversation, Continuation)> {
+    let conversations = &journey.conversations;
+    if let Some(token) = token
+        && let Some(c) = conversations.iter().rfind(|c| {
+            c.tokens
+                .iter()
+                .any(|t| t.token == token && now < t.expires_at)
+        })
+    {
+        return Some((c, Continuation::Token));
+    }
+    let open = conversations.iter().rfind(|c| {
+        c.status == ConversationStatus::Open
+            && now <= c.last_activity_at.plus(policy.inactivity_timeout)
+    });
+    if let Some(c) = open {
+        if now <= c.last_activity_at.plus(policy.continuation_window) {
+            return Some((c, Continuation::WithinWindow));
+        }
+        if policy.join_same_intent && c.intent.is_some() {
+            return Some((c, Continuation::IfSameIntent));
+        }
+    }
+    conversations
+        .iter()
+        .filter(|c| c.intent.is_some())
+        .filter_map(|c| {
+            let closed = match c.status {
+                ConversationStatus::Open => c.last_activity_at.plus(policy.inactivity_timeout),
+                _ => c.closed_at?,
+            };
+            (closed < now && now <= closed.plus(policy.reopen_window)).then_some((closed, c))
+        })
+        .max_by_key(|(closed, _)| *closed)
+        .map(|(_, c)| (c, Continuation::Recent))
+}
+
+/// The strongest verification still holding (the latest among equals); if none holds, the
+/// latest one, reported as not sparing re-verification.
+fn verified_identity(
+    journey: &Journey,
+    channel: Channel,
+    now: Timestamp,
+    policy: &ContinuityPolicy,
+) -> Option<VerifiedIdentity> {
+    let required = policy.required_assurance(channel);
+    journey
+        .identities
+        .iter()
+        .filter_map(|linked| {
+            let v = linked.verification.as_ref()?;
+            let expires_at = policy.verification_expiry(v.verified_at, v.expires_at);
+            Some(VerifiedIdentity {
+                identity: linked.identity.clone(),
+                method: v.method,
+                assurance: v.assurance,
+                verified_at: v.verified_at,
+                expires_at,
+                verified_on: v.channel,
+                skip_verification: now < expires_at && v.assurance >= required,
+                required_assurance: required,
+            })
+        })
+        .max_by_key(|v| {
+            let holds = now < v.expires_at;
+            (holds, holds.then_some(v.assurance), v.verified_at)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::event::Payload;
+    use crate::fold::customer_id_for;
+    use crate::testing::EventBuilder;
+
+    fn journey_of(events: &[crate::Event]) -> Journey {
+        let first = &events[0];
+        let identity = match &first.customer {
+            Some(crate::CustomerRef::Identity(identity)) => identity.clone(),
+            _ => unreachable!("tests start from an identity"),
+        };
+        let mut journey = Journey::new(
+            first.tenant_id.clone(),
+            customer_id_for(&first.tenant_id, &identity),
+            first.occurred_at,
+        );
+        for (offset, event) in events.iter().enumerate() {
+            journey.apply(offset as u64, event);
+        }
+        journey
+    }
+
+    #[test]
+    fn an_open_conversation_within_the_window_continues_and_skips_the_ivr() {
+        let mut chat = EventBuilder::visitor("acme", "v-1");
+        let events = [chat.started(), chat.intent("billing.dispute", 0.9)];
+        let journey = journey_of(&events);
+        let policy = ContinuityPolicy::default();
+        let now = chat.clock().plus(Duration::from_secs(3600));
+        let answer = resume(&journey, Channel::Voice, now, &policy, None);
+        let (conversation, how) = answer.conversation.expect("continues");
+        assert_eq!(how, Continuation::WithinWindow);
+        assert_eq!(
+            conversation.intent.as_ref().map(|i| i.intent.as_str()),
+            Some("billing.dispute")
+        );
+        assert!(answer.skip_self_service);
+
+        let later = chat.clock().plus(Duration::from_secs(4 * 24 * 3600));
+        let answer = resume(&journey, Channel::Voice, later, &policy, None);
+        assert_eq!(
+            answer.conversation.map(|(_, how)| how),
+            Some(Continuation::IfSameIntent)
+        );
+        assert!(!answer.skip_self_service);
+
+        let much_later = chat.clock().plus(Duration::from_secs(10 * 24 * 3600));
+        let answer = resume(&journey, Channel::Voice, much_later, &policy, None);
+        assert_eq!(
+            answer.conversation.map(|(_, how)| how),
+            Some(Continuation::Recent)
+        );
+        let gone = chat.clock().plus(Duration::from_secs(30 * 24 * 3600));
+        assert!(
+            resume(&journey, Channel::Voice, gone, &policy, None)
+                .conversation
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_verification_spares_re_verification_until_it_expires_and_per_channel_policy() {
+        let mut chat = EventBuilder::visitor("acme", "v-1");
+        let crm = ChannelIdentity::new(crate::IdentityKind::CrmId, "C-1", None).expect("valid");
+        let events = [chat.started(), chat.identified(vec![crm.clone()])];
+        let journey = journey_of(&events);
+        let mut policy = ContinuityPolicy::default();
+        policy
+            .channel_required_assurance
+            .insert(Channel::Branch, AssuranceLevel::High);
+        let soon = chat.clock().plus(Duration::from_secs(60));
+        let voice = resume(&journey, Channel::Voice, soon, &policy, None)
+            .verified
+            .expect("verified");
+        assert!(voice.skip_verification);
+        assert_eq!(voice.expires_at, chat.clock().plus(policy.verification_ttl));
+        let branch = resume(&journey, Channel::Branch, soon, &policy, None)
+            .verified
+            .expect("verified");
+        assert!(!branch.skip_verification, "the branch needs high assurance");
+        let late = chat.clock().plus(Duration::from_secs(2 * 3600));
+        let expired = resume(&journey, Channel::Voice, late, &policy, None)
+            .verified
+            .expect("reported");
+        assert!(!expired.skip_verification, "expired after the default hour");
+    }
+
+    #[test]
+    fn a_token_names_its_conversation_until_it_expires() {
+        let mut chat = EventBuilder::visitor("acme", "v-1").in_conversation("cnv-1");
+        let started = chat.started();
+        let expires_at = chat.clock().plus(Duration::from_secs(600));
+        let issued = chat.event(Payload::ContinuationTokenIssued {
+            token: "482913".into(),
+            expires_at,
+        });
+        let journey = journey_of(&[started, issued]);
+        let policy = ContinuityPolicy::default();
+        let answer = resume(
+            &journey,
+            Channel::Voice,
+            chat.clock(),
+            &policy,
+            Some("482913"),
+        );
+        assert_eq!(
+            answer.conversation.map(|(c, how)| (c.id.as_str(), how)),
+            Some(("cnv-1", Continuation::Token))
+        );
+        let answer = resume(
+            &journey,
+            Channel::Voice,
+            expires_at,
+            &policy,
+            Some("482913"),
+        );
+        assert_eq!(
+            answer.conversation.map(|(_, how)| how),
+            Some(Continuation::WithinWindow)
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! Conversations across channels and time (windows, same intent, reopen, inactivity,
+//! tokens) and merging customers, given events and then expecting state; with properties of
+//! merge and unmerge on random sequences.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rezef_events::event::{AssuranceLevel, Participant, Payload, VerificationMethod};
+use rezef_events::fold::Context;
+use rezef_events::journey::{ConversationStatus, JoinReason, MergeCause, MergeRecord};
+use rezef_events::policy::ContinuityPolicy;
+use rezef_events::testing::EventBuilder;
+use rezef_events::{Channel, ChannelIdentity, CustomerId, Event, Journey, Timestamp};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn customer(id: &str) -> CustomerId {
+    CustomerId::new(id).expect("valid")
+}
+
+fn fold_into(journey: &mut Journey, first_offset: u64, events: &[Event]) {
+    for (n, event) in events.iter().enumerate() {
+        journey.apply(first_offset + n as u64, event);
+    }
+}
+
+fn fold(id: &str, events: &[Event]) -> Journey {
+    let mut journey = Journey::new(
+        events[0].tenant_id.clone(),
+        customer(id),
+        events[0].occurred_at,
+    );
+    fold_into(&mut journey, 0, events);
+    journey
+}
+
+fn reasons(journey: &Journey) -> Vec<Vec<JoinReason>> {
+    journey
+        .conversations
+        .iter()
+        .map(|c| c.interactions.iter().map(|i| i.joined).collect())
+        .collect()
+}
+
+#[test]
+fn a_contact_within_the_window_continues_on_another_channel() {
+    let mut chat = EventBuilder::customer("acme", "c-1").on(Channel::Webchat, "chat-1");
+    let mut events = vec![chat.started(), chat.intent("billing", 0.9)];
+    chat.wait(48 * HOUR);
+    let mut voice = chat.on(Channel::Voice, "call-1");
+    events.push(voice.started());
+    let journey = fold("c-1", &events);
+    assert_eq!(
+        reasons(&journey),
+        [[JoinReason::Opened, JoinReason::WithinWindow]]
+    );
+    assert_eq!(
+        journey.conversations[0].channels,
+        [Channel::Webchat, Channel::Voice]
+    );
+}
+
+#[test]
+fn past_the_window_a_contact_joins_only_on_the_same_intent() {
+    let mut chat = EventBuilder::customer("acme", "c-1").on(Channel::Webchat, "chat-1");
+    let mut events = vec![chat.started(), chat.intent("billing", 0.9)];
+    chat.wait(4 * DAY);
+    let mut voice = chat.on(Channel::Voice, "call-1");
+    events.push(voice.started());
+    let apart = fold("c-1", &events);
+    assert_eq!(
+        apart.conversations.len(),
+        2,
+        "a new contact opens its own conversation first"
+    );
+
+    let mut same = events.clone();
+    same.push(voice.intent("billing", 0.8));
+    let journey = fold("c-1", &same);
+    assert_eq!(
+        reasons(&journey),
+        [[JoinReason::Opened, JoinReason::SameIntent]]
+    );
+    assert_eq!(journey.counters.conversations, 1);
+    let alias = &apart.conversations[1].id;
+    assert_eq!(
+        journey.conversation(alias).map(|c| &c.id),
+        Some(&journey.conversations[0].id),
+        "the joined conversation's id still finds it"
+    );
+
+    let mut other = events;
+    other.push(voice.intent("address.change", 0.8));
+    assert_eq!(
+        fold("c-1", &other).conversations.len(),
+        2,
+        "another need stays apart"
+    );
+}
+
+#[test]
+fn a_contact_soon_after_resolution_about_the_same_need_reopens_and_counts_as_repeat() {
+    let mut chat = EventBuilder::customer("acme", "c-1").on(Channel::Webchat, "chat-1");
+    let mut events = vec![
+        chat.started(),
+        chat.intent("billing", 0.9),
+        chat.wrapped_up(true),
+    ];
+    chat.wait(2 * DAY);
+    let mut voice = chat.on(Channel::Voice, "call-1");
+    events.extend([voice.started(), voice.intent("billing", 0.9)]);
+    let journey = fold("c-1", &events);
+    assert_eq!(journey.conversations.len(), 1);
+    let conversation = &journey.conversations[0];
+    assert_eq!(conversation.status, ConversationStatus::Open);
+    assert_eq!(conversation.closed_at, None);
+    assert_eq!(conversation.repeat_contacts, 1);
+    assert_eq!(journey.counters.repeat_contacts, 1);
+    assert_eq!(
+        reasons(&journey),
+        [[JoinReason::Opened, JoinReason::Reopened]]
+    );
+
+    // Long after, the same intent is a new need.
+    let mut late = events[..3].to_vec();
+    let mut voice = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Voice, "call-2")
+        .ids("late");
+    voice.wait(30 * DAY);
+    late.extend([voice.started(), voice.intent("billing", 0.9)]);
+    let journey = fold("c-1", &late);
+    assert_eq!(journey.conversations.len(), 2);
+    assert_eq!(journey.counters.repeat_contacts, 0);
+}
+
+#[test]
+fn an_idle_conversation_closes_as_inactive() {
+    let mut chat = EventBuilder::customer("acme", "c-1").on(Channel::Webchat, "chat-1");
+    let mut events = vec![chat.started(), chat.intent("billing", 0.9)];
+    let last_activity = chat.clock();
+    chat.wait(8 * DAY);
+    let mut email = chat.on(Channel::Email, "mail-1");
+    events.push(email.started());
+    let journey = fold("c-1", &events);
+    let first = &journey.conversations[0];
+    assert_eq!(first.status, ConversationStatus::Inactive);
+    assert_eq!(first.closed_at, Some(last_activity.plus(7 * DAY)));
+    assert_eq!(journey.conversations[1].status, ConversationStatus::Open);
+}
+
+#[test]
+fn a_token_continues_its_conversation_once_even_past_the_window() {
+    let mut chat = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Webchat, "chat-1")
+        .in_conversation("cnv-chat");
+    let mut events = vec![chat.started()];
+    let expires_at = chat.clock().plus(30 * DAY);
+    events.push(chat.event(Payload::ContinuationTokenIssued {
+        token: "482913".into(),
+        expires_at,
+    }));
+    let mut other = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Webchat, "chat-0")
+        .ids("o");
+    other.wait(4 * DAY);
+    events.push(other.started()); // past the window: a newer open conversation
+    let mut voice = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Voice, "call-1")
+        .ids("v");
+    voice.wait(5 * DAY);
+    events.push(voice.started_with_token("482913"));
+    let journey = fold("c-1", &events);
+    let chat = journey
+        .conversation(&rezef_events::ConversationId::new("cnv-chat").expect("valid"))
+        .expect("present");
+    assert_eq!(
+        chat.interactions
+            .iter()
+            .map(|i| i.joined)
+            .collect::<Vec<_>>(),
+        [JoinReason::Named, JoinReason::Token]
+    );
+    assert!(chat.tokens.is_empty(), "a token is used once");
+
+    let mut again = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Voice, "call-2")
+        .ids("w");
+    again.wait(5 * DAY);
+    let mut journey = journey;
+    let applied = journey.apply(10, &again.started_with_token("482913"));
+    assert!(applied.tokens_used.is_empty());
+}
+
+fn verified(
+    method: VerificationMethod,
+    assurance: AssuranceLevel,
+    identity: ChannelIdentity,
+) -> MergeRecord {
+    MergeRecord {
+        at: Timestamp::from_unix_millis(1_800_000_000_000),
+        offset: 1000,
+        cause: MergeCause::Verified {
+            method,
+            assurance,
+            identity,
+        },
+    }
+}
+
+fn crm() -> ChannelIdentity {
+    ChannelIdentity::new(rezef_events::IdentityKind::CrmId, "C-1", None).expect("valid")
+}
+
+#[test]
+fn a_merge_joins_histories_and_an_unmerge_gives_each_back() {
+    let mut chat = EventBuilder::visitor("acme", "v-1").on(Channel::Webchat, "chat-1");
+    let a = fold(
+        "c-a",
+        &[
+            chat.started(),
+            chat.intent("billing", 0.9),
+            chat.assigned("agent-1"),
+        ],
+    );
+    let mut call = EventBuilder::phone("acme", "+972501234567").ids("p");
+    let b = fold(
+        "c-b",
+        &[call.started(), call.message(Participant::Customer, "hi")],
+    );
+
+    let mut merged = a.clone();
+    let tombstone = merged.absorb(
+        b.clone(),
+        verified(VerificationMethod::Knowledge, AssuranceLevel::High, crm()),
+    );
+    assert_eq!(tombstone.merged_into, Some(customer("c-a")));
+    assert_eq!(merged.conversations.len(), 2);
+    assert_eq!(merged.identities.len(), 2);
+    assert_eq!(
+        merged.counters.events,
+        a.counters.events + b.counters.events
+    );
+    assert_eq!(
+        merged.merged_customers().collect::<Vec<_>>(),
+        [&customer("c-b")]
+    );
+
+    let mut after = merged.clone();
+    let restored = after.split(&customer("c-b")).expect("a member");
+    assert_eq!(restored, b);
+    assert_eq!(after, a);
+    assert_eq!(after.split(&customer("c-b")), None, "no longer a member");
+}
+
+#[test]
+fn events_after_a_merge_go_back_with_the_member_they_came_from() {
+    let mut chat = EventBuilder::visitor("acme", "v-1").on(Channel::Webchat, "chat-1");
+    let a = fold("c-a", &[chat.started()]);
+    let mut call = EventBuilder::phone("acme", "+972501234567").ids("p");
+    let b = fold("c-b", &[call.started()]);
+    let mut merged = a.clone();
+    merged.absorb(
+        b,
+        verified(VerificationMethod::Pin, AssuranceLevel::High, crm()),
+    );
+    // A later call from B's phone, resolved to member c-b, opens a conversation of its own.
+    let mut later = EventBuilder::phone("acme", "+972501234567")
+        .on(Channel::Voice, "call-9")
+        .ids("q");
+    later.wait(10 * DAY);
+    let policy = ContinuityPolicy::default();
+    let origin = customer("c-b");
+    let cx = Context {
+        policy: &policy,
+        origin: Some(&origin),
+        foreign: &[],
+    };
+    merged.apply_with(50, &later.started(), &cx);
+    merged.apply_with(51, &later.intent("moving", 0.9), &cx);
+    let events = merged.counters.events;
+    let restored = merged.split(&origin).expect("a member");
+    assert_eq!(
+        restored.conversations.len(),
+        2,
+        "its old one and the one opened since"
+    );
+    assert_eq!(merged.conversations.len(), 1);
+    assert_eq!(restored.counters.events + merged.counters.events, events);
+    assert_eq!(restored.last_event_offset, Some(51));
+}
+
+/// Random customers' histories: (customer index, channel, payload kind).
+fn arb_history() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+    prop::collection::vec((0usize..3, 0u8..3, 0u8..6), 1..40)
+}
+
+fn history_events(specs: &[(usize, u8, u8)]) -> Vec<(usize, Event)> {
+    let channels = [Channel::Webchat, Channel::Voice, Channel::Email];
+    specs
+        .iter()
+        .enumerate()
+        .map(|(n, (who, channel, kind))| {
+            let mut b = EventBuilder::customer("acme", &format!("c-{who}"))
+                .on(channels[*channel as usize], &format!("i-{who}-{channel}"))
+                .ids(&format!("x{n}"));
+            b.wait(Duration::from_secs(n as u64 * 3600 * 11));
+            let event = match kind {
+                0 => b.started(),
+                1 => b.intent(["billing", "moving"][n % 2], 0.9),
+                2 => b.message(Participant::Customer, "hello"),
+                3 => b.assigned("agent-1"),
+                4 => b.wrapped_up(n % 2 == 0),
+                _ => b.context("k", "v"),
+            };
+            (*who, event)
+        })
+        .collect()
+}
+
+proptest! {
+    /// Folding merges then unmerges in reverse gives every customer back as it was.
+    #[test]
+    fn merge_then_unmerge_restores_both(specs in arb_history()) {
+        let mut journeys: Vec<Journey> = (0..3)
+            .map(|n| Journey::new(rezef_events::TenantId::new("acme").expect("valid"), customer(&format!("c-{n}")), Timestamp::from_unix_millis(1_700_000_000_000)))
+            .collect();
+        for (offset, (who, event)) in history_events(&specs).into_iter().enumerate() {
+            journeys[who].apply(offset as u64, &event);
+        }
+        let before = journeys.clone();
+        let record = verified(VerificationMethod::Document, AssuranceLevel::High, crm());
+        // c-2 into c-1, then c-1 (with c-2) into c-0; undo in any order.
+        let mut root = journeys[0].clone();
+        let mut middle = journeys[1].clone();
+        middle.absorb(journeys[2].clone(), record.clone());
+        root.absorb(middle, record);
+        prop_assert_eq!(root.counters.events, before.iter().map(|j| j.counters.events).sum::<u64>());
+        let middle = root.split(&customer("c-1")).expect("member");
+        prop_assert_eq!(&root, &before[0]);
+        let mut middle = middle;
+        let last = middle.split(&customer("c-2")).expect("nested member");
+        prop_assert_eq!(&middle, &before[1]);
+        prop_assert_eq!(&last, &before[2]);
+    }
+
+    /// Whatever happens between a merge and its unmerge, nothing is lost or counted twice.
+    #[test]
+    fn an_unmerge_partitions_the_journey(specs in arb_history(), after in arb_history()) {
+        let mut a = Journey::new(rezef_events::TenantId::new("acme").expect("valid"), customer("c-0"), Timestamp::from_unix_millis(1_700_000_000_000));
+        let mut b = Journey::new(rezef_events::TenantId::new("acme").expect("valid"), customer("c-1"), Timestamp::from_unix_millis(1_700_000_000_000));
+        let mut offset = 0;
+        for (who, event) in history_events(&specs) {
+            if who == 0 { a.apply(offset, &event); } else { b.apply(offset, &event); }
+            offset += 1;
+        }
+        a.absorb(b, verified(VerificationMethod::Document, AssuranceLevel::High, crm()));
+        let policy = ContinuityPolicy::default();
+        let member = customer("c-1");
+        for (who, event) in history_events(&after) {
+            let origin = (who != 0).then_some(&member);
+            offset += 1000;
+            a.apply_with(offset, &event, &Context { policy: &policy, origin, foreign: &[] });
+        }
+        let total = a.clone();
+        let b = a.split(&member).expect("member");
+        prop_assert_eq!(a.counters.events + b.counters.events, total.counters.events);
+        prop_assert_eq!(a.conversations.len() + b.conversations.len(), total.conversations.len());
+        prop_assert_eq!(a.identities.len() + b.identities.len(), total.identities.len());
+        prop_assert!(a.shares.is_empty() && b.shares.is_empty());
+        prop_assert_eq!(a.counters.conversations as usize, a.conversations.len());
+        prop_assert_eq!(b.counters.conversations as usize, b.conversations.len());
+    }
+}

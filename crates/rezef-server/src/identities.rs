@@ -1,0 +1,322 @@
+//! `rezef.v1.Identities`: who an identity belongs to, and the links, merges and unmerges
+//! that make many channel identities one customer. Each change is appended to the log as an
+//! event after its rules were checked against an up-to-date projection; the projector
+//! applies the same rules when it folds the event.
+
+use rezef_events::event::{AssuranceLevel, VerificationMethod};
+use rezef_events::{Channel, ChannelIdentity, CustomerId, Payload, TenantId};
+use rezef_proto::v1::{
+    self, LinkIdentityRequest, LinkIdentityResponse, LinkOutcome, MergeCustomersRequest,
+    MergeCustomersResponse, ResolveCustomerRequest, ResolveCustomerResponse,
+    UnmergeCustomersRequest, UnmergeCustomersResponse, identities_server::Identities,
+};
+use tonic::{Request, Response, Status};
+use tracing::{Instrument, info, info_span};
+
+use crate::backbone::Backbone;
+use crate::convert::{Check, linked_identity_to_proto};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct IdentitiesService {
+    backbone: Backbone,
+}
+
+/// A customer id field, required.
+fn customer_field(check: &mut Check, field: &str, value: String) -> Option<CustomerId> {
+    check.id(field, value, true, CustomerId::new)
+}
+
+fn identity_field(
+    check: &mut Check,
+    field: &str,
+    value: Option<v1::ChannelIdentity>,
+) -> Option<ChannelIdentity> {
+    match value {
+        Some(identity) => check.identity(field, identity),
+        None => {
+            check.fail(field, "is required");
+            None
+        }
+    }
+}
+
+fn requested_by_field(check: &mut Check, value: &str) {
+    if value.is_empty() {
+        check.fail("requested_by", "is required");
+    }
+}
+
+impl IdentitiesService {
+    pub fn new(backbone: Backbone) -> Self {
+        Self { backbone }
+    }
+
+    /// The journey holding `customer`, or `NOT_FOUND`.
+    fn journey_of(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<rezef_events::Journey> {
+        self.backbone.journey_of(tenant, customer)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "customer {customer} is not known in tenant {tenant}"
+            ))
+        })
+    }
+
+    async fn resolve(
+        &self,
+        request: Request<ResolveCustomerRequest>,
+    ) -> Result<ResolveCustomerResponse> {
+        let wait = self.backbone.max_wait(&request);
+        let request = request.into_inner();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let identity = identity_field(&mut check, "identity", request.identity);
+        let (Some(tenant), Some(identity)) = (tenant, identity) else {
+            return Err(Error::InvalidArgument(check.into_violations()));
+        };
+        if let Some(offset) = request.min_offset {
+            self.backbone.wait_projected(offset, wait).await?;
+        }
+        let projected_offset = self.backbone.projection.position();
+        let owner = self
+            .backbone
+            .store
+            .resolve(&tenant, &identity)?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no customer with identity {identity} in tenant {tenant}"
+                ))
+            })?;
+        let journey = self.journey_of(&tenant, &owner)?;
+        Ok(ResolveCustomerResponse {
+            merged_customer_id: if owner == journey.customer_id {
+                String::new()
+            } else {
+                owner.to_string()
+            },
+            customer_id: journey.customer_id.to_string(),
+            identities: journey
+                .identities
+                .iter()
+                .map(linked_identity_to_proto)
+                .collect(),
+            projected_offset,
+        })
+    }
+
+    async fn link(&self, request: Request<LinkIdentityRequest>) -> Result<LinkIdentityResponse> {
+        let wait = self.backbone.max_wait(&request);
+        let request = request.into_inner();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let customer = customer_field(&mut check, "customer_id", request.customer_id);
+        let identity = identity_field(&mut check, "identity", request.identity);
+        let method = check.required::<VerificationMethod>("method", request.method);
+        let assurance = check.required::<AssuranceLevel>("assurance", request.assurance);
+        let channel = check.required::<Channel>("channel", request.channel);
+        let expires_at = check.time("expires_at", request.expires_at);
+        if request.source.is_empty() {
+            check.fail("source", "is required");
+        }
+        let violations = check.into_violations();
+        let (
+            Some(tenant),
+            Some(customer),
+            Some(identity),
+            Some(method),
+            Some(assurance),
+            Some(channel),
+            true,
+        ) = (
+            tenant,
+            customer,
+            identity,
+            method,
+            assurance,
+            channel,
+            violations.is_empty(),
+        )
+        else {
+            return Err(Error::InvalidArgument(violations));
+        };
+        self.backbone.caught_up(wait).await?;
+        let journey = self.journey_of(&tenant, &customer)?;
+        let owner = match self.backbone.store.resolve(&tenant, &identity)? {
+            Some(owner) => self
+                .backbone
+                .journey_of(&tenant, &owner)?
+                .map(|j| j.customer_id),
+            None => None,
+        };
+        let (outcome, merged_with) = match owner {
+            None => (LinkOutcome::Linked, None),
+            Some(owner) if owner == journey.customer_id => (LinkOutcome::AlreadyLinked, None),
+            Some(owner) => {
+                let policy = self.backbone.policy(&tenant);
+                if let Err(refusal) = policy.may_merge(method, assurance, identity.kind()) {
+                    return Err(Error::FailedPrecondition(format!(
+                        "identity {identity} belongs to customer {owner}, and a {assurance} \
+                         verification by {method} does not merge customers: {refusal}"
+                    )));
+                }
+                (LinkOutcome::Merged, Some(owner))
+            }
+        };
+        let event = Backbone::own_event(
+            &tenant,
+            &journey.customer_id,
+            Some(channel),
+            &request.source,
+            Payload::CustomerIdentified {
+                method,
+                assurance,
+                identities: vec![identity],
+                expires_at,
+            },
+        );
+        event.validate().map_err(Error::InvalidArgument)?;
+        let offset = self.backbone.append(&event).await?;
+        info!(%tenant, customer = %journey.customer_id, ?outcome, offset, "identity linked");
+        Ok(LinkIdentityResponse {
+            outcome: outcome as i32,
+            merged_with_customer_id: merged_with.map(|c| c.to_string()).unwrap_or_default(),
+            offset,
+        })
+    }
+
+    async fn merge(
+        &self,
+        request: Request<MergeCustomersRequest>,
+    ) -> Result<MergeCustomersResponse> {
+        let wait = self.backbone.max_wait(&request);
+        let request = request.into_inner();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let survivor = customer_field(
+            &mut check,
+            "survivor_customer_id",
+            request.survivor_customer_id,
+        );
+        let absorbed = customer_field(
+            &mut check,
+            "absorbed_customer_id",
+            request.absorbed_customer_id,
+        );
+        requested_by_field(&mut check, &request.requested_by);
+        let violations = check.into_violations();
+        let (Some(tenant), Some(survivor), Some(absorbed), true) =
+            (tenant, survivor, absorbed, violations.is_empty())
+        else {
+            return Err(Error::InvalidArgument(violations));
+        };
+        self.backbone.caught_up(wait).await?;
+        let (kept, taken) = (
+            self.journey_of(&tenant, &survivor)?,
+            self.journey_of(&tenant, &absorbed)?,
+        );
+        if kept.customer_id == taken.customer_id {
+            return Err(Error::FailedPrecondition(format!(
+                "customers {survivor} and {absorbed} are already one: {}",
+                kept.customer_id
+            )));
+        }
+        let event = Backbone::own_event(
+            &tenant,
+            &kept.customer_id,
+            None,
+            "rezef.identities",
+            Payload::CustomersMerged {
+                absorbed: taken.customer_id.clone(),
+                reason: request.reason,
+                requested_by: request.requested_by,
+            },
+        );
+        event.validate().map_err(Error::InvalidArgument)?;
+        let offset = self.backbone.append(&event).await?;
+        info!(%tenant, survivor = %kept.customer_id, absorbed = %taken.customer_id, offset, "merge requested");
+        Ok(MergeCustomersResponse { offset })
+    }
+
+    async fn unmerge(
+        &self,
+        request: Request<UnmergeCustomersRequest>,
+    ) -> Result<UnmergeCustomersResponse> {
+        let wait = self.backbone.max_wait(&request);
+        let request = request.into_inner();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let customer = customer_field(&mut check, "customer_id", request.customer_id);
+        let absorbed = customer_field(
+            &mut check,
+            "absorbed_customer_id",
+            request.absorbed_customer_id,
+        );
+        requested_by_field(&mut check, &request.requested_by);
+        let violations = check.into_violations();
+        let (Some(tenant), Some(customer), Some(absorbed), true) =
+            (tenant, customer, absorbed, violations.is_empty())
+        else {
+            return Err(Error::InvalidArgument(violations));
+        };
+        self.backbone.caught_up(wait).await?;
+        let journey = self.journey_of(&tenant, &customer)?;
+        if !journey.merged_customers().any(|m| m == &absorbed) {
+            return Err(Error::FailedPrecondition(format!(
+                "customer {absorbed} is not merged into {}",
+                journey.customer_id
+            )));
+        }
+        let event = Backbone::own_event(
+            &tenant,
+            &journey.customer_id,
+            None,
+            "rezef.identities",
+            Payload::CustomersUnmerged {
+                absorbed,
+                reason: request.reason,
+                requested_by: request.requested_by,
+            },
+        );
+        event.validate().map_err(Error::InvalidArgument)?;
+        let offset = self.backbone.append(&event).await?;
+        Ok(UnmergeCustomersResponse { offset })
+    }
+}
+
+#[tonic::async_trait]
+impl Identities for IdentitiesService {
+    async fn resolve_customer(
+        &self,
+        request: Request<ResolveCustomerRequest>,
+    ) -> Result<Response<ResolveCustomerResponse>, Status> {
+        let span = info_span!("resolve_customer", tenant = %request.get_ref().tenant_id);
+        Ok(Response::new(self.resolve(request).instrument(span).await?))
+    }
+
+    async fn link_identity(
+        &self,
+        request: Request<LinkIdentityRequest>,
+    ) -> Result<Response<LinkIdentityResponse>, Status> {
+        let span = info_span!("link_identity", tenant = %request.get_ref().tenant_id);
+        Ok(Response::new(self.link(request).instrument(span).await?))
+    }
+
+    async fn merge_customers(
+        &self,
+        request: Request<MergeCustomersRequest>,
+    ) -> Result<Response<MergeCustomersResponse>, Status> {
+        let span = info_span!("merge_customers", tenant = %request.get_ref().tenant_id);
+        Ok(Response::new(self.merge(request).instrument(span).await?))
+    }
+
+    async fn unmerge_customers(
+        &self,
+        request: Request<UnmergeCustomersRequest>,
+    ) -> Result<Response<UnmergeCustomersResponse>, Status> {
+        let span = info_span!("unmerge_customers", tenant = %request.get_ref().tenant_id);
+        Ok(Response::new(self.unmerge(request).instrument(span).await?))
+    }
+}
