@@ -1,11 +1,13 @@
-//! A thin typed client over the three services, with the errors an adapter must tell apart:
+//! A thin typed client over the four services, with the errors an adapter must tell apart:
 //! its own bad input (do not retry) versus the server being unavailable (retry; event ids
 //! make retries safe).
 
 use futures::{Stream, StreamExt};
 use rezef_proto::v1::{
     self, GetJourneyRequest, GetJourneyResponse, PublishRequest, PublishResponse,
-    ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, ingest_client::IngestClient,
+    ReplayHistoryRequest, ReplayedEvent, ResolveCustomerRequest, ResolveCustomerResponse,
+    ResumeConversationRequest, ResumeConversationResponse, audit_client::AuditClient,
+    identities_client::IdentitiesClient, ingest_client::IngestClient,
     journeys_client::JourneysClient,
 };
 use tonic::transport::{Channel, Endpoint};
@@ -49,6 +51,7 @@ impl Error {
 pub struct Client {
     ingest: IngestClient<Channel>,
     journeys: JourneysClient<Channel>,
+    identities: IdentitiesClient<Channel>,
     audit: AuditClient<Channel>,
 }
 
@@ -73,6 +76,7 @@ impl Client {
         Self {
             ingest: IngestClient::new(channel.clone()).max_decoding_message_size(unlimited),
             journeys: JourneysClient::new(channel.clone()).max_decoding_message_size(unlimited),
+            identities: IdentitiesClient::new(channel.clone()).max_decoding_message_size(unlimited),
             audit: AuditClient::new(channel).max_decoding_message_size(unlimited),
         }
     }
@@ -101,6 +105,49 @@ impl Client {
         Ok(self.journeys.get_journey(request).await?.into_inner())
     }
 
+    /// What a channel asks when a contact arrives on `channel`: the conversation to
+    /// continue, its context and the verified identity. With `min_offset`, once that event
+    /// is projected.
+    pub async fn resume(
+        &mut self,
+        tenant: &str,
+        customer: v1::CustomerRef,
+        channel: v1::Channel,
+        min_offset: Option<u64>,
+    ) -> Result<ResumeConversationResponse, Error> {
+        let request = ResumeConversationRequest {
+            tenant_id: tenant.to_owned(),
+            customer: Some(customer),
+            channel: channel as i32,
+            min_offset,
+            ..Default::default()
+        };
+        Ok(self
+            .journeys
+            .resume_conversation(request)
+            .await?
+            .into_inner())
+    }
+
+    /// The customer an identity belongs to.
+    pub async fn resolve(
+        &mut self,
+        tenant: &str,
+        identity: v1::ChannelIdentity,
+        min_offset: Option<u64>,
+    ) -> Result<ResolveCustomerResponse, Error> {
+        let request = ResolveCustomerRequest {
+            tenant_id: tenant.to_owned(),
+            identity: Some(identity),
+            min_offset,
+        };
+        Ok(self
+            .identities
+            .resolve_customer(request)
+            .await?
+            .into_inner())
+    }
+
     /// The original events matching `request`, in log order.
     pub async fn replay(
         &mut self,
@@ -117,6 +164,10 @@ impl Client {
 
     pub fn journeys(&self) -> JourneysClient<Channel> {
         self.journeys.clone()
+    }
+
+    pub fn identities(&self) -> IdentitiesClient<Channel> {
+        self.identities.clone()
     }
 
     pub fn audit(&self) -> AuditClient<Channel> {
