@@ -374,11 +374,6 @@ impl Step {
             if owner_root == root {
                 continue;
             }
-            if self.load(tenant, &root)?.is_none() {
-                // A first contact proven to be a known customer: no one to merge, it is them.
-                (component, root) = (owner_root.clone(), owner_root);
-                continue;
-            }
             let verdict = match &event.payload {
                 Payload::CustomerIdentified {
                     method, assurance, ..
@@ -388,6 +383,10 @@ impl Step {
                 _ => Err(MergeRefusal::Unverified),
             };
             match verdict {
+                // A first contact proven to be a known customer: nobody to merge, it is them.
+                Ok(_) if self.load(tenant, &root)?.is_none() => {
+                    (component, root) = (owner_root.clone(), owner_root);
+                }
                 Ok((method, assurance)) => {
                     let (survivor, absorbed) = self.elder(tenant, root, owner_root)?;
                     let cause = MergeCause::Verified {

@@ -1,46 +1,17 @@
 //! The projector over the real embedded log and the real sled store.
 
+mod common;
+
 use std::sync::Arc;
 
-use bytes::Bytes;
 use rezef_events::event::Participant;
 use rezef_events::fold::customer_id_for;
 use rezef_events::testing::EventBuilder;
-use rezef_events::{Channel, ChannelIdentity, CustomerId, Event, Journey, TenantId, codec};
-use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
-use rezef_store::{JourneyStore, Projector, SledStore, rebuild};
-use tempfile::TempDir;
+use rezef_events::{Channel, ChannelIdentity, CustomerId, Event, Journey, TenantId};
+use rezef_log::Log;
+use rezef_store::{JourneyStore, Projector, rebuild};
 
-struct Fixture {
-    dir: TempDir,
-    log: Arc<EmbeddedLog>,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = EmbeddedLog::open(EmbeddedLogConfig::new(dir.path().join("log"))).expect("log");
-        Self { dir, log }
-    }
-
-    fn store(&self, name: &str) -> Arc<dyn JourneyStore> {
-        Arc::new(SledStore::open(self.dir.path().join(name)).expect("store"))
-    }
-
-    fn log(&self) -> Arc<dyn Log> {
-        self.log.clone()
-    }
-
-    async fn publish(&self, events: &[Event]) {
-        for chunk in events.chunks(7) {
-            let payloads = chunk
-                .iter()
-                .map(|e| Bytes::from(codec::encode(e)))
-                .collect();
-            self.log.append(payloads).await.expect("append");
-        }
-    }
-}
+use common::Fixture;
 
 /// Customers 0..n, each chatting then calling; a few events each.
 fn traffic(customers: usize) -> Vec<Event> {

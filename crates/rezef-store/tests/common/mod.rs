@@ -1,0 +1,52 @@
+//! What the store's integration tests share: a real embedded log in a temp dir, real sled
+//! stores beside it, and projecting up to the log's end.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rezef_events::{Event, codec};
+use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
+use rezef_store::{JourneyStore, Projector, SledStore};
+use tempfile::TempDir;
+
+pub struct Fixture {
+    dir: TempDir,
+    pub log: Arc<EmbeddedLog>,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = EmbeddedLog::open(EmbeddedLogConfig::new(dir.path().join("log"))).expect("log");
+        Self { dir, log }
+    }
+
+    pub fn store(&self, name: &str) -> Arc<dyn JourneyStore> {
+        Arc::new(SledStore::open(self.dir.path().join(name)).expect("store"))
+    }
+
+    pub fn log(&self) -> Arc<dyn Log> {
+        self.log.clone()
+    }
+
+    pub async fn publish(&self, events: &[Event]) {
+        for chunk in events.chunks(7) {
+            let payloads = chunk
+                .iter()
+                .map(|e| Bytes::from(codec::encode(e)))
+                .collect();
+            self.log.append(payloads).await.expect("append");
+        }
+    }
+}
+
+/// Projects the whole log into `store` under the default policy.
+pub async fn project(fixture: &Fixture, store: &Arc<dyn JourneyStore>) {
+    Projector::new(fixture.log(), store.clone())
+        .expect("projector")
+        .catch_up(fixture.log.end_offset(), |_| {})
+        .await
+        .expect("catch up");
+}
