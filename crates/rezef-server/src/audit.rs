@@ -75,12 +75,21 @@ impl AuditService {
                 if to > 0 {
                     self.backbone.wait_projected(to - 1, wait).await?;
                 }
-                let customer = self.backbone.journey(&tenant, &customer)?.customer_id;
-                Some(
-                    self.backbone
-                        .store
-                        .customer_offsets(&tenant, &customer, from, to)?,
-                )
+                // A merged customer's history is its own and every member's.
+                let journey = self.backbone.journey(&tenant, &customer)?;
+                let mut offsets = Vec::new();
+                for member in
+                    std::iter::once(&journey.customer_id).chain(journey.merged_customers())
+                {
+                    offsets.extend(
+                        self.backbone
+                            .store
+                            .customer_offsets(&tenant, member, from, to)?,
+                    );
+                }
+                offsets.sort_unstable();
+                offsets.dedup();
+                Some(offsets)
             }
             None => None,
         };

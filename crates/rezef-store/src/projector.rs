@@ -418,9 +418,10 @@ impl Step {
         };
         let journey = self.load_or_new(tenant, &root, at)?;
         let applied = journey.apply_with(offset, event, &cx);
+        // Indexed under the member it came from, so that an unmerge splits the history too.
         self.batch
             .customer_events
-            .push((tenant.clone(), root.clone(), offset));
+            .push((tenant.clone(), component.clone(), offset));
         for identity in applied.linked {
             self.links
                 .insert((tenant.clone(), identity.index_key()), component.clone());

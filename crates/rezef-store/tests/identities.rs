@@ -185,6 +185,17 @@ async fn merge_and_unmerge_events_give_both_customers_back() {
     );
     survivor.last_event_offset = before.0.last_event_offset;
     assert_eq!((survivor, journey(&store, &caller)), before);
+    let history = |c: &CustomerId| {
+        store
+            .customer_offsets(&acme(), c, 0, u64::MAX)
+            .expect("offsets")
+    };
+    assert_eq!(
+        history(&caller),
+        [3, 4],
+        "each keeps its own history for audits"
+    );
+    assert_eq!(history(&visitor_id()), [0, 1, 2, 5, 6]);
 }
 
 #[tokio::test]
