@@ -24,9 +24,15 @@ fn the_demo_carries_the_chat_into_the_call() {
     );
     assert!(out.contains("card_last4 = ****"), "{out}");
     assert!(
-        out.contains("phone +972545550123 — verified by one time code (substantial)"),
+        out.contains("phone +972545550123 — verified by one time code (substantial) on webchat"),
         "{out}"
     );
+    assert!(out.contains("(within window)"), "{out}");
+    assert!(
+        out.contains("re-verify?        no: the verification still holds"),
+        "{out}"
+    );
+    assert!(out.contains("IVR menus         skipped"), "{out}");
     assert!(out.contains("The customer repeats nothing."), "{out}");
 }
 

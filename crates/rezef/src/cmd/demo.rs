@@ -3,9 +3,10 @@
 //! A real server starts on a free loopback port with a temporary data directory. A web-chat
 //! adapter publishes what happens while a customer talks to a bot: the need, the details,
 //! an identity check by one-time code. Then the customer calls. The voice adapter asks the
-//! backbone who is calling, over gRPC, exactly as a real IVR integration would, and prints
-//! what it gets: the same customer, the open conversation, the intent, the context, the
-//! verified identity. The customer repeats nothing.
+//! backbone `ResumeConversation` over gRPC, exactly as a real IVR integration would, and
+//! prints what it gets: the same customer, the conversation to continue and why, the
+//! intent, the context, the verified identity and whether it still holds. The customer
+//! repeats nothing.
 
 use std::time::{Duration, SystemTime};
 
@@ -102,73 +103,70 @@ async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
     Ok(ack.first_offset + u64::from(ack.count) - 1)
 }
 
-/// The call: the voice channel asks the backbone who is calling.
+/// The call: the voice channel asks the backbone who is calling, then joins the
+/// conversation it is told to continue.
 async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
     println!("── 2. Voice, twenty minutes later ─ {PHONE} calls the contact centre");
     let call = EventFactory::new(TENANT, "voice-gateway")
         .identity(proto::IdentityKind::Phone, PHONE)
         .on(proto::Channel::Voice, "call-88120");
-    let ack = client
-        .publish(vec![call.interaction_started(proto::Direction::Inbound)])
-        .await?;
-    // Read-your-writes: the answer reflects the chat and this call.
-    let response = client
-        .journey(
+    // Read-your-writes: the answer reflects everything the chat published.
+    let answer = client
+        .resume(
             TENANT,
             call.customer_ref(),
-            Some(ack.first_offset.max(after)),
+            proto::Channel::Voice,
+            Some(after),
         )
         .await?;
-    let journey = response
-        .journey
-        .context("the backbone returned no journey")?;
-    let conversation = journey
-        .conversations
-        .iter()
-        .rev()
-        .find(|c| c.status == proto::ConversationStatus::Open as i32)
-        .context("no open conversation")?;
+    anyhow::ensure!(answer.known, "the backbone does not know the caller");
+    let conversation = answer
+        .conversation
+        .as_ref()
+        .context("no conversation to continue")?;
 
-    println!("   The voice channel asks the backbone (GetJourney by caller number) and gets:\n");
-    println!("   customer          {}", journey.customer_id);
-    for linked in &journey.identities {
-        let identity = linked.identity.clone().unwrap_or_default();
-        let kind = label(
-            proto::IdentityKind::try_from(identity.kind).map(|k| k.as_str_name()),
-            "IDENTITY_KIND_",
-        );
-        match &linked.verification {
-            Some(v) => println!(
-                "   identity          {kind} {} — verified by {} ({}), valid until {}",
-                identity.value,
-                label(
-                    proto::VerificationMethod::try_from(v.method).map(|m| m.as_str_name()),
-                    "VERIFICATION_METHOD_"
-                ),
-                label(
-                    proto::AssuranceLevel::try_from(v.assurance).map(|a| a.as_str_name()),
-                    "ASSURANCE_LEVEL_"
-                ),
-                v.expires_at.map_or("policy".into(), |t| t.to_string()),
-            ),
-            None => println!("   identity          {kind} {}", identity.value),
-        }
-    }
+    println!("   The IVR asks the backbone (ResumeConversation, by caller number) and gets:\n");
+    println!("   customer          {}", answer.customer_id);
     println!(
-        "   conversation      {} (open)",
-        conversation.conversation_id
+        "   continues         conversation {} ({})",
+        conversation.conversation_id,
+        label(
+            proto::Continuation::try_from(answer.continuation).map(|c| c.as_str_name()),
+            "CONTINUATION_"
+        )
     );
-    let channels: Vec<_> = conversation
-        .channels
-        .iter()
-        .map(|c| {
+    if let Some(v) = &answer.verified {
+        let identity = v.identity.clone().unwrap_or_default();
+        println!(
+            "   verified          {} {} — verified by {} ({}) on {}, valid until {}",
             label(
-                proto::Channel::try_from(*c).map(|c| c.as_str_name()),
-                "CHANNEL_",
-            )
-        })
-        .collect();
-    println!("   channels so far   {}", channels.join(" → "));
+                proto::IdentityKind::try_from(identity.kind).map(|k| k.as_str_name()),
+                "IDENTITY_KIND_",
+            ),
+            identity.value,
+            label(
+                proto::VerificationMethod::try_from(v.method).map(|m| m.as_str_name()),
+                "VERIFICATION_METHOD_"
+            ),
+            label(
+                proto::AssuranceLevel::try_from(v.assurance).map(|a| a.as_str_name()),
+                "ASSURANCE_LEVEL_"
+            ),
+            label(
+                proto::Channel::try_from(v.verified_on).map(|c| c.as_str_name()),
+                "CHANNEL_"
+            ),
+            v.expires_at.map_or("?".into(), |t| t.to_string()),
+        );
+        println!(
+            "   re-verify?        {}",
+            if v.skip_verification {
+                "no: the verification still holds for voice"
+            } else {
+                "yes"
+            }
+        );
+    }
     if let Some(intent) = &conversation.intent {
         println!(
             "   intent            {} (confidence {:.2}, by {})",
@@ -196,10 +194,44 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
         println!("                       {from}: {}", message.text);
     }
     println!(
-        "\n   The IVR skips identification (verified, still valid) and the menus (intent known),\n   \
-         and the agent sees the whole story. The customer repeats nothing.\n   \
-         (projection at offset {}, {} events in this journey)",
-        response.projected_offset,
+        "   IVR menus         {}",
+        if answer.skip_self_service {
+            "skipped: the need is already known"
+        } else {
+            "needed"
+        }
+    );
+
+    // The call joins the conversation it continues.
+    let call = call.conversation(conversation.conversation_id.clone());
+    let ack = client
+        .publish(vec![call.interaction_started(proto::Direction::Inbound)])
+        .await?;
+    let journey = client
+        .journey(TENANT, call.customer_ref(), Some(ack.first_offset))
+        .await?
+        .journey
+        .context("the backbone returned no journey")?;
+    let joined = journey
+        .conversations
+        .iter()
+        .find(|c| c.conversation_id == conversation.conversation_id)
+        .context("the conversation is gone")?;
+    let channels: Vec<_> = joined
+        .channels
+        .iter()
+        .map(|c| {
+            label(
+                proto::Channel::try_from(*c).map(|c| c.as_str_name()),
+                "CHANNEL_",
+            )
+        })
+        .collect();
+    println!("\n   The call joins the conversation.");
+    println!("   channels so far   {}", channels.join(" → "));
+    println!(
+        "\n   The IVR skips identification and the menus, and the agent sees the whole story.\n   \
+         The customer repeats nothing. ({} events in this journey)",
         journey.counters.map_or(0, |c| c.events)
     );
     Ok(())
