@@ -89,6 +89,34 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_is_the_defaults_and_tenants_override_continuity() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/rezef.toml");
+        let config = load(Some(&example), Overrides::default()).expect("the example parses");
+        assert_eq!(config, ServerConfig::default());
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "bank.toml",
+                "[continuity]\ncontinuation_window = \"24h\"\n\
+                 [continuity.channel_required_assurance]\nbranch = \"high\"\n\
+                 [continuity.tenants.bank]\nmerge_min_assurance = \"high\"\n",
+            )?;
+            let config = load(Some(Path::new("bank.toml")), Overrides::default()).expect("parses");
+            let rules = &config.continuity;
+            assert_eq!(rules.default.continuation_window.as_secs(), 24 * 3600);
+            let bank = rules.tenants.get("bank").expect("the tenant's rules");
+            assert_ne!(bank, &rules.default, "the tenant has rules of its own");
+            assert_eq!(
+                bank.continuation_window.as_secs(),
+                72 * 3600,
+                "built-in defaults"
+            );
+            jail.create_file("typo.toml", "[continuity]\ncontinuation_windw = \"1h\"\n")?;
+            assert!(load(Some(Path::new("typo.toml")), Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("typo.toml", "listne = \"127.0.0.1:1\"\n")?;
