@@ -1,64 +1,14 @@
 //! The services over real gRPC on loopback, with a real log and store in a temp dir.
 
-use std::net::SocketAddr;
+mod common;
 
 use futures::StreamExt;
 use rezef_adapter::{Client, EventFactory, identity_ref, proto};
-use rezef_server::{Limits, Server, ServerConfig};
+use rezef_server::Limits;
+
+use common::{Running, chat, status_of};
 use tonic::Code;
 use tonic_types::StatusExt;
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<rezef_server::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    async fn start(limits: Limits) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().to_path_buf(),
-            limits,
-            ..ServerConfig::default()
-        };
-        let server = Server::open(config).await.expect("open");
-        let addr = server.local_addr();
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(format!("http://{}", self.addr))
-            .await
-            .expect("connect")
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("joins").expect("clean shutdown");
-        }
-    }
-}
-
-fn chat(tenant: &str, visitor: &str) -> EventFactory {
-    EventFactory::new(tenant, "web-chat")
-        .identity(proto::IdentityKind::ChatVisitor, visitor)
-        .on(proto::Channel::Webchat, format!("chat-{visitor}"))
-}
 
 #[tokio::test]
 async fn published_events_are_projected_and_served() {
@@ -183,13 +133,6 @@ async fn start_and_project(client: &mut Client, chat: &EventFactory) -> proto::G
         .journey("acme", chat.customer_ref(), Some(ack.first_offset))
         .await
         .expect("projected")
-}
-
-fn status_of<T: std::fmt::Debug>(result: Result<T, rezef_adapter::Error>) -> tonic::Status {
-    match result {
-        Err(rezef_adapter::Error::Status(status)) => status,
-        other => panic!("expected a status, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,91 @@
+//! What the gRPC tests share: a real server on loopback over a temp data directory.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::net::SocketAddr;
+
+use rezef_adapter::{Client, EventFactory, proto};
+use rezef_server::{Limits, Server, ServerConfig};
+
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<rezef_server::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    pub async fn start(limits: Limits) -> Self {
+        Self::start_with(ServerConfig {
+            limits,
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    /// A server with `config`, listening on a free loopback port, with data in a temp dir.
+    pub async fn start_with(config: ServerConfig) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().to_path_buf(),
+            ..config
+        };
+        let server = Server::open(config).await.expect("open");
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("joins").expect("clean shutdown");
+        }
+    }
+}
+
+pub fn chat(tenant: &str, visitor: &str) -> EventFactory {
+    EventFactory::new(tenant, "web-chat")
+        .identity(proto::IdentityKind::ChatVisitor, visitor)
+        .on(proto::Channel::Webchat, format!("chat-{visitor}"))
+}
+
+/// The status a call failed with.
+pub fn status_of<T: std::fmt::Debug>(result: Result<T, rezef_adapter::Error>) -> tonic::Status {
+    match result {
+        Err(rezef_adapter::Error::Status(status)) => status,
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+/// The fields an `INVALID_ARGUMENT` names in its `BadRequest` details.
+pub fn fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|details| {
+            details
+                .field_violations
+                .into_iter()
+                .map(|v| v.field)
+                .collect()
+        })
+        .unwrap_or_default()
+}
