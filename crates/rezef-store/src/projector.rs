@@ -466,15 +466,21 @@ impl Step {
         })
     }
 
+    /// Who owns an identity; the store is asked once per step.
     fn owner(
         &mut self,
         tenant: &TenantId,
         identity: &ChannelIdentity,
     ) -> Result<Option<CustomerId>> {
-        match self.links.get(&(tenant.clone(), identity.index_key())) {
-            Some(owner) => Ok(Some(owner.clone())),
-            None => self.store.resolve(tenant, identity),
+        let key = (tenant.clone(), identity.index_key());
+        if let Some(owner) = self.links.get(&key) {
+            return Ok(Some(owner.clone()));
         }
+        let owner = self.store.resolve(tenant, identity)?;
+        if let Some(owner) = &owner {
+            self.links.insert(key, owner.clone());
+        }
+        Ok(owner)
     }
 
     fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<CustomerId>> {
