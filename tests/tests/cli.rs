@@ -88,6 +88,16 @@ async fn publish_journey_replay_and_rebuild() {
         "{by_phone}"
     );
     assert!(by_phone.contains("CHANNEL_EMAIL"), "{by_phone}");
+    let resumed = stdout(&run(&[
+        "resume",
+        "email:dana.levi@example.com",
+        "--tenant",
+        "acme",
+        "--channel",
+        "sms",
+    ]));
+    assert!(resumed.contains("\"known\":true"), "{resumed}");
+    assert!(resumed.contains("+972501234567"), "{resumed}");
 
     let replayed = stdout(&run(&[
         "replay",

@@ -45,7 +45,10 @@ json_messages!(
     Journey,
     GetJourneyResponse,
     JourneyUpdate,
-    PublishResponse
+    PublishResponse,
+    ResumeConversationResponse,
+    ConversationUpdate,
+    ResolveCustomerResponse
 );
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {

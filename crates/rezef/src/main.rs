@@ -52,6 +52,8 @@ enum Command {
         #[command(flatten)]
         addr: ServerAddr,
     },
+    /// Ask what a channel asks when a contact arrives (ResumeConversation), as JSON.
+    Resume(cmd::resume::Args),
     /// Print a tenant's original events as JSON Lines, in log order.
     Replay(cmd::replay::Args),
     /// Delete the journey store and rebuild it from the log (the server must be stopped).
@@ -89,6 +91,7 @@ fn main() -> anyhow::Result<()> {
                 tenant,
                 addr,
             } => cmd::journey::run(&tenant, &customer, &addr.server).await,
+            Command::Resume(args) => cmd::resume::run(args).await,
             Command::Replay(args) => cmd::replay::run(args).await,
             Command::Rebuild(args) => cmd::rebuild::run(args).await,
             Command::Demo => cmd::demo::run().await,

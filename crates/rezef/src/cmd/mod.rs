@@ -5,6 +5,7 @@ pub mod journey;
 pub mod publish;
 pub mod rebuild;
 pub mod replay;
+pub mod resume;
 pub mod serve;
 
 use rezef_adapter::Client;

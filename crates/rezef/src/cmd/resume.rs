@@ -1,0 +1,62 @@
+//! `rezef resume`: what a channel asks when a contact arrives (`ResumeConversation`), as
+//! JSON; handy to see what an IVR or an agent desktop would get.
+
+use rezef_adapter::{jsonl, proto};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Who is calling: a customer id or `kind:value`, as for `rezef journey`.
+    customer: String,
+    #[arg(long, env = "REZEF_TENANT")]
+    tenant: String,
+    /// The channel the contact arrives on: voice, ivr, webchat, email, sms, whatsapp, ...
+    #[arg(long, default_value = "voice", value_parser = parse_channel)]
+    channel: proto::Channel,
+    /// A continuation token the customer gave.
+    #[arg(long)]
+    token: Option<String>,
+    /// Transcript messages to return.
+    #[arg(long)]
+    transcript: Option<u32>,
+    #[command(flatten)]
+    addr: crate::ServerAddr,
+}
+
+fn parse_channel(name: &str) -> Result<proto::Channel, String> {
+    proto::Channel::from_str_name(&format!("CHANNEL_{}", name.to_uppercase()))
+        .filter(|channel| *channel != proto::Channel::Unspecified)
+        .ok_or_else(|| format!("unknown channel {name:?}"))
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let client = super::connect(&args.addr.server).await?;
+    let request = proto::ResumeConversationRequest {
+        tenant_id: args.tenant,
+        customer: Some(crate::customer::parse(&args.customer)),
+        channel: args.channel as i32,
+        continuation_token: args.token.unwrap_or_default(),
+        transcript_limit: args.transcript,
+        ..Default::default()
+    };
+    let answer = client
+        .journeys()
+        .resume_conversation(request)
+        .await
+        .map_err(rezef_adapter::Error::from)?
+        .into_inner();
+    println!("{}", jsonl::to_json(&answer));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_are_named_as_people_write_them() {
+        assert_eq!(parse_channel("voice"), Ok(proto::Channel::Voice));
+        assert_eq!(parse_channel("web_form"), Ok(proto::Channel::WebForm));
+        assert!(parse_channel("unspecified").is_err());
+        assert!(parse_channel("pigeon").is_err());
+    }
+}
