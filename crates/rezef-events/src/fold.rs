@@ -64,8 +64,8 @@ pub struct Applied {
     pub linked: Vec<ChannelIdentity>,
     /// Conversations opened.
     pub opened: Vec<ConversationId>,
-    /// Continuation tokens issued.
-    pub tokens_issued: Vec<String>,
+    /// Continuation tokens issued, with their expiry.
+    pub tokens_issued: Vec<(String, Timestamp)>,
     /// Continuation tokens used up (tokens are single use).
     pub tokens_used: Vec<String>,
 }
@@ -693,7 +693,7 @@ fn apply_to_conversation(
                 issued_at: at,
                 expires_at: *expires_at,
             });
-            applied.tokens_issued.push(token.clone());
+            applied.tokens_issued.push((token.clone(), *expires_at));
         }
         // Identity payloads were handled on the journey; interaction payloads without an
         // interaction were refused by validation.

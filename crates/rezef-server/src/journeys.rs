@@ -121,12 +121,15 @@ impl JourneysService {
             self.backbone.wait_projected(offset, wait).await?;
         }
         let projected_offset = self.backbone.projection.position();
-        // A token names its customer even when the channel shows an identity nobody owns.
-        let by_token = match &token {
-            Some(token) => match self.backbone.store.token_owner(&tenant, token)? {
-                Some(owner) => self.backbone.journey_of(&tenant, &owner)?,
-                None => None,
-            },
+        // A valid token names its customer even when the channel shows an identity nobody
+        // owns.
+        let now = Timestamp::now();
+        let grant = match &token {
+            Some(token) => self.backbone.store.token(&tenant, token)?,
+            None => None,
+        };
+        let by_token = match grant.filter(|grant| grant.holds_at(now)) {
+            Some(grant) => self.backbone.journey_of(&tenant, &grant.customer)?,
             None => None,
         };
         let journey = match by_token {
@@ -143,7 +146,6 @@ impl JourneysService {
             },
         };
         let policy = self.backbone.policy(&tenant);
-        let now = Timestamp::now();
         let answer = resume(&journey, channel, now, policy, token.as_deref());
         let view = View {
             reveal,
@@ -236,12 +238,14 @@ impl JourneysService {
         })
     }
 
-    /// Six random digits no unused token of the tenant has.
+    /// Six random digits no valid token of the tenant has.
     fn free_token(&self, tenant: &TenantId) -> Result<String> {
+        let now = Timestamp::now();
         for _ in 0..32 {
             let random = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes());
             let token = format!("{:06}", random % 1_000_000);
-            if self.backbone.store.token_owner(tenant, &token)?.is_none() {
+            let taken = self.backbone.store.token(tenant, &token)?;
+            if !taken.is_some_and(|grant| grant.holds_at(now)) {
                 return Ok(token);
             }
         }
@@ -276,6 +280,11 @@ fn watch<T: Send + 'static>(
                 let update = match backbone.journey_of(&tenant, &customer) {
                     Ok(Some(journey)) => {
                         root = journey.customer_id.clone();
+                        // A commit may land between the two reads: the journey then already
+                        // holds records past `position`, and steps commit whole, so it holds
+                        // every record of its own below its last one.
+                        let position =
+                            position.max(journey.last_event_offset.map_or(0, |last| last + 1));
                         let unchanged = first
                             && from_offset.is_some_and(|from| {
                                 journey.last_event_offset.is_none_or(|last| last < from)

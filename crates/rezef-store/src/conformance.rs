@@ -9,7 +9,7 @@ use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
 };
 
-use crate::store::{JourneyStore, ProjectionBatch};
+use crate::store::{JourneyStore, ProjectionBatch, TokenGrant};
 
 fn tenant(name: &str) -> TenantId {
     TenantId::new(name).expect("valid tenant")
@@ -44,18 +44,22 @@ pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     let c1 = customer("c-1");
     let conversation = ConversationId::new("cnv-1").expect("valid");
+    let grant = TokenGrant {
+        customer: c1.clone(),
+        expires_at: Timestamp::from_unix_millis(1_800_000_000_123),
+    };
     store
         .commit(&ProjectionBatch {
             next_offset: 3,
             conversations: vec![(acme.clone(), conversation.clone(), c1.clone())],
-            tokens: vec![(acme.clone(), "482913".into(), Some(c1.clone()))],
+            tokens: vec![(acme.clone(), "482913".into(), Some(grant.clone()))],
             ..Default::default()
         })
         .expect("commit");
     let owner = |t: &TenantId| store.conversation_owner(t, &conversation).expect("get");
     assert_eq!((owner(&acme), owner(&globex)), (Some(c1.clone()), None));
-    assert_eq!(store.token_owner(&acme, "482913").expect("get"), Some(c1));
-    assert_eq!(store.token_owner(&globex, "482913").expect("get"), None);
+    assert_eq!(store.token(&acme, "482913").expect("get"), Some(grant));
+    assert_eq!(store.token(&globex, "482913").expect("get"), None);
     store
         .commit(&ProjectionBatch {
             next_offset: 4,
@@ -63,11 +67,7 @@ pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
             ..Default::default()
         })
         .expect("commit");
-    assert_eq!(
-        store.token_owner(&acme, "482913").expect("get"),
-        None,
-        "used up"
-    );
+    assert_eq!(store.token(&acme, "482913").expect("get"), None, "used up");
 }
 
 pub fn empty_store(store: Arc<dyn JourneyStore>) {

@@ -17,4 +17,4 @@ pub use projector::{
     JourneyChanged, ProjectionStats, ProjectionWatch, Projector, STEP_RECORDS, rebuild,
 };
 pub use sled_store::SledStore;
-pub use store::{JourneyStore, ProjectionBatch};
+pub use store::{JourneyStore, ProjectionBatch, TokenGrant};

@@ -21,7 +21,7 @@ use rezef_log::{Log, Record};
 use tokio::sync::{broadcast, watch};
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::store::{JourneyStore, ProjectionBatch};
+use crate::store::{JourneyStore, ProjectionBatch, TokenGrant};
 use crate::{Error, Result};
 
 /// How many log records one read (and one live projection step) takes at most.
@@ -256,7 +256,7 @@ struct Step {
     policies: Arc<Policies>,
     journeys: HashMap<(TenantId, CustomerId), Journey>,
     links: HashMap<(TenantId, String), CustomerId>,
-    tokens: HashMap<(TenantId, String), Option<CustomerId>>,
+    tokens: HashMap<(TenantId, String), Option<TokenGrant>>,
     seen: HashSet<(TenantId, EventId)>,
     agents: HashMap<(TenantId, AgentId), AgentState>,
     batch: ProjectionBatch,
@@ -434,10 +434,13 @@ impl Step {
                 .conversations
                 .push((tenant.clone(), conversation, component.clone()));
         }
-        let issued = applied
-            .tokens_issued
-            .into_iter()
-            .map(|t| (t, Some(root.clone())));
+        let issued = applied.tokens_issued.into_iter().map(|(t, expires_at)| {
+            let grant = TokenGrant {
+                customer: root.clone(),
+                expires_at,
+            };
+            (t, Some(grant))
+        });
         let used = applied.tokens_used.into_iter().map(|t| (t, None));
         for (token, owner) in issued.chain(used) {
             self.tokens
@@ -453,9 +456,10 @@ impl Step {
     fn component(&mut self, event: &Event) -> Result<CustomerId> {
         let tenant = &event.tenant_id;
         if let Some(token) = continuation_token(event)
-            && let Some(owner) = self.token(tenant, token)?
+            && let Some(grant) = self.token(tenant, token)?
+            && grant.holds_at(event.occurred_at)
         {
-            return Ok(owner);
+            return Ok(grant.customer);
         }
         Ok(match &event.customer {
             Some(CustomerRef::Id(id)) => id.clone(),
@@ -483,10 +487,10 @@ impl Step {
         Ok(owner)
     }
 
-    fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<CustomerId>> {
+    fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
         match self.tokens.get(&(tenant.clone(), token.to_owned())) {
-            Some(owner) => Ok(owner.clone()),
-            None => self.store.token_owner(tenant, token),
+            Some(grant) => Ok(grant.clone()),
+            None => self.store.token(tenant, token),
         }
     }
 

@@ -11,7 +11,7 @@
 //! | `c` tenant `\0` customer `\0` first   | the customer's offsets of one step, from `first` (u64 BE), as LEB128 deltas |
 //! | `a` tenant `\0` agent                 | agent state (postcard)    |
 //! | `v` tenant `\0` conversation          | customer id               |
-//! | `t` tenant `\0` continuation token    | customer id               |
+//! | `t` tenant `\0` continuation token    | expiry (i64 BE ns), customer id |
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use rezef_events::agent::AgentState;
 use rezef_events::journey::STATE_FORMAT;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId,
+    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
 };
 
-use crate::store::{JourneyStore, ProjectionBatch};
+use crate::store::{JourneyStore, ProjectionBatch, TokenGrant};
 use crate::{Error, Result};
 
 const OFFSET_KEY: &[u8] = b"meta/offset";
@@ -210,10 +210,14 @@ impl JourneyStore for SledStore {
                 customer.as_str().as_bytes(),
             );
         }
-        for (tenant, token, customer) in &batch.tokens {
+        for (tenant, token, grant) in &batch.tokens {
             let key = key(b't', tenant, &[token.as_bytes()]);
-            match customer {
-                Some(customer) => writes.insert(key, customer.as_str().as_bytes()),
+            match grant {
+                Some(grant) => {
+                    let mut value = grant.expires_at.unix_nanos().to_be_bytes().to_vec();
+                    value.extend_from_slice(grant.customer.as_str().as_bytes());
+                    writes.insert(key, value);
+                }
                 None => writes.remove(key),
             }
         }
@@ -256,8 +260,20 @@ impl JourneyStore for SledStore {
         self.customer_at(key(b'v', tenant, &[conversation.as_str().as_bytes()]))
     }
 
-    fn token_owner(&self, tenant: &TenantId, token: &str) -> Result<Option<CustomerId>> {
-        self.customer_at(key(b't', tenant, &[token.as_bytes()]))
+    fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
+        let Some(value) = self.db.get(key(b't', tenant, &[token.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let (expiry, customer) = value.split_at(value.len().min(8));
+        let grant = (|| {
+            let nanos = i64::from_be_bytes(expiry.try_into().ok()?);
+            let customer = CustomerId::new(String::from_utf8(customer.to_vec()).ok()?).ok()?;
+            Some(TokenGrant {
+                customer,
+                expires_at: Timestamp::from_unix_nanos(nanos),
+            })
+        })();
+        Ok(grant)
     }
 
     fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>> {

@@ -4,7 +4,7 @@
 
 use rezef_events::agent::AgentState;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId,
+    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
 };
 
 use crate::Result;
@@ -25,8 +25,22 @@ pub struct ProjectionBatch {
     pub agents: Vec<(TenantId, AgentState)>,
     /// New conversations (and ids joined into others): `(tenant, conversation) → customer`.
     pub conversations: Vec<(TenantId, ConversationId, CustomerId)>,
-    /// Continuation tokens issued (`Some(customer)`) or used up (`None`).
-    pub tokens: Vec<(TenantId, String, Option<CustomerId>)>,
+    /// Continuation tokens issued (`Some`) or used up (`None`).
+    pub tokens: Vec<(TenantId, String, Option<TokenGrant>)>,
+}
+
+/// Whom an unused continuation token was issued to, and until when it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub customer: CustomerId,
+    pub expires_at: Timestamp,
+}
+
+impl TokenGrant {
+    /// Whether the token may still be used at `at`.
+    pub fn holds_at(&self, at: Timestamp) -> bool {
+        at < self.expires_at
+    }
 }
 
 /// Storage of the journey projection.
@@ -55,8 +69,9 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
         conversation: &ConversationId,
     ) -> Result<Option<CustomerId>>;
 
-    /// The customer an unused continuation token was issued to.
-    fn token_owner(&self, tenant: &TenantId, token: &str) -> Result<Option<CustomerId>>;
+    /// The grant of an unused continuation token (expired ones included: check
+    /// [`TokenGrant::holds_at`]).
+    fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>>;
 
     /// The offset at which an event id was applied, if it was.
     fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>>;

@@ -226,7 +226,7 @@ async fn a_token_brings_an_unknown_caller_to_its_conversation() {
         Some(visitor_id())
     );
     assert_eq!(
-        store.token_owner(&acme(), "482913").expect("get"),
+        store.token(&acme(), "482913").expect("get"),
         None,
         "used up"
     );

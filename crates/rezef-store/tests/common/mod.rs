@@ -23,8 +23,21 @@ impl Fixture {
         Self { dir, log }
     }
 
+    /// Opens (or reopens) a store. sled releases its file lock when its background flusher
+    /// exits, shortly after the last handle is dropped, so a reopen retries for a while.
     pub fn store(&self, name: &str) -> Arc<dyn JourneyStore> {
-        Arc::new(SledStore::open(self.dir.path().join(name)).expect("store"))
+        let path = self.dir.path().join(name);
+        let mut attempts = 0;
+        loop {
+            match SledStore::open(&path) {
+                Ok(store) => return Arc::new(store),
+                Err(error) if attempts < 100 && error.to_string().contains("lock") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => panic!("store: {error}"),
+            }
+        }
     }
 
     pub fn log(&self) -> Arc<dyn Log> {
