@@ -30,6 +30,26 @@ pub struct Event {
     pub payload: Payload,
 }
 
+impl Event {
+    /// Every identity the event shows or proves: the reference it names the customer by,
+    /// the one an interaction started with, the ones a verification proved.
+    pub fn identities(&self) -> impl Iterator<Item = &ChannelIdentity> {
+        let shown = match &self.customer {
+            Some(CustomerRef::Identity(identity)) => Some(identity),
+            _ => None,
+        };
+        let started_with = match &self.payload {
+            Payload::InteractionStarted { identity, .. } => identity.as_ref(),
+            _ => None,
+        };
+        let proven: &[ChannelIdentity] = match &self.payload {
+            Payload::CustomerIdentified { identities, .. } => identities,
+            _ => &[],
+        };
+        shown.into_iter().chain(started_with).chain(proven)
+    }
+}
+
 /// Whom an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

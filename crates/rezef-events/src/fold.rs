@@ -160,19 +160,7 @@ impl Journey {
         applied: &mut Applied,
     ) {
         let at = event.occurred_at;
-        let shown = match &event.customer {
-            Some(CustomerRef::Identity(identity)) => Some(identity),
-            _ => None,
-        };
-        let started_with = match &event.payload {
-            Payload::InteractionStarted { identity, .. } => identity.as_ref(),
-            _ => None,
-        };
-        let proven: &[ChannelIdentity] = match &event.payload {
-            Payload::CustomerIdentified { identities, .. } => identities,
-            _ => &[],
-        };
-        for identity in shown.into_iter().chain(started_with).chain(proven) {
+        for identity in event.identities() {
             if let Some((_, owner, refusal)) = cx.foreign.iter().find(|(f, _, _)| f == identity) {
                 if !self
                     .conflicts
@@ -215,6 +203,10 @@ impl Journey {
                 verified_at: at,
                 expires_at: *expires_at,
                 channel: event.channel,
+            };
+            let shown = match &event.customer {
+                Some(CustomerRef::Identity(identity)) => Some(identity),
+                _ => None,
             };
             for identity in identities.iter().chain(shown) {
                 if let Some(linked) = self.identities.iter_mut().find(|l| &l.identity == identity) {

@@ -366,7 +366,7 @@ impl Step {
         // Identities the event shows or proves that belong to someone else: merge when the
         // evidence allows, otherwise record the conflict and leave the identity where it is.
         let mut foreign = Vec::new();
-        for identity in identities_in(event) {
+        for identity in event.identities() {
             let Some(owner) = self.owner(tenant, identity)? else {
                 continue;
             };
@@ -582,21 +582,4 @@ impl Step {
         self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
         self.batch
     }
-}
-
-/// The identities an event shows or proves, besides the reference that resolved it.
-fn identities_in(event: &Event) -> impl Iterator<Item = &ChannelIdentity> {
-    let shown = match &event.customer {
-        Some(CustomerRef::Identity(identity)) => Some(identity),
-        _ => None,
-    };
-    let started_with = match &event.payload {
-        Payload::InteractionStarted { identity, .. } => identity.as_ref(),
-        _ => None,
-    };
-    let proven: &[ChannelIdentity] = match &event.payload {
-        Payload::CustomerIdentified { identities, .. } => identities,
-        _ => &[],
-    };
-    shown.into_iter().chain(started_with).chain(proven)
 }
