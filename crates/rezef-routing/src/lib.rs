@@ -1,0 +1,21 @@
+//! Live routing: who takes a contact — a bot, a queue, an agent — decided in real time.
+//!
+//! - [`expr`]: the condition language of rules and requirements
+//!   (`skills HAS 'billing' AND language == 'he'`), parsed and checked when loaded.
+//! - [`config`]: queues, strategies, escalation steps, rules, priorities and offer
+//!   settings, from a versioned TOML file, compiled with every mistake reported.
+//! - [`engine`]: the pure state machine of agents, waiting contacts and offers, with the
+//!   invariants that capacity is never exceeded and no contact goes to two agents.
+//!
+//! No I/O happens here: the server feeds the engine from gRPC and the log, and publishes
+//! its decisions as events.
+
+pub mod config;
+pub mod engine;
+pub mod expr;
+
+pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
+pub use engine::{
+    AgentProfile, ContactRequest, Decision, Engine, Offer, OfferId, QueueStats, RoutingError,
+    Target,
+};

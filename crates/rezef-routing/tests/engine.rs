@@ -1,0 +1,549 @@
+//! The routing engine given agents, contacts and a clock, then expecting decisions: skills
+//! and language, priority with ageing and tenure, affinity with fallback, escalation at its
+//! times, bot first, offers that time out, disconnects, estimated waits and callbacks, and
+//! each strategy.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rezef_events::event::Presence;
+use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
+use rezef_routing::{AgentProfile, ContactRequest, Engine, RoutingConfig, Target};
+
+const CONFIG: &str = r#"
+    version = 1
+    default_queue = "general"
+
+    [offers]
+    timeout = "20s"
+    max_declines = 2
+    affinity_timeout = "60s"
+
+    [priority]
+    tiers = { vip = 20 }
+    ageing_per_minute = 1.0
+
+    [bot_first.webchat]
+    bot_id = "helper-bot"
+
+    [[queues]]
+    id = "general"
+    steps = [{ after = "0s" }]
+
+    [[queues]]
+    id = "billing"
+    callback_above = "10m"
+    steps = [
+      { after = "0s", requirements = "skills.billing >= 4" },
+      { after = "30s", requirements = "skills HAS 'billing'" },
+      { after = "2m", requirements = "team == 'overflow'", drop_language = true },
+    ]
+
+    [[queues]]
+    id = "sales"
+    strategy = "highest_proficiency"
+    skill = "sales"
+    steps = [{ after = "0s", requirements = "skills HAS 'sales'" }]
+
+    [[queues]]
+    id = "support"
+    strategy = "round_robin"
+    steps = [{ after = "0s" }]
+
+    [[rules]]
+    name = "billing"
+    when = "intent == 'billing'"
+    queue = "billing"
+
+    [[rules]]
+    name = "sales"
+    when = "intent == 'sales'"
+    queue = "sales"
+
+    [[rules]]
+    name = "support"
+    when = "intent == 'support'"
+    queue = "support"
+"#;
+
+const T0: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
+
+fn at(seconds: u64) -> Timestamp {
+    T0.plus(Duration::from_secs(seconds))
+}
+
+fn engine() -> Engine {
+    Engine::new(RoutingConfig::from_toml(CONFIG).expect("the test configuration compiles"))
+}
+
+fn agent_id(id: &str) -> AgentId {
+    AgentId::new(id).expect("valid")
+}
+
+fn contact_id(id: &str) -> InteractionId {
+    InteractionId::new(id).expect("valid")
+}
+
+/// An available agent: skills as `name=level`, languages, capacity one voice call and
+/// three chats.
+fn agent(engine: &mut Engine, id: &str, skills: &[(&str, u8)], languages: &[&str], now: Timestamp) {
+    engine.upsert_agent(
+        AgentProfile {
+            id: agent_id(id),
+            skills: skills.iter().map(|(s, l)| ((*s).to_owned(), *l)).collect(),
+            languages: languages.iter().map(|l| (*l).to_owned()).collect(),
+            team: if id.starts_with("overflow") {
+                "overflow".into()
+            } else {
+                "core".into()
+            },
+            site: "tlv".into(),
+            capacity: BTreeMap::from([(Channel::Voice, 1), (Channel::Webchat, 3)]),
+            max_load: 3,
+        },
+        now,
+    );
+    engine
+        .set_presence(&agent_id(id), Presence::Available, now)
+        .expect("known agent");
+}
+
+fn call(id: &str, intent: &str, language: &str) -> ContactRequest {
+    ContactRequest {
+        id: Some(contact_id(id)),
+        channel: Some(Channel::Voice),
+        intent: Some(intent.into()),
+        language: Some(language.into()),
+        ..ContactRequest::default()
+    }
+}
+
+fn offered_to(target: &Target) -> Option<&str> {
+    match target {
+        Target::Offered(offer) => Some(offer.agent.as_str()),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_language_reaches_an_agent_who_speaks_it() {
+    let mut engine = engine();
+    for (agent_name, language) in [
+        ("dana", "he"),
+        ("omar", "ar"),
+        ("olga", "ru"),
+        ("john", "en"),
+    ] {
+        agent(&mut engine, agent_name, &[("billing", 5)], &[language], T0);
+    }
+    for (caller, language, expected) in [
+        ("c-ru", "ru", "olga"),
+        ("c-ar", "ar", "omar"),
+        ("c-en", "en", "john"),
+        ("c-he", "he", "dana"),
+    ] {
+        let decision = engine
+            .route(call(caller, "billing", language), at(1))
+            .expect("routed");
+        assert_eq!(offered_to(&decision.target), Some(expected), "{language}");
+        assert_eq!(decision.queue, "billing");
+        assert_eq!(decision.rule.as_deref(), Some("billing"));
+    }
+    // Nobody speaks Amharic at this proficiency: the contact waits rather than reaching an
+    // agent who cannot talk to them.
+    let decision = engine
+        .route(call("c-am", "billing", "am"), at(2))
+        .expect("routed");
+    assert!(
+        matches!(decision.target, Target::Queued { .. }),
+        "{decision:?}"
+    );
+}
+
+#[test]
+fn escalation_widens_the_requirements_at_its_times() {
+    let mut engine = engine();
+    agent(&mut engine, "junior", &[("billing", 2)], &["he"], T0);
+    agent(&mut engine, "overflow-1", &[], &["en"], T0);
+    let decision = engine
+        .route(call("c-1", "billing", "he"), at(0))
+        .expect("routed");
+    assert!(
+        matches!(decision.target, Target::Queued { .. }),
+        "only experts at first"
+    );
+    assert_eq!(engine.next_deadline(at(0)), Some(at(30)));
+    assert!(engine.dispatch(at(29)).is_empty());
+    let offers = engine.dispatch(at(30));
+    assert_eq!(
+        offers.iter().map(|o| o.agent.as_str()).collect::<Vec<_>>(),
+        ["junior"]
+    );
+
+    // The junior declines; at two minutes the overflow team takes it, language aside.
+    engine
+        .decline(offers[0].id, &agent_id("junior"))
+        .expect("declined");
+    assert!(
+        engine.dispatch(at(60)).is_empty(),
+        "the junior is not offered it again"
+    );
+    let offers = engine.dispatch(at(120));
+    assert_eq!(
+        offers.iter().map(|o| o.agent.as_str()).collect::<Vec<_>>(),
+        ["overflow-1"]
+    );
+}
+
+#[test]
+fn vip_first_but_waiting_raises_everyone_so_nobody_starves() {
+    let mut engine = engine();
+    let standard = call("standard", "support", "he");
+    engine.route(standard, at(0)).expect("routed");
+    let vip = ContactRequest {
+        tier: Some("vip".into()),
+        ..call("vip", "support", "he")
+    };
+    engine.route(vip, at(60)).expect("routed");
+    agent(&mut engine, "a-1", &[], &["he"], at(61));
+    let offers = engine.dispatch(at(61));
+    assert_eq!(
+        offers[0].contact.as_str(),
+        "vip",
+        "a VIP who just came goes first"
+    );
+
+    // A standard contact waiting 21 minutes outranks a VIP who just arrived (20 points).
+    let mut engine = self::engine();
+    engine
+        .route(call("standard", "support", "he"), at(0))
+        .expect("routed");
+    let vip = ContactRequest {
+        tier: Some("vip".into()),
+        ..call("vip", "support", "he")
+    };
+    engine.route(vip, at(21 * 60)).expect("routed");
+    agent(&mut engine, "a-1", &[], &["he"], at(21 * 60 + 1));
+    let offers = engine.dispatch(at(21 * 60 + 1));
+    assert_eq!(offers[0].contact.as_str(), "standard");
+}
+
+#[test]
+fn long_standing_customers_are_not_served_after_new_ones() {
+    let mut engine = engine();
+    let new = ContactRequest {
+        customer_since: Some(at(0)),
+        ..call("new", "support", "he")
+    };
+    let loyal = ContactRequest {
+        customer_since: Some(
+            T0.plus(Duration::from_secs(0))
+                .min(Timestamp::from_unix_millis(1_500_000_000_000)),
+        ),
+        ..call("loyal", "support", "he")
+    };
+    engine.route(new, at(0)).expect("routed");
+    engine.route(loyal, at(1)).expect("routed");
+    agent(&mut engine, "a-1", &[], &["he"], at(2));
+    assert_eq!(engine.dispatch(at(2))[0].contact.as_str(), "loyal");
+}
+
+#[test]
+fn the_last_agent_is_tried_first_then_anyone_after_the_affinity_wait() {
+    let mut engine = engine();
+    agent(&mut engine, "last", &[], &["he"], T0);
+    agent(&mut engine, "other", &[], &["he"], T0);
+    engine
+        .set_presence(&agent_id("last"), Presence::AfterContactWork, T0)
+        .expect("known");
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "support", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    assert!(
+        matches!(decision.target, Target::Queued { .. }),
+        "waits for the last agent"
+    );
+    engine
+        .set_presence(&agent_id("last"), Presence::Available, at(10))
+        .expect("known");
+    assert_eq!(engine.dispatch(at(10))[0].agent.as_str(), "last");
+
+    // A last agent who went offline is not waited for.
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[], &["he"], T0);
+    agent(&mut engine, "other", &[], &["he"], T0);
+    engine.disconnect(&agent_id("last"), T0).expect("known");
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "support", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    assert_eq!(offered_to(&decision.target), Some("other"));
+
+    // A last agent busy for longer than the affinity wait: anyone takes it then.
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[], &["he"], T0);
+    agent(&mut engine, "other", &[], &["he"], T0);
+    engine
+        .set_presence(&agent_id("last"), Presence::Busy, T0)
+        .expect("known");
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "support", "he")
+    };
+    engine.route(returning, at(0)).expect("routed");
+    assert_eq!(engine.next_deadline(at(0)), Some(at(60)));
+    assert!(engine.dispatch(at(59)).is_empty());
+    assert_eq!(engine.dispatch(at(60))[0].agent.as_str(), "other");
+}
+
+#[test]
+fn chat_starts_with_the_bot_and_a_human_comes_when_asked_or_after_failures() {
+    let mut engine = engine();
+    agent(&mut engine, "a-1", &[], &["he"], T0);
+    let chat = |id: &str| ContactRequest {
+        channel: Some(Channel::Webchat),
+        ..call(id, "support", "he")
+    };
+    let decision = engine.route(chat("c-1"), at(0)).expect("routed");
+    assert_eq!(
+        decision.target,
+        Target::Bot {
+            bot_id: "helper-bot".into()
+        }
+    );
+    let asked = ContactRequest {
+        human_requested: true,
+        ..chat("c-2")
+    };
+    assert_eq!(
+        offered_to(&engine.route(asked, at(1)).expect("routed").target),
+        Some("a-1")
+    );
+    let failed = ContactRequest {
+        bot_failures: 2,
+        ..chat("c-3")
+    };
+    assert!(!matches!(
+        engine.route(failed, at(2)).expect("routed").target,
+        Target::Bot { .. }
+    ));
+}
+
+#[test]
+fn an_unanswered_offer_moves_on_and_a_repeatedly_silent_agent_is_set_away() {
+    let mut engine = engine();
+    agent(&mut engine, "silent", &[], &["he"], T0);
+    agent(&mut engine, "awake", &[], &["he"], at(5));
+    let decision = engine
+        .route(call("c-1", "other", "he"), at(10))
+        .expect("routed");
+    assert_eq!(
+        offered_to(&decision.target),
+        Some("silent"),
+        "idle the longest"
+    );
+    assert_eq!(engine.next_deadline(at(10)), Some(at(30)));
+    let expired = engine.expire_offers(at(30));
+    assert_eq!(expired.len(), 1);
+    assert_eq!(engine.dispatch(at(30))[0].agent.as_str(), "awake");
+
+    engine
+        .route(call("c-2", "other", "he"), at(31))
+        .expect("routed");
+    let offer = engine
+        .offers()
+        .find(|o| o.contact.as_str() == "c-2")
+        .expect("offered")
+        .clone();
+    assert_eq!(offer.agent.as_str(), "silent");
+    engine.expire_offers(at(51));
+    assert_eq!(
+        engine.presence(&agent_id("silent")),
+        Some(Presence::Away),
+        "two misses in a row"
+    );
+    let late = engine.accept(offer.id, &agent_id("silent"), at(52));
+    assert!(late.is_err(), "an expired offer cannot be accepted");
+}
+
+#[test]
+fn a_disconnected_agent_loses_their_offers_to_the_queue() {
+    let mut engine = engine();
+    agent(&mut engine, "a-1", &[], &["he"], T0);
+    let decision = engine
+        .route(call("c-1", "support", "he"), at(1))
+        .expect("routed");
+    assert!(offered_to(&decision.target).is_some());
+    engine.disconnect(&agent_id("a-1"), at(2)).expect("known");
+    assert_eq!(engine.offers().count(), 0);
+    assert_eq!(
+        engine
+            .waiting()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>(),
+        ["c-1"]
+    );
+    agent(&mut engine, "a-2", &[], &["he"], at(3));
+    assert_eq!(engine.dispatch(at(3))[0].agent.as_str(), "a-2");
+}
+
+#[test]
+fn capacity_per_channel_and_load_limit_hold() {
+    let mut engine = engine();
+    agent(&mut engine, "a-1", &[], &["he"], T0);
+    let first = engine
+        .route(call("v-1", "support", "he"), at(1))
+        .expect("routed");
+    let Target::Offered(offer) = first.target else {
+        panic!("offered");
+    };
+    engine
+        .accept(offer.id, &agent_id("a-1"), at(2))
+        .expect("accepted");
+    let second = engine
+        .route(call("v-2", "support", "he"), at(3))
+        .expect("routed");
+    assert!(
+        matches!(second.target, Target::Queued { .. }),
+        "one call at a time"
+    );
+    for n in 0..3 {
+        let chat = ContactRequest {
+            channel: Some(Channel::Webchat),
+            human_requested: true,
+            ..call(&format!("chat-{n}"), "support", "he")
+        };
+        let decision = engine.route(chat, at(4 + n)).expect("routed");
+        assert_eq!(
+            offered_to(&decision.target).is_some(),
+            n < 2,
+            "load limit of 3, chat {n}"
+        );
+    }
+    engine.complete(&contact_id("v-1"), at(10)).expect("done");
+    let offers = engine.dispatch(at(10));
+    assert_eq!(offers.len(), 1, "the freed slot takes one contact");
+}
+
+#[test]
+fn a_long_estimated_wait_offers_a_callback_that_keeps_the_original_arrival() {
+    let mut engine = engine();
+    agent(&mut engine, "expert", &[("billing", 5)], &["he"], T0);
+    let first = engine
+        .route(call("c-0", "billing", "he"), at(0))
+        .expect("routed");
+    let Target::Offered(offer) = first.target else {
+        panic!("offered");
+    };
+    engine
+        .accept(offer.id, &agent_id("expert"), at(1))
+        .expect("accepted");
+    for n in 1..=2 {
+        let decision = engine
+            .route(call(&format!("c-{n}"), "billing", "he"), at(2))
+            .expect("routed");
+        let Target::Queued {
+            position,
+            estimated_wait,
+            offer_callback,
+        } = decision.target
+        else {
+            panic!("queued");
+        };
+        assert_eq!(position, n - 1);
+        // Five minutes a call (no history yet) per contact ahead, one agent.
+        assert_eq!(estimated_wait, Some(Duration::from_secs(300 * n as u64)));
+        assert_eq!(offer_callback, n > 2, "above ten minutes only");
+    }
+    let third = engine
+        .route(call("c-3", "billing", "he"), at(2))
+        .expect("routed");
+    assert!(matches!(
+        third.target,
+        Target::Queued {
+            offer_callback: true,
+            ..
+        }
+    ));
+
+    // The callback comes back later with its original arrival: it is not a newcomer.
+    engine
+        .complete(&contact_id("c-3"), at(3))
+        .expect("left the queue for a callback");
+    let callback = ContactRequest {
+        id: Some(contact_id("cb-3")),
+        arrived_at: Some(at(2)),
+        ..call("cb-3", "billing", "he")
+    };
+    let decision = engine.route(callback, at(600)).expect("routed");
+    assert!(
+        decision.priority >= 9.9,
+        "ten minutes of ageing kept: {}",
+        decision.priority
+    );
+}
+
+#[test]
+fn each_strategy_picks_its_agent() {
+    let mut engine = engine();
+    agent(&mut engine, "s-2", &[("sales", 2)], &["he"], at(0));
+    agent(&mut engine, "s-5", &[("sales", 5)], &["he"], at(1));
+    let decision = engine
+        .route(call("c-1", "sales", "he"), at(2))
+        .expect("routed");
+    assert_eq!(
+        offered_to(&decision.target),
+        Some("s-5"),
+        "highest proficiency"
+    );
+    assert_eq!(
+        decision
+            .candidates
+            .iter()
+            .map(AgentId::as_str)
+            .collect::<Vec<_>>(),
+        ["s-5", "s-2"]
+    );
+
+    let mut engine = self::engine();
+    for name in ["r-1", "r-2", "r-3"] {
+        agent(&mut engine, name, &[], &["he"], T0);
+    }
+    let mut picked = Vec::new();
+    for n in 0..4 {
+        let decision = engine
+            .route(call(&format!("c-{n}"), "support", "he"), at(n + 1))
+            .expect("routed");
+        let Target::Offered(offer) = decision.target else {
+            panic!("offered");
+        };
+        picked.push(offer.agent.to_string());
+        engine
+            .accept(offer.id, &offer.agent, at(n + 1))
+            .expect("accepted");
+        engine.complete(&offer.contact, at(n + 1)).expect("done");
+    }
+    assert_eq!(picked, ["r-1", "r-2", "r-3", "r-1"], "in turn");
+}
+
+#[test]
+fn queue_stats_count_waiting_and_available() {
+    let mut engine = engine();
+    agent(&mut engine, "a-1", &[], &["he"], T0);
+    engine
+        .route(call("c-1", "billing", "he"), at(0))
+        .expect("routed");
+    let stats = engine.stats(at(45));
+    let billing = stats
+        .iter()
+        .find(|s| s.queue == "billing")
+        .expect("billing");
+    assert_eq!(
+        (billing.waiting, billing.longest_wait),
+        (1, Duration::from_secs(45))
+    );
+    assert_eq!(billing.available.get(&Channel::Voice), Some(&1));
+}

@@ -1,0 +1,220 @@
+//! The engine under random interleavings of every operation, checked after each step
+//! against the invariants and a model of who holds what: capacity is never exceeded, no
+//! contact is held by two agents, offers go only to available agents, an accepted contact
+//! is the accepting agent's, and expired offers are gone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rezef_events::event::Presence;
+use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
+use rezef_routing::{AgentProfile, ContactRequest, Engine, RoutingConfig, Target};
+
+const CONFIG: &str = r#"
+    version = 1
+    default_queue = "general"
+    [offers]
+    timeout = "20s"
+    max_declines = 2
+    affinity_timeout = "30s"
+    [[queues]]
+    id = "general"
+    steps = [{ after = "0s" }, { after = "40s", drop_language = true }]
+    [[queues]]
+    id = "billing"
+    strategy = "least_occupied"
+    steps = [{ after = "0s", requirements = "skills HAS 'billing'" }]
+    [[rules]]
+    name = "billing"
+    when = "intent == 'billing'"
+    queue = "billing"
+"#;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Presence(usize, u8),
+    Route {
+        contact: usize,
+        chat: bool,
+        billing: bool,
+        he: bool,
+        preferred: Option<usize>,
+    },
+    Dispatch,
+    Accept(usize, bool),
+    Decline(usize),
+    Expire,
+    Complete(usize),
+    Disconnect(usize),
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0usize..4, 0u8..5).prop_map(|(a, p)| Op::Presence(a, p)),
+        (
+            0usize..12,
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of(0usize..4)
+        )
+            .prop_map(|(contact, chat, billing, he, preferred)| Op::Route {
+                contact,
+                chat,
+                billing,
+                he,
+                preferred
+            }),
+        Just(Op::Dispatch),
+        (0usize..4, any::<bool>()).prop_map(|(k, own)| Op::Accept(k, own)),
+        (0usize..4).prop_map(Op::Decline),
+        Just(Op::Expire),
+        (0usize..12).prop_map(Op::Complete),
+        (0usize..4).prop_map(Op::Disconnect),
+        (1u64..30).prop_map(Op::Advance),
+    ]
+}
+
+fn agent(n: usize) -> AgentId {
+    AgentId::new(format!("a-{n}")).expect("valid")
+}
+
+fn contact(n: usize) -> InteractionId {
+    InteractionId::new(format!("c-{n}")).expect("valid")
+}
+
+const PRESENCES: [Presence; 5] = [
+    Presence::Available,
+    Presence::Away,
+    Presence::Busy,
+    Presence::AfterContactWork,
+    Presence::Offline,
+];
+
+fn check(
+    engine: &Engine,
+    now: Timestamp,
+    assigned: &BTreeMap<InteractionId, AgentId>,
+) -> Result<(), TestCaseError> {
+    let mut holders: BTreeMap<&InteractionId, &AgentId> = BTreeMap::new();
+    for (profile, work) in engine.work() {
+        prop_assert!(
+            work.len() <= profile.max_load as usize,
+            "load of {}",
+            profile.id
+        );
+        for (channel, capacity) in &profile.capacity {
+            let used = work.values().filter(|c| *c == channel).count();
+            prop_assert!(
+                used <= *capacity as usize,
+                "{} over capacity on {channel}",
+                profile.id
+            );
+        }
+        for contact in work.keys() {
+            prop_assert!(
+                holders.insert(contact, &profile.id).is_none(),
+                "{contact} held twice"
+            );
+        }
+    }
+    for offer in engine.offers() {
+        prop_assert_eq!(holders.get(&offer.contact).copied(), Some(&offer.agent));
+        prop_assert!(offer.made_at <= now);
+    }
+    for (contact, agent) in assigned {
+        prop_assert_eq!(engine.assigned_to(contact), Some(agent));
+        prop_assert_eq!(holders.get(contact).copied(), Some(agent));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn no_interleaving_breaks_the_invariants(ops in prop::collection::vec(op(), 1..120)) {
+        let routing = RoutingConfig::from_toml(CONFIG).expect("compiles");
+        let mut engine = Engine::new(routing);
+        let mut now = Timestamp::from_unix_millis(1_800_000_000_000);
+        for n in 0..4 {
+            engine.upsert_agent(AgentProfile {
+                id: agent(n),
+                skills: if n % 2 == 0 { BTreeMap::from([("billing".to_owned(), 3)]) } else { BTreeMap::new() },
+                languages: vec![if n < 2 { "he" } else { "en" }.to_owned()],
+                team: String::new(),
+                site: String::new(),
+                capacity: BTreeMap::from([(Channel::Voice, 1), (Channel::Webchat, 2)]),
+                max_load: 2,
+            }, now);
+        }
+        // The model: who holds each accepted contact.
+        let mut assigned: BTreeMap<InteractionId, AgentId> = BTreeMap::new();
+        let mut routed: BTreeSet<InteractionId> = BTreeSet::new();
+        for op in ops {
+            match op {
+                Op::Presence(a, p) => {
+                    engine.set_presence(&agent(a), PRESENCES[p as usize], now).expect("known agent");
+                }
+                Op::Route { contact: c, chat, billing, he, preferred } => {
+                    let request = ContactRequest {
+                        id: Some(contact(c)),
+                        channel: Some(if chat { Channel::Webchat } else { Channel::Voice }),
+                        intent: Some(if billing { "billing" } else { "other" }.into()),
+                        language: Some(if he { "he" } else { "en" }.into()),
+                        preferred_agent: preferred.map(agent),
+                        ..ContactRequest::default()
+                    };
+                    match engine.route(request, now) {
+                        Ok(decision) => {
+                            prop_assert!(routed.insert(contact(c)), "a duplicate was routed");
+                            if let Target::Offered(offer) = decision.target {
+                                prop_assert_eq!(engine.presence(&offer.agent), Some(Presence::Available));
+                            }
+                        }
+                        Err(_) => prop_assert!(routed.contains(&contact(c)), "refused a new contact"),
+                    }
+                }
+                Op::Dispatch => {
+                    for offer in engine.dispatch(now) {
+                        prop_assert_eq!(engine.presence(&offer.agent), Some(Presence::Available));
+                    }
+                }
+                Op::Accept(k, own) => {
+                    let offer = engine.offers().nth(k).cloned();
+                    if let Some(offer) = offer {
+                        let by = if own { offer.agent.clone() } else { agent(9) };
+                        let accepted = engine.accept(offer.id, &by, now);
+                        prop_assert_eq!(accepted.is_ok(), own && now < offer.expires_at);
+                        if accepted.is_ok() {
+                            prop_assert!(assigned.insert(offer.contact.clone(), offer.agent.clone()).is_none());
+                        }
+                    }
+                }
+                Op::Decline(k) => {
+                    let offer = engine.offers().nth(k).cloned();
+                    if let Some(offer) = offer {
+                        engine.decline(offer.id, &offer.agent).expect("own offer");
+                    }
+                }
+                Op::Expire => {
+                    engine.expire_offers(now);
+                    prop_assert!(engine.offers().all(|o| o.expires_at > now));
+                }
+                Op::Complete(c) => {
+                    let done = engine.complete(&contact(c), now);
+                    prop_assert_eq!(done.is_ok(), routed.remove(&contact(c)));
+                    assigned.remove(&contact(c));
+                }
+                Op::Disconnect(a) => {
+                    engine.disconnect(&agent(a), now).expect("known agent");
+                    prop_assert!(engine.offers().all(|o| o.agent != agent(a)));
+                }
+                Op::Advance(seconds) => now = now.plus(Duration::from_secs(seconds)),
+            }
+            check(&engine, now, &assigned)?;
+        }
+    }
+}
