@@ -19,7 +19,8 @@ use rezef_adapter::proto;
 use rezef_events::{CustomerId, TenantId};
 use rezef_store::{JourneyStore, SledStore};
 
-use crate::harness::{BenchServer, Latency, Report, Rng, Target, thousands};
+use crate::harness::{BenchServer, Report, Target, thousands};
+use crate::reads::{self, BASELINE_MAX, BASELINE_THREADS, Load};
 use crate::workload::{TENANT, Workload, customer_id, customer_ref};
 
 /// The goals for GetJourney.
@@ -29,8 +30,6 @@ pub const TARGET_P99_MS: f64 = 5.0;
 /// Preload batches and the tasks publishing them.
 const PRELOAD_BATCH: usize = 1000;
 const PRELOAD_CLIENTS: usize = 4;
-/// Threads of the in-process baseline.
-const BASELINE_THREADS: usize = 2;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GetJourneyArgs {
@@ -51,17 +50,6 @@ pub struct GetJourneyArgs {
     pub events_per_customer: u32,
 }
 
-struct Reads {
-    latency: Latency,
-    elapsed: Duration,
-}
-
-impl Reads {
-    fn per_s(&self) -> f64 {
-        self.latency.count() as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
 pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
     let preload_events = args.customers * u64::from(args.events_per_customer);
     if preload_events > 10_000_000 {
@@ -80,30 +68,49 @@ pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
         .context("waiting for the projection of the preload")?;
     let preload_elapsed = preload_started.elapsed();
 
-    let grpc = read_over_grpc(&server, args).await?;
+    let load = Load {
+        tasks: args.clients,
+        connections: args.connections,
+        duration: Duration::from_secs(args.seconds),
+        customers: args.customers,
+        seed: 0x9e7,
+    };
+    let grpc = reads::over_grpc(&server, load, |client, customer| {
+        Box::pin(async move {
+            client
+                .journey(TENANT, customer_ref(customer), None)
+                .await
+                .context("GetJourney")?;
+            Ok(())
+        })
+    })
+    .await?;
     let dir = server.stop().await?;
 
     let store = Arc::new(SledStore::open(dir.path().join("store")).context("reopening the store")?);
-    let baseline_for = Duration::from_secs(args.seconds.min(5));
-    let customers = args.customers;
+    let baseline_for = Duration::from_secs(args.seconds).min(BASELINE_MAX);
+    let tenant = TenantId::new(TENANT).map_err(|e| anyhow!("tenant: {e}"))?;
+    let ids: Vec<CustomerId> = (0..args.customers)
+        .map(|n| CustomerId::new(customer_id(n)).map_err(|e| anyhow!("customer id: {e}")))
+        .collect::<Result<_>>()?;
     let load = {
         let store = store.clone();
-        move |tenant: &TenantId, customer: &CustomerId| {
+        move |customer: &CustomerId| {
             store
-                .journey(tenant, customer)?
+                .journey(&tenant, customer)?
                 .ok_or_else(|| anyhow!("customer {customer} not found"))
         }
     };
-    let lookups = baseline(baseline_for, customers, {
+    let lookups = reads::in_process(baseline_for, ids.clone(), {
         let load = load.clone();
-        move |tenant, customer| Ok(load(tenant, customer)?.conversations.len())
+        move |customer| Ok(load(customer)?.conversations.len())
     })
     .await?;
     // What the handler does for a customer: one load, convert, encode.
-    let handler = baseline(baseline_for, customers, move |tenant, customer| {
+    let handler = reads::in_process(baseline_for, ids, move |customer| {
         let response = proto::GetJourneyResponse {
             journey: Some(rezef_server::convert::journey_to_proto(
-                &load(tenant, customer)?,
+                &load(customer)?,
                 &rezef_server::convert::View::masked(),
             )),
             projected_offset: 0,
@@ -223,94 +230,4 @@ async fn preload(server: &BenchServer, args: &GetJourneyArgs) -> Result<u64> {
         last = last.max(task.await.context("a preload task panicked")??);
     }
     Ok(last)
-}
-
-async fn read_over_grpc(server: &BenchServer, args: &GetJourneyArgs) -> Result<Reads> {
-    let connections = server.clients(args.connections as usize).await?;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
-    let mut tasks = Vec::new();
-    for i in 0..args.clients as usize {
-        let mut client = connections[i % connections.len()].clone();
-        let mut rng = Rng::new(0x9e7 + i as u64);
-        let customers = args.customers;
-        tasks.push(tokio::spawn(async move {
-            let mut latency = Latency::new()?;
-            while Instant::now() < deadline {
-                let customer = customer_ref(rng.below(customers));
-                let sent = Instant::now();
-                client
-                    .journey(TENANT, customer, None)
-                    .await
-                    .context("GetJourney")?;
-                latency.record(sent.elapsed());
-            }
-            anyhow::Ok(latency)
-        }));
-    }
-    let mut latency = Latency::new()?;
-    for task in tasks {
-        latency.merge(&task.await.context("a reading task panicked")??)?;
-    }
-    Ok(Reads {
-        latency,
-        elapsed: started.elapsed(),
-    })
-}
-
-/// Runs `lookup` on random customers from `threads` threads for `duration`.
-/// Runs an in-process baseline on `BASELINE_THREADS` threads, off the async runtime.
-async fn baseline(
-    duration: Duration,
-    customers: u64,
-    lookup: impl Fn(&TenantId, &CustomerId) -> Result<usize> + Send + Sync + 'static,
-) -> Result<Reads> {
-    tokio::task::spawn_blocking(move || in_process(BASELINE_THREADS, duration, customers, lookup))
-        .await
-        .context("the baseline panicked")?
-}
-
-fn in_process(
-    threads: usize,
-    duration: Duration,
-    customers: u64,
-    lookup: impl Fn(&TenantId, &CustomerId) -> Result<usize> + Send + Sync + 'static,
-) -> Result<Reads> {
-    let tenant = TenantId::new(TENANT).map_err(|e| anyhow!("tenant: {e}"))?;
-    let ids: Vec<CustomerId> = (0..customers)
-        .map(|n| CustomerId::new(customer_id(n)).map_err(|e| anyhow!("customer id: {e}")))
-        .collect::<Result<_>>()?;
-    let lookup = Arc::new(lookup);
-    let ids = Arc::new(ids);
-    let tenant = Arc::new(tenant);
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut handles = Vec::new();
-    for t in 0..threads {
-        let (lookup, ids, tenant) = (lookup.clone(), ids.clone(), tenant.clone());
-        handles.push(std::thread::spawn(move || {
-            let mut rng = Rng::new(0xba5e + t as u64);
-            let mut latency = Latency::new()?;
-            let mut sink = 0usize;
-            while Instant::now() < deadline {
-                let customer = &ids[rng.below(ids.len() as u64) as usize];
-                let at = Instant::now();
-                sink = sink.wrapping_add(lookup(&tenant, customer)?);
-                latency.record(at.elapsed());
-            }
-            std::hint::black_box(sink);
-            anyhow::Ok(latency)
-        }));
-    }
-    let mut latency = Latency::new()?;
-    for handle in handles {
-        let result = handle
-            .join()
-            .map_err(|_| anyhow!("a baseline thread panicked"))??;
-        latency.merge(&result)?;
-    }
-    Ok(Reads {
-        latency,
-        elapsed: started.elapsed(),
-    })
 }

@@ -27,10 +27,12 @@ pub struct BenchServer {
 impl BenchServer {
     /// Opens a server on a new temp directory under `base` and starts serving.
     pub async fn start(base: &Path) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("rezef-bench-")
-            .tempdir_in(base)
-            .with_context(|| format!("creating a temp dir in {}", base.display()))?;
+        Self::open(temp_dir(base, "rezef-bench-")?).await
+    }
+
+    /// Opens a server on a data directory prepared beforehand (a journey store filled
+    /// directly, say) and starts serving. The directory is deleted when this is dropped.
+    pub async fn open(dir: tempfile::TempDir) -> Result<Self> {
         let config = ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_path_buf(),
@@ -79,6 +81,14 @@ impl BenchServer {
         }
         Ok(self.dir)
     }
+}
+
+/// A new temp directory under `base`, deleted when the returned value is dropped.
+pub fn temp_dir(base: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(base)
+        .with_context(|| format!("creating a temp dir in {}", base.display()))
 }
 
 /// A latency histogram in nanoseconds (1 ns .. 10 min, 3 significant digits), so that

@@ -7,14 +7,20 @@
 //! the targets marked PASS or MISS. `all` runs every benchmark in sequence and ends
 //! with a summary table; that output is what BENCHMARKS.md records.
 //!
-//! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), and one
-//! file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`.
+//! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
+//! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
+//! one file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`, `resume`,
+//! `identity_fold`.
 
+mod fill;
 mod freshness;
 mod get_journey;
 mod harness;
+mod identity_fold;
 mod ingest;
 mod projection;
+mod reads;
+mod resume;
 mod workload;
 
 use std::path::PathBuf;
@@ -28,7 +34,7 @@ use crate::harness::{CpuSampler, Report, targets_table};
 #[derive(Debug, Parser)]
 #[command(
     name = "rezef-bench",
-    about = "Rezef's benchmarks: ingest, projection, freshness, GetJourney"
+    about = "Rezef's benchmarks: ingest, projection, freshness, GetJourney, ResumeConversation, identity fold"
 )]
 struct Cli {
     /// Where the temp data directories go (on the disk you want to measure).
@@ -51,6 +57,11 @@ enum Command {
     Freshness(freshness::FreshnessArgs),
     /// GetJourney under concurrent load, with an in-process baseline.
     GetJourney(get_journey::GetJourneyArgs),
+    /// ResumeConversation by phone over a large store, with in-process baselines.
+    Resume(resume::ResumeArgs),
+    /// Rebuild with 20% identity links and merges, against a rebuild without them.
+    #[command(alias = "identity")]
+    IdentityFold(identity_fold::IdentityFoldArgs),
     /// Every benchmark in sequence, then a summary table.
     All(AllArgs),
 }
@@ -63,6 +74,9 @@ struct AllArgs {
     /// Events of the projection benchmark.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..=10_000_000))]
     events: u64,
+    /// Customers in the store of the resume benchmark.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    resume_customers: u64,
     /// Concurrent clients of the ingest runs.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     clients: u32,
@@ -91,6 +105,8 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::Projection(args) => with_cpu(projection::run(&base, &args)).await?,
         Command::Freshness(args) => with_cpu(freshness::run(&base, &args)).await?,
         Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,
+        Command::Resume(args) => with_cpu(resume::run(&base, &args)).await?,
+        Command::IdentityFold(args) => with_cpu(identity_fold::run(&base, &args)).await?,
         Command::All(args) => return all(&base, &args).await,
     };
     println!("{}", report.markdown());
@@ -123,20 +139,20 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         println!("{}", report.markdown());
         reports.push(report);
     };
-    eprintln!("[1/6] ingest, batches of 100");
+    eprintln!("[1/8] ingest, batches of 100");
     step(with_cpu(ingest::run(base, &ingest(100, args.clients))).await?);
-    eprintln!("[2/6] ingest, batches of 1,000");
+    eprintln!("[2/8] ingest, batches of 1,000");
     step(with_cpu(ingest::run(base, &ingest(1000, args.clients))).await?);
-    eprintln!("[3/6] ingest, batches of 1,000, one client (like for like with the baseline)");
+    eprintln!("[3/8] ingest, batches of 1,000, one client (like for like with the baseline)");
     step(with_cpu(ingest::run(base, &ingest(1000, 1))).await?);
-    eprintln!("[4/6] projection");
+    eprintln!("[4/8] projection");
     let projection = projection::ProjectionArgs {
         events: args.events,
         customers: (args.events / 10).max(1),
         no_breakdown: false,
     };
     step(with_cpu(projection::run(base, &projection)).await?);
-    eprintln!("[5/6] freshness");
+    eprintln!("[5/8] freshness");
     let freshness = freshness::FreshnessArgs {
         rate: 10_000,
         seconds,
@@ -144,7 +160,7 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         customers: 10_000,
     };
     step(with_cpu(freshness::run(base, &freshness)).await?);
-    eprintln!("[6/6] get-journey");
+    eprintln!("[6/8] get-journey");
     let get_journey = get_journey::GetJourneyArgs {
         clients: 64,
         connections: 8,
@@ -153,6 +169,20 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         events_per_customer: 10,
     };
     step(with_cpu(get_journey::run(base, &get_journey)).await?);
+    eprintln!("[7/8] resume");
+    let resume = resume::ResumeArgs {
+        clients: 64,
+        connections: 8,
+        seconds,
+        customers: args.resume_customers,
+    };
+    step(with_cpu(resume::run(base, &resume)).await?);
+    eprintln!("[8/8] identity-fold");
+    let identity_fold = identity_fold::IdentityFoldArgs {
+        events: args.events,
+        customers: (args.events / 10).max(2),
+    };
+    step(with_cpu(identity_fold::run(base, &identity_fold)).await?);
 
     println!("## Summary\n");
     println!(

@@ -18,10 +18,11 @@ use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use rezef_events::{CustomerId, CustomerRef, Journey, codec};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
-use rezef_store::{JourneyStore, STEP_RECORDS, SledStore, rebuild};
+use rezef_store::{JourneyStore, ProjectionStats, STEP_RECORDS, SledStore, rebuild};
 
 use crate::harness::{
-    Report, Target, dir_size, mib, ms, proc_status_bytes, reset_peak_rss, segment_bytes, thousands,
+    Report, Target, dir_size, mib, ms, proc_status_bytes, reset_peak_rss, segment_bytes, temp_dir,
+    thousands,
 };
 use crate::workload::Workload;
 
@@ -45,46 +46,22 @@ pub struct ProjectionArgs {
 }
 
 pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
-    let dir = tempfile::Builder::new()
-        .prefix("rezef-bench-projection-")
-        .tempdir_in(base)
-        .with_context(|| format!("creating a temp dir in {}", base.display()))?;
+    let dir = temp_dir(base, "rezef-bench-projection-")?;
     let log_dir = dir.path().join("log");
     let store_dir = dir.path().join("store");
-    let log = EmbeddedLog::open(EmbeddedLogConfig {
-        fsync: false,
-        ..EmbeddedLogConfig::new(&log_dir)
-    })
-    .context("opening the log")?;
+    let log = open_log(&log_dir)?;
 
     // Load: realistic events, validated and encoded exactly as the Ingest service does.
-    let load_started = Instant::now();
-    let mut workload = Workload::new(args.customers, 0x9e0);
-    let mut loaded = 0u64;
-    while loaded < args.events {
-        let size = usize::try_from(args.events - loaded)
-            .unwrap_or(LOAD_BATCH)
-            .min(LOAD_BATCH);
-        let (_, events) = workload.batch(size);
-        let mut payloads = Vec::with_capacity(size);
-        for event in events {
-            let event = rezef_server::convert::event_from_proto(event).map_err(|violations| {
-                anyhow!("the workload made an invalid event: {violations:?}")
-            })?;
-            payloads.push(Bytes::from(codec::encode(&event)));
-        }
-        loaded += log.append(payloads).await.context("appending")?.count as u64;
-    }
-    let load_elapsed = load_started.elapsed();
+    let loaded = load(&log, &mut Workload::new(args.customers, 0x9e0), args.events).await?;
+    let (loaded, load_elapsed) = (loaded.events, loaded.elapsed);
 
     // Rebuild into a fresh store: the figure.
     let peak_reset = reset_peak_rss();
-    let store = Arc::new(SledStore::open(&store_dir).context("opening the store")?);
-    let rebuild_started = Instant::now();
-    let stats = rebuild(log.clone(), store.clone(), Default::default(), |_| {})
-        .await
-        .context("rebuilding")?;
-    let rebuild_elapsed = rebuild_started.elapsed();
+    let Rebuilt {
+        stats,
+        elapsed: rebuild_elapsed,
+        store,
+    } = timed_rebuild(&log, &store_dir).await?;
     let peak_rss = proc_status_bytes("VmHWM");
     let events_per_s = stats.records as f64 / rebuild_elapsed.as_secs_f64();
 
@@ -211,6 +188,78 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
     log.close().await;
     drop(store);
     Ok(report)
+}
+
+/// A log in `dir` for a benchmark's load phase: appends are not fsynced (the load is not
+/// the figure).
+pub fn open_log(dir: &Path) -> Result<Arc<EmbeddedLog>> {
+    EmbeddedLog::open(EmbeddedLogConfig {
+        fsync: false,
+        ..EmbeddedLogConfig::new(dir)
+    })
+    .context("opening the log")
+}
+
+/// What a load phase appended.
+#[derive(Debug, Clone, Copy)]
+pub struct Loaded {
+    pub events: u64,
+    /// Of them, `customer_identified` events (identity links and proofs).
+    pub identified: u64,
+    pub elapsed: Duration,
+}
+
+/// Appends `events` events of `workload` to `log`, in batches, each validated and encoded
+/// exactly as the Ingest service does.
+pub async fn load(log: &EmbeddedLog, workload: &mut Workload, events: u64) -> Result<Loaded> {
+    let started = Instant::now();
+    let (mut loaded, mut identified) = (0u64, 0u64);
+    while loaded < events {
+        let size = usize::try_from(events - loaded)
+            .unwrap_or(LOAD_BATCH)
+            .min(LOAD_BATCH);
+        let (_, batch) = workload.batch(size);
+        let mut payloads = Vec::with_capacity(size);
+        for event in batch {
+            let event = rezef_server::convert::event_from_proto(event).map_err(|violations| {
+                anyhow!("the workload made an invalid event: {violations:?}")
+            })?;
+            identified += u64::from(matches!(
+                event.payload,
+                rezef_events::Payload::CustomerIdentified { .. }
+            ));
+            payloads.push(Bytes::from(codec::encode(&event)));
+        }
+        loaded += log.append(payloads).await.context("appending")?.count as u64;
+    }
+    Ok(Loaded {
+        events: loaded,
+        identified,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A rebuild and what it took.
+#[derive(Debug)]
+pub struct Rebuilt {
+    pub stats: ProjectionStats,
+    pub elapsed: Duration,
+    pub store: Arc<SledStore>,
+}
+
+/// Rebuilds the projection of `log` into a new store in `store_dir`, timed (the flush
+/// `rebuild` ends with included).
+pub async fn timed_rebuild(log: &Arc<EmbeddedLog>, store_dir: &Path) -> Result<Rebuilt> {
+    let store = Arc::new(SledStore::open(store_dir).context("opening the store")?);
+    let started = Instant::now();
+    let stats = rebuild(log.clone(), store.clone(), Default::default(), |_| {})
+        .await
+        .context("rebuilding")?;
+    Ok(Rebuilt {
+        stats,
+        elapsed: started.elapsed(),
+        store,
+    })
 }
 
 struct Breakdown {

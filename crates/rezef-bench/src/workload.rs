@@ -7,8 +7,14 @@
 //! the channels. Encoded in the log, an event takes roughly 250-400 bytes. The events are the
 //! ones `rezef_adapter::EventFactory` would make, built directly so that generating them costs
 //! the server under test as little CPU as possible (they share the machine).
+//!
+//! Two variants serve the continuity benchmarks: [`Workload::with_identity_links`] turns two
+//! events of every ten into `customer_identified` events that link new identities or prove
+//! another customer's CRM id (so the projector merges the two), and
+//! [`Workload::conversation`] scripts one customer's whole chat: intent, context, a
+//! transcript and a phone number verified by one-time code, as a voice channel would find it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rezef_adapter::proto;
 use rezef_adapter::proto::event::Payload;
@@ -52,6 +58,22 @@ const BOT_LINES: [&str; 4] = [
     "Is there anything else I can help you with today? You can reply here at any time.",
 ];
 
+/// Messages in a [`Workload::conversation`] transcript.
+pub const CONVERSATION_MESSAGES: usize = 10;
+
+fn identified(
+    method: proto::VerificationMethod,
+    assurance: proto::AssuranceLevel,
+    proven: proto::ChannelIdentity,
+) -> Payload {
+    Payload::CustomerIdentified(proto::CustomerIdentified {
+        method: method as i32,
+        assurance: assurance as i32,
+        identities: vec![proven],
+        expires_at: None,
+    })
+}
+
 fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -70,6 +92,44 @@ pub fn customer_ref(n: u64) -> proto::CustomerRef {
     }
 }
 
+/// The mobile number of customer number `n` (E.164, as normalised).
+pub fn phone(n: u64) -> String {
+    format!("+97250{n:07}")
+}
+
+/// A reference to customer number `n` by phone number, as a voice channel sees a caller.
+pub fn phone_ref(n: u64) -> proto::CustomerRef {
+    proto::CustomerRef {
+        r#ref: Some(proto::customer_ref::Ref::Identity(identity(
+            proto::IdentityKind::Phone,
+            phone(n),
+        ))),
+    }
+}
+
+/// The CRM id of customer number `n`.
+pub fn crm_id(n: u64) -> String {
+    format!("CRM-{n:08}")
+}
+
+/// The customer who turns out to be the same person as customer number `n`: customers come
+/// in pairs (0 and 1, 2 and 3, ...), so that every merge joins two customers and no journey
+/// grows without bound.
+pub fn partner(n: u64) -> u64 {
+    n ^ 1
+}
+
+fn identity(kind: proto::IdentityKind, value: String) -> proto::ChannelIdentity {
+    proto::ChannelIdentity {
+        kind: kind as i32,
+        value,
+        network: String::new(),
+    }
+}
+
+/// Events of every ten that are `customer_identified` with [`Workload::with_identity_links`].
+pub const IDENTITY_EVENTS_PER_TEN: u32 = 2;
+
 /// Generates events for `customers` customers, each following its own interaction pattern.
 /// Several generators (one per client task) take disjoint customer ranges, so that each
 /// customer's events keep their pattern.
@@ -83,6 +143,8 @@ pub struct Workload {
     /// Distinguishes this generator's event ids from every other's.
     id_prefix: u64,
     issued: u64,
+    /// Whether events 3 and 7 of every ten link and prove identities.
+    identity_links: bool,
 }
 
 impl Workload {
@@ -101,7 +163,19 @@ impl Workload {
             sent: vec![0; usize::try_from(count.max(1)).unwrap_or(usize::MAX)],
             id_prefix,
             issued: 0,
+            identity_links: false,
         }
+    }
+
+    /// Makes two events of every ten (20%) `customer_identified` events: event 3 links a new
+    /// identity (the customer's CRM id in its first interaction, an app account in later
+    /// ones) by one-time code; event 7 proves the CRM id of the customer's [`partner`] by
+    /// knowledge questions at high assurance. Whichever of a pair proves the other's CRM id
+    /// first (or links its own after the other proved it) makes the projector merge the two;
+    /// later proofs find the id already theirs.
+    pub fn with_identity_links(mut self) -> Self {
+        self.identity_links = true;
+        self
     }
 
     /// The `part`-th of `parts` disjoint generators over customers `0..customers`.
@@ -127,6 +201,26 @@ impl Workload {
         let channel = CHANNELS[(customer as usize + interaction as usize) % CHANNELS.len()];
         let pick = self.rng.next_u64() as usize;
         let payload = match n % 10 {
+            3 if self.identity_links => {
+                let linked = if interaction == 0 {
+                    identity(proto::IdentityKind::CrmId, crm_id(customer))
+                } else {
+                    identity(
+                        proto::IdentityKind::AppUser,
+                        format!("app-{customer}-{interaction}"),
+                    )
+                };
+                identified(
+                    proto::VerificationMethod::OneTimeCode,
+                    proto::AssuranceLevel::Substantial,
+                    linked,
+                )
+            }
+            7 if self.identity_links => identified(
+                proto::VerificationMethod::Knowledge,
+                proto::AssuranceLevel::High,
+                identity(proto::IdentityKind::CrmId, crm_id(partner(customer))),
+            ),
             0 => Payload::InteractionStarted(proto::InteractionStarted {
                 direction: proto::Direction::Inbound as i32,
                 ..Default::default()
@@ -152,10 +246,21 @@ impl Workload {
                 ..Default::default()
             }),
         };
+        self.event(customer, interaction, channel, SystemTime::now(), payload)
+    }
+
+    fn event(
+        &mut self,
+        customer: u64,
+        interaction: u32,
+        channel: proto::Channel,
+        at: SystemTime,
+        payload: Payload,
+    ) -> proto::Event {
         proto::Event {
             event_id: self.event_id(),
             tenant_id: TENANT.into(),
-            occurred_at: Some(prost_types::Timestamp::from(SystemTime::now())),
+            occurred_at: Some(prost_types::Timestamp::from(at)),
             recorded_at: None,
             source: "bench-adapter".into(),
             schema_version: 1,
@@ -165,6 +270,75 @@ impl Workload {
             channel: channel as i32,
             payload: Some(payload),
         }
+    }
+
+    /// Customer number `customer`'s web chat, ending a few seconds before now: the chat
+    /// starts (visitor id, language), the bot detects an intent, sets an order number and a
+    /// sensitive card suffix, exchanges [`CONVERSATION_MESSAGES`] messages with the customer,
+    /// and the customer proves their mobile number ([`phone`]) by one-time code. Folded, it
+    /// is an open conversation that a call from that number within the continuation window
+    /// continues, skipping self service and re-verification.
+    pub fn conversation(&mut self, customer: u64) -> Vec<proto::Event> {
+        let pick = self.rng.next_u64() as usize;
+        let mut payloads = vec![
+            Payload::InteractionStarted(proto::InteractionStarted {
+                direction: proto::Direction::Inbound as i32,
+                identity: Some(identity(
+                    proto::IdentityKind::ChatVisitor,
+                    format!("visitor-{customer}"),
+                )),
+                entry_point: "https://example.com/support".into(),
+                language: ["he", "en", "ar", "ru"][pick % 4].into(),
+                ..Default::default()
+            }),
+            Payload::IntentDetected(proto::IntentDetected {
+                intent: INTENTS[pick % INTENTS.len()].into(),
+                confidence: 0.91,
+                detected_by: "nlu-v3".into(),
+            }),
+            Payload::ContextSet(proto::ContextSet {
+                key: "order_id".into(),
+                value: format!("ORD-{:08}", pick % 100_000_000),
+                sensitive: false,
+            }),
+            Payload::ContextSet(proto::ContextSet {
+                key: "card_last4".into(),
+                value: format!("{:04}", pick % 10_000),
+                sensitive: true,
+            }),
+        ];
+        for m in 0..CONVERSATION_MESSAGES {
+            let line = pick / 7 + m;
+            payloads.push(Payload::MessageSent(if m % 2 == 0 {
+                proto::MessageSent {
+                    from: proto::Participant::Customer as i32,
+                    text: CUSTOMER_LINES[line % CUSTOMER_LINES.len()].into(),
+                    ..Default::default()
+                }
+            } else {
+                proto::MessageSent {
+                    from: proto::Participant::Bot as i32,
+                    sender_id: "support-bot".into(),
+                    text: BOT_LINES[line % BOT_LINES.len()].into(),
+                    ..Default::default()
+                }
+            }));
+        }
+        payloads.push(identified(
+            proto::VerificationMethod::OneTimeCode,
+            proto::AssuranceLevel::Substantial,
+            identity(proto::IdentityKind::Phone, phone(customer)),
+        ));
+        let end = SystemTime::now() - Duration::from_secs(5);
+        let count = payloads.len() as u32;
+        payloads
+            .into_iter()
+            .zip(0u32..)
+            .map(|(payload, i)| {
+                let at = end - Duration::from_secs(u64::from(count - i) * 20);
+                self.event(customer, 0, proto::Channel::Webchat, at, payload)
+            })
+            .collect()
     }
 
     /// A unique id shaped like the UUIDv7 `EventFactory` makes (36 characters), without its
@@ -213,5 +387,93 @@ mod tests {
             (200..=450).contains(&average),
             "average encoded size {average}"
         );
+    }
+
+    #[test]
+    fn identity_links_are_a_fifth_of_every_ten_events_and_valid() {
+        let mut workload = Workload::new(4, 7).with_identity_links();
+        let mut proven = Vec::new();
+        for n in 0..10 {
+            let event = workload.next_for(1);
+            let event = rezef_server::convert::event_from_proto(event).expect("valid event");
+            if let rezef_events::Payload::CustomerIdentified {
+                method,
+                assurance,
+                identities,
+                ..
+            } = &event.payload
+            {
+                proven.push((n, *method, *assurance, identities[0].to_string()));
+            }
+        }
+        use rezef_events::event::{AssuranceLevel, VerificationMethod};
+        assert_eq!(
+            proven,
+            [
+                (
+                    3,
+                    VerificationMethod::OneTimeCode,
+                    AssuranceLevel::Substantial,
+                    format!("crm_id:{}", crm_id(1))
+                ),
+                (
+                    7,
+                    VerificationMethod::Knowledge,
+                    AssuranceLevel::High,
+                    format!("crm_id:{}", crm_id(0))
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_scripted_conversation_folds_into_what_a_call_continues() {
+        use rezef_events::event::{AssuranceLevel, VerificationMethod};
+        use rezef_events::policy::ContinuityPolicy;
+        use rezef_events::resume::{Continuation, resume};
+
+        let mut workload = Workload::new(10, 7);
+        let events: Vec<_> = workload
+            .conversation(3)
+            .into_iter()
+            .map(|e| rezef_server::convert::event_from_proto(e).expect("valid event"))
+            .collect();
+        let first = &events[0];
+        let customer = rezef_events::CustomerId::new(customer_id(3)).expect("valid id");
+        let mut journey =
+            rezef_events::Journey::new(first.tenant_id.clone(), customer, first.occurred_at);
+        for (offset, event) in (0u64..).zip(&events) {
+            journey.apply(offset, event);
+        }
+        let conversation = &journey.conversations[0];
+        assert_eq!(journey.conversations.len(), 1);
+        assert!(conversation.intent.is_some());
+        assert_eq!(conversation.transcript.len(), CONVERSATION_MESSAGES);
+        assert_eq!(
+            conversation
+                .context
+                .values()
+                .filter(|c| c.sensitive)
+                .count(),
+            1
+        );
+        let answer = resume(
+            &journey,
+            rezef_events::Channel::Voice,
+            rezef_events::Timestamp::now(),
+            &ContinuityPolicy::default(),
+            None,
+        );
+        assert_eq!(
+            answer.conversation.map(|(_, how)| how),
+            Some(Continuation::WithinWindow)
+        );
+        let verified = answer.verified.expect("verified");
+        assert_eq!(verified.identity.to_string(), format!("phone:{}", phone(3)));
+        assert_eq!(
+            (verified.method, verified.assurance),
+            (VerificationMethod::OneTimeCode, AssuranceLevel::Substantial)
+        );
+        assert!(verified.skip_verification && answer.skip_self_service);
     }
 }
