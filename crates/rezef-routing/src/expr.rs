@@ -394,7 +394,9 @@ impl Parser<'_> {
                         match self.operand()? {
                             Node::Literal(value) => items.push(value),
                             _ => {
-                                return Err(self.error(token.position, "a list holds literals only"));
+                                return Err(
+                                    self.error(token.position, "a list holds literals only")
+                                );
                             }
                         }
                         if self.symbol("]") {
