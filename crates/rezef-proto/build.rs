@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ingest",
         "journeys",
         "identities",
+        "routing",
         "audit",
     ]
     .map(|name| root.join(format!("rezef/v1/{name}.proto")));

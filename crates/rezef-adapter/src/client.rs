@@ -1,4 +1,4 @@
-//! A thin typed client over the four services, with the errors an adapter must tell apart:
+//! A thin typed client over the services, with the errors an adapter must tell apart:
 //! its own bad input (do not retry) versus the server being unavailable (retry; event ids
 //! make retries safe).
 
@@ -8,7 +8,7 @@ use rezef_proto::v1::{
     ReplayHistoryRequest, ReplayedEvent, ResolveCustomerRequest, ResolveCustomerResponse,
     ResumeConversationRequest, ResumeConversationResponse, audit_client::AuditClient,
     identities_client::IdentitiesClient, ingest_client::IngestClient,
-    journeys_client::JourneysClient,
+    journeys_client::JourneysClient, routing_client::RoutingClient,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -52,6 +52,7 @@ pub struct Client {
     ingest: IngestClient<Channel>,
     journeys: JourneysClient<Channel>,
     identities: IdentitiesClient<Channel>,
+    routing: RoutingClient<Channel>,
     audit: AuditClient<Channel>,
 }
 
@@ -77,6 +78,7 @@ impl Client {
             ingest: IngestClient::new(channel.clone()).max_decoding_message_size(unlimited),
             journeys: JourneysClient::new(channel.clone()).max_decoding_message_size(unlimited),
             identities: IdentitiesClient::new(channel.clone()).max_decoding_message_size(unlimited),
+            routing: RoutingClient::new(channel.clone()).max_decoding_message_size(unlimited),
             audit: AuditClient::new(channel).max_decoding_message_size(unlimited),
         }
     }
@@ -168,6 +170,10 @@ impl Client {
 
     pub fn identities(&self) -> IdentitiesClient<Channel> {
         self.identities.clone()
+    }
+
+    pub fn routing(&self) -> RoutingClient<Channel> {
+        self.routing.clone()
     }
 
     pub fn audit(&self) -> AuditClient<Channel> {

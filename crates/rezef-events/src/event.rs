@@ -131,6 +131,7 @@ closed_enum!(EndReason {
     TimedOut,
     Failed
 });
+closed_enum!(RoutingTarget { Bot, Agent, Queue });
 closed_enum!(Presence {
     Available,
     Away,
@@ -140,6 +141,11 @@ closed_enum!(Presence {
 });
 
 impl Channel {
+    /// The channel of a snake_case name (`"voice"`, `"web_form"`), as in configuration.
+    pub fn from_name(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+
     /// Channels where the customer starts in self service (a menu or a bot).
     pub fn is_self_service(self) -> bool {
         matches!(self, Self::Ivr | Self::Bot)
@@ -274,6 +280,25 @@ pub enum Payload {
         token: String,
         expires_at: Timestamp,
     },
+    /// Routing decided who takes the contact, and why.
+    RoutingDecided {
+        target: RoutingTarget,
+        bot_id: String,
+        queue_id: String,
+        agent_id: Option<AgentId>,
+        rule: String,
+        step: u32,
+        priority: f64,
+        candidates: Vec<AgentId>,
+        estimated_wait_ms: Option<u64>,
+        offer_callback: bool,
+        config_version: u64,
+    },
+    /// A tenant's routing configuration was replaced (no customer).
+    RoutingConfigChanged {
+        version: u64,
+        config: String,
+    },
 }
 
 impl Payload {
@@ -301,12 +326,17 @@ impl Payload {
             Self::CustomersMerged { .. } => "customers_merged",
             Self::CustomersUnmerged { .. } => "customers_unmerged",
             Self::ContinuationTokenIssued { .. } => "continuation_token_issued",
+            Self::RoutingDecided { .. } => "routing_decided",
+            Self::RoutingConfigChanged { .. } => "routing_config_changed",
         }
     }
 
     /// Whether the payload concerns a customer (all but agent presence).
     pub fn is_customer_event(&self) -> bool {
-        !matches!(self, Self::AgentPresenceChanged { .. })
+        !matches!(
+            self,
+            Self::AgentPresenceChanged { .. } | Self::RoutingConfigChanged { .. }
+        )
     }
 
     /// Whether the payload changes who the customer is rather than what they did.
@@ -332,6 +362,7 @@ impl Payload {
                 | Self::CallbackCompleted { .. }
                 | Self::ContactAbandoned { .. }
                 | Self::InteractionEnded { .. }
+                | Self::RoutingDecided { .. }
         )
     }
 }

@@ -304,6 +304,23 @@ impl Rules {
                 self.name(&at("requested_by"), requested_by, false);
             }
             Payload::ContinuationTokenIssued { token, .. } => self.token(&at("token"), token),
+            Payload::RoutingDecided {
+                bot_id,
+                queue_id,
+                rule,
+                candidates,
+                ..
+            } => {
+                self.name(&at("bot_id"), bot_id, false);
+                self.name(&at("queue_id"), queue_id, false);
+                self.name(&at("rule"), rule, false);
+                if candidates.len() > 10 {
+                    self.fail(at("candidates"), "holds more than 10 agents");
+                }
+            }
+            Payload::RoutingConfigChanged { config, .. } => {
+                self.text(&at("config"), config, MAX_TEXT_LEN);
+            }
             Payload::CallbackCompleted { .. }
             | Payload::ContactAbandoned { .. }
             | Payload::InteractionEnded { .. } => {}

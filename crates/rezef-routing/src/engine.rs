@@ -145,8 +145,21 @@ struct Contact {
     base_priority: f64,
     seq: u64,
     state: State,
+    /// Agents who declined it: not offered it again.
     declined_by: BTreeSet<AgentId>,
+    /// Agents who let an offer of it expire: offered it again only after everyone else.
+    missed_by: BTreeSet<AgentId>,
     attributes: BTreeMap<String, Value>,
+}
+
+/// How an offer ended without an assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The agent left (away, offline, disconnected).
+    Withdrawn,
+    Declined,
+    /// Not accepted in time.
+    Missed,
 }
 
 #[derive(Debug, Clone)]
@@ -341,13 +354,14 @@ impl Engine {
             .map(|o| o.id)
             .collect();
         for id in withdrawn {
-            self.end_offer(id, false);
+            self.end_offer(id, Ended::Withdrawn);
         }
     }
 
     /// Ends an offer without an assignment; the contact waits again.
-    fn end_offer(&mut self, id: OfferId, missed: bool) -> Option<Offer> {
+    fn end_offer(&mut self, id: OfferId, how: Ended) -> Option<Offer> {
         let offer = self.offers.remove(&id)?;
+        let missed = how != Ended::Withdrawn;
         if let Some(agent) = self.agents.get_mut(&offer.agent) {
             agent.work.remove(&offer.contact);
             if missed {
@@ -359,9 +373,11 @@ impl Engine {
         }
         if let Some(contact) = self.contacts.get_mut(&offer.contact) {
             contact.state = State::Waiting;
-            if missed {
-                contact.declined_by.insert(offer.agent.clone());
-            }
+            match how {
+                Ended::Declined => contact.declined_by.insert(offer.agent.clone()),
+                Ended::Missed => contact.missed_by.insert(offer.agent.clone()),
+                Ended::Withdrawn => false,
+            };
         }
         if missed
             && self
@@ -450,6 +466,7 @@ impl Engine {
                 seq: self.next_seq,
                 state: State::Waiting,
                 declined_by: BTreeSet::new(),
+                missed_by: BTreeSet::new(),
                 attributes,
                 request,
             },
@@ -576,6 +593,8 @@ impl Engine {
                 }
             }
         }
+        // Those who let it expire come last: someone else first, but it is never stuck.
+        eligible.sort_by_key(|a| contact.missed_by.contains(&a.profile.id));
         eligible.into_iter().map(|a| a.profile.id.clone()).collect()
     }
 
@@ -640,7 +659,7 @@ impl Engine {
     ) -> Result<Offer, RoutingError> {
         let found = self.own_offer(offer, agent)?;
         if now >= found.expires_at {
-            self.end_offer(offer, true);
+            self.end_offer(offer, Ended::Missed);
             return Err(RoutingError::UnknownOffer(offer.0));
         }
         let found = self.offers.remove(&offer).expect("checked above");
@@ -661,7 +680,9 @@ impl Engine {
     /// The agent declines the offer: the contact goes to the next candidate.
     pub fn decline(&mut self, offer: OfferId, agent: &AgentId) -> Result<Offer, RoutingError> {
         self.own_offer(offer, agent)?;
-        Ok(self.end_offer(offer, true).expect("checked above"))
+        Ok(self
+            .end_offer(offer, Ended::Declined)
+            .expect("checked above"))
     }
 
     fn own_offer(&self, offer: OfferId, agent: &AgentId) -> Result<Offer, RoutingError> {
@@ -688,7 +709,7 @@ impl Engine {
             .map(|o| o.id)
             .collect();
         due.into_iter()
-            .filter_map(|id| self.end_offer(id, true))
+            .filter_map(|id| self.end_offer(id, Ended::Missed))
             .collect()
     }
 

@@ -21,6 +21,9 @@ pub struct ServerConfig {
     /// Continuity rules: conversation windows, merge evidence, verification policy
     /// (`[continuity]`, with per-tenant sections `[continuity.tenants.<tenant>]`).
     pub continuity: Policies,
+    /// A routing configuration (TOML, see `deploy/routing.toml`) every tenant starts with;
+    /// `Routing/SetRoutingConfig` replaces it per tenant. Unset: routing needs that call.
+    pub routing_config: Option<PathBuf>,
     /// Keys that may see sensitive context values (`authorization: Bearer <key>` with
     /// `reveal_sensitive`). Empty: nobody may.
     pub reveal_keys: Vec<String>,
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             log: LogSettings::default(),
             continuity: Policies::default(),
+            routing_config: None,
             reveal_keys: Vec::new(),
         }
     }

@@ -21,6 +21,8 @@ pub enum Error {
     #[error("{0}")]
     FailedPrecondition(String),
     #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
     DeadlineExceeded(String),
@@ -73,6 +75,7 @@ impl Error {
             Self::NotFound(_) => Code::NotFound,
             Self::OutOfRange(_) => Code::OutOfRange,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Self::Unavailable(_) => Code::Unavailable,

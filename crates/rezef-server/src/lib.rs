@@ -1,7 +1,7 @@
 //! Rezef's gRPC edge: the `rezef.v1` services over the log and the journey store.
 //!
 //! - [`Server`] opens the data directory, starts the projector and serves.
-//! - `ingest`, `journeys`, `identities`, `audit`: one file per service.
+//! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
@@ -13,6 +13,7 @@ mod error;
 mod identities;
 mod ingest;
 mod journeys;
+mod routing;
 mod server;
 
 pub use config::{Limits, LogSettings, ServerConfig};

@@ -9,7 +9,7 @@ use http::HeaderValue;
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
-    journeys_server::JourneysServer,
+    journeys_server::JourneysServer, routing_server::RoutingServer,
 };
 use rezef_store::{JourneyStore, Projector, SledStore};
 use tokio::net::TcpListener;
@@ -22,6 +22,8 @@ use crate::config::ServerConfig;
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
+use crate::routing::RoutingService;
+use crate::routing::desk::Desk;
 use crate::{Error, Result};
 
 /// A backbone ready to serve: storage open, listener bound.
@@ -31,6 +33,7 @@ pub struct Server {
     listener: TcpListener,
     log: Arc<EmbeddedLog>,
     store: Arc<dyn JourneyStore>,
+    routing: Option<rezef_routing::Routing>,
 }
 
 impl Server {
@@ -38,6 +41,11 @@ impl Server {
     /// listen address (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn open(config: ServerConfig) -> Result<Self> {
         config.validate()?;
+        let routing = config
+            .routing_config
+            .as_deref()
+            .map(load_routing)
+            .transpose()?;
         let log_config = EmbeddedLogConfig {
             segment_bytes: config.log.segment_bytes,
             ..EmbeddedLogConfig::new(config.log_dir())
@@ -55,6 +63,7 @@ impl Server {
             listener,
             log,
             store,
+            routing,
         })
     }
 
@@ -111,6 +120,7 @@ impl Server {
         health
             .set_serving::<IdentitiesServer<IdentitiesService>>()
             .await;
+        health.set_serving::<RoutingServer<RoutingService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(rezef_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -128,6 +138,10 @@ impl Server {
             .max_decoding_message_size(limit);
         let identities = IdentitiesServer::new(IdentitiesService::new(backbone.clone()))
             .max_decoding_message_size(limit);
+        let desk = Desk::new(backbone.clone(), self.routing);
+        let clock = desk.spawn_clock();
+        let routing =
+            RoutingServer::new(RoutingService::new(desk)).max_decoding_message_size(limit);
         let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);
 
         // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
@@ -141,11 +155,13 @@ impl Server {
             .add_service(ingest)
             .add_service(journeys)
             .add_service(identities)
+            .add_service(routing)
             .add_service(audit)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
 
         info!("shutting down");
+        clock.abort();
         let _ = stop_projector.send(());
         let projected = projection.await;
         self.log.close().await;
@@ -154,6 +170,20 @@ impl Server {
             Err(panic) => std::panic::resume_unwind(panic.into_panic()),
         }
     }
+}
+
+/// Reads and compiles the routing file; every mistake is reported.
+fn load_routing(path: &std::path::Path) -> Result<rezef_routing::Routing> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("routing_config {}: {e}", path.display())))?;
+    rezef_routing::RoutingConfig::from_toml(&text).map_err(|errors| {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Error::Config(format!(
+            "routing_config {}: {}",
+            path.display(),
+            listed.join("; ")
+        ))
+    })
 }
 
 /// tonic answers a message over the size limit with `OUT_OF_RANGE`; gRPC's own guidance

@@ -228,6 +228,41 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                 expires_at: check.time(&at("expires_at"), p.expires_at)?,
             }
         }
+        P::RoutingDecided(p) => {
+            let target = check.required(&at("target"), p.target);
+            let agent_id = agent(check, at("agent_id"), p.agent_id, false);
+            let candidates: Vec<_> = p
+                .candidates
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| agent(check, at(&format!("candidates[{i}]")), c, true))
+                .collect();
+            let estimated_wait_ms = match p.estimated_wait.map(std::time::Duration::try_from) {
+                None => None,
+                Some(Ok(wait)) => Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+                Some(Err(_)) => {
+                    check.fail(at("estimated_wait"), "must not be negative");
+                    None
+                }
+            };
+            Payload::RoutingDecided {
+                target: target?,
+                bot_id: p.bot_id,
+                queue_id: p.queue_id,
+                agent_id,
+                rule: p.rule,
+                step: p.step,
+                priority: p.priority,
+                candidates: candidates.into_iter().collect::<Option<_>>()?,
+                estimated_wait_ms,
+                offer_callback: p.offer_callback,
+                config_version: p.config_version,
+            }
+        }
+        P::RoutingConfigChanged(p) => Payload::RoutingConfigChanged {
+            version: p.version,
+            config: p.config,
+        },
         P::AgentPresenceChanged(p) => {
             let agent_id = agent(check, at("agent_id"), p.agent_id, true);
             Payload::AgentPresenceChanged {
@@ -262,6 +297,8 @@ fn payload_name(payload: &P) -> &'static str {
         P::CustomersMerged(_) => "customers_merged",
         P::CustomersUnmerged(_) => "customers_unmerged",
         P::ContinuationTokenIssued(_) => "continuation_token_issued",
+        P::RoutingDecided(_) => "routing_decided",
+        P::RoutingConfigChanged(_) => "routing_config_changed",
     }
 }
 
@@ -479,6 +516,35 @@ fn payload_to_proto(payload: &Payload) -> P {
             reason,
             requested_by,
         }),
+        Payload::RoutingDecided {
+            target,
+            bot_id,
+            queue_id,
+            agent_id,
+            rule,
+            step,
+            priority,
+            candidates,
+            estimated_wait_ms,
+            offer_callback,
+            config_version,
+        } => P::RoutingDecided(v1::RoutingDecided {
+            target: target.to_proto(),
+            bot_id,
+            queue_id,
+            agent_id: id_string(&agent_id),
+            rule,
+            step,
+            priority,
+            candidates: candidates.iter().map(ToString::to_string).collect(),
+            estimated_wait: estimated_wait_ms
+                .map(|ms| super::duration(std::time::Duration::from_millis(ms))),
+            offer_callback,
+            config_version,
+        }),
+        Payload::RoutingConfigChanged { version, config } => {
+            P::RoutingConfigChanged(v1::RoutingConfigChanged { version, config })
+        }
         Payload::ContinuationTokenIssued { token, expires_at } => {
             P::ContinuationTokenIssued(v1::ContinuationTokenIssued {
                 token,
@@ -627,12 +693,31 @@ mod tests {
                 token: "482913".into(),
                 expires_at: Timestamp::from_unix_millis(1_900_000_000_000),
             },
+            Payload::RoutingDecided {
+                target: rezef_events::event::RoutingTarget::Queue,
+                bot_id: String::new(),
+                queue_id: "billing".into(),
+                agent_id: None,
+                rule: "billing".into(),
+                step: 1,
+                priority: 12.5,
+                candidates: vec![AgentId::new("agent-1").expect("valid")],
+                estimated_wait_ms: Some(90_000),
+                offer_callback: true,
+                config_version: 7,
+            },
         ] {
             let event = by_id.event(payload);
             assert_eq!(round_trip(&event), event);
         }
         let presence = b.presence("agent-1");
         assert_eq!(round_trip(&presence), presence);
+        let mut changed = b.presence("agent-1");
+        changed.payload = Payload::RoutingConfigChanged {
+            version: 3,
+            config: "version = 3".into(),
+        };
+        assert_eq!(round_trip(&changed), changed);
     }
 
     fn violations(event: v1::Event) -> Vec<String> {

@@ -5,7 +5,7 @@
 use prost_types::Timestamp as ProtoTimestamp;
 use rezef_events::event::{
     AbandonPoint, AssuranceLevel, Channel, Direction, EndReason, HandoffReason, Participant,
-    Presence, StepOutcome, VerificationMethod,
+    Presence, RoutingTarget, StepOutcome, VerificationMethod,
 };
 use rezef_events::journey::{ConversationStatus, JoinReason, Stage};
 use rezef_events::policy::MergeRefusal;
@@ -50,6 +50,7 @@ proto_enum!(HandoffReason => HandoffReason { CustomerAsked, BotFailed, BotCannot
 proto_enum!(AbandonPoint => AbandonPoint { Ivr, Bot, Queue, Callback });
 proto_enum!(EndReason => EndReason { Completed, CustomerLeft, AgentEnded, TransferredOut, TimedOut, Failed });
 proto_enum!(Presence => Presence { Available, Away, Busy, AfterContactWork, Offline });
+proto_enum!(RoutingTarget => RoutingTarget { Bot, Agent, Queue });
 proto_enum!(Stage => Stage { Started, SelfService, HandoffRequested, Queued, Offered, Connected, CallbackPending, Abandoned, Ended });
 proto_enum!(ConversationStatus => ConversationStatus { Open, Resolved, Inactive });
 proto_enum!(JoinReason => JoinReason { Opened, Named, Token, WithinWindow, SameIntent, Reopened });
@@ -149,6 +150,10 @@ impl Check {
             }
         }
     }
+}
+
+pub(crate) fn presence_to_proto(presence: Presence) -> i32 {
+    presence.to_proto()
 }
 
 pub(crate) fn duration(d: std::time::Duration) -> prost_types::Duration {

@@ -1,0 +1,593 @@
+//! `rezef.v1.Routing`: routing decisions for contacts, agent sessions receiving offers,
+//! queue figures and the routing configuration. The decisions are the pure
+//! `rezef_routing::Engine`'s; [`desk`] keeps one per tenant with its sessions and clock.
+
+pub mod desk;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use rezef_events::event::{Presence, RoutingTarget};
+use rezef_events::fold::customer_id_for;
+use rezef_events::{AgentId, Channel, CustomerRef, InteractionId, Payload, TenantId, Timestamp};
+use rezef_proto::v1::{
+    self, AgentSessionEvent, AgentSessionRequest, GetQueueStatsRequest, GetQueueStatsResponse,
+    RouteInteractionRequest, RouteInteractionResponse, RouteOutcome, SetRoutingConfigRequest,
+    SetRoutingConfigResponse, agent_session_event as out, agent_session_request::Action,
+    routing_server,
+};
+use rezef_routing::{AgentProfile, ContactRequest, RoutingConfig, RoutingError, Target};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, debug, info, info_span};
+
+use crate::backbone::Backbone;
+use crate::convert::{Check, duration};
+use crate::{Error, Result};
+use desk::{Desk, Effects, Outgoing};
+
+#[derive(Debug, Clone)]
+pub struct RoutingService {
+    desk: Arc<Desk>,
+}
+
+impl From<RoutingError> for Error {
+    fn from(error: RoutingError) -> Self {
+        match error {
+            RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
+            RoutingError::Missing(_) => Error::invalid("request", error.to_string()),
+            _ => Error::FailedPrecondition(error.to_string()),
+        }
+    }
+}
+
+fn profile_from_proto(
+    check: &mut Check,
+    profile: Option<v1::AgentProfile>,
+) -> Option<AgentProfile> {
+    let Some(profile) = profile else {
+        check.fail("login.profile", "is required");
+        return None;
+    };
+    let id = check.id(
+        "login.profile.agent_id",
+        profile.agent_id,
+        true,
+        AgentId::new,
+    );
+    let mut capacity = std::collections::BTreeMap::new();
+    for (name, count) in profile.capacity {
+        match Channel::from_name(&name) {
+            Some(channel) => {
+                capacity.insert(channel, count);
+            }
+            None => check.fail(
+                format!("login.profile.capacity[{name}]"),
+                "is not a channel name",
+            ),
+        }
+    }
+    let mut skills = std::collections::BTreeMap::new();
+    for (skill, level) in profile.skills {
+        match u8::try_from(level).ok().filter(|l| (1..=5).contains(l)) {
+            Some(level) => {
+                skills.insert(skill, level);
+            }
+            None => check.fail(
+                format!("login.profile.skills[{skill}]"),
+                "must be between 1 and 5",
+            ),
+        }
+    }
+    for (i, language) in profile.languages.iter().enumerate() {
+        if !rezef_events::is_language_tag(language) {
+            check.fail(
+                format!("login.profile.languages[{i}]"),
+                "must be a BCP 47 language tag",
+            );
+        }
+    }
+    if profile.max_load == 0 {
+        check.fail("login.profile.max_load", "must be at least 1");
+    }
+    Some(AgentProfile {
+        id: id?,
+        skills,
+        languages: profile.languages,
+        team: profile.team,
+        site: profile.site,
+        capacity,
+        max_load: profile.max_load,
+    })
+}
+
+impl RoutingService {
+    pub fn new(desk: Arc<Desk>) -> Self {
+        Self { desk }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        self.desk.backbone()
+    }
+
+    async fn route(&self, request: RouteInteractionRequest) -> Result<RouteInteractionResponse> {
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let customer = match request.customer {
+            Some(customer) => check.customer("customer", customer),
+            None => {
+                check.fail("customer", "is required");
+                None
+            }
+        };
+        let interaction = check.id(
+            "interaction_id",
+            request.interaction_id,
+            true,
+            InteractionId::new,
+        );
+        let channel = check.required::<Channel>("channel", request.channel);
+        let arrived_at = check.time("arrived_at", request.arrived_at);
+        if !request.language.is_empty() && !rezef_events::is_language_tag(&request.language) {
+            check.fail("language", "must be a BCP 47 language tag");
+        }
+        let violations = check.into_violations();
+        let (Some(tenant), Some(customer), Some(interaction), Some(channel), true) = (
+            tenant,
+            customer,
+            interaction,
+            channel,
+            violations.is_empty(),
+        ) else {
+            return Err(Error::InvalidArgument(violations));
+        };
+
+        // What the backbone knows of the customer fills what the request leaves out.
+        let journey = self.backbone().find_journey(&tenant, &customer)?;
+        let customer_id = match (&journey, &customer) {
+            (Some(journey), _) => journey.customer_id.clone(),
+            (None, CustomerRef::Id(id)) => id.clone(),
+            (None, CustomerRef::Identity(identity)) => customer_id_for(&tenant, identity),
+        };
+        let now = Timestamp::now();
+        let known = journey.as_ref().map(|journey| {
+            let policy = self.backbone().policy(&tenant);
+            let answer = rezef_events::resume::resume(journey, channel, now, policy, None);
+            let conversation = answer.conversation.map(|(c, _)| c);
+            (
+                conversation.and_then(|c| c.intent.as_ref().map(|i| i.intent.clone())),
+                answer.language.map(str::to_owned),
+                conversation.and_then(|c| c.last_agent_id.clone()),
+                conversation.is_some_and(|c| c.repeat_contacts > 0),
+                Some(journey.first_seen_at),
+            )
+        });
+        let text = |value: String| (!value.is_empty()).then_some(value);
+        let (intent, language, last_agent, repeat, since) = known.unwrap_or_default();
+        let contact = ContactRequest {
+            id: Some(interaction.clone()),
+            channel: Some(channel),
+            arrived_at,
+            intent: text(request.intent).or(intent),
+            language: text(request.language).or(language),
+            tier: text(request.tier),
+            customer_since: since,
+            repeat,
+            preferred_agent: last_agent,
+            context: request.context.into_iter().collect(),
+            human_requested: request.human_requested,
+            bot_failures: request.bot_failures,
+        };
+
+        let (decision, effects) = self.desk.with_tenant(&tenant, |t| {
+            t.remember_contact(interaction.clone(), customer_id.clone(), channel);
+            let decision = match t.engine.route(contact, now) {
+                Ok(decision) => decision,
+                Err(error) => {
+                    if !matches!(error, RoutingError::DuplicateContact(_)) {
+                        t.forget_contact(&interaction);
+                    }
+                    return Err(error.into());
+                }
+            };
+            let mut effects = Effects::default();
+            let (target, bot_id, agent_id, estimated_wait, offer_callback) = match &decision.target
+            {
+                Target::Bot { bot_id } => (RoutingTarget::Bot, bot_id.clone(), None, None, false),
+                Target::Offered(offer) => (
+                    RoutingTarget::Agent,
+                    String::new(),
+                    Some(offer.agent.clone()),
+                    None,
+                    false,
+                ),
+                Target::Queued {
+                    estimated_wait,
+                    offer_callback,
+                    ..
+                } => (
+                    RoutingTarget::Queue,
+                    String::new(),
+                    None,
+                    *estimated_wait,
+                    *offer_callback,
+                ),
+            };
+            let decided = Payload::RoutingDecided {
+                target,
+                bot_id,
+                queue_id: decision.queue.clone(),
+                agent_id,
+                rule: decision.rule.clone().unwrap_or_default(),
+                step: u32::try_from(decision.step).unwrap_or(u32::MAX),
+                priority: decision.priority,
+                candidates: decision.candidates.clone(),
+                estimated_wait_ms: estimated_wait
+                    .map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
+                offer_callback,
+                config_version: decision.config_version,
+            };
+            effects
+                .events
+                .extend(t.contact_event(&tenant, &interaction, decided));
+            match &decision.target {
+                Target::Offered(offer) => t.offered(&tenant, vec![offer.clone()], &mut effects),
+                Target::Queued { .. } => {
+                    let queued = Payload::ContactQueued {
+                        queue_id: decision.queue.clone(),
+                        priority: decision.priority.max(0.0).round() as u32,
+                        required_skills: Vec::new(),
+                        language: None,
+                    };
+                    effects
+                        .events
+                        .extend(t.contact_event(&tenant, &interaction, queued));
+                }
+                Target::Bot { .. } => t.forget_contact(&interaction),
+            }
+            Ok((decision, effects))
+        })?;
+        let offset = self.desk.apply(&tenant, effects).await?.unwrap_or_default();
+        let mut response = RouteInteractionResponse {
+            queue_id: decision.queue,
+            rule: decision.rule.unwrap_or_default(),
+            step: u32::try_from(decision.step).unwrap_or(u32::MAX),
+            priority: decision.priority,
+            candidates: decision
+                .candidates
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            config_version: decision.config_version,
+            offset,
+            ..Default::default()
+        };
+        match decision.target {
+            Target::Bot { bot_id } => {
+                response.outcome = RouteOutcome::Bot as i32;
+                response.bot_id = bot_id;
+            }
+            Target::Offered(offer) => {
+                response.outcome = RouteOutcome::Offered as i32;
+                response.agent_id = offer.agent.to_string();
+                response.offer_id = offer.id.0;
+            }
+            Target::Queued {
+                position,
+                estimated_wait,
+                offer_callback,
+            } => {
+                response.outcome = RouteOutcome::Queued as i32;
+                response.position = u32::try_from(position).unwrap_or(u32::MAX);
+                response.estimated_wait = estimated_wait.map(duration);
+                response.offer_callback = offer_callback;
+            }
+        }
+        Ok(response)
+    }
+
+    async fn set_config(
+        &self,
+        request: SetRoutingConfigRequest,
+    ) -> Result<SetRoutingConfigResponse> {
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        if request.config.is_empty() {
+            check.fail("config", "is required");
+        }
+        let (Some(tenant), true) = (tenant, check.into_violations().is_empty()) else {
+            let mut check = Check::default();
+            check.fail("config", "is required (and tenant_id)");
+            return Err(Error::InvalidArgument(check.into_violations()));
+        };
+        let routing = RoutingConfig::from_toml(&request.config).map_err(|errors| {
+            Error::InvalidArgument(
+                errors
+                    .into_iter()
+                    .map(|e| rezef_events::Violation::new(format!("config.{}", e.path), e.message))
+                    .collect(),
+            )
+        })?;
+        let version = routing.version;
+        let mut event = Backbone::own_event(
+            &tenant,
+            &rezef_events::CustomerId::new("routing").expect("a valid id"),
+            None,
+            "rezef.routing",
+            Payload::RoutingConfigChanged {
+                version,
+                config: request.config,
+            },
+        );
+        event.customer = None;
+        event.validate().map_err(Error::InvalidArgument)?;
+        let offset = self.backbone().append(&event).await?;
+        self.desk.configure(&tenant, routing);
+        info!(%tenant, version, offset, "routing configuration replaced");
+        Ok(SetRoutingConfigResponse { version, offset })
+    }
+
+    fn stats(&self, request: GetQueueStatsRequest) -> Result<GetQueueStatsResponse> {
+        let mut check = Check::default();
+        let Some(tenant) = check.tenant("tenant_id", request.tenant_id) else {
+            return Err(Error::InvalidArgument(check.into_violations()));
+        };
+        self.desk.with_tenant(&tenant, |t| {
+            let now = Timestamp::now();
+            let queues = t
+                .engine
+                .stats(now)
+                .into_iter()
+                .map(|s| v1::QueueStats {
+                    queue_id: s.queue,
+                    waiting: u32::try_from(s.waiting).unwrap_or(u32::MAX),
+                    longest_wait: Some(duration(s.longest_wait)),
+                    available: s
+                        .available
+                        .into_iter()
+                        .map(|(channel, n)| {
+                            (channel.to_string(), u32::try_from(n).unwrap_or(u32::MAX))
+                        })
+                        .collect(),
+                    estimated_wait: s.estimated_wait.map(duration),
+                    average_wait: s.average_wait.map(duration),
+                    average_handle_time: s.average_handle_time.map(duration),
+                })
+                .collect();
+            Ok(GetQueueStatsResponse {
+                queues,
+                config_version: t.engine.routing().version,
+            })
+        })
+    }
+}
+
+/// One agent's session, after a valid login.
+struct Session {
+    desk: Arc<Desk>,
+    tenant: TenantId,
+    agent: AgentId,
+    sender: mpsc::Sender<Result<AgentSessionEvent, Status>>,
+}
+
+impl Session {
+    async fn refuse(&self, error: Error) {
+        let status = Status::from(error);
+        let refused = out::Refused {
+            code: format!("{:?}", status.code()),
+            message: status.message().to_owned(),
+        };
+        let event = AgentSessionEvent {
+            event: Some(out::Event::Refused(refused)),
+        };
+        let _ = self.sender.send(Ok(event)).await;
+    }
+
+    /// Carries out one request of the session.
+    async fn handle(&self, action: Action) -> Result<()> {
+        let now = Timestamp::now();
+        let tenant = &self.tenant;
+        let agent = &self.agent;
+        let effects = self.desk.with_tenant(tenant, |t| {
+            let mut effects = Effects::default();
+            match action {
+                Action::Login(_) => {
+                    return Err(Error::FailedPrecondition("already logged in".into()));
+                }
+                Action::Presence(p) => {
+                    let mut check = Check::default();
+                    let presence = check
+                        .required::<Presence>("presence.presence", p.presence)
+                        .ok_or_else(|| Error::InvalidArgument(check.into_violations()))?;
+                    t.engine.set_presence(agent, presence, now)?;
+                }
+                Action::Accept(accept) => {
+                    let offer =
+                        t.engine
+                            .accept(rezef_routing::OfferId(accept.offer_id), agent, now)?;
+                    let assigned = Payload::ContactAssigned {
+                        agent_id: agent.clone(),
+                        queue_id: offer.queue.clone(),
+                    };
+                    effects
+                        .events
+                        .extend(t.contact_event(tenant, &offer.contact, assigned));
+                    effects
+                        .messages
+                        .push((agent.clone(), Outgoing::Assigned(offer)));
+                }
+                Action::Decline(decline) => {
+                    t.engine
+                        .decline(rezef_routing::OfferId(decline.offer_id), agent)?;
+                    if let Some(presence) = t
+                        .engine
+                        .presence(agent)
+                        .filter(|p| *p != Presence::Available)
+                    {
+                        effects.messages.push((
+                            agent.clone(),
+                            Outgoing::Presence(presence, "too many declined offers"),
+                        ));
+                    }
+                }
+                Action::Complete(complete) => {
+                    let contact = InteractionId::new(complete.interaction_id)
+                        .map_err(|reason| Error::invalid("complete.interaction_id", reason))?;
+                    if t.engine.assigned_to(&contact) != Some(agent) {
+                        return Err(Error::FailedPrecondition(format!(
+                            "contact {contact} is not assigned to {agent}"
+                        )));
+                    }
+                    t.engine.complete(&contact, now)?;
+                    t.forget_contact(&contact);
+                }
+            }
+            let offers = t.engine.dispatch(now);
+            t.offered(tenant, offers, &mut effects);
+            Ok(effects)
+        })?;
+        self.desk.apply(tenant, effects).await?;
+        Ok(())
+    }
+
+    /// The agent left: offers go back to the queues, the agent is offline.
+    async fn end(&self) {
+        let now = Timestamp::now();
+        let effects = self.desk.with_tenant(&self.tenant, |t| {
+            if !t.disconnect(&self.agent, &self.sender) {
+                return Ok(Effects::default());
+            }
+            t.engine.disconnect(&self.agent, now)?;
+            let mut effects = Effects::default();
+            let offers = t.engine.dispatch(now);
+            t.offered(&self.tenant, offers, &mut effects);
+            Ok(effects)
+        });
+        if let Ok(effects) = effects {
+            let _ = self.desk.apply(&self.tenant, effects).await;
+        }
+        debug!("agent session ended");
+    }
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<AgentSessionEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl routing_server::Routing for RoutingService {
+    async fn route_interaction(
+        &self,
+        request: Request<RouteInteractionRequest>,
+    ) -> Result<Response<RouteInteractionResponse>, Status> {
+        let request = request.into_inner();
+        let span = info_span!("route_interaction", tenant = %request.tenant_id);
+        Ok(Response::new(self.route(request).instrument(span).await?))
+    }
+
+    type AgentSessionStream = SessionStream;
+
+    async fn agent_session(
+        &self,
+        request: Request<Streaming<AgentSessionRequest>>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = inbound.next().await.ok_or_else(|| {
+            Status::invalid_argument("login: the session must start with a login")
+        })??;
+        let Some(Action::Login(login)) = first.action else {
+            return Err(Error::invalid("login", "the session must start with a login").into());
+        };
+        let mut check = Check::default();
+        let tenant = check.tenant("login.tenant_id", login.tenant_id);
+        let profile = profile_from_proto(&mut check, login.profile);
+        let presence = match login.presence {
+            0 => Some(Presence::Available),
+            value => check.required::<Presence>("login.presence", value),
+        };
+        let violations = check.into_violations();
+        let (Some(tenant), Some(profile), Some(presence), true) =
+            (tenant, profile, presence, violations.is_empty())
+        else {
+            return Err(Error::InvalidArgument(violations).into());
+        };
+        let agent = profile.id.clone();
+        let (sender, receiver) = mpsc::channel(64);
+        let now = Timestamp::now();
+        let (version, effects) = self.desk.with_tenant(&tenant, |t| {
+            t.engine.upsert_agent(profile, now);
+            t.engine.set_presence(&agent, presence, now)?;
+            t.connect(agent.clone(), sender.clone());
+            let mut effects = Effects::default();
+            let offers = t.engine.dispatch(now);
+            t.offered(&tenant, offers, &mut effects);
+            Ok((t.engine.routing().version, effects))
+        })?;
+        let logged_in = AgentSessionEvent {
+            event: Some(out::Event::LoggedIn(out::LoggedIn {
+                config_version: version,
+            })),
+        };
+        sender
+            .send(Ok(logged_in))
+            .await
+            .map_err(|_| Status::cancelled("the session closed"))?;
+        let session = Session {
+            desk: self.desk.clone(),
+            tenant: tenant.clone(),
+            agent: agent.clone(),
+            sender,
+        };
+        let span = info_span!("agent_session", %tenant, %agent);
+        tokio::spawn(
+            async move {
+                if let Err(error) = session.desk.apply(&session.tenant, effects).await {
+                    session.refuse(error).await;
+                }
+                loop {
+                    let message = tokio::select! {
+                        message = inbound.next() => message,
+                        () = session.desk.backbone().closed() => None,
+                    };
+                    match message {
+                        Some(Ok(AgentSessionRequest {
+                            action: Some(action),
+                        })) => {
+                            if let Err(error) = session.handle(action).await {
+                                session.refuse(error).await;
+                            }
+                        }
+                        Some(Ok(_)) => {
+                            session
+                                .refuse(Error::invalid("action", "is required"))
+                                .await
+                        }
+                        Some(Err(_)) | None => break,
+                    }
+                }
+                session.end().await;
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn get_queue_stats(
+        &self,
+        request: Request<GetQueueStatsRequest>,
+    ) -> Result<Response<GetQueueStatsResponse>, Status> {
+        let _span = info_span!("get_queue_stats", tenant = %request.get_ref().tenant_id).entered();
+        Ok(Response::new(self.stats(request.into_inner())?))
+    }
+
+    async fn set_routing_config(
+        &self,
+        request: Request<SetRoutingConfigRequest>,
+    ) -> Result<Response<SetRoutingConfigResponse>, Status> {
+        let request = request.into_inner();
+        let span = info_span!("set_routing_config", tenant = %request.tenant_id);
+        Ok(Response::new(
+            self.set_config(request).instrument(span).await?,
+        ))
+    }
+}
