@@ -424,6 +424,14 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_compiles() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/routing.toml");
+        let text = std::fs::read_to_string(path).expect("the example exists");
+        let routing = RoutingConfig::from_toml(&text).expect("the example compiles");
+        assert_eq!(routing.queues.len(), 2);
+    }
+
+    #[test]
     fn every_mistake_is_reported_with_its_place() {
         let bad = GOOD
             .replace("skills.billing >= 4", "skils.billing >= 4")

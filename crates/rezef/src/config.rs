@@ -18,6 +18,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_config: Option<PathBuf>,
 }
 
 /// Builds the server configuration. `file` is read if given (and must then exist).

@@ -18,12 +18,16 @@ pub struct Args {
     /// A TOML configuration file.
     #[arg(long, env = "REZEF_CONFIG")]
     config: Option<PathBuf>,
+    /// A routing configuration every tenant starts with (see deploy/routing.toml).
+    #[arg(long)]
+    routing_config: Option<PathBuf>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
+        routing_config: args.routing_config,
     };
     let config = config::load(args.config.as_deref(), overrides)?;
     let server = Server::open(config).await?;
