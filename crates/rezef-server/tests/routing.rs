@@ -316,3 +316,73 @@ async fn queue_figures_and_refusals() {
     assert_eq!(stats.config_version, 3);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn queue_figures_stream_and_presence_is_recorded() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let mut watch = client
+        .routing()
+        .watch_queues(proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let waiting = |update: &proto::GetQueueStatsResponse| {
+        update.queues.iter().map(|q| q.waiting).sum::<u32>()
+    };
+    let first = watch.next().await.expect("an update").expect("ok");
+    assert_eq!(waiting(&first), 0);
+    client
+        .routing()
+        .route_interaction(route_request(chat(TENANT, "v-4").customer_ref(), "call-4"))
+        .await
+        .expect("routed");
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("an update in time")
+        .expect("an update")
+        .expect("ok");
+    assert_eq!(waiting(&next), 1);
+
+    // A login and a presence change are agent events in the log.
+    let desk = Desk::login(&client, "a-1", &[], &["he"]).await;
+    desk.send(proto::agent_session_request::Action::Presence(
+        proto::agent_session_request::SetPresence {
+            presence: proto::Presence::Away as i32,
+            custom_status: "lunch".into(),
+        },
+    ))
+    .await;
+    let presences = loop {
+        let mut events = client
+            .replay(proto::ReplayHistoryRequest {
+                tenant_id: TENANT.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("replay");
+        let mut found = Vec::new();
+        while let Some(replayed) = events.next().await {
+            if let Some(proto::event::Payload::AgentPresenceChanged(p)) =
+                replayed.expect("ok").event.and_then(|e| e.payload)
+            {
+                found.push((p.presence, p.custom_status));
+            }
+        }
+        if found.len() >= 2 {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        presences,
+        [
+            (proto::Presence::Available as i32, "logged in".to_owned()),
+            (proto::Presence::Away as i32, "lunch".to_owned())
+        ]
+    );
+    server.stop().await;
+}

@@ -58,6 +58,8 @@ pub struct Desk {
     /// Every tenant starts with this configuration (the server's `routing_config` file).
     initial: Option<Routing>,
     wake: Notify,
+    /// Counts changes to any tenant's routing, for queue watchers.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -78,6 +80,7 @@ impl Desk {
             tenants: Mutex::new(HashMap::new()),
             initial,
             wake: Notify::new(),
+            changes: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -102,7 +105,13 @@ impl Desk {
     ) -> Result<T> {
         let result = self.run(tenant, work);
         self.wake.notify_one();
+        self.changes.send_modify(|n| *n += 1);
         result
+    }
+
+    /// Changes to any tenant's routing.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// `with_tenant` without waking the clock (for the clock itself).
@@ -237,6 +246,9 @@ impl Desk {
                     let tenants: Vec<TenantId> = desk.lock().keys().cloned().collect();
                     for tenant in tenants {
                         let effects = desk.run(&tenant, |t| Ok(t.tick(&tenant, now)));
+                        if effects.as_ref().is_ok_and(|e| !e.messages.is_empty()) {
+                            desk.changes.send_modify(|n| *n += 1);
+                        }
                         if let Ok(effects) = effects
                             && let Err(error) = desk.apply(&tenant, effects).await
                         {
@@ -301,6 +313,24 @@ impl Tenant {
         Some(event)
     }
 
+    /// An agent's presence as an event (agent events concern no customer).
+    pub fn presence_event(
+        tenant: &TenantId,
+        agent: &AgentId,
+        presence: Presence,
+        why: &str,
+    ) -> Event {
+        let placeholder = CustomerId::new("agent").expect("a valid id");
+        let payload = Payload::AgentPresenceChanged {
+            agent_id: agent.clone(),
+            presence,
+            custom_status: why.to_owned(),
+        };
+        let mut event = Backbone::own_event(tenant, &placeholder, None, SOURCE, payload);
+        event.customer = None;
+        event
+    }
+
     /// Offers just made: a `ContactOffered` event and a message for each.
     pub fn offered(&self, tenant: &TenantId, offers: Vec<Offer>, effects: &mut Effects) {
         for offer in offers {
@@ -331,6 +361,12 @@ impl Tenant {
                 .presence(&agent)
                 .filter(|p| *p != Presence::Available)
             {
+                effects.events.push(Self::presence_event(
+                    tenant,
+                    &agent,
+                    presence,
+                    "missed offers",
+                ));
                 effects.messages.push((
                     agent,
                     Outgoing::Presence(presence, "too many missed offers"),

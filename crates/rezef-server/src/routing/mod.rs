@@ -402,6 +402,12 @@ impl Session {
                         .required::<Presence>("presence.presence", p.presence)
                         .ok_or_else(|| Error::InvalidArgument(check.into_violations()))?;
                     t.engine.set_presence(agent, presence, now)?;
+                    effects.events.push(desk::Tenant::presence_event(
+                        tenant,
+                        agent,
+                        presence,
+                        &p.custom_status,
+                    ));
                 }
                 Action::Accept(accept) => {
                     let offer =
@@ -426,6 +432,12 @@ impl Session {
                         .presence(agent)
                         .filter(|p| *p != Presence::Available)
                     {
+                        effects.events.push(desk::Tenant::presence_event(
+                            tenant,
+                            agent,
+                            presence,
+                            "declined offers",
+                        ));
                         effects.messages.push((
                             agent.clone(),
                             Outgoing::Presence(presence, "too many declined offers"),
@@ -461,6 +473,12 @@ impl Session {
             }
             t.engine.disconnect(&self.agent, now)?;
             let mut effects = Effects::default();
+            effects.events.push(desk::Tenant::presence_event(
+                &self.tenant,
+                &self.agent,
+                Presence::Offline,
+                "session ended",
+            ));
             let offers = t.engine.dispatch(now);
             t.offered(&self.tenant, offers, &mut effects);
             Ok(effects)
@@ -519,6 +537,12 @@ impl routing_server::Routing for RoutingService {
             t.engine.set_presence(&agent, presence, now)?;
             t.connect(agent.clone(), sender.clone());
             let mut effects = Effects::default();
+            effects.events.push(desk::Tenant::presence_event(
+                &tenant,
+                &agent,
+                presence,
+                "logged in",
+            ));
             let offers = t.engine.dispatch(now);
             t.offered(&tenant, offers, &mut effects);
             Ok((t.engine.routing().version, effects))
@@ -578,6 +602,42 @@ impl routing_server::Routing for RoutingService {
     ) -> Result<Response<GetQueueStatsResponse>, Status> {
         let _span = info_span!("get_queue_stats", tenant = %request.get_ref().tenant_id).entered();
         Ok(Response::new(self.stats(request.into_inner())?))
+    }
+
+    type WatchQueuesStream =
+        Pin<Box<dyn Stream<Item = Result<GetQueueStatsResponse, Status>> + Send>>;
+
+    async fn watch_queues(
+        &self,
+        request: Request<GetQueueStatsRequest>,
+    ) -> Result<Response<Self::WatchQueuesStream>, Status> {
+        let request = request.into_inner();
+        let first = self.stats(request.clone())?;
+        let (sender, receiver) = mpsc::channel(4);
+        let service = self.clone();
+        let mut changes = self.desk.changes();
+        let span = info_span!("watch_queues", tenant = %request.tenant_id);
+        tokio::spawn(
+            async move {
+                let mut update = Ok(first);
+                loop {
+                    if sender.send(update.map_err(Status::from)).await.is_err() {
+                        return;
+                    }
+                    tokio::select! {
+                        changed = changes.changed() => if changed.is_err() { return },
+                        () = sender.closed() => return,
+                        () = service.backbone().closed() => return,
+                    }
+                    // At most every 100 ms: figures, not a change feed.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    changes.borrow_and_update();
+                    update = service.stats(request.clone());
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
     async fn set_routing_config(
