@@ -63,6 +63,11 @@ pub struct RezefServer {
 impl RezefServer {
     /// Starts `rezef serve` on a free port with `data_dir`, and waits until it serves.
     pub async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// As [`RezefServer::start`], with more flags (`--routing-config FILE`).
+    pub async fn start_with(data_dir: &Path, flags: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(rezef_bin())
             .args([
@@ -72,6 +77,7 @@ impl RezefServer {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()

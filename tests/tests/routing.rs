@@ -1,0 +1,324 @@
+//! Routing end to end: the real `rezef serve --routing-config`, agents on `AgentSession`
+//! streams, contacts routed with `RouteInteraction`. Each test is one story of issue 4.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use rezef_adapter::{Client, EventFactory, proto};
+use rezef_scenarios::RezefServer;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use proto::agent_session_event::Event as Received;
+use proto::agent_session_request::Action;
+
+const TENANT: &str = "acme";
+
+const ROUTING: &str = r#"
+version = 1
+default_queue = "general"
+
+[offers]
+timeout = "2s"
+affinity_timeout = "30s"
+
+[priority]
+tiers = { vip = 20 }
+
+[bot_first.webchat]
+bot_id = "helper-bot"
+
+[[queues]]
+id = "general"
+callback_above = "4m"
+steps = [{ after = "0s" }]
+
+[[queues]]
+id = "billing"
+steps = [{ after = "0s", requirements = "skills.billing >= 4" }]
+
+[[rules]]
+name = "billing"
+when = "intent == 'billing.dispute'"
+queue = "billing"
+"#;
+
+/// The server with the routing above, its data directory, and a client.
+async fn backbone() -> (Client, RezefServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("routing.toml");
+    std::fs::write(&config, ROUTING).expect("write the routing file");
+    let data = dir.path().join("data");
+    let flags = ["--routing-config", config.to_str().expect("utf-8 path")];
+    let server = RezefServer::start_with(&data, &flags).await;
+    (server.client().await, server, dir)
+}
+
+/// An agent desktop.
+struct Agent {
+    requests: mpsc::Sender<proto::AgentSessionRequest>,
+    events: tonic::Streaming<proto::AgentSessionEvent>,
+}
+
+impl Agent {
+    async fn login(client: &Client, id: &str, languages: &[&str], billing: u32) -> Self {
+        let (requests, outbound) = mpsc::channel(16);
+        let profile = proto::AgentProfile {
+            agent_id: id.into(),
+            skills: [("billing".to_owned(), billing)].into(),
+            languages: languages.iter().map(|l| (*l).to_owned()).collect(),
+            capacity: [("voice".to_owned(), 1), ("webchat".to_owned(), 2)].into(),
+            max_load: 2,
+            ..Default::default()
+        };
+        let login = proto::agent_session_request::Login {
+            tenant_id: TENANT.into(),
+            profile: Some(profile),
+            presence: 0,
+        };
+        requests
+            .send(proto::AgentSessionRequest {
+                action: Some(Action::Login(login)),
+            })
+            .await
+            .expect("queued");
+        let mut events = client
+            .routing()
+            .agent_session(ReceiverStream::new(outbound))
+            .await
+            .expect("session")
+            .into_inner();
+        assert!(matches!(
+            events.next().await.expect("an event").expect("ok").event,
+            Some(Received::LoggedIn(_))
+        ));
+        Self { requests, events }
+    }
+
+    async fn next(&mut self) -> Received {
+        tokio::time::timeout(Duration::from_secs(10), self.events.next())
+            .await
+            .expect("an event in time")
+            .expect("the session is open")
+            .expect("ok")
+            .event
+            .expect("an event")
+    }
+
+    async fn offer(&mut self) -> proto::agent_session_event::Offer {
+        match self.next().await {
+            Received::Offer(offer) => offer,
+            other => panic!("expected an offer, got {other:?}"),
+        }
+    }
+
+    async fn act(&self, action: Action) {
+        self.requests
+            .send(proto::AgentSessionRequest {
+                action: Some(action),
+            })
+            .await
+            .expect("the session is open");
+    }
+}
+
+fn caller(number: &str) -> EventFactory {
+    EventFactory::new(TENANT, "voice")
+        .identity(proto::IdentityKind::Phone, number)
+        .on(proto::Channel::Voice, format!("call-{number}"))
+}
+
+async fn route(
+    client: &Client,
+    who: &EventFactory,
+    interaction: &str,
+    tune: impl FnOnce(&mut proto::RouteInteractionRequest),
+) -> proto::RouteInteractionResponse {
+    let mut request = proto::RouteInteractionRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(who.customer_ref()),
+        interaction_id: interaction.into(),
+        channel: proto::Channel::Voice as i32,
+        ..Default::default()
+    };
+    tune(&mut request);
+    client
+        .routing()
+        .route_interaction(request)
+        .await
+        .expect("routed")
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_reaches_an_agent_who_speaks_it() {
+    let (client, _server, _dir) = backbone().await;
+    let mut agents = Vec::new();
+    for (id, language) in [
+        ("dana", "he"),
+        ("omar", "ar"),
+        ("olga", "ru"),
+        ("john", "en"),
+    ] {
+        agents.push((id, Agent::login(&client, id, &[language], 5).await));
+    }
+    for (n, (language, expected)) in [
+        ("ar", "omar"),
+        ("ru", "olga"),
+        ("en", "john"),
+        ("he", "dana"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let who = caller(&format!("+97250000000{n}"));
+        let decided = route(&client, &who, &format!("call-{n}"), |r| {
+            r.language = language.into();
+            r.intent = "billing.dispute".into();
+        })
+        .await;
+        assert_eq!(
+            (decided.agent_id.as_str(), decided.queue_id.as_str()),
+            (expected, "billing"),
+            "{language}"
+        );
+        let (_, agent) = agents
+            .iter_mut()
+            .find(|(id, _)| *id == expected)
+            .expect("the agent");
+        assert_eq!(agent.offer().await.interaction_id, format!("call-{n}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vip_is_served_first_and_a_long_wait_offers_a_callback() {
+    let (client, _server, _dir) = backbone().await;
+    let standard = route(&client, &caller("+972500000010"), "standard", |_| {}).await;
+    assert_eq!(standard.outcome, proto::RouteOutcome::Queued as i32);
+    assert_eq!(standard.estimated_wait, None, "nobody is staffed yet");
+    assert!(standard.offer_callback, "an unknown wait is a long one");
+    let vip = route(&client, &caller("+972500000011"), "vip", |r| {
+        r.tier = "vip".into()
+    })
+    .await;
+    assert_eq!(vip.position, 0, "the VIP is next");
+    assert_eq!(standard.position, 0);
+
+    let mut agent = Agent::login(&client, "a-1", &["he"], 1).await;
+    let offer = agent.offer().await;
+    assert_eq!(offer.interaction_id, "vip");
+    agent
+        .act(Action::Accept(proto::agent_session_request::Accept {
+            offer_id: offer.offer_id,
+        }))
+        .await;
+    assert!(matches!(agent.next().await, Received::Assigned(_)));
+    // One agent busy on a call, five minutes a call by default: above the 4 minute mark.
+    let third = route(&client, &caller("+972500000012"), "third", |_| {}).await;
+    assert_eq!(third.position, 1);
+    assert_eq!(third.estimated_wait.map(|d| d.seconds), Some(600));
+    assert!(third.offer_callback);
+
+    // The callback comes back with its original arrival: its priority keeps the wait.
+    let arrived = std::time::SystemTime::now() - Duration::from_secs(15 * 60);
+    let callback = route(&client, &caller("+972500000013"), "callback", |r| {
+        r.arrived_at = Some(arrived.into());
+    })
+    .await;
+    assert!(callback.priority >= 14.9, "{}", callback.priority);
+    assert_eq!(callback.position, 0, "it waited longest of all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_customer_gets_their_last_agent_or_anyone_if_they_left() {
+    let (mut client, _server, _dir) = backbone().await;
+    let who = caller("+972500000020");
+    let last = who.event(proto::event::Payload::ContactAssigned(
+        proto::ContactAssigned {
+            agent_id: "last".into(),
+            queue_id: "general".into(),
+        },
+    ));
+    let ack = client
+        .publish(vec![
+            who.interaction_started(proto::Direction::Inbound),
+            last,
+        ])
+        .await
+        .expect("published");
+    client
+        .journey(TENANT, who.customer_ref(), Some(ack.first_offset + 1))
+        .await
+        .expect("projected");
+
+    let mut other = Agent::login(&client, "other", &["he"], 1).await;
+    let mut last = Agent::login(&client, "last", &["he"], 1).await;
+    let decided = route(&client, &who, "again-1", |_| {}).await;
+    assert_eq!(
+        decided.agent_id, "last",
+        "the last agent first, though not the longest idle"
+    );
+    let offer = last.offer().await;
+    last.act(Action::Decline(proto::agent_session_request::Decline {
+        offer_id: offer.offer_id,
+        reason: String::new(),
+    }))
+    .await;
+    assert_eq!(
+        other.offer().await.interaction_id,
+        "again-1",
+        "declined: anyone may take it"
+    );
+
+    // The last agent logs off: a new call does not wait for them.
+    drop(last);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = Agent::login(&client, "third", &["he"], 1).await;
+    let decided = route(&client, &who, "again-2", |_| {}).await;
+    assert_eq!(decided.agent_id, "third");
+    assert_eq!(third.offer().await.interaction_id, "again-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_goes_to_the_bot_until_the_customer_asks_for_a_human() {
+    let (client, _server, _dir) = backbone().await;
+    let mut agent = Agent::login(&client, "a-1", &["he"], 1).await;
+    let visitor = EventFactory::new(TENANT, "chat")
+        .identity(proto::IdentityKind::ChatVisitor, "v-1")
+        .on(proto::Channel::Webchat, "chat-1");
+    let chat = |human: bool| {
+        move |r: &mut proto::RouteInteractionRequest| {
+            r.channel = proto::Channel::Webchat as i32;
+            r.human_requested = human;
+        }
+    };
+    let bot = route(&client, &visitor, "chat-1", chat(false)).await;
+    assert_eq!(
+        (bot.outcome, bot.bot_id.as_str()),
+        (proto::RouteOutcome::Bot as i32, "helper-bot")
+    );
+    let human = route(&client, &visitor, "chat-1", chat(true)).await;
+    assert_eq!(human.outcome, proto::RouteOutcome::Offered as i32);
+    assert_eq!(agent.offer().await.interaction_id, "chat-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_offer_moves_on_and_a_crashed_desk_gives_its_offers_back() {
+    let (client, _server, _dir) = backbone().await;
+    let mut silent = Agent::login(&client, "silent", &["he"], 1).await;
+    let decided = route(&client, &caller("+972500000030"), "call-30", |_| {}).await;
+    assert_eq!(decided.agent_id, "silent");
+    silent.offer().await;
+    let mut awake = Agent::login(&client, "awake", &["he"], 1).await;
+    assert!(
+        matches!(silent.next().await, Received::Withdrawn(_)),
+        "after the 2 s timeout"
+    );
+    assert_eq!(awake.offer().await.interaction_id, "call-30");
+    drop(awake);
+    assert_eq!(
+        silent.offer().await.interaction_id,
+        "call-30",
+        "back from the crashed desk"
+    );
+}
