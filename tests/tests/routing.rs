@@ -3,14 +3,10 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use rezef_adapter::{Client, EventFactory, proto};
+use rezef_adapter::{AgentSession, Client, EventFactory, proto};
 use rezef_scenarios::RezefServer;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use proto::agent_session_event::Event as Received;
-use proto::agent_session_request::Action;
 
 const TENANT: &str = "acme";
 
@@ -54,15 +50,11 @@ async fn backbone() -> (Client, RezefServer, tempfile::TempDir) {
     (server.client().await, server, dir)
 }
 
-/// An agent desktop.
-struct Agent {
-    requests: mpsc::Sender<proto::AgentSessionRequest>,
-    events: tonic::Streaming<proto::AgentSessionEvent>,
-}
+/// An agent desktop, logged in.
+struct Agent(AgentSession);
 
 impl Agent {
     async fn login(client: &Client, id: &str, languages: &[&str], billing: u32) -> Self {
-        let (requests, outbound) = mpsc::channel(16);
         let profile = proto::AgentProfile {
             agent_id: id.into(),
             skills: [("billing".to_owned(), billing)].into(),
@@ -71,38 +63,19 @@ impl Agent {
             max_load: 2,
             ..Default::default()
         };
-        let login = proto::agent_session_request::Login {
-            tenant_id: TENANT.into(),
-            profile: Some(profile),
-            presence: 0,
-        };
-        requests
-            .send(proto::AgentSessionRequest {
-                action: Some(Action::Login(login)),
-            })
-            .await
-            .expect("queued");
-        let mut events = client
-            .routing()
-            .agent_session(ReceiverStream::new(outbound))
-            .await
-            .expect("session")
-            .into_inner();
-        assert!(matches!(
-            events.next().await.expect("an event").expect("ok").event,
-            Some(Received::LoggedIn(_))
-        ));
-        Self { requests, events }
+        Self(
+            AgentSession::login(client, TENANT, profile, None)
+                .await
+                .expect("logged in"),
+        )
     }
 
     async fn next(&mut self) -> Received {
-        tokio::time::timeout(Duration::from_secs(10), self.events.next())
+        tokio::time::timeout(Duration::from_secs(10), self.0.next())
             .await
             .expect("an event in time")
-            .expect("the session is open")
             .expect("ok")
-            .event
-            .expect("an event")
+            .expect("the session is open")
     }
 
     async fn offer(&mut self) -> proto::agent_session_event::Offer {
@@ -110,15 +83,6 @@ impl Agent {
             Received::Offer(offer) => offer,
             other => panic!("expected an offer, got {other:?}"),
         }
-    }
-
-    async fn act(&self, action: Action) {
-        self.requests
-            .send(proto::AgentSessionRequest {
-                action: Some(action),
-            })
-            .await
-            .expect("the session is open");
     }
 }
 
@@ -207,11 +171,7 @@ async fn a_vip_is_served_first_and_a_long_wait_offers_a_callback() {
     let mut agent = Agent::login(&client, "a-1", &["he"], 1).await;
     let offer = agent.offer().await;
     assert_eq!(offer.interaction_id, "vip");
-    agent
-        .act(Action::Accept(proto::agent_session_request::Accept {
-            offer_id: offer.offer_id,
-        }))
-        .await;
+    agent.0.accept(offer.offer_id).await.expect("sent");
     assert!(matches!(agent.next().await, Received::Assigned(_)));
     // One agent busy on a call, five minutes a call by default: above the 4 minute mark.
     let third = route(&client, &caller("+972500000012"), "third", |_| {}).await;
@@ -259,11 +219,10 @@ async fn a_returning_customer_gets_their_last_agent_or_anyone_if_they_left() {
         "the last agent first, though not the longest idle"
     );
     let offer = last.offer().await;
-    last.act(Action::Decline(proto::agent_session_request::Decline {
-        offer_id: offer.offer_id,
-        reason: String::new(),
-    }))
-    .await;
+    last.0
+        .decline(offer.offer_id, "on a break")
+        .await
+        .expect("sent");
     assert_eq!(
         other.offer().await.interaction_id,
         "again-1",

@@ -30,6 +30,8 @@ pub enum Error {
     },
     #[error("cannot read events: {0}")]
     Io(#[from] std::io::Error),
+    #[error("agent session: {0}")]
+    Session(String),
 }
 
 impl Error {
@@ -42,6 +44,7 @@ impl Error {
                 tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted
             ),
             Self::Json { .. } | Self::Io(_) => false,
+            Self::Session(_) => true,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The client SDK of Rezef, for channel adapters (voice gateways, chat widgets, bots, email
-//! connectors) and for services that read journeys.
+//! connectors), for agent desktops ([`AgentSession`]) and for services that read journeys.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), rezef_adapter::Error> {
@@ -17,10 +17,12 @@
 //! # Ok(()) }
 //! ```
 
+mod agent;
 mod client;
 mod factory;
 pub mod jsonl;
 
+pub use agent::AgentSession;
 pub use client::{Client, Error};
 pub use factory::{EventFactory, identity_ref, new_event_id};
 /// The `rezef.v1` contract, as adapters see it.

@@ -7,9 +7,7 @@ mod common;
 use std::time::Duration;
 
 use futures::StreamExt;
-use rezef_adapter::{Client, proto};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use rezef_adapter::{AgentSession, Client, proto};
 use tonic::Code;
 
 use common::{Running, chat, fields};
@@ -51,64 +49,32 @@ async fn configure(client: &Client) {
     assert_eq!(response.version, 3);
 }
 
-/// An agent's session: the requests it sends and the events it receives.
-struct Desk {
-    requests: mpsc::Sender<proto::AgentSessionRequest>,
-    events: tonic::Streaming<proto::AgentSessionEvent>,
-}
+/// An agent desktop, logged in.
+struct Desk(AgentSession);
 
 impl Desk {
     async fn login(client: &Client, agent: &str, skills: &[&str], languages: &[&str]) -> Self {
-        let (requests, outbound) = mpsc::channel(16);
-        let login = proto::agent_session_request::Login {
-            tenant_id: TENANT.into(),
-            profile: Some(proto::AgentProfile {
-                agent_id: agent.into(),
-                skills: skills.iter().map(|s| ((*s).to_owned(), 4)).collect(),
-                languages: languages.iter().map(|l| (*l).to_owned()).collect(),
-                capacity: [("voice".to_owned(), 1), ("webchat".to_owned(), 2)].into(),
-                max_load: 2,
-                ..Default::default()
-            }),
-            presence: 0,
+        let profile = proto::AgentProfile {
+            agent_id: agent.into(),
+            skills: skills.iter().map(|s| ((*s).to_owned(), 4)).collect(),
+            languages: languages.iter().map(|l| (*l).to_owned()).collect(),
+            capacity: [("voice".to_owned(), 1), ("webchat".to_owned(), 2)].into(),
+            max_load: 2,
+            ..Default::default()
         };
-        requests
-            .send(proto::AgentSessionRequest {
-                action: Some(proto::agent_session_request::Action::Login(login)),
-            })
-            .await
-            .expect("queued");
-        let mut events = client
-            .routing()
-            .agent_session(ReceiverStream::new(outbound))
-            .await
-            .expect("session")
-            .into_inner();
-        let first = events.next().await.expect("an event").expect("ok");
-        assert!(matches!(
-            first.event,
-            Some(proto::agent_session_event::Event::LoggedIn(_))
-        ));
-        Self { requests, events }
+        Self(
+            AgentSession::login(client, TENANT, profile, None)
+                .await
+                .expect("logged in"),
+        )
     }
 
     async fn next(&mut self) -> proto::agent_session_event::Event {
-        tokio::time::timeout(Duration::from_secs(10), self.events.next())
+        tokio::time::timeout(Duration::from_secs(10), self.0.next())
             .await
             .expect("an event in time")
-            .expect("the stream is open")
             .expect("ok")
-            .event
-            .expect("an event")
-    }
-
-    async fn send(&self, action: proto::agent_session_request::Action) {
-        self.requests
-            .send(proto::AgentSessionRequest {
-                action: Some(action),
-            })
-            .await
-            .expect("the session is open");
+            .expect("the session is open")
     }
 }
 
@@ -148,7 +114,7 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
         .await
         .expect("projected");
 
-    let mut hebrew = Desk::login(&client, "dana", &["billing"], &["he"]).await;
+    let hebrew = Desk::login(&client, "dana", &["billing"], &["he"]).await;
     let mut arabic = Desk::login(&client, "omar", &["billing"], &["ar"]).await;
     let decided = client
         .routing()
@@ -179,13 +145,7 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
         .map(|i| i.intent);
     assert_eq!(intent.as_deref(), Some("billing.dispute"));
     assert_eq!(context.language, "ar");
-    arabic
-        .send(proto::agent_session_request::Action::Accept(
-            proto::agent_session_request::Accept {
-                offer_id: offer.offer_id,
-            },
-        ))
-        .await;
+    arabic.0.accept(offer.offer_id).await.expect("sent");
     assert!(matches!(
         arabic.next().await,
         proto::agent_session_event::Event::Assigned(_)
@@ -210,8 +170,7 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(journey.last_agent_id, "omar");
-    drop(hebrew.requests);
-    let _ = hebrew.events.next().await;
+    drop(hebrew);
     server.stop().await;
 }
 
@@ -349,13 +308,10 @@ async fn queue_figures_stream_and_presence_is_recorded() {
 
     // A login and a presence change are agent events in the log.
     let desk = Desk::login(&client, "a-1", &[], &["he"]).await;
-    desk.send(proto::agent_session_request::Action::Presence(
-        proto::agent_session_request::SetPresence {
-            presence: proto::Presence::Away as i32,
-            custom_status: "lunch".into(),
-        },
-    ))
-    .await;
+    desk.0
+        .set_presence(proto::Presence::Away, "lunch")
+        .await
+        .expect("sent");
     let presences = loop {
         let mut events = client
             .replay(proto::ReplayHistoryRequest {
