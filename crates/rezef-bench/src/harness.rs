@@ -394,14 +394,25 @@ impl Target {
     pub fn row(&self) -> String {
         let relation = if self.at_least { "≥" } else { "≤" };
         format!(
-            "| {} | {} {} | {} | **{}** ({:.2}× of goal) |",
+            "| {} | {} {} | {} | **{}** ({}× of goal) |",
             self.what,
             relation,
             self.value(self.goal),
             self.value(self.measured),
             if self.passed() { "PASS" } else { "MISS" },
-            self.ratio()
+            ratio(self.ratio())
         )
+    }
+}
+
+/// A ratio with two significant digits below 0.1 (0.00031 rather than 0.00), two decimals
+/// otherwise.
+pub fn ratio(value: f64) -> String {
+    if value > 0.0 && value < 0.1 {
+        let decimals = (-value.log10()).ceil() as usize + 1;
+        format!("{value:.decimals$}")
+    } else {
+        format!("{value:.2}")
     }
 }
 
@@ -490,6 +501,9 @@ mod tests {
         assert!(Target::at_least("x", 120.0, 100.0, "ev/s").passed());
         assert!(!Target::at_least("x", 80.0, 100.0, "ev/s").passed());
         assert!(Target::at_most("x", 4.0, 5.0, "ms").passed());
+        assert_eq!(ratio(0.5), "0.50");
+        assert_eq!(ratio(0.0123), "0.012");
+        assert_eq!(ratio(0.00031), "0.00031");
         let slow = Target::at_most("x", 10.0, 5.0, "ms");
         assert!(!slow.passed());
         assert!((slow.ratio() - 0.5).abs() < 1e-9);

@@ -10,7 +10,7 @@
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
 //! one file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`, `resume`,
-//! `identity_fold`.
+//! `identity_fold`, `routing`.
 
 mod fill;
 mod freshness;
@@ -21,6 +21,7 @@ mod ingest;
 mod projection;
 mod reads;
 mod resume;
+mod routing;
 mod workload;
 
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ use crate::harness::{CpuSampler, Report, targets_table};
 #[derive(Debug, Parser)]
 #[command(
     name = "rezef-bench",
-    about = "Rezef's benchmarks: ingest, projection, freshness, GetJourney, ResumeConversation, identity fold"
+    about = "Rezef's benchmarks: ingest, projection, freshness, GetJourney, ResumeConversation, identity fold, routing"
 )]
 struct Cli {
     /// Where the temp data directories go (on the disk you want to measure).
@@ -62,6 +63,8 @@ enum Command {
     /// Rebuild with 20% identity links and merges, against a rebuild without them.
     #[command(alias = "identity")]
     IdentityFold(identity_fold::IdentityFoldArgs),
+    /// Routing decisions and agent available → offer, in the engine and over gRPC.
+    Routing(routing::RoutingArgs),
     /// Every benchmark in sequence, then a summary table.
     All(AllArgs),
 }
@@ -107,6 +110,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,
         Command::Resume(args) => with_cpu(resume::run(&base, &args)).await?,
         Command::IdentityFold(args) => with_cpu(identity_fold::run(&base, &args)).await?,
+        Command::Routing(args) => with_cpu(routing::run(&base, &args)).await?,
         Command::All(args) => return all(&base, &args).await,
     };
     println!("{}", report.markdown());
@@ -139,20 +143,20 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         println!("{}", report.markdown());
         reports.push(report);
     };
-    eprintln!("[1/8] ingest, batches of 100");
+    eprintln!("[1/9] ingest, batches of 100");
     step(with_cpu(ingest::run(base, &ingest(100, args.clients))).await?);
-    eprintln!("[2/8] ingest, batches of 1,000");
+    eprintln!("[2/9] ingest, batches of 1,000");
     step(with_cpu(ingest::run(base, &ingest(1000, args.clients))).await?);
-    eprintln!("[3/8] ingest, batches of 1,000, one client (like for like with the baseline)");
+    eprintln!("[3/9] ingest, batches of 1,000, one client (like for like with the baseline)");
     step(with_cpu(ingest::run(base, &ingest(1000, 1))).await?);
-    eprintln!("[4/8] projection");
+    eprintln!("[4/9] projection");
     let projection = projection::ProjectionArgs {
         events: args.events,
         customers: (args.events / 10).max(1),
         no_breakdown: false,
     };
     step(with_cpu(projection::run(base, &projection)).await?);
-    eprintln!("[5/8] freshness");
+    eprintln!("[5/9] freshness");
     let freshness = freshness::FreshnessArgs {
         rate: 10_000,
         seconds,
@@ -160,7 +164,7 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         customers: 10_000,
     };
     step(with_cpu(freshness::run(base, &freshness)).await?);
-    eprintln!("[6/8] get-journey");
+    eprintln!("[6/9] get-journey");
     let get_journey = get_journey::GetJourneyArgs {
         clients: 64,
         connections: 8,
@@ -169,7 +173,7 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         events_per_customer: 10,
     };
     step(with_cpu(get_journey::run(base, &get_journey)).await?);
-    eprintln!("[7/8] resume");
+    eprintln!("[7/9] resume");
     let resume = resume::ResumeArgs {
         clients: 64,
         connections: 8,
@@ -177,12 +181,27 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         customers: args.resume_customers,
     };
     step(with_cpu(resume::run(base, &resume)).await?);
-    eprintln!("[8/8] identity-fold");
+    eprintln!("[8/9] identity-fold");
     let identity_fold = identity_fold::IdentityFoldArgs {
         events: args.events,
         customers: (args.events / 10).max(2),
     };
     step(with_cpu(identity_fold::run(base, &identity_fold)).await?);
+    eprintln!("[9/9] routing");
+    let routing = routing::RoutingArgs {
+        agents: 5_000,
+        queues: 200,
+        waiting: 10_000,
+        seconds,
+        op_seconds: seconds,
+        max_ops: 5_000,
+        clients: 64,
+        connections: 8,
+        sessions: 0,
+        session_connections: 8,
+        engine_only: false,
+    };
+    step(with_cpu(routing::run(base, &routing)).await?);
 
     println!("## Summary\n");
     println!(
