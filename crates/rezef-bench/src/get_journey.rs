@@ -20,7 +20,7 @@ use rezef_events::{CustomerId, TenantId};
 use rezef_store::{JourneyStore, SledStore};
 
 use crate::harness::{BenchServer, Report, Target, thousands};
-use crate::reads::{self, BASELINE_MAX, BASELINE_THREADS, Load};
+use crate::reads::{self, BASELINE_MAX, Load};
 use crate::workload::{TENANT, Workload, customer_id, customer_ref};
 
 /// The goals for GetJourney.
@@ -140,21 +140,10 @@ pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
         format!("**{} req/s**", thousands(grpc.per_s())),
     );
     report.row("GetJourney latency", grpc.latency.summary());
-    report.row(
-        format!("in-process JourneyStore::journey, {BASELINE_THREADS} threads"),
-        format!(
-            "{} lookups/s, {}",
-            thousands(lookups.per_s()),
-            lookups.latency.summary()
-        ),
-    );
-    report.row(
-        format!("in-process handler work without transport, {BASELINE_THREADS} threads"),
-        format!(
-            "{} req/s, {} (1 lookup + journey_to_proto + encode)",
-            thousands(handler.per_s()),
-            handler.latency.summary()
-        ),
+    reads::report_baselines(
+        &mut report,
+        ("JourneyStore::journey", &lookups),
+        ("1 lookup + journey_to_proto + encode", &handler),
     );
     report.row(
         "gRPC ÷ in-process store throughput",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use rezef_adapter::Client;
 
-use crate::harness::{BenchServer, Latency, Rng};
+use crate::harness::{BenchServer, Latency, Report, Rng, thousands};
 
 /// Threads of the in-process baselines: the machine's 2 cores.
 pub const BASELINE_THREADS: usize = 2;
@@ -33,6 +33,28 @@ impl Reads {
     pub fn per_s(&self) -> f64 {
         self.latency.count() as f64 / self.elapsed.as_secs_f64()
     }
+}
+
+/// Reports the two in-process baselines of a read benchmark: the store lookups alone
+/// (`lookups`, what they are) and the handler's whole work without transport (`work`).
+pub fn report_baselines(report: &mut Report, lookups: (&str, &Reads), work: (&str, &Reads)) {
+    report.row(
+        format!("in-process {}, {BASELINE_THREADS} threads", lookups.0),
+        format!(
+            "{} lookups/s, {}",
+            thousands(lookups.1.per_s()),
+            lookups.1.latency.summary()
+        ),
+    );
+    report.row(
+        format!("in-process handler work without transport, {BASELINE_THREADS} threads"),
+        format!(
+            "{} req/s, {} ({})",
+            thousands(work.1.per_s()),
+            work.1.latency.summary(),
+            work.0
+        ),
+    );
 }
 
 /// The shape of a gRPC read run.

@@ -29,7 +29,7 @@ use rezef_store::{JourneyStore, SledStore};
 
 use crate::fill::fill;
 use crate::harness::{BenchServer, CpuSampler, Report, Target, mib, ms, temp_dir, thousands};
-use crate::reads::{self, BASELINE_MAX, BASELINE_THREADS, Load};
+use crate::reads::{self, BASELINE_MAX, Load};
 use crate::workload::{CONVERSATION_MESSAGES, TENANT, phone, phone_ref};
 
 /// The goals for ResumeConversation.
@@ -154,20 +154,12 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
     );
     report.row("ResumeConversation latency", grpc.latency.summary());
     report.row("CPU during the gRPC run", grpc_cpu);
-    report.row(
-        format!("in-process store reads (resolve + journey), {BASELINE_THREADS} threads"),
-        format!(
-            "{} lookups/s, {}",
-            thousands(lookups.per_s()),
-            lookups.latency.summary()
-        ),
-    );
-    report.row(
-        format!("in-process handler work without transport, {BASELINE_THREADS} threads"),
-        format!(
-            "{} req/s, {} (resolve + journey + resume + resume_to_proto + encode)",
-            thousands(handler.per_s()),
-            handler.latency.summary()
+    reads::report_baselines(
+        &mut report,
+        ("store reads (resolve + journey)", &lookups),
+        (
+            "resolve + journey + resume + resume_to_proto + encode",
+            &handler,
         ),
     );
     report.row(
