@@ -7,11 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rezef_events::Channel;
 use rezef_events::event::Presence;
+use rezef_events::{Channel, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::expr::Expr;
+use crate::engine::ContactRequest;
+use crate::expr::{Expr, Value};
 
 /// The attributes a rule's `when` may name: the contact's.
 pub const CONTACT_ATTRIBUTES: &[&str] = &[
@@ -240,6 +241,54 @@ pub struct Routing {
 impl Routing {
     pub fn queue_index(&self, id: &str) -> Option<usize> {
         self.queues.iter().position(|q| q.id == id)
+    }
+
+    /// The first rule whose condition the contact's attributes meet.
+    pub fn rule_for(&self, contact: &BTreeMap<String, Value>) -> Option<usize> {
+        self.rules.iter().position(|r| r.when.matches(contact))
+    }
+
+    /// The escalation step of `queue` reached after `in_queue`.
+    pub fn step_at(&self, queue: usize, in_queue: Duration) -> usize {
+        self.queues[queue]
+            .steps
+            .iter()
+            .rposition(|s| s.after <= in_queue)
+            .unwrap_or(0)
+    }
+
+    /// Priority at arrival: the queue's, the rule's, the tier's, a repeat contact's boost
+    /// and the customer's tenure (capped at ten years). Ageing comes on top while it waits.
+    pub fn base_priority(
+        &self,
+        request: &ContactRequest,
+        queue: usize,
+        rule: Option<usize>,
+        now: Timestamp,
+    ) -> f64 {
+        let settings = &self.priority;
+        let tenure_years = request
+            .customer_since
+            .map_or(0.0, |since| {
+                now.since(since).as_secs_f64() / (365.25 * 86_400.0)
+            })
+            .min(10.0);
+        let tier = request
+            .tier
+            .as_deref()
+            .and_then(|t| settings.tiers.get(t))
+            .copied()
+            .unwrap_or(0.0);
+        let repeat = if request.repeat {
+            settings.repeat_boost
+        } else {
+            0.0
+        };
+        self.queues[queue].priority
+            + rule.map_or(0.0, |r| self.rules[r].priority)
+            + tier
+            + repeat
+            + settings.tenure_per_year * tenure_years
     }
 }
 

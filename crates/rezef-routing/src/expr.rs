@@ -16,6 +16,7 @@
 //! `a IN b`: the list `b` holds `a`. A lone operand is true when it is `true`, a non-empty
 //! string or list, or a non-zero number.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -59,31 +60,22 @@ impl From<&str> for Value {
     }
 }
 
-/// Where an expression finds the attributes its paths name.
+/// Where an expression finds the attributes its paths name. Values are borrowed: an
+/// expression is evaluated for every candidate agent, and copying an agent's skills map
+/// to test `skills HAS 'billing'` would cost more than the test.
 pub trait Attributes {
-    /// The value at `path` (`["skills", "billing"]`), or `Value::Null`.
-    fn get(&self, path: &[String]) -> Value;
+    /// The value at `path` (`["skills", "billing"]`), `None` when there is none.
+    fn get(&self, path: &[String]) -> Option<&Value>;
 }
 
 impl Attributes for BTreeMap<String, Value> {
-    fn get(&self, path: &[String]) -> Value {
-        let Some((first, rest)) = path.split_first() else {
-            return Value::Null;
-        };
-        let mut value = match BTreeMap::get(self, first) {
-            Some(value) => value,
-            None => return Value::Null,
-        };
-        for part in rest {
-            value = match value {
-                Value::Map(entries) => match entries.get(part) {
-                    Some(inner) => inner,
-                    None => return Value::Null,
-                },
-                _ => return Value::Null,
-            };
-        }
-        value.clone()
+    fn get(&self, path: &[String]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        rest.iter()
+            .try_fold(BTreeMap::get(self, first)?, |value, part| match value {
+                Value::Map(entries) => entries.get(part),
+                _ => None,
+            })
     }
 }
 
@@ -151,6 +143,21 @@ impl Expr {
         eval(&self.root, attributes).truthy()
     }
 
+    /// Whether some path of the expression starts with `root` (`contact` in an agent
+    /// requirement that compares the agent with the contact).
+    pub fn refers_to(&self, root: &str) -> bool {
+        fn walk(node: &Node, root: &str) -> bool {
+            match node {
+                Node::Literal(_) => false,
+                Node::Path(path) => path.first().is_some_and(|first| first == root),
+                Node::Compare(left, _, right) => walk(left, root) || walk(right, root),
+                Node::Not(inner) => walk(inner, root),
+                Node::And(items) | Node::Or(items) => items.iter().any(|n| walk(n, root)),
+            }
+        }
+        walk(&self.root, root)
+    }
+
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -162,17 +169,21 @@ impl fmt::Display for Expr {
     }
 }
 
-fn eval(node: &Node, attributes: &impl Attributes) -> Value {
+const NULL: Value = Value::Null;
+
+fn eval<'a>(node: &'a Node, attributes: &'a impl Attributes) -> Cow<'a, Value> {
+    let bool = |b: bool| Cow::Owned(Value::Bool(b));
     match node {
-        Node::Literal(value) => value.clone(),
-        Node::Path(path) => attributes.get(path),
-        Node::Not(inner) => Value::Bool(!eval(inner, attributes).truthy()),
-        Node::And(items) => Value::Bool(items.iter().all(|n| eval(n, attributes).truthy())),
-        Node::Or(items) => Value::Bool(items.iter().any(|n| eval(n, attributes).truthy())),
-        Node::Compare(left, op, right) => {
-            let (left, right) = (eval(left, attributes), eval(right, attributes));
-            Value::Bool(compare(&left, *op, &right))
-        }
+        Node::Literal(value) => Cow::Borrowed(value),
+        Node::Path(path) => Cow::Borrowed(attributes.get(path).unwrap_or(&NULL)),
+        Node::Not(inner) => bool(!eval(inner, attributes).truthy()),
+        Node::And(items) => bool(items.iter().all(|n| eval(n, attributes).truthy())),
+        Node::Or(items) => bool(items.iter().any(|n| eval(n, attributes).truthy())),
+        Node::Compare(left, op, right) => bool(compare(
+            &eval(left, attributes),
+            *op,
+            &eval(right, attributes),
+        )),
     }
 }
 
@@ -501,6 +512,13 @@ mod tests {
         assert!(!eval("skills.unknown >= 1"));
         assert!(eval("skills"), "a lone operand is truthy");
         assert!(eval("language IN languages"));
+    }
+
+    #[test]
+    fn references_to_a_root_are_found_anywhere() {
+        let parse = |source: &str| Expr::parse(source, ROOTS).expect("parses");
+        assert!(parse("skills HAS 'x' AND NOT (language IN context.langs)").refers_to("context"));
+        assert!(!parse("skills.context >= 2 OR 'context' IN languages").refers_to("context"));
     }
 
     #[test]

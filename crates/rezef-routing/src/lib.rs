@@ -10,12 +10,13 @@
 //! No I/O happens here: the server feeds the engine from gRPC and the log, and publishes
 //! its decisions as events.
 
+mod agent_set;
 pub mod config;
 pub mod engine;
 pub mod expr;
 
 pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
 pub use engine::{
-    AgentProfile, ContactRequest, Decision, Engine, Offer, OfferId, QueueStats, RoutingError,
-    Target,
+    AgentProfile, AgentView, ContactRequest, Decision, Engine, Offer, OfferId, QueueStats,
+    RoutingError, Target,
 };

@@ -545,5 +545,14 @@ fn queue_stats_count_waiting_and_available() {
         (billing.waiting, billing.longest_wait),
         (1, Duration::from_secs(45))
     );
-    assert_eq!(billing.available.get(&Channel::Voice), Some(&1));
+    assert_eq!(
+        billing.available.get(&Channel::Voice),
+        None,
+        "a-1 has no billing skill, so is not staffed for billing"
+    );
+    let general = stats
+        .iter()
+        .find(|s| s.queue == "general")
+        .expect("general");
+    assert_eq!(general.available.get(&Channel::Voice), Some(&1));
 }
