@@ -666,7 +666,10 @@ fn profile(n: usize, variant: u8) -> AgentProfile {
     .filter(|(skill, _)| *skill != "billing" || n % 3 != 1)
     .filter(|(skill, _)| *skill != "sales" || (n + variant as usize).is_multiple_of(2))
     .map(|(skill, level)| (skill.to_owned(), level as u8))
-    .chain(n.is_multiple_of(2).then(|| ("support/printer".to_owned(), 3)))
+    .chain(
+        n.is_multiple_of(2)
+            .then(|| ("support/printer".to_owned(), 3)),
+    )
     .collect();
     let languages = match (n + variant as usize) % 3 {
         0 => vec!["he".to_owned()],
@@ -678,7 +681,12 @@ fn profile(n: usize, variant: u8) -> AgentProfile {
         skills,
         languages,
         team: if n == 5 { "overflow" } else { "core" }.to_owned(),
-        site: if n.is_multiple_of(2) { "north" } else { "south" }.to_owned(),
+        site: if n.is_multiple_of(2) {
+            "north"
+        } else {
+            "south"
+        }
+        .to_owned(),
         capacity: BTreeMap::from([
             (Channel::Voice, 1),
             (Channel::Webchat, 1 + (variant as u32 + n as u32) % 3),

@@ -35,6 +35,11 @@ pub struct Backbone {
 const MAX_MERGE_DEPTH: usize = 64;
 
 impl Backbone {
+    /// Whether the server has begun to shut down.
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
     /// Resolves once the server is shutting down.
     pub async fn closed(&self) {
         let mut closing = self.closing.clone();

@@ -1,12 +1,14 @@
 //! Rezef's gRPC edge: the `rezef.v1` services over the log and the journey store.
 //!
 //! - [`Server`] opens the data directory, starts the projector and serves.
+//! - [`Clock`]: the time routing decides by ([`SystemClock`], or a [`ManualClock`] in tests).
 //! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
 mod audit;
 mod backbone;
+mod clock;
 mod config;
 pub mod convert;
 mod error;
@@ -16,6 +18,7 @@ mod journeys;
 mod routing;
 mod server;
 
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{Limits, LogSettings, ServerConfig};
 pub use error::{Error, Result};
 pub use server::Server;

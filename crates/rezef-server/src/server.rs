@@ -18,6 +18,7 @@ use tracing::{Instrument, error, info, info_span};
 
 use crate::audit::AuditService;
 use crate::backbone::Backbone;
+use crate::clock::{Clock, SystemClock};
 use crate::config::ServerConfig;
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
@@ -34,6 +35,7 @@ pub struct Server {
     log: Arc<EmbeddedLog>,
     store: Arc<dyn JourneyStore>,
     routing: Option<rezef_routing::Routing>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Server {
@@ -64,7 +66,15 @@ impl Server {
             log,
             store,
             routing,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Routing runs on `clock` instead of the system's (a test's [`crate::ManualClock`]).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -138,8 +148,8 @@ impl Server {
             .max_decoding_message_size(limit);
         let identities = IdentitiesServer::new(IdentitiesService::new(backbone.clone()))
             .max_decoding_message_size(limit);
-        let desk = Desk::new(backbone.clone(), self.routing);
-        let clock = desk.spawn_clock();
+        let desk = Desk::new(backbone.clone(), self.routing, self.clock);
+        let timer = desk.spawn_timer();
         let routing =
             RoutingServer::new(RoutingService::new(desk)).max_decoding_message_size(limit);
         let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);
@@ -161,7 +171,7 @@ impl Server {
             .await?;
 
         info!("shutting down");
-        clock.abort();
+        timer.abort();
         let _ = stop_projector.send(());
         let projected = projection.await;
         self.log.close().await;

@@ -1,16 +1,21 @@
 //! Routing over real gRPC on loopback: configuration, decisions recorded in the journey,
 //! agent sessions that get offers with the conversation's context, accept, time out and
-//! disconnect; queue figures; and every refusal's status code.
+//! disconnect; queue figures; and every refusal's status code. Escalation and affinity run
+//! on a manual clock, and a stress test drives many sessions at once against the invariants.
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rezef_adapter::{AgentSession, Client, proto};
+use rezef_adapter::{AgentSession, Client, EventFactory, proto};
+use rezef_server::Clock;
 use tonic::Code;
 
 use common::{Running, chat, fields};
+use proto::agent_session_event::Event as Received;
 
 const TENANT: &str = "acme";
 
@@ -37,16 +42,39 @@ queue = "billing"
 "#;
 
 async fn configure(client: &Client) {
-    let response = client
+    assert_eq!(configure_with(client, CONFIG).await, 3);
+}
+
+/// Sets the tenant's routing; its version.
+async fn configure_with(client: &Client, config: &str) -> u64 {
+    client
         .routing()
         .set_routing_config(proto::SetRoutingConfigRequest {
             tenant_id: TENANT.into(),
-            config: CONFIG.into(),
+            config: config.into(),
         })
         .await
         .expect("configured")
-        .into_inner();
-    assert_eq!(response.version, 3);
+        .into_inner()
+        .version
+}
+
+/// An agent's profile: skills with their proficiency, languages, capacity per channel.
+fn profile(
+    agent: &str,
+    skills: &[(&str, u32)],
+    languages: &[&str],
+    voice: u32,
+    webchat: u32,
+) -> proto::AgentProfile {
+    proto::AgentProfile {
+        agent_id: agent.into(),
+        skills: skills.iter().map(|(s, l)| ((*s).to_owned(), *l)).collect(),
+        languages: languages.iter().map(|l| (*l).to_owned()).collect(),
+        capacity: [("voice".to_owned(), voice), ("webchat".to_owned(), webchat)].into(),
+        max_load: voice.max(webchat),
+        ..Default::default()
+    }
 }
 
 /// An agent desktop, logged in.
@@ -54,14 +82,11 @@ struct Desk(AgentSession);
 
 impl Desk {
     async fn login(client: &Client, agent: &str, skills: &[&str], languages: &[&str]) -> Self {
-        let profile = proto::AgentProfile {
-            agent_id: agent.into(),
-            skills: skills.iter().map(|s| ((*s).to_owned(), 4)).collect(),
-            languages: languages.iter().map(|l| (*l).to_owned()).collect(),
-            capacity: [("voice".to_owned(), 1), ("webchat".to_owned(), 2)].into(),
-            max_load: 2,
-            ..Default::default()
-        };
+        let skills: Vec<(&str, u32)> = skills.iter().map(|s| (*s, 4)).collect();
+        Self::login_as(client, profile(agent, &skills, languages, 1, 2)).await
+    }
+
+    async fn login_as(client: &Client, profile: proto::AgentProfile) -> Self {
         Self(
             AgentSession::login(client, TENANT, profile, None)
                 .await
@@ -69,12 +94,26 @@ impl Desk {
         )
     }
 
-    async fn next(&mut self) -> proto::agent_session_event::Event {
+    async fn next(&mut self) -> Received {
         tokio::time::timeout(Duration::from_secs(10), self.0.next())
             .await
             .expect("an event in time")
             .expect("ok")
             .expect("the session is open")
+    }
+
+    async fn offer(&mut self) -> proto::agent_session_event::Offer {
+        match self.next().await {
+            Received::Offer(offer) => offer,
+            other => panic!("expected an offer, got {other:?}"),
+        }
+    }
+
+    /// Asserts that nothing arrives for a while.
+    async fn quiet(&mut self, why: &str) {
+        if let Ok(event) = tokio::time::timeout(Duration::from_millis(200), self.0.next()).await {
+            panic!("{why}: got {event:?}");
+        }
     }
 }
 
@@ -89,6 +128,34 @@ fn route_request(
         channel: proto::Channel::Voice as i32,
         ..Default::default()
     }
+}
+
+async fn route(
+    client: &Client,
+    request: proto::RouteInteractionRequest,
+) -> proto::RouteInteractionResponse {
+    client
+        .routing()
+        .route_interaction(request)
+        .await
+        .expect("routed")
+        .into_inner()
+}
+
+/// The live figures of one queue.
+async fn queue_stats(client: &Client, queue: &str) -> proto::QueueStats {
+    client
+        .routing()
+        .get_queue_stats(proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner()
+        .queues
+        .into_iter()
+        .find(|q| q.queue_id == queue)
+        .expect("the queue")
 }
 
 #[tokio::test]
@@ -133,9 +200,7 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
     );
     assert_eq!(decided.candidates, ["omar"], "dana does not speak Arabic");
 
-    let proto::agent_session_event::Event::Offer(offer) = arabic.next().await else {
-        panic!("an offer");
-    };
+    let offer = arabic.offer().await;
     let context = offer
         .context
         .expect("the conversation comes with the offer");
@@ -146,10 +211,7 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
     assert_eq!(intent.as_deref(), Some("billing.dispute"));
     assert_eq!(context.language, "ar");
     arabic.0.accept(offer.offer_id).await.expect("sent");
-    assert!(matches!(
-        arabic.next().await,
-        proto::agent_session_event::Event::Assigned(_)
-    ));
+    assert!(matches!(arabic.next().await, Received::Assigned(_)));
 
     // The journey shows the decision's stations: offered, then connected to omar.
     let journey = loop {
@@ -187,27 +249,19 @@ async fn an_unanswered_offer_goes_to_the_next_agent_and_a_lost_session_gives_its
         .expect("routed")
         .into_inner();
     assert_eq!(decided.agent_id, "a-first");
-    assert!(matches!(
-        first.next().await,
-        proto::agent_session_event::Event::Offer(_)
-    ));
+    assert!(matches!(first.next().await, Received::Offer(_)));
     let mut second = Desk::login(&client, "a-second", &[], &["he"]).await;
     // a-first does not answer within the 1 s timeout.
-    assert!(matches!(
-        first.next().await,
-        proto::agent_session_event::Event::Withdrawn(_)
-    ));
-    let proto::agent_session_event::Event::Offer(offer) = second.next().await else {
-        panic!("re-offered");
-    };
-    assert_eq!(offer.interaction_id, "call-2");
+    assert!(matches!(first.next().await, Received::Withdrawn(_)));
+    assert_eq!(second.offer().await.interaction_id, "call-2", "re-offered");
 
     // a-second's desk crashes: the contact goes back, and a-first gets it again.
     drop(second);
-    let proto::agent_session_event::Event::Offer(again) = first.next().await else {
-        panic!("offered again after the disconnect");
-    };
-    assert_eq!(again.interaction_id, "call-2");
+    assert_eq!(
+        first.offer().await.interaction_id,
+        "call-2",
+        "offered again after the disconnect"
+    );
     server.stop().await;
 }
 
@@ -340,5 +394,569 @@ async fn queue_figures_stream_and_presence_is_recorded() {
             (proto::Presence::Away as i32, "lunch".to_owned())
         ]
     );
+    server.stop().await;
+}
+
+/// Billing contacts go to experts first, then to anyone with the skill, then to anyone
+/// with the skill whatever their language.
+const ESCALATION: &str = r#"
+version = 4
+default_queue = "billing"
+
+[offers]
+timeout = "10m"
+
+[[queues]]
+id = "billing"
+steps = [
+  { after = "0s", requirements = "skills.billing >= 4" },
+  { after = "30s", requirements = "skills HAS 'billing'" },
+  { after = "60s", requirements = "skills HAS 'billing'", drop_language = true },
+]
+"#;
+
+/// A Hebrew billing call, routed now.
+async fn route_hebrew(client: &Client, interaction: &str) -> proto::RouteInteractionResponse {
+    let mut request = route_request(chat(TENANT, interaction).customer_ref(), interaction);
+    request.language = "he".into();
+    let decided = route(client, request).await;
+    assert_eq!(
+        (decided.outcome, decided.step),
+        (proto::RouteOutcome::Queued as i32, 0)
+    );
+    assert!(decided.candidates.is_empty(), "nobody has billing >= 4");
+    decided
+}
+
+#[tokio::test]
+async fn a_waiting_contact_escalates_to_lower_proficiency_at_30_s_by_the_server_clock() {
+    let (server, clock) = Running::start_manual(Default::default()).await;
+    let start = clock.now();
+    let client = server.client().await;
+    configure_with(&client, ESCALATION).await;
+    let mut dana = Desk::login_as(&client, profile("dana", &[("billing", 2)], &["he"], 1, 1)).await;
+    let mut omar = Desk::login_as(&client, profile("omar", &[("billing", 2)], &["ar"], 1, 1)).await;
+    route_hebrew(&client, "call-10").await;
+
+    clock.advance(Duration::from_secs(29));
+    let billing = queue_stats(&client, "billing").await;
+    assert_eq!(billing.waiting, 1);
+    assert_eq!(
+        billing.longest_wait.map(|d| (d.seconds, d.nanos)),
+        Some((29, 0))
+    );
+    assert_eq!(billing.available.get("voice"), Some(&2));
+    dana.quiet("at 29 s only experts may take it").await;
+    omar.quiet("at 29 s only experts may take it").await;
+
+    clock.advance(Duration::from_secs(1));
+    let offer = dana.offer().await;
+    assert_eq!(
+        (offer.interaction_id.as_str(), offer.queue_id.as_str()),
+        ("call-10", "billing")
+    );
+    let expires = start.plus(Duration::from_secs(30 + 600)).to_parts();
+    let expires_at = offer.expires_at.map(|t| (t.seconds, t.nanos));
+    assert_eq!(
+        expires_at,
+        Some(expires),
+        "offered at 30 s on the server's clock"
+    );
+    omar.quiet("omar does not speak Hebrew").await;
+    let billing = queue_stats(&client, "billing").await;
+    assert_eq!(billing.waiting, 0);
+    assert_eq!(
+        billing.available.get("voice"),
+        Some(&1),
+        "dana holds the offer"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiting_contact_goes_to_another_language_only_at_60_s() {
+    let (server, clock) = Running::start_manual(Default::default()).await;
+    let client = server.client().await;
+    configure_with(&client, ESCALATION).await;
+    let mut omar = Desk::login_as(&client, profile("omar", &[("billing", 2)], &["ar"], 1, 1)).await;
+    let mut lior = Desk::login_as(&client, profile("lior", &[], &["he"], 1, 1)).await;
+    route_hebrew(&client, "call-11").await;
+
+    clock.advance(Duration::from_secs(30));
+    omar.quiet("at 30 s the language still counts").await;
+    clock.advance(Duration::from_secs(29));
+    omar.quiet("at 59 s the language still counts").await;
+    let billing = queue_stats(&client, "billing").await;
+    assert_eq!(billing.waiting, 1);
+    assert_eq!(billing.longest_wait.map(|d| d.seconds), Some(59));
+
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(omar.offer().await.interaction_id, "call-11");
+    lior.quiet("lior has no billing skill").await;
+    assert_eq!(queue_stats(&client, "billing").await.waiting, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_returning_contact_waits_for_its_busy_last_agent_until_the_affinity_timeout() {
+    const AFFINITY: &str = r#"
+version = 5
+default_queue = "general"
+
+[offers]
+timeout = "10m"
+affinity_timeout = "45s"
+
+[[queues]]
+id = "general"
+steps = [{ after = "0s" }]
+"#;
+    let (server, clock) = Running::start_manual(Default::default()).await;
+    let mut client = server.client().await;
+    configure_with(&client, AFFINITY).await;
+    let caller = EventFactory::new(TENANT, "voice")
+        .identity(proto::IdentityKind::Phone, "+972500000020")
+        .on(proto::Channel::Voice, "call-20");
+    let ack = client
+        .publish(vec![caller.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("published");
+    client
+        .journey(TENANT, caller.customer_ref(), Some(ack.first_offset))
+        .await
+        .expect("projected");
+
+    // The first call goes to `last`, who is on it (one call at a time).
+    let mut last = Desk::login_as(&client, profile("last", &[], &["he"], 1, 1)).await;
+    let first = route(&client, route_request(caller.customer_ref(), "call-20")).await;
+    assert_eq!(first.agent_id, "last");
+    let offer = last.offer().await;
+    last.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(last.next().await, Received::Assigned(_)));
+    loop {
+        let journey = client
+            .journey(TENANT, caller.customer_ref(), None)
+            .await
+            .expect("journey")
+            .journey
+            .expect("journey");
+        if journey
+            .conversations
+            .iter()
+            .any(|c| c.last_agent_id == "last")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The customer calls again: the call waits for `last`, though `other` is free.
+    let mut other = Desk::login_as(&client, profile("other", &[], &["he"], 1, 1)).await;
+    let again = route(&client, route_request(caller.customer_ref(), "call-21")).await;
+    assert_eq!(again.outcome, proto::RouteOutcome::Queued as i32);
+    assert!(again.candidates.is_empty(), "{:?}", again.candidates);
+    clock.advance(Duration::from_secs(44));
+    other
+        .quiet("at 44 s the call still waits for its last agent")
+        .await;
+    let general = queue_stats(&client, "general").await;
+    assert_eq!(general.waiting, 1);
+    assert_eq!(general.available.get("voice"), Some(&1), "other is free");
+
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(other.offer().await.interaction_id, "call-21");
+    last.quiet("last is still on the first call").await;
+    server.stop().await;
+}
+
+const STRESS: &str = r#"
+version = 9
+default_queue = "general"
+
+[offers]
+timeout = "10m"
+max_declines = 3
+
+[[queues]]
+id = "general"
+steps = [{ after = "0s" }]
+"#;
+
+/// Dice for the stress test (SplitMix64): seeded, so each agent's choices repeat.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// What the sessions saw, checked against the invariants as it happens.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Each routed contact's channel.
+    channels: HashMap<String, &'static str>,
+    /// Who each contact was assigned to.
+    assigned: HashMap<String, String>,
+    completed: HashSet<String>,
+    violations: Vec<String>,
+}
+
+/// How a driver answers an offer.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    AtRandom,
+    Accept,
+    Later,
+}
+
+/// One agent desktop of the stress test: answers offers at random, completes work, goes
+/// away and comes back, loses its connection; once draining, takes and completes
+/// everything.
+struct Driver {
+    client: Client,
+    profile: proto::AgentProfile,
+    desk: Desk,
+    dice: Dice,
+    seen: Arc<Mutex<Seen>>,
+    /// Offers received and not yet answered.
+    offers: HashSet<u64>,
+    /// Contacts assigned and not completed, with their channel.
+    held: HashMap<String, &'static str>,
+    away: bool,
+    barriers: u64,
+}
+
+impl Driver {
+    fn agent(&self) -> &str {
+        &self.profile.agent_id
+    }
+
+    /// Plays until every routed contact is completed (`drain` gives their number).
+    async fn run(mut self, mut drain: tokio::sync::watch::Receiver<Option<usize>>) -> Self {
+        loop {
+            let draining = *drain.borrow_and_update();
+            if let Some(total) = draining {
+                if self.away {
+                    self.set_presence(proto::Presence::Available).await;
+                }
+                for offer in std::mem::take(&mut self.offers) {
+                    self.desk.0.accept(offer).await.expect("sent");
+                }
+                self.complete_all().await;
+                if self.seen.lock().expect("seen").completed.len() >= total {
+                    // Every completion sent is carried out before the figures are read (and
+                    // an agent set away by earlier declines comes back first).
+                    self.barrier().await;
+                    if !self.away {
+                        return self;
+                    }
+                    continue;
+                }
+            }
+            let pause = Duration::from_millis(10 + self.dice.below(40));
+            tokio::select! {
+                event = self.desk.0.next() => {
+                    let event = event.expect("ok").expect("the session is open");
+                    let answer = if draining.is_some() { Answer::Accept } else { Answer::AtRandom };
+                    self.on(event, answer).await;
+                }
+                () = tokio::time::sleep(pause) => if draining.is_none() {
+                    self.act().await;
+                },
+                _ = drain.changed(), if draining.is_none() => {}
+            }
+        }
+    }
+
+    /// Takes in what the backbone sent, answering offers as `answer` says.
+    async fn on(&mut self, event: Received, answer: Answer) {
+        match event {
+            Received::Offer(offer) => {
+                let accept = match answer {
+                    Answer::Later => None,
+                    Answer::Accept => Some(true),
+                    // Most are taken, some declined, some left for later.
+                    Answer::AtRandom => match self.dice.below(10) {
+                        0..7 => Some(true),
+                        7..9 => Some(false),
+                        _ => None,
+                    },
+                };
+                match accept {
+                    Some(true) => self.desk.0.accept(offer.offer_id).await.expect("sent"),
+                    Some(false) => {
+                        let declined = self.desk.0.decline(offer.offer_id, "busy").await;
+                        declined.expect("sent");
+                    }
+                    None => {
+                        self.offers.insert(offer.offer_id);
+                    }
+                }
+            }
+            Received::Assigned(assigned) => self.assigned(assigned.interaction_id),
+            Received::Withdrawn(withdrawn) => {
+                self.offers.remove(&withdrawn.offer_id);
+            }
+            Received::Presence(presence) => {
+                // Set away after declining too often: the offers were withdrawn.
+                if presence.presence != proto::Presence::Available as i32 {
+                    self.away = true;
+                    self.offers.clear();
+                }
+            }
+            Received::Refused(_) => {} // an answer to an offer withdrawn meanwhile
+            Received::LoggedIn(_) => self.violation("a second login message".into()),
+        }
+    }
+
+    fn assigned(&mut self, contact: String) {
+        let mut seen = self.seen.lock().expect("seen");
+        let agent = self.agent().to_owned();
+        if let Some(before) = seen.assigned.insert(contact.clone(), agent.clone()) {
+            seen.violations.push(format!(
+                "{contact} assigned to {before} and then to {agent}"
+            ));
+        }
+        let channel = seen.channels.get(&contact).copied().unwrap_or("unknown");
+        self.held.insert(contact, channel);
+        let on_channel = self.held.values().filter(|c| **c == channel).count();
+        let capacity = self.profile.capacity.get(channel).copied().unwrap_or(0);
+        if on_channel > capacity as usize || self.held.len() > self.profile.max_load as usize {
+            seen.violations.push(format!(
+                "{agent} holds {:?}, above its capacity {:?} (load {})",
+                self.held, self.profile.capacity, self.profile.max_load
+            ));
+        }
+    }
+
+    fn violation(&self, what: String) {
+        self.seen.lock().expect("seen").violations.push(what);
+    }
+
+    /// One thing an agent does of their own accord.
+    async fn act(&mut self) {
+        match self.dice.below(100) {
+            0..40 => {
+                let done = self.held.keys().next().cloned();
+                if let Some(contact) = done {
+                    self.complete(contact).await;
+                }
+            }
+            40..50 => {
+                let kept = self.offers.iter().next().copied();
+                if let Some(offer) = kept {
+                    self.offers.remove(&offer);
+                    self.desk.0.accept(offer).await.expect("sent");
+                }
+            }
+            50..55 => {
+                let presence = if self.away {
+                    proto::Presence::Available
+                } else {
+                    proto::Presence::Away
+                };
+                self.set_presence(presence).await;
+            }
+            55..58 => self.reconnect().await,
+            _ => {}
+        }
+    }
+
+    async fn set_presence(&mut self, presence: proto::Presence) {
+        self.desk
+            .0
+            .set_presence(presence, "stress")
+            .await
+            .expect("sent");
+        self.away = presence != proto::Presence::Available;
+        if self.away {
+            self.offers.clear(); // withdrawn by the backbone
+        }
+    }
+
+    async fn complete(&mut self, contact: String) {
+        self.desk.0.complete(&contact).await.expect("sent");
+        self.held.remove(&contact);
+        self.seen.lock().expect("seen").completed.insert(contact);
+    }
+
+    async fn complete_all(&mut self) {
+        let held: Vec<String> = self.held.keys().cloned().collect();
+        for contact in held {
+            self.complete(contact).await;
+        }
+    }
+
+    /// Waits until the backbone has answered every request sent so far: a completion of a
+    /// contact nobody has is refused, after everything before it.
+    async fn barrier(&mut self) {
+        self.barriers += 1;
+        let token = format!("barrier-{}-{}", self.agent(), self.barriers);
+        self.desk.0.complete(&token).await.expect("sent");
+        loop {
+            match self.desk.next().await {
+                Received::Refused(refused) if refused.message.contains(&token) => return,
+                event => self.on(event, Answer::Later).await,
+            }
+        }
+    }
+
+    /// The connection drops (after every accept has its answer, so no assignment is lost
+    /// with it) and the desk logs in again.
+    async fn reconnect(&mut self) {
+        self.barrier().await;
+        self.offers.clear(); // withdrawn, or sent again to the new session
+        self.desk = Desk::login_as(&self.client, self.profile.clone()).await;
+        self.away = false;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sessions_at_once_never_exceed_capacity_nor_assign_a_contact_twice() {
+    const AGENTS: u64 = 40;
+    const ROUTERS: usize = 4;
+    const CONTACTS_EACH: usize = 75;
+    // Offers never expire on the manual clock, so nothing happens by timing.
+    let (server, _clock) = Running::start_manual(Default::default()).await;
+    let mut client = server.client().await;
+    configure_with(&client, STRESS).await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (drain, draining) = tokio::sync::watch::channel(None);
+
+    let mut drivers = Vec::new();
+    for n in 0..AGENTS {
+        let mut dice = Dice(n);
+        let voice = 1 + dice.below(2) as u32;
+        let webchat = 1 + dice.below(3) as u32;
+        let mut profile = profile(&format!("agent-{n}"), &[], &["he"], voice, webchat);
+        profile.max_load = voice.max(webchat) + dice.below(2) as u32;
+        let driver = Driver {
+            client: client.clone(),
+            desk: Desk::login_as(&client, profile.clone()).await,
+            profile,
+            dice,
+            seen: seen.clone(),
+            offers: HashSet::new(),
+            held: HashMap::new(),
+            away: false,
+            barriers: 0,
+        };
+        drivers.push(tokio::spawn(driver.run(draining.clone())));
+    }
+
+    let mut routers = Vec::new();
+    for r in 0..ROUTERS {
+        let client = client.clone();
+        let seen = seen.clone();
+        routers.push(tokio::spawn(async move {
+            let mut dice = Dice(1_000 + r as u64);
+            for n in 0..CONTACTS_EACH {
+                let contact = format!("c-{r}-{n}");
+                let (channel, name) = if dice.chance(50) {
+                    (proto::Channel::Voice, "voice")
+                } else {
+                    (proto::Channel::Webchat, "webchat")
+                };
+                seen.lock()
+                    .expect("seen")
+                    .channels
+                    .insert(contact.clone(), name);
+                let mut request = route_request(chat(TENANT, &contact).customer_ref(), &contact);
+                request.channel = channel as i32;
+                let decided = route(&client, request).await;
+                assert!(
+                    [proto::RouteOutcome::Offered, proto::RouteOutcome::Queued]
+                        .map(|o| o as i32)
+                        .contains(&decided.outcome),
+                    "{decided:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(dice.below(20))).await;
+            }
+        }));
+    }
+    for router in routers {
+        router.await.expect("routed");
+    }
+    let total = ROUTERS * CONTACTS_EACH;
+    drain.send_replace(Some(total));
+    let drained =
+        tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(drivers)).await;
+    let Ok(drivers) = drained else {
+        let waiting = queue_stats(&client, "general").await;
+        let seen = seen.lock().expect("seen");
+        panic!(
+            "not drained: {} of {total} completed, {waiting:?}",
+            seen.completed.len()
+        );
+    };
+    let drivers: Vec<Driver> = drivers
+        .into_iter()
+        .map(|d| d.expect("the driver ran"))
+        .collect();
+
+    let seen = std::mem::take(&mut *seen.lock().expect("seen"));
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+    assert_eq!(seen.assigned.len(), total, "every contact was assigned");
+    assert_eq!(seen.completed.len(), total);
+    // Everyone is free again: every agent available on every channel, nobody waiting.
+    let general = queue_stats(&client, "general").await;
+    assert_eq!(general.waiting, 0);
+    let agents = drivers.len() as u32;
+    assert_eq!(general.available.get("voice"), Some(&agents));
+    assert_eq!(general.available.get("webchat"), Some(&agents));
+
+    // The log agrees: one decision and one assignment per contact, to the agent who got it.
+    let mut events = client
+        .replay(proto::ReplayHistoryRequest {
+            tenant_id: TENANT.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("replay");
+    let mut decided: HashMap<String, usize> = HashMap::new();
+    let mut offered: HashSet<String> = HashSet::new();
+    let mut assigned: HashMap<String, Vec<String>> = HashMap::new();
+    while let Some(replayed) = events.next().await {
+        let Some(event) = replayed.expect("ok").event else {
+            continue;
+        };
+        let contact = event.interaction_id.clone();
+        match event.payload {
+            Some(proto::event::Payload::RoutingDecided(_)) => {
+                *decided.entry(contact).or_default() += 1;
+            }
+            Some(proto::event::Payload::ContactOffered(_)) => {
+                offered.insert(contact);
+            }
+            Some(proto::event::Payload::ContactAssigned(a)) => {
+                assigned.entry(contact).or_default().push(a.agent_id);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(decided.len(), total);
+    assert!(
+        decided.values().all(|n| *n == 1),
+        "one decision per contact"
+    );
+    assert_eq!(offered.len(), total, "every contact was offered");
+    assert_eq!(assigned.len(), total);
+    for (contact, agents) in &assigned {
+        assert_eq!(
+            agents,
+            &[seen.assigned[contact].clone()],
+            "{contact}: the log's assignments"
+        );
+    }
+    drop(drivers);
     server.stop().await;
 }

@@ -1,14 +1,21 @@
-//! The desk: each tenant's routing engine, the agent sessions connected to it, and the clock
+//! The desk: each tenant's routing engine, the agent sessions connected to it, and the timer
 //! that withdraws expired offers and escalates waiting contacts on time.
 //!
 //! The engine is pure and runs under a lock for microseconds; what follows from its
 //! decisions (events to append, messages to sessions) is collected as [`Effects`] and carried
 //! out after the lock is released: events first, so the log records a decision before any
-//! agent sees it.
+//! agent sees it. Effects carry what rendering them needs (an offer's customer), so that
+//! sending takes no lock per message.
+//!
+//! The timer sleeps until the earliest of the tenants' next deadlines, by the desk's
+//! [`Clock`]. Requests dispatch by themselves, so a request wakes the timer only when it
+//! made a deadline earlier than the one the timer sleeps until: a tick (expiry, dispatch)
+//! per request would cost as much as the request.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use rezef_events::event::Presence;
 use rezef_events::{
@@ -21,6 +28,7 @@ use tonic::Status;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backbone::Backbone;
+use crate::clock::{Clock, Sleep};
 use crate::convert::{View, resume_to_proto, timestamp};
 use crate::{Error, Result};
 
@@ -33,12 +41,18 @@ pub struct Tenant {
     sessions: HashMap<AgentId, SessionSender>,
     /// Whose contact each routed interaction is, and on which channel.
     contacts: HashMap<InteractionId, (CustomerId, Channel)>,
+    /// The engine's next deadline as of its last operation; the timer ticks the tenant then.
+    deadline: Option<Timestamp>,
 }
 
 /// A message for an agent's session, made after the lock is released.
 #[derive(Debug)]
 pub enum Outgoing {
-    Offer(Offer),
+    /// With the contact's customer and channel (`None` if unknown), for its context.
+    Offer {
+        offer: Offer,
+        customer: Option<(CustomerId, Channel)>,
+    },
     Withdrawn(Offer, &'static str),
     Assigned(Offer),
     Presence(Presence, &'static str),
@@ -57,7 +71,13 @@ pub struct Desk {
     tenants: Mutex<HashMap<TenantId, Tenant>>,
     /// Every tenant starts with this configuration (the server's `routing_config` file).
     initial: Option<Routing>,
+    clock: Arc<dyn Clock>,
+    /// Wakes the timer to look at the deadlines again.
     wake: Notify,
+    /// The deadline the timer sleeps until, in nanoseconds since the epoch ([`IDLE`]: none).
+    /// Read and written under the tenants' lock, so that a request that makes an earlier
+    /// deadline either sees the timer's new value or is seen by the timer.
+    sleeping_until: AtomicU64,
     /// Counts changes to any tenant's routing, for queue watchers.
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -73,19 +93,33 @@ impl std::fmt::Debug for Tenant {
 
 const SOURCE: &str = "rezef.routing";
 
+/// `sleeping_until` when the timer has no deadline.
+const IDLE: u64 = u64::MAX;
+
+fn nanos(at: Timestamp) -> u64 {
+    u64::try_from(at.unix_nanos()).unwrap_or(0)
+}
+
 impl Desk {
-    pub fn new(backbone: Backbone, initial: Option<Routing>) -> Arc<Self> {
+    pub fn new(backbone: Backbone, initial: Option<Routing>, clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(Self {
             backbone,
             tenants: Mutex::new(HashMap::new()),
             initial,
+            clock,
             wake: Notify::new(),
+            sleeping_until: AtomicU64::new(IDLE),
             changes: tokio::sync::watch::channel(0).0,
         })
     }
 
     pub fn backbone(&self) -> &Backbone {
         &self.backbone
+    }
+
+    /// The time by routing's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<TenantId, Tenant>> {
@@ -97,14 +131,28 @@ impl Desk {
     }
 
     /// Runs `work` on the tenant's routing; FAILED_PRECONDITION if it has no configuration.
-    /// The clock then recomputes its next deadline.
+    /// Wakes the timer if the tenant's next deadline is now earlier than the timer's.
     pub fn with_tenant<T>(
         &self,
         tenant: &TenantId,
         work: impl FnOnce(&mut Tenant) -> Result<T>,
     ) -> Result<T> {
-        let result = self.run(tenant, work);
-        self.wake.notify_one();
+        let result = {
+            let mut tenants = self.lock();
+            let found = self.tenant(&mut tenants, tenant)?;
+            let result = work(found);
+            // The timer stops at shutdown: no deadline to keep then.
+            if !self.backbone.is_closing() {
+                found.note_deadline(self.clock.now());
+                if found
+                    .deadline
+                    .is_some_and(|at| nanos(at) < self.sleeping_until.load(Ordering::Relaxed))
+                {
+                    self.wake.notify_one();
+                }
+            }
+            result
+        };
         self.changes.send_modify(|n| *n += 1);
         result
     }
@@ -114,9 +162,12 @@ impl Desk {
         self.changes.subscribe()
     }
 
-    /// `with_tenant` without waking the clock (for the clock itself).
-    fn run<T>(&self, tenant: &TenantId, work: impl FnOnce(&mut Tenant) -> Result<T>) -> Result<T> {
-        let mut tenants = self.lock();
+    /// The tenant's routing, started with the initial configuration on first use.
+    fn tenant<'a>(
+        &self,
+        tenants: &'a mut HashMap<TenantId, Tenant>,
+        tenant: &TenantId,
+    ) -> Result<&'a mut Tenant> {
         if !tenants.contains_key(tenant) {
             let Some(routing) = self.initial.clone() else {
                 return Err(Error::FailedPrecondition(format!(
@@ -125,19 +176,22 @@ impl Desk {
             };
             tenants.insert(tenant.clone(), Tenant::new(Engine::new(routing)));
         }
-        let found = tenants.get_mut(tenant).expect("inserted above");
-        work(found)
+        Ok(tenants.get_mut(tenant).expect("inserted above"))
     }
 
     /// Installs a configuration for a tenant (waiting contacts keep their place).
     pub fn configure(&self, tenant: &TenantId, routing: Routing) {
         let mut tenants = self.lock();
-        match tenants.get_mut(tenant) {
-            Some(found) => found.engine.reconfigure(routing),
-            None => {
-                tenants.insert(tenant.clone(), Tenant::new(Engine::new(routing)));
+        let found = match tenants.entry(tenant.clone()) {
+            Entry::Occupied(entry) => {
+                let found = entry.into_mut();
+                found.engine.reconfigure(routing);
+                found
             }
-        }
+            Entry::Vacant(entry) => entry.insert(Tenant::new(Engine::new(routing))),
+        };
+        // New steps and offer settings apply at once: the timer dispatches now.
+        found.deadline = Some(self.clock.now());
         self.wake.notify_one();
     }
 
@@ -153,15 +207,25 @@ impl Desk {
                 .collect();
             Some(self.backbone.log.append(payloads).await?.first_offset)
         };
-        for (agent, message) in effects.messages {
+        if effects.messages.is_empty() {
+            return Ok(first);
+        }
+        let senders: Vec<Option<SessionSender>> = {
+            let tenants = self.lock();
+            let sessions = tenants.get(tenant).map(|t| &t.sessions);
+            effects
+                .messages
+                .iter()
+                .map(|(agent, _)| sessions.and_then(|s| s.get(agent).cloned()))
+                .collect()
+        };
+        for ((agent, message), sender) in effects.messages.into_iter().zip(senders) {
+            let Some(sender) = sender else {
+                debug!(%agent, "the agent has no session");
+                continue;
+            };
             let event = self.render(tenant, message)?;
-            let sender = self
-                .lock()
-                .get(tenant)
-                .and_then(|t| t.sessions.get(&agent).cloned());
-            if let Some(sender) = sender
-                && sender.send(Ok(event)).await.is_err()
-            {
+            if sender.send(Ok(event)).await.is_err() {
                 debug!(%agent, "the agent's session is gone");
             }
         }
@@ -170,15 +234,11 @@ impl Desk {
 
     fn render(&self, tenant: &TenantId, message: Outgoing) -> Result<AgentSessionEvent> {
         let event = match message {
-            Outgoing::Offer(offer) => {
-                let customer = self
-                    .lock()
-                    .get(tenant)
-                    .and_then(|t| t.contacts.get(&offer.contact).cloned());
+            Outgoing::Offer { offer, customer } => {
                 let context = match customer {
                     Some((customer, channel)) => {
                         self.backbone.journey_of(tenant, &customer)?.map(|journey| {
-                            let now = Timestamp::now();
+                            let now = self.clock.now();
                             let policy = self.backbone.policy(tenant);
                             let answer =
                                 rezef_events::resume::resume(&journey, channel, now, policy, None);
@@ -221,44 +281,61 @@ impl Desk {
         Ok(AgentSessionEvent { event: Some(event) })
     }
 
-    /// Withdraws expired offers and dispatches, for every tenant, at each deadline, until
-    /// the server shuts down.
-    pub fn spawn_clock(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Withdraws expired offers and dispatches, for each tenant at its deadline, until the
+    /// server shuts down.
+    pub fn spawn_timer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let desk = self.clone();
         tokio::spawn(
             async move {
                 loop {
-                    let now = Timestamp::now();
-                    let next = desk
-                        .lock()
-                        .values()
-                        .filter_map(|t| t.engine.next_deadline(now))
-                        .min();
-                    let wait = next
-                        .map_or(Duration::from_secs(1), |at| at.since(now))
-                        .min(Duration::from_secs(1));
+                    desk.tick_due().await;
+                    let sleep = desk.next_sleep();
                     tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
+                        () = sleep => {}
                         () = desk.wake.notified() => {}
                         () = desk.backbone.closed() => return,
                     }
-                    let now = Timestamp::now();
-                    let tenants: Vec<TenantId> = desk.lock().keys().cloned().collect();
-                    for tenant in tenants {
-                        let effects = desk.run(&tenant, |t| Ok(t.tick(&tenant, now)));
-                        if effects.as_ref().is_ok_and(|e| !e.messages.is_empty()) {
-                            desk.changes.send_modify(|n| *n += 1);
-                        }
-                        if let Ok(effects) = effects
-                            && let Err(error) = desk.apply(&tenant, effects).await
-                        {
-                            warn!(%tenant, %error, "routing effects failed");
-                        }
-                    }
                 }
             }
-            .instrument(info_span!("routing_clock")),
+            .instrument(info_span!("routing_timer")),
         )
+    }
+
+    /// Ticks the tenants whose deadline has come.
+    async fn tick_due(&self) {
+        let now = self.clock.now();
+        let due: Vec<TenantId> = self
+            .lock()
+            .iter()
+            .filter(|(_, t)| t.deadline.is_some_and(|at| at <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for tenant in due {
+            let effects = self
+                .lock()
+                .get_mut(&tenant)
+                .map(|t| t.tick(&tenant, now))
+                .unwrap_or_default();
+            if !effects.messages.is_empty() {
+                self.changes.send_modify(|n| *n += 1);
+            }
+            if let Err(error) = self.apply(&tenant, effects).await {
+                warn!(%tenant, %error, "routing effects failed");
+            }
+        }
+    }
+
+    /// A wait until the earliest deadline of all tenants (forever if none), noted in
+    /// `sleeping_until` under the same lock the deadlines are read under.
+    fn next_sleep(&self) -> Sleep {
+        let tenants = self.lock();
+        let next = tenants.values().filter_map(|t| t.deadline).min();
+        self.sleeping_until
+            .store(next.map_or(IDLE, nanos), Ordering::Relaxed);
+        match next {
+            Some(at) => self.clock.sleep_until(at),
+            None => Box::pin(std::future::pending()),
+        }
     }
 }
 
@@ -268,6 +345,16 @@ impl Tenant {
             engine,
             sessions: HashMap::new(),
             contacts: HashMap::new(),
+            deadline: None,
+        }
+    }
+
+    /// Notes the engine's next deadline after an operation at `now`. A deadline already due
+    /// stays until the timer has ticked it: the engine's deadlines from `now` on would skip
+    /// an escalation step due exactly now.
+    fn note_deadline(&mut self, now: Timestamp) {
+        if self.deadline.is_none_or(|at| at > now) {
+            self.deadline = self.engine.next_deadline(now);
         }
     }
 
@@ -300,25 +387,41 @@ impl Tenant {
         self.contacts.remove(contact);
     }
 
-    /// An event about a routed contact (offered, assigned, queued).
+    /// An event about a routed contact (offered, assigned, queued) at `now`.
     pub fn contact_event(
         &self,
         tenant: &TenantId,
         contact: &InteractionId,
         payload: Payload,
+        now: Timestamp,
     ) -> Option<Event> {
         let (customer, channel) = self.contacts.get(contact)?;
-        let mut event = Backbone::own_event(tenant, customer, Some(*channel), SOURCE, payload);
-        event.interaction_id = Some(contact.clone());
-        Some(event)
+        Some(Self::about(
+            tenant, contact, customer, *channel, payload, now,
+        ))
     }
 
-    /// An agent's presence as an event (agent events concern no customer).
+    fn about(
+        tenant: &TenantId,
+        contact: &InteractionId,
+        customer: &CustomerId,
+        channel: Channel,
+        payload: Payload,
+        now: Timestamp,
+    ) -> Event {
+        let mut event = Backbone::own_event(tenant, customer, Some(channel), SOURCE, payload);
+        event.interaction_id = Some(contact.clone());
+        event.occurred_at = now;
+        event
+    }
+
+    /// An agent's presence as an event at `now` (agent events concern no customer).
     pub fn presence_event(
         tenant: &TenantId,
         agent: &AgentId,
         presence: Presence,
         why: &str,
+        now: Timestamp,
     ) -> Event {
         let placeholder = CustomerId::new("agent").expect("a valid id");
         let payload = Payload::AgentPresenceChanged {
@@ -328,27 +431,61 @@ impl Tenant {
         };
         let mut event = Backbone::own_event(tenant, &placeholder, None, SOURCE, payload);
         event.customer = None;
+        event.occurred_at = now;
         event
     }
 
     /// Offers just made: a `ContactOffered` event and a message for each.
-    pub fn offered(&self, tenant: &TenantId, offers: Vec<Offer>, effects: &mut Effects) {
+    pub fn offered(
+        &mut self,
+        tenant: &TenantId,
+        offers: Vec<Offer>,
+        now: Timestamp,
+        effects: &mut Effects,
+    ) {
         for offer in offers {
-            let payload = Payload::ContactOffered {
-                agent_id: offer.agent.clone(),
-                queue_id: offer.queue.clone(),
-            };
-            effects
-                .events
-                .extend(self.contact_event(tenant, &offer.contact, payload));
+            let customer = self.contacts.get(&offer.contact).cloned();
+            if let Some((customer, channel)) = &customer {
+                let payload = Payload::ContactOffered {
+                    agent_id: offer.agent.clone(),
+                    queue_id: offer.queue.clone(),
+                };
+                effects.events.push(Self::about(
+                    tenant,
+                    &offer.contact,
+                    customer,
+                    *channel,
+                    payload,
+                    now,
+                ));
+            }
             effects
                 .messages
-                .push((offer.agent.clone(), Outgoing::Offer(offer)));
+                .push((offer.agent.clone(), Outgoing::Offer { offer, customer }));
         }
     }
 
-    /// Expired offers withdrawn (and agents set away for missing too many), then a dispatch.
-    pub fn tick(&mut self, tenant: &TenantId, now: Timestamp) -> Effects {
+    /// The agent's outstanding offers but `fresh` ones, sent again (to a new session).
+    pub fn resend_offers(&self, agent: &AgentId, fresh: &[Offer], effects: &mut Effects) {
+        let again = self
+            .engine
+            .offers()
+            .filter(|offer| &offer.agent == agent && !fresh.iter().any(|f| f.id == offer.id));
+        for offer in again {
+            let customer = self.contacts.get(&offer.contact).cloned();
+            effects.messages.push((
+                agent.clone(),
+                Outgoing::Offer {
+                    offer: offer.clone(),
+                    customer,
+                },
+            ));
+        }
+    }
+
+    /// Expired offers withdrawn (and agents set away for missing too many), then a dispatch;
+    /// the next deadline is noted.
+    fn tick(&mut self, tenant: &TenantId, now: Timestamp) -> Effects {
         let mut effects = Effects::default();
         for offer in self.engine.expire_offers(now) {
             let agent = offer.agent.clone();
@@ -366,6 +503,7 @@ impl Tenant {
                     &agent,
                     presence,
                     "missed offers",
+                    now,
                 ));
                 effects.messages.push((
                     agent,
@@ -374,7 +512,8 @@ impl Tenant {
             }
         }
         let offers = self.engine.dispatch(now);
-        self.offered(tenant, offers, &mut effects);
+        self.offered(tenant, offers, now, &mut effects);
+        self.deadline = self.engine.next_deadline(now);
         effects
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use rezef_events::event::{Presence, RoutingTarget};
 use rezef_events::fold::customer_id_for;
-use rezef_events::{AgentId, Channel, CustomerRef, InteractionId, Payload, TenantId, Timestamp};
+use rezef_events::{AgentId, Channel, CustomerRef, InteractionId, Payload, TenantId};
 use rezef_proto::v1::{
     self, AgentSessionEvent, AgentSessionRequest, GetQueueStatsRequest, GetQueueStatsResponse,
     RouteInteractionRequest, RouteInteractionResponse, RouteOutcome, SetRoutingConfigRequest,
@@ -151,7 +151,7 @@ impl RoutingService {
             (None, CustomerRef::Id(id)) => id.clone(),
             (None, CustomerRef::Identity(identity)) => customer_id_for(&tenant, identity),
         };
-        let now = Timestamp::now();
+        let now = self.desk.now();
         let known = journey.as_ref().map(|journey| {
             let policy = self.backbone().policy(&tenant);
             let answer = rezef_events::resume::resume(journey, channel, now, policy, None);
@@ -231,9 +231,11 @@ impl RoutingService {
             };
             effects
                 .events
-                .extend(t.contact_event(&tenant, &interaction, decided));
+                .extend(t.contact_event(&tenant, &interaction, decided, now));
             match &decision.target {
-                Target::Offered(offer) => t.offered(&tenant, vec![offer.clone()], &mut effects),
+                Target::Offered(offer) => {
+                    t.offered(&tenant, vec![offer.clone()], now, &mut effects);
+                }
                 Target::Queued { .. } => {
                     let queued = Payload::ContactQueued {
                         queue_id: decision.queue.clone(),
@@ -243,10 +245,14 @@ impl RoutingService {
                     };
                     effects
                         .events
-                        .extend(t.contact_event(&tenant, &interaction, queued));
+                        .extend(t.contact_event(&tenant, &interaction, queued, now));
                 }
                 Target::Bot { .. } => t.forget_contact(&interaction),
             }
+            // Offers the engine made to other contacts while routing (those waiting longer,
+            // or whose escalation step fell due) come out of the dispatch.
+            let others = t.engine.dispatch(now);
+            t.offered(&tenant, others, now, &mut effects);
             Ok((decision, effects))
         })?;
         let offset = self.desk.apply(&tenant, effects).await?.unwrap_or_default();
@@ -335,7 +341,7 @@ impl RoutingService {
             return Err(Error::InvalidArgument(check.into_violations()));
         };
         self.desk.with_tenant(&tenant, |t| {
-            let now = Timestamp::now();
+            let now = self.desk.now();
             let queues = t
                 .engine
                 .stats(now)
@@ -387,7 +393,7 @@ impl Session {
 
     /// Carries out one request of the session.
     async fn handle(&self, action: Action) -> Result<()> {
-        let now = Timestamp::now();
+        let now = self.desk.now();
         let tenant = &self.tenant;
         let agent = &self.agent;
         let effects = self.desk.with_tenant(tenant, |t| {
@@ -407,6 +413,7 @@ impl Session {
                         agent,
                         presence,
                         &p.custom_status,
+                        now,
                     ));
                 }
                 Action::Accept(accept) => {
@@ -419,7 +426,7 @@ impl Session {
                     };
                     effects
                         .events
-                        .extend(t.contact_event(tenant, &offer.contact, assigned));
+                        .extend(t.contact_event(tenant, &offer.contact, assigned, now));
                     effects
                         .messages
                         .push((agent.clone(), Outgoing::Assigned(offer)));
@@ -437,6 +444,7 @@ impl Session {
                             agent,
                             presence,
                             "declined offers",
+                            now,
                         ));
                         effects.messages.push((
                             agent.clone(),
@@ -457,16 +465,19 @@ impl Session {
                 }
             }
             let offers = t.engine.dispatch(now);
-            t.offered(tenant, offers, &mut effects);
+            t.offered(tenant, offers, now, &mut effects);
             Ok(effects)
         })?;
         self.desk.apply(tenant, effects).await?;
         Ok(())
     }
 
-    /// The agent left: offers go back to the queues, the agent is offline.
+    /// The agent left: offers go back to the queues, the agent is offline. At shutdown
+    /// every session ends at once, and a dispatch each (thousands of them, under the lock,
+    /// for offers nobody would see) could take tens of seconds: the agent just goes offline.
     async fn end(&self) {
-        let now = Timestamp::now();
+        let closing = self.desk.backbone().is_closing();
+        let now = self.desk.now();
         let effects = self.desk.with_tenant(&self.tenant, |t| {
             if !t.disconnect(&self.agent, &self.sender) {
                 return Ok(Effects::default());
@@ -478,9 +489,12 @@ impl Session {
                 &self.agent,
                 Presence::Offline,
                 "session ended",
+                now,
             ));
-            let offers = t.engine.dispatch(now);
-            t.offered(&self.tenant, offers, &mut effects);
+            if !closing {
+                let offers = t.engine.dispatch(now);
+                t.offered(&self.tenant, offers, now, &mut effects);
+            }
             Ok(effects)
         });
         if let Ok(effects) = effects {
@@ -531,7 +545,7 @@ impl routing_server::Routing for RoutingService {
         };
         let agent = profile.id.clone();
         let (sender, receiver) = mpsc::channel(64);
-        let now = Timestamp::now();
+        let now = self.desk.now();
         let (version, effects) = self.desk.with_tenant(&tenant, |t| {
             t.engine.upsert_agent(profile, now);
             t.engine.set_presence(&agent, presence, now)?;
@@ -542,9 +556,13 @@ impl routing_server::Routing for RoutingService {
                 &agent,
                 presence,
                 "logged in",
+                now,
             ));
             let offers = t.engine.dispatch(now);
-            t.offered(&tenant, offers, &mut effects);
+            // A desk that logs in again before its old session is seen to end (a network
+            // blip) gets the offers still outstanding: they went to the old session.
+            t.resend_offers(&agent, &offers, &mut effects);
+            t.offered(&tenant, offers, now, &mut effects);
             Ok((t.engine.routing().version, effects))
         })?;
         let logged_in = AgentSessionEvent {

@@ -3,9 +3,10 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rezef_adapter::{Client, EventFactory, proto};
-use rezef_server::{Limits, Server, ServerConfig};
+use rezef_server::{Clock, Limits, ManualClock, Server, ServerConfig, SystemClock};
 
 pub struct Running {
     pub addr: SocketAddr,
@@ -25,13 +26,26 @@ impl Running {
 
     /// A server with `config`, listening on a free loopback port, with data in a temp dir.
     pub async fn start_with(config: ServerConfig) -> Self {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Running::start_with`], with routing on a [`ManualClock`] that starts at the real
+    /// time and moves only when the test advances it.
+    pub async fn start_manual(config: ServerConfig) -> (Self, ManualClock) {
+        let clock = ManualClock::new(rezef_events::Timestamp::now());
+        let server = Self::start_with_clock(config, Arc::new(clock.clone())).await;
+        (server, clock)
+    }
+
+    /// As [`Running::start_with`], with routing on `clock`.
+    pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().to_path_buf(),
             ..config
         };
-        let server = Server::open(config).await.expect("open");
+        let server = Server::open(config).await.expect("open").with_clock(clock);
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server.run(async {
