@@ -1100,7 +1100,7 @@ fn report(args: &RoutingArgs, toml: &str, engine: &EngineRun, grpc: Option<&Grpc
         engine.busy_available.describe("per s"),
     );
     report.row(
-        "in engine, agents busy: dispatch() finding nobody available (part of route(); the server's clock runs it after every request)",
+        "in engine, agents busy: dispatch() finding nobody available (the server runs it after every request)",
         engine.idle_dispatch.describe("per s"),
     );
     report.row(
@@ -1168,7 +1168,7 @@ fn report(args: &RoutingArgs, toml: &str, engine: &EngineRun, grpc: Option<&Grpc
             ),
         );
         report.row(
-            "server stop (sessions end, each with a dispatch)",
+            "server stop (every agent session ends)",
             format!("{} s", ms(grpc.stop.as_secs_f64())),
         );
         report.headline(
