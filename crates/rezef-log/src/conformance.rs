@@ -79,6 +79,43 @@ async fn read_all(log: &Arc<dyn Log>) -> Vec<Record> {
     out
 }
 
+/// One `#[tokio::test]` per check, named after it, each on a fresh log. `$fresh` is an async
+/// expression giving `Option<(guard, Arc<dyn Log>)>`: the guard (a temp dir, a mock cluster)
+/// lives until the check ends; `None` skips the test (no broker to test against), saying so.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!(@each $fresh;
+            fresh_log_is_empty,
+            ordered_offsets,
+            atomic_batches,
+            read_from_any_offset,
+            reads_past_end_are_empty,
+            out_of_range,
+            empty_batch_error,
+            empty_payloads,
+            timestamps_never_decrease,
+            wait_for,
+            tail_follows_live_appends,
+            offset_for_time,
+            concurrent_appends,
+            reads_during_appends,
+        );
+    };
+    (@each $fresh:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((_guard, log)) = $fresh.await else {
+                    eprintln!("skipped: {}: nothing to run it against", stringify!($name));
+                    return;
+                };
+                $crate::conformance::$name(log).await;
+            }
+        )*
+    };
+}
+
 /// Runs every check, each against a new log from `make`.
 pub async fn run_all<F, Fut>(mut make: F)
 where

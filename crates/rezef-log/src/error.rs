@@ -2,7 +2,9 @@
 //!
 //! The variants are structured (rather than strings) so that callers can react to them:
 //! a server maps [`Error::OffsetOutOfRange`] to a client error, [`Error::Closed`] to "shutting
-//! down", and treats [`Error::Io`] / [`Error::Corrupt`] as operator-visible failures.
+//! down", and treats [`Error::Io`] / [`Error::Corrupt`] as operator-visible failures. A remote
+//! backend (Kafka) adds [`Error::Unavailable`] (retry: "not acknowledged") apart from
+//! [`Error::Refused`] and [`Error::Config`] (retrying does not help).
 
 use std::io;
 use std::path::PathBuf;
@@ -72,6 +74,39 @@ pub enum Error {
     /// The log has been closed (or its writer stopped after a fatal I/O error).
     #[error("log is closed")]
     Closed,
+
+    /// The log's backend could not be reached, or did not answer within its timeout (for the
+    /// Kafka log: no broker reachable, a delivery or request timed out, no partition leader). Nothing proves the request was not carried out: an append
+    /// may have been written, wholly or in part. Retrying is the remedy.
+    #[error("log unavailable: {0}")]
+    Unavailable(String),
+
+    /// The log's backend answered and refused the request: an unknown topic or partition, a
+    /// setting the brokers do not accept, missing authorization, an unsupported operation.
+    /// Retrying the same request does not help; the message names the refusal.
+    #[error("log backend refused: {0}")]
+    Refused(String),
+
+    /// The log's client configuration is unusable (an unknown or conflicting setting, a
+    /// setting the log's guarantees depend on overridden). Nothing was sent.
+    #[error("invalid log configuration: {0}")]
+    Config(String),
+
+    /// Every record of the batch was written, but not at contiguous offsets: another writer's
+    /// records landed between them (only possible when several processes append to one Kafka
+    /// partition and a batch was split across produce requests). The records are durable and
+    /// readable where they are; the batch is not acknowledged as a contiguous one.
+    #[error(
+        "batch of {count} records was interleaved with other writers' records between offsets {first} and {last}"
+    )]
+    Interleaved {
+        /// Records in the batch.
+        count: u32,
+        /// Offset of its first record.
+        first: Offset,
+        /// Offset of its last record.
+        last: Offset,
+    },
 
     /// Another process has the log directory open. Two writers would corrupt each other
     /// (recovery truncates a tail the other may be writing), so the second one is refused.
@@ -183,6 +218,14 @@ impl Error {
                 end: *end,
             },
             Error::Closed => Error::Closed,
+            Error::Unavailable(reason) => Error::Unavailable(reason.clone()),
+            Error::Refused(reason) => Error::Refused(reason.clone()),
+            Error::Config(reason) => Error::Config(reason.clone()),
+            Error::Interleaved { count, first, last } => Error::Interleaved {
+                count: *count,
+                first: *first,
+                last: *last,
+            },
             Error::Locked { dir, lock } => Error::Locked {
                 dir: dir.clone(),
                 lock: lock.clone(),

@@ -12,8 +12,15 @@
 //!
 //! Records are opaque bytes: the log assigns each an [`Offset`] and an append timestamp and
 //! knows nothing else about them. The [`Log`] trait is deliberately free of file-system
-//! notions so that a Kafka-backed implementation can stand in for [`EmbeddedLog`] later; the
-//! `conformance` feature exposes the test suite every implementation must pass.
+//! notions so that the Kafka-backed `kafka::KafkaLog` (feature `kafka`) can stand in for
+//! [`EmbeddedLog`]; the `conformance` feature exposes the test suite every implementation must
+//! pass.
+//!
+//! **The Kafka difference**: Kafka makes a batch of records atomic only with transactions,
+//! which would leave gaps in the offsets, so `KafkaLog` keeps a batch's records contiguous but
+//! a failed append may leave some of them (normally a prefix) written; "acknowledged" means
+//! replicated to the in-sync replicas rather than fsynced. Rezef's publish path is idempotent
+//! by event id (a retried publish does not apply twice), so the effect stays exactly once.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -54,6 +61,9 @@ mod tail;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 use bytes::Bytes;
 
@@ -96,8 +106,9 @@ impl Appended {
 
 /// A durable, totally ordered, append-only sequence of opaque records.
 ///
-/// Implementations: [`EmbeddedLog`] (files on local disk). All methods may be called
-/// concurrently from many tasks.
+/// Implementations: [`EmbeddedLog`] (files on local disk) and, with the `kafka` feature,
+/// `kafka::KafkaLog` (one partition of a Kafka topic). All methods may be called concurrently
+/// from many tasks.
 #[async_trait::async_trait]
 pub trait Log: Send + Sync + std::fmt::Debug + 'static {
     /// Appends the payloads as one atomic batch (all or nothing, also across crashes) and returns

@@ -20,34 +20,7 @@ fn fresh(segment_bytes: u64) -> (TempDir, Arc<dyn Log>) {
     (dir, log)
 }
 
-macro_rules! conformance_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (_dir, log) = fresh(EmbeddedLogConfig::DEFAULT_SEGMENT_BYTES);
-                conformance::$name(log).await;
-            }
-        )*
-    };
-}
-
-conformance_tests!(
-    fresh_log_is_empty,
-    ordered_offsets,
-    atomic_batches,
-    read_from_any_offset,
-    reads_past_end_are_empty,
-    out_of_range,
-    empty_batch_error,
-    empty_payloads,
-    timestamps_never_decrease,
-    wait_for,
-    tail_follows_live_appends,
-    offset_for_time,
-    concurrent_appends,
-    reads_during_appends,
-);
+rezef_log::conformance_tests!(async { Some(fresh(EmbeddedLogConfig::DEFAULT_SEGMENT_BYTES)) });
 
 /// The whole suite again with tiny segments, so that every behaviour also holds across
 /// segment boundaries (nearly every batch starts a new segment).

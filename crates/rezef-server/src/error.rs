@@ -84,7 +84,14 @@ impl Error {
                 rezef_log::Error::OffsetOutOfRange { .. } => Code::OutOfRange,
                 rezef_log::Error::EmptyBatch => Code::InvalidArgument,
                 // The write was not acknowledged: the client may retry (ids make it safe).
-                rezef_log::Error::Closed | rezef_log::Error::Io { .. } => Code::Unavailable,
+                rezef_log::Error::Closed
+                | rezef_log::Error::Io { .. }
+                | rezef_log::Error::Unavailable(_)
+                | rezef_log::Error::Interleaved { .. } => Code::Unavailable,
+                // The brokers refuse the topic or the settings: an operator must act.
+                rezef_log::Error::Refused(_) | rezef_log::Error::Config(_) => {
+                    Code::FailedPrecondition
+                }
                 _ => Code::Internal,
             },
             Self::Undecodable { .. } => Code::DataLoss,
@@ -111,5 +118,37 @@ impl From<Error> for Status {
             }
             _ => Status::new(code, error.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_failures_say_whether_a_retry_can_help() {
+        let code = |error: rezef_log::Error| Error::Log(error).code();
+        let retry = [
+            rezef_log::Error::Closed,
+            rezef_log::Error::Unavailable("brokers down".into()),
+            rezef_log::Error::Interleaved {
+                count: 2,
+                first: 0,
+                last: 5,
+            },
+        ];
+        for error in retry {
+            assert_eq!(code(error), Code::Unavailable);
+        }
+        for error in [
+            rezef_log::Error::Refused("unknown topic".into()),
+            rezef_log::Error::Config("no brokers".into()),
+        ] {
+            assert_eq!(code(error), Code::FailedPrecondition);
+        }
+        assert_eq!(
+            code(rezef_log::Error::BatchTooLarge { bytes: 2, limit: 1 }),
+            Code::ResourceExhausted
+        );
     }
 }
