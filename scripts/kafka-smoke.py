@@ -2,7 +2,7 @@
 """Smoke check of a Kafka-protocol broker with a real client (librdkafka, via confluent-kafka).
 
     scripts/kafka-smoke.py [--delete-records] [HOST:PORT]
-                                  (default address: $KAFKA_BROKERS or $REZEF_KAFKA_BROKERS)
+                                  (default address: $KAFKA_BROKERS)
 
 It checks the broker, not Rezef: what the Kafka backend of rezef-log relies on. Each check
 prints PASS, FAIL (a required check) or UNSUPPORTED (an informational one: the broker lacks
@@ -39,7 +39,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 CHECK_TIMEOUT = 30.0  # seconds, per waiting step
-BROKERS = os.environ.get("KAFKA_BROKERS") or os.environ.get("REZEF_KAFKA_BROKERS")
+BROKERS = os.environ.get("KAFKA_BROKERS")
 RUN = uuid.uuid4().hex[:8]
 results = []  # (name, status, required)
 
