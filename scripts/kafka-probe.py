@@ -13,6 +13,7 @@ Exit 0 when both succeed, 1 otherwise (the reason on stderr).
 """
 
 import argparse
+import signal
 import socket
 import struct
 import sys
@@ -98,6 +99,7 @@ def probe(host, port, timeout):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quietly, when piped into head
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("address", help="HOST:PORT")
     parser.add_argument("--timeout", type=float, default=5.0)

@@ -93,9 +93,11 @@ mod tests {
     #[test]
     fn the_deploy_example_is_the_defaults_and_tenants_override_continuity() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/rezef.toml");
-        let config = load(Some(&example), Overrides::default()).expect("the example parses");
-        assert_eq!(config, ServerConfig::default());
+        // Inside the jail: the other tests' jails set `REZEF_` variables, and jails take
+        // turns, while a load outside one would read them mid-test.
         figment::Jail::expect_with(|jail| {
+            let config = load(Some(&example), Overrides::default()).expect("the example parses");
+            assert_eq!(config, ServerConfig::default());
             jail.create_file(
                 "bank.toml",
                 "[continuity]\ncontinuation_window = \"24h\"\n\
