@@ -100,6 +100,7 @@ macro_rules! conformance_tests {
             offset_for_time,
             concurrent_appends,
             reads_during_appends,
+            close_ends_waits_and_appends_but_not_reads,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -136,6 +137,29 @@ where
     offset_for_time(make().await).await;
     concurrent_appends(make().await).await;
     reads_during_appends(make().await).await;
+    close_ends_waits_and_appends_but_not_reads(make().await).await;
+}
+
+/// Closing ends the waits that cannot be met and refuses appends; what was appended stays
+/// readable, waits already met still succeed, and closing twice is harmless.
+pub async fn close_ends_waits_and_appends_but_not_reads(log: Arc<dyn Log>) {
+    append_ok(&log, (0..3).map(|n| payload("x", n)).collect()).await;
+    let waiter = {
+        let log = Arc::clone(&log);
+        tokio::spawn(async move { log.wait_for(100).await })
+    };
+    tokio::task::yield_now().await;
+    within("close", log.close()).await;
+    let ended = within("the waiter", waiter).await.expect("join");
+    assert!(matches!(ended, Err(Error::Closed)), "{ended:?}");
+    assert!(matches!(log.wait_for(100).await, Err(Error::Closed)));
+    within("a met wait", log.wait_for(2))
+        .await
+        .expect("a wait already met succeeds after close");
+    let refused = log.append(vec![payload("y", 0)]).await;
+    assert!(matches!(refused, Err(Error::Closed)), "{refused:?}");
+    assert_eq!(read_ok(&log, 0, 10).await.len(), 3);
+    within("a second close", log.close()).await;
 }
 
 /// A new log starts and ends at the same offset and reads nothing.

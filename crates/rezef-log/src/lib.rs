@@ -138,4 +138,19 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
     /// First offset whose record timestamp is `>= timestamp_ms` (`end_offset()` if none). Used
     /// by time-range audit replay.
     async fn offset_for_time(&self, timestamp_ms: i64) -> Result<Offset>;
+
+    /// Stops the log: appends in flight finish, later appends and unsatisfied waits fail with
+    /// [`Error::Closed`], reads still work. Closing again does nothing.
+    async fn close(&self);
+}
+
+/// Runs blocking work off the async runtime, re-raising a panic from it.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::Closed),
+    }
 }

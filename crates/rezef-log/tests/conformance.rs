@@ -95,29 +95,6 @@ async fn reopen_keeps_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_ends_waits_and_appends_but_not_reads() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = open(dir.path(), EmbeddedLogConfig::DEFAULT_SEGMENT_BYTES);
-    log.append(payloads("x", 3)).await.expect("append");
-    let waiter = {
-        let log = Arc::clone(&log);
-        tokio::spawn(async move { log.wait_for(100).await })
-    };
-    tokio::task::yield_now().await;
-    log.close().await;
-    assert!(matches!(waiter.await.expect("join"), Err(Error::Closed)));
-    assert!(matches!(log.wait_for(100).await, Err(Error::Closed)));
-    // Already-satisfied waits still succeed.
-    log.wait_for(2).await.expect("satisfied wait after close");
-    assert!(matches!(
-        log.append(payloads("y", 1)).await,
-        Err(Error::Closed)
-    ));
-    assert_eq!(log.read(0, 10).await.expect("read after close").len(), 3);
-    log.close().await; // idempotent
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_stops_the_writer_and_keeps_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     {

@@ -158,28 +158,6 @@ async fn timestamps_never_fall_below_other_writers() {
     log.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_ends_waits_and_appends_but_not_reads() {
-    let mock = mock(1);
-    let (_topic, log) = fresh(&mock).await;
-    log.append(payloads("x", 3)).await.expect("append");
-    let waiter = {
-        let log = Arc::clone(&log);
-        tokio::spawn(async move { log.wait_for(100).await })
-    };
-    tokio::task::yield_now().await;
-    log.close().await;
-    assert!(matches!(waiter.await.expect("join"), Err(Error::Closed)));
-    assert!(matches!(log.wait_for(100).await, Err(Error::Closed)));
-    log.wait_for(2).await.expect("satisfied wait after close");
-    assert!(matches!(
-        log.append(payloads("y", 1)).await,
-        Err(Error::Closed)
-    ));
-    assert_eq!(log.read(0, 10).await.expect("read after close").len(), 3);
-    log.close().await; // idempotent
-}
-
 /// A record over `message.max.bytes` is refused before anything of its batch is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_records_are_refused_whole() {

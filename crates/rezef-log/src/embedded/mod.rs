@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::frame::{self, MAX_FRAME_LEN};
-use crate::{Appended, Log, Offset, Record};
+use crate::{Appended, Log, Offset, Record, blocking};
 use segment::{Segment, parse_segment_file_name, recover_last, segment_file_name};
 use writer::{AppendRequest, Writer, create_segment_file};
 
@@ -444,17 +444,12 @@ fn list_segments(dir: &Path) -> Result<BTreeMap<Offset, PathBuf>> {
     Ok(found)
 }
 
-/// Runs blocking work off the async runtime, re-raising a panic from it.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(Error::Closed),
-    }
-}
-
 #[async_trait::async_trait]
 impl Log for EmbeddedLog {
+    async fn close(&self) {
+        EmbeddedLog::close(self).await;
+    }
+
     async fn append(&self, payloads: Vec<Bytes>) -> Result<Appended> {
         if payloads.is_empty() {
             return Err(Error::EmptyBatch);

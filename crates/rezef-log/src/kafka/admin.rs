@@ -212,7 +212,7 @@ async fn describe(
     let what = format!("look up topic {topic}");
     let metadata = {
         let what = what.clone();
-        super::blocking(move || {
+        crate::blocking(move || {
             admin
                 .inner()
                 .fetch_metadata(Some(&topic), timeout)

@@ -67,7 +67,7 @@ pub use admin::{TopicSettings, TopicStatus, ensure_topic};
 pub use config::KafkaConfig;
 
 use crate::error::{Error, Result};
-use crate::{Appended, Log, Offset, Record};
+use crate::{Appended, Log, Offset, Record, blocking};
 use follower::Follower;
 use reader::Reader;
 use writer::Writer;
@@ -236,17 +236,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs blocking librdkafka calls off the async runtime, re-raising a panic from them.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(Error::Closed),
-    }
-}
-
 #[async_trait::async_trait]
 impl Log for KafkaLog {
+    async fn close(&self) {
+        KafkaLog::close(self).await;
+    }
+
     async fn append(&self, payloads: Vec<Bytes>) -> Result<Appended> {
         self.writer.append(&self.shared, payloads).await
     }
