@@ -59,12 +59,43 @@ async fn publish_until_killed(url: String, tasks: usize, acked: Acked) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
+    survive_kill_9(&[]).await;
+}
+
+/// The same on a Kafka topic (`rezef serve --log kafka`), against the broker that
+/// `scripts/kafka-broker` starts (`.ci/run` exports its address as `KAFKA_BROKERS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_acknowledged_events_survive_kill_9_and_are_projected_once() {
+    let Some(brokers) = std::env::var("KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())
+    else {
+        return eprintln!("skipped: KAFKA_BROKERS is not set");
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let topic = format!("rezef-crash-{nanos}");
+    survive_kill_9(&[
+        "--log",
+        "kafka",
+        "--kafka-brokers",
+        &brokers,
+        "--kafka-topic",
+        &topic,
+    ])
+    .await;
+}
+
+/// Publishers run while the server is killed twice; then every acknowledged event is in the
+/// log at its offset and every journey counts its events once.
+async fn survive_kill_9(flags: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let acked: Acked = Arc::default();
 
     // Two crashes in the middle of concurrent publishing.
     for _ in 0..2 {
-        let server = RezefServer::start(dir.path()).await;
+        let server = RezefServer::start_with(dir.path(), flags).await;
         let publishing = tokio::spawn(publish_until_killed(server.url(), 4, acked.clone()));
         // Let some batches through, then kill without warning.
         let before = acked.lock().expect("lock").len();
@@ -75,7 +106,7 @@ async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
         publishing.await.expect("publishers end");
     }
 
-    let server = RezefServer::start(dir.path()).await;
+    let server = RezefServer::start_with(dir.path(), flags).await;
     let mut client = server.client().await;
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 800);

@@ -46,8 +46,45 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
-    /// Size at which a log segment is closed and a new one started.
+    /// Where events are kept: `embedded` (files under `data_dir/log`) or `kafka`.
+    pub backend: LogBackend,
+    /// Size at which an embedded log segment is closed and a new one started.
     pub segment_bytes: u64,
+    /// The Kafka log (`backend = "kafka"`).
+    pub kafka: KafkaSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogBackend {
+    #[default]
+    Embedded,
+    Kafka,
+}
+
+/// One node on a Kafka topic of one partition (the partitioned scale-out is docs/scale-out.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// The topic, created at start if missing (retention unlimited: the log is the record).
+    pub topic: String,
+    /// Replicas of the topic's partition when Rezef creates it.
+    pub replication: i32,
+    /// How long a broker operation may take before it fails as unavailable, in ms.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topic: "rezef.events".to_owned(),
+            replication: 1,
+            request_timeout_ms: 30_000,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -78,7 +115,9 @@ impl Default for Limits {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
+            backend: LogBackend::Embedded,
             segment_bytes: 128 * 1024 * 1024,
+            kafka: KafkaSettings::default(),
         }
     }
 }
@@ -107,6 +146,10 @@ impl ServerConfig {
             (
                 self.data_dir.as_os_str().is_empty(),
                 "data_dir must not be empty",
+            ),
+            (
+                self.log.backend == LogBackend::Kafka && self.log.kafka.brokers.trim().is_empty(),
+                "log.kafka.brokers is required with log.backend = \"kafka\"",
             ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {

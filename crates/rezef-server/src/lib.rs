@@ -19,6 +19,6 @@ mod routing;
 mod server;
 
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
-pub use config::{Limits, LogSettings, ServerConfig};
+pub use config::{KafkaSettings, Limits, LogBackend, LogSettings, ServerConfig};
 pub use error::{Error, Result};
 pub use server::Server;

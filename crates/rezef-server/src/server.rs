@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::HeaderValue;
+use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, ensure_topic};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
@@ -19,7 +20,7 @@ use tracing::{Instrument, error, info, info_span};
 use crate::audit::AuditService;
 use crate::backbone::Backbone;
 use crate::clock::{Clock, SystemClock};
-use crate::config::ServerConfig;
+use crate::config::{LogBackend, ServerConfig};
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
@@ -32,7 +33,7 @@ use crate::{Error, Result};
 pub struct Server {
     config: ServerConfig,
     listener: TcpListener,
-    log: Arc<EmbeddedLog>,
+    log: Arc<dyn Log>,
     store: Arc<dyn JourneyStore>,
     routing: Option<rezef_routing::Routing>,
     clock: Arc<dyn Clock>,
@@ -48,11 +49,7 @@ impl Server {
             .as_deref()
             .map(load_routing)
             .transpose()?;
-        let log_config = EmbeddedLogConfig {
-            segment_bytes: config.log.segment_bytes,
-            ..EmbeddedLogConfig::new(config.log_dir())
-        };
-        let log = EmbeddedLog::open(log_config)?;
+        let log = open_log(&config).await?;
         let store: Arc<dyn JourneyStore> = Arc::new(SledStore::open(config.store_dir())?);
         let listener = TcpListener::bind(config.listen)
             .await
@@ -84,7 +81,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then stops the projector and closes the log.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let addr = self.local_addr();
-        let log: Arc<dyn Log> = self.log.clone();
+        let log = self.log.clone();
         let policies = Arc::new(self.config.continuity.clone());
         let projector =
             Projector::new(log.clone(), self.store.clone())?.with_policies(policies.clone());
@@ -180,6 +177,24 @@ impl Server {
             Err(panic) => std::panic::resume_unwind(panic.into_panic()),
         }
     }
+}
+
+/// The embedded log under the data directory, or partition 0 of the Kafka topic (created
+/// if missing). The journey store stays in the data directory either way.
+async fn open_log(config: &ServerConfig) -> Result<Arc<dyn Log>> {
+    Ok(match config.log.backend {
+        LogBackend::Embedded => EmbeddedLog::open(EmbeddedLogConfig {
+            segment_bytes: config.log.segment_bytes,
+            ..EmbeddedLogConfig::new(config.log_dir())
+        })?,
+        LogBackend::Kafka => {
+            let settings = &config.log.kafka;
+            let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
+            kafka.request_timeout = std::time::Duration::from_millis(settings.request_timeout_ms);
+            ensure_topic(&kafka, &TopicSettings::new(1, settings.replication)).await?;
+            KafkaLog::open(kafka).await?
+        }
+    })
 }
 
 /// Reads and compiles the routing file; every mistake is reported.

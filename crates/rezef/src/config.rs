@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use rezef_server::LogBackend;
 use rezef_server::ServerConfig;
 use serde::Serialize;
 
@@ -20,6 +21,37 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_config: Option<PathBuf>,
+    #[serde(skip_serializing_if = "LogOverrides::is_empty")]
+    pub log: LogOverrides,
+}
+
+/// `[log]` settings given as flags.
+#[derive(Debug, Default, Serialize)]
+pub struct LogOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<LogBackend>,
+    #[serde(skip_serializing_if = "KafkaOverrides::is_empty")]
+    pub kafka: KafkaOverrides,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct KafkaOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brokers: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+impl LogOverrides {
+    fn is_empty(&self) -> bool {
+        self.backend.is_none() && self.kafka.is_empty()
+    }
+}
+
+impl KafkaOverrides {
+    fn is_empty(&self) -> bool {
+        self.brokers.is_none() && self.topic.is_none()
+    }
 }
 
 /// Builds the server configuration. `file` is read if given (and must then exist).
@@ -77,6 +109,37 @@ mod tests {
             let config = load(file, flags).expect("flags");
             assert_eq!(config.data_dir, PathBuf::from("from-flag"));
             assert_eq!(config.listen.port(), 6000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_flags_set_the_log_and_need_brokers() {
+        figment::Jail::expect_with(|_| {
+            let kafka = |brokers: Option<&str>| Overrides {
+                log: LogOverrides {
+                    backend: Some(LogBackend::Kafka),
+                    kafka: KafkaOverrides {
+                        brokers: brokers.map(str::to_owned),
+                        topic: Some("events".into()),
+                    },
+                },
+                ..Overrides::default()
+            };
+            let config = load(None, kafka(Some("127.0.0.1:9092"))).expect("kafka");
+            assert_eq!(config.log.backend, LogBackend::Kafka);
+            assert_eq!(
+                (
+                    config.log.kafka.brokers.as_str(),
+                    config.log.kafka.topic.as_str()
+                ),
+                ("127.0.0.1:9092", "events")
+            );
+            let error = load(None, kafka(None)).expect_err("no brokers");
+            assert!(
+                format!("{error:#}").contains("log.kafka.brokers"),
+                "{error:#}"
+            );
             Ok(())
         });
     }

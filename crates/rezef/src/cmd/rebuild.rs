@@ -28,6 +28,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
     )?;
     anyhow::ensure!(
+        config.log.backend == rezef_server::LogBackend::Embedded,
+        "rebuild reads the embedded log; rebuilding from Kafka is not supported yet"
+    );
+    anyhow::ensure!(
         config.log_dir().exists(),
         "no log in {}: nothing to rebuild from",
         config.data_dir.display()
