@@ -186,3 +186,77 @@ async fn survive_kill_9(flags: &[&str]) {
         .expect("journey");
     assert_eq!(journey.counters.expect("counters").duplicates_ignored, 1);
 }
+
+/// `rezef rebuild --log kafka` folds the topic again into a fresh store: the journeys come back
+/// the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_rebuild_folds_the_topic_again() {
+    let Some(brokers) = std::env::var("KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())
+    else {
+        return eprintln!("skipped: KAFKA_BROKERS is not set");
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let topic = format!("rezef-rebuild-{nanos}");
+    let flags = [
+        "--log",
+        "kafka",
+        "--kafka-brokers",
+        &brokers,
+        "--kafka-topic",
+        &topic,
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journeys = |server: &RezefServer, last: u64| {
+        let url = server.url();
+        async move {
+            let mut client = rezef_adapter::Client::connect(url).await.expect("connect");
+            let mut counted = Vec::new();
+            for customer in 0..3 {
+                let journey = client
+                    .journey(
+                        TENANT,
+                        proto::CustomerRef {
+                            r#ref: Some(proto::customer_ref::Ref::CustomerId(format!(
+                                "c-{customer}"
+                            ))),
+                        },
+                        Some(last),
+                    )
+                    .await
+                    .expect("journey")
+                    .journey
+                    .expect("journey");
+                counted.push(journey.counters.expect("counters").events);
+            }
+            counted
+        }
+    };
+
+    let server = RezefServer::start_with(dir.path(), &flags).await;
+    let mut client = server.client().await;
+    let events: Vec<_> = (0..30)
+        .map(|i| factory(i % 3).message(proto::Participant::Customer, "hi"))
+        .collect();
+    let ack = client.publish(events).await.expect("published");
+    let last = ack.first_offset + 29;
+    let before = journeys(&server, last).await;
+    assert_eq!(before, [10, 10, 10]);
+    assert!(server.terminate().success());
+
+    let mut args = vec!["rebuild", "--data-dir"];
+    let data_dir = dir.path().to_str().expect("utf-8 path");
+    args.push(data_dir);
+    args.extend(flags);
+    let rebuilt = rezef_scenarios::rezef(&args, None);
+    let stderr = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(rebuilt.status.success(), "{stderr}");
+    assert!(stderr.contains("rebuilt from 30 records"), "{stderr}");
+
+    let server = RezefServer::start_with(dir.path(), &flags).await;
+    assert_eq!(journeys(&server, last).await, before);
+    assert!(server.terminate().success());
+}

@@ -21,4 +21,4 @@ mod server;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{KafkaSettings, Limits, LogBackend, LogSettings, ServerConfig};
 pub use error::{Error, Result};
-pub use server::Server;
+pub use server::{Server, open_log};

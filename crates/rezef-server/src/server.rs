@@ -181,7 +181,7 @@ impl Server {
 
 /// The embedded log under the data directory, or partition 0 of the Kafka topic (created
 /// if missing). The journey store stays in the data directory either way.
-async fn open_log(config: &ServerConfig) -> Result<Arc<dyn Log>> {
+pub async fn open_log(config: &ServerConfig) -> Result<Arc<dyn Log>> {
     Ok(match config.log.backend {
         LogBackend::Embedded => EmbeddedLog::open(EmbeddedLogConfig {
             segment_bytes: config.log.segment_bytes,

@@ -42,6 +42,35 @@ pub struct KafkaOverrides {
     pub topic: Option<String>,
 }
 
+/// The log flags of `serve` and `rebuild`.
+#[derive(Debug, Default, clap::Args)]
+pub struct LogArgs {
+    /// Where events are kept: `embedded` (under the data directory) or `kafka`.
+    #[arg(long, value_parser = ["embedded", "kafka"])]
+    log: Option<String>,
+    /// Kafka bootstrap brokers, `host:port[,host:port...]` (with `--log kafka`).
+    #[arg(long)]
+    kafka_brokers: Option<String>,
+    /// The Kafka topic [default: rezef.events].
+    #[arg(long)]
+    kafka_topic: Option<String>,
+}
+
+impl From<LogArgs> for LogOverrides {
+    fn from(args: LogArgs) -> Self {
+        Self {
+            backend: args.log.map(|name| match name.as_str() {
+                "kafka" => LogBackend::Kafka,
+                _ => LogBackend::Embedded,
+            }),
+            kafka: KafkaOverrides {
+                brokers: args.kafka_brokers,
+                topic: args.kafka_topic,
+            },
+        }
+    }
+}
+
 impl LogOverrides {
     fn is_empty(&self) -> bool {
         self.backend.is_none() && self.kafka.is_empty()

@@ -1,14 +1,16 @@
-//! `rezef rebuild`: the journey store is a projection; delete it and fold the log again.
+//! `rezef rebuild`: the journey store is a projection; delete it and fold the log again
+//! (embedded, or the Kafka topic with `--log kafka`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_store::{JourneyStore, SledStore};
 
-use crate::config::{self, Overrides};
+use rezef_server::LogBackend;
+
+use crate::config::{self, LogArgs, Overrides};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,6 +19,8 @@ pub struct Args {
     data_dir: Option<PathBuf>,
     #[arg(long, env = "REZEF_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -24,19 +28,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.config.as_deref(),
         Overrides {
             data_dir: args.data_dir,
+            log: args.log.into(),
             ..Overrides::default()
         },
     )?;
     anyhow::ensure!(
-        config.log.backend == rezef_server::LogBackend::Embedded,
-        "rebuild reads the embedded log; rebuilding from Kafka is not supported yet"
-    );
-    anyhow::ensure!(
-        config.log_dir().exists(),
+        config.log.backend != LogBackend::Embedded || config.log_dir().exists(),
         "no log in {}: nothing to rebuild from",
         config.data_dir.display()
     );
-    let log = EmbeddedLog::open(EmbeddedLogConfig::new(config.log_dir()))?;
+    let log = rezef_server::open_log(&config).await?;
     // A fresh store: the old one may be of another format, or damaged.
     let store_dir = config.store_dir();
     if store_dir.exists() {
@@ -51,10 +52,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let started = Instant::now();
-    let log_dyn: Arc<dyn Log> = log.clone();
     // The fold applies the continuity rules configured now.
     let policies = Arc::new(config.continuity.clone());
-    let stats = rezef_store::rebuild(log_dyn, store, policies, |offset| {
+    let stats = rezef_store::rebuild(log.clone(), store, policies, |offset| {
         bar.set_position(offset);
     })
     .await?;

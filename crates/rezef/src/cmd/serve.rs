@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use rezef_server::Server;
 
-use rezef_server::LogBackend;
-
-use crate::config::{self, KafkaOverrides, LogOverrides, Overrides};
+use crate::config::{self, LogArgs, Overrides};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,33 +21,16 @@ pub struct Args {
     /// A routing configuration every tenant starts with (see deploy/routing.toml).
     #[arg(long)]
     routing_config: Option<PathBuf>,
-    /// Where events are kept: `embedded` (under the data directory) or `kafka`.
-    #[arg(long, value_parser = ["embedded", "kafka"])]
-    log: Option<String>,
-    /// Kafka bootstrap brokers, `host:port[,host:port...]` (with `--log kafka`).
-    #[arg(long)]
-    kafka_brokers: Option<String>,
-    /// The Kafka topic [default: rezef.events].
-    #[arg(long)]
-    kafka_topic: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let backend = args.log.map(|name| match name.as_str() {
-        "kafka" => LogBackend::Kafka,
-        _ => LogBackend::Embedded,
-    });
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
         routing_config: args.routing_config,
-        log: LogOverrides {
-            backend,
-            kafka: KafkaOverrides {
-                brokers: args.kafka_brokers,
-                topic: args.kafka_topic,
-            },
-        },
+        log: args.log.into(),
     };
     let config = config::load(args.config.as_deref(), overrides)?;
     let server = Server::open(config).await?;
