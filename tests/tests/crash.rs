@@ -66,25 +66,34 @@ async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
 /// `scripts/kafka-broker` starts (`.ci/run` exports its address as `KAFKA_BROKERS`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_kafka_acknowledged_events_survive_kill_9_and_are_projected_once() {
-    let Some(brokers) = std::env::var("KAFKA_BROKERS")
-        .ok()
-        .filter(|b| !b.is_empty())
-    else {
+    let Some(flags) = kafka_flags("crash") else {
         return eprintln!("skipped: KAFKA_BROKERS is not set");
     };
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    survive_kill_9(&flags).await;
+}
+
+/// `rezef` flags for a new topic on the broker in `KAFKA_BROKERS` (`None` without one).
+fn kafka_flags(what: &str) -> Option<Vec<String>> {
+    let brokers = std::env::var("KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let topic = format!("rezef-crash-{nanos}");
-    survive_kill_9(&[
-        "--log",
-        "kafka",
-        "--kafka-brokers",
-        &brokers,
-        "--kafka-topic",
-        &topic,
-    ])
-    .await;
+    let topic = format!("rezef-{what}-{nanos}");
+    Some(
+        [
+            "--log",
+            "kafka",
+            "--kafka-brokers",
+            &brokers,
+            "--kafka-topic",
+            &topic,
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
 }
 
 /// Publishers run while the server is killed twice; then every acknowledged event is in the
@@ -191,24 +200,10 @@ async fn survive_kill_9(flags: &[&str]) {
 /// the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_kafka_rebuild_folds_the_topic_again() {
-    let Some(brokers) = std::env::var("KAFKA_BROKERS")
-        .ok()
-        .filter(|b| !b.is_empty())
-    else {
+    let Some(flags) = kafka_flags("rebuild") else {
         return eprintln!("skipped: KAFKA_BROKERS is not set");
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let topic = format!("rezef-rebuild-{nanos}");
-    let flags = [
-        "--log",
-        "kafka",
-        "--kafka-brokers",
-        &brokers,
-        "--kafka-topic",
-        &topic,
-    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let dir = tempfile::tempdir().expect("tempdir");
     let journeys = |server: &RezefServer, last: u64| {
         let url = server.url();
@@ -250,7 +245,7 @@ async fn on_kafka_rebuild_folds_the_topic_again() {
     let mut args = vec!["rebuild", "--data-dir"];
     let data_dir = dir.path().to_str().expect("utf-8 path");
     args.push(data_dir);
-    args.extend(flags);
+    args.extend(&flags);
     let rebuilt = rezef_scenarios::rezef(&args, None);
     let stderr = String::from_utf8_lossy(&rebuilt.stderr);
     assert!(rebuilt.status.success(), "{stderr}");
