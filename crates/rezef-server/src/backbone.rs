@@ -53,13 +53,7 @@ impl Backbone {
     ) -> Result<(TenantId, CustomerRef)> {
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", tenant);
-        let customer = match customer {
-            Some(customer) => check.customer("customer", customer),
-            None => {
-                check.fail("customer", "is required");
-                None
-            }
-        };
+        let customer = check.required_customer("customer", customer);
         match (tenant, customer) {
             (Some(tenant), Some(customer)) => Ok((tenant, customer)),
             _ => Err(Error::InvalidArgument(check.into_violations())),

@@ -87,13 +87,7 @@ impl JourneysService {
         let request = request.into_inner();
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", request.tenant_id);
-        let customer = match request.customer {
-            Some(customer) => check.customer("customer", customer),
-            None => {
-                check.fail("customer", "is required");
-                None
-            }
-        };
+        let customer = check.required_customer("customer", request.customer);
         let channel = check.required::<Channel>("channel", request.channel);
         let token = Some(request.continuation_token).filter(|t| !t.is_empty());
         if token.as_deref().is_some_and(|t| !is_continuation_token(t)) {
@@ -166,13 +160,7 @@ impl JourneysService {
         let request = request.into_inner();
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", request.tenant_id);
-        let customer = match request.customer {
-            Some(customer) => check.customer("customer", customer),
-            None => {
-                check.fail("customer", "is required");
-                None
-            }
-        };
+        let customer = check.required_customer("customer", request.customer);
         let channel = check.required::<Channel>("channel", request.channel);
         let conversation = check.id(
             "conversation_id",

@@ -93,6 +93,21 @@ impl Check {
         })
     }
 
+    /// A customer reference that must be there: `is required` when it is not.
+    pub(crate) fn required_customer(
+        &mut self,
+        field: &str,
+        value: Option<v1::CustomerRef>,
+    ) -> Option<CustomerRef> {
+        match value {
+            Some(value) => self.customer(field, value),
+            None => {
+                self.fail(field, "is required");
+                None
+            }
+        }
+    }
+
     /// A validated id; `required` says whether empty is a violation or `None`.
     pub(crate) fn id<T>(
         &mut self,

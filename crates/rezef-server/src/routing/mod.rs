@@ -115,13 +115,7 @@ impl RoutingService {
     async fn route(&self, request: RouteInteractionRequest) -> Result<RouteInteractionResponse> {
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", request.tenant_id);
-        let customer = match request.customer {
-            Some(customer) => check.customer("customer", customer),
-            None => {
-                check.fail("customer", "is required");
-                None
-            }
-        };
+        let customer = check.required_customer("customer", request.customer);
         let interaction = check.id(
             "interaction_id",
             request.interaction_id,
