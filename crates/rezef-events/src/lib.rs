@@ -12,6 +12,7 @@
 //! - [`resume`]: what a channel learns when a contact arrives.
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
+//! - [`partition`]: which partition of a partitioned log an event belongs to.
 //!
 //! ```
 //! use rezef_events::{Journey, fold::customer_id_for, testing::EventBuilder};
@@ -39,6 +40,7 @@ pub mod identity;
 pub mod ids;
 pub mod journey;
 pub mod merge;
+pub mod partition;
 pub mod policy;
 pub mod resume;
 #[cfg(any(test, feature = "testing"))]

@@ -131,3 +131,72 @@ async fn a_second_node_sees_the_first_nodes_appends() {
     b.close().await;
     assert!(matches!(a.wait_for(100).await, Err(Error::Closed)));
 }
+
+mod ownership {
+    use std::collections::BTreeSet;
+
+    use rezef_log::kafka::{GroupSettings, Membership, Owned};
+    use tokio::sync::watch;
+
+    use super::*;
+
+    fn join(brokers: &str, topic: &str, group: &str, member: &str) -> Membership {
+        let settings = GroupSettings {
+            group: group.to_owned(),
+            member: member.to_owned(),
+            session_timeout: Duration::from_secs(6),
+        };
+        Membership::join(&config(brokers, topic, 0), &settings).expect("join the group")
+    }
+
+    /// Waits until every member owns some partitions, none twice, all of `0..partitions`.
+    async fn settled(members: &[watch::Receiver<Owned>], partitions: i32) -> Vec<BTreeSet<i32>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let sets: Vec<BTreeSet<i32>> = members
+                .iter()
+                .map(|m| m.borrow().partitions.clone())
+                .collect();
+            let total: usize = sets.iter().map(BTreeSet::len).sum();
+            let union: BTreeSet<i32> = sets.iter().flatten().copied().collect();
+            let everyone = sets.iter().all(|s| !s.is_empty());
+            if everyone && total == union.len() && union == (0..partitions).collect() {
+                return sets;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the group did not settle: {sets:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn members_share_partitions_and_take_over_from_those_that_leave() {
+        let Some(brokers) = brokers() else {
+            eprintln!("skipped: KAFKA_BROKERS is not set");
+            return;
+        };
+        let topic = topic(&brokers, "ownership", 6).await;
+        let group = format!("{topic}-owners");
+        let a = join(&brokers, &topic, &group, "a");
+        let b = join(&brokers, &topic, &group, "b");
+        let c = join(&brokers, &topic, &group, "c");
+        let sets = settled(&[a.owned(), b.owned(), c.owned()], 6).await;
+        assert!(sets.iter().all(|s| s.len() == 2), "even shares: {sets:?}");
+
+        // A member that leaves hands its partitions over at once.
+        let started = std::time::Instant::now();
+        c.leave().await;
+        let sets = settled(&[a.owned(), b.owned()], 6).await;
+        assert!(sets.iter().all(|s| s.len() == 3), "{sets:?}");
+        let handover = started.elapsed();
+
+        // Dropping a member leaves too (a process killed outright is tests/tests/cluster.rs).
+        drop(b);
+        let sets = settled(&[a.owned()], 6).await;
+        assert_eq!(sets[0].len(), 6);
+        eprintln!("a leaving member's partitions moved in {handover:?}");
+        a.leave().await;
+    }
+}

@@ -196,6 +196,21 @@ impl KafkaConfig {
         config
     }
 
+    /// A member of the ownership group (see `group.rs`): it subscribes and never commits;
+    /// the caller sets the group, the member name and the session timeout. librdkafka's
+    /// "range" then "roundrobin" assignors, eager rebalancing: a partition is revoked from its
+    /// old owner before the new one gets it.
+    pub(crate) fn membership(&self) -> ClientConfig {
+        let mut config = self.common(&[
+            ("auto.offset.reset", "latest"),
+            ("partition.assignment.strategy", "range,roundrobin"),
+        ]);
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        config
+    }
+
     /// An admin client (topic creation, metadata).
     pub(crate) fn admin(&self) -> ClientConfig {
         self.common(&[])

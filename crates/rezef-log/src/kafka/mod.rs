@@ -52,6 +52,7 @@ mod admin;
 mod config;
 mod failure;
 mod follower;
+mod group;
 mod reader;
 mod writer;
 
@@ -65,6 +66,7 @@ use tokio::sync::watch;
 
 pub use admin::{TopicSettings, TopicStatus, ensure_topic};
 pub use config::KafkaConfig;
+pub use group::{GroupSettings, Membership, Owned};
 
 use crate::error::{Error, Result};
 use crate::{Appended, Log, Offset, Record, blocking};
