@@ -5,22 +5,33 @@ use std::pin::Pin;
 use futures::Stream;
 use rezef_events::{Event, TenantId, Timestamp, codec};
 use rezef_log::{Log, Record};
-use rezef_proto::v1::{ReplayHistoryRequest, ReplayedEvent, audit_server::Audit};
+use rezef_proto::v1::{
+    ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, audit_server::Audit,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span, warn};
 
 use crate::backbone::Backbone;
+use crate::cluster::{Place, Topology, forward};
 use crate::convert::{Check, event_to_proto};
 use crate::{Error, Result};
 
 /// Records read from the log at a time when scanning.
 const SCAN_BATCH: usize = 1024;
 
+/// The service: places each replay on the node serving the partition it reads.
 #[derive(Debug, Clone)]
 pub struct AuditService {
+    topology: Topology,
+}
+
+/// Replays answered here, from one partition.
+#[derive(Debug, Clone)]
+struct Local {
     backbone: Backbone,
+    partition: u32,
 }
 
 /// A validated replay request.
@@ -34,13 +45,46 @@ struct Replay {
     to_time_ms: Option<i64>,
     from_time_ms: Option<i64>,
     limit: usize,
+    partition: u32,
 }
 
 impl AuditService {
-    pub fn new(backbone: Backbone) -> Self {
-        Self { backbone }
+    pub fn new(topology: Topology) -> Self {
+        Self { topology }
     }
 
+    /// The partition a replay reads: the customer's, or the one named (0 by default).
+    fn partition(&self, request: &ReplayHistoryRequest) -> Result<u32> {
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", request.tenant_id.clone());
+        let customer = (request.customer.clone()).and_then(|c| check.customer("customer", c));
+        let partitioner = self.topology.partitioner();
+        let named = request.partition;
+        if named.is_some_and(|p| p >= partitioner.partitions()) {
+            check.fail(
+                "partition",
+                format!("must be below {}", partitioner.partitions()),
+            );
+        }
+        let violations = check.into_violations();
+        let Some(tenant) = tenant.filter(|_| violations.is_empty()) else {
+            return Err(Error::InvalidArgument(violations));
+        };
+        let Some(customer) = customer else {
+            return Ok(named.unwrap_or(0));
+        };
+        let partition = partitioner.reference(&tenant, &customer);
+        if named.is_some_and(|p| p != partition) {
+            return Err(Error::invalid(
+                "partition",
+                format!("the customer's events are on partition {partition}"),
+            ));
+        }
+        Ok(partition)
+    }
+}
+
+impl Local {
     async fn plan(&self, request: Request<ReplayHistoryRequest>) -> Result<Replay> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
@@ -104,6 +148,7 @@ impl AuditService {
                 .ok()
                 .filter(|l| *l > 0)
                 .unwrap_or(usize::MAX),
+            partition: self.partition,
         })
     }
 }
@@ -141,9 +186,26 @@ impl Audit for AuditService {
         request: Request<ReplayHistoryRequest>,
     ) -> Result<Response<ReplayStream>, Status> {
         let span = info_span!("replay_history", tenant = %request.get_ref().tenant_id);
-        let replay = self.plan(request).instrument(span.clone()).await?;
+        let (partition, place) = match self.partition(request.get_ref()) {
+            Ok(partition) => (
+                partition,
+                self.topology.place(partition, request.metadata())?,
+            ),
+            Err(invalid) => (0, self.topology.place_invalid(request.metadata(), invalid)?),
+        };
+        let backbone = match place {
+            Place::Here(backbone) => backbone,
+            Place::There(peer) => {
+                let response = forward!(peer, AuditClient, replay_history, request)?;
+                return Ok(Response::new(Box::pin(response.into_inner())));
+            }
+        };
+        let local = Local {
+            backbone: backbone.clone(),
+            partition,
+        };
+        let replay = local.plan(request).instrument(span.clone()).await?;
         let (sender, receiver) = mpsc::channel(64);
-        let backbone = self.backbone.clone();
         tokio::spawn(
             async move {
                 tokio::select! {
@@ -193,6 +255,7 @@ impl Replay {
                 let item = match self.select(&record) {
                     Ok(Some(event)) => Ok(ReplayedEvent {
                         offset: record.offset,
+                        partition: self.partition,
                         event: Some(event_to_proto(
                             &event,
                             Timestamp::from_unix_millis(record.timestamp_ms),

@@ -27,6 +27,20 @@ pub struct ServerConfig {
     /// Keys that may see sensitive context values (`authorization: Bearer <key>` with
     /// `reveal_sensitive`). Empty: nobody may.
     pub reveal_keys: Vec<String>,
+    /// This node among others sharing a Kafka log.
+    pub cluster: ClusterSettings,
+}
+
+/// How a node on a Kafka log is known to the others (docs/scale-out.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Unique among the nodes. Empty: `<hostname>-<listen port>`.
+    pub node_id: String,
+    /// Where the other nodes send calls for this node's partitions, e.g.
+    /// `http://rezef-0.rezef-headless:50051`. Empty: `http://` and the listen address (the
+    /// hostname when listening on all interfaces).
+    pub advertise_url: String,
 }
 
 /// Request limits: beyond them a call gets `RESOURCE_EXHAUSTED`.
@@ -62,7 +76,8 @@ pub enum LogBackend {
     Kafka,
 }
 
-/// One node on a Kafka topic of one partition (the partitioned scale-out is docs/scale-out.md).
+/// The Kafka log: a topic whose partitions the nodes share through a consumer group
+/// (docs/scale-out.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSettings {
@@ -70,10 +85,17 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// The topic, created at start if missing (retention unlimited: the log is the record).
     pub topic: String,
-    /// Replicas of the topic's partition when Rezef creates it.
+    /// Partitions of the topic when Rezef creates it. An existing topic keeps its own count:
+    /// changing it re-homes customers, an offline migration.
+    pub partitions: u32,
+    /// Replicas of the topic's partitions when Rezef creates it.
     pub replication: i32,
     /// How long a broker operation may take before it fails as unavailable, in ms.
     pub request_timeout_ms: u64,
+    /// The consumer group through which the nodes share the partitions.
+    pub group: String,
+    /// How long a node that stopped answering keeps its partitions, in ms.
+    pub session_timeout_ms: u64,
 }
 
 impl Default for KafkaSettings {
@@ -81,8 +103,11 @@ impl Default for KafkaSettings {
         Self {
             brokers: String::new(),
             topic: "rezef.events".to_owned(),
+            partitions: 12,
             replication: 1,
             request_timeout_ms: 30_000,
+            group: "rezef".to_owned(),
+            session_timeout_ms: 10_000,
         }
     }
 }
@@ -97,6 +122,7 @@ impl Default for ServerConfig {
             continuity: Policies::default(),
             routing_config: None,
             reveal_keys: Vec::new(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -151,6 +177,24 @@ impl ServerConfig {
                 self.log.backend == LogBackend::Kafka && self.log.kafka.brokers.trim().is_empty(),
                 "log.kafka.brokers is required with log.backend = \"kafka\"",
             ),
+            (
+                self.log.kafka.partitions == 0 || self.log.kafka.partitions > 10_000,
+                "log.kafka.partitions must be between 1 and 10000",
+            ),
+            (
+                self.log.kafka.group.trim().is_empty(),
+                "log.kafka.group must not be empty",
+            ),
+            (
+                !(1_000..=300_000).contains(&self.log.kafka.session_timeout_ms),
+                "log.kafka.session_timeout_ms must be between 1000 and 300000",
+            ),
+            (
+                !self.cluster.advertise_url.is_empty()
+                    && !self.cluster.advertise_url.starts_with("http://")
+                    && !self.cluster.advertise_url.starts_with("https://"),
+                "cluster.advertise_url must start with http:// or https://",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, problem)) => Err(Error::Config((*problem).to_owned())),
@@ -165,4 +209,37 @@ impl ServerConfig {
     pub fn store_dir(&self) -> PathBuf {
         self.data_dir.join("store")
     }
+
+    /// The journey store of one partition of a Kafka log.
+    pub fn partition_store_dir(&self, partition: u32) -> PathBuf {
+        self.store_dir().join(format!("p{partition}"))
+    }
+
+    /// This node's id: the configured one, or `<hostname>-<listen port>`.
+    pub fn node_id(&self) -> String {
+        match self.cluster.node_id.trim() {
+            "" => format!("{}-{}", hostname(), self.listen.port()),
+            id => id.to_owned(),
+        }
+    }
+
+    /// Where other nodes reach this one: the configured URL, or one made of the listen
+    /// address (`port` is the port actually bound).
+    pub fn advertise_url(&self, port: u16) -> String {
+        match self.cluster.advertise_url.trim() {
+            "" if self.listen.ip().is_unspecified() => format!("http://{}:{port}", hostname()),
+            "" => format!("http://{}", SocketAddr::new(self.listen.ip(), port)),
+            url => url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+/// The machine's name (`HOSTNAME`, else `/etc/hostname`, else `localhost`).
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -28,6 +28,17 @@ pub enum Error {
     DeadlineExceeded(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Not here, not now: the partition is catching up, moving, or owned by `owner` (for a
+    /// client that routes itself). `UNAVAILABLE` with a `RetryInfo`.
+    #[error("{message}")]
+    Retry {
+        message: String,
+        retry_after: std::time::Duration,
+        owner: Option<String>,
+    },
+    /// The owner of a partition answered a forwarded call with this.
+    #[error("{}", .0.message())]
+    Forwarded(Status),
     #[error(transparent)]
     Log(#[from] rezef_log::Error),
     #[error(transparent)]
@@ -51,6 +62,11 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The response header (and `ErrorInfo` metadata key, as `owner`) naming the node that owns a
+/// partition, for clients that route themselves.
+pub const OWNER_HEADER: &str = "x-rezef-owner";
+const OWNER_KEY: &str = "owner";
 
 fn summary(violations: &[Violation]) -> String {
     let shown: Vec<_> = violations.iter().take(5).map(ToString::to_string).collect();
@@ -78,7 +94,8 @@ impl Error {
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
-            Self::Unavailable(_) => Code::Unavailable,
+            Self::Unavailable(_) | Self::Retry { .. } => Code::Unavailable,
+            Self::Forwarded(status) => status.code(),
             Self::Log(error) => match error {
                 rezef_log::Error::BatchTooLarge { .. } => Code::ResourceExhausted,
                 rezef_log::Error::OffsetOutOfRange { .. } => Code::OutOfRange,
@@ -106,8 +123,9 @@ impl From<Error> for Status {
         if code == Code::Internal {
             tracing::error!(%error, "internal error");
         }
-        match &error {
-            Error::InvalidArgument(violations) => {
+        match error {
+            Error::Forwarded(status) => status,
+            Error::InvalidArgument(ref violations) => {
                 let details = ErrorDetails::with_bad_request(
                     violations
                         .iter()
@@ -115,6 +133,23 @@ impl From<Error> for Status {
                         .collect::<Vec<_>>(),
                 );
                 Status::with_error_details(code, error.to_string(), details)
+            }
+            Error::Retry {
+                retry_after,
+                ref owner,
+                ..
+            } => {
+                let mut details = ErrorDetails::with_retry_info(Some(retry_after));
+                if let Some(owner) = owner {
+                    let owner: std::collections::HashMap<String, String> =
+                        [(OWNER_KEY.to_owned(), owner.clone())].into();
+                    details.set_error_info("PARTITION_ELSEWHERE", "rezef", owner);
+                }
+                let mut status = Status::with_error_details(code, error.to_string(), details);
+                if let Some(value) = owner.as_deref().and_then(|o| o.parse().ok()) {
+                    status.metadata_mut().insert(OWNER_HEADER, value);
+                }
+                status
             }
             _ => Status::new(code, error.to_string()),
         }
@@ -150,5 +185,27 @@ mod tests {
             code(rezef_log::Error::BatchTooLarge { bytes: 2, limit: 1 }),
             Code::ResourceExhausted
         );
+    }
+
+    #[test]
+    fn a_partition_elsewhere_says_when_to_retry_and_where() {
+        let status = Status::from(Error::Retry {
+            message: "partition 3 is owned by node b".into(),
+            retry_after: std::time::Duration::from_millis(250),
+            owner: Some("http://b:50051".into()),
+        });
+        assert_eq!(status.code(), Code::Unavailable);
+        let details = status.get_error_details();
+        let retry = details.retry_info().and_then(|r| r.retry_delay);
+        assert_eq!(retry, Some(std::time::Duration::from_millis(250)));
+        let owner = details
+            .error_info()
+            .and_then(|i| i.metadata.get("owner").cloned());
+        assert_eq!(owner.as_deref(), Some("http://b:50051"));
+        let header = status
+            .metadata()
+            .get(OWNER_HEADER)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(header, Some("http://b:50051"));
     }
 }

@@ -4,21 +4,30 @@
 //! applies the same rules when it folds the event.
 
 use rezef_events::event::{AssuranceLevel, VerificationMethod};
-use rezef_events::{Channel, ChannelIdentity, CustomerId, Payload, TenantId};
+use rezef_events::{Channel, ChannelIdentity, CustomerId, CustomerRef, Payload, TenantId};
 use rezef_proto::v1::{
     self, LinkIdentityRequest, LinkIdentityResponse, LinkOutcome, MergeCustomersRequest,
     MergeCustomersResponse, ResolveCustomerRequest, ResolveCustomerResponse,
-    UnmergeCustomersRequest, UnmergeCustomersResponse, identities_server::Identities,
+    UnmergeCustomersRequest, UnmergeCustomersResponse, identities_client::IdentitiesClient,
+    identities_server::Identities,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info, info_span};
 
 use crate::backbone::Backbone;
+use crate::cluster::{Place, Topology, forward};
 use crate::convert::{Check, linked_identity_to_proto};
 use crate::{Error, Result};
 
+/// The service: places each call on the node serving its customer's partition.
 #[derive(Debug, Clone)]
 pub struct IdentitiesService {
+    topology: Topology,
+}
+
+/// The calls answered here, on one partition's backbone.
+#[derive(Debug, Clone)]
+struct Local {
     backbone: Backbone,
 }
 
@@ -48,10 +57,37 @@ fn requested_by_field(check: &mut Check, value: &str) {
 }
 
 impl IdentitiesService {
-    pub fn new(backbone: Backbone) -> Self {
-        Self { backbone }
+    pub fn new(topology: Topology) -> Self {
+        Self { topology }
     }
 
+    /// Where a call about a customer (named by id or by identity) is answered. Only the
+    /// fields placing it are checked here; the node answering checks the rest.
+    fn place<T>(
+        &self,
+        request: &Request<T>,
+        tenant: &str,
+        customer: impl FnOnce(&mut Check) -> Option<CustomerRef>,
+    ) -> Result<Place> {
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", tenant.to_owned());
+        let customer = customer(&mut check);
+        let (Some(tenant), Some(customer)) = (tenant, customer) else {
+            let invalid = Error::InvalidArgument(check.into_violations());
+            return self.topology.place_invalid(request.metadata(), invalid);
+        };
+        let partition = self.topology.partitioner().reference(&tenant, &customer);
+        self.topology.place(partition, request.metadata())
+    }
+
+    fn by_id<T>(&self, request: &Request<T>, tenant: &str, field: &str, id: &str) -> Result<Place> {
+        self.place(request, tenant, |check| {
+            customer_field(check, field, id.to_owned()).map(CustomerRef::Id)
+        })
+    }
+}
+
+impl Local {
     /// The journey holding `customer`, or `NOT_FOUND`.
     fn journey_of(
         &self,
@@ -293,7 +329,20 @@ impl Identities for IdentitiesService {
         request: Request<ResolveCustomerRequest>,
     ) -> Result<Response<ResolveCustomerResponse>, Status> {
         let span = info_span!("resolve_customer", tenant = %request.get_ref().tenant_id);
-        Ok(Response::new(self.resolve(request).instrument(span).await?))
+        let message = request.get_ref();
+        let identity = message.identity.clone();
+        let place = self.place(&request, &message.tenant_id, |check| {
+            identity_field(check, "identity", identity).map(CustomerRef::Identity)
+        })?;
+        match place {
+            Place::Here(backbone) => {
+                let local = Local { backbone };
+                Ok(Response::new(
+                    local.resolve(request).instrument(span).await?,
+                ))
+            }
+            Place::There(peer) => forward!(peer, IdentitiesClient, resolve_customer, request),
+        }
     }
 
     async fn link_identity(
@@ -301,7 +350,20 @@ impl Identities for IdentitiesService {
         request: Request<LinkIdentityRequest>,
     ) -> Result<Response<LinkIdentityResponse>, Status> {
         let span = info_span!("link_identity", tenant = %request.get_ref().tenant_id);
-        Ok(Response::new(self.link(request).instrument(span).await?))
+        let message = request.get_ref();
+        let place = self.by_id(
+            &request,
+            &message.tenant_id,
+            "customer_id",
+            &message.customer_id,
+        )?;
+        match place {
+            Place::Here(backbone) => {
+                let local = Local { backbone };
+                Ok(Response::new(local.link(request).instrument(span).await?))
+            }
+            Place::There(peer) => forward!(peer, IdentitiesClient, link_identity, request),
+        }
     }
 
     async fn merge_customers(
@@ -309,7 +371,34 @@ impl Identities for IdentitiesService {
         request: Request<MergeCustomersRequest>,
     ) -> Result<Response<MergeCustomersResponse>, Status> {
         let span = info_span!("merge_customers", tenant = %request.get_ref().tenant_id);
-        Ok(Response::new(self.merge(request).instrument(span).await?))
+        let message = request.get_ref();
+        let (tenant, survivor, absorbed) = (
+            &message.tenant_id,
+            &message.survivor_customer_id,
+            &message.absorbed_customer_id,
+        );
+        let place = self.by_id(&request, tenant, "survivor_customer_id", survivor)?;
+        if self.topology.is_partitioned() {
+            let partitioner = self.topology.partitioner();
+            let partition = |id: &str| {
+                let tenant = TenantId::new(tenant.clone()).ok()?;
+                Some(partitioner.customer(&tenant, &CustomerId::new(id.to_owned()).ok()?))
+            };
+            if partition(survivor) != partition(absorbed) {
+                return Err(Error::FailedPrecondition(format!(
+                    "customers {survivor} and {absorbed} are on different partitions of the \
+                     log; merging across partitions is not built yet (docs/scale-out.md §2)"
+                ))
+                .into());
+            }
+        }
+        match place {
+            Place::Here(backbone) => {
+                let local = Local { backbone };
+                Ok(Response::new(local.merge(request).instrument(span).await?))
+            }
+            Place::There(peer) => forward!(peer, IdentitiesClient, merge_customers, request),
+        }
     }
 
     async fn unmerge_customers(
@@ -317,6 +406,21 @@ impl Identities for IdentitiesService {
         request: Request<UnmergeCustomersRequest>,
     ) -> Result<Response<UnmergeCustomersResponse>, Status> {
         let span = info_span!("unmerge_customers", tenant = %request.get_ref().tenant_id);
-        Ok(Response::new(self.unmerge(request).instrument(span).await?))
+        let message = request.get_ref();
+        let place = self.by_id(
+            &request,
+            &message.tenant_id,
+            "customer_id",
+            &message.customer_id,
+        )?;
+        match place {
+            Place::Here(backbone) => {
+                let local = Local { backbone };
+                Ok(Response::new(
+                    local.unmerge(request).instrument(span).await?,
+                ))
+            }
+            Place::There(peer) => forward!(peer, IdentitiesClient, unmerge_customers, request),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `rezef.v1.Ingest`: validates batches of events and appends them to the log. An
 //! acknowledgement is given only once the log says the batch is durable.
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -8,41 +9,57 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use prost::Message;
 use rezef_events::{Timestamp, codec};
-use rezef_log::Log;
 use rezef_proto::v1::{
-    self, PublishRequest, PublishResponse, PublishStreamResponse, ingest_server::Ingest,
-    publish_stream_response::Result as StreamResult,
+    self, PublishRequest, PublishResponse, PublishStreamResponse, ingest_client::IngestClient,
+    ingest_server::Ingest, publish_stream_response::Result as StreamResult,
 };
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span};
 
+use crate::cluster::{Place, Topology, forward};
 use crate::config::Limits;
 use crate::convert::{event_from_proto, timestamp};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct IngestService {
-    log: Arc<dyn Log>,
+    topology: Topology,
     limits: Limits,
     /// Turns true when the server shuts down; open publish streams end then.
     closing: tokio::sync::watch::Receiver<bool>,
 }
 
+/// The events of a batch bound for one partition.
+#[derive(Debug, Default)]
+struct Part {
+    /// Their places in the batch.
+    indexes: Vec<usize>,
+    payloads: Vec<Bytes>,
+    /// As received, for the owner when the part is forwarded.
+    originals: Vec<v1::Event>,
+}
+
 impl IngestService {
     pub fn new(
-        log: Arc<dyn Log>,
+        topology: Topology,
         limits: Limits,
         closing: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
-            log,
+            topology,
             limits,
             closing,
         }
     }
 
-    /// Validates the whole batch, then appends it atomically.
-    async fn publish_batch(&self, request: PublishRequest) -> Result<PublishResponse> {
+    /// Validates the whole batch, then appends it: atomically on one partition, else each
+    /// partition's part by the node serving it.
+    async fn publish_batch(
+        &self,
+        metadata: &MetadataMap,
+        request: PublishRequest,
+    ) -> Result<PublishResponse> {
         let size = request.encoded_len();
         if size > self.limits.max_message_bytes {
             return Err(Error::TooLarge {
@@ -63,9 +80,12 @@ impl IngestService {
             });
         }
         let tenant = request.events[0].tenant_id.clone();
+        let partitioner = self.topology.partitioner();
+        let partitioned = partitioner.partitions() > 1;
         let mut violations = Vec::new();
-        let mut payloads = Vec::with_capacity(count);
+        let mut parts: BTreeMap<u32, Part> = BTreeMap::new();
         for (i, event) in request.events.into_iter().enumerate() {
+            let original = partitioned.then(|| event.clone());
             let at = format!("events[{i}]");
             if event.tenant_id != tenant {
                 violations.push(rezef_events::Violation::new(
@@ -83,7 +103,10 @@ impl IngestService {
                             limit: self.limits.max_event_bytes,
                         });
                     }
-                    payloads.push(Bytes::from(encoded));
+                    let part = parts.entry(partitioner.event(&event)).or_default();
+                    part.indexes.push(i);
+                    part.payloads.push(Bytes::from(encoded));
+                    part.originals.extend(original);
                 }
                 Err(errors) => violations.extend(errors.into_iter().map(|v| v.under(&at))),
             }
@@ -91,14 +114,71 @@ impl IngestService {
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations));
         }
-        let appended = self.log.append(payloads).await?;
+        let appended = futures::future::try_join_all(
+            parts
+                .into_iter()
+                .map(|(partition, part)| self.append(metadata, partition, part)),
+        )
+        .await?;
+        let mut positions = vec![v1::EventPosition::default(); count];
+        for (indexes, response) in &appended {
+            for (&i, position) in indexes.iter().zip(&response.positions) {
+                positions[i] = *position;
+            }
+        }
+        let first = appended.first().map(|(_, r)| r);
         Ok(PublishResponse {
-            first_offset: appended.first_offset,
-            count: appended.count,
-            recorded_at: Some(timestamp(Timestamp::from_unix_millis(
-                appended.timestamp_ms,
-            ))),
+            first_offset: positions.first().map_or(0, |p| p.offset),
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            recorded_at: first.and_then(|r| r.recorded_at),
+            positions,
         })
+    }
+
+    /// Appends one partition's part here, or has its owner append it.
+    async fn append(
+        &self,
+        metadata: &MetadataMap,
+        partition: u32,
+        part: Part,
+    ) -> Result<(Vec<usize>, PublishResponse)> {
+        let response = match self.topology.place(partition, metadata)? {
+            Place::Here(backbone) => {
+                let appended = backbone.log.append(part.payloads).await?;
+                let positions = (appended.first_offset..appended.end_offset())
+                    .map(|offset| v1::EventPosition { partition, offset })
+                    .collect();
+                PublishResponse {
+                    first_offset: appended.first_offset,
+                    count: appended.count,
+                    recorded_at: Some(timestamp(Timestamp::from_unix_millis(
+                        appended.timestamp_ms,
+                    ))),
+                    positions,
+                }
+            }
+            Place::There(peer) => {
+                let request = Request::from_parts(
+                    metadata.clone(),
+                    tonic::Extensions::default(),
+                    PublishRequest {
+                        events: part.originals,
+                        sequence: 0,
+                    },
+                );
+                forward!(peer, IngestClient, publish, request)
+                    .map_err(Error::Forwarded)?
+                    .into_inner()
+            }
+        };
+        if response.positions.len() != part.indexes.len() {
+            return Err(Error::Unavailable(format!(
+                "partition {partition} acknowledged {} events of {}",
+                response.positions.len(),
+                part.indexes.len()
+            )));
+        }
+        Ok((part.indexes, response))
     }
 }
 
@@ -110,7 +190,7 @@ impl Ingest for IngestService {
         &self,
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         let span = info_span!(
             "publish",
             events = request.events.len(),
@@ -119,7 +199,10 @@ impl Ingest for IngestService {
         if let Some(first) = request.events.first() {
             span.record("tenant", first.tenant_id.as_str());
         }
-        let response = self.publish_batch(request).instrument(span).await?;
+        let response = self
+            .publish_batch(&metadata, request)
+            .instrument(span)
+            .await?;
         Ok(Response::new(response))
     }
 
@@ -131,19 +214,23 @@ impl Ingest for IngestService {
     ) -> Result<Response<PublishStream>, Status> {
         let service = self.clone();
         let mut closing = self.closing.clone();
+        let (metadata, _, requests) = request.into_parts();
+        let metadata = Arc::new(metadata);
         // Between batches, a shutdown ends the stream (the batch in flight completes).
-        let requests = request.into_inner().take_until(async move {
+        let requests = requests.take_until(async move {
             let _ = closing.wait_for(|closing| *closing).await;
         });
         // One batch at a time, in the order sent, so an adapter's events keep their order
         // in the log; other connections' batches still share fsyncs with these.
         let responses = requests.then(move |request| {
             let service = service.clone();
+            let metadata = Arc::clone(&metadata);
             async move {
                 let request = request?;
                 let sequence = request.sequence;
                 let span = info_span!("publish_stream", sequence, events = request.events.len());
-                let result = match service.publish_batch(request).instrument(span).await {
+                let published = service.publish_batch(&metadata, request);
+                let result = match published.instrument(span).await {
                     Ok(ack) => StreamResult::Ack(ack),
                     Err(error) => StreamResult::Rejected(rejection(error)),
                 };

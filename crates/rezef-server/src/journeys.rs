@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use futures::Stream;
 use rezef_events::fold::TRANSCRIPT_LEN;
+use rezef_events::partition::Partitioner;
 use rezef_events::resume::resume;
 use rezef_events::{
     Channel, ConversationId, CustomerId, Journey, Payload, TenantId, Timestamp,
     is_continuation_token,
 };
 use rezef_proto::v1::{
-    ConversationUpdate, GetJourneyRequest, GetJourneyResponse, IssueContinuationTokenRequest,
+    self, ConversationUpdate, GetJourneyRequest, GetJourneyResponse, IssueContinuationTokenRequest,
     IssueContinuationTokenResponse, JourneyUpdate, ResumeConversationRequest,
     ResumeConversationResponse, WatchConversationRequest, WatchJourneyRequest,
-    journeys_server::Journeys,
+    journeys_client::JourneysClient, journeys_server::Journeys,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,6 +25,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, Span, debug, info_span};
 
 use crate::backbone::Backbone;
+use crate::cluster::{FORWARDED_HEADER, Place, Topology, forward};
 use crate::convert::{
     Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
 };
@@ -32,16 +34,26 @@ use crate::{Error, Result};
 /// The longest a continuation token may be valid.
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// The service: places each call on the node serving its customer's partition.
 #[derive(Debug, Clone)]
 pub struct JourneysService {
-    backbone: Backbone,
+    topology: Topology,
 }
 
 impl JourneysService {
-    pub fn new(backbone: Backbone) -> Self {
-        Self { backbone }
+    pub fn new(topology: Topology) -> Self {
+        Self { topology }
     }
+}
 
+/// The calls answered here, on one partition's backbone.
+#[derive(Debug, Clone)]
+struct Local {
+    backbone: Backbone,
+    partitioner: Partitioner,
+}
+
+impl Local {
     async fn get(&self, request: Request<GetJourneyRequest>) -> Result<GetJourneyResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
@@ -200,7 +212,7 @@ impl JourneysService {
                 ))
             })?,
         };
-        let token = self.free_token(&tenant)?;
+        let token = self.free_token(&tenant, &journey.customer_id)?;
         let ttl = ttl.unwrap_or(self.backbone.policy(&tenant).token_ttl);
         let mut event = Backbone::own_event(
             &tenant,
@@ -226,12 +238,19 @@ impl JourneysService {
         })
     }
 
-    /// Six random digits no valid token of the tenant has.
-    fn free_token(&self, tenant: &TenantId) -> Result<String> {
+    /// Six random digits no valid token of the tenant has, on the customer's partition (so
+    /// that an event continuing with it is appended where the customer's journey is).
+    fn free_token(&self, tenant: &TenantId, customer: &CustomerId) -> Result<String> {
         let now = Timestamp::now();
-        for _ in 0..32 {
+        let partition = self.partitioner.customer(tenant, customer);
+        let mut tries = 0;
+        while tries < 32 {
             let random = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes());
             let token = format!("{:06}", random % 1_000_000);
+            if self.partitioner.token(tenant, &token) != partition {
+                continue;
+            }
+            tries += 1;
             let taken = self.backbone.store.token(tenant, &token)?;
             if !taken.is_some_and(|grant| grant.holds_at(now)) {
                 return Ok(token);
@@ -322,27 +341,12 @@ fn watch<T: Send + 'static>(
     Box::pin(ReceiverStream::new(receiver))
 }
 
-#[tonic::async_trait]
-impl Journeys for JourneysService {
-    async fn get_journey(
-        &self,
-        request: Request<GetJourneyRequest>,
-    ) -> Result<Response<GetJourneyResponse>, Status> {
-        let span = info_span!("get_journey", tenant = %request.get_ref().tenant_id);
-        Ok(Response::new(self.get(request).instrument(span).await?))
-    }
-
-    type WatchJourneyStream = WatchStream<JourneyUpdate>;
-
-    async fn watch_journey(
-        &self,
-        request: Request<WatchJourneyRequest>,
-    ) -> Result<Response<Self::WatchJourneyStream>, Status> {
-        let request = request.into_inner();
+impl Local {
+    fn watch_journey(&self, request: WatchJourneyRequest) -> Result<WatchStream<JourneyUpdate>> {
         let (tenant, customer) = Backbone::parse_customer(request.tenant_id, request.customer)?;
         let customer_id = self.backbone.journey(&tenant, &customer)?.customer_id;
         let span = info_span!("watch_journey", %tenant, customer = %customer_id);
-        let stream = watch(
+        Ok(watch(
             self.backbone.clone(),
             tenant,
             customer_id,
@@ -354,52 +358,34 @@ impl Journeys for JourneysService {
                     projected_offset,
                 })
             },
-        );
-        Ok(Response::new(stream))
+        ))
     }
 
-    async fn resume_conversation(
+    /// The conversation's customer, if this partition knows the conversation.
+    fn conversation_owner(
         &self,
-        request: Request<ResumeConversationRequest>,
-    ) -> Result<Response<ResumeConversationResponse>, Status> {
-        let span = info_span!("resume_conversation", tenant = %request.get_ref().tenant_id);
-        Ok(Response::new(self.resume(request).instrument(span).await?))
-    }
-
-    type WatchConversationStream = WatchStream<ConversationUpdate>;
-
-    async fn watch_conversation(
-        &self,
-        request: Request<WatchConversationRequest>,
-    ) -> Result<Response<Self::WatchConversationStream>, Status> {
-        let request = request.into_inner();
-        let mut check = Check::default();
-        let tenant = check.tenant("tenant_id", request.tenant_id);
-        let conversation = check.id(
-            "conversation_id",
-            request.conversation_id,
-            true,
-            ConversationId::new,
-        );
-        let (Some(tenant), Some(conversation)) = (tenant, conversation) else {
-            return Err(Error::InvalidArgument(check.into_violations()).into());
-        };
-        let owner = self
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<CustomerId>> {
+        Ok(self
             .backbone
             .store
-            .conversation_owner(&tenant, &conversation)
-            .map_err(Error::from)?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "conversation {conversation} is not known in tenant {tenant}"
-                ))
-            })?;
+            .conversation_owner(tenant, conversation)?)
+    }
+
+    fn watch_conversation(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        owner: CustomerId,
+        from_offset: Option<u64>,
+    ) -> WatchStream<ConversationUpdate> {
         let span = info_span!("watch_conversation", %tenant, %conversation);
-        let stream = watch(
+        watch(
             self.backbone.clone(),
             tenant,
             owner,
-            request.from_offset,
+            from_offset,
             span,
             move |journey, projected_offset| {
                 let found = journey.conversation(&conversation)?;
@@ -409,8 +395,154 @@ impl Journeys for JourneysService {
                     projected_offset,
                 })
             },
+        )
+    }
+}
+
+impl JourneysService {
+    fn local(&self, backbone: Backbone) -> Local {
+        Local {
+            backbone,
+            partitioner: self.topology.partitioner(),
+        }
+    }
+
+    /// Where a call about the customer a request names is answered.
+    fn place<T>(
+        &self,
+        request: &Request<T>,
+        tenant: &str,
+        customer: Option<&v1::CustomerRef>,
+    ) -> Result<Place> {
+        match Backbone::parse_customer(tenant.to_owned(), customer.cloned()) {
+            Ok((tenant, customer)) => {
+                let partition = self.topology.partitioner().reference(&tenant, &customer);
+                self.topology.place(partition, request.metadata())
+            }
+            Err(invalid) => self.topology.place_invalid(request.metadata(), invalid),
+        }
+    }
+
+    /// A conversation is found by asking every partition served here, then (unless this
+    /// call was forwarded) every other node.
+    async fn watch_conversation(
+        &self,
+        request: Request<WatchConversationRequest>,
+    ) -> Result<WatchStream<ConversationUpdate>, Status> {
+        let message = request.get_ref();
+        let mut check = Check::default();
+        let tenant = check.tenant("tenant_id", message.tenant_id.clone());
+        let conversation = check.id(
+            "conversation_id",
+            message.conversation_id.clone(),
+            true,
+            ConversationId::new,
         );
-        Ok(Response::new(stream))
+        let (Some(tenant), Some(conversation)) = (tenant, conversation) else {
+            return Err(Error::InvalidArgument(check.into_violations()).into());
+        };
+        for (_, backbone) in self.topology.local() {
+            let local = self.local(backbone);
+            if let Some(owner) = local.conversation_owner(&tenant, &conversation)? {
+                let from = message.from_offset;
+                return Ok(local.watch_conversation(tenant, conversation, owner, from));
+            }
+        }
+        let not_found = || {
+            Status::from(Error::NotFound(format!(
+                "conversation {conversation} is not known in tenant {tenant}"
+            )))
+        };
+        if request.metadata().contains_key(FORWARDED_HEADER) {
+            return Err(not_found());
+        }
+        for peer in self.topology.peers() {
+            let forwarded = Request::from_parts(
+                request.metadata().clone(),
+                tonic::Extensions::default(),
+                request.get_ref().clone(),
+            );
+            match forward!(peer, JourneysClient, watch_conversation, forwarded) {
+                Ok(response) => return Ok(Box::pin(response.into_inner())),
+                Err(status) if status.code() == tonic::Code::NotFound => {}
+                Err(status) => return Err(status),
+            }
+        }
+        Err(not_found())
+    }
+}
+
+#[tonic::async_trait]
+impl Journeys for JourneysService {
+    async fn get_journey(
+        &self,
+        request: Request<GetJourneyRequest>,
+    ) -> Result<Response<GetJourneyResponse>, Status> {
+        let span = info_span!("get_journey", tenant = %request.get_ref().tenant_id);
+        let message = request.get_ref();
+        match self.place(&request, &message.tenant_id, message.customer.as_ref())? {
+            Place::Here(backbone) => {
+                let local = self.local(backbone);
+                Ok(Response::new(local.get(request).instrument(span).await?))
+            }
+            Place::There(peer) => forward!(peer, JourneysClient, get_journey, request),
+        }
+    }
+
+    type WatchJourneyStream = WatchStream<JourneyUpdate>;
+
+    async fn watch_journey(
+        &self,
+        request: Request<WatchJourneyRequest>,
+    ) -> Result<Response<Self::WatchJourneyStream>, Status> {
+        let message = request.get_ref();
+        match self.place(&request, &message.tenant_id, message.customer.as_ref())? {
+            Place::Here(backbone) => {
+                let stream = self.local(backbone).watch_journey(request.into_inner())?;
+                Ok(Response::new(stream))
+            }
+            Place::There(peer) => {
+                let response = forward!(peer, JourneysClient, watch_journey, request)?;
+                Ok(Response::new(Box::pin(response.into_inner())))
+            }
+        }
+    }
+
+    async fn resume_conversation(
+        &self,
+        request: Request<ResumeConversationRequest>,
+    ) -> Result<Response<ResumeConversationResponse>, Status> {
+        let span = info_span!("resume_conversation", tenant = %request.get_ref().tenant_id);
+        let message = request.get_ref();
+        // A token is issued on its customer's partition: it leads there even from a new
+        // identity.
+        let token = Some(message.continuation_token.as_str())
+            .filter(|t| is_continuation_token(t) && self.topology.is_partitioned());
+        let place = match (token, TenantId::new(message.tenant_id.clone())) {
+            (Some(token), Ok(tenant)) => {
+                let partition = self.topology.partitioner().token(&tenant, token);
+                self.topology.place(partition, request.metadata())?
+            }
+            _ => self.place(&request, &message.tenant_id, message.customer.as_ref())?,
+        };
+        match place {
+            Place::Here(backbone) => {
+                let local = self.local(backbone);
+                Ok(Response::new(local.resume(request).instrument(span).await?))
+            }
+            Place::There(peer) => forward!(peer, JourneysClient, resume_conversation, request),
+        }
+    }
+
+    type WatchConversationStream = WatchStream<ConversationUpdate>;
+
+    async fn watch_conversation(
+        &self,
+        request: Request<WatchConversationRequest>,
+    ) -> Result<Response<Self::WatchConversationStream>, Status> {
+        Ok(Response::new(
+            JourneysService::watch_conversation(self, request).await?,
+        ))
     }
 
     async fn issue_continuation_token(
@@ -418,8 +550,16 @@ impl Journeys for JourneysService {
         request: Request<IssueContinuationTokenRequest>,
     ) -> Result<Response<IssueContinuationTokenResponse>, Status> {
         let span = info_span!("issue_continuation_token", tenant = %request.get_ref().tenant_id);
-        Ok(Response::new(
-            self.issue_token(request).instrument(span).await?,
-        ))
+        let message = request.get_ref();
+        match self.place(&request, &message.tenant_id, message.customer.as_ref())? {
+            Place::Here(backbone) => {
+                let local = self.local(backbone);
+                let response = local.issue_token(request).instrument(span).await?;
+                Ok(Response::new(response))
+            }
+            Place::There(peer) => {
+                forward!(peer, JourneysClient, issue_continuation_token, request)
+            }
+        }
     }
 }

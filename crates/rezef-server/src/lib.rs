@@ -1,6 +1,7 @@
 //! Rezef's gRPC edge: the `rezef.v1` services over the log and the journey store.
 //!
 //! - [`Server`] opens the data directory, starts the projector and serves.
+//! - `cluster`: which node serves which partition of a Kafka log, and forwarding to it.
 //! - [`Clock`]: the time routing decides by ([`SystemClock`], or a [`ManualClock`] in tests).
 //! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
@@ -9,6 +10,7 @@
 mod audit;
 mod backbone;
 mod clock;
+mod cluster;
 mod config;
 pub mod convert;
 mod error;
@@ -19,6 +21,7 @@ mod routing;
 mod server;
 
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
-pub use config::{KafkaSettings, Limits, LogBackend, LogSettings, ServerConfig};
-pub use error::{Error, Result};
-pub use server::{Server, open_log};
+pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
+pub use config::{ClusterSettings, KafkaSettings, Limits, LogBackend, LogSettings, ServerConfig};
+pub use error::{Error, OWNER_HEADER, Result};
+pub use server::{Server, open_partitions};

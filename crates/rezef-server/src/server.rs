@@ -3,10 +3,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use http::HeaderValue;
-use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, ensure_topic};
+use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, TopicStatus, ensure_topic};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
@@ -20,12 +21,13 @@ use tracing::{Instrument, error, info, info_span};
 use crate::audit::AuditService;
 use crate::backbone::Backbone;
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::{self, Topology};
 use crate::config::{LogBackend, ServerConfig};
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
-use crate::routing::RoutingService;
 use crate::routing::desk::Desk;
+use crate::routing::{NotYetPartitioned, RoutingService};
 use crate::{Error, Result};
 
 /// A backbone ready to serve: storage open, listener bound.
@@ -33,10 +35,22 @@ use crate::{Error, Result};
 pub struct Server {
     config: ServerConfig,
     listener: TcpListener,
-    log: Arc<dyn Log>,
-    store: Arc<dyn JourneyStore>,
+    storage: Storage,
     routing: Option<rezef_routing::Routing>,
     clock: Arc<dyn Clock>,
+}
+
+/// Where the events and the journeys are.
+#[derive(Debug)]
+enum Storage {
+    /// The embedded log and one store, all here.
+    Single {
+        log: Arc<dyn Log>,
+        store: Arc<dyn JourneyStore>,
+    },
+    /// A Kafka topic whose partitions this node shares with others; each partition it owns
+    /// gets a store of its own when the group assigns it.
+    Cluster,
 }
 
 impl Server {
@@ -49,8 +63,13 @@ impl Server {
             .as_deref()
             .map(load_routing)
             .transpose()?;
-        let log = open_log(&config).await?;
-        let store: Arc<dyn JourneyStore> = Arc::new(SledStore::open(config.store_dir())?);
+        let storage = match config.log.backend {
+            LogBackend::Embedded => Storage::Single {
+                log: open_log(&config)?,
+                store: Arc::new(SledStore::open(config.store_dir())?),
+            },
+            LogBackend::Kafka => Storage::Cluster,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -60,8 +79,7 @@ impl Server {
         Ok(Self {
             config,
             listener,
-            log,
-            store,
+            storage,
             routing,
             clock: Arc::new(SystemClock),
         })
@@ -78,45 +96,39 @@ impl Server {
         self.listener.local_addr().unwrap_or(self.config.listen)
     }
 
-    /// Serves until `shutdown` resolves, then stops the projector and closes the log.
+    /// Serves until `shutdown` resolves, then stops the projector(s) and closes the log.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let addr = self.local_addr();
-        let log = self.log.clone();
-        let policies = Arc::new(self.config.continuity.clone());
-        let projector =
-            Projector::new(log.clone(), self.store.clone())?.with_policies(policies.clone());
         let (closing, closing_watch) = tokio::sync::watch::channel(false);
-        let backbone = Backbone {
-            log: log.clone(),
-            store: self.store.clone(),
-            projection: projector.watch(),
-            limits: self.config.limits.clone(),
-            policies,
-            reveal_keys: Arc::new(self.config.reveal_keys.clone()),
-            closing: closing_watch,
-        };
         // Open streams (watches, replays) end when shutdown begins, so that the graceful
         // shutdown does not wait for clients that never hang up.
         let shutdown = async move {
             shutdown.await;
             closing.send_replace(true);
         };
-
-        let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
-        let projection = tokio::spawn(
-            async move {
-                let result = projector
-                    .run(async {
-                        let _ = projector_stopped.await;
-                    })
-                    .await;
-                if let Err(error) = &result {
-                    error!(%error, "the projector stopped");
-                }
-                result
+        let (topology, background) = match self.storage {
+            Storage::Single { log, store } => {
+                let policies = Arc::new(self.config.continuity.clone());
+                let projector =
+                    Projector::new(log.clone(), store.clone())?.with_policies(policies.clone());
+                let backbone = Backbone {
+                    log: log.clone(),
+                    store,
+                    projection: projector.watch(),
+                    limits: self.config.limits.clone(),
+                    policies,
+                    reveal_keys: Arc::new(self.config.reveal_keys.clone()),
+                    closing: closing_watch.clone(),
+                };
+                let background = Background::Single(SingleProjection::start(projector, log));
+                (Topology::Single(backbone), background)
             }
-            .instrument(info_span!("projection")),
-        );
+            Storage::Cluster => {
+                let (cluster, running) =
+                    cluster::start(&self.config, addr.port(), closing_watch.clone()).await?;
+                (Topology::Cluster(cluster), Background::Cluster(running))
+            }
+        };
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<IngestServer<IngestService>>().await;
@@ -127,7 +139,6 @@ impl Server {
         health
             .set_serving::<IdentitiesServer<IdentitiesService>>()
             .await;
-        health.set_serving::<RoutingServer<RoutingService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(rezef_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -136,41 +147,100 @@ impl Server {
 
         let limit = self.config.limits.max_message_bytes;
         let ingest = IngestServer::new(IngestService::new(
-            log.clone(),
+            topology.clone(),
             self.config.limits.clone(),
-            backbone.closing.clone(),
+            closing_watch,
         ))
         .max_decoding_message_size(limit);
-        let journeys = JourneysServer::new(JourneysService::new(backbone.clone()))
+        let journeys = JourneysServer::new(JourneysService::new(topology.clone()))
             .max_decoding_message_size(limit);
-        let identities = IdentitiesServer::new(IdentitiesService::new(backbone.clone()))
+        let identities = IdentitiesServer::new(IdentitiesService::new(topology.clone()))
             .max_decoding_message_size(limit);
-        let desk = Desk::new(backbone.clone(), self.routing, self.clock);
-        let timer = desk.spawn_timer();
-        let routing =
-            RoutingServer::new(RoutingService::new(desk)).max_decoding_message_size(limit);
-        let audit = AuditServer::new(AuditService::new(backbone)).max_decoding_message_size(limit);
+        let audit =
+            AuditServer::new(AuditService::new(topology.clone())).max_decoding_message_size(limit);
+        let (routing, timer) = match &topology {
+            Topology::Single(backbone) => {
+                let desk = Desk::new(backbone.clone(), self.routing, self.clock);
+                let timer = desk.spawn_timer();
+                let service =
+                    RoutingServer::new(RoutingService::new(desk)).max_decoding_message_size(limit);
+                health.set_serving::<RoutingServer<RoutingService>>().await;
+                (Some(service), Some(timer))
+            }
+            Topology::Cluster(_) => (None, None),
+        };
 
         // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
         let incoming =
             tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
         info!(%addr, data_dir = %self.config.data_dir.display(), "rezef is serving");
-        tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ingest)
             .add_service(journeys)
             .add_service(identities)
-            .add_service(routing)
-            .add_service(audit)
+            .add_service(audit);
+        let router = match routing {
+            Some(routing) => router.add_service(routing),
+            None => router.add_service(NotYetPartitioned),
+        };
+        router
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
 
         info!("shutting down");
-        timer.abort();
-        let _ = stop_projector.send(());
-        let projected = projection.await;
+        if let Some(timer) = timer {
+            timer.abort();
+        }
+        match background {
+            Background::Single(projection) => projection.stop().await,
+            Background::Cluster(running) => {
+                running.stop().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What runs beside the gRPC server.
+enum Background {
+    Single(SingleProjection),
+    Cluster(cluster::Running),
+}
+
+/// The projector of the embedded log, running.
+struct SingleProjection {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<rezef_store::Result<()>>,
+    log: Arc<dyn Log>,
+}
+
+impl SingleProjection {
+    fn start(projector: Projector, log: Arc<dyn Log>) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(
+            async move {
+                let result = projector
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                if let Err(error) = &result {
+                    error!(%error, "the projector stopped");
+                }
+                result
+            }
+            .instrument(info_span!("projection")),
+        );
+        Self { stop, task, log }
+    }
+
+    /// Stops the projector, then closes the log.
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        let projected = self.task.await;
         self.log.close().await;
         match projected {
             Ok(result) => result.map_err(Error::from),
@@ -179,22 +249,40 @@ impl Server {
     }
 }
 
-/// The embedded log under the data directory, or partition 0 of the Kafka topic (created
-/// if missing). The journey store stays in the data directory either way.
-pub async fn open_log(config: &ServerConfig) -> Result<Arc<dyn Log>> {
-    Ok(match config.log.backend {
-        LogBackend::Embedded => EmbeddedLog::open(EmbeddedLogConfig {
-            segment_bytes: config.log.segment_bytes,
-            ..EmbeddedLogConfig::new(config.log_dir())
-        })?,
+/// Every partition of the log with the directory of its journey store: the embedded log
+/// and `data_dir/store`, or each partition of the Kafka topic (created if missing) and
+/// `data_dir/store/p<N>`. For tools that fold the log themselves (`rezef rebuild`).
+pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<(Arc<dyn Log>, PathBuf)>> {
+    let settings = &config.log.kafka;
+    match config.log.backend {
+        LogBackend::Embedded => Ok(vec![(open_log(config)?, config.store_dir())]),
         LogBackend::Kafka => {
-            let settings = &config.log.kafka;
             let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
             kafka.request_timeout = std::time::Duration::from_millis(settings.request_timeout_ms);
-            ensure_topic(&kafka, &TopicSettings::new(1, settings.replication)).await?;
-            KafkaLog::open(kafka).await?
+            let wanted = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
+            let settings = TopicSettings::new(wanted, settings.replication);
+            let partitions = match ensure_topic(&kafka, &settings).await? {
+                TopicStatus::Created => wanted,
+                TopicStatus::Existed { partitions } => partitions,
+            };
+            let mut opened = Vec::new();
+            for partition in 0..partitions {
+                kafka.partition = partition;
+                let log: Arc<dyn Log> = KafkaLog::open(kafka.clone()).await?;
+                let dir = config.partition_store_dir(partition.unsigned_abs());
+                opened.push((log, dir));
+            }
+            Ok(opened)
         }
-    })
+    }
+}
+
+/// The embedded log under the data directory.
+fn open_log(config: &ServerConfig) -> Result<Arc<dyn Log>> {
+    Ok(EmbeddedLog::open(EmbeddedLogConfig {
+        segment_bytes: config.log.segment_bytes,
+        ..EmbeddedLogConfig::new(config.log_dir())
+    })?)
 }
 
 /// Reads and compiles the routing file; every mistake is reported.

@@ -23,6 +23,23 @@ pub struct Overrides {
     pub routing_config: Option<PathBuf>,
     #[serde(skip_serializing_if = "LogOverrides::is_empty")]
     pub log: LogOverrides,
+    #[serde(skip_serializing_if = "ClusterOverrides::is_empty")]
+    pub cluster: ClusterOverrides,
+}
+
+/// `[cluster]` settings given as flags.
+#[derive(Debug, Default, Serialize)]
+pub struct ClusterOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise_url: Option<String>,
+}
+
+impl ClusterOverrides {
+    fn is_empty(&self) -> bool {
+        self.node_id.is_none() && self.advertise_url.is_none()
+    }
 }
 
 /// `[log]` settings given as flags.
@@ -40,6 +57,8 @@ pub struct KafkaOverrides {
     pub brokers: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
 }
 
 /// The log flags of `serve` and `rebuild`.
@@ -54,6 +73,9 @@ pub struct LogArgs {
     /// The Kafka topic [default: rezef.events].
     #[arg(long)]
     kafka_topic: Option<String>,
+    /// Partitions of the Kafka topic when it is created [default: 12].
+    #[arg(long)]
+    kafka_partitions: Option<u32>,
 }
 
 impl From<LogArgs> for LogOverrides {
@@ -66,6 +88,7 @@ impl From<LogArgs> for LogOverrides {
             kafka: KafkaOverrides {
                 brokers: args.kafka_brokers,
                 topic: args.kafka_topic,
+                partitions: args.kafka_partitions,
             },
         }
     }
@@ -79,7 +102,7 @@ impl LogOverrides {
 
 impl KafkaOverrides {
     fn is_empty(&self) -> bool {
-        self.brokers.is_none() && self.topic.is_none()
+        self.brokers.is_none() && self.topic.is_none() && self.partitions.is_none()
     }
 }
 
@@ -98,7 +121,7 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerC
         .merge(
             Env::prefixed("REZEF_")
                 .split("__")
-                .ignore(&["config", "server"]),
+                .ignore(&["config", "server", "tenant"]),
         )
         .merge(Serialized::defaults(overrides))
         .extract()
@@ -151,6 +174,7 @@ mod tests {
                     kafka: KafkaOverrides {
                         brokers: brokers.map(str::to_owned),
                         topic: Some("events".into()),
+                        partitions: None,
                     },
                 },
                 ..Overrides::default()

@@ -663,3 +663,34 @@ impl routing_server::Routing for RoutingService {
         ))
     }
 }
+
+/// `rezef.v1.Routing` on a partitioned log, until routing has one writer per tenant there
+/// (docs/scale-out.md §5): every call answers `FAILED_PRECONDITION` saying so.
+#[derive(Debug, Clone, Copy)]
+pub struct NotYetPartitioned;
+
+impl tonic::server::NamedService for NotYetPartitioned {
+    const NAME: &'static str =
+        <routing_server::RoutingServer<RoutingService> as tonic::server::NamedService>::NAME;
+}
+
+impl<B> tower::Service<http::Request<B>> for NotYetPartitioned {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<B>) -> Self::Future {
+        let status = Status::failed_precondition(
+            "routing is not served on a partitioned (Kafka) log yet: it needs one writer per \
+             tenant (docs/scale-out.md §5); run routing on the embedded log",
+        );
+        std::future::ready(Ok(status.into_http()))
+    }
+}

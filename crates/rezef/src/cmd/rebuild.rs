@@ -1,14 +1,15 @@
 //! `rezef rebuild`: the journey store is a projection; delete it and fold the log again
 //! (embedded, or the Kafka topic with `--log kafka`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rezef_log::Log;
 use rezef_store::{JourneyStore, SledStore};
 
-use rezef_server::LogBackend;
+use rezef_server::{LogBackend, ServerConfig};
 
 use crate::config::{self, LogArgs, Overrides};
 
@@ -37,13 +38,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "no log in {}: nothing to rebuild from",
         config.data_dir.display()
     );
-    let log = rezef_server::open_log(&config).await?;
-    // A fresh store: the old one may be of another format, or damaged.
-    let store_dir = config.store_dir();
-    if store_dir.exists() {
-        std::fs::remove_dir_all(&store_dir)?;
+    for (log, store_dir) in rezef_server::open_partitions(&config).await? {
+        rebuild(log, &store_dir, &config).await?;
     }
-    let store: Arc<dyn JourneyStore> = Arc::new(SledStore::open(&store_dir)?);
+    Ok(())
+}
+
+/// Folds one partition of the log into a fresh store at `store_dir`.
+async fn rebuild(log: Arc<dyn Log>, store_dir: &Path, config: &ServerConfig) -> anyhow::Result<()> {
+    // A fresh store: the old one may be of another format, or damaged.
+    if store_dir.exists() {
+        std::fs::remove_dir_all(store_dir)?;
+    }
+    let store: Arc<dyn JourneyStore> = Arc::new(SledStore::open(store_dir)?);
     let total = log.end_offset();
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template(
@@ -61,7 +68,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     bar.finish();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "rebuilt from {} records in {seconds:.1} s ({:.0} events/s): {} applied, {} duplicates, {} unreadable",
+        "rebuilt {} from {} records in {seconds:.1} s ({:.0} events/s): {} applied, {} duplicates, {} unreadable",
+        store_dir.display(),
         stats.records,
         stats.records as f64 / seconds.max(1e-9),
         stats.applied,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rezef_server::Server;
 
-use crate::config::{self, LogArgs, Overrides};
+use crate::config::{self, ClusterOverrides, LogArgs, Overrides};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,6 +23,13 @@ pub struct Args {
     routing_config: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
+    /// This node's id among the nodes sharing a Kafka log [default: <hostname>-<port>].
+    #[arg(long)]
+    node_id: Option<String>,
+    /// Where the other nodes reach this one, e.g. http://rezef-0.rezef-headless:50051
+    /// [default: http:// and the listen address].
+    #[arg(long)]
+    advertise_url: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -31,6 +38,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         routing_config: args.routing_config,
         log: args.log.into(),
+        cluster: ClusterOverrides {
+            node_id: args.node_id,
+            advertise_url: args.advertise_url,
+        },
     };
     let config = config::load(args.config.as_deref(), overrides)?;
     let server = Server::open(config).await?;

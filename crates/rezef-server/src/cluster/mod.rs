@@ -1,0 +1,282 @@
+//! Where each partition of the log is served: here, on another node, or nowhere yet.
+//!
+//! On the embedded log one node has everything ([`Topology::Single`]). On a Kafka log the
+//! nodes share the topic's partitions the way Kafka Streams instances do ([`Cluster`]): the
+//! consumer group gives each partition to one node, which folds it into a journey store of
+//! its own (`replicas`) and tells the others in the members topic (`directory`). Any node
+//! takes any call: it answers a call about a partition it serves, forwards one about a
+//! partition another node owns, and answers `UNAVAILABLE` with a retry hint while a partition
+//! has no owner or its owner is still catching up, never stale data.
+//!
+//! A forwarded call carries [`FORWARDED_HEADER`] and is never forwarded again, so that two
+//! nodes with different views of the members topic cannot bounce it between them. A client
+//! that routes itself sends [`ROUTE_HEADER`]` = self` and gets the owner's address instead of
+//! a forward (`x-rezef-owner`, and in the status's `ErrorInfo`).
+
+mod directory;
+mod replicas;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rezef_events::partition::Partitioner;
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use crate::backbone::Backbone;
+use crate::{Error, Result};
+
+pub use replicas::{Running, start};
+
+/// Marks a call one node forwarded to another.
+pub const FORWARDED_HEADER: &str = "x-rezef-forwarded-by";
+/// `self`: answer with the owner's address instead of forwarding.
+pub const ROUTE_HEADER: &str = "x-rezef-route";
+
+/// How long a client should wait before retrying a partition that is moving.
+const RETRY_MOVING: Duration = Duration::from_millis(500);
+/// How long before retrying when the owner did not answer.
+const RETRY_UNREACHABLE: Duration = Duration::from_secs(1);
+/// Longest wait for a connection to another node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the log's partitions are served.
+#[derive(Debug, Clone)]
+pub enum Topology {
+    /// One log, one store, all here.
+    Single(Backbone),
+    /// A partitioned Kafka log shared with other nodes.
+    Cluster(Arc<Cluster>),
+}
+
+/// Where one call goes.
+#[derive(Debug)]
+pub enum Place {
+    Here(Backbone),
+    There(Peer),
+}
+
+impl Topology {
+    pub fn partitioner(&self) -> Partitioner {
+        match self {
+            Self::Single(_) => Partitioner::new(std::num::NonZeroU32::MIN),
+            Self::Cluster(cluster) => cluster.partitioner,
+        }
+    }
+
+    /// Whether there is more than one partition (calls are then placed per partition).
+    pub fn is_partitioned(&self) -> bool {
+        self.partitioner().partitions() > 1
+    }
+
+    /// Where a call about `partition` is answered.
+    pub fn place(&self, partition: u32, metadata: &MetadataMap) -> Result<Place> {
+        match self {
+            Self::Single(backbone) => Ok(Place::Here(backbone.clone())),
+            Self::Cluster(cluster) => cluster.place(partition, metadata),
+        }
+    }
+
+    /// Where to send a call whose placing fields are invalid, so that it is answered with
+    /// every problem the full validation finds: any partition served here (validation
+    /// comes before state is read), else another node, else `invalid` itself.
+    pub fn place_invalid(&self, metadata: &MetadataMap, invalid: Error) -> Result<Place> {
+        if let Some((_, backbone)) = self.local().into_iter().next() {
+            return Ok(Place::Here(backbone));
+        }
+        match self.peers().into_iter().next() {
+            Some(peer) if !metadata.contains_key(FORWARDED_HEADER) => Ok(Place::There(peer)),
+            _ => Err(invalid),
+        }
+    }
+
+    /// Every other node known to own partitions, to ask when the partition is not known.
+    pub fn peers(&self) -> Vec<Peer> {
+        match self {
+            Self::Single(_) => Vec::new(),
+            Self::Cluster(cluster) => cluster.peers(),
+        }
+    }
+
+    /// The node's own partitions' backbones (`Single`: the one).
+    pub fn local(&self) -> Vec<(u32, Backbone)> {
+        match self {
+            Self::Single(backbone) => vec![(0, backbone.clone())],
+            Self::Cluster(cluster) => cluster.served(),
+        }
+    }
+}
+
+/// A node of the cluster as the members topic knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub node: String,
+    pub url: String,
+}
+
+/// This node's view of a partitioned log: what it serves and who serves the rest.
+#[derive(Debug)]
+pub struct Cluster {
+    me: Member,
+    partitioner: Partitioner,
+    replicas: replicas::Replicas,
+    directory: Arc<directory::Directory>,
+    peers: Mutex<HashMap<String, Channel>>,
+    /// The largest message a forwarded call may carry.
+    max_message_bytes: usize,
+}
+
+impl Cluster {
+    fn place(&self, partition: u32, metadata: &MetadataMap) -> Result<Place> {
+        if let Some(replica) = self.replicas.get(partition) {
+            let (position, target) = (replica.backbone.projection.position(), replica.ready_at);
+            return if position >= target {
+                Ok(Place::Here(replica.backbone))
+            } else {
+                Err(Error::Retry {
+                    message: format!(
+                        "partition {partition} is catching up on node {} (at offset {position} \
+                         of {target}); retry shortly",
+                        self.me.node
+                    ),
+                    retry_after: RETRY_MOVING,
+                    owner: None,
+                })
+            };
+        }
+        let owner = self.directory.owner(partition).filter(|o| *o != self.me);
+        let Some(owner) = owner else {
+            return Err(Error::Retry {
+                message: format!("partition {partition} has no owner yet; retry shortly"),
+                retry_after: RETRY_MOVING,
+                owner: None,
+            });
+        };
+        let route_self = metadata
+            .get(ROUTE_HEADER)
+            .is_some_and(|value| value == "self");
+        if route_self || metadata.contains_key(FORWARDED_HEADER) {
+            return Err(Error::Retry {
+                message: format!(
+                    "partition {partition} is served by node {} at {}",
+                    owner.node, owner.url
+                ),
+                retry_after: RETRY_MOVING,
+                owner: Some(owner.url),
+            });
+        }
+        let channel = self.channel(&owner.url)?;
+        Ok(Place::There(self.peer(owner, channel)))
+    }
+
+    /// A channel to another node, made once and reused (it reconnects by itself).
+    fn channel(&self, url: &str) -> Result<Channel> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = peers.get(url) {
+            return Ok(channel.clone());
+        }
+        let channel = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| Error::Unavailable(format!("the owner's address {url} is invalid: {e}")))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        peers.insert(url.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    fn peers(&self) -> Vec<Peer> {
+        let others = self
+            .directory
+            .members()
+            .into_iter()
+            .filter(|m| *m != self.me);
+        others
+            .filter_map(|owner| {
+                let channel = self.channel(&owner.url).ok()?;
+                Some(self.peer(owner, channel))
+            })
+            .collect()
+    }
+
+    fn peer(&self, owner: Member, channel: Channel) -> Peer {
+        Peer {
+            channel,
+            owner,
+            forwarder: self.me.node.clone(),
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+
+    /// Every partition served here, caught up or not.
+    fn served(&self) -> Vec<(u32, Backbone)> {
+        self.replicas.all()
+    }
+}
+
+/// The owner of a partition this node does not serve, ready to take a forwarded call.
+#[derive(Debug)]
+pub struct Peer {
+    channel: Channel,
+    owner: Member,
+    forwarder: String,
+    max_message_bytes: usize,
+}
+
+impl Peer {
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The largest message the forwarded call may carry, either way.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// What the caller gets when the forwarded call failed: the owner's own answer, or
+    /// `UNAVAILABLE` with a retry hint when the owner could not be reached.
+    pub fn failed(&self, status: Status) -> Status {
+        let reached = !status.details().is_empty() || status.code() != Code::Unavailable;
+        if reached {
+            return status;
+        }
+        Error::Retry {
+            message: format!(
+                "node {} at {} did not answer: {}",
+                self.owner.node,
+                self.owner.url,
+                status.message()
+            ),
+            retry_after: RETRY_UNREACHABLE,
+            owner: Some(self.owner.url.clone()),
+        }
+        .into()
+    }
+}
+
+impl Peer {
+    /// The call to send on: the caller's metadata (deadline, key) and the forwarding mark.
+    pub fn forward<T>(&self, request: Request<T>) -> Request<T> {
+        let (mut metadata, _, message) = request.into_parts();
+        if let Ok(value) = self.forwarder.parse() {
+            metadata.insert(FORWARDED_HEADER, value);
+        }
+        Request::from_parts(metadata, tonic::Extensions::default(), message)
+    }
+}
+
+/// Sends `$request` on to the owner `$peer` with `$client::$method` and answers with the
+/// owner's response (see [`Peer::failed`] for an owner that does not answer).
+macro_rules! forward {
+    ($peer:expr, $client:ident, $method:ident, $request:expr) => {{
+        let peer = $peer;
+        $client::new(peer.channel())
+            .max_decoding_message_size(peer.max_message_bytes())
+            .max_encoding_message_size(peer.max_message_bytes())
+            .$method(peer.forward($request))
+            .await
+            .map_err(|status| peer.failed(status))
+    }};
+}
+pub(crate) use forward;

@@ -1,0 +1,351 @@
+//! The partitions this node owns, each folded into a journey store of its own.
+//!
+//! A partition's state is its own sled store (`data_dir/store/p<N>`) holding the offset it
+//! has folded to in the same atomic batch as the state, as on the embedded log: the store,
+//! not the consumer group, is the truth about how far a partition is projected. When the
+//! group gives this node a partition, it opens the partition's log and store (a store left by
+//! an earlier ownership resumes where it stopped; none means folding from the log's start),
+//! notes the partition's end offset at that moment, and serves calls for it once the
+//! projection has reached that offset (`UNAVAILABLE` with a retry hint until then). When the
+//! group takes a partition away, calls for it stop being served here first, then its
+//! projector stops and its log closes; the store stays on disk for the next time.
+
+use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rezef_events::partition::Partitioner;
+use rezef_events::policy::Policies;
+use rezef_log::Log;
+use rezef_log::kafka::{
+    GroupSettings, KafkaConfig, KafkaLog, Membership, TopicSettings, TopicStatus, ensure_topic,
+};
+use rezef_store::{JourneyStore, Projector, SledStore};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::directory::{Announcement, Directory, announce};
+use super::{Cluster, Member};
+use crate::backbone::Backbone;
+use crate::config::{Limits, ServerConfig};
+use crate::{Error, Result};
+
+/// Attempts at opening a partition's store while its previous owner here lets go of it.
+const OPEN_ATTEMPTS: u32 = 50;
+
+/// A partition served here, as calls see it.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub backbone: Backbone,
+    /// Calls are served once the projection reaches this offset (the end at assignment).
+    pub ready_at: u64,
+}
+
+/// A partition served here, as the manager holds it.
+#[derive(Debug)]
+struct Served {
+    replica: Replica,
+    log: Arc<KafkaLog>,
+    closing: watch::Sender<bool>,
+    stop: oneshot::Sender<()>,
+    projection: JoinHandle<()>,
+}
+
+#[derive(Debug, Default)]
+pub struct Replicas {
+    served: RwLock<HashMap<u32, Replica>>,
+}
+
+impl Replicas {
+    pub fn get(&self, partition: u32) -> Option<Replica> {
+        let served = self.served.read().unwrap_or_else(|p| p.into_inner());
+        served.get(&partition).cloned()
+    }
+
+    pub fn all(&self) -> Vec<(u32, Backbone)> {
+        let served = self.served.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = served
+            .iter()
+            .map(|(p, r)| (*p, r.backbone.clone()))
+            .collect();
+        all.sort_by_key(|(p, _)| *p);
+        all
+    }
+
+    fn set(&self, partition: u32, replica: Option<Replica>) {
+        let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+        match replica {
+            Some(replica) => served.insert(partition, replica),
+            None => served.remove(&partition),
+        };
+    }
+}
+
+/// The node's part in the cluster, running: stop it after the gRPC server has drained.
+#[derive(Debug)]
+pub struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Closes every partition served here, leaves the group and closes the members topic.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.task.await {
+            error!(error = %e, "the cluster task failed");
+        }
+    }
+}
+
+/// What every partition's backbone shares.
+#[derive(Debug, Clone)]
+struct Common {
+    limits: Limits,
+    policies: Arc<Policies>,
+    reveal_keys: Arc<Vec<String>>,
+    config: ServerConfig,
+    kafka: KafkaConfig,
+}
+
+/// Joins the cluster: makes sure the topics exist, starts reading the members topic and
+/// joins the ownership group. `port` is the port actually bound (for the default advertised
+/// address); `closing` turns true when the server begins to shut down (open streams end).
+pub async fn start(
+    config: &ServerConfig,
+    port: u16,
+    closing: watch::Receiver<bool>,
+) -> Result<(Arc<Cluster>, Running)> {
+    let settings = &config.log.kafka;
+    let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
+    kafka.request_timeout = Duration::from_millis(settings.request_timeout_ms);
+    kafka.client_id = config.node_id();
+    let wanted = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
+    let partitions =
+        match ensure_topic(&kafka, &TopicSettings::new(wanted, settings.replication)).await? {
+            TopicStatus::Created => wanted,
+            TopicStatus::Existed { partitions } => partitions,
+        };
+    let partitions = u32::try_from(partitions)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| Error::Config(format!("topic {} has no partitions", settings.topic)))?;
+
+    let mut members_config = kafka.clone();
+    members_config.topic = format!("{}.members", settings.topic);
+    ensure_topic(
+        &members_config,
+        &TopicSettings::new(1, settings.replication),
+    )
+    .await?;
+    let members: Arc<dyn Log> = KafkaLog::open(members_config).await?;
+    let directory = Arc::new(Directory::default());
+    let following = directory.follow(members.clone());
+
+    let me = Member {
+        node: config.node_id(),
+        url: config.advertise_url(port),
+    };
+    let membership = Membership::join(
+        &kafka,
+        &GroupSettings {
+            group: settings.group.clone(),
+            member: me.node.clone(),
+            session_timeout: Duration::from_millis(settings.session_timeout_ms),
+        },
+    )?;
+    info!(node = %me.node, url = %me.url, partitions, group = %settings.group, "joined the cluster");
+    let cluster = Arc::new(Cluster {
+        me,
+        partitioner: Partitioner::new(partitions),
+        replicas: Replicas::default(),
+        directory,
+        peers: Mutex::default(),
+        max_message_bytes: config.limits.max_message_bytes,
+    });
+    let common = Common {
+        limits: config.limits.clone(),
+        policies: Arc::new(config.continuity.clone()),
+        reveal_keys: Arc::new(config.reveal_keys.clone()),
+        config: config.clone(),
+        kafka,
+    };
+    let (stop, stopped) = oneshot::channel();
+    let manager = Manager {
+        cluster: Arc::clone(&cluster),
+        common,
+        members,
+        served: HashMap::new(),
+    };
+    let task = tokio::spawn(
+        manager
+            .run(membership, closing, stopped, following)
+            .instrument(info_span!("cluster")),
+    );
+    Ok((cluster, Running { stop, task }))
+}
+
+/// Opens and closes partitions as the group assigns them.
+struct Manager {
+    cluster: Arc<Cluster>,
+    common: Common,
+    members: Arc<dyn Log>,
+    served: HashMap<u32, Served>,
+}
+
+impl Manager {
+    async fn run(
+        mut self,
+        membership: Membership,
+        mut closing: watch::Receiver<bool>,
+        mut stopped: oneshot::Receiver<()>,
+        following: JoinHandle<()>,
+    ) {
+        let mut owned = membership.owned();
+        loop {
+            let partitions: BTreeSet<u32> = owned
+                .borrow_and_update()
+                .partitions
+                .iter()
+                .filter_map(|&p| u32::try_from(p).ok())
+                .collect();
+            self.reconcile(&partitions).await;
+            tokio::select! {
+                changed = owned.changed() => if changed.is_err() { break },
+                _ = async { let _ = closing.wait_for(|closing| *closing).await; } => {
+                    // Open streams end now; the partitions close once the server drained.
+                    for served in self.served.values() {
+                        served.closing.send_replace(true);
+                    }
+                    let _ = (&mut stopped).await;
+                    break;
+                }
+                _ = &mut stopped => break,
+            }
+        }
+        let all: Vec<u32> = self.served.keys().copied().collect();
+        for partition in all {
+            self.close(partition).await;
+        }
+        membership.leave().await;
+        self.members.close().await;
+        following.abort();
+    }
+
+    /// Closes what is no longer owned, opens what is newly owned, and says so.
+    async fn reconcile(&mut self, owned: &BTreeSet<u32>) {
+        let gone: Vec<u32> = self
+            .served
+            .keys()
+            .filter(|p| !owned.contains(p))
+            .copied()
+            .collect();
+        for partition in gone {
+            self.close(partition).await;
+        }
+        let new: Vec<u32> = owned
+            .iter()
+            .filter(|p| !self.served.contains_key(p))
+            .copied()
+            .collect();
+        let opened = futures::future::join_all(new.iter().map(|&p| self.open(p))).await;
+        for (partition, result) in new.into_iter().zip(opened) {
+            match result {
+                Ok(served) => {
+                    self.cluster
+                        .replicas
+                        .set(partition, Some(served.replica.clone()));
+                    self.served.insert(partition, served);
+                }
+                Err(error) => error!(partition, %error, "could not open an owned partition"),
+            }
+        }
+        let announcement = Announcement {
+            node: self.cluster.me.node.clone(),
+            url: self.cluster.me.url.clone(),
+            partitions: self.served.keys().copied().collect(),
+        };
+        if let Err(error) = announce(self.members.as_ref(), &announcement).await {
+            warn!(%error, "could not announce this node's partitions");
+        }
+    }
+
+    async fn open(&self, partition: u32) -> Result<Served> {
+        let mut kafka = self.common.kafka.clone();
+        kafka.partition = i32::try_from(partition).unwrap_or(i32::MAX);
+        let log = KafkaLog::open(kafka).await?;
+        let store = open_store(&self.common.config, partition).await?;
+        let dyn_log: Arc<dyn Log> = log.clone();
+        let projector = Projector::new(dyn_log.clone(), store.clone())?
+            .with_policies(self.common.policies.clone());
+        let ready_at = log.end_offset();
+        let (closing, closing_watch) = watch::channel(false);
+        let backbone = Backbone {
+            log: dyn_log,
+            store,
+            projection: projector.watch(),
+            limits: self.common.limits.clone(),
+            policies: self.common.policies.clone(),
+            reveal_keys: self.common.reveal_keys.clone(),
+            closing: closing_watch,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let projection = tokio::spawn(
+            async move {
+                let stopped = async {
+                    let _ = stopped.await;
+                };
+                if let Err(error) = projector.run(stopped).await {
+                    error!(%error, "the projector stopped");
+                }
+            }
+            .instrument(info_span!("projection", partition)),
+        );
+        info!(partition, ready_at, "serving a partition once caught up");
+        Ok(Served {
+            replica: Replica { backbone, ready_at },
+            log,
+            closing,
+            stop,
+            projection,
+        })
+    }
+
+    async fn close(&mut self, partition: u32) {
+        self.cluster.replicas.set(partition, None);
+        let Some(served) = self.served.remove(&partition) else {
+            return;
+        };
+        served.closing.send_replace(true);
+        let _ = served.stop.send(());
+        if let Err(e) = served.projection.await {
+            error!(partition, error = %e, "the projector task failed");
+        }
+        served.log.close().await;
+        info!(partition, "stopped serving a partition");
+    }
+}
+
+/// The partition's store. A previous ownership of it here may still be letting go (a call
+/// in flight holds it): sled then refuses the lock for a moment.
+async fn open_store(config: &ServerConfig, partition: u32) -> Result<Arc<dyn JourneyStore>> {
+    let dir = config.partition_store_dir(partition);
+    let mut attempt = 0;
+    loop {
+        let path = dir.clone();
+        let opened = tokio::task::spawn_blocking(move || SledStore::open(path))
+            .await
+            .map_err(|e| Error::Unavailable(format!("opening the store: {e}")))?;
+        match opened {
+            Ok(store) => return Ok(Arc::new(store)),
+            Err(error) if attempt < OPEN_ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!(partition, %error, "the store is still held; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
