@@ -127,6 +127,26 @@ impl RezefServer {
         }
     }
 
+    /// Waits until calls about these customers are answered (not `UNAVAILABLE`): on a
+    /// Kafka log, until their partitions have an owner that caught up.
+    pub async fn wait_ready(&self, tenant: &str, customers: &[rezef_adapter::proto::CustomerRef]) {
+        let mut client = self.client().await;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        for customer in customers {
+            loop {
+                match client.journey(tenant, customer.clone(), None).await {
+                    Err(rezef_adapter::Error::Status(status))
+                        if status.code() == tonic::Code::Unavailable =>
+                    {
+                        assert!(Instant::now() < deadline, "not ready: {status:?}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
     /// `kill -9`: no chance to flush or clean up.
     pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL");

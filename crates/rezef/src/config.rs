@@ -59,6 +59,8 @@ pub struct KafkaOverrides {
     pub topic: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partitions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// The log flags of `serve` and `rebuild`.
@@ -76,6 +78,9 @@ pub struct LogArgs {
     /// Partitions of the Kafka topic when it is created [default: 12].
     #[arg(long)]
     kafka_partitions: Option<u32>,
+    /// The consumer group the nodes share the partitions through [default: rezef].
+    #[arg(long)]
+    kafka_group: Option<String>,
 }
 
 impl From<LogArgs> for LogOverrides {
@@ -89,6 +94,7 @@ impl From<LogArgs> for LogOverrides {
                 brokers: args.kafka_brokers,
                 topic: args.kafka_topic,
                 partitions: args.kafka_partitions,
+                group: args.kafka_group,
             },
         }
     }
@@ -102,7 +108,10 @@ impl LogOverrides {
 
 impl KafkaOverrides {
     fn is_empty(&self) -> bool {
-        self.brokers.is_none() && self.topic.is_none() && self.partitions.is_none()
+        self.brokers.is_none()
+            && self.topic.is_none()
+            && self.partitions.is_none()
+            && self.group.is_none()
     }
 }
 
@@ -175,6 +184,7 @@ mod tests {
                         brokers: brokers.map(str::to_owned),
                         topic: Some("events".into()),
                         partitions: None,
+                        group: None,
                     },
                 },
                 ..Overrides::default()
