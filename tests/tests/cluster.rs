@@ -108,19 +108,25 @@ async fn wait_for_acks(acked: &Acked, count: usize) {
     }
 }
 
+/// A `GetJourney` asking for the owner's address instead of a forward.
+fn routing_self(customer: proto::CustomerRef) -> tonic::Request<proto::GetJourneyRequest> {
+    let mut request = tonic::Request::new(proto::GetJourneyRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(customer),
+        min_offset: None,
+    });
+    request
+        .metadata_mut()
+        .insert("x-rezef-route", "self".parse().expect("ascii"));
+    request
+}
+
 /// Which customers the node answers for itself (the others it would forward).
 async fn served_by(server: &RezefServer) -> usize {
     let client = server.client().await;
     let mut served = 0;
     for customer in customers() {
-        let mut request = tonic::Request::new(proto::GetJourneyRequest {
-            tenant_id: TENANT.into(),
-            customer: Some(customer),
-            min_offset: None,
-        });
-        request
-            .metadata_mut()
-            .insert("x-rezef-route", "self".parse().expect("ascii"));
+        let request = routing_self(customer);
         // Answered here: found, or not known yet (`NOT_FOUND`); not `UNAVAILABLE`.
         match client.journeys().get_journey(request).await {
             Err(status) if status.code() == Code::Unavailable => {}
@@ -300,14 +306,7 @@ async fn three_nodes_share_partitions_hand_them_over_and_project_exactly_once() 
     let client = node.client().await;
     let mut routed_self = 0;
     for customer in customers() {
-        let mut request = tonic::Request::new(proto::GetJourneyRequest {
-            tenant_id: TENANT.into(),
-            customer: Some(customer),
-            min_offset: None,
-        });
-        request
-            .metadata_mut()
-            .insert("x-rezef-route", "self".parse().expect("ascii"));
+        let request = routing_self(customer);
         if let Err(status) = client.journeys().get_journey(request).await {
             assert_eq!(status.code(), Code::Unavailable, "{status:?}");
             let owner = status.metadata().get("x-rezef-owner").expect("owner named");
