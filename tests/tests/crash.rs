@@ -64,13 +64,7 @@ async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
 
 /// The same on a Kafka topic (`rezef serve --log kafka`), against the broker that
 /// `scripts/kafka-broker` starts (`.ci/run` exports its address as `KAFKA_BROKERS`).
-///
-/// Ignored: a node is a consumer-group member on Kafka, and tansu 0.6 never expires a killed
-/// member's session, so a lone node restarted after `kill -9` waits for its own dead session
-/// forever (docs/kafka-testing.md). `tests/tests/cluster.rs` kills and restarts a node among
-/// live ones, where the rebalance evicts the dead session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6 does not expire a killed group member's session (docs/kafka-testing.md)"]
 async fn on_kafka_acknowledged_events_survive_kill_9_and_are_projected_once() {
     let Some(flags) = kafka_flags("crash") else {
         return eprintln!("skipped: KAFKA_BROKERS is not set");

@@ -107,7 +107,7 @@ impl Default for KafkaSettings {
             replication: 1,
             request_timeout_ms: 30_000,
             group: "rezef".to_owned(),
-            session_timeout_ms: 10_000,
+            session_timeout_ms: 6_000,
         }
     }
 }

@@ -9,7 +9,12 @@
 //!
 //! A member that stops heartbeating (a `kill -9`) loses its partitions after the group's
 //! session timeout; one that leaves cleanly ([`Membership::leave`]) hands them over at once.
-//! The assignment is read after every poll, so a change is seen within [`POLL`].
+//!
+//! The owned set changes only when the group *assigns*: the eager protocol revokes every
+//! partition of every member at the start of each rebalance, and a partition that comes back to
+//! the same member should not be closed and reopened in between. Some brokers (tansu 0.6) never
+//! expire a dead member's session by themselves but do evict it from a rebalance it does not
+//! rejoin; [`Membership::rejoin`] starts one.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,7 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use tokio::sync::watch;
 
 use super::config::KafkaConfig;
@@ -52,7 +58,45 @@ pub struct Owned {
 pub struct Membership {
     owned: watch::Receiver<Owned>,
     stop: Arc<AtomicBool>,
+    rejoin: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Publishes each assignment the group makes, and pauses its partitions.
+struct Assignments {
+    sender: watch::Sender<Owned>,
+}
+
+impl ClientContext for Assignments {}
+
+impl ConsumerContext for Assignments {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(assignment) => {
+                // Their records are read through each partition's own log, not here.
+                if let Err(e) = consumer.pause(assignment) {
+                    tracing::debug!(error = %e, "could not pause the assigned partitions");
+                }
+                let partitions: BTreeSet<i32> = assignment
+                    .elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect();
+                tracing::info!(?partitions, "assigned");
+                self.sender.send_if_modified(|owned| {
+                    let changed = owned.partitions != partitions;
+                    if changed {
+                        owned.generation += 1;
+                        owned.partitions = partitions;
+                    }
+                    changed
+                });
+            }
+            // The next assignment says what stays ours.
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
 }
 
 impl Membership {
@@ -72,27 +116,37 @@ impl Membership {
             .set("client.id", &settings.member)
             .set("session.timeout.ms", &session_ms)
             .set("heartbeat.interval.ms", &heartbeat_ms);
-        let consumer: BaseConsumer = client
-            .create()
-            .map_err(|e| classify("create the ownership consumer", &e))?;
-        consumer
-            .subscribe(&[config.topic.as_str()])
-            .map_err(|e| classify(&format!("join group {}", settings.group), &e))?;
         let (sender, owned) = watch::channel(Owned::default());
+        let consumer: BaseConsumer<Assignments> = client
+            .create_with_context(Assignments { sender })
+            .map_err(|e| classify("create the ownership consumer", &e))?;
+        let topic = config.topic.clone();
+        consumer
+            .subscribe(&[topic.as_str()])
+            .map_err(|e| classify(&format!("join group {}", settings.group), &e))?;
         let stop = Arc::new(AtomicBool::new(false));
+        let rejoin = Arc::new(AtomicBool::new(false));
         let thread = {
-            let stop = Arc::clone(&stop);
+            let (stop, rejoin) = (Arc::clone(&stop), Arc::clone(&rejoin));
             let group = settings.group.clone();
             std::thread::Builder::new()
                 .name("rezef-kafka-group".into())
-                .spawn(move || member(&consumer, &group, &sender, &stop))
+                .spawn(move || member(&consumer, &group, &topic, &stop, &rejoin))
                 .map_err(|e| Error::Unavailable(format!("spawn the group thread: {e}")))?
         };
         Ok(Membership {
             owned,
             stop,
+            rejoin,
             thread: Some(thread),
         })
+    }
+
+    /// Leaves the group and joins again, which starts a rebalance: the members that do not
+    /// rejoin (dead ones) are evicted from it. What this member owns stays owned meanwhile
+    /// unless the new assignment says otherwise.
+    pub fn rejoin(&self) {
+        self.rejoin.store(true, Ordering::Release);
     }
 
     /// The partitions owned now, and every change from here on.
@@ -119,13 +173,27 @@ impl Drop for Membership {
     }
 }
 
-fn member(consumer: &BaseConsumer, group: &str, sender: &watch::Sender<Owned>, stop: &AtomicBool) {
+fn member(
+    consumer: &BaseConsumer<Assignments>,
+    group: &str,
+    topic: &str,
+    stop: &AtomicBool,
+    rejoin: &AtomicBool,
+) {
     let span = tracing::info_span!("kafka_group", %group);
     let _entered = span.enter();
     let mut failing = false;
     while !stop.load(Ordering::Acquire) {
+        if rejoin.swap(false, Ordering::AcqRel) {
+            tracing::info!("rejoining the group to start a rebalance");
+            consumer.unsubscribe();
+            if let Err(e) = consumer.subscribe(&[topic]) {
+                tracing::warn!(error = %e, "could not rejoin the group");
+            }
+        }
+        // Rebalances run inside poll (the context publishes them); records of a partition
+        // between its assignment and its pause are not ours to read.
         match consumer.poll(POLL) {
-            // Records of a partition between its assignment and its pause: not ours to read.
             None | Some(Ok(_)) => failing = false,
             Some(Err(e)) => {
                 if !failing {
@@ -134,33 +202,10 @@ fn member(consumer: &BaseConsumer, group: &str, sender: &watch::Sender<Owned>, s
                 failing = true;
             }
         }
-        let assignment = match consumer.assignment() {
-            Ok(assignment) => assignment,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not read the assignment");
-                continue;
-            }
-        };
-        let partitions: BTreeSet<i32> = assignment
-            .elements()
-            .iter()
-            .map(|e| e.partition())
-            .collect();
-        if partitions == sender.borrow().partitions {
-            continue;
-        }
-        if let Err(e) = consumer.pause(&assignment) {
-            tracing::debug!(error = %e, "could not pause the assigned partitions");
-        }
-        tracing::info!(?partitions, "ownership changed");
-        sender.send_modify(|owned| {
-            owned.generation += 1;
-            owned.partitions = partitions;
-        });
     }
     // Dropping the consumer then closes it, which leaves the group: the revocation hands
     // the partitions over at once rather than after the session timeout.
-    sender.send_modify(|owned| {
+    consumer.context().sender.send_modify(|owned| {
         if !owned.partitions.is_empty() {
             owned.generation += 1;
             owned.partitions.clear();

@@ -7,6 +7,11 @@
 //! withdraws its claim. A node killed outright never withdraws, but the group gives its
 //! partitions to others, whose claims come later and replace it; until then a forward to it
 //! fails and the caller is told to retry.
+//!
+//! Nodes repeat their announcement as a heartbeat, so the directory also knows when each was
+//! last heard of (by the record's timestamp): a node silent for longer than the group's
+//! session timeout is presumed dead, and the others start a rebalance to evict it (see
+//! `replicas.rs`) on brokers that do not expire sessions by themselves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -31,6 +36,8 @@ pub struct Announcement {
 #[derive(Debug, Default)]
 pub struct Directory {
     owners: RwLock<HashMap<u32, Member>>,
+    /// When each node last announced itself (ms since the epoch, the record's timestamp).
+    heard: RwLock<HashMap<String, i64>>,
 }
 
 impl Directory {
@@ -48,7 +55,36 @@ impl Directory {
         members
     }
 
-    fn apply(&self, announcement: Announcement) {
+    /// Nodes owning partitions that nobody has heard of since `since_ms`.
+    pub fn silent_since(&self, since_ms: i64) -> Vec<Member> {
+        let heard = self.heard.read().unwrap_or_else(|p| p.into_inner());
+        let mut silent: Vec<Member> = self
+            .members()
+            .into_iter()
+            .filter(|m| heard.get(&m.node).is_none_or(|&at| at < since_ms))
+            .collect();
+        silent.dedup();
+        silent
+    }
+
+    /// The nodes heard of since `since_ms`.
+    pub fn heard_since(&self, since_ms: i64) -> Vec<String> {
+        let heard = self.heard.read().unwrap_or_else(|p| p.into_inner());
+        let mut nodes: Vec<String> = heard
+            .iter()
+            .filter(|(_, at)| **at >= since_ms)
+            .map(|(node, _)| node.clone())
+            .collect();
+        nodes.sort();
+        nodes
+    }
+
+    fn apply(&self, announcement: Announcement, at_ms: i64) {
+        {
+            let mut heard = self.heard.write().unwrap_or_else(|p| p.into_inner());
+            let last = heard.entry(announcement.node.clone()).or_insert(at_ms);
+            *last = (*last).max(at_ms);
+        }
         let member = Member {
             node: announcement.node,
             url: announcement.url,
@@ -62,12 +98,16 @@ impl Directory {
         }
     }
 
-    /// Reads the members topic from the start, for as long as it is open.
-    pub fn follow(self: &Arc<Self>, members: Arc<dyn Log>) -> tokio::task::JoinHandle<()> {
+    /// Reads the members topic from `from`, for as long as it is open.
+    pub fn follow(
+        self: &Arc<Self>,
+        members: Arc<dyn Log>,
+        from: u64,
+    ) -> tokio::task::JoinHandle<()> {
         let directory = Arc::clone(self);
         tokio::spawn(
             async move {
-                let mut records = tail(members, 0, 256);
+                let mut records = tail(members, from, 256);
                 loop {
                     let batch = match records.next_batch().await {
                         Ok(batch) => batch,
@@ -82,7 +122,7 @@ impl Directory {
                         match serde_json::from_slice::<Announcement>(&record.payload) {
                             Ok(announcement) => {
                                 debug!(?announcement, "member announced");
-                                directory.apply(announcement);
+                                directory.apply(announcement, record.timestamp_ms);
                             }
                             Err(error) => {
                                 warn!(offset = record.offset, %error, "unreadable announcement")
@@ -123,17 +163,34 @@ mod tests {
     #[test]
     fn the_latest_claim_wins_and_a_release_withdraws_only_its_own() {
         let directory = Directory::default();
-        directory.apply(said("a", &[0, 1, 2]));
-        directory.apply(said("b", &[2, 3]));
+        directory.apply(said("a", &[0, 1, 2]), 0);
+        directory.apply(said("b", &[2, 3]), 0);
         assert_eq!(owner(&directory, 2).as_deref(), Some("b"));
         // a, late with its release of 2, must not take it from b.
-        directory.apply(said("a", &[0, 1]));
+        directory.apply(said("a", &[0, 1]), 0);
         assert_eq!(owner(&directory, 2).as_deref(), Some("b"));
         // A dead node's claims stand until others claim its partitions.
-        directory.apply(said("c", &[1]));
+        directory.apply(said("c", &[1]), 0);
         assert_eq!(owner(&directory, 0).as_deref(), Some("a"));
         assert_eq!(owner(&directory, 1).as_deref(), Some("c"));
-        directory.apply(said("b", &[]));
+        directory.apply(said("b", &[]), 0);
         assert_eq!(owner(&directory, 3), None);
+    }
+
+    #[test]
+    fn owners_not_heard_of_lately_are_silent() {
+        let directory = Directory::default();
+        directory.apply(said("a", &[0]), 1_000);
+        directory.apply(said("b", &[1]), 1_000);
+        directory.apply(said("c", &[]), 1_000);
+        directory.apply(said("a", &[0]), 9_000);
+        let silent: Vec<String> = directory
+            .silent_since(5_000)
+            .into_iter()
+            .map(|m| m.node)
+            .collect();
+        // c owns nothing: its silence changes nothing.
+        assert_eq!(silent, ["b"]);
+        assert_eq!(directory.heard_since(5_000), ["a"]);
     }
 }

@@ -34,6 +34,10 @@ use crate::{Error, Result};
 
 /// Attempts at opening a partition's store while its previous owner here lets go of it.
 const OPEN_ATTEMPTS: u32 = 50;
+/// How long the members topic keeps announcements (every node repeats its own).
+const MEMBERS_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How far back a starting node reads the members topic.
+const MEMBERS_LOOKBACK: Duration = Duration::from_secs(3600);
 
 /// A partition served here, as calls see it.
 #[derive(Debug, Clone)]
@@ -135,14 +139,14 @@ pub async fn start(
 
     let mut members_config = kafka.clone();
     members_config.topic = format!("{}.members", settings.topic);
-    ensure_topic(
-        &members_config,
-        &TopicSettings::new(1, settings.replication),
-    )
-    .await?;
+    let mut members_settings = TopicSettings::new(1, settings.replication);
+    members_settings.retention = Some(MEMBERS_RETENTION);
+    ensure_topic(&members_config, &members_settings).await?;
     let members: Arc<dyn Log> = KafkaLog::open(members_config).await?;
     let directory = Arc::new(Directory::default());
-    let following = directory.follow(members.clone());
+    let lookback = i64::try_from(MEMBERS_LOOKBACK.as_millis()).unwrap_or(i64::MAX);
+    let from = members.offset_for_time(now_ms() - lookback).await?;
+    let following = directory.follow(members.clone(), from);
 
     let me = Member {
         node: config.node_id(),
@@ -178,6 +182,8 @@ pub async fn start(
         common,
         members,
         served: HashMap::new(),
+        session_timeout: Duration::from_millis(settings.session_timeout_ms),
+        rejoined_at: None,
     };
     let task = tokio::spawn(
         manager
@@ -187,12 +193,22 @@ pub async fn start(
     Ok((cluster, Running { stop, task }))
 }
 
-/// Opens and closes partitions as the group assigns them.
+/// Opens and closes partitions as the group assigns them, announces them, and starts a
+/// rebalance when an owner has gone silent.
 struct Manager {
     cluster: Arc<Cluster>,
     common: Common,
     members: Arc<dyn Log>,
     served: HashMap<u32, Served>,
+    session_timeout: Duration,
+    /// When this node last asked for a rebalance.
+    rejoined_at: Option<tokio::time::Instant>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Manager {
@@ -204,16 +220,30 @@ impl Manager {
         following: JoinHandle<()>,
     ) {
         let mut owned = membership.owned();
+        let mut heartbeat = tokio::time::interval(self.session_timeout / 3);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut assigned = true;
         loop {
-            let partitions: BTreeSet<u32> = owned
-                .borrow_and_update()
-                .partitions
-                .iter()
-                .filter_map(|&p| u32::try_from(p).ok())
-                .collect();
-            self.reconcile(&partitions).await;
+            if std::mem::take(&mut assigned) {
+                let partitions: BTreeSet<u32> = owned
+                    .borrow_and_update()
+                    .partitions
+                    .iter()
+                    .filter_map(|&p| u32::try_from(p).ok())
+                    .collect();
+                self.reconcile(&partitions).await;
+            }
             tokio::select! {
-                changed = owned.changed() => if changed.is_err() { break },
+                changed = owned.changed() => match changed {
+                    Ok(()) => assigned = true,
+                    Err(_) => break,
+                },
+                _ = heartbeat.tick() => {
+                    self.announce().await;
+                    if self.should_rejoin() {
+                        membership.rejoin();
+                    }
+                }
                 _ = async { let _ = closing.wait_for(|closing| *closing).await; } => {
                     // Open streams end now; the partitions close once the server drained.
                     for served in self.served.values() {
@@ -262,14 +292,48 @@ impl Manager {
                 Err(error) => error!(partition, %error, "could not open an owned partition"),
             }
         }
+        self.announce().await;
+    }
+
+    /// Says which partitions this node serves (on every change, and as a heartbeat).
+    async fn announce(&self) {
+        let mut partitions: Vec<u32> = self.served.keys().copied().collect();
+        partitions.sort_unstable();
         let announcement = Announcement {
             node: self.cluster.me.node.clone(),
             url: self.cluster.me.url.clone(),
-            partitions: self.served.keys().copied().collect(),
+            partitions,
         };
         if let Err(error) = announce(self.members.as_ref(), &announcement).await {
             warn!(%error, "could not announce this node's partitions");
         }
+    }
+
+    /// Whether to start a rebalance: an owner of partitions has been silent for longer than
+    /// the session timeout (killed, or cut off), and this node is the first of those still
+    /// heard of (the others wait, so that one rebalance does it), or the first has not
+    /// managed within another session timeout. At most once per session timeout.
+    fn should_rejoin(&mut self) -> bool {
+        let timeout = self.session_timeout;
+        if self.rejoined_at.is_some_and(|at| at.elapsed() < timeout) {
+            return false;
+        }
+        let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let directory = &self.cluster.directory;
+        let since = now_ms() - timeout_ms;
+        let silent = directory.silent_since(since);
+        if silent.is_empty() {
+            return false;
+        }
+        let long_silent = !directory.silent_since(since - timeout_ms).is_empty();
+        let first = directory.heard_since(since).into_iter().next();
+        if first.as_deref() != Some(self.cluster.me.node.as_str()) && !long_silent {
+            return false;
+        }
+        let nodes: Vec<&str> = silent.iter().map(|m| m.node.as_str()).collect();
+        info!(?nodes, "owners went silent; starting a rebalance");
+        self.rejoined_at = Some(tokio::time::Instant::now());
+        true
     }
 
     async fn open(&self, partition: u32) -> Result<Served> {
