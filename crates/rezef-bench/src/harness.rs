@@ -33,11 +33,20 @@ impl BenchServer {
     /// Opens a server on a data directory prepared beforehand (a journey store filled
     /// directly, say) and starts serving. The directory is deleted when this is dropped.
     pub async fn open(dir: tempfile::TempDir) -> Result<Self> {
-        let config = ServerConfig {
+        Self::open_with(dir, |_| {}).await
+    }
+
+    /// As [`BenchServer::open`], with the configuration adjusted (a Kafka log, say).
+    pub async fn open_with(
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Result<Self> {
+        let mut config = ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_path_buf(),
             ..ServerConfig::default()
         };
+        configure(&mut config);
         let server = Server::open(config).await.context("opening the server")?;
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel();

@@ -41,43 +41,26 @@ pub struct IngestArgs {
     pub customers: u64,
 }
 
-/// What one publishing task did.
-struct TaskResult {
-    latency: Latency,
-    events: u64,
-    batches: u64,
-    request_bytes: u64,
-    generating: Duration,
-    last_ack: Instant,
+/// What the publishing tasks did together.
+pub struct Published {
+    pub latency: Latency,
+    pub events: u64,
+    pub batches: u64,
+    pub request_bytes: u64,
+    /// Time the tasks spent making events (not the server's).
+    pub generating: Duration,
+    /// From the start to the last acknowledgement.
+    pub elapsed: Duration,
 }
 
-/// The single-writer fsync baseline.
-struct RawResult {
-    bytes: u64,
-    chunks: u64,
-    elapsed: Duration,
-    latency: Latency,
-    capped: bool,
-}
-
-pub async fn run(base: &Path, args: &IngestArgs) -> Result<Report> {
+/// Publishes from one task per connection for `args.seconds`, batches of `args.batch`
+/// events spread over `args.customers`.
+pub async fn publish_for(
+    connections: Vec<rezef_adapter::Client>,
+    args: &IngestArgs,
+) -> Result<Published> {
     let batch = args.batch as usize;
-    let clients = args.clients as u64;
-    let server = BenchServer::start(base).await?;
-    let connections = server.clients(args.clients as usize).await?;
-    // A sentinel customer outside the workload's range, projected before the run: reading
-    // its journey at the end tells the projection's position.
-    let sentinel = args.customers;
-    let mut probe = server.client().await?;
-    let ack = probe
-        .publish(vec![Workload::range(sentinel, 1, 0).next_for(sentinel)])
-        .await
-        .context("publishing the sentinel")?;
-    probe
-        .journey(TENANT, customer_ref(sentinel), Some(ack.first_offset))
-        .await
-        .context("waiting for the sentinel's projection")?;
-
+    let clients = connections.len() as u64;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
@@ -111,20 +94,72 @@ pub async fn run(base: &Path, args: &IngestArgs) -> Result<Report> {
             anyhow::Ok(result)
         }));
     }
-    let mut latency = Latency::new()?;
-    let (mut events, mut batches, mut request_bytes) = (0u64, 0u64, 0u64);
-    let mut generating = Duration::ZERO;
+    let mut published = Published {
+        latency: Latency::new()?,
+        events: 0,
+        batches: 0,
+        request_bytes: 0,
+        generating: Duration::ZERO,
+        elapsed: Duration::ZERO,
+    };
     let mut last_ack = started;
     for task in tasks {
         let result = task.await.context("a publishing task panicked")??;
-        latency.merge(&result.latency)?;
-        events += result.events;
-        batches += result.batches;
-        request_bytes += result.request_bytes;
-        generating += result.generating;
+        published.latency.merge(&result.latency)?;
+        published.events += result.events;
+        published.batches += result.batches;
+        published.request_bytes += result.request_bytes;
+        published.generating += result.generating;
         last_ack = last_ack.max(result.last_ack);
     }
-    let elapsed = last_ack - started;
+    published.elapsed = last_ack - started;
+    Ok(published)
+}
+
+/// What one publishing task did.
+struct TaskResult {
+    latency: Latency,
+    events: u64,
+    batches: u64,
+    request_bytes: u64,
+    generating: Duration,
+    last_ack: Instant,
+}
+
+/// The single-writer fsync baseline.
+struct RawResult {
+    bytes: u64,
+    chunks: u64,
+    elapsed: Duration,
+    latency: Latency,
+    capped: bool,
+}
+
+pub async fn run(base: &Path, args: &IngestArgs) -> Result<Report> {
+    let batch = args.batch as usize;
+    let server = BenchServer::start(base).await?;
+    let connections = server.clients(args.clients as usize).await?;
+    // A sentinel customer outside the workload's range, projected before the run: reading
+    // its journey at the end tells the projection's position.
+    let sentinel = args.customers;
+    let mut probe = server.client().await?;
+    let ack = probe
+        .publish(vec![Workload::range(sentinel, 1, 0).next_for(sentinel)])
+        .await
+        .context("publishing the sentinel")?;
+    probe
+        .journey(TENANT, customer_ref(sentinel), Some(ack.first_offset))
+        .await
+        .context("waiting for the sentinel's projection")?;
+
+    let Published {
+        latency,
+        events,
+        batches,
+        request_bytes,
+        generating,
+        elapsed,
+    } = publish_for(connections, args).await?;
 
     // How far the projection, running in the same server, lagged when publishing stopped.
     let projected = probe

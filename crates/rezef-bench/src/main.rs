@@ -10,7 +10,7 @@
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
 //! one file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`, `resume`,
-//! `identity_fold`, `routing`.
+//! `identity_fold`, `routing`, `kafka`.
 
 mod fill;
 mod freshness;
@@ -18,6 +18,7 @@ mod get_journey;
 mod harness;
 mod identity_fold;
 mod ingest;
+mod kafka;
 mod projection;
 mod reads;
 mod resume;
@@ -65,6 +66,8 @@ enum Command {
     IdentityFold(identity_fold::IdentityFoldArgs),
     /// Routing decisions and agent available → offer, in the engine and over gRPC.
     Routing(routing::RoutingArgs),
+    /// Rezef on a Kafka log: publish beside the embedded log, projection per node, failover.
+    Kafka(kafka::KafkaArgs),
     /// Every benchmark in sequence, then a summary table.
     All(AllArgs),
 }
@@ -111,6 +114,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::Resume(args) => with_cpu(resume::run(&base, &args)).await?,
         Command::IdentityFold(args) => with_cpu(identity_fold::run(&base, &args)).await?,
         Command::Routing(args) => with_cpu(routing::run(&base, &args)).await?,
+        Command::Kafka(args) => with_cpu(kafka::run(&base, &args)).await?,
         Command::All(args) => return all(&base, &args).await,
     };
     println!("{}", report.markdown());

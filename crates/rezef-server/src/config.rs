@@ -85,8 +85,9 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// The topic, created at start if missing (retention unlimited: the log is the record).
     pub topic: String,
-    /// Partitions of the topic when Rezef creates it. An existing topic keeps its own count:
-    /// changing it re-homes customers, an offline migration.
+    /// Partitions of the topic when Rezef creates it. An existing topic must have at least
+    /// this many and keeps its own count: changing it re-homes customers, an offline
+    /// migration.
     pub partitions: u32,
     /// Replicas of the topic's partitions when Rezef creates it.
     pub replication: i32,
