@@ -55,6 +55,9 @@ pub struct KafkaArgs {
     pub failover_events: u64,
 }
 
+/// Events generated per round of the fill (split over the partitions).
+const FILL_BATCH: usize = 3_000;
+
 /// A topic and group name no earlier run used.
 fn fresh_name(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -119,8 +122,10 @@ pub async fn run(base: &Path, args: &KafkaArgs) -> Result<Report> {
     );
 
     // 3. Failover.
-    if args.failover_events > 0 {
-        failover(base, args, &probes, &mut report).await?;
+    if args.failover_events > 0
+        && let Err(error) = failover(base, args, &probes, &mut report).await
+    {
+        report.row("failover: failed", format!("{error:#}"));
     }
     report.note(
         "The broker is tansu 0.6 with SQLite storage on the same 2 cores (scripts/kafka-broker). \
@@ -331,6 +336,7 @@ async fn failover(
 /// partition, straight through the Kafka log (not the subject).
 async fn fill(args: &KafkaArgs, topic: &str) -> Result<(u64, Duration)> {
     let mut config = KafkaConfig::new(&args.brokers, topic, 0);
+    config.request_timeout = Duration::from_secs(120);
     let partitions = i32::try_from(args.partitions)?;
     ensure_topic(&config, &TopicSettings::new(partitions, 1)).await?;
     let mut logs = Vec::new();
@@ -343,7 +349,7 @@ async fn fill(args: &KafkaArgs, topic: &str) -> Result<(u64, Duration)> {
     let started = Instant::now();
     let mut filled = 0;
     while filled < args.failover_events {
-        let (_, batch) = workload.batch(10_000);
+        let (_, batch) = workload.batch(FILL_BATCH);
         let mut parts: BTreeMap<u32, Vec<Bytes>> = BTreeMap::new();
         for event in batch {
             let event = rezef_server::convert::event_from_proto(event)
