@@ -74,6 +74,9 @@ async fn on_kafka_acknowledged_events_survive_kill_9_and_are_projected_once() {
 }
 
 /// `rezef` flags for a new topic on the broker in `KAFKA_BROKERS` (`None` without one).
+/// Ten years, in ms: retention for the test topics.
+const TEN_YEARS_MS: &str = "315360000000";
+
 fn kafka_flags(what: &str) -> Option<Vec<String>> {
     let brokers = std::env::var("KAFKA_BROKERS")
         .ok()
@@ -94,6 +97,9 @@ fn kafka_flags(what: &str) -> Option<Vec<String>> {
             "1",
             "--kafka-group",
             &topic,
+            // tansu 0.6 deletes the records of a topic kept forever (-1): docs/kafka-testing.md.
+            "--kafka-retention-ms",
+            TEN_YEARS_MS,
         ]
         .map(String::from)
         .to_vec(),

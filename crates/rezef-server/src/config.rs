@@ -91,6 +91,9 @@ pub struct KafkaSettings {
     pub partitions: u32,
     /// Replicas of the topic's partitions when Rezef creates it.
     pub replication: i32,
+    /// How long the topic keeps events when Rezef creates it, in ms; -1 (the default) keeps
+    /// them forever: the log is the record. Tiered storage is the broker's business.
+    pub retention_ms: i64,
     /// How long a broker operation may take before it fails as unavailable, in ms.
     pub request_timeout_ms: u64,
     /// The consumer group through which the nodes share the partitions.
@@ -106,6 +109,7 @@ impl Default for KafkaSettings {
             topic: "rezef.events".to_owned(),
             partitions: 12,
             replication: 1,
+            retention_ms: -1,
             request_timeout_ms: 30_000,
             group: "rezef".to_owned(),
             session_timeout_ms: 6_000,
@@ -183,6 +187,10 @@ impl ServerConfig {
                 "log.kafka.partitions must be between 1 and 10000",
             ),
             (
+                self.log.kafka.retention_ms == 0 || self.log.kafka.retention_ms < -1,
+                "log.kafka.retention_ms must be -1 (forever) or positive",
+            ),
+            (
                 self.log.kafka.group.trim().is_empty(),
                 "log.kafka.group must not be empty",
             ),
@@ -209,6 +217,17 @@ impl ServerConfig {
 
     pub fn store_dir(&self) -> PathBuf {
         self.data_dir.join("store")
+    }
+
+    /// How the events topic is created.
+    pub fn topic_settings(&self) -> rezef_log::kafka::TopicSettings {
+        let kafka = &self.log.kafka;
+        let partitions = i32::try_from(kafka.partitions).unwrap_or(i32::MAX);
+        let mut settings = rezef_log::kafka::TopicSettings::new(partitions, kafka.replication);
+        settings.retention = u64::try_from(kafka.retention_ms)
+            .ok()
+            .map(std::time::Duration::from_millis);
+        settings
     }
 
     /// The journey store of one partition of a Kafka log.

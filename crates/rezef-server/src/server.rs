@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use http::HeaderValue;
-use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, TopicStatus, ensure_topic};
+use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicStatus, ensure_topic};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
@@ -259,10 +259,9 @@ pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<(Arc<dyn Log>,
         LogBackend::Kafka => {
             let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
             kafka.request_timeout = std::time::Duration::from_millis(settings.request_timeout_ms);
-            let wanted = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
-            let settings = TopicSettings::new(wanted, settings.replication);
+            let settings = config.topic_settings();
             let partitions = match ensure_topic(&kafka, &settings).await? {
-                TopicStatus::Created => wanted,
+                TopicStatus::Created => settings.partitions,
                 TopicStatus::Existed { partitions } => partitions,
             };
             let mut opened = Vec::new();

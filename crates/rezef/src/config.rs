@@ -61,6 +61,8 @@ pub struct KafkaOverrides {
     pub partitions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_ms: Option<i64>,
 }
 
 /// The log flags of `serve` and `rebuild`.
@@ -81,6 +83,9 @@ pub struct LogArgs {
     /// The consumer group the nodes share the partitions through [default: rezef].
     #[arg(long)]
     kafka_group: Option<String>,
+    /// How long a topic Rezef creates keeps events, in ms [default: -1, forever].
+    #[arg(long, allow_negative_numbers = true)]
+    kafka_retention_ms: Option<i64>,
 }
 
 impl From<LogArgs> for LogOverrides {
@@ -95,6 +100,7 @@ impl From<LogArgs> for LogOverrides {
                 topic: args.kafka_topic,
                 partitions: args.kafka_partitions,
                 group: args.kafka_group,
+                retention_ms: args.kafka_retention_ms,
             },
         }
     }
@@ -112,6 +118,7 @@ impl KafkaOverrides {
             && self.topic.is_none()
             && self.partitions.is_none()
             && self.group.is_none()
+            && self.retention_ms.is_none()
     }
 }
 
@@ -185,6 +192,7 @@ mod tests {
                         topic: Some("events".into()),
                         partitions: None,
                         group: None,
+                        retention_ms: None,
                     },
                 },
                 ..Overrides::default()

@@ -126,12 +126,11 @@ pub async fn start(
     let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
     kafka.request_timeout = Duration::from_millis(settings.request_timeout_ms);
     kafka.client_id = config.node_id();
-    let wanted = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
-    let partitions =
-        match ensure_topic(&kafka, &TopicSettings::new(wanted, settings.replication)).await? {
-            TopicStatus::Created => wanted,
-            TopicStatus::Existed { partitions } => partitions,
-        };
+    let topic = config.topic_settings();
+    let partitions = match ensure_topic(&kafka, &topic).await? {
+        TopicStatus::Created => topic.partitions,
+        TopicStatus::Existed { partitions } => partitions,
+    };
     let partitions = u32::try_from(partitions)
         .ok()
         .and_then(NonZeroU32::new)
