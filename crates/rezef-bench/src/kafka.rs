@@ -55,6 +55,10 @@ pub struct KafkaArgs {
     pub failover_events: u64,
 }
 
+/// Retention of the topics the benchmark creates: tansu 0.6 deletes the records of topics kept
+/// forever (docs/kafka-testing.md).
+const RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Events generated per round of the fill (split over the partitions).
 const FILL_BATCH: usize = 3_000;
 
@@ -96,6 +100,7 @@ pub async fn run(base: &Path, args: &KafkaArgs) -> Result<Report> {
             config.log.kafka.topic = topic.clone();
             config.log.kafka.group = topic;
             config.log.kafka.partitions = partitions;
+            config.log.kafka.retention_ms = i64::try_from(RETENTION.as_millis()).unwrap_or(-1);
         })
     };
     let server = on_kafka(temp_dir(base, "rezef-bench-kafka-")?).await?;
@@ -206,6 +211,7 @@ impl Node {
             .args(["--log", "kafka", "--kafka-brokers", &args.brokers])
             .args(["--kafka-topic", topic, "--kafka-group", topic])
             .args(["--kafka-partitions", &args.partitions.to_string()])
+            .args(["--kafka-retention-ms", &RETENTION.as_millis().to_string()])
             .args(["--node-id", &format!("bench-{id}")])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -338,7 +344,9 @@ async fn fill(args: &KafkaArgs, topic: &str) -> Result<(u64, Duration)> {
     let mut config = KafkaConfig::new(&args.brokers, topic, 0);
     config.request_timeout = Duration::from_secs(120);
     let partitions = i32::try_from(args.partitions)?;
-    ensure_topic(&config, &TopicSettings::new(partitions, 1)).await?;
+    let mut settings = TopicSettings::new(partitions, 1);
+    settings.retention = Some(RETENTION);
+    ensure_topic(&config, &settings).await?;
     let mut logs = Vec::new();
     for partition in 0..partitions {
         config.partition = partition;
