@@ -3,6 +3,7 @@
 use std::pin::Pin;
 
 use futures::Stream;
+use rezef_events::partition::Partitioner;
 use rezef_events::{Event, TenantId, Timestamp, codec};
 use rezef_log::{Log, Record};
 use rezef_proto::v1::{
@@ -32,6 +33,7 @@ pub struct AuditService {
 struct Local {
     backbone: Backbone,
     partition: u32,
+    partitioner: Partitioner,
 }
 
 /// A validated replay request.
@@ -60,12 +62,7 @@ impl AuditService {
         let customer = (request.customer.clone()).and_then(|c| check.customer("customer", c));
         let partitioner = self.topology.partitioner();
         let named = request.partition;
-        if named.is_some_and(|p| p >= partitioner.partitions()) {
-            check.fail(
-                "partition",
-                format!("must be below {}", partitioner.partitions()),
-            );
-        }
+        check_partition(&mut check, named, partitioner);
         let violations = check.into_violations();
         let Some(tenant) = tenant.filter(|_| violations.is_empty()) else {
             return Err(Error::InvalidArgument(violations));
@@ -84,6 +81,16 @@ impl AuditService {
     }
 }
 
+/// A partition named in a request must exist.
+fn check_partition(check: &mut Check, partition: Option<u32>, partitioner: Partitioner) {
+    if partition.is_some_and(|p| p >= partitioner.partitions()) {
+        check.fail(
+            "partition",
+            format!("must be below {}", partitioner.partitions()),
+        );
+    }
+}
+
 impl Local {
     async fn plan(&self, request: Request<ReplayHistoryRequest>) -> Result<Replay> {
         let wait = self.backbone.max_wait(&request);
@@ -95,6 +102,7 @@ impl Local {
         let from_time = check.time("from_time", request.from_time);
         let to_time = check.time("to_time", request.to_time);
         let customer = request.customer.and_then(|c| check.customer("customer", c));
+        check_partition(&mut check, request.partition, self.partitioner);
         let from = request.from_offset.unwrap_or(start);
         let to = request.to_offset.unwrap_or(end);
         if from > to {
@@ -203,6 +211,7 @@ impl Audit for AuditService {
         let local = Local {
             backbone: backbone.clone(),
             partition,
+            partitioner: self.topology.partitioner(),
         };
         let replay = local.plan(request).instrument(span.clone()).await?;
         let (sender, receiver) = mpsc::channel(64);

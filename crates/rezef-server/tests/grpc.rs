@@ -521,5 +521,21 @@ async fn watch_and_replay_validate_their_requests() {
         "{}",
         status.message()
     );
+    // The embedded log is one partition: 0.
+    let no_such_partition = proto::ReplayHistoryRequest {
+        tenant_id: "acme".into(),
+        partition: Some(1),
+        ..Default::default()
+    };
+    let status = audit
+        .replay_history(no_such_partition)
+        .await
+        .expect_err("partition 1");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("partition") && status.message().contains("below 1"),
+        "{}",
+        status.message()
+    );
     server.stop().await;
 }
