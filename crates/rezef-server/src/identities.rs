@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, info, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{Place, Topology, forward};
+use crate::cluster::{Place, Topology, answer};
 use crate::convert::{Check, linked_identity_to_proto};
 use crate::{Error, Result};
 
@@ -334,15 +334,13 @@ impl Identities for IdentitiesService {
         let place = self.place(&request, &message.tenant_id, |check| {
             identity_field(check, "identity", identity).map(CustomerRef::Identity)
         })?;
-        match place {
-            Place::Here(backbone) => {
-                let local = Local { backbone };
-                Ok(Response::new(
-                    local.resolve(request).instrument(span).await?,
-                ))
-            }
-            Place::There(peer) => forward!(peer, IdentitiesClient, resolve_customer, request),
-        }
+        answer!(
+            place,
+            |backbone| Local { backbone }.resolve(request).instrument(span),
+            IdentitiesClient,
+            resolve_customer,
+            request
+        )
     }
 
     async fn link_identity(
@@ -357,13 +355,13 @@ impl Identities for IdentitiesService {
             "customer_id",
             &message.customer_id,
         )?;
-        match place {
-            Place::Here(backbone) => {
-                let local = Local { backbone };
-                Ok(Response::new(local.link(request).instrument(span).await?))
-            }
-            Place::There(peer) => forward!(peer, IdentitiesClient, link_identity, request),
-        }
+        answer!(
+            place,
+            |backbone| Local { backbone }.link(request).instrument(span),
+            IdentitiesClient,
+            link_identity,
+            request
+        )
     }
 
     async fn merge_customers(
@@ -392,13 +390,13 @@ impl Identities for IdentitiesService {
                 .into());
             }
         }
-        match place {
-            Place::Here(backbone) => {
-                let local = Local { backbone };
-                Ok(Response::new(local.merge(request).instrument(span).await?))
-            }
-            Place::There(peer) => forward!(peer, IdentitiesClient, merge_customers, request),
-        }
+        answer!(
+            place,
+            |backbone| Local { backbone }.merge(request).instrument(span),
+            IdentitiesClient,
+            merge_customers,
+            request
+        )
     }
 
     async fn unmerge_customers(
@@ -413,14 +411,12 @@ impl Identities for IdentitiesService {
             "customer_id",
             &message.customer_id,
         )?;
-        match place {
-            Place::Here(backbone) => {
-                let local = Local { backbone };
-                Ok(Response::new(
-                    local.unmerge(request).instrument(span).await?,
-                ))
-            }
-            Place::There(peer) => forward!(peer, IdentitiesClient, unmerge_customers, request),
-        }
+        answer!(
+            place,
+            |backbone| Local { backbone }.unmerge(request).instrument(span),
+            IdentitiesClient,
+            unmerge_customers,
+            request
+        )
     }
 }

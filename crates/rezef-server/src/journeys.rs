@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, Span, debug, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{FORWARDED_HEADER, Place, Topology, forward};
+use crate::cluster::{FORWARDED_HEADER, Place, Topology, answer, forward};
 use crate::convert::{
     Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
 };
@@ -480,13 +480,13 @@ impl Journeys for JourneysService {
     ) -> Result<Response<GetJourneyResponse>, Status> {
         let span = info_span!("get_journey", tenant = %request.get_ref().tenant_id);
         let message = request.get_ref();
-        match self.place(&request, &message.tenant_id, message.customer.as_ref())? {
-            Place::Here(backbone) => {
-                let local = self.local(backbone);
-                Ok(Response::new(local.get(request).instrument(span).await?))
-            }
-            Place::There(peer) => forward!(peer, JourneysClient, get_journey, request),
-        }
+        answer!(
+            self.place(&request, &message.tenant_id, message.customer.as_ref())?,
+            |backbone| self.local(backbone).get(request).instrument(span),
+            JourneysClient,
+            get_journey,
+            request
+        )
     }
 
     type WatchJourneyStream = WatchStream<JourneyUpdate>;
@@ -525,13 +525,13 @@ impl Journeys for JourneysService {
             }
             _ => self.place(&request, &message.tenant_id, message.customer.as_ref())?,
         };
-        match place {
-            Place::Here(backbone) => {
-                let local = self.local(backbone);
-                Ok(Response::new(local.resume(request).instrument(span).await?))
-            }
-            Place::There(peer) => forward!(peer, JourneysClient, resume_conversation, request),
-        }
+        answer!(
+            place,
+            |backbone| self.local(backbone).resume(request).instrument(span),
+            JourneysClient,
+            resume_conversation,
+            request
+        )
     }
 
     type WatchConversationStream = WatchStream<ConversationUpdate>;
@@ -551,15 +551,12 @@ impl Journeys for JourneysService {
     ) -> Result<Response<IssueContinuationTokenResponse>, Status> {
         let span = info_span!("issue_continuation_token", tenant = %request.get_ref().tenant_id);
         let message = request.get_ref();
-        match self.place(&request, &message.tenant_id, message.customer.as_ref())? {
-            Place::Here(backbone) => {
-                let local = self.local(backbone);
-                let response = local.issue_token(request).instrument(span).await?;
-                Ok(Response::new(response))
-            }
-            Place::There(peer) => {
-                forward!(peer, JourneysClient, issue_continuation_token, request)
-            }
-        }
+        answer!(
+            self.place(&request, &message.tenant_id, message.customer.as_ref())?,
+            |backbone| self.local(backbone).issue_token(request).instrument(span),
+            JourneysClient,
+            issue_continuation_token,
+            request
+        )
     }
 }

@@ -280,3 +280,17 @@ macro_rules! forward {
     }};
 }
 pub(crate) use forward;
+
+/// Answers a placed call: here, with `$local` made of the partition's backbone (a future of
+/// the response message), or by forwarding it with `$client::$method`.
+macro_rules! answer {
+    ($place:expr, |$backbone:ident| $local:expr, $client:ident, $method:ident, $request:expr) => {
+        match $place {
+            $crate::cluster::Place::Here($backbone) => Ok(tonic::Response::new($local.await?)),
+            $crate::cluster::Place::There(peer) => {
+                $crate::cluster::forward!(peer, $client, $method, $request)
+            }
+        }
+    };
+}
+pub(crate) use answer;
