@@ -1,4 +1,4 @@
-//! Compiles `proto/rezef/v1/*.proto` with protox (pure Rust, no `protoc` needed) and generates
+//! Compiles `proto/rezef/v1/*.proto` (and the nodes' own `rezef/cluster/v1`) with protox (pure Rust, no `protoc` needed) and generates
 //! the prost messages and tonic services, plus the descriptor set used by server reflection
 //! and the proto3 JSON mapping.
 
@@ -17,7 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "routing",
         "audit",
     ]
-    .map(|name| root.join(format!("rezef/v1/{name}.proto")));
+    .map(|name| format!("rezef/v1/{name}.proto"))
+    .into_iter()
+    .chain(["rezef/cluster/v1/partitions.proto".to_owned()])
+    .map(|file| root.join(file))
+    .collect::<Vec<_>>();
     let descriptors = protox::compile(&files, [&root])?;
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

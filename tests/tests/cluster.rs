@@ -7,12 +7,16 @@
 //! Every acknowledged event is projected exactly once, read through every node.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rezef_adapter::{EventFactory, proto};
+use rezef_adapter::{EventFactory, identity_ref, proto};
+use rezef_events::fold::customer_id_for;
+use rezef_events::partition::Partitioner;
+use rezef_events::{ChannelIdentity, CustomerId, TenantId};
 use rezef_scenarios::RezefServer;
 use tonic::Code;
 
@@ -131,6 +135,129 @@ async fn served_by(server: &RezefServer) -> usize {
         }
     }
     served
+}
+
+/// A merge asked through one node joins two customers on different partitions, and a phone
+/// verified by one of them, whose home is a third partition, then leads to the same journey:
+/// read by either id or by the phone, through every node (docs/scale-out.md §2).
+async fn one_person_on_three_partitions(nodes: &[RezefServer]) {
+    let partitions = NonZeroU32::new(PARTITIONS.parse().expect("a number")).expect("non-zero");
+    let partitioner = Partitioner::new(partitions);
+    let tenant = TenantId::new(TENANT).expect("valid");
+    let partition_of = |id: &str| partitioner.customer(&tenant, &CustomerId::new(id).expect("id"));
+    let pick = |prefix: &str, taken: &[u32]| {
+        (0..)
+            .map(|i| format!("{prefix}-{i}"))
+            .find(|id| !taken.contains(&partition_of(id)))
+            .expect("another partition")
+    };
+    let a = pick("person-a", &[]);
+    let b = pick("person-b", &[partition_of(&a)]);
+    let phone = (0..)
+        .map(|i| format!("+97250300{i:04}"))
+        .find(|number| {
+            let identity = ChannelIdentity::phone(number).expect("valid");
+            let home = customer_id_for(&tenant, &identity);
+            ![partition_of(&a), partition_of(&b)].contains(&partition_of(home.as_str()))
+        })
+        .expect("a number homed elsewhere");
+    let person = |id: &str| {
+        EventFactory::new(TENANT, "cluster-test")
+            .customer(id)
+            .on(proto::Channel::App, format!("app-{id}"))
+    };
+    let caller = EventFactory::new(TENANT, "cluster-test")
+        .identity(proto::IdentityKind::Phone, &phone)
+        .on(proto::Channel::Voice, "call-person");
+    let (first, second) = (nodes[0].client().await, nodes[1].client().await);
+    let publish = |client: &rezef_adapter::Client, event: proto::Event| {
+        let mut ingest = client.ingest();
+        async move {
+            let request = proto::PublishRequest {
+                events: vec![event],
+                sequence: 0,
+            };
+            ingest.publish(request).await.expect("published");
+        }
+    };
+    publish(
+        &first,
+        person(&a).interaction_started(proto::Direction::Inbound),
+    )
+    .await;
+    publish(
+        &first,
+        person(&b).interaction_started(proto::Direction::Inbound),
+    )
+    .await;
+    let merge = proto::MergeCustomersRequest {
+        tenant_id: TENANT.into(),
+        survivor_customer_id: a.clone(),
+        absorbed_customer_id: b.clone(),
+        reason: "same person".into(),
+        requested_by: "supervisor-1".into(),
+    };
+    let mut merged = None;
+    for _ in 0..100 {
+        match second.identities().merge_customers(merge.clone()).await {
+            Ok(response) => {
+                merged = Some(response);
+                break;
+            }
+            // B's start may not be folded yet.
+            Err(status) if status.code() == Code::NotFound => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("merge: {status:?}"),
+        }
+    }
+    merged.expect("the merge was accepted");
+    let proof = person(&a).identified(
+        proto::VerificationMethod::OneTimeCode,
+        proto::AssuranceLevel::High,
+        vec![proto::ChannelIdentity {
+            kind: proto::IdentityKind::Phone as i32,
+            value: phone.clone(),
+            network: String::new(),
+        }],
+    );
+    publish(&second, proof).await;
+    publish(
+        &first,
+        caller.interaction_started(proto::Direction::Inbound),
+    )
+    .await;
+
+    let phone_ref = identity_ref(proto::IdentityKind::Phone, &phone);
+    let by_b = person(&b).customer_ref();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for node in nodes {
+        let client = node.client().await;
+        for reference in [&by_b, &phone_ref] {
+            loop {
+                let request = proto::GetJourneyRequest {
+                    tenant_id: TENANT.into(),
+                    customer: Some(reference.clone()),
+                    ..Default::default()
+                };
+                let found = client.journeys().get_journey(request).await;
+                let journey = found.ok().and_then(|r| r.into_inner().journey);
+                let events = journey
+                    .as_ref()
+                    .and_then(|j| j.counters.as_ref())
+                    .map(|c| c.events);
+                if journey.as_ref().is_some_and(|j| j.customer_id == a) && events == Some(4) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{reference:?} through {} reads {journey:?}",
+                    node.url()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
 }
 
 /// Every acknowledged event is in the log at the position it was acknowledged with, and
@@ -327,6 +454,7 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
         refused.message().contains("docs/scale-out.md"),
         "{refused:?}"
     );
+    one_person_on_three_partitions(&nodes).await;
     for node in nodes {
         assert!(node.terminate().success());
     }

@@ -81,6 +81,7 @@ impl EventFactory {
             conversation_id: self.conversation.clone(),
             interaction_id: self.interaction.clone(),
             channel: self.channel as i32,
+            forwarded_to_customer_id: String::new(),
             payload: Some(payload),
         }
     }

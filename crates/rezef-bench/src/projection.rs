@@ -252,7 +252,7 @@ pub struct Rebuilt {
 pub async fn timed_rebuild(log: &Arc<EmbeddedLog>, store_dir: &Path) -> Result<Rebuilt> {
     let store = Arc::new(SledStore::open(store_dir).context("opening the store")?);
     let started = Instant::now();
-    let stats = rebuild(log.clone(), store.clone(), Default::default(), |_| {})
+    let stats = rebuild(log.clone(), store.clone(), Default::default(), None, |_| {})
         .await
         .context("rebuilding")?;
     Ok(Rebuilt {

@@ -268,6 +268,7 @@ impl Workload {
             conversation_id: String::new(),
             interaction_id: format!("ix-{customer}-{interaction}"),
             channel: channel as i32,
+            forwarded_to_customer_id: String::new(),
             payload: Some(payload),
         }
     }

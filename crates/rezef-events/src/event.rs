@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::handover::{Forward, Handover};
 use crate::identity::ChannelIdentity;
 use crate::ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
 use crate::time::Timestamp;
@@ -27,6 +28,10 @@ pub struct Event {
     pub conversation_id: Option<ConversationId>,
     pub interaction_id: Option<InteractionId>,
     pub channel: Option<Channel>,
+    /// Set when a partition moved the event on to the journey it belongs to (scale-out only;
+    /// see `handover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forward>,
     pub payload: Payload,
 }
 
@@ -299,6 +304,8 @@ pub enum Payload {
         version: u64,
         config: String,
     },
+    /// A message between partitions of a partitioned log, written by projectors only.
+    Handover(Handover),
 }
 
 impl Payload {
@@ -328,6 +335,7 @@ impl Payload {
             Self::ContinuationTokenIssued { .. } => "continuation_token_issued",
             Self::RoutingDecided { .. } => "routing_decided",
             Self::RoutingConfigChanged { .. } => "routing_config_changed",
+            Self::Handover(_) => "handover",
         }
     }
 
@@ -343,7 +351,7 @@ impl Payload {
     pub fn is_identity_change(&self) -> bool {
         matches!(
             self,
-            Self::CustomersMerged { .. } | Self::CustomersUnmerged { .. }
+            Self::CustomersMerged { .. } | Self::CustomersUnmerged { .. } | Self::Handover(_)
         )
     }
 

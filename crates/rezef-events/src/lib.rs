@@ -12,7 +12,8 @@
 //! - [`resume`]: what a channel learns when a contact arrives.
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
-//! - [`partition`]: which partition of a partitioned log an event belongs to.
+//! - [`partition`]: which partition of a partitioned log an event belongs to; [`handover`]:
+//!   what partitions tell each other so that one person keeps one journey.
 //!
 //! ```
 //! use rezef_events::{Journey, fold::customer_id_for, testing::EventBuilder};
@@ -36,6 +37,7 @@ pub mod codec;
 mod error;
 pub mod event;
 pub mod fold;
+pub mod handover;
 pub mod identity;
 pub mod ids;
 pub mod journey;

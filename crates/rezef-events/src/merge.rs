@@ -25,19 +25,25 @@ impl Journey {
         }
     }
 
+    /// What this customer's record becomes once merged into `survivor`: a pointer there.
+    pub fn pointer_to(&self, survivor: &CustomerId) -> Journey {
+        let mut pointer = Journey::new(
+            self.tenant_id.clone(),
+            self.customer_id.clone(),
+            self.first_seen_at,
+        );
+        pointer.merged_into = Some(survivor.clone());
+        pointer.last_event_offset = self.last_event_offset;
+        pointer
+    }
+
     /// Takes `absorbed` (the journey of a customer merged nowhere else) into this one and
     /// returns what the absorbed customer's record becomes: a pointer here.
     pub fn absorb(&mut self, absorbed: Journey, record: MergeRecord) -> Journey {
         if self.shares.is_empty() {
             self.shares.push(self.own_share());
         }
-        let mut tombstone = Journey::new(
-            absorbed.tenant_id.clone(),
-            absorbed.customer_id.clone(),
-            absorbed.first_seen_at,
-        );
-        tombstone.merged_into = Some(self.customer_id.clone());
-        tombstone.last_event_offset = absorbed.last_event_offset;
+        let tombstone = absorbed.pointer_to(&self.customer_id);
 
         let id = absorbed.customer_id.clone();
         let mut shares = if absorbed.shares.is_empty() {

@@ -12,8 +12,8 @@
 //! | a continuation token | `tenant \0 # token` (tokens are issued so that this is their customer's partition) |
 //! | the tenant's routing, agents | `tenant \0` |
 //!
-//! An event goes to the partition of the token it continues with, else of the customer it
-//! names, else (agent presence, routing configuration) of its tenant's routing. All events of
+//! An event goes to the partition of the journey a projector forwarded it to (see
+//! `handover`), else of the token it continues with, else of the customer it names, else (agent presence, routing configuration) of its tenant's routing. All events of
 //! one customer therefore land on one partition, in order; docs/scale-out.md has the rest.
 
 use std::num::NonZeroU32;
@@ -103,6 +103,9 @@ impl Partitioner {
     /// The partition an event is appended to.
     pub fn event(&self, event: &Event) -> u32 {
         let tenant = &event.tenant_id;
+        if let Some(forward) = &event.forward {
+            return self.customer(tenant, &forward.journey);
+        }
         if let Some(token) = continuation_token(event) {
             return self.token(tenant, token);
         }

@@ -105,6 +105,7 @@ impl EventBuilder {
             conversation_id: self.conversation.clone(),
             interaction_id: Some(self.interaction.clone()),
             channel: Some(self.channel),
+            forward: None,
             payload,
         }
     }

@@ -321,6 +321,12 @@ impl Rules {
             Payload::RoutingConfigChanged { config, .. } => {
                 self.text(&at("config"), config, MAX_TEXT_LEN);
             }
+            Payload::Handover(_) => {
+                self.fail(
+                    at("kind"),
+                    "is written by Rezef's projectors, never published",
+                );
+            }
             Payload::CallbackCompleted { .. }
             | Payload::ContactAbandoned { .. }
             | Payload::InteractionEnded { .. } => {}

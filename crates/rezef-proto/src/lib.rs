@@ -13,6 +13,14 @@ pub mod v1 {
     tonic::include_proto!("rezef.v1");
 }
 
+/// `rezef.cluster.v1`: what the nodes of a cluster call on each other, never clients.
+pub mod cluster {
+    #[allow(clippy::all, missing_debug_implementations)]
+    pub mod v1 {
+        tonic::include_proto!("rezef.cluster.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every `rezef.v1` file, for server reflection and JSON.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/rezef_descriptor.bin"));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rezef_events::event::SCHEMA_VERSION;
+use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
 use rezef_events::{
     Channel, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId, Timestamp, codec,
@@ -29,6 +30,8 @@ pub struct Backbone {
     pub reveal_keys: Arc<Vec<String>>,
     /// Turns true when the server begins to shut down; open streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// On a partitioned log: the partitions, and the one this backbone serves.
+    pub partition: Option<(Partitioner, u32)>,
 }
 
 /// How many merge pointers a read follows (the projector never makes more).
@@ -80,7 +83,8 @@ impl Backbone {
         }
     }
 
-    /// The journey holding `customer`: its own, or the one it was merged into.
+    /// The journey holding `customer`: its own, or the one it was merged into;
+    /// [`Error::Moved`] when that is kept on another partition.
     pub fn journey_of(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
         let mut id = customer.clone();
         for _ in 0..MAX_MERGE_DEPTH {
@@ -89,6 +93,16 @@ impl Backbone {
                     merged_into: Some(next),
                     ..
                 }) => id = next,
+                None => match self.partition {
+                    Some((partitioner, here)) if partitioner.customer(tenant, &id) != here => {
+                        let partition = partitioner.customer(tenant, &id);
+                        return Err(Error::Moved {
+                            customer: id,
+                            partition,
+                        });
+                    }
+                    _ => return Ok(None),
+                },
                 found => return Ok(found),
             }
         }
@@ -128,6 +142,7 @@ impl Backbone {
             conversation_id: None,
             interaction_id: None,
             channel,
+            forward: None,
             payload,
         }
     }

@@ -36,6 +36,16 @@ pub enum Error {
         retry_after: std::time::Duration,
         owner: Option<String>,
     },
+    /// The customer's journey is on another partition (merged into a customer there, or the
+    /// identity's owner lives there): the call is sent on for `customer` (see `answer!`).
+    #[error(
+        "the journey of customer {customer} is kept on partition {partition}: ask for customer \
+         {customer}"
+    )]
+    Moved {
+        customer: rezef_events::CustomerId,
+        partition: u32,
+    },
     /// The owner of a partition answered a forwarded call with this.
     #[error("{}", .0.message())]
     Forwarded(Status),
@@ -94,7 +104,7 @@ impl Error {
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
-            Self::Unavailable(_) | Self::Retry { .. } => Code::Unavailable,
+            Self::Unavailable(_) | Self::Retry { .. } | Self::Moved { .. } => Code::Unavailable,
             Self::Forwarded(status) => status.code(),
             Self::Log(error) => match error {
                 rezef_log::Error::BatchTooLarge { .. } => Code::ResourceExhausted,

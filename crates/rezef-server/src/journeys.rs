@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, Span, debug, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{FORWARDED_HEADER, Place, Topology, answer, forward};
+use crate::cluster::{FORWARDED_HEADER, Place, Topology, forward};
 use crate::convert::{
     Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
 };
@@ -472,6 +472,42 @@ impl JourneysService {
     }
 }
 
+/// Answers a call naming a customer like `answer!`, and when the journey turns out to be
+/// kept on another partition ([`Error::Moved`]: the customer was merged into one there, or
+/// the identity's owner lives there), asks that partition for the customer it names.
+macro_rules! answer_moved {
+    ($service:expr, $place:expr, |$backbone:ident, $request:ident| $local:expr, $method:ident) => {{
+        let resend = ($request.metadata().clone(), $request.get_ref().clone());
+        match $place {
+            Place::Here($backbone) => match $local.await {
+                Err(Error::Moved {
+                    customer,
+                    partition,
+                }) => {
+                    let (mut metadata, mut message) = resend;
+                    message.customer = Some(customer_ref(&customer));
+                    // A hop towards the journey, not a bounce: the next node reads by id.
+                    metadata.remove(FORWARDED_HEADER);
+                    let $request = Request::from_parts(metadata, Default::default(), message);
+                    match $service.topology.place(partition, $request.metadata())? {
+                        Place::Here($backbone) => Ok(Response::new($local.await?)),
+                        Place::There(peer) => forward!(peer, JourneysClient, $method, $request),
+                    }
+                }
+                answered => Ok(Response::new(answered?)),
+            },
+            Place::There(peer) => forward!(peer, JourneysClient, $method, $request),
+        }
+    }};
+}
+
+/// A reference to a customer by id.
+fn customer_ref(customer: &CustomerId) -> v1::CustomerRef {
+    v1::CustomerRef {
+        r#ref: Some(v1::customer_ref::Ref::CustomerId(customer.to_string())),
+    }
+}
+
 #[tonic::async_trait]
 impl Journeys for JourneysService {
     async fn get_journey(
@@ -480,12 +516,11 @@ impl Journeys for JourneysService {
     ) -> Result<Response<GetJourneyResponse>, Status> {
         let span = info_span!("get_journey", tenant = %request.get_ref().tenant_id);
         let message = request.get_ref();
-        answer!(
+        answer_moved!(
+            self,
             self.place(&request, &message.tenant_id, message.customer.as_ref())?,
-            |backbone| self.local(backbone).get(request).instrument(span),
-            JourneysClient,
-            get_journey,
-            request
+            |backbone, request| self.local(backbone).get(request).instrument(span.clone()),
+            get_journey
         )
     }
 
@@ -525,12 +560,14 @@ impl Journeys for JourneysService {
             }
             _ => self.place(&request, &message.tenant_id, message.customer.as_ref())?,
         };
-        answer!(
+        answer_moved!(
+            self,
             place,
-            |backbone| self.local(backbone).resume(request).instrument(span),
-            JourneysClient,
-            resume_conversation,
-            request
+            |backbone, request| self
+                .local(backbone)
+                .resume(request)
+                .instrument(span.clone()),
+            resume_conversation
         )
     }
 
@@ -551,12 +588,14 @@ impl Journeys for JourneysService {
     ) -> Result<Response<IssueContinuationTokenResponse>, Status> {
         let span = info_span!("issue_continuation_token", tenant = %request.get_ref().tenant_id);
         let message = request.get_ref();
-        answer!(
+        answer_moved!(
+            self,
             self.place(&request, &message.tenant_id, message.customer.as_ref())?,
-            |backbone| self.local(backbone).issue_token(request).instrument(span),
-            JourneysClient,
-            issue_continuation_token,
-            request
+            |backbone, request| self
+                .local(backbone)
+                .issue_token(request)
+                .instrument(span.clone()),
+            issue_continuation_token
         )
     }
 }

@@ -24,4 +24,4 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{ClusterSettings, KafkaSettings, Limits, LogBackend, LogSettings, ServerConfig};
 pub use error::{Error, OWNER_HEADER, Result};
-pub use server::{Server, open_partitions};
+pub use server::{LogPartition, Server, open_partitions};

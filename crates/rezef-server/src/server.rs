@@ -3,17 +3,20 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use http::HeaderValue;
+use rezef_events::partition::Partitioner;
 use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicStatus, ensure_topic};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
+use rezef_proto::cluster::v1::partitions_server::PartitionsServer;
 use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
     journeys_server::JourneysServer, routing_server::RoutingServer,
 };
-use rezef_store::{JourneyStore, Projector, SledStore};
+use rezef_store::{JourneyStore, Partitioning, Projector, SledStore};
 use tokio::net::TcpListener;
 use tower::util::MapResponseLayer;
 use tracing::{Instrument, error, info, info_span};
@@ -21,7 +24,7 @@ use tracing::{Instrument, error, info, info_span};
 use crate::audit::AuditService;
 use crate::backbone::Backbone;
 use crate::clock::{Clock, SystemClock};
-use crate::cluster::{self, Topology};
+use crate::cluster::{self, AlreadySent, PartitionsService, Topology};
 use crate::config::{LogBackend, ServerConfig};
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
@@ -119,6 +122,7 @@ impl Server {
                     policies,
                     reveal_keys: Arc::new(self.config.reveal_keys.clone()),
                     closing: closing_watch.clone(),
+                    partition: None,
                 };
                 let background = Background::Single(SingleProjection::start(projector, log));
                 (Topology::Single(backbone), background)
@@ -158,6 +162,14 @@ impl Server {
             .max_decoding_message_size(limit);
         let audit =
             AuditServer::new(AuditService::new(topology.clone())).max_decoding_message_size(limit);
+        // Other nodes' projectors append to the partitions served here.
+        let partitions = match &topology {
+            Topology::Cluster(cluster) => Some(
+                PartitionsServer::new(PartitionsService::new(cluster.clone()))
+                    .max_decoding_message_size(limit),
+            ),
+            Topology::Single(_) => None,
+        };
         let (routing, timer) = match &topology {
             Topology::Single(backbone) => {
                 let desk = Desk::new(backbone.clone(), self.routing, self.clock);
@@ -181,7 +193,8 @@ impl Server {
             .add_service(ingest)
             .add_service(journeys)
             .add_service(identities)
-            .add_service(audit);
+            .add_service(audit)
+            .add_optional_service(partitions);
         let router = match routing {
             Some(routing) => router.add_service(routing),
             None => router.add_service(NotYetPartitioned),
@@ -249,13 +262,26 @@ impl SingleProjection {
     }
 }
 
-/// Every partition of the log with the directory of its journey store: the embedded log
-/// and `data_dir/store`, or each partition of the Kafka topic (created if missing) and
-/// `data_dir/store/p<N>`. For tools that fold the log themselves (`rezef rebuild`).
-pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<(Arc<dyn Log>, PathBuf)>> {
+/// One partition of the log, for `rezef rebuild`.
+#[derive(Debug)]
+pub struct LogPartition {
+    pub log: Arc<dyn Log>,
+    /// Where its journey store lives.
+    pub store_dir: PathBuf,
+    /// Its place among the partitions of a Kafka topic (`None`: the embedded log).
+    pub partitioning: Option<Partitioning>,
+}
+
+/// Every partition of the configured log: the embedded log is one; a Kafka topic has as
+/// many as it was created with (created here if missing).
+pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<LogPartition>> {
     let settings = &config.log.kafka;
     match config.log.backend {
-        LogBackend::Embedded => Ok(vec![(open_log(config)?, config.store_dir())]),
+        LogBackend::Embedded => Ok(vec![LogPartition {
+            log: open_log(config)?,
+            store_dir: config.store_dir(),
+            partitioning: None,
+        }]),
         LogBackend::Kafka => {
             let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
             kafka.request_timeout = std::time::Duration::from_millis(settings.request_timeout_ms);
@@ -264,12 +290,22 @@ pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<(Arc<dyn Log>,
                 TopicStatus::Created => settings.partitions,
                 TopicStatus::Existed { partitions } => partitions,
             };
+            let count = NonZeroU32::new(partitions.unsigned_abs())
+                .ok_or_else(|| Error::Config("the topic has no partitions".into()))?;
             let mut opened = Vec::new();
             for partition in 0..partitions {
                 kafka.partition = partition;
                 let log: Arc<dyn Log> = KafkaLog::open(kafka.clone()).await?;
-                let dir = config.partition_store_dir(partition.unsigned_abs());
-                opened.push((log, dir));
+                let partition = partition.unsigned_abs();
+                opened.push(LogPartition {
+                    log,
+                    store_dir: config.partition_store_dir(partition),
+                    partitioning: Some(Partitioning {
+                        partitioner: Partitioner::new(count),
+                        partition,
+                        relay: Arc::new(AlreadySent),
+                    }),
+                });
             }
             Ok(opened)
         }

@@ -36,6 +36,7 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     tenants_are_isolated(make());
     customer_offsets_are_ranged_and_exact(make());
     later_commits_replace_state(make());
+    moved_journeys_are_removed(make());
     clear_removes_everything(make());
     conversations_and_tokens_are_indexed(make());
 }
@@ -208,6 +209,28 @@ pub fn later_commits_replace_state(store: Arc<dyn JourneyStore>) {
     let stored = store.journey(&acme, &c1).expect("get").expect("present");
     assert_eq!(stored.counters.events, 2);
     assert_eq!(store.projected_offset().expect("offset"), 2);
+}
+
+pub fn moved_journeys_are_removed(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    let (c1, c2) = (customer("c-1"), customer("c-2"));
+    store
+        .commit(&ProjectionBatch {
+            next_offset: 1,
+            journeys: vec![journey(&acme, &c1, 1), journey(&acme, &c2, 1)],
+            ..Default::default()
+        })
+        .expect("commit");
+    store
+        .commit(&ProjectionBatch {
+            next_offset: 2,
+            removed: vec![(acme.clone(), c1.clone())],
+            ..Default::default()
+        })
+        .expect("commit");
+    assert!(store.journey(&acme, &c1).expect("get").is_none());
+    assert!(store.journey(&acme, &c2).expect("get").is_some());
+    assert_eq!(store.journeys(Some(&acme)).count(), 1);
 }
 
 pub fn clear_removes_everything(store: Arc<dyn JourneyStore>) {

@@ -8,11 +8,13 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod partitioning;
 mod projector;
 mod sled_store;
 mod store;
 
 pub use error::{Error, Result};
+pub use partitioning::{Partitioning, Relay, RelayFuture};
 pub use projector::{
     JourneyChanged, ProjectionStats, ProjectionWatch, Projector, STEP_RECORDS, rebuild,
 };

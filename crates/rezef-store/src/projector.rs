@@ -4,6 +4,12 @@
 //! atomic store batch. After a crash the store holds a whole step or none of it, and the
 //! projector resumes from the stored offset: no event is applied twice, none is skipped.
 //! An event id already applied is not applied again (it counts as a duplicate).
+//!
+//! On a partitioned log the projector folds one partition. An event whose journey lives on
+//! another partition (its customer was merged there, its identity is linked there) is
+//! forwarded, and what another partition must decide (an identity's owner, a merge) is sent
+//! there as a [`Handover`]; both go through the [`Partitioning`]'s relay before the step
+//! that produced them commits (docs/scale-out.md §2).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,6 +17,7 @@ use std::time::Duration;
 
 use rezef_events::agent::AgentState;
 use rezef_events::fold::{Context, continuation_token, customer_id_for};
+use rezef_events::handover::Handover;
 use rezef_events::journey::{MergeCause, MergeRecord};
 use rezef_events::policy::{MergeRefusal, Policies};
 use rezef_events::{
@@ -21,6 +28,7 @@ use rezef_log::{Log, Record};
 use tokio::sync::{broadcast, watch};
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::partitioning::Partitioning;
 use crate::store::{JourneyStore, ProjectionBatch, TokenGrant};
 use crate::{Error, Result};
 
@@ -73,6 +81,8 @@ pub struct ProjectionStats {
     pub duplicates: u64,
     /// Records that are not events this build can read; logged and passed over.
     pub undecodable: u64,
+    /// Events moved on to the partition of their journey (counted in `applied` too).
+    pub forwarded: u64,
 }
 
 /// Folds the log into the store.
@@ -81,6 +91,7 @@ pub struct Projector {
     log: Arc<dyn Log>,
     store: Arc<dyn JourneyStore>,
     policies: Arc<Policies>,
+    partitioning: Option<Partitioning>,
     position: watch::Sender<u64>,
     changes: broadcast::Sender<JourneyChanged>,
 }
@@ -94,6 +105,7 @@ impl Projector {
             log,
             store,
             policies: Arc::default(),
+            partitioning: None,
             position,
             changes,
         })
@@ -105,8 +117,18 @@ impl Projector {
         self
     }
 
+    /// Folds one partition of a partitioned log (the default: the whole log is one).
+    pub fn with_partitioning(mut self, partitioning: Option<Partitioning>) -> Self {
+        self.partitioning = partitioning;
+        self
+    }
+
     fn step(&self) -> Step {
-        Step::new(self.store.clone(), self.policies.clone())
+        Step::new(
+            self.store.clone(),
+            self.policies.clone(),
+            self.partitioning.clone(),
+        )
     }
 
     pub fn watch(&self) -> ProjectionWatch {
@@ -182,8 +204,15 @@ impl Projector {
         result
     }
 
-    /// Writes a step to the store, then announces the new position and the changes.
-    async fn commit(&self, step: Step, stats: &mut ProjectionStats) -> Result<()> {
+    /// Relays what the step sends to other partitions, writes it to the store, then
+    /// announces the new position and the changes.
+    async fn commit(&self, mut step: Step, stats: &mut ProjectionStats) -> Result<()> {
+        let outbox = std::mem::take(&mut step.outbox);
+        if let Some(partitioning) = &self.partitioning
+            && !outbox.is_empty()
+        {
+            relay(partitioning, outbox).await;
+        }
         let step_stats = step.stats;
         let store = self.store.clone();
         let batch = spawn_blocking(move || {
@@ -196,6 +225,7 @@ impl Projector {
         stats.applied += step_stats.applied;
         stats.duplicates += step_stats.duplicates;
         stats.undecodable += step_stats.undecodable;
+        stats.forwarded += step_stats.forwarded;
         let offset = batch.next_offset;
         self.position.send_replace(offset);
         for journey in batch.journeys {
@@ -207,6 +237,23 @@ impl Projector {
             });
         }
         Ok(())
+    }
+}
+
+/// Sends events to their partitions, retrying until they are there: the step that produced
+/// them cannot commit before (its partition waits, it never skips them).
+async fn relay(partitioning: &Partitioning, events: Vec<Event>) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match partitioning.relay.send(events.clone()).await {
+            Ok(()) => return,
+            Err(error) => {
+                warn!(partition = partitioning.partition, events = events.len(), %error,
+                    "could not hand events to their partitions; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
     }
 }
 
@@ -230,16 +277,23 @@ async fn spawn_blocking<T: Send + 'static>(
 }
 
 /// Deletes the projection and rebuilds it from the whole log.
+///
+/// On a partitioned log, events and handovers the fold sends elsewhere are already in their
+/// partitions (the projector that first folded them sent them before committing), so
+/// `partitioning`'s relay receives them again and may drop them.
 pub async fn rebuild(
     log: Arc<dyn Log>,
     store: Arc<dyn JourneyStore>,
     policies: Arc<Policies>,
+    partitioning: Option<Partitioning>,
     progress: impl FnMut(u64),
 ) -> Result<ProjectionStats> {
     let cleared = store.clone();
     spawn_blocking(move || cleared.clear()).await?;
     let until = log.end_offset();
-    let projector = Projector::new(log, store.clone())?.with_policies(policies);
+    let projector = Projector::new(log, store.clone())?
+        .with_policies(policies)
+        .with_partitioning(partitioning);
     let stats = projector.catch_up(until, progress).await?;
     spawn_blocking(move || store.flush()).await?;
     Ok(stats)
@@ -254,25 +308,37 @@ const MAX_MERGE_DEPTH: usize = 64;
 struct Step {
     store: Arc<dyn JourneyStore>,
     policies: Arc<Policies>,
+    partitioning: Option<Partitioning>,
     journeys: HashMap<(TenantId, CustomerId), Journey>,
+    /// Journeys that left this partition in this step (restored elsewhere by an unmerge).
+    removed: HashSet<(TenantId, CustomerId)>,
     links: HashMap<(TenantId, String), CustomerId>,
     tokens: HashMap<(TenantId, String), Option<TokenGrant>>,
     seen: HashSet<(TenantId, EventId)>,
     agents: HashMap<(TenantId, AgentId), AgentState>,
+    /// Events for other partitions, relayed before the step commits.
+    outbox: Vec<Event>,
     batch: ProjectionBatch,
     stats: ProjectionStats,
 }
 
 impl Step {
-    fn new(store: Arc<dyn JourneyStore>, policies: Arc<Policies>) -> Self {
+    fn new(
+        store: Arc<dyn JourneyStore>,
+        policies: Arc<Policies>,
+        partitioning: Option<Partitioning>,
+    ) -> Self {
         Self {
             store,
             policies,
+            partitioning,
             journeys: HashMap::new(),
+            removed: HashSet::new(),
             links: HashMap::new(),
             tokens: HashMap::new(),
             seen: HashSet::new(),
             agents: HashMap::new(),
+            outbox: Vec::new(),
             batch: ProjectionBatch::default(),
             stats: ProjectionStats::default(),
         }
@@ -293,7 +359,7 @@ impl Step {
         let duplicate = self.seen.contains(&id) || self.store.event_offset(&id.0, &id.1)?.is_some();
         if duplicate {
             self.stats.duplicates += 1;
-            if event.customer.is_some() {
+            if event.customer.is_some() && !matches!(event.payload, Payload::Handover(_)) {
                 let component = self.component(&event)?;
                 let root = self.root(&event.tenant_id, &component)?;
                 if let Some(journey) = self.load(&event.tenant_id, &root)? {
@@ -317,10 +383,36 @@ impl Step {
             }
             return Ok(());
         }
+        if let Payload::Handover(handover) = &event.payload {
+            return self.handover(record.offset, &event, handover);
+        }
         if event.customer.is_some() {
             self.customer_event(record.offset, &event)?;
         }
         Ok(())
+    }
+
+    /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).
+    fn here(&self, tenant: &TenantId, customer: &CustomerId) -> bool {
+        self.partitioning
+            .as_ref()
+            .is_none_or(|p| p.holds(tenant, customer))
+    }
+
+    /// Sends `event` on to the partition of `journey`, attributed to `member` there.
+    fn forward(&mut self, event: &Event, member: CustomerId, journey: CustomerId) {
+        match event.forwarded(member, journey) {
+            Some(forwarded) => {
+                self.stats.forwarded += 1;
+                self.outbox.push(forwarded);
+            }
+            None => warn!(tenant = %event.tenant_id, event = %event.event_id,
+                "an event forwarded too many times is dropped: merge pointers form a loop"),
+        }
+    }
+
+    fn send(&mut self, handover: Handover, cause: &Event) {
+        self.outbox.push(handover.event(cause));
     }
 
     fn customer_event(&mut self, offset: u64, event: &Event) -> Result<()> {
@@ -330,6 +422,10 @@ impl Step {
         let policy = policies.for_tenant(tenant);
         let mut component = self.component(event)?;
         let mut root = self.root(tenant, &component)?;
+        if !self.here(tenant, &root) {
+            self.forward(event, component, root);
+            return Ok(());
+        }
 
         match &event.payload {
             Payload::CustomersMerged {
@@ -338,22 +434,43 @@ impl Step {
                 requested_by,
             } => {
                 let other = self.root(tenant, absorbed)?;
-                if other != root && self.load(tenant, &other)?.is_some() {
-                    let cause = MergeCause::Requested {
+                let record = MergeRecord {
+                    at,
+                    offset,
+                    cause: MergeCause::Requested {
                         reason: reason.clone(),
                         requested_by: requested_by.clone(),
-                    };
-                    self.merge(tenant, &root, &other, MergeRecord { at, offset, cause }, at)?;
-                } else {
+                    },
+                };
+                if other == root {
                     warn!(%tenant, %root, %absorbed, offset, "merge passed over: not two customers");
+                } else if !self.here(tenant, &other) {
+                    let survivor = root.clone();
+                    let request = Handover::MergeRequested {
+                        absorbed: other,
+                        survivor,
+                        record,
+                    };
+                    self.send(request, event);
+                } else if self.load(tenant, &other)?.is_some() {
+                    self.merge(tenant, &root, &other, record, at)?;
+                } else {
+                    warn!(%tenant, %root, %absorbed, offset, "merge passed over: no such customer");
                 }
             }
             Payload::CustomersUnmerged { absorbed, .. } => {
                 let restored = self.load(tenant, &root)?.and_then(|j| j.split(absorbed));
                 match restored {
+                    Some(restored) if self.here(tenant, absorbed) => {
+                        self.put(restored);
+                    }
                     Some(restored) => {
-                        self.journeys
-                            .insert((tenant.clone(), absorbed.clone()), restored);
+                        self.remove(tenant, absorbed);
+                        let moved = Handover::JourneyMoved {
+                            journey: Box::new(restored),
+                            into: None,
+                        };
+                        self.send(moved, event);
                     }
                     None => {
                         warn!(%tenant, %root, %absorbed, offset, "unmerge passed over: not a member")
@@ -365,7 +482,15 @@ impl Step {
 
         // Identities the event shows or proves that belong to someone else: merge when the
         // evidence allows, otherwise record the conflict and leave the identity where it is.
+        // An owner on another partition decides there: it gets a claim.
         let mut foreign = Vec::new();
+        let mut claims = Vec::new();
+        let verified = match &event.payload {
+            Payload::CustomerIdentified {
+                method, assurance, ..
+            } => Some((*method, *assurance)),
+            _ => None,
+        };
         for identity in event.identities() {
             let Some(owner) = self.owner(tenant, identity)? else {
                 continue;
@@ -374,18 +499,16 @@ impl Step {
             if owner_root == root {
                 continue;
             }
-            let verdict = match &event.payload {
-                Payload::CustomerIdentified {
-                    method, assurance, ..
-                } => policy
-                    .may_merge(*method, *assurance, identity.kind())
-                    .map(|()| (*method, *assurance)),
-                _ => Err(MergeRefusal::Unverified),
-            };
+            let verdict = verified
+                .ok_or(MergeRefusal::Unverified)
+                .and_then(|(m, a)| policy.may_merge(m, a, identity.kind()).map(|()| (m, a)));
             match verdict {
                 // A first contact proven to be a known customer: nobody to merge, it is them.
                 Ok(_) if self.load(tenant, &root)?.is_none() => {
                     (component, root) = (owner_root.clone(), owner_root);
+                }
+                Ok(_) if !self.here(tenant, &owner_root) => {
+                    claims.push((identity.clone(), Some(owner_root)));
                 }
                 Ok((method, assurance)) => {
                     let (survivor, absorbed) = self.elder(tenant, root, owner_root)?;
@@ -409,6 +532,10 @@ impl Step {
                 }
             }
         }
+        if !self.here(tenant, &root) {
+            self.forward(event, component, root);
+            return Ok(());
+        }
 
         let origin = (component != root).then_some(&component);
         let cx = Context {
@@ -418,16 +545,26 @@ impl Step {
         };
         let journey = self.load_or_new(tenant, &root, at)?;
         let applied = journey.apply_with(offset, event, &cx);
+        let first_seen = journey.first_seen_at;
         // Indexed under the member it came from, so that an unmerge splits the history too.
         self.batch
             .customer_events
             .push((tenant.clone(), component.clone(), offset));
         for identity in applied.linked {
-            self.links
-                .insert((tenant.clone(), identity.index_key()), component.clone());
-            self.batch
-                .identities
-                .push((tenant.clone(), identity, component.clone()));
+            if !self.here(tenant, &customer_id_for(tenant, &identity)) {
+                claims.push((identity.clone(), None));
+            }
+            self.link(tenant, identity, component.clone());
+        }
+        for (identity, owner) in claims {
+            let claim = Handover::IdentityClaimed {
+                identity,
+                claimant: root.clone(),
+                claimant_first_seen: first_seen,
+                verified,
+                owner,
+            };
+            self.send(claim, event);
         }
         for conversation in applied.opened {
             self.batch
@@ -450,11 +587,217 @@ impl Step {
         Ok(())
     }
 
-    /// The customer the event's reference names: the owner of a continuation token it
+    /// Folds a message from another partition (see `rezef_events::handover`).
+    fn handover(&mut self, offset: u64, event: &Event, handover: &Handover) -> Result<()> {
+        let tenant = &event.tenant_id;
+        let at = event.occurred_at;
+        match handover {
+            Handover::IdentityClaimed {
+                identity,
+                claimant,
+                claimant_first_seen,
+                verified,
+                owner,
+            } => {
+                let owner = match owner {
+                    Some(owner) => Some(owner.clone()),
+                    None => self.owner(tenant, identity)?,
+                };
+                let Some(owner) = owner else {
+                    self.link(tenant, identity.clone(), claimant.clone());
+                    return Ok(());
+                };
+                let (owner, claimant) = (self.root(tenant, &owner)?, self.root(tenant, claimant)?);
+                if owner == claimant {
+                    return Ok(());
+                }
+                if !self.here(tenant, &owner) {
+                    let claim = Handover::IdentityClaimed {
+                        identity: identity.clone(),
+                        claimant,
+                        claimant_first_seen: *claimant_first_seen,
+                        verified: *verified,
+                        owner: Some(owner),
+                    };
+                    self.send(claim, event);
+                    return Ok(());
+                }
+                let policies = self.policies.clone();
+                let verdict = verified.ok_or(MergeRefusal::Unverified).and_then(|(m, a)| {
+                    let policy = policies.for_tenant(tenant);
+                    policy.may_merge(m, a, identity.kind()).map(|()| (m, a))
+                });
+                let (method, assurance) = match verdict {
+                    Ok(verified) => verified,
+                    Err(refusal) => {
+                        let identity = identity.clone();
+                        let refused = Handover::ClaimRefused {
+                            identity,
+                            claimant,
+                            owner,
+                            refusal,
+                        };
+                        return self.claim_refused(offset, event, &refused);
+                    }
+                };
+                let cause = MergeCause::Verified {
+                    method,
+                    assurance,
+                    identity: identity.clone(),
+                };
+                let record = MergeRecord { at, offset, cause };
+                let owner_first_seen = self.load(tenant, &owner)?.map(|j| j.first_seen_at);
+                let owner_survives =
+                    (owner_first_seen.unwrap_or(at), &owner) <= (*claimant_first_seen, &claimant);
+                if owner_survives {
+                    self.merge_into_here(event, &owner, &claimant, record)
+                } else {
+                    self.move_out(event, &owner, &claimant, record)
+                }
+            }
+            Handover::ClaimRefused { .. } => self.claim_refused(offset, event, handover),
+            Handover::MergeRequested {
+                absorbed,
+                survivor,
+                record,
+            } => {
+                let absorbed = self.root(tenant, absorbed)?;
+                if !self.here(tenant, &absorbed) {
+                    self.forward(event, absorbed.clone(), absorbed);
+                    return Ok(());
+                }
+                let survivor = self.root(tenant, survivor)?;
+                if survivor != absorbed {
+                    self.move_out(event, &absorbed, &survivor, record.clone())?;
+                }
+                Ok(())
+            }
+            Handover::JourneyMoved { journey, into } => match into {
+                Some((survivor, record)) => {
+                    let survivor = self.root(tenant, survivor)?;
+                    if !self.here(tenant, &survivor) {
+                        self.forward(event, survivor.clone(), survivor);
+                        return Ok(());
+                    }
+                    let pointer = self
+                        .load_or_new(tenant, &survivor, journey.first_seen_at)?
+                        .absorb(journey.as_ref().clone(), record.clone());
+                    debug!(%tenant, %survivor, absorbed = %journey.customer_id, "journey moved in");
+                    self.put(pointer);
+                    Ok(())
+                }
+                None => {
+                    self.put(journey.as_ref().clone());
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// `claimant` may not have `identity`, which `owner` keeps: on the claimant's partition,
+    /// its journey drops the link and records a conflict; elsewhere, it is told.
+    fn claim_refused(&mut self, offset: u64, event: &Event, refused: &Handover) -> Result<()> {
+        let Handover::ClaimRefused {
+            identity,
+            claimant,
+            owner,
+            refusal,
+        } = refused
+        else {
+            return Ok(());
+        };
+        let tenant = &event.tenant_id;
+        let claimant = self.root(tenant, claimant)?;
+        if !self.here(tenant, &claimant) {
+            self.send(refused.clone(), event);
+            return Ok(());
+        }
+        if let Some(journey) = self.load(tenant, &claimant)? {
+            journey.refuse_link(identity, owner.clone(), *refusal, event.occurred_at, offset);
+        }
+        self.link(tenant, identity.clone(), owner.clone());
+        Ok(())
+    }
+
+    /// Merges `absorbed` into `survivor`, whose journey is here: at once if `absorbed`'s is
+    /// here too, else by asking its partition to send it.
+    fn merge_into_here(
+        &mut self,
+        cause: &Event,
+        survivor: &CustomerId,
+        absorbed: &CustomerId,
+        record: MergeRecord,
+    ) -> Result<()> {
+        let tenant = &cause.tenant_id;
+        if self.here(tenant, absorbed) {
+            return self.merge(tenant, survivor, absorbed, record, cause.occurred_at);
+        }
+        let request = Handover::MergeRequested {
+            absorbed: absorbed.clone(),
+            survivor: survivor.clone(),
+            record,
+        };
+        self.send(request, cause);
+        Ok(())
+    }
+
+    /// Merges `absorbed`, whose journey is here, into `survivor`: at once if `survivor`'s is
+    /// here too, else by sending the journey there and keeping a pointer.
+    fn move_out(
+        &mut self,
+        cause: &Event,
+        absorbed: &CustomerId,
+        survivor: &CustomerId,
+        record: MergeRecord,
+    ) -> Result<()> {
+        let tenant = &cause.tenant_id;
+        if self.here(tenant, survivor) {
+            return self.merge(tenant, survivor, absorbed, record, cause.occurred_at);
+        }
+        let Some(journey) = self.load(tenant, absorbed)?.map(|j| j.clone()) else {
+            return Ok(());
+        };
+        self.put(journey.pointer_to(survivor));
+        debug!(%tenant, %survivor, %absorbed, "journey moved out");
+        let moved = Handover::JourneyMoved {
+            journey: Box::new(journey),
+            into: Some((survivor.clone(), record)),
+        };
+        self.send(moved, cause);
+        Ok(())
+    }
+
+    /// Links an identity to a customer in the index.
+    fn link(&mut self, tenant: &TenantId, identity: ChannelIdentity, customer: CustomerId) {
+        self.links
+            .insert((tenant.clone(), identity.index_key()), customer.clone());
+        self.batch
+            .identities
+            .push((tenant.clone(), identity, customer));
+    }
+
+    /// Keeps a journey (or pointer) under its customer.
+    fn put(&mut self, journey: Journey) {
+        let key = (journey.tenant_id.clone(), journey.customer_id.clone());
+        self.removed.remove(&key);
+        self.journeys.insert(key, journey);
+    }
+
+    fn remove(&mut self, tenant: &TenantId, customer: &CustomerId) {
+        let key = (tenant.clone(), customer.clone());
+        self.journeys.remove(&key);
+        self.removed.insert(key);
+    }
+
+    /// The customer the event's reference names: the one a partition forwarded it for, the
+    /// owner of a continuation token it
     /// brings, the id it gives, or the owner of the identity it shows (a new customer, with
     /// an id derived from the identity, if nobody owns it yet).
     fn component(&mut self, event: &Event) -> Result<CustomerId> {
         let tenant = &event.tenant_id;
+        if let Some(forward) = &event.forward {
+            return Ok(forward.member.clone());
+        }
         if let Some(token) = continuation_token(event)
             && let Some(grant) = self.token(tenant, token)?
             && grant.holds_at(event.occurred_at)
@@ -515,6 +858,9 @@ impl Step {
     /// The journey of `customer`, loaded once per step.
     fn load(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<&mut Journey>> {
         let key = (tenant.clone(), customer.clone());
+        if self.removed.contains(&key) {
+            return Ok(None);
+        }
         if !self.journeys.contains_key(&key)
             && let Some(journey) = self.store.journey(tenant, customer)?
         {
@@ -530,6 +876,7 @@ impl Step {
         at: rezef_events::Timestamp,
     ) -> Result<&mut Journey> {
         self.load(tenant, customer)?;
+        self.removed.remove(&(tenant.clone(), customer.clone()));
         Ok(self
             .journeys
             .entry((tenant.clone(), customer.clone()))
@@ -579,6 +926,7 @@ impl Step {
 
     fn finish(mut self) -> ProjectionBatch {
         self.batch.journeys = self.journeys.into_values().collect();
+        self.batch.removed = self.removed.into_iter().collect();
         self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
         self.batch
     }

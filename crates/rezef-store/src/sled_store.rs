@@ -170,6 +170,9 @@ impl JourneyStore for SledStore {
                 journey.to_bytes(),
             );
         }
+        for (tenant, customer) in &batch.removed {
+            writes.remove(key(b'j', tenant, &[customer.as_str().as_bytes()]));
+        }
         for (tenant, identity, customer) in &batch.identities {
             writes.insert(
                 key(b'i', tenant, &[identity.index_key().as_bytes()]),

@@ -16,6 +16,8 @@ pub struct ProjectionBatch {
     /// The next log offset to project: every record below it has been applied.
     pub next_offset: u64,
     pub journeys: Vec<Journey>,
+    /// Journeys that moved to another partition (an unmerge there restored them).
+    pub removed: Vec<(TenantId, CustomerId)>,
     /// New identity links: `(tenant, identity) → customer`.
     pub identities: Vec<(TenantId, ChannelIdentity, CustomerId)>,
     /// Applied event ids and their offsets, for idempotency.

@@ -195,9 +195,13 @@ async fn rebuilding_from_the_log_ends_with_the_same_state() {
     let before: Vec<_> = store.journeys(None).map(|j| j.expect("decodes")).collect();
 
     let mut reported = Vec::new();
-    let stats = rebuild(fixture.log(), store.clone(), Default::default(), |p| {
-        reported.push(p)
-    })
+    let stats = rebuild(
+        fixture.log(),
+        store.clone(),
+        Default::default(),
+        None,
+        |p| reported.push(p),
+    )
     .await
     .expect("rebuild");
     let after: Vec<_> = store.journeys(None).map(|j| j.expect("decodes")).collect();

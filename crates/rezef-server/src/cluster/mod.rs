@@ -14,6 +14,7 @@
 //! a forward (`x-rezef-owner`, and in the status's `ErrorInfo`).
 
 mod directory;
+mod relay;
 mod replicas;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use tonic::{Code, Request, Status};
 use crate::backbone::Backbone;
 use crate::{Error, Result};
 
+pub use relay::{AlreadySent, PartitionsService};
 pub use replicas::{Running, start};
 
 /// Marks a call one node forwarded to another.
@@ -169,6 +171,28 @@ impl Cluster {
         }
         let channel = self.channel(&owner.url)?;
         Ok(Place::There(self.peer(owner, channel)))
+    }
+
+    /// Where events for `partition` are appended: by its owner, caught up or not, so that
+    /// partitions relaying to each other never wait on each other's catch-up.
+    fn place_writer(&self, partition: u32) -> Result<Place> {
+        match self.replicas.get(partition) {
+            Some(replica) => Ok(Place::Here(replica.backbone)),
+            None => self.place(partition, &MetadataMap::new()),
+        }
+    }
+
+    /// The answer to a call for a partition only its owner takes, on another node.
+    fn not_served_here(&self, partition: u32) -> Error {
+        let owner = self.directory.owner(partition).filter(|o| *o != self.me);
+        Error::Retry {
+            message: format!(
+                "partition {partition} is not served by node {}",
+                self.me.node
+            ),
+            retry_after: RETRY_MOVING,
+            owner: owner.map(|o| o.url),
+        }
     }
 
     /// A channel to another node, made once and reused (it reconnects by itself).

@@ -21,12 +21,13 @@ use rezef_log::Log;
 use rezef_log::kafka::{
     GroupSettings, KafkaConfig, KafkaLog, Membership, TopicSettings, TopicStatus, ensure_topic,
 };
-use rezef_store::{JourneyStore, Projector, SledStore};
+use rezef_store::{JourneyStore, Partitioning, Projector, SledStore};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::directory::{Announcement, Directory, announce};
+use super::relay::ClusterRelay;
 use super::{Cluster, Member};
 use crate::backbone::Backbone;
 use crate::config::{Limits, ServerConfig};
@@ -342,7 +343,14 @@ impl Manager {
         let store = open_store(&self.common.config, partition).await?;
         let dyn_log: Arc<dyn Log> = log.clone();
         let projector = Projector::new(dyn_log.clone(), store.clone())?
-            .with_policies(self.common.policies.clone());
+            .with_policies(self.common.policies.clone())
+            .with_partitioning(Some(Partitioning {
+                partitioner: self.cluster.partitioner,
+                partition,
+                relay: Arc::new(ClusterRelay {
+                    cluster: Arc::downgrade(&self.cluster),
+                }),
+            }));
         let ready_at = log.end_offset();
         let (closing, closing_watch) = watch::channel(false);
         let backbone = Backbone {
@@ -353,6 +361,7 @@ impl Manager {
             policies: self.common.policies.clone(),
             reveal_keys: self.common.reveal_keys.clone(),
             closing: closing_watch,
+            partition: Some((self.cluster.partitioner, partition)),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let projection = tokio::spawn(

@@ -2,6 +2,7 @@
 //! stored event served back with its recorded time.
 
 use rezef_events::event::{Attachment, Channel, SCHEMA_VERSION};
+use rezef_events::handover::Handover;
 use rezef_events::{
     AgentId, ConversationId, CustomerId, CustomerRef, Event, EventId, InteractionId, Payload,
     Timestamp, Violation,
@@ -64,6 +65,7 @@ pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
         conversation_id,
         interaction_id,
         channel,
+        forward: None,
         payload,
     };
     event.validate().map(|()| event)
@@ -209,6 +211,10 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             reason: p.reason,
             requested_by: p.requested_by,
         },
+        P::Handover(_) => {
+            check.fail(name, "is written by Rezef's projectors, never published");
+            return None;
+        }
         P::CustomersUnmerged(p) => Payload::CustomersUnmerged {
             absorbed: check.id(
                 &at("absorbed_customer_id"),
@@ -299,6 +305,7 @@ fn payload_name(payload: &P) -> &'static str {
         P::ContinuationTokenIssued(_) => "continuation_token_issued",
         P::RoutingDecided(_) => "routing_decided",
         P::RoutingConfigChanged(_) => "routing_config_changed",
+        P::Handover(_) => "handover",
     }
 }
 
@@ -322,7 +329,50 @@ pub fn event_to_proto(event: &Event, recorded_at: Timestamp) -> v1::Event {
         conversation_id: id_string(&event.conversation_id),
         interaction_id: id_string(&event.interaction_id),
         channel: enum_or_unspecified(event.channel),
+        forwarded_to_customer_id: event
+            .forward
+            .as_ref()
+            .map(|f| f.journey.to_string())
+            .unwrap_or_default(),
         payload: Some(payload_to_proto(&event.payload)),
+    }
+}
+
+fn handover_to_proto(handover: &Handover) -> v1::Handover {
+    let (kind, customer, other, identity) = match handover {
+        Handover::IdentityClaimed {
+            identity,
+            claimant,
+            owner,
+            ..
+        } => (
+            "identity_claimed",
+            owner.as_ref(),
+            Some(claimant),
+            Some(identity),
+        ),
+        Handover::ClaimRefused {
+            identity,
+            claimant,
+            owner,
+            ..
+        } => ("claim_refused", Some(claimant), Some(owner), Some(identity)),
+        Handover::MergeRequested {
+            absorbed, survivor, ..
+        } => ("merge_requested", Some(absorbed), Some(survivor), None),
+        Handover::JourneyMoved { journey, into } => (
+            "journey_moved",
+            Some(&journey.customer_id),
+            into.as_ref().map(|(survivor, _)| survivor),
+            None,
+        ),
+    };
+    let id = |c: Option<&CustomerId>| c.map(ToString::to_string).unwrap_or_default();
+    v1::Handover {
+        kind: kind.to_owned(),
+        customer_id: id(customer),
+        other_customer_id: id(other),
+        identity: identity.map(identity_to_proto),
     }
 }
 
@@ -516,6 +566,7 @@ fn payload_to_proto(payload: &Payload) -> P {
             reason,
             requested_by,
         }),
+        Payload::Handover(handover) => P::Handover(handover_to_proto(&handover)),
         Payload::RoutingDecided {
             target,
             bot_id,

@@ -1,15 +1,14 @@
 //! `rezef rebuild`: the journey store is a projection; delete it and fold the log again
 //! (embedded, or the Kafka topic with `--log kafka`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rezef_log::Log;
 use rezef_store::{JourneyStore, SledStore};
 
-use rezef_server::{LogBackend, ServerConfig};
+use rezef_server::{LogBackend, LogPartition, ServerConfig};
 
 use crate::config::{self, LogArgs, Overrides};
 
@@ -38,14 +37,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "no log in {}: nothing to rebuild from",
         config.data_dir.display()
     );
-    for (log, store_dir) in rezef_server::open_partitions(&config).await? {
-        rebuild(log, &store_dir, &config).await?;
+    for partition in rezef_server::open_partitions(&config).await? {
+        rebuild(partition, &config).await?;
     }
     Ok(())
 }
 
 /// Folds one partition of the log into a fresh store at `store_dir`.
-async fn rebuild(log: Arc<dyn Log>, store_dir: &Path, config: &ServerConfig) -> anyhow::Result<()> {
+async fn rebuild(partition: LogPartition, config: &ServerConfig) -> anyhow::Result<()> {
+    let LogPartition {
+        log,
+        store_dir,
+        partitioning,
+    } = partition;
+    let store_dir = store_dir.as_path();
     // A fresh store: the old one may be of another format, or damaged.
     if store_dir.exists() {
         std::fs::remove_dir_all(store_dir)?;
@@ -61,7 +66,7 @@ async fn rebuild(log: Arc<dyn Log>, store_dir: &Path, config: &ServerConfig) -> 
     let started = Instant::now();
     // The fold applies the continuity rules configured now.
     let policies = Arc::new(config.continuity.clone());
-    let stats = rezef_store::rebuild(log.clone(), store, policies, |offset| {
+    let stats = rezef_store::rebuild(log.clone(), store, policies, partitioning, |offset| {
         bar.set_position(offset);
     })
     .await?;

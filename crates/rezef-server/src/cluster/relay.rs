@@ -1,0 +1,145 @@
+//! How a partition's projector reaches the other partitions (docs/scale-out.md §2): events
+//! forwarded to the journey they belong to and handovers go to the partition's owner, which
+//! alone appends to it: here for a partition this node owns, else through the owner's
+//! `rezef.cluster.v1.Partitions/Append`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use rezef_events::{Event, Payload, codec};
+use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
+use rezef_proto::cluster::v1::partitions_server::Partitions;
+use rezef_proto::cluster::v1::{AppendRequest, AppendResponse};
+use rezef_store::{Relay, RelayFuture};
+use tonic::{Request, Response, Status};
+use tracing::{Instrument, info_span};
+
+use super::{Cluster, Place, forward};
+use crate::{Error, Result};
+
+/// The relay of the projectors of one node.
+#[derive(Debug)]
+pub struct ClusterRelay {
+    /// Weak: the cluster owns the projectors that hold this.
+    pub(super) cluster: Weak<Cluster>,
+}
+
+impl ClusterRelay {
+    async fn send_all(&self, events: Vec<Event>) -> Result<()> {
+        let cluster = self
+            .cluster
+            .upgrade()
+            .ok_or_else(|| Error::Unavailable("the node is stopping".into()))?;
+        let mut parts: BTreeMap<u32, Vec<Bytes>> = BTreeMap::new();
+        for event in &events {
+            let partition = cluster.partitioner.event(event);
+            parts
+                .entry(partition)
+                .or_default()
+                .push(Bytes::from(codec::encode(event)));
+        }
+        for (partition, records) in parts {
+            match cluster.place_writer(partition)? {
+                Place::Here(backbone) => {
+                    backbone.log.append(records).await?;
+                }
+                Place::There(peer) => {
+                    let request = Request::new(AppendRequest {
+                        partition,
+                        events: records.into_iter().map(Vec::from).collect(),
+                    });
+                    forward!(peer, PartitionsClient, append, request).map_err(Error::Forwarded)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Relay for ClusterRelay {
+    fn send(&self, events: Vec<Event>) -> RelayFuture<'_> {
+        let span = info_span!("relay", events = events.len());
+        Box::pin(
+            async move { self.send_all(events).await.map_err(|e| e.to_string()) }.instrument(span),
+        )
+    }
+}
+
+/// For a rebuild: what the fold sends elsewhere was sent when the events were first folded
+/// (a projector sends before it commits), so it is not sent again.
+#[derive(Debug)]
+pub struct AlreadySent;
+
+impl Relay for AlreadySent {
+    fn send(&self, _events: Vec<Event>) -> RelayFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// `rezef.cluster.v1.Partitions`: other nodes' projectors append to partitions owned here.
+#[derive(Debug, Clone)]
+pub struct PartitionsService {
+    cluster: Arc<Cluster>,
+}
+
+impl PartitionsService {
+    pub fn new(cluster: Arc<Cluster>) -> Self {
+        Self { cluster }
+    }
+
+    async fn append(&self, request: AppendRequest) -> Result<u64> {
+        let partition = request.partition;
+        if partition >= self.cluster.partitioner.partitions() {
+            return Err(Error::invalid(
+                "partition",
+                format!("must be below {}", self.cluster.partitioner.partitions()),
+            ));
+        }
+        if request.events.is_empty() {
+            return Err(Error::invalid("events", "at least one event is required"));
+        }
+        let mut records = Vec::with_capacity(request.events.len());
+        for (i, bytes) in request.events.into_iter().enumerate() {
+            let event = codec::decode(&bytes)
+                .map_err(|e| Error::invalid(format!("events[{i}]"), e.to_string()))?;
+            if !matches!(event.payload, Payload::Handover(_)) && event.forward.is_none() {
+                return Err(Error::invalid(
+                    format!("events[{i}]"),
+                    "must be a handover or a forwarded event: publish through rezef.v1.Ingest",
+                ));
+            }
+            if self.cluster.partitioner.event(&event) != partition {
+                return Err(Error::invalid(
+                    format!("events[{i}]"),
+                    format!("does not belong to partition {partition}"),
+                ));
+            }
+            records.push(Bytes::from(bytes));
+        }
+        // Appended by the owner only: a node that does not own it says who does.
+        let Some(replica) = self.cluster.replicas.get(partition) else {
+            return Err(self.cluster.not_served_here(partition));
+        };
+        Ok(replica.backbone.log.append(records).await?.first_offset)
+    }
+}
+
+#[tonic::async_trait]
+impl Partitions for PartitionsService {
+    async fn append(
+        &self,
+        request: Request<AppendRequest>,
+    ) -> Result<Response<AppendResponse>, Status> {
+        let request = request.into_inner();
+        let span = info_span!(
+            "cluster_append",
+            partition = request.partition,
+            events = request.events.len()
+        );
+        let first_offset = PartitionsService::append(self, request)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(AppendResponse { first_offset }))
+    }
+}
