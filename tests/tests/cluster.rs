@@ -4,7 +4,9 @@
 //! Publishers write through every node while one node is killed with `kill -9`: its
 //! partitions move to the survivors and calls through any node keep being answered; restarted,
 //! it takes partitions back. Then another node stops (SIGTERM) and hands its partitions over.
-//! Every acknowledged event is projected exactly once, read through every node.
+//! Every acknowledged event is projected exactly once, read through every node. Then one
+//! person on three partitions ends with one journey, and a tenant's routing, on one node,
+//! is reached through any.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -13,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rezef_adapter::{EventFactory, identity_ref, proto};
+use proto::agent_session_event::Event as Received;
+use rezef_adapter::{AgentSession, EventFactory, identity_ref, proto};
 use rezef_events::fold::customer_id_for;
 use rezef_events::partition::Partitioner;
 use rezef_events::{ChannelIdentity, CustomerId, TenantId};
@@ -140,7 +143,7 @@ async fn served_by(server: &RezefServer) -> usize {
 /// A merge asked through one node joins two customers on different partitions, and a phone
 /// verified by one of them, whose home is a third partition, then leads to the same journey:
 /// read by either id or by the phone, through every node (docs/scale-out.md §2).
-async fn one_person_on_three_partitions(nodes: &[RezefServer]) {
+async fn one_person_on_three_partitions(nodes: &[RezefServer]) -> String {
     let partitions = NonZeroU32::new(PARTITIONS.parse().expect("a number")).expect("non-zero");
     let partitioner = Partitioner::new(partitions);
     let tenant = TenantId::new(TENANT).expect("valid");
@@ -258,6 +261,82 @@ async fn one_person_on_three_partitions(nodes: &[RezefServer]) {
             }
         }
     }
+    a
+}
+
+const ROUTING: &str = r#"
+version = 1
+default_queue = "general"
+
+[[queues]]
+id = "general"
+steps = [{ after = "0s" }]
+"#;
+
+/// A tenant's routing runs on the owner of its routing partition (docs/scale-out.md §5): its
+/// configuration set through one node, an agent logged in through another and a contact
+/// routed through either meet there, and the offer carries the customer's journey, read from
+/// the partition that keeps it.
+async fn routing_runs_on_one_node_and_any_node_reaches_it(nodes: &[RezefServer], customer: &str) {
+    let (first, last) = (
+        nodes[0].client().await,
+        nodes[nodes.len() - 1].client().await,
+    );
+    let config = proto::SetRoutingConfigRequest {
+        tenant_id: TENANT.into(),
+        config: ROUTING.into(),
+    };
+    last.routing()
+        .set_routing_config(config)
+        .await
+        .expect("configured through any node");
+    let profile = proto::AgentProfile {
+        agent_id: "agent-1".into(),
+        capacity: [("voice".to_owned(), 1)].into(),
+        max_load: 1,
+        ..Default::default()
+    };
+    let mut agent = AgentSession::login(&first, TENANT, profile, None)
+        .await
+        .expect("logged in through any node");
+    let request = proto::RouteInteractionRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(proto::CustomerRef {
+            r#ref: Some(proto::customer_ref::Ref::CustomerId(customer.to_owned())),
+        }),
+        interaction_id: "routed-call".into(),
+        channel: proto::Channel::Voice as i32,
+        ..Default::default()
+    };
+    last.routing()
+        .route_interaction(request)
+        .await
+        .expect("routed through any node");
+    let offer = loop {
+        let next = tokio::time::timeout(Duration::from_secs(20), agent.next())
+            .await
+            .expect("an event in time")
+            .expect("ok")
+            .expect("the session is open");
+        if let Received::Offer(offer) = next {
+            break offer;
+        }
+    };
+    assert_eq!(offer.interaction_id, "routed-call");
+    let context = offer.context.expect("the customer's context");
+    assert_eq!(context.customer_id, customer, "read from its own partition");
+    agent.accept(offer.offer_id).await.expect("accepted");
+    let assigned = loop {
+        let next = tokio::time::timeout(Duration::from_secs(20), agent.next())
+            .await
+            .expect("an event in time")
+            .expect("ok")
+            .expect("the session is open");
+        if let Received::Assigned(assigned) = next {
+            break assigned;
+        }
+    };
+    assert_eq!(assigned.interaction_id, "routed-call");
 }
 
 /// Every acknowledged event is in the log at the position it was acknowledged with, and
@@ -441,20 +520,8 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
         }
     }
     assert!(routed_self > 0, "node 0 owns every partition");
-    // Routing needs one writer per tenant, not built on a partitioned log yet: said plainly.
-    let refused = client
-        .routing()
-        .get_queue_stats(proto::GetQueueStatsRequest {
-            tenant_id: TENANT.into(),
-        })
-        .await
-        .expect_err("routing is not served on Kafka yet");
-    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
-    assert!(
-        refused.message().contains("docs/scale-out.md"),
-        "{refused:?}"
-    );
-    one_person_on_three_partitions(&nodes).await;
+    let person = one_person_on_three_partitions(&nodes).await;
+    routing_runs_on_one_node_and_any_node_reaches_it(&nodes, &person).await;
     for node in nodes {
         assert!(node.terminate().success());
     }

@@ -24,13 +24,13 @@ use tracing::{Instrument, error, info, info_span};
 use crate::audit::AuditService;
 use crate::backbone::Backbone;
 use crate::clock::{Clock, SystemClock};
-use crate::cluster::{self, AlreadySent, PartitionsService, Topology};
+use crate::cluster::{self, AlreadySent, JourneyReader, PartitionsService, Topology};
 use crate::config::{LogBackend, ServerConfig};
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
 use crate::routing::desk::Desk;
-use crate::routing::{NotYetPartitioned, RoutingService};
+use crate::routing::{Desks, RoutingService};
 use crate::{Error, Result};
 
 /// A backbone ready to serve: storage open, listener bound.
@@ -128,8 +128,14 @@ impl Server {
                 (Topology::Single(backbone), background)
             }
             Storage::Cluster => {
-                let (cluster, running) =
-                    cluster::start(&self.config, addr.port(), closing_watch.clone()).await?;
+                let (cluster, running) = cluster::start(
+                    &self.config,
+                    addr.port(),
+                    closing_watch.clone(),
+                    self.routing.clone(),
+                    self.clock.clone(),
+                )
+                .await?;
                 (Topology::Cluster(cluster), Background::Cluster(running))
             }
         };
@@ -170,17 +176,19 @@ impl Server {
             ),
             Topology::Single(_) => None,
         };
-        let (routing, timer) = match &topology {
+        let (desks, timer) = match &topology {
             Topology::Single(backbone) => {
-                let desk = Desk::new(backbone.clone(), self.routing, self.clock);
+                let reader = JourneyReader::Here(backbone.clone());
+                let desk = Desk::new(backbone.clone(), reader, self.routing, self.clock);
                 let timer = desk.spawn_timer();
-                let service =
-                    RoutingServer::new(RoutingService::new(desk)).max_decoding_message_size(limit);
-                health.set_serving::<RoutingServer<RoutingService>>().await;
-                (Some(service), Some(timer))
+                (Desks::Single(desk), Some(timer))
             }
-            Topology::Cluster(_) => (None, None),
+            // Each partition served here runs its own desk (cluster/replicas.rs).
+            Topology::Cluster(cluster) => (Desks::Cluster(cluster.clone()), None),
         };
+        let routing =
+            RoutingServer::new(RoutingService::new(desks)).max_decoding_message_size(limit);
+        health.set_serving::<RoutingServer<RoutingService>>().await;
 
         // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
         let incoming =
@@ -194,11 +202,8 @@ impl Server {
             .add_service(journeys)
             .add_service(identities)
             .add_service(audit)
+            .add_service(routing)
             .add_optional_service(partitions);
-        let router = match routing {
-            Some(routing) => router.add_service(routing),
-            None => router.add_service(NotYetPartitioned),
-        };
         router
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;

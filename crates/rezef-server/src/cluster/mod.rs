@@ -14,6 +14,7 @@
 //! a forward (`x-rezef-owner`, and in the status's `ErrorInfo`).
 
 mod directory;
+mod reader;
 mod relay;
 mod replicas;
 
@@ -21,14 +22,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rezef_events::TenantId;
 use rezef_events::partition::Partitioner;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 use crate::backbone::Backbone;
+use crate::routing::desk::Desk;
 use crate::{Error, Result};
 
+pub use reader::JourneyReader;
 pub use relay::{AlreadySent, PartitionsService};
 pub use replicas::{Running, start};
 
@@ -118,6 +122,13 @@ pub struct Member {
     pub url: String,
 }
 
+/// Where a tenant's routing runs.
+#[derive(Debug)]
+pub enum DeskAt {
+    Here(Arc<Desk>),
+    There(Peer),
+}
+
 /// This node's view of a partitioned log: what it serves and who serves the rest.
 #[derive(Debug)]
 pub struct Cluster {
@@ -171,6 +182,24 @@ impl Cluster {
         }
         let channel = self.channel(&owner.url)?;
         Ok(Place::There(self.peer(owner, channel)))
+    }
+
+    /// The desk of `tenant`'s routing: on the owner of its routing partition, which alone
+    /// writes it (docs/scale-out.md §5).
+    pub fn routing_desk(&self, tenant: &TenantId, metadata: &MetadataMap) -> Result<DeskAt> {
+        let partition = self.partitioner.routing(tenant);
+        Ok(match self.place(partition, metadata)? {
+            Place::Here(_) => match self.replicas.get(partition) {
+                Some(replica) => DeskAt::Here(replica.desk),
+                None => return Err(self.not_served_here(partition)),
+            },
+            Place::There(peer) => DeskAt::There(peer),
+        })
+    }
+
+    /// A desk of this node's, to validate a call whose tenant is not valid.
+    pub fn any_desk(&self) -> Option<Arc<Desk>> {
+        self.replicas.any().map(|replica| replica.desk)
     }
 
     /// Where events for `partition` are appended: by its owner, caught up or not, so that

@@ -1,4 +1,5 @@
-//! How a partition's projector reaches the other partitions (docs/scale-out.md §2): events
+//! `rezef.cluster.v1.Partitions`, what nodes call on each other, and its client side: how a
+//! partition's projector reaches the other partitions (docs/scale-out.md §2): events
 //! forwarded to the journey they belong to and handovers go to the partition's owner, which
 //! alone appends to it: here for a partition this node owns, else through the owner's
 //! `rezef.cluster.v1.Partitions/Append`.
@@ -10,11 +11,14 @@ use bytes::Bytes;
 use rezef_events::{Event, Payload, codec};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::partitions_server::Partitions;
-use rezef_proto::cluster::v1::{AppendRequest, AppendResponse};
+use rezef_proto::cluster::v1::{
+    AppendRequest, AppendResponse, ReadJourneyRequest, ReadJourneyResponse,
+};
 use rezef_store::{Relay, RelayFuture};
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
+use super::reader::read_here;
 use super::{Cluster, Place, forward};
 use crate::{Error, Result};
 
@@ -141,5 +145,14 @@ impl Partitions for PartitionsService {
             .instrument(span)
             .await?;
         Ok(Response::new(AppendResponse { first_offset }))
+    }
+
+    async fn read_journey(
+        &self,
+        request: Request<ReadJourneyRequest>,
+    ) -> Result<Response<ReadJourneyResponse>, Status> {
+        let request = request.into_inner();
+        let _span = info_span!("cluster_read_journey", tenant = %request.tenant_id).entered();
+        Ok(Response::new(read_here(&self.cluster, request)?))
     }
 }

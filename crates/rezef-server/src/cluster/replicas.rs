@@ -21,16 +21,20 @@ use rezef_log::Log;
 use rezef_log::kafka::{
     GroupSettings, KafkaConfig, KafkaLog, Membership, TopicSettings, TopicStatus, ensure_topic,
 };
+use rezef_routing::Routing;
 use rezef_store::{JourneyStore, Partitioning, Projector, SledStore};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::directory::{Announcement, Directory, announce};
+use super::reader::JourneyReader;
 use super::relay::ClusterRelay;
 use super::{Cluster, Member};
 use crate::backbone::Backbone;
+use crate::clock::Clock;
 use crate::config::{Limits, ServerConfig};
+use crate::routing::desk::Desk;
 use crate::{Error, Result};
 
 /// Attempts at opening a partition's store while its previous owner here lets go of it.
@@ -46,6 +50,8 @@ pub struct Replica {
     pub backbone: Backbone,
     /// Calls are served once the projection reaches this offset (the end at assignment).
     pub ready_at: u64,
+    /// The routing of the tenants whose routing partition this is.
+    pub desk: Arc<Desk>,
 }
 
 /// A partition served here, as the manager holds it.
@@ -67,6 +73,11 @@ impl Replicas {
     pub fn get(&self, partition: u32) -> Option<Replica> {
         let served = self.served.read().unwrap_or_else(|p| p.into_inner());
         served.get(&partition).cloned()
+    }
+
+    pub fn any(&self) -> Option<Replica> {
+        let served = self.served.read().unwrap_or_else(|p| p.into_inner());
+        served.values().next().cloned()
     }
 
     pub fn all(&self) -> Vec<(u32, Backbone)> {
@@ -113,6 +124,9 @@ struct Common {
     reveal_keys: Arc<Vec<String>>,
     config: ServerConfig,
     kafka: KafkaConfig,
+    /// Every tenant's routing starts with this configuration.
+    routing: Option<Routing>,
+    clock: Arc<dyn Clock>,
 }
 
 /// Joins the cluster: makes sure the topics exist, starts reading the members topic and
@@ -122,6 +136,8 @@ pub async fn start(
     config: &ServerConfig,
     port: u16,
     closing: watch::Receiver<bool>,
+    routing: Option<Routing>,
+    clock: Arc<dyn Clock>,
 ) -> Result<(Arc<Cluster>, Running)> {
     let settings = &config.log.kafka;
     let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
@@ -175,6 +191,8 @@ pub async fn start(
         reveal_keys: Arc::new(config.reveal_keys.clone()),
         config: config.clone(),
         kafka,
+        routing,
+        clock,
     };
     let (stop, stopped) = oneshot::channel();
     let manager = Manager {
@@ -376,8 +394,21 @@ impl Manager {
             .instrument(info_span!("projection", partition)),
         );
         info!(partition, ready_at, "serving a partition once caught up");
+        let reader = JourneyReader::Cluster(Arc::downgrade(&self.cluster));
+        let desk = Desk::new(
+            backbone.clone(),
+            reader,
+            self.common.routing.clone(),
+            self.common.clock.clone(),
+        );
+        // Ends when the partition closes (its backbone's `closing`), with its sessions.
+        desk.spawn_timer();
         Ok(Served {
-            replica: Replica { backbone, ready_at },
+            replica: Replica {
+                backbone,
+                ready_at,
+                desk,
+            },
             log,
             closing,
             stop,

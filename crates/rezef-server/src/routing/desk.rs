@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rezef_events::event::Presence;
 use rezef_events::{
-    AgentId, Channel, CustomerId, Event, InteractionId, Payload, TenantId, Timestamp,
+    AgentId, Channel, CustomerId, CustomerRef, Event, InteractionId, Payload, TenantId, Timestamp,
 };
 use rezef_proto::v1::{AgentSessionEvent, agent_session_event as out};
 use rezef_routing::{Engine, Offer, Routing};
@@ -29,6 +29,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backbone::Backbone;
 use crate::clock::{Clock, Sleep};
+use crate::cluster::JourneyReader;
 use crate::convert::{View, resume_to_proto, timestamp};
 use crate::{Error, Result};
 
@@ -67,7 +68,11 @@ pub struct Effects {
 
 #[derive(Debug)]
 pub struct Desk {
+    /// The log routing's events are appended to (on Kafka: the tenant's routing partition's;
+    /// its projector forwards customer events to their journeys' partitions).
     backbone: Backbone,
+    /// Where customers' journeys are read (on Kafka: any partition).
+    reader: JourneyReader,
     tenants: Mutex<HashMap<TenantId, Tenant>>,
     /// Every tenant starts with this configuration (the server's `routing_config` file).
     initial: Option<Routing>,
@@ -101,9 +106,15 @@ fn nanos(at: Timestamp) -> u64 {
 }
 
 impl Desk {
-    pub fn new(backbone: Backbone, initial: Option<Routing>, clock: Arc<dyn Clock>) -> Arc<Self> {
+    pub fn new(
+        backbone: Backbone,
+        reader: JourneyReader,
+        initial: Option<Routing>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             backbone,
+            reader,
             tenants: Mutex::new(HashMap::new()),
             initial,
             clock,
@@ -115,6 +126,10 @@ impl Desk {
 
     pub fn backbone(&self) -> &Backbone {
         &self.backbone
+    }
+
+    pub fn reader(&self) -> &JourneyReader {
+        &self.reader
     }
 
     /// The time by routing's clock.
@@ -224,7 +239,7 @@ impl Desk {
                 debug!(%agent, "the agent has no session");
                 continue;
             };
-            let event = self.render(tenant, message)?;
+            let event = self.render(tenant, message).await?;
             if sender.send(Ok(event)).await.is_err() {
                 debug!(%agent, "the agent's session is gone");
             }
@@ -232,12 +247,14 @@ impl Desk {
         Ok(first)
     }
 
-    fn render(&self, tenant: &TenantId, message: Outgoing) -> Result<AgentSessionEvent> {
+    async fn render(&self, tenant: &TenantId, message: Outgoing) -> Result<AgentSessionEvent> {
         let event = match message {
             Outgoing::Offer { offer, customer } => {
                 let context = match customer {
                     Some((customer, channel)) => {
-                        self.backbone.journey_of(tenant, &customer)?.map(|journey| {
+                        let reference = CustomerRef::Id(customer);
+                        let journey = self.reader.journey(tenant, &reference).await?;
+                        journey.map(|journey| {
                             let now = self.clock.now();
                             let policy = self.backbone.policy(tenant);
                             let answer =

@@ -1,6 +1,8 @@
 //! `rezef.v1.Routing`: routing decisions for contacts, agent sessions receiving offers,
 //! queue figures and the routing configuration. The decisions are the pure
-//! `rezef_routing::Engine`'s; [`desk`] keeps one per tenant with its sessions and clock.
+//! `rezef_routing::Engine`'s; [`desk`] keeps one per tenant with its sessions and clock. On
+//! Kafka each tenant's routing runs on the owner of its routing partition, the one writer of
+//! it; calls reaching another node are forwarded there (docs/scale-out.md §5).
 
 pub mod desk;
 
@@ -15,21 +17,47 @@ use rezef_proto::v1::{
     self, AgentSessionEvent, AgentSessionRequest, GetQueueStatsRequest, GetQueueStatsResponse,
     RouteInteractionRequest, RouteInteractionResponse, RouteOutcome, SetRoutingConfigRequest,
     SetRoutingConfigResponse, agent_session_event as out, agent_session_request::Action,
-    routing_server,
+    routing_client::RoutingClient, routing_server,
 };
 use rezef_routing::{AgentProfile, ContactRequest, RoutingConfig, RoutingError, Target};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::backbone::Backbone;
+use crate::cluster::{Cluster, DeskAt, Peer, forward};
 use crate::convert::{Check, duration};
 use crate::{Error, Result};
 use desk::{Desk, Effects, Outgoing};
 
+/// `rezef.v1.Routing`: a tenant's routing runs on one node (on Kafka, the owner of the
+/// tenant's routing partition, docs/scale-out.md §5); other nodes forward calls and relay
+/// agent sessions to it.
 #[derive(Debug, Clone)]
 pub struct RoutingService {
+    desks: Desks,
+}
+
+/// Where tenants' routing runs.
+#[derive(Debug, Clone)]
+pub enum Desks {
+    /// One desk for every tenant (the embedded log).
+    Single(Arc<Desk>),
+    /// The desk of each tenant's routing partition, on the node that owns it.
+    Cluster(Arc<Cluster>),
+}
+
+/// Where one call is answered.
+enum At {
+    Here(Local),
+    There(Peer),
+}
+
+/// Calls answered by a desk on this node.
+#[derive(Debug, Clone)]
+struct Local {
     desk: Arc<Desk>,
 }
 
@@ -104,10 +132,34 @@ fn profile_from_proto(
 }
 
 impl RoutingService {
-    pub fn new(desk: Arc<Desk>) -> Self {
-        Self { desk }
+    pub fn new(desks: Desks) -> Self {
+        Self { desks }
     }
 
+    /// The desk running `tenant`'s routing: here, or on its owner. A tenant id that is not
+    /// valid is validated in full by any desk here, so that every mistake is listed.
+    fn place(&self, field: &str, tenant: &str, metadata: &MetadataMap) -> Result<At> {
+        let cluster = match &self.desks {
+            Desks::Single(desk) => return Ok(At::Here(Local { desk: desk.clone() })),
+            Desks::Cluster(cluster) => cluster,
+        };
+        let tenant = match TenantId::new(tenant.to_owned()) {
+            Ok(tenant) => tenant,
+            Err(reason) => {
+                return match cluster.any_desk() {
+                    Some(desk) => Ok(At::Here(Local { desk })),
+                    None => Err(Error::invalid(field, reason)),
+                };
+            }
+        };
+        Ok(match cluster.routing_desk(&tenant, metadata)? {
+            DeskAt::Here(desk) => At::Here(Local { desk }),
+            DeskAt::There(peer) => At::There(peer),
+        })
+    }
+}
+
+impl Local {
     fn backbone(&self) -> &Backbone {
         self.desk.backbone()
     }
@@ -139,7 +191,7 @@ impl RoutingService {
         };
 
         // What the backbone knows of the customer fills what the request leaves out.
-        let journey = self.backbone().find_journey(&tenant, &customer)?;
+        let journey = self.desk.reader().journey(&tenant, &customer).await?;
         let customer_id = match (&journey, &customer) {
             (Some(journey), _) => journey.customer_id.clone(),
             (None, CustomerRef::Id(id)) => id.clone(),
@@ -362,6 +414,132 @@ impl RoutingService {
             })
         })
     }
+
+    /// A session whose login (`first`) is for a tenant routed here.
+    async fn agent_session(
+        &self,
+        first: AgentSessionRequest,
+        mut inbound: Streaming<AgentSessionRequest>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let Some(Action::Login(login)) = first.action else {
+            return Err(Error::invalid("login", "the session must start with a login").into());
+        };
+        let mut check = Check::default();
+        let tenant = check.tenant("login.tenant_id", login.tenant_id);
+        let profile = profile_from_proto(&mut check, login.profile);
+        let presence = match login.presence {
+            0 => Some(Presence::Available),
+            value => check.required::<Presence>("login.presence", value),
+        };
+        let violations = check.into_violations();
+        let (Some(tenant), Some(profile), Some(presence), true) =
+            (tenant, profile, presence, violations.is_empty())
+        else {
+            return Err(Error::InvalidArgument(violations).into());
+        };
+        let agent = profile.id.clone();
+        let (sender, receiver) = mpsc::channel(64);
+        let now = self.desk.now();
+        let (version, effects) = self.desk.with_tenant(&tenant, |t| {
+            t.engine.upsert_agent(profile, now);
+            t.engine.set_presence(&agent, presence, now)?;
+            t.connect(agent.clone(), sender.clone());
+            let mut effects = Effects::default();
+            effects.events.push(desk::Tenant::presence_event(
+                &tenant,
+                &agent,
+                presence,
+                "logged in",
+                now,
+            ));
+            let offers = t.engine.dispatch(now);
+            // A desk that logs in again before its old session is seen to end (a network
+            // blip) gets the offers still outstanding: they went to the old session.
+            t.resend_offers(&agent, &offers, &mut effects);
+            t.offered(&tenant, offers, now, &mut effects);
+            Ok((t.engine.routing().version, effects))
+        })?;
+        let logged_in = AgentSessionEvent {
+            event: Some(out::Event::LoggedIn(out::LoggedIn {
+                config_version: version,
+            })),
+        };
+        sender
+            .send(Ok(logged_in))
+            .await
+            .map_err(|_| Status::cancelled("the session closed"))?;
+        let session = Session {
+            desk: self.desk.clone(),
+            tenant: tenant.clone(),
+            agent: agent.clone(),
+            sender,
+        };
+        let span = info_span!("agent_session", %tenant, %agent);
+        tokio::spawn(
+            async move {
+                if let Err(error) = session.desk.apply(&session.tenant, effects).await {
+                    session.refuse(error).await;
+                }
+                loop {
+                    let message = tokio::select! {
+                        message = inbound.next() => message,
+                        () = session.desk.backbone().closed() => None,
+                    };
+                    match message {
+                        Some(Ok(AgentSessionRequest {
+                            action: Some(action),
+                        })) => {
+                            if let Err(error) = session.handle(action).await {
+                                session.refuse(error).await;
+                            }
+                        }
+                        Some(Ok(_)) => {
+                            session
+                                .refuse(Error::invalid("action", "is required"))
+                                .await
+                        }
+                        Some(Err(_)) | None => break,
+                    }
+                }
+                session.end().await;
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn watch_queues(
+        &self,
+        request: Request<GetQueueStatsRequest>,
+    ) -> Result<Response<WatchQueuesStream>, Status> {
+        let request = request.into_inner();
+        let first = self.stats(request.clone())?;
+        let (sender, receiver) = mpsc::channel(4);
+        let service = self.clone();
+        let mut changes = self.desk.changes();
+        let span = info_span!("watch_queues", tenant = %request.tenant_id);
+        tokio::spawn(
+            async move {
+                let mut update = Ok(first);
+                loop {
+                    if sender.send(update.map_err(Status::from)).await.is_err() {
+                        return;
+                    }
+                    tokio::select! {
+                        changed = changes.changed() => if changed.is_err() { return },
+                        () = sender.closed() => return,
+                        () = service.backbone().closed() => return,
+                    }
+                    // At most every 100 ms: figures, not a change feed.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    changes.borrow_and_update();
+                    update = service.stats(request.clone());
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
 }
 
 /// One agent's session, after a valid login.
@@ -500,15 +678,26 @@ impl Session {
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<AgentSessionEvent, Status>> + Send>>;
 
+type WatchQueuesStream = Pin<Box<dyn Stream<Item = Result<GetQueueStatsResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl routing_server::Routing for RoutingService {
     async fn route_interaction(
         &self,
         request: Request<RouteInteractionRequest>,
     ) -> Result<Response<RouteInteractionResponse>, Status> {
-        let request = request.into_inner();
-        let span = info_span!("route_interaction", tenant = %request.tenant_id);
-        Ok(Response::new(self.route(request).instrument(span).await?))
+        let span = info_span!("route_interaction", tenant = %request.get_ref().tenant_id);
+        match self.place(
+            "tenant_id",
+            &request.get_ref().tenant_id,
+            request.metadata(),
+        )? {
+            At::Here(local) => {
+                let response = local.route(request.into_inner()).instrument(span).await?;
+                Ok(Response::new(response))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, route_interaction, request),
+        }
     }
 
     type AgentSessionStream = SessionStream;
@@ -517,180 +706,84 @@ impl routing_server::Routing for RoutingService {
         &self,
         request: Request<Streaming<AgentSessionRequest>>,
     ) -> Result<Response<SessionStream>, Status> {
-        let mut inbound = request.into_inner();
+        let (metadata, _, mut inbound) = request.into_parts();
         let first = inbound.next().await.ok_or_else(|| {
             Status::invalid_argument("login: the session must start with a login")
         })??;
-        let Some(Action::Login(login)) = first.action else {
-            return Err(Error::invalid("login", "the session must start with a login").into());
+        let tenant = match &first.action {
+            Some(Action::Login(login)) => login.tenant_id.clone(),
+            _ => String::new(),
         };
-        let mut check = Check::default();
-        let tenant = check.tenant("login.tenant_id", login.tenant_id);
-        let profile = profile_from_proto(&mut check, login.profile);
-        let presence = match login.presence {
-            0 => Some(Presence::Available),
-            value => check.required::<Presence>("login.presence", value),
-        };
-        let violations = check.into_violations();
-        let (Some(tenant), Some(profile), Some(presence), true) =
-            (tenant, profile, presence, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations).into());
-        };
-        let agent = profile.id.clone();
-        let (sender, receiver) = mpsc::channel(64);
-        let now = self.desk.now();
-        let (version, effects) = self.desk.with_tenant(&tenant, |t| {
-            t.engine.upsert_agent(profile, now);
-            t.engine.set_presence(&agent, presence, now)?;
-            t.connect(agent.clone(), sender.clone());
-            let mut effects = Effects::default();
-            effects.events.push(desk::Tenant::presence_event(
-                &tenant,
-                &agent,
-                presence,
-                "logged in",
-                now,
-            ));
-            let offers = t.engine.dispatch(now);
-            // A desk that logs in again before its old session is seen to end (a network
-            // blip) gets the offers still outstanding: they went to the old session.
-            t.resend_offers(&agent, &offers, &mut effects);
-            t.offered(&tenant, offers, now, &mut effects);
-            Ok((t.engine.routing().version, effects))
-        })?;
-        let logged_in = AgentSessionEvent {
-            event: Some(out::Event::LoggedIn(out::LoggedIn {
-                config_version: version,
-            })),
-        };
-        sender
-            .send(Ok(logged_in))
-            .await
-            .map_err(|_| Status::cancelled("the session closed"))?;
-        let session = Session {
-            desk: self.desk.clone(),
-            tenant: tenant.clone(),
-            agent: agent.clone(),
-            sender,
-        };
-        let span = info_span!("agent_session", %tenant, %agent);
-        tokio::spawn(
-            async move {
-                if let Err(error) = session.desk.apply(&session.tenant, effects).await {
-                    session.refuse(error).await;
-                }
-                loop {
-                    let message = tokio::select! {
-                        message = inbound.next() => message,
-                        () = session.desk.backbone().closed() => None,
-                    };
-                    match message {
-                        Some(Ok(AgentSessionRequest {
-                            action: Some(action),
-                        })) => {
-                            if let Err(error) = session.handle(action).await {
-                                session.refuse(error).await;
-                            }
-                        }
-                        Some(Ok(_)) => {
-                            session
-                                .refuse(Error::invalid("action", "is required"))
-                                .await
-                        }
-                        Some(Err(_)) | None => break,
-                    }
-                }
-                session.end().await;
+        match self.place("login.tenant_id", &tenant, &metadata)? {
+            At::Here(local) => local.agent_session(first, inbound).await,
+            At::There(peer) => {
+                // The session runs on the tenant's routing node; this one relays both ways.
+                let rest = inbound
+                    .take_while(|message| std::future::ready(message.is_ok()))
+                    .filter_map(|message| std::future::ready(message.ok()));
+                let outbound = futures::stream::once(async { first }).chain(rest);
+                let request = Request::from_parts(metadata, Default::default(), outbound);
+                let response = forward!(peer, RoutingClient, agent_session, request)?;
+                Ok(Response::new(Box::pin(response.into_inner())))
             }
-            .instrument(span),
-        );
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        }
     }
 
     async fn get_queue_stats(
         &self,
         request: Request<GetQueueStatsRequest>,
     ) -> Result<Response<GetQueueStatsResponse>, Status> {
-        let _span = info_span!("get_queue_stats", tenant = %request.get_ref().tenant_id).entered();
-        Ok(Response::new(self.stats(request.into_inner())?))
+        let span = info_span!("get_queue_stats", tenant = %request.get_ref().tenant_id);
+        match self.place(
+            "tenant_id",
+            &request.get_ref().tenant_id,
+            request.metadata(),
+        )? {
+            At::Here(local) => {
+                let _entered = span.enter();
+                Ok(Response::new(local.stats(request.into_inner())?))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, get_queue_stats, request),
+        }
     }
 
-    type WatchQueuesStream =
-        Pin<Box<dyn Stream<Item = Result<GetQueueStatsResponse, Status>> + Send>>;
+    type WatchQueuesStream = WatchQueuesStream;
 
     async fn watch_queues(
         &self,
         request: Request<GetQueueStatsRequest>,
-    ) -> Result<Response<Self::WatchQueuesStream>, Status> {
-        let request = request.into_inner();
-        let first = self.stats(request.clone())?;
-        let (sender, receiver) = mpsc::channel(4);
-        let service = self.clone();
-        let mut changes = self.desk.changes();
-        let span = info_span!("watch_queues", tenant = %request.tenant_id);
-        tokio::spawn(
-            async move {
-                let mut update = Ok(first);
-                loop {
-                    if sender.send(update.map_err(Status::from)).await.is_err() {
-                        return;
-                    }
-                    tokio::select! {
-                        changed = changes.changed() => if changed.is_err() { return },
-                        () = sender.closed() => return,
-                        () = service.backbone().closed() => return,
-                    }
-                    // At most every 100 ms: figures, not a change feed.
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    changes.borrow_and_update();
-                    update = service.stats(request.clone());
-                }
+    ) -> Result<Response<WatchQueuesStream>, Status> {
+        match self.place(
+            "tenant_id",
+            &request.get_ref().tenant_id,
+            request.metadata(),
+        )? {
+            At::Here(local) => local.watch_queues(request).await,
+            At::There(peer) => {
+                let response = forward!(peer, RoutingClient, watch_queues, request)?;
+                Ok(Response::new(Box::pin(response.into_inner())))
             }
-            .instrument(span),
-        );
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        }
     }
 
     async fn set_routing_config(
         &self,
         request: Request<SetRoutingConfigRequest>,
     ) -> Result<Response<SetRoutingConfigResponse>, Status> {
-        let request = request.into_inner();
-        let span = info_span!("set_routing_config", tenant = %request.tenant_id);
-        Ok(Response::new(
-            self.set_config(request).instrument(span).await?,
-        ))
-    }
-}
-
-/// `rezef.v1.Routing` on a partitioned log, until routing has one writer per tenant there
-/// (docs/scale-out.md §5): every call answers `FAILED_PRECONDITION` saying so.
-#[derive(Debug, Clone, Copy)]
-pub struct NotYetPartitioned;
-
-impl tonic::server::NamedService for NotYetPartitioned {
-    const NAME: &'static str =
-        <routing_server::RoutingServer<RoutingService> as tonic::server::NamedService>::NAME;
-}
-
-impl<B> tower::Service<http::Request<B>> for NotYetPartitioned {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: http::Request<B>) -> Self::Future {
-        let status = Status::failed_precondition(
-            "routing is not served on a partitioned (Kafka) log yet: it needs one writer per \
-             tenant (docs/scale-out.md §5); run routing on the embedded log",
-        );
-        std::future::ready(Ok(status.into_http()))
+        let span = info_span!("set_routing_config", tenant = %request.get_ref().tenant_id);
+        match self.place(
+            "tenant_id",
+            &request.get_ref().tenant_id,
+            request.metadata(),
+        )? {
+            At::Here(local) => {
+                let response = local
+                    .set_config(request.into_inner())
+                    .instrument(span)
+                    .await?;
+                Ok(Response::new(response))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, set_routing_config, request),
+        }
     }
 }
