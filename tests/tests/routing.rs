@@ -281,3 +281,47 @@ async fn an_unanswered_offer_moves_on_and_a_crashed_desk_gives_its_offers_back()
         "back from the crashed desk"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_routing_configuration_set_through_the_api_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = RezefServer::start(&data).await;
+    let client = server.client().await;
+    let stats = || proto::GetQueueStatsRequest {
+        tenant_id: TENANT.into(),
+    };
+    let unset = client.routing().get_queue_stats(stats()).await;
+    assert_eq!(
+        unset.expect_err("no configuration yet").code(),
+        tonic::Code::FailedPrecondition
+    );
+    let config = proto::SetRoutingConfigRequest {
+        tenant_id: TENANT.into(),
+        config: ROUTING.into(),
+    };
+    client
+        .routing()
+        .set_routing_config(config)
+        .await
+        .expect("configured");
+    assert!(server.terminate().success());
+
+    // No routing file: what the log recorded is what routing starts with again.
+    let server = RezefServer::start(&data).await;
+    let client = server.client().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        match client.routing().get_queue_stats(stats()).await {
+            Ok(stats) => break stats.into_inner(),
+            Err(status) if std::time::Instant::now() < deadline => {
+                assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("the configuration was not restored: {status:?}"),
+        }
+    };
+    assert_eq!(stats.config_version, 1);
+    let queues: Vec<&str> = stats.queues.iter().map(|q| q.queue_id.as_str()).collect();
+    assert!(queues.contains(&"billing"), "{queues:?}");
+}

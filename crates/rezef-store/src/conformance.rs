@@ -9,7 +9,7 @@ use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
 };
 
-use crate::store::{JourneyStore, ProjectionBatch, TokenGrant};
+use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 
 fn tenant(name: &str) -> TenantId {
     TenantId::new(name).expect("valid tenant")
@@ -37,6 +37,7 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     customer_offsets_are_ranged_and_exact(make());
     later_commits_replace_state(make());
     moved_journeys_are_removed(make());
+    the_latest_routing_config_is_kept(make());
     clear_removes_everything(make());
     conversations_and_tokens_are_indexed(make());
 }
@@ -231,6 +232,27 @@ pub fn moved_journeys_are_removed(store: Arc<dyn JourneyStore>) {
     assert!(store.journey(&acme, &c1).expect("get").is_none());
     assert!(store.journey(&acme, &c2).expect("get").is_some());
     assert_eq!(store.journeys(Some(&acme)).count(), 1);
+}
+
+pub fn the_latest_routing_config_is_kept(store: Arc<dyn JourneyStore>) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    assert_eq!(store.routing_config(&acme).expect("read"), None);
+    for version in [1, 2] {
+        let record = RoutingConfigRecord {
+            version,
+            config: format!("version = {version}"),
+        };
+        store
+            .commit(&ProjectionBatch {
+                next_offset: version,
+                routing: vec![(acme.clone(), record)],
+                ..Default::default()
+            })
+            .expect("commit");
+    }
+    let kept = store.routing_config(&acme).expect("read").expect("kept");
+    assert_eq!((kept.version, kept.config.as_str()), (2, "version = 2"));
+    assert_eq!(store.routing_config(&globex).expect("read"), None);
 }
 
 pub fn clear_removes_everything(store: Arc<dyn JourneyStore>) {

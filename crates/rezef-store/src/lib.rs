@@ -19,4 +19,4 @@ pub use projector::{
     JourneyChanged, ProjectionStats, ProjectionWatch, Projector, STEP_RECORDS, rebuild,
 };
 pub use sled_store::SledStore;
-pub use store::{JourneyStore, ProjectionBatch, TokenGrant};
+pub use store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};

@@ -29,7 +29,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::partitioning::Partitioning;
-use crate::store::{JourneyStore, ProjectionBatch, TokenGrant};
+use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
 
 /// How many log records one read (and one live projection step) takes at most.
@@ -381,6 +381,14 @@ impl Step {
             if let Some(state) = AgentState::fold(current, record.offset, &event) {
                 self.agents.insert(key, state);
             }
+            return Ok(());
+        }
+        if let Payload::RoutingConfigChanged { version, config } = &event.payload {
+            let record = RoutingConfigRecord {
+                version: *version,
+                config: config.clone(),
+            };
+            self.batch.routing.push((event.tenant_id.clone(), record));
             return Ok(());
         }
         if let Payload::Handover(handover) = &event.payload {

@@ -12,6 +12,7 @@
 //! | `a` tenant `\0` agent                 | agent state (postcard)    |
 //! | `v` tenant `\0` conversation          | customer id               |
 //! | `t` tenant `\0` continuation token    | expiry (i64 BE ns), customer id |
+//! | `r` tenant                            | routing version (u64 BE), its TOML |
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
@@ -24,7 +25,7 @@ use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
 };
 
-use crate::store::{JourneyStore, ProjectionBatch, TokenGrant};
+use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
 
 const OFFSET_KEY: &[u8] = b"meta/offset";
@@ -224,6 +225,11 @@ impl JourneyStore for SledStore {
                 None => writes.remove(key),
             }
         }
+        for (tenant, record) in &batch.routing {
+            let mut value = record.version.to_be_bytes().to_vec();
+            value.extend_from_slice(record.config.as_bytes());
+            writes.insert(key(b'r', tenant, &[]), value);
+        }
         writes.insert(OFFSET_KEY, &batch.next_offset.to_be_bytes());
         self.db.apply_batch(writes)?;
         Ok(())
@@ -331,6 +337,22 @@ impl JourneyStore for SledStore {
                 })
             })
             .transpose()
+    }
+
+    fn routing_config(&self, tenant: &TenantId) -> Result<Option<RoutingConfigRecord>> {
+        let key = key(b'r', tenant, &[]);
+        let Some(value) = self.db.get(&key)? else {
+            return Ok(None);
+        };
+        let corrupt = || Error::Corrupt {
+            key: String::from_utf8_lossy(&key).into_owned(),
+            source: rezef_events::Error::UnsupportedFormat(0),
+        };
+        let (version, config) = value.split_at_checked(8).ok_or_else(corrupt)?;
+        Ok(Some(RoutingConfigRecord {
+            version: be_u64(version).ok_or_else(corrupt)?,
+            config: String::from_utf8(config.to_vec()).map_err(|_| corrupt())?,
+        }))
     }
 
     fn clear(&self) -> Result<()> {

@@ -29,6 +29,16 @@ pub struct ProjectionBatch {
     pub conversations: Vec<(TenantId, ConversationId, CustomerId)>,
     /// Continuation tokens issued (`Some`) or used up (`None`).
     pub tokens: Vec<(TenantId, String, Option<TokenGrant>)>,
+    /// Each tenant's latest routing configuration (`RoutingConfigChanged`).
+    pub routing: Vec<(TenantId, RoutingConfigRecord)>,
+}
+
+/// A tenant's routing configuration as the log recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingConfigRecord {
+    pub version: u64,
+    /// The TOML document, as set.
+    pub config: String,
 }
 
 /// Whom an unused continuation token was issued to, and until when it holds.
@@ -88,6 +98,10 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<u64>>;
 
     fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>>;
+
+    /// The tenant's latest routing configuration set through the log, so that routing
+    /// starts again with it after a restart or on the node a partition moved to.
+    fn routing_config(&self, tenant: &TenantId) -> Result<Option<RoutingConfigRecord>>;
 
     /// Deletes everything, for a rebuild from the log.
     fn clear(&self) -> Result<()>;

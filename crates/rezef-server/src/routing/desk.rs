@@ -22,7 +22,7 @@ use rezef_events::{
     AgentId, Channel, CustomerId, CustomerRef, Event, InteractionId, Payload, TenantId, Timestamp,
 };
 use rezef_proto::v1::{AgentSessionEvent, agent_session_event as out};
-use rezef_routing::{Engine, Offer, Routing};
+use rezef_routing::{Engine, Offer, Routing, RoutingConfig};
 use tokio::sync::{Notify, mpsc};
 use tonic::Status;
 use tracing::{Instrument, debug, info_span, warn};
@@ -177,14 +177,16 @@ impl Desk {
         self.changes.subscribe()
     }
 
-    /// The tenant's routing, started with the initial configuration on first use.
+    /// The tenant's routing, started on first use with the configuration last set through
+    /// the log (kept by the projection: it survives restarts and partition moves), else the
+    /// initial one.
     fn tenant<'a>(
         &self,
         tenants: &'a mut HashMap<TenantId, Tenant>,
         tenant: &TenantId,
     ) -> Result<&'a mut Tenant> {
         if !tenants.contains_key(tenant) {
-            let Some(routing) = self.initial.clone() else {
+            let Some(routing) = self.stored_config(tenant)?.or_else(|| self.initial.clone()) else {
                 return Err(Error::FailedPrecondition(format!(
                     "tenant {tenant} has no routing configuration: set one with SetRoutingConfig"
                 )));
@@ -192,6 +194,22 @@ impl Desk {
             tenants.insert(tenant.clone(), Tenant::new(Engine::new(routing)));
         }
         Ok(tenants.get_mut(tenant).expect("inserted above"))
+    }
+
+    /// The configuration last set for `tenant` through the log, if any.
+    fn stored_config(&self, tenant: &TenantId) -> Result<Option<Routing>> {
+        let Some(record) = self.backbone.store.routing_config(tenant)? else {
+            return Ok(None);
+        };
+        match RoutingConfig::from_toml(&record.config) {
+            Ok(routing) => Ok(Some(routing)),
+            Err(errors) => {
+                // Valid when it was set; a later build may read it differently.
+                warn!(%tenant, version = record.version, errors = errors.len(),
+                    "the stored routing configuration no longer compiles; using the initial one");
+                Ok(None)
+            }
+        }
     }
 
     /// Installs a configuration for a tenant (waiting contacts keep their place).
