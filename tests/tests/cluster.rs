@@ -277,7 +277,11 @@ steps = [{ after = "0s" }]
 /// configuration set through one node, an agent logged in through another and a contact
 /// routed through either meet there, and the offer carries the customer's journey, read from
 /// the partition that keeps it.
-async fn routing_runs_on_one_node_and_any_node_reaches_it(nodes: &[RezefServer], customer: &str) {
+async fn routing_runs_on_one_node_and_any_node_reaches_it(
+    nodes: &[RezefServer],
+    customer: &str,
+    call: &str,
+) {
     let (first, last) = (
         nodes[0].client().await,
         nodes[nodes.len() - 1].client().await,
@@ -304,7 +308,7 @@ async fn routing_runs_on_one_node_and_any_node_reaches_it(nodes: &[RezefServer],
         customer: Some(proto::CustomerRef {
             r#ref: Some(proto::customer_ref::Ref::CustomerId(customer.to_owned())),
         }),
-        interaction_id: "routed-call".into(),
+        interaction_id: call.into(),
         channel: proto::Channel::Voice as i32,
         ..Default::default()
     };
@@ -322,7 +326,7 @@ async fn routing_runs_on_one_node_and_any_node_reaches_it(nodes: &[RezefServer],
             break offer;
         }
     };
-    assert_eq!(offer.interaction_id, "routed-call");
+    assert_eq!(offer.interaction_id, call);
     let context = offer.context.expect("the customer's context");
     assert_eq!(context.customer_id, customer, "read from its own partition");
     agent.accept(offer.offer_id).await.expect("accepted");
@@ -336,7 +340,7 @@ async fn routing_runs_on_one_node_and_any_node_reaches_it(nodes: &[RezefServer],
             break assigned;
         }
     };
-    assert_eq!(assigned.interaction_id, "routed-call");
+    assert_eq!(assigned.interaction_id, call);
 }
 
 /// Every acknowledged event is in the log at the position it was acknowledged with, and
@@ -521,8 +525,35 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
     }
     assert!(routed_self > 0, "node 0 owns every partition");
     let person = one_person_on_three_partitions(&nodes).await;
-    routing_runs_on_one_node_and_any_node_reaches_it(&nodes, &person).await;
+    routing_runs_on_one_node_and_any_node_reaches_it(&nodes, &person, "call-1").await;
+
+    // The others stop: the last node takes every partition, the tenant's routing with it,
+    // configured as it was set through the API, and agents reconnect to it.
+    let last = nodes.pop().expect("a node");
     for node in nodes {
         assert!(node.terminate().success());
     }
+    last.wait_ready(TENANT, &customers()).await;
+    let client = last.client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stats = loop {
+        let request = proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        };
+        match client.routing().get_queue_stats(request).await {
+            Ok(stats) => break stats.into_inner(),
+            Err(status) if Instant::now() < deadline => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("routing did not move: {status:?}"),
+        }
+    };
+    assert_eq!(
+        stats.config_version, 1,
+        "the configuration set through the API"
+    );
+    let alone = std::slice::from_ref(&last);
+    routing_runs_on_one_node_and_any_node_reaches_it(alone, &person, "call-2").await;
+    assert!(last.terminate().success());
 }
