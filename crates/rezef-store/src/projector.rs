@@ -559,7 +559,11 @@ impl Step {
             .customer_events
             .push((tenant.clone(), component.clone(), offset));
         for identity in applied.linked {
-            if !self.here(tenant, &customer_id_for(tenant, &identity)) {
+            // The identity's home learns its owner, unless its owner's partition was just
+            // asked to decide (its home already names that owner).
+            let home = customer_id_for(tenant, &identity);
+            if !self.here(tenant, &home) && !claims.iter().any(|(claimed, _)| *claimed == identity)
+            {
                 claims.push((identity.clone(), None));
             }
             self.link(tenant, identity, component.clone());
