@@ -426,12 +426,20 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
     for node in &nodes {
         node.wait_ready(TENANT, &customers()).await;
     }
-    // Every node serves some partitions and, between them, all of them.
-    let mut shares = Vec::new();
-    for node in &nodes {
-        shares.push(served_by(node).await);
-    }
-    assert_eq!(shares.iter().sum::<usize>(), CUSTOMERS, "{shares:?}");
+    // Between them, the nodes serve every partition, once the group has settled (a node
+    // that joined first may have had them all for a moment).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shares = loop {
+        let mut shares = Vec::new();
+        for node in &nodes {
+            shares.push(served_by(node).await);
+        }
+        if shares.iter().sum::<usize>() == CUSTOMERS {
+            break shares;
+        }
+        assert!(Instant::now() < deadline, "never settled: {shares:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
 
     let acked: Acked = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));

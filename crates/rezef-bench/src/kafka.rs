@@ -8,7 +8,8 @@
 //! 3. **Failover**: `--failover-events` events are appended to a new topic, three `rezef serve`
 //!    processes (the binary next to this one) share it, and the one serving the most is killed
 //!    with `kill -9`: the time until every partition answers again through the survivors,
-//!    which fold the dead node's partitions from the log (there are no standby copies yet).
+//!    which serve the dead node's partitions from their standby copies (`--standby-replicas`)
+//!    after folding the tail, or fold them from the log without one.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -53,6 +54,14 @@ pub struct KafkaArgs {
     /// Events in the log before the failover; 0 skips the failover.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     pub failover_events: u64,
+    /// Standby copies of each partition the failover's nodes keep (`--standby-replicas`);
+    /// 2, one on each other node, makes sure the new owner has one.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=2))]
+    pub standby_replicas: u32,
+    /// How long the failover waits, once every partition answers, before the `kill -9`: the
+    /// standby copies catch up meanwhile.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub failover_settle_seconds: u64,
 }
 
 /// Retention of the topics the benchmark creates: tansu 0.6 deletes the records of topics kept
@@ -213,6 +222,7 @@ impl Node {
             .args(["--kafka-partitions", &args.partitions.to_string()])
             .args(["--kafka-retention-ms", &RETENTION.as_millis().to_string()])
             .args(["--node-id", &format!("bench-{id}")])
+            .args(["--standby-replicas", &args.standby_replicas.to_string()])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
@@ -312,6 +322,7 @@ async fn failover(
         format!("{:.1} s", caught_up.as_secs_f64()),
     );
 
+    tokio::time::sleep(Duration::from_secs(args.failover_settle_seconds)).await;
     let mut shares = Vec::new();
     for node in &nodes {
         shares.push(node.serves(probes).await?);
@@ -328,11 +339,14 @@ async fn failover(
     report.row(
         "failover: `kill -9` of a node → all partitions answer again",
         format!(
-            "{:.1} s (the node served {} of {} partitions; {} events in the log)",
+            "{:.1} s (the node served {} of {} partitions; {} events in the log; {} standby \
+             copies of each partition, killed {} s after all partitions answered)",
             failover.as_secs_f64(),
             shares[victim],
             args.partitions,
-            thousands(filled.0 as f64)
+            thousands(filled.0 as f64),
+            args.standby_replicas,
+            args.failover_settle_seconds
         ),
     );
     Ok(())

@@ -32,7 +32,7 @@ pub struct ServerConfig {
 }
 
 /// How a node on a Kafka log is known to the others (docs/scale-out.md).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSettings {
     /// Unique among the nodes. Empty: `<hostname>-<listen port>`.
@@ -41,6 +41,22 @@ pub struct ClusterSettings {
     /// `http://rezef-0.rezef-headless:50051`. Empty: `http://` and the listen address (the
     /// hostname when listening on all interfaces).
     pub advertise_url: String,
+    /// How many other nodes keep a standby copy of each partition (the next ones after its
+    /// owner, in node-id order), so that when the owner fails the partition answers again
+    /// after folding only the tail of the log. The group's assignor, not Rezef, picks the
+    /// new owner: only `nodes - 1` copies make sure it has one. 0: none. Each copy costs a
+    /// store and a fold of the partition.
+    pub standby_replicas: u32,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            advertise_url: String::new(),
+            standby_replicas: 1,
+        }
+    }
 }
 
 /// Request limits: beyond them a call gets `RESOURCE_EXHAUSTED`.

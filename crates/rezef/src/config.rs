@@ -34,11 +34,13 @@ pub struct ClusterOverrides {
     pub node_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advertise_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_replicas: Option<u32>,
 }
 
 impl ClusterOverrides {
     fn is_empty(&self) -> bool {
-        self.node_id.is_none() && self.advertise_url.is_none()
+        self.node_id.is_none() && self.advertise_url.is_none() && self.standby_replicas.is_none()
     }
 }
 

@@ -58,10 +58,48 @@ pub struct Replica {
 #[derive(Debug)]
 struct Served {
     replica: Replica,
-    log: Arc<KafkaLog>,
     closing: watch::Sender<bool>,
+    folding: Folding,
+}
+
+/// A partition's log and projector, folding into its store in the background: one served
+/// here, or a standby copy of one another node serves (Kafka Streams' standby replicas),
+/// kept in the same store directory so that it is warm if the partition moves here.
+#[derive(Debug)]
+struct Folding {
+    log: Arc<KafkaLog>,
     stop: oneshot::Sender<()>,
     projection: JoinHandle<()>,
+}
+
+impl Folding {
+    fn start(log: Arc<KafkaLog>, projector: Projector, span: tracing::Span) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let projection = tokio::spawn(
+            async move {
+                let stopped = async {
+                    let _ = stopped.await;
+                };
+                if let Err(error) = projector.run(stopped).await {
+                    error!(%error, "the projector stopped");
+                }
+            }
+            .instrument(span),
+        );
+        Self {
+            log,
+            stop,
+            projection,
+        }
+    }
+
+    async fn stop(self, partition: u32) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.projection.await {
+            error!(partition, error = %e, "the projector task failed");
+        }
+        self.log.close().await;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -200,6 +238,7 @@ pub async fn start(
         common,
         members,
         served: HashMap::new(),
+        standbys: HashMap::new(),
         session_timeout: Duration::from_millis(settings.session_timeout_ms),
         rejoined_at: None,
     };
@@ -218,6 +257,8 @@ struct Manager {
     common: Common,
     members: Arc<dyn Log>,
     served: HashMap<u32, Served>,
+    /// Standby copies kept here (never of a partition in `served`).
+    standbys: HashMap<u32, Folding>,
     session_timeout: Duration,
     /// When this node last asked for a rebalance.
     rejoined_at: Option<tokio::time::Instant>,
@@ -258,6 +299,7 @@ impl Manager {
                 },
                 _ = heartbeat.tick() => {
                     self.announce().await;
+                    self.keep_standbys().await;
                     if self.should_rejoin() {
                         membership.rejoin();
                     }
@@ -276,6 +318,9 @@ impl Manager {
         let all: Vec<u32> = self.served.keys().copied().collect();
         for partition in all {
             self.close(partition).await;
+        }
+        for (partition, standby) in std::mem::take(&mut self.standbys) {
+            standby.stop(partition).await;
         }
         membership.leave().await;
         self.members.close().await;
@@ -298,6 +343,13 @@ impl Manager {
             .filter(|p| !self.served.contains_key(p))
             .copied()
             .collect();
+        // A standby copy becomes the served one: its store is warm.
+        for partition in &new {
+            if let Some(standby) = self.standbys.remove(partition) {
+                standby.stop(*partition).await;
+                info!(partition, "promoting the standby copy");
+            }
+        }
         let opened = futures::future::join_all(new.iter().map(|&p| self.open(p))).await;
         for (partition, result) in new.into_iter().zip(opened) {
             match result {
@@ -354,13 +406,19 @@ impl Manager {
         true
     }
 
-    async fn open(&self, partition: u32) -> Result<Served> {
+    /// A partition's log, store (in `data_dir/store/p<N>`) and projector.
+    async fn fold(
+        &self,
+        partition: u32,
+    ) -> Result<(Arc<KafkaLog>, Arc<dyn JourneyStore>, Projector)> {
         let mut kafka = self.common.kafka.clone();
         kafka.partition = i32::try_from(partition).unwrap_or(i32::MAX);
         let log = KafkaLog::open(kafka).await?;
         let store = open_store(&self.common.config, partition).await?;
         let dyn_log: Arc<dyn Log> = log.clone();
-        let projector = Projector::new(dyn_log.clone(), store.clone())?
+        // A standby relays too: what it sends is what the owner sends, under the same ids,
+        // so a copy is a duplicate; and nothing is lost when the owner died before sending.
+        let projector = Projector::new(dyn_log, store.clone())?
             .with_policies(self.common.policies.clone())
             .with_partitioning(Some(Partitioning {
                 partitioner: self.cluster.partitioner,
@@ -369,10 +427,15 @@ impl Manager {
                     cluster: Arc::downgrade(&self.cluster),
                 }),
             }));
+        Ok((log, store, projector))
+    }
+
+    async fn open(&self, partition: u32) -> Result<Served> {
+        let (log, store, projector) = self.fold(partition).await?;
         let ready_at = log.end_offset();
         let (closing, closing_watch) = watch::channel(false);
         let backbone = Backbone {
-            log: dyn_log,
+            log: log.clone(),
             store,
             projection: projector.watch(),
             limits: self.common.limits.clone(),
@@ -381,18 +444,7 @@ impl Manager {
             closing: closing_watch,
             partition: Some((self.cluster.partitioner, partition)),
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let projection = tokio::spawn(
-            async move {
-                let stopped = async {
-                    let _ = stopped.await;
-                };
-                if let Err(error) = projector.run(stopped).await {
-                    error!(%error, "the projector stopped");
-                }
-            }
-            .instrument(info_span!("projection", partition)),
-        );
+        let folding = Folding::start(log, projector, info_span!("projection", partition));
         info!(partition, ready_at, "serving a partition once caught up");
         let reader = JourneyReader::Cluster(Arc::downgrade(&self.cluster));
         let desk = Desk::new(
@@ -409,11 +461,65 @@ impl Manager {
                 ready_at,
                 desk,
             },
-            log,
             closing,
-            stop,
-            projection,
+            folding,
         })
+    }
+
+    /// The partitions this node keeps a standby copy of: of each partition, the
+    /// `standby_replicas` live nodes after its owner in node-id order keep one.
+    fn standby_partitions(&self) -> BTreeSet<u32> {
+        let mut wanted = BTreeSet::new();
+        let directory = &self.cluster.directory;
+        let timeout_ms = i64::try_from(self.session_timeout.as_millis()).unwrap_or(i64::MAX);
+        let live = directory.heard_since(now_ms() - timeout_ms);
+        let copies = usize::try_from(self.common.config.cluster.standby_replicas)
+            .unwrap_or(usize::MAX)
+            .min(live.len().saturating_sub(1));
+        for partition in 0..self.cluster.partitioner.partitions() {
+            let Some(owner) = directory.owner(partition) else {
+                continue;
+            };
+            let Some(at) = live.iter().position(|node| *node == owner.node) else {
+                continue;
+            };
+            let keeps = (1..=copies).any(|i| live[(at + i) % live.len()] == self.cluster.me.node);
+            if keeps && !self.served.contains_key(&partition) {
+                wanted.insert(partition);
+            }
+        }
+        wanted
+    }
+
+    /// Opens the standby copies this node should keep and stops the others.
+    async fn keep_standbys(&mut self) {
+        let wanted = self.standby_partitions();
+        let unwanted: Vec<u32> = self
+            .standbys
+            .keys()
+            .filter(|p| !wanted.contains(p))
+            .copied()
+            .collect();
+        for partition in unwanted {
+            if let Some(standby) = self.standbys.remove(&partition) {
+                standby.stop(partition).await;
+                info!(partition, "stopped keeping a standby copy");
+            }
+        }
+        for partition in wanted {
+            if self.standbys.contains_key(&partition) {
+                continue;
+            }
+            match self.fold(partition).await {
+                Ok((log, _, projector)) => {
+                    let span = info_span!("standby", partition);
+                    self.standbys
+                        .insert(partition, Folding::start(log, projector, span));
+                    info!(partition, "keeping a standby copy");
+                }
+                Err(error) => warn!(partition, %error, "could not open a standby copy"),
+            }
+        }
     }
 
     async fn close(&mut self, partition: u32) {
@@ -422,11 +528,7 @@ impl Manager {
             return;
         };
         served.closing.send_replace(true);
-        let _ = served.stop.send(());
-        if let Err(e) = served.projection.await {
-            error!(partition, error = %e, "the projector task failed");
-        }
-        served.log.close().await;
+        served.folding.stop(partition).await;
         info!(partition, "stopped serving a partition");
     }
 }

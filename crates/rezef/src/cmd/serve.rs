@@ -30,6 +30,9 @@ pub struct Args {
     /// [default: http:// and the listen address].
     #[arg(long)]
     advertise_url: Option<String>,
+    /// How many other nodes keep a standby copy of each partition [default: 1].
+    #[arg(long)]
+    standby_replicas: Option<u32>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -41,6 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         cluster: ClusterOverrides {
             node_id: args.node_id,
             advertise_url: args.advertise_url,
+            standby_replicas: args.standby_replicas,
         },
     };
     let config = config::load(args.config.as_deref(), overrides)?;
