@@ -62,6 +62,9 @@ struct Served {
     folding: Folding,
 }
 
+/// A partition's log and projector, ready to fold.
+type Opened = (Arc<KafkaLog>, Projector);
+
 /// A partition's log and projector, folding into its store in the background: one served
 /// here, or a standby copy of one another node serves (Kafka Streams' standby replicas),
 /// kept in the same store directory so that it is warm if the partition moves here.
@@ -239,6 +242,7 @@ pub async fn start(
         members,
         served: HashMap::new(),
         standbys: HashMap::new(),
+        opening: HashMap::new(),
         session_timeout: Duration::from_millis(settings.session_timeout_ms),
         rejoined_at: None,
     };
@@ -259,6 +263,9 @@ struct Manager {
     served: HashMap<u32, Served>,
     /// Standby copies kept here (never of a partition in `served`).
     standbys: HashMap<u32, Folding>,
+    /// Standby copies being opened, off the manager's loop so that its heartbeats go on
+    /// while a slow broker takes its time.
+    opening: HashMap<u32, JoinHandle<Result<Opened>>>,
     session_timeout: Duration,
     /// When this node last asked for a rebalance.
     rejoined_at: Option<tokio::time::Instant>,
@@ -319,8 +326,14 @@ impl Manager {
         for partition in all {
             self.close(partition).await;
         }
-        for (partition, standby) in std::mem::take(&mut self.standbys) {
-            standby.stop(partition).await;
+        let all: Vec<u32> = self
+            .standbys
+            .keys()
+            .chain(self.opening.keys())
+            .copied()
+            .collect();
+        for partition in all {
+            self.drop_standby(partition).await;
         }
         membership.leave().await;
         self.members.close().await;
@@ -344,11 +357,8 @@ impl Manager {
             .copied()
             .collect();
         // A standby copy becomes the served one: its store is warm.
-        for partition in &new {
-            if let Some(standby) = self.standbys.remove(partition) {
-                standby.stop(*partition).await;
-                info!(partition, "promoting the standby copy");
-            }
+        for &partition in &new {
+            self.drop_standby(partition).await;
         }
         let opened = futures::future::join_all(new.iter().map(|&p| self.open(p))).await;
         for (partition, result) in new.into_iter().zip(opened) {
@@ -406,32 +416,8 @@ impl Manager {
         true
     }
 
-    /// A partition's log, store (in `data_dir/store/p<N>`) and projector.
-    async fn fold(
-        &self,
-        partition: u32,
-    ) -> Result<(Arc<KafkaLog>, Arc<dyn JourneyStore>, Projector)> {
-        let mut kafka = self.common.kafka.clone();
-        kafka.partition = i32::try_from(partition).unwrap_or(i32::MAX);
-        let log = KafkaLog::open(kafka).await?;
-        let store = open_store(&self.common.config, partition).await?;
-        let dyn_log: Arc<dyn Log> = log.clone();
-        // A standby relays too: what it sends is what the owner sends, under the same ids,
-        // so a copy is a duplicate; and nothing is lost when the owner died before sending.
-        let projector = Projector::new(dyn_log, store.clone())?
-            .with_policies(self.common.policies.clone())
-            .with_partitioning(Some(Partitioning {
-                partitioner: self.cluster.partitioner,
-                partition,
-                relay: Arc::new(ClusterRelay {
-                    cluster: Arc::downgrade(&self.cluster),
-                }),
-            }));
-        Ok((log, store, projector))
-    }
-
     async fn open(&self, partition: u32) -> Result<Served> {
-        let (log, store, projector) = self.fold(partition).await?;
+        let (log, store, projector) = fold(&self.cluster, &self.common, partition).await?;
         let ready_at = log.end_offset();
         let (closing, closing_watch) = watch::channel(false);
         let backbone = Backbone {
@@ -491,9 +477,30 @@ impl Manager {
         wanted
     }
 
-    /// Opens the standby copies this node should keep and stops the others.
+    /// Starts opening the standby copies this node should keep, starts those opened, and
+    /// stops the others.
     async fn keep_standbys(&mut self) {
         let wanted = self.standby_partitions();
+        let finished: Vec<u32> = self
+            .opening
+            .iter()
+            .filter(|(_, task)| task.is_finished())
+            .map(|(p, _)| *p)
+            .collect();
+        for partition in finished {
+            let Some(opened) = self.settle_opening(partition).await else {
+                continue;
+            };
+            if wanted.contains(&partition) && !self.served.contains_key(&partition) {
+                let span = info_span!("standby", partition);
+                let (log, projector) = opened;
+                self.standbys
+                    .insert(partition, Folding::start(log, projector, span));
+                info!(partition, "keeping a standby copy");
+            } else {
+                opened.0.close().await;
+            }
+        }
         let unwanted: Vec<u32> = self
             .standbys
             .keys()
@@ -501,24 +508,46 @@ impl Manager {
             .copied()
             .collect();
         for partition in unwanted {
-            if let Some(standby) = self.standbys.remove(&partition) {
-                standby.stop(partition).await;
-                info!(partition, "stopped keeping a standby copy");
-            }
+            self.drop_standby(partition).await;
         }
         for partition in wanted {
-            if self.standbys.contains_key(&partition) {
+            if self.standbys.contains_key(&partition) || self.opening.contains_key(&partition) {
                 continue;
             }
-            match self.fold(partition).await {
-                Ok((log, _, projector)) => {
-                    let span = info_span!("standby", partition);
-                    self.standbys
-                        .insert(partition, Folding::start(log, projector, span));
-                    info!(partition, "keeping a standby copy");
-                }
-                Err(error) => warn!(partition, %error, "could not open a standby copy"),
+            let (cluster, common) = (self.cluster.clone(), self.common.clone());
+            let opening = tokio::spawn(async move {
+                let (log, _, projector) = fold(&cluster, &common, partition).await?;
+                Ok((log, projector))
+            });
+            self.opening.insert(partition, opening);
+        }
+    }
+
+    /// Waits for a standby copy being opened; what it opened, if it did.
+    async fn settle_opening(&mut self, partition: u32) -> Option<Opened> {
+        let task = self.opening.remove(&partition)?;
+        match task.await {
+            Ok(Ok(opened)) => Some(opened),
+            Ok(Err(error)) => {
+                warn!(partition, %error, "could not open a standby copy");
+                None
             }
+            Err(error) => {
+                error!(partition, %error, "opening a standby copy failed");
+                None
+            }
+        }
+    }
+
+    /// Stops the standby copy of a partition (or its opening), e.g. to serve it here from
+    /// the warm store.
+    async fn drop_standby(&mut self, partition: u32) {
+        if let Some((log, _)) = self.settle_opening(partition).await {
+            log.close().await;
+        }
+        if let Some(standby) = self.standbys.remove(&partition) {
+            standby.stop(partition).await;
+            info!(partition, "stopped keeping a standby copy");
         }
     }
 
@@ -531,6 +560,31 @@ impl Manager {
         served.folding.stop(partition).await;
         info!(partition, "stopped serving a partition");
     }
+}
+
+/// A partition's log, store (in `data_dir/store/p<N>`) and projector.
+async fn fold(
+    cluster: &Arc<Cluster>,
+    common: &Common,
+    partition: u32,
+) -> Result<(Arc<KafkaLog>, Arc<dyn JourneyStore>, Projector)> {
+    let mut kafka = common.kafka.clone();
+    kafka.partition = i32::try_from(partition).unwrap_or(i32::MAX);
+    let log = KafkaLog::open(kafka).await?;
+    let store = open_store(&common.config, partition).await?;
+    let dyn_log: Arc<dyn Log> = log.clone();
+    // A standby relays too: what it sends is what the owner sends, under the same ids, so a
+    // copy is a duplicate; and nothing is lost when the owner died before sending.
+    let projector = Projector::new(dyn_log, store.clone())?
+        .with_policies(common.policies.clone())
+        .with_partitioning(Some(Partitioning {
+            partitioner: cluster.partitioner,
+            partition,
+            relay: Arc::new(ClusterRelay {
+                cluster: Arc::downgrade(cluster),
+            }),
+        }));
+    Ok((log, store, projector))
 }
 
 /// The partition's store. A previous ownership of it here may still be letting go (a call
