@@ -19,7 +19,10 @@ use proto::agent_session_event::Event as Received;
 use rezef_adapter::{AgentSession, EventFactory, identity_ref, proto};
 use rezef_events::fold::customer_id_for;
 use rezef_events::partition::Partitioner;
-use rezef_events::{ChannelIdentity, CustomerId, TenantId};
+use rezef_events::testing::EventBuilder;
+use rezef_events::{ChannelIdentity, CustomerId, Journey, TenantId, codec};
+use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
+use rezef_proto::cluster::v1::{AppendRequest, ReadJourneyRequest};
 use rezef_scenarios::RezefServer;
 use tonic::Code;
 
@@ -343,6 +346,53 @@ async fn routing_runs_on_one_node_and_any_node_reaches_it(
     assert_eq!(assigned.interaction_id, call);
 }
 
+/// `rezef.cluster.v1.Partitions` is for the nodes' projectors: what no projector would send
+/// is refused with `INVALID_ARGUMENT` naming the field, and nothing is appended.
+async fn calls_between_nodes_refuse_bad_input(node: &RezefServer) {
+    let channel = tonic::transport::Endpoint::from_shared(node.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connected");
+    let mut partitions = PartitionsClient::new(channel);
+    let published = EventBuilder::customer(TENANT, "c-1").started();
+    let append = |partition: u32, events: Vec<Vec<u8>>| AppendRequest { partition, events };
+    let refused = [
+        (append(99, vec![b"{}".to_vec()]), "partition"),
+        (append(0, Vec::new()), "events"),
+        (append(0, vec![b"not json".to_vec()]), "events[0]"),
+        // An adapter's event belongs in rezef.v1.Ingest, which validates it.
+        (
+            append(0, vec![codec::encode(&published)]),
+            "rezef.v1.Ingest",
+        ),
+    ];
+    for (request, field) in refused {
+        let status = partitions.append(request).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    }
+    let read = |tenant: &str, customer: &[u8]| ReadJourneyRequest {
+        tenant_id: tenant.into(),
+        customer: customer.to_vec(),
+    };
+    for (request, field) in [
+        (read("no tenant!", br#"{"id":"c-1"}"#), "tenant_id"),
+        (read(TENANT, b"c-1"), "customer"),
+    ] {
+        let status = partitions.read_journey(request).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    }
+    let found = partitions
+        .read_journey(read(TENANT, br#"{"id":"c-1"}"#))
+        .await
+        .expect("the node serves every partition")
+        .into_inner();
+    let journey = Journey::from_bytes(&found.journey).expect("a journey");
+    assert_eq!(journey.customer_id.as_str(), "c-1");
+}
+
 /// Every acknowledged event is in the log at the position it was acknowledged with, and
 /// every journey, read through `server`, applied each of its events once. (A publish that
 /// failed after its owner appended it, e.g. when the owner was killed before answering, is
@@ -563,5 +613,6 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
     );
     let alone = std::slice::from_ref(&last);
     routing_runs_on_one_node_and_any_node_reaches_it(alone, &person, "call-2").await;
+    calls_between_nodes_refuse_bad_input(&last).await;
     assert!(last.terminate().success());
 }
