@@ -319,31 +319,35 @@ async fn routing_runs_on_one_node_and_any_node_reaches_it(
         .route_interaction(request)
         .await
         .expect("routed through any node");
-    let offer = loop {
-        let next = tokio::time::timeout(Duration::from_secs(20), agent.next())
-            .await
-            .expect("an event in time")
-            .expect("ok")
-            .expect("the session is open");
-        if let Received::Offer(offer) = next {
-            break offer;
-        }
-    };
+    let offer = next_of(&mut agent, |event| match event {
+        Received::Offer(offer) => Some(offer),
+        _ => None,
+    })
+    .await;
     assert_eq!(offer.interaction_id, call);
     let context = offer.context.expect("the customer's context");
     assert_eq!(context.customer_id, customer, "read from its own partition");
     agent.accept(offer.offer_id).await.expect("accepted");
-    let assigned = loop {
+    let assigned = next_of(&mut agent, |event| match event {
+        Received::Assigned(assigned) => Some(assigned),
+        _ => None,
+    })
+    .await;
+    assert_eq!(assigned.interaction_id, call);
+}
+
+/// The agent's next event that `pick` takes, passing over the others (presence, ...).
+async fn next_of<T>(agent: &mut AgentSession, pick: impl Fn(Received) -> Option<T>) -> T {
+    loop {
         let next = tokio::time::timeout(Duration::from_secs(20), agent.next())
             .await
             .expect("an event in time")
             .expect("ok")
             .expect("the session is open");
-        if let Received::Assigned(assigned) = next {
-            break assigned;
+        if let Some(picked) = pick(next) {
+            return picked;
         }
-    };
-    assert_eq!(assigned.interaction_id, call);
+    }
 }
 
 /// `rezef.cluster.v1.Partitions` is for the nodes' projectors: what no projector would send

@@ -159,6 +159,13 @@ impl RoutingService {
     }
 }
 
+impl RoutingService {
+    /// `place` for a request whose tenant is its `tenant_id` field.
+    fn place_request<T>(&self, request: &Request<T>, tenant: &str) -> Result<At> {
+        self.place("tenant_id", tenant, request.metadata())
+    }
+}
+
 impl Local {
     fn backbone(&self) -> &Backbone {
         self.desk.backbone()
@@ -687,11 +694,7 @@ impl routing_server::Routing for RoutingService {
         request: Request<RouteInteractionRequest>,
     ) -> Result<Response<RouteInteractionResponse>, Status> {
         let span = info_span!("route_interaction", tenant = %request.get_ref().tenant_id);
-        match self.place(
-            "tenant_id",
-            &request.get_ref().tenant_id,
-            request.metadata(),
-        )? {
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
                 let response = local.route(request.into_inner()).instrument(span).await?;
                 Ok(Response::new(response))
@@ -734,11 +737,7 @@ impl routing_server::Routing for RoutingService {
         request: Request<GetQueueStatsRequest>,
     ) -> Result<Response<GetQueueStatsResponse>, Status> {
         let span = info_span!("get_queue_stats", tenant = %request.get_ref().tenant_id);
-        match self.place(
-            "tenant_id",
-            &request.get_ref().tenant_id,
-            request.metadata(),
-        )? {
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
                 let _entered = span.enter();
                 Ok(Response::new(local.stats(request.into_inner())?))
@@ -753,11 +752,7 @@ impl routing_server::Routing for RoutingService {
         &self,
         request: Request<GetQueueStatsRequest>,
     ) -> Result<Response<WatchQueuesStream>, Status> {
-        match self.place(
-            "tenant_id",
-            &request.get_ref().tenant_id,
-            request.metadata(),
-        )? {
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => local.watch_queues(request).await,
             At::There(peer) => {
                 let response = forward!(peer, RoutingClient, watch_queues, request)?;
@@ -771,11 +766,7 @@ impl routing_server::Routing for RoutingService {
         request: Request<SetRoutingConfigRequest>,
     ) -> Result<Response<SetRoutingConfigResponse>, Status> {
         let span = info_span!("set_routing_config", tenant = %request.get_ref().tenant_id);
-        match self.place(
-            "tenant_id",
-            &request.get_ref().tenant_id,
-            request.metadata(),
-        )? {
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
                 let response = local
                     .set_config(request.into_inner())
