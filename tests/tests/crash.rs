@@ -277,3 +277,53 @@ async fn on_kafka_rebuild_folds_the_topic_again() {
     assert_eq!(journeys(&server, last).await, before);
     assert!(server.terminate().success());
 }
+
+/// A store that has folded more than the log holds (the log was restored from an older
+/// backup, or lost segments) makes `rezef serve` refuse to start, naming both offsets and
+/// the fix; after `rezef rebuild` it serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_ahead_of_its_log_refuses_to_start_until_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RezefServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    let events: Vec<_> = (0..30)
+        .map(|i| factory(i % 3).message(proto::Participant::Customer, "hi"))
+        .collect();
+    let ack = client.publish(events).await.expect("published");
+    server
+        .wait_ready(TENANT, &[factory(0).customer_ref()])
+        .await;
+    let _ = client
+        .journey(
+            TENANT,
+            factory(0).customer_ref(),
+            Some(ack.first_offset + 29),
+        )
+        .await
+        .expect("projected");
+    assert!(server.terminate().success());
+
+    // The log goes back to nothing; the store still says 30.
+    std::fs::remove_dir_all(dir.path().join("log")).expect("log removed");
+    let data_dir = dir.path().to_str().expect("utf-8 path");
+    let refused = rezef_scenarios::rezef(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("offset 30") && stderr.contains("ends at 0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rezef rebuild"), "{stderr}");
+
+    let rebuilt = rezef_scenarios::rezef(&["rebuild", "--data-dir", data_dir], None);
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let server = RezefServer::start(dir.path()).await;
+    assert!(server.terminate().success());
+}

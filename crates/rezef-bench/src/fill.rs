@@ -62,8 +62,8 @@ pub fn fill(
                             fold(tenant, n, script(&mut workload, n), &mut batch)?;
                         filled = (filled.0 + events, filled.1 + bytes);
                         if batch.journeys.len() == FILL_BATCH {
-                            store.commit(&batch).context("committing journeys")?;
-                            batch = ProjectionBatch::default();
+                            let full = std::mem::take(&mut batch);
+                            store.commit(full).context("committing journeys")?;
                             let so_far = done.fetch_add(FILL_BATCH as u64, Ordering::Relaxed)
                                 + FILL_BATCH as u64;
                             if so_far % (customers / 10).max(FILL_BATCH as u64) < FILL_BATCH as u64
@@ -76,7 +76,7 @@ pub fn fill(
                         }
                     }
                     if !batch.journeys.is_empty() {
-                        store.commit(&batch).context("committing journeys")?;
+                        store.commit(batch).context("committing journeys")?;
                     }
                     anyhow::Ok(filled)
                 })
@@ -128,6 +128,6 @@ fn fold(
     }
     let journey = journey.ok_or_else(|| anyhow!("customer {n} has no events"))?;
     let bytes = journey.to_bytes().len() as u64;
-    batch.journeys.push(journey);
+    batch.journeys.push(std::sync::Arc::new(journey));
     Ok((count, bytes))
 }

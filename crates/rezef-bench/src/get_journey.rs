@@ -59,7 +59,7 @@ pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
     }
     let server = BenchServer::start(base).await?;
     let preload_started = Instant::now();
-    let last_offset = preload(&server, args).await?;
+    let last_offset = preload(&server, args.customers, args.events_per_customer).await?;
     // Wait until every preloaded event is projected.
     let mut client = server.client().await?;
     client
@@ -182,14 +182,18 @@ pub async fn run(base: &Path, args: &GetJourneyArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// Publishes `events_per_customer` events for every customer, in batches, from several
-/// connections; returns the highest offset acknowledged.
-async fn preload(server: &BenchServer, args: &GetJourneyArgs) -> Result<u64> {
-    let mut workload = Workload::new(args.customers, 0x6e7);
+/// Publishes `events_per_customer` events for every one of `customers`, in batches, from
+/// several connections; returns the highest offset acknowledged.
+pub async fn preload(
+    server: &BenchServer,
+    customers: u64,
+    events_per_customer: u32,
+) -> Result<u64> {
+    let mut workload = Workload::new(customers, 0x6e7);
     let mut batches = Vec::new();
     let mut batch = Vec::with_capacity(PRELOAD_BATCH);
-    for _ in 0..args.events_per_customer {
-        for customer in 0..args.customers {
+    for _ in 0..events_per_customer {
+        for customer in 0..customers {
             batch.push(workload.next_for(customer));
             if batch.len() == PRELOAD_BATCH {
                 batches.push(std::mem::take(&mut batch));

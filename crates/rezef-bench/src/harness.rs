@@ -61,6 +61,11 @@ impl BenchServer {
         })
     }
 
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// A new client: one HTTP/2 connection of its own.
     pub async fn client(&self) -> Result<Client> {
         Client::connect(format!("http://{}", self.addr))

@@ -9,12 +9,14 @@
 //!
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
-//! one file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`, `resume`,
-//! `identity_fold`, `routing`, `kafka`.
+//! one file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`, `grpc_load`
+//! (reads loaded by h2load from another process), `resume`, `identity_fold`, `routing`,
+//! `kafka`.
 
 mod fill;
 mod freshness;
 mod get_journey;
+mod grpc_load;
 mod harness;
 mod identity_fold;
 mod ingest;
@@ -59,6 +61,9 @@ enum Command {
     Freshness(freshness::FreshnessArgs),
     /// GetJourney under concurrent load, with an in-process baseline.
     GetJourney(get_journey::GetJourneyArgs),
+    /// GetJourney and ResumeConversation loaded by h2load from another process, beside
+    /// grpc.health.v1.Health/Check on the same server.
+    GrpcLoad(grpc_load::GrpcLoadArgs),
     /// ResumeConversation by phone over a large store, with in-process baselines.
     Resume(resume::ResumeArgs),
     /// Rebuild with 20% identity links and merges, against a rebuild without them.
@@ -111,6 +116,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::Projection(args) => with_cpu(projection::run(&base, &args)).await?,
         Command::Freshness(args) => with_cpu(freshness::run(&base, &args)).await?,
         Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,
+        Command::GrpcLoad(args) => with_cpu(grpc_load::run(&base, &args)).await?,
         Command::Resume(args) => with_cpu(resume::run(&base, &args)).await?,
         Command::IdentityFold(args) => with_cpu(identity_fold::run(&base, &args)).await?,
         Command::Routing(args) => with_cpu(routing::run(&base, &args)).await?,

@@ -17,7 +17,7 @@ use crate::time::Timestamp;
 
 /// The version of the stored projection's layout (these types and the store's keys). Bump
 /// it when either changes: stores of another version refuse to open until rebuilt.
-pub const STATE_FORMAT: u32 = 3;
+pub const STATE_FORMAT: u32 = 4;
 
 /// Everything known about one customer's journey across channels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

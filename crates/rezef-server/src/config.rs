@@ -29,6 +29,47 @@ pub struct ServerConfig {
     pub reveal_keys: Vec<String>,
     /// This node among others sharing a Kafka log.
     pub cluster: ClusterSettings,
+    /// How the projection uses memory and how often it checkpoints to the store.
+    pub projection: ProjectionSettings,
+}
+
+/// The projection in memory (`[projection]`; docs/architecture.md, "The projection").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectionSettings {
+    /// MiB of journeys kept in memory besides the changed ones, per store (estimated).
+    pub cache_mib: u64,
+    /// The longest time between checkpoints while anything changed, in ms. A crash makes
+    /// the projector fold again what came since the last one.
+    pub checkpoint_interval_ms: u64,
+    /// A checkpoint starts sooner once the changed journeys reach about this many MiB.
+    pub checkpoint_dirty_mib: u64,
+    /// How many of the latest applied event ids are remembered: a copy of an event arriving
+    /// while its id is among them is not applied again (about 40 bytes of memory each).
+    pub dedup_window: u64,
+}
+
+impl Default for ProjectionSettings {
+    fn default() -> Self {
+        let defaults = rezef_store::ProjectionConfig::default();
+        Self {
+            cache_mib: defaults.cache_bytes >> 20,
+            checkpoint_interval_ms: defaults.checkpoint_interval.as_millis() as u64,
+            checkpoint_dirty_mib: defaults.checkpoint_dirty_bytes >> 20,
+            dedup_window: defaults.dedup_window as u64,
+        }
+    }
+}
+
+impl ProjectionSettings {
+    pub fn store_config(&self) -> rezef_store::ProjectionConfig {
+        rezef_store::ProjectionConfig {
+            cache_bytes: self.cache_mib << 20,
+            checkpoint_interval: std::time::Duration::from_millis(self.checkpoint_interval_ms),
+            checkpoint_dirty_bytes: self.checkpoint_dirty_mib << 20,
+            dedup_window: usize::try_from(self.dedup_window).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// How a node on a Kafka log is known to the others (docs/scale-out.md).
@@ -144,6 +185,7 @@ impl Default for ServerConfig {
             routing_config: None,
             reveal_keys: Vec::new(),
             cluster: ClusterSettings::default(),
+            projection: ProjectionSettings::default(),
         }
     }
 }
@@ -213,6 +255,19 @@ impl ServerConfig {
             (
                 !(1_000..=300_000).contains(&self.log.kafka.session_timeout_ms),
                 "log.kafka.session_timeout_ms must be between 1000 and 300000",
+            ),
+            (
+                self.projection.checkpoint_interval_ms == 0
+                    || self.projection.checkpoint_interval_ms > 3_600_000,
+                "projection.checkpoint_interval_ms must be between 1 and 3600000",
+            ),
+            (
+                self.projection.checkpoint_dirty_mib == 0,
+                "projection.checkpoint_dirty_mib must be at least 1",
+            ),
+            (
+                self.projection.dedup_window < 1_000,
+                "projection.dedup_window must be at least 1000",
             ),
             (
                 !self.cluster.advertise_url.is_empty()

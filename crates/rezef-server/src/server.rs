@@ -16,7 +16,7 @@ use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
     journeys_server::JourneysServer, routing_server::RoutingServer,
 };
-use rezef_store::{JourneyStore, Partitioning, Projector, SledStore};
+use rezef_store::{JourneyStore, Partitioning, Projector};
 use tokio::net::TcpListener;
 use tower::util::MapResponseLayer;
 use tracing::{Instrument, error, info, info_span};
@@ -29,6 +29,7 @@ use crate::config::{LogBackend, ServerConfig};
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
+use crate::projection::{self, open_store};
 use crate::routing::desk::Desk;
 use crate::routing::{Desks, RoutingService};
 use crate::{Error, Result};
@@ -69,7 +70,7 @@ impl Server {
         let storage = match config.log.backend {
             LogBackend::Embedded => Storage::Single {
                 log: open_log(&config)?,
-                store: Arc::new(SledStore::open(config.store_dir())?),
+                store: open_store(&config, &config.store_dir())?,
             },
             LogBackend::Kafka => Storage::Cluster,
         };
@@ -112,8 +113,8 @@ impl Server {
         let (topology, background) = match self.storage {
             Storage::Single { log, store } => {
                 let policies = Arc::new(self.config.continuity.clone());
-                let projector =
-                    Projector::new(log.clone(), store.clone())?.with_policies(policies.clone());
+                let projector = projection::projector(&self.config, log.clone(), store.clone())?
+                    .with_policies(policies.clone());
                 let backbone = Backbone {
                     log: log.clone(),
                     store,

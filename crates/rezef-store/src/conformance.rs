@@ -9,6 +9,7 @@ use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
 };
 
+use crate::dedup::{AppliedIds, digest};
 use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 
 fn tenant(name: &str) -> TenantId {
@@ -19,14 +20,14 @@ fn customer(name: &str) -> CustomerId {
     CustomerId::new(name).expect("valid customer")
 }
 
-fn journey(tenant_id: &TenantId, customer_id: &CustomerId, events: u64) -> Journey {
+fn journey(tenant_id: &TenantId, customer_id: &CustomerId, events: u64) -> Arc<Journey> {
     let mut journey = Journey::new(
         tenant_id.clone(),
         customer_id.clone(),
         Timestamp::from_unix_millis(1_700_000_000_000),
     );
     journey.counters.events = events;
-    journey
+    Arc::new(journey)
 }
 
 /// Runs every check, each on a store from `make`.
@@ -40,6 +41,40 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     the_latest_routing_config_is_kept(make());
     clear_removes_everything(make());
     conversations_and_tokens_are_indexed(make());
+    forgotten_ids_are_deleted(make());
+}
+
+pub fn forgotten_ids_are_deleted(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    let id = |n: u64| digest(&acme, &EventId::new(format!("e-{n}")).expect("valid"));
+    for (offset, generation) in [(1, 0), (2, 1), (3, 1)] {
+        store
+            .commit(ProjectionBatch {
+                next_offset: offset,
+                applied: vec![AppliedIds {
+                    generation,
+                    digests: vec![id(generation * 10 + offset)],
+                }],
+                ..Default::default()
+            })
+            .expect("commit");
+    }
+    store
+        .commit(ProjectionBatch {
+            next_offset: 4,
+            forgotten: vec![0],
+            ..Default::default()
+        })
+        .expect("commit");
+    let mut kept: Vec<(u64, Vec<u128>)> = (store.applied_ids().expect("applied"))
+        .into_iter()
+        .map(|c| (c.generation, c.digests))
+        .collect();
+    kept.sort();
+    let digests: Vec<u128> = kept.iter().flat_map(|(_, d)| d.clone()).collect();
+    assert!(kept.iter().all(|(g, _)| *g == 1), "generation 0 is gone");
+    assert_eq!(digests.len(), 2);
+    assert!(digests.contains(&id(12)) && digests.contains(&id(13)));
 }
 
 pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
@@ -51,7 +86,7 @@ pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
         expires_at: Timestamp::from_unix_millis(1_800_000_000_123),
     };
     store
-        .commit(&ProjectionBatch {
+        .commit(ProjectionBatch {
             next_offset: 3,
             conversations: vec![(acme.clone(), conversation.clone(), c1.clone())],
             tokens: vec![(acme.clone(), "482913".into(), Some(grant.clone()))],
@@ -63,7 +98,7 @@ pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
     assert_eq!(store.token(&acme, "482913").expect("get"), Some(grant));
     assert_eq!(store.token(&globex, "482913").expect("get"), None);
     store
-        .commit(&ProjectionBatch {
+        .commit(ProjectionBatch {
             next_offset: 4,
             tokens: vec![(acme.clone(), "482913".into(), None)],
             ..Default::default()
@@ -96,7 +131,10 @@ pub fn commit_applies_everything_with_the_offset(store: Arc<dyn JourneyStore>) {
         next_offset: 7,
         journeys: vec![journey(&acme, &c1, 3)],
         identities: vec![(acme.clone(), phone.clone(), c1.clone())],
-        events: vec![(acme.clone(), event.clone(), 6)],
+        applied: vec![AppliedIds {
+            generation: 0,
+            digests: vec![digest(&acme, &event)],
+        }],
         customer_events: vec![(acme.clone(), c1.clone(), 6)],
         agents: vec![(
             acme.clone(),
@@ -110,7 +148,7 @@ pub fn commit_applies_everything_with_the_offset(store: Arc<dyn JourneyStore>) {
         )],
         ..Default::default()
     };
-    store.commit(&batch).expect("commit");
+    store.commit(batch).expect("commit");
     assert_eq!(store.projected_offset().expect("offset"), 7);
     let stored = store.journey(&acme, &c1).expect("get").expect("present");
     assert_eq!(stored.counters.events, 3);
@@ -118,7 +156,9 @@ pub fn commit_applies_everything_with_the_offset(store: Arc<dyn JourneyStore>) {
         store.resolve(&acme, &phone).expect("resolve"),
         Some(c1.clone())
     );
-    assert_eq!(store.event_offset(&acme, &event).expect("event"), Some(6));
+    let applied = store.applied_ids().expect("applied ids");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].digests, [digest(&acme, &event)]);
     assert_eq!(
         store.customer_offsets(&acme, &c1, 0, 100).expect("offsets"),
         [6]
@@ -132,7 +172,7 @@ pub fn tenants_are_isolated(store: Arc<dyn JourneyStore>) {
     let c1 = customer("c-1");
     let phone = ChannelIdentity::phone("+972501234567").expect("valid");
     store
-        .commit(&ProjectionBatch {
+        .commit(ProjectionBatch {
             next_offset: 2,
             journeys: vec![journey(&acme, &c1, 1), journey(&globex, &c1, 2)],
             identities: vec![(acme.clone(), phone.clone(), c1.clone())],
@@ -166,7 +206,7 @@ pub fn customer_offsets_are_ranged_and_exact(store: Arc<dyn JourneyStore>) {
             .collect();
         customer_events.extend(other.map(|o| (acme.clone(), c10.clone(), o)));
         store
-            .commit(&ProjectionBatch {
+            .commit(ProjectionBatch {
                 next_offset,
                 customer_events,
                 ..Default::default()
@@ -200,7 +240,7 @@ pub fn later_commits_replace_state(store: Arc<dyn JourneyStore>) {
     let c1 = customer("c-1");
     for (offset, events) in [(1, 1), (2, 2)] {
         store
-            .commit(&ProjectionBatch {
+            .commit(ProjectionBatch {
                 next_offset: offset,
                 journeys: vec![journey(&acme, &c1, events)],
                 ..Default::default()
@@ -216,14 +256,14 @@ pub fn moved_journeys_are_removed(store: Arc<dyn JourneyStore>) {
     let acme = tenant("acme");
     let (c1, c2) = (customer("c-1"), customer("c-2"));
     store
-        .commit(&ProjectionBatch {
+        .commit(ProjectionBatch {
             next_offset: 1,
             journeys: vec![journey(&acme, &c1, 1), journey(&acme, &c2, 1)],
             ..Default::default()
         })
         .expect("commit");
     store
-        .commit(&ProjectionBatch {
+        .commit(ProjectionBatch {
             next_offset: 2,
             removed: vec![(acme.clone(), c1.clone())],
             ..Default::default()
@@ -243,7 +283,7 @@ pub fn the_latest_routing_config_is_kept(store: Arc<dyn JourneyStore>) {
             config: format!("version = {version}"),
         };
         store
-            .commit(&ProjectionBatch {
+            .commit(ProjectionBatch {
                 next_offset: version,
                 routing: vec![(acme.clone(), record)],
                 ..Default::default()
@@ -259,7 +299,7 @@ pub fn clear_removes_everything(store: Arc<dyn JourneyStore>) {
     let acme = tenant("acme");
     let c1 = customer("c-1");
     store
-        .commit(&ProjectionBatch {
+        .commit(ProjectionBatch {
             next_offset: 9,
             journeys: vec![journey(&acme, &c1, 1)],
             ..Default::default()

@@ -27,6 +27,10 @@ pub enum Error {
         tenant: rezef_events::TenantId,
         customer: rezef_events::CustomerId,
     },
+    #[error(
+        "the journey store has projected up to offset {stored} but the log ends at {end}: the log lost records the store had folded (a restored backup, a deleted segment); run `rezef rebuild` to fold the log again"
+    )]
+    AheadOfLog { stored: u64, end: u64 },
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
 }

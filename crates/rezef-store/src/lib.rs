@@ -1,22 +1,33 @@
 //! The journey projection: a store for journey state behind the [`JourneyStore`] trait, its
-//! embedded sled implementation, and the [`Projector`] that folds the log into it.
+//! implementations (sled on disk, [`MemoryStore`], and the [`CachedStore`] that keeps the
+//! projection in memory in front of sled, checkpointing it), and the [`Projector`] that
+//! folds the log into it.
 //!
 //! The log carries durability; the store is a projection that can always be rebuilt from
 //! it ([`rebuild`]). That is why sled (beta, with no safe synchronous commit) is acceptable
-//! here: a lost tail of projection work is redone from the stored offset after a restart.
+//! here, and why checkpoints can be seconds apart: a lost tail of projection work is redone
+//! from the stored offset after a restart.
 
+mod cached;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod dedup;
 mod error;
+mod memory;
 mod partitioning;
 mod projector;
+mod read_ahead;
 mod sled_store;
+mod step;
 mod store;
 
+pub use cached::{CachedStore, ProjectionConfig};
 pub use error::{Error, Result};
+pub use memory::MemoryStore;
 pub use partitioning::{Partitioning, Relay, RelayFuture};
 pub use projector::{
-    JourneyChanged, ProjectionStats, ProjectionWatch, Projector, STEP_RECORDS, rebuild,
+    DEFAULT_DEDUP_WINDOW, JourneyChanged, ProjectionStats, ProjectionWatch, Projector, rebuild,
 };
+pub use read_ahead::STEP_RECORDS;
 pub use sled_store::SledStore;
 pub use store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};

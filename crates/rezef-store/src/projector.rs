@@ -1,9 +1,12 @@
 //! The projector: reads the log in order and folds each event into journey state.
 //!
 //! Every step commits the state it produced together with the offset it reached, in one
-//! atomic store batch. After a crash the store holds a whole step or none of it, and the
-//! projector resumes from the stored offset: no event is applied twice, none is skipped.
-//! An event id already applied is not applied again (it counts as a duplicate).
+//! atomic store commit; with a [`crate::CachedStore`] that commit is in memory, and a
+//! checkpoint writes many steps to sled at once, on the other core while folding goes on.
+//! After a crash the store holds a whole checkpoint or none of it, and the projector
+//! resumes from its offset: no event is applied twice, none is skipped. An event id
+//! applied within the recent-ids window is not applied again (it counts as a duplicate;
+//! `crate::dedup`).
 //!
 //! On a partitioned log the projector folds one partition. An event whose journey lives on
 //! another partition (its customer was merged there, its identity is linked there) is
@@ -11,33 +14,26 @@
 //! there as a [`Handover`]; both go through the [`Partitioning`]'s relay before the step
 //! that produced them commits (docs/scale-out.md §2).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rezef_events::agent::AgentState;
-use rezef_events::fold::{Context, continuation_token, customer_id_for};
-use rezef_events::handover::Handover;
-use rezef_events::journey::{MergeCause, MergeRecord};
-use rezef_events::policy::{MergeRefusal, Policies};
-use rezef_events::{
-    AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId,
-    codec,
-};
-use rezef_log::{Log, Record};
+use rezef_events::policy::Policies;
+use rezef_events::{CustomerId, Event, TenantId};
+use rezef_log::Log;
 use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::dedup::DedupWindow;
 use crate::partitioning::Partitioning;
-use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::read_ahead::{Decoded, ReadAhead};
+use crate::step::Step;
+use crate::store::JourneyStore;
 use crate::{Error, Result};
 
-/// How many log records one read (and one live projection step) takes at most.
-pub const STEP_RECORDS: usize = 4096;
-/// While catching up, a step commits after this many records...
-pub const CATCH_UP_RECORDS: usize = 65_536;
-/// ...or once it holds this many changed journeys, whichever comes first (memory bound).
-pub const CATCH_UP_JOURNEYS: usize = 10_000;
+/// How long the live projector waits for new records before it looks whether a checkpoint
+/// is due.
+const IDLE_CHECK: Duration = Duration::from_millis(250);
 
 /// A journey changed; `offset` is the projected offset once it was committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,22 +88,47 @@ pub struct Projector {
     store: Arc<dyn JourneyStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
+    window: Arc<Mutex<DedupWindow>>,
     position: watch::Sender<u64>,
     changes: broadcast::Sender<JourneyChanged>,
+    /// The checkpoint being written, at most one.
+    checkpoint: Option<JoinHandle<Result<()>>>,
 }
 
+/// How many of the latest event ids a projector remembers unless told otherwise.
+pub const DEFAULT_DEDUP_WINDOW: usize = 5_000_000;
+
 impl Projector {
-    /// A projector under the default continuity policy.
+    /// A projector under the default continuity policy. Refuses a store that has projected
+    /// past the log's end (a restored backup, a lost segment): it would silently pass over
+    /// the new events at those offsets.
     pub fn new(log: Arc<dyn Log>, store: Arc<dyn JourneyStore>) -> Result<Self> {
-        let (position, _) = watch::channel(store.projected_offset()?);
+        Self::with_window(log, store, DEFAULT_DEDUP_WINDOW)
+    }
+
+    /// A projector remembering `dedup_window` of the latest event ids.
+    pub fn with_window(
+        log: Arc<dyn Log>,
+        store: Arc<dyn JourneyStore>,
+        dedup_window: usize,
+    ) -> Result<Self> {
+        let stored = store.projected_offset()?;
+        let end = log.end_offset();
+        if stored > end {
+            return Err(Error::AheadOfLog { stored, end });
+        }
+        let window = DedupWindow::new(dedup_window, store.applied_ids()?);
+        let (position, _) = watch::channel(stored);
         let (changes, _) = broadcast::channel(4096);
         Ok(Self {
             log,
             store,
             policies: Arc::default(),
             partitioning: None,
+            window: Arc::new(Mutex::new(window)),
             position,
             changes,
+            checkpoint: None,
         })
     }
 
@@ -128,6 +149,7 @@ impl Projector {
             self.store.clone(),
             self.policies.clone(),
             self.partitioning.clone(),
+            self.window.clone(),
         )
     }
 
@@ -139,86 +161,74 @@ impl Projector {
     }
 
     /// Projects until `until` (exclusive) is reached, calling `progress` with the offset
-    /// folded so far. Catching up folds many reads into one step (see [`CATCH_UP_RECORDS`]),
-    /// so that a customer with events spread over the backlog is loaded and written once.
+    /// folded so far, and waits for the last checkpoint it started.
     pub async fn catch_up(
-        &self,
+        &mut self,
         until: u64,
         mut progress: impl FnMut(u64),
     ) -> Result<ProjectionStats> {
         let mut stats = ProjectionStats::default();
-        let mut step = self.step();
-        let mut from = *self.position.borrow();
-        while from < until {
-            let want = usize::try_from(until - from).unwrap_or(usize::MAX);
-            let records = self.log.read(from, want.min(STEP_RECORDS)).await?;
-            let Some(last) = records.last() else { break };
-            from = last.offset + 1;
-            step = fold(step, records).await?;
-            if step.stats.records >= CATCH_UP_RECORDS as u64
-                || step.journeys.len() >= CATCH_UP_JOURNEYS
-            {
-                self.commit(step, &mut stats).await?;
-                step = self.step();
-            }
-            progress(from);
-        }
-        if step.stats.records > 0 {
+        let from = *self.position.borrow();
+        let mut ahead = ReadAhead::start(self.log.clone(), from, Some(until));
+        while let Some(batch) = ahead.next().await {
+            let step = fold(self.step(), batch?).await?;
             self.commit(step, &mut stats).await?;
+            progress(*self.position.borrow());
         }
+        self.checkpoint_written().await?;
         Ok(stats)
     }
 
-    /// Follows the log forever (until the log closes or `shutdown` resolves).
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    /// Follows the log forever (until the log closes or `shutdown` resolves), then writes
+    /// a last checkpoint.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         let span = info_span!("projector");
         let mut stats = ProjectionStats::default();
+        let from = *self.position.borrow();
+        let mut ahead = ReadAhead::start(self.log.clone(), from, None);
         let follow = async {
-            let mut since_flush = tokio::time::Instant::now();
             loop {
-                let from = *self.position.borrow();
-                let records = self.log.read(from, STEP_RECORDS).await?;
-                if records.is_empty() {
-                    if since_flush.elapsed() > Duration::from_secs(1) {
-                        let store = self.store.clone();
-                        spawn_blocking(move || store.flush()).await?;
-                        since_flush = tokio::time::Instant::now();
+                match tokio::time::timeout(IDLE_CHECK, ahead.next()).await {
+                    Ok(Some(batch)) => {
+                        let step = fold(self.step(), batch?).await?;
+                        self.commit(step, &mut stats).await?;
                     }
-                    match self.log.wait_for(from).await {
-                        Ok(()) => continue,
-                        Err(rezef_log::Error::Closed) => return Ok(()),
-                        Err(error) => return Err(error.into()),
-                    }
+                    // The log is closed.
+                    Ok(None) => return Ok(()),
+                    Err(_idle) => self.maybe_checkpoint().await?,
                 }
-                let step = fold(self.step(), records).await?;
-                self.commit(step, &mut stats).await?;
             }
         };
         let result = tokio::select! {
             result = follow.instrument(span.clone()) => result,
             () = shutdown => Ok(()),
         };
+        let last = self.checkpoint_written().await;
         let store = self.store.clone();
         spawn_blocking(move || store.flush()).await?;
         span.in_scope(|| debug!(?stats, "projector stopped"));
-        result
+        result.and(last)
     }
 
-    /// Relays what the step sends to other partitions, writes it to the store, then
-    /// announces the new position and the changes.
-    async fn commit(&self, mut step: Step, stats: &mut ProjectionStats) -> Result<()> {
-        let outbox = std::mem::take(&mut step.outbox);
+    /// Relays what the step sends to other partitions, commits it to the store, announces
+    /// the new position and the changes, and starts a checkpoint if one is due.
+    async fn commit(&mut self, mut step: Step, stats: &mut ProjectionStats) -> Result<()> {
+        let outbox = step.take_outbox();
         if let Some(partitioning) = &self.partitioning
             && !outbox.is_empty()
         {
             relay(partitioning, outbox).await;
         }
-        let step_stats = step.stats;
+        let step_stats = step.stats();
         let store = self.store.clone();
-        let batch = spawn_blocking(move || {
+        let (offset, changed) = spawn_blocking(move || {
             let batch = step.finish();
-            store.commit(&batch)?;
-            Ok(batch)
+            let offset = batch.next_offset;
+            let changed: Vec<(TenantId, CustomerId)> = (batch.journeys.iter())
+                .map(|j| (j.tenant_id.clone(), j.customer_id.clone()))
+                .collect();
+            store.commit(batch)?;
+            Ok((offset, changed))
         })
         .await?;
         stats.records += step_stats.records;
@@ -226,17 +236,47 @@ impl Projector {
         stats.duplicates += step_stats.duplicates;
         stats.undecodable += step_stats.undecodable;
         stats.forwarded += step_stats.forwarded;
-        let offset = batch.next_offset;
         self.position.send_replace(offset);
-        for journey in batch.journeys {
+        for (tenant, customer) in changed {
             // Nobody listening is fine.
             let _ = self.changes.send(JourneyChanged {
-                tenant: journey.tenant_id,
-                customer: journey.customer_id,
+                tenant,
+                customer,
                 offset,
             });
         }
+        self.maybe_checkpoint().await
+    }
+
+    /// Starts a checkpoint when the store says one is due. While the previous one is still
+    /// being written, folding waits for it: memory stays bounded when sled is slower.
+    async fn maybe_checkpoint(&mut self) -> Result<()> {
+        if self
+            .checkpoint
+            .as_ref()
+            .is_some_and(JoinHandle::is_finished)
+        {
+            self.checkpoint_written().await?;
+        }
+        if !self.store.checkpoint_due() {
+            return Ok(());
+        }
+        self.checkpoint_written().await?;
+        let store = self.store.clone();
+        self.checkpoint = Some(tokio::task::spawn_blocking(move || {
+            info_span!("checkpoint").in_scope(|| store.checkpoint())
+        }));
         Ok(())
+    }
+
+    /// Waits for the checkpoint being written, if any.
+    async fn checkpoint_written(&mut self) -> Result<()> {
+        match self.checkpoint.take() {
+            Some(handle) => handle
+                .await
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -257,10 +297,10 @@ async fn relay(partitioning: &Partitioning, events: Vec<Event>) {
     }
 }
 
-/// Folds records into a step, off the async runtime.
-async fn fold(mut step: Step, records: Vec<Record>) -> Result<Step> {
+/// Folds decoded records into a step, off the async runtime.
+async fn fold(mut step: Step, records: Vec<Decoded>) -> Result<Step> {
     spawn_blocking(move || {
-        for record in &records {
+        for record in records {
             step.record(record)?;
         }
         Ok(step)
@@ -286,660 +326,16 @@ pub async fn rebuild(
     store: Arc<dyn JourneyStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
+    dedup_window: usize,
     progress: impl FnMut(u64),
 ) -> Result<ProjectionStats> {
     let cleared = store.clone();
     spawn_blocking(move || cleared.clear()).await?;
     let until = log.end_offset();
-    let projector = Projector::new(log, store.clone())?
+    let mut projector = Projector::with_window(log, store.clone(), dedup_window)?
         .with_policies(policies)
         .with_partitioning(partitioning);
     let stats = projector.catch_up(until, progress).await?;
     spawn_blocking(move || store.flush()).await?;
     Ok(stats)
-}
-
-/// How many merge pointers a lookup follows before calling the store corrupt.
-const MAX_MERGE_DEPTH: usize = 64;
-
-/// One projection step: state loaded once per customer, written once. Customers merged into
-/// another keep a record that points there; an event about them is applied to the journey
-/// at the end of the pointers (the root) and attributed to them.
-struct Step {
-    store: Arc<dyn JourneyStore>,
-    policies: Arc<Policies>,
-    partitioning: Option<Partitioning>,
-    journeys: HashMap<(TenantId, CustomerId), Journey>,
-    /// Journeys that left this partition in this step (restored elsewhere by an unmerge).
-    removed: HashSet<(TenantId, CustomerId)>,
-    links: HashMap<(TenantId, String), CustomerId>,
-    tokens: HashMap<(TenantId, String), Option<TokenGrant>>,
-    seen: HashSet<(TenantId, EventId)>,
-    agents: HashMap<(TenantId, AgentId), AgentState>,
-    /// Events for other partitions, relayed before the step commits.
-    outbox: Vec<Event>,
-    batch: ProjectionBatch,
-    stats: ProjectionStats,
-}
-
-impl Step {
-    fn new(
-        store: Arc<dyn JourneyStore>,
-        policies: Arc<Policies>,
-        partitioning: Option<Partitioning>,
-    ) -> Self {
-        Self {
-            store,
-            policies,
-            partitioning,
-            journeys: HashMap::new(),
-            removed: HashSet::new(),
-            links: HashMap::new(),
-            tokens: HashMap::new(),
-            seen: HashSet::new(),
-            agents: HashMap::new(),
-            outbox: Vec::new(),
-            batch: ProjectionBatch::default(),
-            stats: ProjectionStats::default(),
-        }
-    }
-
-    fn record(&mut self, record: &Record) -> Result<()> {
-        self.stats.records += 1;
-        self.batch.next_offset = record.offset + 1;
-        let event = match codec::decode(&record.payload) {
-            Ok(event) => event,
-            Err(error) => {
-                self.stats.undecodable += 1;
-                warn!(offset = record.offset, %error, "passing over an undecodable log record");
-                return Ok(());
-            }
-        };
-        let id = (event.tenant_id.clone(), event.event_id.clone());
-        let duplicate = self.seen.contains(&id) || self.store.event_offset(&id.0, &id.1)?.is_some();
-        if duplicate {
-            self.stats.duplicates += 1;
-            if event.customer.is_some() && !matches!(event.payload, Payload::Handover(_)) {
-                let component = self.component(&event)?;
-                let root = self.root(&event.tenant_id, &component)?;
-                if let Some(journey) = self.load(&event.tenant_id, &root)? {
-                    journey.counters.duplicates_ignored += 1;
-                }
-            }
-            return Ok(());
-        }
-        self.seen.insert(id.clone());
-        self.batch.events.push((id.0, id.1, record.offset));
-        self.stats.applied += 1;
-
-        if let Payload::AgentPresenceChanged { agent_id, .. } = &event.payload {
-            let key = (event.tenant_id.clone(), agent_id.clone());
-            let current = match self.agents.remove(&key) {
-                Some(state) => Some(state),
-                None => self.store.agent(&key.0, &key.1)?,
-            };
-            if let Some(state) = AgentState::fold(current, record.offset, &event) {
-                self.agents.insert(key, state);
-            }
-            return Ok(());
-        }
-        if let Payload::RoutingConfigChanged { version, config } = &event.payload {
-            let record = RoutingConfigRecord {
-                version: *version,
-                config: config.clone(),
-            };
-            self.batch.routing.push((event.tenant_id.clone(), record));
-            return Ok(());
-        }
-        if let Payload::Handover(handover) = &event.payload {
-            return self.handover(record.offset, &event, handover);
-        }
-        if event.customer.is_some() {
-            self.customer_event(record.offset, &event)?;
-        }
-        Ok(())
-    }
-
-    /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).
-    fn here(&self, tenant: &TenantId, customer: &CustomerId) -> bool {
-        self.partitioning
-            .as_ref()
-            .is_none_or(|p| p.holds(tenant, customer))
-    }
-
-    /// Sends `event` on to the partition of `journey`, attributed to `member` there.
-    fn forward(&mut self, event: &Event, member: CustomerId, journey: CustomerId) {
-        match event.forwarded(member, journey) {
-            Some(forwarded) => {
-                self.stats.forwarded += 1;
-                self.outbox.push(forwarded);
-            }
-            None => warn!(tenant = %event.tenant_id, event = %event.event_id,
-                "an event forwarded too many times is dropped: merge pointers form a loop"),
-        }
-    }
-
-    fn send(&mut self, handover: Handover, cause: &Event) {
-        self.outbox.push(handover.event(cause));
-    }
-
-    fn customer_event(&mut self, offset: u64, event: &Event) -> Result<()> {
-        let tenant = &event.tenant_id;
-        let at = event.occurred_at;
-        let policies = self.policies.clone();
-        let policy = policies.for_tenant(tenant);
-        let mut component = self.component(event)?;
-        let mut root = self.root(tenant, &component)?;
-        if !self.here(tenant, &root) {
-            self.forward(event, component, root);
-            return Ok(());
-        }
-
-        match &event.payload {
-            Payload::CustomersMerged {
-                absorbed,
-                reason,
-                requested_by,
-            } => {
-                let other = self.root(tenant, absorbed)?;
-                let record = MergeRecord {
-                    at,
-                    offset,
-                    cause: MergeCause::Requested {
-                        reason: reason.clone(),
-                        requested_by: requested_by.clone(),
-                    },
-                };
-                if other == root {
-                    warn!(%tenant, %root, %absorbed, offset, "merge passed over: not two customers");
-                } else if !self.here(tenant, &other) {
-                    let survivor = root.clone();
-                    let request = Handover::MergeRequested {
-                        absorbed: other,
-                        survivor,
-                        record,
-                    };
-                    self.send(request, event);
-                } else if self.load(tenant, &other)?.is_some() {
-                    self.merge(tenant, &root, &other, record, at)?;
-                } else {
-                    warn!(%tenant, %root, %absorbed, offset, "merge passed over: no such customer");
-                }
-            }
-            Payload::CustomersUnmerged { absorbed, .. } => {
-                let restored = self.load(tenant, &root)?.and_then(|j| j.split(absorbed));
-                match restored {
-                    Some(restored) if self.here(tenant, absorbed) => {
-                        self.put(restored);
-                    }
-                    Some(restored) => {
-                        self.remove(tenant, absorbed);
-                        let moved = Handover::JourneyMoved {
-                            journey: Box::new(restored),
-                            into: None,
-                        };
-                        self.send(moved, event);
-                    }
-                    None => {
-                        warn!(%tenant, %root, %absorbed, offset, "unmerge passed over: not a member")
-                    }
-                }
-            }
-            _ => {}
-        }
-
-        // Identities the event shows or proves that belong to someone else: merge when the
-        // evidence allows, otherwise record the conflict and leave the identity where it is.
-        // An owner on another partition decides there: it gets a claim.
-        let mut foreign = Vec::new();
-        let mut claims = Vec::new();
-        let verified = match &event.payload {
-            Payload::CustomerIdentified {
-                method, assurance, ..
-            } => Some((*method, *assurance)),
-            _ => None,
-        };
-        for identity in event.identities() {
-            let Some(owner) = self.owner(tenant, identity)? else {
-                continue;
-            };
-            let owner_root = self.root(tenant, &owner)?;
-            if owner_root == root {
-                continue;
-            }
-            let verdict = verified
-                .ok_or(MergeRefusal::Unverified)
-                .and_then(|(m, a)| policy.may_merge(m, a, identity.kind()).map(|()| (m, a)));
-            match verdict {
-                // A first contact proven to be a known customer: nobody to merge, it is them.
-                Ok(_) if self.load(tenant, &root)?.is_none() => {
-                    (component, root) = (owner_root.clone(), owner_root);
-                }
-                Ok(_) if !self.here(tenant, &owner_root) => {
-                    claims.push((identity.clone(), Some(owner_root)));
-                }
-                Ok((method, assurance)) => {
-                    let (survivor, absorbed) = self.elder(tenant, root, owner_root)?;
-                    let cause = MergeCause::Verified {
-                        method,
-                        assurance,
-                        identity: identity.clone(),
-                    };
-                    self.merge(
-                        tenant,
-                        &survivor,
-                        &absorbed,
-                        MergeRecord { at, offset, cause },
-                        at,
-                    )?;
-                    root = survivor;
-                }
-                Err(refusal) => {
-                    debug!(%tenant, %identity, %owner_root, %root, %refusal, "link refused");
-                    foreign.push((identity.clone(), owner_root, refusal));
-                }
-            }
-        }
-        if !self.here(tenant, &root) {
-            self.forward(event, component, root);
-            return Ok(());
-        }
-
-        let origin = (component != root).then_some(&component);
-        let cx = Context {
-            policy,
-            origin,
-            foreign: &foreign,
-        };
-        let journey = self.load_or_new(tenant, &root, at)?;
-        let applied = journey.apply_with(offset, event, &cx);
-        let first_seen = journey.first_seen_at;
-        // Indexed under the member it came from, so that an unmerge splits the history too.
-        self.batch
-            .customer_events
-            .push((tenant.clone(), component.clone(), offset));
-        for identity in applied.linked {
-            // The identity's home learns its owner, unless its owner's partition was just
-            // asked to decide (its home already names that owner).
-            let home = customer_id_for(tenant, &identity);
-            if !self.here(tenant, &home) && !claims.iter().any(|(claimed, _)| *claimed == identity)
-            {
-                claims.push((identity.clone(), None));
-            }
-            self.link(tenant, identity, component.clone());
-        }
-        for (identity, owner) in claims {
-            let claim = Handover::IdentityClaimed {
-                identity,
-                claimant: root.clone(),
-                claimant_first_seen: first_seen,
-                verified,
-                owner,
-            };
-            self.send(claim, event);
-        }
-        for conversation in applied.opened {
-            self.batch
-                .conversations
-                .push((tenant.clone(), conversation, component.clone()));
-        }
-        let issued = applied.tokens_issued.into_iter().map(|(t, expires_at)| {
-            let grant = TokenGrant {
-                customer: root.clone(),
-                expires_at,
-            };
-            (t, Some(grant))
-        });
-        let used = applied.tokens_used.into_iter().map(|t| (t, None));
-        for (token, owner) in issued.chain(used) {
-            self.tokens
-                .insert((tenant.clone(), token.clone()), owner.clone());
-            self.batch.tokens.push((tenant.clone(), token, owner));
-        }
-        Ok(())
-    }
-
-    /// Folds a message from another partition (see `rezef_events::handover`).
-    fn handover(&mut self, offset: u64, event: &Event, handover: &Handover) -> Result<()> {
-        let tenant = &event.tenant_id;
-        let at = event.occurred_at;
-        match handover {
-            Handover::IdentityClaimed {
-                identity,
-                claimant,
-                claimant_first_seen,
-                verified,
-                owner,
-            } => {
-                let owner = match owner {
-                    Some(owner) => Some(owner.clone()),
-                    None => self.owner(tenant, identity)?,
-                };
-                let Some(owner) = owner else {
-                    self.link(tenant, identity.clone(), claimant.clone());
-                    return Ok(());
-                };
-                let (owner, claimant) = (self.root(tenant, &owner)?, self.root(tenant, claimant)?);
-                if owner == claimant {
-                    return Ok(());
-                }
-                if !self.here(tenant, &owner) {
-                    let claim = Handover::IdentityClaimed {
-                        identity: identity.clone(),
-                        claimant,
-                        claimant_first_seen: *claimant_first_seen,
-                        verified: *verified,
-                        owner: Some(owner),
-                    };
-                    self.send(claim, event);
-                    return Ok(());
-                }
-                let policies = self.policies.clone();
-                let verdict = verified.ok_or(MergeRefusal::Unverified).and_then(|(m, a)| {
-                    let policy = policies.for_tenant(tenant);
-                    policy.may_merge(m, a, identity.kind()).map(|()| (m, a))
-                });
-                let (method, assurance) = match verdict {
-                    Ok(verified) => verified,
-                    Err(refusal) => {
-                        let identity = identity.clone();
-                        let refused = Handover::ClaimRefused {
-                            identity,
-                            claimant,
-                            owner,
-                            refusal,
-                        };
-                        return self.claim_refused(offset, event, &refused);
-                    }
-                };
-                let cause = MergeCause::Verified {
-                    method,
-                    assurance,
-                    identity: identity.clone(),
-                };
-                let record = MergeRecord { at, offset, cause };
-                let owner_first_seen = self.load(tenant, &owner)?.map(|j| j.first_seen_at);
-                let owner_survives =
-                    (owner_first_seen.unwrap_or(at), &owner) <= (*claimant_first_seen, &claimant);
-                if owner_survives {
-                    self.merge_into_here(event, &owner, &claimant, record)
-                } else {
-                    self.move_out(event, &owner, &claimant, record)
-                }
-            }
-            Handover::ClaimRefused { .. } => self.claim_refused(offset, event, handover),
-            Handover::MergeRequested {
-                absorbed,
-                survivor,
-                record,
-            } => {
-                let absorbed = self.root(tenant, absorbed)?;
-                if !self.here(tenant, &absorbed) {
-                    self.forward(event, absorbed.clone(), absorbed);
-                    return Ok(());
-                }
-                let survivor = self.root(tenant, survivor)?;
-                if survivor != absorbed {
-                    self.move_out(event, &absorbed, &survivor, record.clone())?;
-                }
-                Ok(())
-            }
-            Handover::JourneyMoved { journey, into } => match into {
-                Some((survivor, record)) => {
-                    let survivor = self.root(tenant, survivor)?;
-                    if !self.here(tenant, &survivor) {
-                        self.forward(event, survivor.clone(), survivor);
-                        return Ok(());
-                    }
-                    let pointer = self
-                        .load_or_new(tenant, &survivor, journey.first_seen_at)?
-                        .absorb(journey.as_ref().clone(), record.clone());
-                    debug!(%tenant, %survivor, absorbed = %journey.customer_id, "journey moved in");
-                    self.put(pointer);
-                    Ok(())
-                }
-                None => {
-                    self.put(journey.as_ref().clone());
-                    Ok(())
-                }
-            },
-        }
-    }
-
-    /// `claimant` may not have `identity`, which `owner` keeps: on the claimant's partition,
-    /// its journey drops the link and records a conflict; elsewhere, it is told.
-    fn claim_refused(&mut self, offset: u64, event: &Event, refused: &Handover) -> Result<()> {
-        let Handover::ClaimRefused {
-            identity,
-            claimant,
-            owner,
-            refusal,
-        } = refused
-        else {
-            return Ok(());
-        };
-        let tenant = &event.tenant_id;
-        let claimant = self.root(tenant, claimant)?;
-        if !self.here(tenant, &claimant) {
-            self.send(refused.clone(), event);
-            return Ok(());
-        }
-        if let Some(journey) = self.load(tenant, &claimant)? {
-            journey.refuse_link(identity, owner.clone(), *refusal, event.occurred_at, offset);
-        }
-        self.link(tenant, identity.clone(), owner.clone());
-        Ok(())
-    }
-
-    /// Merges `absorbed` into `survivor`, whose journey is here: at once if `absorbed`'s is
-    /// here too, else by asking its partition to send it.
-    fn merge_into_here(
-        &mut self,
-        cause: &Event,
-        survivor: &CustomerId,
-        absorbed: &CustomerId,
-        record: MergeRecord,
-    ) -> Result<()> {
-        let tenant = &cause.tenant_id;
-        if self.here(tenant, absorbed) {
-            return self.merge(tenant, survivor, absorbed, record, cause.occurred_at);
-        }
-        let request = Handover::MergeRequested {
-            absorbed: absorbed.clone(),
-            survivor: survivor.clone(),
-            record,
-        };
-        self.send(request, cause);
-        Ok(())
-    }
-
-    /// Merges `absorbed`, whose journey is here, into `survivor`: at once if `survivor`'s is
-    /// here too, else by sending the journey there and keeping a pointer.
-    fn move_out(
-        &mut self,
-        cause: &Event,
-        absorbed: &CustomerId,
-        survivor: &CustomerId,
-        record: MergeRecord,
-    ) -> Result<()> {
-        let tenant = &cause.tenant_id;
-        if self.here(tenant, survivor) {
-            return self.merge(tenant, survivor, absorbed, record, cause.occurred_at);
-        }
-        let Some(journey) = self.load(tenant, absorbed)?.map(|j| j.clone()) else {
-            return Ok(());
-        };
-        self.put(journey.pointer_to(survivor));
-        debug!(%tenant, %survivor, %absorbed, "journey moved out");
-        let moved = Handover::JourneyMoved {
-            journey: Box::new(journey),
-            into: Some((survivor.clone(), record)),
-        };
-        self.send(moved, cause);
-        Ok(())
-    }
-
-    /// Links an identity to a customer in the index.
-    fn link(&mut self, tenant: &TenantId, identity: ChannelIdentity, customer: CustomerId) {
-        self.links
-            .insert((tenant.clone(), identity.index_key()), customer.clone());
-        self.batch
-            .identities
-            .push((tenant.clone(), identity, customer));
-    }
-
-    /// Keeps a journey (or pointer) under its customer.
-    fn put(&mut self, journey: Journey) {
-        let key = (journey.tenant_id.clone(), journey.customer_id.clone());
-        self.removed.remove(&key);
-        self.journeys.insert(key, journey);
-    }
-
-    fn remove(&mut self, tenant: &TenantId, customer: &CustomerId) {
-        let key = (tenant.clone(), customer.clone());
-        self.journeys.remove(&key);
-        self.removed.insert(key);
-    }
-
-    /// The customer the event's reference names: the one a partition forwarded it for, the
-    /// owner of a continuation token it
-    /// brings, the id it gives, or the owner of the identity it shows (a new customer, with
-    /// an id derived from the identity, if nobody owns it yet).
-    fn component(&mut self, event: &Event) -> Result<CustomerId> {
-        let tenant = &event.tenant_id;
-        if let Some(forward) = &event.forward {
-            return Ok(forward.member.clone());
-        }
-        if let Some(token) = continuation_token(event)
-            && let Some(grant) = self.token(tenant, token)?
-            && grant.holds_at(event.occurred_at)
-        {
-            return Ok(grant.customer);
-        }
-        Ok(match &event.customer {
-            Some(CustomerRef::Id(id)) => id.clone(),
-            Some(CustomerRef::Identity(identity)) => self
-                .owner(tenant, identity)?
-                .unwrap_or_else(|| customer_id_for(tenant, identity)),
-            None => unreachable!("only customer events are resolved"),
-        })
-    }
-
-    /// Who owns an identity; the store is asked once per step.
-    fn owner(
-        &mut self,
-        tenant: &TenantId,
-        identity: &ChannelIdentity,
-    ) -> Result<Option<CustomerId>> {
-        let key = (tenant.clone(), identity.index_key());
-        if let Some(owner) = self.links.get(&key) {
-            return Ok(Some(owner.clone()));
-        }
-        let owner = self.store.resolve(tenant, identity)?;
-        if let Some(owner) = &owner {
-            self.links.insert(key, owner.clone());
-        }
-        Ok(owner)
-    }
-
-    fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
-        match self.tokens.get(&(tenant.clone(), token.to_owned())) {
-            Some(grant) => Ok(grant.clone()),
-            None => self.store.token(tenant, token),
-        }
-    }
-
-    /// Follows merge pointers from `customer` to the journey that holds it.
-    fn root(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<CustomerId> {
-        let mut current = customer.clone();
-        for _ in 0..MAX_MERGE_DEPTH {
-            match self
-                .load(tenant, &current)?
-                .and_then(|j| j.merged_into.clone())
-            {
-                Some(next) => current = next,
-                None => return Ok(current),
-            }
-        }
-        Err(Error::MergeCycle {
-            tenant: tenant.clone(),
-            customer: customer.clone(),
-        })
-    }
-
-    /// The journey of `customer`, loaded once per step.
-    fn load(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<&mut Journey>> {
-        let key = (tenant.clone(), customer.clone());
-        if self.removed.contains(&key) {
-            return Ok(None);
-        }
-        if !self.journeys.contains_key(&key)
-            && let Some(journey) = self.store.journey(tenant, customer)?
-        {
-            self.journeys.insert(key.clone(), journey);
-        }
-        Ok(self.journeys.get_mut(&key))
-    }
-
-    fn load_or_new(
-        &mut self,
-        tenant: &TenantId,
-        customer: &CustomerId,
-        at: rezef_events::Timestamp,
-    ) -> Result<&mut Journey> {
-        self.load(tenant, customer)?;
-        self.removed.remove(&(tenant.clone(), customer.clone()));
-        Ok(self
-            .journeys
-            .entry((tenant.clone(), customer.clone()))
-            .or_insert_with(|| Journey::new(tenant.clone(), customer.clone(), at)))
-    }
-
-    /// Of two customers, the one first seen earlier survives a merge (ties by id), so
-    /// long-standing ids, the ones other systems know, stay.
-    fn elder(
-        &mut self,
-        tenant: &TenantId,
-        a: CustomerId,
-        b: CustomerId,
-    ) -> Result<(CustomerId, CustomerId)> {
-        let seen = |step: &mut Self, id: &CustomerId| -> Result<_> {
-            Ok(step.load(tenant, id)?.map(|j| j.first_seen_at))
-        };
-        let (first_a, first_b) = (seen(self, &a)?, seen(self, &b)?);
-        Ok(if (first_a, &a) <= (first_b, &b) {
-            (a, b)
-        } else {
-            (b, a)
-        })
-    }
-
-    /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.
-    fn merge(
-        &mut self,
-        tenant: &TenantId,
-        survivor: &CustomerId,
-        absorbed: &CustomerId,
-        record: MergeRecord,
-        at: rezef_events::Timestamp,
-    ) -> Result<()> {
-        self.load(tenant, absorbed)?;
-        let Some(taken) = self.journeys.remove(&(tenant.clone(), absorbed.clone())) else {
-            return Ok(());
-        };
-        let tombstone = self
-            .load_or_new(tenant, survivor, at)?
-            .absorb(taken, record);
-        debug!(%tenant, %survivor, %absorbed, "customers merged");
-        self.journeys
-            .insert((tenant.clone(), absorbed.clone()), tombstone);
-        Ok(())
-    }
-
-    fn finish(mut self) -> ProjectionBatch {
-        self.batch.journeys = self.journeys.into_values().collect();
-        self.batch.removed = self.removed.into_iter().collect();
-        self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
-        self.batch
-    }
 }

@@ -7,7 +7,7 @@
 //! | `meta/format`                         | state format, u32 BE      |
 //! | `j` tenant `\0` customer              | journey (postcard)        |
 //! | `i` tenant `\0` identity key          | customer id               |
-//! | `e` tenant `\0` event id              | offset, u64 BE            |
+//! | `d` generation first-offset            | digests of applied event ids (16 bytes each) |
 //! | `c` tenant `\0` customer `\0` first   | the customer's offsets of one step, from `first` (u64 BE), as LEB128 deltas |
 //! | `a` tenant `\0` agent                 | agent state (postcard)    |
 //! | `v` tenant `\0` conversation          | customer id               |
@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use rezef_events::agent::AgentState;
 use rezef_events::journey::STATE_FORMAT;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
+    AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId, Timestamp,
 };
 
+use crate::dedup::AppliedIds;
 use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
 
@@ -46,6 +47,13 @@ fn key(kind: u8, tenant: &TenantId, rest: &[&[u8]]) -> Vec<u8> {
         key.push(0);
         key.extend_from_slice(part);
     }
+    key
+}
+
+/// The key prefix of one generation of applied ids (`crate::dedup`).
+fn applied_key(generation: u64) -> Vec<u8> {
+    let mut key = vec![b'd'];
+    key.extend_from_slice(&generation.to_be_bytes());
     key
 }
 
@@ -159,7 +167,7 @@ impl JourneyStore for SledStore {
             .unwrap_or(0))
     }
 
-    fn commit(&self, batch: &ProjectionBatch) -> Result<()> {
+    fn commit(&self, batch: ProjectionBatch) -> Result<()> {
         let mut writes = sled::Batch::default();
         for journey in &batch.journeys {
             writes.insert(
@@ -180,11 +188,18 @@ impl JourneyStore for SledStore {
                 customer.as_str().as_bytes(),
             );
         }
-        for (tenant, event, offset) in &batch.events {
-            writes.insert(
-                key(b'e', tenant, &[event.as_str().as_bytes()]),
-                &offset.to_be_bytes(),
-            );
+        for chunk in &batch.applied {
+            let mut key = applied_key(chunk.generation);
+            key.extend_from_slice(&batch.next_offset.to_be_bytes());
+            let digests: Vec<u8> = (chunk.digests.iter())
+                .flat_map(|d| d.to_be_bytes())
+                .collect();
+            writes.insert(key, digests);
+        }
+        for generation in &batch.forgotten {
+            for entry in self.db.scan_prefix(applied_key(*generation)) {
+                writes.remove(entry?.0);
+            }
         }
         // One key per customer per step, not per event: far fewer writes.
         let mut chunks: BTreeMap<(&TenantId, &CustomerId), Vec<u64>> = BTreeMap::new();
@@ -285,9 +300,26 @@ impl JourneyStore for SledStore {
         Ok(grant)
     }
 
-    fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>> {
-        let key = key(b'e', tenant, &[event.as_str().as_bytes()]);
-        Ok(self.db.get(key)?.and_then(|v| be_u64(&v)))
+    fn applied_ids(&self) -> Result<Vec<AppliedIds>> {
+        let mut chunks = Vec::new();
+        for entry in self.db.scan_prefix([b'd']) {
+            let (key, value) = entry?;
+            let generation = key.get(1..9).and_then(be_u64);
+            let (Some(generation), 0) = (generation, value.len() % 16) else {
+                return Err(Error::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    source: rezef_events::Error::UnsupportedFormat(0),
+                });
+            };
+            let digests = (value.chunks_exact(16))
+                .filter_map(|d| d.try_into().ok().map(u128::from_be_bytes))
+                .collect();
+            chunks.push(AppliedIds {
+                generation,
+                digests,
+            });
+        }
+        Ok(chunks)
     }
 
     fn customer_offsets(

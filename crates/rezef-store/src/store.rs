@@ -2,12 +2,15 @@
 //! be replaced if measurements demand it, with one conformance suite for every
 //! implementation (`conformance`).
 
+use std::sync::Arc;
+
 use rezef_events::agent::AgentState;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
+    AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId, Timestamp,
 };
 
 use crate::Result;
+use crate::dedup::AppliedIds;
 
 /// Everything one projection step writes, applied atomically together with the offset it
 /// reaches: after a crash the store holds either all of it or none of it.
@@ -15,13 +18,16 @@ use crate::Result;
 pub struct ProjectionBatch {
     /// The next log offset to project: every record below it has been applied.
     pub next_offset: u64,
-    pub journeys: Vec<Journey>,
+    pub journeys: Vec<Arc<Journey>>,
     /// Journeys that moved to another partition (an unmerge there restored them).
     pub removed: Vec<(TenantId, CustomerId)>,
     /// New identity links: `(tenant, identity) → customer`.
     pub identities: Vec<(TenantId, ChannelIdentity, CustomerId)>,
-    /// Applied event ids and their offsets, for idempotency.
-    pub events: Vec<(TenantId, EventId, u64)>,
+    /// Digests of the event ids applied, by generation of the recent-ids window
+    /// (`crate::dedup`), for idempotency.
+    pub applied: Vec<AppliedIds>,
+    /// Generations of the recent-ids window forgotten: their digests are deleted.
+    pub forgotten: Vec<u64>,
     /// Which offsets belong to which customer, for audit replay.
     pub customer_events: Vec<(TenantId, CustomerId, u64)>,
     pub agents: Vec<(TenantId, AgentState)>,
@@ -61,7 +67,18 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     fn projected_offset(&self) -> Result<u64>;
 
     /// Applies a projection step atomically.
-    fn commit(&self, batch: &ProjectionBatch) -> Result<()>;
+    fn commit(&self, batch: ProjectionBatch) -> Result<()>;
+
+    /// Whether enough has been committed in memory to write a checkpoint (see
+    /// [`crate::CachedStore`]); never, for a store whose commits are already written.
+    fn checkpoint_due(&self) -> bool {
+        false
+    }
+
+    /// Writes what was committed in memory to the store below, atomically with its offset.
+    fn checkpoint(&self) -> Result<()> {
+        Ok(())
+    }
 
     fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>>;
 
@@ -85,8 +102,8 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// [`TokenGrant::holds_at`]).
     fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>>;
 
-    /// The offset at which an event id was applied, if it was.
-    fn event_offset(&self, tenant: &TenantId, event: &EventId) -> Result<Option<u64>>;
+    /// The digests of the recent-ids window, as committed (`crate::dedup`).
+    fn applied_ids(&self) -> Result<Vec<AppliedIds>>;
 
     /// The offsets of a customer's events in `[from, to)`, ascending.
     fn customer_offsets(
@@ -106,8 +123,8 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes everything, for a rebuild from the log.
     fn clear(&self) -> Result<()>;
 
-    /// Makes everything committed so far durable. Not needed for correctness (the log is
-    /// the record and the projection resumes from its stored offset) but bounds the work
-    /// a restart redoes.
+    /// Makes everything committed so far durable (a checkpoint, then the disk). Not needed
+    /// for correctness (the log is the record and the projection resumes from its stored
+    /// offset) but bounds the work a restart redoes.
     fn flush(&self) -> Result<()>;
 }

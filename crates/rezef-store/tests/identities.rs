@@ -16,7 +16,7 @@ use rezef_events::{
     Channel, ChannelIdentity, ConversationId, CustomerId, Event, IdentityKind, Journey, TenantId,
 };
 use rezef_log::Log;
-use rezef_store::{JourneyStore, Projector, rebuild};
+use rezef_store::{DEFAULT_DEDUP_WINDOW, JourneyStore, Projector, rebuild};
 
 use common::{Fixture, project};
 
@@ -334,7 +334,7 @@ proptest! {
                     .catch_up(stop, |_| {}).await.expect("catch up");
             }
             let rebuilt = fixture.store("rebuilt");
-            rebuild(fixture.log(), rebuilt.clone(), Default::default(), None, |_| {}).await.expect("rebuild");
+            rebuild(fixture.log(), rebuilt.clone(), Default::default(), None, DEFAULT_DEDUP_WINDOW, |_| {}).await.expect("rebuild");
             let (journeys, owners) = everything(&stepped);
             prop_assert_eq!((&journeys, &owners), (&everything(&rebuilt).0, &everything(&rebuilt).1));
             let counted: u64 = journeys.iter().filter(|j| j.merged_into.is_none()).map(|j| j.counters.events).sum();

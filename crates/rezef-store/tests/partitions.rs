@@ -18,7 +18,8 @@ use rezef_events::{
 };
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_store::{
-    JourneyStore, Partitioning, ProjectionWatch, Projector, Relay, RelayFuture, SledStore,
+    CachedStore, JourneyStore, Partitioning, ProjectionConfig, ProjectionWatch, Projector, Relay,
+    RelayFuture, SledStore,
 };
 use tempfile::TempDir;
 use tokio::sync::watch;
@@ -81,9 +82,10 @@ impl Partitions {
         let (stop, _) = watch::channel(false);
         let (mut stores, mut watches) = (Vec::new(), Vec::new());
         for partition in 0..PARTITIONS {
-            let store: Arc<dyn JourneyStore> = Arc::new(
-                SledStore::open(dir.path().join(format!("store-{partition}"))).expect("store"),
-            );
+            let sled = SledStore::open(dir.path().join(format!("store-{partition}")));
+            let sled: Arc<dyn JourneyStore> = Arc::new(sled.expect("store"));
+            let cached = CachedStore::new(sled, ProjectionConfig::default()).expect("store");
+            let store: Arc<dyn JourneyStore> = Arc::new(cached);
             let log: Arc<dyn Log> = router.logs[partition as usize].clone();
             let projector = Projector::new(log, store.clone())
                 .expect("projector")

@@ -9,7 +9,7 @@ use rezef_events::fold::customer_id_for;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{Channel, ChannelIdentity, CustomerId, Event, Journey, TenantId};
 use rezef_log::Log;
-use rezef_store::{JourneyStore, Projector, rebuild};
+use rezef_store::{DEFAULT_DEDUP_WINDOW, JourneyStore, Projector, rebuild};
 
 use common::Fixture;
 
@@ -53,7 +53,7 @@ async fn the_projection_equals_the_pure_fold() {
     let events = traffic(25);
     fixture.publish(&events).await;
     let store = fixture.store("store");
-    let projector = Projector::new(fixture.log(), store.clone()).expect("projector");
+    let mut projector = Projector::new(fixture.log(), store.clone()).expect("projector");
     let stats = projector
         .catch_up(fixture.log.end_offset(), |_| {})
         .await
@@ -95,7 +95,7 @@ async fn stopping_and_resuming_anywhere_applies_each_event_exactly_once() {
     for step in [1, 13, 29, 2, 61, 160] {
         stop = (stop + step).min(end);
         let store = fixture.store("interrupted");
-        let projector = Projector::new(fixture.log(), store.clone()).expect("projector");
+        let mut projector = Projector::new(fixture.log(), store.clone()).expect("projector");
         projector.catch_up(stop, |_| {}).await.expect("catch up");
         assert_eq!(store.projected_offset().expect("offset"), stop);
         store.flush().expect("flush");
@@ -200,6 +200,7 @@ async fn rebuilding_from_the_log_ends_with_the_same_state() {
         store.clone(),
         Default::default(),
         None,
+        DEFAULT_DEDUP_WINDOW,
         |p| reported.push(p),
     )
     .await

@@ -23,7 +23,7 @@ fn committed_state_survives_reopening() {
     {
         let store = SledStore::open(&path).expect("open");
         store
-            .commit(&ProjectionBatch {
+            .commit(ProjectionBatch {
                 next_offset: 42,
                 ..Default::default()
             })

@@ -22,7 +22,7 @@ use rezef_log::kafka::{
     GroupSettings, KafkaConfig, KafkaLog, Membership, TopicSettings, TopicStatus, ensure_topic,
 };
 use rezef_routing::Routing;
-use rezef_store::{JourneyStore, Partitioning, Projector, SledStore};
+use rezef_store::{JourneyStore, Partitioning, Projector};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -34,6 +34,7 @@ use super::{Cluster, Member};
 use crate::backbone::Backbone;
 use crate::clock::Clock;
 use crate::config::{Limits, ServerConfig};
+use crate::projection;
 use crate::routing::desk::Desk;
 use crate::{Error, Result};
 
@@ -575,7 +576,7 @@ async fn fold(
     let dyn_log: Arc<dyn Log> = log.clone();
     // A standby relays too: what it sends is what the owner sends, under the same ids, so a
     // copy is a duplicate; and nothing is lost when the owner died before sending.
-    let projector = Projector::new(dyn_log, store.clone())?
+    let projector = projection::projector(&common.config, dyn_log, store.clone())?
         .with_policies(common.policies.clone())
         .with_partitioning(Some(Partitioning {
             partitioner: cluster.partitioner,
@@ -594,17 +595,18 @@ async fn open_store(config: &ServerConfig, partition: u32) -> Result<Arc<dyn Jou
     let mut attempt = 0;
     loop {
         let path = dir.clone();
-        let opened = tokio::task::spawn_blocking(move || SledStore::open(path))
+        let config = config.clone();
+        let opened = tokio::task::spawn_blocking(move || projection::open_store(&config, &path))
             .await
             .map_err(|e| Error::Unavailable(format!("opening the store: {e}")))?;
         match opened {
-            Ok(store) => return Ok(Arc::new(store)),
+            Ok(store) => return Ok(store),
             Err(error) if attempt < OPEN_ATTEMPTS => {
                 attempt += 1;
                 tracing::debug!(partition, %error, "the store is still held; retrying");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! What the store's integration tests share: a real embedded log in a temp dir, real sled
-//! stores beside it, and projecting up to the log's end.
+//! stores beside it (behind the projection in memory, as the server opens them), and
+//! projecting up to the log's end.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rezef_events::{Event, codec};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
-use rezef_store::{JourneyStore, Projector, SledStore};
+use rezef_store::{CachedStore, JourneyStore, ProjectionConfig, Projector, SledStore};
 use tempfile::TempDir;
 
 pub struct Fixture {
@@ -23,9 +24,20 @@ impl Fixture {
         Self { dir, log }
     }
 
-    /// Opens (or reopens) a store. sled releases its file lock when its background flusher
-    /// exits, shortly after the last handle is dropped, so a reopen retries for a while.
+    /// Opens (or reopens) a store as the server does: sled behind the projection in memory,
+    /// with the default configuration.
     pub fn store(&self, name: &str) -> Arc<dyn JourneyStore> {
+        self.cached(name, ProjectionConfig::default())
+    }
+
+    /// A store behind the projection in memory configured so.
+    pub fn cached(&self, name: &str, config: ProjectionConfig) -> Arc<dyn JourneyStore> {
+        Arc::new(CachedStore::new(self.sled(name), config).expect("cached store"))
+    }
+
+    /// Opens (or reopens) a sled store. sled releases its file lock when its background
+    /// flusher exits, shortly after the last handle is dropped, so a reopen retries.
+    pub fn sled(&self, name: &str) -> Arc<dyn JourneyStore> {
         let path = self.dir.path().join(name);
         let mut attempts = 0;
         loop {

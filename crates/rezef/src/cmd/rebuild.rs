@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rezef_store::{JourneyStore, SledStore};
 
 use rezef_server::{LogBackend, LogPartition, ServerConfig};
 
@@ -55,7 +54,7 @@ async fn rebuild(partition: LogPartition, config: &ServerConfig) -> anyhow::Resu
     if store_dir.exists() {
         std::fs::remove_dir_all(store_dir)?;
     }
-    let store: Arc<dyn JourneyStore> = Arc::new(SledStore::open(store_dir)?);
+    let store = rezef_server::open_store(config, store_dir)?;
     let total = log.end_offset();
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template(
@@ -66,8 +65,9 @@ async fn rebuild(partition: LogPartition, config: &ServerConfig) -> anyhow::Resu
     let started = Instant::now();
     // The fold applies the continuity rules configured now.
     let policies = Arc::new(config.continuity.clone());
-    let stats = rezef_store::rebuild(log.clone(), store, policies, partitioning, |offset| {
-        bar.set_position(offset);
+    let window = config.projection.store_config().dedup_window;
+    let stats = rezef_store::rebuild(log.clone(), store, policies, partitioning, window, |o| {
+        bar.set_position(o);
     })
     .await?;
     bar.finish();

@@ -1,0 +1,32 @@
+//! How the server opens a journey store and folds the log into it, the same for the
+//! embedded log, every partition of a Kafka topic and `rezef rebuild`: sled on disk, the
+//! projection in memory in front of it (`rezef_store::CachedStore`, `[projection]`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rezef_log::Log;
+use rezef_store::{CachedStore, JourneyStore, Projector, SledStore};
+
+use crate::Result;
+use crate::config::ServerConfig;
+
+/// The journey store at `path`, behind the configured projection memory.
+pub fn open_store(config: &ServerConfig, path: &Path) -> Result<Arc<dyn JourneyStore>> {
+    let sled: Arc<dyn JourneyStore> = Arc::new(SledStore::open(path)?);
+    Ok(Arc::new(CachedStore::new(
+        sled,
+        config.projection.store_config(),
+    )?))
+}
+
+/// The projector of `log` into `store`, remembering the configured window of event ids.
+/// Refuses a store that is ahead of the log (`rezef_store::Error::AheadOfLog`).
+pub fn projector(
+    config: &ServerConfig,
+    log: Arc<dyn Log>,
+    store: Arc<dyn JourneyStore>,
+) -> Result<Projector> {
+    let window = config.projection.store_config().dedup_window;
+    Ok(Projector::with_window(log, store, window)?)
+}

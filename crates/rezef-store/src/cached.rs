@@ -1,0 +1,475 @@
+//! The projection at memory speed: journeys folded in memory, checkpointed to the store
+//! below.
+//!
+//! Kafka Streams puts a record cache in front of its state stores and flushes it on commit;
+//! Rezef can go further because its log already carries durability. A [`CachedStore`]
+//! takes every projection step into memory ([`Tables`]), where reads see it at once, and
+//! writes what changed to the store below (sled) as one atomic batch per checkpoint: every
+//! `checkpoint_interval`, or sooner when the changed journeys pass `checkpoint_dirty_mib`.
+//! A crash loses at most the steps since the last checkpoint, and the projector folds them
+//! again from the log (it only ever folds durable records, so nothing a reader saw is lost).
+//!
+//! Journeys (and identity links) read from below stay in a cache bounded in bytes
+//! (`cache_mib`, quick_cache's scan-resistant CLOCK-Pro), from which clean entries are
+//! evicted; changed ones stay in the [`Tables`] until their checkpoint is written. While
+//! the store below holds nothing memory does not (a fresh store or a rebuild, until the
+//! first eviction), misses do not ask it at all.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use rezef_events::agent::AgentState;
+use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId};
+
+use crate::Result;
+use crate::dedup::AppliedIds;
+use crate::memory::Tables;
+use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+
+/// How the projection uses memory and how often it checkpoints (`[projection]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionConfig {
+    /// Bytes of journeys kept in memory besides the changed ones (estimated sizes).
+    pub cache_bytes: u64,
+    /// A checkpoint is written at least this often while anything changed.
+    pub checkpoint_interval: Duration,
+    /// ...and sooner once the changed journeys reach about this many bytes.
+    pub checkpoint_dirty_bytes: u64,
+    /// How many of the latest applied event ids are remembered for deduplication.
+    pub dedup_window: usize,
+}
+
+impl Default for ProjectionConfig {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 512 << 20,
+            checkpoint_interval: Duration::from_secs(5),
+            checkpoint_dirty_bytes: 128 << 20,
+            dedup_window: 5_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Entry {
+    Journey(CustomerId),
+    Identity(String),
+}
+
+/// A cached answer from below, negative ones included.
+#[derive(Debug, Clone)]
+enum Cached {
+    Journey(Option<Arc<Journey>>),
+    Owner(Option<CustomerId>),
+}
+
+type Key = (TenantId, Entry);
+
+#[derive(Debug, Clone)]
+struct Weigh;
+
+impl Weighter<Key, Cached> for Weigh {
+    fn weight(&self, _: &Key, value: &Cached) -> u64 {
+        match value {
+            Cached::Journey(Some(journey)) => weight(journey),
+            Cached::Journey(None) | Cached::Owner(_) => 128,
+        }
+    }
+}
+
+/// Notes that something was evicted: from then on, a miss must ask the store below.
+#[derive(Debug, Clone, Default)]
+struct NoteEvictions(Arc<AtomicBool>);
+
+impl Lifecycle<Key, Cached> for NoteEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), _: Key, _: Cached) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// About how many bytes of memory a journey takes (its heap, roughly): what the cache and
+/// the checkpoint bounds count.
+pub fn weight(journey: &Journey) -> u64 {
+    let conversations: usize = (journey.conversations.iter())
+        .map(|c| {
+            let transcript: usize = c.transcript.iter().map(|t| 120 + t.text.len()).sum();
+            let interactions: usize = (c.interactions.iter())
+                .map(|i| 200 + 32 * i.stages.len())
+                .sum();
+            let context: usize = c
+                .context
+                .iter()
+                .map(|(k, v)| 120 + k.len() + v.value.len())
+                .sum();
+            400 + transcript + interactions + context + 64 * c.tokens.len()
+        })
+        .sum();
+    let rest = 400
+        + 120 * journey.identities.len()
+        + 200 * journey.shares.len()
+        + 160 * journey.conflicts.len();
+    (conversations + rest) as u64
+}
+
+#[derive(Debug)]
+struct Layers {
+    /// Steps committed since the last checkpoint began.
+    active: Tables,
+    /// The checkpoint being written, readable until it is.
+    flushing: Option<Arc<Tables>>,
+    /// Counts finished checkpoints: a read from below may fill the cache only if none
+    /// finished meanwhile (else it could put back what the checkpoint replaced).
+    epoch: u64,
+    last_checkpoint: Instant,
+    /// The average weight of the journeys of the last checkpoint, to estimate dirty bytes.
+    average_weight: u64,
+}
+
+/// A journey store in memory in front of a durable one (see the module docs).
+#[derive(Debug)]
+pub struct CachedStore {
+    below: Arc<dyn JourneyStore>,
+    config: ProjectionConfig,
+    layers: RwLock<Layers>,
+    clean: Cache<Key, Cached, Weigh, DefaultHashBuilder, NoteEvictions>,
+    /// The store below holds something memory does not (it was not empty, or the cache
+    /// evicted): misses must ask it.
+    incomplete: Arc<AtomicBool>,
+    one_checkpoint: Mutex<()>,
+}
+
+impl CachedStore {
+    pub fn new(below: Arc<dyn JourneyStore>, config: ProjectionConfig) -> Result<Self> {
+        let incomplete = Arc::new(AtomicBool::new(!is_empty(below.as_ref())?));
+        let estimated_items = usize::try_from(config.cache_bytes / 2048).unwrap_or(usize::MAX);
+        let clean = Cache::with(
+            estimated_items.max(64),
+            config.cache_bytes.max(1),
+            Weigh,
+            DefaultHashBuilder::default(),
+            NoteEvictions(incomplete.clone()),
+        );
+        Ok(Self {
+            below,
+            config,
+            layers: RwLock::new(Layers {
+                active: Tables::default(),
+                flushing: None,
+                epoch: 0,
+                last_checkpoint: Instant::now(),
+                average_weight: 2048,
+            }),
+            clean,
+            incomplete,
+            one_checkpoint: Mutex::new(()),
+        })
+    }
+
+    pub fn config(&self) -> &ProjectionConfig {
+        &self.config
+    }
+
+    /// Bytes the cache of clean journeys holds now (estimated).
+    pub fn cached_bytes(&self) -> u64 {
+        self.clean.weight()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Layers> {
+        self.layers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Layers> {
+        self.layers.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the layers in memory, newest first; `Err(epoch)` if none knows.
+    fn in_memory<T>(&self, ask: impl Fn(&Tables) -> Option<T>) -> Result<T, u64> {
+        let layers = self.read();
+        if let Some(found) = ask(&layers.active) {
+            return Ok(found);
+        }
+        match layers.flushing.as_deref().and_then(&ask) {
+            Some(found) => Ok(found),
+            None => Err(layers.epoch),
+        }
+    }
+
+    /// Fills the cache with an answer from below, unless a checkpoint finished since the
+    /// layers were asked at `epoch`.
+    fn fill(&self, epoch: u64, key: Key, value: Cached) {
+        let layers = self.read();
+        if layers.epoch == epoch {
+            self.clean.insert(key, value);
+        }
+    }
+
+    /// Asks memory, then the cache, then (if it may know more) the store below.
+    fn lookup<T>(
+        &self,
+        key: Key,
+        ask: impl Fn(&Tables) -> Option<T>,
+        cached: impl Fn(Cached) -> Option<T>,
+        below: impl FnOnce() -> Result<T>,
+        to_cache: impl FnOnce(&T) -> Cached,
+        missing: T,
+    ) -> Result<T> {
+        let epoch = match self.in_memory(ask) {
+            Ok(found) => return Ok(found),
+            Err(epoch) => epoch,
+        };
+        if let Some(found) = self.clean.get(&key).and_then(cached) {
+            return Ok(found);
+        }
+        if !self.incomplete.load(Ordering::Relaxed) {
+            return Ok(missing);
+        }
+        let found = below()?;
+        self.fill(epoch, key, to_cache(&found));
+        Ok(found)
+    }
+
+    fn has_changes(&self) -> bool {
+        !self.read().active.is_empty()
+    }
+}
+
+fn is_empty(store: &dyn JourneyStore) -> Result<bool> {
+    Ok(store.projected_offset()? == 0 && store.journeys(None).next().is_none())
+}
+
+impl JourneyStore for CachedStore {
+    fn projected_offset(&self) -> Result<u64> {
+        match self.in_memory(Tables::next_offset) {
+            Ok(offset) => Ok(offset),
+            Err(_) => self.below.projected_offset(),
+        }
+    }
+
+    fn commit(&self, batch: ProjectionBatch) -> Result<()> {
+        self.write().active.apply(batch);
+        Ok(())
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let layers = self.read();
+        if layers.active.is_empty() {
+            return false;
+        }
+        let dirty = layers.active.journey_count() as u64 * layers.average_weight;
+        dirty >= self.config.checkpoint_dirty_bytes
+            || layers.last_checkpoint.elapsed() >= self.config.checkpoint_interval
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        let _one = self
+            .one_checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let flushing = {
+            let mut layers = self.write();
+            if layers.active.is_empty() {
+                return Ok(());
+            }
+            let tables = Arc::new(std::mem::take(&mut layers.active));
+            layers.flushing = Some(tables.clone());
+            layers.last_checkpoint = Instant::now();
+            tables
+        };
+        let batch = flushing.to_batch();
+        let written = self.below.commit(batch);
+        let mut weights = (0u64, 0u64);
+        if written.is_ok() {
+            for ((tenant, customer), journey) in flushing.journeys(None) {
+                let journey = journey.cloned();
+                if let Some(journey) = &journey {
+                    weights = (weights.0 + weight(journey), weights.1 + 1);
+                }
+                let key = (tenant.clone(), Entry::Journey(customer.clone()));
+                self.clean.insert(key, Cached::Journey(journey));
+            }
+            for (tenant, key, owner) in flushing.links() {
+                let key = (tenant.clone(), Entry::Identity(key.to_owned()));
+                self.clean.insert(key, Cached::Owner(Some(owner.clone())));
+            }
+        }
+        let mut layers = self.write();
+        if let Err(error) = written {
+            // Not written: what it held goes back in front of what came since.
+            let mut restored = Tables::default();
+            restored.apply(flushing.to_batch());
+            let since = std::mem::take(&mut layers.active);
+            restored.apply(since.to_batch());
+            layers.active = restored;
+            layers.flushing = None;
+            return Err(error);
+        }
+        layers.flushing = None;
+        layers.epoch += 1;
+        if let Some(average) = weights.0.checked_div(weights.1) {
+            layers.average_weight = average;
+        }
+        Ok(())
+    }
+
+    fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
+        let found = self.lookup(
+            (tenant.clone(), Entry::Journey(customer.clone())),
+            |tables| tables.journey(tenant, customer).map(|j| j.cloned()),
+            |cached| match cached {
+                Cached::Journey(journey) => Some(journey),
+                Cached::Owner(_) => None,
+            },
+            || Ok(self.below.journey(tenant, customer)?.map(Arc::new)),
+            |journey| Cached::Journey(journey.clone()),
+            None,
+        )?;
+        Ok(found.map(Arc::unwrap_or_clone))
+    }
+
+    fn journeys<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+    ) -> Box<dyn Iterator<Item = Result<Journey>> + 'a> {
+        // Rare (tools and tests): the layers' journeys over the store's, materialised.
+        let mut journeys = std::collections::BTreeMap::new();
+        for item in self.below.journeys(tenant) {
+            match item {
+                Ok(journey) => {
+                    let key = (journey.tenant_id.clone(), journey.customer_id.clone());
+                    journeys.insert(key, Ok(journey));
+                }
+                Err(error) => return Box::new(std::iter::once(Err(error))),
+            }
+        }
+        let layers = self.read();
+        let newest_last = layers
+            .flushing
+            .iter()
+            .map(|f| f.as_ref())
+            .chain([&layers.active]);
+        for tables in newest_last {
+            for (key, journey) in tables.journeys(tenant) {
+                match journey {
+                    Some(journey) => journeys.insert(key.clone(), Ok(journey.as_ref().clone())),
+                    None => journeys.remove(key),
+                };
+            }
+        }
+        Box::new(journeys.into_values())
+    }
+
+    fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
+        self.lookup(
+            (tenant.clone(), Entry::Identity(identity.index_key())),
+            |tables| tables.resolve(tenant, identity).cloned().map(Some),
+            |cached| match cached {
+                Cached::Owner(owner) => Some(owner),
+                Cached::Journey(_) => None,
+            },
+            || self.below.resolve(tenant, identity),
+            |owner| Cached::Owner(owner.clone()),
+            None,
+        )
+    }
+
+    fn conversation_owner(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<CustomerId>> {
+        match self.in_memory(|t| t.conversation_owner(tenant, conversation).cloned()) {
+            Ok(owner) => Ok(Some(owner)),
+            Err(_) => self.below.conversation_owner(tenant, conversation),
+        }
+    }
+
+    fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
+        match self.in_memory(|t| t.token(tenant, token).map(|g| g.cloned())) {
+            Ok(grant) => Ok(grant),
+            Err(_) => self.below.token(tenant, token),
+        }
+    }
+
+    fn applied_ids(&self) -> Result<Vec<AppliedIds>> {
+        let mut tables = Tables::default();
+        for chunk in self.below.applied_ids()? {
+            tables.apply(ProjectionBatch {
+                applied: vec![chunk],
+                ..ProjectionBatch::default()
+            });
+        }
+        let layers = self.read();
+        for layer in layers
+            .flushing
+            .iter()
+            .map(|f| f.as_ref())
+            .chain([&layers.active])
+        {
+            tables.apply(layer.dedup_changes());
+        }
+        Ok(tables.applied_ids().collect())
+    }
+
+    fn customer_offsets(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>> {
+        let mut offsets = self.below.customer_offsets(tenant, customer, from, to)?;
+        let layers = self.read();
+        for layer in layers
+            .flushing
+            .iter()
+            .map(|f| f.as_ref())
+            .chain([&layers.active])
+        {
+            offsets.extend(layer.customer_offsets(tenant, customer, from, to));
+        }
+        offsets.sort_unstable();
+        offsets.dedup();
+        Ok(offsets)
+    }
+
+    fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>> {
+        match self.in_memory(|t| t.agent(tenant, agent).cloned()) {
+            Ok(state) => Ok(Some(state)),
+            Err(_) => self.below.agent(tenant, agent),
+        }
+    }
+
+    fn routing_config(&self, tenant: &TenantId) -> Result<Option<RoutingConfigRecord>> {
+        match self.in_memory(|t| t.routing_config(tenant).cloned()) {
+            Ok(record) => Ok(Some(record)),
+            Err(_) => self.below.routing_config(tenant),
+        }
+    }
+
+    fn clear(&self) -> Result<()> {
+        let _one = self
+            .one_checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut layers = self.write();
+        self.below.clear()?;
+        layers.active = Tables::default();
+        layers.flushing = None;
+        layers.epoch += 1;
+        self.clean.clear();
+        self.incomplete.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        if self.has_changes() {
+            self.checkpoint()?;
+        }
+        self.below.flush()
+    }
+}

@@ -1,0 +1,324 @@
+//! Projection state in memory: the [`Tables`] that committed steps are merged into, and the
+//! [`MemoryStore`] made of them.
+//!
+//! [`Tables`] are what [`crate::CachedStore`] keeps between checkpoints: they know what
+//! changed (removals and used-up tokens as tombstones, so that they hide what the store
+//! below still holds) and give it back as one [`ProjectionBatch`]. A [`MemoryStore`] is a
+//! journey store with nothing below, for tests that do not need sled; it passes the same
+//! conformance suite as every store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use rezef_events::agent::AgentState;
+use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId};
+
+use crate::Result;
+use crate::dedup::AppliedIds;
+use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+
+type Key<T> = (TenantId, T);
+
+/// Committed projection state: everything a [`ProjectionBatch`] carries, merged. A lookup
+/// answers `Some(None)` for what is known to be gone, `None` for what it does not know.
+#[derive(Debug, Default)]
+pub struct Tables {
+    next_offset: Option<u64>,
+    journeys: HashMap<Key<CustomerId>, Option<Arc<Journey>>>,
+    identities: HashMap<Key<String>, (ChannelIdentity, CustomerId)>,
+    customer_events: HashMap<Key<CustomerId>, Vec<u64>>,
+    agents: HashMap<Key<AgentId>, AgentState>,
+    conversations: HashMap<Key<ConversationId>, CustomerId>,
+    tokens: HashMap<Key<String>, Option<TokenGrant>>,
+    routing: HashMap<TenantId, RoutingConfigRecord>,
+    applied: BTreeMap<u64, Vec<u128>>,
+    forgotten: Vec<u64>,
+}
+
+impl Tables {
+    /// Merges a committed step in.
+    pub fn apply(&mut self, batch: ProjectionBatch) {
+        self.next_offset = Some(batch.next_offset);
+        for journey in batch.journeys {
+            let key = (journey.tenant_id.clone(), journey.customer_id.clone());
+            self.journeys.insert(key, Some(journey));
+        }
+        for key in batch.removed {
+            self.journeys.insert(key, None);
+        }
+        for (tenant, identity, customer) in batch.identities {
+            let key = (tenant, identity.index_key());
+            self.identities.insert(key, (identity, customer));
+        }
+        for (tenant, customer, offset) in batch.customer_events {
+            let offsets = self.customer_events.entry((tenant, customer)).or_default();
+            offsets.push(offset);
+        }
+        for (tenant, agent) in batch.agents {
+            self.agents.insert((tenant, agent.agent_id.clone()), agent);
+        }
+        for (tenant, conversation, customer) in batch.conversations {
+            self.conversations.insert((tenant, conversation), customer);
+        }
+        for (tenant, token, grant) in batch.tokens {
+            self.tokens.insert((tenant, token), grant);
+        }
+        for (tenant, record) in batch.routing {
+            self.routing.insert(tenant, record);
+        }
+        for chunk in batch.applied {
+            let digests = self.applied.entry(chunk.generation).or_default();
+            digests.extend(chunk.digests);
+        }
+        for generation in batch.forgotten {
+            self.applied.remove(&generation);
+            self.forgotten.push(generation);
+        }
+    }
+
+    /// Nothing committed since these tables were made.
+    pub fn is_empty(&self) -> bool {
+        self.next_offset.is_none()
+    }
+
+    pub fn next_offset(&self) -> Option<u64> {
+        self.next_offset
+    }
+
+    /// Journeys changed (or removed) here.
+    pub fn journey_count(&self) -> usize {
+        self.journeys.len()
+    }
+
+    pub fn journey(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Option<Option<&Arc<Journey>>> {
+        self.journeys
+            .get(&(tenant.clone(), customer.clone()))
+            .map(Option::as_ref)
+    }
+
+    pub fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Option<&CustomerId> {
+        self.identities
+            .get(&(tenant.clone(), identity.index_key()))
+            .map(|(_, customer)| customer)
+    }
+
+    pub fn conversation_owner(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Option<&CustomerId> {
+        self.conversations
+            .get(&(tenant.clone(), conversation.clone()))
+    }
+
+    pub fn token(&self, tenant: &TenantId, token: &str) -> Option<Option<&TokenGrant>> {
+        self.tokens
+            .get(&(tenant.clone(), token.to_owned()))
+            .map(Option::as_ref)
+    }
+
+    /// The customer's offsets committed here, in `[from, to)`.
+    pub fn customer_offsets(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = u64> + '_ {
+        self.customer_events
+            .get(&(tenant.clone(), customer.clone()))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |o| (from..to).contains(o))
+    }
+
+    pub fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Option<&AgentState> {
+        self.agents.get(&(tenant.clone(), agent.clone()))
+    }
+
+    pub fn routing_config(&self, tenant: &TenantId) -> Option<&RoutingConfigRecord> {
+        self.routing.get(tenant)
+    }
+
+    /// The journeys known here (removed ones as `None`), of one tenant or all.
+    pub fn journeys<'a>(
+        &'a self,
+        tenant: Option<&'a TenantId>,
+    ) -> impl Iterator<Item = (&'a Key<CustomerId>, Option<&'a Arc<Journey>>)> + 'a {
+        self.journeys
+            .iter()
+            .filter(move |((t, _), _)| tenant.is_none_or(|tenant| t == tenant))
+            .map(|(key, journey)| (key, journey.as_ref()))
+    }
+
+    /// The identity links made here: tenant, identity key, owner.
+    pub fn links(&self) -> impl Iterator<Item = (&TenantId, &str, &CustomerId)> {
+        (self.identities.iter()).map(|((tenant, key), (_, owner))| (tenant, key.as_str(), owner))
+    }
+
+    /// Only what these tables did to the recent-ids window, as a batch.
+    pub fn dedup_changes(&self) -> ProjectionBatch {
+        ProjectionBatch {
+            applied: self.applied_ids().collect(),
+            forgotten: self.forgotten.clone(),
+            ..ProjectionBatch::default()
+        }
+    }
+
+    /// A copy of everything here as one batch (journeys shared, not copied).
+    pub fn to_batch(&self) -> ProjectionBatch {
+        let mut batch = ProjectionBatch {
+            next_offset: self.next_offset.unwrap_or_default(),
+            forgotten: self.forgotten.clone(),
+            ..ProjectionBatch::default()
+        };
+        for (key, journey) in &self.journeys {
+            match journey {
+                Some(journey) => batch.journeys.push(journey.clone()),
+                None => batch.removed.push(key.clone()),
+            }
+        }
+        batch.identities = (self.identities.iter())
+            .map(|((tenant, _), (identity, customer))| {
+                (tenant.clone(), identity.clone(), customer.clone())
+            })
+            .collect();
+        for ((tenant, customer), offsets) in &self.customer_events {
+            let owner = offsets
+                .iter()
+                .map(|o| (tenant.clone(), customer.clone(), *o));
+            batch.customer_events.extend(owner);
+        }
+        batch.agents = (self.agents.iter())
+            .map(|((t, _), a)| (t.clone(), a.clone()))
+            .collect();
+        batch.conversations = (self.conversations.iter())
+            .map(|((tenant, conversation), customer)| {
+                (tenant.clone(), conversation.clone(), customer.clone())
+            })
+            .collect();
+        batch.tokens = (self.tokens.iter())
+            .map(|((tenant, token), grant)| (tenant.clone(), token.clone(), grant.clone()))
+            .collect();
+        batch.routing = (self.routing.iter())
+            .map(|(t, r)| (t.clone(), r.clone()))
+            .collect();
+        batch.applied = self.applied_ids().collect();
+        batch
+    }
+
+    pub fn applied_ids(&self) -> impl Iterator<Item = AppliedIds> + '_ {
+        self.applied.iter().map(|(generation, digests)| AppliedIds {
+            generation: *generation,
+            digests: digests.clone(),
+        })
+    }
+}
+
+/// A journey store in memory only: everything is lost when it is dropped.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: RwLock<Tables>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl JourneyStore for MemoryStore {
+    fn projected_offset(&self) -> Result<u64> {
+        Ok(self.read().next_offset().unwrap_or_default())
+    }
+
+    fn commit(&self, batch: ProjectionBatch) -> Result<()> {
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        tables.apply(batch);
+        Ok(())
+    }
+
+    fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
+        let tables = self.read();
+        Ok(tables
+            .journey(tenant, customer)
+            .flatten()
+            .map(|j| j.as_ref().clone()))
+    }
+
+    fn journeys<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+    ) -> Box<dyn Iterator<Item = Result<Journey>> + 'a> {
+        let tables = self.read();
+        let mut journeys: Vec<Journey> = (tables.journeys(tenant))
+            .filter_map(|(_, journey)| journey.map(|j| j.as_ref().clone()))
+            .collect();
+        journeys
+            .sort_by(|a, b| (&a.tenant_id, &a.customer_id).cmp(&(&b.tenant_id, &b.customer_id)));
+        Box::new(journeys.into_iter().map(Ok))
+    }
+
+    fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
+        Ok(self.read().resolve(tenant, identity).cloned())
+    }
+
+    fn conversation_owner(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<CustomerId>> {
+        Ok(self
+            .read()
+            .conversation_owner(tenant, conversation)
+            .cloned())
+    }
+
+    fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
+        Ok(self.read().token(tenant, token).flatten().cloned())
+    }
+
+    fn applied_ids(&self) -> Result<Vec<AppliedIds>> {
+        Ok(self.read().applied_ids().collect())
+    }
+
+    fn customer_offsets(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>> {
+        let mut offsets: Vec<u64> = (self.read())
+            .customer_offsets(tenant, customer, from, to)
+            .collect();
+        offsets.sort_unstable();
+        Ok(offsets)
+    }
+
+    fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>> {
+        Ok(self.read().agent(tenant, agent).cloned())
+    }
+
+    fn routing_config(&self, tenant: &TenantId) -> Result<Option<RoutingConfigRecord>> {
+        Ok(self.read().routing_config(tenant).cloned())
+    }
+
+    fn clear(&self) -> Result<()> {
+        *self.tables.write().unwrap_or_else(|e| e.into_inner()) = Tables::default();
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Reading and decoding the log ahead of the fold, on a task of its own, so that decoding
+//! the next records overlaps folding these: the projection uses both cores (with the
+//! checkpoint writer, three threads).
+
+use std::sync::Arc;
+
+use rezef_events::{Event, codec};
+use rezef_log::Log;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::Result;
+
+/// How many log records one read (and one projection step) takes at most.
+pub const STEP_RECORDS: usize = 4096;
+/// Decoded batches waiting for the fold: memory stays bounded by a few steps.
+const AHEAD: usize = 2;
+
+/// A log record's event, or why it could not be read.
+#[derive(Debug)]
+pub struct Decoded {
+    pub offset: u64,
+    pub event: Result<Event, rezef_events::Error>,
+}
+
+/// Batches of decoded records, in log order, read ahead.
+#[derive(Debug)]
+pub struct ReadAhead {
+    batches: mpsc::Receiver<Result<Vec<Decoded>>>,
+    task: JoinHandle<()>,
+}
+
+impl ReadAhead {
+    /// Reads from `from` up to `until` (exclusive), or with `None` follows the log until it
+    /// is closed.
+    pub fn start(log: Arc<dyn Log>, from: u64, until: Option<u64>) -> Self {
+        let (sender, batches) = mpsc::channel(AHEAD);
+        let task = tokio::spawn(async move {
+            if let Err(error) = read(log.as_ref(), from, until, &sender).await {
+                let _ = sender.send(Err(error)).await;
+            }
+        });
+        Self { batches, task }
+    }
+
+    /// The next batch; `None` once `until` is reached or the log is closed.
+    pub async fn next(&mut self) -> Option<Result<Vec<Decoded>>> {
+        self.batches.recv().await
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn read(
+    log: &dyn Log,
+    mut from: u64,
+    until: Option<u64>,
+    sender: &mpsc::Sender<Result<Vec<Decoded>>>,
+) -> Result<()> {
+    loop {
+        let want = match until {
+            Some(until) if from >= until => return Ok(()),
+            Some(until) => usize::try_from(until - from).unwrap_or(usize::MAX),
+            None => STEP_RECORDS,
+        };
+        let records = log.read(from, want.min(STEP_RECORDS)).await?;
+        let Some(last) = records.last() else {
+            if until.is_some() {
+                return Ok(());
+            }
+            match log.wait_for(from).await {
+                Ok(()) => continue,
+                Err(rezef_log::Error::Closed) => return Ok(()),
+                Err(error) => return Err(error.into()),
+            }
+        };
+        from = last.offset + 1;
+        let decoded = tokio::task::spawn_blocking(move || {
+            (records.iter())
+                .map(|record| Decoded {
+                    offset: record.offset,
+                    event: codec::decode(&record.payload),
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+        if sender.send(Ok(decoded)).await.is_err() {
+            return Ok(());
+        }
+    }
+}

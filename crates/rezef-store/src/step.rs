@@ -1,0 +1,695 @@
+//! One projection step: a batch of decoded records folded into journey state, loaded once
+//! per customer and handed to the store as one [`ProjectionBatch`].
+//!
+//! Customers merged into another keep a record that points there; an event about them is
+//! applied to the journey at the end of the pointers (the root) and attributed to them. On
+//! a partitioned log, identity ownership and merges that another partition must decide are
+//! sent there as handovers (docs/scale-out.md §2).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use rezef_events::agent::AgentState;
+use rezef_events::fold::{Context, continuation_token, customer_id_for};
+use rezef_events::handover::Handover;
+use rezef_events::journey::{MergeCause, MergeRecord};
+use rezef_events::policy::{MergeRefusal, Policies};
+use rezef_events::{
+    AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId,
+};
+use tracing::{debug, warn};
+
+use crate::dedup::{self, DedupWindow};
+use crate::partitioning::Partitioning;
+use crate::projector::ProjectionStats;
+use crate::read_ahead::Decoded;
+use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::{Error, Result};
+
+/// How many merge pointers a lookup follows before calling the store corrupt.
+const MAX_MERGE_DEPTH: usize = 64;
+
+/// One projection step: state loaded once per customer, written once. Customers merged into
+/// another keep a record that points there; an event about them is applied to the journey
+/// at the end of the pointers (the root) and attributed to them.
+pub struct Step {
+    store: Arc<dyn JourneyStore>,
+    policies: Arc<Policies>,
+    partitioning: Option<Partitioning>,
+    journeys: HashMap<(TenantId, CustomerId), Journey>,
+    /// Journeys that left this partition in this step (restored elsewhere by an unmerge).
+    removed: HashSet<(TenantId, CustomerId)>,
+    links: HashMap<(TenantId, String), CustomerId>,
+    tokens: HashMap<(TenantId, String), Option<TokenGrant>>,
+    window: Arc<Mutex<DedupWindow>>,
+    agents: HashMap<(TenantId, AgentId), AgentState>,
+    /// Events for other partitions, relayed before the step commits.
+    outbox: Vec<Event>,
+    batch: ProjectionBatch,
+    stats: ProjectionStats,
+}
+
+impl Step {
+    pub fn new(
+        store: Arc<dyn JourneyStore>,
+        policies: Arc<Policies>,
+        partitioning: Option<Partitioning>,
+        window: Arc<Mutex<DedupWindow>>,
+    ) -> Self {
+        Self {
+            store,
+            policies,
+            partitioning,
+            journeys: HashMap::new(),
+            removed: HashSet::new(),
+            links: HashMap::new(),
+            tokens: HashMap::new(),
+            window,
+            agents: HashMap::new(),
+            outbox: Vec::new(),
+            batch: ProjectionBatch::default(),
+            stats: ProjectionStats::default(),
+        }
+    }
+
+    /// What the step sends to other partitions (relayed before it commits).
+    pub fn take_outbox(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    pub fn stats(&self) -> ProjectionStats {
+        self.stats
+    }
+
+    /// Folds one record.
+    pub fn record(&mut self, record: Decoded) -> Result<()> {
+        self.stats.records += 1;
+        self.batch.next_offset = record.offset + 1;
+        let event = match record.event {
+            Ok(event) => event,
+            Err(error) => {
+                self.stats.undecodable += 1;
+                warn!(offset = record.offset, %error, "passing over an undecodable log record");
+                return Ok(());
+            }
+        };
+        let digest = dedup::digest(&event.tenant_id, &event.event_id);
+        let duplicate = {
+            let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+            let seen = window.contains(digest);
+            if !seen {
+                window.insert(digest);
+            }
+            seen
+        };
+        if duplicate {
+            self.stats.duplicates += 1;
+            if event.customer.is_some() && !matches!(event.payload, Payload::Handover(_)) {
+                let component = self.component(&event)?;
+                let root = self.root(&event.tenant_id, &component)?;
+                if let Some(journey) = self.load(&event.tenant_id, &root)? {
+                    journey.counters.duplicates_ignored += 1;
+                }
+            }
+            return Ok(());
+        }
+        self.stats.applied += 1;
+
+        if let Payload::AgentPresenceChanged { agent_id, .. } = &event.payload {
+            let key = (event.tenant_id.clone(), agent_id.clone());
+            let current = match self.agents.remove(&key) {
+                Some(state) => Some(state),
+                None => self.store.agent(&key.0, &key.1)?,
+            };
+            if let Some(state) = AgentState::fold(current, record.offset, &event) {
+                self.agents.insert(key, state);
+            }
+            return Ok(());
+        }
+        if let Payload::RoutingConfigChanged { version, config } = &event.payload {
+            let record = RoutingConfigRecord {
+                version: *version,
+                config: config.clone(),
+            };
+            self.batch.routing.push((event.tenant_id.clone(), record));
+            return Ok(());
+        }
+        if let Payload::Handover(handover) = &event.payload {
+            return self.handover(record.offset, &event, handover);
+        }
+        if event.customer.is_some() {
+            self.customer_event(record.offset, &event)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).
+    fn here(&self, tenant: &TenantId, customer: &CustomerId) -> bool {
+        self.partitioning
+            .as_ref()
+            .is_none_or(|p| p.holds(tenant, customer))
+    }
+
+    /// Sends `event` on to the partition of `journey`, attributed to `member` there.
+    fn forward(&mut self, event: &Event, member: CustomerId, journey: CustomerId) {
+        match event.forwarded(member, journey) {
+            Some(forwarded) => {
+                self.stats.forwarded += 1;
+                self.outbox.push(forwarded);
+            }
+            None => warn!(tenant = %event.tenant_id, event = %event.event_id,
+                "an event forwarded too many times is dropped: merge pointers form a loop"),
+        }
+    }
+
+    fn send(&mut self, handover: Handover, cause: &Event) {
+        self.outbox.push(handover.event(cause));
+    }
+
+    fn customer_event(&mut self, offset: u64, event: &Event) -> Result<()> {
+        let tenant = &event.tenant_id;
+        let at = event.occurred_at;
+        let policies = self.policies.clone();
+        let policy = policies.for_tenant(tenant);
+        let mut component = self.component(event)?;
+        let mut root = self.root(tenant, &component)?;
+        if !self.here(tenant, &root) {
+            self.forward(event, component, root);
+            return Ok(());
+        }
+
+        match &event.payload {
+            Payload::CustomersMerged {
+                absorbed,
+                reason,
+                requested_by,
+            } => {
+                let other = self.root(tenant, absorbed)?;
+                let record = MergeRecord {
+                    at,
+                    offset,
+                    cause: MergeCause::Requested {
+                        reason: reason.clone(),
+                        requested_by: requested_by.clone(),
+                    },
+                };
+                if other == root {
+                    warn!(%tenant, %root, %absorbed, offset, "merge passed over: not two customers");
+                } else if !self.here(tenant, &other) {
+                    let survivor = root.clone();
+                    let request = Handover::MergeRequested {
+                        absorbed: other,
+                        survivor,
+                        record,
+                    };
+                    self.send(request, event);
+                } else if self.load(tenant, &other)?.is_some() {
+                    self.merge(tenant, &root, &other, record, at)?;
+                } else {
+                    warn!(%tenant, %root, %absorbed, offset, "merge passed over: no such customer");
+                }
+            }
+            Payload::CustomersUnmerged { absorbed, .. } => {
+                let restored = self.load(tenant, &root)?.and_then(|j| j.split(absorbed));
+                match restored {
+                    Some(restored) if self.here(tenant, absorbed) => {
+                        self.put(restored);
+                    }
+                    Some(restored) => {
+                        self.remove(tenant, absorbed);
+                        let moved = Handover::JourneyMoved {
+                            journey: Box::new(restored),
+                            into: None,
+                        };
+                        self.send(moved, event);
+                    }
+                    None => {
+                        warn!(%tenant, %root, %absorbed, offset, "unmerge passed over: not a member")
+                    }
+                }
+            }
+            _ => {}
+        }
+
+        // Identities the event shows or proves that belong to someone else: merge when the
+        // evidence allows, otherwise record the conflict and leave the identity where it is.
+        // An owner on another partition decides there: it gets a claim.
+        let mut foreign = Vec::new();
+        let mut claims = Vec::new();
+        let verified = match &event.payload {
+            Payload::CustomerIdentified {
+                method, assurance, ..
+            } => Some((*method, *assurance)),
+            _ => None,
+        };
+        for identity in event.identities() {
+            let Some(owner) = self.owner(tenant, identity)? else {
+                continue;
+            };
+            let owner_root = self.root(tenant, &owner)?;
+            if owner_root == root {
+                continue;
+            }
+            let verdict = verified
+                .ok_or(MergeRefusal::Unverified)
+                .and_then(|(m, a)| policy.may_merge(m, a, identity.kind()).map(|()| (m, a)));
+            match verdict {
+                // A first contact proven to be a known customer: nobody to merge, it is them.
+                Ok(_) if self.load(tenant, &root)?.is_none() => {
+                    (component, root) = (owner_root.clone(), owner_root);
+                }
+                Ok(_) if !self.here(tenant, &owner_root) => {
+                    claims.push((identity.clone(), Some(owner_root)));
+                }
+                Ok((method, assurance)) => {
+                    let (survivor, absorbed) = self.elder(tenant, root, owner_root)?;
+                    let cause = MergeCause::Verified {
+                        method,
+                        assurance,
+                        identity: identity.clone(),
+                    };
+                    self.merge(
+                        tenant,
+                        &survivor,
+                        &absorbed,
+                        MergeRecord { at, offset, cause },
+                        at,
+                    )?;
+                    root = survivor;
+                }
+                Err(refusal) => {
+                    debug!(%tenant, %identity, %owner_root, %root, %refusal, "link refused");
+                    foreign.push((identity.clone(), owner_root, refusal));
+                }
+            }
+        }
+        if !self.here(tenant, &root) {
+            self.forward(event, component, root);
+            return Ok(());
+        }
+
+        let origin = (component != root).then_some(&component);
+        let cx = Context {
+            policy,
+            origin,
+            foreign: &foreign,
+        };
+        let journey = self.load_or_new(tenant, &root, at)?;
+        let applied = journey.apply_with(offset, event, &cx);
+        let first_seen = journey.first_seen_at;
+        // Indexed under the member it came from, so that an unmerge splits the history too.
+        self.batch
+            .customer_events
+            .push((tenant.clone(), component.clone(), offset));
+        for identity in applied.linked {
+            // The identity's home learns its owner, unless its owner's partition was just
+            // asked to decide (its home already names that owner).
+            let home = customer_id_for(tenant, &identity);
+            if !self.here(tenant, &home) && !claims.iter().any(|(claimed, _)| *claimed == identity)
+            {
+                claims.push((identity.clone(), None));
+            }
+            self.link(tenant, identity, component.clone());
+        }
+        for (identity, owner) in claims {
+            let claim = Handover::IdentityClaimed {
+                identity,
+                claimant: root.clone(),
+                claimant_first_seen: first_seen,
+                verified,
+                owner,
+            };
+            self.send(claim, event);
+        }
+        for conversation in applied.opened {
+            self.batch
+                .conversations
+                .push((tenant.clone(), conversation, component.clone()));
+        }
+        let issued = applied.tokens_issued.into_iter().map(|(t, expires_at)| {
+            let grant = TokenGrant {
+                customer: root.clone(),
+                expires_at,
+            };
+            (t, Some(grant))
+        });
+        let used = applied.tokens_used.into_iter().map(|t| (t, None));
+        for (token, owner) in issued.chain(used) {
+            self.tokens
+                .insert((tenant.clone(), token.clone()), owner.clone());
+            self.batch.tokens.push((tenant.clone(), token, owner));
+        }
+        Ok(())
+    }
+
+    /// Folds a message from another partition (see `rezef_events::handover`).
+    fn handover(&mut self, offset: u64, event: &Event, handover: &Handover) -> Result<()> {
+        let tenant = &event.tenant_id;
+        let at = event.occurred_at;
+        match handover {
+            Handover::IdentityClaimed {
+                identity,
+                claimant,
+                claimant_first_seen,
+                verified,
+                owner,
+            } => {
+                let owner = match owner {
+                    Some(owner) => Some(owner.clone()),
+                    None => self.owner(tenant, identity)?,
+                };
+                let Some(owner) = owner else {
+                    self.link(tenant, identity.clone(), claimant.clone());
+                    return Ok(());
+                };
+                let (owner, claimant) = (self.root(tenant, &owner)?, self.root(tenant, claimant)?);
+                if owner == claimant {
+                    return Ok(());
+                }
+                if !self.here(tenant, &owner) {
+                    let claim = Handover::IdentityClaimed {
+                        identity: identity.clone(),
+                        claimant,
+                        claimant_first_seen: *claimant_first_seen,
+                        verified: *verified,
+                        owner: Some(owner),
+                    };
+                    self.send(claim, event);
+                    return Ok(());
+                }
+                let policies = self.policies.clone();
+                let verdict = verified.ok_or(MergeRefusal::Unverified).and_then(|(m, a)| {
+                    let policy = policies.for_tenant(tenant);
+                    policy.may_merge(m, a, identity.kind()).map(|()| (m, a))
+                });
+                let (method, assurance) = match verdict {
+                    Ok(verified) => verified,
+                    Err(refusal) => {
+                        let identity = identity.clone();
+                        let refused = Handover::ClaimRefused {
+                            identity,
+                            claimant,
+                            owner,
+                            refusal,
+                        };
+                        return self.claim_refused(offset, event, &refused);
+                    }
+                };
+                let cause = MergeCause::Verified {
+                    method,
+                    assurance,
+                    identity: identity.clone(),
+                };
+                let record = MergeRecord { at, offset, cause };
+                let owner_first_seen = self.load(tenant, &owner)?.map(|j| j.first_seen_at);
+                let owner_survives =
+                    (owner_first_seen.unwrap_or(at), &owner) <= (*claimant_first_seen, &claimant);
+                if owner_survives {
+                    self.merge_into_here(event, &owner, &claimant, record)
+                } else {
+                    self.move_out(event, &owner, &claimant, record)
+                }
+            }
+            Handover::ClaimRefused { .. } => self.claim_refused(offset, event, handover),
+            Handover::MergeRequested {
+                absorbed,
+                survivor,
+                record,
+            } => {
+                let absorbed = self.root(tenant, absorbed)?;
+                if !self.here(tenant, &absorbed) {
+                    self.forward(event, absorbed.clone(), absorbed);
+                    return Ok(());
+                }
+                let survivor = self.root(tenant, survivor)?;
+                if survivor != absorbed {
+                    self.move_out(event, &absorbed, &survivor, record.clone())?;
+                }
+                Ok(())
+            }
+            Handover::JourneyMoved { journey, into } => match into {
+                Some((survivor, record)) => {
+                    let survivor = self.root(tenant, survivor)?;
+                    if !self.here(tenant, &survivor) {
+                        self.forward(event, survivor.clone(), survivor);
+                        return Ok(());
+                    }
+                    let pointer = self
+                        .load_or_new(tenant, &survivor, journey.first_seen_at)?
+                        .absorb(journey.as_ref().clone(), record.clone());
+                    debug!(%tenant, %survivor, absorbed = %journey.customer_id, "journey moved in");
+                    self.put(pointer);
+                    Ok(())
+                }
+                None => {
+                    self.put(journey.as_ref().clone());
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// `claimant` may not have `identity`, which `owner` keeps: on the claimant's partition,
+    /// its journey drops the link and records a conflict; elsewhere, it is told.
+    fn claim_refused(&mut self, offset: u64, event: &Event, refused: &Handover) -> Result<()> {
+        let Handover::ClaimRefused {
+            identity,
+            claimant,
+            owner,
+            refusal,
+        } = refused
+        else {
+            return Ok(());
+        };
+        let tenant = &event.tenant_id;
+        let claimant = self.root(tenant, claimant)?;
+        if !self.here(tenant, &claimant) {
+            self.send(refused.clone(), event);
+            return Ok(());
+        }
+        if let Some(journey) = self.load(tenant, &claimant)? {
+            journey.refuse_link(identity, owner.clone(), *refusal, event.occurred_at, offset);
+        }
+        self.link(tenant, identity.clone(), owner.clone());
+        Ok(())
+    }
+
+    /// Merges `absorbed` into `survivor`, whose journey is here: at once if `absorbed`'s is
+    /// here too, else by asking its partition to send it.
+    fn merge_into_here(
+        &mut self,
+        cause: &Event,
+        survivor: &CustomerId,
+        absorbed: &CustomerId,
+        record: MergeRecord,
+    ) -> Result<()> {
+        let tenant = &cause.tenant_id;
+        if self.here(tenant, absorbed) {
+            return self.merge(tenant, survivor, absorbed, record, cause.occurred_at);
+        }
+        let request = Handover::MergeRequested {
+            absorbed: absorbed.clone(),
+            survivor: survivor.clone(),
+            record,
+        };
+        self.send(request, cause);
+        Ok(())
+    }
+
+    /// Merges `absorbed`, whose journey is here, into `survivor`: at once if `survivor`'s is
+    /// here too, else by sending the journey there and keeping a pointer.
+    fn move_out(
+        &mut self,
+        cause: &Event,
+        absorbed: &CustomerId,
+        survivor: &CustomerId,
+        record: MergeRecord,
+    ) -> Result<()> {
+        let tenant = &cause.tenant_id;
+        if self.here(tenant, survivor) {
+            return self.merge(tenant, survivor, absorbed, record, cause.occurred_at);
+        }
+        let Some(journey) = self.load(tenant, absorbed)?.map(|j| j.clone()) else {
+            return Ok(());
+        };
+        self.put(journey.pointer_to(survivor));
+        debug!(%tenant, %survivor, %absorbed, "journey moved out");
+        let moved = Handover::JourneyMoved {
+            journey: Box::new(journey),
+            into: Some((survivor.clone(), record)),
+        };
+        self.send(moved, cause);
+        Ok(())
+    }
+
+    /// Links an identity to a customer in the index.
+    fn link(&mut self, tenant: &TenantId, identity: ChannelIdentity, customer: CustomerId) {
+        self.links
+            .insert((tenant.clone(), identity.index_key()), customer.clone());
+        self.batch
+            .identities
+            .push((tenant.clone(), identity, customer));
+    }
+
+    /// Keeps a journey (or pointer) under its customer.
+    fn put(&mut self, journey: Journey) {
+        let key = (journey.tenant_id.clone(), journey.customer_id.clone());
+        self.removed.remove(&key);
+        self.journeys.insert(key, journey);
+    }
+
+    fn remove(&mut self, tenant: &TenantId, customer: &CustomerId) {
+        let key = (tenant.clone(), customer.clone());
+        self.journeys.remove(&key);
+        self.removed.insert(key);
+    }
+
+    /// The customer the event's reference names: the one a partition forwarded it for, the
+    /// owner of a continuation token it
+    /// brings, the id it gives, or the owner of the identity it shows (a new customer, with
+    /// an id derived from the identity, if nobody owns it yet).
+    fn component(&mut self, event: &Event) -> Result<CustomerId> {
+        let tenant = &event.tenant_id;
+        if let Some(forward) = &event.forward {
+            return Ok(forward.member.clone());
+        }
+        if let Some(token) = continuation_token(event)
+            && let Some(grant) = self.token(tenant, token)?
+            && grant.holds_at(event.occurred_at)
+        {
+            return Ok(grant.customer);
+        }
+        Ok(match &event.customer {
+            Some(CustomerRef::Id(id)) => id.clone(),
+            Some(CustomerRef::Identity(identity)) => self
+                .owner(tenant, identity)?
+                .unwrap_or_else(|| customer_id_for(tenant, identity)),
+            None => unreachable!("only customer events are resolved"),
+        })
+    }
+
+    /// Who owns an identity; the store is asked once per step.
+    fn owner(
+        &mut self,
+        tenant: &TenantId,
+        identity: &ChannelIdentity,
+    ) -> Result<Option<CustomerId>> {
+        let key = (tenant.clone(), identity.index_key());
+        if let Some(owner) = self.links.get(&key) {
+            return Ok(Some(owner.clone()));
+        }
+        let owner = self.store.resolve(tenant, identity)?;
+        if let Some(owner) = &owner {
+            self.links.insert(key, owner.clone());
+        }
+        Ok(owner)
+    }
+
+    fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
+        match self.tokens.get(&(tenant.clone(), token.to_owned())) {
+            Some(grant) => Ok(grant.clone()),
+            None => self.store.token(tenant, token),
+        }
+    }
+
+    /// Follows merge pointers from `customer` to the journey that holds it.
+    fn root(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<CustomerId> {
+        let mut current = customer.clone();
+        for _ in 0..MAX_MERGE_DEPTH {
+            match self
+                .load(tenant, &current)?
+                .and_then(|j| j.merged_into.clone())
+            {
+                Some(next) => current = next,
+                None => return Ok(current),
+            }
+        }
+        Err(Error::MergeCycle {
+            tenant: tenant.clone(),
+            customer: customer.clone(),
+        })
+    }
+
+    /// The journey of `customer`, loaded once per step.
+    fn load(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<&mut Journey>> {
+        let key = (tenant.clone(), customer.clone());
+        if self.removed.contains(&key) {
+            return Ok(None);
+        }
+        if !self.journeys.contains_key(&key)
+            && let Some(journey) = self.store.journey(tenant, customer)?
+        {
+            self.journeys.insert(key.clone(), journey);
+        }
+        Ok(self.journeys.get_mut(&key))
+    }
+
+    fn load_or_new(
+        &mut self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        at: rezef_events::Timestamp,
+    ) -> Result<&mut Journey> {
+        self.load(tenant, customer)?;
+        self.removed.remove(&(tenant.clone(), customer.clone()));
+        Ok(self
+            .journeys
+            .entry((tenant.clone(), customer.clone()))
+            .or_insert_with(|| Journey::new(tenant.clone(), customer.clone(), at)))
+    }
+
+    /// Of two customers, the one first seen earlier survives a merge (ties by id), so
+    /// long-standing ids, the ones other systems know, stay.
+    fn elder(
+        &mut self,
+        tenant: &TenantId,
+        a: CustomerId,
+        b: CustomerId,
+    ) -> Result<(CustomerId, CustomerId)> {
+        let seen = |step: &mut Self, id: &CustomerId| -> Result<_> {
+            Ok(step.load(tenant, id)?.map(|j| j.first_seen_at))
+        };
+        let (first_a, first_b) = (seen(self, &a)?, seen(self, &b)?);
+        Ok(if (first_a, &a) <= (first_b, &b) {
+            (a, b)
+        } else {
+            (b, a)
+        })
+    }
+
+    /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.
+    fn merge(
+        &mut self,
+        tenant: &TenantId,
+        survivor: &CustomerId,
+        absorbed: &CustomerId,
+        record: MergeRecord,
+        at: rezef_events::Timestamp,
+    ) -> Result<()> {
+        self.load(tenant, absorbed)?;
+        let Some(taken) = self.journeys.remove(&(tenant.clone(), absorbed.clone())) else {
+            return Ok(());
+        };
+        let tombstone = self
+            .load_or_new(tenant, survivor, at)?
+            .absorb(taken, record);
+        debug!(%tenant, %survivor, %absorbed, "customers merged");
+        self.journeys
+            .insert((tenant.clone(), absorbed.clone()), tombstone);
+        Ok(())
+    }
+
+    /// Everything the step produced, for the store.
+    pub fn finish(mut self) -> ProjectionBatch {
+        let changes = self
+            .window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_changes();
+        (self.batch.applied, self.batch.forgotten) = (changes.applied, changes.forgotten);
+        self.batch.journeys = self.journeys.into_values().map(Arc::new).collect();
+        self.batch.removed = self.removed.into_iter().collect();
+        self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
+        self.batch
+    }
+}
