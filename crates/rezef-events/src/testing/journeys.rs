@@ -1,6 +1,6 @@
-//! A journey with something in every part, for tests of whatever carries whole journeys
-//! (snapshots in handovers, the store): a field that is lost on the way shows up as a
-//! difference, because none of them is left empty.
+//! A journey with something in nearly every part, for tests of whatever carries whole
+//! journeys (snapshots in handovers, the store): a field lost on the way shows up as a
+//! difference, because hardly any is left empty.
 
 use std::time::Duration;
 
