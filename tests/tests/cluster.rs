@@ -20,7 +20,7 @@ use rezef_adapter::{AgentSession, EventFactory, identity_ref, proto};
 use rezef_events::fold::customer_id_for;
 use rezef_events::partition::Partitioner;
 use rezef_events::testing::EventBuilder;
-use rezef_events::{ChannelIdentity, CustomerId, Journey, TenantId, codec};
+use rezef_events::{ChannelIdentity, CustomerId, JourneySnapshot, TenantId, codec};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::{AppendRequest, ReadJourneyRequest};
 use rezef_scenarios::RezefServer;
@@ -393,8 +393,9 @@ async fn calls_between_nodes_refuse_bad_input(node: &RezefServer) {
         .await
         .expect("the node serves every partition")
         .into_inner();
-    let journey = Journey::from_bytes(&found.journey).expect("a journey");
-    assert_eq!(journey.customer_id.as_str(), "c-1");
+    let snapshot = JourneySnapshot::from_bytes(&found.journey).expect("a journey snapshot");
+    assert_eq!(snapshot.version(), rezef_events::snapshot::SNAPSHOT_VERSION);
+    assert_eq!(snapshot.into_journey().customer_id.as_str(), "c-1");
 }
 
 /// Every acknowledged event is in the log at the position it was acknowledged with, and

@@ -45,6 +45,8 @@ pub enum Error {
     Decode(#[source] serde_json::Error),
     #[error("cannot decode stored journey state: {0}")]
     DecodeState(#[source] postcard::Error),
+    #[error("cannot decode a journey snapshot: {0}")]
+    DecodeSnapshot(#[source] serde_json::Error),
     #[error("unsupported stored event format version {0}")]
     UnsupportedFormat(u8),
 }

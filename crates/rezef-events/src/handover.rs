@@ -19,6 +19,7 @@ use crate::identity::ChannelIdentity;
 use crate::ids::{CustomerId, EventId, stable_hash};
 use crate::journey::{IdentityConflict, Journey, MAX_CONFLICTS, MergeRecord};
 use crate::policy::MergeRefusal;
+use crate::snapshot::JourneySnapshot;
 use crate::time::Timestamp;
 
 /// The source name of events projectors write.
@@ -69,9 +70,10 @@ pub enum Handover {
         record: MergeRecord,
     },
     /// A journey arrives: merged into `into` (survivor, why), or restored by an unmerge
-    /// (`None`) to the partition of its own customer.
+    /// (`None`) to the partition of its own customer. It travels as a versioned snapshot,
+    /// not as projection state: the record must decode forever.
     JourneyMoved {
-        journey: Box<Journey>,
+        journey: JourneySnapshot,
         into: Option<(CustomerId, MergeRecord)>,
     },
 }
@@ -99,7 +101,7 @@ impl Handover {
             Self::MergeRequested { absorbed, .. } => CustomerRef::Id(absorbed.clone()),
             Self::JourneyMoved { journey, into } => CustomerRef::Id(match into {
                 Some((survivor, _)) => survivor.clone(),
-                None => journey.customer_id.clone(),
+                None => journey.customer_id().clone(),
             }),
         }
     }

@@ -1,6 +1,8 @@
 //! Journey state: what the fold makes of a customer's events. It is a projection, always
 //! rebuildable from the log, so its stored form (`postcard`) carries no compatibility promise:
-//! a change of these types bumps `STATE_FORMAT` and the store is rebuilt.
+//! a change of these types bumps `STATE_FORMAT` and the store is rebuilt. Their serde layout
+//! is another matter: it is version 1 of a [`JourneySnapshot`](crate::JourneySnapshot), in
+//! which log records carry moved journeys. Read the rule in `snapshot` before changing it.
 
 use std::collections::{BTreeMap, VecDeque};
 

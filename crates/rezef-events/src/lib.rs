@@ -13,7 +13,8 @@
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
 //! - [`partition`]: which partition of a partitioned log an event belongs to; [`handover`]:
-//!   what partitions tell each other so that one person keeps one journey.
+//!   what partitions tell each other so that one person keeps one journey; [`snapshot`]: a
+//!   journey in the versioned layout it leaves its partition in (handovers, other nodes).
 //!
 //! ```
 //! use rezef_events::{Journey, fold::customer_id_for, testing::EventBuilder};
@@ -45,6 +46,7 @@ pub mod merge;
 pub mod partition;
 pub mod policy;
 pub mod resume;
+pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
@@ -55,5 +57,6 @@ pub use event::{Channel, CustomerRef, Event, Payload};
 pub use identity::{ChannelIdentity, IdentityKind};
 pub use ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
 pub use journey::Journey;
+pub use snapshot::JourneySnapshot;
 pub use time::Timestamp;
 pub use validate::{MAX_CONTEXT_VALUE_LEN, MAX_TEXT_LEN, is_continuation_token, is_language_tag};

@@ -10,6 +10,9 @@ use crate::identity::{ChannelIdentity, IdentityKind};
 use crate::ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
 use crate::time::Timestamp;
 
+mod journeys;
+pub use journeys::rich_journey;
+
 /// Builds events for one customer on one channel at a time.
 #[derive(Debug, Clone)]
 pub struct EventBuilder {

@@ -218,7 +218,7 @@ impl Step {
                     Some(restored) => {
                         self.remove(tenant, absorbed);
                         let moved = Handover::JourneyMoved {
-                            journey: Box::new(restored),
+                            journey: restored.into(),
                             into: None,
                         };
                         self.send(moved, event);
@@ -434,15 +434,16 @@ impl Step {
                         self.forward(event, survivor.clone(), survivor);
                         return Ok(());
                     }
+                    let journey = journey.clone().into_journey();
+                    debug!(%tenant, %survivor, absorbed = %journey.customer_id, "journey moved in");
                     let pointer = self
                         .load_or_new(tenant, &survivor, journey.first_seen_at)?
-                        .absorb(journey.as_ref().clone(), record.clone());
-                    debug!(%tenant, %survivor, absorbed = %journey.customer_id, "journey moved in");
+                        .absorb(journey, record.clone());
                     self.put(pointer);
                     Ok(())
                 }
                 None => {
-                    self.put(journey.as_ref().clone());
+                    self.put(journey.clone().into_journey());
                     Ok(())
                 }
             },
@@ -515,7 +516,7 @@ impl Step {
         self.put(journey.pointer_to(survivor));
         debug!(%tenant, %survivor, %absorbed, "journey moved out");
         let moved = Handover::JourneyMoved {
-            journey: Box::new(journey),
+            journey: journey.into(),
             into: Some((survivor.clone(), record)),
         };
         self.send(moved, cause);

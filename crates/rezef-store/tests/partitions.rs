@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rezef_events::event::{AssuranceLevel, Direction, VerificationMethod};
 use rezef_events::fold::customer_id_for;
+use rezef_events::handover::Handover;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::MergeRefusal;
 use rezef_events::testing::EventBuilder;
@@ -405,4 +406,30 @@ async fn an_identity_owned_elsewhere_without_proof_is_a_conflict_not_a_link() {
         "the claimant's partition learnt the owner"
     );
     partitions.assert_each_event_once();
+}
+
+/// A `JourneyMoved` record written before moved journeys were versioned snapshots (the
+/// fixture of rezef-events) still moves its journey into the survivor's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journey_moved_record_written_before_snapshots_still_moves_its_journey() {
+    let record = include_bytes!("../../rezef-events/tests/fixtures/journey_moved_v1.json");
+    let event = codec::decode(record).expect("the old record decodes");
+    let Payload::Handover(Handover::JourneyMoved {
+        journey,
+        into: Some((survivor, merge)),
+    }) = event.payload.clone()
+    else {
+        panic!("the fixture moves a journey into a survivor");
+    };
+    let mut partitions = Partitions::start();
+    partitions.publish(&[event]).await;
+
+    let moved = journey.into_journey();
+    let mut expected = Journey::new(acme(), survivor.clone(), moved.first_seen_at);
+    expected.absorb(moved, merge);
+    let projected = partitions
+        .journey(&survivor)
+        .expect("the survivor's journey");
+    assert_eq!(projected, expected);
+    assert_eq!(projected.merged_customers().count(), 3);
 }

@@ -1,10 +1,12 @@
 //! Reading a customer's journey wherever it is kept: here, on another partition this node
 //! serves, or through the owner of its partition. Routing needs it: a tenant's routing runs
 //! on one node (docs/scale-out.md §5), its customers' journeys are spread over all of them.
+//! Between nodes a journey travels as a [`JourneySnapshot`], whose layout stays decodable
+//! across versions, so that nodes of two versions can read each other's during an upgrade.
 
 use std::sync::{Arc, Weak};
 
-use rezef_events::{CustomerId, CustomerRef, Journey, TenantId};
+use rezef_events::{CustomerId, CustomerRef, Journey, JourneySnapshot, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::{ReadJourneyRequest, ReadJourneyResponse};
 use tonic::Request;
@@ -79,8 +81,8 @@ fn decode(response: ReadJourneyResponse) -> Result<Result<Option<Journey>, Custo
     if response.journey.is_empty() {
         return Ok(Ok(None));
     }
-    Journey::from_bytes(&response.journey)
-        .map(|journey| Ok(Some(journey)))
+    JourneySnapshot::from_bytes(&response.journey)
+        .map(|snapshot| Ok(Some(snapshot.into_journey())))
         .map_err(|e| Error::Unavailable(format!("a node answered an unreadable journey: {e}")))
 }
 
@@ -99,7 +101,9 @@ pub(super) fn read_here(
     };
     Ok(match backbone.find_journey(&tenant, &customer) {
         Ok(journey) => ReadJourneyResponse {
-            journey: journey.map(|j| j.to_bytes()).unwrap_or_default(),
+            journey: journey
+                .map(|j| JourneySnapshot::from(j).to_bytes())
+                .unwrap_or_default(),
             moved_to_customer_id: String::new(),
         },
         Err(Error::Moved { customer, .. }) => ReadJourneyResponse {

@@ -362,7 +362,7 @@ fn handover_to_proto(handover: &Handover) -> v1::Handover {
         } => ("merge_requested", Some(absorbed), Some(survivor), None),
         Handover::JourneyMoved { journey, into } => (
             "journey_moved",
-            Some(&journey.customer_id),
+            Some(journey.customer_id()),
             into.as_ref().map(|(survivor, _)| survivor),
             None,
         ),
