@@ -45,6 +45,7 @@ pub mod journey;
 pub mod merge;
 pub mod partition;
 pub mod policy;
+pub mod resolution;
 pub mod resume;
 pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]

@@ -37,7 +37,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectionSettings {
-    /// MiB of journeys kept in memory besides the changed ones, per store (estimated).
+    /// MiB of journeys kept in memory besides the changed ones, for the whole node (all the
+    /// partitions it folds share it; estimated sizes).
     pub cache_mib: u64,
     /// The longest time between checkpoints while anything changed, in ms. A crash makes
     /// the projector fold again what came since the last one.

@@ -30,5 +30,5 @@ pub use config::{
     ServerConfig,
 };
 pub use error::{Error, OWNER_HEADER, Result};
-pub use projection::open_store;
+pub use projection::{journey_cache, open_store};
 pub use server::{LogPartition, Server, open_partitions};

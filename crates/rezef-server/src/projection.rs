@@ -6,17 +6,30 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rezef_log::Log;
-use rezef_store::{CachedStore, JourneyStore, Projector, SledStore};
+use rezef_store::{CachedStore, JourneyCache, JourneyStore, Projector, SledStore};
 
 use crate::Result;
 use crate::config::ServerConfig;
 
-/// The journey store at `path`, behind the configured projection memory.
-pub fn open_store(config: &ServerConfig, path: &Path) -> Result<Arc<dyn JourneyStore>> {
+/// The node's cache of journeys read from the stores, `[projection] cache_mib` for all of
+/// them together.
+pub fn journey_cache(config: &ServerConfig) -> JourneyCache {
+    JourneyCache::new(config.projection.store_config().cache_bytes)
+}
+
+/// The journey store at `path`, behind the configured projection memory, caching in the
+/// node's `cache`.
+pub fn open_store(
+    config: &ServerConfig,
+    path: &Path,
+    cache: &JourneyCache,
+) -> Result<Arc<dyn JourneyStore>> {
     let sled: Arc<dyn JourneyStore> = Arc::new(SledStore::open(path)?);
-    Ok(Arc::new(CachedStore::new(
+    let settings = config.projection.store_config();
+    Ok(Arc::new(CachedStore::sharing(
         sled,
-        config.projection.store_config(),
+        settings,
+        cache.clone(),
     )?))
 }
 

@@ -29,7 +29,7 @@ use crate::config::{LogBackend, ServerConfig};
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
-use crate::projection::{self, open_store};
+use crate::projection::{self, journey_cache, open_store};
 use crate::routing::desk::Desk;
 use crate::routing::{Desks, RoutingService};
 use crate::{Error, Result};
@@ -70,7 +70,7 @@ impl Server {
         let storage = match config.log.backend {
             LogBackend::Embedded => Storage::Single {
                 log: open_log(&config)?,
-                store: open_store(&config, &config.store_dir())?,
+                store: open_store(&config, &config.store_dir(), &journey_cache(&config))?,
             },
             LogBackend::Kafka => Storage::Cluster,
         };

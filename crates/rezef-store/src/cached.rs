@@ -9,13 +9,14 @@
 //! A crash loses at most the steps since the last checkpoint, and the projector folds them
 //! again from the log (it only ever folds durable records, so nothing a reader saw is lost).
 //!
-//! Journeys (and identity links) read from below stay in a cache bounded in bytes
-//! (`cache_mib`, quick_cache's scan-resistant CLOCK-Pro), from which clean entries are
-//! evicted; changed ones stay in the [`Tables`] until their checkpoint is written. While
-//! the store below holds nothing memory does not (a fresh store or a rebuild, until the
-//! first eviction), misses do not ask it at all.
+//! Journeys (and identity links) read from below stay in a [`JourneyCache`] bounded in
+//! bytes (`cache_mib`, quick_cache's scan-resistant CLOCK-Pro) and shared by every store of
+//! a node (a Kafka node folds many partitions), from which clean entries are evicted;
+//! changed ones stay in the [`Tables`] until their checkpoint is written. While the store
+//! below holds nothing memory does not (a fresh store or a rebuild, until the first
+//! eviction), misses do not ask it at all.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,7 @@ impl Default for ProjectionConfig {
             cache_bytes: 512 << 20,
             checkpoint_interval: Duration::from_secs(5),
             checkpoint_dirty_bytes: 128 << 20,
-            dedup_window: 5_000_000,
+            dedup_window: crate::DEFAULT_DEDUP_WINDOW,
         }
     }
 }
@@ -66,7 +67,8 @@ enum Cached {
     Owner(Option<CustomerId>),
 }
 
-type Key = (TenantId, Entry);
+/// Which store, then what.
+type Key = (u32, TenantId, Entry);
 
 #[derive(Debug, Clone)]
 struct Weigh;
@@ -130,30 +132,75 @@ struct Layers {
     average_weight: u64,
 }
 
+/// Journeys and identity links read from below, bounded in (estimated) bytes: one for a
+/// node, however many stores it opens.
+#[derive(Debug, Clone)]
+pub struct JourneyCache {
+    entries: Arc<Cache<Key, Cached, Weigh, DefaultHashBuilder, NoteEvictions>>,
+    /// Something was evicted: a miss no longer proves the store below lacks it.
+    evicted: Arc<AtomicBool>,
+    next_store: Arc<AtomicU32>,
+}
+
+impl JourneyCache {
+    pub fn new(bytes: u64) -> Self {
+        let evicted = Arc::new(AtomicBool::new(false));
+        let estimated_items = usize::try_from(bytes / 2048).unwrap_or(usize::MAX);
+        let entries = Cache::with(
+            estimated_items.max(64),
+            bytes.max(1),
+            Weigh,
+            DefaultHashBuilder::default(),
+            NoteEvictions(evicted.clone()),
+        );
+        Self {
+            entries: Arc::new(entries),
+            evicted,
+            next_store: Arc::default(),
+        }
+    }
+
+    /// Bytes held now (estimated).
+    pub fn weight(&self) -> u64 {
+        self.entries.weight()
+    }
+
+    /// A key space of its own for a store (also a fresh one after a clear, leaving the old
+    /// entries to be evicted).
+    fn new_store(&self) -> u32 {
+        self.next_store.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
 /// A journey store in memory in front of a durable one (see the module docs).
 #[derive(Debug)]
 pub struct CachedStore {
     below: Arc<dyn JourneyStore>,
     config: ProjectionConfig,
     layers: RwLock<Layers>,
-    clean: Cache<Key, Cached, Weigh, DefaultHashBuilder, NoteEvictions>,
-    /// The store below holds something memory does not (it was not empty, or the cache
-    /// evicted): misses must ask it.
-    incomplete: Arc<AtomicBool>,
+    clean: JourneyCache,
+    /// This store's key space in `clean`.
+    id: AtomicU32,
+    /// The store below held something when it was opened: misses must ask it.
+    below_had_data: AtomicBool,
     one_checkpoint: Mutex<()>,
 }
 
 impl CachedStore {
+    /// A store with a cache of its own, of `config.cache_bytes`.
     pub fn new(below: Arc<dyn JourneyStore>, config: ProjectionConfig) -> Result<Self> {
-        let incomplete = Arc::new(AtomicBool::new(!is_empty(below.as_ref())?));
-        let estimated_items = usize::try_from(config.cache_bytes / 2048).unwrap_or(usize::MAX);
-        let clean = Cache::with(
-            estimated_items.max(64),
-            config.cache_bytes.max(1),
-            Weigh,
-            DefaultHashBuilder::default(),
-            NoteEvictions(incomplete.clone()),
-        );
+        let cache = JourneyCache::new(config.cache_bytes);
+        Self::sharing(below, config, cache)
+    }
+
+    /// A store using a node's shared cache (whose size is its own; `config.cache_bytes` is
+    /// not used).
+    pub fn sharing(
+        below: Arc<dyn JourneyStore>,
+        config: ProjectionConfig,
+        clean: JourneyCache,
+    ) -> Result<Self> {
+        let below_had_data = AtomicBool::new(!is_empty(below.as_ref())?);
         Ok(Self {
             below,
             config,
@@ -164,8 +211,9 @@ impl CachedStore {
                 last_checkpoint: Instant::now(),
                 average_weight: 2048,
             }),
+            id: AtomicU32::new(clean.new_store()),
             clean,
-            incomplete,
+            below_had_data,
             one_checkpoint: Mutex::new(()),
         })
     }
@@ -174,9 +222,13 @@ impl CachedStore {
         &self.config
     }
 
-    /// Bytes the cache of clean journeys holds now (estimated).
-    pub fn cached_bytes(&self) -> u64 {
-        self.clean.weight()
+    fn key(&self, tenant: &TenantId, entry: Entry) -> Key {
+        (self.id.load(Ordering::Relaxed), tenant.clone(), entry)
+    }
+
+    /// Whether the store below may hold what memory does not.
+    fn incomplete(&self) -> bool {
+        self.below_had_data.load(Ordering::Relaxed) || self.clean.evicted.load(Ordering::Relaxed)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Layers> {
@@ -204,7 +256,7 @@ impl CachedStore {
     fn fill(&self, epoch: u64, key: Key, value: Cached) {
         let layers = self.read();
         if layers.epoch == epoch {
-            self.clean.insert(key, value);
+            self.clean.entries.insert(key, value);
         }
     }
 
@@ -222,10 +274,10 @@ impl CachedStore {
             Ok(found) => return Ok(found),
             Err(epoch) => epoch,
         };
-        if let Some(found) = self.clean.get(&key).and_then(cached) {
+        if let Some(found) = self.clean.entries.get(&key).and_then(cached) {
             return Ok(found);
         }
-        if !self.incomplete.load(Ordering::Relaxed) {
+        if !self.incomplete() {
             return Ok(missing);
         }
         let found = below()?;
@@ -289,12 +341,14 @@ impl JourneyStore for CachedStore {
                 if let Some(journey) = &journey {
                     weights = (weights.0 + weight(journey), weights.1 + 1);
                 }
-                let key = (tenant.clone(), Entry::Journey(customer.clone()));
-                self.clean.insert(key, Cached::Journey(journey));
+                let key = self.key(tenant, Entry::Journey(customer.clone()));
+                self.clean.entries.insert(key, Cached::Journey(journey));
             }
             for (tenant, key, owner) in flushing.links() {
-                let key = (tenant.clone(), Entry::Identity(key.to_owned()));
-                self.clean.insert(key, Cached::Owner(Some(owner.clone())));
+                let key = self.key(tenant, Entry::Identity(key.to_owned()));
+                self.clean
+                    .entries
+                    .insert(key, Cached::Owner(Some(owner.clone())));
             }
         }
         let mut layers = self.write();
@@ -318,7 +372,7 @@ impl JourneyStore for CachedStore {
 
     fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
         let found = self.lookup(
-            (tenant.clone(), Entry::Journey(customer.clone())),
+            self.key(tenant, Entry::Journey(customer.clone())),
             |tables| tables.journey(tenant, customer).map(|j| j.cloned()),
             |cached| match cached {
                 Cached::Journey(journey) => Some(journey),
@@ -365,7 +419,7 @@ impl JourneyStore for CachedStore {
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
         self.lookup(
-            (tenant.clone(), Entry::Identity(identity.index_key())),
+            self.key(tenant, Entry::Identity(identity.index_key())),
             |tables| tables.resolve(tenant, identity).cloned().map(Some),
             |cached| match cached {
                 Cached::Owner(owner) => Some(owner),
@@ -461,8 +515,8 @@ impl JourneyStore for CachedStore {
         layers.active = Tables::default();
         layers.flushing = None;
         layers.epoch += 1;
-        self.clean.clear();
-        self.incomplete.store(false, Ordering::Relaxed);
+        self.id.store(self.clean.new_store(), Ordering::Relaxed);
+        self.below_had_data.store(false, Ordering::Relaxed);
         Ok(())
     }
 

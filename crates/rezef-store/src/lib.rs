@@ -21,7 +21,7 @@ mod sled_store;
 mod step;
 mod store;
 
-pub use cached::{CachedStore, ProjectionConfig};
+pub use cached::{CachedStore, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
 pub use memory::MemoryStore;
 pub use partitioning::{Partitioning, Relay, RelayFuture};

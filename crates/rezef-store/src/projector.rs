@@ -96,7 +96,7 @@ pub struct Projector {
 }
 
 /// How many of the latest event ids a projector remembers unless told otherwise.
-pub const DEFAULT_DEDUP_WINDOW: usize = 5_000_000;
+pub const DEFAULT_DEDUP_WINDOW: usize = 1_000_000;
 
 impl Projector {
     /// A projector under the default continuity policy. Refuses a store that has projected

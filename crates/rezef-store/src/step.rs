@@ -13,7 +13,8 @@ use rezef_events::agent::AgentState;
 use rezef_events::fold::{Context, continuation_token, customer_id_for};
 use rezef_events::handover::Handover;
 use rezef_events::journey::{MergeCause, MergeRecord};
-use rezef_events::policy::{MergeRefusal, Policies};
+use rezef_events::policy::Policies;
+use rezef_events::resolution::{self, Directory, Resolution};
 use rezef_events::{
     AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId,
 };
@@ -236,50 +237,28 @@ impl Step {
         // An owner on another partition decides there: it gets a claim.
         let mut foreign = Vec::new();
         let mut claims = Vec::new();
-        let verified = match &event.payload {
-            Payload::CustomerIdentified {
-                method, assurance, ..
-            } => Some((*method, *assurance)),
-            _ => None,
-        };
-        for identity in event.identities() {
-            let Some(owner) = self.owner(tenant, identity)? else {
-                continue;
-            };
-            let owner_root = self.root(tenant, &owner)?;
-            if owner_root == root {
-                continue;
-            }
-            let verdict = verified
-                .ok_or(MergeRefusal::Unverified)
-                .and_then(|(m, a)| policy.may_merge(m, a, identity.kind()).map(|()| (m, a)));
-            match verdict {
-                // A first contact proven to be a known customer: nobody to merge, it is them.
-                Ok(_) if self.load(tenant, &root)?.is_none() => {
-                    (component, root) = (owner_root.clone(), owner_root);
-                }
-                Ok(_) if !self.here(tenant, &owner_root) => {
-                    claims.push((identity.clone(), Some(owner_root)));
-                }
-                Ok((method, assurance)) => {
-                    let (survivor, absorbed) = self.elder(tenant, root, owner_root)?;
-                    let cause = MergeCause::Verified {
-                        method,
-                        assurance,
-                        identity: identity.clone(),
-                    };
-                    self.merge(
-                        tenant,
-                        &survivor,
-                        &absorbed,
-                        MergeRecord { at, offset, cause },
-                        at,
-                    )?;
+        let decisions =
+            resolution::resolve(event, &root, policy, &mut Lookup { step: self, tenant })?;
+        for decision in decisions {
+            match decision {
+                Resolution::IsOwner(owner) => (component, root) = (owner.clone(), owner),
+                Resolution::Claim { identity, owner } => claims.push((identity, Some(owner))),
+                Resolution::Merge {
+                    survivor,
+                    absorbed,
+                    cause,
+                } => {
+                    let record = MergeRecord { at, offset, cause };
+                    self.merge(tenant, &survivor, &absorbed, record, at)?;
                     root = survivor;
                 }
-                Err(refusal) => {
-                    debug!(%tenant, %identity, %owner_root, %root, %refusal, "link refused");
-                    foreign.push((identity.clone(), owner_root, refusal));
+                Resolution::Refuse {
+                    identity,
+                    owner,
+                    refusal,
+                } => {
+                    debug!(%tenant, %identity, %owner, %root, %refusal, "link refused");
+                    foreign.push((identity, owner, refusal));
                 }
             }
         }
@@ -316,7 +295,7 @@ impl Step {
                 identity,
                 claimant: root.clone(),
                 claimant_first_seen: first_seen,
-                verified,
+                verified: resolution::verification(event),
                 owner,
             };
             self.send(claim, event);
@@ -378,11 +357,8 @@ impl Step {
                     return Ok(());
                 }
                 let policies = self.policies.clone();
-                let verdict = verified.ok_or(MergeRefusal::Unverified).and_then(|(m, a)| {
-                    let policy = policies.for_tenant(tenant);
-                    policy.may_merge(m, a, identity.kind()).map(|()| (m, a))
-                });
-                let (method, assurance) = match verdict {
+                let policy = policies.for_tenant(tenant);
+                let (method, assurance) = match resolution::verdict(*verified, policy, identity) {
                     Ok(verified) => verified,
                     Err(refusal) => {
                         let identity = identity.clone();
@@ -402,8 +378,10 @@ impl Step {
                 };
                 let record = MergeRecord { at, offset, cause };
                 let owner_first_seen = self.load(tenant, &owner)?.map(|j| j.first_seen_at);
-                let owner_survives =
-                    (owner_first_seen.unwrap_or(at), &owner) <= (*claimant_first_seen, &claimant);
+                let owner_survives = resolution::survives(
+                    (Some(owner_first_seen.unwrap_or(at)), &owner),
+                    (Some(*claimant_first_seen), &claimant),
+                );
                 if owner_survives {
                     self.merge_into_here(event, &owner, &claimant, record)
                 } else {
@@ -639,25 +617,6 @@ impl Step {
             .or_insert_with(|| Journey::new(tenant.clone(), customer.clone(), at)))
     }
 
-    /// Of two customers, the one first seen earlier survives a merge (ties by id), so
-    /// long-standing ids, the ones other systems know, stay.
-    fn elder(
-        &mut self,
-        tenant: &TenantId,
-        a: CustomerId,
-        b: CustomerId,
-    ) -> Result<(CustomerId, CustomerId)> {
-        let seen = |step: &mut Self, id: &CustomerId| -> Result<_> {
-            Ok(step.load(tenant, id)?.map(|j| j.first_seen_at))
-        };
-        let (first_a, first_b) = (seen(self, &a)?, seen(self, &b)?);
-        Ok(if (first_a, &a) <= (first_b, &b) {
-            (a, b)
-        } else {
-            (b, a)
-        })
-    }
-
     /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.
     fn merge(
         &mut self,
@@ -692,5 +651,35 @@ impl Step {
         self.batch.removed = self.removed.into_iter().collect();
         self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
         self.batch
+    }
+}
+
+/// What identity resolution asks of the projection, answered from the step (and through it
+/// the store) for one tenant.
+struct Lookup<'a> {
+    step: &'a mut Step,
+    tenant: &'a TenantId,
+}
+
+impl Directory for Lookup<'_> {
+    type Error = Error;
+
+    fn owner(&mut self, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
+        self.step.owner(self.tenant, identity)
+    }
+
+    fn root(&mut self, customer: &CustomerId) -> Result<CustomerId> {
+        self.step.root(self.tenant, customer)
+    }
+
+    fn first_seen(&mut self, customer: &CustomerId) -> Result<Option<rezef_events::Timestamp>> {
+        Ok(self
+            .step
+            .load(self.tenant, customer)?
+            .map(|j| j.first_seen_at))
+    }
+
+    fn here(&self, customer: &CustomerId) -> bool {
+        self.step.here(self.tenant, customer)
     }
 }

@@ -169,6 +169,8 @@ struct Common {
     /// Every tenant's routing starts with this configuration.
     routing: Option<Routing>,
     clock: Arc<dyn Clock>,
+    /// Journeys read from every partition's store, within one memory budget.
+    cache: rezef_store::JourneyCache,
 }
 
 /// Joins the cluster: makes sure the topics exist, starts reading the members topic and
@@ -235,6 +237,7 @@ pub async fn start(
         kafka,
         routing,
         clock,
+        cache: projection::journey_cache(config),
     };
     let (stop, stopped) = oneshot::channel();
     let manager = Manager {
@@ -572,7 +575,7 @@ async fn fold(
     let mut kafka = common.kafka.clone();
     kafka.partition = i32::try_from(partition).unwrap_or(i32::MAX);
     let log = KafkaLog::open(kafka).await?;
-    let store = open_store(&common.config, partition).await?;
+    let store = open_store(common, partition).await?;
     let dyn_log: Arc<dyn Log> = log.clone();
     // A standby relays too: what it sends is what the owner sends, under the same ids, so a
     // copy is a duplicate; and nothing is lost when the owner died before sending.
@@ -590,15 +593,16 @@ async fn fold(
 
 /// The partition's store. A previous ownership of it here may still be letting go (a call
 /// in flight holds it): sled then refuses the lock for a moment.
-async fn open_store(config: &ServerConfig, partition: u32) -> Result<Arc<dyn JourneyStore>> {
-    let dir = config.partition_store_dir(partition);
+async fn open_store(common: &Common, partition: u32) -> Result<Arc<dyn JourneyStore>> {
+    let dir = common.config.partition_store_dir(partition);
     let mut attempt = 0;
     loop {
         let path = dir.clone();
-        let config = config.clone();
-        let opened = tokio::task::spawn_blocking(move || projection::open_store(&config, &path))
-            .await
-            .map_err(|e| Error::Unavailable(format!("opening the store: {e}")))?;
+        let (config, cache) = (common.config.clone(), common.cache.clone());
+        let opened =
+            tokio::task::spawn_blocking(move || projection::open_store(&config, &path, &cache))
+                .await
+                .map_err(|e| Error::Unavailable(format!("opening the store: {e}")))?;
         match opened {
             Ok(store) => return Ok(store),
             Err(error) if attempt < OPEN_ATTEMPTS => {

@@ -36,14 +36,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "no log in {}: nothing to rebuild from",
         config.data_dir.display()
     );
+    let cache = rezef_server::journey_cache(&config);
     for partition in rezef_server::open_partitions(&config).await? {
-        rebuild(partition, &config).await?;
+        rebuild(partition, &config, &cache).await?;
     }
     Ok(())
 }
 
 /// Folds one partition of the log into a fresh store at `store_dir`.
-async fn rebuild(partition: LogPartition, config: &ServerConfig) -> anyhow::Result<()> {
+async fn rebuild(
+    partition: LogPartition,
+    config: &ServerConfig,
+    cache: &rezef_store::JourneyCache,
+) -> anyhow::Result<()> {
     let LogPartition {
         log,
         store_dir,
@@ -54,7 +59,7 @@ async fn rebuild(partition: LogPartition, config: &ServerConfig) -> anyhow::Resu
     if store_dir.exists() {
         std::fs::remove_dir_all(store_dir)?;
     }
-    let store = rezef_server::open_store(config, store_dir)?;
+    let store = rezef_server::open_store(config, store_dir, cache)?;
     let total = log.end_offset();
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template(
