@@ -8,7 +8,9 @@
 //!   and timestamps.
 //! - `validate`: the rules beyond the types ([`Event::validate`]).
 //! - [`journey`] and [`fold`]: the state a customer's events fold into, and the fold itself,
-//!   under a tenant's [`policy`]; [`merge`]: joining two customers and undoing it.
+//!   under a tenant's [`policy`]; [`merge`]: joining two customers and undoing it;
+//!   [`resolution`]: whether identities an event shows make it another customer's, merge
+//!   two, or are refused (pure decisions the projector carries out).
 //! - [`resume`]: what a channel learns when a contact arrives.
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
