@@ -8,7 +8,8 @@
 //!   and timestamps.
 //! - `validate`: the rules beyond the types ([`Event::validate`]).
 //! - [`journey`] and [`fold`]: the state a customer's events fold into, and the fold itself,
-//!   under a tenant's [`policy`]; [`merge`]: joining two customers and undoing it.
+//!   under a tenant's [`policy`]; [`merge`]: joining two customers and undoing it;
+//!   [`bound`]: how a journey with years of history stays small.
 //! - [`resume`]: what a channel learns when a contact arrives.
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod agent;
+pub mod bound;
 pub mod codec;
 mod error;
 pub mod event;
