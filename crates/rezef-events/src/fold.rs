@@ -16,6 +16,9 @@
 //!
 //! Open conversations with no activity for `inactivity_timeout` close as inactive when the
 //! customer's next event arrives. Every interaction records why it joined its conversation.
+//!
+//! After every event the journey is brought within its bounds ([`crate::bound`]): older
+//! closed conversations become summaries, and an event naming one brings it back whole.
 
 use crate::event::{Channel, CustomerRef, Event, Payload};
 use crate::identity::ChannelIdentity;
@@ -23,7 +26,7 @@ use crate::ids::{ConversationId, CustomerId, InteractionId, TenantId, stable_has
 use crate::journey::{
     ContextEntry, Conversation, ConversationStatus, Counters, DetectedIntent, IdentityConflict,
     Interaction, IssuedToken, JoinReason, Journey, LinkedIdentity, MAX_CONFLICTS, Stage,
-    StageVisit, SurveyScores, TranscriptEntry, Verification,
+    StageVisit, TranscriptEntry, Verification,
 };
 use crate::policy::{ContinuityPolicy, MergeRefusal};
 use crate::time::Timestamp;
@@ -148,6 +151,7 @@ impl Journey {
                 share.last_agent_id = handled_by;
             }
         }
+        self.keep_bounded();
         applied
     }
 
@@ -242,14 +246,12 @@ impl Journey {
         }
         let at = event.occurred_at;
         if let Some(id) = &event.conversation_id {
-            if let Some(index) = self
-                .conversations
-                .iter()
-                .position(|c| &c.id == id || c.aliases.contains(id))
-            {
-                return Some((index, JoinReason::Named));
-            }
-            return Some((self.open(id.clone(), at, cx, applied), JoinReason::Named));
+            // A compacted conversation comes back whole rather than opening a second of its
+            // id (see `bound`).
+            let index = (self.conversations.iter().position(|c| c.answers_to(id)))
+                .or_else(|| self.revive(id))
+                .unwrap_or_else(|| self.open(id.clone(), at, cx, applied));
+            return Some((index, JoinReason::Named));
         }
         if let Some(interaction) = &event.interaction_id
             && let Some(index) = self
@@ -313,28 +315,8 @@ impl Journey {
             share.counters.conversations += 1;
         }
         applied.opened.push(id.clone());
-        self.conversations.push(Conversation {
-            id,
-            status: ConversationStatus::Open,
-            opened_at: at,
-            last_activity_at: at,
-            closed_at: None,
-            intent: None,
-            context: Default::default(),
-            channels: Vec::new(),
-            interactions: Vec::new(),
-            transcript: Default::default(),
-            last_agent_id: None,
-            transfer_count: 0,
-            callback_pending: false,
-            disposition: None,
-            survey: SurveyScores::default(),
-            handoff_summary: None,
-            repeat_contacts: 0,
-            aliases: Vec::new(),
-            tokens: Vec::new(),
-            owner: cx.origin.filter(|o| **o != self.customer_id).cloned(),
-        });
+        let owner = cx.origin.filter(|o| **o != self.customer_id).cloned();
+        self.conversations.push(Conversation::new(id, at, owner));
         self.conversations.len() - 1
     }
 
@@ -417,6 +399,10 @@ impl Conversation {
             }
             self.interactions.push(interaction);
         }
+        self.earlier_interactions = self
+            .earlier_interactions
+            .saturating_add(other.earlier_interactions);
+        self.trim_interactions();
         for entry in other.transcript {
             if self.transcript.len() == TRANSCRIPT_LEN {
                 self.transcript.pop_front();
@@ -711,7 +697,7 @@ fn interaction_mut(
         return index;
     }
     counters.interactions += 1;
-    conversation.interactions.push(Interaction {
+    conversation.push_interaction(Interaction {
         id: id.clone(),
         channel,
         direction: None,
@@ -730,8 +716,7 @@ fn interaction_mut(
         end_reason: None,
         language: None,
         joined,
-    });
-    conversation.interactions.len() - 1
+    })
 }
 
 fn enter(interaction: &mut Interaction, stage: Stage, at: Timestamp) {

@@ -27,8 +27,15 @@ pub struct Journey {
     pub tenant_id: TenantId,
     pub customer_id: CustomerId,
     pub identities: Vec<LinkedIdentity>,
-    /// Oldest first.
+    /// The most recent conversations whole, oldest first: at most
+    /// [`MAX_CONVERSATIONS`](crate::bound::MAX_CONVERSATIONS), plus any open ones beyond
+    /// (open conversations are never compacted). See [`bound`](crate::bound).
     pub conversations: Vec<Conversation>,
+    /// Older closed conversations, compacted into summaries, least recently active first (at
+    /// most [`MAX_SUMMARIES`](crate::bound::MAX_SUMMARIES); older ones are only counted, in
+    /// `counters.conversations_forgotten`). Their events stay in the log.
+    #[serde(default)]
+    pub past: Vec<ConversationSummary>,
     pub last_agent_id: Option<AgentId>,
     pub counters: Counters,
     pub first_seen_at: Timestamp,
@@ -161,7 +168,12 @@ pub struct Conversation {
     pub context: BTreeMap<String, ContextEntry>,
     /// In the order first used.
     pub channels: Vec<Channel>,
+    /// The latest [`MAX_INTERACTIONS`](crate::bound::MAX_INTERACTIONS) interactions, in the
+    /// order first seen.
     pub interactions: Vec<Interaction>,
+    /// Interactions older than those kept, counted only (their events stay in the log).
+    #[serde(default)]
+    pub earlier_interactions: u32,
     /// The latest `TRANSCRIPT_LEN` messages, oldest first.
     pub transcript: VecDeque<TranscriptEntry>,
     pub last_agent_id: Option<AgentId>,
@@ -176,6 +188,33 @@ pub struct Conversation {
     pub aliases: Vec<ConversationId>,
     /// Unused, unexpired continuation tokens.
     pub tokens: Vec<IssuedToken>,
+    /// The merged member it came with (`None`: the journey's own customer).
+    pub owner: Option<CustomerId>,
+}
+
+/// What is kept of a closed conversation once it is no longer among the journey's recent
+/// ones: enough for the customer's history (what it was about, where, how it ended), none
+/// of the detail (interactions, transcript, context, tokens).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub id: ConversationId,
+    /// Ids of conversations that turned out to be this one.
+    pub aliases: Vec<ConversationId>,
+    /// Never `Open`.
+    pub status: ConversationStatus,
+    pub opened_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub intent: Option<DetectedIntent>,
+    /// In the order first used.
+    pub channels: Vec<Channel>,
+    /// All its interactions, counted.
+    pub interactions: u32,
+    pub transfer_count: u32,
+    pub repeat_contacts: u32,
+    pub last_agent_id: Option<AgentId>,
+    pub disposition: Option<String>,
+    pub survey: SurveyScores,
     /// The merged member it came with (`None`: the journey's own customer).
     pub owner: Option<CustomerId>,
 }
@@ -265,6 +304,10 @@ pub struct Counters {
     pub duplicates_ignored: u64,
     /// Contacts that reopened a closed conversation about the same need.
     pub repeat_contacts: u32,
+    /// Conversations whose summary was dropped past `MAX_SUMMARIES`: counted in
+    /// `conversations`, kept nowhere in the journey (their events stay in the log).
+    #[serde(default)]
+    pub conversations_forgotten: u32,
 }
 
 impl std::ops::AddAssign<&Counters> for Counters {
@@ -278,6 +321,7 @@ impl std::ops::AddAssign<&Counters> for Counters {
         self.callbacks_requested += other.callbacks_requested;
         self.duplicates_ignored += other.duplicates_ignored;
         self.repeat_contacts += other.repeat_contacts;
+        self.conversations_forgotten += other.conversations_forgotten;
     }
 }
 
@@ -296,6 +340,9 @@ impl std::ops::SubAssign<&Counters> for Counters {
             .duplicates_ignored
             .saturating_sub(other.duplicates_ignored);
         self.repeat_contacts = self.repeat_contacts.saturating_sub(other.repeat_contacts);
+        self.conversations_forgotten = self
+            .conversations_forgotten
+            .saturating_sub(other.conversations_forgotten);
     }
 }
 
@@ -307,6 +354,7 @@ impl Journey {
             customer_id,
             identities: Vec::new(),
             conversations: Vec::new(),
+            past: Vec::new(),
             last_agent_id: None,
             counters: Counters::default(),
             first_seen_at: at,
@@ -335,11 +383,23 @@ impl Journey {
             .find(|c| c.status == ConversationStatus::Open)
     }
 
-    /// The conversation with this id, or the one it was joined into.
+    /// The conversation with this id, or the one it was joined into, if kept whole.
     pub fn conversation(&self, id: &ConversationId) -> Option<&Conversation> {
-        self.conversations
-            .iter()
-            .find(|c| &c.id == id || c.aliases.contains(id))
+        self.conversations.iter().find(|c| c.answers_to(id))
+    }
+
+    /// The summary of the compacted conversation with this id (or the one it was joined
+    /// into).
+    pub fn past_conversation(&self, id: &ConversationId) -> Option<&ConversationSummary> {
+        self.past.iter().find(|s| s.answers_to(id))
+    }
+
+    /// The id of the conversation `id` names (itself or the one it was joined into), whole
+    /// or compacted; `None` if the journey keeps no such conversation.
+    pub fn conversation_id(&self, id: &ConversationId) -> Option<&ConversationId> {
+        self.conversation(id)
+            .map(|c| &c.id)
+            .or_else(|| self.past_conversation(id).map(|s| &s.id))
     }
 
     /// Every customer id merged into this journey, the journey's own excepted.
@@ -349,6 +409,13 @@ impl Journey {
 
     pub fn identity(&self, identity: &ChannelIdentity) -> Option<&LinkedIdentity> {
         self.identities.iter().find(|l| &l.identity == identity)
+    }
+}
+
+impl ConversationSummary {
+    /// Whether `id` is this conversation's id or one of its aliases.
+    pub fn answers_to(&self, id: &ConversationId) -> bool {
+        &self.id == id || self.aliases.contains(id)
     }
 }
 
@@ -370,6 +437,44 @@ impl Interaction {
 }
 
 impl Conversation {
+    /// A conversation opened at `at`, with nothing in it yet.
+    pub fn new(id: ConversationId, at: Timestamp, owner: Option<CustomerId>) -> Self {
+        Self {
+            id,
+            status: ConversationStatus::Open,
+            opened_at: at,
+            last_activity_at: at,
+            closed_at: None,
+            intent: None,
+            context: BTreeMap::new(),
+            channels: Vec::new(),
+            interactions: Vec::new(),
+            earlier_interactions: 0,
+            transcript: VecDeque::new(),
+            last_agent_id: None,
+            transfer_count: 0,
+            callback_pending: false,
+            disposition: None,
+            survey: SurveyScores::default(),
+            handoff_summary: None,
+            repeat_contacts: 0,
+            aliases: Vec::new(),
+            tokens: Vec::new(),
+            owner,
+        }
+    }
+
+    /// Whether `id` is this conversation's id or one of its aliases.
+    pub fn answers_to(&self, id: &ConversationId) -> bool {
+        &self.id == id || self.aliases.contains(id)
+    }
+
+    /// All its interactions, counted: those kept and the earlier ones.
+    pub fn interaction_count(&self) -> u32 {
+        let kept = u32::try_from(self.interactions.len()).unwrap_or(u32::MAX);
+        self.earlier_interactions.saturating_add(kept)
+    }
+
     /// Whether the conversation is closed (resolved or inactive).
     pub fn is_closed(&self) -> bool {
         self.status != ConversationStatus::Open

@@ -10,7 +10,8 @@
 //! - [`journey`] and [`fold`]: the state a customer's events fold into, and the fold itself,
 //!   under a tenant's [`policy`]; [`merge`]: joining two customers and undoing it;
 //!   [`resolution`]: whether identities an event shows make it another customer's, merge
-//!   two, or are refused (pure decisions the projector carries out).
+//!   two, or are refused (pure decisions the projector carries out); [`bound`]: how a
+//!   journey with years of history stays small.
 //! - [`resume`]: what a channel learns when a contact arrives.
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
@@ -36,6 +37,7 @@
 //! ```
 
 pub mod agent;
+pub mod bound;
 pub mod codec;
 mod error;
 pub mod event;

@@ -6,9 +6,63 @@
 //! so its id keeps resolving. An unmerge takes the member (and whoever was merged into it)
 //! back out, with what it brought and what its identities did since, so merge then unmerge
 //! gives both customers back as they were.
+//!
+//! The merged journey is brought within its bounds ([`crate::bound`]): two long histories
+//! make one of the same size, and what that compacts stays compacted after an unmerge.
 
 use crate::ids::CustomerId;
-use crate::journey::{Journey, MergeRecord, Share};
+use crate::journey::{
+    Conversation, ConversationSummary, Journey, LinkedIdentity, MergeRecord, Share,
+};
+
+/// What a journey holds on behalf of the member it came with (its `owner`: `None` for the
+/// journey's own customer).
+trait Owned {
+    fn owner(&self) -> Option<&CustomerId>;
+    fn owner_mut(&mut self) -> &mut Option<CustomerId>;
+}
+
+/// Implements [`Owned`] for types with an `owner` field.
+macro_rules! owned {
+    ($($t:ty),*) => {$(
+        impl Owned for $t {
+            fn owner(&self) -> Option<&CustomerId> {
+                self.owner.as_ref()
+            }
+
+            fn owner_mut(&mut self) -> &mut Option<CustomerId> {
+                &mut self.owner
+            }
+        }
+    )*};
+}
+owned!(LinkedIdentity, Conversation, ConversationSummary);
+
+/// Tags what the absorbed customer `id` brings with it, unless a member of its own did.
+fn adopt<T: Owned>(items: &mut [T], id: &CustomerId) {
+    for item in items {
+        item.owner_mut().get_or_insert_with(|| id.clone());
+    }
+}
+
+/// Takes out of `items` what the `leaving` members own; what `member` itself owns becomes
+/// the restored journey's own.
+fn take_leaving<T: Owned>(
+    items: &mut Vec<T>,
+    leaving: &[CustomerId],
+    member: &CustomerId,
+) -> Vec<T> {
+    let (mut taken, kept): (Vec<T>, Vec<T>) = std::mem::take(items)
+        .into_iter()
+        .partition(|item| item.owner().is_some_and(|o| leaving.contains(o)));
+    *items = kept;
+    for item in &mut taken {
+        if item.owner() == Some(member) {
+            *item.owner_mut() = None;
+        }
+    }
+    taken
+}
 
 impl Journey {
     /// This journey as one share (its own part, before any merge).
@@ -55,17 +109,17 @@ impl Journey {
         shares[0].merge = Some(record);
         self.shares.extend(shares);
 
-        for mut identity in absorbed.identities {
-            if self.identity(&identity.identity).is_none() {
-                identity.owner.get_or_insert_with(|| id.clone());
-                self.identities.push(identity);
-            }
-        }
-        for mut conversation in absorbed.conversations {
-            conversation.owner.get_or_insert_with(|| id.clone());
-            self.conversations.push(conversation);
-        }
+        let mut identities = absorbed.identities;
+        identities.retain(|i| self.identity(&i.identity).is_none());
+        adopt(&mut identities, &id);
+        self.identities.extend(identities);
+        let mut conversations = absorbed.conversations;
+        adopt(&mut conversations, &id);
+        self.conversations.extend(conversations);
         self.conversations.sort_by_key(|c| c.opened_at);
+        let mut past = absorbed.past;
+        adopt(&mut past, &id);
+        self.remember_all(past);
         self.conflicts.extend(absorbed.conflicts);
         let members: Vec<CustomerId> = self.shares.iter().map(|s| s.customer_id.clone()).collect();
         self.conflicts.retain(|c| !members.contains(&c.owner));
@@ -78,6 +132,7 @@ impl Journey {
             self.last_agent_id = absorbed.last_agent_id;
         }
         self.last_event_offset = self.last_event_offset.max(absorbed.last_event_offset);
+        self.keep_bounded();
         tombstone
     }
 
@@ -116,28 +171,9 @@ impl Journey {
             member.clone(),
             shares[0].first_seen_at,
         );
-        let owned_by =
-            |owner: &Option<CustomerId>| owner.as_ref().is_some_and(|o| leaving.contains(o));
-        let (identities, kept) = std::mem::take(&mut self.identities)
-            .into_iter()
-            .partition(|i| owned_by(&i.owner));
-        self.identities = kept;
-        restored.identities = identities;
-        let (conversations, kept) = std::mem::take(&mut self.conversations)
-            .into_iter()
-            .partition(|c| owned_by(&c.owner));
-        self.conversations = kept;
-        restored.conversations = conversations;
-        for identity in &mut restored.identities {
-            if identity.owner.as_ref() == Some(member) {
-                identity.owner = None;
-            }
-        }
-        for conversation in &mut restored.conversations {
-            if conversation.owner.as_ref() == Some(member) {
-                conversation.owner = None;
-            }
-        }
+        restored.identities = take_leaving(&mut self.identities, &leaving, member);
+        restored.conversations = take_leaving(&mut self.conversations, &leaving, member);
+        restored.past = take_leaving(&mut self.past, &leaving, member);
         restored.shares = shares;
         restored.total_from_shares();
         // The caller applies the unmerge event next, which moves `last_event_offset` past

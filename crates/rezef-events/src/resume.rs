@@ -2,6 +2,10 @@
 //! why), the identity already verified (and whether this channel may skip re-verifying), and
 //! whether the customer can skip self service. Pure: the same journey, time and policy give
 //! the same answer; the gRPC edge only shapes it.
+//!
+//! It looks only at the conversations the journey keeps whole (`bound`): the open ones and
+//! the most recent closed ones, which are those a contact can continue or reopen. So its
+//! cost does not grow with the customer's history.
 
 use crate::event::{AssuranceLevel, Channel, VerificationMethod};
 use crate::identity::ChannelIdentity;

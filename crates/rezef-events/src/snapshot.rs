@@ -11,6 +11,8 @@
 //! - **1**: the serde layout of `Journey` at `STATE_FORMAT` 3. Records written before
 //!   snapshots existed carry it without `"v"`, so a document without `"v"` is version 1.
 //!   `tests/fixtures/journey_moved_v1.json`, a record written by that code, pins it.
+//!   Fields added since, with defaults: `Journey.past`, `Conversation.earlier_interactions`,
+//!   `Counters.conversations_forgotten` (journeys stay bounded, see `bound`).
 //!
 //! # The compatibility rule
 //! Every snapshot ever written must decode. Version 1 is `Journey` itself as long as its

@@ -261,8 +261,14 @@ proptest! {
                 prop_assert!(interaction.stages.windows(2).all(|w| w[0].entered_at <= w[1].entered_at));
             }
         }
-        prop_assert_eq!(journey.counters.interactions as usize, seen.len());
-        prop_assert_eq!(journey.counters.conversations as usize, journey.conversations.len());
+        // Interactions and conversations are all counted, whole or compacted (`bound`).
+        let counted: u32 = journey.conversations.iter().map(|c| c.earlier_interactions).sum::<u32>()
+            + journey.past.iter().map(|s| s.interactions).sum::<u32>();
+        prop_assert_eq!(journey.counters.interactions as usize, seen.len() + counted as usize);
+        prop_assert_eq!(
+            journey.counters.conversations as usize,
+            journey.conversations.len() + journey.past.len() + journey.counters.conversations_forgotten as usize
+        );
         prop_assert!(journey.conversations.iter().filter(|c| c.status == ConversationStatus::Open).count() <= journey.conversations.len());
         // The state survives its stored form.
         prop_assert_eq!(Journey::from_bytes(&journey.to_bytes()).expect("decodes"), journey);

@@ -198,19 +198,23 @@ impl Local {
         };
         self.backbone.caught_up(wait).await?;
         let journey = self.backbone.journey(&tenant, &customer)?;
+        // A compacted conversation may be named: the token's event brings it back whole.
         let conversation = match &conversation {
-            Some(id) => journey.conversation(id).ok_or_else(|| {
+            Some(id) => journey.conversation_id(id).ok_or_else(|| {
                 Error::NotFound(format!(
                     "conversation {id} is not one of customer {}'s",
                     journey.customer_id
                 ))
             })?,
-            None => journey.open_conversation().ok_or_else(|| {
-                Error::FailedPrecondition(format!(
-                    "customer {} has no open conversation to continue; name one in conversation_id",
-                    journey.customer_id
-                ))
-            })?,
+            None => &journey
+                .open_conversation()
+                .ok_or_else(|| {
+                    Error::FailedPrecondition(format!(
+                        "customer {} has no open conversation to continue; name one in conversation_id",
+                        journey.customer_id
+                    ))
+                })?
+                .id,
         };
         let token = self.free_token(&tenant, &journey.customer_id)?;
         let ttl = ttl.unwrap_or(self.backbone.policy(&tenant).token_ttl);
@@ -228,11 +232,11 @@ impl Local {
         if let Payload::ContinuationTokenIssued { expires_at: at, .. } = &mut event.payload {
             *at = expires_at;
         }
-        event.conversation_id = Some(conversation.id.clone());
+        event.conversation_id = Some(conversation.clone());
         let offset = self.backbone.append(&event).await?;
         Ok(IssueContinuationTokenResponse {
             token,
-            conversation_id: conversation.id.to_string(),
+            conversation_id: conversation.to_string(),
             expires_at: Some(timestamp(expires_at)),
             offset,
         })

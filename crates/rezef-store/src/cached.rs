@@ -111,7 +111,11 @@ pub fn weight(journey: &Journey) -> u64 {
             400 + transcript + interactions + context + 64 * c.tokens.len()
         })
         .sum();
+    let past: usize = (journey.past.iter())
+        .map(|s| 240 + 32 * (s.aliases.len() + s.channels.len()))
+        .sum();
     let rest = 400
+        + past
         + 120 * journey.identities.len()
         + 200 * journey.shares.len()
         + 160 * journey.conflicts.len();

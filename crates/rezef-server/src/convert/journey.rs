@@ -61,6 +61,7 @@ pub fn journey_to_proto(journey: &Journey, view: &View) -> v1::Journey {
             callbacks_requested: c.callbacks_requested,
             duplicates_ignored: c.duplicates_ignored,
             repeat_contacts: c.repeat_contacts,
+            conversations_forgotten: c.conversations_forgotten,
         }),
         first_seen_at: Some(timestamp(journey.first_seen_at)),
         last_seen_at: Some(timestamp(journey.last_seen_at)),
@@ -113,6 +114,7 @@ pub fn journey_to_proto(journey: &Journey, view: &View) -> v1::Journey {
                 refusal: c.refusal.to_proto(),
             })
             .collect(),
+        past_conversations: journey.past.iter().map(summary_to_proto).collect(),
     }
 }
 
@@ -149,12 +151,7 @@ pub fn conversation_to_proto(c: &journey::Conversation, view: &View) -> v1::Conv
         opened_at: Some(timestamp(c.opened_at)),
         last_activity_at: Some(timestamp(c.last_activity_at)),
         closed_at: time(c.closed_at),
-        intent: c.intent.as_ref().map(|i| v1::DetectedIntent {
-            intent: i.intent.clone(),
-            confidence: i.confidence,
-            detected_by: i.detected_by.clone(),
-            detected_at: Some(timestamp(i.detected_at)),
-        }),
+        intent: c.intent.as_ref().map(intent_to_proto),
         context: c
             .context
             .iter()
@@ -222,15 +219,50 @@ pub fn conversation_to_proto(c: &journey::Conversation, view: &View) -> v1::Conv
         transfer_count: c.transfer_count,
         callback_pending: c.callback_pending,
         disposition: c.disposition.clone().unwrap_or_default(),
-        survey: Some(v1::SurveyScores {
-            csat: c.survey.csat,
-            nps: c.survey.nps,
-            effort: c.survey.effort,
-        }),
+        survey: Some(survey_to_proto(&c.survey)),
         handoff_summary: c.handoff_summary.clone().unwrap_or_default(),
         repeat_contacts: c.repeat_contacts,
         alias_ids: c.aliases.iter().map(ToString::to_string).collect(),
         owner_customer_id: id_string(&c.owner),
+        earlier_interactions: c.earlier_interactions,
+    }
+}
+
+/// A compacted conversation (`Journey.past_conversations`).
+pub fn summary_to_proto(s: &journey::ConversationSummary) -> v1::ConversationSummary {
+    v1::ConversationSummary {
+        conversation_id: s.id.to_string(),
+        alias_ids: s.aliases.iter().map(ToString::to_string).collect(),
+        status: s.status.to_proto(),
+        opened_at: Some(timestamp(s.opened_at)),
+        last_activity_at: Some(timestamp(s.last_activity_at)),
+        closed_at: s.closed_at.map(timestamp),
+        intent: s.intent.as_ref().map(intent_to_proto),
+        channels: s.channels.iter().map(|ch| ch.to_proto()).collect(),
+        interaction_count: s.interactions,
+        transfer_count: s.transfer_count,
+        repeat_contacts: s.repeat_contacts,
+        last_agent_id: id_string(&s.last_agent_id),
+        disposition: s.disposition.clone().unwrap_or_default(),
+        survey: Some(survey_to_proto(&s.survey)),
+        owner_customer_id: id_string(&s.owner),
+    }
+}
+
+fn intent_to_proto(i: &journey::DetectedIntent) -> v1::DetectedIntent {
+    v1::DetectedIntent {
+        intent: i.intent.clone(),
+        confidence: i.confidence,
+        detected_by: i.detected_by.clone(),
+        detected_at: Some(timestamp(i.detected_at)),
+    }
+}
+
+fn survey_to_proto(s: &journey::SurveyScores) -> v1::SurveyScores {
+    v1::SurveyScores {
+        csat: s.csat,
+        nps: s.nps,
+        effort: s.effort,
     }
 }
 
@@ -333,6 +365,38 @@ mod tests {
         assert_eq!(
             (entry.value.as_str(), entry.masked),
             ("4111111111111111", false)
+        );
+    }
+
+    #[test]
+    fn older_closed_conversations_are_served_as_summaries() {
+        let mut b = EventBuilder::customer("acme", "c-1");
+        let mut events = Vec::new();
+        for n in 0..25 {
+            b = b.in_conversation(&format!("case-{n}"));
+            events.extend([b.started(), b.wrapped_up(true)]);
+        }
+        let mut journey = Journey::new(
+            events[0].tenant_id.clone(),
+            CustomerId::new("c-1").expect("valid"),
+            events[0].occurred_at,
+        );
+        for (offset, event) in events.iter().enumerate() {
+            journey.apply(offset as u64, event);
+        }
+        let served = journey_to_proto(&journey, &View::masked());
+        assert_eq!(served.conversations.len(), 20);
+        let past: Vec<_> = (served.past_conversations.iter())
+            .map(|s| (s.conversation_id.clone(), s.interaction_count, s.status))
+            .collect();
+        let resolved = v1::ConversationStatus::Resolved as i32;
+        let oldest: Vec<_> = (0..5).map(|n| (format!("case-{n}"), 1, resolved)).collect();
+        assert_eq!(past, oldest, "the five least recently active");
+        assert_eq!(served.past_conversations[0].disposition.as_str(), "done");
+        let counters = served.counters.expect("counters");
+        assert_eq!(
+            (counters.conversations, counters.conversations_forgotten),
+            (25, 0)
         );
     }
 
