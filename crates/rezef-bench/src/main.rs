@@ -93,6 +93,11 @@ struct AllArgs {
     clients: u32,
 }
 
+/// mimalloc, not glibc's malloc: the projection allocates and frees journeys at a high rate
+/// (docs/architecture.md, "The projection").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let base = cli.dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -164,6 +169,8 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         events: args.events,
         customers: (args.events / 10).max(1),
         no_breakdown: false,
+        checkpoint_dirty_mib: None,
+        cache_mib: None,
     };
     step(with_cpu(projection::run(base, &projection)).await?);
     eprintln!("[5/9] freshness");

@@ -47,6 +47,12 @@ pub struct ProjectionArgs {
     /// Skip the in-memory cost breakdown after the rebuild.
     #[arg(long)]
     pub no_breakdown: bool,
+    /// `[projection] checkpoint_dirty_mib` for the rebuild (default: the server's).
+    #[arg(long)]
+    pub checkpoint_dirty_mib: Option<u64>,
+    /// `[projection] cache_mib` for the rebuild (default: the server's).
+    #[arg(long)]
+    pub cache_mib: Option<u64>,
 }
 
 pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
@@ -65,7 +71,7 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
         stats,
         elapsed: rebuild_elapsed,
         store,
-    } = timed_rebuild(&log, &store_dir).await?;
+    } = timed_rebuild(&log, &store_dir, projection_config(args)).await?;
     let peak_rss = proc_status_bytes("VmHWM");
     let events_per_s = stats.records as f64 / rebuild_elapsed.as_secs_f64();
 
@@ -266,10 +272,14 @@ pub struct Rebuilt {
 
 /// Rebuilds the projection of `log` into a new store in `store_dir`, timed (the flush
 /// `rebuild` ends with included), through the projection in memory as the server does.
-pub async fn timed_rebuild(log: &Arc<EmbeddedLog>, store_dir: &Path) -> Result<Rebuilt> {
+pub async fn timed_rebuild(
+    log: &Arc<EmbeddedLog>,
+    store_dir: &Path,
+    config: ProjectionConfig,
+) -> Result<Rebuilt> {
     let store = Arc::new(SledStore::open(store_dir).context("opening the store")?);
     let below: Arc<dyn JourneyStore> = store.clone();
-    let cached = CachedStore::new(below, ProjectionConfig::default()).context("the cache")?;
+    let cached = CachedStore::new(below, config).context("the cache")?;
     let projection: Arc<dyn JourneyStore> = Arc::new(cached);
     let started = Instant::now();
     let stats = rebuild(
@@ -287,6 +297,18 @@ pub async fn timed_rebuild(log: &Arc<EmbeddedLog>, store_dir: &Path) -> Result<R
         elapsed: started.elapsed(),
         store,
     })
+}
+
+/// The server's projection settings, with the ones given on the command line.
+fn projection_config(args: &ProjectionArgs) -> ProjectionConfig {
+    let defaults = ProjectionConfig::default();
+    ProjectionConfig {
+        checkpoint_dirty_bytes: args
+            .checkpoint_dirty_mib
+            .map_or(defaults.checkpoint_dirty_bytes, |mib| mib << 20),
+        cache_bytes: args.cache_mib.map_or(defaults.cache_bytes, |mib| mib << 20),
+        ..defaults
+    }
 }
 
 struct Breakdown {

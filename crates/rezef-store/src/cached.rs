@@ -28,7 +28,7 @@ use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey
 use crate::Result;
 use crate::dedup::AppliedIds;
 use crate::memory::Tables;
-use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::store::{Checkpoint, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 
 /// How the projection uses memory and how often it checkpoints (`[projection]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,14 +311,19 @@ impl JourneyStore for CachedStore {
         Ok(())
     }
 
-    fn checkpoint_due(&self) -> bool {
+    fn checkpoint_due(&self) -> Option<Checkpoint> {
         let layers = self.read();
         if layers.active.is_empty() {
-            return false;
+            return None;
         }
         let dirty = layers.active.journey_count() as u64 * layers.average_weight;
-        dirty >= self.config.checkpoint_dirty_bytes
-            || layers.last_checkpoint.elapsed() >= self.config.checkpoint_interval
+        if dirty >= self.config.checkpoint_dirty_bytes {
+            Some(Checkpoint::Dirty)
+        } else if layers.last_checkpoint.elapsed() >= self.config.checkpoint_interval {
+            Some(Checkpoint::Interval)
+        } else {
+            None
+        }
     }
 
     fn checkpoint(&self) -> Result<()> {
@@ -340,7 +345,7 @@ impl JourneyStore for CachedStore {
         let written = self.below.commit(batch);
         let mut weights = (0u64, 0u64);
         if written.is_ok() {
-            for ((tenant, customer), journey) in flushing.journeys(None) {
+            for (tenant, customer, journey) in flushing.journeys(None) {
                 let journey = journey.cloned();
                 if let Some(journey) = &journey {
                     weights = (weights.0 + weight(journey), weights.1 + 1);
@@ -411,10 +416,11 @@ impl JourneyStore for CachedStore {
             .map(|f| f.as_ref())
             .chain([&layers.active]);
         for tables in newest_last {
-            for (key, journey) in tables.journeys(tenant) {
+            for (t, customer, journey) in tables.journeys(tenant) {
+                let key = (t.clone(), customer.clone());
                 match journey {
-                    Some(journey) => journeys.insert(key.clone(), Ok(journey.as_ref().clone())),
-                    None => journeys.remove(key),
+                    Some(journey) => journeys.insert(key, Ok(journey.as_ref().clone())),
+                    None => journeys.remove(&key),
                 };
             }
         }

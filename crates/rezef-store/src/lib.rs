@@ -8,6 +8,7 @@
 //! here, and why checkpoints can be seconds apart: a lost tail of projection work is redone
 //! from the stored offset after a restart.
 
+mod by_tenant;
 mod cached;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -30,4 +31,4 @@ pub use projector::{
 };
 pub use read_ahead::STEP_RECORDS;
 pub use sled_store::SledStore;
-pub use store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+pub use store::{Checkpoint, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};

@@ -14,6 +14,7 @@ use rezef_events::agent::AgentState;
 use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId};
 
 use crate::Result;
+use crate::by_tenant::ByTenant;
 use crate::dedup::AppliedIds;
 use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 
@@ -24,7 +25,7 @@ type Key<T> = (TenantId, T);
 #[derive(Debug, Default)]
 pub struct Tables {
     next_offset: Option<u64>,
-    journeys: HashMap<Key<CustomerId>, Option<Arc<Journey>>>,
+    journeys: ByTenant<CustomerId, Option<Arc<Journey>>>,
     identities: HashMap<Key<String>, (ChannelIdentity, CustomerId)>,
     customer_events: HashMap<Key<CustomerId>, Vec<u64>>,
     agents: HashMap<Key<AgentId>, AgentState>,
@@ -40,11 +41,12 @@ impl Tables {
     pub fn apply(&mut self, batch: ProjectionBatch) {
         self.next_offset = Some(batch.next_offset);
         for journey in batch.journeys {
-            let key = (journey.tenant_id.clone(), journey.customer_id.clone());
-            self.journeys.insert(key, Some(journey));
+            let tenant = journey.tenant_id.clone();
+            self.journeys
+                .insert(&tenant, journey.customer_id.clone(), Some(journey));
         }
-        for key in batch.removed {
-            self.journeys.insert(key, None);
+        for (tenant, customer) in batch.removed {
+            self.journeys.insert(&tenant, customer, None);
         }
         for (tenant, identity, customer) in batch.identities {
             let key = (tenant, identity.index_key());
@@ -95,9 +97,7 @@ impl Tables {
         tenant: &TenantId,
         customer: &CustomerId,
     ) -> Option<Option<&Arc<Journey>>> {
-        self.journeys
-            .get(&(tenant.clone(), customer.clone()))
-            .map(Option::as_ref)
+        self.journeys.get(tenant, customer).map(Option::as_ref)
     }
 
     pub fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Option<&CustomerId> {
@@ -149,11 +149,10 @@ impl Tables {
     pub fn journeys<'a>(
         &'a self,
         tenant: Option<&'a TenantId>,
-    ) -> impl Iterator<Item = (&'a Key<CustomerId>, Option<&'a Arc<Journey>>)> + 'a {
-        self.journeys
-            .iter()
-            .filter(move |((t, _), _)| tenant.is_none_or(|tenant| t == tenant))
-            .map(|(key, journey)| (key, journey.as_ref()))
+    ) -> impl Iterator<Item = (&'a TenantId, &'a CustomerId, Option<&'a Arc<Journey>>)> + 'a {
+        (self.journeys.iter())
+            .filter(move |(t, _, _)| tenant.is_none_or(|tenant| *t == tenant))
+            .map(|(t, customer, journey)| (t, customer, journey.as_ref()))
     }
 
     /// The identity links made here: tenant, identity key, owner.
@@ -177,10 +176,10 @@ impl Tables {
             forgotten: self.forgotten.clone(),
             ..ProjectionBatch::default()
         };
-        for (key, journey) in &self.journeys {
+        for (tenant, customer, journey) in self.journeys.iter() {
             match journey {
                 Some(journey) => batch.journeys.push(journey.clone()),
-                None => batch.removed.push(key.clone()),
+                None => batch.removed.push((tenant.clone(), customer.clone())),
             }
         }
         batch.identities = (self.identities.iter())
@@ -261,7 +260,7 @@ impl JourneyStore for MemoryStore {
     ) -> Box<dyn Iterator<Item = Result<Journey>> + 'a> {
         let tables = self.read();
         let mut journeys: Vec<Journey> = (tables.journeys(tenant))
-            .filter_map(|(_, journey)| journey.map(|j| j.as_ref().clone()))
+            .filter_map(|(_, _, journey)| journey.map(|j| j.as_ref().clone()))
             .collect();
         journeys
             .sort_by(|a, b| (&a.tenant_id, &a.customer_id).cmp(&(&b.tenant_id, &b.customer_id)));

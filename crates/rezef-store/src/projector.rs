@@ -28,7 +28,7 @@ use crate::dedup::DedupWindow;
 use crate::partitioning::Partitioning;
 use crate::read_ahead::{Decoded, ReadAhead};
 use crate::step::Step;
-use crate::store::JourneyStore;
+use crate::store::{Checkpoint, JourneyStore};
 use crate::{Error, Result};
 
 /// How long the live projector waits for new records before it looks whether a checkpoint
@@ -93,6 +93,13 @@ pub struct Projector {
     changes: broadcast::Sender<JourneyChanged>,
     /// The checkpoint being written, at most one.
     checkpoint: Option<JoinHandle<Result<()>>>,
+}
+
+/// Whether the projector follows the log live or catches up to a given offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    Live,
+    CatchingUp,
 }
 
 /// How many of the latest event ids a projector remembers unless told otherwise.
@@ -172,7 +179,7 @@ impl Projector {
         let mut ahead = ReadAhead::start(self.log.clone(), from, Some(until));
         while let Some(batch) = ahead.next().await {
             let step = fold(self.step(), batch?).await?;
-            self.commit(step, &mut stats).await?;
+            self.commit(step, &mut stats, Pace::CatchingUp).await?;
             progress(*self.position.borrow());
         }
         self.checkpoint_written().await?;
@@ -191,11 +198,11 @@ impl Projector {
                 match tokio::time::timeout(IDLE_CHECK, ahead.next()).await {
                     Ok(Some(batch)) => {
                         let step = fold(self.step(), batch?).await?;
-                        self.commit(step, &mut stats).await?;
+                        self.commit(step, &mut stats, Pace::Live).await?;
                     }
                     // The log is closed.
                     Ok(None) => return Ok(()),
-                    Err(_idle) => self.maybe_checkpoint().await?,
+                    Err(_idle) => self.maybe_checkpoint(Pace::Live).await?,
                 }
             }
         };
@@ -212,7 +219,12 @@ impl Projector {
 
     /// Relays what the step sends to other partitions, commits it to the store, announces
     /// the new position and the changes, and starts a checkpoint if one is due.
-    async fn commit(&mut self, mut step: Step, stats: &mut ProjectionStats) -> Result<()> {
+    async fn commit(
+        &mut self,
+        mut step: Step,
+        stats: &mut ProjectionStats,
+        pace: Pace,
+    ) -> Result<()> {
         let outbox = step.take_outbox();
         if let Some(partitioning) = &self.partitioning
             && !outbox.is_empty()
@@ -245,12 +257,15 @@ impl Projector {
                 offset,
             });
         }
-        self.maybe_checkpoint().await
+        self.maybe_checkpoint(pace).await
     }
 
     /// Starts a checkpoint when the store says one is due. While the previous one is still
     /// being written, folding waits for it: memory stays bounded when sled is slower.
-    async fn maybe_checkpoint(&mut self) -> Result<()> {
+    /// Catching up (a rebuild) checkpoints only when memory asks: the interval bounds the
+    /// work a crash redoes, which a rebuild redoes anyway, and every checkpoint rewrites
+    /// every journey changed since the last one.
+    async fn maybe_checkpoint(&mut self, pace: Pace) -> Result<()> {
         if self
             .checkpoint
             .as_ref()
@@ -258,8 +273,9 @@ impl Projector {
         {
             self.checkpoint_written().await?;
         }
-        if !self.store.checkpoint_due() {
-            return Ok(());
+        match (self.store.checkpoint_due(), pace) {
+            (None, _) | (Some(Checkpoint::Interval), Pace::CatchingUp) => return Ok(()),
+            (Some(Checkpoint::Dirty), _) | (Some(Checkpoint::Interval), Pace::Live) => {}
         }
         self.checkpoint_written().await?;
         let store = self.store.clone();

@@ -6,7 +6,7 @@
 //! a partitioned log, identity ownership and merges that another partition must decide are
 //! sent there as handovers (docs/scale-out.md §2).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rezef_events::agent::AgentState;
@@ -20,6 +20,7 @@ use rezef_events::{
 };
 use tracing::{debug, warn};
 
+use crate::by_tenant::ByTenant;
 use crate::dedup::{self, DedupWindow};
 use crate::partitioning::Partitioning;
 use crate::projector::ProjectionStats;
@@ -37,9 +38,9 @@ pub struct Step {
     store: Arc<dyn JourneyStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
-    journeys: HashMap<(TenantId, CustomerId), Journey>,
+    journeys: ByTenant<CustomerId, Journey>,
     /// Journeys that left this partition in this step (restored elsewhere by an unmerge).
-    removed: HashSet<(TenantId, CustomerId)>,
+    removed: ByTenant<CustomerId, ()>,
     links: HashMap<(TenantId, String), CustomerId>,
     tokens: HashMap<(TenantId, String), Option<TokenGrant>>,
     window: Arc<Mutex<DedupWindow>>,
@@ -61,8 +62,8 @@ impl Step {
             store,
             policies,
             partitioning,
-            journeys: HashMap::new(),
-            removed: HashSet::new(),
+            journeys: ByTenant::default(),
+            removed: ByTenant::default(),
             links: HashMap::new(),
             tokens: HashMap::new(),
             window,
@@ -512,15 +513,15 @@ impl Step {
 
     /// Keeps a journey (or pointer) under its customer.
     fn put(&mut self, journey: Journey) {
-        let key = (journey.tenant_id.clone(), journey.customer_id.clone());
-        self.removed.remove(&key);
-        self.journeys.insert(key, journey);
+        let tenant = journey.tenant_id.clone();
+        self.removed.remove(&tenant, &journey.customer_id);
+        self.journeys
+            .insert(&tenant, journey.customer_id.clone(), journey);
     }
 
     fn remove(&mut self, tenant: &TenantId, customer: &CustomerId) {
-        let key = (tenant.clone(), customer.clone());
-        self.journeys.remove(&key);
-        self.removed.insert(key);
+        self.journeys.remove(tenant, customer);
+        self.removed.insert(tenant, customer.clone(), ());
     }
 
     /// The customer the event's reference names: the one a partition forwarded it for, the
@@ -591,16 +592,15 @@ impl Step {
 
     /// The journey of `customer`, loaded once per step.
     fn load(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<&mut Journey>> {
-        let key = (tenant.clone(), customer.clone());
-        if self.removed.contains(&key) {
+        if self.removed.contains(tenant, customer) {
             return Ok(None);
         }
-        if !self.journeys.contains_key(&key)
+        if !self.journeys.contains(tenant, customer)
             && let Some(journey) = self.store.journey(tenant, customer)?
         {
-            self.journeys.insert(key.clone(), journey);
+            self.journeys.insert(tenant, customer.clone(), journey);
         }
-        Ok(self.journeys.get_mut(&key))
+        Ok(self.journeys.get_mut(tenant, customer))
     }
 
     fn load_or_new(
@@ -610,10 +610,11 @@ impl Step {
         at: rezef_events::Timestamp,
     ) -> Result<&mut Journey> {
         self.load(tenant, customer)?;
-        self.removed.remove(&(tenant.clone(), customer.clone()));
+        self.removed.remove(tenant, customer);
         Ok(self
             .journeys
-            .entry((tenant.clone(), customer.clone()))
+            .tenant(tenant)
+            .entry(customer.clone())
             .or_insert_with(|| Journey::new(tenant.clone(), customer.clone(), at)))
     }
 
@@ -627,15 +628,14 @@ impl Step {
         at: rezef_events::Timestamp,
     ) -> Result<()> {
         self.load(tenant, absorbed)?;
-        let Some(taken) = self.journeys.remove(&(tenant.clone(), absorbed.clone())) else {
+        let Some(taken) = self.journeys.remove(tenant, absorbed) else {
             return Ok(());
         };
         let tombstone = self
             .load_or_new(tenant, survivor, at)?
             .absorb(taken, record);
         debug!(%tenant, %survivor, %absorbed, "customers merged");
-        self.journeys
-            .insert((tenant.clone(), absorbed.clone()), tombstone);
+        self.journeys.insert(tenant, absorbed.clone(), tombstone);
         Ok(())
     }
 
@@ -647,8 +647,12 @@ impl Step {
             .unwrap_or_else(|e| e.into_inner())
             .take_changes();
         (self.batch.applied, self.batch.forgotten) = (changes.applied, changes.forgotten);
-        self.batch.journeys = self.journeys.into_values().map(Arc::new).collect();
-        self.batch.removed = self.removed.into_iter().collect();
+        self.batch.journeys = (self.journeys.into_iter())
+            .map(|(_, _, journey)| Arc::new(journey))
+            .collect();
+        self.batch.removed = (self.removed.into_iter())
+            .map(|(tenant, customer, ())| (tenant, customer))
+            .collect();
         self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
         self.batch
     }

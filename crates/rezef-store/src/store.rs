@@ -39,6 +39,15 @@ pub struct ProjectionBatch {
     pub routing: Vec<(TenantId, RoutingConfigRecord)>,
 }
 
+/// Why a checkpoint is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// The interval since the last one has passed.
+    Interval,
+    /// The changed journeys passed the bound on memory.
+    Dirty,
+}
+
 /// A tenant's routing configuration as the log recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutingConfigRecord {
@@ -69,10 +78,10 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies a projection step atomically.
     fn commit(&self, batch: ProjectionBatch) -> Result<()>;
 
-    /// Whether enough has been committed in memory to write a checkpoint (see
+    /// Whether (and why) enough has been committed in memory to write a checkpoint (see
     /// [`crate::CachedStore`]); never, for a store whose commits are already written.
-    fn checkpoint_due(&self) -> bool {
-        false
+    fn checkpoint_due(&self) -> Option<Checkpoint> {
+        None
     }
 
     /// Writes what was committed in memory to the store below, atomically with its offset.

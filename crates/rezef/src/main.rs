@@ -62,6 +62,11 @@ enum Command {
     Demo,
 }
 
+/// mimalloc, not glibc's malloc: the projection allocates and frees journeys at a high rate
+/// (docs/architecture.md, "The projection").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
