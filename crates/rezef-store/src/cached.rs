@@ -176,6 +176,13 @@ impl JourneyCache {
     }
 }
 
+impl Layers {
+    /// The tables in memory, the checkpoint being written first: later ones win.
+    fn oldest_first(&self) -> impl Iterator<Item = &Tables> {
+        self.flushing.as_deref().into_iter().chain([&self.active])
+    }
+}
+
 /// A journey store in memory in front of a durable one (see the module docs).
 #[derive(Debug)]
 pub struct CachedStore {
@@ -410,12 +417,7 @@ impl JourneyStore for CachedStore {
             }
         }
         let layers = self.read();
-        let newest_last = layers
-            .flushing
-            .iter()
-            .map(|f| f.as_ref())
-            .chain([&layers.active]);
-        for tables in newest_last {
+        for tables in layers.oldest_first() {
             for (t, customer, journey) in tables.journeys(tenant) {
                 let key = (t.clone(), customer.clone());
                 match journey {
@@ -468,12 +470,7 @@ impl JourneyStore for CachedStore {
             });
         }
         let layers = self.read();
-        for layer in layers
-            .flushing
-            .iter()
-            .map(|f| f.as_ref())
-            .chain([&layers.active])
-        {
+        for layer in layers.oldest_first() {
             tables.apply(layer.dedup_changes());
         }
         Ok(tables.applied_ids().collect())
@@ -488,12 +485,7 @@ impl JourneyStore for CachedStore {
     ) -> Result<Vec<u64>> {
         let mut offsets = self.below.customer_offsets(tenant, customer, from, to)?;
         let layers = self.read();
-        for layer in layers
-            .flushing
-            .iter()
-            .map(|f| f.as_ref())
-            .chain([&layers.active])
-        {
+        for layer in layers.oldest_first() {
             offsets.extend(layer.customer_offsets(tenant, customer, from, to));
         }
         offsets.sort_unstable();
