@@ -34,3 +34,45 @@ async fn an_error_quoting_a_huge_line_still_reaches_the_client() {
     assert!(status.message().len() <= 1024, "{}", status.message().len());
     server.stop().await;
 }
+
+/// A bad duration does not hide a bad rule: SetRoutingConfig names both, with their paths.
+#[tokio::test]
+async fn every_configuration_mistake_is_reported_with_its_path() {
+    let server = Running::start(Default::default()).await;
+    let client = server.client().await;
+    let config = r#"
+        version = 1
+        default_queue = "general"
+
+        [offers]
+        timeout = "2 parsecs"
+
+        [[queues]]
+        id = "general"
+        steps = [{ after = "0s" }]
+
+        [[rules]]
+        name = "billing"
+        when = "intent == 'billing'"
+        queue = "general"
+
+        [[rules]]
+        name = "vip"
+        when = "tire == 'vip'"
+        queue = "general"
+    "#;
+    let status = client
+        .routing()
+        .set_routing_config(proto::SetRoutingConfigRequest {
+            tenant_id: TENANT.into(),
+            config: config.into(),
+        })
+        .await
+        .expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert_eq!(
+        fields(&status),
+        ["config.offers.timeout", "config.rules[1].when"]
+    );
+    server.stop().await;
+}
