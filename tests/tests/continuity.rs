@@ -1081,7 +1081,8 @@ fn started_with_token(f: &EventFactory, token: &str) -> proto::Event {
     )
 }
 
-/// A continuation token carries the chat to a call from a number nobody knows, once.
+/// A continuation token carries the chat to a call from a number nobody knows, once. It
+/// grants continuity, not verification: the caller verifies again, though the chat did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_continuation_token_continues_the_chat_from_an_unknown_number_once() {
     let (mut client, _running) = backbone().await;
@@ -1097,9 +1098,20 @@ async fn a_continuation_token_continues_the_chat_from_an_unknown_number_once() {
             chat.interaction_started(Direction::Inbound),
             chat.intent_detected("loan.application", 0.9, "bot"),
             chat.context("amount", "50000", false),
+            chat.identified(
+                proto::VerificationMethod::OneTimeCode,
+                proto::AssuranceLevel::Substantial,
+                Vec::new(),
+            ),
         ],
     )
     .await;
+    let chat_again = resume(&mut client, chat.customer_ref(), Channel::Webchat, last).await;
+    let chat_verified = chat_again.verified.expect("the chat verified");
+    assert!(
+        chat_verified.skip_verification,
+        "the chat's visitor is spared"
+    );
     let visitor = journey(&mut client, chat.customer_ref(), last).await;
     let issued = client
         .journeys()
@@ -1143,12 +1155,23 @@ async fn a_continuation_token_continues_the_chat_from_an_unknown_number_once() {
         issued.conversation_id
     );
     assert_eq!(context(conversation_of(&answer), "amount").value, "50000");
+    let verified = answer
+        .verified
+        .expect("the chat's verification is reported");
+    assert!(
+        !verified.skip_verification,
+        "a token is no proof of who the caller is"
+    );
 
     let last = publish(
         &mut client,
         vec![started_with_token(&stranger, &issued.token)],
     )
     .await;
+    // Once the call is in the journey, its number is the customer's, still unverified.
+    let during = resume(&mut client, stranger.customer_ref(), Channel::Voice, last).await;
+    assert_eq!(during.customer_id, visitor.customer_id);
+    assert!(!during.verified.expect("reported").skip_verification);
     let seen = journey(&mut client, stranger.customer_ref(), last).await;
     assert_eq!(
         seen.customer_id, visitor.customer_id,

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The last representable instant (in 2262).
+    pub const MAX: Self = Self(i64::MAX);
+
     pub const fn from_unix_nanos(nanos: i64) -> Self {
         Self(nanos)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::Stream;
 use rezef_events::fold::TRANSCRIPT_LEN;
 use rezef_events::partition::Partitioner;
-use rezef_events::resume::resume;
+use rezef_events::resume::{Caller, resume};
 use rezef_events::{
     Channel, ConversationId, CustomerId, Journey, Payload, TenantId, Timestamp,
     is_continuation_token,
@@ -152,7 +152,8 @@ impl Local {
             },
         };
         let policy = self.backbone.policy(&tenant);
-        let answer = resume(&journey, channel, now, policy, token.as_deref());
+        let caller = Caller::Shown(&customer);
+        let answer = resume(&journey, caller, channel, now, policy, token.as_deref());
         let view = View {
             reveal,
             transcript: request

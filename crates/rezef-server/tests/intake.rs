@@ -4,10 +4,10 @@
 
 mod common;
 
-use rezef_adapter::proto;
+use rezef_adapter::{identity_ref, proto};
 use tonic::Code;
 
-use common::{Running, fields};
+use common::{Running, chat, fields};
 
 const TENANT: &str = "acme";
 
@@ -74,5 +74,57 @@ async fn every_configuration_mistake_is_reported_with_its_path() {
         fields(&status),
         ["config.offers.timeout", "config.rules[1].when"]
     );
+    server.stop().await;
+}
+
+/// A chat verified by one-time code gives a token; a caller from a number nobody knows says
+/// it. The call continues the chat, but the caller verifies again (docs/continuity.md).
+#[tokio::test]
+async fn a_continuation_token_grants_continuity_not_verification() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    let chat = chat(TENANT, "v-token");
+    let ack = client
+        .publish(vec![
+            chat.interaction_started(proto::Direction::Inbound),
+            chat.identified(
+                proto::VerificationMethod::OneTimeCode,
+                proto::AssuranceLevel::Substantial,
+                Vec::new(),
+            ),
+        ])
+        .await
+        .expect("publish");
+    let issued = client
+        .journeys()
+        .issue_continuation_token(proto::IssueContinuationTokenRequest {
+            tenant_id: TENANT.into(),
+            customer: Some(chat.customer_ref()),
+            channel: proto::Channel::Webchat as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("issued")
+        .into_inner();
+    assert!(issued.offset > ack.first_offset);
+    let caller = identity_ref(proto::IdentityKind::Phone, "+15551230001");
+    let answer = client
+        .journeys()
+        .resume_conversation(proto::ResumeConversationRequest {
+            tenant_id: TENANT.into(),
+            customer: Some(caller),
+            channel: proto::Channel::Voice as i32,
+            continuation_token: issued.token,
+            min_offset: Some(issued.offset),
+            ..Default::default()
+        })
+        .await
+        .expect("resume")
+        .into_inner();
+    assert_eq!(answer.continuation(), proto::Continuation::Token);
+    let verified = answer
+        .verified
+        .expect("the chat's verification is reported");
+    assert!(!verified.skip_verification, "the token proves no identity");
     server.stop().await;
 }

@@ -207,7 +207,8 @@ impl Local {
         let now = self.desk.now();
         let known = journey.as_ref().map(|journey| {
             let policy = self.backbone().policy(&tenant);
-            let answer = rezef_events::resume::resume(journey, channel, now, policy, None);
+            let caller = rezef_events::resume::Caller::Contact(&interaction);
+            let answer = rezef_events::resume::resume(journey, caller, channel, now, policy, None);
             let conversation = answer.conversation.map(|(c, _)| c);
             (
                 conversation.and_then(|c| c.intent.as_ref().map(|i| i.intent.clone())),
