@@ -1638,3 +1638,57 @@ async fn a_conversation_is_watched_live_without_repeats() {
     let update = next_update(&mut stream).await;
     assert_eq!(stage(&update), Some(Stage::Ended));
 }
+
+/// An adapter whose clock is a month ahead: its verification dated 30 days on is refused,
+/// naming the field, so it neither spares re-verification for a month nor closes the live
+/// chat as inactive. One a few minutes ahead (within the allowed skew) is taken as of the
+/// server's time: it holds for the policy's hour from when it was recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_dated_in_the_future_changes_nothing_ahead_of_the_server() {
+    let (mut client, _running) = backbone().await;
+    let chat = contact(
+        IdentityKind::ChatVisitor,
+        "visitor-clock",
+        Channel::Webchat,
+        "chat-clock",
+    );
+    let last = publish(
+        &mut client,
+        vec![
+            chat.interaction_started(Direction::Inbound),
+            chat.intent_detected("billing.dispute", 0.9, "bot"),
+        ],
+    )
+    .await;
+    let verify = || {
+        chat.identified(
+            VerificationMethod::OneTimeCode,
+            AssuranceLevel::Substantial,
+            Vec::new(),
+        )
+    };
+    let next_month = at(verify(), SystemTime::now() + secs(30 * 24 * 3600));
+    let status = refused(client.publish(vec![next_month]).await);
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(
+        status.message().contains("events[0].occurred_at"),
+        "{}",
+        status.message()
+    );
+    let answer = resume(&mut client, chat.customer_ref(), Channel::Voice, last).await;
+    assert_eq!(answer.continuation(), Continuation::WithinWindow);
+    assert!(answer.verified.is_none(), "nothing was verified");
+
+    let fast_clock = at(verify(), SystemTime::now() + secs(240));
+    let last = publish(&mut client, vec![fast_clock]).await;
+    let recorded_by = SystemTime::now();
+    let answer = resume(&mut client, chat.customer_ref(), Channel::Voice, last).await;
+    assert_eq!(answer.continuation(), Continuation::WithinWindow);
+    let verified = answer.verified.expect("verified");
+    assert!(verified.skip_verification);
+    assert!(
+        time(verified.verified_at) <= recorded_by,
+        "as of the server's time"
+    );
+    assert!(time(verified.expires_at) <= recorded_by + secs(3600));
+}

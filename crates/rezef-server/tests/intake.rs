@@ -128,3 +128,46 @@ async fn a_continuation_token_grants_continuity_not_verification() {
     assert!(!verified.skip_verification, "the token proves no identity");
     server.stop().await;
 }
+
+/// An event dated 2100 is refused, naming the field, and nothing of its batch is written;
+/// one a minute ahead (a clock running fast) is taken.
+#[tokio::test]
+async fn an_event_dated_in_the_future_is_refused_past_the_allowed_skew() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    let chat = chat(TENANT, "v-future");
+    let mut in_2100 = chat.identified(
+        proto::VerificationMethod::OneTimeCode,
+        proto::AssuranceLevel::Substantial,
+        Vec::new(),
+    );
+    in_2100.occurred_at = Some(prost_types::Timestamp {
+        seconds: 4_102_444_800,
+        nanos: 0,
+    });
+    let status = common::status_of(
+        client
+            .publish(vec![
+                chat.interaction_started(proto::Direction::Inbound),
+                in_2100,
+            ])
+            .await,
+    );
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert_eq!(fields(&status), ["events[1].occurred_at"]);
+    let unknown = client.journey(TENANT, chat.customer_ref(), None).await;
+    assert_eq!(
+        common::status_of(unknown).code(),
+        Code::NotFound,
+        "nothing written"
+    );
+
+    let mut a_minute_ahead = chat.interaction_started(proto::Direction::Inbound);
+    let now = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    a_minute_ahead.occurred_at = Some(now.into());
+    client
+        .publish(vec![a_minute_ahead])
+        .await
+        .expect("within the skew");
+    server.stop().await;
+}
