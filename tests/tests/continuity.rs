@@ -152,6 +152,7 @@ fn says(f: &EventFactory, from: Participant, sender: &str, text: &str) -> proto:
         sender_id: sender.into(),
         text: text.into(),
         attachments: Vec::new(),
+        sensitive: false,
     }))
 }
 
@@ -1691,4 +1692,55 @@ async fn a_verification_dated_in_the_future_changes_nothing_ahead_of_the_server(
         "as of the server's time"
     );
     assert!(time(verified.expires_at) <= recorded_by + secs(3600));
+}
+
+/// The customer types the code they were sent into the chat, then calls: the agent's view
+/// of the chat (ResumeConversation) and an auditor's replay show the code masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_typed_in_the_chat_reaches_no_channel_and_no_auditor() {
+    use futures::StreamExt;
+    let (mut client, _running) = backbone().await;
+    let chat = contact(
+        IdentityKind::ChatVisitor,
+        "visitor-code",
+        Channel::Webchat,
+        "chat-code",
+    );
+    let last = publish(
+        &mut client,
+        vec![
+            chat.interaction_started(Direction::Inbound),
+            says(
+                &chat,
+                Participant::Bot,
+                "bot",
+                "I've sent a code to your phone",
+            ),
+            says(&chat, Participant::Customer, "", "482913"),
+            chat.context("card", "4111111111111111", true),
+        ],
+    )
+    .await;
+    let answer = resume(&mut client, chat.customer_ref(), Channel::Voice, last).await;
+    let transcript: Vec<_> = (conversation_of(&answer).transcript.iter())
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(transcript, ["I've sent a code to your phone", "****"]);
+
+    let replay = proto::ReplayHistoryRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(chat.customer_ref()),
+        ..Default::default()
+    };
+    let events: Vec<_> = client.replay(replay).await.expect("replay").collect().await;
+    let served: Vec<String> = events
+        .into_iter()
+        .map(|e| e.expect("replayed").event.expect("event").payload)
+        .filter_map(|payload| match payload? {
+            Payload::MessageSent(m) => Some(m.text),
+            Payload::ContextSet(c) => Some(c.value),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(served, ["I've sent a code to your phone", "****", "****"]);
 }

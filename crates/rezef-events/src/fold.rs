@@ -174,8 +174,15 @@ impl Journey {
                 conversation.channels.push(channel);
             }
             let had_intent = conversation.intent.is_some();
-            handled_by =
-                apply_to_conversation(conversation, &mut delta, event, at, reason, &mut applied);
+            handled_by = apply_to_conversation(
+                conversation,
+                &mut delta,
+                event,
+                at,
+                reason,
+                cx.policy,
+                &mut applied,
+            );
             if let Some(agent) = &handled_by {
                 self.last_agent_id = Some(agent.clone());
             }
@@ -476,6 +483,7 @@ fn apply_to_conversation(
     event: &Event,
     at: Timestamp,
     reason: JoinReason,
+    policy: &ContinuityPolicy,
     applied: &mut Applied,
 ) -> Option<crate::ids::AgentId> {
     let interaction = event
@@ -537,6 +545,7 @@ fn apply_to_conversation(
                 sender_id,
                 text,
                 attachments,
+                sensitive,
             },
             _,
         ) => {
@@ -547,7 +556,8 @@ fn apply_to_conversation(
             conversation.transcript.push_back(TranscriptEntry {
                 from: *from,
                 sender_id: sender_id.clone(),
-                text: text.clone(),
+                // Transcripts reach every channel and agent: they never hold a code.
+                text: crate::mask::message(*from, text, *sensitive, policy).into_owned(),
                 attachment_count: u32::try_from(attachments.len()).unwrap_or(u32::MAX),
                 channel: event.channel,
                 sent_at: at,

@@ -12,7 +12,8 @@
 //!   [`resolution`]: whether identities an event shows make it another customer's, merge
 //!   two, or are refused (pure decisions the projector carries out); [`bound`]: how a
 //!   journey with years of history stays small.
-//! - [`resume`]: what a channel learns when a contact arrives.
+//! - [`resume`]: what a channel learns when a contact arrives; [`mask`]: what is masked
+//!   before it is served (sensitive values, card numbers, one-time codes).
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: how an event is stored in a log record.
 //! - [`partition`]: which partition of a partitioned log an event belongs to; [`handover`]:
@@ -46,6 +47,7 @@ pub mod handover;
 pub mod identity;
 pub mod ids;
 pub mod journey;
+pub mod mask;
 pub mod merge;
 pub mod partition;
 pub mod policy;

@@ -107,6 +107,7 @@ impl History {
             sender_id: String::new(),
             text: text.into(),
             attachments: Vec::new(),
+            sensitive: false,
         })
     }
 

@@ -70,32 +70,13 @@ impl Local {
         })
     }
 
-    /// Whether the caller asked to see sensitive values and may.
-    fn may_reveal(&self, request: &Request<ResumeConversationRequest>) -> Result<bool> {
-        if !request.get_ref().reveal_sensitive {
-            return Ok(false);
-        }
-        let key = request
-            .metadata()
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        match key {
-            Some(key) if self.backbone.reveal_keys.iter().any(|k| k == key) => Ok(true),
-            _ => Err(Error::PermissionDenied(
-                "reveal_sensitive needs an `authorization: Bearer <key>` header with a key \
-                 the server allows (reveal_keys)"
-                    .into(),
-            )),
-        }
-    }
-
     async fn resume(
         &self,
         request: Request<ResumeConversationRequest>,
     ) -> Result<ResumeConversationResponse> {
         let wait = self.backbone.max_wait(&request);
-        let reveal = self.may_reveal(&request)?;
+        let reveal =
+            (self.backbone).may_reveal(request.metadata(), request.get_ref().reveal_sensitive)?;
         let request = request.into_inner();
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", request.tenant_id);

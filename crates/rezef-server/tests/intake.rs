@@ -171,3 +171,114 @@ async fn an_event_dated_in_the_future_is_refused_past_the_allowed_skew() {
         .expect("within the skew");
     server.stop().await;
 }
+
+/// The texts of the replayed messages and context values, in order.
+fn replayed_texts(events: &[proto::ReplayedEvent]) -> Vec<String> {
+    use proto::event::Payload;
+    events
+        .iter()
+        .filter_map(|e| match e.event.as_ref()?.payload.as_ref()? {
+            Payload::MessageSent(m) => Some(m.text.clone()),
+            Payload::ContextSet(c) => Some(c.value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A chat where the customer types the code they were sent and gives a card number, and the
+/// adapter marks a password sensitive. Transcripts never show them; an audit replay masks
+/// them as every other read does, unless the caller may reveal.
+#[tokio::test]
+async fn replays_and_transcripts_mask_sensitive_values_codes_and_cards() {
+    use futures::StreamExt;
+    let server = Running::start_with(rezef_server::ServerConfig {
+        reveal_keys: vec!["auditor-key".into()],
+        ..Default::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    let chat = chat(TENANT, "v-secrets");
+    let mut password = chat.message(proto::Participant::Customer, "hunter2");
+    if let Some(proto::event::Payload::MessageSent(m)) = &mut password.payload {
+        m.sensitive = true;
+    }
+    let ack = client
+        .publish(vec![
+            chat.interaction_started(proto::Direction::Inbound),
+            chat.message(proto::Participant::Bot, "I've sent a code to your phone"),
+            chat.message(proto::Participant::Customer, "482913"),
+            chat.message(
+                proto::Participant::Customer,
+                "my card is 4111 1111 1111 1111",
+            ),
+            password,
+            chat.context("card", "4111111111111111", true),
+        ])
+        .await
+        .expect("publish");
+    let last = ack.first_offset + u64::from(ack.count) - 1;
+
+    let journey = client
+        .journey(TENANT, chat.customer_ref(), Some(last))
+        .await
+        .expect("journey")
+        .journey
+        .expect("journey");
+    let transcript: Vec<_> = (journey.conversations[0].transcript.iter())
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(
+        transcript,
+        [
+            "I've sent a code to your phone",
+            "****",
+            "my card is ****",
+            "****"
+        ]
+    );
+
+    let replay = |key: Option<&str>, reveal: bool| {
+        let mut request = tonic::Request::new(proto::ReplayHistoryRequest {
+            tenant_id: TENANT.into(),
+            reveal_sensitive: reveal,
+            ..Default::default()
+        });
+        if let Some(key) = key {
+            let value = format!("Bearer {key}").parse().expect("header value");
+            request.metadata_mut().insert("authorization", value);
+        }
+        let mut audit = client.audit();
+        async move {
+            let stream = audit.replay_history(request).await?.into_inner();
+            let events: Vec<_> = stream.collect().await;
+            events.into_iter().collect::<Result<Vec<_>, _>>()
+        }
+    };
+    let masked = replay(None, false).await.expect("replayed");
+    assert_eq!(
+        replayed_texts(&masked),
+        [
+            "I've sent a code to your phone",
+            "****",
+            "my card is ****",
+            "****",
+            "****"
+        ]
+    );
+    for key in [None, Some("guess")] {
+        let status = replay(key, true).await.expect_err("refused");
+        assert_eq!(status.code(), Code::PermissionDenied, "{key:?}");
+    }
+    let revealed = replay(Some("auditor-key"), true).await.expect("revealed");
+    assert_eq!(
+        replayed_texts(&revealed),
+        [
+            "I've sent a code to your phone",
+            "482913",
+            "my card is 4111 1111 1111 1111",
+            "hunter2",
+            "4111111111111111"
+        ]
+    );
+    server.stop().await;
+}

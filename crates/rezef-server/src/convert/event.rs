@@ -132,6 +132,7 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                     size_bytes: a.size_bytes,
                 })
                 .collect(),
+            sensitive: p.sensitive,
         },
         P::ContextSet(p) => Payload::ContextSet {
             key: p.key,
@@ -428,6 +429,7 @@ fn payload_to_proto(payload: &Payload) -> P {
             sender_id,
             text,
             attachments,
+            sensitive,
         } => P::MessageSent(v1::MessageSent {
             from: from.to_proto(),
             sender_id,
@@ -441,6 +443,7 @@ fn payload_to_proto(payload: &Payload) -> P {
                     size_bytes: a.size_bytes,
                 })
                 .collect(),
+            sensitive,
         }),
         Payload::ContextSet {
             key,
@@ -662,6 +665,7 @@ mod tests {
                     name: "a.pdf".into(),
                     size_bytes: 12,
                 }],
+                sensitive: true,
             },
             Payload::ContextSet {
                 key: "card".into(),
