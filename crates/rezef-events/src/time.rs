@@ -50,12 +50,6 @@ impl Timestamp {
         Self(self.0.saturating_add(nanos))
     }
 
-    /// This instant minus `duration`, saturating at the start of time.
-    pub fn minus(self, duration: std::time::Duration) -> Self {
-        let nanos = i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
-        Self(self.0.saturating_sub(nanos))
-    }
-
     /// The time from `earlier` to this instant (zero if `earlier` is later).
     pub fn since(self, earlier: Self) -> std::time::Duration {
         u64::try_from(self.0.saturating_sub(earlier.0))

@@ -207,6 +207,13 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// How far ahead of the server's clock an event may be dated.
+    pub fn clock_skew(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.max_clock_skew_ms)
+    }
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
         Self {

@@ -80,8 +80,8 @@ impl IngestService {
             });
         }
         let tenant = request.events[0].tenant_id.clone();
-        let skew = std::time::Duration::from_millis(self.limits.max_clock_skew_ms);
-        let latest = Timestamp::now().plus(skew);
+        let (now, skew) = (Timestamp::now(), self.limits.clock_skew());
+        let latest = now.plus(skew);
         let partitioner = self.topology.partitioner();
         let partitioned = partitioner.partitions() > 1;
         let mut violations = Vec::new();
@@ -97,7 +97,7 @@ impl IngestService {
             }
             match event_from_proto(event) {
                 Ok(event) if event.occurred_at > latest => {
-                    violations.push(ahead_of_the_clock(&at, event.occurred_at, latest, skew));
+                    violations.push(ahead_of_the_clock(&at, event.occurred_at, now, skew));
                 }
                 Ok(event) => {
                     let encoded = codec::encode(&event);
@@ -255,10 +255,10 @@ impl Ingest for IngestService {
 fn ahead_of_the_clock(
     at: &str,
     occurred_at: Timestamp,
-    latest: Timestamp,
+    now: Timestamp,
     skew: std::time::Duration,
 ) -> rezef_events::Violation {
-    let ahead = occurred_at.since(latest.minus(skew));
+    let ahead = occurred_at.since(now);
     rezef_events::Violation::new(
         format!("{at}.occurred_at"),
         format!(
