@@ -325,3 +325,51 @@ async fn a_routing_configuration_set_through_the_api_survives_a_restart() {
     let queues: Vec<&str> = stats.queues.iter().map(|q| q.queue_id.as_str()).collect();
     assert!(queues.contains(&"billing"), "{queues:?}");
 }
+
+/// A CRM records once that a customer is a VIP; their call is routed with the VIP priority
+/// though the voice channel says nothing of their tier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vip_recorded_by_the_crm_is_routed_as_one() {
+    let (mut client, _server, _dir) = backbone().await;
+    let vip =
+        EventFactory::new(TENANT, "crm").identity(proto::IdentityKind::Phone, "+972507770001");
+    let mut attributes = vip.event(proto::event::Payload::CustomerAttributesSet(
+        proto::CustomerAttributesSet {
+            tier: Some("vip".into()),
+            preferred_language: None,
+        },
+    ));
+    attributes.channel = proto::Channel::Unspecified as i32;
+    let ack = client.publish(vec![attributes]).await.expect("recorded");
+    client
+        .journey(TENANT, vip.customer_ref(), Some(ack.first_offset))
+        .await
+        .expect("projected");
+    let regular =
+        EventFactory::new(TENANT, "voice").identity(proto::IdentityKind::Phone, "+972507770002");
+    let route = |who: &EventFactory, interaction: &str| proto::RouteInteractionRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(who.customer_ref()),
+        interaction_id: interaction.into(),
+        channel: proto::Channel::Voice as i32,
+        ..Default::default()
+    };
+    let as_vip = client
+        .routing()
+        .route_interaction(route(&vip, "call-vip"))
+        .await
+        .expect("routed")
+        .into_inner();
+    let as_regular = client
+        .routing()
+        .route_interaction(route(&regular, "call-regular"))
+        .await
+        .expect("routed")
+        .into_inner();
+    assert!(
+        as_vip.priority >= as_regular.priority + 20.0,
+        "vip {} regular {}",
+        as_vip.priority,
+        as_regular.priority
+    );
+}

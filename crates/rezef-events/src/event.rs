@@ -310,6 +310,12 @@ pub enum Payload {
     },
     /// A message between partitions of a partitioned log, written by projectors only.
     Handover(Handover),
+    /// What routing uses of the customer: their tier and preferred language (`None`:
+    /// unchanged, empty: cleared).
+    CustomerAttributesSet {
+        tier: Option<String>,
+        preferred_language: Option<String>,
+    },
 }
 
 impl Payload {
@@ -340,6 +346,7 @@ impl Payload {
             Self::RoutingDecided { .. } => "routing_decided",
             Self::RoutingConfigChanged { .. } => "routing_config_changed",
             Self::Handover(_) => "handover",
+            Self::CustomerAttributesSet { .. } => "customer_attributes_set",
         }
     }
 
@@ -349,6 +356,14 @@ impl Payload {
             self,
             Self::AgentPresenceChanged { .. } | Self::RoutingConfigChanged { .. }
         )
+    }
+
+    /// Whether the event needs a channel: a customer event, unless it changes who the customer
+    /// is or what is known of them rather than telling what happened on a channel.
+    pub fn needs_channel(&self) -> bool {
+        self.is_customer_event()
+            && !self.is_identity_change()
+            && !matches!(self, Self::CustomerAttributesSet { .. })
     }
 
     /// Whether the payload changes who the customer is rather than what they did.

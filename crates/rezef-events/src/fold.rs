@@ -191,6 +191,17 @@ impl Journey {
             }
         }
         self.counters += &delta;
+        if let Payload::CustomerAttributesSet {
+            tier,
+            preferred_language,
+        } = &event.payload
+        {
+            let (tier, language) = (tier.as_deref(), preferred_language.as_deref());
+            self.attributes.set(tier, language);
+            if let Some(share) = self.share_mut(cx.origin) {
+                share.attributes.set(tier, language);
+            }
+        }
         if let Some(share) = self.share_mut(cx.origin) {
             share.counters += &delta;
             share.first_seen_at = share.first_seen_at.min(at);
@@ -291,7 +302,10 @@ impl Journey {
         cx: &Context<'_>,
         applied: &mut Applied,
     ) -> Option<(usize, JoinReason)> {
-        if !event.payload.is_customer_event() {
+        // What is known of the customer is not something they did in a conversation.
+        if !event.payload.is_customer_event()
+            || matches!(event.payload, Payload::CustomerAttributesSet { .. })
+        {
             return None;
         }
         if let Some(id) = &event.conversation_id {

@@ -19,7 +19,7 @@ use crate::time::Timestamp;
 
 /// The version of the stored projection's layout (these types and the store's keys). Bump
 /// it when either changes: stores of another version refuse to open until rebuilt.
-pub const STATE_FORMAT: u32 = 4;
+pub const STATE_FORMAT: u32 = 5;
 
 /// Everything known about one customer's journey across channels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,39 @@ pub struct Journey {
     /// Links refused because the identity belongs to someone else and the evidence was too
     /// weak to merge, newest last (at most `MAX_CONFLICTS`), for a person to review.
     pub conflicts: Vec<IdentityConflict>,
+    /// What routing uses of the customer (`CustomerAttributesSet`). Merged: each field as the
+    /// latest event about any member set it, else as the survivor had it, else as a member did.
+    #[serde(default)]
+    pub attributes: CustomerAttributes,
+}
+
+/// The customer's tier and preferred language, as recorded by `CustomerAttributesSet`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerAttributes {
+    pub tier: Option<String>,
+    pub preferred_language: Option<String>,
+}
+
+impl CustomerAttributes {
+    /// Applies an update: `None` leaves a field, an empty value clears it.
+    pub fn set(&mut self, tier: Option<&str>, preferred_language: Option<&str>) {
+        let update = |field: &mut Option<String>, value: Option<&str>| {
+            if let Some(value) = value {
+                *field = (!value.is_empty()).then(|| value.to_owned());
+            }
+        };
+        update(&mut self.tier, tier);
+        update(&mut self.preferred_language, preferred_language);
+    }
+
+    /// These attributes, with what they lack taken from `other`.
+    pub fn or(&self, other: &Self) -> Self {
+        Self {
+            tier: self.tier.clone().or_else(|| other.tier.clone()),
+            preferred_language: (self.preferred_language.clone())
+                .or_else(|| other.preferred_language.clone()),
+        }
+    }
 }
 
 /// How many refused links a journey keeps.
@@ -68,6 +101,9 @@ pub struct Share {
     pub last_seen_at: Timestamp,
     pub last_agent_id: Option<AgentId>,
     pub last_event_offset: Option<u64>,
+    /// The member's own attributes, given back by an unmerge.
+    #[serde(default)]
+    pub attributes: CustomerAttributes,
 }
 
 /// When and why a customer was merged into another.
@@ -363,6 +399,7 @@ impl Journey {
             merged_into: None,
             shares: Vec::new(),
             conflicts: Vec::new(),
+            attributes: CustomerAttributes::default(),
         }
     }
 

@@ -76,6 +76,7 @@ impl Journey {
             last_seen_at: self.last_seen_at,
             last_agent_id: self.last_agent_id.clone(),
             last_event_offset: self.last_event_offset,
+            attributes: self.attributes.clone(),
         }
     }
 
@@ -124,6 +125,7 @@ impl Journey {
         let members: Vec<CustomerId> = self.shares.iter().map(|s| s.customer_id.clone()).collect();
         self.conflicts.retain(|c| !members.contains(&c.owner));
 
+        self.attributes = self.attributes.or(&absorbed.attributes);
         self.counters += &absorbed.counters;
         self.first_seen_at = self.first_seen_at.min(absorbed.first_seen_at);
         self.last_seen_at = self.last_seen_at.max(absorbed.last_seen_at);
@@ -188,6 +190,9 @@ impl Journey {
             return;
         };
         let mut total = first.clone();
+        for share in &self.shares[1..] {
+            total.attributes = total.attributes.or(&share.attributes);
+        }
         let mut agent_offset = first.last_agent_id.as_ref().and(first.last_event_offset);
         for share in &self.shares[1..] {
             total.counters += &share.counters;
@@ -204,6 +209,7 @@ impl Journey {
         self.last_seen_at = total.last_seen_at;
         self.last_agent_id = total.last_agent_id;
         self.last_event_offset = total.last_event_offset;
+        self.attributes = total.attributes;
         if self.shares.len() == 1 {
             self.shares.clear();
         }

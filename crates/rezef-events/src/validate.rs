@@ -32,7 +32,7 @@ impl Event {
             if self.customer.is_none() {
                 v.fail("customer", "is required");
             }
-            if self.channel.is_none() && !self.payload.is_identity_change() {
+            if self.channel.is_none() && self.payload.needs_channel() {
                 v.fail("channel", "is required");
             }
         } else if self.customer.is_some() {
@@ -320,6 +320,17 @@ impl Rules {
             }
             Payload::RoutingConfigChanged { config, .. } => {
                 self.text(&at("config"), config, MAX_TEXT_LEN);
+            }
+            Payload::CustomerAttributesSet {
+                tier,
+                preferred_language,
+            } => {
+                if tier.is_none() && preferred_language.is_none() {
+                    self.fail(at("tier"), "or preferred_language is required");
+                }
+                self.name(&at("tier"), tier.as_deref().unwrap_or_default(), false);
+                let language = preferred_language.as_deref().filter(|l| !l.is_empty());
+                self.language(&at("preferred_language"), language);
             }
             Payload::Handover(_) => {
                 self.fail(

@@ -387,3 +387,73 @@ proptest! {
         }
     }
 }
+
+fn attributes_set(builder: &mut EventBuilder, tier: Option<&str>, language: Option<&str>) -> Event {
+    let mut event = builder.event(Payload::CustomerAttributesSet {
+        tier: tier.map(str::to_owned),
+        preferred_language: language.map(str::to_owned),
+    });
+    // A CRM's update: no channel, no interaction.
+    (event.channel, event.interaction_id) = (None, None);
+    event
+}
+
+/// Given a customer in a conversation, when the CRM sets their tier and language, then the
+/// journey records them and the conversation is as it was; an update changes only what it
+/// names, and an empty value clears.
+#[test]
+fn a_customer_s_tier_and_language_are_recorded_on_the_journey_not_in_a_conversation() {
+    let mut chat = EventBuilder::customer("acme", "c-1");
+    let mut events = vec![chat.started(), chat.intent("billing", 0.9)];
+    let before = fold("c-1", &events);
+    chat.wait(HOUR);
+    let vip = attributes_set(&mut chat, Some("vip"), Some("he"));
+    assert_eq!(vip.validate(), Ok(()));
+    events.push(vip);
+    let journey = fold("c-1", &events);
+    assert_eq!(journey.attributes.tier.as_deref(), Some("vip"));
+    assert_eq!(journey.attributes.preferred_language.as_deref(), Some("he"));
+    assert_eq!(journey.conversations, before.conversations);
+
+    events.push(attributes_set(&mut chat, Some(""), None));
+    let journey = fold("c-1", &events);
+    assert_eq!(journey.attributes.tier, None);
+    assert_eq!(journey.attributes.preferred_language.as_deref(), Some("he"));
+    let nothing = attributes_set(&mut chat, None, Some("not a tag"));
+    let fields: Vec<_> = (nothing.validate().expect_err("invalid").into_iter())
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["customer_attributes_set.preferred_language"]);
+}
+
+/// Given A with a tier and B with a language, when B merges into A, then the journey has
+/// both; when B is unmerged, each has its own again.
+#[test]
+fn merged_customers_share_their_attributes_until_unmerged() {
+    let mut a_chat = EventBuilder::customer("acme", "c-a").ids("a");
+    let mut b_chat = EventBuilder::customer("acme", "c-b").ids("b");
+    let a_events = [
+        a_chat.started(),
+        attributes_set(&mut a_chat, Some("gold"), None),
+    ];
+    let b_events = [
+        b_chat.started(),
+        attributes_set(&mut b_chat, None, Some("ar")),
+    ];
+    let mut a = fold("c-a", &a_events);
+    let b = fold("c-b", &b_events);
+    let (a_alone, b_alone) = (a.attributes.clone(), b.attributes.clone());
+    let record = MergeRecord {
+        at: b_chat.clock(),
+        offset: 100,
+        cause: MergeCause::Requested {
+            reason: "same person".into(),
+            requested_by: "agent-1".into(),
+        },
+    };
+    a.absorb(b, record);
+    assert_eq!(a.attributes.tier.as_deref(), Some("gold"));
+    assert_eq!(a.attributes.preferred_language.as_deref(), Some("ar"));
+    let restored = a.split(&customer("c-b")).expect("a member");
+    assert_eq!((a.attributes, restored.attributes), (a_alone, b_alone));
+}

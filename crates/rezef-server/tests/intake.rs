@@ -282,3 +282,87 @@ async fn replays_and_transcripts_mask_sensitive_values_codes_and_cards() {
     );
     server.stop().await;
 }
+
+/// The CRM records a customer's tier and language once; routing uses them when the route
+/// call gives none (it still may override them).
+#[tokio::test]
+async fn routing_takes_the_tier_and_language_recorded_on_the_customer() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    let config = r#"
+        version = 1
+        default_queue = "general"
+
+        [[queues]]
+        id = "general"
+        steps = [{ after = "0s" }]
+
+        [[queues]]
+        id = "vip"
+        steps = [{ after = "0s" }]
+
+        [[rules]]
+        name = "vip-hebrew"
+        when = "tier == 'vip' AND language == 'he'"
+        queue = "vip"
+    "#;
+    client
+        .routing()
+        .set_routing_config(proto::SetRoutingConfigRequest {
+            tenant_id: TENANT.into(),
+            config: config.into(),
+        })
+        .await
+        .expect("configured");
+    let caller = rezef_adapter::EventFactory::new(TENANT, "crm")
+        .identity(proto::IdentityKind::Phone, "+972501112233");
+    let mut attributes = caller.event(proto::event::Payload::CustomerAttributesSet(
+        proto::CustomerAttributesSet {
+            tier: Some("vip".into()),
+            preferred_language: Some("he".into()),
+        },
+    ));
+    attributes.channel = proto::Channel::Unspecified as i32;
+    let ack = client
+        .publish(vec![attributes])
+        .await
+        .expect("no channel needed");
+    let journey = client
+        .journey(TENANT, caller.customer_ref(), Some(ack.first_offset))
+        .await
+        .expect("journey")
+        .journey
+        .expect("journey");
+    let recorded = journey.attributes.expect("attributes");
+    assert_eq!(
+        (recorded.tier.as_str(), recorded.preferred_language.as_str()),
+        ("vip", "he")
+    );
+
+    let route = |interaction: &str, tier: &str| proto::RouteInteractionRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(caller.customer_ref()),
+        interaction_id: interaction.into(),
+        channel: proto::Channel::Voice as i32,
+        tier: tier.into(),
+        ..Default::default()
+    };
+    let decided = client
+        .routing()
+        .route_interaction(route("call-vip", ""))
+        .await
+        .expect("routed")
+        .into_inner();
+    assert_eq!(
+        (decided.rule.as_str(), decided.queue_id.as_str()),
+        ("vip-hebrew", "vip")
+    );
+    let overridden = client
+        .routing()
+        .route_interaction(route("call-basic", "basic"))
+        .await
+        .expect("routed")
+        .into_inner();
+    assert_eq!(overridden.queue_id, "general");
+    server.stop().await;
+}

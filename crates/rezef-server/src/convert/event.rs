@@ -270,6 +270,10 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             version: p.version,
             config: p.config,
         },
+        P::CustomerAttributesSet(p) => Payload::CustomerAttributesSet {
+            tier: p.tier,
+            preferred_language: p.preferred_language,
+        },
         P::AgentPresenceChanged(p) => {
             let agent_id = agent(check, at("agent_id"), p.agent_id, true);
             Payload::AgentPresenceChanged {
@@ -307,6 +311,7 @@ fn payload_name(payload: &P) -> &'static str {
         P::RoutingDecided(_) => "routing_decided",
         P::RoutingConfigChanged(_) => "routing_config_changed",
         P::Handover(_) => "handover",
+        P::CustomerAttributesSet(_) => "customer_attributes_set",
     }
 }
 
@@ -570,6 +575,13 @@ fn payload_to_proto(payload: &Payload) -> P {
             requested_by,
         }),
         Payload::Handover(handover) => P::Handover(handover_to_proto(&handover)),
+        Payload::CustomerAttributesSet {
+            tier,
+            preferred_language,
+        } => P::CustomerAttributesSet(v1::CustomerAttributesSet {
+            tier,
+            preferred_language,
+        }),
         Payload::RoutingDecided {
             target,
             bot_id,
@@ -707,6 +719,10 @@ mod tests {
             Payload::CallbackCompleted {
                 reached: true,
                 agent_id: Some(agent.clone()),
+            },
+            Payload::CustomerAttributesSet {
+                tier: Some("vip".into()),
+                preferred_language: Some(String::new()),
             },
             Payload::ContactAbandoned {
                 point: AbandonPoint::Ivr,

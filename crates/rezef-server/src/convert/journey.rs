@@ -115,6 +115,10 @@ pub fn journey_to_proto(journey: &Journey, view: &View) -> v1::Journey {
             })
             .collect(),
         past_conversations: journey.past.iter().map(summary_to_proto).collect(),
+        attributes: Some(v1::CustomerAttributes {
+            tier: journey.attributes.tier.clone().unwrap_or_default(),
+            preferred_language: (journey.attributes.preferred_language.clone()).unwrap_or_default(),
+        }),
     }
 }
 

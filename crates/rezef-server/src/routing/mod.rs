@@ -210,23 +210,26 @@ impl Local {
             let caller = rezef_events::resume::Caller::Contact(&interaction);
             let answer = rezef_events::resume::resume(journey, caller, channel, now, policy, None);
             let conversation = answer.conversation.map(|(c, _)| c);
+            let attributes = &journey.attributes;
             (
                 conversation.and_then(|c| c.intent.as_ref().map(|i| i.intent.clone())),
-                answer.language.map(str::to_owned),
+                (attributes.preferred_language.clone())
+                    .or_else(|| answer.language.map(str::to_owned)),
                 conversation.and_then(|c| c.last_agent_id.clone()),
                 conversation.is_some_and(|c| c.repeat_contacts > 0),
                 Some(journey.first_seen_at),
+                attributes.tier.clone(),
             )
         });
         let text = |value: String| (!value.is_empty()).then_some(value);
-        let (intent, language, last_agent, repeat, since) = known.unwrap_or_default();
+        let (intent, language, last_agent, repeat, since, tier) = known.unwrap_or_default();
         let contact = ContactRequest {
             id: Some(interaction.clone()),
             channel: Some(channel),
             arrived_at,
             intent: text(request.intent).or(intent),
             language: text(request.language).or(language),
-            tier: text(request.tier),
+            tier: text(request.tier).or(tier),
             customer_since: since,
             repeat,
             preferred_agent: last_agent,
