@@ -80,6 +80,11 @@ impl Check {
         self.violations.push(Violation::new(field, description));
     }
 
+    /// Whether this checks a stored record.
+    pub fn is_stored(&self) -> bool {
+        self.stored
+    }
+
     /// Whether nothing failed so far.
     pub fn is_clean(&self) -> bool {
         self.violations.is_empty()

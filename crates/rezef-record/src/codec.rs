@@ -11,9 +11,10 @@
 //!   each other (handovers, forwarded copies, on partitioned logs only) in it, because the
 //!   public message does not describe them and must not grow projector internals.
 //!
-//! Reading a protobuf record checks it like a published event, except that identities are
-//! taken as stored (normalised at publish time), so a later change to normalisation never
-//! changes what an old record says.
+//! Reading a protobuf record checks its types and formats like a published event's, but
+//! takes identities as stored (normalised at publish time) and does not apply the rules
+//! beyond types again (they held at publish time), so a later change to normalisation or
+//! validation never changes or refuses what an old record says.
 
 use prost::Message;
 use rezef_events::{Event, Payload};
