@@ -331,6 +331,25 @@ async fn queue_figures_and_refusals() {
 }
 
 #[tokio::test]
+async fn a_refused_session_request_names_its_grpc_code_as_the_contract_spells_it() {
+    let server = Running::start(Default::default()).await;
+    let client = server.client().await;
+    configure(&client).await;
+    let mut desk = Desk::login(&client, "a-1", &[], &["he"]).await;
+    desk.0.complete("call-nobody-has").await.expect("sent");
+    match desk.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    desk.0.accept(424_242).await.expect("sent");
+    match desk.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn queue_figures_stream_and_presence_is_recorded() {
     let server = Running::start(Default::default()).await;
     let mut client = server.client().await;

@@ -561,7 +561,7 @@ impl Session {
     async fn refuse(&self, error: Error) {
         let status = Status::from(error);
         let refused = out::Refused {
-            code: format!("{:?}", status.code()),
+            code: crate::error::code_name(status.code()).to_owned(),
             message: status.message().to_owned(),
         };
         let event = AgentSessionEvent {
