@@ -238,6 +238,69 @@ async fn a_returning_customer_gets_their_last_agent_or_anyone_if_they_left() {
     assert_eq!(third.offer().await.interaction_id, "again-2");
 }
 
+/// Publishes the caller's history and waits until it is projected.
+async fn history(client: &mut Client, who: &EventFactory, events: Vec<proto::Event>) {
+    let last = events.len() as u64 - 1;
+    let ack = client.publish(events).await.expect("published");
+    client
+        .journey(TENANT, who.customer_ref(), Some(ack.first_offset + last))
+        .await
+        .expect("projected");
+}
+
+fn assigned(who: &EventFactory, agent: &str) -> proto::Event {
+    who.event(proto::event::Payload::ContactAssigned(
+        proto::ContactAssigned {
+            agent_id: agent.into(),
+            queue_id: "general".into(),
+        },
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billing_dispute_goes_to_an_expert_not_back_to_a_last_agent_who_lacks_the_skill_or_transferred_it()
+ {
+    let (mut client, _server, _dir) = backbone().await;
+    // The customer's last agent has billing 1; the billing queue needs 4.
+    let who = caller("+972500000050");
+    let events = vec![
+        who.interaction_started(proto::Direction::Inbound),
+        who.intent_detected("billing.dispute", 0.9, "bot"),
+        assigned(&who, "last"),
+    ];
+    history(&mut client, &who, events).await;
+    let _last = Agent::login(&client, "last", &["he"], 1).await;
+    let mut expert = Agent::login(&client, "expert", &["he"], 5).await;
+    let decided = route(&client, &who, "dispute-1", |_| {}).await;
+    assert_eq!(
+        (decided.agent_id.as_str(), decided.queue_id.as_str()),
+        ("expert", "billing")
+    );
+    assert_eq!(expert.offer().await.interaction_id, "dispute-1");
+
+    // dana transferred another customer's dispute to billing: it goes to the longest idle
+    // expert, not back to her.
+    let who = caller("+972500000051");
+    let events = vec![
+        who.interaction_started(proto::Direction::Inbound),
+        who.intent_detected("billing.dispute", 0.9, "bot"),
+        assigned(&who, "dana"),
+        who.event(proto::event::Payload::ContactTransferred(
+            proto::ContactTransferred {
+                from_agent_id: "dana".into(),
+                to_queue_id: "billing".into(),
+                ..Default::default()
+            },
+        )),
+    ];
+    history(&mut client, &who, events).await;
+    let mut other = Agent::login(&client, "other", &["he"], 5).await;
+    let _dana = Agent::login(&client, "dana", &["he"], 5).await;
+    let decided = route(&client, &who, "dispute-2", |_| {}).await;
+    assert_eq!(decided.agent_id, "other");
+    assert_eq!(other.offer().await.interaction_id, "dispute-2");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_goes_to_the_bot_until_the_customer_asks_for_a_human() {
     let (client, _server, _dir) = backbone().await;

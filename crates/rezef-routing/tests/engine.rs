@@ -300,6 +300,68 @@ fn the_last_agent_is_tried_first_then_anyone_after_the_affinity_wait() {
 }
 
 #[test]
+fn affinity_chooses_among_the_agents_who_meet_the_step_never_outside_them() {
+    // Given the customer's last agent, free but with billing 1, and an expert free too,
+    let mut engine = engine();
+    agent(&mut engine, "last", &[("billing", 1)], &["he"], T0);
+    agent(&mut engine, "expert", &[("billing", 5)], &["he"], T0);
+    // when a billing call of theirs comes (the step requires billing >= 4),
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "billing", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    // then the expert takes it, and the last agent is no candidate.
+    assert_eq!(offered_to(&decision.target), Some("expert"));
+    assert_eq!(decision.candidates, [agent_id("expert")]);
+
+    // Given an English-only last agent and a Hebrew speaker, both free,
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[], &["en"], T0);
+    agent(&mut engine, "hebrew", &[], &["he"], T0);
+    // when a Hebrew call of theirs comes,
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "support", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    // then the Hebrew speaker takes it.
+    assert_eq!(offered_to(&decision.target), Some("hebrew"));
+
+    // Given a busy last agent who does not meet the step, and nobody else yet,
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[("billing", 1)], &["he"], T0);
+    engine
+        .set_presence(&agent_id("last"), Presence::Busy, T0)
+        .expect("known");
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "billing", "he")
+    };
+    engine.route(returning, at(0)).expect("routed");
+    // when an expert logs in within the affinity wait,
+    agent(&mut engine, "expert", &[("billing", 5)], &["he"], at(5));
+    // then the call does not wait for the last agent: the expert gets it at once.
+    let offers = engine.dispatch(at(5));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].agent.as_str(), "expert");
+
+    // Given a last agent who qualifies and is busy, the call still waits for them alone.
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[("billing", 4)], &["he"], T0);
+    agent(&mut engine, "expert", &[("billing", 5)], &["he"], T0);
+    engine
+        .set_presence(&agent_id("last"), Presence::Busy, T0)
+        .expect("known");
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "billing", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    assert!(matches!(decision.target, Target::Queued { .. }));
+}
+
+#[test]
 fn chat_starts_with_the_bot_and_a_human_comes_when_asked_or_after_failures() {
     let mut engine = engine();
     agent(&mut engine, "a-1", &[], &["he"], T0);

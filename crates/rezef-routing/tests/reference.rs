@@ -282,21 +282,6 @@ impl Reference {
         let queue = &self.routing.queues[contact.queue];
         let step = self.step(contact, now);
         let reached = &queue.steps[..=step];
-        if let Some(preferred) = &contact.request.preferred_agent
-            && !reached.iter().any(|s| s.drop_affinity)
-            && now < contact.queued.plus(self.routing.offers.affinity_timeout)
-            && !contact.declined.contains(preferred)
-            && let Some(agent) = self.agents.get(preferred)
-            && agent.presence != Presence::Away
-            && agent.presence != Presence::Offline
-        {
-            let free = agent.presence == Presence::Available && Self::room(agent, contact.channel);
-            return if free {
-                vec![preferred.clone()]
-            } else {
-                vec![]
-            };
-        }
         let language = (queue.require_language && !reached.iter().any(|s| s.drop_language))
             .then_some(contact.request.language.as_ref())
             .flatten();
@@ -307,20 +292,38 @@ impl Reference {
                 .rule
                 .and_then(|r| self.routing.rules[r].requirements.as_ref()),
         );
+        // Whether the agent may serve it at this step, presence and room aside.
+        let qualified = |a: &RefAgent| {
+            let attributes = a.profile.attributes();
+            let view = AgentView {
+                agent: &attributes,
+                contact: &contact_attributes,
+            };
+            language.is_none_or(|l| a.profile.languages.contains(l))
+                && requirements.iter().all(|e| e.matches(&view))
+        };
+        if let Some(preferred) = &contact.request.preferred_agent
+            && !reached.iter().any(|s| s.drop_affinity)
+            && now < contact.queued.plus(self.routing.offers.affinity_timeout)
+            && !contact.declined.contains(preferred)
+            && let Some(agent) = self.agents.get(preferred)
+            && agent.presence != Presence::Away
+            && agent.presence != Presence::Offline
+            && qualified(agent)
+        {
+            let free = agent.presence == Presence::Available && Self::room(agent, contact.channel);
+            return if free {
+                vec![preferred.clone()]
+            } else {
+                vec![]
+            };
+        }
         let mut eligible: Vec<&RefAgent> = self
             .agents
             .values()
             .filter(|a| a.presence == Presence::Available && Self::room(a, contact.channel))
             .filter(|a| !contact.declined.contains(&a.profile.id))
-            .filter(|a| language.is_none_or(|l| a.profile.languages.contains(l)))
-            .filter(|a| {
-                let attributes = a.profile.attributes();
-                let view = AgentView {
-                    agent: &attributes,
-                    contact: &contact_attributes,
-                };
-                requirements.iter().all(|e| e.matches(&view))
-            })
+            .filter(|a| qualified(a))
             .collect();
         let level = |a: &RefAgent| {
             let skill = queue.skill.as_deref().unwrap_or_default();

@@ -588,6 +588,140 @@ steps = [{ after = "0s" }]
     server.stop().await;
 }
 
+/// Billing disputes need `billing >= 4`; a returning contact waits a minute for its last
+/// agent.
+const REQUIREMENTS: &str = r#"
+version = 6
+default_queue = "general"
+
+[offers]
+timeout = "10m"
+affinity_timeout = "60s"
+
+[[queues]]
+id = "general"
+steps = [{ after = "0s" }]
+
+[[queues]]
+id = "billing"
+steps = [{ after = "0s", requirements = "skills.billing >= 4" }]
+
+[[rules]]
+name = "billing"
+when = "intent == 'billing.dispute'"
+queue = "billing"
+"#;
+
+/// A server where `history` is the caller's journey and `agents` log in in that order (the
+/// first is the longest idle); the decision for the caller's new call, tuned by `tune`.
+async fn route_returning(
+    history: impl FnOnce(&EventFactory) -> Vec<proto::Event>,
+    agents: Vec<proto::AgentProfile>,
+    tune: impl FnOnce(&mut proto::RouteInteractionRequest),
+) -> proto::RouteInteractionResponse {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure_with(&client, REQUIREMENTS).await;
+    let caller = EventFactory::new(TENANT, "voice")
+        .identity(proto::IdentityKind::Phone, "+972500000040")
+        .on(proto::Channel::Voice, "call-40");
+    let events = history(&caller);
+    let last = events.len() as u64 - 1;
+    let ack = client.publish(events).await.expect("published");
+    client
+        .journey(TENANT, caller.customer_ref(), Some(ack.first_offset + last))
+        .await
+        .expect("projected");
+    let mut desks = Vec::new();
+    for agent in agents {
+        desks.push(Desk::login_as(&client, agent).await);
+    }
+    let mut request = route_request(caller.customer_ref(), "call-41");
+    tune(&mut request);
+    let decided = route(&client, request).await;
+    drop(desks);
+    server.stop().await;
+    decided
+}
+
+fn assigned_to(caller: &EventFactory, agent: &str) -> proto::Event {
+    caller.event(proto::event::Payload::ContactAssigned(
+        proto::ContactAssigned {
+            agent_id: agent.into(),
+            queue_id: "general".into(),
+        },
+    ))
+}
+
+#[tokio::test]
+async fn affinity_never_overrides_the_step_s_requirements_nor_undoes_a_transfer() {
+    // The last agent has billing 1; the step needs 4 and an expert is free.
+    let decided = route_returning(
+        |caller| {
+            vec![
+                caller.interaction_started(proto::Direction::Inbound),
+                caller.intent_detected("billing.dispute", 0.9, "bot"),
+                assigned_to(caller, "last"),
+            ]
+        },
+        vec![
+            profile("last", &[("billing", 1)], &["he"], 1, 1),
+            profile("expert", &[("billing", 5)], &["he"], 1, 1),
+        ],
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        (decided.agent_id.as_str(), decided.queue_id.as_str()),
+        ("expert", "billing")
+    );
+    assert_eq!(decided.candidates, ["expert"]);
+
+    // The last agent speaks English only; the call is in Hebrew and a Hebrew speaker is free.
+    let decided = route_returning(
+        |caller| {
+            vec![
+                caller.interaction_started(proto::Direction::Inbound),
+                assigned_to(caller, "english"),
+            ]
+        },
+        vec![
+            profile("english", &[], &["en"], 1, 1),
+            profile("hebrew", &[], &["he"], 1, 1),
+        ],
+        |request| request.language = "he".into(),
+    )
+    .await;
+    assert_eq!(decided.agent_id, "hebrew");
+
+    // dana transferred the call to billing: it does not come back to her, though she is an
+    // expert (other, logged in first, is the longest idle).
+    let decided = route_returning(
+        |caller| {
+            vec![
+                caller.interaction_started(proto::Direction::Inbound),
+                caller.intent_detected("billing.dispute", 0.9, "bot"),
+                assigned_to(caller, "dana"),
+                caller.event(proto::event::Payload::ContactTransferred(
+                    proto::ContactTransferred {
+                        from_agent_id: "dana".into(),
+                        to_queue_id: "billing".into(),
+                        ..Default::default()
+                    },
+                )),
+            ]
+        },
+        vec![
+            profile("other", &[("billing", 5)], &["he"], 1, 1),
+            profile("dana", &[("billing", 5)], &["he"], 1, 1),
+        ],
+        |_| {},
+    )
+    .await;
+    assert_eq!(decided.agent_id, "other");
+    assert_eq!(decided.candidates, ["other", "dana"]);
+}
+
 const STRESS: &str = r#"
 version = 9
 default_queue = "general"

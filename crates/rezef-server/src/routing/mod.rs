@@ -5,6 +5,7 @@
 //! it; calls reaching another node are forwarded there (docs/scale-out.md §5).
 
 pub mod desk;
+mod known;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::cluster::{Cluster, DeskAt, Peer, forward};
 use crate::convert::{Check, duration};
 use crate::{Error, Result};
 use desk::{Desk, Effects, Outgoing};
+use known::Known;
 
 /// `rezef.v1.Routing`: a tenant's routing runs on one node (on Kafka, the owner of the
 /// tenant's routing partition, docs/scale-out.md §5); other nodes forward calls and relay
@@ -205,30 +207,21 @@ impl Local {
             (None, CustomerRef::Identity(identity)) => customer_id_for(&tenant, identity),
         };
         let now = self.desk.now();
-        let known = journey.as_ref().map(|journey| {
-            let policy = self.backbone().policy(&tenant);
-            let answer = rezef_events::resume::resume(journey, channel, now, policy, None);
-            let conversation = answer.conversation.map(|(c, _)| c);
-            (
-                conversation.and_then(|c| c.intent.as_ref().map(|i| i.intent.clone())),
-                answer.language.map(str::to_owned),
-                conversation.and_then(|c| c.last_agent_id.clone()),
-                conversation.is_some_and(|c| c.repeat_contacts > 0),
-                Some(journey.first_seen_at),
-            )
-        });
+        let known = journey
+            .as_ref()
+            .map(|journey| Known::of(journey, channel, now, self.backbone().policy(&tenant)))
+            .unwrap_or_default();
         let text = |value: String| (!value.is_empty()).then_some(value);
-        let (intent, language, last_agent, repeat, since) = known.unwrap_or_default();
         let contact = ContactRequest {
             id: Some(interaction.clone()),
             channel: Some(channel),
             arrived_at,
-            intent: text(request.intent).or(intent),
-            language: text(request.language).or(language),
+            intent: text(request.intent).or(known.intent),
+            language: text(request.language).or(known.language),
             tier: text(request.tier),
-            customer_since: since,
-            repeat,
-            preferred_agent: last_agent,
+            customer_since: known.customer_since,
+            repeat: known.repeat,
+            preferred_agent: known.affinity,
             context: request.context.into_iter().collect(),
             human_requested: request.human_requested,
             bot_failures: request.bot_failures,
