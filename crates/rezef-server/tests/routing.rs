@@ -237,6 +237,61 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
 }
 
 #[tokio::test]
+async fn a_decision_sees_every_event_acknowledged_before_the_call() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let mut english = profile("english", &[], &["en"], 20, 0);
+    english.max_load = 20;
+    let mut hebrew = profile("hebrew", &[("billing", 4)], &["he"], 20, 0);
+    hebrew.max_load = 20;
+    // english is the longest idle: the general queue would give it every call.
+    let _english = Desk::login_as(&client, english).await;
+    let _hebrew = Desk::login_as(&client, hebrew).await;
+    for n in 0..20 {
+        // The adapter publishes the language and the intent, then routes at once without
+        // repeating them.
+        let caller = EventFactory::new(TENANT, "voice")
+            .identity(proto::IdentityKind::Phone, format!("+9725000001{n:02}"))
+            .on(proto::Channel::Voice, format!("call-ryw-{n}"));
+        let mut started = caller.interaction_started(proto::Direction::Inbound);
+        if let Some(proto::event::Payload::InteractionStarted(s)) = &mut started.payload {
+            s.language = "he".into();
+        }
+        let intent = caller.intent_detected("billing.dispute", 0.9, "ivr");
+        client
+            .publish(vec![started, intent])
+            .await
+            .expect("published");
+        let decided = route(
+            &client,
+            route_request(caller.customer_ref(), &format!("call-ryw-{n}")),
+        )
+        .await;
+        assert_eq!(
+            (
+                decided.agent_id.as_str(),
+                decided.queue_id.as_str(),
+                decided.rule.as_str()
+            ),
+            ("hebrew", "billing", "billing"),
+            "try {n}"
+        );
+    }
+
+    // An explicit offset beyond the log's end is refused, as GetJourney refuses it.
+    let mut request = route_request(chat(TENANT, "v-ryw").customer_ref(), "call-ryw-far");
+    request.min_offset = Some(1_000_000);
+    let status = client
+        .routing()
+        .route_interaction(request)
+        .await
+        .expect_err("beyond the log");
+    assert_eq!(status.code(), Code::OutOfRange);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_unanswered_offer_goes_to_the_next_agent_and_a_lost_session_gives_its_offers_back() {
     let server = Running::start(Default::default()).await;
     let client = server.client().await;

@@ -271,7 +271,7 @@ impl Desk {
                 let context = match customer {
                     Some((customer, channel)) => {
                         let reference = CustomerRef::Id(customer);
-                        let journey = self.reader.journey(tenant, &reference).await?;
+                        let journey = self.reader.journey(tenant, &reference, None).await?;
                         journey.map(|journey| {
                             let now = self.clock.now();
                             let policy = self.backbone.policy(tenant);

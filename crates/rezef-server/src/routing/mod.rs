@@ -28,7 +28,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{Cluster, DeskAt, Peer, forward};
+use crate::cluster::{Cluster, DeskAt, Fresh, Peer, forward};
 use crate::convert::{Check, duration};
 use crate::{Error, Result};
 use desk::{Desk, Effects, Outgoing};
@@ -173,7 +173,12 @@ impl Local {
         self.desk.backbone()
     }
 
-    async fn route(&self, request: RouteInteractionRequest) -> Result<RouteInteractionResponse> {
+    async fn route(
+        &self,
+        request: Request<RouteInteractionRequest>,
+    ) -> Result<RouteInteractionResponse> {
+        let wait = self.backbone().max_wait(&request);
+        let request = request.into_inner();
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = check.required_customer("customer", request.customer);
@@ -199,8 +204,18 @@ impl Local {
             return Err(Error::InvalidArgument(violations));
         };
 
-        // What the backbone knows of the customer fills what the request leaves out.
-        let journey = self.desk.reader().journey(&tenant, &customer).await?;
+        // What the backbone knows of the customer fills what the request leaves out: as of
+        // every event logged before the request arrived (read-your-writes for the adapter
+        // that just published the language and the intent).
+        let fresh = Fresh {
+            min_offset: request.min_offset,
+            wait,
+        };
+        let journey = self
+            .desk
+            .reader()
+            .journey(&tenant, &customer, Some(fresh))
+            .await?;
         let customer_id = match (&journey, &customer) {
             (Some(journey), _) => journey.customer_id.clone(),
             (None, CustomerRef::Id(id)) => id.clone(),
@@ -689,7 +704,7 @@ impl routing_server::Routing for RoutingService {
         let span = info_span!("route_interaction", tenant = %request.get_ref().tenant_id);
         match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
-                let response = local.route(request.into_inner()).instrument(span).await?;
+                let response = local.route(request).instrument(span).await?;
                 Ok(Response::new(response))
             }
             At::There(peer) => forward!(peer, RoutingClient, route_interaction, request),
