@@ -302,6 +302,86 @@ async fn a_billing_dispute_goes_to_an_expert_not_back_to_a_last_agent_who_lacks_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_routes_right_after_publishing_and_a_caller_who_hangs_up_leaves_the_queue() {
+    let (mut client, _server, _dir) = backbone().await;
+    let mut english = Agent::login(&client, "english", &["en"], 1).await;
+    // The IVR publishes the caller's language and need, and routes as soon as it has the ack,
+    // without repeating them.
+    let hebrew_caller = caller("+972500000060");
+    let mut started = hebrew_caller.interaction_started(proto::Direction::Inbound);
+    if let Some(proto::event::Payload::InteractionStarted(s)) = &mut started.payload {
+        s.language = "he".into();
+    }
+    let intent = hebrew_caller.intent_detected("billing.dispute", 0.9, "ivr");
+    client
+        .publish(vec![started, intent])
+        .await
+        .expect("published");
+    // The call is routed as the interaction its events name.
+    let decided = route(&client, &hebrew_caller, "call-+972500000060", |_| {}).await;
+    assert_eq!(
+        (
+            decided.queue_id.as_str(),
+            decided.rule.as_str(),
+            decided.outcome
+        ),
+        ("billing", "billing", proto::RouteOutcome::Queued as i32),
+        "not offered to the English-only agent in general"
+    );
+
+    // The caller hangs up while queued: the queue no longer counts them, and the next
+    // Hebrew billing agent is not offered the dead call.
+    let hung_up = |kind| hebrew_caller.event(kind);
+    client
+        .publish(vec![
+            hung_up(proto::event::Payload::ContactAbandoned(
+                proto::ContactAbandoned {
+                    point: proto::AbandonPoint::Queue as i32,
+                },
+            )),
+            hung_up(proto::event::Payload::InteractionEnded(
+                proto::InteractionEnded {
+                    reason: proto::EndReason::CustomerLeft as i32,
+                },
+            )),
+        ])
+        .await
+        .expect("published");
+    let stats = client
+        .routing()
+        .get_queue_stats(proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner();
+    let billing = stats
+        .queues
+        .iter()
+        .find(|q| q.queue_id == "billing")
+        .expect("billing");
+    assert_eq!(billing.waiting, 0);
+    let mut expert = Agent::login(&client, "expert", &["he"], 5).await;
+    let next = route(&client, &caller("+972500000061"), "next-1", |r| {
+        r.language = "he".into();
+        r.intent = "billing.dispute".into();
+    })
+    .await;
+    assert_eq!(next.agent_id, "expert");
+    assert_eq!(
+        expert.offer().await.interaction_id,
+        "next-1",
+        "the first offer is the live call"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), english.0.next())
+            .await
+            .is_err(),
+        "nothing for the English-only agent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_goes_to_the_bot_until_the_customer_asks_for_a_human() {
     let (client, _server, _dir) = backbone().await;
     let mut agent = Agent::login(&client, "a-1", &["he"], 1).await;

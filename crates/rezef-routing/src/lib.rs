@@ -18,5 +18,5 @@ pub mod expr;
 pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
 pub use engine::{
     AgentProfile, AgentView, ContactRequest, Decision, Engine, Offer, OfferId, QueueStats,
-    RoutingError, Target,
+    RoutingError, Target, Withdrawn,
 };

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use rezef_events::event::Presence;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
-use rezef_routing::{AgentProfile, ContactRequest, Engine, RoutingConfig, Target};
+use rezef_routing::{
+    AgentProfile, ContactRequest, Engine, RoutingConfig, RoutingError, Target, Withdrawn,
+};
 
 const CONFIG: &str = r#"
     version = 1
@@ -359,6 +361,79 @@ fn affinity_chooses_among_the_agents_who_meet_the_step_never_outside_them() {
     };
     let decision = engine.route(returning, at(0)).expect("routed");
     assert!(matches!(decision.target, Target::Queued { .. }));
+}
+
+#[test]
+fn a_contact_whose_customer_left_is_withdrawn_from_its_queue_and_its_offer() {
+    // Given two calls waiting in general, nobody staffed,
+    let mut engine = engine();
+    engine
+        .route(call("gone", "support-x", "he"), at(0))
+        .expect("routed");
+    engine
+        .route(call("stays", "support-x", "he"), at(1))
+        .expect("routed");
+    // when the first caller hangs up,
+    let withdrawn = engine
+        .withdraw(&contact_id("gone"), at(5))
+        .expect("waiting");
+    // then it no longer waits, and the next agent gets the other call.
+    assert_eq!(
+        withdrawn,
+        Withdrawn::Waiting {
+            queue: "general".into()
+        }
+    );
+    let general = &engine.stats(at(5))[0];
+    assert_eq!((general.queue.as_str(), general.waiting), ("general", 1));
+    agent(&mut engine, "a-1", &[], &["he"], at(6));
+    let offers = engine.dispatch(at(6));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].contact.as_str(), "stays");
+
+    // Given a call offered to a-1 and another waiting behind it,
+    engine
+        .route(call("next", "support-x", "he"), at(7))
+        .expect("routed");
+    // when the offered caller hangs up,
+    let withdrawn = engine
+        .withdraw(&contact_id("stays"), at(8))
+        .expect("offered");
+    // then the offer is withdrawn and a-1 is offered the next call.
+    assert!(matches!(&withdrawn, Withdrawn::Offered(o) if o.id == offers[0].id));
+    assert_eq!(engine.offers().count(), 0);
+    let offers = engine.dispatch(at(8));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].contact.as_str(), "next");
+    assert!(
+        engine
+            .accept(withdrawn_offer(&withdrawn), &agent_id("a-1"), at(9))
+            .is_err()
+    );
+
+    // An assigned contact stays the agent's; an unknown one is refused.
+    engine
+        .accept(offers[0].id, &agent_id("a-1"), at(9))
+        .expect("accepted");
+    assert!(matches!(
+        engine.withdraw(&contact_id("next"), at(10)),
+        Err(RoutingError::Assigned { .. })
+    ));
+    assert_eq!(
+        engine.assigned_to(&contact_id("next")),
+        Some(&agent_id("a-1"))
+    );
+    assert!(matches!(
+        engine.withdraw(&contact_id("gone"), at(10)),
+        Err(RoutingError::UnknownContact(_))
+    ));
+}
+
+fn withdrawn_offer(withdrawn: &Withdrawn) -> rezef_routing::OfferId {
+    match withdrawn {
+        Withdrawn::Offered(offer) => offer.id,
+        Withdrawn::Waiting { .. } => panic!("no offer"),
+    }
 }
 
 #[test]

@@ -291,6 +291,175 @@ async fn a_decision_sees_every_event_acknowledged_before_the_call() {
     server.stop().await;
 }
 
+/// A caller on voice, their call `interaction`.
+fn phone_caller(number: &str, interaction: &str) -> EventFactory {
+    EventFactory::new(TENANT, "voice")
+        .identity(proto::IdentityKind::Phone, number)
+        .on(proto::Channel::Voice, interaction)
+}
+
+/// The caller hangs up while queued.
+fn hung_up(caller: &EventFactory) -> Vec<proto::Event> {
+    vec![
+        caller.event(proto::event::Payload::ContactAbandoned(
+            proto::ContactAbandoned {
+                point: proto::AbandonPoint::Queue as i32,
+            },
+        )),
+        caller.event(proto::event::Payload::InteractionEnded(
+            proto::InteractionEnded {
+                reason: proto::EndReason::CustomerLeft as i32,
+            },
+        )),
+    ]
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_leaves_the_queue_and_the_offer() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    // Two callers wait, nobody is staffed.
+    let gone = phone_caller("+972500000060", "call-60");
+    let stays = phone_caller("+972500000061", "call-61");
+    for caller in [&gone, &stays] {
+        client
+            .publish(vec![caller.interaction_started(proto::Direction::Inbound)])
+            .await
+            .expect("published");
+    }
+    route(&client, route_request(gone.customer_ref(), "call-60")).await;
+    route(&client, route_request(stays.customer_ref(), "call-61")).await;
+    assert_eq!(queue_stats(&client, "general").await.waiting, 2);
+
+    // The first hangs up: acknowledged, it is no longer counted nor offered.
+    client.publish(hung_up(&gone)).await.expect("published");
+    assert_eq!(queue_stats(&client, "general").await.waiting, 1);
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let offer = first.offer().await;
+    assert_eq!(offer.interaction_id, "call-61");
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+    first.quiet("nothing else waits").await;
+    // Routing it again is refused: the call is over.
+    let status = client
+        .routing()
+        .route_interaction(route_request(gone.customer_ref(), "call-60"))
+        .await
+        .expect_err("over");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // A caller hangs up while their call is offered: the offer is withdrawn and cannot be
+    // accepted.
+    let mut second = Desk::login(&client, "a-2", &[], &["he"]).await;
+    let ringing = phone_caller("+972500000062", "call-62");
+    client
+        .publish(vec![ringing.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("published");
+    let decided = route(&client, route_request(ringing.customer_ref(), "call-62")).await;
+    assert_eq!(decided.agent_id, "a-2");
+    let offer = second.offer().await;
+    client.publish(hung_up(&ringing)).await.expect("published");
+    second.0.accept(offer.offer_id).await.expect("sent");
+    match second.next().await {
+        Received::Withdrawn(withdrawn) => {
+            assert_eq!(withdrawn.offer_id, offer.offer_id);
+            assert_eq!(withdrawn.reason, "the customer left");
+        }
+        other => panic!("expected the offer withdrawn, got {other:?}"),
+    }
+    match second.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected the accept refused, got {other:?}"),
+    }
+    assert_eq!(queue_stats(&client, "general").await.waiting, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn withdraw_contact_takes_a_routed_contact_out_and_refuses_what_it_cannot() {
+    let server = Running::start(Default::default()).await;
+    let client = server.client().await;
+    configure(&client).await;
+    let mut routing = client.routing();
+    let withdraw = |tenant: &str, interaction: &str| proto::WithdrawContactRequest {
+        tenant_id: tenant.into(),
+        interaction_id: interaction.into(),
+    };
+
+    let status = routing
+        .withdraw_contact(withdraw("", ""))
+        .await
+        .expect_err("empty");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(fields(&status), ["tenant_id", "interaction_id"]);
+    let status = routing
+        .withdraw_contact(withdraw(TENANT, "call-never"))
+        .await
+        .expect_err("unknown");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // A waiting contact leaves its queue.
+    route(
+        &client,
+        route_request(chat(TENANT, "v-70").customer_ref(), "call-70"),
+    )
+    .await;
+    let withdrawn = routing
+        .withdraw_contact(withdraw(TENANT, "call-70"))
+        .await
+        .expect("withdrawn")
+        .into_inner();
+    assert_eq!(
+        (withdrawn.queue_id.as_str(), withdrawn.agent_id.as_str()),
+        ("general", "")
+    );
+    assert_eq!(queue_stats(&client, "general").await.waiting, 0);
+    let status = routing
+        .withdraw_contact(withdraw(TENANT, "call-70"))
+        .await
+        .expect_err("gone already");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // An offered one: the agent's offer is withdrawn and they get the next contact.
+    let mut desk = Desk::login(&client, "a-1", &[], &["he"]).await;
+    route(
+        &client,
+        route_request(chat(TENANT, "v-71").customer_ref(), "call-71"),
+    )
+    .await;
+    route(
+        &client,
+        route_request(chat(TENANT, "v-72").customer_ref(), "call-72"),
+    )
+    .await;
+    let offer = desk.offer().await;
+    assert_eq!(offer.interaction_id, "call-71");
+    let withdrawn = routing
+        .withdraw_contact(withdraw(TENANT, "call-71"))
+        .await
+        .expect("withdrawn")
+        .into_inner();
+    assert_eq!(
+        (withdrawn.agent_id.as_str(), withdrawn.offer_id),
+        ("a-1", offer.offer_id)
+    );
+    assert!(matches!(desk.next().await, Received::Withdrawn(_)));
+    let next = desk.offer().await;
+    assert_eq!(next.interaction_id, "call-72");
+
+    // An assigned one stays the agent's.
+    desk.0.accept(next.offer_id).await.expect("sent");
+    assert!(matches!(desk.next().await, Received::Assigned(_)));
+    let status = routing
+        .withdraw_contact(withdraw(TENANT, "call-72"))
+        .await
+        .expect_err("assigned");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_unanswered_offer_goes_to_the_next_agent_and_a_lost_session_gives_its_offers_back() {
     let server = Running::start(Default::default()).await;

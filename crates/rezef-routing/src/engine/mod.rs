@@ -141,6 +141,20 @@ pub enum RoutingError {
     },
     #[error("the request lacks {0}")]
     Missing(&'static str),
+    #[error("contact {contact} is assigned to {agent}: the agent completes it")]
+    Assigned {
+        contact: InteractionId,
+        agent: AgentId,
+    },
+}
+
+/// Where a withdrawn contact was.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Withdrawn {
+    /// Waiting in its queue.
+    Waiting { queue: String },
+    /// Offered: the offer is withdrawn, the agent free again.
+    Offered(Offer),
 }
 
 /// Live figures of one queue.
@@ -723,6 +737,41 @@ impl Engine {
             self.freed.insert(index);
         }
         Ok(())
+    }
+
+    /// The contact no longer needs an agent (the customer left, the interaction ended, self
+    /// service resolved the need): out of its queue, or its offer withdrawn. A contact
+    /// already assigned stays the agent's until they complete it.
+    pub fn withdraw(
+        &mut self,
+        id: &InteractionId,
+        now: Timestamp,
+    ) -> Result<Withdrawn, RoutingError> {
+        let seq = self
+            .contact_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| RoutingError::UnknownContact(id.clone()))?;
+        let contact = &self.contacts[&seq];
+        let withdrawn = match contact.state {
+            State::Waiting => Withdrawn::Waiting {
+                queue: self.routing.queues[contact.queue].id.clone(),
+            },
+            State::Offered(offer) => match self.offers.get(&offer) {
+                Some(offer) => Withdrawn::Offered(offer.clone()),
+                None => Withdrawn::Waiting {
+                    queue: self.routing.queues[contact.queue].id.clone(),
+                },
+            },
+            State::Assigned { agent, .. } => {
+                return Err(RoutingError::Assigned {
+                    contact: id.clone(),
+                    agent: self.agents[agent].profile.id.clone(),
+                });
+            }
+        };
+        self.complete(id, now)?;
+        Ok(withdrawn)
     }
 
     /// When something changes by itself next: an offer expires, a contact reaches its next

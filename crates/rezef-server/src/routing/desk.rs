@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use rezef_events::event::Presence;
 use rezef_events::{
@@ -85,6 +86,9 @@ pub struct Desk {
     sleeping_until: AtomicU64,
     /// Counts changes to any tenant's routing, for queue watchers.
     changes: tokio::sync::watch::Sender<u64>,
+    /// One past the last log record routing has read for contacts that ended
+    /// ([`super::withdraw::follow`]); the log's end when the desk started.
+    followed: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -113,7 +117,6 @@ impl Desk {
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            backbone,
             reader,
             tenants: Mutex::new(HashMap::new()),
             initial,
@@ -121,6 +124,8 @@ impl Desk {
             wake: Notify::new(),
             sleeping_until: AtomicU64::new(IDLE),
             changes: tokio::sync::watch::channel(0).0,
+            followed: tokio::sync::watch::channel(backbone.log.end_offset()).0,
+            backbone,
         })
     }
 
@@ -170,6 +175,44 @@ impl Desk {
         };
         self.changes.send_modify(|n| *n += 1);
         result
+    }
+
+    /// Where routing has read the log up to (one past the last record read).
+    pub fn followed(&self) -> &tokio::sync::watch::Sender<u64> {
+        &self.followed
+    }
+
+    /// Waits, at most `wait`, until routing has read everything logged so far: a contact
+    /// whose end was acknowledged before now is withdrawn by then.
+    pub async fn followed_up(&self, wait: Duration) -> Result<()> {
+        let end = self.backbone.log.end_offset();
+        let mut followed = self.followed.subscribe();
+        match tokio::time::timeout(wait, followed.wait_for(|at| *at >= end)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Unavailable("routing stopped reading the log".into())),
+            Err(_) => Err(Error::DeadlineExceeded(format!(
+                "routing did not read the log up to offset {end} within {} ms (it is at {})",
+                wait.as_millis(),
+                *self.followed.borrow()
+            ))),
+        }
+    }
+
+    /// The longest a session's request waits for routing to read the log.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.backbone.limits.max_wait_ms)
+    }
+
+    /// Whether `tenant` routes `contact` now (waiting, offered or assigned).
+    pub fn routes(&self, tenant: &TenantId, contact: &InteractionId) -> bool {
+        self.lock()
+            .get(tenant)
+            .is_some_and(|t| t.contacts.contains_key(contact))
+    }
+
+    /// Whether any tenant routes any contact now.
+    pub fn routes_any(&self) -> bool {
+        self.lock().values().any(|t| !t.contacts.is_empty())
     }
 
     /// Changes to any tenant's routing.
@@ -316,24 +359,27 @@ impl Desk {
         Ok(AgentSessionEvent { event: Some(event) })
     }
 
-    /// Withdraws expired offers and dispatches, for each tenant at its deadline, until the
-    /// server shuts down.
-    pub fn spawn_timer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Runs the desk's own work until the server shuts down: the timer, which withdraws
+    /// expired offers and dispatches each tenant at its deadline, and the reader of the log,
+    /// which withdraws contacts that ended ([`super::withdraw::follow`]).
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let desk = self.clone();
-        tokio::spawn(
-            async move {
-                loop {
-                    desk.tick_due().await;
-                    let sleep = desk.next_sleep();
-                    tokio::select! {
-                        () = sleep => {}
-                        () = desk.wake.notified() => {}
-                        () = desk.backbone.closed() => return,
-                    }
+        let timer = async move {
+            loop {
+                desk.tick_due().await;
+                let sleep = desk.next_sleep();
+                tokio::select! {
+                    () = sleep => {}
+                    () = desk.wake.notified() => {}
+                    () = desk.backbone.closed() => return,
                 }
             }
-            .instrument(info_span!("routing_timer")),
-        )
+        }
+        .instrument(info_span!("routing_timer"));
+        let follow = super::withdraw::follow(self.clone()).instrument(info_span!("routing_follow"));
+        tokio::spawn(async move {
+            tokio::join!(timer, follow);
+        })
     }
 
     /// Ticks the tenants whose deadline has come.

@@ -12,7 +12,7 @@ use rezef_events::event::EndReason;
 use rezef_events::journey::{Conversation, Interaction, Stage};
 use rezef_events::policy::ContinuityPolicy;
 use rezef_events::resume::resume;
-use rezef_events::{AgentId, Channel, Journey, Timestamp};
+use rezef_events::{AgentId, Channel, InteractionId, Journey, Timestamp};
 
 /// What the journey says of a contact arriving now.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,6 +43,16 @@ impl Known {
             customer_since: Some(journey.first_seen_at),
         }
     }
+}
+
+/// Whether the journey says the interaction is over (the customer left, or it ended):
+/// nothing to route any more.
+pub fn has_ended(journey: &Journey, interaction: &InteractionId) -> bool {
+    journey
+        .conversations
+        .iter()
+        .flat_map(|c| &c.interactions)
+        .any(|i| &i.id == interaction && matches!(i.stage, Stage::Abandoned | Stage::Ended))
 }
 
 /// The conversation's last agent, unless they handed the contact on.
@@ -158,6 +168,21 @@ mod tests {
         ];
         // then neither.
         assert_eq!(known_of(&journey_of(&events)).affinity, None);
+    }
+
+    #[test]
+    fn an_interaction_the_customer_left_or_that_ended_has_ended() {
+        let mut call = EventBuilder::phone("acme", "+972500000005");
+        let id = InteractionId::new("call").ok();
+        let mut events = vec![call.started(), call.intent("billing.dispute", 0.9)];
+        let live = journey_of(&events);
+        let interaction = live.conversations[0].interactions[0].id.clone();
+        assert!(!has_ended(&live, &interaction));
+        events.push(call.event(Payload::ContactAbandoned {
+            point: rezef_events::event::AbandonPoint::Queue,
+        }));
+        assert!(has_ended(&journey_of(&events), &interaction));
+        assert!(id.is_some_and(|other| !has_ended(&journey_of(&events), &other)));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod desk;
 mod known;
+mod withdraw;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use rezef_events::{AgentId, Channel, CustomerRef, InteractionId, Payload, Tenant
 use rezef_proto::v1::{
     self, AgentSessionEvent, AgentSessionRequest, GetQueueStatsRequest, GetQueueStatsResponse,
     RouteInteractionRequest, RouteInteractionResponse, RouteOutcome, SetRoutingConfigRequest,
-    SetRoutingConfigResponse, agent_session_event as out, agent_session_request::Action,
-    routing_client::RoutingClient, routing_server,
+    SetRoutingConfigResponse, WithdrawContactRequest, WithdrawContactResponse,
+    agent_session_event as out, agent_session_request::Action, routing_client::RoutingClient,
+    routing_server,
 };
 use rezef_routing::{AgentProfile, ContactRequest, RoutingConfig, RoutingError, Target};
 use tokio::sync::mpsc;
@@ -67,8 +69,12 @@ impl From<RoutingError> for Error {
     fn from(error: RoutingError) -> Self {
         match error {
             RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
+            RoutingError::UnknownContact(_) => Error::NotFound(error.to_string()),
             RoutingError::Missing(_) => Error::invalid("request", error.to_string()),
-            _ => Error::FailedPrecondition(error.to_string()),
+            RoutingError::UnknownAgent(_)
+            | RoutingError::UnknownOffer(_)
+            | RoutingError::NotYourOffer { .. }
+            | RoutingError::Assigned { .. } => Error::FailedPrecondition(error.to_string()),
         }
     }
 }
@@ -221,6 +227,15 @@ impl Local {
             (None, CustomerRef::Id(id)) => id.clone(),
             (None, CustomerRef::Identity(identity)) => customer_id_for(&tenant, identity),
         };
+        if journey
+            .as_ref()
+            .is_some_and(|journey| known::has_ended(journey, &interaction))
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "interaction {interaction} is over (the customer left, or it ended): nothing \
+                 to route"
+            )));
+        }
         let now = self.desk.now();
         let known = journey
             .as_ref()
@@ -454,6 +469,8 @@ impl Local {
         };
         let agent = profile.id.clone();
         let (sender, receiver) = mpsc::channel(64);
+        // No first offer of a contact whose end was acknowledged before the login.
+        self.desk.followed_up(self.desk.max_wait()).await?;
         let now = self.desk.now();
         let (version, effects) = self.desk.with_tenant(&tenant, |t| {
             t.engine.upsert_agent(profile, now);
@@ -580,6 +597,10 @@ impl Session {
 
     /// Carries out one request of the session.
     async fn handle(&self, action: Action) -> Result<()> {
+        if matches!(action, Action::Accept(_)) {
+            // A contact whose end was acknowledged before the accept is not the agent's.
+            self.desk.followed_up(self.desk.max_wait()).await?;
+        }
         let now = self.desk.now();
         let tenant = &self.tenant;
         let agent = &self.agent;
@@ -747,6 +768,13 @@ impl routing_server::Routing for RoutingService {
         let span = info_span!("get_queue_stats", tenant = %request.get_ref().tenant_id);
         match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
+                // A contact whose end was acknowledged before the call is not counted.
+                let wait = local.backbone().max_wait(&request);
+                local
+                    .desk
+                    .followed_up(wait)
+                    .instrument(span.clone())
+                    .await?;
                 let _entered = span.enter();
                 Ok(Response::new(local.stats(request.into_inner())?))
             }
@@ -766,6 +794,23 @@ impl routing_server::Routing for RoutingService {
                 let response = forward!(peer, RoutingClient, watch_queues, request)?;
                 Ok(Response::new(Box::pin(response.into_inner())))
             }
+        }
+    }
+
+    async fn withdraw_contact(
+        &self,
+        request: Request<WithdrawContactRequest>,
+    ) -> Result<Response<WithdrawContactResponse>, Status> {
+        let span = info_span!("withdraw_contact", tenant = %request.get_ref().tenant_id);
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                let response = local
+                    .withdraw(request.into_inner())
+                    .instrument(span)
+                    .await?;
+                Ok(Response::new(response))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, withdraw_contact, request),
         }
     }
 
