@@ -46,6 +46,7 @@ enum Op {
     Decline(usize),
     Expire,
     Complete(usize),
+    Withdraw(usize),
     Disconnect(usize),
     Advance(u64),
 }
@@ -72,6 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..4).prop_map(Op::Decline),
         Just(Op::Expire),
         (0usize..12).prop_map(Op::Complete),
+        (0usize..12).prop_map(Op::Withdraw),
         (0usize..4).prop_map(Op::Disconnect),
         (1u64..30).prop_map(Op::Advance),
     ]
@@ -207,6 +209,17 @@ proptest! {
                     let done = engine.complete(&contact(c), now);
                     prop_assert_eq!(done.is_ok(), routed.remove(&contact(c)));
                     assigned.remove(&contact(c));
+                }
+                Op::Withdraw(c) => {
+                    // An assigned contact stays its agent's; any other routed one is gone.
+                    let withdrawn = engine.withdraw(&contact(c), now);
+                    let was_assigned = assigned.contains_key(&contact(c));
+                    prop_assert_eq!(withdrawn.is_ok(), routed.contains(&contact(c)) && !was_assigned);
+                    if withdrawn.is_ok() {
+                        routed.remove(&contact(c));
+                        prop_assert!(engine.offers().all(|o| o.contact != contact(c)));
+                        prop_assert!(engine.waiting().all(|(id, _)| id != &contact(c)));
+                    }
                 }
                 Op::Disconnect(a) => {
                     engine.disconnect(&agent(a), now).expect("known agent");

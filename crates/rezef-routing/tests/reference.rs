@@ -554,6 +554,17 @@ impl Reference {
         Ok(())
     }
 
+    /// The contact no longer needs an agent: as a completion, unless it is assigned.
+    fn withdraw(&mut self, id: &InteractionId, now: Timestamp) -> Result<(), RoutingError> {
+        if let Some(RefState::Assigned(agent, _)) = self.contacts.get(id).map(|c| &c.state) {
+            return Err(RoutingError::Assigned {
+                contact: id.clone(),
+                agent: agent.clone(),
+            });
+        }
+        self.complete(id, now)
+    }
+
     fn stats(&self, now: Timestamp) -> Vec<QueueStats> {
         (0..self.routing.queues.len())
             .map(|q| {
@@ -611,6 +622,7 @@ enum Op {
     Decline(usize),
     Expire,
     Complete(usize),
+    Withdraw(usize),
     Disconnect(usize),
     Reconfigure,
     Advance(u64),
@@ -645,6 +657,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..4).prop_map(Op::Decline),
         1 => Just(Op::Expire),
         3 => (0..CONTACTS).prop_map(Op::Complete),
+        2 => (0..CONTACTS).prop_map(Op::Withdraw),
         1 => (0..AGENTS).prop_map(Op::Disconnect),
         1 => Just(Op::Reconfigure),
         3 => (1u64..40).prop_map(Op::Advance),
@@ -787,6 +800,10 @@ proptest! {
                         engine.complete(&contact(c), now),
                         reference.complete(&contact(c), now)
                     );
+                }
+                Op::Withdraw(c) => {
+                    let withdrawn = engine.withdraw(&contact(c), now).map(|_| ());
+                    prop_assert_eq!(withdrawn, reference.withdraw(&contact(c), now));
                 }
                 Op::Disconnect(a) => {
                     engine.disconnect(&agent(a), now).expect("known");
