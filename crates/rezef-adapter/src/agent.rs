@@ -6,7 +6,7 @@ use futures::StreamExt;
 use rezef_proto::v1::{
     AgentProfile, AgentSessionRequest, Presence,
     agent_session_event::Event,
-    agent_session_request::{Accept, Action, Complete, Decline, Login, SetPresence},
+    agent_session_request::{Accept, Action, Complete, Decline, Login, SetPresence, UpdateProfile},
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -91,6 +91,15 @@ impl AgentSession {
             interaction_id: interaction_id.to_owned(),
         };
         Self::request(&self.requests, Action::Complete(complete)).await
+    }
+
+    /// New skills, languages or capacity, without logging out; answered with
+    /// `profile_updated` (or `refused`).
+    pub async fn update_profile(&self, profile: AgentProfile) -> Result<(), Error> {
+        let update = UpdateProfile {
+            profile: Some(profile),
+        };
+        Self::request(&self.requests, Action::UpdateProfile(update)).await
     }
 
     async fn request(

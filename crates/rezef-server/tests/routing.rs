@@ -574,6 +574,55 @@ async fn a_refused_session_request_names_its_grpc_code_as_the_contract_spells_it
 }
 
 #[tokio::test]
+async fn an_agent_gains_a_skill_and_a_language_without_logging_out() {
+    let server = Running::start(Default::default()).await;
+    let client = server.client().await;
+    configure(&client).await;
+    // A Hebrew billing dispute waits: nobody has billing.
+    let mut request = route_request(chat(TENANT, "v-80").customer_ref(), "call-80");
+    request.intent = "billing.dispute".into();
+    request.language = "he".into();
+    let decided = route(&client, request).await;
+    assert_eq!(
+        (decided.outcome, decided.queue_id.as_str()),
+        (proto::RouteOutcome::Queued as i32, "billing")
+    );
+    let mut desk = Desk::login(&client, "a-1", &[], &["en"]).await;
+    desk.quiet("no billing skill, no Hebrew").await;
+
+    // Mistakes are refused, named by their field; the session goes on.
+    let mut wrong = profile("someone-else", &[("billing", 9)], &["he"], 1, 1);
+    wrong.max_load = 0;
+    desk.0.update_profile(wrong).await.expect("sent");
+    match desk.next().await {
+        Received::Refused(refused) => {
+            assert_eq!(refused.code, "INVALID_ARGUMENT");
+            for field in [
+                "update_profile.profile.agent_id",
+                "update_profile.profile.skills[billing]",
+                "update_profile.profile.max_load",
+            ] {
+                assert!(refused.message.contains(field), "{field}: {refused:?}");
+            }
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // The agent learns billing and Hebrew: the waiting call is theirs at once.
+    let mut learned = profile("", &[("billing", 4)], &["en", "he"], 1, 1);
+    learned.agent_id = String::new();
+    desk.0.update_profile(learned).await.expect("sent");
+    assert!(matches!(desk.next().await, Received::ProfileUpdated(_)));
+    let offer = desk.offer().await;
+    assert_eq!(
+        (offer.interaction_id.as_str(), offer.queue_id.as_str()),
+        ("call-80", "billing")
+    );
+    assert_eq!(queue_stats(&client, "billing").await.waiting, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn queue_figures_stream_and_presence_is_recorded() {
     let server = Running::start(Default::default()).await;
     let mut client = server.client().await;
@@ -1092,6 +1141,7 @@ impl Driver {
             }
             Received::Refused(_) => {} // an answer to an offer withdrawn meanwhile
             Received::LoggedIn(_) => self.violation("a second login message".into()),
+            Received::ProfileUpdated(_) => self.violation("a profile nobody changed".into()),
         }
     }
 

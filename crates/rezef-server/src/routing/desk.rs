@@ -58,6 +58,7 @@ pub enum Outgoing {
     Withdrawn(Offer, &'static str),
     Assigned(Offer),
     Presence(Presence, &'static str),
+    ProfileUpdated,
 }
 
 /// What a decision leads to.
@@ -355,6 +356,7 @@ impl Desk {
                 presence: crate::convert::presence_to_proto(presence),
                 reason: reason.into(),
             }),
+            Outgoing::ProfileUpdated => out::Event::ProfileUpdated(out::ProfileUpdated {}),
         };
         Ok(AgentSessionEvent { event: Some(event) })
     }

@@ -6,6 +6,7 @@
 
 pub mod desk;
 mod known;
+mod profile;
 mod withdraw;
 
 use std::pin::Pin;
@@ -22,7 +23,7 @@ use rezef_proto::v1::{
     agent_session_event as out, agent_session_request::Action, routing_client::RoutingClient,
     routing_server,
 };
-use rezef_routing::{AgentProfile, ContactRequest, RoutingConfig, RoutingError, Target};
+use rezef_routing::{ContactRequest, RoutingConfig, RoutingError, Target};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
@@ -77,66 +78,6 @@ impl From<RoutingError> for Error {
             | RoutingError::Assigned { .. } => Error::FailedPrecondition(error.to_string()),
         }
     }
-}
-
-fn profile_from_proto(
-    check: &mut Check,
-    profile: Option<v1::AgentProfile>,
-) -> Option<AgentProfile> {
-    let Some(profile) = profile else {
-        check.fail("login.profile", "is required");
-        return None;
-    };
-    let id = check.id(
-        "login.profile.agent_id",
-        profile.agent_id,
-        true,
-        AgentId::new,
-    );
-    let mut capacity = std::collections::BTreeMap::new();
-    for (name, count) in profile.capacity {
-        match Channel::from_name(&name) {
-            Some(channel) => {
-                capacity.insert(channel, count);
-            }
-            None => check.fail(
-                format!("login.profile.capacity[{name}]"),
-                "is not a channel name",
-            ),
-        }
-    }
-    let mut skills = std::collections::BTreeMap::new();
-    for (skill, level) in profile.skills {
-        match u8::try_from(level).ok().filter(|l| (1..=5).contains(l)) {
-            Some(level) => {
-                skills.insert(skill, level);
-            }
-            None => check.fail(
-                format!("login.profile.skills[{skill}]"),
-                "must be between 1 and 5",
-            ),
-        }
-    }
-    for (i, language) in profile.languages.iter().enumerate() {
-        if !rezef_events::is_language_tag(language) {
-            check.fail(
-                format!("login.profile.languages[{i}]"),
-                "must be a BCP 47 language tag",
-            );
-        }
-    }
-    if profile.max_load == 0 {
-        check.fail("login.profile.max_load", "must be at least 1");
-    }
-    Some(AgentProfile {
-        id: id?,
-        skills,
-        languages: profile.languages,
-        team: profile.team,
-        site: profile.site,
-        capacity,
-        max_load: profile.max_load,
-    })
 }
 
 impl RoutingService {
@@ -456,7 +397,7 @@ impl Local {
         };
         let mut check = Check::default();
         let tenant = check.tenant("login.tenant_id", login.tenant_id);
-        let profile = profile_from_proto(&mut check, login.profile);
+        let profile = profile::from_proto(&mut check, "login.profile", login.profile);
         let presence = match login.presence {
             0 => Some(Presence::Available),
             value => check.required::<Presence>("login.presence", value),
@@ -659,6 +600,13 @@ impl Session {
                             Outgoing::Presence(presence, "too many declined offers"),
                         ));
                     }
+                }
+                Action::UpdateProfile(update) => {
+                    let profile = profile::update(agent, update)?;
+                    t.engine.upsert_agent(profile, now);
+                    effects
+                        .messages
+                        .push((agent.clone(), Outgoing::ProfileUpdated));
                 }
                 Action::Complete(complete) => {
                     let contact = InteractionId::new(complete.interaction_id)
