@@ -429,6 +429,54 @@ fn a_contact_whose_customer_left_is_withdrawn_from_its_queue_and_its_offer() {
     ));
 }
 
+/// An agent's id, presence and contacts held (id, assigned).
+type Board<'a> = (&'a str, Presence, Vec<(&'a str, bool)>);
+
+#[test]
+fn a_supervisor_sees_each_agent_s_presence_and_the_contacts_they_hold() {
+    // Given a-1 on an accepted call (idle as long as a-2, first by id), a-2 with a call
+    // offered, a-3 away,
+    let mut engine = engine();
+    agent(&mut engine, "a-2", &[], &["he"], T0);
+    agent(&mut engine, "a-1", &[], &["he"], T0);
+    agent(&mut engine, "a-3", &[], &["he"], T0);
+    engine
+        .set_presence(&agent_id("a-3"), Presence::Away, T0)
+        .expect("known");
+    let first = engine.route(call("c-1", "x", "he"), at(1)).expect("routed");
+    let Target::Offered(first) = first.target else {
+        panic!("offered");
+    };
+    engine
+        .accept(first.id, &first.agent, at(2))
+        .expect("accepted");
+    engine.route(call("c-2", "x", "he"), at(3)).expect("routed");
+    // when the supervisor looks,
+    let agents = engine.agents();
+    // then each agent shows, by id, with what they hold.
+    let seen: Vec<Board> = agents
+        .iter()
+        .map(|a| {
+            let holds = a
+                .holds
+                .iter()
+                .map(|h| (h.contact.as_str(), h.assigned))
+                .collect();
+            (a.profile.id.as_str(), a.presence, holds)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a-1", Presence::Available, vec![("c-1", true)]),
+            ("a-2", Presence::Available, vec![("c-2", false)]),
+            ("a-3", Presence::Away, vec![]),
+        ]
+    );
+    assert_eq!(agents[0].holds[0].queue, "general");
+    assert_eq!(agents[0].holds[0].channel, Channel::Voice);
+}
+
 fn withdrawn_offer(withdrawn: &Withdrawn) -> rezef_routing::OfferId {
     match withdrawn {
         Withdrawn::Offered(offer) => offer.id,

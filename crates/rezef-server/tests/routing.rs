@@ -622,6 +622,181 @@ async fn an_agent_gains_a_skill_and_a_language_without_logging_out() {
     server.stop().await;
 }
 
+/// The tenant's agents, as a supervisor sees them.
+async fn list_agents(client: &Client) -> Vec<proto::AgentStatus> {
+    client
+        .routing()
+        .list_agents(proto::ListAgentsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("agents")
+        .into_inner()
+        .agents
+}
+
+/// An agent's id, presence, contacts held (id, assigned) and voice capacity in use.
+type Board = (String, i32, Vec<(String, bool)>, Option<u32>);
+
+/// Each agent's [`Board`].
+fn board(agents: &[proto::AgentStatus]) -> Vec<Board> {
+    agents
+        .iter()
+        .map(|a| {
+            let id = a
+                .profile
+                .as_ref()
+                .map(|p| p.agent_id.clone())
+                .unwrap_or_default();
+            let held = a
+                .contacts
+                .iter()
+                .map(|c| (c.interaction_id.clone(), c.assigned))
+                .collect();
+            (id, a.presence, held, a.in_use.get("voice").copied())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_supervisor_sees_who_holds_what_and_sends_an_agent_away() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let mut routing = client.routing();
+    let mut watch = routing
+        .watch_agents(proto::ListAgentsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.next().await.expect("an update").expect("ok");
+    assert!(first.agents.is_empty(), "nobody logged in yet");
+
+    let mut one = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut two = Desk::login(&client, "a-2", &[], &["he"]).await;
+    route(
+        &client,
+        route_request(chat(TENANT, "v-90").customer_ref(), "call-90"),
+    )
+    .await;
+    let offer = one.offer().await;
+    one.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(one.next().await, Received::Assigned(_)));
+    route(
+        &client,
+        route_request(chat(TENANT, "v-91").customer_ref(), "call-91"),
+    )
+    .await;
+    let ringing = two.offer().await;
+    let available = proto::Presence::Available as i32;
+    assert_eq!(
+        board(&list_agents(&client).await),
+        [
+            (
+                "a-1".into(),
+                available,
+                vec![("call-90".into(), true)],
+                Some(1)
+            ),
+            (
+                "a-2".into(),
+                available,
+                vec![("call-91".into(), false)],
+                Some(1)
+            ),
+        ]
+    );
+    let agents = list_agents(&client).await;
+    assert!(agents.iter().all(|a| a.connected));
+    assert_eq!(agents[0].contacts[0].queue_id, "general");
+    assert_eq!(agents[0].contacts[0].channel, proto::Channel::Voice as i32);
+    let changed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let update = watch.next().await.expect("an update").expect("ok");
+            if board(&update.agents).len() == 2 && update.agents[1].contacts.len() == 1 {
+                break update;
+            }
+        }
+    })
+    .await
+    .expect("the watch shows the change");
+    assert_eq!(changed.agents[0].contacts[0].interaction_id, "call-90");
+
+    // The supervisor sends a-2 away: the ringing call is withdrawn from a-2 and waits.
+    let set = |agent: &str, presence: proto::Presence| proto::SetAgentPresenceRequest {
+        tenant_id: TENANT.into(),
+        agent_id: agent.into(),
+        presence: presence as i32,
+        reason: "sent home".into(),
+    };
+    routing
+        .set_agent_presence(set("a-2", proto::Presence::Away))
+        .await
+        .expect("set");
+    match two.next().await {
+        Received::Withdrawn(withdrawn) => assert_eq!(withdrawn.offer_id, ringing.offer_id),
+        other => panic!("expected the offer withdrawn, got {other:?}"),
+    }
+    match two.next().await {
+        Received::Presence(presence) => {
+            assert_eq!(presence.presence, proto::Presence::Away as i32);
+            assert_eq!(presence.reason, "set by a supervisor");
+        }
+        other => panic!("expected the presence, got {other:?}"),
+    }
+    let away = proto::Presence::Away as i32;
+    assert_eq!(
+        board(&list_agents(&client).await)[1],
+        ("a-2".into(), away, vec![], None)
+    );
+    assert_eq!(queue_stats(&client, "general").await.waiting, 1);
+
+    // Refusals: fields named, an unknown agent.
+    let status = routing
+        .set_agent_presence(proto::SetAgentPresenceRequest::default())
+        .await
+        .expect_err("empty");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(fields(&status), ["tenant_id", "agent_id", "presence"]);
+    let status = routing
+        .set_agent_presence(set("nobody", proto::Presence::Offline))
+        .await
+        .expect_err("unknown");
+    assert_eq!(status.code(), Code::NotFound);
+    let status = routing
+        .list_agents(proto::ListAgentsRequest::default())
+        .await
+        .expect_err("empty");
+    assert_eq!(fields(&status), ["tenant_id"]);
+
+    // The log records the supervisor's reason.
+    let reasons = loop {
+        let mut events = client
+            .replay(proto::ReplayHistoryRequest {
+                tenant_id: TENANT.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("replay");
+        let mut found = Vec::new();
+        while let Some(replayed) = events.next().await {
+            if let Some(proto::event::Payload::AgentPresenceChanged(p)) =
+                replayed.expect("ok").event.and_then(|e| e.payload)
+            {
+                found.push(p.custom_status);
+            }
+        }
+        if found.len() >= 3 {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(reasons, ["logged in", "logged in", "sent home"]);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn queue_figures_stream_and_presence_is_recorded() {
     let server = Running::start(Default::default()).await;

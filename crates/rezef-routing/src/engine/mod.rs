@@ -22,6 +22,7 @@
 mod matching;
 mod pools;
 mod state;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -35,6 +36,7 @@ use pools::Pools;
 use state::{Agent, Contact, Ended, History, LangId, Place, State, WaitKey, mean, remember};
 
 pub use state::AgentView;
+pub use status::{AgentStatus, Held};
 
 /// Who an agent is: what they can do and how much at once.
 #[derive(Debug, Clone, PartialEq)]

@@ -441,6 +441,11 @@ impl Tenant {
         }
     }
 
+    /// Whether a desktop session of the agent is open.
+    pub fn connected(&self, agent: &AgentId) -> bool {
+        self.sessions.contains_key(agent)
+    }
+
     pub fn connect(&mut self, agent: AgentId, sender: SessionSender) {
         self.sessions.insert(agent, sender);
     }

@@ -7,6 +7,7 @@
 pub mod desk;
 mod known;
 mod profile;
+mod supervisor;
 mod withdraw;
 
 use std::pin::Pin;
@@ -18,7 +19,8 @@ use rezef_events::fold::customer_id_for;
 use rezef_events::{AgentId, Channel, CustomerRef, InteractionId, Payload, TenantId};
 use rezef_proto::v1::{
     self, AgentSessionEvent, AgentSessionRequest, GetQueueStatsRequest, GetQueueStatsResponse,
-    RouteInteractionRequest, RouteInteractionResponse, RouteOutcome, SetRoutingConfigRequest,
+    ListAgentsRequest, ListAgentsResponse, RouteInteractionRequest, RouteInteractionResponse,
+    RouteOutcome, SetAgentPresenceRequest, SetAgentPresenceResponse, SetRoutingConfigRequest,
     SetRoutingConfigResponse, WithdrawContactRequest, WithdrawContactResponse,
     agent_session_event as out, agent_session_request::Action, routing_client::RoutingClient,
     routing_server,
@@ -70,10 +72,11 @@ impl From<RoutingError> for Error {
     fn from(error: RoutingError) -> Self {
         match error {
             RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
-            RoutingError::UnknownContact(_) => Error::NotFound(error.to_string()),
+            RoutingError::UnknownContact(_) | RoutingError::UnknownAgent(_) => {
+                Error::NotFound(error.to_string())
+            }
             RoutingError::Missing(_) => Error::invalid("request", error.to_string()),
-            RoutingError::UnknownAgent(_)
-            | RoutingError::UnknownOffer(_)
+            RoutingError::UnknownOffer(_)
             | RoutingError::NotYourOffer { .. }
             | RoutingError::Assigned { .. } => Error::FailedPrecondition(error.to_string()),
         }
@@ -481,16 +484,17 @@ impl Local {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
-    async fn watch_queues(
+    /// `read` now, then again whenever the tenant's routing changes (at most every 100 ms:
+    /// figures, not a change feed), until the client cancels.
+    fn watch<T: Send + 'static>(
         &self,
-        request: Request<GetQueueStatsRequest>,
-    ) -> Result<Response<WatchQueuesStream>, Status> {
-        let request = request.into_inner();
-        let first = self.stats(request.clone())?;
+        span: tracing::Span,
+        read: impl Fn(&Local) -> Result<T> + Send + 'static,
+    ) -> Result<Response<Watched<T>>, Status> {
+        let first = read(self)?;
         let (sender, receiver) = mpsc::channel(4);
         let service = self.clone();
         let mut changes = self.desk.changes();
-        let span = info_span!("watch_queues", tenant = %request.tenant_id);
         tokio::spawn(
             async move {
                 let mut update = Ok(first);
@@ -503,10 +507,9 @@ impl Local {
                         () = sender.closed() => return,
                         () = service.backbone().closed() => return,
                     }
-                    // At most every 100 ms: figures, not a change feed.
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     changes.borrow_and_update();
-                    update = service.stats(request.clone());
+                    update = read(&service);
                 }
             }
             .instrument(span),
@@ -662,7 +665,8 @@ impl Session {
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<AgentSessionEvent, Status>> + Send>>;
 
-type WatchQueuesStream = Pin<Box<dyn Stream<Item = Result<GetQueueStatsResponse, Status>> + Send>>;
+/// A watch's updates.
+type Watched<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl routing_server::Routing for RoutingService {
@@ -730,18 +734,79 @@ impl routing_server::Routing for RoutingService {
         }
     }
 
-    type WatchQueuesStream = WatchQueuesStream;
+    type WatchQueuesStream = Watched<GetQueueStatsResponse>;
 
     async fn watch_queues(
         &self,
         request: Request<GetQueueStatsRequest>,
-    ) -> Result<Response<WatchQueuesStream>, Status> {
+    ) -> Result<Response<Watched<GetQueueStatsResponse>>, Status> {
         match self.place_request(&request, &request.get_ref().tenant_id)? {
-            At::Here(local) => local.watch_queues(request).await,
+            At::Here(local) => {
+                let request = request.into_inner();
+                let span = info_span!("watch_queues", tenant = %request.tenant_id);
+                local.watch(span, move |local| local.stats(request.clone()))
+            }
             At::There(peer) => {
                 let response = forward!(peer, RoutingClient, watch_queues, request)?;
                 Ok(Response::new(Box::pin(response.into_inner())))
             }
+        }
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let span = info_span!("list_agents", tenant = %request.get_ref().tenant_id);
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                // As GetQueueStats: a contact that ended before the call is not held.
+                let wait = local.backbone().max_wait(&request);
+                local
+                    .desk
+                    .followed_up(wait)
+                    .instrument(span.clone())
+                    .await?;
+                let _entered = span.enter();
+                Ok(Response::new(local.agents(request.into_inner())?))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, list_agents, request),
+        }
+    }
+
+    type WatchAgentsStream = Watched<ListAgentsResponse>;
+
+    async fn watch_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<Watched<ListAgentsResponse>>, Status> {
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                let request = request.into_inner();
+                let span = info_span!("watch_agents", tenant = %request.tenant_id);
+                local.watch(span, move |local| local.agents(request.clone()))
+            }
+            At::There(peer) => {
+                let response = forward!(peer, RoutingClient, watch_agents, request)?;
+                Ok(Response::new(Box::pin(response.into_inner())))
+            }
+        }
+    }
+
+    async fn set_agent_presence(
+        &self,
+        request: Request<SetAgentPresenceRequest>,
+    ) -> Result<Response<SetAgentPresenceResponse>, Status> {
+        let span = info_span!("set_agent_presence", tenant = %request.get_ref().tenant_id);
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                let response = local
+                    .set_agent_presence(request.into_inner())
+                    .instrument(span)
+                    .await?;
+                Ok(Response::new(response))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, set_agent_presence, request),
         }
     }
 

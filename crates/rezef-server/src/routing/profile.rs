@@ -70,6 +70,27 @@ pub fn from_proto(
     })
 }
 
+/// The profile as the contract spells it (capacity keyed by channel name).
+pub fn to_proto(profile: &AgentProfile) -> v1::AgentProfile {
+    v1::AgentProfile {
+        agent_id: profile.id.to_string(),
+        skills: profile
+            .skills
+            .iter()
+            .map(|(skill, level)| (skill.clone(), u32::from(*level)))
+            .collect(),
+        languages: profile.languages.clone(),
+        team: profile.team.clone(),
+        site: profile.site.clone(),
+        capacity: profile
+            .capacity
+            .iter()
+            .map(|(channel, count)| (channel.to_string(), *count))
+            .collect(),
+        max_load: profile.max_load,
+    }
+}
+
 /// The new profile a session of `agent` sends; its `agent_id` may be left empty, and may
 /// not name another agent.
 pub fn update(
