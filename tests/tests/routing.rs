@@ -382,6 +382,68 @@ async fn an_adapter_routes_right_after_publishing_and_a_caller_who_hangs_up_leav
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_transfers_a_call_to_billing_with_its_context_and_the_journey_counts_it() {
+    let (mut client, _server, _dir) = backbone().await;
+    let who = caller("+972500000070");
+    let events = vec![
+        who.interaction_started(proto::Direction::Inbound),
+        who.intent_detected("plan.change", 0.9, "ivr"),
+    ];
+    history(&mut client, &who, events).await;
+    let mut front = Agent::login(&client, "front", &["he"], 1).await;
+    let mut expert = Agent::login(&client, "expert", &["he"], 5).await;
+    let call = "call-+972500000070";
+    let decided = route(&client, &who, call, |_| {}).await;
+    assert_eq!(decided.agent_id, "front", "the longest idle");
+    let offer = front.offer().await;
+    front.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(front.next().await, Received::Assigned(_)));
+
+    // It turns out to be a billing matter: front sends it to the billing queue.
+    let transfer = proto::agent_session_request::Transfer {
+        interaction_id: call.into(),
+        to_queue_id: "billing".into(),
+        reason: "billing dispute".into(),
+        ..Default::default()
+    };
+    front.0.transfer(transfer).await.expect("sent");
+    match front.next().await {
+        Received::TransferEnded(ended) => assert!(ended.transferred),
+        other => panic!("expected the transfer's end, got {other:?}"),
+    }
+    let offer = expert.offer().await;
+    assert_eq!(offer.queue_id, "billing");
+    let conversation = offer
+        .context
+        .and_then(|c| c.conversation)
+        .expect("the context");
+    assert_eq!(
+        conversation.intent.map(|i| i.intent).as_deref(),
+        Some("plan.change")
+    );
+    assert_eq!(conversation.transfer_count, 1);
+    expert.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(expert.next().await, Received::Assigned(_)));
+
+    // The journey shows the transfer, and the expert as the last agent.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let journey = client
+            .journey(TENANT, who.customer_ref(), None)
+            .await
+            .expect("journey")
+            .journey
+            .expect("journey");
+        let conversation = &journey.conversations[0];
+        if conversation.transfer_count == 1 && conversation.last_agent_id == "expert" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{conversation:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_goes_to_the_bot_until_the_customer_asks_for_a_human() {
     let (client, _server, _dir) = backbone().await;
     let mut agent = Agent::login(&client, "a-1", &["he"], 1).await;

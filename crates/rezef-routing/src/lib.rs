@@ -18,5 +18,5 @@ pub mod expr;
 pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
 pub use engine::{
     AgentProfile, AgentStatus, AgentView, ContactRequest, Decision, Engine, Held, Offer, OfferId,
-    QueueStats, RoutingError, Target, Withdrawn,
+    QueueStats, RoutingError, Target, TransferTarget, Withdrawn,
 };

@@ -9,7 +9,8 @@ use std::time::Duration;
 use rezef_events::event::Presence;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
 use rezef_routing::{
-    AgentProfile, ContactRequest, Engine, RoutingConfig, RoutingError, Target, Withdrawn,
+    AgentProfile, ContactRequest, Engine, RoutingConfig, RoutingError, Target, TransferTarget,
+    Withdrawn,
 };
 
 const CONFIG: &str = r#"
@@ -475,6 +476,169 @@ fn a_supervisor_sees_each_agent_s_presence_and_the_contacts_they_hold() {
     );
     assert_eq!(agents[0].holds[0].queue, "general");
     assert_eq!(agents[0].holds[0].channel, Channel::Voice);
+}
+
+/// An engine where `holder` has accepted the support call `c-1`; `others` are free.
+fn holding(holder: &str, others: &[(&str, &[(&str, u8)])]) -> Engine {
+    let mut engine = engine();
+    agent(&mut engine, holder, &[("billing", 5)], &["he"], T0);
+    let decision = engine.route(call("c-1", "x", "he"), at(1)).expect("routed");
+    let Target::Offered(offer) = decision.target else {
+        panic!("offered to {holder}");
+    };
+    engine
+        .accept(offer.id, &agent_id(holder), at(2))
+        .expect("accepted");
+    for (id, skills) in others {
+        agent(&mut engine, id, skills, &["he"], at(3));
+    }
+    engine
+}
+
+#[test]
+fn a_blind_transfer_to_a_queue_goes_to_its_agents_never_back_to_the_sender() {
+    // Given a-1 (billing 5) on a call and b-1 (billing 4) free,
+    let mut engine = holding("a-1", &[("b-1", &[("billing", 4)])]);
+    // when a-1 transfers it to billing,
+    let target = TransferTarget::Queue("billing".into());
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), target, at(10))
+        .expect("transferred");
+    // then b-1 is offered it, though a-1 is free and the better expert, and a-1 holds nothing.
+    let offers = engine.dispatch(at(10));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        (offers[0].agent.as_str(), offers[0].queue.as_str()),
+        ("b-1", "billing")
+    );
+    engine
+        .accept(offers[0].id, &agent_id("b-1"), at(11))
+        .expect("accepted");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("b-1"))
+    );
+    let a1 = engine
+        .agents()
+        .into_iter()
+        .find(|a| a.profile.id.as_str() == "a-1");
+    assert!(a1.is_some_and(|a| a.holds.is_empty()));
+}
+
+#[test]
+fn a_blind_transfer_to_an_agent_offers_it_to_them_and_a_decline_sends_it_to_the_queue() {
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let target = TransferTarget::Agent {
+        agent: agent_id("b-1"),
+        warm: false,
+    };
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), target, at(10))
+        .expect("transferred");
+    let offers = engine.dispatch(at(10));
+    assert_eq!(offers[0].agent.as_str(), "b-1");
+    assert_eq!(engine.assigned_to(&contact_id("c-1")), None);
+    // b-1 declines: it waits in its queue, and is not offered back to a-1.
+    engine
+        .decline(offers[0].id, &agent_id("b-1"))
+        .expect("declined");
+    assert!(engine.dispatch(at(11)).is_empty());
+    assert_eq!(engine.stats(at(11))[0].waiting, 1);
+}
+
+#[test]
+fn a_warm_transfer_keeps_the_contact_with_its_agent_until_the_other_accepts() {
+    // Given a-1 on a call and b-1 free,
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let warm = |agent: &str| TransferTarget::Agent {
+        agent: agent_id(agent),
+        warm: true,
+    };
+    // when a-1 transfers it warm to b-1,
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), warm("b-1"), at(10))
+        .expect("transferred");
+    let offers = engine.dispatch(at(10));
+    // then b-1 is offered it while a-1 still holds it, and a-1 cannot complete it meanwhile;
+    assert_eq!(offers[0].agent.as_str(), "b-1");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("a-1"))
+    );
+    assert_eq!(
+        engine.complete(&contact_id("c-1"), at(11)),
+        Err(RoutingError::TransferPending(contact_id("c-1")))
+    );
+    // a declined warm transfer leaves it with a-1,
+    engine
+        .decline(offers[0].id, &agent_id("b-1"))
+        .expect("declined");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("a-1"))
+    );
+    assert!(engine.dispatch(at(12)).is_empty());
+    // and an accepted one moves it to b-1, a-1's capacity free again.
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), warm("b-1"), at(13))
+        .expect("transferred");
+    let offers = engine.dispatch(at(13));
+    engine
+        .accept(offers[0].id, &agent_id("b-1"), at(14))
+        .expect("accepted");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("b-1"))
+    );
+    engine
+        .route(call("c-2", "x", "he"), at(15))
+        .expect("routed");
+    let offers = engine.dispatch(at(15));
+    assert_eq!(offers.len(), 0, "the decision offered it already");
+    assert_eq!(
+        engine.offers().next().map(|o| o.agent.as_str()),
+        Some("a-1")
+    );
+}
+
+#[test]
+fn a_transfer_is_refused_when_it_cannot_happen() {
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let to = |agent: &str| TransferTarget::Agent {
+        agent: agent_id(agent),
+        warm: false,
+    };
+    let c1 = contact_id("c-1");
+    let refused = |engine: &mut Engine, from: &str, target| {
+        engine
+            .transfer(&c1, &agent_id(from), target, at(10))
+            .expect_err("refused")
+    };
+    assert!(matches!(
+        refused(&mut engine, "b-1", to("a-1")),
+        RoutingError::NotAssigned { .. }
+    ));
+    assert!(matches!(
+        refused(&mut engine, "a-1", TransferTarget::Queue("nowhere".into())),
+        RoutingError::UnknownQueue(_)
+    ));
+    assert!(matches!(
+        refused(&mut engine, "a-1", to("a-1")),
+        RoutingError::AgentUnavailable(_)
+    ));
+    engine
+        .set_presence(&agent_id("b-1"), Presence::Away, at(10))
+        .expect("known");
+    assert!(matches!(
+        refused(&mut engine, "a-1", to("b-1")),
+        RoutingError::AgentUnavailable(_)
+    ));
+    assert!(matches!(
+        refused(&mut engine, "a-1", to("nobody")),
+        RoutingError::UnknownAgent(_)
+    ));
+    // Nothing changed: a-1 still holds it.
+    assert_eq!(engine.assigned_to(&c1), Some(&agent_id("a-1")));
 }
 
 fn withdrawn_offer(withdrawn: &Withdrawn) -> rezef_routing::OfferId {

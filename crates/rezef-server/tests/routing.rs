@@ -797,6 +797,171 @@ async fn a_supervisor_sees_who_holds_what_and_sends_an_agent_away() {
     server.stop().await;
 }
 
+/// A transfer request.
+fn transfer_of(
+    interaction: &str,
+    to_agent: &str,
+    to_queue: &str,
+    warm: bool,
+) -> proto::agent_session_request::Transfer {
+    proto::agent_session_request::Transfer {
+        interaction_id: interaction.into(),
+        to_agent_id: to_agent.into(),
+        to_queue_id: to_queue.into(),
+        warm,
+        reason: "billing question".into(),
+    }
+}
+
+/// The next event must be a transfer's end.
+async fn transfer_ended(desk: &mut Desk) -> proto::agent_session_event::TransferEnded {
+    match desk.next().await {
+        Received::TransferEnded(ended) => ended,
+        other => panic!("expected the transfer's end, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn agents_transfer_blind_to_a_queue_and_warm_to_an_agent_with_the_context() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = phone_caller("+972500000100", "call-100");
+    client
+        .publish(vec![
+            caller.interaction_started(proto::Direction::Inbound),
+            caller.intent_detected("plan.change", 0.9, "ivr"),
+        ])
+        .await
+        .expect("published");
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut biller = Desk::login(&client, "b-1", &["billing"], &["he"]).await;
+    let decided = route(&client, route_request(caller.customer_ref(), "call-100")).await;
+    assert_eq!(decided.agent_id, "a-1", "the longest idle");
+    let offer = first.offer().await;
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+
+    // Mistakes are refused, named by their field.
+    first
+        .0
+        .transfer(transfer_of("call-100", "b-1", "billing", true))
+        .await
+        .expect("sent");
+    match first.next().await {
+        Received::Refused(refused) => {
+            assert_eq!(refused.code, "INVALID_ARGUMENT");
+            assert!(
+                refused.message.contains("transfer.to_queue_id"),
+                "{refused:?}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    first
+        .0
+        .transfer(transfer_of("call-100", "", "nowhere", false))
+        .await
+        .expect("sent");
+    match first.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "NOT_FOUND"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // Blind to billing: a-1 lets go at once, b-1 gets it with the context and the transfer.
+    first
+        .0
+        .transfer(transfer_of("call-100", "", "billing", false))
+        .await
+        .expect("sent");
+    let ended = transfer_ended(&mut first).await;
+    assert!(ended.transferred);
+    assert_eq!(
+        (ended.interaction_id.as_str(), ended.to_queue_id.as_str()),
+        ("call-100", "billing")
+    );
+    let offer = biller.offer().await;
+    assert_eq!(
+        (offer.interaction_id.as_str(), offer.queue_id.as_str()),
+        ("call-100", "billing")
+    );
+    let conversation = offer
+        .context
+        .and_then(|c| c.conversation)
+        .expect("the context");
+    assert_eq!(
+        conversation.intent.map(|i| i.intent).as_deref(),
+        Some("plan.change")
+    );
+    assert_eq!(conversation.transfer_count, 1);
+    biller.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(biller.next().await, Received::Assigned(_)));
+
+    // Warm back to a-1: b-1 keeps the call while a-1 decides; a decline leaves it with b-1.
+    biller
+        .0
+        .transfer(transfer_of("call-100", "a-1", "", true))
+        .await
+        .expect("sent");
+    let warm = first.offer().await;
+    assert_eq!(warm.interaction_id, "call-100");
+    first.0.decline(warm.offer_id, "busy").await.expect("sent");
+    let ended = transfer_ended(&mut biller).await;
+    assert!(!ended.transferred, "declined: b-1 keeps it");
+    biller.0.complete("call-100-nope").await.expect("sent");
+    assert!(matches!(biller.next().await, Received::Refused(_)));
+    // Asked again, a-1 accepts: the call is a-1's, and b-1 is told.
+    biller
+        .0
+        .transfer(transfer_of("call-100", "a-1", "", true))
+        .await
+        .expect("sent");
+    let warm = first.offer().await;
+    first.0.accept(warm.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+    let ended = transfer_ended(&mut biller).await;
+    assert!(ended.transferred);
+    assert_eq!(ended.to_agent_id, "a-1");
+
+    // The journey counts both transfers; the call is with a-1.
+    let agents = list_agents(&client).await;
+    assert_eq!(
+        board(&agents),
+        [
+            (
+                "a-1".into(),
+                proto::Presence::Available as i32,
+                vec![("call-100".into(), true)],
+                Some(1)
+            ),
+            (
+                "b-1".into(),
+                proto::Presence::Available as i32,
+                vec![],
+                None
+            ),
+        ]
+    );
+    let conversation = loop {
+        let journey = client
+            .journey(TENANT, caller.customer_ref(), None)
+            .await
+            .expect("journey")
+            .journey
+            .expect("journey");
+        let conversation = journey.conversations[0].clone();
+        if conversation.transfer_count == 2 && conversation.last_agent_id == "a-1" {
+            break conversation;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        conversation.interactions[0].stage,
+        proto::Stage::Connected as i32
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn queue_figures_stream_and_presence_is_recorded() {
     let server = Running::start(Default::default()).await;
@@ -1317,6 +1482,7 @@ impl Driver {
             Received::Refused(_) => {} // an answer to an offer withdrawn meanwhile
             Received::LoggedIn(_) => self.violation("a second login message".into()),
             Received::ProfileUpdated(_) => self.violation("a profile nobody changed".into()),
+            Received::TransferEnded(_) => self.violation("a transfer nobody asked for".into()),
         }
     }
 

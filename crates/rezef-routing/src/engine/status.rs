@@ -34,7 +34,8 @@ impl Engine {
         let mut agents: Vec<AgentStatus> = self
             .agents
             .iter()
-            .map(|agent| AgentStatus {
+            .enumerate()
+            .map(|(index, agent)| AgentStatus {
                 profile: agent.profile.clone(),
                 presence: agent.presence,
                 holds: agent
@@ -51,8 +52,9 @@ impl Engine {
                             queue: found
                                 .map(|c| self.routing.queues[c.queue].id.clone())
                                 .unwrap_or_default(),
-                            assigned: found
-                                .is_some_and(|c| matches!(c.state, State::Assigned { .. })),
+                            assigned: found.is_some_and(|c| {
+                                matches!(c.state, State::Assigned { agent, .. } if agent == index)
+                            }),
                         }
                     })
                     .collect(),

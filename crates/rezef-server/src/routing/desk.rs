@@ -12,8 +12,8 @@
 //! made a deadline earlier than the one the timer sleeps until: a tick (expiry, dispatch)
 //! per request would cost as much as the request.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,14 +23,14 @@ use rezef_events::{
     AgentId, Channel, CustomerId, CustomerRef, Event, InteractionId, Payload, TenantId, Timestamp,
 };
 use rezef_proto::v1::{AgentSessionEvent, agent_session_event as out};
-use rezef_routing::{Engine, Offer, Routing, RoutingConfig};
+use rezef_routing::{Engine, Offer, OfferId, Routing, RoutingConfig};
 use tokio::sync::{Notify, mpsc};
 use tonic::Status;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backbone::Backbone;
 use crate::clock::{Clock, Sleep};
-use crate::cluster::JourneyReader;
+use crate::cluster::{Fresh, JourneyReader};
 use crate::convert::{View, resume_to_proto, timestamp};
 use crate::{Error, Result};
 
@@ -45,20 +45,28 @@ pub struct Tenant {
     contacts: HashMap<InteractionId, (CustomerId, Channel)>,
     /// The engine's next deadline as of its last operation; the timer ticks the tenant then.
     deadline: Option<Timestamp>,
+    /// Warm transfers waiting for the other agent's accept, by offer.
+    pub(super) warm: HashMap<OfferId, super::transfer::Asked>,
+    /// Contacts just transferred: their next offer reads the journey once it has caught up,
+    /// so the context shows the transfer.
+    pub(super) transferring: HashSet<InteractionId>,
 }
 
 /// A message for an agent's session, made after the lock is released.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// With the contact's customer and channel (`None` if unknown), for its context.
+    /// With the contact's customer and channel (`None` if unknown), for its context;
+    /// `fresh`: read once the projection has caught up (after a transfer).
     Offer {
         offer: Offer,
         customer: Option<(CustomerId, Channel)>,
+        fresh: bool,
     },
     Withdrawn(Offer, &'static str),
     Assigned(Offer),
     Presence(Presence, &'static str),
     ProfileUpdated,
+    TransferEnded(super::transfer::Ended),
 }
 
 /// What a decision leads to.
@@ -311,11 +319,19 @@ impl Desk {
 
     async fn render(&self, tenant: &TenantId, message: Outgoing) -> Result<AgentSessionEvent> {
         let event = match message {
-            Outgoing::Offer { offer, customer } => {
+            Outgoing::Offer {
+                offer,
+                customer,
+                fresh,
+            } => {
                 let context = match customer {
                     Some((customer, channel)) => {
                         let reference = CustomerRef::Id(customer);
-                        let journey = self.reader.journey(tenant, &reference, None).await?;
+                        let fresh = fresh.then(|| Fresh {
+                            min_offset: None,
+                            wait: self.max_wait(),
+                        });
+                        let journey = self.reader.journey(tenant, &reference, fresh).await?;
                         journey.map(|journey| {
                             let now = self.clock.now();
                             let policy = self.backbone.policy(tenant);
@@ -357,6 +373,7 @@ impl Desk {
                 reason: reason.into(),
             }),
             Outgoing::ProfileUpdated => out::Event::ProfileUpdated(out::ProfileUpdated {}),
+            Outgoing::TransferEnded(ended) => out::Event::TransferEnded(ended.into()),
         };
         Ok(AgentSessionEvent { event: Some(event) })
     }
@@ -429,6 +446,8 @@ impl Tenant {
             sessions: HashMap::new(),
             contacts: HashMap::new(),
             deadline: None,
+            warm: HashMap::new(),
+            transferring: HashSet::new(),
         }
     }
 
@@ -547,10 +566,23 @@ impl Tenant {
                     now,
                 ));
             }
-            effects
-                .messages
-                .push((offer.agent.clone(), Outgoing::Offer { offer, customer }));
+            let fresh = self.transferring.remove(&offer.contact);
+            effects.messages.push((
+                offer.agent.clone(),
+                Outgoing::Offer {
+                    offer,
+                    customer,
+                    fresh,
+                },
+            ));
         }
+    }
+
+    /// Offers the engine made since its last dispatch, and what became of warm transfers.
+    pub fn dispatch(&mut self, tenant: &TenantId, now: Timestamp, effects: &mut Effects) {
+        let offers = self.engine.dispatch(now);
+        self.offered(tenant, offers, now, effects);
+        self.settle_transfers(effects);
     }
 
     /// The agent's outstanding offers but `fresh` ones, sent again (to a new session).
@@ -566,6 +598,7 @@ impl Tenant {
                 Outgoing::Offer {
                     offer: offer.clone(),
                     customer,
+                    fresh: false,
                 },
             ));
         }
@@ -599,8 +632,7 @@ impl Tenant {
                 ));
             }
         }
-        let offers = self.engine.dispatch(now);
-        self.offered(tenant, offers, now, &mut effects);
+        self.dispatch(tenant, now, &mut effects);
         self.deadline = self.engine.next_deadline(now);
         effects
     }

@@ -8,6 +8,7 @@ pub mod desk;
 mod known;
 mod profile;
 mod supervisor;
+mod transfer;
 mod withdraw;
 
 use std::pin::Pin;
@@ -72,13 +73,16 @@ impl From<RoutingError> for Error {
     fn from(error: RoutingError) -> Self {
         match error {
             RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
-            RoutingError::UnknownContact(_) | RoutingError::UnknownAgent(_) => {
-                Error::NotFound(error.to_string())
-            }
+            RoutingError::UnknownContact(_)
+            | RoutingError::UnknownAgent(_)
+            | RoutingError::UnknownQueue(_) => Error::NotFound(error.to_string()),
             RoutingError::Missing(_) => Error::invalid("request", error.to_string()),
             RoutingError::UnknownOffer(_)
             | RoutingError::NotYourOffer { .. }
-            | RoutingError::Assigned { .. } => Error::FailedPrecondition(error.to_string()),
+            | RoutingError::Assigned { .. }
+            | RoutingError::NotAssigned { .. }
+            | RoutingError::TransferPending(_)
+            | RoutingError::AgentUnavailable(_) => Error::FailedPrecondition(error.to_string()),
         }
     }
 }
@@ -271,8 +275,7 @@ impl Local {
             }
             // Offers the engine made to other contacts while routing (those waiting longer,
             // or whose escalation step fell due) come out of the dispatch.
-            let others = t.engine.dispatch(now);
-            t.offered(&tenant, others, now, &mut effects);
+            t.dispatch(&tenant, now, &mut effects);
             Ok((decision, effects))
         })?;
         let offset = self.desk.apply(&tenant, effects).await?.unwrap_or_default();
@@ -572,6 +575,7 @@ impl Session {
                     let offer =
                         t.engine
                             .accept(rezef_routing::OfferId(accept.offer_id), agent, now)?;
+                    t.accepted(tenant, &offer, now, &mut effects);
                     let assigned = Payload::ContactAssigned {
                         agent_id: agent.clone(),
                         queue_id: offer.queue.clone(),
@@ -604,6 +608,9 @@ impl Session {
                         ));
                     }
                 }
+                Action::Transfer(transfer) => {
+                    t.transfer(tenant, agent, transfer, now, &mut effects)?;
+                }
                 Action::UpdateProfile(update) => {
                     let profile = profile::update(agent, update)?;
                     t.engine.upsert_agent(profile, now);
@@ -623,8 +630,7 @@ impl Session {
                     t.forget_contact(&contact);
                 }
             }
-            let offers = t.engine.dispatch(now);
-            t.offered(tenant, offers, now, &mut effects);
+            t.dispatch(tenant, now, &mut effects);
             Ok(effects)
         })?;
         self.desk.apply(tenant, effects).await?;
@@ -651,8 +657,7 @@ impl Session {
                 now,
             ));
             if !closing {
-                let offers = t.engine.dispatch(now);
-                t.offered(&self.tenant, offers, now, &mut effects);
+                t.dispatch(&self.tenant, now, &mut effects);
             }
             Ok(effects)
         });

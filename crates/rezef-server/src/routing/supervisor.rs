@@ -104,8 +104,7 @@ impl Local {
             effects
                 .messages
                 .push((agent.clone(), Outgoing::Presence(presence, BY_SUPERVISOR)));
-            let offers = t.engine.dispatch(now);
-            t.offered(&tenant, offers, now, &mut effects);
+            t.dispatch(&tenant, now, &mut effects);
             Ok(effects)
         })?;
         let offset = self.desk.apply(&tenant, effects).await?.unwrap_or_default();

@@ -57,8 +57,7 @@ impl Tenant {
                 .messages
                 .push((offer.agent.clone(), Outgoing::Withdrawn(offer.clone(), why)));
         }
-        let offers = self.engine.dispatch(now);
-        self.offered(tenant, offers, now, &mut effects);
+        self.dispatch(tenant, now, &mut effects);
         Ok((withdrawn, effects))
     }
 }
