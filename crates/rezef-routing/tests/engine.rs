@@ -602,6 +602,30 @@ fn a_warm_transfer_keeps_the_contact_with_its_agent_until_the_other_accepts() {
 }
 
 #[test]
+fn a_warm_transfer_of_a_call_that_ended_is_withdrawn_and_the_call_stays() {
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let warm = TransferTarget::Agent {
+        agent: agent_id("b-1"),
+        warm: true,
+    };
+    let offer = engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), warm, at(10))
+        .expect("transferred")
+        .expect("a warm offer");
+    let cancelled = engine.cancel_transfer(&contact_id("c-1")).expect("pending");
+    assert_eq!(cancelled.id, offer);
+    assert_eq!(engine.offers().count(), 0);
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("a-1"))
+    );
+    assert_eq!(engine.cancel_transfer(&contact_id("c-1")), None);
+    engine
+        .complete(&contact_id("c-1"), at(11))
+        .expect("completed");
+}
+
+#[test]
 fn a_transfer_is_refused_when_it_cannot_happen() {
     let mut engine = holding("a-1", &[("b-1", &[])]);
     let to = |agent: &str| TransferTarget::Agent {

@@ -963,6 +963,48 @@ async fn agents_transfer_blind_to_a_queue_and_warm_to_an_agent_with_the_context(
 }
 
 #[tokio::test]
+async fn a_caller_who_hangs_up_during_a_warm_transfer_is_not_offered_on() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = phone_caller("+972500000110", "call-110");
+    client
+        .publish(vec![caller.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("published");
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut second = Desk::login(&client, "b-1", &[], &["he"]).await;
+    route(&client, route_request(caller.customer_ref(), "call-110")).await;
+    let offer = first.offer().await;
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+    first
+        .0
+        .transfer(transfer_of("call-110", "b-1", "", true))
+        .await
+        .expect("sent");
+    let warm = second.offer().await;
+
+    // The caller hangs up: b-1's offer is withdrawn, a-1 keeps the (ended) call to wrap up.
+    client.publish(hung_up(&caller)).await.expect("published");
+    match second.next().await {
+        Received::Withdrawn(withdrawn) => {
+            assert_eq!(
+                (withdrawn.offer_id, withdrawn.reason.as_str()),
+                (warm.offer_id, "the customer left")
+            );
+        }
+        other => panic!("expected the offer withdrawn, got {other:?}"),
+    }
+    assert!(!transfer_ended(&mut first).await.transferred);
+    second.0.accept(warm.offer_id).await.expect("sent");
+    assert!(matches!(second.next().await, Received::Refused(_)));
+    first.0.complete("call-110").await.expect("sent");
+    first.quiet("completed").await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn queue_figures_stream_and_presence_is_recorded() {
     let server = Running::start(Default::default()).await;
     let mut client = server.client().await;

@@ -94,6 +94,14 @@ impl Engine {
         Ok(None)
     }
 
+    /// Withdraws the contact's pending warm transfer, if any (the customer left): the offer
+    /// is gone, the contact stays with its agent. Returns the offer withdrawn.
+    pub fn cancel_transfer(&mut self, contact: &InteractionId) -> Option<super::Offer> {
+        let seq = self.contact_index.get(contact)?;
+        let offer = self.contacts.get(seq)?.warm?;
+        self.end_offer(offer, super::state::Ended::Withdrawn)
+    }
+
     /// The agent who held the contact hands it on: their handling counts in the queue's
     /// handle time, their capacity is free again.
     pub(super) fn release(&mut self, seq: u64, holder: usize, now: Timestamp) {

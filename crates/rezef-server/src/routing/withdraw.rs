@@ -7,7 +7,8 @@
 //! nothing more to do. Calls whose answer depends on it (queue figures, a login's first
 //! offers, an accept) first wait until routing has read everything logged before them
 //! ([`Desk::followed_up`]), so an acknowledged hang-up is never counted as waiting nor
-//! accepted by an agent. A contact already assigned stays the agent's until they complete it.
+//! accepted by an agent. A contact already assigned stays the agent's until they complete it
+//! (a warm transfer of it still pending is withdrawn, though).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,14 +140,28 @@ pub async fn follow(desk: Arc<Desk>) {
     }
 }
 
-/// Withdraws a contact the log says ended, if routing holds it and it is not assigned.
+/// Withdraws a contact the log says ended, if routing holds it and it is not assigned; an
+/// assigned one stays its agent's, but a warm transfer of it is withdrawn (nobody is to take
+/// a call that is over).
 async fn ended(desk: &Desk, tenant: &TenantId, contact: &InteractionId, why: &'static str) {
     if !desk.routes(tenant, contact) {
         return;
     }
     let now = desk.now();
-    match desk.with_tenant(tenant, |t| t.withdraw(tenant, contact, why, now)) {
-        Ok((_, effects)) => {
+    let effects = desk.with_tenant(tenant, |t| {
+        if let Some(offer) = t.engine.cancel_transfer(contact) {
+            let mut effects = Effects::default();
+            effects
+                .messages
+                .push((offer.agent.clone(), Outgoing::Withdrawn(offer, why)));
+            t.dispatch(tenant, now, &mut effects);
+            return Ok(effects);
+        }
+        t.withdraw(tenant, contact, why, now)
+            .map(|(_, effects)| effects)
+    });
+    match effects {
+        Ok(effects) => {
             debug!(%tenant, %contact, why, "contact withdrawn");
             if let Err(error) = desk.apply(tenant, effects).await {
                 warn!(%tenant, %error, "routing effects failed");
