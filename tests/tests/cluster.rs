@@ -379,6 +379,7 @@ async fn calls_between_nodes_refuse_bad_input(node: &RezefServer) {
     let read = |tenant: &str, customer: &[u8]| ReadJourneyRequest {
         tenant_id: tenant.into(),
         customer: customer.to_vec(),
+        ..Default::default()
     };
     for (request, field) in [
         (read("no tenant!", br#"{"id":"c-1"}"#), "tenant_id"),

@@ -6,7 +6,9 @@ use futures::StreamExt;
 use rezef_proto::v1::{
     AgentProfile, AgentSessionRequest, Presence,
     agent_session_event::Event,
-    agent_session_request::{Accept, Action, Complete, Decline, Login, SetPresence},
+    agent_session_request::{
+        Accept, Action, Complete, Decline, Login, SetPresence, Transfer, UpdateProfile,
+    },
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -91,6 +93,21 @@ impl AgentSession {
             interaction_id: interaction_id.to_owned(),
         };
         Self::request(&self.requests, Action::Complete(complete)).await
+    }
+
+    /// New skills, languages or capacity, without logging out; answered with
+    /// `profile_updated` (or `refused`).
+    pub async fn update_profile(&self, profile: AgentProfile) -> Result<(), Error> {
+        let update = UpdateProfile {
+            profile: Some(profile),
+        };
+        Self::request(&self.requests, Action::UpdateProfile(update)).await
+    }
+
+    /// Hands a contact the agent holds to another agent or a queue (see the contract's
+    /// `Transfer`); answered with `transfer_ended` (or `refused`).
+    pub async fn transfer(&self, transfer: Transfer) -> Result<(), Error> {
+        Self::request(&self.requests, Action::Transfer(transfer)).await
     }
 
     async fn request(

@@ -17,6 +17,6 @@ pub mod expr;
 
 pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
 pub use engine::{
-    AgentProfile, AgentView, ContactRequest, Decision, Engine, Offer, OfferId, QueueStats,
-    RoutingError, Target,
+    AgentProfile, AgentStatus, AgentView, ContactRequest, Decision, Engine, Held, Offer, OfferId,
+    QueueStats, RoutingError, Target, TransferTarget, Withdrawn,
 };

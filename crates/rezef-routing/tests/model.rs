@@ -1,7 +1,8 @@
 //! The engine under random interleavings of every operation, checked after each step
 //! against the invariants and a model of who holds what: capacity is never exceeded, no
-//! contact is held by two agents, offers go only to available agents, an accepted contact
-//! is the accepting agent's, and expired offers are gone.
+//! contact is held by two agents (but for a warm transfer: its agent, and the one it is
+//! offered to), offers go only to available agents, an accepted contact is the accepting
+//! agent's, and expired offers are gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -9,7 +10,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rezef_events::event::Presence;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
-use rezef_routing::{AgentProfile, ContactRequest, Engine, RoutingConfig, Target};
+use rezef_routing::{
+    AgentProfile, ContactRequest, Engine, RoutingConfig, RoutingError, Target, TransferTarget,
+};
 
 const CONFIG: &str = r#"
     version = 1
@@ -46,6 +49,13 @@ enum Op {
     Decline(usize),
     Expire,
     Complete(usize),
+    Withdraw(usize),
+    Transfer {
+        held: usize,
+        to: usize,
+        queue: bool,
+        warm: bool,
+    },
     Disconnect(usize),
     Advance(u64),
 }
@@ -72,6 +82,15 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..4).prop_map(Op::Decline),
         Just(Op::Expire),
         (0usize..12).prop_map(Op::Complete),
+        (0usize..12).prop_map(Op::Withdraw),
+        (0usize..4, 0usize..4, any::<bool>(), any::<bool>()).prop_map(|(held, to, queue, warm)| {
+            Op::Transfer {
+                held,
+                to,
+                queue,
+                warm,
+            }
+        }),
         (0usize..4).prop_map(Op::Disconnect),
         (1u64..30).prop_map(Op::Advance),
     ]
@@ -98,7 +117,7 @@ fn check(
     now: Timestamp,
     assigned: &BTreeMap<InteractionId, AgentId>,
 ) -> Result<(), TestCaseError> {
-    let mut holders: BTreeMap<&InteractionId, &AgentId> = BTreeMap::new();
+    let mut holders: BTreeMap<&InteractionId, Vec<&AgentId>> = BTreeMap::new();
     for (profile, work) in engine.work() {
         prop_assert!(
             work.len() <= profile.max_load as usize,
@@ -114,19 +133,31 @@ fn check(
             );
         }
         for contact in work.keys() {
-            prop_assert!(
-                holders.insert(contact, &profile.id).is_none(),
-                "{contact} held twice"
-            );
+            holders.entry(contact).or_default().push(&profile.id);
+        }
+    }
+    for (contact, agents) in &holders {
+        if agents.len() > 1 {
+            // A warm transfer: its agent holds it, one other agent is offered it.
+            let offered: Vec<_> = engine.offers().filter(|o| &o.contact == *contact).collect();
+            let holder = engine.assigned_to(contact);
+            prop_assert_eq!(agents.len(), 2, "{} held by {:?}", contact, agents);
+            prop_assert_eq!(offered.len(), 1, "{} held twice", contact);
+            prop_assert!(holder.is_some_and(|h| agents.contains(&h) && h != &offered[0].agent));
         }
     }
     for offer in engine.offers() {
-        prop_assert_eq!(holders.get(&offer.contact).copied(), Some(&offer.agent));
+        let held_by = holders.get(&offer.contact);
+        prop_assert!(held_by.is_some_and(|agents| agents.contains(&&offer.agent)));
         prop_assert!(offer.made_at <= now);
     }
     for (contact, agent) in assigned {
         prop_assert_eq!(engine.assigned_to(contact), Some(agent));
-        prop_assert_eq!(holders.get(contact).copied(), Some(agent));
+        prop_assert!(
+            holders
+                .get(contact)
+                .is_some_and(|agents| agents.contains(&agent))
+        );
     }
     Ok(())
 }
@@ -189,7 +220,9 @@ proptest! {
                         let accepted = engine.accept(offer.id, &by, now);
                         prop_assert_eq!(accepted.is_ok(), own && now < offer.expires_at);
                         if accepted.is_ok() {
-                            prop_assert!(assigned.insert(offer.contact.clone(), offer.agent.clone()).is_none());
+                            // Assigned already: a warm transfer, which moves it.
+                            let before = assigned.insert(offer.contact.clone(), offer.agent.clone());
+                            prop_assert!(before.is_none_or(|b| b != offer.agent));
                         }
                     }
                 }
@@ -204,9 +237,41 @@ proptest! {
                     prop_assert!(engine.offers().all(|o| o.expires_at > now));
                 }
                 Op::Complete(c) => {
-                    let done = engine.complete(&contact(c), now);
-                    prop_assert_eq!(done.is_ok(), routed.remove(&contact(c)));
-                    assigned.remove(&contact(c));
+                    match engine.complete(&contact(c), now) {
+                        Err(RoutingError::TransferPending(_)) => {
+                            prop_assert!(assigned.contains_key(&contact(c)));
+                        }
+                        done => {
+                            prop_assert_eq!(done.is_ok(), routed.remove(&contact(c)));
+                            assigned.remove(&contact(c));
+                        }
+                    }
+                }
+                Op::Transfer { held, to, queue, warm } => {
+                    let Some((id, from)) = assigned.iter().nth(held).map(|(c, a)| (c.clone(), a.clone())) else {
+                        continue;
+                    };
+                    let target = if queue {
+                        TransferTarget::Queue(if to % 2 == 0 { "billing" } else { "general" }.into())
+                    } else {
+                        TransferTarget::Agent { agent: agent(to), warm }
+                    };
+                    let blind = !matches!(target, TransferTarget::Agent { warm: true, .. });
+                    if engine.transfer(&id, &from, target, now).is_ok() && blind {
+                        assigned.remove(&id);
+                        prop_assert_eq!(engine.assigned_to(&id), None);
+                    }
+                }
+                Op::Withdraw(c) => {
+                    // An assigned contact stays its agent's; any other routed one is gone.
+                    let withdrawn = engine.withdraw(&contact(c), now);
+                    let was_assigned = assigned.contains_key(&contact(c));
+                    prop_assert_eq!(withdrawn.is_ok(), routed.contains(&contact(c)) && !was_assigned);
+                    if withdrawn.is_ok() {
+                        routed.remove(&contact(c));
+                        prop_assert!(engine.offers().all(|o| o.contact != contact(c)));
+                        prop_assert!(engine.waiting().all(|(id, _)| id != &contact(c)));
+                    }
                 }
                 Op::Disconnect(a) => {
                     engine.disconnect(&agent(a), now).expect("known agent");

@@ -101,6 +101,9 @@ pub(super) struct Contact {
     pub place: Place,
     /// When its placement changes by itself: the next escalation step, the end of affinity.
     pub timer: Option<Timestamp>,
+    /// A warm transfer of the assigned contact, offered to another agent: the contact stays
+    /// its agent's until that offer is accepted.
+    pub warm: Option<OfferId>,
     /// Agents who declined it: not offered it again.
     pub declined_by: BTreeSet<AgentId>,
     /// Agents who let an offer of it expire: offered it again only after everyone else.

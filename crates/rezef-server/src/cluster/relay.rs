@@ -152,7 +152,8 @@ impl Partitions for PartitionsService {
         request: Request<ReadJourneyRequest>,
     ) -> Result<Response<ReadJourneyResponse>, Status> {
         let request = request.into_inner();
-        let _span = info_span!("cluster_read_journey", tenant = %request.tenant_id).entered();
-        Ok(Response::new(read_here(&self.cluster, request)?))
+        let span = info_span!("cluster_read_journey", tenant = %request.tenant_id);
+        let response = read_here(&self.cluster, request).instrument(span).await?;
+        Ok(Response::new(response))
     }
 }
