@@ -23,6 +23,16 @@ fn the_demo_carries_the_chat_into_the_call() {
         "{out}"
     );
     assert!(out.contains("card_last4 = ****"), "{out}");
+    // The code the customer typed in the chat reaches no channel: the call sees it masked.
+    assert_eq!(
+        out.matches("482913").count(),
+        1,
+        "typed once, never served: {out}"
+    );
+    assert!(
+        out.contains("                       customer: ****"),
+        "{out}"
+    );
     assert!(
         out.contains("phone +972545550123 — verified by one time code (substantial) on webchat"),
         "{out}"

@@ -152,6 +152,7 @@ fn says(f: &EventFactory, from: Participant, sender: &str, text: &str) -> proto:
         sender_id: sender.into(),
         text: text.into(),
         attachments: Vec::new(),
+        sensitive: false,
     }))
 }
 
@@ -1081,7 +1082,8 @@ fn started_with_token(f: &EventFactory, token: &str) -> proto::Event {
     )
 }
 
-/// A continuation token carries the chat to a call from a number nobody knows, once.
+/// A continuation token carries the chat to a call from a number nobody knows, once. It
+/// grants continuity, not verification: the caller verifies again, though the chat did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_continuation_token_continues_the_chat_from_an_unknown_number_once() {
     let (mut client, _running) = backbone().await;
@@ -1097,9 +1099,20 @@ async fn a_continuation_token_continues_the_chat_from_an_unknown_number_once() {
             chat.interaction_started(Direction::Inbound),
             chat.intent_detected("loan.application", 0.9, "bot"),
             chat.context("amount", "50000", false),
+            chat.identified(
+                proto::VerificationMethod::OneTimeCode,
+                proto::AssuranceLevel::Substantial,
+                Vec::new(),
+            ),
         ],
     )
     .await;
+    let chat_again = resume(&mut client, chat.customer_ref(), Channel::Webchat, last).await;
+    let chat_verified = chat_again.verified.expect("the chat verified");
+    assert!(
+        chat_verified.skip_verification,
+        "the chat's visitor is spared"
+    );
     let visitor = journey(&mut client, chat.customer_ref(), last).await;
     let issued = client
         .journeys()
@@ -1143,12 +1156,23 @@ async fn a_continuation_token_continues_the_chat_from_an_unknown_number_once() {
         issued.conversation_id
     );
     assert_eq!(context(conversation_of(&answer), "amount").value, "50000");
+    let verified = answer
+        .verified
+        .expect("the chat's verification is reported");
+    assert!(
+        !verified.skip_verification,
+        "a token is no proof of who the caller is"
+    );
 
     let last = publish(
         &mut client,
         vec![started_with_token(&stranger, &issued.token)],
     )
     .await;
+    // Once the call is in the journey, its number is the customer's, still unverified.
+    let during = resume(&mut client, stranger.customer_ref(), Channel::Voice, last).await;
+    assert_eq!(during.customer_id, visitor.customer_id);
+    assert!(!during.verified.expect("reported").skip_verification);
     let seen = journey(&mut client, stranger.customer_ref(), last).await;
     assert_eq!(
         seen.customer_id, visitor.customer_id,
@@ -1614,4 +1638,109 @@ async fn a_conversation_is_watched_live_without_repeats() {
     publish(&mut client, vec![ended(&call)]).await;
     let update = next_update(&mut stream).await;
     assert_eq!(stage(&update), Some(Stage::Ended));
+}
+
+/// An adapter whose clock is a month ahead: its verification dated 30 days on is refused,
+/// naming the field, so it neither spares re-verification for a month nor closes the live
+/// chat as inactive. One a few minutes ahead (within the allowed skew) is taken as of the
+/// server's time: it holds for the policy's hour from when it was recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_dated_in_the_future_changes_nothing_ahead_of_the_server() {
+    let (mut client, _running) = backbone().await;
+    let chat = contact(
+        IdentityKind::ChatVisitor,
+        "visitor-clock",
+        Channel::Webchat,
+        "chat-clock",
+    );
+    let last = publish(
+        &mut client,
+        vec![
+            chat.interaction_started(Direction::Inbound),
+            chat.intent_detected("billing.dispute", 0.9, "bot"),
+        ],
+    )
+    .await;
+    let verify = || {
+        chat.identified(
+            VerificationMethod::OneTimeCode,
+            AssuranceLevel::Substantial,
+            Vec::new(),
+        )
+    };
+    let next_month = at(verify(), SystemTime::now() + secs(30 * 24 * 3600));
+    let status = refused(client.publish(vec![next_month]).await);
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(
+        status.message().contains("events[0].occurred_at"),
+        "{}",
+        status.message()
+    );
+    let answer = resume(&mut client, chat.customer_ref(), Channel::Voice, last).await;
+    assert_eq!(answer.continuation(), Continuation::WithinWindow);
+    assert!(answer.verified.is_none(), "nothing was verified");
+
+    let fast_clock = at(verify(), SystemTime::now() + secs(240));
+    let last = publish(&mut client, vec![fast_clock]).await;
+    let recorded_by = SystemTime::now();
+    let answer = resume(&mut client, chat.customer_ref(), Channel::Voice, last).await;
+    assert_eq!(answer.continuation(), Continuation::WithinWindow);
+    let verified = answer.verified.expect("verified");
+    assert!(verified.skip_verification);
+    assert!(
+        time(verified.verified_at) <= recorded_by,
+        "as of the server's time"
+    );
+    assert!(time(verified.expires_at) <= recorded_by + secs(3600));
+}
+
+/// The customer types the code they were sent into the chat, then calls: the agent's view
+/// of the chat (ResumeConversation) and an auditor's replay show the code masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_typed_in_the_chat_reaches_no_channel_and_no_auditor() {
+    use futures::StreamExt;
+    let (mut client, _running) = backbone().await;
+    let chat = contact(
+        IdentityKind::ChatVisitor,
+        "visitor-code",
+        Channel::Webchat,
+        "chat-code",
+    );
+    let last = publish(
+        &mut client,
+        vec![
+            chat.interaction_started(Direction::Inbound),
+            says(
+                &chat,
+                Participant::Bot,
+                "bot",
+                "I've sent a code to your phone",
+            ),
+            says(&chat, Participant::Customer, "", "482913"),
+            chat.context("card", "4111111111111111", true),
+        ],
+    )
+    .await;
+    let answer = resume(&mut client, chat.customer_ref(), Channel::Voice, last).await;
+    let transcript: Vec<_> = (conversation_of(&answer).transcript.iter())
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(transcript, ["I've sent a code to your phone", "****"]);
+
+    let replay = proto::ReplayHistoryRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(chat.customer_ref()),
+        ..Default::default()
+    };
+    let events: Vec<_> = client.replay(replay).await.expect("replay").collect().await;
+    let served: Vec<String> = events
+        .into_iter()
+        .map(|e| e.expect("replayed").event.expect("event").payload)
+        .filter_map(|payload| match payload? {
+            Payload::MessageSent(m) => Some(m.text),
+            Payload::ContextSet(c) => Some(c.value),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(served, ["I've sent a code to your phone", "****", "****"]);
 }

@@ -22,8 +22,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use prost::Message;
 use rezef_adapter::proto;
 use rezef_events::policy::ContinuityPolicy;
-use rezef_events::resume::resume;
-use rezef_events::{Channel, ChannelIdentity, Journey, TenantId, Timestamp};
+use rezef_events::resume::{Caller, resume};
+use rezef_events::{Channel, ChannelIdentity, CustomerRef, Journey, TenantId, Timestamp};
 use rezef_server::convert::{View, resume_to_proto};
 use rezef_store::{JourneyStore, SledStore};
 
@@ -114,7 +114,15 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
     let handler = reads::in_process(baseline_for, phones, move |phone| {
         let journey = load(phone)?;
         let now = Timestamp::now();
-        let answer = resume(&journey, Channel::Voice, now, &policy, None);
+        let caller = CustomerRef::Id(journey.customer_id.clone());
+        let answer = resume(
+            &journey,
+            Caller::Shown(&caller),
+            Channel::Voice,
+            now,
+            &policy,
+            None,
+        );
         let view = View {
             reveal: false,
             transcript: policy.transcript_excerpt,
@@ -281,7 +289,15 @@ mod tests {
         assert_eq!(journey.customer_id.as_str(), "cust-0000017");
         let policy = ContinuityPolicy::default();
         let now = Timestamp::now();
-        let answer = resume(&journey, Channel::Voice, now, &policy, None);
+        let caller = CustomerRef::Id(journey.customer_id.clone());
+        let answer = resume(
+            &journey,
+            Caller::Shown(&caller),
+            Channel::Voice,
+            now,
+            &policy,
+            None,
+        );
         assert!(answer.skip_self_service);
         assert!(answer.verified.is_some_and(|v| v.skip_verification));
     }

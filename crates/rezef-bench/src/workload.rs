@@ -432,7 +432,7 @@ mod tests {
     fn a_scripted_conversation_folds_into_what_a_call_continues() {
         use rezef_events::event::{AssuranceLevel, VerificationMethod};
         use rezef_events::policy::ContinuityPolicy;
-        use rezef_events::resume::{Continuation, resume};
+        use rezef_events::resume::{Caller, Continuation, resume};
 
         let mut workload = Workload::new(10, 7);
         let events: Vec<_> = workload
@@ -459,8 +459,10 @@ mod tests {
                 .count(),
             1
         );
+        let caller = rezef_events::CustomerRef::Id(journey.customer_id.clone());
         let answer = resume(
             &journey,
+            Caller::Shown(&caller),
             rezef_events::Channel::Voice,
             rezef_events::Timestamp::now(),
             &ContinuityPolicy::default(),

@@ -202,6 +202,10 @@ pub enum Payload {
         sender_id: String,
         text: String,
         attachments: Vec<Attachment>,
+        /// The adapter marked it sensitive (a code, a password): it is served masked
+        /// (see `mask`). Absent in records written before it existed: false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sensitive: bool,
     },
     ContextSet {
         key: String,

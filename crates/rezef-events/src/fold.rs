@@ -17,6 +17,13 @@
 //! Open conversations with no activity for `inactivity_timeout` close as inactive when the
 //! customer's next event arrives. Every interaction records why it joined its conversation.
 //!
+//! An event cannot have happened after the log recorded it: the fold takes its time as
+//! `occurred_at`, but no later than the record's time (the server's clock, [`Context`]), and
+//! moves the expiries it carries (a verification's, a token's) back by as much. So an
+//! adapter whose clock runs ahead, or a record dated 2100 from before the edge refused such
+//! dates, neither closes a live conversation as inactive nor makes a verification or a
+//! token hold longer than the server's time allows.
+//!
 //! After every event the journey is brought within its bounds ([`crate::bound`]): older
 //! closed conversations become summaries, and an event naming one brings it back whole.
 
@@ -44,6 +51,40 @@ pub struct Context<'a> {
     /// Identities in the event that belong to other customers and may not be linked here,
     /// with their owner and why no merge happened. The caller decides: it sees the others.
     pub foreign: &'a [(ChannelIdentity, CustomerId, MergeRefusal)],
+    /// When the log recorded the event, by the server's clock (log timestamps count whole
+    /// milliseconds): the event is taken to have happened no later than the end of that
+    /// millisecond. `None`: as dated (a test, a journey built outside the log).
+    pub recorded_at: Option<Timestamp>,
+}
+
+/// The precision of a log record's time: the event may have happened until its end.
+const RECORDED_PRECISION_NANOS: i64 = 999_999;
+
+impl Context<'_> {
+    /// When the event happened, for the fold (see [`time_of`]).
+    pub fn time_of(&self, event: &Event) -> Timestamp {
+        time_of(event, self.recorded_at)
+    }
+}
+
+/// When an event recorded at `recorded_at` happened: its `occurred_at`, but no later than
+/// the end of its record's millisecond.
+pub fn time_of(event: &Event, recorded_at: Option<Timestamp>) -> Timestamp {
+    let latest = recorded_at.map(|at| {
+        Timestamp::from_unix_nanos(at.unix_nanos().saturating_add(RECORDED_PRECISION_NANOS))
+    });
+    latest.map_or(event.occurred_at, |latest| event.occurred_at.min(latest))
+}
+
+/// An expiry the event carries, moved back as far as the event's time was (see
+/// [`Context::time_of`]): what was valid for an hour after the adapter's time is valid for an
+/// hour after the server's.
+fn moved_back(expiry: Timestamp, event: &Event, at: Timestamp) -> Timestamp {
+    let ahead = event
+        .occurred_at
+        .unix_nanos()
+        .saturating_sub(at.unix_nanos());
+    Timestamp::from_unix_nanos(expiry.unix_nanos().saturating_sub(ahead))
 }
 
 impl Context<'static> {
@@ -54,6 +95,7 @@ impl Context<'static> {
             policy: DEFAULT.get_or_init(ContinuityPolicy::default),
             origin: None,
             foreign: &[],
+            recorded_at: None,
         }
     }
 }
@@ -103,7 +145,7 @@ impl Journey {
         if self.last_event_offset.is_some_and(|last| offset <= last) {
             return Applied::default();
         }
-        let at = event.occurred_at;
+        let at = cx.time_of(event);
         self.last_event_offset = Some(offset);
         let mut applied = Applied {
             changed: true,
@@ -119,11 +161,11 @@ impl Journey {
         };
         self.first_seen_at = self.first_seen_at.min(at);
         self.last_seen_at = self.last_seen_at.max(at);
-        self.link_identities(offset, event, cx, &mut applied);
+        self.link_identities(offset, event, at, cx, &mut applied);
         self.expire(at, cx.policy);
 
         let mut handled_by = None;
-        if let Some((index, reason)) = self.place(event, cx, &mut applied) {
+        if let Some((index, reason)) = self.place(event, at, cx, &mut applied) {
             let conversation = &mut self.conversations[index];
             conversation.last_activity_at = conversation.last_activity_at.max(at);
             if let Some(channel) = event.channel
@@ -132,8 +174,15 @@ impl Journey {
                 conversation.channels.push(channel);
             }
             let had_intent = conversation.intent.is_some();
-            handled_by =
-                apply_to_conversation(conversation, &mut delta, event, reason, &mut applied);
+            handled_by = apply_to_conversation(
+                conversation,
+                &mut delta,
+                event,
+                at,
+                reason,
+                cx.policy,
+                &mut applied,
+            );
             if let Some(agent) = &handled_by {
                 self.last_agent_id = Some(agent.clone());
             }
@@ -160,10 +209,10 @@ impl Journey {
         &mut self,
         offset: u64,
         event: &Event,
+        at: Timestamp,
         cx: &Context<'_>,
         applied: &mut Applied,
     ) {
-        let at = event.occurred_at;
         for identity in event.identities() {
             if let Some((_, owner, refusal)) = cx.foreign.iter().find(|(f, _, _)| f == identity) {
                 if !self
@@ -205,7 +254,7 @@ impl Journey {
                 method: *method,
                 assurance: *assurance,
                 verified_at: at,
-                expires_at: *expires_at,
+                expires_at: expires_at.map(|expiry| moved_back(expiry, event, at)),
                 channel: event.channel,
             };
             let shown = match &event.customer {
@@ -238,13 +287,13 @@ impl Journey {
     fn place(
         &mut self,
         event: &Event,
+        at: Timestamp,
         cx: &Context<'_>,
         applied: &mut Applied,
     ) -> Option<(usize, JoinReason)> {
         if !event.payload.is_customer_event() {
             return None;
         }
-        let at = event.occurred_at;
         if let Some(id) = &event.conversation_id {
             // A compacted conversation comes back whole rather than opening a second of its
             // id (see `bound`).
@@ -432,10 +481,11 @@ fn apply_to_conversation(
     conversation: &mut Conversation,
     counters: &mut Counters,
     event: &Event,
+    at: Timestamp,
     reason: JoinReason,
+    policy: &ContinuityPolicy,
     applied: &mut Applied,
 ) -> Option<crate::ids::AgentId> {
-    let at = event.occurred_at;
     let interaction = event
         .interaction_id
         .as_ref()
@@ -495,6 +545,7 @@ fn apply_to_conversation(
                 sender_id,
                 text,
                 attachments,
+                sensitive,
             },
             _,
         ) => {
@@ -505,7 +556,8 @@ fn apply_to_conversation(
             conversation.transcript.push_back(TranscriptEntry {
                 from: *from,
                 sender_id: sender_id.clone(),
-                text: text.clone(),
+                // Transcripts reach every channel and agent: they never hold a code.
+                text: crate::mask::message(*from, text, *sensitive, policy).into_owned(),
                 attachment_count: u32::try_from(attachments.len()).unwrap_or(u32::MAX),
                 channel: event.channel,
                 sent_at: at,
@@ -663,6 +715,7 @@ fn apply_to_conversation(
             survey.effort = effort.or(survey.effort);
         }
         (Payload::ContinuationTokenIssued { token, expires_at }, _) => {
+            let expires_at = &moved_back(*expires_at, event, at);
             conversation
                 .tokens
                 .retain(|t| at < t.expires_at && &t.token != token);

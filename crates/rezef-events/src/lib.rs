@@ -12,7 +12,8 @@
 //!   [`resolution`]: whether identities an event shows make it another customer's, merge
 //!   two, or are refused (pure decisions the projector carries out); [`bound`]: how a
 //!   journey with years of history stays small.
-//! - [`resume`]: what a channel learns when a contact arrives.
+//! - [`resume`]: what a channel learns when a contact arrives; [`mask`]: what is masked
+//!   before it is served (sensitive values, card numbers, one-time codes).
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: the JSON form of an event (log records of earlier versions, projectors'
 //!   messages; `rezef-record` reads and writes records).
@@ -47,6 +48,7 @@ pub mod handover;
 pub mod identity;
 pub mod ids;
 pub mod journey;
+pub mod mask;
 pub mod merge;
 pub mod partition;
 pub mod policy;

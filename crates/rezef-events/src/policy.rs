@@ -1,6 +1,7 @@
 //! The continuity rules a tenant chooses: when a new contact continues an open conversation,
-//! when a conversation closes and reopens, which evidence may merge two customers, and how
-//! long a verified identity spares the customer from proving it again.
+//! when a conversation closes and reopens, which evidence may merge two customers, how
+//! long a verified identity spares the customer from proving it again, and what is masked
+//! in messages.
 //!
 //! The fold reads them, so the journey a log folds into depends on the rules in force when
 //! it was projected: a rebuild applies the rules configured now (and says so in its log).
@@ -57,6 +58,11 @@ pub struct ContinuityPolicy {
     /// How long an issued continuation token is valid when the caller names no time.
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
+    /// Mask card numbers (13 to 19 digits passing the Luhn check) in messages and self-service
+    /// inputs, in transcripts and replays (`mask`).
+    pub mask_card_numbers: bool,
+    /// Mask one-time codes (standalone runs of 6 to 8 digits) in what the customer typed.
+    pub mask_codes: bool,
 }
 
 impl Default for ContinuityPolicy {
@@ -75,6 +81,8 @@ impl Default for ContinuityPolicy {
             channel_required_assurance: BTreeMap::new(),
             transcript_excerpt: 10,
             token_ttl: DAY,
+            mask_card_numbers: true,
+            mask_codes: true,
         }
     }
 }

@@ -3,13 +3,17 @@
 //! whether the customer can skip self service. Pure: the same journey, time and policy give
 //! the same answer; the gRPC edge only shapes it.
 //!
+//! A continuation token grants continuity, not verification: a verification made before a
+//! caller came with a token does not spare that caller from verifying (see [`Caller`]).
+//!
 //! It looks only at the conversations the journey keeps whole (`bound`): the open ones and
 //! the most recent closed ones, which are those a contact can continue or reopen. So its
 //! cost does not grow with the customer's history.
 
-use crate::event::{AssuranceLevel, Channel, VerificationMethod};
+use crate::event::{AssuranceLevel, Channel, CustomerRef, VerificationMethod};
 use crate::identity::ChannelIdentity;
-use crate::journey::{Conversation, ConversationStatus, Journey};
+use crate::ids::InteractionId;
+use crate::journey::{Conversation, ConversationStatus, JoinReason, Journey};
 use crate::policy::ContinuityPolicy;
 use crate::time::Timestamp;
 
@@ -50,6 +54,56 @@ pub struct VerifiedIdentity {
     pub required_assurance: AssuranceLevel,
 }
 
+/// Who is arriving, as the channel knows them: what decides which verifications spare them.
+///
+/// A caller who came with a continuation token (from a number nobody knew, say) is the
+/// customer's for continuity, but the token proves only that they hold it: verifications
+/// made before they came do not spare them. Verifications hold at most a day
+/// (`verification_max_ttl`), so the contact they came with is always among the interactions
+/// the journey keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// The reference the channel sees: the caller's number, the visitor id, a customer id.
+    Shown(&'a CustomerRef),
+    /// A contact already in the journey (routing offering it to an agent).
+    Contact(&'a InteractionId),
+}
+
+impl Caller<'_> {
+    /// The earliest verification that spares this caller: `None` for any, `Some(t)` for
+    /// those made at or after `t` (when the caller came with a token), `Some(MAX)` for none
+    /// (a caller the journey does not know, come with a token).
+    fn verified_since(self, journey: &Journey) -> Option<Timestamp> {
+        let came_with_token = |at: Timestamp| {
+            journey
+                .conversations
+                .iter()
+                .flat_map(|c| &c.interactions)
+                .any(|i| i.joined == JoinReason::Token && i.started_at == at)
+        };
+        match self {
+            Self::Shown(CustomerRef::Id(id)) => {
+                let member =
+                    *id == journey.customer_id || journey.merged_customers().any(|m| m == id);
+                (!member).then_some(Timestamp::MAX)
+            }
+            // An identity first seen as its interaction joined by token came with the token.
+            Self::Shown(CustomerRef::Identity(identity)) => match journey.identity(identity) {
+                Some(linked) => {
+                    came_with_token(linked.first_seen_at).then_some(linked.first_seen_at)
+                }
+                None => Some(Timestamp::MAX),
+            },
+            Self::Contact(id) => journey
+                .conversations
+                .iter()
+                .find_map(|c| c.interaction(id))
+                .filter(|i| i.joined == JoinReason::Token)
+                .map(|i| i.started_at),
+        }
+    }
+}
+
 /// The answer for one arriving contact.
 #[derive(Debug, Clone)]
 pub struct Resume<'a> {
@@ -62,17 +116,19 @@ pub struct Resume<'a> {
     pub skip_self_service: bool,
 }
 
-/// Decides what a contact arriving on `channel` at `now` continues. `token` is a
+/// Decides what a contact of `caller` arriving on `channel` at `now` continues. `token` is a
 /// continuation token the customer gave, if any.
 pub fn resume<'a>(
     journey: &'a Journey,
+    caller: Caller<'_>,
     channel: Channel,
     now: Timestamp,
     policy: &ContinuityPolicy,
     token: Option<&str>,
 ) -> Resume<'a> {
     let conversation = continuation(journey, now, policy, token);
-    let verified = verified_identity(journey, channel, now, policy);
+    let since = caller.verified_since(journey);
+    let verified = verified_identity(journey, channel, now, policy, since);
     let language = journey
         .conversations
         .iter()
@@ -132,13 +188,15 @@ fn continuation<'a>(
         .map(|(_, c)| (c, Continuation::Recent))
 }
 
-/// The strongest verification still holding (the latest among equals); if none holds, the
-/// latest one, reported as not sparing re-verification.
+/// The strongest verification sparing the caller, else the strongest still holding (the
+/// latest among equals); if none holds, the latest one, reported as not sparing
+/// re-verification. Only verifications made at or after `since` (when set) spare the caller.
 fn verified_identity(
     journey: &Journey,
     channel: Channel,
     now: Timestamp,
     policy: &ContinuityPolicy,
+    since: Option<Timestamp>,
 ) -> Option<VerifiedIdentity> {
     let required = policy.required_assurance(channel);
     journey
@@ -154,13 +212,16 @@ fn verified_identity(
                 verified_at: v.verified_at,
                 expires_at,
                 verified_on: v.channel,
-                skip_verification: now < expires_at && v.assurance >= required,
+                skip_verification: now < expires_at
+                    && v.assurance >= required
+                    && since.is_none_or(|since| v.verified_at >= since),
                 required_assurance: required,
             })
         })
         .max_by_key(|v| {
             let holds = now < v.expires_at;
-            (holds, holds.then_some(v.assurance), v.verified_at)
+            let strength = holds.then_some(v.assurance);
+            (v.skip_verification, holds, strength, v.verified_at)
         })
 }
 
@@ -172,6 +233,11 @@ mod tests {
     use crate::event::Payload;
     use crate::fold::customer_id_for;
     use crate::testing::EventBuilder;
+
+    /// The journey's customer, by id.
+    fn own(journey: &Journey) -> CustomerRef {
+        CustomerRef::Id(journey.customer_id.clone())
+    }
 
     fn journey_of(events: &[crate::Event]) -> Journey {
         let first = &events[0];
@@ -197,7 +263,14 @@ mod tests {
         let journey = journey_of(&events);
         let policy = ContinuityPolicy::default();
         let now = chat.clock().plus(Duration::from_secs(3600));
-        let answer = resume(&journey, Channel::Voice, now, &policy, None);
+        let answer = resume(
+            &journey,
+            Caller::Shown(&own(&journey)),
+            Channel::Voice,
+            now,
+            &policy,
+            None,
+        );
         let (conversation, how) = answer.conversation.expect("continues");
         assert_eq!(how, Continuation::WithinWindow);
         assert_eq!(
@@ -207,7 +280,14 @@ mod tests {
         assert!(answer.skip_self_service);
 
         let later = chat.clock().plus(Duration::from_secs(4 * 24 * 3600));
-        let answer = resume(&journey, Channel::Voice, later, &policy, None);
+        let answer = resume(
+            &journey,
+            Caller::Shown(&own(&journey)),
+            Channel::Voice,
+            later,
+            &policy,
+            None,
+        );
         assert_eq!(
             answer.conversation.map(|(_, how)| how),
             Some(Continuation::IfSameIntent)
@@ -215,16 +295,30 @@ mod tests {
         assert!(!answer.skip_self_service);
 
         let much_later = chat.clock().plus(Duration::from_secs(10 * 24 * 3600));
-        let answer = resume(&journey, Channel::Voice, much_later, &policy, None);
+        let answer = resume(
+            &journey,
+            Caller::Shown(&own(&journey)),
+            Channel::Voice,
+            much_later,
+            &policy,
+            None,
+        );
         assert_eq!(
             answer.conversation.map(|(_, how)| how),
             Some(Continuation::Recent)
         );
         let gone = chat.clock().plus(Duration::from_secs(30 * 24 * 3600));
         assert!(
-            resume(&journey, Channel::Voice, gone, &policy, None)
-                .conversation
-                .is_none()
+            resume(
+                &journey,
+                Caller::Shown(&own(&journey)),
+                Channel::Voice,
+                gone,
+                &policy,
+                None
+            )
+            .conversation
+            .is_none()
         );
     }
 
@@ -239,19 +333,40 @@ mod tests {
             .channel_required_assurance
             .insert(Channel::Branch, AssuranceLevel::High);
         let soon = chat.clock().plus(Duration::from_secs(60));
-        let voice = resume(&journey, Channel::Voice, soon, &policy, None)
-            .verified
-            .expect("verified");
+        let voice = resume(
+            &journey,
+            Caller::Shown(&own(&journey)),
+            Channel::Voice,
+            soon,
+            &policy,
+            None,
+        )
+        .verified
+        .expect("verified");
         assert!(voice.skip_verification);
         assert_eq!(voice.expires_at, chat.clock().plus(policy.verification_ttl));
-        let branch = resume(&journey, Channel::Branch, soon, &policy, None)
-            .verified
-            .expect("verified");
+        let branch = resume(
+            &journey,
+            Caller::Shown(&own(&journey)),
+            Channel::Branch,
+            soon,
+            &policy,
+            None,
+        )
+        .verified
+        .expect("verified");
         assert!(!branch.skip_verification, "the branch needs high assurance");
         let late = chat.clock().plus(Duration::from_secs(2 * 3600));
-        let expired = resume(&journey, Channel::Voice, late, &policy, None)
-            .verified
-            .expect("reported");
+        let expired = resume(
+            &journey,
+            Caller::Shown(&own(&journey)),
+            Channel::Voice,
+            late,
+            &policy,
+            None,
+        )
+        .verified
+        .expect("reported");
         assert!(!expired.skip_verification, "expired after the default hour");
     }
 
@@ -268,6 +383,7 @@ mod tests {
         let policy = ContinuityPolicy::default();
         let answer = resume(
             &journey,
+            Caller::Shown(&own(&journey)),
             Channel::Voice,
             chat.clock(),
             &policy,
@@ -279,6 +395,7 @@ mod tests {
         );
         let answer = resume(
             &journey,
+            Caller::Shown(&own(&journey)),
             Channel::Voice,
             expires_at,
             &policy,
@@ -288,5 +405,85 @@ mod tests {
             answer.conversation.map(|(_, how)| how),
             Some(Continuation::WithinWindow)
         );
+    }
+
+    /// Given a chat verified by one-time code and a token issued for it, when a caller from
+    /// a number nobody knows comes with the token, then the chat continues but the caller
+    /// verifies again; the same holds for that call once it is in the journey, until the
+    /// caller verifies on it.
+    #[test]
+    fn a_token_grants_continuity_not_verification() {
+        let mut chat = EventBuilder::visitor("acme", "v-1").in_conversation("cnv-1");
+        let crm = ChannelIdentity::new(crate::IdentityKind::CrmId, "C-1", None).expect("valid");
+        let mut events = vec![chat.started(), chat.identified(vec![crm])];
+        let expires_at = chat.clock().plus(Duration::from_secs(600));
+        events.push(chat.event(Payload::ContinuationTokenIssued {
+            token: "482913".into(),
+            expires_at,
+        }));
+        let policy = ContinuityPolicy::default();
+        let stranger = ChannelIdentity::phone("+15551230001").expect("valid");
+        let caller = CustomerRef::Identity(stranger.clone());
+        let journey = journey_of(&events);
+        let now = chat.clock().plus(Duration::from_secs(60));
+        let token = Some("482913");
+        let answer = resume(
+            &journey,
+            Caller::Shown(&caller),
+            Channel::Voice,
+            now,
+            &policy,
+            token,
+        );
+        assert_eq!(
+            answer.conversation.map(|(_, how)| how),
+            Some(Continuation::Token)
+        );
+        let verified = answer
+            .verified
+            .expect("the chat's verification is reported");
+        assert!(
+            !verified.skip_verification,
+            "the token is no proof of identity"
+        );
+        let own = resume(
+            &journey,
+            Caller::Shown(&own(&journey)),
+            Channel::Voice,
+            now,
+            &policy,
+            None,
+        );
+        assert!(
+            own.verified.expect("verified").skip_verification,
+            "the chat's own customer"
+        );
+
+        // The call starts with the token: the number joins the customer, the call the chat.
+        let mut call = EventBuilder::phone("acme", "+15551230001").ids("call");
+        call.wait(chat.clock().since(call.clock()));
+        events.push(call.started_with_token("482913"));
+        let journey = journey_of(&events);
+        let call_id = InteractionId::new("call-1").expect("valid");
+        let now = call.clock().plus(Duration::from_secs(60));
+        for arriving in [Caller::Shown(&caller), Caller::Contact(&call_id)] {
+            let answer = resume(&journey, arriving, Channel::Voice, now, &policy, None);
+            assert!(
+                !answer.verified.expect("reported").skip_verification,
+                "{arriving:?}"
+            );
+        }
+
+        // The caller proves who they are on the call: that spares them from then on.
+        events.push(call.identified(vec![stranger]));
+        let journey = journey_of(&events);
+        let now = call.clock().plus(Duration::from_secs(60));
+        for arriving in [Caller::Shown(&caller), Caller::Contact(&call_id)] {
+            let answer = resume(&journey, arriving, Channel::Voice, now, &policy, None);
+            assert!(
+                answer.verified.expect("verified").skip_verification,
+                "{arriving:?}"
+            );
+        }
     }
 }

@@ -171,6 +171,7 @@ impl EventBuilder {
             sender_id: String::new(),
             text: text.into(),
             attachments: Vec::new(),
+            sensitive: false,
         })
     }
 

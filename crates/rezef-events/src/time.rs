@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The last representable instant (in 2262).
+    pub const MAX: Self = Self(i64::MAX);
+
     pub const fn from_unix_nanos(nanos: i64) -> Self {
         Self(nanos)
     }
@@ -45,6 +48,12 @@ impl Timestamp {
     pub fn plus(self, duration: std::time::Duration) -> Self {
         let nanos = i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
         Self(self.0.saturating_add(nanos))
+    }
+
+    /// This instant minus `duration`, saturating at the start of time.
+    pub fn minus(self, duration: std::time::Duration) -> Self {
+        let nanos = i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(nanos))
     }
 
     /// The time from `earlier` to this instant (zero if `earlier` is later).

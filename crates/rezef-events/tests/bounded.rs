@@ -10,7 +10,7 @@ use rezef_events::event::{Direction, EndReason, Participant, Payload, Verificati
 use rezef_events::fold::Applied;
 use rezef_events::journey::{ConversationStatus, JoinReason, MergeCause, MergeRecord};
 use rezef_events::policy::ContinuityPolicy;
-use rezef_events::resume::{Continuation, resume};
+use rezef_events::resume::{Caller, Continuation, resume};
 use rezef_events::testing::EventBuilder;
 use rezef_events::{
     Channel, ChannelIdentity, ConversationId, CustomerId, Event, InteractionId, Journey, TenantId,
@@ -107,6 +107,7 @@ impl History {
             sender_id: String::new(),
             text: text.into(),
             attachments: Vec::new(),
+            sensitive: false,
         })
     }
 
@@ -229,8 +230,10 @@ fn a_customer_with_ten_thousand_interactions_keeps_a_bounded_journey() {
 
     // When the customer calls again soon after, the latest need is still there to reopen.
     let now = history.builder.clock().plus(HOUR);
+    let caller = rezef_events::CustomerRef::Id(journey.customer_id.clone());
     let answer = resume(
         journey,
+        Caller::Shown(&caller),
         Channel::Voice,
         now,
         &ContinuityPolicy::default(),

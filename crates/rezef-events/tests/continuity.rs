@@ -276,6 +276,7 @@ fn events_after_a_merge_go_back_with_the_member_they_came_from() {
         policy: &policy,
         origin: Some(&origin),
         foreign: &[],
+        recorded_at: None,
     };
     merged.apply_with(50, &later.started(), &cx);
     merged.apply_with(51, &later.intent("moving", 0.9), &cx);
@@ -368,7 +369,8 @@ proptest! {
         for (who, event) in history_events(&after) {
             let origin = (who != 0).then_some(&member);
             offset += 1000;
-            a.apply_with(offset, &event, &Context { policy: &policy, origin, foreign: &[] });
+            let cx = Context { policy: &policy, origin, foreign: &[], recorded_at: None };
+            a.apply_with(offset, &event, &cx);
         }
         let total = a.clone();
         let b = a.split(&member).expect("member");

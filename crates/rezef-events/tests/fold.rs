@@ -196,7 +196,8 @@ fn arb_event() -> impl Strategy<Value = (u8, u8, Payload)> {
             from: Participant::Customer,
             sender_id: String::new(),
             text,
-            attachments: vec![]
+            attachments: vec![],
+            sensitive: false,
         }),
         Just(Payload::ContactAbandoned {
             point: AbandonPoint::Queue

@@ -64,9 +64,9 @@ mod tests {
     use super::*;
     use crate::event::tests::every_payload;
 
-    /// Records written by the first protobuf version, one hex line per event of
-    /// `every_payload()` in order: they must decode to those events forever.
-    const WRITTEN_BY_V1: &str = include_str!("../tests/fixtures/protobuf_v1.hex");
+    /// Records written by the first protobuf version: per line, a record in hex, a space, and
+    /// the event it holds in JSON. They must decode to those events forever.
+    const WRITTEN_BY_V1: &str = include_str!("../tests/fixtures/protobuf_v1.txt");
 
     #[test]
     fn every_published_payload_is_stored_as_protobuf_and_reads_back_equal() {
@@ -89,13 +89,14 @@ mod tests {
 
     #[test]
     fn records_written_by_protobuf_version_1_still_read() {
-        let events = every_payload();
-        let lines: Vec<&str> = WRITTEN_BY_V1.lines().collect();
-        assert_eq!(lines.len(), events.len(), "one stored record per payload");
-        for (line, event) in lines.into_iter().zip(events) {
-            let record = hex(line);
-            assert_eq!(decode(&record).expect("decodes"), event);
+        let mut payloads = std::collections::BTreeSet::new();
+        for line in WRITTEN_BY_V1.lines() {
+            let (record, json) = line.split_once(' ').expect("record and event");
+            let expected = rezef_events::codec::decode(json.as_bytes()).expect("the event");
+            assert_eq!(decode(&hex(record)).expect("decodes"), expected);
+            payloads.insert(expected.payload.name());
         }
+        assert_eq!(payloads.len(), 23, "a record of every published payload");
     }
 
     #[test]
@@ -174,16 +175,20 @@ mod tests {
             .collect()
     }
 
-    /// Writes the fixture (run once, by hand, when the format version changes):
+    /// Writes the fixture (run once, by hand, for a new format version):
     /// `cargo test -p rezef-record -- --ignored write_fixture`.
     #[test]
     #[ignore = "writes the fixture of a new format version"]
     fn write_fixture() {
         let lines: Vec<String> = every_payload()
             .iter()
-            .map(|event| encode(event).iter().map(|b| format!("{b:02x}")).collect())
+            .map(|event| {
+                let record: String = encode(event).iter().map(|b| format!("{b:02x}")).collect();
+                let json = rezef_events::codec::encode(event);
+                format!("{record} {}", String::from_utf8_lossy(&json))
+            })
             .collect();
-        std::fs::write("tests/fixtures/protobuf_v1.hex", lines.join("\n") + "\n")
+        std::fs::write("tests/fixtures/protobuf_v1.txt", lines.join("\n") + "\n")
             .expect("fixture written");
     }
 }

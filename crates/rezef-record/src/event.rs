@@ -145,6 +145,7 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                     size_bytes: a.size_bytes,
                 })
                 .collect(),
+            sensitive: p.sensitive,
         },
         P::ContextSet(p) => Payload::ContextSet {
             key: p.key,
@@ -441,6 +442,7 @@ fn payload_to_proto(payload: &Payload) -> P {
             sender_id,
             text,
             attachments,
+            sensitive,
         } => P::MessageSent(v1::MessageSent {
             from: from.to_proto(),
             sender_id,
@@ -454,6 +456,7 @@ fn payload_to_proto(payload: &Payload) -> P {
                     size_bytes: a.size_bytes,
                 })
                 .collect(),
+            sensitive,
         }),
         Payload::ContextSet {
             key,
@@ -683,6 +686,7 @@ pub(crate) mod tests {
                     name: "a.pdf".into(),
                     size_bytes: 12,
                 }],
+                sensitive: true,
             },
             Payload::ContextSet {
                 key: "card".into(),

@@ -293,15 +293,21 @@ impl Routing {
 }
 
 impl RoutingConfig {
-    /// Reads a TOML configuration and compiles it.
+    /// Reads a TOML configuration and compiles it. Every mistake is reported: each wrong
+    /// setting (see `reading`), then what compiling the rest finds.
     pub fn from_toml(text: &str) -> Result<Routing, Vec<ConfigError>> {
-        let config: Self = toml::from_str(text).map_err(|error| {
-            vec![ConfigError {
-                path: "(file)".into(),
-                message: error.to_string(),
-            }]
-        })?;
-        config.compile()
+        let (config, mut mistakes) = crate::reading::read::<Self>(text)?;
+        let compiled = config.compile();
+        if mistakes.is_empty() {
+            return compiled;
+        }
+        // A setting read as its default may upset a check of its own place: it was reported.
+        let reported = |path: &str| mistakes.iter().any(|m| path.starts_with(&m.path));
+        let more: Vec<_> = (compiled.err().into_iter().flatten())
+            .filter(|e| !reported(&e.path))
+            .collect();
+        mistakes.extend(more);
+        Err(mistakes)
     }
 
     /// Checks everything and compiles the expressions; every mistake is reported.
@@ -503,5 +509,26 @@ mod tests {
         );
         let typo = RoutingConfig::from_toml("version = 1\ndefault_queue = \"q\"\nqueus = []\n");
         assert!(typo.expect_err("unknown key")[0].message.contains("queus"));
+    }
+
+    /// A wrong value does not hide the mistakes after it: each is reported with its path.
+    #[test]
+    fn a_wrong_value_and_a_wrong_rule_are_both_reported() {
+        let bad = format!(
+            "{GOOD}\n[offers]\ntimeout = \"2 parsecs\"\n\n[[rules]]\nname = \"vip\"\n\
+             when = \"tire == 'vip'\"\nqueue = \"general\"\npriority = \"high\"\n"
+        );
+        let errors = RoutingConfig::from_toml(&bad).expect_err("invalid");
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["rules[1].priority", "offers.timeout", "rules[1].when"]
+        );
+        assert!(errors[1].message.contains("parsecs"), "{}", errors[1]);
+        assert!(
+            errors[2].message.contains("unknown attribute `tire`"),
+            "{}",
+            errors[2]
+        );
     }
 }

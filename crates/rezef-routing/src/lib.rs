@@ -3,7 +3,8 @@
 //! - [`expr`]: the condition language of rules and requirements
 //!   (`skills HAS 'billing' AND language == 'he'`), parsed and checked when loaded.
 //! - [`config`]: queues, strategies, escalation steps, rules, priorities and offer
-//!   settings, from a versioned TOML file, compiled with every mistake reported.
+//!   settings, from a versioned TOML file, compiled with every mistake reported
+//!   (`reading`: every wrong setting found, not only the first).
 //! - [`engine`]: the pure state machine of agents, waiting contacts and offers, with the
 //!   invariants that capacity is never exceeded and no contact goes to two agents.
 //!
@@ -14,6 +15,7 @@ mod agent_set;
 pub mod config;
 pub mod engine;
 pub mod expr;
+mod reading;
 
 pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
 pub use engine::{

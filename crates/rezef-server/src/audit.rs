@@ -4,7 +4,8 @@ use std::pin::Pin;
 
 use futures::Stream;
 use rezef_events::partition::Partitioner;
-use rezef_events::{Event, TenantId, Timestamp};
+use rezef_events::policy::ContinuityPolicy;
+use rezef_events::{Event, TenantId, Timestamp, mask};
 use rezef_log::{Log, Record};
 use rezef_proto::v1::{
     ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, audit_server::Audit,
@@ -48,6 +49,8 @@ struct Replay {
     from_time_ms: Option<i64>,
     limit: usize,
     partition: u32,
+    /// `None`: the caller may see sensitive values; else the tenant's policy masks them.
+    masking: Option<ContinuityPolicy>,
 }
 
 impl AuditService {
@@ -94,6 +97,8 @@ fn check_partition(check: &mut Check, partition: Option<u32>, partitioner: Parti
 impl Local {
     async fn plan(&self, request: Request<ReplayHistoryRequest>) -> Result<Replay> {
         let wait = self.backbone.max_wait(&request);
+        let reveal =
+            (self.backbone).may_reveal(request.metadata(), request.get_ref().reveal_sensitive)?;
         let request = request.into_inner();
         let log = &self.backbone.log;
         let (start, end) = (log.start_offset(), log.end_offset());
@@ -145,6 +150,7 @@ impl Local {
             }
             None => None,
         };
+        let masking = (!reveal).then(|| self.backbone.policy(&tenant).clone());
         Ok(Replay {
             tenant,
             offsets,
@@ -157,6 +163,7 @@ impl Local {
                 .filter(|l| *l > 0)
                 .unwrap_or(usize::MAX),
             partition: self.partition,
+            masking,
         })
     }
 }
@@ -179,7 +186,12 @@ impl Replay {
             offset: record.offset,
             source,
         })?;
-        Ok((event.tenant_id == self.tenant).then_some(event))
+        if event.tenant_id != self.tenant {
+            return Ok(None);
+        }
+        // Served as every other read serves it, unless the caller may reveal.
+        let masked = (self.masking.as_ref()).and_then(|policy| mask::event(&event, policy));
+        Ok(Some(masked.unwrap_or(event)))
     }
 }
 

@@ -67,6 +67,27 @@ impl Backbone {
         self.policies.for_tenant(tenant)
     }
 
+    /// Whether a caller who `asked` to see sensitive values may: only with an
+    /// `authorization: Bearer <key>` header carrying one of `reveal_keys`. Asking without
+    /// one is refused, so that nothing is silently masked when the caller asked to see it.
+    pub fn may_reveal(&self, metadata: &tonic::metadata::MetadataMap, asked: bool) -> Result<bool> {
+        if !asked {
+            return Ok(false);
+        }
+        let key = metadata
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        match key {
+            Some(key) if self.reveal_keys.iter().any(|k| k == key) => Ok(true),
+            _ => Err(Error::PermissionDenied(
+                "reveal_sensitive needs an `authorization: Bearer <key>` header with a key \
+                 the server allows (reveal_keys)"
+                    .into(),
+            )),
+        }
+    }
+
     /// The journey of the customer a reference names, following merges, if known.
     pub fn find_journey(
         &self,

@@ -114,6 +114,10 @@ pub struct Limits {
     /// Longest wait for `min_offset`, for the projection in audit calls and before a routing
     /// decision, in ms.
     pub max_wait_ms: u64,
+    /// How far ahead of the server's clock an event's `occurred_at` may be, in ms: an
+    /// adapter's clock may run a little fast, an event dated later is refused
+    /// (`INVALID_ARGUMENT` naming `events[i].occurred_at`).
+    pub max_clock_skew_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +203,7 @@ impl Default for Limits {
             max_message_bytes: 16 * 1024 * 1024,
             max_event_bytes: 256 * 1024,
             max_wait_ms: 10_000,
+            max_clock_skew_ms: 300_000,
         }
     }
 }
@@ -229,6 +234,10 @@ impl ServerConfig {
             (
                 limits.max_event_bytes < 1024,
                 "limits.max_event_bytes must be at least 1024",
+            ),
+            (
+                limits.max_clock_skew_ms > 86_400_000,
+                "limits.max_clock_skew_ms must be at most 86400000 (a day)",
             ),
             (
                 self.log.segment_bytes < 4096,

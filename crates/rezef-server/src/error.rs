@@ -1,4 +1,12 @@
 //! The server's errors and their one mapping to gRPC status codes.
+//!
+//! A status travels in HTTP/2 headers (`grpc-message`, percent-encoded, and
+//! `grpc-status-details-bin`, base64), and clients refuse headers past their limit: 8 KiB in
+//! grpc-core and grpc-java, 16 KiB in hyper. An error quoting what the caller sent (a
+//! 20,000-character configuration line) would then reach the client as
+//! `RESOURCE_EXHAUSTED "received metadata size exceeds hard limit"` instead of what went
+//! wrong. So the mapping bounds every message and detail: at most 1 KiB of message (3 KiB
+//! once percent-encoded) and 2 KiB of field violations (under 3 KiB in base64).
 
 use rezef_events::Violation;
 use tonic::{Code, Status};
@@ -78,8 +86,52 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const OWNER_HEADER: &str = "x-rezef-owner";
 const OWNER_KEY: &str = "owner";
 
+/// The longest status message, in bytes before percent-encoding.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+/// The most bytes of field violations in a status's `BadRequest` details.
+pub const MAX_DETAILS_BYTES: usize = 2048;
+/// The longest field path and description of one violation in the details.
+const MAX_FIELD_BYTES: usize = 256;
+const MAX_DESCRIPTION_BYTES: usize = 512;
+/// The longest violation quoted in a message, so that five and their count fit in it.
+const MAX_SUMMARY_BYTES: usize = 160;
+const ELLIPSIS: &str = "…";
+
+/// `text` cut to at most `limit` bytes, on a character boundary, with an ellipsis when cut.
+fn bounded(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= limit {
+        return text.into();
+    }
+    let mut end = limit.saturating_sub(ELLIPSIS.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ELLIPSIS}", &text[..end]).into()
+}
+
+/// The violations that fit in a status's details, in order, each bounded (the message
+/// counts them all).
+fn bounded_violations(violations: &[Violation]) -> Vec<FieldViolation> {
+    let mut size = 0;
+    violations
+        .iter()
+        .map(|v| {
+            let field = bounded(&v.field, MAX_FIELD_BYTES);
+            let description = bounded(&v.description, MAX_DESCRIPTION_BYTES);
+            FieldViolation::new(field, description)
+        })
+        .take_while(|v| {
+            // A few bytes of protobuf framing each.
+            size += v.field.len() + v.description.len() + 8;
+            size <= MAX_DETAILS_BYTES
+        })
+        .collect()
+}
+
 fn summary(violations: &[Violation]) -> String {
-    let shown: Vec<_> = violations.iter().take(5).map(ToString::to_string).collect();
+    let shown: Vec<_> = (violations.iter().take(5))
+        .map(|v| bounded(&v.to_string(), MAX_SUMMARY_BYTES).into_owned())
+        .collect();
     let more = violations.len().saturating_sub(shown.len());
     if more == 0 {
         shown.join("; ")
@@ -157,16 +209,17 @@ impl From<Error> for Status {
         if code == Code::Internal {
             tracing::error!(%error, "internal error");
         }
+        let message = bounded(&error.to_string(), MAX_MESSAGE_BYTES).into_owned();
         match error {
-            Error::Forwarded(status) => status,
+            // The owner mapped it here too; only its message is bounded again, in case a
+            // transport error quoted something long.
+            Error::Forwarded(status) if status.message().len() <= MAX_MESSAGE_BYTES => status,
+            Error::Forwarded(status) => {
+                Status::with_details(status.code(), message, status.details().to_vec().into())
+            }
             Error::InvalidArgument(ref violations) => {
-                let details = ErrorDetails::with_bad_request(
-                    violations
-                        .iter()
-                        .map(|v| FieldViolation::new(&v.field, &v.description))
-                        .collect::<Vec<_>>(),
-                );
-                Status::with_error_details(code, error.to_string(), details)
+                let details = ErrorDetails::with_bad_request(bounded_violations(violations));
+                Status::with_error_details(code, message, details)
             }
             Error::Retry {
                 retry_after,
@@ -179,13 +232,13 @@ impl From<Error> for Status {
                         [(OWNER_KEY.to_owned(), owner.clone())].into();
                     details.set_error_info("PARTITION_ELSEWHERE", "rezef", owner);
                 }
-                let mut status = Status::with_error_details(code, error.to_string(), details);
+                let mut status = Status::with_error_details(code, message, details);
                 if let Some(value) = owner.as_deref().and_then(|o| o.parse().ok()) {
                     status.metadata_mut().insert(OWNER_HEADER, value);
                 }
                 status
             }
-            _ => Status::new(code, error.to_string()),
+            _ => Status::new(code, message),
         }
     }
 }
@@ -218,6 +271,55 @@ mod tests {
         assert_eq!(
             code(rezef_log::Error::BatchTooLarge { bytes: 2, limit: 1 }),
             Code::ResourceExhausted
+        );
+    }
+
+    /// What a client receives as headers for a status: its message percent-encoded, its
+    /// details in base64.
+    fn header_bytes(status: &Status) -> usize {
+        let encoded_message: usize = status
+            .message()
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_graphic() && b != b'%' {
+                    1
+                } else {
+                    3
+                }
+            })
+            .sum();
+        encoded_message + status.details().len().div_ceil(3) * 4
+    }
+
+    #[test]
+    fn every_message_and_detail_fits_a_client_s_metadata_limit() {
+        let line = format!("name = \"{}", "é".repeat(10_700));
+        let quoted = Status::from(Error::invalid("config.(file)", line.clone()));
+        assert_eq!(quoted.code(), Code::InvalidArgument);
+        let many: Vec<_> = (0..500)
+            .map(|i| Violation::new(format!("events[{i}].{}", "x".repeat(300)), line.clone()))
+            .collect();
+        let many = Status::from(Error::InvalidArgument(many));
+        let long_path = Status::from(Error::NotFound(line.clone()));
+        for status in [&quoted, &many, &long_path] {
+            assert!(header_bytes(status) < 8 * 1024, "{}", header_bytes(status));
+        }
+        assert!(long_path.message().ends_with('…'));
+        let fields = quoted
+            .get_details_bad_request()
+            .expect("details")
+            .field_violations;
+        assert_eq!(fields[0].field, "config.(file)");
+        assert!(fields[0].description.starts_with("name = \"éé"));
+        let shown = many
+            .get_details_bad_request()
+            .expect("details")
+            .field_violations;
+        assert!(!shown.is_empty() && shown.len() < 500, "{}", shown.len());
+        assert!(
+            many.message().ends_with("(and 495 more)"),
+            "{}",
+            many.message()
         );
     }
 

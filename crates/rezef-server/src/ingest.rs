@@ -80,6 +80,8 @@ impl IngestService {
             });
         }
         let tenant = request.events[0].tenant_id.clone();
+        let skew = std::time::Duration::from_millis(self.limits.max_clock_skew_ms);
+        let latest = Timestamp::now().plus(skew);
         let partitioner = self.topology.partitioner();
         let partitioned = partitioner.partitions() > 1;
         let mut violations = Vec::new();
@@ -94,6 +96,9 @@ impl IngestService {
                 ));
             }
             match event_from_proto(event) {
+                Ok(event) if event.occurred_at > latest => {
+                    violations.push(ahead_of_the_clock(&at, event.occurred_at, latest, skew));
+                }
                 Ok(event) => {
                     let encoded = rezef_record::encode(&event);
                     if encoded.len() > self.limits.max_event_bytes {
@@ -242,6 +247,26 @@ impl Ingest for IngestService {
         });
         Ok(Response::new(Box::pin(responses)))
     }
+}
+
+/// An event dated further ahead of the server's clock than the skew allowed: it would
+/// otherwise spare re-verification or close conversations early (the fold also clamps
+/// records to their recording time, docs/continuity.md).
+fn ahead_of_the_clock(
+    at: &str,
+    occurred_at: Timestamp,
+    latest: Timestamp,
+    skew: std::time::Duration,
+) -> rezef_events::Violation {
+    let ahead = occurred_at.since(latest.minus(skew));
+    rezef_events::Violation::new(
+        format!("{at}.occurred_at"),
+        format!(
+            "is {}s ahead of the server's clock; at most {}s is allowed (limits.max_clock_skew_ms)",
+            ahead.as_secs(),
+            skew.as_secs()
+        ),
+    )
 }
 
 fn rejection(error: Error) -> v1::Rejection {

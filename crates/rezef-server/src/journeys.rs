@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::Stream;
 use rezef_events::fold::TRANSCRIPT_LEN;
 use rezef_events::partition::Partitioner;
-use rezef_events::resume::resume;
+use rezef_events::resume::{Caller, resume};
 use rezef_events::{
     Channel, ConversationId, CustomerId, Journey, Payload, TenantId, Timestamp,
     is_continuation_token,
@@ -70,32 +70,13 @@ impl Local {
         })
     }
 
-    /// Whether the caller asked to see sensitive values and may.
-    fn may_reveal(&self, request: &Request<ResumeConversationRequest>) -> Result<bool> {
-        if !request.get_ref().reveal_sensitive {
-            return Ok(false);
-        }
-        let key = request
-            .metadata()
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        match key {
-            Some(key) if self.backbone.reveal_keys.iter().any(|k| k == key) => Ok(true),
-            _ => Err(Error::PermissionDenied(
-                "reveal_sensitive needs an `authorization: Bearer <key>` header with a key \
-                 the server allows (reveal_keys)"
-                    .into(),
-            )),
-        }
-    }
-
     async fn resume(
         &self,
         request: Request<ResumeConversationRequest>,
     ) -> Result<ResumeConversationResponse> {
         let wait = self.backbone.max_wait(&request);
-        let reveal = self.may_reveal(&request)?;
+        let reveal =
+            (self.backbone).may_reveal(request.metadata(), request.get_ref().reveal_sensitive)?;
         let request = request.into_inner();
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", request.tenant_id);
@@ -152,7 +133,8 @@ impl Local {
             },
         };
         let policy = self.backbone.policy(&tenant);
-        let answer = resume(&journey, channel, now, policy, token.as_deref());
+        let caller = Caller::Shown(&customer);
+        let answer = resume(&journey, caller, channel, now, policy, token.as_deref());
         let view = View {
             reveal,
             transcript: request

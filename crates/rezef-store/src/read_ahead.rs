@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rezef_events::Event;
+use rezef_events::{Event, Timestamp};
 use rezef_log::Log;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,6 +20,8 @@ const AHEAD: usize = 2;
 #[derive(Debug)]
 pub struct Decoded {
     pub offset: u64,
+    /// When the log recorded it, by the server's clock.
+    pub recorded_at: Timestamp,
     pub event: Result<Event, rezef_record::Error>,
 }
 
@@ -83,6 +85,7 @@ async fn read(
             (records.iter())
                 .map(|record| Decoded {
                     offset: record.offset,
+                    recorded_at: Timestamp::from_unix_millis(record.timestamp_ms),
                     event: rezef_record::decode(&record.payload),
                 })
                 .collect()

@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rezef_events::agent::AgentState;
-use rezef_events::fold::{Context, continuation_token, customer_id_for};
+use rezef_events::fold::{self, Context, continuation_token, customer_id_for};
 use rezef_events::handover::Handover;
 use rezef_events::journey::{MergeCause, MergeRecord};
 use rezef_events::policy::Policies;
 use rezef_events::resolution::{self, Directory, Resolution};
 use rezef_events::{
-    AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId,
+    AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId, Timestamp,
 };
 use tracing::{debug, warn};
 
@@ -140,7 +140,7 @@ impl Step {
             return self.handover(record.offset, &event, handover);
         }
         if event.customer.is_some() {
-            self.customer_event(record.offset, &event)?;
+            self.customer_event(record.offset, record.recorded_at, &event)?;
         }
         Ok(())
     }
@@ -168,9 +168,9 @@ impl Step {
         self.outbox.push(handover.event(cause));
     }
 
-    fn customer_event(&mut self, offset: u64, event: &Event) -> Result<()> {
+    fn customer_event(&mut self, offset: u64, recorded_at: Timestamp, event: &Event) -> Result<()> {
         let tenant = &event.tenant_id;
-        let at = event.occurred_at;
+        let at = fold::time_of(event, Some(recorded_at));
         let policies = self.policies.clone();
         let policy = policies.for_tenant(tenant);
         let mut component = self.component(event)?;
@@ -273,6 +273,7 @@ impl Step {
             policy,
             origin,
             foreign: &foreign,
+            recorded_at: Some(recorded_at),
         };
         let journey = self.load_or_new(tenant, &root, at)?;
         let applied = journey.apply_with(offset, event, &cx);

@@ -57,6 +57,7 @@ pub fn rich_journey() -> Journey {
         policy: &policy,
         origin: Some(&member),
         foreign: &[],
+        recorded_at: None,
     };
     let said = later
         .on(Channel::Voice, "call-b1")

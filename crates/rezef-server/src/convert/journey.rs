@@ -10,7 +10,7 @@ use rezef_proto::v1;
 use super::{ProtoEnum, duration, enum_or_unspecified, id_string, identity_to_proto, timestamp};
 
 /// What a sensitive context value is served as when the caller may not see it.
-pub const MASK: &str = "****";
+pub use rezef_events::mask::MASK;
 
 /// How journey state is served to one caller.
 #[derive(Debug, Clone, Copy)]

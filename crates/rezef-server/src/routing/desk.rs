@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rezef_events::event::Presence;
+use rezef_events::resume::{Caller, resume};
 use rezef_events::{
     AgentId, Channel, CustomerId, CustomerRef, Event, InteractionId, Payload, TenantId, Timestamp,
 };
@@ -335,8 +336,8 @@ impl Desk {
                         journey.map(|journey| {
                             let now = self.clock.now();
                             let policy = self.backbone.policy(tenant);
-                            let answer =
-                                rezef_events::resume::resume(&journey, channel, now, policy, None);
+                            let caller = Caller::Contact(&offer.contact);
+                            let answer = resume(&journey, caller, channel, now, policy, None);
                             let view = View {
                                 reveal: false,
                                 transcript: policy.transcript_excerpt,

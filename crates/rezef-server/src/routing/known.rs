@@ -11,7 +11,7 @@
 use rezef_events::event::EndReason;
 use rezef_events::journey::{Conversation, Interaction, Stage};
 use rezef_events::policy::ContinuityPolicy;
-use rezef_events::resume::resume;
+use rezef_events::resume::{Caller, resume};
 use rezef_events::{AgentId, Channel, InteractionId, Journey, Timestamp};
 
 /// What the journey says of a contact arriving now.
@@ -29,11 +29,19 @@ impl Known {
     /// What `journey` says of a contact arriving on `channel` at `now`.
     pub fn of(
         journey: &Journey,
+        interaction: &InteractionId,
         channel: Channel,
         now: Timestamp,
         policy: &ContinuityPolicy,
     ) -> Self {
-        let answer = resume(journey, channel, now, policy, None);
+        let answer = resume(
+            journey,
+            Caller::Contact(interaction),
+            channel,
+            now,
+            policy,
+            None,
+        );
         let conversation = answer.conversation.map(|(c, _)| c);
         Self {
             intent: conversation.and_then(|c| c.intent.as_ref().map(|i| i.intent.clone())),
@@ -109,9 +117,13 @@ mod tests {
         journey
     }
 
+    /// What routing knows of the journey's latest interaction.
     fn known_of(journey: &Journey) -> Known {
+        let open = journey.conversations.last().expect("a conversation");
+        let interaction = &open.interactions.last().expect("an interaction").id;
         Known::of(
             journey,
+            interaction,
             Channel::Voice,
             journey.last_seen_at,
             &ContinuityPolicy::default(),

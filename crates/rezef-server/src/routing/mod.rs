@@ -187,7 +187,15 @@ impl Local {
         let now = self.desk.now();
         let known = journey
             .as_ref()
-            .map(|journey| Known::of(journey, channel, now, self.backbone().policy(&tenant)))
+            .map(|journey| {
+                Known::of(
+                    journey,
+                    &interaction,
+                    channel,
+                    now,
+                    self.backbone().policy(&tenant),
+                )
+            })
             .unwrap_or_default();
         let text = |value: String| (!value.is_empty()).then_some(value);
         let contact = ContactRequest {

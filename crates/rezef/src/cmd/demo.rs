@@ -63,6 +63,12 @@ async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
         println!("   customer: {text}");
         chat.message(proto::Participant::Customer, text)
     };
+    let sensitive = |mut event: proto::Event| {
+        if let Some(Payload::MessageSent(message)) = &mut event.payload {
+            message.sensitive = true;
+        }
+        event
+    };
     let expires = SystemTime::now() + Duration::from_secs(8 * 3600);
     let mut identified = chat.identified(
         proto::VerificationMethod::OneTimeCode,
@@ -84,7 +90,9 @@ async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
         chat.context("statement", "2026-03", false),
         chat.context("amount", "₪1,249.00", false),
         bot("I can check that. I've sent a code to your phone ending 0123."),
-        customer("482913"),
+        // The widget asked for the code, so it marks the answer sensitive: no channel or
+        // agent is ever shown it (the backbone would mask a six-digit run anyway).
+        sensitive(customer("482913")),
         identified,
         chat.context("card_last4", "4417", true),
         bot("Thanks, you're verified. A specialist needs to reverse the charge."),
