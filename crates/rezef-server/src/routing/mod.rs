@@ -4,6 +4,7 @@
 //! Kafka each tenant's routing runs on the owner of its routing partition, the one writer of
 //! it; calls reaching another node are forwarded there (docs/scale-out.md §5).
 
+mod consult;
 pub mod desk;
 mod known;
 mod profile;
@@ -82,6 +83,7 @@ impl From<RoutingError> for Error {
             | RoutingError::Assigned { .. }
             | RoutingError::NotAssigned { .. }
             | RoutingError::TransferPending(_)
+            | RoutingError::NoConsult(_)
             | RoutingError::AgentUnavailable(_) => Error::FailedPrecondition(error.to_string()),
         }
     }
@@ -575,17 +577,9 @@ impl Session {
                     let offer =
                         t.engine
                             .accept(rezef_routing::OfferId(accept.offer_id), agent, now)?;
-                    t.accepted(tenant, &offer, now, &mut effects);
-                    let assigned = Payload::ContactAssigned {
-                        agent_id: agent.clone(),
-                        queue_id: offer.queue.clone(),
-                    };
-                    effects
-                        .events
-                        .extend(t.contact_event(tenant, &offer.contact, assigned, now));
-                    effects
-                        .messages
-                        .push((agent.clone(), Outgoing::Assigned(offer)));
+                    if t.accepted(tenant, &offer, now, &mut effects) {
+                        t.assigned(tenant, offer, now, &mut effects);
+                    }
                 }
                 Action::Decline(decline) => {
                     t.engine
@@ -610,6 +604,12 @@ impl Session {
                 }
                 Action::Transfer(transfer) => {
                     t.transfer(tenant, agent, transfer, now, &mut effects)?;
+                }
+                Action::Consult(consult) => {
+                    t.consult(agent, consult, now)?;
+                }
+                Action::EndConsult(end) => {
+                    t.end_consult(agent, end, now, &mut effects)?;
                 }
                 Action::UpdateProfile(update) => {
                     let profile = profile::update(agent, update)?;
