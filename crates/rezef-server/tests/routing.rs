@@ -1066,6 +1066,12 @@ async fn an_agent_consults_another_while_holding_the_customer_then_hands_the_cal
             ),
         ]
     );
+    let aside: Vec<bool> = agents.iter().map(|a| a.contacts[0].aside).collect();
+    assert_eq!(
+        aside,
+        [false, true],
+        "b-1 is drawn in, the call stays a-1's"
+    );
     first.0.complete("call-120").await.expect("sent");
     match first.next().await {
         Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),

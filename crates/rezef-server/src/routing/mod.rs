@@ -421,9 +421,19 @@ impl Local {
         // No first offer of a contact whose end was acknowledged before the login.
         self.desk.followed_up(self.desk.max_wait()).await?;
         let now = self.desk.now();
-        let (version, effects) = self.desk.with_tenant(&tenant, |t| {
+        let effects = self.desk.with_tenant(&tenant, |t| {
             t.engine.upsert_agent(profile, now);
             t.engine.set_presence(&agent, presence, now)?;
+            // `logged_in` goes first, before any offer another request makes once the
+            // session is known: queued while the lock is held, on a channel still empty.
+            let logged_in = AgentSessionEvent {
+                event: Some(out::Event::LoggedIn(out::LoggedIn {
+                    config_version: t.engine.routing().version,
+                })),
+            };
+            sender
+                .try_send(Ok(logged_in))
+                .map_err(|_| Error::Unavailable("the session closed at login".into()))?;
             t.connect(agent.clone(), sender.clone());
             let mut effects = Effects::default();
             effects.events.push(desk::Tenant::presence_event(
@@ -438,17 +448,8 @@ impl Local {
             // blip) gets the offers still outstanding: they went to the old session.
             t.resend_offers(&agent, &offers, &mut effects);
             t.offered(&tenant, offers, now, &mut effects);
-            Ok((t.engine.routing().version, effects))
+            Ok(effects)
         })?;
-        let logged_in = AgentSessionEvent {
-            event: Some(out::Event::LoggedIn(out::LoggedIn {
-                config_version: version,
-            })),
-        };
-        sender
-            .send(Ok(logged_in))
-            .await
-            .map_err(|_| Status::cancelled("the session closed"))?;
         let session = Session {
             desk: self.desk.clone(),
             tenant: tenant.clone(),
