@@ -4,7 +4,7 @@ use std::pin::Pin;
 
 use futures::Stream;
 use rezef_events::partition::Partitioner;
-use rezef_events::{Event, TenantId, Timestamp, codec};
+use rezef_events::{Event, TenantId, Timestamp};
 use rezef_log::{Log, Record};
 use rezef_proto::v1::{
     ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, audit_server::Audit,
@@ -175,7 +175,7 @@ impl Replay {
         {
             return Ok(None);
         }
-        let event = codec::decode(&record.payload).map_err(|source| Error::Undecodable {
+        let event = rezef_record::decode(&record.payload).map_err(|source| Error::Undecodable {
             offset: record.offset,
             source,
         })?;
@@ -267,7 +267,7 @@ impl Replay {
                         partition: self.partition,
                         event: Some(event_to_proto(
                             &event,
-                            Timestamp::from_unix_millis(record.timestamp_ms),
+                            Some(Timestamp::from_unix_millis(record.timestamp_ms)),
                         )),
                     }),
                     Ok(None) => continue,

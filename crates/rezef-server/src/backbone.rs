@@ -9,7 +9,7 @@ use rezef_events::event::SCHEMA_VERSION;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
 use rezef_events::{
-    Channel, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId, Timestamp, codec,
+    Channel, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId, Timestamp,
 };
 use rezef_log::Log;
 use rezef_proto::v1;
@@ -151,7 +151,7 @@ impl Backbone {
     pub async fn append(&self, event: &Event) -> Result<u64> {
         let appended = self
             .log
-            .append(vec![Bytes::from(codec::encode(event))])
+            .append(vec![Bytes::from(rezef_record::encode(event))])
             .await?;
         Ok(appended.first_offset)
     }

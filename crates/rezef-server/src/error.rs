@@ -57,7 +57,7 @@ pub enum Error {
     Undecodable {
         offset: u64,
         #[source]
-        source: rezef_events::Error,
+        source: rezef_record::Error,
     },
     #[error("cannot bind {addr}: {source}")]
     Bind {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rezef_events::{Event, codec};
+use rezef_events::Event;
 use rezef_log::Log;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,7 +20,7 @@ const AHEAD: usize = 2;
 #[derive(Debug)]
 pub struct Decoded {
     pub offset: u64,
-    pub event: Result<Event, rezef_events::Error>,
+    pub event: Result<Event, rezef_record::Error>,
 }
 
 /// Batches of decoded records, in log order, read ahead.
@@ -83,7 +83,7 @@ async fn read(
             (records.iter())
                 .map(|record| Decoded {
                     offset: record.offset,
-                    event: codec::decode(&record.payload),
+                    event: rezef_record::decode(&record.payload),
                 })
                 .collect()
         })

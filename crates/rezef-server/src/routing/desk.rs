@@ -293,7 +293,7 @@ impl Desk {
             let payloads = effects
                 .events
                 .iter()
-                .map(|e| bytes::Bytes::from(rezef_events::codec::encode(e)))
+                .map(|e| bytes::Bytes::from(rezef_record::encode(e)))
                 .collect();
             Some(self.backbone.log.append(payloads).await?.first_offset)
         };
