@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rezef_events::event::StepOutcome;
-use rezef_events::{InteractionId, Payload, TenantId, Timestamp, codec};
+use rezef_events::{InteractionId, Payload, TenantId, Timestamp};
 use rezef_proto::v1::{WithdrawContactRequest, WithdrawContactResponse};
 use rezef_routing::Withdrawn;
 use tracing::{debug, warn};
@@ -125,7 +125,7 @@ pub async fn follow(desk: Arc<Desk>) {
         // Most records end nothing routing holds: decode them only when it holds something.
         if desk.routes_any() {
             for record in &records {
-                let Ok(event) = codec::decode(&record.payload) else {
+                let Ok(event) = rezef_record::decode(&record.payload) else {
                     continue;
                 };
                 if let (Some(why), Some(contact)) =
