@@ -626,6 +626,74 @@ fn a_warm_transfer_of_a_call_that_ended_is_withdrawn_and_the_call_stays() {
 }
 
 #[test]
+fn an_agent_consults_another_while_holding_the_customer_then_hands_the_call_over() {
+    // Given a-1 on a call and b-1 free,
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let (c1, a1, b1) = (contact_id("c-1"), agent_id("a-1"), agent_id("b-1"));
+    // when a-1 asks b-1 to consult and b-1 accepts,
+    let offer = engine.consult(&c1, &a1, &b1, at(10)).expect("asked");
+    assert_eq!(engine.dispatch(at(10))[0].id, offer);
+    engine.accept(offer, &b1, at(11)).expect("accepted");
+    // then a-1 keeps the customer, b-1 is with them (their line busy), nobody can complete it;
+    assert_eq!(engine.assigned_to(&c1), Some(&a1));
+    assert_eq!(engine.consulting(&c1), Some(&b1));
+    engine
+        .route(call("c-2", "x", "he"), at(12))
+        .expect("routed");
+    assert!(engine.dispatch(at(12)).is_empty(), "b-1's line is taken");
+    assert_eq!(
+        engine.complete(&c1, at(12)),
+        Err(RoutingError::TransferPending(c1.clone()))
+    );
+    // ending the consult frees b-1, who gets the waiting call;
+    assert_eq!(engine.end_consult(&c1, &a1, at(13)), Ok(b1.clone()));
+    assert_eq!(engine.consulting(&c1), None);
+    let offers = engine.dispatch(at(13));
+    assert_eq!(
+        (offers[0].agent.as_str(), offers[0].contact.as_str()),
+        ("b-1", "c-2")
+    );
+    engine.decline(offers[0].id, &b1).expect("declined");
+
+    // and a consult that turns into a transfer hands the call to b-1 at once.
+    let offer = engine.consult(&c1, &a1, &b1, at(20)).expect("asked");
+    engine.dispatch(at(20));
+    engine.accept(offer, &b1, at(21)).expect("accepted");
+    let to_b1 = TransferTarget::Agent {
+        agent: b1.clone(),
+        warm: true,
+    };
+    assert_eq!(engine.transfer(&c1, &a1, to_b1, at(22)), Ok(None));
+    assert_eq!(engine.assigned_to(&c1), Some(&b1));
+    assert_eq!(engine.consulting(&c1), None);
+    assert_eq!(
+        engine
+            .dispatch(at(22))
+            .first()
+            .map(|o| (o.agent.as_str(), o.contact.as_str())),
+        Some(("a-1", "c-2")),
+        "a-1 is free for the waiting call"
+    );
+}
+
+#[test]
+fn a_consult_ends_when_the_agent_consulted_leaves_and_only_its_agents_end_it() {
+    let mut engine = holding("a-1", &[("b-1", &[]), ("c-9", &[])]);
+    let (c1, a1, b1) = (contact_id("c-1"), agent_id("a-1"), agent_id("b-1"));
+    let offer = engine.consult(&c1, &a1, &b1, at(10)).expect("asked");
+    engine.dispatch(at(10));
+    engine.accept(offer, &b1, at(11)).expect("accepted");
+    assert_eq!(
+        engine.end_consult(&c1, &agent_id("c-9"), at(12)),
+        Err(RoutingError::NoConsult(c1.clone()))
+    );
+    engine.disconnect(&b1, at(12)).expect("known");
+    assert_eq!(engine.consulting(&c1), None);
+    assert_eq!(engine.assigned_to(&c1), Some(&a1));
+    engine.complete(&c1, at(13)).expect("completed");
+}
+
+#[test]
 fn a_transfer_is_refused_when_it_cannot_happen() {
     let mut engine = holding("a-1", &[("b-1", &[])]);
     let to = |agent: &str| TransferTarget::Agent {

@@ -1,7 +1,7 @@
 //! The engine under random interleavings of every operation, checked after each step
 //! against the invariants and a model of who holds what: capacity is never exceeded, no
-//! contact is held by two agents (but for a warm transfer: its agent, and the one it is
-//! offered to), offers go only to available agents, an accepted contact is the accepting
+//! contact is held by two agents (but for a warm transfer or a consult: its agent, and the
+//! one it is offered to or who consults), offers go only to available agents, an accepted contact is the accepting
 //! agent's, and expired offers are gone.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +56,8 @@ enum Op {
         queue: bool,
         warm: bool,
     },
+    Consult(usize, usize),
+    EndConsult(usize, bool),
     Disconnect(usize),
     Advance(u64),
 }
@@ -91,6 +93,8 @@ fn op() -> impl Strategy<Value = Op> {
                 warm,
             }
         }),
+        (0usize..4, 0usize..4).prop_map(|(held, to)| Op::Consult(held, to)),
+        (0usize..4, any::<bool>()).prop_map(|(held, by_holder)| Op::EndConsult(held, by_holder)),
         (0usize..4).prop_map(Op::Disconnect),
         (1u64..30).prop_map(Op::Advance),
     ]
@@ -138,12 +142,18 @@ fn check(
     }
     for (contact, agents) in &holders {
         if agents.len() > 1 {
-            // A warm transfer: its agent holds it, one other agent is offered it.
-            let offered: Vec<_> = engine.offers().filter(|o| &o.contact == *contact).collect();
+            // A warm transfer or a consult: its agent holds it, one other agent is offered it
+            // or consults.
+            let mut others: Vec<&AgentId> = engine
+                .offers()
+                .filter(|o| &o.contact == *contact)
+                .map(|o| &o.agent)
+                .collect();
+            others.extend(engine.consulting(contact));
             let holder = engine.assigned_to(contact);
             prop_assert_eq!(agents.len(), 2, "{} held by {:?}", contact, agents);
-            prop_assert_eq!(offered.len(), 1, "{} held twice", contact);
-            prop_assert!(holder.is_some_and(|h| agents.contains(&h) && h != &offered[0].agent));
+            prop_assert_eq!(others.len(), 1, "{} held twice", contact);
+            prop_assert!(holder.is_some_and(|h| agents.contains(&h) && h != others[0]));
         }
     }
     for offer in engine.offers() {
@@ -219,7 +229,8 @@ proptest! {
                         let by = if own { offer.agent.clone() } else { agent(9) };
                         let accepted = engine.accept(offer.id, &by, now);
                         prop_assert_eq!(accepted.is_ok(), own && now < offer.expires_at);
-                        if accepted.is_ok() {
+                        let consult = engine.consulting(&offer.contact) == Some(&offer.agent);
+                        if accepted.is_ok() && !consult {
                             // Assigned already: a warm transfer, which moves it.
                             let before = assigned.insert(offer.contact.clone(), offer.agent.clone());
                             prop_assert!(before.is_none_or(|b| b != offer.agent));
@@ -271,6 +282,25 @@ proptest! {
                         routed.remove(&contact(c));
                         prop_assert!(engine.offers().all(|o| o.contact != contact(c)));
                         prop_assert!(engine.waiting().all(|(id, _)| id != &contact(c)));
+                    }
+                }
+                Op::Consult(held, to) => {
+                    if let Some((id, from)) = assigned.iter().nth(held) {
+                        let asked = engine.consult(id, from, &agent(to), now);
+                        if asked.is_ok() {
+                            prop_assert_eq!(engine.assigned_to(id), Some(from));
+                        }
+                    }
+                }
+                Op::EndConsult(held, by_holder) => {
+                    if let Some((id, holder)) = assigned.iter().nth(held) {
+                        let consulted = engine.consulting(id).cloned();
+                        let by = if by_holder { Some(holder.clone()) } else { consulted.clone() };
+                        if let Some(by) = by {
+                            let ended = engine.end_consult(id, &by, now);
+                            prop_assert!(ended.is_ok() || consulted.is_none());
+                            prop_assert_eq!(engine.consulting(id), None);
+                        }
                     }
                 }
                 Op::Disconnect(a) => {

@@ -1004,6 +1004,135 @@ async fn a_caller_who_hangs_up_during_a_warm_transfer_is_not_offered_on() {
     server.stop().await;
 }
 
+/// The next event must be a consult's start or end, with `with`.
+async fn consult_changed(desk: &mut Desk, with: &str) -> bool {
+    match desk.next().await {
+        Received::Consult(changed) => {
+            assert_eq!(changed.with_agent_id, with);
+            changed.active
+        }
+        other => panic!("expected a consult, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_agent_consults_another_while_holding_the_customer_then_hands_the_call_over() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = phone_caller("+972500000120", "call-120");
+    client
+        .publish(vec![
+            caller.interaction_started(proto::Direction::Inbound),
+            caller.intent_detected("plan.change", 0.9, "ivr"),
+        ])
+        .await
+        .expect("published");
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut expert = Desk::login(&client, "b-1", &[], &["he"]).await;
+    route(&client, route_request(caller.customer_ref(), "call-120")).await;
+    let offer = first.offer().await;
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+
+    // a-1 asks b-1 to consult: b-1 is offered it as a consult, with the context.
+    first.0.consult("call-120", "b-1").await.expect("sent");
+    let asked = expert.offer().await;
+    assert!(asked.consult);
+    let intent = asked
+        .context
+        .and_then(|c| c.conversation)
+        .and_then(|c| c.intent);
+    assert_eq!(intent.map(|i| i.intent).as_deref(), Some("plan.change"));
+    expert.0.accept(asked.offer_id).await.expect("sent");
+    assert!(consult_changed(&mut first, "b-1").await);
+    assert!(consult_changed(&mut expert, "a-1").await);
+    // The customer stays a-1's; b-1's line is taken by the consult.
+    let agents = list_agents(&client).await;
+    assert_eq!(
+        board(&agents),
+        [
+            (
+                "a-1".into(),
+                proto::Presence::Available as i32,
+                vec![("call-120".into(), true)],
+                Some(1)
+            ),
+            (
+                "b-1".into(),
+                proto::Presence::Available as i32,
+                vec![("call-120".into(), false)],
+                Some(1)
+            ),
+        ]
+    );
+    let aside: Vec<bool> = agents.iter().map(|a| a.contacts[0].aside).collect();
+    assert_eq!(
+        aside,
+        [false, true],
+        "b-1 is drawn in, the call stays a-1's"
+    );
+    first.0.complete("call-120").await.expect("sent");
+    match first.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // a-1 ends it: both are told, b-1 is free.
+    first.0.end_consult("call-120").await.expect("sent");
+    assert!(!consult_changed(&mut first, "b-1").await);
+    assert!(!consult_changed(&mut expert, "a-1").await);
+
+    // Again, and this time a-1 hands the call to b-1: it is b-1's at once.
+    first.0.consult("call-120", "b-1").await.expect("sent");
+    let asked = expert.offer().await;
+    expert.0.accept(asked.offer_id).await.expect("sent");
+    assert!(consult_changed(&mut first, "b-1").await);
+    assert!(consult_changed(&mut expert, "a-1").await);
+    first
+        .0
+        .transfer(transfer_of("call-120", "b-1", "", false))
+        .await
+        .expect("sent");
+    assert!(transfer_ended(&mut first).await.transferred);
+    assert!(!consult_changed(&mut first, "b-1").await);
+    assert!(!consult_changed(&mut expert, "a-1").await);
+    assert!(matches!(expert.next().await, Received::Assigned(_)));
+    let conversation = loop {
+        let journey = client
+            .journey(TENANT, caller.customer_ref(), None)
+            .await
+            .expect("journey")
+            .journey
+            .expect("journey");
+        let conversation = journey.conversations[0].clone();
+        if conversation.last_agent_id == "b-1" {
+            break conversation;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(conversation.transfer_count, 1);
+
+    // Refusals: a consult with nobody, with oneself.
+    expert.0.consult("call-120", "").await.expect("sent");
+    match expert.next().await {
+        Received::Refused(refused) => {
+            assert_eq!(refused.code, "INVALID_ARGUMENT");
+            assert!(
+                refused.message.contains("consult.to_agent_id"),
+                "{refused:?}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    expert.0.end_consult("call-120").await.expect("sent");
+    match expert.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn queue_figures_stream_and_presence_is_recorded() {
     let server = Running::start(Default::default()).await;
@@ -1524,7 +1653,9 @@ impl Driver {
             Received::Refused(_) => {} // an answer to an offer withdrawn meanwhile
             Received::LoggedIn(_) => self.violation("a second login message".into()),
             Received::ProfileUpdated(_) => self.violation("a profile nobody changed".into()),
-            Received::TransferEnded(_) => self.violation("a transfer nobody asked for".into()),
+            Received::TransferEnded(_) | Received::Consult(_) => {
+                self.violation("a transfer or consult nobody asked for".into())
+            }
         }
     }
 

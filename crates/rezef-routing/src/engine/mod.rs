@@ -6,7 +6,8 @@
 //! Invariants, kept under any interleaving of operations (property-tested against a model
 //! and against a naive reference engine): an agent never holds more work on a channel than
 //! its capacity there, nor more than its load limit in all; a contact is offered to or
-//! assigned to at most one agent at a time; offers go only to available agents; every offer
+//! assigned to at most one agent at a time (a warm transfer or a consult draws in one more
+//! agent, while its agent keeps it); offers go only to available agents; every offer
 //! ends (accepted, declined, expired, or withdrawn when the agent leaves), so work is never
 //! stuck with an unresponsive agent.
 //!
@@ -34,7 +35,7 @@ use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
 use crate::agent_set::AgentSet;
 use crate::config::{Routing, Strategy};
 use pools::Pools;
-use state::{Agent, Contact, Ended, History, LangId, Place, State, WaitKey, mean, remember};
+use state::{Agent, Aside, Contact, Ended, History, LangId, Place, State, WaitKey, mean, remember};
 
 pub use state::AgentView;
 pub use status::{AgentStatus, Held};
@@ -155,8 +156,10 @@ pub enum RoutingError {
         contact: InteractionId,
         agent: AgentId,
     },
-    #[error("a transfer of contact {0} is pending: it completes or fails first")]
+    #[error("a transfer or consult of contact {0} is under way: it ends first")]
     TransferPending(InteractionId),
+    #[error("contact {0} has no consult under way")]
+    NoConsult(InteractionId),
     #[error("queue {0} is not configured")]
     UnknownQueue(String),
     #[error("agent {0} cannot take the contact now (not available, or no room on its channel)")]
@@ -417,13 +420,16 @@ impl Engine {
         }
     }
 
-    /// The agent's session ended: offers go back, the agent is offline.
+    /// The agent's session ended: offers go back, consults they were in end, the agent is
+    /// offline.
     pub fn disconnect(&mut self, agent: &AgentId, now: Timestamp) -> Result<(), RoutingError> {
-        self.set_presence(agent, Presence::Offline, now)
+        self.set_presence(agent, Presence::Offline, now)?;
+        self.end_consults_of(self.agent_index(agent)?, now);
+        Ok(())
     }
 
     fn withdraw_offers_of(&mut self, index: usize) {
-        // Offers of contacts waiting for an agent, and warm transfers to this one.
+        // Offers of contacts waiting for an agent, and warm transfers and consults to this one.
         let withdrawn: Vec<OfferId> = self.agents[index]
             .work
             .keys()
@@ -431,7 +437,9 @@ impl Engine {
                 let contact = self.contacts.get(self.contact_index.get(id)?)?;
                 match contact.state {
                     State::Offered(offer) => Some(offer),
-                    State::Assigned { agent: holder, .. } if holder != index => contact.warm,
+                    State::Assigned { agent: holder, .. } if holder != index => {
+                        contact.aside.and_then(|aside| aside.offer)
+                    }
                     State::Assigned { .. } | State::Waiting => None,
                 }
             })
@@ -460,9 +468,9 @@ impl Engine {
         }
         if let Some(seq) = self.contact_index.get(&offer.contact).copied() {
             let contact = self.contacts.get_mut(&seq).expect("indexed contacts exist");
-            // A warm transfer that did not happen: the contact stays with its agent.
-            if contact.warm == Some(id) {
-                contact.warm = None;
+            // A warm transfer or consult that did not happen: the contact stays with its agent.
+            if contact.aside.is_some_and(|aside| aside.offer == Some(id)) {
+                contact.aside = None;
                 return Some(offer);
             }
             match how {
@@ -564,7 +572,7 @@ impl Engine {
                 state: State::Waiting,
                 place: Place::Nowhere,
                 timer: None,
-                warm: None,
+                aside: None,
                 declined_by: BTreeSet::new(),
                 missed_by: BTreeSet::new(),
                 attributes,
@@ -698,10 +706,20 @@ impl Engine {
         if let Some(seq) = self.contact_index.get(&found.contact).copied()
             && let Some(contact) = self.contacts.get_mut(&seq)
         {
-            match contact.state {
+            let aside = contact.aside.filter(|aside| aside.offer == Some(offer));
+            match (contact.state, aside) {
+                // A consult: the agent joins the one who keeps the contact.
+                (State::Assigned { .. }, Some(aside)) if aside.consult => {
+                    contact.aside = Some(Aside {
+                        offer: None,
+                        ..aside
+                    });
+                    self.agents[index].misses_in_row = 0;
+                    return Ok(found);
+                }
                 // A warm transfer: it moves from the agent who held it.
-                State::Assigned { agent: holder, .. } if contact.warm == Some(offer) => {
-                    contact.warm = None;
+                (State::Assigned { agent: holder, .. }, Some(_)) => {
+                    contact.aside = None;
                     self.release(seq, holder, now);
                 }
                 _ => {
@@ -773,7 +791,7 @@ impl Engine {
                 self.expiries.remove(&(offer.expires_at, offer.id));
                 self.agent_index.get(&offer.agent).copied()
             }),
-            State::Assigned { .. } if self.contacts[&seq].warm.is_some() => {
+            State::Assigned { .. } if self.contacts[&seq].aside.is_some() => {
                 return Err(RoutingError::TransferPending(id.clone()));
             }
             State::Assigned { agent, since } => {

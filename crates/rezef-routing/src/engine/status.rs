@@ -24,8 +24,11 @@ pub struct Held {
     pub channel: Channel,
     /// The queue it came from.
     pub queue: String,
-    /// Accepted (else offered and not answered yet).
+    /// Accepted (else offered and not answered yet, or held for a consult).
     pub assigned: bool,
+    /// The agent is drawn in by a warm transfer or a consult: the contact stays another
+    /// agent's.
+    pub aside: bool,
 }
 
 impl Engine {
@@ -55,6 +58,9 @@ impl Engine {
                             assigned: found.is_some_and(|c| {
                                 matches!(c.state, State::Assigned { agent, .. } if agent == index)
                             }),
+                            aside: found
+                                .and_then(|c| c.aside)
+                                .is_some_and(|aside| aside.agent == index),
                         }
                     })
                     .collect(),

@@ -51,23 +51,28 @@ pub struct Tenant {
     /// Contacts just transferred: their next offer reads the journey once it has caught up,
     /// so the context shows the transfer.
     pub(super) transferring: HashSet<InteractionId>,
+    /// Consults under way, by contact.
+    pub(super) consults: HashMap<InteractionId, super::consult::Consulting>,
 }
 
 /// A message for an agent's session, made after the lock is released.
 #[derive(Debug)]
 pub enum Outgoing {
     /// With the contact's customer and channel (`None` if unknown), for its context;
-    /// `fresh`: read once the projection has caught up (after a transfer).
+    /// `fresh`: read once the projection has caught up (after a transfer); `consult`: the
+    /// offer is a consult.
     Offer {
         offer: Offer,
         customer: Option<(CustomerId, Channel)>,
         fresh: bool,
+        consult: bool,
     },
     Withdrawn(Offer, &'static str),
     Assigned(Offer),
     Presence(Presence, &'static str),
     ProfileUpdated,
     TransferEnded(super::transfer::Ended),
+    Consult(super::consult::Changed),
 }
 
 /// What a decision leads to.
@@ -324,6 +329,7 @@ impl Desk {
                 offer,
                 customer,
                 fresh,
+                consult,
             } => {
                 let context = match customer {
                     Some((customer, channel)) => {
@@ -359,6 +365,7 @@ impl Desk {
                     queue_id: offer.queue,
                     expires_at: Some(timestamp(offer.expires_at)),
                     context,
+                    consult,
                 })
             }
             Outgoing::Withdrawn(offer, reason) => out::Event::Withdrawn(out::OfferWithdrawn {
@@ -375,6 +382,7 @@ impl Desk {
             }),
             Outgoing::ProfileUpdated => out::Event::ProfileUpdated(out::ProfileUpdated {}),
             Outgoing::TransferEnded(ended) => out::Event::TransferEnded(ended.into()),
+            Outgoing::Consult(changed) => out::Event::Consult(changed.into()),
         };
         Ok(AgentSessionEvent { event: Some(event) })
     }
@@ -449,6 +457,7 @@ impl Tenant {
             deadline: None,
             warm: HashMap::new(),
             transferring: HashSet::new(),
+            consults: HashMap::new(),
         }
     }
 
@@ -568,15 +577,32 @@ impl Tenant {
                 ));
             }
             let fresh = self.transferring.remove(&offer.contact);
+            let consult = self.warm.get(&offer.id).is_some_and(|a| a.consult);
             effects.messages.push((
                 offer.agent.clone(),
                 Outgoing::Offer {
                     offer,
                     customer,
                     fresh,
+                    consult,
                 },
             ));
         }
+    }
+
+    /// The agent holds the offered contact now: a `ContactAssigned` event, and their session
+    /// told.
+    pub fn assigned(&self, tenant: &TenantId, offer: Offer, now: Timestamp, effects: &mut Effects) {
+        let assigned = Payload::ContactAssigned {
+            agent_id: offer.agent.clone(),
+            queue_id: offer.queue.clone(),
+        };
+        effects
+            .events
+            .extend(self.contact_event(tenant, &offer.contact, assigned, now));
+        effects
+            .messages
+            .push((offer.agent.clone(), Outgoing::Assigned(offer)));
     }
 
     /// Offers the engine made since its last dispatch, and what became of warm transfers.
@@ -584,6 +610,7 @@ impl Tenant {
         let offers = self.engine.dispatch(now);
         self.offered(tenant, offers, now, effects);
         self.settle_transfers(effects);
+        self.settle_consults(effects);
     }
 
     /// The agent's outstanding offers but `fresh` ones, sent again (to a new session).
@@ -600,6 +627,7 @@ impl Tenant {
                     offer: offer.clone(),
                     customer,
                     fresh: false,
+                    consult: self.warm.get(&offer.id).is_some_and(|a| a.consult),
                 },
             ));
         }

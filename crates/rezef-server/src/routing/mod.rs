@@ -4,6 +4,7 @@
 //! Kafka each tenant's routing runs on the owner of its routing partition, the one writer of
 //! it; calls reaching another node are forwarded there (docs/scale-out.md §5).
 
+mod consult;
 pub mod desk;
 mod known;
 mod profile;
@@ -82,6 +83,7 @@ impl From<RoutingError> for Error {
             | RoutingError::Assigned { .. }
             | RoutingError::NotAssigned { .. }
             | RoutingError::TransferPending(_)
+            | RoutingError::NoConsult(_)
             | RoutingError::AgentUnavailable(_) => Error::FailedPrecondition(error.to_string()),
         }
     }
@@ -427,9 +429,19 @@ impl Local {
         // No first offer of a contact whose end was acknowledged before the login.
         self.desk.followed_up(self.desk.max_wait()).await?;
         let now = self.desk.now();
-        let (version, effects) = self.desk.with_tenant(&tenant, |t| {
+        let effects = self.desk.with_tenant(&tenant, |t| {
             t.engine.upsert_agent(profile, now);
             t.engine.set_presence(&agent, presence, now)?;
+            // `logged_in` goes first, before any offer another request makes once the
+            // session is known: queued while the lock is held, on a channel still empty.
+            let logged_in = AgentSessionEvent {
+                event: Some(out::Event::LoggedIn(out::LoggedIn {
+                    config_version: t.engine.routing().version,
+                })),
+            };
+            sender
+                .try_send(Ok(logged_in))
+                .map_err(|_| Error::Unavailable("the session closed at login".into()))?;
             t.connect(agent.clone(), sender.clone());
             let mut effects = Effects::default();
             effects.events.push(desk::Tenant::presence_event(
@@ -444,17 +456,8 @@ impl Local {
             // blip) gets the offers still outstanding: they went to the old session.
             t.resend_offers(&agent, &offers, &mut effects);
             t.offered(&tenant, offers, now, &mut effects);
-            Ok((t.engine.routing().version, effects))
+            Ok(effects)
         })?;
-        let logged_in = AgentSessionEvent {
-            event: Some(out::Event::LoggedIn(out::LoggedIn {
-                config_version: version,
-            })),
-        };
-        sender
-            .send(Ok(logged_in))
-            .await
-            .map_err(|_| Status::cancelled("the session closed"))?;
         let session = Session {
             desk: self.desk.clone(),
             tenant: tenant.clone(),
@@ -583,17 +586,9 @@ impl Session {
                     let offer =
                         t.engine
                             .accept(rezef_routing::OfferId(accept.offer_id), agent, now)?;
-                    t.accepted(tenant, &offer, now, &mut effects);
-                    let assigned = Payload::ContactAssigned {
-                        agent_id: agent.clone(),
-                        queue_id: offer.queue.clone(),
-                    };
-                    effects
-                        .events
-                        .extend(t.contact_event(tenant, &offer.contact, assigned, now));
-                    effects
-                        .messages
-                        .push((agent.clone(), Outgoing::Assigned(offer)));
+                    if t.accepted(tenant, &offer, now, &mut effects) {
+                        t.assigned(tenant, offer, now, &mut effects);
+                    }
                 }
                 Action::Decline(decline) => {
                     t.engine
@@ -618,6 +613,12 @@ impl Session {
                 }
                 Action::Transfer(transfer) => {
                     t.transfer(tenant, agent, transfer, now, &mut effects)?;
+                }
+                Action::Consult(consult) => {
+                    t.consult(agent, consult, now)?;
+                }
+                Action::EndConsult(end) => {
+                    t.end_consult(agent, end, now, &mut effects)?;
                 }
                 Action::UpdateProfile(update) => {
                     let profile = profile::update(agent, update)?;

@@ -49,6 +49,7 @@ impl Local {
                                 channel: held.channel.to_proto(),
                                 queue_id: held.queue,
                                 assigned: held.assigned,
+                                aside: held.aside,
                             })
                             .collect(),
                     }

@@ -15,12 +15,16 @@ use super::desk::{Effects, Outgoing, Tenant};
 use crate::convert::Check;
 use crate::{Error, Result};
 
-/// A transfer an agent asked for (kept, when warm, until the other agent answers).
+/// A transfer or consult an agent asked for (kept, when warm or a consult, until the other
+/// agent answers).
 #[derive(Debug, Clone)]
 pub struct Asked {
-    from: AgentId,
-    contact: InteractionId,
-    reason: String,
+    pub(super) from: AgentId,
+    pub(super) contact: InteractionId,
+    pub(super) reason: String,
+    /// The agent asked, for a warm transfer or a consult.
+    pub(super) to: Option<AgentId>,
+    pub(super) consult: bool,
 }
 
 /// How a transfer ended, for the agent who asked for it.
@@ -105,10 +109,21 @@ impl Tenant {
         let (contact, target, reason) = parse(agent, request)?;
         let warm = self.engine.transfer(&contact, agent, target.clone(), now)?;
         self.transferring.insert(contact.clone());
+        let to = match &target {
+            TransferTarget::Agent { agent, .. } => Some(agent.clone()),
+            TransferTarget::Queue(_) => None,
+        };
+        // To the agent consulted: it moved at once.
+        let consulted = self
+            .consults
+            .remove(&contact)
+            .filter(|_| to.is_some() && self.engine.assigned_to(&contact) == to.as_ref());
         let asked = Asked {
             from: agent.clone(),
             contact,
             reason,
+            to,
+            consult: false,
         };
         if let Some(offer) = warm {
             self.warm.insert(offer, asked);
@@ -118,12 +133,17 @@ impl Tenant {
             TransferTarget::Agent { agent: to, .. } => (Some(to), String::new()),
             TransferTarget::Queue(queue) => (None, queue),
         };
+        let contact = asked.contact.clone();
         self.transferred(tenant, asked, to, now, effects);
+        if let Some(consulted) = consulted {
+            self.transferring.remove(&contact);
+            self.consult_taken_over(tenant, consulted, now, effects);
+        }
         Ok(())
     }
 
     /// The `ContactTransferred` event, and the agent who asked told it happened.
-    fn transferred(
+    pub(super) fn transferred(
         &self,
         tenant: &TenantId,
         asked: Asked,
@@ -151,23 +171,31 @@ impl Tenant {
             .push((asked.from, Outgoing::TransferEnded(ended)));
     }
 
-    /// An accepted offer: if it was a warm transfer, the transfer happens now (recorded
-    /// before the assignment).
+    /// An accepted offer: a warm transfer happens now (recorded before the assignment), a
+    /// consult starts. Whether the accepting agent now holds the contact (not a consult).
     pub(super) fn accepted(
         &mut self,
         tenant: &TenantId,
         offer: &Offer,
         now: Timestamp,
         effects: &mut Effects,
-    ) {
-        if let Some(asked) = self.warm.remove(&offer.id) {
-            let to = (Some(offer.agent.clone()), String::new());
-            self.transferred(tenant, asked, to, now, effects);
+    ) -> bool {
+        match self.warm.remove(&offer.id) {
+            Some(asked) if asked.consult => {
+                self.consult_started(asked, offer, effects);
+                false
+            }
+            Some(asked) => {
+                let to = (Some(offer.agent.clone()), String::new());
+                self.transferred(tenant, asked, to, now, effects);
+                true
+            }
+            None => true,
         }
     }
 
-    /// Warm transfers whose offer ended without an accept: the contact stayed with its
-    /// agent, who is told.
+    /// Warm transfers (and consults) whose offer ended without an accept: the contact stayed
+    /// with its agent, who is told.
     pub(super) fn settle_transfers(&mut self, effects: &mut Effects) {
         let ended: Vec<_> = self
             .warm
@@ -177,6 +205,10 @@ impl Tenant {
             .collect();
         for id in ended {
             if let Some(asked) = self.warm.remove(&id) {
+                if asked.consult {
+                    self.consult_not_started(asked, effects);
+                    continue;
+                }
                 let ended = Ended {
                     contact: asked.contact,
                     transferred: false,
