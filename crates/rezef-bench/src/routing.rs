@@ -761,10 +761,10 @@ fn in_engine(
     world.set_all(Presence::Available)?;
     // Each agent's own three contacts: returning conversations that wait for their agent.
     let mut pinned = 1_000_000_000u64;
-    for i in 0..agents.len() {
+    for (i, agent) in agents.iter().enumerate() {
         for k in 0..WORK_PER_AGENT {
             let voice = i % 2 == 1 && k == 0;
-            let spec = ContactSpec::for_agent(pinned, &agents[i], voice)?;
+            let spec = ContactSpec::for_agent(pinned, agent, voice)?;
             pinned += 1;
             let mut request = spec.request("w")?;
             request.preferred_agent = Some(world.ids[i].clone());
