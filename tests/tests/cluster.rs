@@ -20,7 +20,7 @@ use rezef_adapter::{AgentSession, EventFactory, identity_ref, proto};
 use rezef_events::fold::customer_id_for;
 use rezef_events::partition::Partitioner;
 use rezef_events::testing::EventBuilder;
-use rezef_events::{ChannelIdentity, CustomerId, JourneySnapshot, TenantId, codec};
+use rezef_events::{ChannelIdentity, CustomerId, JourneySnapshot, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::{AppendRequest, ReadJourneyRequest};
 use rezef_scenarios::RezefServer;
@@ -367,7 +367,7 @@ async fn calls_between_nodes_refuse_bad_input(node: &RezefServer) {
         (append(0, vec![b"not json".to_vec()]), "events[0]"),
         // An adapter's event belongs in rezef.v1.Ingest, which validates it.
         (
-            append(0, vec![codec::encode(&published)]),
+            append(0, vec![rezef_record::encode(&published)]),
             "rezef.v1.Ingest",
         ),
     ];
@@ -379,6 +379,7 @@ async fn calls_between_nodes_refuse_bad_input(node: &RezefServer) {
     let read = |tenant: &str, customer: &[u8]| ReadJourneyRequest {
         tenant_id: tenant.into(),
         customer: customer.to_vec(),
+        ..Default::default()
     };
     for (request, field) in [
         (read("no tenant!", br#"{"id":"c-1"}"#), "tenant_id"),

@@ -238,6 +238,211 @@ async fn a_returning_customer_gets_their_last_agent_or_anyone_if_they_left() {
     assert_eq!(third.offer().await.interaction_id, "again-2");
 }
 
+/// Publishes the caller's history and waits until it is projected.
+async fn history(client: &mut Client, who: &EventFactory, events: Vec<proto::Event>) {
+    let last = events.len() as u64 - 1;
+    let ack = client.publish(events).await.expect("published");
+    client
+        .journey(TENANT, who.customer_ref(), Some(ack.first_offset + last))
+        .await
+        .expect("projected");
+}
+
+fn assigned(who: &EventFactory, agent: &str) -> proto::Event {
+    who.event(proto::event::Payload::ContactAssigned(
+        proto::ContactAssigned {
+            agent_id: agent.into(),
+            queue_id: "general".into(),
+        },
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billing_dispute_goes_to_an_expert_not_back_to_a_last_agent_who_lacks_the_skill_or_transferred_it()
+ {
+    let (mut client, _server, _dir) = backbone().await;
+    // The customer's last agent has billing 1; the billing queue needs 4.
+    let who = caller("+972500000050");
+    let events = vec![
+        who.interaction_started(proto::Direction::Inbound),
+        who.intent_detected("billing.dispute", 0.9, "bot"),
+        assigned(&who, "last"),
+    ];
+    history(&mut client, &who, events).await;
+    let _last = Agent::login(&client, "last", &["he"], 1).await;
+    let mut expert = Agent::login(&client, "expert", &["he"], 5).await;
+    let decided = route(&client, &who, "dispute-1", |_| {}).await;
+    assert_eq!(
+        (decided.agent_id.as_str(), decided.queue_id.as_str()),
+        ("expert", "billing")
+    );
+    assert_eq!(expert.offer().await.interaction_id, "dispute-1");
+
+    // dana transferred another customer's dispute to billing: it goes to the longest idle
+    // expert, not back to her.
+    let who = caller("+972500000051");
+    let events = vec![
+        who.interaction_started(proto::Direction::Inbound),
+        who.intent_detected("billing.dispute", 0.9, "bot"),
+        assigned(&who, "dana"),
+        who.event(proto::event::Payload::ContactTransferred(
+            proto::ContactTransferred {
+                from_agent_id: "dana".into(),
+                to_queue_id: "billing".into(),
+                ..Default::default()
+            },
+        )),
+    ];
+    history(&mut client, &who, events).await;
+    let mut other = Agent::login(&client, "other", &["he"], 5).await;
+    let _dana = Agent::login(&client, "dana", &["he"], 5).await;
+    let decided = route(&client, &who, "dispute-2", |_| {}).await;
+    assert_eq!(decided.agent_id, "other");
+    assert_eq!(other.offer().await.interaction_id, "dispute-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_routes_right_after_publishing_and_a_caller_who_hangs_up_leaves_the_queue() {
+    let (mut client, _server, _dir) = backbone().await;
+    let mut english = Agent::login(&client, "english", &["en"], 1).await;
+    // The IVR publishes the caller's language and need, and routes as soon as it has the ack,
+    // without repeating them.
+    let hebrew_caller = caller("+972500000060");
+    let mut started = hebrew_caller.interaction_started(proto::Direction::Inbound);
+    if let Some(proto::event::Payload::InteractionStarted(s)) = &mut started.payload {
+        s.language = "he".into();
+    }
+    let intent = hebrew_caller.intent_detected("billing.dispute", 0.9, "ivr");
+    client
+        .publish(vec![started, intent])
+        .await
+        .expect("published");
+    // The call is routed as the interaction its events name.
+    let decided = route(&client, &hebrew_caller, "call-+972500000060", |_| {}).await;
+    assert_eq!(
+        (
+            decided.queue_id.as_str(),
+            decided.rule.as_str(),
+            decided.outcome
+        ),
+        ("billing", "billing", proto::RouteOutcome::Queued as i32),
+        "not offered to the English-only agent in general"
+    );
+
+    // The caller hangs up while queued: the queue no longer counts them, and the next
+    // Hebrew billing agent is not offered the dead call.
+    let hung_up = |kind| hebrew_caller.event(kind);
+    client
+        .publish(vec![
+            hung_up(proto::event::Payload::ContactAbandoned(
+                proto::ContactAbandoned {
+                    point: proto::AbandonPoint::Queue as i32,
+                },
+            )),
+            hung_up(proto::event::Payload::InteractionEnded(
+                proto::InteractionEnded {
+                    reason: proto::EndReason::CustomerLeft as i32,
+                },
+            )),
+        ])
+        .await
+        .expect("published");
+    let stats = client
+        .routing()
+        .get_queue_stats(proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner();
+    let billing = stats
+        .queues
+        .iter()
+        .find(|q| q.queue_id == "billing")
+        .expect("billing");
+    assert_eq!(billing.waiting, 0);
+    let mut expert = Agent::login(&client, "expert", &["he"], 5).await;
+    let next = route(&client, &caller("+972500000061"), "next-1", |r| {
+        r.language = "he".into();
+        r.intent = "billing.dispute".into();
+    })
+    .await;
+    assert_eq!(next.agent_id, "expert");
+    assert_eq!(
+        expert.offer().await.interaction_id,
+        "next-1",
+        "the first offer is the live call"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), english.0.next())
+            .await
+            .is_err(),
+        "nothing for the English-only agent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_transfers_a_call_to_billing_with_its_context_and_the_journey_counts_it() {
+    let (mut client, _server, _dir) = backbone().await;
+    let who = caller("+972500000070");
+    let events = vec![
+        who.interaction_started(proto::Direction::Inbound),
+        who.intent_detected("plan.change", 0.9, "ivr"),
+    ];
+    history(&mut client, &who, events).await;
+    let mut front = Agent::login(&client, "front", &["he"], 1).await;
+    let mut expert = Agent::login(&client, "expert", &["he"], 5).await;
+    let call = "call-+972500000070";
+    let decided = route(&client, &who, call, |_| {}).await;
+    assert_eq!(decided.agent_id, "front", "the longest idle");
+    let offer = front.offer().await;
+    front.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(front.next().await, Received::Assigned(_)));
+
+    // It turns out to be a billing matter: front sends it to the billing queue.
+    let transfer = proto::agent_session_request::Transfer {
+        interaction_id: call.into(),
+        to_queue_id: "billing".into(),
+        reason: "billing dispute".into(),
+        ..Default::default()
+    };
+    front.0.transfer(transfer).await.expect("sent");
+    match front.next().await {
+        Received::TransferEnded(ended) => assert!(ended.transferred),
+        other => panic!("expected the transfer's end, got {other:?}"),
+    }
+    let offer = expert.offer().await;
+    assert_eq!(offer.queue_id, "billing");
+    let conversation = offer
+        .context
+        .and_then(|c| c.conversation)
+        .expect("the context");
+    assert_eq!(
+        conversation.intent.map(|i| i.intent).as_deref(),
+        Some("plan.change")
+    );
+    assert_eq!(conversation.transfer_count, 1);
+    expert.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(expert.next().await, Received::Assigned(_)));
+
+    // The journey shows the transfer, and the expert as the last agent.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let journey = client
+            .journey(TENANT, who.customer_ref(), None)
+            .await
+            .expect("journey")
+            .journey
+            .expect("journey");
+        let conversation = &journey.conversations[0];
+        if conversation.transfer_count == 1 && conversation.last_agent_id == "expert" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{conversation:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_goes_to_the_bot_until_the_customer_asks_for_a_human() {
     let (client, _server, _dir) = backbone().await;

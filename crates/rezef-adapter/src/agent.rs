@@ -6,7 +6,10 @@ use futures::StreamExt;
 use rezef_proto::v1::{
     AgentProfile, AgentSessionRequest, Presence,
     agent_session_event::Event,
-    agent_session_request::{Accept, Action, Complete, Decline, Login, SetPresence},
+    agent_session_request::{
+        Accept, Action, Complete, Consult, Decline, EndConsult, Login, SetPresence, Transfer,
+        UpdateProfile,
+    },
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -91,6 +94,39 @@ impl AgentSession {
             interaction_id: interaction_id.to_owned(),
         };
         Self::request(&self.requests, Action::Complete(complete)).await
+    }
+
+    /// New skills, languages or capacity, without logging out; answered with
+    /// `profile_updated` (or `refused`).
+    pub async fn update_profile(&self, profile: AgentProfile) -> Result<(), Error> {
+        let update = UpdateProfile {
+            profile: Some(profile),
+        };
+        Self::request(&self.requests, Action::UpdateProfile(update)).await
+    }
+
+    /// Hands a contact the agent holds to another agent or a queue (see the contract's
+    /// `Transfer`); answered with `transfer_ended` (or `refused`).
+    pub async fn transfer(&self, transfer: Transfer) -> Result<(), Error> {
+        Self::request(&self.requests, Action::Transfer(transfer)).await
+    }
+
+    /// Asks another agent to consult on a contact this agent keeps; answered with `consult`
+    /// (or `refused`).
+    pub async fn consult(&self, interaction_id: &str, to_agent_id: &str) -> Result<(), Error> {
+        let consult = Consult {
+            interaction_id: interaction_id.to_owned(),
+            to_agent_id: to_agent_id.to_owned(),
+        };
+        Self::request(&self.requests, Action::Consult(consult)).await
+    }
+
+    /// Ends a consult this agent is in.
+    pub async fn end_consult(&self, interaction_id: &str) -> Result<(), Error> {
+        let end = EndConsult {
+            interaction_id: interaction_id.to_owned(),
+        };
+        Self::request(&self.requests, Action::EndConsult(end)).await
     }
 
     async fn request(

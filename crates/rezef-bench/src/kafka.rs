@@ -21,7 +21,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use rezef_adapter::{Client, proto};
 use rezef_events::partition::Partitioner;
-use rezef_events::{CustomerId, TenantId, codec};
+use rezef_events::{CustomerId, TenantId};
 use rezef_log::Log;
 use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, ensure_topic};
 use rezef_server::LogBackend;
@@ -376,7 +376,7 @@ async fn fill(args: &KafkaArgs, topic: &str) -> Result<(u64, Duration)> {
         for event in batch {
             let event = rezef_server::convert::event_from_proto(event)
                 .map_err(|v| anyhow!("the workload made an invalid event: {v:?}"))?;
-            let payload = Bytes::from(codec::encode(&event));
+            let payload = Bytes::from(rezef_record::encode(&event));
             parts
                 .entry(partitioner.event(&event))
                 .or_default()

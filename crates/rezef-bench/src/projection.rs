@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
-use rezef_events::{CustomerId, CustomerRef, Journey, codec};
+use rezef_events::{CustomerId, CustomerRef, Journey};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_store::{
     CachedStore, DEFAULT_DEDUP_WINDOW, JourneyStore, ProjectionBatch, ProjectionConfig,
@@ -180,7 +180,7 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
             )
         };
         report.row(
-            "baseline: JSON decode of every record (codec::decode)",
+            "baseline: decode of every record (rezef_record::decode, protobuf)",
             share(breakdown.decode),
         );
         report.row(
@@ -250,7 +250,7 @@ pub async fn load(log: &EmbeddedLog, workload: &mut Workload, events: u64) -> Re
                 event.payload,
                 rezef_events::Payload::CustomerIdentified { .. }
             ));
-            payloads.push(Bytes::from(codec::encode(&event)));
+            payloads.push(Bytes::from(rezef_record::encode(&event)));
         }
         loaded += log.append(payloads).await.context("appending")?.count as u64;
     }
@@ -324,7 +324,7 @@ fn breakdown(records: &[rezef_log::Record], raw_dir: &Path) -> Result<Breakdown>
     let started = Instant::now();
     let mut events = Vec::with_capacity(records.len());
     for record in records {
-        events.push(codec::decode(&record.payload).context("decoding a record")?);
+        events.push(rezef_record::decode(&record.payload).context("decoding a record")?);
     }
     let decode = started.elapsed();
 

@@ -353,6 +353,26 @@ impl ContactSpec {
         }
     }
 
+    /// A contact that `agent` may take at its queue's first step (skill, level, language):
+    /// routing chooses a returning contact's last agent only among those (docs/routing.md).
+    fn for_agent(n: u64, agent: &AgentSpec, voice: bool) -> Result<Self> {
+        let queue = (agent.skills.iter())
+            .filter_map(|(id, level)| Some((id.strip_prefix('q')?.parse::<u64>().ok()?, *level)))
+            .find(|&(q, level)| level >= first_step_level(q))
+            .map(|(q, _)| q)
+            .ok_or_else(|| anyhow!("agent {} meets no queue's first step", agent.id))?;
+        let language = (LANGUAGES.iter())
+            .find(|l| agent.languages.iter().any(|spoken| spoken == *l))
+            .ok_or_else(|| anyhow!("agent {} speaks no known language", agent.id))?;
+        Ok(Self {
+            n,
+            voice,
+            queue,
+            language,
+            tier: None,
+        })
+    }
+
     fn id(&self, prefix: &str) -> String {
         format!("{prefix}-{:08}", self.n)
     }
@@ -741,11 +761,11 @@ fn in_engine(
     world.set_all(Presence::Available)?;
     // Each agent's own three contacts: returning conversations that wait for their agent.
     let mut pinned = 1_000_000_000u64;
-    for i in 0..agents.len() {
+    for (i, agent) in agents.iter().enumerate() {
         for k in 0..WORK_PER_AGENT {
-            let mut spec = ContactSpec::nth(pinned, args.queues);
+            let voice = i % 2 == 1 && k == 0;
+            let spec = ContactSpec::for_agent(pinned, agent, voice)?;
             pinned += 1;
-            spec.voice = i % 2 == 1 && k == 0;
             let mut request = spec.request("w")?;
             request.preferred_agent = Some(world.ids[i].clone());
             let now = world.clock.tick();

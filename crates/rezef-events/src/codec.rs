@@ -1,9 +1,10 @@
-//! How an event is stored in a log record: a UTF-8 JSON document of the domain `Event`.
+//! The JSON form of an event: the log record format of Rezef's first versions, and the one
+//! projectors still use for their messages to each other (handovers, forwarded copies).
 //!
-//! JSON is self-describing, so fields can be added without breaking old records (missing
-//! optional fields read as `None`), and an auditor can read a raw segment without our tools.
-//! The record's log timestamp, not the payload, carries `recorded_at`. A future binary
-//! encoding would start with a byte other than `{`, which keeps the two distinguishable.
+//! Log records are written and read by `rezef-record`, which stores published events as
+//! protobuf and reads this form wherever a record starts with `{`. JSON is self-describing,
+//! so fields can be added without breaking old records (missing optional fields read as
+//! `None`). The record's log timestamp, not the payload, carries `recorded_at`.
 
 use crate::error::{Error, Result};
 use crate::event::Event;

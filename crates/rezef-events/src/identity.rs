@@ -104,6 +104,17 @@ impl ChannelIdentity {
         })
     }
 
+    /// An identity as a log record stored it: normalised when it was published, and taken
+    /// as it is (like the JSON form's decoding), so that a later change to normalisation
+    /// never changes what an old record says.
+    pub fn stored(kind: IdentityKind, value: String, network: Option<String>) -> Self {
+        Self {
+            kind,
+            value,
+            network,
+        }
+    }
+
     pub fn phone(value: &str) -> Result<Self, IdentityError> {
         Self::new(IdentityKind::Phone, value, None)
     }

@@ -15,7 +15,8 @@
 //! - [`resume`]: what a channel learns when a contact arrives; [`mask`]: what is masked
 //!   before it is served (sensitive values, card numbers, one-time codes).
 //! - [`agent`]: agents' presence.
-//! - [`codec`]: how an event is stored in a log record.
+//! - [`codec`]: the JSON form of an event (log records of earlier versions, projectors'
+//!   messages; `rezef-record` reads and writes records).
 //! - [`partition`]: which partition of a partitioned log an event belongs to; [`handover`]:
 //!   what partitions tell each other so that one person keeps one journey; [`snapshot`]: a
 //!   journey in the versioned layout it leaves its partition in (handovers, other nodes).

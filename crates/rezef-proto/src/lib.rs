@@ -1,7 +1,8 @@
 //! Rezef's public gRPC contract, generated from `proto/rezef/v1`.
 //!
-//! Only the edges of the system touch these types: the server (`rezef-server`) and the
-//! adapter SDK (`rezef-adapter`). Everything inside works on the domain types of
+//! Only the edges of the system touch these types: the server (`rezef-server`), the
+//! adapter SDK (`rezef-adapter`) and the log record codec (`rezef-record`, because a log
+//! record is a `rezef.v1.Event`). Everything inside works on the domain types of
 //! `rezef-events`. Besides the generated code this crate holds the descriptor set (for gRPC
 //! server reflection) and the proto3 JSON mapping used by `rezef publish` and `rezef replay`.
 

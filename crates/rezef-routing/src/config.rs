@@ -77,7 +77,7 @@ pub struct OfferSettings {
     pub max_declines: u32,
     pub presence_after_declines: Presence,
     /// How long a returning conversation waits for its last agent (while that agent is
-    /// available or about to be) before any agent may take it.
+    /// available or about to be, and meets the current step) before any agent may take it.
     #[serde(with = "humantime_serde")]
     pub affinity_timeout: Duration,
 }

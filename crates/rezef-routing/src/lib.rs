@@ -19,6 +19,6 @@ mod reading;
 
 pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
 pub use engine::{
-    AgentProfile, AgentView, ContactRequest, Decision, Engine, Offer, OfferId, QueueStats,
-    RoutingError, Target,
+    AgentProfile, AgentStatus, AgentView, ContactRequest, Decision, Engine, Held, Offer, OfferId,
+    QueueStats, RoutingError, Target, TransferTarget, Withdrawn,
 };

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use rezef_events::event::Presence;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
-use rezef_routing::{AgentProfile, ContactRequest, Engine, RoutingConfig, Target};
+use rezef_routing::{
+    AgentProfile, ContactRequest, Engine, RoutingConfig, RoutingError, Target, TransferTarget,
+    Withdrawn,
+};
 
 const CONFIG: &str = r#"
     version = 1
@@ -297,6 +300,444 @@ fn the_last_agent_is_tried_first_then_anyone_after_the_affinity_wait() {
     assert_eq!(engine.next_deadline(at(0)), Some(at(60)));
     assert!(engine.dispatch(at(59)).is_empty());
     assert_eq!(engine.dispatch(at(60))[0].agent.as_str(), "other");
+}
+
+#[test]
+fn affinity_chooses_among_the_agents_who_meet_the_step_never_outside_them() {
+    // Given the customer's last agent, free but with billing 1, and an expert free too,
+    let mut engine = engine();
+    agent(&mut engine, "last", &[("billing", 1)], &["he"], T0);
+    agent(&mut engine, "expert", &[("billing", 5)], &["he"], T0);
+    // when a billing call of theirs comes (the step requires billing >= 4),
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "billing", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    // then the expert takes it, and the last agent is no candidate.
+    assert_eq!(offered_to(&decision.target), Some("expert"));
+    assert_eq!(decision.candidates, [agent_id("expert")]);
+
+    // Given an English-only last agent and a Hebrew speaker, both free,
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[], &["en"], T0);
+    agent(&mut engine, "hebrew", &[], &["he"], T0);
+    // when a Hebrew call of theirs comes,
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "support", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    // then the Hebrew speaker takes it.
+    assert_eq!(offered_to(&decision.target), Some("hebrew"));
+
+    // Given a busy last agent who does not meet the step, and nobody else yet,
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[("billing", 1)], &["he"], T0);
+    engine
+        .set_presence(&agent_id("last"), Presence::Busy, T0)
+        .expect("known");
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "billing", "he")
+    };
+    engine.route(returning, at(0)).expect("routed");
+    // when an expert logs in within the affinity wait,
+    agent(&mut engine, "expert", &[("billing", 5)], &["he"], at(5));
+    // then the call does not wait for the last agent: the expert gets it at once.
+    let offers = engine.dispatch(at(5));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].agent.as_str(), "expert");
+
+    // Given a last agent who qualifies and is busy, the call still waits for them alone.
+    let mut engine = self::engine();
+    agent(&mut engine, "last", &[("billing", 4)], &["he"], T0);
+    agent(&mut engine, "expert", &[("billing", 5)], &["he"], T0);
+    engine
+        .set_presence(&agent_id("last"), Presence::Busy, T0)
+        .expect("known");
+    let returning = ContactRequest {
+        preferred_agent: Some(agent_id("last")),
+        ..call("c-1", "billing", "he")
+    };
+    let decision = engine.route(returning, at(0)).expect("routed");
+    assert!(matches!(decision.target, Target::Queued { .. }));
+}
+
+#[test]
+fn a_contact_whose_customer_left_is_withdrawn_from_its_queue_and_its_offer() {
+    // Given two calls waiting in general, nobody staffed,
+    let mut engine = engine();
+    engine
+        .route(call("gone", "support-x", "he"), at(0))
+        .expect("routed");
+    engine
+        .route(call("stays", "support-x", "he"), at(1))
+        .expect("routed");
+    // when the first caller hangs up,
+    let withdrawn = engine
+        .withdraw(&contact_id("gone"), at(5))
+        .expect("waiting");
+    // then it no longer waits, and the next agent gets the other call.
+    assert_eq!(
+        withdrawn,
+        Withdrawn::Waiting {
+            queue: "general".into()
+        }
+    );
+    let general = &engine.stats(at(5))[0];
+    assert_eq!((general.queue.as_str(), general.waiting), ("general", 1));
+    agent(&mut engine, "a-1", &[], &["he"], at(6));
+    let offers = engine.dispatch(at(6));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].contact.as_str(), "stays");
+
+    // Given a call offered to a-1 and another waiting behind it,
+    engine
+        .route(call("next", "support-x", "he"), at(7))
+        .expect("routed");
+    // when the offered caller hangs up,
+    let withdrawn = engine
+        .withdraw(&contact_id("stays"), at(8))
+        .expect("offered");
+    // then the offer is withdrawn and a-1 is offered the next call.
+    assert!(matches!(&withdrawn, Withdrawn::Offered(o) if o.id == offers[0].id));
+    assert_eq!(engine.offers().count(), 0);
+    let offers = engine.dispatch(at(8));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].contact.as_str(), "next");
+    assert!(
+        engine
+            .accept(withdrawn_offer(&withdrawn), &agent_id("a-1"), at(9))
+            .is_err()
+    );
+
+    // An assigned contact stays the agent's; an unknown one is refused.
+    engine
+        .accept(offers[0].id, &agent_id("a-1"), at(9))
+        .expect("accepted");
+    assert!(matches!(
+        engine.withdraw(&contact_id("next"), at(10)),
+        Err(RoutingError::Assigned { .. })
+    ));
+    assert_eq!(
+        engine.assigned_to(&contact_id("next")),
+        Some(&agent_id("a-1"))
+    );
+    assert!(matches!(
+        engine.withdraw(&contact_id("gone"), at(10)),
+        Err(RoutingError::UnknownContact(_))
+    ));
+}
+
+/// An agent's id, presence and contacts held (id, assigned).
+type Board<'a> = (&'a str, Presence, Vec<(&'a str, bool)>);
+
+#[test]
+fn a_supervisor_sees_each_agent_s_presence_and_the_contacts_they_hold() {
+    // Given a-1 on an accepted call (idle as long as a-2, first by id), a-2 with a call
+    // offered, a-3 away,
+    let mut engine = engine();
+    agent(&mut engine, "a-2", &[], &["he"], T0);
+    agent(&mut engine, "a-1", &[], &["he"], T0);
+    agent(&mut engine, "a-3", &[], &["he"], T0);
+    engine
+        .set_presence(&agent_id("a-3"), Presence::Away, T0)
+        .expect("known");
+    let first = engine.route(call("c-1", "x", "he"), at(1)).expect("routed");
+    let Target::Offered(first) = first.target else {
+        panic!("offered");
+    };
+    engine
+        .accept(first.id, &first.agent, at(2))
+        .expect("accepted");
+    engine.route(call("c-2", "x", "he"), at(3)).expect("routed");
+    // when the supervisor looks,
+    let agents = engine.agents();
+    // then each agent shows, by id, with what they hold.
+    let seen: Vec<Board> = agents
+        .iter()
+        .map(|a| {
+            let holds = a
+                .holds
+                .iter()
+                .map(|h| (h.contact.as_str(), h.assigned))
+                .collect();
+            (a.profile.id.as_str(), a.presence, holds)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a-1", Presence::Available, vec![("c-1", true)]),
+            ("a-2", Presence::Available, vec![("c-2", false)]),
+            ("a-3", Presence::Away, vec![]),
+        ]
+    );
+    assert_eq!(agents[0].holds[0].queue, "general");
+    assert_eq!(agents[0].holds[0].channel, Channel::Voice);
+}
+
+/// An engine where `holder` has accepted the support call `c-1`; `others` are free.
+fn holding(holder: &str, others: &[(&str, &[(&str, u8)])]) -> Engine {
+    let mut engine = engine();
+    agent(&mut engine, holder, &[("billing", 5)], &["he"], T0);
+    let decision = engine.route(call("c-1", "x", "he"), at(1)).expect("routed");
+    let Target::Offered(offer) = decision.target else {
+        panic!("offered to {holder}");
+    };
+    engine
+        .accept(offer.id, &agent_id(holder), at(2))
+        .expect("accepted");
+    for (id, skills) in others {
+        agent(&mut engine, id, skills, &["he"], at(3));
+    }
+    engine
+}
+
+#[test]
+fn a_blind_transfer_to_a_queue_goes_to_its_agents_never_back_to_the_sender() {
+    // Given a-1 (billing 5) on a call and b-1 (billing 4) free,
+    let mut engine = holding("a-1", &[("b-1", &[("billing", 4)])]);
+    // when a-1 transfers it to billing,
+    let target = TransferTarget::Queue("billing".into());
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), target, at(10))
+        .expect("transferred");
+    // then b-1 is offered it, though a-1 is free and the better expert, and a-1 holds nothing.
+    let offers = engine.dispatch(at(10));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        (offers[0].agent.as_str(), offers[0].queue.as_str()),
+        ("b-1", "billing")
+    );
+    engine
+        .accept(offers[0].id, &agent_id("b-1"), at(11))
+        .expect("accepted");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("b-1"))
+    );
+    let a1 = engine
+        .agents()
+        .into_iter()
+        .find(|a| a.profile.id.as_str() == "a-1");
+    assert!(a1.is_some_and(|a| a.holds.is_empty()));
+}
+
+#[test]
+fn a_blind_transfer_to_an_agent_offers_it_to_them_and_a_decline_sends_it_to_the_queue() {
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let target = TransferTarget::Agent {
+        agent: agent_id("b-1"),
+        warm: false,
+    };
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), target, at(10))
+        .expect("transferred");
+    let offers = engine.dispatch(at(10));
+    assert_eq!(offers[0].agent.as_str(), "b-1");
+    assert_eq!(engine.assigned_to(&contact_id("c-1")), None);
+    // b-1 declines: it waits in its queue, and is not offered back to a-1.
+    engine
+        .decline(offers[0].id, &agent_id("b-1"))
+        .expect("declined");
+    assert!(engine.dispatch(at(11)).is_empty());
+    assert_eq!(engine.stats(at(11))[0].waiting, 1);
+}
+
+#[test]
+fn a_warm_transfer_keeps_the_contact_with_its_agent_until_the_other_accepts() {
+    // Given a-1 on a call and b-1 free,
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let warm = |agent: &str| TransferTarget::Agent {
+        agent: agent_id(agent),
+        warm: true,
+    };
+    // when a-1 transfers it warm to b-1,
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), warm("b-1"), at(10))
+        .expect("transferred");
+    let offers = engine.dispatch(at(10));
+    // then b-1 is offered it while a-1 still holds it, and a-1 cannot complete it meanwhile;
+    assert_eq!(offers[0].agent.as_str(), "b-1");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("a-1"))
+    );
+    assert_eq!(
+        engine.complete(&contact_id("c-1"), at(11)),
+        Err(RoutingError::TransferPending(contact_id("c-1")))
+    );
+    // a declined warm transfer leaves it with a-1,
+    engine
+        .decline(offers[0].id, &agent_id("b-1"))
+        .expect("declined");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("a-1"))
+    );
+    assert!(engine.dispatch(at(12)).is_empty());
+    // and an accepted one moves it to b-1, a-1's capacity free again.
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), warm("b-1"), at(13))
+        .expect("transferred");
+    let offers = engine.dispatch(at(13));
+    engine
+        .accept(offers[0].id, &agent_id("b-1"), at(14))
+        .expect("accepted");
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("b-1"))
+    );
+    engine
+        .route(call("c-2", "x", "he"), at(15))
+        .expect("routed");
+    let offers = engine.dispatch(at(15));
+    assert_eq!(offers.len(), 0, "the decision offered it already");
+    assert_eq!(
+        engine.offers().next().map(|o| o.agent.as_str()),
+        Some("a-1")
+    );
+}
+
+#[test]
+fn a_warm_transfer_of_a_call_that_ended_is_withdrawn_and_the_call_stays() {
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let warm = TransferTarget::Agent {
+        agent: agent_id("b-1"),
+        warm: true,
+    };
+    let offer = engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), warm, at(10))
+        .expect("transferred")
+        .expect("a warm offer");
+    let cancelled = engine.cancel_transfer(&contact_id("c-1")).expect("pending");
+    assert_eq!(cancelled.id, offer);
+    assert_eq!(engine.offers().count(), 0);
+    assert_eq!(
+        engine.assigned_to(&contact_id("c-1")),
+        Some(&agent_id("a-1"))
+    );
+    assert_eq!(engine.cancel_transfer(&contact_id("c-1")), None);
+    engine
+        .complete(&contact_id("c-1"), at(11))
+        .expect("completed");
+}
+
+#[test]
+fn an_agent_consults_another_while_holding_the_customer_then_hands_the_call_over() {
+    // Given a-1 on a call and b-1 free,
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let (c1, a1, b1) = (contact_id("c-1"), agent_id("a-1"), agent_id("b-1"));
+    // when a-1 asks b-1 to consult and b-1 accepts,
+    let offer = engine.consult(&c1, &a1, &b1, at(10)).expect("asked");
+    assert_eq!(engine.dispatch(at(10))[0].id, offer);
+    engine.accept(offer, &b1, at(11)).expect("accepted");
+    // then a-1 keeps the customer, b-1 is with them (their line busy), nobody can complete it;
+    assert_eq!(engine.assigned_to(&c1), Some(&a1));
+    assert_eq!(engine.consulting(&c1), Some(&b1));
+    engine
+        .route(call("c-2", "x", "he"), at(12))
+        .expect("routed");
+    assert!(engine.dispatch(at(12)).is_empty(), "b-1's line is taken");
+    assert_eq!(
+        engine.complete(&c1, at(12)),
+        Err(RoutingError::TransferPending(c1.clone()))
+    );
+    // ending the consult frees b-1, who gets the waiting call;
+    assert_eq!(engine.end_consult(&c1, &a1, at(13)), Ok(b1.clone()));
+    assert_eq!(engine.consulting(&c1), None);
+    let offers = engine.dispatch(at(13));
+    assert_eq!(
+        (offers[0].agent.as_str(), offers[0].contact.as_str()),
+        ("b-1", "c-2")
+    );
+    engine.decline(offers[0].id, &b1).expect("declined");
+
+    // and a consult that turns into a transfer hands the call to b-1 at once.
+    let offer = engine.consult(&c1, &a1, &b1, at(20)).expect("asked");
+    engine.dispatch(at(20));
+    engine.accept(offer, &b1, at(21)).expect("accepted");
+    let to_b1 = TransferTarget::Agent {
+        agent: b1.clone(),
+        warm: true,
+    };
+    assert_eq!(engine.transfer(&c1, &a1, to_b1, at(22)), Ok(None));
+    assert_eq!(engine.assigned_to(&c1), Some(&b1));
+    assert_eq!(engine.consulting(&c1), None);
+    assert_eq!(
+        engine
+            .dispatch(at(22))
+            .first()
+            .map(|o| (o.agent.as_str(), o.contact.as_str())),
+        Some(("a-1", "c-2")),
+        "a-1 is free for the waiting call"
+    );
+}
+
+#[test]
+fn a_consult_ends_when_the_agent_consulted_leaves_and_only_its_agents_end_it() {
+    let mut engine = holding("a-1", &[("b-1", &[]), ("c-9", &[])]);
+    let (c1, a1, b1) = (contact_id("c-1"), agent_id("a-1"), agent_id("b-1"));
+    let offer = engine.consult(&c1, &a1, &b1, at(10)).expect("asked");
+    engine.dispatch(at(10));
+    engine.accept(offer, &b1, at(11)).expect("accepted");
+    assert_eq!(
+        engine.end_consult(&c1, &agent_id("c-9"), at(12)),
+        Err(RoutingError::NoConsult(c1.clone()))
+    );
+    engine.disconnect(&b1, at(12)).expect("known");
+    assert_eq!(engine.consulting(&c1), None);
+    assert_eq!(engine.assigned_to(&c1), Some(&a1));
+    engine.complete(&c1, at(13)).expect("completed");
+}
+
+#[test]
+fn a_transfer_is_refused_when_it_cannot_happen() {
+    let mut engine = holding("a-1", &[("b-1", &[])]);
+    let to = |agent: &str| TransferTarget::Agent {
+        agent: agent_id(agent),
+        warm: false,
+    };
+    let c1 = contact_id("c-1");
+    let refused = |engine: &mut Engine, from: &str, target| {
+        engine
+            .transfer(&c1, &agent_id(from), target, at(10))
+            .expect_err("refused")
+    };
+    assert!(matches!(
+        refused(&mut engine, "b-1", to("a-1")),
+        RoutingError::NotAssigned { .. }
+    ));
+    assert!(matches!(
+        refused(&mut engine, "a-1", TransferTarget::Queue("nowhere".into())),
+        RoutingError::UnknownQueue(_)
+    ));
+    assert!(matches!(
+        refused(&mut engine, "a-1", to("a-1")),
+        RoutingError::AgentUnavailable(_)
+    ));
+    engine
+        .set_presence(&agent_id("b-1"), Presence::Away, at(10))
+        .expect("known");
+    assert!(matches!(
+        refused(&mut engine, "a-1", to("b-1")),
+        RoutingError::AgentUnavailable(_)
+    ));
+    assert!(matches!(
+        refused(&mut engine, "a-1", to("nobody")),
+        RoutingError::UnknownAgent(_)
+    ));
+    // Nothing changed: a-1 still holds it.
+    assert_eq!(engine.assigned_to(&c1), Some(&agent_id("a-1")));
+}
+
+fn withdrawn_offer(withdrawn: &Withdrawn) -> rezef_routing::OfferId {
+    match withdrawn {
+        Withdrawn::Offered(offer) => offer.id,
+        Withdrawn::Waiting { .. } => panic!("no offer"),
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The engine under random interleavings of every operation, checked after each step
 //! against the invariants and a model of who holds what: capacity is never exceeded, no
-//! contact is held by two agents, offers go only to available agents, an accepted contact
-//! is the accepting agent's, and expired offers are gone.
+//! contact is held by two agents (but for a warm transfer or a consult: its agent, and the
+//! one it is offered to or who consults), offers go only to available agents, an accepted contact is the accepting
+//! agent's, and expired offers are gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -9,7 +10,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rezef_events::event::Presence;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
-use rezef_routing::{AgentProfile, ContactRequest, Engine, RoutingConfig, Target};
+use rezef_routing::{
+    AgentProfile, ContactRequest, Engine, RoutingConfig, RoutingError, Target, TransferTarget,
+};
 
 const CONFIG: &str = r#"
     version = 1
@@ -46,6 +49,15 @@ enum Op {
     Decline(usize),
     Expire,
     Complete(usize),
+    Withdraw(usize),
+    Transfer {
+        held: usize,
+        to: usize,
+        queue: bool,
+        warm: bool,
+    },
+    Consult(usize, usize),
+    EndConsult(usize, bool),
     Disconnect(usize),
     Advance(u64),
 }
@@ -72,6 +84,17 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..4).prop_map(Op::Decline),
         Just(Op::Expire),
         (0usize..12).prop_map(Op::Complete),
+        (0usize..12).prop_map(Op::Withdraw),
+        (0usize..4, 0usize..4, any::<bool>(), any::<bool>()).prop_map(|(held, to, queue, warm)| {
+            Op::Transfer {
+                held,
+                to,
+                queue,
+                warm,
+            }
+        }),
+        (0usize..4, 0usize..4).prop_map(|(held, to)| Op::Consult(held, to)),
+        (0usize..4, any::<bool>()).prop_map(|(held, by_holder)| Op::EndConsult(held, by_holder)),
         (0usize..4).prop_map(Op::Disconnect),
         (1u64..30).prop_map(Op::Advance),
     ]
@@ -98,7 +121,7 @@ fn check(
     now: Timestamp,
     assigned: &BTreeMap<InteractionId, AgentId>,
 ) -> Result<(), TestCaseError> {
-    let mut holders: BTreeMap<&InteractionId, &AgentId> = BTreeMap::new();
+    let mut holders: BTreeMap<&InteractionId, Vec<&AgentId>> = BTreeMap::new();
     for (profile, work) in engine.work() {
         prop_assert!(
             work.len() <= profile.max_load as usize,
@@ -114,19 +137,37 @@ fn check(
             );
         }
         for contact in work.keys() {
-            prop_assert!(
-                holders.insert(contact, &profile.id).is_none(),
-                "{contact} held twice"
-            );
+            holders.entry(contact).or_default().push(&profile.id);
+        }
+    }
+    for (contact, agents) in &holders {
+        if agents.len() > 1 {
+            // A warm transfer or a consult: its agent holds it, one other agent is offered it
+            // or consults.
+            let mut others: Vec<&AgentId> = engine
+                .offers()
+                .filter(|o| &o.contact == *contact)
+                .map(|o| &o.agent)
+                .collect();
+            others.extend(engine.consulting(contact));
+            let holder = engine.assigned_to(contact);
+            prop_assert_eq!(agents.len(), 2, "{} held by {:?}", contact, agents);
+            prop_assert_eq!(others.len(), 1, "{} held twice", contact);
+            prop_assert!(holder.is_some_and(|h| agents.contains(&h) && h != others[0]));
         }
     }
     for offer in engine.offers() {
-        prop_assert_eq!(holders.get(&offer.contact).copied(), Some(&offer.agent));
+        let held_by = holders.get(&offer.contact);
+        prop_assert!(held_by.is_some_and(|agents| agents.contains(&&offer.agent)));
         prop_assert!(offer.made_at <= now);
     }
     for (contact, agent) in assigned {
         prop_assert_eq!(engine.assigned_to(contact), Some(agent));
-        prop_assert_eq!(holders.get(contact).copied(), Some(agent));
+        prop_assert!(
+            holders
+                .get(contact)
+                .is_some_and(|agents| agents.contains(&agent))
+        );
     }
     Ok(())
 }
@@ -188,8 +229,11 @@ proptest! {
                         let by = if own { offer.agent.clone() } else { agent(9) };
                         let accepted = engine.accept(offer.id, &by, now);
                         prop_assert_eq!(accepted.is_ok(), own && now < offer.expires_at);
-                        if accepted.is_ok() {
-                            prop_assert!(assigned.insert(offer.contact.clone(), offer.agent.clone()).is_none());
+                        let consult = engine.consulting(&offer.contact) == Some(&offer.agent);
+                        if accepted.is_ok() && !consult {
+                            // Assigned already: a warm transfer, which moves it.
+                            let before = assigned.insert(offer.contact.clone(), offer.agent.clone());
+                            prop_assert!(before.is_none_or(|b| b != offer.agent));
                         }
                     }
                 }
@@ -204,9 +248,60 @@ proptest! {
                     prop_assert!(engine.offers().all(|o| o.expires_at > now));
                 }
                 Op::Complete(c) => {
-                    let done = engine.complete(&contact(c), now);
-                    prop_assert_eq!(done.is_ok(), routed.remove(&contact(c)));
-                    assigned.remove(&contact(c));
+                    match engine.complete(&contact(c), now) {
+                        Err(RoutingError::TransferPending(_)) => {
+                            prop_assert!(assigned.contains_key(&contact(c)));
+                        }
+                        done => {
+                            prop_assert_eq!(done.is_ok(), routed.remove(&contact(c)));
+                            assigned.remove(&contact(c));
+                        }
+                    }
+                }
+                Op::Transfer { held, to, queue, warm } => {
+                    let Some((id, from)) = assigned.iter().nth(held).map(|(c, a)| (c.clone(), a.clone())) else {
+                        continue;
+                    };
+                    let target = if queue {
+                        TransferTarget::Queue(if to % 2 == 0 { "billing" } else { "general" }.into())
+                    } else {
+                        TransferTarget::Agent { agent: agent(to), warm }
+                    };
+                    let blind = !matches!(target, TransferTarget::Agent { warm: true, .. });
+                    if engine.transfer(&id, &from, target, now).is_ok() && blind {
+                        assigned.remove(&id);
+                        prop_assert_eq!(engine.assigned_to(&id), None);
+                    }
+                }
+                Op::Withdraw(c) => {
+                    // An assigned contact stays its agent's; any other routed one is gone.
+                    let withdrawn = engine.withdraw(&contact(c), now);
+                    let was_assigned = assigned.contains_key(&contact(c));
+                    prop_assert_eq!(withdrawn.is_ok(), routed.contains(&contact(c)) && !was_assigned);
+                    if withdrawn.is_ok() {
+                        routed.remove(&contact(c));
+                        prop_assert!(engine.offers().all(|o| o.contact != contact(c)));
+                        prop_assert!(engine.waiting().all(|(id, _)| id != &contact(c)));
+                    }
+                }
+                Op::Consult(held, to) => {
+                    if let Some((id, from)) = assigned.iter().nth(held) {
+                        let asked = engine.consult(id, from, &agent(to), now);
+                        if asked.is_ok() {
+                            prop_assert_eq!(engine.assigned_to(id), Some(from));
+                        }
+                    }
+                }
+                Op::EndConsult(held, by_holder) => {
+                    if let Some((id, holder)) = assigned.iter().nth(held) {
+                        let consulted = engine.consulting(id).cloned();
+                        let by = if by_holder { Some(holder.clone()) } else { consulted.clone() };
+                        if let Some(by) = by {
+                            let ended = engine.end_consult(id, &by, now);
+                            prop_assert!(ended.is_ok() || consulted.is_none());
+                            prop_assert_eq!(engine.consulting(id), None);
+                        }
+                    }
                 }
                 Op::Disconnect(a) => {
                     engine.disconnect(&agent(a), now).expect("known agent");

@@ -282,21 +282,6 @@ impl Reference {
         let queue = &self.routing.queues[contact.queue];
         let step = self.step(contact, now);
         let reached = &queue.steps[..=step];
-        if let Some(preferred) = &contact.request.preferred_agent
-            && !reached.iter().any(|s| s.drop_affinity)
-            && now < contact.queued.plus(self.routing.offers.affinity_timeout)
-            && !contact.declined.contains(preferred)
-            && let Some(agent) = self.agents.get(preferred)
-            && agent.presence != Presence::Away
-            && agent.presence != Presence::Offline
-        {
-            let free = agent.presence == Presence::Available && Self::room(agent, contact.channel);
-            return if free {
-                vec![preferred.clone()]
-            } else {
-                vec![]
-            };
-        }
         let language = (queue.require_language && !reached.iter().any(|s| s.drop_language))
             .then_some(contact.request.language.as_ref())
             .flatten();
@@ -307,20 +292,38 @@ impl Reference {
                 .rule
                 .and_then(|r| self.routing.rules[r].requirements.as_ref()),
         );
+        // Whether the agent may serve it at this step, presence and room aside.
+        let qualified = |a: &RefAgent| {
+            let attributes = a.profile.attributes();
+            let view = AgentView {
+                agent: &attributes,
+                contact: &contact_attributes,
+            };
+            language.is_none_or(|l| a.profile.languages.contains(l))
+                && requirements.iter().all(|e| e.matches(&view))
+        };
+        if let Some(preferred) = &contact.request.preferred_agent
+            && !reached.iter().any(|s| s.drop_affinity)
+            && now < contact.queued.plus(self.routing.offers.affinity_timeout)
+            && !contact.declined.contains(preferred)
+            && let Some(agent) = self.agents.get(preferred)
+            && agent.presence != Presence::Away
+            && agent.presence != Presence::Offline
+            && qualified(agent)
+        {
+            let free = agent.presence == Presence::Available && Self::room(agent, contact.channel);
+            return if free {
+                vec![preferred.clone()]
+            } else {
+                vec![]
+            };
+        }
         let mut eligible: Vec<&RefAgent> = self
             .agents
             .values()
             .filter(|a| a.presence == Presence::Available && Self::room(a, contact.channel))
             .filter(|a| !contact.declined.contains(&a.profile.id))
-            .filter(|a| language.is_none_or(|l| a.profile.languages.contains(l)))
-            .filter(|a| {
-                let attributes = a.profile.attributes();
-                let view = AgentView {
-                    agent: &attributes,
-                    contact: &contact_attributes,
-                };
-                requirements.iter().all(|e| e.matches(&view))
-            })
+            .filter(|a| qualified(a))
             .collect();
         let level = |a: &RefAgent| {
             let skill = queue.skill.as_deref().unwrap_or_default();
@@ -551,6 +554,17 @@ impl Reference {
         Ok(())
     }
 
+    /// The contact no longer needs an agent: as a completion, unless it is assigned.
+    fn withdraw(&mut self, id: &InteractionId, now: Timestamp) -> Result<(), RoutingError> {
+        if let Some(RefState::Assigned(agent, _)) = self.contacts.get(id).map(|c| &c.state) {
+            return Err(RoutingError::Assigned {
+                contact: id.clone(),
+                agent: agent.clone(),
+            });
+        }
+        self.complete(id, now)
+    }
+
     fn stats(&self, now: Timestamp) -> Vec<QueueStats> {
         (0..self.routing.queues.len())
             .map(|q| {
@@ -608,6 +622,7 @@ enum Op {
     Decline(usize),
     Expire,
     Complete(usize),
+    Withdraw(usize),
     Disconnect(usize),
     Reconfigure,
     Advance(u64),
@@ -642,6 +657,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..4).prop_map(Op::Decline),
         1 => Just(Op::Expire),
         3 => (0..CONTACTS).prop_map(Op::Complete),
+        2 => (0..CONTACTS).prop_map(Op::Withdraw),
         1 => (0..AGENTS).prop_map(Op::Disconnect),
         1 => Just(Op::Reconfigure),
         3 => (1u64..40).prop_map(Op::Advance),
@@ -784,6 +800,10 @@ proptest! {
                         engine.complete(&contact(c), now),
                         reference.complete(&contact(c), now)
                     );
+                }
+                Op::Withdraw(c) => {
+                    let withdrawn = engine.withdraw(&contact(c), now).map(|_| ());
+                    prop_assert_eq!(withdrawn, reference.withdraw(&contact(c), now));
                 }
                 Op::Disconnect(a) => {
                     engine.disconnect(&agent(a), now).expect("known");

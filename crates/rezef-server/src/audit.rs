@@ -5,7 +5,7 @@ use std::pin::Pin;
 use futures::Stream;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::ContinuityPolicy;
-use rezef_events::{Event, TenantId, Timestamp, codec, mask};
+use rezef_events::{Event, TenantId, Timestamp, mask};
 use rezef_log::{Log, Record};
 use rezef_proto::v1::{
     ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, audit_server::Audit,
@@ -182,7 +182,7 @@ impl Replay {
         {
             return Ok(None);
         }
-        let event = codec::decode(&record.payload).map_err(|source| Error::Undecodable {
+        let event = rezef_record::decode(&record.payload).map_err(|source| Error::Undecodable {
             offset: record.offset,
             source,
         })?;
@@ -279,7 +279,7 @@ impl Replay {
                         partition: self.partition,
                         event: Some(event_to_proto(
                             &event,
-                            Timestamp::from_unix_millis(record.timestamp_ms),
+                            Some(Timestamp::from_unix_millis(record.timestamp_ms)),
                         )),
                     }),
                     Ok(None) => continue,

@@ -9,7 +9,7 @@ use rezef_events::event::SCHEMA_VERSION;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
 use rezef_events::{
-    Channel, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId, Timestamp, codec,
+    Channel, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId, Timestamp,
 };
 use rezef_log::Log;
 use rezef_proto::v1;
@@ -172,7 +172,7 @@ impl Backbone {
     pub async fn append(&self, event: &Event) -> Result<u64> {
         let appended = self
             .log
-            .append(vec![Bytes::from(codec::encode(event))])
+            .append(vec![Bytes::from(rezef_record::encode(event))])
             .await?;
         Ok(appended.first_offset)
     }
@@ -180,9 +180,17 @@ impl Backbone {
     /// Waits, at most `wait`, until everything logged so far is projected, so that checks
     /// made on the projection see every earlier write.
     pub async fn caught_up(&self, wait: Duration) -> Result<()> {
-        match self.log.end_offset() {
-            0 => Ok(()),
-            end => self.wait_projected(end - 1, wait).await,
+        self.caught_up_to(None, wait).await
+    }
+
+    /// Read-your-writes: waits, at most `wait`, until the projection has applied everything
+    /// logged so far and, when given, the record at `min_offset` (`OUT_OF_RANGE` beyond the
+    /// log's end, as [`Backbone::wait_projected`]).
+    pub async fn caught_up_to(&self, min_offset: Option<u64>, wait: Duration) -> Result<()> {
+        let last_logged = self.log.end_offset().checked_sub(1);
+        match last_logged.max(min_offset) {
+            Some(offset) => self.wait_projected(offset, wait).await,
+            None => Ok(()),
         }
     }
 

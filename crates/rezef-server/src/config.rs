@@ -111,7 +111,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Bytes of one event as stored.
     pub max_event_bytes: usize,
-    /// Longest wait for `min_offset` and for the projection in audit calls, in ms.
+    /// Longest wait for `min_offset`, for the projection in audit calls and before a routing
+    /// decision, in ms.
     pub max_wait_ms: u64,
     /// How far ahead of the server's clock an event's `occurred_at` may be, in ms: an
     /// adapter's clock may run a little fast, an event dated later is refused

@@ -65,7 +65,7 @@ pub enum Error {
     Undecodable {
         offset: u64,
         #[source]
-        source: rezef_events::Error,
+        source: rezef_record::Error,
     },
     #[error("cannot bind {addr}: {source}")]
     Bind {
@@ -176,6 +176,30 @@ impl Error {
             Self::Undecodable { .. } => Code::DataLoss,
             Self::Store(_) | Self::Bind { .. } | Self::Transport(_) => Code::Internal,
         }
+    }
+}
+
+/// A status code's name as the gRPC contract spells it (`FAILED_PRECONDITION`), for answers
+/// that carry a code inside a message (an agent session's `Refused.code`).
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -297,6 +321,14 @@ mod tests {
             "{}",
             many.message()
         );
+    }
+
+    #[test]
+    fn code_names_are_the_contract_s() {
+        assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
+        assert_eq!(code_name(Code::NotFound), "NOT_FOUND");
+        assert_eq!(code_name(Code::InvalidArgument), "INVALID_ARGUMENT");
+        assert_eq!(code_name(Code::Ok), "OK");
     }
 
     #[test]

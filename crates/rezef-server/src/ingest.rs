@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use prost::Message;
-use rezef_events::{Timestamp, codec};
+use rezef_events::Timestamp;
 use rezef_proto::v1::{
     self, PublishRequest, PublishResponse, PublishStreamResponse, ingest_client::IngestClient,
     ingest_server::Ingest, publish_stream_response::Result as StreamResult,
@@ -100,7 +100,7 @@ impl IngestService {
                     violations.push(ahead_of_the_clock(&at, event.occurred_at, now, skew));
                 }
                 Ok(event) => {
-                    let encoded = codec::encode(&event);
+                    let encoded = rezef_record::encode(&event);
                     if encoded.len() > self.limits.max_event_bytes {
                         return Err(Error::TooLarge {
                             what: "an event",

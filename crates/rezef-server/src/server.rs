@@ -181,7 +181,7 @@ impl Server {
             Topology::Single(backbone) => {
                 let reader = JourneyReader::Here(backbone.clone());
                 let desk = Desk::new(backbone.clone(), reader, self.routing, self.clock);
-                let timer = desk.spawn_timer();
+                let timer = desk.spawn();
                 (Desks::Single(desk), Some(timer))
             }
             // Each partition served here runs its own desk (cluster/replicas.rs).

@@ -237,6 +237,230 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
 }
 
 #[tokio::test]
+async fn a_decision_sees_every_event_acknowledged_before_the_call() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let mut english = profile("english", &[], &["en"], 20, 0);
+    english.max_load = 20;
+    let mut hebrew = profile("hebrew", &[("billing", 4)], &["he"], 20, 0);
+    hebrew.max_load = 20;
+    // english is the longest idle: the general queue would give it every call.
+    let _english = Desk::login_as(&client, english).await;
+    let _hebrew = Desk::login_as(&client, hebrew).await;
+    for n in 0..20 {
+        // The adapter publishes the language and the intent, then routes at once without
+        // repeating them.
+        let caller = EventFactory::new(TENANT, "voice")
+            .identity(proto::IdentityKind::Phone, format!("+9725000001{n:02}"))
+            .on(proto::Channel::Voice, format!("call-ryw-{n}"));
+        let mut started = caller.interaction_started(proto::Direction::Inbound);
+        if let Some(proto::event::Payload::InteractionStarted(s)) = &mut started.payload {
+            s.language = "he".into();
+        }
+        let intent = caller.intent_detected("billing.dispute", 0.9, "ivr");
+        client
+            .publish(vec![started, intent])
+            .await
+            .expect("published");
+        let decided = route(
+            &client,
+            route_request(caller.customer_ref(), &format!("call-ryw-{n}")),
+        )
+        .await;
+        assert_eq!(
+            (
+                decided.agent_id.as_str(),
+                decided.queue_id.as_str(),
+                decided.rule.as_str()
+            ),
+            ("hebrew", "billing", "billing"),
+            "try {n}"
+        );
+    }
+
+    // An explicit offset beyond the log's end is refused, as GetJourney refuses it.
+    let mut request = route_request(chat(TENANT, "v-ryw").customer_ref(), "call-ryw-far");
+    request.min_offset = Some(1_000_000);
+    let status = client
+        .routing()
+        .route_interaction(request)
+        .await
+        .expect_err("beyond the log");
+    assert_eq!(status.code(), Code::OutOfRange);
+    server.stop().await;
+}
+
+/// A caller on voice, their call `interaction`.
+fn phone_caller(number: &str, interaction: &str) -> EventFactory {
+    EventFactory::new(TENANT, "voice")
+        .identity(proto::IdentityKind::Phone, number)
+        .on(proto::Channel::Voice, interaction)
+}
+
+/// The caller hangs up while queued.
+fn hung_up(caller: &EventFactory) -> Vec<proto::Event> {
+    vec![
+        caller.event(proto::event::Payload::ContactAbandoned(
+            proto::ContactAbandoned {
+                point: proto::AbandonPoint::Queue as i32,
+            },
+        )),
+        caller.event(proto::event::Payload::InteractionEnded(
+            proto::InteractionEnded {
+                reason: proto::EndReason::CustomerLeft as i32,
+            },
+        )),
+    ]
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_leaves_the_queue_and_the_offer() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    // Two callers wait, nobody is staffed.
+    let gone = phone_caller("+972500000060", "call-60");
+    let stays = phone_caller("+972500000061", "call-61");
+    for caller in [&gone, &stays] {
+        client
+            .publish(vec![caller.interaction_started(proto::Direction::Inbound)])
+            .await
+            .expect("published");
+    }
+    route(&client, route_request(gone.customer_ref(), "call-60")).await;
+    route(&client, route_request(stays.customer_ref(), "call-61")).await;
+    assert_eq!(queue_stats(&client, "general").await.waiting, 2);
+
+    // The first hangs up: acknowledged, it is no longer counted nor offered.
+    client.publish(hung_up(&gone)).await.expect("published");
+    assert_eq!(queue_stats(&client, "general").await.waiting, 1);
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let offer = first.offer().await;
+    assert_eq!(offer.interaction_id, "call-61");
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+    first.quiet("nothing else waits").await;
+    // Routing it again is refused: the call is over.
+    let status = client
+        .routing()
+        .route_interaction(route_request(gone.customer_ref(), "call-60"))
+        .await
+        .expect_err("over");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // A caller hangs up while their call is offered: the offer is withdrawn and cannot be
+    // accepted.
+    let mut second = Desk::login(&client, "a-2", &[], &["he"]).await;
+    let ringing = phone_caller("+972500000062", "call-62");
+    client
+        .publish(vec![ringing.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("published");
+    let decided = route(&client, route_request(ringing.customer_ref(), "call-62")).await;
+    assert_eq!(decided.agent_id, "a-2");
+    let offer = second.offer().await;
+    client.publish(hung_up(&ringing)).await.expect("published");
+    second.0.accept(offer.offer_id).await.expect("sent");
+    match second.next().await {
+        Received::Withdrawn(withdrawn) => {
+            assert_eq!(withdrawn.offer_id, offer.offer_id);
+            assert_eq!(withdrawn.reason, "the customer left");
+        }
+        other => panic!("expected the offer withdrawn, got {other:?}"),
+    }
+    match second.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected the accept refused, got {other:?}"),
+    }
+    assert_eq!(queue_stats(&client, "general").await.waiting, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn withdraw_contact_takes_a_routed_contact_out_and_refuses_what_it_cannot() {
+    let server = Running::start(Default::default()).await;
+    let client = server.client().await;
+    configure(&client).await;
+    let mut routing = client.routing();
+    let withdraw = |tenant: &str, interaction: &str| proto::WithdrawContactRequest {
+        tenant_id: tenant.into(),
+        interaction_id: interaction.into(),
+    };
+
+    let status = routing
+        .withdraw_contact(withdraw("", ""))
+        .await
+        .expect_err("empty");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(fields(&status), ["tenant_id", "interaction_id"]);
+    let status = routing
+        .withdraw_contact(withdraw(TENANT, "call-never"))
+        .await
+        .expect_err("unknown");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // A waiting contact leaves its queue.
+    route(
+        &client,
+        route_request(chat(TENANT, "v-70").customer_ref(), "call-70"),
+    )
+    .await;
+    let withdrawn = routing
+        .withdraw_contact(withdraw(TENANT, "call-70"))
+        .await
+        .expect("withdrawn")
+        .into_inner();
+    assert_eq!(
+        (withdrawn.queue_id.as_str(), withdrawn.agent_id.as_str()),
+        ("general", "")
+    );
+    assert_eq!(queue_stats(&client, "general").await.waiting, 0);
+    let status = routing
+        .withdraw_contact(withdraw(TENANT, "call-70"))
+        .await
+        .expect_err("gone already");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // An offered one: the agent's offer is withdrawn and they get the next contact.
+    let mut desk = Desk::login(&client, "a-1", &[], &["he"]).await;
+    route(
+        &client,
+        route_request(chat(TENANT, "v-71").customer_ref(), "call-71"),
+    )
+    .await;
+    route(
+        &client,
+        route_request(chat(TENANT, "v-72").customer_ref(), "call-72"),
+    )
+    .await;
+    let offer = desk.offer().await;
+    assert_eq!(offer.interaction_id, "call-71");
+    let withdrawn = routing
+        .withdraw_contact(withdraw(TENANT, "call-71"))
+        .await
+        .expect("withdrawn")
+        .into_inner();
+    assert_eq!(
+        (withdrawn.agent_id.as_str(), withdrawn.offer_id),
+        ("a-1", offer.offer_id)
+    );
+    assert!(matches!(desk.next().await, Received::Withdrawn(_)));
+    let next = desk.offer().await;
+    assert_eq!(next.interaction_id, "call-72");
+
+    // An assigned one stays the agent's.
+    desk.0.accept(next.offer_id).await.expect("sent");
+    assert!(matches!(desk.next().await, Received::Assigned(_)));
+    let status = routing
+        .withdraw_contact(withdraw(TENANT, "call-72"))
+        .await
+        .expect_err("assigned");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_unanswered_offer_goes_to_the_next_agent_and_a_lost_session_gives_its_offers_back() {
     let server = Running::start(Default::default()).await;
     let client = server.client().await;
@@ -327,6 +551,585 @@ async fn queue_figures_and_refusals() {
         .expect("general");
     assert_eq!(general.waiting, 1);
     assert_eq!(stats.config_version, 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_session_request_names_its_grpc_code_as_the_contract_spells_it() {
+    let server = Running::start(Default::default()).await;
+    let client = server.client().await;
+    configure(&client).await;
+    let mut desk = Desk::login(&client, "a-1", &[], &["he"]).await;
+    desk.0.complete("call-nobody-has").await.expect("sent");
+    match desk.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    desk.0.accept(424_242).await.expect("sent");
+    match desk.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_gains_a_skill_and_a_language_without_logging_out() {
+    let server = Running::start(Default::default()).await;
+    let client = server.client().await;
+    configure(&client).await;
+    // A Hebrew billing dispute waits: nobody has billing.
+    let mut request = route_request(chat(TENANT, "v-80").customer_ref(), "call-80");
+    request.intent = "billing.dispute".into();
+    request.language = "he".into();
+    let decided = route(&client, request).await;
+    assert_eq!(
+        (decided.outcome, decided.queue_id.as_str()),
+        (proto::RouteOutcome::Queued as i32, "billing")
+    );
+    let mut desk = Desk::login(&client, "a-1", &[], &["en"]).await;
+    desk.quiet("no billing skill, no Hebrew").await;
+
+    // Mistakes are refused, named by their field; the session goes on.
+    let mut wrong = profile("someone-else", &[("billing", 9)], &["he"], 1, 1);
+    wrong.max_load = 0;
+    desk.0.update_profile(wrong).await.expect("sent");
+    match desk.next().await {
+        Received::Refused(refused) => {
+            assert_eq!(refused.code, "INVALID_ARGUMENT");
+            for field in [
+                "update_profile.profile.agent_id",
+                "update_profile.profile.skills[billing]",
+                "update_profile.profile.max_load",
+            ] {
+                assert!(refused.message.contains(field), "{field}: {refused:?}");
+            }
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // The agent learns billing and Hebrew: the waiting call is theirs at once.
+    let mut learned = profile("", &[("billing", 4)], &["en", "he"], 1, 1);
+    learned.agent_id = String::new();
+    desk.0.update_profile(learned).await.expect("sent");
+    assert!(matches!(desk.next().await, Received::ProfileUpdated(_)));
+    let offer = desk.offer().await;
+    assert_eq!(
+        (offer.interaction_id.as_str(), offer.queue_id.as_str()),
+        ("call-80", "billing")
+    );
+    assert_eq!(queue_stats(&client, "billing").await.waiting, 0);
+    server.stop().await;
+}
+
+/// The tenant's agents, as a supervisor sees them.
+async fn list_agents(client: &Client) -> Vec<proto::AgentStatus> {
+    client
+        .routing()
+        .list_agents(proto::ListAgentsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("agents")
+        .into_inner()
+        .agents
+}
+
+/// An agent's id, presence, contacts held (id, assigned) and voice capacity in use.
+type Board = (String, i32, Vec<(String, bool)>, Option<u32>);
+
+/// Each agent's [`Board`].
+fn board(agents: &[proto::AgentStatus]) -> Vec<Board> {
+    agents
+        .iter()
+        .map(|a| {
+            let id = a
+                .profile
+                .as_ref()
+                .map(|p| p.agent_id.clone())
+                .unwrap_or_default();
+            let held = a
+                .contacts
+                .iter()
+                .map(|c| (c.interaction_id.clone(), c.assigned))
+                .collect();
+            (id, a.presence, held, a.in_use.get("voice").copied())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_supervisor_sees_who_holds_what_and_sends_an_agent_away() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let mut routing = client.routing();
+    let mut watch = routing
+        .watch_agents(proto::ListAgentsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.next().await.expect("an update").expect("ok");
+    assert!(first.agents.is_empty(), "nobody logged in yet");
+
+    let mut one = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut two = Desk::login(&client, "a-2", &[], &["he"]).await;
+    route(
+        &client,
+        route_request(chat(TENANT, "v-90").customer_ref(), "call-90"),
+    )
+    .await;
+    let offer = one.offer().await;
+    one.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(one.next().await, Received::Assigned(_)));
+    route(
+        &client,
+        route_request(chat(TENANT, "v-91").customer_ref(), "call-91"),
+    )
+    .await;
+    let ringing = two.offer().await;
+    let available = proto::Presence::Available as i32;
+    assert_eq!(
+        board(&list_agents(&client).await),
+        [
+            (
+                "a-1".into(),
+                available,
+                vec![("call-90".into(), true)],
+                Some(1)
+            ),
+            (
+                "a-2".into(),
+                available,
+                vec![("call-91".into(), false)],
+                Some(1)
+            ),
+        ]
+    );
+    let agents = list_agents(&client).await;
+    assert!(agents.iter().all(|a| a.connected));
+    assert_eq!(agents[0].contacts[0].queue_id, "general");
+    assert_eq!(agents[0].contacts[0].channel, proto::Channel::Voice as i32);
+    let changed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let update = watch.next().await.expect("an update").expect("ok");
+            if board(&update.agents).len() == 2 && update.agents[1].contacts.len() == 1 {
+                break update;
+            }
+        }
+    })
+    .await
+    .expect("the watch shows the change");
+    assert_eq!(changed.agents[0].contacts[0].interaction_id, "call-90");
+
+    // The supervisor sends a-2 away: the ringing call is withdrawn from a-2 and waits.
+    let set = |agent: &str, presence: proto::Presence| proto::SetAgentPresenceRequest {
+        tenant_id: TENANT.into(),
+        agent_id: agent.into(),
+        presence: presence as i32,
+        reason: "sent home".into(),
+    };
+    routing
+        .set_agent_presence(set("a-2", proto::Presence::Away))
+        .await
+        .expect("set");
+    match two.next().await {
+        Received::Withdrawn(withdrawn) => assert_eq!(withdrawn.offer_id, ringing.offer_id),
+        other => panic!("expected the offer withdrawn, got {other:?}"),
+    }
+    match two.next().await {
+        Received::Presence(presence) => {
+            assert_eq!(presence.presence, proto::Presence::Away as i32);
+            assert_eq!(presence.reason, "set by a supervisor");
+        }
+        other => panic!("expected the presence, got {other:?}"),
+    }
+    let away = proto::Presence::Away as i32;
+    assert_eq!(
+        board(&list_agents(&client).await)[1],
+        ("a-2".into(), away, vec![], None)
+    );
+    assert_eq!(queue_stats(&client, "general").await.waiting, 1);
+
+    // Refusals: fields named, an unknown agent.
+    let status = routing
+        .set_agent_presence(proto::SetAgentPresenceRequest::default())
+        .await
+        .expect_err("empty");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(fields(&status), ["tenant_id", "agent_id", "presence"]);
+    let status = routing
+        .set_agent_presence(set("nobody", proto::Presence::Offline))
+        .await
+        .expect_err("unknown");
+    assert_eq!(status.code(), Code::NotFound);
+    let status = routing
+        .list_agents(proto::ListAgentsRequest::default())
+        .await
+        .expect_err("empty");
+    assert_eq!(fields(&status), ["tenant_id"]);
+
+    // The log records the supervisor's reason.
+    let reasons = loop {
+        let mut events = client
+            .replay(proto::ReplayHistoryRequest {
+                tenant_id: TENANT.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("replay");
+        let mut found = Vec::new();
+        while let Some(replayed) = events.next().await {
+            if let Some(proto::event::Payload::AgentPresenceChanged(p)) =
+                replayed.expect("ok").event.and_then(|e| e.payload)
+            {
+                found.push(p.custom_status);
+            }
+        }
+        if found.len() >= 3 {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(reasons, ["logged in", "logged in", "sent home"]);
+    server.stop().await;
+}
+
+/// A transfer request.
+fn transfer_of(
+    interaction: &str,
+    to_agent: &str,
+    to_queue: &str,
+    warm: bool,
+) -> proto::agent_session_request::Transfer {
+    proto::agent_session_request::Transfer {
+        interaction_id: interaction.into(),
+        to_agent_id: to_agent.into(),
+        to_queue_id: to_queue.into(),
+        warm,
+        reason: "billing question".into(),
+    }
+}
+
+/// The next event must be a transfer's end.
+async fn transfer_ended(desk: &mut Desk) -> proto::agent_session_event::TransferEnded {
+    match desk.next().await {
+        Received::TransferEnded(ended) => ended,
+        other => panic!("expected the transfer's end, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn agents_transfer_blind_to_a_queue_and_warm_to_an_agent_with_the_context() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = phone_caller("+972500000100", "call-100");
+    client
+        .publish(vec![
+            caller.interaction_started(proto::Direction::Inbound),
+            caller.intent_detected("plan.change", 0.9, "ivr"),
+        ])
+        .await
+        .expect("published");
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut biller = Desk::login(&client, "b-1", &["billing"], &["he"]).await;
+    let decided = route(&client, route_request(caller.customer_ref(), "call-100")).await;
+    assert_eq!(decided.agent_id, "a-1", "the longest idle");
+    let offer = first.offer().await;
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+
+    // Mistakes are refused, named by their field.
+    first
+        .0
+        .transfer(transfer_of("call-100", "b-1", "billing", true))
+        .await
+        .expect("sent");
+    match first.next().await {
+        Received::Refused(refused) => {
+            assert_eq!(refused.code, "INVALID_ARGUMENT");
+            assert!(
+                refused.message.contains("transfer.to_queue_id"),
+                "{refused:?}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    first
+        .0
+        .transfer(transfer_of("call-100", "", "nowhere", false))
+        .await
+        .expect("sent");
+    match first.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "NOT_FOUND"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // Blind to billing: a-1 lets go at once, b-1 gets it with the context and the transfer.
+    first
+        .0
+        .transfer(transfer_of("call-100", "", "billing", false))
+        .await
+        .expect("sent");
+    let ended = transfer_ended(&mut first).await;
+    assert!(ended.transferred);
+    assert_eq!(
+        (ended.interaction_id.as_str(), ended.to_queue_id.as_str()),
+        ("call-100", "billing")
+    );
+    let offer = biller.offer().await;
+    assert_eq!(
+        (offer.interaction_id.as_str(), offer.queue_id.as_str()),
+        ("call-100", "billing")
+    );
+    let conversation = offer
+        .context
+        .and_then(|c| c.conversation)
+        .expect("the context");
+    assert_eq!(
+        conversation.intent.map(|i| i.intent).as_deref(),
+        Some("plan.change")
+    );
+    assert_eq!(conversation.transfer_count, 1);
+    biller.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(biller.next().await, Received::Assigned(_)));
+
+    // Warm back to a-1: b-1 keeps the call while a-1 decides; a decline leaves it with b-1.
+    biller
+        .0
+        .transfer(transfer_of("call-100", "a-1", "", true))
+        .await
+        .expect("sent");
+    let warm = first.offer().await;
+    assert_eq!(warm.interaction_id, "call-100");
+    first.0.decline(warm.offer_id, "busy").await.expect("sent");
+    let ended = transfer_ended(&mut biller).await;
+    assert!(!ended.transferred, "declined: b-1 keeps it");
+    biller.0.complete("call-100-nope").await.expect("sent");
+    assert!(matches!(biller.next().await, Received::Refused(_)));
+    // Asked again, a-1 accepts: the call is a-1's, and b-1 is told.
+    biller
+        .0
+        .transfer(transfer_of("call-100", "a-1", "", true))
+        .await
+        .expect("sent");
+    let warm = first.offer().await;
+    first.0.accept(warm.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+    let ended = transfer_ended(&mut biller).await;
+    assert!(ended.transferred);
+    assert_eq!(ended.to_agent_id, "a-1");
+
+    // The journey counts both transfers; the call is with a-1.
+    let agents = list_agents(&client).await;
+    assert_eq!(
+        board(&agents),
+        [
+            (
+                "a-1".into(),
+                proto::Presence::Available as i32,
+                vec![("call-100".into(), true)],
+                Some(1)
+            ),
+            (
+                "b-1".into(),
+                proto::Presence::Available as i32,
+                vec![],
+                None
+            ),
+        ]
+    );
+    let conversation = loop {
+        let journey = client
+            .journey(TENANT, caller.customer_ref(), None)
+            .await
+            .expect("journey")
+            .journey
+            .expect("journey");
+        let conversation = journey.conversations[0].clone();
+        if conversation.transfer_count == 2 && conversation.last_agent_id == "a-1" {
+            break conversation;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        conversation.interactions[0].stage,
+        proto::Stage::Connected as i32
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_during_a_warm_transfer_is_not_offered_on() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = phone_caller("+972500000110", "call-110");
+    client
+        .publish(vec![caller.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("published");
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut second = Desk::login(&client, "b-1", &[], &["he"]).await;
+    route(&client, route_request(caller.customer_ref(), "call-110")).await;
+    let offer = first.offer().await;
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+    first
+        .0
+        .transfer(transfer_of("call-110", "b-1", "", true))
+        .await
+        .expect("sent");
+    let warm = second.offer().await;
+
+    // The caller hangs up: b-1's offer is withdrawn, a-1 keeps the (ended) call to wrap up.
+    client.publish(hung_up(&caller)).await.expect("published");
+    match second.next().await {
+        Received::Withdrawn(withdrawn) => {
+            assert_eq!(
+                (withdrawn.offer_id, withdrawn.reason.as_str()),
+                (warm.offer_id, "the customer left")
+            );
+        }
+        other => panic!("expected the offer withdrawn, got {other:?}"),
+    }
+    assert!(!transfer_ended(&mut first).await.transferred);
+    second.0.accept(warm.offer_id).await.expect("sent");
+    assert!(matches!(second.next().await, Received::Refused(_)));
+    first.0.complete("call-110").await.expect("sent");
+    first.quiet("completed").await;
+    server.stop().await;
+}
+
+/// The next event must be a consult's start or end, with `with`.
+async fn consult_changed(desk: &mut Desk, with: &str) -> bool {
+    match desk.next().await {
+        Received::Consult(changed) => {
+            assert_eq!(changed.with_agent_id, with);
+            changed.active
+        }
+        other => panic!("expected a consult, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_agent_consults_another_while_holding_the_customer_then_hands_the_call_over() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = phone_caller("+972500000120", "call-120");
+    client
+        .publish(vec![
+            caller.interaction_started(proto::Direction::Inbound),
+            caller.intent_detected("plan.change", 0.9, "ivr"),
+        ])
+        .await
+        .expect("published");
+    let mut first = Desk::login(&client, "a-1", &[], &["he"]).await;
+    let mut expert = Desk::login(&client, "b-1", &[], &["he"]).await;
+    route(&client, route_request(caller.customer_ref(), "call-120")).await;
+    let offer = first.offer().await;
+    first.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(first.next().await, Received::Assigned(_)));
+
+    // a-1 asks b-1 to consult: b-1 is offered it as a consult, with the context.
+    first.0.consult("call-120", "b-1").await.expect("sent");
+    let asked = expert.offer().await;
+    assert!(asked.consult);
+    let intent = asked
+        .context
+        .and_then(|c| c.conversation)
+        .and_then(|c| c.intent);
+    assert_eq!(intent.map(|i| i.intent).as_deref(), Some("plan.change"));
+    expert.0.accept(asked.offer_id).await.expect("sent");
+    assert!(consult_changed(&mut first, "b-1").await);
+    assert!(consult_changed(&mut expert, "a-1").await);
+    // The customer stays a-1's; b-1's line is taken by the consult.
+    let agents = list_agents(&client).await;
+    assert_eq!(
+        board(&agents),
+        [
+            (
+                "a-1".into(),
+                proto::Presence::Available as i32,
+                vec![("call-120".into(), true)],
+                Some(1)
+            ),
+            (
+                "b-1".into(),
+                proto::Presence::Available as i32,
+                vec![("call-120".into(), false)],
+                Some(1)
+            ),
+        ]
+    );
+    let aside: Vec<bool> = agents.iter().map(|a| a.contacts[0].aside).collect();
+    assert_eq!(
+        aside,
+        [false, true],
+        "b-1 is drawn in, the call stays a-1's"
+    );
+    first.0.complete("call-120").await.expect("sent");
+    match first.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // a-1 ends it: both are told, b-1 is free.
+    first.0.end_consult("call-120").await.expect("sent");
+    assert!(!consult_changed(&mut first, "b-1").await);
+    assert!(!consult_changed(&mut expert, "a-1").await);
+
+    // Again, and this time a-1 hands the call to b-1: it is b-1's at once.
+    first.0.consult("call-120", "b-1").await.expect("sent");
+    let asked = expert.offer().await;
+    expert.0.accept(asked.offer_id).await.expect("sent");
+    assert!(consult_changed(&mut first, "b-1").await);
+    assert!(consult_changed(&mut expert, "a-1").await);
+    first
+        .0
+        .transfer(transfer_of("call-120", "b-1", "", false))
+        .await
+        .expect("sent");
+    assert!(transfer_ended(&mut first).await.transferred);
+    assert!(!consult_changed(&mut first, "b-1").await);
+    assert!(!consult_changed(&mut expert, "a-1").await);
+    assert!(matches!(expert.next().await, Received::Assigned(_)));
+    let conversation = loop {
+        let journey = client
+            .journey(TENANT, caller.customer_ref(), None)
+            .await
+            .expect("journey")
+            .journey
+            .expect("journey");
+        let conversation = journey.conversations[0].clone();
+        if conversation.last_agent_id == "b-1" {
+            break conversation;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(conversation.transfer_count, 1);
+
+    // Refusals: a consult with nobody, with oneself.
+    expert.0.consult("call-120", "").await.expect("sent");
+    match expert.next().await {
+        Received::Refused(refused) => {
+            assert_eq!(refused.code, "INVALID_ARGUMENT");
+            assert!(
+                refused.message.contains("consult.to_agent_id"),
+                "{refused:?}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    expert.0.end_consult("call-120").await.expect("sent");
+    match expert.next().await {
+        Received::Refused(refused) => assert_eq!(refused.code, "FAILED_PRECONDITION"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     server.stop().await;
 }
 
@@ -569,6 +1372,140 @@ steps = [{ after = "0s" }]
     server.stop().await;
 }
 
+/// Billing disputes need `billing >= 4`; a returning contact waits a minute for its last
+/// agent.
+const REQUIREMENTS: &str = r#"
+version = 6
+default_queue = "general"
+
+[offers]
+timeout = "10m"
+affinity_timeout = "60s"
+
+[[queues]]
+id = "general"
+steps = [{ after = "0s" }]
+
+[[queues]]
+id = "billing"
+steps = [{ after = "0s", requirements = "skills.billing >= 4" }]
+
+[[rules]]
+name = "billing"
+when = "intent == 'billing.dispute'"
+queue = "billing"
+"#;
+
+/// A server where `history` is the caller's journey and `agents` log in in that order (the
+/// first is the longest idle); the decision for the caller's new call, tuned by `tune`.
+async fn route_returning(
+    history: impl FnOnce(&EventFactory) -> Vec<proto::Event>,
+    agents: Vec<proto::AgentProfile>,
+    tune: impl FnOnce(&mut proto::RouteInteractionRequest),
+) -> proto::RouteInteractionResponse {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure_with(&client, REQUIREMENTS).await;
+    let caller = EventFactory::new(TENANT, "voice")
+        .identity(proto::IdentityKind::Phone, "+972500000040")
+        .on(proto::Channel::Voice, "call-40");
+    let events = history(&caller);
+    let last = events.len() as u64 - 1;
+    let ack = client.publish(events).await.expect("published");
+    client
+        .journey(TENANT, caller.customer_ref(), Some(ack.first_offset + last))
+        .await
+        .expect("projected");
+    let mut desks = Vec::new();
+    for agent in agents {
+        desks.push(Desk::login_as(&client, agent).await);
+    }
+    let mut request = route_request(caller.customer_ref(), "call-41");
+    tune(&mut request);
+    let decided = route(&client, request).await;
+    drop(desks);
+    server.stop().await;
+    decided
+}
+
+fn assigned_to(caller: &EventFactory, agent: &str) -> proto::Event {
+    caller.event(proto::event::Payload::ContactAssigned(
+        proto::ContactAssigned {
+            agent_id: agent.into(),
+            queue_id: "general".into(),
+        },
+    ))
+}
+
+#[tokio::test]
+async fn affinity_never_overrides_the_step_s_requirements_nor_undoes_a_transfer() {
+    // The last agent has billing 1; the step needs 4 and an expert is free.
+    let decided = route_returning(
+        |caller| {
+            vec![
+                caller.interaction_started(proto::Direction::Inbound),
+                caller.intent_detected("billing.dispute", 0.9, "bot"),
+                assigned_to(caller, "last"),
+            ]
+        },
+        vec![
+            profile("last", &[("billing", 1)], &["he"], 1, 1),
+            profile("expert", &[("billing", 5)], &["he"], 1, 1),
+        ],
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        (decided.agent_id.as_str(), decided.queue_id.as_str()),
+        ("expert", "billing")
+    );
+    assert_eq!(decided.candidates, ["expert"]);
+
+    // The last agent speaks English only; the call is in Hebrew and a Hebrew speaker is free.
+    let decided = route_returning(
+        |caller| {
+            vec![
+                caller.interaction_started(proto::Direction::Inbound),
+                assigned_to(caller, "english"),
+            ]
+        },
+        vec![
+            profile("english", &[], &["en"], 1, 1),
+            profile("hebrew", &[], &["he"], 1, 1),
+        ],
+        |request| request.language = "he".into(),
+    )
+    .await;
+    assert_eq!(decided.agent_id, "hebrew");
+
+    // dana transferred the call to billing: it does not come back to her, though she is an
+    // expert (other, logged in first, is the longest idle).
+    let decided = route_returning(
+        |caller| {
+            vec![
+                caller.interaction_started(proto::Direction::Inbound),
+                caller.intent_detected("billing.dispute", 0.9, "bot"),
+                assigned_to(caller, "dana"),
+                caller.event(proto::event::Payload::ContactTransferred(
+                    proto::ContactTransferred {
+                        from_agent_id: "dana".into(),
+                        to_queue_id: "billing".into(),
+                        ..Default::default()
+                    },
+                )),
+            ]
+        },
+        vec![
+            profile("other", &[("billing", 5)], &["he"], 1, 1),
+            profile("dana", &[("billing", 5)], &["he"], 1, 1),
+        ],
+        |_| {},
+    )
+    .await;
+    assert_eq!(decided.agent_id, "other");
+    assert_eq!(decided.candidates, ["other", "dana"]);
+}
+
 const STRESS: &str = r#"
 version = 9
 default_queue = "general"
@@ -715,6 +1652,10 @@ impl Driver {
             }
             Received::Refused(_) => {} // an answer to an offer withdrawn meanwhile
             Received::LoggedIn(_) => self.violation("a second login message".into()),
+            Received::ProfileUpdated(_) => self.violation("a profile nobody changed".into()),
+            Received::TransferEnded(_) | Received::Consult(_) => {
+                self.violation("a transfer or consult nobody asked for".into())
+            }
         }
     }
 

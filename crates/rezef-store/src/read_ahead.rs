@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rezef_events::{Event, Timestamp, codec};
+use rezef_events::{Event, Timestamp};
 use rezef_log::Log;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -22,7 +22,7 @@ pub struct Decoded {
     pub offset: u64,
     /// When the log recorded it, by the server's clock.
     pub recorded_at: Timestamp,
-    pub event: Result<Event, rezef_events::Error>,
+    pub event: Result<Event, rezef_record::Error>,
 }
 
 /// Batches of decoded records, in log order, read ahead.
@@ -86,7 +86,7 @@ async fn read(
                 .map(|record| Decoded {
                     offset: record.offset,
                     recorded_at: Timestamp::from_unix_millis(record.timestamp_ms),
-                    event: codec::decode(&record.payload),
+                    event: rezef_record::decode(&record.payload),
                 })
                 .collect()
         })

@@ -15,7 +15,7 @@ use rezef_events::partition::Partitioner;
 use rezef_events::policy::MergeRefusal;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{
-    Channel, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId, codec,
+    Channel, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId,
 };
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_store::{
@@ -42,7 +42,7 @@ impl Router {
     async fn append(&self, events: &[Event]) -> Result<(), String> {
         for event in events {
             let log = &self.logs[self.partitioner.event(event) as usize];
-            let record = Bytes::from(codec::encode(event));
+            let record = Bytes::from(rezef_record::encode(event));
             log.append(vec![record]).await.map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -413,7 +413,7 @@ async fn an_identity_owned_elsewhere_without_proof_is_a_conflict_not_a_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journey_moved_record_written_before_snapshots_still_moves_its_journey() {
     let record = include_bytes!("../../rezef-events/tests/fixtures/journey_moved_v1.json");
-    let event = codec::decode(record).expect("the old record decodes");
+    let event = rezef_record::decode(record).expect("the old record decodes");
     let Payload::Handover(Handover::JourneyMoved {
         journey,
         into: Some((survivor, merge)),

@@ -182,6 +182,29 @@ async fn a_verified_phone_number_leads_the_call_to_the_chat_customer() {
     );
 }
 
+/// A log written by an earlier version (JSON records) and then by this one (protobuf) projects
+/// exactly as a log of protobuf records only.
+#[tokio::test]
+async fn old_json_records_and_protobuf_records_project_identically() {
+    let events = traffic(30);
+    let (old, new) = events.split_at(events.len() / 2);
+    let upgraded = Fixture::new();
+    upgraded.publish_as(old, rezef_events::codec::encode).await;
+    upgraded.publish(new).await;
+    let fresh = Fixture::new();
+    fresh.publish(&events).await;
+
+    let mut journeys = Vec::new();
+    for fixture in [&upgraded, &fresh] {
+        let store = fixture.store("store");
+        common::project(fixture, &store).await;
+        let all: Vec<_> = store.journeys(None).map(|j| j.expect("decodes")).collect();
+        assert_eq!(all.len(), 30);
+        journeys.push(all);
+    }
+    assert_eq!(journeys[0], journeys[1]);
+}
+
 #[tokio::test]
 async fn rebuilding_from_the_log_ends_with_the_same_state() {
     let fixture = Fixture::new();

@@ -67,7 +67,9 @@ impl Engine {
             .into_iter()
             .chain(preferred.as_ref().map(|_| affinity_ends))
             .min();
-        // The preferred agent alone, while they are available or about to be.
+        let pool = self.pools.pool_of(contact.queue, step, contact.rule);
+        // The preferred agent alone, while they are available or about to be, if they meet
+        // this step's requirements: affinity chooses among the qualified, never outside.
         let with_agent = preferred
             .as_ref()
             .and_then(|agent| self.agent_index.get(agent).copied())
@@ -75,7 +77,7 @@ impl Engine {
                 matches!(
                     self.agents[*agent].presence,
                     Presence::Available | Presence::Busy | Presence::AfterContactWork
-                )
+                ) && self.qualifies(pool, contact, *agent)
             });
         let place = match with_agent {
             Some(agent) => {
@@ -83,7 +85,6 @@ impl Engine {
                 Place::Agent(agent)
             }
             None => {
-                let pool = self.pools.pool_of(contact.queue, step, contact.rule);
                 let pool_state = &mut self.pools.pools[pool];
                 let slot = (
                     contact.channel,
@@ -139,6 +140,18 @@ impl Engine {
             self.unplace(seq);
             self.place(seq, now);
         }
+    }
+
+    /// Whether the agent may serve the contact in `pool`, presence and room aside: they meet
+    /// the requirements and speak the contact's language where the pool needs it.
+    fn qualifies(&self, pool: usize, contact: &Contact, agent: usize) -> bool {
+        let pool = &self.pools.pools[pool];
+        pool.qualified.contains(agent)
+            && (!pool.language
+                || contact
+                    .language
+                    .is_none_or(|language| self.speakers[language].contains(agent)))
+            && (!pool.per_contact || self.requirements_hold(pool, contact, agent))
     }
 
     /// Whether the requirements that mention the contact hold for this agent.

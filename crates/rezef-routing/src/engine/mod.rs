@@ -6,7 +6,8 @@
 //! Invariants, kept under any interleaving of operations (property-tested against a model
 //! and against a naive reference engine): an agent never holds more work on a channel than
 //! its capacity there, nor more than its load limit in all; a contact is offered to or
-//! assigned to at most one agent at a time; offers go only to available agents; every offer
+//! assigned to at most one agent at a time (a warm transfer or a consult draws in one more
+//! agent, while its agent keeps it); offers go only to available agents; every offer
 //! ends (accepted, declined, expired, or withdrawn when the agent leaves), so work is never
 //! stuck with an unresponsive agent.
 //!
@@ -22,6 +23,8 @@
 mod matching;
 mod pools;
 mod state;
+mod status;
+mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -32,9 +35,11 @@ use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
 use crate::agent_set::AgentSet;
 use crate::config::{Routing, Strategy};
 use pools::Pools;
-use state::{Agent, Contact, Ended, History, LangId, Place, State, WaitKey, mean, remember};
+use state::{Agent, Aside, Contact, Ended, History, LangId, Place, State, WaitKey, mean, remember};
 
 pub use state::AgentView;
+pub use status::{AgentStatus, Held};
+pub use transfer::TransferTarget;
 
 /// Who an agent is: what they can do and how much at once.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +146,33 @@ pub enum RoutingError {
     },
     #[error("the request lacks {0}")]
     Missing(&'static str),
+    #[error("contact {contact} is assigned to {agent}: the agent completes it")]
+    Assigned {
+        contact: InteractionId,
+        agent: AgentId,
+    },
+    #[error("contact {contact} is not assigned to {agent}")]
+    NotAssigned {
+        contact: InteractionId,
+        agent: AgentId,
+    },
+    #[error("a transfer or consult of contact {0} is under way: it ends first")]
+    TransferPending(InteractionId),
+    #[error("contact {0} has no consult under way")]
+    NoConsult(InteractionId),
+    #[error("queue {0} is not configured")]
+    UnknownQueue(String),
+    #[error("agent {0} cannot take the contact now (not available, or no room on its channel)")]
+    AgentUnavailable(AgentId),
+}
+
+/// Where a withdrawn contact was.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Withdrawn {
+    /// Waiting in its queue.
+    Waiting { queue: String },
+    /// Offered: the offer is withdrawn, the agent free again.
+    Offered(Offer),
 }
 
 /// Live figures of one queue.
@@ -388,21 +420,29 @@ impl Engine {
         }
     }
 
-    /// The agent's session ended: offers go back, the agent is offline.
+    /// The agent's session ended: offers go back, consults they were in end, the agent is
+    /// offline.
     pub fn disconnect(&mut self, agent: &AgentId, now: Timestamp) -> Result<(), RoutingError> {
-        self.set_presence(agent, Presence::Offline, now)
+        self.set_presence(agent, Presence::Offline, now)?;
+        self.end_consults_of(self.agent_index(agent)?, now);
+        Ok(())
     }
 
     fn withdraw_offers_of(&mut self, index: usize) {
+        // Offers of contacts waiting for an agent, and warm transfers and consults to this one.
         let withdrawn: Vec<OfferId> = self.agents[index]
             .work
             .keys()
-            .filter_map(
-                |id| match self.contacts.get(self.contact_index.get(id)?)?.state {
+            .filter_map(|id| {
+                let contact = self.contacts.get(self.contact_index.get(id)?)?;
+                match contact.state {
                     State::Offered(offer) => Some(offer),
-                    _ => None,
-                },
-            )
+                    State::Assigned { agent: holder, .. } if holder != index => {
+                        contact.aside.and_then(|aside| aside.offer)
+                    }
+                    State::Assigned { .. } | State::Waiting => None,
+                }
+            })
             .collect();
         for offer in withdrawn {
             self.end_offer(offer, Ended::Withdrawn);
@@ -428,6 +468,11 @@ impl Engine {
         }
         if let Some(seq) = self.contact_index.get(&offer.contact).copied() {
             let contact = self.contacts.get_mut(&seq).expect("indexed contacts exist");
+            // A warm transfer or consult that did not happen: the contact stays with its agent.
+            if contact.aside.is_some_and(|aside| aside.offer == Some(id)) {
+                contact.aside = None;
+                return Some(offer);
+            }
             match how {
                 Ended::Declined => contact.declined_by.insert(offer.agent.clone()),
                 Ended::Missed => contact.missed_by.insert(offer.agent.clone()),
@@ -527,6 +572,7 @@ impl Engine {
                 state: State::Waiting,
                 place: Place::Nowhere,
                 timer: None,
+                aside: None,
                 declined_by: BTreeSet::new(),
                 missed_by: BTreeSet::new(),
                 attributes,
@@ -602,7 +648,16 @@ impl Engine {
 
     fn offer(&mut self, seq: u64, agent: usize, now: Timestamp) {
         self.stop_waiting(seq);
+        let offer = self.make_offer(seq, agent, now);
         let contact = self.contacts.get_mut(&seq).expect("offered contacts exist");
+        contact.state = State::Offered(offer);
+        self.round_robin[contact.queue] = Some(self.agents[agent].profile.id.clone());
+    }
+
+    /// An offer of the contact to the agent, whose capacity is held for it until it ends;
+    /// handed over at the next dispatch.
+    fn make_offer(&mut self, seq: u64, agent: usize, now: Timestamp) -> OfferId {
+        let contact = &self.contacts[&seq];
         let offer = Offer {
             id: OfferId(self.next_offer),
             contact: contact.id.clone(),
@@ -612,15 +667,25 @@ impl Engine {
             expires_at: now.plus(self.routing.offers.timeout),
         };
         self.next_offer += 1;
-        contact.state = State::Offered(offer.id);
-        self.round_robin[contact.queue] = Some(offer.agent.clone());
         self.agents[agent]
             .work
             .insert(offer.contact.clone(), contact.channel);
         self.refresh(agent);
         self.expiries.insert((offer.expires_at, offer.id));
         self.offers.insert(offer.id, offer.clone());
+        let id = offer.id;
         self.outbox.push(offer);
+        id
+    }
+
+    /// The agent no longer holds the contact: their capacity is free again.
+    fn free_agent(&mut self, index: usize, contact: &InteractionId, now: Timestamp) {
+        let agent = &mut self.agents[index];
+        if agent.work.remove(contact).is_some() && agent.work.is_empty() {
+            agent.idle_since = now;
+        }
+        self.refresh(index);
+        self.freed.insert(index);
     }
 
     /// The agent takes the offered contact.
@@ -638,11 +703,31 @@ impl Engine {
         }
         self.offers.remove(&offer);
         self.expiries.remove(&(found.expires_at, offer));
-        if let Some(seq) = self.contact_index.get(&found.contact)
-            && let Some(contact) = self.contacts.get_mut(seq)
+        if let Some(seq) = self.contact_index.get(&found.contact).copied()
+            && let Some(contact) = self.contacts.get_mut(&seq)
         {
-            let wait = now.since(contact.arrived_at);
-            remember(&mut self.history[contact.queue].waits, wait);
+            let aside = contact.aside.filter(|aside| aside.offer == Some(offer));
+            match (contact.state, aside) {
+                // A consult: the agent joins the one who keeps the contact.
+                (State::Assigned { .. }, Some(aside)) if aside.consult => {
+                    contact.aside = Some(Aside {
+                        offer: None,
+                        ..aside
+                    });
+                    self.agents[index].misses_in_row = 0;
+                    return Ok(found);
+                }
+                // A warm transfer: it moves from the agent who held it.
+                (State::Assigned { agent: holder, .. }, Some(_)) => {
+                    contact.aside = None;
+                    self.release(seq, holder, now);
+                }
+                _ => {
+                    let wait = now.since(contact.arrived_at);
+                    remember(&mut self.history[contact.queue].waits, wait);
+                }
+            }
+            let contact = self.contacts.get_mut(&seq).expect("looked up above");
             contact.state = State::Assigned {
                 agent: index,
                 since: now,
@@ -706,6 +791,9 @@ impl Engine {
                 self.expiries.remove(&(offer.expires_at, offer.id));
                 self.agent_index.get(&offer.agent).copied()
             }),
+            State::Assigned { .. } if self.contacts[&seq].aside.is_some() => {
+                return Err(RoutingError::TransferPending(id.clone()));
+            }
             State::Assigned { agent, since } => {
                 let queue = self.contacts[&seq].queue;
                 remember(&mut self.history[queue].handle_times, now.since(since));
@@ -715,14 +803,44 @@ impl Engine {
         self.contacts.remove(&seq);
         self.contact_index.remove(id);
         if let Some(index) = holder {
-            let agent = &mut self.agents[index];
-            if agent.work.remove(id).is_some() && agent.work.is_empty() {
-                agent.idle_since = now;
-            }
-            self.refresh(index);
-            self.freed.insert(index);
+            self.free_agent(index, id, now);
         }
         Ok(())
+    }
+
+    /// The contact no longer needs an agent (the customer left, the interaction ended, self
+    /// service resolved the need): out of its queue, or its offer withdrawn. A contact
+    /// already assigned stays the agent's until they complete it.
+    pub fn withdraw(
+        &mut self,
+        id: &InteractionId,
+        now: Timestamp,
+    ) -> Result<Withdrawn, RoutingError> {
+        let seq = self
+            .contact_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| RoutingError::UnknownContact(id.clone()))?;
+        let contact = &self.contacts[&seq];
+        let withdrawn = match contact.state {
+            State::Waiting => Withdrawn::Waiting {
+                queue: self.routing.queues[contact.queue].id.clone(),
+            },
+            State::Offered(offer) => match self.offers.get(&offer) {
+                Some(offer) => Withdrawn::Offered(offer.clone()),
+                None => Withdrawn::Waiting {
+                    queue: self.routing.queues[contact.queue].id.clone(),
+                },
+            },
+            State::Assigned { agent, .. } => {
+                return Err(RoutingError::Assigned {
+                    contact: id.clone(),
+                    agent: self.agents[agent].profile.id.clone(),
+                });
+            }
+        };
+        self.complete(id, now)?;
+        Ok(withdrawn)
     }
 
     /// When something changes by itself next: an offer expires, a contact reaches its next
@@ -781,6 +899,11 @@ impl Engine {
     /// Outstanding offers.
     pub fn offers(&self) -> impl Iterator<Item = &Offer> {
         self.offers.values()
+    }
+
+    /// An outstanding offer.
+    pub fn outstanding(&self, id: OfferId) -> Option<&Offer> {
+        self.offers.get(&id)
     }
 
     /// The agent a contact is assigned to, if any.

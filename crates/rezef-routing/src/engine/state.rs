@@ -101,11 +101,25 @@ pub(super) struct Contact {
     pub place: Place,
     /// When its placement changes by itself: the next escalation step, the end of affinity.
     pub timer: Option<Timestamp>,
+    /// Another agent drawn into the assigned contact while its agent keeps it: a warm
+    /// transfer or a consult.
+    pub aside: Option<Aside>,
     /// Agents who declined it: not offered it again.
     pub declined_by: BTreeSet<AgentId>,
     /// Agents who let an offer of it expire: offered it again only after everyone else.
     pub missed_by: BTreeSet<AgentId>,
     pub attributes: BTreeMap<String, Value>,
+}
+
+/// Another agent drawn into an assigned contact, whose capacity is held for it: offered a
+/// warm transfer (accepting takes the contact) or a consult (accepting joins its agent, who
+/// keeps it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Aside {
+    pub agent: usize,
+    /// The offer, until the other agent accepts it.
+    pub offer: Option<OfferId>,
+    pub consult: bool,
 }
 
 /// How an offer ended without an assignment.

@@ -32,7 +32,7 @@ use crate::backbone::Backbone;
 use crate::routing::desk::Desk;
 use crate::{Error, Result};
 
-pub use reader::JourneyReader;
+pub use reader::{Fresh, JourneyReader};
 pub use relay::{AlreadySent, PartitionsService};
 pub use replicas::{Running, start};
 

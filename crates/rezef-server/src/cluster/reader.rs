@@ -5,6 +5,7 @@
 //! across versions, so that nodes of two versions can read each other's during an upgrade.
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use rezef_events::{CustomerId, CustomerRef, Journey, JourneySnapshot, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
@@ -19,6 +20,15 @@ use crate::{Error, Result};
 /// How many partitions a read follows a merged customer through.
 const MAX_HOPS: usize = 8;
 
+/// Read-your-writes for a read: the projection of the journey's partition must first have
+/// applied everything logged in it when the read arrives, and the record at `min_offset`
+/// (an offset of that partition, as `Ingest.Publish` answers), waiting at most `wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fresh {
+    pub min_offset: Option<u64>,
+    pub wait: Duration,
+}
+
 /// Where journeys are read from.
 #[derive(Debug, Clone)]
 pub enum JourneyReader {
@@ -29,14 +39,22 @@ pub enum JourneyReader {
 }
 
 impl JourneyReader {
-    /// The journey of the customer a reference names, following merges across partitions.
+    /// The journey of the customer a reference names, following merges across partitions;
+    /// with `fresh`, once the projection has caught up (`min_offset` applies to the first
+    /// partition asked, the customer's own).
     pub async fn journey(
         &self,
         tenant: &TenantId,
         customer: &CustomerRef,
+        mut fresh: Option<Fresh>,
     ) -> Result<Option<Journey>> {
         let cluster = match self {
-            Self::Here(backbone) => return backbone.find_journey(tenant, customer),
+            Self::Here(backbone) => {
+                if let Some(fresh) = fresh {
+                    backbone.caught_up_to(fresh.min_offset, fresh.wait).await?;
+                }
+                return backbone.find_journey(tenant, customer);
+            }
             Self::Cluster(cluster) => cluster
                 .upgrade()
                 .ok_or_else(|| Error::Unavailable("the node is stopping".into()))?,
@@ -45,14 +63,22 @@ impl JourneyReader {
         for _ in 0..MAX_HOPS {
             let partition = cluster.partitioner.reference(tenant, &reference);
             let moved = match cluster.place(partition, &MetadataMap::new())? {
-                Place::Here(backbone) => match backbone.find_journey(tenant, &reference) {
-                    Err(Error::Moved { customer, .. }) => customer,
-                    found => return found,
-                },
+                Place::Here(backbone) => {
+                    if let Some(fresh) = fresh {
+                        backbone.caught_up_to(fresh.min_offset, fresh.wait).await?;
+                    }
+                    match backbone.find_journey(tenant, &reference) {
+                        Err(Error::Moved { customer, .. }) => customer,
+                        found => return found,
+                    }
+                }
                 Place::There(peer) => {
                     let request = Request::new(ReadJourneyRequest {
                         tenant_id: tenant.to_string(),
                         customer: serde_json::to_vec(&reference).unwrap_or_default(),
+                        wait_ms: fresh
+                            .map(|f| u64::try_from(f.wait.as_millis()).unwrap_or(u64::MAX)),
+                        min_offset: fresh.and_then(|f| f.min_offset),
                     });
                     let response = forward!(peer, PartitionsClient, read_journey, request)
                         .map_err(Error::Forwarded)?
@@ -64,6 +90,10 @@ impl JourneyReader {
                 }
             };
             reference = CustomerRef::Id(moved);
+            // The offset was one of the customer's partition, not of where they moved.
+            if let Some(fresh) = &mut fresh {
+                fresh.min_offset = None;
+            }
         }
         Err(Error::Unavailable(format!(
             "the journey of {customer:?} moved more than {MAX_HOPS} times; retry"
@@ -87,7 +117,7 @@ fn decode(response: ReadJourneyResponse) -> Result<Result<Option<Journey>, Custo
 }
 
 /// The owner's side of `ReadJourney`.
-pub(super) fn read_here(
+pub(super) async fn read_here(
     cluster: &Arc<Cluster>,
     request: ReadJourneyRequest,
 ) -> Result<ReadJourneyResponse> {
@@ -99,6 +129,10 @@ pub(super) fn read_here(
     let Place::Here(backbone) = cluster.place(partition, &MetadataMap::new())? else {
         return Err(cluster.not_served_here(partition));
     };
+    if let Some(wait_ms) = request.wait_ms {
+        let wait = Duration::from_millis(wait_ms);
+        backbone.caught_up_to(request.min_offset, wait).await?;
+    }
     Ok(match backbone.find_journey(&tenant, &customer) {
         Ok(journey) => ReadJourneyResponse {
             journey: journey

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use rezef_events::{Event, Payload, codec};
+use rezef_events::{Event, Payload};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::partitions_server::Partitions;
 use rezef_proto::cluster::v1::{
@@ -41,7 +41,7 @@ impl ClusterRelay {
             parts
                 .entry(partition)
                 .or_default()
-                .push(Bytes::from(codec::encode(event)));
+                .push(Bytes::from(rezef_record::encode(event)));
         }
         for (partition, records) in parts {
             match cluster.place_writer(partition)? {
@@ -105,7 +105,7 @@ impl PartitionsService {
         }
         let mut records = Vec::with_capacity(request.events.len());
         for (i, bytes) in request.events.into_iter().enumerate() {
-            let event = codec::decode(&bytes)
+            let event = rezef_record::decode(&bytes)
                 .map_err(|e| Error::invalid(format!("events[{i}]"), e.to_string()))?;
             if !matches!(event.payload, Payload::Handover(_)) && event.forward.is_none() {
                 return Err(Error::invalid(
@@ -152,7 +152,8 @@ impl Partitions for PartitionsService {
         request: Request<ReadJourneyRequest>,
     ) -> Result<Response<ReadJourneyResponse>, Status> {
         let request = request.into_inner();
-        let _span = info_span!("cluster_read_journey", tenant = %request.tenant_id).entered();
-        Ok(Response::new(read_here(&self.cluster, request)?))
+        let span = info_span!("cluster_read_journey", tenant = %request.tenant_id);
+        let response = read_here(&self.cluster, request).instrument(span).await?;
+        Ok(Response::new(response))
     }
 }

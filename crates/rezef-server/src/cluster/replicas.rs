@@ -444,7 +444,7 @@ impl Manager {
             self.common.clock.clone(),
         );
         // Ends when the partition closes (its backbone's `closing`), with its sessions.
-        desk.spawn_timer();
+        desk.spawn();
         Ok(Served {
             replica: Replica {
                 backbone,

@@ -12,10 +12,11 @@
 //! made a deadline earlier than the one the timer sleeps until: a tick (expiry, dispatch)
 //! per request would cost as much as the request.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use rezef_events::event::Presence;
 use rezef_events::resume::{Caller, resume};
@@ -23,14 +24,14 @@ use rezef_events::{
     AgentId, Channel, CustomerId, CustomerRef, Event, InteractionId, Payload, TenantId, Timestamp,
 };
 use rezef_proto::v1::{AgentSessionEvent, agent_session_event as out};
-use rezef_routing::{Engine, Offer, Routing, RoutingConfig};
+use rezef_routing::{Engine, Offer, OfferId, Routing, RoutingConfig};
 use tokio::sync::{Notify, mpsc};
 use tonic::Status;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backbone::Backbone;
 use crate::clock::{Clock, Sleep};
-use crate::cluster::JourneyReader;
+use crate::cluster::{Fresh, JourneyReader};
 use crate::convert::{View, resume_to_proto, timestamp};
 use crate::{Error, Result};
 
@@ -45,19 +46,33 @@ pub struct Tenant {
     contacts: HashMap<InteractionId, (CustomerId, Channel)>,
     /// The engine's next deadline as of its last operation; the timer ticks the tenant then.
     deadline: Option<Timestamp>,
+    /// Warm transfers waiting for the other agent's accept, by offer.
+    pub(super) warm: HashMap<OfferId, super::transfer::Asked>,
+    /// Contacts just transferred: their next offer reads the journey once it has caught up,
+    /// so the context shows the transfer.
+    pub(super) transferring: HashSet<InteractionId>,
+    /// Consults under way, by contact.
+    pub(super) consults: HashMap<InteractionId, super::consult::Consulting>,
 }
 
 /// A message for an agent's session, made after the lock is released.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// With the contact's customer and channel (`None` if unknown), for its context.
+    /// With the contact's customer and channel (`None` if unknown), for its context;
+    /// `fresh`: read once the projection has caught up (after a transfer); `consult`: the
+    /// offer is a consult.
     Offer {
         offer: Offer,
         customer: Option<(CustomerId, Channel)>,
+        fresh: bool,
+        consult: bool,
     },
     Withdrawn(Offer, &'static str),
     Assigned(Offer),
     Presence(Presence, &'static str),
+    ProfileUpdated,
+    TransferEnded(super::transfer::Ended),
+    Consult(super::consult::Changed),
 }
 
 /// What a decision leads to.
@@ -86,6 +101,9 @@ pub struct Desk {
     sleeping_until: AtomicU64,
     /// Counts changes to any tenant's routing, for queue watchers.
     changes: tokio::sync::watch::Sender<u64>,
+    /// One past the last log record routing has read for contacts that ended
+    /// ([`super::withdraw::follow`]); the log's end when the desk started.
+    followed: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -114,7 +132,6 @@ impl Desk {
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            backbone,
             reader,
             tenants: Mutex::new(HashMap::new()),
             initial,
@@ -122,6 +139,8 @@ impl Desk {
             wake: Notify::new(),
             sleeping_until: AtomicU64::new(IDLE),
             changes: tokio::sync::watch::channel(0).0,
+            followed: tokio::sync::watch::channel(backbone.log.end_offset()).0,
+            backbone,
         })
     }
 
@@ -171,6 +190,44 @@ impl Desk {
         };
         self.changes.send_modify(|n| *n += 1);
         result
+    }
+
+    /// Where routing has read the log up to (one past the last record read).
+    pub fn followed(&self) -> &tokio::sync::watch::Sender<u64> {
+        &self.followed
+    }
+
+    /// Waits, at most `wait`, until routing has read everything logged so far: a contact
+    /// whose end was acknowledged before now is withdrawn by then.
+    pub async fn followed_up(&self, wait: Duration) -> Result<()> {
+        let end = self.backbone.log.end_offset();
+        let mut followed = self.followed.subscribe();
+        match tokio::time::timeout(wait, followed.wait_for(|at| *at >= end)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Unavailable("routing stopped reading the log".into())),
+            Err(_) => Err(Error::DeadlineExceeded(format!(
+                "routing did not read the log up to offset {end} within {} ms (it is at {})",
+                wait.as_millis(),
+                *self.followed.borrow()
+            ))),
+        }
+    }
+
+    /// The longest a session's request waits for routing to read the log.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.backbone.limits.max_wait_ms)
+    }
+
+    /// Whether `tenant` routes `contact` now (waiting, offered or assigned).
+    pub fn routes(&self, tenant: &TenantId, contact: &InteractionId) -> bool {
+        self.lock()
+            .get(tenant)
+            .is_some_and(|t| t.contacts.contains_key(contact))
+    }
+
+    /// Whether any tenant routes any contact now.
+    pub fn routes_any(&self) -> bool {
+        self.lock().values().any(|t| !t.contacts.is_empty())
     }
 
     /// Changes to any tenant's routing.
@@ -237,7 +294,7 @@ impl Desk {
             let payloads = effects
                 .events
                 .iter()
-                .map(|e| bytes::Bytes::from(rezef_events::codec::encode(e)))
+                .map(|e| bytes::Bytes::from(rezef_record::encode(e)))
                 .collect();
             Some(self.backbone.log.append(payloads).await?.first_offset)
         };
@@ -268,11 +325,20 @@ impl Desk {
 
     async fn render(&self, tenant: &TenantId, message: Outgoing) -> Result<AgentSessionEvent> {
         let event = match message {
-            Outgoing::Offer { offer, customer } => {
+            Outgoing::Offer {
+                offer,
+                customer,
+                fresh,
+                consult,
+            } => {
                 let context = match customer {
                     Some((customer, channel)) => {
                         let reference = CustomerRef::Id(customer);
-                        let journey = self.reader.journey(tenant, &reference).await?;
+                        let fresh = fresh.then(|| Fresh {
+                            min_offset: None,
+                            wait: self.max_wait(),
+                        });
+                        let journey = self.reader.journey(tenant, &reference, fresh).await?;
                         journey.map(|journey| {
                             let now = self.clock.now();
                             let policy = self.backbone.policy(tenant);
@@ -299,6 +365,7 @@ impl Desk {
                     queue_id: offer.queue,
                     expires_at: Some(timestamp(offer.expires_at)),
                     context,
+                    consult,
                 })
             }
             Outgoing::Withdrawn(offer, reason) => out::Event::Withdrawn(out::OfferWithdrawn {
@@ -313,28 +380,34 @@ impl Desk {
                 presence: crate::convert::presence_to_proto(presence),
                 reason: reason.into(),
             }),
+            Outgoing::ProfileUpdated => out::Event::ProfileUpdated(out::ProfileUpdated {}),
+            Outgoing::TransferEnded(ended) => out::Event::TransferEnded(ended.into()),
+            Outgoing::Consult(changed) => out::Event::Consult(changed.into()),
         };
         Ok(AgentSessionEvent { event: Some(event) })
     }
 
-    /// Withdraws expired offers and dispatches, for each tenant at its deadline, until the
-    /// server shuts down.
-    pub fn spawn_timer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Runs the desk's own work until the server shuts down: the timer, which withdraws
+    /// expired offers and dispatches each tenant at its deadline, and the reader of the log,
+    /// which withdraws contacts that ended ([`super::withdraw::follow`]).
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let desk = self.clone();
-        tokio::spawn(
-            async move {
-                loop {
-                    desk.tick_due().await;
-                    let sleep = desk.next_sleep();
-                    tokio::select! {
-                        () = sleep => {}
-                        () = desk.wake.notified() => {}
-                        () = desk.backbone.closed() => return,
-                    }
+        let timer = async move {
+            loop {
+                desk.tick_due().await;
+                let sleep = desk.next_sleep();
+                tokio::select! {
+                    () = sleep => {}
+                    () = desk.wake.notified() => {}
+                    () = desk.backbone.closed() => return,
                 }
             }
-            .instrument(info_span!("routing_timer")),
-        )
+        }
+        .instrument(info_span!("routing_timer"));
+        let follow = super::withdraw::follow(self.clone()).instrument(info_span!("routing_follow"));
+        tokio::spawn(async move {
+            tokio::join!(timer, follow);
+        })
     }
 
     /// Ticks the tenants whose deadline has come.
@@ -382,6 +455,9 @@ impl Tenant {
             sessions: HashMap::new(),
             contacts: HashMap::new(),
             deadline: None,
+            warm: HashMap::new(),
+            transferring: HashSet::new(),
+            consults: HashMap::new(),
         }
     }
 
@@ -392,6 +468,11 @@ impl Tenant {
         if self.deadline.is_none_or(|at| at > now) {
             self.deadline = self.engine.next_deadline(now);
         }
+    }
+
+    /// Whether a desktop session of the agent is open.
+    pub fn connected(&self, agent: &AgentId) -> bool {
+        self.sessions.contains_key(agent)
     }
 
     pub fn connect(&mut self, agent: AgentId, sender: SessionSender) {
@@ -495,10 +576,41 @@ impl Tenant {
                     now,
                 ));
             }
-            effects
-                .messages
-                .push((offer.agent.clone(), Outgoing::Offer { offer, customer }));
+            let fresh = self.transferring.remove(&offer.contact);
+            let consult = self.warm.get(&offer.id).is_some_and(|a| a.consult);
+            effects.messages.push((
+                offer.agent.clone(),
+                Outgoing::Offer {
+                    offer,
+                    customer,
+                    fresh,
+                    consult,
+                },
+            ));
         }
+    }
+
+    /// The agent holds the offered contact now: a `ContactAssigned` event, and their session
+    /// told.
+    pub fn assigned(&self, tenant: &TenantId, offer: Offer, now: Timestamp, effects: &mut Effects) {
+        let assigned = Payload::ContactAssigned {
+            agent_id: offer.agent.clone(),
+            queue_id: offer.queue.clone(),
+        };
+        effects
+            .events
+            .extend(self.contact_event(tenant, &offer.contact, assigned, now));
+        effects
+            .messages
+            .push((offer.agent.clone(), Outgoing::Assigned(offer)));
+    }
+
+    /// Offers the engine made since its last dispatch, and what became of warm transfers.
+    pub fn dispatch(&mut self, tenant: &TenantId, now: Timestamp, effects: &mut Effects) {
+        let offers = self.engine.dispatch(now);
+        self.offered(tenant, offers, now, effects);
+        self.settle_transfers(effects);
+        self.settle_consults(effects);
     }
 
     /// The agent's outstanding offers but `fresh` ones, sent again (to a new session).
@@ -514,6 +626,8 @@ impl Tenant {
                 Outgoing::Offer {
                     offer: offer.clone(),
                     customer,
+                    fresh: false,
+                    consult: self.warm.get(&offer.id).is_some_and(|a| a.consult),
                 },
             ));
         }
@@ -547,8 +661,7 @@ impl Tenant {
                 ));
             }
         }
-        let offers = self.engine.dispatch(now);
-        self.offered(tenant, offers, now, &mut effects);
+        self.dispatch(tenant, now, &mut effects);
         self.deadline = self.engine.next_deadline(now);
         effects
     }

@@ -4,7 +4,13 @@
 //! Kafka each tenant's routing runs on the owner of its routing partition, the one writer of
 //! it; calls reaching another node are forwarded there (docs/scale-out.md §5).
 
+mod consult;
 pub mod desk;
+mod known;
+mod profile;
+mod supervisor;
+mod transfer;
+mod withdraw;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,11 +21,13 @@ use rezef_events::fold::customer_id_for;
 use rezef_events::{AgentId, Channel, CustomerRef, InteractionId, Payload, TenantId};
 use rezef_proto::v1::{
     self, AgentSessionEvent, AgentSessionRequest, GetQueueStatsRequest, GetQueueStatsResponse,
-    RouteInteractionRequest, RouteInteractionResponse, RouteOutcome, SetRoutingConfigRequest,
-    SetRoutingConfigResponse, agent_session_event as out, agent_session_request::Action,
-    routing_client::RoutingClient, routing_server,
+    ListAgentsRequest, ListAgentsResponse, RouteInteractionRequest, RouteInteractionResponse,
+    RouteOutcome, SetAgentPresenceRequest, SetAgentPresenceResponse, SetRoutingConfigRequest,
+    SetRoutingConfigResponse, WithdrawContactRequest, WithdrawContactResponse,
+    agent_session_event as out, agent_session_request::Action, routing_client::RoutingClient,
+    routing_server,
 };
-use rezef_routing::{AgentProfile, ContactRequest, RoutingConfig, RoutingError, Target};
+use rezef_routing::{ContactRequest, RoutingConfig, RoutingError, Target};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
@@ -27,10 +35,11 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{Cluster, DeskAt, Peer, forward};
+use crate::cluster::{Cluster, DeskAt, Fresh, Peer, forward};
 use crate::convert::{Check, duration};
 use crate::{Error, Result};
 use desk::{Desk, Effects, Outgoing};
+use known::Known;
 
 /// `rezef.v1.Routing`: a tenant's routing runs on one node (on Kafka, the owner of the
 /// tenant's routing partition, docs/scale-out.md §5); other nodes forward calls and relay
@@ -65,70 +74,19 @@ impl From<RoutingError> for Error {
     fn from(error: RoutingError) -> Self {
         match error {
             RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
+            RoutingError::UnknownContact(_)
+            | RoutingError::UnknownAgent(_)
+            | RoutingError::UnknownQueue(_) => Error::NotFound(error.to_string()),
             RoutingError::Missing(_) => Error::invalid("request", error.to_string()),
-            _ => Error::FailedPrecondition(error.to_string()),
+            RoutingError::UnknownOffer(_)
+            | RoutingError::NotYourOffer { .. }
+            | RoutingError::Assigned { .. }
+            | RoutingError::NotAssigned { .. }
+            | RoutingError::TransferPending(_)
+            | RoutingError::NoConsult(_)
+            | RoutingError::AgentUnavailable(_) => Error::FailedPrecondition(error.to_string()),
         }
     }
-}
-
-fn profile_from_proto(
-    check: &mut Check,
-    profile: Option<v1::AgentProfile>,
-) -> Option<AgentProfile> {
-    let Some(profile) = profile else {
-        check.fail("login.profile", "is required");
-        return None;
-    };
-    let id = check.id(
-        "login.profile.agent_id",
-        profile.agent_id,
-        true,
-        AgentId::new,
-    );
-    let mut capacity = std::collections::BTreeMap::new();
-    for (name, count) in profile.capacity {
-        match Channel::from_name(&name) {
-            Some(channel) => {
-                capacity.insert(channel, count);
-            }
-            None => check.fail(
-                format!("login.profile.capacity[{name}]"),
-                "is not a channel name",
-            ),
-        }
-    }
-    let mut skills = std::collections::BTreeMap::new();
-    for (skill, level) in profile.skills {
-        match u8::try_from(level).ok().filter(|l| (1..=5).contains(l)) {
-            Some(level) => {
-                skills.insert(skill, level);
-            }
-            None => check.fail(
-                format!("login.profile.skills[{skill}]"),
-                "must be between 1 and 5",
-            ),
-        }
-    }
-    for (i, language) in profile.languages.iter().enumerate() {
-        if !rezef_events::is_language_tag(language) {
-            check.fail(
-                format!("login.profile.languages[{i}]"),
-                "must be a BCP 47 language tag",
-            );
-        }
-    }
-    if profile.max_load == 0 {
-        check.fail("login.profile.max_load", "must be at least 1");
-    }
-    Some(AgentProfile {
-        id: id?,
-        skills,
-        languages: profile.languages,
-        team: profile.team,
-        site: profile.site,
-        capacity,
-        max_load: profile.max_load,
-    })
 }
 
 impl RoutingService {
@@ -171,7 +129,12 @@ impl Local {
         self.desk.backbone()
     }
 
-    async fn route(&self, request: RouteInteractionRequest) -> Result<RouteInteractionResponse> {
+    async fn route(
+        &self,
+        request: Request<RouteInteractionRequest>,
+    ) -> Result<RouteInteractionResponse> {
+        let wait = self.backbone().max_wait(&request);
+        let request = request.into_inner();
         let mut check = Check::default();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = check.required_customer("customer", request.customer);
@@ -197,42 +160,56 @@ impl Local {
             return Err(Error::InvalidArgument(violations));
         };
 
-        // What the backbone knows of the customer fills what the request leaves out.
-        let journey = self.desk.reader().journey(&tenant, &customer).await?;
+        // What the backbone knows of the customer fills what the request leaves out: as of
+        // every event logged before the request arrived (read-your-writes for the adapter
+        // that just published the language and the intent).
+        let fresh = Fresh {
+            min_offset: request.min_offset,
+            wait,
+        };
+        let journey = self
+            .desk
+            .reader()
+            .journey(&tenant, &customer, Some(fresh))
+            .await?;
         let customer_id = match (&journey, &customer) {
             (Some(journey), _) => journey.customer_id.clone(),
             (None, CustomerRef::Id(id)) => id.clone(),
             (None, CustomerRef::Identity(identity)) => customer_id_for(&tenant, identity),
         };
+        if journey
+            .as_ref()
+            .is_some_and(|journey| known::has_ended(journey, &interaction))
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "interaction {interaction} is over (the customer left, or it ended): nothing \
+                 to route"
+            )));
+        }
         let now = self.desk.now();
-        let known = journey.as_ref().map(|journey| {
-            let policy = self.backbone().policy(&tenant);
-            let caller = rezef_events::resume::Caller::Contact(&interaction);
-            let answer = rezef_events::resume::resume(journey, caller, channel, now, policy, None);
-            let conversation = answer.conversation.map(|(c, _)| c);
-            let attributes = &journey.attributes;
-            (
-                conversation.and_then(|c| c.intent.as_ref().map(|i| i.intent.clone())),
-                (attributes.preferred_language.clone())
-                    .or_else(|| answer.language.map(str::to_owned)),
-                conversation.and_then(|c| c.last_agent_id.clone()),
-                conversation.is_some_and(|c| c.repeat_contacts > 0),
-                Some(journey.first_seen_at),
-                attributes.tier.clone(),
-            )
-        });
+        let known = journey
+            .as_ref()
+            .map(|journey| {
+                Known::of(
+                    journey,
+                    &interaction,
+                    channel,
+                    now,
+                    self.backbone().policy(&tenant),
+                )
+            })
+            .unwrap_or_default();
         let text = |value: String| (!value.is_empty()).then_some(value);
-        let (intent, language, last_agent, repeat, since, tier) = known.unwrap_or_default();
         let contact = ContactRequest {
             id: Some(interaction.clone()),
             channel: Some(channel),
             arrived_at,
-            intent: text(request.intent).or(intent),
-            language: text(request.language).or(language),
-            tier: text(request.tier).or(tier),
-            customer_since: since,
-            repeat,
-            preferred_agent: last_agent,
+            intent: text(request.intent).or(known.intent),
+            language: text(request.language).or(known.language),
+            tier: text(request.tier).or(known.tier),
+            customer_since: known.customer_since,
+            repeat: known.repeat,
+            preferred_agent: known.affinity,
             context: request.context.into_iter().collect(),
             human_requested: request.human_requested,
             bot_failures: request.bot_failures,
@@ -308,8 +285,7 @@ impl Local {
             }
             // Offers the engine made to other contacts while routing (those waiting longer,
             // or whose escalation step fell due) come out of the dispatch.
-            let others = t.engine.dispatch(now);
-            t.offered(&tenant, others, now, &mut effects);
+            t.dispatch(&tenant, now, &mut effects);
             Ok((decision, effects))
         })?;
         let offset = self.desk.apply(&tenant, effects).await?.unwrap_or_default();
@@ -437,7 +413,7 @@ impl Local {
         };
         let mut check = Check::default();
         let tenant = check.tenant("login.tenant_id", login.tenant_id);
-        let profile = profile_from_proto(&mut check, login.profile);
+        let profile = profile::from_proto(&mut check, "login.profile", login.profile);
         let presence = match login.presence {
             0 => Some(Presence::Available),
             value => check.required::<Presence>("login.presence", value),
@@ -450,10 +426,22 @@ impl Local {
         };
         let agent = profile.id.clone();
         let (sender, receiver) = mpsc::channel(64);
+        // No first offer of a contact whose end was acknowledged before the login.
+        self.desk.followed_up(self.desk.max_wait()).await?;
         let now = self.desk.now();
-        let (version, effects) = self.desk.with_tenant(&tenant, |t| {
+        let effects = self.desk.with_tenant(&tenant, |t| {
             t.engine.upsert_agent(profile, now);
             t.engine.set_presence(&agent, presence, now)?;
+            // `logged_in` goes first, before any offer another request makes once the
+            // session is known: queued while the lock is held, on a channel still empty.
+            let logged_in = AgentSessionEvent {
+                event: Some(out::Event::LoggedIn(out::LoggedIn {
+                    config_version: t.engine.routing().version,
+                })),
+            };
+            sender
+                .try_send(Ok(logged_in))
+                .map_err(|_| Error::Unavailable("the session closed at login".into()))?;
             t.connect(agent.clone(), sender.clone());
             let mut effects = Effects::default();
             effects.events.push(desk::Tenant::presence_event(
@@ -468,17 +456,8 @@ impl Local {
             // blip) gets the offers still outstanding: they went to the old session.
             t.resend_offers(&agent, &offers, &mut effects);
             t.offered(&tenant, offers, now, &mut effects);
-            Ok((t.engine.routing().version, effects))
+            Ok(effects)
         })?;
-        let logged_in = AgentSessionEvent {
-            event: Some(out::Event::LoggedIn(out::LoggedIn {
-                config_version: version,
-            })),
-        };
-        sender
-            .send(Ok(logged_in))
-            .await
-            .map_err(|_| Status::cancelled("the session closed"))?;
         let session = Session {
             desk: self.desk.clone(),
             tenant: tenant.clone(),
@@ -519,16 +498,17 @@ impl Local {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
-    async fn watch_queues(
+    /// `read` now, then again whenever the tenant's routing changes (at most every 100 ms:
+    /// figures, not a change feed), until the client cancels.
+    fn watch<T: Send + 'static>(
         &self,
-        request: Request<GetQueueStatsRequest>,
-    ) -> Result<Response<WatchQueuesStream>, Status> {
-        let request = request.into_inner();
-        let first = self.stats(request.clone())?;
+        span: tracing::Span,
+        read: impl Fn(&Local) -> Result<T> + Send + 'static,
+    ) -> Result<Response<Watched<T>>, Status> {
+        let first = read(self)?;
         let (sender, receiver) = mpsc::channel(4);
         let service = self.clone();
         let mut changes = self.desk.changes();
-        let span = info_span!("watch_queues", tenant = %request.tenant_id);
         tokio::spawn(
             async move {
                 let mut update = Ok(first);
@@ -541,10 +521,9 @@ impl Local {
                         () = sender.closed() => return,
                         () = service.backbone().closed() => return,
                     }
-                    // At most every 100 ms: figures, not a change feed.
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     changes.borrow_and_update();
-                    update = service.stats(request.clone());
+                    update = read(&service);
                 }
             }
             .instrument(span),
@@ -565,7 +544,7 @@ impl Session {
     async fn refuse(&self, error: Error) {
         let status = Status::from(error);
         let refused = out::Refused {
-            code: format!("{:?}", status.code()),
+            code: crate::error::code_name(status.code()).to_owned(),
             message: status.message().to_owned(),
         };
         let event = AgentSessionEvent {
@@ -576,6 +555,10 @@ impl Session {
 
     /// Carries out one request of the session.
     async fn handle(&self, action: Action) -> Result<()> {
+        if matches!(action, Action::Accept(_)) {
+            // A contact whose end was acknowledged before the accept is not the agent's.
+            self.desk.followed_up(self.desk.max_wait()).await?;
+        }
         let now = self.desk.now();
         let tenant = &self.tenant;
         let agent = &self.agent;
@@ -603,16 +586,9 @@ impl Session {
                     let offer =
                         t.engine
                             .accept(rezef_routing::OfferId(accept.offer_id), agent, now)?;
-                    let assigned = Payload::ContactAssigned {
-                        agent_id: agent.clone(),
-                        queue_id: offer.queue.clone(),
-                    };
-                    effects
-                        .events
-                        .extend(t.contact_event(tenant, &offer.contact, assigned, now));
-                    effects
-                        .messages
-                        .push((agent.clone(), Outgoing::Assigned(offer)));
+                    if t.accepted(tenant, &offer, now, &mut effects) {
+                        t.assigned(tenant, offer, now, &mut effects);
+                    }
                 }
                 Action::Decline(decline) => {
                     t.engine
@@ -635,6 +611,22 @@ impl Session {
                         ));
                     }
                 }
+                Action::Transfer(transfer) => {
+                    t.transfer(tenant, agent, transfer, now, &mut effects)?;
+                }
+                Action::Consult(consult) => {
+                    t.consult(agent, consult, now)?;
+                }
+                Action::EndConsult(end) => {
+                    t.end_consult(agent, end, now, &mut effects)?;
+                }
+                Action::UpdateProfile(update) => {
+                    let profile = profile::update(agent, update)?;
+                    t.engine.upsert_agent(profile, now);
+                    effects
+                        .messages
+                        .push((agent.clone(), Outgoing::ProfileUpdated));
+                }
                 Action::Complete(complete) => {
                     let contact = InteractionId::new(complete.interaction_id)
                         .map_err(|reason| Error::invalid("complete.interaction_id", reason))?;
@@ -647,8 +639,7 @@ impl Session {
                     t.forget_contact(&contact);
                 }
             }
-            let offers = t.engine.dispatch(now);
-            t.offered(tenant, offers, now, &mut effects);
+            t.dispatch(tenant, now, &mut effects);
             Ok(effects)
         })?;
         self.desk.apply(tenant, effects).await?;
@@ -675,8 +666,7 @@ impl Session {
                 now,
             ));
             if !closing {
-                let offers = t.engine.dispatch(now);
-                t.offered(&self.tenant, offers, now, &mut effects);
+                t.dispatch(&self.tenant, now, &mut effects);
             }
             Ok(effects)
         });
@@ -689,7 +679,8 @@ impl Session {
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<AgentSessionEvent, Status>> + Send>>;
 
-type WatchQueuesStream = Pin<Box<dyn Stream<Item = Result<GetQueueStatsResponse, Status>> + Send>>;
+/// A watch's updates.
+type Watched<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl routing_server::Routing for RoutingService {
@@ -700,7 +691,7 @@ impl routing_server::Routing for RoutingService {
         let span = info_span!("route_interaction", tenant = %request.get_ref().tenant_id);
         match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
-                let response = local.route(request.into_inner()).instrument(span).await?;
+                let response = local.route(request).instrument(span).await?;
                 Ok(Response::new(response))
             }
             At::There(peer) => forward!(peer, RoutingClient, route_interaction, request),
@@ -743,6 +734,13 @@ impl routing_server::Routing for RoutingService {
         let span = info_span!("get_queue_stats", tenant = %request.get_ref().tenant_id);
         match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
+                // A contact whose end was acknowledged before the call is not counted.
+                let wait = local.backbone().max_wait(&request);
+                local
+                    .desk
+                    .followed_up(wait)
+                    .instrument(span.clone())
+                    .await?;
                 let _entered = span.enter();
                 Ok(Response::new(local.stats(request.into_inner())?))
             }
@@ -750,18 +748,96 @@ impl routing_server::Routing for RoutingService {
         }
     }
 
-    type WatchQueuesStream = WatchQueuesStream;
+    type WatchQueuesStream = Watched<GetQueueStatsResponse>;
 
     async fn watch_queues(
         &self,
         request: Request<GetQueueStatsRequest>,
-    ) -> Result<Response<WatchQueuesStream>, Status> {
+    ) -> Result<Response<Watched<GetQueueStatsResponse>>, Status> {
         match self.place_request(&request, &request.get_ref().tenant_id)? {
-            At::Here(local) => local.watch_queues(request).await,
+            At::Here(local) => {
+                let request = request.into_inner();
+                let span = info_span!("watch_queues", tenant = %request.tenant_id);
+                local.watch(span, move |local| local.stats(request.clone()))
+            }
             At::There(peer) => {
                 let response = forward!(peer, RoutingClient, watch_queues, request)?;
                 Ok(Response::new(Box::pin(response.into_inner())))
             }
+        }
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let span = info_span!("list_agents", tenant = %request.get_ref().tenant_id);
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                // As GetQueueStats: a contact that ended before the call is not held.
+                let wait = local.backbone().max_wait(&request);
+                local
+                    .desk
+                    .followed_up(wait)
+                    .instrument(span.clone())
+                    .await?;
+                let _entered = span.enter();
+                Ok(Response::new(local.agents(request.into_inner())?))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, list_agents, request),
+        }
+    }
+
+    type WatchAgentsStream = Watched<ListAgentsResponse>;
+
+    async fn watch_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<Watched<ListAgentsResponse>>, Status> {
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                let request = request.into_inner();
+                let span = info_span!("watch_agents", tenant = %request.tenant_id);
+                local.watch(span, move |local| local.agents(request.clone()))
+            }
+            At::There(peer) => {
+                let response = forward!(peer, RoutingClient, watch_agents, request)?;
+                Ok(Response::new(Box::pin(response.into_inner())))
+            }
+        }
+    }
+
+    async fn set_agent_presence(
+        &self,
+        request: Request<SetAgentPresenceRequest>,
+    ) -> Result<Response<SetAgentPresenceResponse>, Status> {
+        let span = info_span!("set_agent_presence", tenant = %request.get_ref().tenant_id);
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                let response = local
+                    .set_agent_presence(request.into_inner())
+                    .instrument(span)
+                    .await?;
+                Ok(Response::new(response))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, set_agent_presence, request),
+        }
+    }
+
+    async fn withdraw_contact(
+        &self,
+        request: Request<WithdrawContactRequest>,
+    ) -> Result<Response<WithdrawContactResponse>, Status> {
+        let span = info_span!("withdraw_contact", tenant = %request.get_ref().tenant_id);
+        match self.place_request(&request, &request.get_ref().tenant_id)? {
+            At::Here(local) => {
+                let response = local
+                    .withdraw(request.into_inner())
+                    .instrument(span)
+                    .await?;
+                Ok(Response::new(response))
+            }
+            At::There(peer) => forward!(peer, RoutingClient, withdraw_contact, request),
         }
     }
 

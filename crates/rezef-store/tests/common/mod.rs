@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rezef_events::{Event, codec};
+use rezef_events::Event;
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_store::{CachedStore, JourneyStore, ProjectionConfig, Projector, SledStore};
 use tempfile::TempDir;
@@ -57,11 +57,13 @@ impl Fixture {
     }
 
     pub async fn publish(&self, events: &[Event]) {
+        self.publish_as(events, rezef_record::encode).await;
+    }
+
+    /// Publishes in the record format `encode` writes (e.g. the JSON of earlier versions).
+    pub async fn publish_as(&self, events: &[Event], encode: fn(&Event) -> Vec<u8>) {
         for chunk in events.chunks(7) {
-            let payloads = chunk
-                .iter()
-                .map(|e| Bytes::from(codec::encode(e)))
-                .collect();
+            let payloads = chunk.iter().map(|e| Bytes::from(encode(e))).collect();
             self.log.append(payloads).await.expect("append");
         }
     }

@@ -1,5 +1,5 @@
-//! Events in and out: a published `rezef.v1.Event` checked into a domain event, and a
-//! stored event served back with its recorded time.
+//! Events in and out: a published (or stored) `rezef.v1.Event` checked into a domain event,
+//! and a domain event in its `rezef.v1` form.
 
 use rezef_events::event::{Attachment, Channel, SCHEMA_VERSION};
 use rezef_events::handover::Handover;
@@ -9,12 +9,25 @@ use rezef_events::{
 };
 use rezef_proto::v1::{self, event::Payload as P};
 
-use super::{Check, ProtoEnum, enum_or_unspecified, id_string, identity_to_proto, timestamp};
+use crate::check::{
+    Check, ProtoEnum, enum_or_unspecified, id_string, identity_to_proto, timestamp,
+};
 
 /// The domain event of a published `rezef.v1.Event`, or every reason it is invalid (paths
 /// relative to the event).
 pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
-    let mut check = Check::default();
+    checked(event, Check::default())
+}
+
+/// The domain event of a `rezef.v1.Event` read from a log record: its types and formats
+/// checked like a published one's, identities taken as stored (see [`Check::stored`]), and
+/// the rules beyond types (`Event::validate`) not applied again.
+pub(crate) fn event_from_record(event: v1::Event) -> Result<Event, Vec<Violation>> {
+    checked(event, Check::stored())
+}
+
+fn checked(event: v1::Event, mut check: Check) -> Result<Event, Vec<Violation>> {
+    let stored = check.is_stored();
     let event_id = check.id("event_id", event.event_id, true, EventId::new);
     let tenant_id = check.tenant("tenant_id", event.tenant_id);
     let occurred_at = check.time("occurred_at", event.occurred_at);
@@ -42,14 +55,10 @@ pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
             None
         }
     };
-    let (Some(event_id), Some(tenant_id), Some(occurred_at), Some(payload), true) = (
-        event_id,
-        tenant_id,
-        occurred_at,
-        payload,
-        check.0.is_empty(),
-    ) else {
-        return Err(check.0);
+    let (Some(event_id), Some(tenant_id), Some(occurred_at), Some(payload), true) =
+        (event_id, tenant_id, occurred_at, payload, check.is_clean())
+    else {
+        return Err(check.into_violations());
     };
     let event = Event {
         event_id,
@@ -68,6 +77,10 @@ pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
         forward: None,
         payload,
     };
+    if stored {
+        // Valid when it was published; a rule added since must not make it unreadable.
+        return Ok(event);
+    }
     event.validate().map(|()| event)
 }
 
@@ -315,13 +328,13 @@ fn payload_name(payload: &P) -> &'static str {
     }
 }
 
-/// The published form of a stored event, with the time the log recorded it.
-pub fn event_to_proto(event: &Event, recorded_at: Timestamp) -> v1::Event {
+/// The `rezef.v1` form of an event: served with the time the log recorded it, stored without.
+pub fn event_to_proto(event: &Event, recorded_at: Option<Timestamp>) -> v1::Event {
     v1::Event {
         event_id: event.event_id.to_string(),
         tenant_id: event.tenant_id.to_string(),
         occurred_at: Some(timestamp(event.occurred_at)),
-        recorded_at: Some(timestamp(recorded_at)),
+        recorded_at: recorded_at.map(timestamp),
         source: event.source.clone(),
         schema_version: event.schema_version,
         customer: event.customer.as_ref().map(|customer| v1::CustomerRef {
@@ -604,7 +617,7 @@ fn payload_to_proto(payload: &Payload) -> P {
             priority,
             candidates: candidates.iter().map(ToString::to_string).collect(),
             estimated_wait: estimated_wait_ms
-                .map(|ms| super::duration(std::time::Duration::from_millis(ms))),
+                .map(|ms| crate::check::duration(std::time::Duration::from_millis(ms))),
             offer_callback,
             config_version,
         }),
@@ -621,7 +634,7 @@ fn payload_to_proto(payload: &Payload) -> P {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rezef_events::ChannelIdentity;
     use rezef_events::event::{
@@ -632,13 +645,21 @@ mod tests {
 
     fn round_trip(event: &Event) -> Event {
         let recorded = Timestamp::from_unix_millis(1_800_000_000_000);
-        let proto = event_to_proto(event, recorded);
+        let proto = event_to_proto(event, Some(recorded));
         assert_eq!(proto.recorded_at, Some(timestamp(recorded)));
         event_from_proto(proto).expect("a served event is valid input")
     }
 
     #[test]
     fn every_payload_round_trips() {
+        for event in every_payload() {
+            assert_eq!(round_trip(&event), event);
+        }
+    }
+
+    /// An event of every payload a client or the server publishes, with most fields set.
+    pub(crate) fn every_payload() -> Vec<Event> {
+        let mut events = Vec::new();
         let mut b = EventBuilder::visitor("acme", "v-1");
         let phone = ChannelIdentity::phone("+972501234567").expect("valid");
         let agent = AgentId::new("agent-1").expect("valid");
@@ -743,10 +764,7 @@ mod tests {
                 comment: "fast".into(),
             },
         ];
-        for payload in payloads {
-            let event = b.event(payload);
-            assert_eq!(round_trip(&event), event);
-        }
+        events.extend(payloads.into_iter().map(|payload| b.event(payload)));
         let mut by_id = EventBuilder::customer("acme", "c-1").in_conversation("cnv-1");
         let absorbed = CustomerId::new("c-2").expect("valid");
         for payload in [
@@ -778,17 +796,16 @@ mod tests {
                 config_version: 7,
             },
         ] {
-            let event = by_id.event(payload);
-            assert_eq!(round_trip(&event), event);
+            events.push(by_id.event(payload));
         }
-        let presence = b.presence("agent-1");
-        assert_eq!(round_trip(&presence), presence);
+        events.push(b.presence("agent-1"));
         let mut changed = b.presence("agent-1");
         changed.payload = Payload::RoutingConfigChanged {
             version: 3,
             config: "version = 3".into(),
         };
-        assert_eq!(round_trip(&changed), changed);
+        events.push(changed);
+        events
     }
 
     fn violations(event: v1::Event) -> Vec<String> {
@@ -810,7 +827,7 @@ mod tests {
     #[test]
     fn malformed_identities_and_enums_are_named_by_path() {
         let mut b = EventBuilder::visitor("acme", "v-1");
-        let mut event = event_to_proto(&b.started(), Timestamp::from_unix_millis(0));
+        let mut event = event_to_proto(&b.started(), None);
         event.customer = Some(v1::CustomerRef {
             r#ref: Some(v1::customer_ref::Ref::Identity(v1::ChannelIdentity {
                 kind: v1::IdentityKind::Phone as i32,

@@ -1,0 +1,219 @@
+//! Checking a `rezef.v1` message into domain types: every problem becomes a [`Violation`]
+//! naming the field by its protobuf path, and all of them are reported at once. The server
+//! checks requests with it; the record codec reads stored events back with it (in
+//! [`Check::stored`] mode, which takes identities as stored instead of normalising them again:
+//! a change to normalisation must never change what an old record says).
+
+use prost_types::Timestamp as ProtoTimestamp;
+use rezef_events::event::{
+    AbandonPoint, AssuranceLevel, Channel, Direction, EndReason, HandoffReason, Participant,
+    Presence, RoutingTarget, StepOutcome, VerificationMethod,
+};
+use rezef_events::journey::{ConversationStatus, JoinReason, Stage};
+use rezef_events::policy::MergeRefusal;
+use rezef_events::resume::Continuation;
+use rezef_events::{
+    ChannelIdentity, CustomerId, CustomerRef, IdentityKind, TenantId, Timestamp, Violation,
+};
+use rezef_proto::v1;
+
+/// A domain enum and its `rezef.v1` twin (prost represents enum fields as `i32`).
+pub trait ProtoEnum: Sized + Copy {
+    /// `Ok(None)` for the `UNSPECIFIED` value, `Err` for a number the contract lacks.
+    fn from_proto(value: i32) -> Result<Option<Self>, String>;
+    fn to_proto(self) -> i32;
+}
+
+macro_rules! proto_enum {
+    ($domain:ty => $proto:ident { $($variant:ident),* $(,)? }) => {
+        impl ProtoEnum for $domain {
+            fn from_proto(value: i32) -> Result<Option<Self>, String> {
+                match v1::$proto::try_from(value) {
+                    Ok(v1::$proto::Unspecified) => Ok(None),
+                    $(Ok(v1::$proto::$variant) => Ok(Some(Self::$variant)),)*
+                    Err(_) => Err(format!("{value} is not a {} value", stringify!($proto))),
+                }
+            }
+            fn to_proto(self) -> i32 {
+                match self { $(Self::$variant => v1::$proto::$variant as i32,)* }
+            }
+        }
+    };
+}
+
+proto_enum!(Channel => Channel { Voice, Ivr, Webchat, Video, Bot, Email, Sms, Whatsapp, Social, App, WebForm, Branch, Callback });
+proto_enum!(IdentityKind => IdentityKind { Phone, Email, ChatVisitor, SocialHandle, MessagingId, AppUser, CrmId });
+proto_enum!(Direction => Direction { Inbound, Outbound, Proactive });
+proto_enum!(StepOutcome => StepOutcome { Continued, Contained, Failed, Escalated });
+proto_enum!(VerificationMethod => VerificationMethod { CallerId, Knowledge, OneTimeCode, Pin, AuthenticatedSession, VoiceBiometrics, Document });
+proto_enum!(AssuranceLevel => AssuranceLevel { Low, Substantial, High });
+proto_enum!(Participant => Participant { Customer, Agent, Bot, System });
+proto_enum!(HandoffReason => HandoffReason { CustomerAsked, BotFailed, BotCannotHelp, Policy });
+proto_enum!(AbandonPoint => AbandonPoint { Ivr, Bot, Queue, Callback });
+proto_enum!(EndReason => EndReason { Completed, CustomerLeft, AgentEnded, TransferredOut, TimedOut, Failed });
+proto_enum!(Presence => Presence { Available, Away, Busy, AfterContactWork, Offline });
+proto_enum!(RoutingTarget => RoutingTarget { Bot, Agent, Queue });
+proto_enum!(Stage => Stage { Started, SelfService, HandoffRequested, Queued, Offered, Connected, CallbackPending, Abandoned, Ended });
+proto_enum!(ConversationStatus => ConversationStatus { Open, Resolved, Inactive });
+proto_enum!(JoinReason => JoinReason { Opened, Named, Token, WithinWindow, SameIntent, Reopened });
+proto_enum!(MergeRefusal => LinkRefusal { Unverified, ExcludedMethod, WeakAssurance, SharedIdentity });
+proto_enum!(Continuation => Continuation { Token, WithinWindow, IfSameIntent, Recent });
+
+/// Collects violations while converting one message.
+#[derive(Debug, Default)]
+pub struct Check {
+    violations: Vec<Violation>,
+    /// Reading a stored record back: identities were normalised when it was published.
+    stored: bool,
+}
+
+impl Check {
+    /// A check of a stored record: identities are taken as they were stored.
+    pub fn stored() -> Self {
+        Self {
+            violations: Vec::new(),
+            stored: true,
+        }
+    }
+
+    pub fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations.push(Violation::new(field, description));
+    }
+
+    /// Whether this checks a stored record.
+    pub fn is_stored(&self) -> bool {
+        self.stored
+    }
+
+    /// Whether nothing failed so far.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn into_violations(self) -> Vec<Violation> {
+        self.violations
+    }
+
+    /// A required enum.
+    pub fn required<E: ProtoEnum>(&mut self, field: &str, value: i32) -> Option<E> {
+        match E::from_proto(value) {
+            Ok(Some(value)) => Some(value),
+            Ok(None) => {
+                self.fail(field, "is required");
+                None
+            }
+            Err(reason) => {
+                self.fail(field, reason);
+                None
+            }
+        }
+    }
+
+    /// An optional enum (`UNSPECIFIED` is `None`).
+    pub fn optional<E: ProtoEnum>(&mut self, field: &str, value: i32) -> Option<E> {
+        E::from_proto(value).unwrap_or_else(|reason| {
+            self.fail(field, reason);
+            None
+        })
+    }
+
+    /// A customer reference that must be there: `is required` when it is not.
+    pub fn required_customer(
+        &mut self,
+        field: &str,
+        value: Option<v1::CustomerRef>,
+    ) -> Option<CustomerRef> {
+        match value {
+            Some(value) => self.customer(field, value),
+            None => {
+                self.fail(field, "is required");
+                None
+            }
+        }
+    }
+
+    /// A validated id; `required` says whether empty is a violation or `None`.
+    pub fn id<T>(
+        &mut self,
+        field: &str,
+        value: String,
+        required: bool,
+        make: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<T> {
+        if value.is_empty() && !required {
+            return None;
+        }
+        make(value).map_err(|reason| self.fail(field, reason)).ok()
+    }
+
+    pub fn tenant(&mut self, field: &str, value: String) -> Option<TenantId> {
+        self.id(field, value, true, TenantId::new)
+    }
+
+    pub fn time(&mut self, field: &str, value: Option<ProtoTimestamp>) -> Option<Timestamp> {
+        let value = value?;
+        if !(0..1_000_000_000).contains(&value.nanos) {
+            self.fail(field, "nanos must be between 0 and 999,999,999");
+            return None;
+        }
+        let converted = Timestamp::from_parts(value.seconds, value.nanos);
+        if converted.is_none() {
+            self.fail(field, "is out of range");
+        }
+        converted
+    }
+
+    pub fn identity(&mut self, field: &str, value: v1::ChannelIdentity) -> Option<ChannelIdentity> {
+        let kind = self.required::<IdentityKind>(&format!("{field}.kind"), value.kind)?;
+        let network = (!value.network.is_empty()).then_some(value.network);
+        if self.stored {
+            return Some(ChannelIdentity::stored(kind, value.value, network));
+        }
+        ChannelIdentity::new(kind, &value.value, network.as_deref())
+            .map_err(|error| self.fail(format!("{field}.{}", error.field), error.reason))
+            .ok()
+    }
+
+    pub fn customer(&mut self, field: &str, value: v1::CustomerRef) -> Option<CustomerRef> {
+        match value.r#ref {
+            Some(v1::customer_ref::Ref::CustomerId(id)) => self
+                .id(&format!("{field}.customer_id"), id, true, CustomerId::new)
+                .map(CustomerRef::Id),
+            Some(v1::customer_ref::Ref::Identity(identity)) => self
+                .identity(&format!("{field}.identity"), identity)
+                .map(CustomerRef::Identity),
+            None => {
+                self.fail(field, "must hold a customer_id or an identity");
+                None
+            }
+        }
+    }
+}
+
+pub fn duration(d: std::time::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or_default(),
+    }
+}
+
+pub fn timestamp(t: Timestamp) -> ProtoTimestamp {
+    let (seconds, nanos) = t.to_parts();
+    ProtoTimestamp { seconds, nanos }
+}
+
+pub fn enum_or_unspecified<E: ProtoEnum>(value: Option<E>) -> i32 {
+    value.map_or(0, ProtoEnum::to_proto)
+}
+
+pub fn id_string<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+pub fn identity_to_proto(identity: &ChannelIdentity) -> v1::ChannelIdentity {
+    v1::ChannelIdentity {
+        kind: identity.kind().to_proto(),
+        value: identity.value().to_owned(),
+        network: identity.network().unwrap_or_default().to_owned(),
+    }
+}

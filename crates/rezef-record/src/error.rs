@@ -1,0 +1,25 @@
+//! Why a log record could not be read back as an event.
+
+use rezef_events::Violation;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The first byte names no format this build reads (an empty record reads as 0).
+    #[error("unknown record format (first byte {0:#04x})")]
+    UnknownFormat(u8),
+    #[error("malformed JSON record: {0}")]
+    Json(#[source] rezef_events::Error),
+    #[error("malformed protobuf record: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// The record decodes but is not a valid event (every violation, by field path).
+    #[error("the stored event is invalid: {}", summary(.0))]
+    Invalid(Vec<Violation>),
+}
+
+fn summary(violations: &[Violation]) -> String {
+    let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    listed.join("; ")
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
