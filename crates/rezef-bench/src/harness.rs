@@ -400,6 +400,8 @@ impl Target {
     fn value(&self, value: f64) -> String {
         if self.unit == "ms" {
             format!("{} ms", ms(value))
+        } else if self.unit == "×" {
+            format!("{} ×", ratio(value))
         } else {
             format!("{} {}", thousands(value), self.unit)
         }
@@ -500,6 +502,12 @@ pub fn targets_table(targets: &[Target]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ratio_target_shows_its_decimals() {
+        let row = Target::at_least("GetJourney ÷ Health/Check", 0.59, 0.7, "×").row();
+        assert!(row.contains("| ≥ 0.70 × | 0.59 × | **MISS**"), "{row}");
+    }
 
     #[test]
     fn thousands_groups_digits() {
