@@ -125,6 +125,13 @@ impl RoutingService {
 }
 
 impl Local {
+    /// Waits, within the call's deadline, until routing has read everything logged before
+    /// the call (see `Desk::followed_up`).
+    async fn followed_up<T>(&self, request: &Request<T>) -> Result<()> {
+        let wait = self.backbone().max_wait(request);
+        self.desk.followed_up(wait).await
+    }
+
     fn backbone(&self) -> &Backbone {
         self.desk.backbone()
     }
@@ -735,12 +742,7 @@ impl routing_server::Routing for RoutingService {
         match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
                 // A contact whose end was acknowledged before the call is not counted.
-                let wait = local.backbone().max_wait(&request);
-                local
-                    .desk
-                    .followed_up(wait)
-                    .instrument(span.clone())
-                    .await?;
+                local.followed_up(&request).instrument(span.clone()).await?;
                 let _entered = span.enter();
                 Ok(Response::new(local.stats(request.into_inner())?))
             }
@@ -775,12 +777,7 @@ impl routing_server::Routing for RoutingService {
         match self.place_request(&request, &request.get_ref().tenant_id)? {
             At::Here(local) => {
                 // As GetQueueStats: a contact that ended before the call is not held.
-                let wait = local.backbone().max_wait(&request);
-                local
-                    .desk
-                    .followed_up(wait)
-                    .instrument(span.clone())
-                    .await?;
+                local.followed_up(&request).instrument(span.clone()).await?;
                 let _entered = span.enter();
                 Ok(Response::new(local.agents(request.into_inner())?))
             }
