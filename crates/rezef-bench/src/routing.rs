@@ -353,18 +353,16 @@ impl ContactSpec {
         }
     }
 
-    /// A contact that `agent` may take at its queue's first step (skill, level, language):
-    /// routing chooses a returning contact's last agent only among those (docs/routing.md).
-    fn for_agent(n: u64, agent: &AgentSpec, voice: bool) -> Result<Self> {
+    /// A contact that `agent` may take at its queue's first step (skill, level, language),
+    /// if there is one: routing chooses a returning contact's last agent only among those
+    /// (docs/routing.md).
+    fn for_agent(n: u64, agent: &AgentSpec, voice: bool) -> Option<Self> {
         let queue = (agent.skills.iter())
             .filter_map(|(id, level)| Some((id.strip_prefix('q')?.parse::<u64>().ok()?, *level)))
-            .find(|&(q, level)| level >= first_step_level(q))
-            .map(|(q, _)| q)
-            .ok_or_else(|| anyhow!("agent {} meets no queue's first step", agent.id))?;
-        let language = (LANGUAGES.iter())
-            .find(|l| agent.languages.iter().any(|spoken| spoken == *l))
-            .ok_or_else(|| anyhow!("agent {} speaks no known language", agent.id))?;
-        Ok(Self {
+            .find(|&(q, level)| level >= first_step_level(q))?
+            .0;
+        let language = (LANGUAGES.iter()).find(|l| agent.languages.iter().any(|s| s == *l))?;
+        Some(Self {
             n,
             voice,
             queue,
@@ -759,12 +757,15 @@ fn in_engine(
         world.engine.upsert_agent(agent.profile()?, now);
     }
     world.set_all(Presence::Available)?;
-    // Each agent's own three contacts: returning conversations that wait for their agent.
+    // Each agent's own three contacts: returning conversations that wait for their agent
+    // (none for an agent who meets no queue's first step: affinity would not choose them).
     let mut pinned = 1_000_000_000u64;
     for (i, agent) in agents.iter().enumerate() {
         for k in 0..WORK_PER_AGENT {
             let voice = i % 2 == 1 && k == 0;
-            let spec = ContactSpec::for_agent(pinned, agent, voice)?;
+            let Some(spec) = ContactSpec::for_agent(pinned, agent, voice) else {
+                break;
+            };
             pinned += 1;
             let mut request = spec.request("w")?;
             request.preferred_agent = Some(world.ids[i].clone());
