@@ -1,7 +1,7 @@
 //! The routing engine given agents, contacts and a clock, then expecting decisions: skills
 //! and language, priority with ageing and tenure, affinity with fallback, escalation at its
-//! times, bot first, offers that time out, disconnects, estimated waits and callbacks, and
-//! each strategy.
+//! times, bot first, offers that time out, disconnects, estimated waits and callbacks,
+//! scheduled callbacks held until their time, and each strategy.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -996,4 +996,175 @@ fn queue_stats_count_waiting_and_available() {
         .find(|s| s.queue == "general")
         .expect("general");
     assert_eq!(general.available.get(&Channel::Voice), Some(&1));
+}
+
+/// A billing callback the customer asked for at `due`, first arrived at `arrived`.
+fn scheduled(id: &str, arrived: Timestamp, due: Timestamp) -> ContactRequest {
+    ContactRequest {
+        arrived_at: Some(arrived),
+        not_before: Some(due),
+        ..call(id, "billing", "he")
+    }
+}
+
+#[test]
+fn a_scheduled_callback_is_offered_at_its_time_not_a_second_before() {
+    // Given an agent who may take billing, available all along
+    let mut engine = engine();
+    agent(&mut engine, "b-5", &[("billing", 5)], &["he"], T0);
+
+    // When a callback first arrived at 2 s is scheduled for 600 s
+    let decision = engine
+        .route(scheduled("cb-1", at(2), at(600)), at(10))
+        .expect("routed");
+
+    // Then it is held: not offered, not suggested a callback, not waiting, but scheduled
+    assert!(
+        matches!(
+            decision.target,
+            Target::Queued {
+                offer_callback: false,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+    assert!(decision.candidates.is_empty(), "{decision:?}");
+    assert_eq!(engine.next_deadline(at(10)), Some(at(600)));
+    assert!(engine.dispatch(at(599)).is_empty(), "not at T - 1 s");
+    let stats = engine.stats(at(599));
+    let billing = stats
+        .iter()
+        .find(|s| s.queue == "billing")
+        .expect("billing");
+    assert_eq!(
+        (billing.waiting, billing.scheduled, billing.longest_wait),
+        (0, 1, Duration::ZERO)
+    );
+
+    // And at its time it is offered to the agent
+    let offers = engine.dispatch(at(600));
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert_eq!(
+        (offers[0].contact.as_str(), offers[0].agent.as_str()),
+        ("cb-1", "b-5")
+    );
+    let stats = engine.stats(at(600));
+    let billing = stats
+        .iter()
+        .find(|s| s.queue == "billing")
+        .expect("billing");
+    assert_eq!((billing.waiting, billing.scheduled), (0, 0));
+
+    // And its wait counts from its original arrival
+    engine
+        .accept(offers[0].id, &offers[0].agent, at(600))
+        .expect("accepted");
+    let stats = engine.stats(at(600));
+    let billing = stats
+        .iter()
+        .find(|s| s.queue == "billing")
+        .expect("billing");
+    assert_eq!(billing.average_wait, Some(Duration::from_secs(598)));
+}
+
+#[test]
+fn a_due_callback_waits_in_line_with_its_original_arrival() {
+    // Given a callback scheduled for 600 s that first arrived at 0 s, and nobody to take it
+    let mut engine = engine();
+    engine
+        .route(scheduled("cb-1", at(0), at(600)), at(1))
+        .expect("routed");
+    // And a contact arriving at 300 s, now waiting
+    engine
+        .route(call("c-2", "billing", "he"), at(300))
+        .expect("routed");
+    let stats = engine.stats(at(599));
+    let billing = stats
+        .iter()
+        .find(|s| s.queue == "billing")
+        .expect("billing");
+    assert_eq!((billing.waiting, billing.scheduled), (1, 1));
+
+    // When its time comes
+    assert!(engine.dispatch(at(600)).is_empty(), "nobody to take it");
+
+    // Then it waits, counted from its original arrival, and goes first
+    let stats = engine.stats(at(600));
+    let billing = stats
+        .iter()
+        .find(|s| s.queue == "billing")
+        .expect("billing");
+    assert_eq!(
+        (billing.waiting, billing.scheduled, billing.longest_wait),
+        (2, 0, Duration::from_secs(600))
+    );
+    agent(&mut engine, "b-5", &[("billing", 5)], &["he"], at(601));
+    let offers = engine.dispatch(at(601));
+    assert_eq!(
+        offers
+            .iter()
+            .map(|o| o.contact.as_str())
+            .collect::<Vec<_>>(),
+        ["cb-1"],
+        "the longer wait first"
+    );
+}
+
+#[test]
+fn a_scheduled_callback_starts_its_escalation_steps_at_its_time() {
+    // Given only an agent of the second billing step (from 30 s in the queue)
+    let mut engine = engine();
+    agent(&mut engine, "b-2", &[("billing", 2)], &["he"], T0);
+    // When a callback is scheduled for 600 s, routed at 0 s
+    engine
+        .route(scheduled("cb-1", at(0), at(600)), at(0))
+        .expect("routed");
+    // Then it is not offered at its time (first step), nor until 30 s after it
+    assert!(engine.dispatch(at(600)).is_empty());
+    assert_eq!(engine.next_deadline(at(600)), Some(at(630)));
+    assert!(engine.dispatch(at(629)).is_empty());
+    let offers = engine.dispatch(at(630));
+    assert_eq!(
+        offers.iter().map(|o| o.agent.as_str()).collect::<Vec<_>>(),
+        ["b-2"]
+    );
+}
+
+#[test]
+fn a_callback_due_already_or_withdrawn_while_held() {
+    // Given an agent who may take billing
+    let mut engine = engine();
+    agent(&mut engine, "b-5", &[("billing", 5)], &["he"], T0);
+    // When a callback's time has come already, it is offered at once
+    let decision = engine
+        .route(scheduled("cb-1", at(0), at(5)), at(10))
+        .expect("routed");
+    assert_eq!(offered_to(&decision.target), Some("b-5"));
+
+    // When a held callback is withdrawn (the customer called in meanwhile)
+    engine
+        .route(scheduled("cb-2", at(0), at(600)), at(10))
+        .expect("routed");
+    assert_eq!(
+        engine.withdraw(&contact_id("cb-2"), at(20)),
+        Ok(Withdrawn::Waiting {
+            queue: "billing".into()
+        })
+    );
+    // Then nothing is held for it any more
+    let offer_expiry = engine.offers().map(|o| o.expires_at).min();
+    assert_eq!(engine.next_deadline(at(20)), offer_expiry);
+    assert!(
+        engine
+            .dispatch(at(600))
+            .iter()
+            .all(|o| o.contact.as_str() != "cb-2")
+    );
+    let stats = engine.stats(at(600));
+    let billing = stats
+        .iter()
+        .find(|s| s.queue == "billing")
+        .expect("billing");
+    assert_eq!((billing.waiting, billing.scheduled), (0, 0));
 }

@@ -585,6 +585,8 @@ impl Reference {
                 QueueStats {
                     queue: id.clone(),
                     waiting: waiting.len(),
+                    // The reference routes no scheduled callbacks.
+                    scheduled: 0,
                     longest_wait: waiting
                         .iter()
                         .map(|c| now.since(c.arrived))

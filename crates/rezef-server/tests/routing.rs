@@ -1901,3 +1901,57 @@ async fn many_sessions_at_once_never_exceed_capacity_nor_assign_a_contact_twice(
     drop(drivers);
     server.stop().await;
 }
+
+fn proto_time(at: rezef_events::Timestamp) -> prost_types::Timestamp {
+    let (seconds, nanos) = at.to_parts();
+    prost_types::Timestamp { seconds, nanos }
+}
+
+#[tokio::test]
+async fn a_scheduled_callback_is_offered_at_its_time_by_the_server_clock() {
+    let (server, clock) = Running::start_manual(Default::default()).await;
+    let start = clock.now();
+    let client = server.client().await;
+    configure(&client).await;
+    let mut dana = Desk::login(&client, "dana", &[], &["he"]).await;
+
+    // Too far ahead: refused, naming the field.
+    let mut request = route_request(chat(TENANT, "cb-far").customer_ref(), "cb-far");
+    request.callback_at = Some(proto_time(start.plus(Duration::from_secs(31 * 86_400))));
+    let status = client
+        .routing()
+        .route_interaction(request)
+        .await
+        .expect_err("31 days ahead");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(fields(&status), ["callback_at"]);
+
+    // A callback first arrived a minute ago, for five minutes from now.
+    let mut request = route_request(chat(TENANT, "cb-1").customer_ref(), "cb-1");
+    request.arrived_at = Some(proto_time(start));
+    request.callback_at = Some(proto_time(start.plus(Duration::from_secs(300))));
+    clock.advance(Duration::from_secs(60));
+    let decided = route(&client, request).await;
+    assert_eq!(decided.outcome, proto::RouteOutcome::Queued as i32);
+    assert!(!decided.offer_callback, "it is a callback already");
+    let general = queue_stats(&client, "general").await;
+    assert_eq!((general.waiting, general.scheduled), (0, 1));
+    dana.quiet("held although dana is free").await;
+
+    clock.advance(Duration::from_secs(239));
+    dana.quiet("not at T - 1 s").await;
+    let general = queue_stats(&client, "general").await;
+    assert_eq!((general.waiting, general.scheduled), (0, 1));
+
+    clock.advance(Duration::from_secs(1));
+    let offer = dana.offer().await;
+    assert_eq!(offer.interaction_id, "cb-1");
+    assert_eq!(
+        offer.expires_at.map(|t| (t.seconds, t.nanos)),
+        Some(start.plus(Duration::from_secs(301)).to_parts()),
+        "offered at 300 s on the server's clock"
+    );
+    let general = queue_stats(&client, "general").await;
+    assert_eq!((general.waiting, general.scheduled), (0, 0));
+    server.stop().await;
+}

@@ -51,6 +51,19 @@ impl Engine {
         if contact.state != State::Waiting {
             return;
         }
+        // A scheduled callback: held until its time, then in its queue's line like any other.
+        if let Some(at) = contact.held {
+            let contact = self.contacts.get_mut(&seq).expect("looked up above");
+            if now < at {
+                self.timers.insert((at, seq));
+                contact.timer = Some(at);
+                return;
+            }
+            contact.held = None;
+            self.queue_waiting[contact.queue].insert(contact.key);
+            self.queue_arrivals[contact.queue].insert((contact.arrived_at, seq));
+        }
+        let contact = &self.contacts[&seq];
         let step = self.step_of(contact, now);
         let queue = &self.routing.queues[contact.queue];
         let affinity_ends = contact.queued_at.plus(self.routing.offers.affinity_timeout);

@@ -77,6 +77,11 @@ pub struct ContactRequest {
     /// The customer asked for a human, or the bot handed off.
     pub human_requested: bool,
     pub bot_failures: u32,
+    /// A scheduled callback: not offered to any agent before this time. Until then the
+    /// contact is held (counted in [`QueueStats::scheduled`], not as waiting) and its
+    /// escalation steps and affinity wait start at this time; its priority still ages from
+    /// `arrived_at`. `None`, or a time not after now: routed at once.
+    pub not_before: Option<Timestamp>,
 }
 
 /// The identity of an offer.
@@ -180,6 +185,9 @@ pub enum Withdrawn {
 pub struct QueueStats {
     pub queue: String,
     pub waiting: usize,
+    /// Scheduled callbacks held until their time: not in `waiting`, `longest_wait` nor the
+    /// estimated wait.
+    pub scheduled: usize,
     pub longest_wait: Duration,
     /// Agents staffed for the queue, available and with room, per channel.
     pub available: BTreeMap<Channel, usize>,
@@ -306,8 +314,10 @@ impl Engine {
             contact.place = Place::Nowhere;
             contact.timer = None;
             if contact.state == State::Waiting {
-                self.queue_waiting[contact.queue].insert(contact.key);
-                self.queue_arrivals[contact.queue].insert((contact.arrived_at, *seq));
+                if contact.held.is_none() {
+                    self.queue_waiting[contact.queue].insert(contact.key);
+                    self.queue_arrivals[contact.queue].insert((contact.arrived_at, *seq));
+                }
                 self.unplaced.insert(*seq);
             }
         }
@@ -483,12 +493,15 @@ impl Engine {
         Some(offer)
     }
 
-    /// The contact waits (again): in its queue's line, and to be placed at the next settling.
+    /// The contact waits (again): in its queue's line (a scheduled callback joins it at its
+    /// time), and to be placed at the next settling.
     fn wait_again(&mut self, seq: u64) {
         let contact = self.contacts.get_mut(&seq).expect("waiting contacts exist");
         contact.state = State::Waiting;
-        self.queue_waiting[contact.queue].insert(contact.key);
-        self.queue_arrivals[contact.queue].insert((contact.arrived_at, seq));
+        if contact.held.is_none() {
+            self.queue_waiting[contact.queue].insert(contact.key);
+            self.queue_arrivals[contact.queue].insert((contact.arrived_at, seq));
+        }
         self.unplaced.insert(seq);
     }
 
@@ -547,6 +560,7 @@ impl Engine {
         let queue = rule.map_or(self.routing.default_queue, |r| self.routing.rules[r].queue);
         let base_priority = self.routing.base_priority(&request, queue, rule, now);
         let arrived_at = request.arrived_at.unwrap_or(now).min(now);
+        let held = request.not_before.filter(|at| *at > now);
         let language = request.language.as_deref().map(|l| self.language(l));
         self.next_seq += 1;
         let seq = self.next_seq;
@@ -564,7 +578,8 @@ impl Engine {
                 channel,
                 language,
                 arrived_at,
-                queued_at: now,
+                queued_at: held.unwrap_or(now),
+                held,
                 queue,
                 rule,
                 base_priority,
@@ -594,8 +609,9 @@ impl Engine {
             None => {
                 let position = self.queue_waiting[queue].range(..key).count();
                 let estimated_wait = self.estimated_wait(queue, position);
-                let offer_callback =
-                    match (estimated_wait, self.routing.queues[queue].callback_above) {
+                // A scheduled callback is one already.
+                let offer_callback = held.is_none()
+                    && match (estimated_wait, self.routing.queues[queue].callback_above) {
                         (Some(wait), Some(limit)) => wait > limit,
                         (None, Some(_)) => true,
                         _ => false,
@@ -844,8 +860,8 @@ impl Engine {
     }
 
     /// When something changes by itself next: an offer expires, a contact reaches its next
-    /// escalation step or the end of its affinity wait; `now` if changes wait to be
-    /// settled. The caller dispatches then.
+    /// escalation step or the end of its affinity wait, a scheduled callback falls due;
+    /// `now` if changes wait to be settled. The caller dispatches then.
     pub fn next_deadline(&self, now: Timestamp) -> Option<Timestamp> {
         if !self.unplaced.is_empty() || !self.freed.is_empty() {
             return Some(now);
@@ -880,9 +896,15 @@ impl Engine {
                     .filter(|(_, n)| *n > 0)
                     .collect();
                 let waiting = self.queue_waiting[index].len();
+                let scheduled = self
+                    .contacts
+                    .values()
+                    .filter(|c| c.queue == index && c.held.is_some())
+                    .count();
                 QueueStats {
                     queue: queue.id.clone(),
                     waiting,
+                    scheduled,
                     longest_wait: self.queue_arrivals[index]
                         .first()
                         .map(|(arrived, _)| now.since(*arrived))
@@ -924,7 +946,7 @@ impl Engine {
         self.agents.iter().map(|a| (&a.profile, &a.work))
     }
 
-    /// Contacts waiting, with their queue.
+    /// Contacts waiting, with their queue (scheduled callbacks held until their time too).
     pub fn waiting(&self) -> impl Iterator<Item = (&InteractionId, &str)> {
         self.contacts
             .values()

@@ -91,7 +91,11 @@ pub(super) struct Contact {
     pub channel: Channel,
     pub language: Option<LangId>,
     pub arrived_at: Timestamp,
+    /// When its queue's steps (and affinity wait) started, or start: a scheduled callback's
+    /// time.
     pub queued_at: Timestamp,
+    /// A scheduled callback not yet due: out of its queue's line and every pool until then.
+    pub held: Option<Timestamp>,
     pub queue: usize,
     pub rule: Option<usize>,
     /// Fixed at arrival; ageing is added at each decision.

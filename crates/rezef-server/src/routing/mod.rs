@@ -41,6 +41,9 @@ use crate::{Error, Result};
 use desk::{Desk, Effects, Outgoing};
 use known::Known;
 
+/// How far ahead a callback may be scheduled (`RouteInteractionRequest.callback_at`).
+const MAX_CALLBACK_AHEAD: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
 /// `rezef.v1.Routing`: a tenant's routing runs on one node (on Kafka, the owner of the
 /// tenant's routing partition, docs/scale-out.md §5); other nodes forward calls and relay
 /// agent sessions to it.
@@ -153,6 +156,11 @@ impl Local {
         );
         let channel = check.required::<Channel>("channel", request.channel);
         let arrived_at = check.time("arrived_at", request.arrived_at);
+        // A callback in the past (or now) is routed at once; too far ahead is a mistake.
+        let callback_at = check.time("callback_at", request.callback_at);
+        if callback_at.is_some_and(|at| at > self.desk.now().plus(MAX_CALLBACK_AHEAD)) {
+            check.fail("callback_at", "must be at most 30 days ahead");
+        }
         if !request.language.is_empty() && !rezef_events::is_language_tag(&request.language) {
             check.fail("language", "must be a BCP 47 language tag");
         }
@@ -220,6 +228,7 @@ impl Local {
             context: request.context.into_iter().collect(),
             human_requested: request.human_requested,
             bot_failures: request.bot_failures,
+            not_before: callback_at,
         };
 
         let (decision, effects) = self.desk.with_tenant(&tenant, |t| {
@@ -389,6 +398,7 @@ impl Local {
                 .map(|s| v1::QueueStats {
                     queue_id: s.queue,
                     waiting: u32::try_from(s.waiting).unwrap_or(u32::MAX),
+                    scheduled: u32::try_from(s.scheduled).unwrap_or(u32::MAX),
                     longest_wait: Some(duration(s.longest_wait)),
                     available: s
                         .available
