@@ -279,8 +279,7 @@ pub async fn timed_rebuild(
 ) -> Result<Rebuilt> {
     let store = Arc::new(SledStore::open(store_dir).context("opening the store")?);
     let below: Arc<dyn JourneyStore> = store.clone();
-    let cached = CachedStore::new(below, config).context("the cache")?;
-    let projection: Arc<dyn JourneyStore> = Arc::new(cached);
+    let projection = Arc::new(CachedStore::new(below, config).context("the cache")?);
     let started = Instant::now();
     let stats = rebuild(
         log.clone(),

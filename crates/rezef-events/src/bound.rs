@@ -33,6 +33,8 @@
 //! bounds to the merged journey. An unmerge gives each member its conversations and summaries
 //! back; what was compacted while merged stays compacted.
 
+use std::sync::Arc;
+
 use crate::ids::{ConversationId, CustomerId};
 use crate::journey::{Conversation, ConversationSummary, Interaction, Journey};
 
@@ -57,7 +59,8 @@ impl Journey {
             let Some(index) = self.least_recently_active_closed() else {
                 break;
             };
-            let summary = ConversationSummary::from(self.conversations.remove(index));
+            let summary =
+                ConversationSummary::from(Arc::unwrap_or_clone(self.conversations.remove(index)));
             self.remember(summary);
         }
         self.forget_beyond_bound();
@@ -108,7 +111,7 @@ impl Journey {
         let index = self
             .conversations
             .partition_point(|c| c.opened_at <= conversation.opened_at);
-        self.conversations.insert(index, conversation);
+        self.conversations.insert(index, Arc::new(conversation));
         Some(index)
     }
 }

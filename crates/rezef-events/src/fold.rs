@@ -27,6 +27,8 @@
 //! After every event the journey is brought within its bounds ([`crate::bound`]): older
 //! closed conversations become summaries, and an event naming one brings it back whole.
 
+use std::sync::Arc;
+
 use crate::event::{Channel, CustomerRef, Event, Payload};
 use crate::identity::ChannelIdentity;
 use crate::ids::{ConversationId, CustomerId, InteractionId, TenantId, stable_hash};
@@ -166,7 +168,7 @@ impl Journey {
 
         let mut handled_by = None;
         if let Some((index, reason)) = self.place(event, at, cx, &mut applied) {
-            let conversation = &mut self.conversations[index];
+            let conversation = Arc::make_mut(&mut self.conversations[index]);
             conversation.last_activity_at = conversation.last_activity_at.max(at);
             if let Some(channel) = event.channel
                 && !conversation.channels.contains(&channel)
@@ -287,6 +289,7 @@ impl Journey {
                 .last_activity_at
                 .plus(policy.inactivity_timeout);
             if conversation.status == ConversationStatus::Open && deadline < at {
+                let conversation = Arc::make_mut(conversation);
                 conversation.status = ConversationStatus::Inactive;
                 conversation.closed_at = Some(deadline);
             }
@@ -331,7 +334,7 @@ impl Journey {
                     .any(|t| t.token == token && at < t.expires_at)
             })
         {
-            self.conversations[index]
+            Arc::make_mut(&mut self.conversations[index])
                 .tokens
                 .retain(|t| t.token != token);
             applied.tokens_used.push(token.to_owned());
@@ -379,7 +382,8 @@ impl Journey {
         }
         applied.opened.push(id.clone());
         let owner = cx.origin.filter(|o| **o != self.customer_id).cloned();
-        self.conversations.push(Conversation::new(id, at, owner));
+        self.conversations
+            .push(Arc::new(Conversation::new(id, at, owner)));
         self.conversations.len() - 1
     }
 
@@ -420,7 +424,7 @@ impl Journey {
         if let Some(share) = self.share_mut(owner.as_ref()) {
             share.counters.conversations = share.counters.conversations.saturating_sub(1);
         }
-        let into = &mut self.conversations[target];
+        let into = Arc::make_mut(&mut self.conversations[target]);
         let reason = if into.is_closed() {
             into.status = ConversationStatus::Open;
             into.closed_at = None;
@@ -430,7 +434,7 @@ impl Journey {
         } else {
             JoinReason::SameIntent
         };
-        into.join(joined, reason);
+        into.join(Arc::unwrap_or_clone(joined), reason);
     }
 
     /// The share of the merged member `origin` (or the journey's own), if merged at all.

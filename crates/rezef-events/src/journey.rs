@@ -5,6 +5,7 @@
 //! which log records carry moved journeys. Read the rule in `snapshot` before changing it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +31,7 @@ pub struct Journey {
     /// The most recent conversations whole, oldest first: at most
     /// [`MAX_CONVERSATIONS`](crate::bound::MAX_CONVERSATIONS), plus any open ones beyond
     /// (open conversations are never compacted). See [`bound`](crate::bound).
-    pub conversations: Vec<Conversation>,
+    pub conversations: Vec<Arc<Conversation>>,
     /// Older closed conversations, compacted into summaries, least recently active first (at
     /// most [`MAX_SUMMARIES`](crate::bound::MAX_SUMMARIES); older ones are only counted, in
     /// `counters.conversations_forgotten`). Their events stay in the log.
@@ -418,11 +419,15 @@ impl Journey {
             .iter()
             .rev()
             .find(|c| c.status == ConversationStatus::Open)
+            .map(AsRef::as_ref)
     }
 
     /// The conversation with this id, or the one it was joined into, if kept whole.
     pub fn conversation(&self, id: &ConversationId) -> Option<&Conversation> {
-        self.conversations.iter().find(|c| c.answers_to(id))
+        self.conversations
+            .iter()
+            .find(|c| c.answers_to(id))
+            .map(AsRef::as_ref)
     }
 
     /// The summary of the compacted conversation with this id (or the one it was joined

@@ -10,6 +10,8 @@
 //! The merged journey is brought within its bounds ([`crate::bound`]): two long histories
 //! make one of the same size, and what that compacts stays compacted after an unmerge.
 
+use std::sync::Arc;
+
 use crate::ids::CustomerId;
 use crate::journey::{
     Conversation, ConversationSummary, Journey, LinkedIdentity, MergeRecord, Share,
@@ -37,6 +39,17 @@ macro_rules! owned {
     )*};
 }
 owned!(LinkedIdentity, Conversation, ConversationSummary);
+
+/// A shared conversation is copied only when its owner changes.
+impl<T: Owned + Clone> Owned for Arc<T> {
+    fn owner(&self) -> Option<&CustomerId> {
+        self.as_ref().owner()
+    }
+
+    fn owner_mut(&mut self) -> &mut Option<CustomerId> {
+        Arc::make_mut(self).owner_mut()
+    }
+}
 
 /// Tags what the absorbed customer `id` brings with it, unless a member of its own did.
 fn adopt<T: Owned>(items: &mut [T], id: &CustomerId) {

@@ -160,13 +160,13 @@ fn continuation<'a>(
                 .any(|t| t.token == token && now < t.expires_at)
         })
     {
-        return Some((c, Continuation::Token));
+        return Some((c.as_ref(), Continuation::Token));
     }
     let open = conversations.iter().rfind(|c| {
         c.status == ConversationStatus::Open
             && now <= c.last_activity_at.plus(policy.inactivity_timeout)
     });
-    if let Some(c) = open {
+    if let Some(c) = open.map(AsRef::as_ref) {
         if now <= c.last_activity_at.plus(policy.continuation_window) {
             return Some((c, Continuation::WithinWindow));
         }
@@ -177,6 +177,7 @@ fn continuation<'a>(
     conversations
         .iter()
         .filter(|c| c.intent.is_some())
+        .map(AsRef::as_ref)
         .filter_map(|c| {
             let closed = match c.status {
                 ConversationStatus::Open => c.last_activity_at.plus(policy.inactivity_timeout),

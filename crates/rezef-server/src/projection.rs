@@ -23,7 +23,7 @@ pub fn open_store(
     config: &ServerConfig,
     path: &Path,
     cache: &JourneyCache,
-) -> Result<Arc<dyn JourneyStore>> {
+) -> Result<Arc<CachedStore>> {
     let sled: Arc<dyn JourneyStore> = Arc::new(SledStore::open(path)?);
     let settings = config.projection.store_config();
     Ok(Arc::new(CachedStore::sharing(
@@ -38,7 +38,7 @@ pub fn open_store(
 pub fn projector(
     config: &ServerConfig,
     log: Arc<dyn Log>,
-    store: Arc<dyn JourneyStore>,
+    store: Arc<CachedStore>,
 ) -> Result<Projector> {
     let window = config.projection.store_config().dedup_window;
     Ok(Projector::with_window(log, store, window)?)

@@ -16,7 +16,7 @@ use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
     journeys_server::JourneysServer, routing_server::RoutingServer,
 };
-use rezef_store::{JourneyStore, Partitioning, Projector};
+use rezef_store::{CachedStore, Partitioning, Projector};
 use tokio::net::TcpListener;
 use tower::util::MapResponseLayer;
 use tracing::{Instrument, error, info, info_span};
@@ -50,7 +50,7 @@ enum Storage {
     /// The embedded log and one store, all here.
     Single {
         log: Arc<dyn Log>,
-        store: Arc<dyn JourneyStore>,
+        store: Arc<CachedStore>,
     },
     /// A Kafka topic whose partitions this node shares with others; each partition it owns
     /// gets a store of its own when the group assigns it.

@@ -64,14 +64,6 @@ impl<K: Eq + Hash, V> ByTenant<K, V> {
         self.tenant(tenant).insert(key, value)
     }
 
-    pub fn remove<Q>(&mut self, tenant: &TenantId, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Eq + Hash + ?Sized,
-    {
-        self.tenants.get_mut(tenant)?.remove(key)
-    }
-
     /// How many entries, over all tenants.
     pub fn len(&self) -> usize {
         self.tenants.values().map(HashMap::len).sum()

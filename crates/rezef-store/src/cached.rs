@@ -3,8 +3,8 @@
 //!
 //! Kafka Streams puts a record cache in front of its state stores and flushes it on commit;
 //! Rezef can go further because its log already carries durability. A [`CachedStore`]
-//! takes every projection step into memory ([`Tables`]), where reads see it at once, and
-//! writes what changed to the store below (sled) as one atomic batch per checkpoint: every
+//! takes every projection step into memory ([`Tables`]; journeys are folded there in place,
+//! `crate::workspace`), where reads see it at once, and writes what changed to the store below (sled) as one atomic batch per checkpoint: every
 //! `checkpoint_interval`, or sooner when the changed journeys pass `checkpoint_dirty_mib`.
 //! A crash loses at most the steps since the last checkpoint, and the projector folds them
 //! again from the log (it only ever folds durable records, so nothing a reader saw is lost).
@@ -29,6 +29,7 @@ use crate::Result;
 use crate::dedup::AppliedIds;
 use crate::memory::Tables;
 use crate::store::{Checkpoint, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::workspace::Workspace;
 
 /// How the projection uses memory and how often it checkpoints (`[projection]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,20 +56,20 @@ impl Default for ProjectionConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Entry {
+pub(crate) enum Entry {
     Journey(CustomerId),
     Identity(String),
 }
 
 /// A cached answer from below, negative ones included.
 #[derive(Debug, Clone)]
-enum Cached {
+pub(crate) enum Cached {
     Journey(Option<Arc<Journey>>),
     Owner(Option<CustomerId>),
 }
 
 /// Which store, then what.
-type Key = (u32, TenantId, Entry);
+pub(crate) type Key = (u32, TenantId, Entry);
 
 #[derive(Debug, Clone)]
 struct Weigh;
@@ -123,11 +124,11 @@ pub fn weight(journey: &Journey) -> u64 {
 }
 
 #[derive(Debug)]
-struct Layers {
-    /// Steps committed since the last checkpoint began.
-    active: Tables,
+pub(crate) struct Layers {
+    /// Steps folded since the last checkpoint began.
+    pub(crate) active: Tables,
     /// The checkpoint being written, readable until it is.
-    flushing: Option<Arc<Tables>>,
+    pub(crate) flushing: Option<Arc<Tables>>,
     /// Counts finished checkpoints: a read from below may fill the cache only if none
     /// finished meanwhile (else it could put back what the checkpoint replaced).
     epoch: u64,
@@ -169,6 +170,18 @@ impl JourneyCache {
         self.entries.weight()
     }
 
+    pub(crate) fn get(&self, key: &Key) -> Option<Cached> {
+        self.entries.get(key)
+    }
+
+    pub(crate) fn insert(&self, key: Key, value: Cached) {
+        self.entries.insert(key, value);
+    }
+
+    pub(crate) fn remove(&self, key: &Key) -> Option<Cached> {
+        self.entries.remove(key).map(|(_, value)| value)
+    }
+
     /// A key space of its own for a store (also a fresh one after a clear, leaving the old
     /// entries to be evicted).
     fn new_store(&self) -> u32 {
@@ -181,15 +194,20 @@ impl Layers {
     fn oldest_first(&self) -> impl Iterator<Item = &Tables> {
         self.flushing.as_deref().into_iter().chain([&self.active])
     }
+
+    /// Asks the tables in memory, newest first.
+    pub(crate) fn ask<T>(&self, ask: impl Fn(&Tables) -> Option<T>) -> Option<T> {
+        ask(&self.active).or_else(|| self.flushing.as_deref().and_then(ask))
+    }
 }
 
 /// A journey store in memory in front of a durable one (see the module docs).
 #[derive(Debug)]
 pub struct CachedStore {
-    below: Arc<dyn JourneyStore>,
+    pub(crate) below: Arc<dyn JourneyStore>,
     config: ProjectionConfig,
     layers: RwLock<Layers>,
-    clean: JourneyCache,
+    pub(crate) clean: JourneyCache,
     /// This store's key space in `clean`.
     id: AtomicU32,
     /// The store below held something when it was opened: misses must ask it.
@@ -233,12 +251,12 @@ impl CachedStore {
         &self.config
     }
 
-    fn key(&self, tenant: &TenantId, entry: Entry) -> Key {
+    pub(crate) fn key(&self, tenant: &TenantId, entry: Entry) -> Key {
         (self.id.load(Ordering::Relaxed), tenant.clone(), entry)
     }
 
     /// Whether the store below may hold what memory does not.
-    fn incomplete(&self) -> bool {
+    pub(crate) fn incomplete(&self) -> bool {
         self.below_had_data.load(Ordering::Relaxed) || self.clean.evicted.load(Ordering::Relaxed)
     }
 
@@ -253,13 +271,29 @@ impl CachedStore {
     /// Asks the layers in memory, newest first; `Err(epoch)` if none knows.
     fn in_memory<T>(&self, ask: impl Fn(&Tables) -> Option<T>) -> Result<T, u64> {
         let layers = self.read();
-        if let Some(found) = ask(&layers.active) {
-            return Ok(found);
+        layers.ask(ask).ok_or(layers.epoch)
+    }
+
+    /// Folds in place (a projection step's records, one at a time): `fold` changes the
+    /// journeys in memory under the layers' write lock, so readers see each event whole.
+    pub fn fold<T>(&self, fold: impl FnOnce(&mut Workspace<'_>) -> T) -> T {
+        let mut layers = self.write();
+        fold(&mut Workspace::new(self, &mut layers))
+    }
+
+    /// Cuts a checkpoint: what was folded so far is set aside to be written by
+    /// [`Self::write_sealed`], and what comes next goes to fresh tables. Called between
+    /// projection steps, so that a checkpoint never holds part of one. `false` if there is
+    /// nothing to write or a checkpoint is still being written.
+    pub fn seal(&self) -> bool {
+        let mut layers = self.write();
+        if layers.active.is_empty() || layers.flushing.is_some() {
+            return false;
         }
-        match layers.flushing.as_deref().and_then(&ask) {
-            Some(found) => Ok(found),
-            None => Err(layers.epoch),
-        }
+        let tables = Arc::new(std::mem::take(&mut layers.active));
+        layers.flushing = Some(tables);
+        layers.last_checkpoint = Instant::now();
+        true
     }
 
     /// Fills the cache with an answer from below, unless a checkpoint finished since the
@@ -274,7 +308,7 @@ impl CachedStore {
     /// Asks memory, then the cache, then (if it may know more) the store below.
     fn lookup<T>(
         &self,
-        key: Key,
+        key: impl FnOnce() -> Key,
         ask: impl Fn(&Tables) -> Option<T>,
         cached: impl Fn(Cached) -> Option<T>,
         below: impl FnOnce() -> Result<T>,
@@ -285,6 +319,7 @@ impl CachedStore {
             Ok(found) => return Ok(found),
             Err(epoch) => epoch,
         };
+        let key = key();
         if let Some(found) = self.clean.entries.get(&key).and_then(cached) {
             return Ok(found);
         }
@@ -294,6 +329,59 @@ impl CachedStore {
         let found = below()?;
         self.fill(epoch, key, to_cache(&found));
         Ok(found)
+    }
+
+    /// Writes the sealed tables to the store below as one batch.
+    pub fn write_sealed(&self) -> Result<()> {
+        let _one = self
+            .one_checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.write_sealed_locked()
+    }
+
+    fn write_sealed_locked(&self) -> Result<()> {
+        let Some(flushing) = self.read().flushing.clone() else {
+            return Ok(());
+        };
+        let batch = flushing.to_batch();
+        let written = self.below.commit(batch);
+        let mut weights = (0u64, 0u64);
+        if written.is_ok() {
+            for (tenant, customer, journey) in flushing.journeys(None) {
+                let journey = journey.cloned();
+                if let Some(journey) = &journey {
+                    weights = (weights.0 + weight(journey), weights.1 + 1);
+                }
+                let key = self.key(tenant, Entry::Journey(customer.clone()));
+                self.clean.entries.insert(key, Cached::Journey(journey));
+            }
+            for (tenant, key, owner) in flushing.links() {
+                let key = self.key(tenant, Entry::Identity(key.to_owned()));
+                self.clean
+                    .entries
+                    .insert(key, Cached::Owner(Some(owner.clone())));
+            }
+        }
+        let mut layers = self.write();
+        if let Err(error) = written {
+            // Not written: what it held goes back in front of what came since.
+            let mut restored = Tables::default();
+            restored.apply(flushing.to_batch());
+            let since = std::mem::take(&mut layers.active);
+            let folded = since.next_offset().or(flushing.next_offset());
+            restored.apply(since.to_batch());
+            restored.set_next_offset(folded);
+            layers.active = restored;
+            layers.flushing = None;
+            return Err(error);
+        }
+        layers.flushing = None;
+        layers.epoch += 1;
+        if let Some(average) = weights.0.checked_div(weights.1) {
+            layers.average_weight = average;
+        }
+        Ok(())
     }
 
     fn has_changes(&self) -> bool {
@@ -338,57 +426,13 @@ impl JourneyStore for CachedStore {
             .one_checkpoint
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let flushing = {
-            let mut layers = self.write();
-            if layers.active.is_empty() {
-                return Ok(());
-            }
-            let tables = Arc::new(std::mem::take(&mut layers.active));
-            layers.flushing = Some(tables.clone());
-            layers.last_checkpoint = Instant::now();
-            tables
-        };
-        let batch = flushing.to_batch();
-        let written = self.below.commit(batch);
-        let mut weights = (0u64, 0u64);
-        if written.is_ok() {
-            for (tenant, customer, journey) in flushing.journeys(None) {
-                let journey = journey.cloned();
-                if let Some(journey) = &journey {
-                    weights = (weights.0 + weight(journey), weights.1 + 1);
-                }
-                let key = self.key(tenant, Entry::Journey(customer.clone()));
-                self.clean.entries.insert(key, Cached::Journey(journey));
-            }
-            for (tenant, key, owner) in flushing.links() {
-                let key = self.key(tenant, Entry::Identity(key.to_owned()));
-                self.clean
-                    .entries
-                    .insert(key, Cached::Owner(Some(owner.clone())));
-            }
-        }
-        let mut layers = self.write();
-        if let Err(error) = written {
-            // Not written: what it held goes back in front of what came since.
-            let mut restored = Tables::default();
-            restored.apply(flushing.to_batch());
-            let since = std::mem::take(&mut layers.active);
-            restored.apply(since.to_batch());
-            layers.active = restored;
-            layers.flushing = None;
-            return Err(error);
-        }
-        layers.flushing = None;
-        layers.epoch += 1;
-        if let Some(average) = weights.0.checked_div(weights.1) {
-            layers.average_weight = average;
-        }
-        Ok(())
+        self.seal();
+        self.write_sealed_locked()
     }
 
     fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
         let found = self.lookup(
-            self.key(tenant, Entry::Journey(customer.clone())),
+            || self.key(tenant, Entry::Journey(customer.clone())),
             |tables| tables.journey(tenant, customer).map(|j| j.cloned()),
             |cached| match cached {
                 Cached::Journey(journey) => Some(journey),
@@ -431,7 +475,7 @@ impl JourneyStore for CachedStore {
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
         self.lookup(
-            self.key(tenant, Entry::Identity(identity.index_key())),
+            || self.key(tenant, Entry::Identity(identity.index_key())),
             |tables| tables.resolve(tenant, identity).cloned().map(Some),
             |cached| match cached {
                 Cached::Owner(owner) => Some(owner),

@@ -21,6 +21,7 @@ mod read_ahead;
 mod sled_store;
 mod step;
 mod store;
+mod workspace;
 
 pub use cached::{CachedStore, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
@@ -32,3 +33,4 @@ pub use projector::{
 pub use read_ahead::STEP_RECORDS;
 pub use sled_store::SledStore;
 pub use store::{Checkpoint, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+pub use workspace::Workspace;

@@ -41,12 +41,10 @@ impl Tables {
     pub fn apply(&mut self, batch: ProjectionBatch) {
         self.next_offset = Some(batch.next_offset);
         for journey in batch.journeys {
-            let tenant = journey.tenant_id.clone();
-            self.journeys
-                .insert(&tenant, journey.customer_id.clone(), Some(journey));
+            self.put_journey(journey);
         }
         for (tenant, customer) in batch.removed {
-            self.journeys.insert(&tenant, customer, None);
+            self.remove_journey(&tenant, customer);
         }
         for (tenant, identity, customer) in batch.identities {
             let key = (tenant, identity.index_key());
@@ -87,6 +85,10 @@ impl Tables {
         self.next_offset
     }
 
+    pub fn set_next_offset(&mut self, next_offset: Option<u64>) {
+        self.next_offset = next_offset;
+    }
+
     /// Journeys changed (or removed) here.
     pub fn journey_count(&self) -> usize {
         self.journeys.len()
@@ -98,6 +100,40 @@ impl Tables {
         customer: &CustomerId,
     ) -> Option<Option<&Arc<Journey>>> {
         self.journeys.get(tenant, customer).map(Option::as_ref)
+    }
+
+    /// The journey to fold in place: `None` if these tables do not know it, `Some(None)` if it
+    /// is gone. A journey a reader still holds is copied first (copy on write).
+    pub fn journey_mut(
+        &mut self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Option<Option<&mut Journey>> {
+        (self.journeys.get_mut(tenant, customer)).map(|journey| journey.as_mut().map(Arc::make_mut))
+    }
+
+    /// Keeps `journey` under its customer.
+    pub fn put_journey(&mut self, journey: Arc<Journey>) {
+        let tenant = journey.tenant_id.clone();
+        self.journeys
+            .insert(&tenant, journey.customer_id.clone(), Some(journey));
+    }
+
+    /// Takes the journey out, leaving it gone (until one is put back).
+    pub fn take_journey(
+        &mut self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Option<Arc<Journey>> {
+        self.journeys
+            .get_mut(tenant, customer)
+            .and_then(Option::take)
+    }
+
+    /// Records that the journey is gone from here (moved to another partition), hiding what
+    /// a store below holds.
+    pub fn remove_journey(&mut self, tenant: &TenantId, customer: CustomerId) {
+        self.journeys.insert(tenant, customer, None);
     }
 
     pub fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Option<&CustomerId> {

@@ -1,9 +1,9 @@
 //! The projector: reads the log in order and folds each event into journey state.
 //!
-//! Every step commits the state it produced together with the offset it reached, in one
-//! atomic store commit; with a [`crate::CachedStore`] that commit is in memory, and a
-//! checkpoint writes many steps to sled at once, on the other core while folding goes on.
-//! After a crash the store holds a whole checkpoint or none of it, and the projector
+//! It folds into the projection in memory, a [`CachedStore`], in place (`crate::workspace`);
+//! each step then commits its indexes with the offset it reached, and a checkpoint, cut
+//! between steps, writes many steps to sled at once, on the other core while folding goes
+//! on. After a crash the store holds a whole checkpoint or none of it, and the projector
 //! resumes from its offset: no event is applied twice, none is skipped. An event id
 //! applied within the recent-ids window is not applied again (it counts as a duplicate;
 //! `crate::dedup`).
@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::cached::CachedStore;
 use crate::dedup::DedupWindow;
 use crate::partitioning::Partitioning;
 use crate::read_ahead::{Decoded, ReadAhead};
@@ -85,7 +86,7 @@ pub struct ProjectionStats {
 #[derive(Debug)]
 pub struct Projector {
     log: Arc<dyn Log>,
-    store: Arc<dyn JourneyStore>,
+    store: Arc<CachedStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
     window: Arc<Mutex<DedupWindow>>,
@@ -109,14 +110,14 @@ impl Projector {
     /// A projector under the default continuity policy. Refuses a store that has projected
     /// past the log's end (a restored backup, a lost segment): it would silently pass over
     /// the new events at those offsets.
-    pub fn new(log: Arc<dyn Log>, store: Arc<dyn JourneyStore>) -> Result<Self> {
+    pub fn new(log: Arc<dyn Log>, store: Arc<CachedStore>) -> Result<Self> {
         Self::with_window(log, store, DEFAULT_DEDUP_WINDOW)
     }
 
     /// A projector remembering `dedup_window` of the latest event ids.
     pub fn with_window(
         log: Arc<dyn Log>,
-        store: Arc<dyn JourneyStore>,
+        store: Arc<CachedStore>,
         dedup_window: usize,
     ) -> Result<Self> {
         let stored = store.projected_offset()?;
@@ -153,7 +154,6 @@ impl Projector {
 
     fn step(&self) -> Step {
         Step::new(
-            self.store.clone(),
             self.policies.clone(),
             self.partitioning.clone(),
             self.window.clone(),
@@ -178,7 +178,7 @@ impl Projector {
         let from = *self.position.borrow();
         let mut ahead = ReadAhead::start(self.log.clone(), from, Some(until));
         while let Some(batch) = ahead.next().await {
-            let step = fold(self.step(), batch?).await?;
+            let step = fold(&self.store, self.step(), batch?).await?;
             self.commit(step, &mut stats, Pace::CatchingUp).await?;
             progress(*self.position.borrow());
         }
@@ -197,7 +197,7 @@ impl Projector {
             loop {
                 match tokio::time::timeout(IDLE_CHECK, ahead.next()).await {
                     Ok(Some(batch)) => {
-                        let step = fold(self.step(), batch?).await?;
+                        let step = fold(&self.store, self.step(), batch?).await?;
                         self.commit(step, &mut stats, Pace::Live).await?;
                     }
                     // The log is closed.
@@ -211,8 +211,11 @@ impl Projector {
             () = shutdown => Ok(()),
         };
         let last = self.checkpoint_written().await;
-        let store = self.store.clone();
-        spawn_blocking(move || store.flush()).await?;
+        // A failed step may have folded part of its records: only a clean stop checkpoints.
+        if result.is_ok() {
+            let store = self.store.clone();
+            spawn_blocking(move || store.flush()).await?;
+        }
         span.in_scope(|| debug!(?stats, "projector stopped"));
         result.and(last)
     }
@@ -234,11 +237,8 @@ impl Projector {
         let step_stats = step.stats();
         let store = self.store.clone();
         let (offset, changed) = spawn_blocking(move || {
-            let batch = step.finish();
+            let (batch, changed) = step.finish();
             let offset = batch.next_offset;
-            let changed: Vec<(TenantId, CustomerId)> = (batch.journeys.iter())
-                .map(|j| (j.tenant_id.clone(), j.customer_id.clone()))
-                .collect();
             store.commit(batch)?;
             Ok((offset, changed))
         })
@@ -278,10 +278,13 @@ impl Projector {
             (Some(Checkpoint::Dirty), _) | (Some(Checkpoint::Interval), Pace::Live) => {}
         }
         self.checkpoint_written().await?;
-        let store = self.store.clone();
-        self.checkpoint = Some(tokio::task::spawn_blocking(move || {
-            info_span!("checkpoint").in_scope(|| store.checkpoint())
-        }));
+        // Cut here, between steps; written on another thread while folding goes on.
+        if self.store.seal() {
+            let store = self.store.clone();
+            self.checkpoint = Some(tokio::task::spawn_blocking(move || {
+                info_span!("checkpoint").in_scope(|| store.write_sealed())
+            }));
+        }
         Ok(())
     }
 
@@ -313,11 +316,12 @@ async fn relay(partitioning: &Partitioning, events: Vec<Event>) {
     }
 }
 
-/// Folds decoded records into a step, off the async runtime.
-async fn fold(mut step: Step, records: Vec<Decoded>) -> Result<Step> {
+/// Folds decoded records into the store in place, one at a time, off the async runtime.
+async fn fold(store: &Arc<CachedStore>, mut step: Step, records: Vec<Decoded>) -> Result<Step> {
+    let store = store.clone();
     spawn_blocking(move || {
         for record in records {
-            step.record(record)?;
+            store.fold(|workspace| step.record(workspace, record))?;
         }
         Ok(step)
     })
@@ -339,7 +343,7 @@ async fn spawn_blocking<T: Send + 'static>(
 /// `partitioning`'s relay receives them again and may drop them.
 pub async fn rebuild(
     log: Arc<dyn Log>,
-    store: Arc<dyn JourneyStore>,
+    store: Arc<CachedStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
     dedup_window: usize,

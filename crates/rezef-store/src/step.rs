@@ -1,5 +1,6 @@
-//! One projection step: a batch of decoded records folded into journey state, loaded once
-//! per customer and handed to the store as one [`ProjectionBatch`].
+//! One projection step: a batch of decoded records folded into journey state in place (in a
+//! [`Workspace`]), and what else it produced (identity links, offsets, tokens, agents)
+//! handed to the store as one [`ProjectionBatch`].
 //!
 //! Customers merged into another keep a record that points there; an event about them is
 //! applied to the journey at the end of the pointers (the root) and attributed to them. On
@@ -25,22 +26,21 @@ use crate::dedup::{self, DedupWindow};
 use crate::partitioning::Partitioning;
 use crate::projector::ProjectionStats;
 use crate::read_ahead::Decoded;
-use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::store::{ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::workspace::Workspace;
 use crate::{Error, Result};
 
 /// How many merge pointers a lookup follows before calling the store corrupt.
 const MAX_MERGE_DEPTH: usize = 64;
 
-/// One projection step: state loaded once per customer, written once. Customers merged into
-/// another keep a record that points there; an event about them is applied to the journey
-/// at the end of the pointers (the root) and attributed to them.
+/// One projection step: journeys folded in place, indexes gathered for one commit. Customers
+/// merged into another keep a record that points there; an event about them is applied to
+/// the journey at the end of the pointers (the root) and attributed to them.
 pub struct Step {
-    store: Arc<dyn JourneyStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
-    journeys: ByTenant<CustomerId, Journey>,
-    /// Journeys that left this partition in this step (restored elsewhere by an unmerge).
-    removed: ByTenant<CustomerId, ()>,
+    /// The journeys the step loaded or changed, announced when it commits.
+    touched: ByTenant<CustomerId, ()>,
     links: HashMap<(TenantId, String), CustomerId>,
     tokens: HashMap<(TenantId, String), Option<TokenGrant>>,
     window: Arc<Mutex<DedupWindow>>,
@@ -53,17 +53,14 @@ pub struct Step {
 
 impl Step {
     pub fn new(
-        store: Arc<dyn JourneyStore>,
         policies: Arc<Policies>,
         partitioning: Option<Partitioning>,
         window: Arc<Mutex<DedupWindow>>,
     ) -> Self {
         Self {
-            store,
             policies,
             partitioning,
-            journeys: ByTenant::default(),
-            removed: ByTenant::default(),
+            touched: ByTenant::default(),
             links: HashMap::new(),
             tokens: HashMap::new(),
             window,
@@ -83,21 +80,54 @@ impl Step {
         self.stats
     }
 
-    /// Folds one record.
-    pub fn record(&mut self, record: Decoded) -> Result<()> {
-        self.stats.records += 1;
-        self.batch.next_offset = record.offset + 1;
+    /// Folds one record in place, in `workspace`.
+    pub fn record(&mut self, workspace: &mut Workspace<'_>, record: Decoded) -> Result<()> {
+        Folding {
+            step: self,
+            ws: workspace,
+        }
+        .record(record)
+    }
+
+    /// Everything the step produced besides the journeys (folded in place), for the store,
+    /// and the journeys it touched.
+    pub fn finish(self) -> (ProjectionBatch, Vec<(TenantId, CustomerId)>) {
+        let mut batch = self.batch;
+        let changes = self
+            .window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_changes();
+        (batch.applied, batch.forgotten) = (changes.applied, changes.forgotten);
+        batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
+        let touched = (self.touched.into_iter())
+            .map(|(tenant, customer, ())| (tenant, customer))
+            .collect();
+        (batch, touched)
+    }
+}
+
+/// One record being folded: the step's state and the workspace it folds in.
+struct Folding<'a, 'l> {
+    step: &'a mut Step,
+    ws: &'a mut Workspace<'l>,
+}
+
+impl Folding<'_, '_> {
+    fn record(&mut self, record: Decoded) -> Result<()> {
+        self.step.stats.records += 1;
+        self.step.batch.next_offset = record.offset + 1;
         let event = match record.event {
             Ok(event) => event,
             Err(error) => {
-                self.stats.undecodable += 1;
+                self.step.stats.undecodable += 1;
                 warn!(offset = record.offset, %error, "passing over an undecodable log record");
                 return Ok(());
             }
         };
         let digest = dedup::digest(&event.tenant_id, &event.event_id);
         let duplicate = {
-            let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+            let mut window = self.step.window.lock().unwrap_or_else(|e| e.into_inner());
             let seen = window.contains(digest);
             if !seen {
                 window.insert(digest);
@@ -105,7 +135,7 @@ impl Step {
             seen
         };
         if duplicate {
-            self.stats.duplicates += 1;
+            self.step.stats.duplicates += 1;
             if event.customer.is_some() && !matches!(event.payload, Payload::Handover(_)) {
                 let component = self.component(&event)?;
                 let root = self.root(&event.tenant_id, &component)?;
@@ -115,16 +145,16 @@ impl Step {
             }
             return Ok(());
         }
-        self.stats.applied += 1;
+        self.step.stats.applied += 1;
 
         if let Payload::AgentPresenceChanged { agent_id, .. } = &event.payload {
             let key = (event.tenant_id.clone(), agent_id.clone());
-            let current = match self.agents.remove(&key) {
+            let current = match self.step.agents.remove(&key) {
                 Some(state) => Some(state),
-                None => self.store.agent(&key.0, &key.1)?,
+                None => self.ws.agent(&key.0, &key.1)?,
             };
             if let Some(state) = AgentState::fold(current, record.offset, &event) {
-                self.agents.insert(key, state);
+                self.step.agents.insert(key, state);
             }
             return Ok(());
         }
@@ -133,7 +163,10 @@ impl Step {
                 version: *version,
                 config: config.clone(),
             };
-            self.batch.routing.push((event.tenant_id.clone(), record));
+            self.step
+                .batch
+                .routing
+                .push((event.tenant_id.clone(), record));
             return Ok(());
         }
         if let Payload::Handover(handover) = &event.payload {
@@ -147,7 +180,8 @@ impl Step {
 
     /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).
     fn here(&self, tenant: &TenantId, customer: &CustomerId) -> bool {
-        self.partitioning
+        self.step
+            .partitioning
             .as_ref()
             .is_none_or(|p| p.holds(tenant, customer))
     }
@@ -156,8 +190,8 @@ impl Step {
     fn forward(&mut self, event: &Event, member: CustomerId, journey: CustomerId) {
         match event.forwarded(member, journey) {
             Some(forwarded) => {
-                self.stats.forwarded += 1;
-                self.outbox.push(forwarded);
+                self.step.stats.forwarded += 1;
+                self.step.outbox.push(forwarded);
             }
             None => warn!(tenant = %event.tenant_id, event = %event.event_id,
                 "an event forwarded too many times is dropped: merge pointers form a loop"),
@@ -165,13 +199,13 @@ impl Step {
     }
 
     fn send(&mut self, handover: Handover, cause: &Event) {
-        self.outbox.push(handover.event(cause));
+        self.step.outbox.push(handover.event(cause));
     }
 
     fn customer_event(&mut self, offset: u64, recorded_at: Timestamp, event: &Event) -> Result<()> {
         let tenant = &event.tenant_id;
         let at = fold::time_of(event, Some(recorded_at));
-        let policies = self.policies.clone();
+        let policies = self.step.policies.clone();
         let policy = policies.for_tenant(tenant);
         let mut component = self.component(event)?;
         let mut root = self.root(tenant, &component)?;
@@ -279,7 +313,8 @@ impl Step {
         let applied = journey.apply_with(offset, event, &cx);
         let first_seen = journey.first_seen_at;
         // Indexed under the member it came from, so that an unmerge splits the history too.
-        self.batch
+        self.step
+            .batch
             .customer_events
             .push((tenant.clone(), component.clone(), offset));
         for identity in applied.linked {
@@ -303,7 +338,8 @@ impl Step {
             self.send(claim, event);
         }
         for conversation in applied.opened {
-            self.batch
+            self.step
+                .batch
                 .conversations
                 .push((tenant.clone(), conversation, component.clone()));
         }
@@ -316,9 +352,10 @@ impl Step {
         });
         let used = applied.tokens_used.into_iter().map(|t| (t, None));
         for (token, owner) in issued.chain(used) {
-            self.tokens
+            self.step
+                .tokens
                 .insert((tenant.clone(), token.clone()), owner.clone());
-            self.batch.tokens.push((tenant.clone(), token, owner));
+            self.step.batch.tokens.push((tenant.clone(), token, owner));
         }
         Ok(())
     }
@@ -358,7 +395,7 @@ impl Step {
                     self.send(claim, event);
                     return Ok(());
                 }
-                let policies = self.policies.clone();
+                let policies = self.step.policies.clone();
                 let policy = policies.for_tenant(tenant);
                 let (method, assurance) = match resolution::verdict(*verified, policy, identity) {
                     Ok(verified) => verified,
@@ -505,24 +542,27 @@ impl Step {
 
     /// Links an identity to a customer in the index.
     fn link(&mut self, tenant: &TenantId, identity: ChannelIdentity, customer: CustomerId) {
-        self.links
+        self.step
+            .links
             .insert((tenant.clone(), identity.index_key()), customer.clone());
-        self.batch
+        self.step
+            .batch
             .identities
             .push((tenant.clone(), identity, customer));
     }
 
     /// Keeps a journey (or pointer) under its customer.
     fn put(&mut self, journey: Journey) {
-        let tenant = journey.tenant_id.clone();
-        self.removed.remove(&tenant, &journey.customer_id);
-        self.journeys
-            .insert(&tenant, journey.customer_id.clone(), journey);
+        touch(
+            &mut self.step.touched,
+            &journey.tenant_id,
+            &journey.customer_id,
+        );
+        self.ws.put(journey);
     }
 
     fn remove(&mut self, tenant: &TenantId, customer: &CustomerId) {
-        self.journeys.remove(tenant, customer);
-        self.removed.insert(tenant, customer.clone(), ());
+        self.ws.remove(tenant, customer);
     }
 
     /// The customer the event's reference names: the one a partition forwarded it for, the
@@ -556,20 +596,20 @@ impl Step {
         identity: &ChannelIdentity,
     ) -> Result<Option<CustomerId>> {
         let key = (tenant.clone(), identity.index_key());
-        if let Some(owner) = self.links.get(&key) {
+        if let Some(owner) = self.step.links.get(&key) {
             return Ok(Some(owner.clone()));
         }
-        let owner = self.store.resolve(tenant, identity)?;
+        let owner = self.ws.resolve(tenant, identity)?;
         if let Some(owner) = &owner {
-            self.links.insert(key, owner.clone());
+            self.step.links.insert(key, owner.clone());
         }
         Ok(owner)
     }
 
     fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
-        match self.tokens.get(&(tenant.clone(), token.to_owned())) {
+        match self.step.tokens.get(&(tenant.clone(), token.to_owned())) {
             Some(grant) => Ok(grant.clone()),
-            None => self.store.token(tenant, token),
+            None => self.ws.token(tenant, token),
         }
     }
 
@@ -591,17 +631,13 @@ impl Step {
         })
     }
 
-    /// The journey of `customer`, loaded once per step.
+    /// The journey of `customer`, to fold in place.
     fn load(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<&mut Journey>> {
-        if self.removed.contains(tenant, customer) {
-            return Ok(None);
+        let journey = self.ws.journey(tenant, customer)?;
+        if journey.is_some() {
+            touch(&mut self.step.touched, tenant, customer);
         }
-        if !self.journeys.contains(tenant, customer)
-            && let Some(journey) = self.store.journey(tenant, customer)?
-        {
-            self.journeys.insert(tenant, customer.clone(), journey);
-        }
-        Ok(self.journeys.get_mut(tenant, customer))
+        Ok(journey)
     }
 
     fn load_or_new(
@@ -610,13 +646,11 @@ impl Step {
         customer: &CustomerId,
         at: rezef_events::Timestamp,
     ) -> Result<&mut Journey> {
-        self.load(tenant, customer)?;
-        self.removed.remove(tenant, customer);
-        Ok(self
-            .journeys
-            .tenant(tenant)
-            .entry(customer.clone())
-            .or_insert_with(|| Journey::new(tenant.clone(), customer.clone(), at)))
+        if self.load(tenant, customer)?.is_none() {
+            self.put(Journey::new(tenant.clone(), customer.clone(), at));
+        }
+        self.load(tenant, customer)?
+            .ok_or_else(|| unreachable!("a journey was put above"))
     }
 
     /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.
@@ -628,45 +662,33 @@ impl Step {
         record: MergeRecord,
         at: rezef_events::Timestamp,
     ) -> Result<()> {
-        self.load(tenant, absorbed)?;
-        let Some(taken) = self.journeys.remove(tenant, absorbed) else {
+        let Some(taken) = self.ws.take(tenant, absorbed)? else {
             return Ok(());
         };
         let tombstone = self
             .load_or_new(tenant, survivor, at)?
             .absorb(taken, record);
         debug!(%tenant, %survivor, %absorbed, "customers merged");
-        self.journeys.insert(tenant, absorbed.clone(), tombstone);
+        self.put(tombstone);
         Ok(())
     }
+}
 
-    /// Everything the step produced, for the store.
-    pub fn finish(mut self) -> ProjectionBatch {
-        let changes = self
-            .window
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take_changes();
-        (self.batch.applied, self.batch.forgotten) = (changes.applied, changes.forgotten);
-        self.batch.journeys = (self.journeys.into_iter())
-            .map(|(_, _, journey)| Arc::new(journey))
-            .collect();
-        self.batch.removed = (self.removed.into_iter())
-            .map(|(tenant, customer, ())| (tenant, customer))
-            .collect();
-        self.batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
-        self.batch
+/// Notes that the step touched a journey (the customer is cloned only the first time).
+fn touch(touched: &mut ByTenant<CustomerId, ()>, tenant: &TenantId, customer: &CustomerId) {
+    if !touched.contains(tenant, customer) {
+        touched.insert(tenant, customer.clone(), ());
     }
 }
 
 /// What identity resolution asks of the projection, answered from the step (and through it
 /// the store) for one tenant.
-struct Lookup<'a> {
-    step: &'a mut Step,
+struct Lookup<'a, 'b, 'l> {
+    step: &'a mut Folding<'b, 'l>,
     tenant: &'a TenantId,
 }
 
-impl Directory for Lookup<'_> {
+impl Directory for Lookup<'_, '_, '_> {
     type Error = Error;
 
     fn owner(&mut self, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {

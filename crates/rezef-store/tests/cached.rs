@@ -72,15 +72,11 @@ fn traffic(customers: usize, rounds: usize) -> Vec<Event> {
     events
 }
 
-fn all(store: &Arc<dyn JourneyStore>) -> Vec<Journey> {
+fn all(store: &Arc<CachedStore>) -> Vec<Journey> {
     store.journeys(None).map(|j| j.expect("decodes")).collect()
 }
 
-async fn project(
-    fixture: &Fixture,
-    store: &Arc<dyn JourneyStore>,
-    until: u64,
-) -> Result<(), Error> {
+async fn project(fixture: &Fixture, store: &Arc<CachedStore>, until: u64) -> Result<(), Error> {
     let mut projector = Projector::with_window(fixture.log(), store.clone(), 1000)?;
     projector.catch_up(until, |_| {}).await.map(|_| ())
 }
@@ -124,6 +120,7 @@ async fn a_store_ahead_of_its_log_is_refused_with_both_offsets_and_the_fix() {
         .expect("commit");
     fixture.publish(&traffic(2, 3)).await;
     let end = fixture.log.end_offset();
+    let store = Arc::new(CachedStore::new(store, ProjectionConfig::default()).expect("cached"));
     let error = Projector::new(fixture.log(), store).expect_err("ahead of the log");
     assert!(
         matches!(error, Error::AheadOfLog { stored: 42, end: e } if e == end),
@@ -190,7 +187,7 @@ proptest! {
                         let sled = fixture.sled("interrupted");
                         let failing: Arc<dyn JourneyStore> = Arc::new(FailingCheckpoint(sled));
                         let store = CachedStore::new(failing, tiny()).expect("cached");
-                        let store: Arc<dyn JourneyStore> = Arc::new(store);
+                        let store = Arc::new(store);
                         let failed = project(&fixture, &store, until).await;
                         prop_assert!(failed.is_err() || before >= until, "the checkpoint failed");
                     }

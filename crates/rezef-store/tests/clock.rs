@@ -10,6 +10,7 @@ use rezef_events::fold::customer_id_for;
 use rezef_events::journey::ConversationStatus;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{CustomerRef, Timestamp};
+use rezef_store::JourneyStore;
 
 use common::{Fixture, project};
 

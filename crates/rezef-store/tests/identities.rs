@@ -16,7 +16,7 @@ use rezef_events::{
     Channel, ChannelIdentity, ConversationId, CustomerId, Event, IdentityKind, Journey, TenantId,
 };
 use rezef_log::Log;
-use rezef_store::{DEFAULT_DEDUP_WINDOW, JourneyStore, Projector, rebuild};
+use rezef_store::{CachedStore, DEFAULT_DEDUP_WINDOW, JourneyStore, Projector, rebuild};
 
 use common::{Fixture, project};
 
@@ -51,7 +51,7 @@ fn verified(
     })
 }
 
-fn journey(store: &Arc<dyn JourneyStore>, customer: &CustomerId) -> Journey {
+fn journey(store: &Arc<CachedStore>, customer: &CustomerId) -> Journey {
     store
         .journey(&acme(), customer)
         .expect("get")
@@ -299,7 +299,7 @@ fn identity_events(specs: &[(usize, u8, usize)]) -> Vec<Event> {
         .collect()
 }
 
-fn everything(store: &Arc<dyn JourneyStore>) -> (Vec<Journey>, Vec<Option<CustomerId>>) {
+fn everything(store: &Arc<CachedStore>) -> (Vec<Journey>, Vec<Option<CustomerId>>) {
     let journeys = store.journeys(None).map(|j| j.expect("decodes")).collect();
     let owners = (0..4)
         .map(|n| {

@@ -63,7 +63,7 @@ impl Relay for Router {
 struct Partitions {
     _dir: TempDir,
     router: Arc<Router>,
-    stores: Vec<Arc<dyn JourneyStore>>,
+    stores: Vec<Arc<CachedStore>>,
     watches: Vec<ProjectionWatch>,
     stop: watch::Sender<bool>,
     published: u64,
@@ -86,7 +86,7 @@ impl Partitions {
             let sled = SledStore::open(dir.path().join(format!("store-{partition}")));
             let sled: Arc<dyn JourneyStore> = Arc::new(sled.expect("store"));
             let cached = CachedStore::new(sled, ProjectionConfig::default()).expect("store");
-            let store: Arc<dyn JourneyStore> = Arc::new(cached);
+            let store = Arc::new(cached);
             let log: Arc<dyn Log> = router.logs[partition as usize].clone();
             let projector = Projector::new(log, store.clone())
                 .expect("projector")

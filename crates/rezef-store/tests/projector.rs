@@ -9,7 +9,7 @@ use rezef_events::fold::customer_id_for;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{Channel, ChannelIdentity, CustomerId, Event, Journey, TenantId};
 use rezef_log::Log;
-use rezef_store::{DEFAULT_DEDUP_WINDOW, JourneyStore, Projector, rebuild};
+use rezef_store::{CachedStore, DEFAULT_DEDUP_WINDOW, JourneyStore, Projector, rebuild};
 
 use common::Fixture;
 
@@ -107,7 +107,7 @@ async fn stopping_and_resuming_anywhere_applies_each_event_exactly_once() {
         .await
         .expect("catch up");
 
-    let all = |s: &Arc<dyn JourneyStore>| -> Vec<Journey> {
+    let all = |s: &Arc<CachedStore>| -> Vec<Journey> {
         s.journeys(None).map(|j| j.expect("decodes")).collect()
     };
     let (resumed, reference) = (all(&store), all(&reference));
@@ -302,13 +302,13 @@ async fn catching_up_in_one_large_step_equals_following_live() {
     stop.send(()).expect("running");
     running.await.expect("joins").expect("clean stop");
 
-    let all = |s: &Arc<dyn JourneyStore>| -> Vec<Journey> {
+    let all = |s: &Arc<CachedStore>| -> Vec<Journey> {
         s.journeys(None).map(|j| j.expect("decodes")).collect()
     };
     assert_eq!(all(&caught_up), all(&live));
     let tenant = TenantId::new("acme").expect("valid");
     let customer = CustomerId::new("c-3").expect("valid");
-    let offsets = |s: &Arc<dyn JourneyStore>| {
+    let offsets = |s: &Arc<CachedStore>| {
         s.customer_offsets(&tenant, &customer, 0, end)
             .expect("offsets")
     };

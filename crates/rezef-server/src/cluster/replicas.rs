@@ -22,7 +22,7 @@ use rezef_log::kafka::{
     GroupSettings, KafkaConfig, KafkaLog, Membership, TopicSettings, TopicStatus, ensure_topic,
 };
 use rezef_routing::Routing;
-use rezef_store::{JourneyStore, Partitioning, Projector};
+use rezef_store::{CachedStore, Partitioning, Projector};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -571,7 +571,7 @@ async fn fold(
     cluster: &Arc<Cluster>,
     common: &Common,
     partition: u32,
-) -> Result<(Arc<KafkaLog>, Arc<dyn JourneyStore>, Projector)> {
+) -> Result<(Arc<KafkaLog>, Arc<CachedStore>, Projector)> {
     let mut kafka = common.kafka.clone();
     kafka.partition = i32::try_from(partition).unwrap_or(i32::MAX);
     let log = KafkaLog::open(kafka).await?;
@@ -593,7 +593,7 @@ async fn fold(
 
 /// The partition's store. A previous ownership of it here may still be letting go (a call
 /// in flight holds it): sled then refuses the lock for a moment.
-async fn open_store(common: &Common, partition: u32) -> Result<Arc<dyn JourneyStore>> {
+async fn open_store(common: &Common, partition: u32) -> Result<Arc<CachedStore>> {
     let dir = common.config.partition_store_dir(partition);
     let mut attempt = 0;
     loop {

@@ -26,12 +26,12 @@ impl Fixture {
 
     /// Opens (or reopens) a store as the server does: sled behind the projection in memory,
     /// with the default configuration.
-    pub fn store(&self, name: &str) -> Arc<dyn JourneyStore> {
+    pub fn store(&self, name: &str) -> Arc<CachedStore> {
         self.cached(name, ProjectionConfig::default())
     }
 
     /// A store behind the projection in memory configured so.
-    pub fn cached(&self, name: &str, config: ProjectionConfig) -> Arc<dyn JourneyStore> {
+    pub fn cached(&self, name: &str, config: ProjectionConfig) -> Arc<CachedStore> {
         Arc::new(CachedStore::new(self.sled(name), config).expect("cached store"))
     }
 
@@ -70,7 +70,7 @@ impl Fixture {
 }
 
 /// Projects the whole log into `store` under the default policy.
-pub async fn project(fixture: &Fixture, store: &Arc<dyn JourneyStore>) {
+pub async fn project(fixture: &Fixture, store: &Arc<CachedStore>) {
     Projector::new(fixture.log(), store.clone())
         .expect("projector")
         .catch_up(fixture.log.end_offset(), |_| {})

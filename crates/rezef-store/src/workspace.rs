@@ -1,0 +1,207 @@
+//! Folding in place: a projection step changes journeys where the projection in memory
+//! keeps them, instead of copying each one it touches and putting the copy back.
+//!
+//! Copying was most of a rebuild's cost (every event cloned and dropped a whole journey).
+//! A [`Workspace`] is the step's view of a [`CachedStore`]'s layers under their write lock,
+//! held for one record at a time, so that readers see every event whole and never wait
+//! long. A journey not yet in the active layer is brought there first: from the checkpoint
+//! being written (copied when changed, as that copy is being written), from the cache (which
+//! it leaves: its one copy is now the active one) or from the store below. A reader holding
+//! a journey while it changes keeps its own version ([`std::sync::Arc::make_mut`]).
+//!
+//! A step's other changes (identity links, offsets, tokens) still go through one
+//! [`crate::ProjectionBatch`] when it commits; the checkpoint is cut between steps
+//! ([`CachedStore::seal`]), so it never holds part of one.
+
+use std::sync::Arc;
+
+use rezef_events::agent::AgentState;
+use rezef_events::{AgentId, ChannelIdentity, CustomerId, Journey, TenantId};
+
+use crate::Result;
+use crate::cached::{Cached, CachedStore, Entry, Layers};
+use crate::store::TokenGrant;
+
+/// A projection step's view of the layers in memory, under their write lock.
+#[derive(Debug)]
+pub struct Workspace<'a> {
+    store: &'a CachedStore,
+    layers: &'a mut Layers,
+}
+
+impl<'a> Workspace<'a> {
+    pub(crate) fn new(store: &'a CachedStore, layers: &'a mut Layers) -> Self {
+        Self { store, layers }
+    }
+
+    /// The journey of `customer`, to change in place; `None` if there is none.
+    pub fn journey(
+        &mut self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Option<&mut Journey>> {
+        if self.layers.active.journey(tenant, customer).is_none() {
+            match self.behind(tenant, customer)? {
+                Some(journey) => self.layers.active.put_journey(journey),
+                None => return Ok(None),
+            }
+        }
+        Ok(self.layers.active.journey_mut(tenant, customer).flatten())
+    }
+
+    /// Keeps `journey` under its customer (a new one, one restored, a merge pointer).
+    pub fn put(&mut self, journey: Journey) {
+        self.layers.active.put_journey(Arc::new(journey));
+    }
+
+    /// Takes the journey out, leaving none under its customer until one is put back.
+    pub fn take(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
+        if self.journey(tenant, customer)?.is_none() {
+            return Ok(None);
+        }
+        let taken = self.layers.active.take_journey(tenant, customer);
+        Ok(taken.map(Arc::unwrap_or_clone))
+    }
+
+    /// The journey left this partition: none is kept under its customer.
+    pub fn remove(&mut self, tenant: &TenantId, customer: &CustomerId) {
+        self.layers.active.remove_journey(tenant, customer.clone());
+    }
+
+    /// The customer an identity is linked to.
+    pub fn resolve(
+        &mut self,
+        tenant: &TenantId,
+        identity: &ChannelIdentity,
+    ) -> Result<Option<CustomerId>> {
+        if let Some(owner) = self.layers.ask(|t| t.resolve(tenant, identity).cloned()) {
+            return Ok(Some(owner));
+        }
+        let key = self
+            .store
+            .key(tenant, Entry::Identity(identity.index_key()));
+        if let Some(Cached::Owner(owner)) = self.store.clean.get(&key) {
+            return Ok(owner);
+        }
+        if !self.store.incomplete() {
+            return Ok(None);
+        }
+        let owner = self.store.below.resolve(tenant, identity)?;
+        // Under the write lock no checkpoint can finish meanwhile: the answer is current.
+        self.store.clean.insert(key, Cached::Owner(owner.clone()));
+        Ok(owner)
+    }
+
+    /// The grant of a continuation token, if it is still unused.
+    pub fn token(&mut self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
+        match self
+            .layers
+            .ask(|t| t.token(tenant, token).map(|g| g.cloned()))
+        {
+            Some(grant) => Ok(grant),
+            None => self.store.below.token(tenant, token),
+        }
+    }
+
+    /// An agent's state as folded so far.
+    pub fn agent(&mut self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>> {
+        match self.layers.ask(|t| t.agent(tenant, agent).cloned()) {
+            Some(state) => Ok(Some(state)),
+            None => self.store.below.agent(tenant, agent),
+        }
+    }
+
+    /// A journey the active layer does not know yet, from where it is.
+    fn behind(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Arc<Journey>>> {
+        if let Some(known) =
+            (self.layers.flushing.as_deref()).and_then(|t| t.journey(tenant, customer))
+        {
+            return Ok(known.cloned());
+        }
+        let key = self.store.key(tenant, Entry::Journey(customer.clone()));
+        if let Some(Cached::Journey(journey)) = self.store.clean.remove(&key) {
+            return Ok(journey);
+        }
+        if !self.store.incomplete() {
+            return Ok(None);
+        }
+        Ok(self.store.below.journey(tenant, customer)?.map(Arc::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rezef_events::Timestamp;
+
+    use super::*;
+    use crate::{JourneyStore, MemoryStore, ProjectionBatch, ProjectionConfig};
+
+    fn ids() -> (TenantId, CustomerId) {
+        let tenant = TenantId::new("acme").expect("tenant");
+        (tenant, CustomerId::new("dana").expect("customer"))
+    }
+
+    /// A store with dana's journey committed at offset 1, in memory over `below`.
+    fn store_with_dana(below: Arc<MemoryStore>) -> CachedStore {
+        let (tenant, customer) = ids();
+        let store = CachedStore::new(below, ProjectionConfig::default()).expect("store");
+        store.fold(|ws| {
+            ws.put(Journey::new(
+                tenant,
+                customer,
+                Timestamp::from_unix_millis(0),
+            ))
+        });
+        let committed = ProjectionBatch {
+            next_offset: 1,
+            ..ProjectionBatch::default()
+        };
+        store.commit(committed).expect("commit");
+        store
+    }
+
+    fn events(store: &dyn JourneyStore) -> Option<u64> {
+        let (tenant, customer) = ids();
+        let journey = store.journey(&tenant, &customer).expect("read");
+        journey.map(|j| j.counters.events)
+    }
+
+    #[test]
+    fn a_fold_after_the_cut_changes_what_readers_see_not_what_the_checkpoint_writes() {
+        // Given dana's journey sealed for a checkpoint
+        let below = Arc::new(MemoryStore::new());
+        let store = store_with_dana(below.clone());
+        assert!(store.seal(), "something to write");
+        // When the next step folds an event into it in place
+        let (tenant, customer) = ids();
+        store.fold(|ws| {
+            let journey = ws.journey(&tenant, &customer).expect("read").expect("dana");
+            journey.counters.events = 7;
+        });
+        // Then readers see the change at once, and the checkpoint writes the journey as cut
+        assert_eq!(events(&store), Some(7));
+        store.write_sealed().expect("checkpoint");
+        assert_eq!(events(below.as_ref()), Some(0));
+        assert_eq!(events(&store), Some(7));
+    }
+
+    #[test]
+    fn a_journey_taken_out_is_gone_until_one_is_put_back() {
+        let store = store_with_dana(Arc::new(MemoryStore::new()));
+        store.flush().expect("checkpoint");
+        let (tenant, customer) = ids();
+        let taken = store.fold(|ws| ws.take(&tenant, &customer)).expect("take");
+        assert_eq!(taken.map(|j| j.customer_id), Some(customer.clone()));
+        // Gone in memory, although the store below still holds it.
+        assert_eq!(events(&store), None);
+        store.fold(|ws| {
+            assert!(ws.journey(&tenant, &customer).expect("read").is_none());
+            ws.put(Journey::new(
+                tenant.clone(),
+                customer.clone(),
+                Timestamp::from_unix_millis(0),
+            ));
+        });
+        assert_eq!(events(&store), Some(0));
+    }
+}
