@@ -376,11 +376,14 @@ impl CachedStore {
             layers.flushing = None;
             return Err(error);
         }
-        layers.flushing = None;
+        let written = layers.flushing.take();
         layers.epoch += 1;
         if let Some(average) = weights.0.checked_div(weights.1) {
             layers.average_weight = average;
         }
+        drop(layers);
+        // Freeing the written tables takes a while: not under the lock readers wait for.
+        drop((written, flushing));
         Ok(())
     }
 
@@ -412,7 +415,9 @@ impl JourneyStore for CachedStore {
             return None;
         }
         let dirty = layers.active.journey_count() as u64 * layers.average_weight;
-        if dirty >= self.config.checkpoint_dirty_bytes {
+        if dirty >= self.config.checkpoint_dirty_bytes.saturating_mul(2) {
+            Some(Checkpoint::Full)
+        } else if dirty >= self.config.checkpoint_dirty_bytes {
             Some(Checkpoint::Dirty)
         } else if layers.last_checkpoint.elapsed() >= self.config.checkpoint_interval {
             Some(Checkpoint::Interval)

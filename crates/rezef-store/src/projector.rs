@@ -261,10 +261,12 @@ impl Projector {
     }
 
     /// Starts a checkpoint when the store says one is due. While the previous one is still
-    /// being written, folding waits for it: memory stays bounded when sled is slower.
-    /// Catching up (a rebuild) checkpoints only when memory asks: the interval bounds the
-    /// work a crash redoes, which a rebuild redoes anyway, and every checkpoint rewrites
-    /// every journey changed since the last one.
+    /// being written, folding goes on until the changed journeys reach twice the bound, and
+    /// then waits for it: memory stays bounded when sled is slower, and a checkpoint that
+    /// takes a moment longer does not stall readers waiting for fresh events. Catching up (a
+    /// rebuild) checkpoints only when memory asks: the interval bounds the work a crash
+    /// redoes, which a rebuild redoes anyway, and every checkpoint rewrites every journey
+    /// changed since the last one.
     async fn maybe_checkpoint(&mut self, pace: Pace) -> Result<()> {
         if self
             .checkpoint
@@ -273,9 +275,14 @@ impl Projector {
         {
             self.checkpoint_written().await?;
         }
-        match (self.store.checkpoint_due(), pace) {
-            (None, _) | (Some(Checkpoint::Interval), Pace::CatchingUp) => return Ok(()),
-            (Some(Checkpoint::Dirty), _) | (Some(Checkpoint::Interval), Pace::Live) => {}
+        let writing = self.checkpoint.is_some();
+        match (self.store.checkpoint_due(), pace, writing) {
+            (None, _, _)
+            | (Some(Checkpoint::Interval), Pace::CatchingUp, _)
+            | (Some(Checkpoint::Interval | Checkpoint::Dirty), _, true) => return Ok(()),
+            (Some(Checkpoint::Full), _, _)
+            | (Some(Checkpoint::Dirty), _, false)
+            | (Some(Checkpoint::Interval), Pace::Live, false) => {}
         }
         self.checkpoint_written().await?;
         // Cut here, between steps; written on another thread while folding goes on.

@@ -46,6 +46,9 @@ pub enum Checkpoint {
     Interval,
     /// The changed journeys passed the bound on memory.
     Dirty,
+    /// The changed journeys passed twice the bound: folding waits for the checkpoint being
+    /// written before it goes on.
+    Full,
 }
 
 /// A tenant's routing configuration as the log recorded it.
