@@ -469,6 +469,13 @@ impl Report {
         self.targets.push(target);
     }
 
+    /// Takes in the rows, targets and notes of a part measured on its own.
+    pub fn absorb(&mut self, part: Report) {
+        self.rows.extend(part.rows);
+        self.targets.extend(part.targets);
+        self.notes.extend(part.notes);
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "### {}\n", self.title);

@@ -21,6 +21,7 @@ mod harness;
 mod identity_fold;
 mod ingest;
 mod kafka;
+mod long_history;
 mod projection;
 mod reads;
 mod resume;
@@ -196,6 +197,8 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         connections: 8,
         seconds,
         customers: args.resume_customers,
+        history: 10_000,
+        cache_mib: None,
     };
     step(with_cpu(resume::run(base, &resume)).await?);
     eprintln!("[8/9] identity-fold");

@@ -29,6 +29,7 @@ use rezef_store::{JourneyStore, SledStore};
 
 use crate::fill::fill;
 use crate::harness::{BenchServer, CpuSampler, Report, Target, mib, ms, temp_dir, thousands};
+use crate::long_history;
 use crate::reads::{self, BASELINE_MAX, Load};
 use crate::workload::{CONVERSATION_MESSAGES, TENANT, phone, phone_ref};
 
@@ -50,16 +51,30 @@ pub struct ResumeArgs {
     /// Customers in the store.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub customers: u64,
+    /// One more customer with this many interactions, whose ResumeConversation latency is
+    /// compared with a one-chat customer's (0: none).
+    #[arg(long, default_value_t = 10_000)]
+    pub history: u32,
+    /// `[projection] cache_mib` of the server (default: the server's).
+    #[arg(long)]
+    pub cache_mib: Option<u64>,
 }
 
 pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
     let dir = temp_dir(base, "rezef-bench-resume-")?;
     let store_dir = dir.path().join("store");
-    let customers = args.customers;
+    let (customers, history) = (args.customers, args.history);
+    // The long-history customer, if any, is the one after the others.
+    let long = (history > 0).then_some(customers);
     let (filled, store_size) = tokio::task::spawn_blocking(move || {
         let store = SledStore::open(&store_dir).context("opening the store")?;
-        let filled = fill(&store, customers, 0x7e5, |workload, n| {
-            workload.conversation(n)
+        let all = customers + u64::from(long.is_some());
+        let filled = fill(&store, all, 0x7e5, |workload, n| {
+            if Some(n) == long {
+                workload.history(n, history)
+            } else {
+                workload.conversation(n)
+            }
         })?;
         store.flush().context("flushing the store")?;
         let size = store.size_on_disk().context("store size")?;
@@ -68,7 +83,13 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
     .await
     .context("the fill panicked")??;
 
-    let server = BenchServer::open(dir).await?;
+    let cache_mib = args.cache_mib;
+    let server = BenchServer::open_with(dir, |config| {
+        if let Some(mib) = cache_mib {
+            config.projection.cache_mib = mib;
+        }
+    })
+    .await?;
     let sample = check_answer(&mut server.client().await?).await?;
     let load = Load {
         tasks: args.clients,
@@ -92,6 +113,11 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
     })
     .await?;
     let grpc_cpu = sampler.map_or_else(|| "not available".into(), |s| s.describe());
+    let mut long_history = Report::new(String::new());
+    if let Some(long) = long {
+        let duration = Duration::from_secs(args.seconds).min(BASELINE_MAX);
+        long_history::measure(&server, (long, history), 0, duration, &mut long_history).await?;
+    }
     let dir = server.stop().await?;
 
     let store = Arc::new(SledStore::open(dir.path().join("store")).context("reopening the store")?);
@@ -143,6 +169,10 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
         thousands(args.customers as f64),
         args.seconds
     ));
+    report.row(
+        "[projection] cache_mib",
+        cache_mib.map_or_else(|| "the server's default".into(), |mib| format!("{mib} MiB")),
+    );
     report.row(
         "store filled directly (fold + JourneyStore::commit, 2 threads; not the figure)",
         format!(
@@ -200,6 +230,7 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
         TARGET_P99_MS,
         "ms",
     ));
+    report.absorb(long_history);
     report.note(
         "The calling tasks run in the same process as the server and share its 2 cores: the \
          gRPC figure pays for the client side (encode, HTTP/2, decode) too.",

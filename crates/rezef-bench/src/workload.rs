@@ -342,6 +342,39 @@ impl Workload {
             .collect()
     }
 
+    /// Customer number `customer` with a long history: `interactions - 1` earlier calls, two
+    /// hours apart (each started, with an intent, then ended), and today's chat
+    /// ([`Self::conversation`]) last. Folded, the old calls are closed conversations, most of
+    /// them compacted into summaries (`rezef_events::bound`).
+    pub fn history(&mut self, customer: u64, interactions: u32) -> Vec<proto::Event> {
+        let now = SystemTime::now();
+        let mut events = Vec::with_capacity(interactions as usize * 3 + 16);
+        for call in 1..interactions {
+            let at = now - Duration::from_secs(u64::from(interactions - call) * 7_200);
+            let intent = INTENTS[call as usize % INTENTS.len()];
+            let payloads = [
+                Payload::InteractionStarted(proto::InteractionStarted {
+                    direction: proto::Direction::Inbound as i32,
+                    ..Default::default()
+                }),
+                Payload::IntentDetected(proto::IntentDetected {
+                    intent: intent.into(),
+                    confidence: 0.9,
+                    detected_by: "ivr".into(),
+                }),
+                Payload::InteractionEnded(proto::InteractionEnded {
+                    reason: proto::EndReason::Completed as i32,
+                }),
+            ];
+            for (payload, minute) in payloads.into_iter().zip(0u64..) {
+                let at = at + Duration::from_secs(minute * 60);
+                events.push(self.event(customer, call, proto::Channel::Voice, at, payload));
+            }
+        }
+        events.extend(self.conversation(customer));
+        events
+    }
+
     /// A unique id shaped like the UUIDv7 `EventFactory` makes (36 characters), without its
     /// cost: the generator's CPU is taken from the server under test.
     fn event_id(&mut self) -> String {
