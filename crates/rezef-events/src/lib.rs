@@ -51,6 +51,7 @@ pub mod journey;
 pub mod mask;
 pub mod merge;
 pub mod partition;
+pub mod phone;
 pub mod policy;
 pub mod resolution;
 pub mod resume;
@@ -58,6 +59,7 @@ pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod unidentified;
 mod validate;
 
 pub use error::{Error, Result, Violation};

@@ -145,7 +145,7 @@ impl Local {
     ) -> Result<RouteInteractionResponse> {
         let wait = self.backbone().max_wait(&request);
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone().check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = check.required_customer("customer", request.customer);
         let interaction = check.id(
