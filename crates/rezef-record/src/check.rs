@@ -192,6 +192,17 @@ impl Check {
         converted
     }
 
+    /// An optional language tag (empty is `None`), in its canonical BCP 47 form; a stored
+    /// one as it was stored.
+    pub fn language(&mut self, field: &str, value: String) -> Option<String> {
+        if value.is_empty() || self.stored {
+            return (!value.is_empty()).then_some(value);
+        }
+        rezef_events::language::canonical(&value)
+            .map_err(|reason| self.fail(field, reason))
+            .ok()
+    }
+
     pub fn identity(&mut self, field: &str, value: v1::ChannelIdentity) -> Option<ChannelIdentity> {
         let kind = self.required::<IdentityKind>(&format!("{field}.kind"), value.kind)?;
         let network = (!value.network.is_empty()).then_some(value.network);

@@ -116,7 +116,7 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                 None => None,
             },
             entry_point: p.entry_point,
-            language: text(p.language),
+            language: check.language(&at("language"), p.language),
             continuation_token: text(p.continuation_token),
         },
         P::SelfServiceStepCompleted(p) => Payload::SelfServiceStepCompleted {
@@ -172,7 +172,7 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             queue_id: p.queue_id,
             priority: p.priority,
             required_skills: p.required_skills,
-            language: text(p.language),
+            language: check.language(&at("language"), p.language),
         },
         P::ContactOffered(p) => Payload::ContactOffered {
             agent_id: agent(check, at("agent_id"), p.agent_id, true)?,
@@ -301,7 +301,12 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
         },
         P::CustomerAttributesSet(p) => Payload::CustomerAttributesSet {
             tier: p.tier,
-            preferred_language: p.preferred_language,
+            // Empty clears the language: only a tag is canonicalised.
+            preferred_language: p.preferred_language.map(|tag| {
+                check
+                    .language(&at("preferred_language"), tag)
+                    .unwrap_or_default()
+            }),
         },
         P::AgentPresenceChanged(p) => {
             let agent_id = agent(check, at("agent_id"), p.agent_id, true);

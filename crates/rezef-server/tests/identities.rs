@@ -307,3 +307,33 @@ async fn withheld_caller_ids_and_listed_numbers_identify_no_one() {
     assert_eq!(status.code(), Code::FailedPrecondition, "{status}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn language_tags_are_kept_canonical_and_bad_ones_refused() {
+    let server = Running::start_with(config()).await;
+    let mut client = server.client().await;
+    let chat = chat("il", "v-lang");
+    let started = |language: &str| {
+        let mut event = chat.interaction_started(proto::Direction::Inbound);
+        if let Some(proto::event::Payload::InteractionStarted(started)) = &mut event.payload {
+            started.language = language.into();
+        }
+        event
+    };
+    let status = status_of(client.publish(vec![started("hebrew!")]).await);
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(fields(&status), ["events[0].interaction_started.language"]);
+
+    let offset = publish(&mut client, vec![started("IW_il")]).await;
+    let answer = client
+        .resume(
+            "il",
+            chat.customer_ref(),
+            proto::Channel::Voice,
+            Some(offset),
+        )
+        .await
+        .expect("resume");
+    assert_eq!(answer.language, "he-IL");
+    server.stop().await;
+}
