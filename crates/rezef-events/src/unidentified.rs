@@ -50,10 +50,10 @@ pub fn set_aside(event: &mut Event, policy: &ContinuityPolicy) -> Result<(), Vec
     }
     let name = event.payload.name();
     match &mut event.payload {
-        Payload::InteractionStarted { identity, .. } => {
-            if identity.as_ref().is_some_and(|i| !policy.identifies(i)) {
-                *identity = None;
-            }
+        Payload::InteractionStarted { identity, .. }
+            if identity.as_ref().is_some_and(|i| !policy.identifies(i)) =>
+        {
+            *identity = None;
         }
         Payload::CustomerIdentified { identities, .. } => {
             let before = identities.len();
