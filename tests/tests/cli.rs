@@ -172,3 +172,55 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("in use by another process"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_arguments_are_read_in_the_tenants_region() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("rezef.toml");
+    std::fs::write(
+        &config,
+        "[continuity]\ndefault_region = \"IL\"\nnon_identifying_numbers = [\"03-555-0000\"]\n",
+    )
+    .expect("config");
+    let data = dir.path().join("data");
+    let config = config.display().to_string();
+    let server = RezefServer::start_with(&data, &["--config", &config]).await;
+    let url = server.url();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--tenant", "acme", "--server", url.as_str()]);
+        rezef(&all, None)
+    };
+    stdout(&rezef(&["publish", &example(), "--server", &url], None));
+    let by_e164 = stdout(&run(&["journey", "phone:+972501234567"]));
+    for national in [
+        "phone:050-1234567",
+        "phone:0501234567",
+        "phone:972501234567",
+    ] {
+        assert_eq!(stdout(&run(&["journey", national])), by_e164, "{national}");
+    }
+    let resumed = stdout(&run(&[
+        "resume",
+        "phone:050 123 4567",
+        "--channel",
+        "voice",
+    ]));
+    assert!(resumed.contains("\"known\":true"), "{resumed}");
+
+    let short = run(&["journey", "phone:050-123"]);
+    assert!(!short.status.success());
+    let said = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        said.contains("identity.value") && said.contains("length"),
+        "{said}"
+    );
+    for no_one in ["phone:anonymous", "phone:03-555-0000"] {
+        let unknown = run(&["journey", no_one]);
+        assert!(!unknown.status.success(), "{no_one}");
+        assert!(
+            String::from_utf8_lossy(&unknown.stderr).contains("not known"),
+            "{no_one}"
+        );
+    }
+}

@@ -37,7 +37,10 @@ impl EventFactory {
         }
     }
 
-    /// The customer, by a channel identity.
+    /// The customer, by a channel identity. A phone number goes as telephony or the CRM
+    /// delivered it (`050-1234567`, `tel:+972-50-123-4567`, `anonymous`): the server reads it
+    /// by libphonenumber's rules in the tenant's (or this source's) region, the same rules on
+    /// every call, and stores it in E.164 (docs/continuity.md).
     pub fn identity(mut self, kind: v1::IdentityKind, value: impl Into<String>) -> Self {
         self.customer = identity_ref(kind, value);
         self

@@ -1,11 +1,14 @@
 //! Channel identities and their normalisation. The same person must look the same on every
-//! channel: `+972 (50) 123-4567` and `00972501234567` are one phone number, `Dana@Example.com`
-//! and `dana@example.com` one mailbox. Identities are normalised once, at the edge, so the
+//! channel: `+972 (50) 123-4567`, `00972501234567` and, in Israel, `050-1234567` are one phone
+//! number (read by libphonenumber's rules, [`crate::phone`]), `Dana@Example.com` and
+//! `dana@example.com` one mailbox. Identities are normalised once, at the edge, so the
 //! projection can match them by equality.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::phone::{self, Phone, Region};
 
 /// The kinds of identity a customer shows on a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -54,11 +57,23 @@ pub struct IdentityError {
 const MAX_VALUE_LEN: usize = 256;
 
 impl ChannelIdentity {
-    /// Normalises and validates an identity.
+    /// Normalises and validates an identity; phone numbers must be in an international form.
     pub fn new(
         kind: IdentityKind,
         value: &str,
         network: Option<&str>,
+    ) -> Result<Self, IdentityError> {
+        Self::in_region(kind, value, network, None)
+    }
+
+    /// Normalises and validates an identity, reading a phone number in a national form as one
+    /// of `region`. A withheld caller id (`anonymous`, …) is a phone identity of value
+    /// [`phone::WITHHELD`], which identifies no one ([`ChannelIdentity::is_withheld`]).
+    pub fn in_region(
+        kind: IdentityKind,
+        value: &str,
+        network: Option<&str>,
+        region: Option<Region>,
     ) -> Result<Self, IdentityError> {
         let value_error = |reason: &str| IdentityError {
             field: "value",
@@ -92,7 +107,11 @@ impl ChannelIdentity {
             (_, None) => None,
         };
         let value = match kind {
-            IdentityKind::Phone => normalise_phone(value).map_err(value_error)?,
+            IdentityKind::Phone => match phone::parse(value, region) {
+                Ok(Phone::Number(number)) => number,
+                Ok(Phone::Withheld) => phone::WITHHELD.to_owned(),
+                Err(reason) => return Err(value_error(&reason)),
+            },
             IdentityKind::Email => normalise_email(value).map_err(value_error)?,
             IdentityKind::SocialHandle => value.trim_start_matches('@').to_lowercase(),
             _ => value.to_owned(),
@@ -121,6 +140,11 @@ impl ChannelIdentity {
 
     pub fn email(value: &str) -> Result<Self, IdentityError> {
         Self::new(IdentityKind::Email, value, None)
+    }
+
+    /// A phone identity whose number was withheld: it names no one.
+    pub fn is_withheld(&self) -> bool {
+        self.kind == IdentityKind::Phone && self.value == phone::WITHHELD
     }
 
     pub fn kind(&self) -> IdentityKind {
@@ -153,30 +177,6 @@ impl fmt::Display for ChannelIdentity {
             None => write!(f, "{}:{}", self.kind.as_str(), self.value),
         }
     }
-}
-
-/// E.164: `+` and 8 to 15 digits, the first not 0. Separators people type are dropped and a
-/// leading international prefix `00` becomes `+`. National numbers are refused rather than
-/// guessed at: which country they belong to is not known here.
-fn normalise_phone(raw: &str) -> Result<String, &'static str> {
-    let compact: String = raw
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
-        .collect();
-    let digits = if let Some(rest) = compact.strip_prefix('+') {
-        rest
-    } else if let Some(rest) = compact.strip_prefix("00") {
-        rest
-    } else {
-        return Err("must be an international number starting with + or 00 (E.164)");
-    };
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("must contain only digits after the country code prefix");
-    }
-    if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
-        return Err("must have 8 to 15 digits, the first not 0 (E.164)");
-    }
-    Ok(format!("+{digits}"))
 }
 
 /// One `@`, a non-empty local part, a domain with a dot; folded to lower case.
@@ -221,7 +221,12 @@ mod tests {
 
     #[test]
     fn phone_numbers_normalise_to_e164() {
-        for raw in ["+972 (50) 123-4567", "00972501234567", "+972.50.123.4567"] {
+        for raw in [
+            "+972 (50) 123-4567",
+            "00972501234567",
+            "+972.50.123.4567",
+            "tel:+972-50-123-4567",
+        ] {
             assert_eq!(
                 ChannelIdentity::phone(raw).expect("valid").value(),
                 "+972501234567"
@@ -230,10 +235,19 @@ mod tests {
     }
 
     #[test]
+    fn national_numbers_are_read_in_a_region() {
+        let il = "IL".parse().ok();
+        let phone = ChannelIdentity::in_region(IdentityKind::Phone, "050-1234567", None, il);
+        assert_eq!(phone.expect("valid").value(), "+972501234567");
+        let withheld = ChannelIdentity::in_region(IdentityKind::Phone, "Anonymous", None, il);
+        assert!(withheld.expect("withheld").is_withheld());
+    }
+
+    #[test]
     fn malformed_phone_numbers_are_refused() {
         for raw in [
             "050-1234567",
-            "+97250abc4567",
+            "not a number",
             "+0123456789",
             "+1234567",
             "+",

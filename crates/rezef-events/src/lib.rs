@@ -5,7 +5,9 @@
 //! # Layout
 //! - [`event`]: the facts adapters publish ([`Event`], [`Payload`]), named in the past tense.
 //! - [`ids`], [`identity`], [`time`]: validated identifiers, normalised channel identities
-//!   and timestamps.
+//!   and timestamps; [`phone`]: phone numbers by libphonenumber's rules, in a region;
+//!   [`language`]: BCP 47 language tags, canonical, and who speaks what;
+//!   [`unidentified`]: contacts from numbers that identify no one.
 //! - `validate`: the rules beyond the types ([`Event::validate`]).
 //! - [`journey`] and [`fold`]: the state a customer's events fold into, and the fold itself,
 //!   under a tenant's [`policy`]; [`merge`]: joining two customers and undoing it;
@@ -48,9 +50,11 @@ pub mod handover;
 pub mod identity;
 pub mod ids;
 pub mod journey;
+pub mod language;
 pub mod mask;
 pub mod merge;
 pub mod partition;
+pub mod phone;
 pub mod policy;
 pub mod resolution;
 pub mod resume;
@@ -58,6 +62,7 @@ pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod unidentified;
 mod validate;
 
 pub use error::{Error, Result, Violation};

@@ -1,7 +1,8 @@
 //! The continuity rules a tenant chooses: when a new contact continues an open conversation,
 //! when a conversation closes and reopens, which evidence may merge two customers, how
-//! long a verified identity spares the customer from proving it again, and what is masked
-//! in messages.
+//! long a verified identity spares the customer from proving it again, what is masked
+//! in messages, which region national phone numbers are read in and which numbers identify
+//! no one.
 //!
 //! The fold reads them, so the journey a log folds into depends on the rules in force when
 //! it was projected: a rebuild applies the rules configured now (and says so in its log).
@@ -12,8 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{AssuranceLevel, Channel, VerificationMethod};
-use crate::identity::IdentityKind;
+use crate::identity::{ChannelIdentity, IdentityKind};
 use crate::ids::TenantId;
+use crate::phone::{self, Phone, Region};
 use crate::time::Timestamp;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -63,6 +65,16 @@ pub struct ContinuityPolicy {
     pub mask_card_numbers: bool,
     /// Mask one-time codes (standalone runs of 6 to 8 digits) in what the customer typed.
     pub mask_codes: bool,
+    /// The region phone numbers in a national form are read in (`"IL"`: `050-1234567` is
+    /// `+972501234567`). Without one, numbers must come in an international form.
+    pub default_region: Option<Region>,
+    /// The region of an adapter (by its events' `source`) in another country than the
+    /// tenant's `default_region`.
+    pub source_regions: BTreeMap<String, Region>,
+    /// Numbers that never identify a customer (the tenant's own outbound lines, a hotel
+    /// switchboard), in any form `default_region` reads. Withheld caller ids (`anonymous`,
+    /// `unavailable`, …: `phone::WITHHELD_CALLER_IDS`) never do either.
+    pub non_identifying_numbers: Vec<String>,
 }
 
 impl Default for ContinuityPolicy {
@@ -83,6 +95,9 @@ impl Default for ContinuityPolicy {
             token_ttl: DAY,
             mask_card_numbers: true,
             mask_codes: true,
+            default_region: None,
+            source_regions: BTreeMap::new(),
+            non_identifying_numbers: Vec::new(),
         }
     }
 }
@@ -120,6 +135,39 @@ impl std::fmt::Display for MergeRefusal {
 }
 
 impl ContinuityPolicy {
+    /// The region national phone numbers from `source` are read in.
+    pub fn region(&self, source: Option<&str>) -> Option<Region> {
+        source
+            .and_then(|source| self.source_regions.get(source))
+            .copied()
+            .or(self.default_region)
+    }
+
+    /// Whether `identity` names a customer: not a withheld caller id, nor one of
+    /// `non_identifying_numbers`.
+    pub fn identifies(&self, identity: &ChannelIdentity) -> bool {
+        if identity.kind() != IdentityKind::Phone {
+            return true;
+        }
+        !identity.is_withheld()
+            && !self.non_identifying_numbers.iter().any(|listed| {
+                phone::parse(listed, self.default_region)
+                    .is_ok_and(|number| number == Phone::Number(identity.value().to_owned()))
+            })
+    }
+
+    /// Every listed number `default_region` cannot read, as `field: reason`.
+    fn number_problems(&self) -> impl Iterator<Item = String> + '_ {
+        self.non_identifying_numbers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, listed)| {
+                phone::parse(listed, self.default_region)
+                    .err()
+                    .map(|reason| format!("non_identifying_numbers[{i}] ({listed:?}) {reason}"))
+            })
+    }
+
     /// Whether a verification by `method` at `assurance` proving an identity of `kind` may
     /// merge the customer who owns it into the verified one.
     pub fn may_merge(
@@ -176,6 +224,21 @@ impl Policies {
     pub fn for_tenant(&self, tenant: &TenantId) -> &ContinuityPolicy {
         self.tenants.get(tenant.as_str()).unwrap_or(&self.default)
     }
+
+    /// What parses but cannot be applied (a listed number the tenant's region cannot read),
+    /// each as `continuity[.tenants.T].field: reason`.
+    pub fn problems(&self) -> Vec<String> {
+        let default = self
+            .default
+            .number_problems()
+            .map(|problem| format!("continuity.{problem}"));
+        let tenants = self.tenants.iter().flat_map(|(tenant, policy)| {
+            policy
+                .number_problems()
+                .map(move |problem| format!("continuity.tenants.{tenant}.{problem}"))
+        });
+        default.chain(tenants).collect()
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +281,49 @@ mod tests {
         assert_eq!(policy.verification_expiry(at, Some(far)), at.plus(DAY));
         let soon = at.plus(Duration::from_secs(60));
         assert_eq!(policy.verification_expiry(at, Some(soon)), soon);
+    }
+
+    #[test]
+    fn regions_by_source_and_numbers_that_identify_no_one() {
+        let policies: Policies = serde_json::from_value(serde_json::json!({
+            "default_region": "IL",
+            "source_regions": { "london-pbx": "GB" },
+            "non_identifying_numbers": ["03-555-0000", "+44 20 7946 0000"],
+        }))
+        .expect("parses");
+        let policy = &policies.default;
+        assert_eq!(
+            policy.region(None).map(|r| r.to_string()),
+            Some("IL".into())
+        );
+        assert_eq!(
+            policy.region(Some("london-pbx")).map(|r| r.to_string()),
+            Some("GB".into())
+        );
+        assert_eq!(policy.region(Some("web-chat")), policy.default_region);
+        let phone = |raw: &str| {
+            ChannelIdentity::in_region(IdentityKind::Phone, raw, None, policy.default_region)
+                .expect("valid")
+        };
+        assert!(!policy.identifies(&phone("+97235550000")));
+        assert!(!policy.identifies(&phone("+442079460000")));
+        assert!(!policy.identifies(&phone("anonymous")));
+        assert!(policy.identifies(&phone("050-1234567")));
+        assert!(policies.problems().is_empty());
+        let wrong: Policies = serde_json::from_value(serde_json::json!({
+            "tenants": { "hotel": { "non_identifying_numbers": ["03-555-0000"] } },
+        }))
+        .expect("parses");
+        let problems = wrong.problems();
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("continuity.tenants.hotel.non_identifying_numbers[0]"),
+            "{problems:?}"
+        );
+        assert!(
+            serde_json::from_value::<Policies>(serde_json::json!({ "default_region": "XX" }))
+                .is_err()
+        );
     }
 
     #[test]

@@ -354,14 +354,10 @@ pub fn is_continuation_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// A pragmatic BCP 47 check: a 2–3 letter language, then subtags of 1–8 letters or digits.
+/// Whether `tag` is a BCP 47 language tag in its canonical form (`he-IL`, not `iw-il`): the
+/// edge canonicalises what it is given ([`crate::language::canonical`]).
 pub fn is_language_tag(tag: &str) -> bool {
-    let mut parts = tag.split('-');
-    let primary_ok = parts
-        .next()
-        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
-    primary_ok
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    crate::language::canonical(tag).is_ok_and(|canonical| canonical == tag)
 }
 
 #[cfg(test)]
@@ -434,7 +430,16 @@ mod tests {
         for good in ["he", "ar", "ru", "en-GB", "zh-Hant-TW"] {
             assert!(is_language_tag(good), "{good}");
         }
-        for bad in ["", "e", "english1", "en_GB", "en-", "en-toolongsubtag"] {
+        for bad in [
+            "",
+            "e",
+            "english1",
+            "en_GB",
+            "iw",
+            "en-gb",
+            "en-",
+            "en-toolongsubtag",
+        ] {
             assert!(!is_language_tag(bad), "{bad}");
         }
     }

@@ -2,7 +2,11 @@
 //! naming the field by its protobuf path, and all of them are reported at once. The server
 //! checks requests with it; the record codec reads stored events back with it (in
 //! [`Check::stored`] mode, which takes identities as stored instead of normalising them again:
-//! a change to normalisation must never change what an old record says).
+//! a change to normalisation must never change what an old record says). A check made
+//! [`Check::under`] the tenants' continuity rules reads national phone numbers in the region of
+//! the tenant (and of the adapter's `source`) it has checked.
+
+use std::sync::Arc;
 
 use prost_types::Timestamp as ProtoTimestamp;
 use rezef_events::event::{
@@ -10,7 +14,7 @@ use rezef_events::event::{
     Presence, RoutingTarget, StepOutcome, VerificationMethod,
 };
 use rezef_events::journey::{ConversationStatus, JoinReason, Stage};
-use rezef_events::policy::MergeRefusal;
+use rezef_events::policy::{MergeRefusal, Policies};
 use rezef_events::resume::Continuation;
 use rezef_events::{
     ChannelIdentity, CustomerId, CustomerRef, IdentityKind, TenantId, Timestamp, Violation,
@@ -65,14 +69,37 @@ pub struct Check {
     violations: Vec<Violation>,
     /// Reading a stored record back: identities were normalised when it was published.
     stored: bool,
+    /// The tenants' rules, for the region phone numbers are read in.
+    policies: Option<Arc<Policies>>,
+    /// The tenant checked last, and the adapter source named, whose region applies.
+    tenant: Option<TenantId>,
+    source: Option<String>,
 }
 
 impl Check {
+    /// A check that reads phone numbers in the region `policies` give the tenant it checks.
+    pub fn under(policies: Arc<Policies>) -> Self {
+        Self {
+            policies: Some(policies),
+            ..Self::default()
+        }
+    }
+
+    /// The tenants' rules this check reads identities under, if any.
+    pub fn policies(&self) -> Option<&Policies> {
+        self.policies.as_deref()
+    }
+
+    /// The adapter `source` whose region applies to the identities checked next.
+    pub fn source(&mut self, source: &str) {
+        self.source = (!source.is_empty()).then(|| source.to_owned());
+    }
+
     /// A check of a stored record: identities are taken as they were stored.
     pub fn stored() -> Self {
         Self {
-            violations: Vec::new(),
             stored: true,
+            ..Self::default()
         }
     }
 
@@ -147,7 +174,9 @@ impl Check {
     }
 
     pub fn tenant(&mut self, field: &str, value: String) -> Option<TenantId> {
-        self.id(field, value, true, TenantId::new)
+        let tenant = self.id(field, value, true, TenantId::new);
+        self.tenant.clone_from(&tenant);
+        tenant
     }
 
     pub fn time(&mut self, field: &str, value: Option<ProtoTimestamp>) -> Option<Timestamp> {
@@ -163,13 +192,30 @@ impl Check {
         converted
     }
 
+    /// An optional language tag (empty is `None`), in its canonical BCP 47 form; a stored
+    /// one as it was stored.
+    pub fn language(&mut self, field: &str, value: String) -> Option<String> {
+        if value.is_empty() || self.stored {
+            return (!value.is_empty()).then_some(value);
+        }
+        rezef_events::language::canonical(&value)
+            .map_err(|reason| self.fail(field, reason))
+            .ok()
+    }
+
     pub fn identity(&mut self, field: &str, value: v1::ChannelIdentity) -> Option<ChannelIdentity> {
         let kind = self.required::<IdentityKind>(&format!("{field}.kind"), value.kind)?;
         let network = (!value.network.is_empty()).then_some(value.network);
         if self.stored {
             return Some(ChannelIdentity::stored(kind, value.value, network));
         }
-        ChannelIdentity::new(kind, &value.value, network.as_deref())
+        let region = match (&self.policies, &self.tenant) {
+            (Some(policies), Some(tenant)) => {
+                policies.for_tenant(tenant).region(self.source.as_deref())
+            }
+            _ => None,
+        };
+        ChannelIdentity::in_region(kind, &value.value, network.as_deref(), region)
             .map_err(|error| self.fail(format!("{field}.{}", error.field), error.reason))
             .ok()
     }

@@ -2,7 +2,11 @@
 //! and a domain event in its `rezef.v1` form.
 
 use rezef_events::event::{Attachment, Channel, SCHEMA_VERSION};
+use std::sync::Arc;
+
 use rezef_events::handover::Handover;
+use rezef_events::policy::Policies;
+use rezef_events::unidentified;
 use rezef_events::{
     AgentId, ConversationId, CustomerId, CustomerRef, Event, EventId, InteractionId, Payload,
     Timestamp, Violation,
@@ -19,6 +23,13 @@ pub fn event_from_proto(event: v1::Event) -> Result<Event, Vec<Violation>> {
     checked(event, Check::default())
 }
 
+/// [`event_from_proto`] under the tenants' continuity rules: national phone numbers are read in
+/// the region of the event's tenant and source, and identities that identify no one are set
+/// aside (`rezef_events::unidentified`).
+pub fn event_under(policies: Arc<Policies>, event: v1::Event) -> Result<Event, Vec<Violation>> {
+    checked(event, Check::under(policies))
+}
+
 /// The domain event of a `rezef.v1.Event` read from a log record: its types and formats
 /// checked like a published one's, identities taken as stored (see [`Check::stored`]), and
 /// the rules beyond types (`Event::validate`) not applied again.
@@ -30,6 +41,7 @@ fn checked(event: v1::Event, mut check: Check) -> Result<Event, Vec<Violation>> 
     let stored = check.is_stored();
     let event_id = check.id("event_id", event.event_id, true, EventId::new);
     let tenant_id = check.tenant("tenant_id", event.tenant_id);
+    check.source(&event.source);
     let occurred_at = check.time("occurred_at", event.occurred_at);
     if event.occurred_at.is_none() {
         check.fail("occurred_at", "is required");
@@ -60,9 +72,9 @@ fn checked(event: v1::Event, mut check: Check) -> Result<Event, Vec<Violation>> 
     else {
         return Err(check.into_violations());
     };
-    let event = Event {
+    let mut event = Event {
         event_id,
-        tenant_id,
+        tenant_id: tenant_id.clone(),
         occurred_at,
         source: event.source,
         schema_version: if event.schema_version == 0 {
@@ -80,6 +92,10 @@ fn checked(event: v1::Event, mut check: Check) -> Result<Event, Vec<Violation>> 
     if stored {
         // Valid when it was published; a rule added since must not make it unreadable.
         return Ok(event);
+    }
+    if let Some(policies) = check.policies() {
+        let policy = policies.for_tenant(&tenant_id);
+        unidentified::set_aside(&mut event, policy)?;
     }
     event.validate().map(|()| event)
 }
@@ -100,7 +116,7 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                 None => None,
             },
             entry_point: p.entry_point,
-            language: text(p.language),
+            language: check.language(&at("language"), p.language),
             continuation_token: text(p.continuation_token),
         },
         P::SelfServiceStepCompleted(p) => Payload::SelfServiceStepCompleted {
@@ -156,7 +172,7 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             queue_id: p.queue_id,
             priority: p.priority,
             required_skills: p.required_skills,
-            language: text(p.language),
+            language: check.language(&at("language"), p.language),
         },
         P::ContactOffered(p) => Payload::ContactOffered {
             agent_id: agent(check, at("agent_id"), p.agent_id, true)?,
@@ -285,7 +301,12 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
         },
         P::CustomerAttributesSet(p) => Payload::CustomerAttributesSet {
             tier: p.tier,
-            preferred_language: p.preferred_language,
+            // Empty clears the language: only a tag is canonicalised.
+            preferred_language: p.preferred_language.map(|tag| {
+                check
+                    .language(&at("preferred_language"), tag)
+                    .unwrap_or_default()
+            }),
         },
         P::AgentPresenceChanged(p) => {
             let agent_id = agent(check, at("agent_id"), p.agent_id, true);

@@ -14,4 +14,4 @@ mod event;
 
 pub use codec::{decode, encode};
 pub use error::{Error, Result};
-pub use event::{event_from_proto, event_to_proto};
+pub use event::{event_from_proto, event_to_proto, event_under};

@@ -19,6 +19,7 @@ pub const CONTACT_ATTRIBUTES: &[&str] = &[
     "channel",
     "intent",
     "language",
+    "language_tag",
     "tier",
     "context",
     "repeat",

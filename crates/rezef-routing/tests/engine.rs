@@ -164,6 +164,73 @@ fn every_language_reaches_an_agent_who_speaks_it() {
 }
 
 #[test]
+fn languages_match_across_tag_forms() {
+    let mut engine = engine();
+    for (name, language) in [
+        ("dana", "he"),
+        ("yossi", "HE-il"),
+        ("george", "en-GB"),
+        ("mei", "zh-Hant"),
+    ] {
+        agent(&mut engine, name, &[("billing", 5)], &[language], T0);
+    }
+    let decision = engine
+        .route(call("c-hans", "billing", "zh-Hans"), at(1))
+        .expect("routed");
+    assert!(
+        matches!(decision.target, Target::Queued { .. }),
+        "a reader of traditional characters is not one of simplified: {decision:?}"
+    );
+    let mut offered = Vec::new();
+    for (caller, language) in [
+        ("c-1", "he-IL"),
+        ("c-2", "iw"),
+        ("c-3", "en-US"),
+        ("c-4", "zh-Hant-TW"),
+    ] {
+        let decision = engine
+            .route(call(caller, "billing", language), at(2))
+            .expect("routed");
+        offered.push(offered_to(&decision.target).map(str::to_owned));
+    }
+    assert_eq!(
+        offered,
+        [Some("dana"), Some("yossi"), Some("george"), Some("mei")].map(|a| a.map(str::to_owned))
+    );
+}
+
+#[test]
+fn rules_and_requirements_see_the_language_spoken() {
+    let config = r#"
+        version = 1
+        default_queue = "general"
+
+        [[queues]]
+        id = "general"
+        steps = [{ after = "0s" }]
+
+        [[queues]]
+        id = "hebrew"
+        require_language = false
+        steps = [{ after = "0s", requirements = "languages HAS contact.language" }]
+
+        [[rules]]
+        name = "hebrew"
+        when = "language == 'he' AND language_tag == 'he-IL'"
+        queue = "hebrew"
+    "#;
+    let mut engine =
+        Engine::new(RoutingConfig::from_toml(config).expect("the test configuration compiles"));
+    agent(&mut engine, "omar", &[], &["ar"], T0);
+    agent(&mut engine, "dana", &[], &["iw-IL"], T0);
+    let decision = engine
+        .route(call("c-1", "billing", "he-IL"), at(1))
+        .expect("routed");
+    assert_eq!(decision.rule.as_deref(), Some("hebrew"));
+    assert_eq!(offered_to(&decision.target), Some("dana"));
+}
+
+#[test]
 fn escalation_widens_the_requirements_at_its_times() {
     let mut engine = engine();
     agent(&mut engine, "junior", &[("billing", 2)], &["he"], T0);

@@ -60,7 +60,7 @@ impl AuditService {
 
     /// The partition a replay reads: the customer's, or the one named (0 by default).
     fn partition(&self, request: &ReplayHistoryRequest) -> Result<u32> {
-        let mut check = Check::default();
+        let mut check = self.topology.check();
         let tenant = check.tenant("tenant_id", request.tenant_id.clone());
         let customer = (request.customer.clone()).and_then(|c| check.customer("customer", c));
         let partitioner = self.topology.partitioner();
@@ -102,7 +102,7 @@ impl Local {
         let request = request.into_inner();
         let log = &self.backbone.log;
         let (start, end) = (log.start_offset(), log.end_offset());
-        let mut check = Check::default();
+        let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let from_time = check.time("from_time", request.from_time);
         let to_time = check.time("to_time", request.to_time);

@@ -9,7 +9,8 @@ use rezef_events::event::SCHEMA_VERSION;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
 use rezef_events::{
-    Channel, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId, Timestamp,
+    Channel, ChannelIdentity, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId,
+    Timestamp,
 };
 use rezef_log::Log;
 use rezef_proto::v1;
@@ -49,12 +50,18 @@ impl Backbone {
         let _ = closing.wait_for(|closing| *closing).await;
     }
 
+    /// A check of a request's fields under the tenants' rules (the region phone numbers are
+    /// read in).
+    pub fn check(&self) -> Check {
+        Check::under(self.policies.clone())
+    }
+
     /// Validates a `(tenant_id, customer)` pair from a request.
     pub fn parse_customer(
+        mut check: Check,
         tenant: String,
         customer: Option<v1::CustomerRef>,
     ) -> Result<(TenantId, CustomerRef)> {
-        let mut check = Check::default();
         let tenant = check.tenant("tenant_id", tenant);
         let customer = check.required_customer("customer", customer);
         match (tenant, customer) {
@@ -96,12 +103,26 @@ impl Backbone {
     ) -> Result<Option<Journey>> {
         let id = match customer {
             CustomerRef::Id(id) => Some(id.clone()),
-            CustomerRef::Identity(identity) => self.store.resolve(tenant, identity)?,
+            CustomerRef::Identity(identity) => self.owner(tenant, identity)?,
         };
         match id {
             Some(id) => self.journey_of(tenant, &id),
             None => Ok(None),
         }
+    }
+
+    /// The customer `identity` is linked to, if any; no one for an identity the tenant's
+    /// policy says identifies no one (a withheld caller id, a listed switchboard number), even
+    /// one linked before the policy listed it.
+    pub fn owner(
+        &self,
+        tenant: &TenantId,
+        identity: &ChannelIdentity,
+    ) -> Result<Option<CustomerId>> {
+        if !self.policy(tenant).identifies(identity) {
+            return Ok(None);
+        }
+        Ok(self.store.resolve(tenant, identity)?)
     }
 
     /// The journey holding `customer`: its own, or the one it was merged into;

@@ -294,8 +294,11 @@ impl ServerConfig {
                 "cluster.advertise_url must start with http:// or https://",
             ),
         ];
-        match problems.iter().find(|(bad, _)| *bad) {
-            Some((_, problem)) => Err(Error::Config((*problem).to_owned())),
+        if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {
+            return Err(Error::Config((*problem).to_owned()));
+        }
+        match self.continuity.problems().into_iter().next() {
+            Some(problem) => Err(Error::Config(problem)),
             None => Ok(()),
         }
     }

@@ -69,7 +69,7 @@ impl IdentitiesService {
         tenant: &str,
         customer: impl FnOnce(&mut Check) -> Option<CustomerRef>,
     ) -> Result<Place> {
-        let mut check = Check::default();
+        let mut check = self.topology.check();
         let tenant = check.tenant("tenant_id", tenant.to_owned());
         let customer = customer(&mut check);
         let (Some(tenant), Some(customer)) = (tenant, customer) else {
@@ -107,7 +107,7 @@ impl Local {
     ) -> Result<ResolveCustomerResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let identity = identity_field(&mut check, "identity", request.identity);
         let (Some(tenant), Some(identity)) = (tenant, identity) else {
@@ -117,15 +117,11 @@ impl Local {
             self.backbone.wait_projected(offset, wait).await?;
         }
         let projected_offset = self.backbone.projection.position();
-        let owner = self
-            .backbone
-            .store
-            .resolve(&tenant, &identity)?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "no customer with identity {identity} in tenant {tenant}"
-                ))
-            })?;
+        let owner = self.backbone.owner(&tenant, &identity)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "no customer with identity {identity} in tenant {tenant}"
+            ))
+        })?;
         let journey = match self.journey_of(&tenant, &owner) {
             Ok(journey) => journey,
             // The identity's home knows its owner; the journey is kept on the owner's
@@ -163,7 +159,7 @@ impl Local {
     async fn link(&self, request: Request<LinkIdentityRequest>) -> Result<LinkIdentityResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = customer_field(&mut check, "customer_id", request.customer_id);
         let identity = identity_field(&mut check, "identity", request.identity);
@@ -197,7 +193,13 @@ impl Local {
         };
         self.backbone.caught_up(wait).await?;
         let journey = self.journey_of(&tenant, &customer)?;
-        let owner = match self.backbone.store.resolve(&tenant, &identity)? {
+        if !self.backbone.policy(&tenant).identifies(&identity) {
+            return Err(Error::FailedPrecondition(format!(
+                "identity {identity} identifies no one in tenant {tenant} (a withheld caller id \
+                 or a number listed in non_identifying_numbers): it is never linked"
+            )));
+        }
+        let owner = match self.backbone.owner(&tenant, &identity)? {
             Some(owner) => self
                 .backbone
                 .journey_of(&tenant, &owner)?
@@ -246,7 +248,7 @@ impl Local {
     ) -> Result<MergeCustomersResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let survivor = customer_field(
             &mut check,
@@ -303,7 +305,7 @@ impl Local {
     ) -> Result<UnmergeCustomersResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = customer_field(&mut check, "customer_id", request.customer_id);
         let absorbed = customer_field(

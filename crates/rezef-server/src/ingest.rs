@@ -19,7 +19,7 @@ use tracing::{Instrument, info_span};
 
 use crate::cluster::{Place, Topology, forward};
 use crate::config::Limits;
-use crate::convert::{event_from_proto, timestamp};
+use crate::convert::{event_under, timestamp};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -86,6 +86,7 @@ impl IngestService {
         let partitioned = partitioner.partitions() > 1;
         let mut violations = Vec::new();
         let mut parts: BTreeMap<u32, Part> = BTreeMap::new();
+        let policies = self.topology.policies();
         for (i, event) in request.events.into_iter().enumerate() {
             let original = partitioned.then(|| event.clone());
             let at = format!("events[{i}]");
@@ -95,7 +96,7 @@ impl IngestService {
                     "must be the same for every event of a batch",
                 ));
             }
-            match event_from_proto(event) {
+            match event_under(policies.clone(), event) {
                 Ok(event) if event.occurred_at > latest => {
                     violations.push(ahead_of_the_clock(&at, event.occurred_at, now, skew));
                 }

@@ -57,7 +57,8 @@ impl Local {
     async fn get(&self, request: Request<GetJourneyRequest>) -> Result<GetJourneyResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
-        let (tenant, customer) = Backbone::parse_customer(request.tenant_id, request.customer)?;
+        let (tenant, customer) =
+            Backbone::parse_customer(self.backbone.check(), request.tenant_id, request.customer)?;
         if let Some(offset) = request.min_offset {
             self.backbone.wait_projected(offset, wait).await?;
         }
@@ -78,7 +79,7 @@ impl Local {
         let reveal =
             (self.backbone).may_reveal(request.metadata(), request.get_ref().reveal_sensitive)?;
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = check.required_customer("customer", request.customer);
         let channel = check.required::<Channel>("channel", request.channel);
@@ -152,7 +153,7 @@ impl Local {
     ) -> Result<IssueContinuationTokenResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = check.required_customer("customer", request.customer);
         let channel = check.required::<Channel>("channel", request.channel);
@@ -329,7 +330,8 @@ fn watch<T: Send + 'static>(
 
 impl Local {
     fn watch_journey(&self, request: WatchJourneyRequest) -> Result<WatchStream<JourneyUpdate>> {
-        let (tenant, customer) = Backbone::parse_customer(request.tenant_id, request.customer)?;
+        let (tenant, customer) =
+            Backbone::parse_customer(self.backbone.check(), request.tenant_id, request.customer)?;
         let customer_id = self.backbone.journey(&tenant, &customer)?.customer_id;
         let span = info_span!("watch_journey", %tenant, customer = %customer_id);
         Ok(watch(
@@ -400,7 +402,8 @@ impl JourneysService {
         tenant: &str,
         customer: Option<&v1::CustomerRef>,
     ) -> Result<Place> {
-        match Backbone::parse_customer(tenant.to_owned(), customer.cloned()) {
+        match Backbone::parse_customer(self.topology.check(), tenant.to_owned(), customer.cloned())
+        {
             Ok((tenant, customer)) => {
                 let partition = self.topology.partitioner().reference(&tenant, &customer);
                 self.topology.place(partition, request.metadata())

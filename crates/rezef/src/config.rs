@@ -268,4 +268,35 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn phone_rules_are_read_and_checked_at_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "il.toml",
+                "[continuity]\ndefault_region = \"IL\"\nnon_identifying_numbers = [\"03-555-0000\"]\n\
+                 [continuity.source_regions]\nlondon-pbx = \"GB\"\n",
+            )?;
+            let config = load(Some(Path::new("il.toml")), Overrides::default()).expect("loads");
+            let rules = &config.continuity.default;
+            assert_eq!(
+                rules.region(Some("london-pbx")).map(|r| r.to_string()),
+                Some("GB".into())
+            );
+            jail.create_file("region.toml", "[continuity]\ndefault_region = \"Israel\"\n")?;
+            assert!(load(Some(Path::new("region.toml")), Overrides::default()).is_err());
+            jail.create_file(
+                "national.toml",
+                "[continuity.tenants.hotel]\nnon_identifying_numbers = [\"03-555-0000\"]\n",
+            )?;
+            let error = load(Some(Path::new("national.toml")), Overrides::default())
+                .expect_err("no region for a national number");
+            let said = format!("{error:#}");
+            assert!(
+                said.contains("continuity.tenants.hotel.non_identifying_numbers[0]"),
+                "{said}"
+            );
+            Ok(())
+        });
+    }
 }

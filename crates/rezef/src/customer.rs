@@ -3,7 +3,8 @@
 use rezef_adapter::{identity_ref, proto};
 
 /// Parses `phone:+972…`, `email:…`, `visitor:…`, `app:…`, `crm:…`, `messaging:…`,
-/// `social:NETWORK:HANDLE`; anything else is a customer id.
+/// `social:NETWORK:HANDLE`; anything else is a customer id. A number goes to the server as
+/// given (`phone:050-1234567`), which reads it in the tenant's region like any other.
 pub fn parse(text: &str) -> proto::CustomerRef {
     let kind = |name: &str| match name {
         "phone" => Some(proto::IdentityKind::Phone),

@@ -47,7 +47,8 @@ pub struct AgentProfile {
     pub id: AgentId,
     /// Skill → proficiency, 1 to 5.
     pub skills: BTreeMap<String, u8>,
-    /// BCP 47 language tags the agent works in.
+    /// BCP 47 language tags the agent works in; an agent speaking `he` serves contacts in
+    /// `he-IL` (matched on `rezef_events::language::spoken`).
     pub languages: Vec<String>,
     pub team: String,
     pub site: String,
@@ -323,13 +324,15 @@ impl Engine {
         }
     }
 
+    /// The id of the language a `tag` speaks: `he`, `he-IL` and `iw` are one
+    /// (`rezef_events::language::spoken`).
     fn language(&mut self, tag: &str) -> LangId {
-        if let Some(id) = self.languages.get(tag) {
+        let spoken = rezef_events::language::spoken(tag);
+        if let Some(id) = self.languages.get(&spoken) {
             return *id;
         }
         self.speakers.push(AgentSet::default());
-        self.languages
-            .insert(tag.to_owned(), self.speakers.len() - 1);
+        self.languages.insert(spoken, self.speakers.len() - 1);
         self.speakers.len() - 1
     }
 

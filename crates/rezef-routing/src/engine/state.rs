@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use rezef_events::event::Presence;
+use rezef_events::language::spoken;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
 
 use super::{AgentProfile, ContactRequest, OfferId};
@@ -220,7 +221,7 @@ impl AgentProfile {
                     profile
                         .languages
                         .iter()
-                        .map(|l| Value::Text(l.clone()))
+                        .map(|tag| Value::Text(spoken(tag)))
                         .collect(),
                 ),
             ),
@@ -251,7 +252,11 @@ impl ContactRequest {
                     .map_or(Value::Null, |c| Value::Text(c.to_string())),
             ),
             ("intent".to_owned(), text(&request.intent)),
-            ("language".to_owned(), text(&request.language)),
+            (
+                "language".to_owned(),
+                (request.language.as_deref()).map_or(Value::Null, |tag| Value::Text(spoken(tag))),
+            ),
+            ("language_tag".to_owned(), text(&request.language)),
             ("tier".to_owned(), text(&request.tier)),
             ("context".to_owned(), Value::Map(context)),
             ("repeat".to_owned(), Value::Bool(request.repeat)),

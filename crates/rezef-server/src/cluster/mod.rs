@@ -28,7 +28,10 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
+use rezef_events::policy::Policies;
+
 use crate::backbone::Backbone;
+use crate::convert::Check;
 use crate::routing::desk::Desk;
 use crate::{Error, Result};
 
@@ -69,6 +72,20 @@ impl Topology {
         match self {
             Self::Single(_) => Partitioner::new(std::num::NonZeroU32::MIN),
             Self::Cluster(cluster) => cluster.partitioner,
+        }
+    }
+
+    /// A check of the fields that place a call, under the tenants' rules: a phone number in a
+    /// national form is read in the tenant's region here as on the node that answers.
+    pub fn check(&self) -> Check {
+        Check::under(self.policies())
+    }
+
+    /// The tenants' continuity rules.
+    pub fn policies(&self) -> Arc<Policies> {
+        match self {
+            Self::Single(backbone) => backbone.policies.clone(),
+            Self::Cluster(cluster) => cluster.policies.clone(),
         }
     }
 
@@ -139,6 +156,8 @@ pub struct Cluster {
     peers: Mutex<HashMap<String, Channel>>,
     /// The largest message a forwarded call may carry.
     max_message_bytes: usize,
+    /// The tenants' continuity rules, for checking the fields that place a call.
+    policies: Arc<Policies>,
 }
 
 impl Cluster {

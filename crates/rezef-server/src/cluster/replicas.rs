@@ -228,6 +228,7 @@ pub async fn start(
         directory,
         peers: Mutex::default(),
         max_message_bytes: config.limits.max_message_bytes,
+        policies: Arc::new(config.continuity.clone()),
     });
     let common = Common {
         limits: config.limits.clone(),

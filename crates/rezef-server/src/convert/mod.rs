@@ -7,7 +7,7 @@ use rezef_events::event::Presence;
 pub(crate) use rezef_record::check::{
     Check, ProtoEnum, duration, enum_or_unspecified, id_string, identity_to_proto, timestamp,
 };
-pub use rezef_record::{event_from_proto, event_to_proto};
+pub use rezef_record::{event_from_proto, event_to_proto, event_under};
 
 pub(crate) fn presence_to_proto(presence: Presence) -> i32 {
     presence.to_proto()

@@ -145,7 +145,7 @@ impl Local {
     ) -> Result<RouteInteractionResponse> {
         let wait = self.backbone().max_wait(&request);
         let request = request.into_inner();
-        let mut check = Check::default();
+        let mut check = self.backbone().check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let customer = check.required_customer("customer", request.customer);
         let interaction = check.id(
@@ -161,9 +161,7 @@ impl Local {
         if callback_at.is_some_and(|at| at > self.desk.now().plus(MAX_CALLBACK_AHEAD)) {
             check.fail("callback_at", "must be at most 30 days ahead");
         }
-        if !request.language.is_empty() && !rezef_events::is_language_tag(&request.language) {
-            check.fail("language", "must be a BCP 47 language tag");
-        }
+        let language = check.language("language", request.language);
         let violations = check.into_violations();
         let (Some(tenant), Some(customer), Some(interaction), Some(channel), true) = (
             tenant,
@@ -220,7 +218,7 @@ impl Local {
             channel: Some(channel),
             arrived_at,
             intent: text(request.intent).or(known.intent),
-            language: text(request.language).or(known.language),
+            language: language.or(known.language),
             tier: text(request.tier).or(known.tier),
             customer_since: known.customer_since,
             repeat: known.repeat,

@@ -48,21 +48,22 @@ pub fn from_proto(
             ),
         }
     }
-    for (i, language) in profile.languages.iter().enumerate() {
-        if !rezef_events::is_language_tag(language) {
-            check.fail(
-                format!("{field}.languages[{i}]"),
-                "must be a BCP 47 language tag",
-            );
-        }
-    }
+    let languages = (profile.languages.into_iter().enumerate())
+        .filter_map(|(i, tag)| {
+            let at = format!("{field}.languages[{i}]");
+            if tag.is_empty() {
+                check.fail(&at, "must be a BCP 47 language tag");
+            }
+            check.language(&at, tag)
+        })
+        .collect();
     if profile.max_load == 0 {
         check.fail(format!("{field}.max_load"), "must be at least 1");
     }
     Some(AgentProfile {
         id: id?,
         skills,
-        languages: profile.languages,
+        languages,
         team: profile.team,
         site: profile.site,
         capacity,
