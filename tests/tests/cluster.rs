@@ -5,8 +5,8 @@
 //! partitions move to the survivors and calls through any node keep being answered; restarted,
 //! it takes partitions back. Then another node stops (SIGTERM) and hands its partitions over.
 //! Every acknowledged event is projected exactly once, read through every node. Then one
-//! person on three partitions ends with one journey, and a tenant's routing, on one node,
-//! is reached through any.
+//! person on three partitions ends with one journey, a search through any node finds
+//! customers on every partition, and a tenant's routing, on one node, is reached through any.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -265,6 +265,72 @@ async fn one_person_on_three_partitions(nodes: &[RezefServer]) -> String {
         }
     }
     a
+}
+
+/// A search through any node asks every partition: an order number collected from customers
+/// on every partition finds each of them once, in order, a page at a time; the phone the
+/// merged person verified finds that person (`Identities/FindCustomers`).
+async fn customers_found_through_any_node(nodes: &[RezefServer], person: &str) {
+    let client = nodes[0].client().await;
+    for customer in 0..CUSTOMERS {
+        let request = proto::PublishRequest {
+            events: vec![factory(customer).context("order_id", "ORD-7", false)],
+            sequence: 0,
+        };
+        client.ingest().publish(request).await.expect("published");
+    }
+    let mut expected: Vec<String> = (0..CUSTOMERS).map(|c| format!("c-{c}")).collect();
+    expected.sort();
+    let query = |value: &str| {
+        Some(proto::find_customers_request::Query::Attribute(
+            proto::AttributeMatch {
+                scope: proto::AttributeScope::Context as i32,
+                name: "order_id".into(),
+                value: value.into(),
+            },
+        ))
+    };
+    for node in nodes {
+        let client = node.client().await;
+        let (mut found, mut token) = (Vec::new(), String::new());
+        loop {
+            let request = proto::FindCustomersRequest {
+                tenant_id: TENANT.into(),
+                query: query("ORD-7"),
+                page_size: 5,
+                page_token: token.clone(),
+            };
+            let page = client.identities().find_customers(request).await;
+            let page = page.unwrap_or_else(|status| panic!("{}: {status:?}", node.url()));
+            let page = page.into_inner();
+            assert!(page.customers.len() <= 5);
+            found.extend(page.customers.into_iter().map(|f| f.matched_customer_id));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        assert_eq!(found, expected, "through {}", node.url());
+        let request = proto::FindCustomersRequest {
+            tenant_id: TENANT.into(),
+            query: Some(proto::find_customers_request::Query::IdentityPrefix(
+                proto::IdentityPrefix {
+                    kind: proto::IdentityKind::Phone as i32,
+                    network: String::new(),
+                    value_prefix: "+97250300".into(),
+                },
+            )),
+            ..Default::default()
+        };
+        let page = client.identities().find_customers(request).await;
+        let page = page.expect("find by phone").into_inner();
+        let owners: Vec<_> = page
+            .customers
+            .iter()
+            .map(|f| f.customer_id.as_str())
+            .collect();
+        assert_eq!(owners, [person], "through {}", node.url());
+    }
 }
 
 const ROUTING: &str = r#"
@@ -589,6 +655,7 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
     }
     assert!(routed_self > 0, "node 0 owns every partition");
     let person = one_person_on_three_partitions(&nodes).await;
+    customers_found_through_any_node(&nodes, &person).await;
     routing_runs_on_one_node_and_any_node_reaches_it(&nodes, &person, "call-1").await;
 
     // The others stop: the last node takes every partition, the tenant's routing with it,

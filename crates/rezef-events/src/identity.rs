@@ -24,6 +24,16 @@ pub enum IdentityKind {
 }
 
 impl IdentityKind {
+    pub const ALL: [Self; 7] = [
+        Self::Phone,
+        Self::Email,
+        Self::ChatVisitor,
+        Self::SocialHandle,
+        Self::MessagingId,
+        Self::AppUser,
+        Self::CrmId,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Phone => "phone",
@@ -89,23 +99,7 @@ impl ChannelIdentity {
         if value.chars().any(char::is_control) {
             return Err(value_error("must not contain control characters"));
         }
-        let network = network.map(str::trim).filter(|n| !n.is_empty());
-        let network = match (kind, network) {
-            (IdentityKind::SocialHandle, Some(network)) => Some(normalise_network(network)?),
-            (IdentityKind::SocialHandle, None) => {
-                return Err(IdentityError {
-                    field: "network",
-                    reason: "is required for a social handle".into(),
-                });
-            }
-            (_, Some(_)) => {
-                return Err(IdentityError {
-                    field: "network",
-                    reason: "is only for social handles".into(),
-                });
-            }
-            (_, None) => None,
-        };
+        let network = network_for(kind, network)?;
         let value = match kind {
             IdentityKind::Phone => match phone::parse(value, region) {
                 Ok(Phone::Number(number)) => number,
@@ -177,6 +171,31 @@ impl fmt::Display for ChannelIdentity {
             None => write!(f, "{}:{}", self.kind.as_str(), self.value),
         }
     }
+}
+
+/// The network of an identity of `kind`: required for social handles (normalised), absent
+/// for every other kind.
+pub(crate) fn network_for(
+    kind: IdentityKind,
+    network: Option<&str>,
+) -> Result<Option<String>, IdentityError> {
+    let network = network.map(str::trim).filter(|n| !n.is_empty());
+    Ok(match (kind, network) {
+        (IdentityKind::SocialHandle, Some(network)) => Some(normalise_network(network)?),
+        (IdentityKind::SocialHandle, None) => {
+            return Err(IdentityError {
+                field: "network",
+                reason: "is required for a social handle".into(),
+            });
+        }
+        (_, Some(_)) => {
+            return Err(IdentityError {
+                field: "network",
+                reason: "is only for social handles".into(),
+            });
+        }
+        (_, None) => None,
+    })
 }
 
 /// One `@`, a non-empty local part, a domain with a dot; folded to lower case.

@@ -14,7 +14,8 @@
 //!   [`resolution`]: whether identities an event shows make it another customer's, merge
 //!   two, or are refused (pure decisions the projector carries out); [`bound`]: how a
 //!   journey with years of history stays small.
-//! - [`resume`]: what a channel learns when a contact arrives; [`mask`]: what is masked
+//! - [`resume`]: what a channel learns when a contact arrives; [`search`]: what finds a
+//!   customer by attribute or by the start of an identity; [`mask`]: what is masked
 //!   before it is served (sensitive values, card numbers, one-time codes).
 //! - [`agent`]: agents' presence.
 //! - [`codec`]: the JSON form of an event (log records of earlier versions, projectors'
@@ -58,6 +59,7 @@ pub mod phone;
 pub mod policy;
 pub mod resolution;
 pub mod resume;
+pub mod search;
 pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -6,17 +6,18 @@
 use rezef_events::event::{AssuranceLevel, VerificationMethod};
 use rezef_events::{Channel, ChannelIdentity, CustomerId, CustomerRef, Payload, TenantId};
 use rezef_proto::v1::{
-    self, LinkIdentityRequest, LinkIdentityResponse, LinkOutcome, MergeCustomersRequest,
-    MergeCustomersResponse, ResolveCustomerRequest, ResolveCustomerResponse,
-    UnmergeCustomersRequest, UnmergeCustomersResponse, identities_client::IdentitiesClient,
-    identities_server::Identities,
+    self, FindCustomersRequest, FindCustomersResponse, LinkIdentityRequest, LinkIdentityResponse,
+    LinkOutcome, MergeCustomersRequest, MergeCustomersResponse, ResolveCustomerRequest,
+    ResolveCustomerResponse, UnmergeCustomersRequest, UnmergeCustomersResponse,
+    identities_client::IdentitiesClient, identities_server::Identities,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{Place, Topology, answer};
+use crate::cluster::{FORWARDED_HEADER, Peer, Place, Topology, answer, forward};
 use crate::convert::{Check, linked_identity_to_proto};
+use crate::find::{self, Search};
 use crate::{Error, Result};
 
 /// The service: places each call on the node serving its customer's partition.
@@ -59,6 +60,33 @@ fn requested_by_field(check: &mut Check, value: &str) {
 impl IdentitiesService {
     pub fn new(topology: Topology) -> Self {
         Self { topology }
+    }
+
+    /// Where every partition is answered: backbones here and other nodes (each once). A
+    /// forwarded call is answered by the partitions served here only.
+    fn partitions(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(Vec<Backbone>, Vec<Peer>)> {
+        if metadata.contains_key(FORWARDED_HEADER) {
+            let here = self
+                .topology
+                .local()
+                .into_iter()
+                .map(|(_, backbone)| backbone);
+            return Ok((here.collect(), Vec::new()));
+        }
+        let (mut here, mut there) = (Vec::new(), Vec::<Peer>::new());
+        for partition in 0..self.topology.partitioner().partitions() {
+            match self.topology.place(partition, metadata)? {
+                Place::Here(backbone) => here.push(backbone),
+                Place::There(peer) if there.iter().all(|p| p.node() != peer.node()) => {
+                    there.push(peer)
+                }
+                Place::There(_) => {}
+            }
+        }
+        Ok((here, there))
     }
 
     /// Where a call about a customer (named by id or by identity) is answered. Only the
@@ -425,5 +453,34 @@ impl Identities for IdentitiesService {
             unmerge_customers,
             request
         )
+    }
+
+    /// Asks every partition: the ones served here, and (unless this call was forwarded)
+    /// each other node once, for the partitions it serves.
+    async fn find_customers(
+        &self,
+        request: Request<FindCustomersRequest>,
+    ) -> Result<Response<FindCustomersResponse>, Status> {
+        let span = info_span!("find_customers", tenant = %request.get_ref().tenant_id);
+        async move {
+            let search = Search::parse(self.topology.check(), request.get_ref())?;
+            let (here, there) = self.partitions(request.metadata())?;
+            let mut parts = Vec::new();
+            for backbone in here {
+                parts.push(search.here(&backbone, backbone.max_wait(&request)).await?);
+            }
+            for peer in there {
+                let forwarded = Request::from_parts(
+                    request.metadata().clone(),
+                    tonic::Extensions::default(),
+                    request.get_ref().clone(),
+                );
+                let response = forward!(peer, IdentitiesClient, find_customers, forwarded)?;
+                parts.push(search.part_of(response.into_inner())?);
+            }
+            Ok(Response::new(find::page(parts, search.limit)))
+        }
+        .instrument(span)
+        .await
     }
 }

@@ -5,7 +5,8 @@
 //!   projector, opened the same way everywhere.
 //! - `cluster`: which node serves which partition of a Kafka log, and forwarding to it.
 //! - [`Clock`]: the time routing decides by ([`SystemClock`], or a [`ManualClock`] in tests).
-//! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service.
+//! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service;
+//!   `find`: the customer search `identities` serves.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
@@ -16,6 +17,7 @@ mod cluster;
 mod config;
 pub mod convert;
 mod error;
+mod find;
 mod identities;
 mod ingest;
 mod journeys;

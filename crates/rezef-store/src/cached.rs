@@ -16,6 +16,7 @@
 //! below holds nothing memory does not (a fresh store or a rebuild, until the first
 //! eviction), misses do not ask it at all.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -28,7 +29,9 @@ use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey
 use crate::Result;
 use crate::dedup::AppliedIds;
 use crate::memory::Tables;
-use crate::store::{Checkpoint, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::store::{
+    Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, page,
+};
 use crate::workspace::Workspace;
 
 /// How the projection uses memory and how often it checkpoints (`[projection]`).
@@ -455,7 +458,7 @@ impl JourneyStore for CachedStore {
         tenant: Option<&TenantId>,
     ) -> Box<dyn Iterator<Item = Result<Journey>> + 'a> {
         // Rare (tools and tests): the layers' journeys over the store's, materialised.
-        let mut journeys = std::collections::BTreeMap::new();
+        let mut journeys = BTreeMap::new();
         for item in self.below.journeys(tenant) {
             match item {
                 Ok(journey) => {
@@ -490,6 +493,26 @@ impl JourneyStore for CachedStore {
             |owner| Cached::Owner(owner.clone()),
             None,
         )
+    }
+
+    fn scan(
+        &self,
+        tenant: &TenantId,
+        index: Index,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, CustomerId)>> {
+        // The layers first: a checkpoint finishing meanwhile moves entries below, where they
+        // are read next, rather than out of sight.
+        let mut entries = BTreeMap::new();
+        for tables in self.read().oldest_first() {
+            entries.extend(tables.index_entries(tenant, index, prefix, after));
+        }
+        for (key, customer) in self.below.scan(tenant, index, prefix, after, limit)? {
+            entries.entry(key).or_insert(customer);
+        }
+        Ok(page(entries, limit))
     }
 
     fn conversation_owner(

@@ -10,7 +10,7 @@ use rezef_events::{
 };
 
 use crate::dedup::{AppliedIds, digest};
-use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 
 fn tenant(name: &str) -> TenantId {
     TenantId::new(name).expect("valid tenant")
@@ -42,6 +42,78 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     clear_removes_everything(make());
     conversations_and_tokens_are_indexed(make());
     forgotten_ids_are_deleted(make());
+    indexes_scan_by_prefix_in_pages(make());
+}
+
+/// Search indexes answer by prefix, in key order, a page at a time, per tenant, across
+/// commits; a later link of an identity wins.
+pub fn indexes_scan_by_prefix_in_pages(store: Arc<dyn JourneyStore>) {
+    let (acme, acmex) = (tenant("acme"), tenant("acmex"));
+    let phone = |n: &str| ChannelIdentity::phone(n).expect("valid");
+    let ids = [
+        (acme.clone(), phone("+972501234567"), customer("c-1")),
+        (acme.clone(), phone("+972501234568"), customer("c-2")),
+        (acme.clone(), phone("+447911123456"), customer("c-3")),
+        (acmex.clone(), phone("+972501234569"), customer("c-4")),
+    ];
+    let entry = |value: &str, c: &str| format!("c:order\0{value}\0{c}");
+    store
+        .commit(ProjectionBatch {
+            next_offset: 1,
+            identities: ids[..2].to_vec(),
+            attributes: vec![
+                (acme.clone(), entry("A-1", "c-1"), customer("c-1")),
+                (acme.clone(), entry("A-10", "c-2"), customer("c-2")),
+                (acmex.clone(), entry("A-1", "c-4"), customer("c-4")),
+            ],
+            ..Default::default()
+        })
+        .expect("commit");
+    store
+        .commit(ProjectionBatch {
+            next_offset: 2,
+            identities: vec![
+                ids[2].clone(),
+                ids[3].clone(),
+                (acme.clone(), phone("+972501234568"), customer("c-9")),
+            ],
+            attributes: vec![(acme.clone(), entry("A-1", "c-3"), customer("c-3"))],
+            ..Default::default()
+        })
+        .expect("commit");
+    let scan = |index, prefix: &str, after: &str, limit| {
+        let found = store
+            .scan(&acme, index, prefix, after, limit)
+            .expect("scan");
+        found
+            .into_iter()
+            .map(|(_, c)| c.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        scan(Index::Identities, "phone::+97250", "", 10),
+        ["c-1", "c-9"]
+    );
+    assert_eq!(scan(Index::Identities, "phone::+", "", 2), ["c-3", "c-1"]);
+    let first = store
+        .scan(&acme, Index::Identities, "phone::+", "", 2)
+        .expect("scan");
+    let after = first.last().map(|(key, _)| key.clone()).expect("a page");
+    assert_eq!(scan(Index::Identities, "phone::+", &after, 2), ["c-9"]);
+    assert_eq!(
+        scan(Index::Attributes, "c:order\0A-1\0", "", 10),
+        ["c-1", "c-3"]
+    );
+    let after = entry("A-1", "c-1");
+    assert_eq!(
+        scan(Index::Attributes, "c:order\0A-1\0", &after, 10),
+        ["c-3"]
+    );
+    assert!(scan(Index::Attributes, "c:order\0A-2\0", "", 10).is_empty());
+    let other = store
+        .scan(&acmex, Index::Attributes, "c:order\0", "", 10)
+        .expect("scan");
+    assert_eq!(other, [(entry("A-1", "c-4"), customer("c-4"))]);
 }
 
 pub fn forgotten_ids_are_deleted(store: Arc<dyn JourneyStore>) {

@@ -32,5 +32,7 @@ pub use projector::{
 };
 pub use read_ahead::STEP_RECORDS;
 pub use sled_store::SledStore;
-pub use store::{Checkpoint, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+pub use store::{
+    Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant,
+};
 pub use workspace::Workspace;

@@ -16,7 +16,9 @@ use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey
 use crate::Result;
 use crate::by_tenant::ByTenant;
 use crate::dedup::AppliedIds;
-use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::store::{
+    Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, in_scan, page,
+};
 
 type Key<T> = (TenantId, T);
 
@@ -27,6 +29,7 @@ pub struct Tables {
     next_offset: Option<u64>,
     journeys: ByTenant<CustomerId, Option<Arc<Journey>>>,
     identities: HashMap<Key<String>, (ChannelIdentity, CustomerId)>,
+    attributes: BTreeMap<Key<String>, CustomerId>,
     customer_events: HashMap<Key<CustomerId>, Vec<u64>>,
     agents: HashMap<Key<AgentId>, AgentState>,
     conversations: HashMap<Key<ConversationId>, CustomerId>,
@@ -49,6 +52,9 @@ impl Tables {
         for (tenant, identity, customer) in batch.identities {
             let key = (tenant, identity.index_key());
             self.identities.insert(key, (identity, customer));
+        }
+        for (tenant, entry, customer) in batch.attributes {
+            self.attributes.insert((tenant, entry), customer);
         }
         for (tenant, customer, offset) in batch.customer_events {
             let offsets = self.customer_events.entry((tenant, customer)).or_default();
@@ -157,6 +163,28 @@ impl Tables {
             .map(Option::as_ref)
     }
 
+    /// The entries of a search index here that [`JourneyStore::scan`] answers, in no order.
+    pub fn index_entries(
+        &self,
+        tenant: &TenantId,
+        index: Index,
+        prefix: &str,
+        after: &str,
+    ) -> Vec<(String, CustomerId)> {
+        match index {
+            Index::Identities => (self.identities.iter())
+                .filter(|((t, key), _)| t == tenant && in_scan(key, prefix, after))
+                .map(|((_, key), (_, customer))| (key.clone(), customer.clone()))
+                .collect(),
+            Index::Attributes => (self.attributes)
+                .range((tenant.clone(), prefix.to_owned())..)
+                .take_while(|((t, key), _)| t == tenant && key.starts_with(prefix))
+                .filter(|((_, key), _)| key.as_str() > after)
+                .map(|((_, key), customer)| (key.clone(), customer.clone()))
+                .collect(),
+        }
+    }
+
     /// The customer's offsets committed here, in `[from, to)`.
     pub fn customer_offsets(
         &self,
@@ -222,6 +250,9 @@ impl Tables {
             .map(|((tenant, _), (identity, customer))| {
                 (tenant.clone(), identity.clone(), customer.clone())
             })
+            .collect();
+        batch.attributes = (self.attributes.iter())
+            .map(|((tenant, entry), customer)| (tenant.clone(), entry.clone(), customer.clone()))
             .collect();
         for ((tenant, customer), offsets) in &self.customer_events {
             let owner = offsets
@@ -305,6 +336,18 @@ impl JourneyStore for MemoryStore {
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
         Ok(self.read().resolve(tenant, identity).cloned())
+    }
+
+    fn scan(
+        &self,
+        tenant: &TenantId,
+        index: Index,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, CustomerId)>> {
+        let entries = self.read().index_entries(tenant, index, prefix, after);
+        Ok(page(entries.into_iter().collect(), limit))
     }
 
     fn conversation_owner(

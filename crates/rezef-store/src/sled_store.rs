@@ -7,6 +7,7 @@
 //! | `meta/format`                         | state format, u32 BE      |
 //! | `j` tenant `\0` customer              | journey (postcard)        |
 //! | `i` tenant `\0` identity key          | customer id               |
+//! | `x` tenant `\0` attribute entry       | customer id (also the entry's end) |
 //! | `d` generation first-offset            | digests of applied event ids (16 bytes each) |
 //! | `c` tenant `\0` customer `\0` first   | the customer's offsets of one step, from `first` (u64 BE), as LEB128 deltas |
 //! | `a` tenant `\0` agent                 | agent state (postcard)    |
@@ -26,7 +27,7 @@ use rezef_events::{
 };
 
 use crate::dedup::AppliedIds;
-use crate::store::{JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
+use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
 
 const OFFSET_KEY: &[u8] = b"meta/offset";
@@ -188,6 +189,12 @@ impl JourneyStore for SledStore {
                 customer.as_str().as_bytes(),
             );
         }
+        for (tenant, entry, customer) in &batch.attributes {
+            writes.insert(
+                key(b'x', tenant, &[entry.as_bytes()]),
+                customer.as_str().as_bytes(),
+            );
+        }
         for chunk in &batch.applied {
             let mut key = applied_key(chunk.generation);
             key.extend_from_slice(&batch.next_offset.to_be_bytes());
@@ -274,6 +281,46 @@ impl JourneyStore for SledStore {
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
         self.customer_at(key(b'i', tenant, &[identity.index_key().as_bytes()]))
+    }
+
+    fn scan(
+        &self,
+        tenant: &TenantId,
+        index: Index,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, CustomerId)>> {
+        let kind = match index {
+            Index::Identities => b'i',
+            Index::Attributes => b'x',
+        };
+        let tenant_keys = key(kind, tenant, &[&[]]);
+        let start = key(kind, tenant, &[prefix.max(after).as_bytes()]);
+        let mut entries = Vec::new();
+        for entry in self.db.range(start..) {
+            let (key, value) = entry?;
+            let Some(Ok(index_key)) =
+                (key.strip_prefix(tenant_keys.as_slice())).map(std::str::from_utf8)
+            else {
+                break;
+            };
+            if !index_key.starts_with(prefix) || entries.len() == limit {
+                break;
+            }
+            if index_key <= after {
+                continue;
+            }
+            let customer = String::from_utf8(value.to_vec()).ok();
+            let Some(customer) = customer.and_then(|id| CustomerId::new(id).ok()) else {
+                return Err(Error::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    source: rezef_events::Error::UnsupportedFormat(0),
+                });
+            };
+            entries.push((index_key.to_owned(), customer));
+        }
+        Ok(entries)
     }
 
     fn conversation_owner(

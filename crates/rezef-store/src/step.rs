@@ -16,6 +16,7 @@ use rezef_events::handover::Handover;
 use rezef_events::journey::{MergeCause, MergeRecord};
 use rezef_events::policy::Policies;
 use rezef_events::resolution::{self, Directory, Resolution};
+use rezef_events::search;
 use rezef_events::{
     AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId, Timestamp,
 };
@@ -317,6 +318,16 @@ impl Folding<'_, '_> {
             .batch
             .customer_events
             .push((tenant.clone(), component.clone(), offset));
+        if applied.changed {
+            for attribute in search::attributes(event) {
+                let entry = (
+                    tenant.clone(),
+                    attribute.entry(&component),
+                    component.clone(),
+                );
+                self.step.batch.attributes.push(entry);
+            }
+        }
         for identity in applied.linked {
             // The identity's home learns its owner, unless its owner's partition was just
             // asked to decide (its home already names that owner).

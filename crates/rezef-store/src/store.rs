@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use rezef_events::agent::AgentState;
 use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId, Timestamp,
@@ -23,6 +25,9 @@ pub struct ProjectionBatch {
     pub removed: Vec<(TenantId, CustomerId)>,
     /// New identity links: `(tenant, identity) → customer`.
     pub identities: Vec<(TenantId, ChannelIdentity, CustomerId)>,
+    /// Attribute index entries (`rezef_events::search::Attribute::entry`) and the customer
+    /// each names.
+    pub attributes: Vec<(TenantId, String, CustomerId)>,
     /// Digests of the event ids applied, by generation of the recent-ids window
     /// (`crate::dedup`), for idempotency.
     pub applied: Vec<AppliedIds>,
@@ -51,6 +56,15 @@ pub enum Checkpoint {
     Full,
 }
 
+/// A search index of the projection, scanned by key prefix (`rezef_events::search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    /// Identity links, by `ChannelIdentity::index_key`.
+    Identities,
+    /// Attribute values, by `Attribute::entry`.
+    Attributes,
+}
+
 /// A tenant's routing configuration as the log recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutingConfigRecord {
@@ -64,6 +78,19 @@ pub struct RoutingConfigRecord {
 pub struct TokenGrant {
     pub customer: CustomerId,
     pub expires_at: Timestamp,
+}
+
+/// Whether an index key is one [`JourneyStore::scan`] answers.
+pub(crate) fn in_scan(key: &str, prefix: &str, after: &str) -> bool {
+    key.starts_with(prefix) && key > after
+}
+
+/// The first `limit` entries of `entries`, in key order.
+pub(crate) fn page(
+    entries: BTreeMap<String, CustomerId>,
+    limit: usize,
+) -> Vec<(String, CustomerId)> {
+    entries.into_iter().take(limit).collect()
 }
 
 impl TokenGrant {
@@ -102,6 +129,18 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// The customer an identity is linked to.
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>>;
+
+    /// Entries of a tenant's search index in key order: the keys that start with `prefix` and
+    /// sort after `after` (all of them for an empty `after`), at most `limit`, each with the
+    /// customer it names.
+    fn scan(
+        &self,
+        tenant: &TenantId,
+        index: Index,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, CustomerId)>>;
 
     /// The customer a conversation id belongs to (as first recorded; follow merges).
     fn conversation_owner(

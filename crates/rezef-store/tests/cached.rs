@@ -279,6 +279,16 @@ macro_rules! delegate_reads {
         ) -> rezef_store::Result<Option<rezef_store::RoutingConfigRecord>> {
             self.0.routing_config(t)
         }
+        fn scan(
+            &self,
+            t: &rezef_events::TenantId,
+            index: rezef_store::Index,
+            prefix: &str,
+            after: &str,
+            limit: usize,
+        ) -> rezef_store::Result<Vec<(String, rezef_events::CustomerId)>> {
+            self.0.scan(t, index, prefix, after, limit)
+        }
         fn clear(&self) -> rezef_store::Result<()> {
             self.0.clear()
         }

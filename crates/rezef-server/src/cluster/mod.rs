@@ -297,6 +297,11 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// The node it is.
+    pub fn node(&self) -> &str {
+        &self.owner.node
+    }
+
     pub fn channel(&self) -> Channel {
         self.channel.clone()
     }

@@ -12,7 +12,7 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<rezef_server::Result<()>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Running {
@@ -40,6 +40,15 @@ impl Running {
     /// As [`Running::start_with`], with routing on `clock`.
     pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(config, clock, dir).await
+    }
+
+    /// A server with `config` over the data directory `dir` (one a stopped server kept).
+    pub async fn start_in(
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+        dir: tempfile::TempDir,
+    ) -> Self {
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().to_path_buf(),
@@ -55,7 +64,7 @@ impl Running {
             addr,
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            dir,
         }
     }
 
@@ -65,13 +74,19 @@ impl Running {
             .expect("connect")
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping().await;
+    }
+
+    /// Stops cleanly and gives back the data directory, to start again over it.
+    pub async fn stop_keeping(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("joins").expect("clean shutdown");
         }
+        self.dir
     }
 }
 
