@@ -1235,3 +1235,44 @@ fn a_callback_due_already_or_withdrawn_while_held() {
         .expect("billing");
     assert_eq!((billing.waiting, billing.scheduled), (0, 0));
 }
+
+#[test]
+fn an_offer_withdrawn_before_it_was_taken_keeps_the_agent_s_idle_time() {
+    // Given r-1 idle since T0 and r-2 since 1 s later, for general (longest idle first),
+    let mut engine = engine();
+    agent(&mut engine, "r-1", &[], &["he"], T0);
+    agent(&mut engine, "r-2", &[], &["he"], at(1));
+    let first = engine.route(call("c-1", "x", "he"), at(2)).expect("routed");
+    assert_eq!(offered_to(&first.target), Some("r-1"));
+    // when the caller hangs up before r-1 answers,
+    engine.withdraw(&contact_id("c-1"), at(3)).expect("offered");
+    // then r-1, who did no work, has still waited longest and is offered the next call.
+    let next = engine.route(call("c-2", "x", "he"), at(4)).expect("routed");
+    assert_eq!(offered_to(&next.target), Some("r-1"));
+}
+
+#[test]
+fn a_contact_transferred_blind_counts_only_its_new_wait_in_the_new_queue() {
+    // Given c-1, which waited 1 s in general and was taken by a-1,
+    let mut engine = holding("a-1", &[("b-1", &[("billing", 4)])]);
+    assert_eq!(
+        engine.stats(at(2))[0].average_wait,
+        Some(Duration::from_secs(1))
+    );
+    // when a-1 transfers it to billing after 8 s of handling and b-1 takes it 1 s later,
+    let target = TransferTarget::Queue("billing".into());
+    engine
+        .transfer(&contact_id("c-1"), &agent_id("a-1"), target, at(10))
+        .expect("transferred");
+    let offers = engine.dispatch(at(10));
+    engine
+        .accept(offers[0].id, &agent_id("b-1"), at(11))
+        .expect("accepted");
+    // then billing's average wait is that 1 s, not the 10 s since the customer arrived.
+    let billing = engine.stats(at(11));
+    let billing = billing
+        .iter()
+        .find(|q| q.queue == "billing")
+        .expect("billing");
+    assert_eq!(billing.average_wait, Some(Duration::from_secs(1)));
+}

@@ -535,7 +535,14 @@ impl Reference {
             .ok_or_else(|| RoutingError::UnknownContact(id.clone()))?;
         let holder = match contact.state {
             RefState::Waiting => return Ok(()),
-            RefState::Offered(offer) => self.offers.remove(&offer).map(|o| o.agent),
+            // Offered only: the agent did no work, their idle time goes on.
+            RefState::Offered(offer) => {
+                let offer = self.offers.remove(&offer);
+                if let Some(agent) = offer.and_then(|o| self.agents.get_mut(&o.agent)) {
+                    agent.work.remove(id);
+                }
+                return Ok(());
+            }
             RefState::Assigned(agent, since) => {
                 let queue = self.routing.queues[contact.queue].id.clone();
                 push(

@@ -582,6 +582,7 @@ impl Engine {
                 language,
                 arrived_at,
                 queued_at: held.unwrap_or(now),
+                waiting_since: arrived_at,
                 held,
                 queue,
                 rule,
@@ -742,7 +743,7 @@ impl Engine {
                     self.release(seq, holder, now);
                 }
                 _ => {
-                    let wait = now.since(contact.arrived_at);
+                    let wait = now.since(contact.waiting_since);
                     remember(&mut self.history[contact.queue].waits, wait);
                 }
             }
@@ -806,9 +807,12 @@ impl Engine {
                 self.stop_waiting(seq);
                 None
             }
+            // Offered only: the agent did not work on it, so their idle time goes on.
             State::Offered(offer) => self.offers.remove(&offer).and_then(|offer| {
                 self.expiries.remove(&(offer.expires_at, offer.id));
-                self.agent_index.get(&offer.agent).copied()
+                let index = self.agent_index.get(&offer.agent).copied()?;
+                self.agents[index].work.remove(id);
+                Some(index)
             }),
             State::Assigned { .. } if self.contacts[&seq].aside.is_some() => {
                 return Err(RoutingError::TransferPending(id.clone()));

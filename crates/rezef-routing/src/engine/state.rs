@@ -95,6 +95,9 @@ pub(super) struct Contact {
     /// When its queue's steps (and affinity wait) started, or start: a scheduled callback's
     /// time.
     pub queued_at: Timestamp,
+    /// When the wait an accept ends began, for the queue's average wait: the arrival, or the
+    /// blind transfer that made it wait again (the wait before was counted then).
+    pub waiting_since: Timestamp,
     /// A scheduled callback not yet due: out of its queue's line and every pool until then.
     pub held: Option<Timestamp>,
     pub queue: usize,

@@ -53,6 +53,7 @@ impl Engine {
                 contact.queue = queue;
                 contact.rule = None;
                 contact.queued_at = now;
+                contact.waiting_since = now;
                 contact.base_priority =
                     self.routing
                         .base_priority(&contact.request, queue, None, now);
@@ -70,11 +71,9 @@ impl Engine {
                     return Ok(Some(self.aside(seq, to, false, now)));
                 } else {
                     self.release(seq, holder, now);
-                    self.contacts
-                        .get_mut(&seq)
-                        .expect("looked up above")
-                        .declined_by
-                        .insert(from.clone());
+                    let contact = self.contacts.get_mut(&seq).expect("looked up above");
+                    contact.declined_by.insert(from.clone());
+                    contact.waiting_since = now;
                     self.offer(seq, to, now);
                 }
             }
