@@ -316,6 +316,16 @@ pub enum Payload {
         tier: Option<String>,
         preferred_language: Option<String>,
     },
+    /// An agent holding the contact brought another in to consult, the customer on hold.
+    ConsultStarted {
+        agent_id: AgentId,
+        consulted_agent_id: AgentId,
+    },
+    /// The consult ended (the contact stays with `agent_id`, unless a transfer follows).
+    ConsultEnded {
+        agent_id: AgentId,
+        consulted_agent_id: AgentId,
+    },
 }
 
 impl Payload {
@@ -347,6 +357,8 @@ impl Payload {
             Self::RoutingConfigChanged { .. } => "routing_config_changed",
             Self::Handover(_) => "handover",
             Self::CustomerAttributesSet { .. } => "customer_attributes_set",
+            Self::ConsultStarted { .. } => "consult_started",
+            Self::ConsultEnded { .. } => "consult_ended",
         }
     }
 
@@ -384,6 +396,8 @@ impl Payload {
                 | Self::ContactOffered { .. }
                 | Self::ContactAssigned { .. }
                 | Self::ContactTransferred { .. }
+                | Self::ConsultStarted { .. }
+                | Self::ConsultEnded { .. }
                 | Self::HandoffRequested { .. }
                 | Self::CallbackRequested { .. }
                 | Self::CallbackCompleted { .. }

@@ -650,6 +650,19 @@ fn apply_to_conversation(
             };
             enter(interaction, stage, at);
         }
+        // A consult puts the customer on hold while their agent is connected, and back.
+        (Payload::ConsultStarted { .. }, Some(index)) => {
+            let interaction = &mut conversation.interactions[index];
+            if interaction.stage == Stage::Connected {
+                enter(interaction, Stage::Consulting, at);
+            }
+        }
+        (Payload::ConsultEnded { .. }, Some(index)) => {
+            let interaction = &mut conversation.interactions[index];
+            if interaction.stage == Stage::Consulting {
+                enter(interaction, Stage::Connected, at);
+            }
+        }
         (
             Payload::HandoffRequested {
                 summary,

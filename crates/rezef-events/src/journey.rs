@@ -301,6 +301,8 @@ pub enum Stage {
     CallbackPending,
     Abandoned,
     Ended,
+    /// With an agent who consults another, the customer on hold.
+    Consulting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -321,6 +321,18 @@ impl Rules {
             Payload::RoutingConfigChanged { config, .. } => {
                 self.text(&at("config"), config, MAX_TEXT_LEN);
             }
+            Payload::ConsultStarted {
+                agent_id,
+                consulted_agent_id,
+            }
+            | Payload::ConsultEnded {
+                agent_id,
+                consulted_agent_id,
+            } => {
+                if agent_id == consulted_agent_id {
+                    self.fail(at("consulted_agent_id"), "is the agent who consults");
+                }
+            }
             Payload::CustomerAttributesSet {
                 tier,
                 preferred_language,

@@ -308,6 +308,14 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                     .unwrap_or_default()
             }),
         },
+        P::ConsultStarted(p) => Payload::ConsultStarted {
+            agent_id: agent(check, at("agent_id"), p.agent_id, true)?,
+            consulted_agent_id: agent(check, at("consulted_agent_id"), p.consulted_agent_id, true)?,
+        },
+        P::ConsultEnded(p) => Payload::ConsultEnded {
+            agent_id: agent(check, at("agent_id"), p.agent_id, true)?,
+            consulted_agent_id: agent(check, at("consulted_agent_id"), p.consulted_agent_id, true)?,
+        },
         P::AgentPresenceChanged(p) => {
             let agent_id = agent(check, at("agent_id"), p.agent_id, true);
             Payload::AgentPresenceChanged {
@@ -346,6 +354,8 @@ fn payload_name(payload: &P) -> &'static str {
         P::RoutingConfigChanged(_) => "routing_config_changed",
         P::Handover(_) => "handover",
         P::CustomerAttributesSet(_) => "customer_attributes_set",
+        P::ConsultStarted(_) => "consult_started",
+        P::ConsultEnded(_) => "consult_ended",
     }
 }
 
@@ -616,6 +626,20 @@ fn payload_to_proto(payload: &Payload) -> P {
             tier,
             preferred_language,
         }),
+        Payload::ConsultStarted {
+            agent_id,
+            consulted_agent_id,
+        } => P::ConsultStarted(v1::ConsultStarted {
+            agent_id: agent_id.to_string(),
+            consulted_agent_id: consulted_agent_id.to_string(),
+        }),
+        Payload::ConsultEnded {
+            agent_id,
+            consulted_agent_id,
+        } => P::ConsultEnded(v1::ConsultEnded {
+            agent_id: agent_id.to_string(),
+            consulted_agent_id: consulted_agent_id.to_string(),
+        }),
         Payload::RoutingDecided {
             target,
             bot_id,
@@ -765,6 +789,14 @@ pub(crate) mod tests {
             Payload::CustomerAttributesSet {
                 tier: Some("vip".into()),
                 preferred_language: Some(String::new()),
+            },
+            Payload::ConsultStarted {
+                agent_id: agent.clone(),
+                consulted_agent_id: AgentId::new("agent-2").expect("valid"),
+            },
+            Payload::ConsultEnded {
+                agent_id: agent.clone(),
+                consulted_agent_id: AgentId::new("agent-2").expect("valid"),
             },
             Payload::ContactAbandoned {
                 point: AbandonPoint::Ivr,

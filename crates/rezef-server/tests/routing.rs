@@ -1004,6 +1004,27 @@ async fn a_caller_who_hangs_up_during_a_warm_transfer_is_not_offered_on() {
     server.stop().await;
 }
 
+/// Waits until the journey shows the caller's interaction at `stage`.
+async fn stage_becomes(client: &Client, caller: &EventFactory, stage: proto::Stage) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let journey = client
+            .clone()
+            .journey(TENANT, caller.customer_ref(), None)
+            .await;
+        let journey = journey.expect("journey").journey.expect("journey");
+        let now = journey.conversations[0].interactions[0].stage;
+        if now == stage as i32 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stage {now}, not {stage:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The next event must be a consult's start or end, with `with`.
 async fn consult_changed(desk: &mut Desk, with: &str) -> bool {
     match desk.next().await {
@@ -1047,6 +1068,8 @@ async fn an_agent_consults_another_while_holding_the_customer_then_hands_the_cal
     expert.0.accept(asked.offer_id).await.expect("sent");
     assert!(consult_changed(&mut first, "b-1").await);
     assert!(consult_changed(&mut expert, "a-1").await);
+    // The journey shows the customer on hold while a-1 consults.
+    stage_becomes(&client, &caller, proto::Stage::Consulting).await;
     // The customer stays a-1's; b-1's line is taken by the consult.
     let agents = list_agents(&client).await;
     assert_eq!(
@@ -1078,10 +1101,11 @@ async fn an_agent_consults_another_while_holding_the_customer_then_hands_the_cal
         other => panic!("expected a refusal, got {other:?}"),
     }
 
-    // a-1 ends it: both are told, b-1 is free.
+    // a-1 ends it: both are told, b-1 is free, the customer is with a-1 again.
     first.0.end_consult("call-120").await.expect("sent");
     assert!(!consult_changed(&mut first, "b-1").await);
     assert!(!consult_changed(&mut expert, "a-1").await);
+    stage_becomes(&client, &caller, proto::Stage::Connected).await;
 
     // Again, and this time a-1 hands the call to b-1: it is b-1's at once.
     first.0.consult("call-120", "b-1").await.expect("sent");
@@ -1112,6 +1136,41 @@ async fn an_agent_consults_another_while_holding_the_customer_then_hands_the_cal
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(conversation.transfer_count, 1);
+    // The log holds both consults, each started and ended, then the transfer.
+    let mut events = client
+        .replay(proto::ReplayHistoryRequest {
+            tenant_id: TENANT.into(),
+            customer: Some(caller.customer_ref()),
+            ..Default::default()
+        })
+        .await
+        .expect("replay");
+    let mut consults = Vec::new();
+    while let Some(replayed) = events.next().await {
+        match replayed.expect("ok").event.and_then(|e| e.payload) {
+            Some(proto::event::Payload::ConsultStarted(c)) => {
+                consults.push(("started", c.agent_id, c.consulted_agent_id));
+            }
+            Some(proto::event::Payload::ConsultEnded(c)) => {
+                consults.push(("ended", c.agent_id, c.consulted_agent_id));
+            }
+            Some(proto::event::Payload::ContactTransferred(t)) => {
+                consults.push(("transferred", t.from_agent_id, t.to_agent_id));
+            }
+            _ => {}
+        }
+    }
+    let step = |what: &'static str| (what, "a-1".to_owned(), "b-1".to_owned());
+    assert_eq!(
+        consults,
+        [
+            step("started"),
+            step("ended"),
+            step("started"),
+            step("ended"),
+            step("transferred")
+        ]
+    );
 
     // Refusals: a consult with nobody, with oneself.
     expert.0.consult("call-120", "").await.expect("sent");

@@ -2,10 +2,11 @@
 //! other agent is offered the contact with its context, and accepting joins them; the consult
 //! ends when either agent ends it or the other agent's session ends, or becomes a transfer to
 //! that agent. The engine holds the other agent's line (`rezef_routing::Engine::consult`);
-//! here both sessions are told when it starts and ends. Consults are not recorded in the log:
-//! the event model has no fact for them yet.
+//! here both sessions are told when it starts and ends, and the log records it
+//! (`ConsultStarted` when the other agent accepts, `ConsultEnded` however it ends), so the
+//! journey shows the customer on hold (`CONSULTING`) and an audit replays who was consulted.
 
-use rezef_events::{AgentId, InteractionId, TenantId, Timestamp};
+use rezef_events::{AgentId, InteractionId, Payload, TenantId, Timestamp};
 use rezef_proto::v1::agent_session_event as out;
 use rezef_proto::v1::agent_session_request::{Consult, EndConsult};
 use rezef_routing::Offer;
@@ -61,6 +62,13 @@ fn tell(
         .push((to.clone(), Outgoing::Consult(changed)));
 }
 
+/// Tells both agents of a consult under way that it is over.
+fn tell_consult_end(consulting: &Consulting, effects: &mut Effects) {
+    let (contact, to) = (&consulting.offer.contact, &consulting.offer.agent);
+    tell(effects, &consulting.from, to, contact, false);
+    tell(effects, to, &consulting.from, contact, false);
+}
+
 impl Tenant {
     /// `agent` asks another agent to consult on a contact they hold.
     pub(super) fn consult(
@@ -105,6 +113,7 @@ impl Tenant {
     /// Either agent in a consult ends it (before the accept: the offer is withdrawn).
     pub(super) fn end_consult(
         &mut self,
+        tenant: &TenantId,
         agent: &AgentId,
         request: EndConsult,
         now: Timestamp,
@@ -118,30 +127,71 @@ impl Tenant {
             .find(|(_, asked)| asked.consult && asked.contact == contact)
             .and_then(|(id, _)| self.engine.outstanding(*id).cloned());
         let consulted = self.engine.end_consult(&contact, agent, now)?;
-        let from = match pending {
+        match pending {
             Some(offer) => {
-                let asked = self.warm.remove(&offer.id);
+                if let Some(asked) = self.warm.remove(&offer.id) {
+                    tell(effects, &asked.from, &consulted, &contact, false);
+                }
                 effects
                     .messages
-                    .push((consulted.clone(), Outgoing::Withdrawn(offer, CONSULT_ENDED)));
-                asked.map(|a| a.from)
+                    .push((consulted, Outgoing::Withdrawn(offer, CONSULT_ENDED)));
             }
             None => {
-                let consulting = self.consults.remove(&contact);
-                if let Some(consulting) = &consulting {
-                    tell(effects, &consulted, &consulting.from, &contact, false);
+                if let Some(consulting) = self.consults.remove(&contact) {
+                    self.consult_over(tenant, &consulting, now, effects);
                 }
-                consulting.map(|c| c.from)
             }
-        };
-        if let Some(from) = from {
-            tell(effects, &from, &consulted, &contact, false);
         }
         Ok(())
     }
 
-    /// The other agent accepted: both are told, the consult is under way.
-    pub(super) fn consult_started(&mut self, asked: Asked, offer: &Offer, effects: &mut Effects) {
+    /// A consult under way is over: `ConsultEnded` is logged, both agents are told.
+    fn consult_over(
+        &self,
+        tenant: &TenantId,
+        consulting: &Consulting,
+        now: Timestamp,
+        effects: &mut Effects,
+    ) {
+        self.log_consult_end(tenant, consulting, now, effects);
+        tell_consult_end(consulting, effects);
+    }
+
+    /// The `ConsultEnded` event of a consult under way.
+    pub(super) fn log_consult_end(
+        &self,
+        tenant: &TenantId,
+        consulting: &Consulting,
+        now: Timestamp,
+        effects: &mut Effects,
+    ) {
+        let ended = Payload::ConsultEnded {
+            agent_id: consulting.from.clone(),
+            consulted_agent_id: consulting.offer.agent.clone(),
+        };
+        let contact = &consulting.offer.contact;
+        effects
+            .events
+            .extend(self.contact_event(tenant, contact, ended, now));
+    }
+
+    /// The other agent accepted: `ConsultStarted` is logged, both are told, the consult is
+    /// under way.
+    pub(super) fn consult_started(
+        &mut self,
+        tenant: &TenantId,
+        asked: Asked,
+        offer: &Offer,
+        now: Timestamp,
+        effects: &mut Effects,
+    ) {
+        let started = Payload::ConsultStarted {
+            agent_id: asked.from.clone(),
+            consulted_agent_id: offer.agent.clone(),
+        };
+        effects
+            .events
+            .extend(self.contact_event(tenant, &asked.contact, started, now));
         tell(effects, &asked.from, &offer.agent, &asked.contact, true);
         tell(effects, &offer.agent, &asked.from, &asked.contact, true);
         let consulting = Consulting {
@@ -158,8 +208,9 @@ impl Tenant {
         }
     }
 
-    /// The agent who kept the contact transferred it to the one consulted: it is theirs
-    /// now, and both are told the consult is over.
+    /// The agent who kept the contact transferred it to the one consulted (its end logged
+    /// first, [`Tenant::log_consult_end`]): both are told the consult is over, and the
+    /// contact is theirs now.
     pub(super) fn consult_taken_over(
         &mut self,
         tenant: &TenantId,
@@ -167,15 +218,17 @@ impl Tenant {
         now: Timestamp,
         effects: &mut Effects,
     ) {
-        let contact = consulting.offer.contact.clone();
-        let to = consulting.offer.agent.clone();
-        tell(effects, &consulting.from, &to, &contact, false);
-        tell(effects, &to, &consulting.from, &contact, false);
+        tell_consult_end(&consulting, effects);
         self.assigned(tenant, consulting.offer, now, effects);
     }
 
-    /// Consults the engine ended by itself (the agent consulted left): both are told.
-    pub(super) fn settle_consults(&mut self, effects: &mut Effects) {
+    /// Consults the engine ended by itself (the agent consulted left): over.
+    pub(super) fn settle_consults(
+        &mut self,
+        tenant: &TenantId,
+        now: Timestamp,
+        effects: &mut Effects,
+    ) {
         let ended: Vec<InteractionId> = self
             .consults
             .iter()
@@ -184,9 +237,7 @@ impl Tenant {
             .collect();
         for contact in ended {
             if let Some(consulting) = self.consults.remove(&contact) {
-                let to = &consulting.offer.agent;
-                tell(effects, &consulting.from, to, &contact, false);
-                tell(effects, to, &consulting.from, &contact, false);
+                self.consult_over(tenant, &consulting, now, effects);
             }
         }
     }

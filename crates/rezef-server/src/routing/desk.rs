@@ -562,7 +562,10 @@ impl Tenant {
     ) {
         for offer in offers {
             let customer = self.contacts.get(&offer.contact).cloned();
-            if let Some((customer, channel)) = &customer {
+            let consult = self.warm.get(&offer.id).is_some_and(|a| a.consult);
+            // A consult's offer is not the contact's: it stays with its agent, and the log
+            // records the consult when it starts (`ConsultStarted`).
+            if let (Some((customer, channel)), false) = (&customer, consult) {
                 let payload = Payload::ContactOffered {
                     agent_id: offer.agent.clone(),
                     queue_id: offer.queue.clone(),
@@ -577,7 +580,6 @@ impl Tenant {
                 ));
             }
             let fresh = self.transferring.remove(&offer.contact);
-            let consult = self.warm.get(&offer.id).is_some_and(|a| a.consult);
             effects.messages.push((
                 offer.agent.clone(),
                 Outgoing::Offer {
@@ -610,7 +612,7 @@ impl Tenant {
         let offers = self.engine.dispatch(now);
         self.offered(tenant, offers, now, effects);
         self.settle_transfers(effects);
-        self.settle_consults(effects);
+        self.settle_consults(tenant, now, effects);
     }
 
     /// The agent's outstanding offers but `fresh` ones, sent again (to a new session).

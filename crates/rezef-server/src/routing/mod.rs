@@ -633,7 +633,7 @@ impl Session {
                     t.consult(agent, consult, now)?;
                 }
                 Action::EndConsult(end) => {
-                    t.end_consult(agent, end, now, &mut effects)?;
+                    t.end_consult(tenant, agent, end, now, &mut effects)?;
                 }
                 Action::UpdateProfile(update) => {
                     let profile = profile::update(agent, update)?;

@@ -134,6 +134,9 @@ impl Tenant {
             TransferTarget::Queue(queue) => (None, queue),
         };
         let contact = asked.contact.clone();
+        if let Some(consulted) = &consulted {
+            self.log_consult_end(tenant, consulted, now, effects);
+        }
         self.transferred(tenant, asked, to, now, effects);
         if let Some(consulted) = consulted {
             self.transferring.remove(&contact);
@@ -182,7 +185,7 @@ impl Tenant {
     ) -> bool {
         match self.warm.remove(&offer.id) {
             Some(asked) if asked.consult => {
-                self.consult_started(asked, offer, effects);
+                self.consult_started(tenant, asked, offer, now, effects);
                 false
             }
             Some(asked) => {
