@@ -351,6 +351,9 @@ impl CachedStore {
         let written = self.below.commit(batch);
         let mut weights = (0u64, 0u64);
         if written.is_ok() {
+            // A read that found nothing in memory before this point may have read the old
+            // version below: it must not fill the cache after the written version went in.
+            self.write().epoch += 1;
             for (tenant, customer, journey) in flushing.journeys(None) {
                 let journey = journey.cloned();
                 if let Some(journey) = &journey {
