@@ -6,7 +6,8 @@
 //! it takes partitions back. Then another node stops (SIGTERM) and hands its partitions over.
 //! Every acknowledged event is projected exactly once, read through every node. Then one
 //! person on three partitions ends with one journey, a search through any node finds
-//! customers on every partition, and a tenant's routing, on one node, is reached through any.
+//! customers on every partition, a tenant's routing, on one node, is reached through any,
+//! and a caller who hangs up on another partition leaves its queue.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -330,6 +331,81 @@ async fn customers_found_through_any_node(nodes: &[RezefServer], person: &str) {
             .map(|f| f.customer_id.as_str())
             .collect();
         assert_eq!(owners, [person], "through {}", node.url());
+    }
+}
+
+/// A caller whose events go to another partition than the tenant's routing partition hangs
+/// up while queued: the hang-up, published through any node, takes the contact out of the
+/// queue on the routing node (docs/scale-out.md §5).
+async fn a_caller_who_hangs_up_leaves_the_queue_whatever_the_partition(nodes: &[RezefServer]) {
+    let partitions = NonZeroU32::new(PARTITIONS.parse().expect("a number")).expect("non-zero");
+    let partitioner = Partitioner::new(partitions);
+    let tenant = TenantId::new(TENANT).expect("valid");
+    let routing = partitioner.routing(&tenant);
+    let customer = (0..)
+        .map(|i| format!("hangs-up-{i}"))
+        .find(|id| partitioner.customer(&tenant, &CustomerId::new(id).expect("id")) != routing)
+        .expect("a customer on another partition");
+    let call = EventFactory::new(TENANT, "cluster-test")
+        .customer(&customer)
+        .on(proto::Channel::Voice, "call-hangs-up");
+    let (first, last) = (
+        nodes[0].client().await,
+        nodes[nodes.len() - 1].client().await,
+    );
+    let publish = |client: &rezef_adapter::Client, event: proto::Event| {
+        let mut ingest = client.ingest();
+        async move {
+            let request = proto::PublishRequest {
+                events: vec![event],
+                sequence: 0,
+            };
+            ingest.publish(request).await.expect("published");
+        }
+    };
+    publish(&first, call.interaction_started(proto::Direction::Inbound)).await;
+    let request = proto::RouteInteractionRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(call.customer_ref()),
+        interaction_id: "call-hangs-up".into(),
+        channel: proto::Channel::Voice as i32,
+        ..Default::default()
+    };
+    first
+        .routing()
+        .route_interaction(request)
+        .await
+        .expect("routed");
+    let waiting = |client: rezef_adapter::Client| async move {
+        let request = proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        };
+        let stats = client
+            .routing()
+            .get_queue_stats(request)
+            .await
+            .expect("stats");
+        let queues = stats.into_inner().queues;
+        queues.iter().map(|q| q.waiting).sum::<u32>()
+    };
+    assert_eq!(
+        waiting(last.clone()).await,
+        1,
+        "queued: nobody is logged in"
+    );
+    let abandoned = call.event(proto::event::Payload::ContactAbandoned(
+        proto::ContactAbandoned {
+            point: proto::AbandonPoint::Queue as i32,
+        },
+    ));
+    publish(&last, abandoned).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while waiting(first.clone()).await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the caller who hung up still waits"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -657,6 +733,7 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
     let person = one_person_on_three_partitions(&nodes).await;
     customers_found_through_any_node(&nodes, &person).await;
     routing_runs_on_one_node_and_any_node_reaches_it(&nodes, &person, "call-1").await;
+    a_caller_who_hangs_up_leaves_the_queue_whatever_the_partition(&nodes).await;
 
     // The others stop: the last node takes every partition, the tenant's routing with it,
     // configured as it was set through the API, and agents reconnect to it.

@@ -12,6 +12,8 @@ mod supervisor;
 mod transfer;
 mod withdraw;
 
+pub use withdraw::ends_contact;
+
 use std::pin::Pin;
 use std::sync::Arc;
 

@@ -3,8 +3,9 @@
 //! withdrawn from the agent's session (the agent is free for the next contact at once).
 //!
 //! Both on request (`WithdrawContact`) and by itself: routing reads the log it writes to
-//! ([`follow`]), so an adapter that publishes `ContactAbandoned` or `InteractionEnded` has
-//! nothing more to do. Calls whose answer depends on it (queue figures, a login's first
+//! ([`follow`]), and on a partitioned log ingest sends it the ends it appends to other
+//! partitions ([`RoutingService::withdraw_ended`]), so an adapter that publishes
+//! `ContactAbandoned` or `InteractionEnded` has nothing more to do. Calls whose answer depends on it (queue figures, a login's first
 //! offers, an accept) first wait until routing has read everything logged before them
 //! ([`Desk::followed_up`]), so an acknowledged hang-up is never counted as waiting nor
 //! accepted by an agent. A contact already assigned stays the agent's until they complete it
@@ -15,12 +16,14 @@ use std::time::Duration;
 
 use rezef_events::event::StepOutcome;
 use rezef_events::{InteractionId, Payload, TenantId, Timestamp};
+use rezef_proto::v1::routing_server::Routing;
 use rezef_proto::v1::{WithdrawContactRequest, WithdrawContactResponse};
 use rezef_routing::Withdrawn;
-use tracing::{debug, warn};
+use tonic::{Code, Request};
+use tracing::{Instrument, debug, info_span, warn};
 
-use super::Local;
 use super::desk::{Desk, Effects, Outgoing, Tenant};
+use super::{Local, RoutingService};
 use crate::convert::Check;
 use crate::{Error, Result};
 
@@ -96,6 +99,38 @@ impl Local {
                 offer_id: offer.id.0,
             },
         })
+    }
+}
+
+impl RoutingService {
+    /// Withdraws, in the background, contacts that events appended to partitions other than
+    /// their tenant's routing partition ended (`crate::ingest`): routing does not read those.
+    /// As the adapter's own `WithdrawContact`, placed on the routing desk wherever it runs; a
+    /// contact routing does not hold (`NOT_FOUND`) or that is assigned
+    /// (`FAILED_PRECONDITION`) stays as it is.
+    pub fn withdraw_ended(&self, tenant: &str, contacts: Vec<String>) {
+        if contacts.is_empty() {
+            return;
+        }
+        let (routing, tenant) = (self.clone(), tenant.to_owned());
+        let span = info_span!("withdraw_ended", %tenant);
+        let withdraw = async move {
+            for contact in contacts {
+                let request = Request::new(WithdrawContactRequest {
+                    tenant_id: tenant.clone(),
+                    interaction_id: contact,
+                });
+                match routing.withdraw_contact(request).await {
+                    Ok(_) => debug!("a contact ended on another partition was withdrawn"),
+                    Err(status)
+                        if matches!(status.code(), Code::NotFound | Code::FailedPrecondition) => {}
+                    Err(status) => {
+                        warn!(%status, "a contact ended on another partition was not withdrawn")
+                    }
+                }
+            }
+        };
+        tokio::spawn(withdraw.instrument(span));
     }
 }
 
