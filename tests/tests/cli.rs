@@ -192,7 +192,13 @@ async fn phone_arguments_are_read_in_the_tenants_region() {
         rezef(&all, None)
     };
     stdout(&rezef(&["publish", &example(), "--server", &url], None));
-    let by_e164 = stdout(&run(&["journey", "phone:+972501234567"]));
+    // The last of the 18 events is at offset 17: read once it is projected.
+    let by_e164 = stdout(&run(&[
+        "journey",
+        "phone:+972501234567",
+        "--min-offset",
+        "17",
+    ]));
     for national in [
         "phone:050-1234567",
         "phone:0501234567",

@@ -159,7 +159,7 @@ impl Backbone {
         self.find_journey(tenant, customer)?.ok_or_else(|| {
             let name = match customer {
                 CustomerRef::Id(id) => format!("customer {id}"),
-                CustomerRef::Identity(identity) => format!("no customer with identity {identity}"),
+                CustomerRef::Identity(identity) => format!("identity {identity}"),
             };
             Error::NotFound(format!("{name} is not known in tenant {tenant}"))
         })

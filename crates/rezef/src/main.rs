@@ -49,6 +49,10 @@ enum Command {
         customer: String,
         #[arg(long, env = "REZEF_TENANT")]
         tenant: String,
+        /// Wait until the event at this offset is projected (read-your-writes: the offsets
+        /// `rezef publish` printed).
+        #[arg(long)]
+        min_offset: Option<u64>,
         #[command(flatten)]
         addr: ServerAddr,
     },
@@ -94,8 +98,9 @@ fn main() -> anyhow::Result<()> {
             Command::Journey {
                 customer,
                 tenant,
+                min_offset,
                 addr,
-            } => cmd::journey::run(&tenant, &customer, &addr.server).await,
+            } => cmd::journey::run(&tenant, &customer, min_offset, &addr.server).await,
             Command::Resume(args) => cmd::resume::run(args).await,
             Command::Replay(args) => cmd::replay::run(args).await,
             Command::Rebuild(args) => cmd::rebuild::run(args).await,

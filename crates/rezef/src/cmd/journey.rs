@@ -2,10 +2,15 @@
 
 use rezef_adapter::jsonl;
 
-pub async fn run(tenant: &str, customer: &str, server: &str) -> anyhow::Result<()> {
+pub async fn run(
+    tenant: &str,
+    customer: &str,
+    min_offset: Option<u64>,
+    server: &str,
+) -> anyhow::Result<()> {
     let mut client = super::connect(server).await?;
     let response = client
-        .journey(tenant, crate::customer::parse(customer), None)
+        .journey(tenant, crate::customer::parse(customer), min_offset)
         .await?;
     println!("{}", jsonl::to_json(&response.journey.unwrap_or_default()));
     eprintln!("projected through offset {}", response.projected_offset);

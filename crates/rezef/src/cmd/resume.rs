@@ -18,6 +18,9 @@ pub struct Args {
     /// Transcript messages to return.
     #[arg(long)]
     transcript: Option<u32>,
+    /// Wait until the event at this offset is projected (read-your-writes).
+    #[arg(long)]
+    min_offset: Option<u64>,
     #[command(flatten)]
     addr: crate::ServerAddr,
 }
@@ -36,6 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         channel: args.channel as i32,
         continuation_token: args.token.unwrap_or_default(),
         transcript_limit: args.transcript,
+        min_offset: args.min_offset,
         ..Default::default()
     };
     let answer = client
