@@ -52,6 +52,24 @@ pub fn rezef(args: &[&str], data_dir: Option<&Path>) -> Output {
     command.output().expect("rezef runs")
 }
 
+/// Where a server's log goes: the test's standard error, or with `SCENARIO_LOG_DIR` a file
+/// of its own there, named after its data directory (to tell the nodes of a cluster apart;
+/// `SCENARIO_LOG` sets their `RUST_LOG`, `warn` by default). Not `REZEF_` variables: `rezef`
+/// takes those as configuration.
+fn server_log(data_dir: &Path) -> Stdio {
+    let Ok(dir) = std::env::var("SCENARIO_LOG_DIR") else {
+        return Stdio::inherit();
+    };
+    let name = data_dir.file_name().unwrap_or(data_dir.as_os_str());
+    let path = Path::new(&dir).join(name).with_extension("log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    Stdio::from(file)
+}
+
 /// A `rezef serve` process.
 #[derive(Debug)]
 pub struct RezefServer {
@@ -78,8 +96,12 @@ impl RezefServer {
             ])
             .arg(data_dir)
             .args(flags)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("SCENARIO_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
+            .stderr(server_log(data_dir))
             .spawn()
             .expect("rezef serve starts");
         let mut server = Self {

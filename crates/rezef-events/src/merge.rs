@@ -93,6 +93,20 @@ impl Journey {
         }
     }
 
+    /// A journey that arrived from another partition of the log (a merge or an unmerge
+    /// across partitions): its offsets counted in that partition's log and compare with
+    /// none here, so from now on it is as of `offset`, where it arrived. Kept as they were,
+    /// an event here at a lower offset than the other partition had reached would pass for
+    /// one already applied and be dropped.
+    pub fn arrived_at(&mut self, offset: u64) {
+        self.last_event_offset = Some(offset);
+        for share in &mut self.shares {
+            if share.last_event_offset.is_some() {
+                share.last_event_offset = Some(offset);
+            }
+        }
+    }
+
     /// What this customer's record becomes once merged into `survivor`: a pointer there.
     pub fn pointer_to(&self, survivor: &CustomerId) -> Journey {
         let mut pointer = Journey::new(

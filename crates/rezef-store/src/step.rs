@@ -462,7 +462,8 @@ impl Folding<'_, '_> {
                         self.forward(event, survivor.clone(), survivor);
                         return Ok(());
                     }
-                    let journey = journey.clone().into_journey();
+                    let mut journey = journey.clone().into_journey();
+                    journey.arrived_at(offset);
                     debug!(%tenant, %survivor, absorbed = %journey.customer_id, "journey moved in");
                     let pointer = self
                         .load_or_new(tenant, &survivor, journey.first_seen_at)?
@@ -471,7 +472,9 @@ impl Folding<'_, '_> {
                     Ok(())
                 }
                 None => {
-                    self.put(journey.clone().into_journey());
+                    let mut journey = journey.clone().into_journey();
+                    journey.arrived_at(offset);
+                    self.put(journey);
                     Ok(())
                 }
             },

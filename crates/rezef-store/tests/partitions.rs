@@ -371,6 +371,80 @@ async fn a_requested_merge_across_partitions_and_its_unmerge() {
     partitions.assert_each_event_once();
 }
 
+/// Events of a customer of `partition`, to move that partition's log ahead of the others.
+async fn move_ahead(partitions: &mut Partitions, partition: usize, records: usize) {
+    let busy = customer_on(partitions, partition, &format!("busy-{partition}"));
+    let mut b = EventBuilder::new("acme", CustomerRef::Id(busy)).ids(&format!("busy-{partition}"));
+    let mut events = vec![b.started()];
+    events
+        .extend((1..records).map(|_| b.message(rezef_events::event::Participant::Customer, "hi")));
+    partitions.publish(&events).await;
+}
+
+/// Offsets count per partition: a journey that moves from a partition whose log is far ahead
+/// must not make the events of the partition it joins look already applied (they were
+/// dropped, and a verification with them), nor must one restored by an unmerge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journey_moved_from_a_partition_ahead_misses_no_event_where_it_lands() {
+    // Given B's partition far ahead of A's, and a merge that moves B into A
+    let mut partitions = Partitions::start();
+    let a = customer_on(&partitions, 0, "a");
+    let b = customer_on(&partitions, 3, "b");
+    move_ahead(&mut partitions, 3, 40).await;
+    let mut ea = EventBuilder::new("acme", CustomerRef::Id(a.clone())).ids("ea");
+    let mut eb = EventBuilder::new("acme", CustomerRef::Id(b.clone())).ids("eb");
+    partitions.publish(&[ea.started(), eb.started()]).await;
+    let ops = |payload| {
+        EventBuilder::new("acme", CustomerRef::Id(a.clone()))
+            .ids(&format!(
+                "ops-{}",
+                matches!(payload, Payload::CustomersMerged { .. })
+            ))
+            .event(payload)
+    };
+    let merge = ops(Payload::CustomersMerged {
+        absorbed: b.clone(),
+        reason: "same person".into(),
+        requested_by: "supervisor-1".into(),
+    });
+    partitions.publish(&[merge]).await;
+
+    // When A proves a phone on A's partition
+    let phone = phone_homed_on(&partitions, 1);
+    ea.wait(Duration::from_secs(60));
+    partitions
+        .publish(&[proved(&mut ea, &phone, AssuranceLevel::High)])
+        .await;
+
+    // Then the proof is in the merged journey, and the phone's home knows its owner
+    let merged = partitions.journey(&a).expect("survivor");
+    assert_eq!(merged.counters.events, 3, "{merged:#?}");
+    assert!(merged.identity(&phone).is_some(), "the verification holds");
+    assert_eq!(
+        partitions.stores[1]
+            .resolve(&acme(), &phone)
+            .expect("resolve"),
+        Some(a.clone())
+    );
+
+    // And when A's partition is far ahead in turn and an unmerge sends B home
+    move_ahead(&mut partitions, 0, 80).await;
+    let unmerge = ops(Payload::CustomersUnmerged {
+        absorbed: b.clone(),
+        reason: "not the same".into(),
+        requested_by: "supervisor-1".into(),
+    });
+    partitions.publish(&[unmerge]).await;
+    // Then B's next event on its own partition counts too
+    eb.wait(Duration::from_secs(600));
+    partitions
+        .publish(&[eb.message(rezef_events::event::Participant::Customer, "back")])
+        .await;
+    assert_eq!(partitions.journey(&b).expect("b").counters.events, 2);
+    assert_eq!(partitions.journey(&a).expect("a").counters.events, 2);
+    partitions.assert_each_event_once();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_owned_elsewhere_without_proof_is_a_conflict_not_a_link() {
     let mut partitions = Partitions::start();
@@ -424,7 +498,9 @@ async fn a_journey_moved_record_written_before_snapshots_still_moves_its_journey
     let mut partitions = Partitions::start();
     partitions.publish(&[event]).await;
 
-    let moved = journey.into_journey();
+    let mut moved = journey.into_journey();
+    // The first record of the survivor's partition.
+    moved.arrived_at(0);
     let mut expected = Journey::new(acme(), survivor.clone(), moved.first_seen_at);
     expected.absorb(moved, merge);
     let projected = partitions
