@@ -5,10 +5,8 @@
 //! A [`Workspace`] is the step's view of a [`CachedStore`]'s layers under their write lock,
 //! held for one record at a time, so that readers see every event whole and never wait
 //! long. A journey not yet in the active layer is brought there first: from the checkpoint
-//! being written (copied when changed, as that copy is being written), else from the store
-//! below, never from the cache of clean journeys (which serves reads: its copy is dropped).
-//! Folding from a cached copy lost updates whenever that copy was older than what the last
-//! checkpoint wrote (seen on Kafka nodes under reads and checkpoints). A reader holding
+//! being written (copied when changed, as that copy is being written), from the cache (which
+//! it leaves: its one copy is now the active one) or from the store below. A reader holding
 //! a journey while it changes keeps its own version ([`std::sync::Arc::make_mut`]).
 //!
 //! A step's other changes (identity links, offsets, tokens) still go through one
@@ -120,12 +118,14 @@ impl<'a> Workspace<'a> {
         {
             return Ok(known.cloned());
         }
-        // Not from the cache of clean journeys: it serves reads, and a fold must start from
-        // the version the store below holds, which every checkpoint made current. The cached
-        // copy goes: the journey changes now.
+        // A cached copy is current: the cache holds what a checkpoint wrote, put there after
+        // the epoch moved, or what a reader read below while no checkpoint finished
+        // (`CachedStore::fill`), and a journey in no layer has not changed since.
         let key = self.store.key(tenant, Entry::Journey(customer.clone()));
-        let cached = self.store.clean.remove(&key).is_some();
-        if !cached && !self.store.incomplete() {
+        if let Some(Cached::Journey(journey)) = self.store.clean.remove(&key) {
+            return Ok(journey);
+        }
+        if !self.store.incomplete() {
             return Ok(None);
         }
         Ok(self.store.below.journey(tenant, customer)?.map(Arc::new))
