@@ -362,6 +362,20 @@ impl Payload {
         }
     }
 
+    /// Whether the event means its contact no longer needs an agent, and how: routing
+    /// withdraws such a contact from its queue and from an agent's offer.
+    pub fn contact_end(&self) -> Option<ContactEnd> {
+        match self {
+            Self::ContactAbandoned { .. } => Some(ContactEnd::Abandoned),
+            Self::InteractionEnded { .. } => Some(ContactEnd::Ended),
+            Self::SelfServiceStepCompleted {
+                outcome: Some(StepOutcome::Contained),
+                ..
+            } => Some(ContactEnd::Contained),
+            _ => None,
+        }
+    }
+
     /// Whether the payload concerns a customer (all but agent presence).
     pub fn is_customer_event(&self) -> bool {
         !matches!(
@@ -405,5 +419,28 @@ impl Payload {
                 | Self::InteractionEnded { .. }
                 | Self::RoutingDecided { .. }
         )
+    }
+}
+
+/// How a contact came to need no agent any more ([`Payload::contact_end`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactEnd {
+    /// The customer hung up or left (`ContactAbandoned`).
+    Abandoned,
+    /// The interaction ended, for any reason (`InteractionEnded`).
+    Ended,
+    /// Self service resolved the need (`SelfServiceStepCompleted`, `CONTAINED`).
+    Contained,
+}
+
+impl ContactEnd {
+    /// What an agent whose offer is withdrawn is told.
+    pub fn why(self) -> &'static str {
+        match self {
+            Self::Abandoned => "the customer left",
+            Self::Ended => "the interaction ended",
+            Self::Contained => "self service resolved the need",
+        }
     }
 }

@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{AssuranceLevel, CustomerRef, Event, Payload, VerificationMethod};
+use crate::event::{AssuranceLevel, ContactEnd, CustomerRef, Event, Payload, VerificationMethod};
 use crate::identity::ChannelIdentity;
 use crate::ids::{CustomerId, EventId, stable_hash};
 use crate::journey::{IdentityConflict, Journey, MAX_CONFLICTS, MergeRecord};
@@ -76,6 +76,10 @@ pub enum Handover {
         journey: JourneySnapshot,
         into: Option<(CustomerId, MergeRecord)>,
     },
+    /// The contact (the event's interaction) needs no agent any more. Sent to the tenant's
+    /// routing partition, whose routing reads that partition only, by the partition where the
+    /// event that ended it was appended (docs/scale-out.md §5).
+    ContactEnded { end: ContactEnd },
 }
 
 impl Handover {
@@ -85,12 +89,14 @@ impl Handover {
             Self::ClaimRefused { .. } => "claim_refused",
             Self::MergeRequested { .. } => "merge_requested",
             Self::JourneyMoved { .. } => "journey_moved",
+            Self::ContactEnded { .. } => "contact_ended",
         }
     }
 
-    /// The customer the message is about, on the receiving partition.
-    pub fn subject(&self) -> CustomerRef {
-        match self {
+    /// The customer the message is about, on the receiving partition; `None` for one to the
+    /// tenant's routing partition (an event without a customer goes there).
+    pub fn subject(&self) -> Option<CustomerRef> {
+        Some(match self {
             Self::IdentityClaimed {
                 identity, owner, ..
             } => match owner {
@@ -103,26 +109,34 @@ impl Handover {
                 Some((survivor, _)) => survivor.clone(),
                 None => journey.customer_id().clone(),
             }),
-        }
+            Self::ContactEnded { .. } => return None,
+        })
     }
 
     /// The event that carries this message, caused by `cause`. Its id is derived from the
     /// cause's, so sending it again is a duplicate, not a second message.
     pub fn event(self, cause: &Event) -> Event {
-        let subject = match self.subject() {
-            CustomerRef::Id(id) => id.to_string(),
-            CustomerRef::Identity(identity) => identity.index_key(),
+        let customer = self.subject();
+        let subject = match &customer {
+            Some(CustomerRef::Id(id)) => id.to_string(),
+            Some(CustomerRef::Identity(identity)) => identity.index_key(),
+            None => String::new(),
         };
         let hash = stable_hash(&[cause.event_id.as_str(), self.kind(), &subject]);
+        // What routing withdraws is the cause's contact.
+        let interaction_id = match self {
+            Self::ContactEnded { .. } => cause.interaction_id.clone(),
+            _ => None,
+        };
         Event {
             event_id: EventId::new(format!("rz-{}", &hash[..30])).expect("a hex id is valid"),
             tenant_id: cause.tenant_id.clone(),
             occurred_at: cause.occurred_at,
             source: SOURCE.to_owned(),
             schema_version: cause.schema_version,
-            customer: Some(self.subject()),
+            customer,
             conversation_id: None,
-            interaction_id: None,
+            interaction_id,
             channel: None,
             forward: None,
             payload: Payload::Handover(self),
@@ -202,6 +216,71 @@ mod tests {
             crate::codec::decode(&crate::codec::encode(&event)).expect("decodes"),
             event
         );
+    }
+
+    #[test]
+    fn a_contact_ended_goes_to_the_routing_partition_about_the_causes_contact() {
+        // Given a caller's hang-up
+        let mut call = EventBuilder::visitor("acme", "v-1");
+        let _ = call.started();
+        let hang_up = call.event(Payload::ContactAbandoned {
+            point: crate::event::AbandonPoint::Queue,
+        });
+        let end = hang_up
+            .payload
+            .contact_end()
+            .expect("a hang-up ends the contact");
+        // When it is handed over
+        let event = Handover::ContactEnded { end }.event(&hang_up);
+        // Then it names no customer (the tenant's routing partition takes it), keeps the
+        // contact, is the same event when sent again, and stays readable
+        let partitioner =
+            crate::partition::Partitioner::new(std::num::NonZeroU32::new(8).expect("8"));
+        assert_eq!(event.customer, None);
+        assert_eq!(
+            partitioner.event(&event),
+            partitioner.routing(&event.tenant_id)
+        );
+        assert_eq!(event.interaction_id, hang_up.interaction_id);
+        assert!(event.interaction_id.is_some());
+        assert_eq!(
+            Handover::ContactEnded { end }.event(&hang_up).event_id,
+            event.event_id
+        );
+        assert_eq!(
+            crate::codec::decode(&crate::codec::encode(&event)).expect("decodes"),
+            event
+        );
+    }
+
+    #[test]
+    fn only_hang_ups_ends_and_contained_self_service_end_a_contact() {
+        use crate::event::{AbandonPoint, EndReason, StepOutcome};
+        let abandoned = Payload::ContactAbandoned {
+            point: AbandonPoint::Queue,
+        };
+        let ended = Payload::InteractionEnded {
+            reason: Some(EndReason::CustomerLeft),
+        };
+        let step = |outcome| Payload::SelfServiceStepCompleted {
+            step_id: "billing-menu".into(),
+            prompt: String::new(),
+            customer_input: String::new(),
+            outcome: Some(outcome),
+        };
+        assert_eq!(abandoned.contact_end(), Some(ContactEnd::Abandoned));
+        assert_eq!(ended.contact_end(), Some(ContactEnd::Ended));
+        assert_eq!(
+            step(StepOutcome::Contained).contact_end(),
+            Some(ContactEnd::Contained)
+        );
+        assert_eq!(step(StepOutcome::Escalated).contact_end(), None);
+        let intent = Payload::IntentDetected {
+            intent: "billing.dispute".into(),
+            confidence: 0.9,
+            detected_by: "bot".into(),
+        };
+        assert_eq!(intent.contact_end(), None);
     }
 
     #[test]

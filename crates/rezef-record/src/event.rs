@@ -416,6 +416,7 @@ fn handover_to_proto(handover: &Handover) -> v1::Handover {
             into.as_ref().map(|(survivor, _)| survivor),
             None,
         ),
+        Handover::ContactEnded { .. } => ("contact_ended", None, None, None),
     };
     let id = |c: Option<&CustomerId>| c.map(ToString::to_string).unwrap_or_default();
     v1::Handover {

@@ -1,10 +1,5 @@
 //! `rezef.v1.Ingest`: validates batches of events and appends them to the log. An
 //! acknowledgement is given only once the log says the batch is durable.
-//!
-//! On a partitioned log, routing reads only its tenant's routing partition: an event that
-//! ends a contact (a hang-up, an end, self service resolving the need) appended to another
-//! partition is also sent to routing as a withdrawal, once acknowledged, so that the queue
-//! and outstanding offers let go of it there too (docs/scale-out.md §5).
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -25,16 +20,12 @@ use tracing::{Instrument, info_span};
 use crate::cluster::{Place, Topology, forward};
 use crate::config::Limits;
 use crate::convert::{event_under, timestamp};
-use crate::routing::{RoutingService, ends_contact};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct IngestService {
     topology: Topology,
     limits: Limits,
-    /// Where contacts ended on partitions other than their tenant's routing partition are
-    /// withdrawn (partitioned logs only).
-    routing: Option<RoutingService>,
     /// Turns true when the server shuts down; open publish streams end then.
     closing: tokio::sync::watch::Receiver<bool>,
 }
@@ -53,14 +44,11 @@ impl IngestService {
     pub fn new(
         topology: Topology,
         limits: Limits,
-        routing: RoutingService,
         closing: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
-        let routing = topology.is_partitioned().then_some(routing);
         Self {
             topology,
             limits,
-            routing,
             closing,
         }
     }
@@ -98,7 +86,6 @@ impl IngestService {
         let partitioned = partitioner.partitions() > 1;
         let mut violations = Vec::new();
         let mut parts: BTreeMap<u32, Part> = BTreeMap::new();
-        let mut ended = Vec::new();
         let policies = self.topology.policies();
         for (i, event) in request.events.into_iter().enumerate() {
             let original = partitioned.then(|| event.clone());
@@ -122,14 +109,7 @@ impl IngestService {
                             limit: self.limits.max_event_bytes,
                         });
                     }
-                    let partition = partitioner.event(&event);
-                    if let (Some(_), Some(contact)) =
-                        (ends_contact(&event.payload), &event.interaction_id)
-                        && partition != partitioner.routing(&event.tenant_id)
-                    {
-                        ended.push(contact.to_string());
-                    }
-                    let part = parts.entry(partition).or_default();
+                    let part = parts.entry(partitioner.event(&event)).or_default();
                     part.indexes.push(i);
                     part.payloads.push(Bytes::from(encoded));
                     part.originals.extend(original);
@@ -151,9 +131,6 @@ impl IngestService {
             for (&i, position) in indexes.iter().zip(&response.positions) {
                 positions[i] = *position;
             }
-        }
-        if let Some(routing) = &self.routing {
-            routing.withdraw_ended(&tenant, ended);
         }
         let first = appended.first().map(|(_, r)| r);
         Ok(PublishResponse {

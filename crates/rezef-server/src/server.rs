@@ -157,6 +157,12 @@ impl Server {
             .map_err(|e| Error::Config(format!("reflection: {e}")))?;
 
         let limit = self.config.limits.max_message_bytes;
+        let ingest = IngestServer::new(IngestService::new(
+            topology.clone(),
+            self.config.limits.clone(),
+            closing_watch,
+        ))
+        .max_decoding_message_size(limit);
         let journeys = JourneysServer::new(JourneysService::new(topology.clone()))
             .max_decoding_message_size(limit);
         let identities = IdentitiesServer::new(IdentitiesService::new(topology.clone()))
@@ -181,15 +187,8 @@ impl Server {
             // Each partition served here runs its own desk (cluster/replicas.rs).
             Topology::Cluster(cluster) => (Desks::Cluster(cluster.clone()), None),
         };
-        let routing_service = RoutingService::new(desks);
-        let ingest = IngestServer::new(IngestService::new(
-            topology.clone(),
-            self.config.limits.clone(),
-            routing_service.clone(),
-            closing_watch,
-        ))
-        .max_decoding_message_size(limit);
-        let routing = RoutingServer::new(routing_service).max_decoding_message_size(limit);
+        let routing =
+            RoutingServer::new(RoutingService::new(desks)).max_decoding_message_size(limit);
         health.set_serving::<RoutingServer<RoutingService>>().await;
 
         // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).

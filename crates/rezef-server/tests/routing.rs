@@ -377,6 +377,42 @@ async fn a_caller_who_hangs_up_leaves_the_queue_and_the_offer() {
     server.stop().await;
 }
 
+/// A hang-up logged after a route read the journey, and read by routing before the route
+/// queues the contact, is not lost: routing remembers the ends of contacts it does not hold,
+/// and refuses to queue them. (Here the hang-up is logged under another customer, so that
+/// the caller's journey does not show it, as in the race; the contact is the interaction.)
+#[tokio::test]
+async fn a_hang_up_routing_reads_before_the_route_queues_the_contact_is_not_lost() {
+    let server = Running::start(Default::default()).await;
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = phone_caller("+972500000063", "call-63");
+    client
+        .publish(vec![caller.interaction_started(proto::Direction::Inbound)])
+        .await
+        .expect("published");
+    let elsewhere = phone_caller("+972500000064", "call-63");
+    client.publish(hung_up(&elsewhere)).await.expect("published");
+    // Queue figures wait until routing has read everything logged before them.
+    assert_eq!(queue_stats(&client, "general").await.waiting, 0);
+
+    let status = client
+        .routing()
+        .route_interaction(route_request(caller.customer_ref(), "call-63"))
+        .await
+        .expect_err("over");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("call-63 is over"), "{status:?}");
+    assert_eq!(queue_stats(&client, "general").await.waiting, 0);
+
+    // A callback for it is routed all the same: callbacks follow a contact that ended.
+    let mut callback = route_request(caller.customer_ref(), "call-63");
+    callback.callback_at = Some(proto_time(rezef_events::Timestamp::now()));
+    let decided = route(&client, callback).await;
+    assert_eq!(decided.outcome, proto::RouteOutcome::Queued as i32);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn withdraw_contact_takes_a_routed_contact_out_and_refuses_what_it_cannot() {
     let server = Running::start(Default::default()).await;

@@ -174,9 +174,26 @@ impl Folding<'_, '_> {
             return self.handover(record.offset, &event, handover);
         }
         if event.customer.is_some() {
+            self.tell_routing(&event);
             self.customer_event(record.offset, record.recorded_at, &event)?;
         }
         Ok(())
+    }
+
+    /// Routing reads its tenant's routing partition only: an event appended elsewhere that
+    /// ends a contact is told there (once, by the partition it was appended to).
+    fn tell_routing(&mut self, event: &Event) {
+        let Some(partitioning) = &self.step.partitioning else {
+            return;
+        };
+        if let (Some(end), Some(_), None) = (
+            event.payload.contact_end(),
+            &event.interaction_id,
+            &event.forward,
+        ) && partitioning.partitioner.routing(&event.tenant_id) != partitioning.partition
+        {
+            self.send(Handover::ContactEnded { end }, event);
+        }
     }
 
     /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).
@@ -455,6 +472,8 @@ impl Folding<'_, '_> {
                 }
                 Ok(())
             }
+            // For routing, which reads it from the log: nothing to fold.
+            Handover::ContactEnded { .. } => Ok(()),
             Handover::JourneyMoved { journey, into } => match into {
                 Some((survivor, record)) => {
                     let survivor = self.root(tenant, survivor)?;

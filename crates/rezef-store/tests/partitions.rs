@@ -371,6 +371,57 @@ async fn a_requested_merge_across_partitions_and_its_unmerge() {
     partitions.assert_each_event_once();
 }
 
+/// Routing reads its tenant's routing partition only: a hang-up appended to another
+/// partition is told there, as a `ContactEnded` about the same contact; one appended there
+/// is not told again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_on_another_partition_is_told_to_the_routing_partition() {
+    use rezef_events::event::{AbandonPoint, ContactEnd};
+    let mut partitions = Partitions::start();
+    let routing = partitions.router.partitioner.routing(&acme()) as usize;
+    let elsewhere = (routing + 1) % PARTITIONS as usize;
+    let caller = |partition: usize, name: &str| {
+        let customer = customer_on(&partitions, partition, name);
+        EventBuilder::new("acme", CustomerRef::Id(customer))
+            .on(Channel::Voice, &format!("{name}-call"))
+            .ids(name)
+    };
+    let (mut far, mut near) = (caller(elsewhere, "far"), caller(routing, "near"));
+    let hang_up = |b: &mut EventBuilder| {
+        b.event(Payload::ContactAbandoned {
+            point: AbandonPoint::Queue,
+        })
+    };
+    partitions
+        .publish(&[
+            far.started(),
+            hang_up(&mut far),
+            near.started(),
+            hang_up(&mut near),
+        ])
+        .await;
+
+    let log = &partitions.router.logs[routing];
+    let records = log.read(0, 1_000).await.expect("read");
+    let told: Vec<_> = (records.iter())
+        .map(|r| rezef_record::decode(&r.payload).expect("decodes"))
+        .filter_map(|e| match e.payload {
+            Payload::Handover(Handover::ContactEnded { end }) => {
+                Some((e.interaction_id.map(|i| i.to_string()), end, e.customer))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!told.is_empty(), "the routing partition was told");
+    for said in &told {
+        assert_eq!(
+            said,
+            &(Some("far-call".into()), ContactEnd::Abandoned, None)
+        );
+    }
+    partitions.assert_each_event_once();
+}
+
 /// Events of a customer of `partition`, to move that partition's log ahead of the others.
 async fn move_ahead(partitions: &mut Partitions, partition: usize, records: usize) {
     let busy = customer_on(partitions, partition, &format!("busy-{partition}"));

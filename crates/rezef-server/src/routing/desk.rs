@@ -53,6 +53,8 @@ pub struct Tenant {
     pub(super) transferring: HashSet<InteractionId>,
     /// Consults under way, by contact.
     pub(super) consults: HashMap<InteractionId, super::consult::Consulting>,
+    /// Contacts the log said ended while routing did not hold them.
+    pub(super) ended: super::withdraw::RecentEnds,
 }
 
 /// A message for an agent's session, made after the lock is released.
@@ -218,16 +220,9 @@ impl Desk {
         Duration::from_millis(self.backbone.limits.max_wait_ms)
     }
 
-    /// Whether `tenant` routes `contact` now (waiting, offered or assigned).
-    pub fn routes(&self, tenant: &TenantId, contact: &InteractionId) -> bool {
-        self.lock()
-            .get(tenant)
-            .is_some_and(|t| t.contacts.contains_key(contact))
-    }
-
-    /// Whether any tenant routes any contact now.
-    pub fn routes_any(&self) -> bool {
-        self.lock().values().any(|t| !t.contacts.is_empty())
+    /// Whether any tenant's routing has started here (routed, configured, an agent).
+    pub fn has_tenants(&self) -> bool {
+        !self.lock().is_empty()
     }
 
     /// Changes to any tenant's routing.
@@ -458,6 +453,7 @@ impl Tenant {
             warm: HashMap::new(),
             transferring: HashSet::new(),
             consults: HashMap::new(),
+            ended: super::withdraw::RecentEnds::default(),
         }
     }
 
@@ -502,6 +498,11 @@ impl Tenant {
 
     pub fn forget_contact(&mut self, contact: &InteractionId) {
         self.contacts.remove(contact);
+    }
+
+    /// Whether the tenant routes `contact` now (waiting, offered or assigned).
+    pub fn routes(&self, contact: &InteractionId) -> bool {
+        self.contacts.contains_key(contact)
     }
 
     /// An event about a routed contact (offered, assigned, queued) at `now`.

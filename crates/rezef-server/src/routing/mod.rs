@@ -12,8 +12,6 @@ mod supervisor;
 mod transfer;
 mod withdraw;
 
-pub use withdraw::ends_contact;
-
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -196,10 +194,7 @@ impl Local {
             .as_ref()
             .is_some_and(|journey| known::has_ended(journey, &interaction))
         {
-            return Err(Error::FailedPrecondition(format!(
-                "interaction {interaction} is over (the customer left, or it ended): nothing \
-                 to route"
-            )));
+            return Err(withdraw::over(&interaction));
         }
         let now = self.desk.now();
         let known = journey
@@ -232,6 +227,10 @@ impl Local {
         };
 
         let (decision, effects) = self.desk.with_tenant(&tenant, |t| {
+            // Its end was logged after the journey was read, and routing has read it.
+            if callback_at.is_none() && t.ended.contains(&interaction) {
+                return Err(withdraw::over(&interaction));
+            }
             t.remember_contact(interaction.clone(), customer_id.clone(), channel);
             let decision = match t.engine.route(contact, now) {
                 Ok(decision) => decision,

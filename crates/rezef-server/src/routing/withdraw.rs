@@ -3,44 +3,74 @@
 //! withdrawn from the agent's session (the agent is free for the next contact at once).
 //!
 //! Both on request (`WithdrawContact`) and by itself: routing reads the log it writes to
-//! ([`follow`]), and on a partitioned log ingest sends it the ends it appends to other
-//! partitions ([`RoutingService::withdraw_ended`]), so an adapter that publishes
-//! `ContactAbandoned` or `InteractionEnded` has nothing more to do. Calls whose answer depends on it (queue figures, a login's first
-//! offers, an accept) first wait until routing has read everything logged before them
-//! ([`Desk::followed_up`]), so an acknowledged hang-up is never counted as waiting nor
-//! accepted by an agent. A contact already assigned stays the agent's until they complete it
-//! (a warm transfer of it still pending is withdrawn, though).
+//! ([`follow`]), where such events land, and on a partitioned log the `ContactEnded`
+//! handovers the other partitions' projectors append there for the ones they took
+//! (`rezef_store`'s step), so an adapter that publishes `ContactAbandoned` or
+//! `InteractionEnded` has nothing more to do. Calls whose answer depends on it (queue
+//! figures, a login's first offers, an accept) first wait until routing has read everything
+//! logged before them ([`Desk::followed_up`]), so an acknowledged hang-up is never counted as
+//! waiting nor accepted by an agent. A contact already assigned stays the agent's until they
+//! complete it (a warm transfer of it still pending is withdrawn, though).
+//!
+//! A route reads the journey as of the request, then queues the contact: an end logged in
+//! between reaches routing before the contact does. Routing keeps the latest such ends
+//! ([`RecentEnds`]: abandoned or ended) and refuses to route them, as it refuses one the
+//! journey shows ended; a callback (`callback_at`) is routed after its contact ended, and is
+//! not refused.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rezef_events::event::StepOutcome;
+use rezef_events::event::ContactEnd;
+use rezef_events::handover::Handover;
 use rezef_events::{InteractionId, Payload, TenantId, Timestamp};
-use rezef_proto::v1::routing_server::Routing;
 use rezef_proto::v1::{WithdrawContactRequest, WithdrawContactResponse};
 use rezef_routing::Withdrawn;
-use tonic::{Code, Request};
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{debug, warn};
 
+use super::Local;
 use super::desk::{Desk, Effects, Outgoing, Tenant};
-use super::{Local, RoutingService};
 use crate::convert::Check;
 use crate::{Error, Result};
 
 /// How many log records routing reads at once.
 const BATCH: usize = 1024;
 
-/// Why the event means its contact no longer needs an agent, if it does.
-pub fn ends_contact(payload: &Payload) -> Option<&'static str> {
-    match payload {
-        Payload::ContactAbandoned { .. } => Some("the customer left"),
-        Payload::InteractionEnded { .. } => Some("the interaction ended"),
-        Payload::SelfServiceStepCompleted {
-            outcome: Some(StepOutcome::Contained),
-            ..
-        } => Some("self service resolved the need"),
-        _ => None,
+/// How many ends of contacts it did not hold a tenant's routing remembers: far more than can
+/// be logged between a route's journey read and its queueing.
+const RECENT_ENDS: usize = 4096;
+
+/// The latest contacts the log said ended while routing did not hold them, oldest first.
+#[derive(Debug, Default)]
+pub struct RecentEnds {
+    order: VecDeque<InteractionId>,
+    known: HashSet<InteractionId>,
+}
+
+impl RecentEnds {
+    fn note(&mut self, contact: &InteractionId) {
+        if !self.known.insert(contact.clone()) {
+            return;
+        }
+        self.order.push_back(contact.clone());
+        if self.order.len() > RECENT_ENDS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.known.remove(&oldest);
+        }
     }
+
+    pub fn contains(&self, contact: &InteractionId) -> bool {
+        self.known.contains(contact)
+    }
+}
+
+/// The refusal of a route for a contact that is over.
+pub fn over(contact: &InteractionId) -> Error {
+    Error::FailedPrecondition(format!(
+        "interaction {contact} is over (the customer left, or it ended): nothing to route"
+    ))
 }
 
 impl Tenant {
@@ -102,38 +132,6 @@ impl Local {
     }
 }
 
-impl RoutingService {
-    /// Withdraws, in the background, contacts that events appended to partitions other than
-    /// their tenant's routing partition ended (`crate::ingest`): routing does not read those.
-    /// As the adapter's own `WithdrawContact`, placed on the routing desk wherever it runs; a
-    /// contact routing does not hold (`NOT_FOUND`) or that is assigned
-    /// (`FAILED_PRECONDITION`) stays as it is.
-    pub fn withdraw_ended(&self, tenant: &str, contacts: Vec<String>) {
-        if contacts.is_empty() {
-            return;
-        }
-        let (routing, tenant) = (self.clone(), tenant.to_owned());
-        let span = info_span!("withdraw_ended", %tenant);
-        let withdraw = async move {
-            for contact in contacts {
-                let request = Request::new(WithdrawContactRequest {
-                    tenant_id: tenant.clone(),
-                    interaction_id: contact,
-                });
-                match routing.withdraw_contact(request).await {
-                    Ok(_) => debug!("a contact ended on another partition was withdrawn"),
-                    Err(status)
-                        if matches!(status.code(), Code::NotFound | Code::FailedPrecondition) => {}
-                    Err(status) => {
-                        warn!(%status, "a contact ended on another partition was not withdrawn")
-                    }
-                }
-            }
-        };
-        tokio::spawn(withdraw.instrument(span));
-    }
-}
-
 /// Reads the log from where the desk started, and withdraws every routed contact an event
 /// says ended, until the log closes or the server shuts down.
 pub async fn follow(desk: Arc<Desk>) {
@@ -158,15 +156,17 @@ pub async fn follow(desk: Arc<Desk>) {
         };
         let end = last.offset + 1;
         // Most records end nothing routing holds: decode them only when it holds something.
-        if desk.routes_any() {
+        if desk.has_tenants() {
             for record in &records {
                 let Ok(event) = rezef_record::decode(&record.payload) else {
                     continue;
                 };
-                if let (Some(why), Some(contact)) =
-                    (ends_contact(&event.payload), &event.interaction_id)
-                {
-                    ended(&desk, &event.tenant_id, contact, why).await;
+                let end = match &event.payload {
+                    Payload::Handover(Handover::ContactEnded { end }) => Some(*end),
+                    payload => payload.contact_end(),
+                };
+                if let (Some(end), Some(contact)) = (end, &event.interaction_id) {
+                    ended(&desk, &event.tenant_id, contact, end).await;
                 }
             }
         }
@@ -177,13 +177,17 @@ pub async fn follow(desk: Arc<Desk>) {
 
 /// Withdraws a contact the log says ended, if routing holds it and it is not assigned; an
 /// assigned one stays its agent's, but a warm transfer of it is withdrawn (nobody is to take
-/// a call that is over).
-async fn ended(desk: &Desk, tenant: &TenantId, contact: &InteractionId, why: &'static str) {
-    if !desk.routes(tenant, contact) {
-        return;
-    }
-    let now = desk.now();
+/// a call that is over). One routing does not hold and that is over (abandoned or ended, as
+/// the journey would show it) is remembered, in case its route is under way.
+async fn ended(desk: &Desk, tenant: &TenantId, contact: &InteractionId, end: ContactEnd) {
+    let (now, why) = (desk.now(), end.why());
     let effects = desk.with_tenant(tenant, |t| {
+        if !t.routes(contact) {
+            if end != ContactEnd::Contained {
+                t.ended.note(contact);
+            }
+            return Ok(Effects::default());
+        }
         if let Some(offer) = t.engine.cancel_transfer(contact) {
             let mut effects = Effects::default();
             effects
@@ -197,48 +201,12 @@ async fn ended(desk: &Desk, tenant: &TenantId, contact: &InteractionId, why: &'s
     });
     match effects {
         Ok(effects) => {
-            debug!(%tenant, %contact, why, "contact withdrawn");
+            debug!(%tenant, %contact, why, "a contact ended");
             if let Err(error) = desk.apply(tenant, effects).await {
                 warn!(%tenant, %error, "routing effects failed");
             }
         }
         // Assigned: the agent completes it.
         Err(error) => debug!(%tenant, %contact, %error, "contact not withdrawn"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rezef_events::event::{AbandonPoint, EndReason};
-
-    use super::*;
-
-    #[test]
-    fn a_hang_up_an_end_and_self_service_resolving_the_need_end_the_contact() {
-        let abandoned = Payload::ContactAbandoned {
-            point: AbandonPoint::Queue,
-        };
-        let ended = Payload::InteractionEnded {
-            reason: Some(EndReason::CustomerLeft),
-        };
-        let contained = |outcome| Payload::SelfServiceStepCompleted {
-            step_id: "billing-menu".into(),
-            prompt: String::new(),
-            customer_input: String::new(),
-            outcome: Some(outcome),
-        };
-        assert_eq!(ends_contact(&abandoned), Some("the customer left"));
-        assert_eq!(ends_contact(&ended), Some("the interaction ended"));
-        assert_eq!(
-            ends_contact(&contained(StepOutcome::Contained)),
-            Some("self service resolved the need")
-        );
-        assert_eq!(ends_contact(&contained(StepOutcome::Escalated)), None);
-        let intent = Payload::IntentDetected {
-            intent: "billing.dispute".into(),
-            confidence: 0.9,
-            detected_by: "bot".into(),
-        };
-        assert_eq!(ends_contact(&intent), None);
     }
 }
