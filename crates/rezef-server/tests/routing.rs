@@ -392,7 +392,10 @@ async fn a_hang_up_routing_reads_before_the_route_queues_the_contact_is_not_lost
         .await
         .expect("published");
     let elsewhere = phone_caller("+972500000064", "call-63");
-    client.publish(hung_up(&elsewhere)).await.expect("published");
+    client
+        .publish(hung_up(&elsewhere))
+        .await
+        .expect("published");
     // Queue figures wait until routing has read everything logged before them.
     assert_eq!(queue_stats(&client, "general").await.waiting, 0);
 
