@@ -172,6 +172,7 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         no_breakdown: false,
         checkpoint_dirty_mib: None,
         cache_mib: None,
+        store_cache_mib: None,
     };
     step(with_cpu(projection::run(base, &projection)).await?);
     eprintln!("[5/9] freshness");

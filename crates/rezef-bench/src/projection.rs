@@ -53,6 +53,10 @@ pub struct ProjectionArgs {
     /// `[projection] cache_mib` for the rebuild (default: the server's).
     #[arg(long)]
     pub cache_mib: Option<u64>,
+    /// `[projection] store_cache_mib` (sled's page cache) for the rebuild (default: the
+    /// server's).
+    #[arg(long)]
+    pub store_cache_mib: Option<u64>,
 }
 
 pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
@@ -277,7 +281,8 @@ pub async fn timed_rebuild(
     store_dir: &Path,
     config: ProjectionConfig,
 ) -> Result<Rebuilt> {
-    let store = Arc::new(SledStore::open(store_dir).context("opening the store")?);
+    let store = SledStore::open_with_cache(store_dir, config.store_cache_bytes);
+    let store = Arc::new(store.context("opening the store")?);
     let below: Arc<dyn JourneyStore> = store.clone();
     let projection = Arc::new(CachedStore::new(below, config).context("the cache")?);
     let started = Instant::now();
@@ -306,6 +311,8 @@ fn projection_config(args: &ProjectionArgs) -> ProjectionConfig {
             .checkpoint_dirty_mib
             .map_or(defaults.checkpoint_dirty_bytes, |mib| mib << 20),
         cache_bytes: args.cache_mib.map_or(defaults.cache_bytes, |mib| mib << 20),
+        store_cache_bytes: (args.store_cache_mib)
+            .map_or(defaults.store_cache_bytes, |mib| mib << 20),
         ..defaults
     }
 }

@@ -48,6 +48,9 @@ pub struct ProjectionSettings {
     /// How many of the latest applied event ids are remembered: a copy of an event arriving
     /// while its id is among them is not applied again (about 40 bytes of memory each).
     pub dedup_window: u64,
+    /// MiB of sled's own page cache, for each store (a Kafka node has one per partition it
+    /// folds, standby copies included).
+    pub store_cache_mib: u64,
 }
 
 impl Default for ProjectionSettings {
@@ -58,6 +61,7 @@ impl Default for ProjectionSettings {
             checkpoint_interval_ms: defaults.checkpoint_interval.as_millis() as u64,
             checkpoint_dirty_mib: defaults.checkpoint_dirty_bytes >> 20,
             dedup_window: defaults.dedup_window as u64,
+            store_cache_mib: defaults.store_cache_bytes >> 20,
         }
     }
 }
@@ -69,6 +73,7 @@ impl ProjectionSettings {
             checkpoint_interval: std::time::Duration::from_millis(self.checkpoint_interval_ms),
             checkpoint_dirty_bytes: self.checkpoint_dirty_mib << 20,
             dedup_window: usize::try_from(self.dedup_window).unwrap_or(usize::MAX),
+            store_cache_bytes: self.store_cache_mib << 20,
         }
     }
 }

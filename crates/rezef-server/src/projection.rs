@@ -24,8 +24,9 @@ pub fn open_store(
     path: &Path,
     cache: &JourneyCache,
 ) -> Result<Arc<CachedStore>> {
-    let sled: Arc<dyn JourneyStore> = Arc::new(SledStore::open(path)?);
     let settings = config.projection.store_config();
+    let sled = SledStore::open_with_cache(path, settings.store_cache_bytes)?;
+    let sled: Arc<dyn JourneyStore> = Arc::new(sled);
     Ok(Arc::new(CachedStore::sharing(
         sled,
         settings,

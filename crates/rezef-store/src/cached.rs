@@ -45,6 +45,8 @@ pub struct ProjectionConfig {
     pub checkpoint_dirty_bytes: u64,
     /// How many of the latest applied event ids are remembered for deduplication.
     pub dedup_window: usize,
+    /// Bytes of sled's own page cache, per store (`crate::SledStore::open_with_cache`).
+    pub store_cache_bytes: u64,
 }
 
 impl Default for ProjectionConfig {
@@ -54,6 +56,7 @@ impl Default for ProjectionConfig {
             checkpoint_interval: Duration::from_secs(5),
             checkpoint_dirty_bytes: 128 << 20,
             dedup_window: crate::DEFAULT_DEDUP_WINDOW,
+            store_cache_bytes: crate::sled_store::DEFAULT_STORE_CACHE_BYTES,
         }
     }
 }

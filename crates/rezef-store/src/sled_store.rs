@@ -30,6 +30,11 @@ use crate::dedup::AppliedIds;
 use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
 
+/// sled's page cache per store unless configured (`[projection] store_cache_mib`). Journeys
+/// are read from the projection's own cache first ([`crate::JourneyCache`]); sled's caches
+/// its pages, which its writes and the misses of that cache go through.
+pub const DEFAULT_STORE_CACHE_BYTES: u64 = 512 << 20;
+
 const OFFSET_KEY: &[u8] = b"meta/offset";
 const FORMAT_KEY: &[u8] = b"meta/format";
 
@@ -99,13 +104,20 @@ fn decode_offsets(first: u64, bytes: &[u8]) -> Option<Vec<u64>> {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `path`. A store written by a build with another
-    /// state format is refused with [`Error::FormatMismatch`]; `rezef rebuild` fixes that.
+    /// Opens (or creates) the store in `path` with sled's default page cache here
+    /// ([`DEFAULT_STORE_CACHE_BYTES`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_cache(path, DEFAULT_STORE_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `path`, sled keeping up to `cache_bytes` of its pages
+    /// in memory. A store written by a build with another state format is refused with
+    /// [`Error::FormatMismatch`]; `rezef rebuild` fixes that.
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let db = sled::Config::new()
             .path(&path)
-            .cache_capacity(512 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(1000))
             .open()
             .map_err(|source| Error::Open {

@@ -47,6 +47,7 @@ fn tiny() -> ProjectionConfig {
         checkpoint_interval: Duration::ZERO,
         checkpoint_dirty_bytes: 1,
         dedup_window: 1000,
+        ..ProjectionConfig::default()
     }
 }
 
