@@ -735,8 +735,26 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
     routing_runs_on_one_node_and_any_node_reaches_it(&nodes, &person, "call-1").await;
     a_caller_who_hangs_up_leaves_the_queue_whatever_the_partition(&nodes).await;
 
+    // A caller waits, nobody logged in to take them.
+    let waiting = proto::RouteInteractionRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(proto::CustomerRef {
+            r#ref: Some(proto::customer_ref::Ref::CustomerId(person.clone())),
+        }),
+        interaction_id: "call-waiting".into(),
+        channel: proto::Channel::Voice as i32,
+        ..Default::default()
+    };
+    let queued = (nodes[0].client().await.routing())
+        .route_interaction(waiting)
+        .await
+        .expect("routed")
+        .into_inner();
+    assert_eq!(queued.outcome, proto::RouteOutcome::Queued as i32);
+
     // The others stop: the last node takes every partition, the tenant's routing with it,
-    // configured as it was set through the API, and agents reconnect to it.
+    // configured as it was set through the API, the caller still waiting, and agents
+    // reconnect to it.
     let last = nodes.pop().expect("a node");
     for node in nodes {
         assert!(node.terminate().success());
@@ -761,6 +779,15 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
         stats.config_version, 1,
         "the configuration set through the API"
     );
+    let general = stats.queues.iter().find(|q| q.queue_id == "general");
+    assert_eq!(general.map(|q| q.waiting), Some(1), "{stats:?}");
+    let withdrawn = proto::WithdrawContactRequest {
+        tenant_id: TENANT.into(),
+        interaction_id: "call-waiting".into(),
+    };
+    (client.routing().withdraw_contact(withdrawn))
+        .await
+        .expect("the caller waits there");
     let alone = std::slice::from_ref(&last);
     routing_runs_on_one_node_and_any_node_reaches_it(alone, &person, "call-2").await;
     calls_between_nodes_refuse_bad_input(&last).await;

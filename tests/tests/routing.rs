@@ -531,6 +531,58 @@ async fn a_routing_configuration_set_through_the_api_survives_a_restart() {
     assert!(queues.contains(&"billing"), "{queues:?}");
 }
 
+/// Callers waiting when the server is killed (`kill -9`) wait again when it is back, in the
+/// queues they were routed to and in the order they came, and a scheduled callback is still
+/// held; an agent who logs in then is offered them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_waiting_when_the_server_is_killed_wait_again_when_it_is_back() {
+    let (client, server, dir) = backbone().await;
+    let (dispute, question, later) = (
+        caller("+972501110001"),
+        caller("+972501110002"),
+        caller("+972501110003"),
+    );
+    let billing = route(&client, &dispute, "call-dispute", |r| {
+        r.intent = "billing.dispute".into();
+    })
+    .await;
+    assert_eq!(
+        (billing.outcome, billing.queue_id.as_str()),
+        (proto::RouteOutcome::Queued as i32, "billing")
+    );
+    let general = route(&client, &question, "call-question", |_| {}).await;
+    assert_eq!(general.outcome, proto::RouteOutcome::Queued as i32);
+    let tomorrow = std::time::SystemTime::now() + Duration::from_secs(86_400);
+    route(&client, &later, "call-later", |r| {
+        r.callback_at = Some(prost_types::Timestamp::from(tomorrow));
+    })
+    .await;
+    server.kill9();
+
+    let config = dir.path().join("routing.toml");
+    let flags = ["--routing-config", config.to_str().expect("utf-8 path")];
+    let server = RezefServer::start_with(&dir.path().join("data"), &flags).await;
+    let client = server.client().await;
+    let stats = client
+        .routing()
+        .get_queue_stats(proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner();
+    let figures: Vec<(&str, u32, u32)> = (stats.queues.iter())
+        .map(|q| (q.queue_id.as_str(), q.waiting, q.scheduled))
+        .collect();
+    assert_eq!(figures, [("general", 1, 1), ("billing", 1, 0)]);
+    let mut expert = Agent::login(&client, "noa", &["en"], 5).await;
+    let first = expert.offer().await;
+    assert_eq!(
+        first.interaction_id, "call-dispute",
+        "the one waiting longest"
+    );
+}
+
 /// A CRM records once that a customer is a VIP; their call is routed with the VIP priority
 /// though the voice channel says nothing of their tier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::handover::{Forward, Handover};
 use crate::identity::ChannelIdentity;
 use crate::ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
+use crate::routed::RoutingInput;
 use crate::time::Timestamp;
 
 /// The current event schema version.
@@ -302,6 +303,15 @@ pub enum Payload {
         estimated_wait_ms: Option<u64>,
         offer_callback: bool,
         config_version: u64,
+        /// What the contact was routed on, so that routing starting again routes it as it
+        /// was (`crate::routed`); `None` in decisions logged before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<Box<RoutingInput>>,
+    },
+    /// Routing withdrew the contact by request (`WithdrawContact`): it left its queue, and
+    /// an agent's offer of it.
+    ContactWithdrawn {
+        queue_id: String,
     },
     /// A tenant's routing configuration was replaced (no customer).
     RoutingConfigChanged {
@@ -354,6 +364,7 @@ impl Payload {
             Self::CustomersUnmerged { .. } => "customers_unmerged",
             Self::ContinuationTokenIssued { .. } => "continuation_token_issued",
             Self::RoutingDecided { .. } => "routing_decided",
+            Self::ContactWithdrawn { .. } => "contact_withdrawn",
             Self::RoutingConfigChanged { .. } => "routing_config_changed",
             Self::Handover(_) => "handover",
             Self::CustomerAttributesSet { .. } => "customer_attributes_set",
@@ -418,6 +429,7 @@ impl Payload {
                 | Self::ContactAbandoned { .. }
                 | Self::InteractionEnded { .. }
                 | Self::RoutingDecided { .. }
+                | Self::ContactWithdrawn { .. }
         )
     }
 }

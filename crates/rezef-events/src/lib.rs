@@ -17,7 +17,8 @@
 //! - [`resume`]: what a channel learns when a contact arrives; [`search`]: what finds a
 //!   customer by attribute or by the start of an identity; [`mask`]: what is masked
 //!   before it is served (sensitive values, card numbers, one-time codes).
-//! - [`agent`]: agents' presence.
+//! - [`agent`]: agents' presence; [`routed`]: the contacts routing holds, as its log
+//!   records them (so that they survive its restart).
 //! - [`codec`]: the JSON form of an event (log records of earlier versions, projectors'
 //!   messages; `rezef-record` reads and writes records).
 //! - [`partition`]: which partition of a partitioned log an event belongs to; [`handover`]:
@@ -59,6 +60,7 @@ pub mod phone;
 pub mod policy;
 pub mod resolution;
 pub mod resume;
+pub mod routed;
 pub mod search;
 pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]

@@ -231,7 +231,8 @@ impl Rules {
                 self.language(&at("language"), language.as_deref());
             }
             Payload::ContactOffered { queue_id, .. }
-            | Payload::ContactAssigned { queue_id, .. } => {
+            | Payload::ContactAssigned { queue_id, .. }
+            | Payload::ContactWithdrawn { queue_id } => {
                 if !queue_id.is_empty() {
                     self.id(&at("queue_id"), queue_id);
                 }
@@ -309,6 +310,7 @@ impl Rules {
                 queue_id,
                 rule,
                 candidates,
+                input,
                 ..
             } => {
                 self.name(&at("bot_id"), bot_id, false);
@@ -316,6 +318,22 @@ impl Rules {
                 self.name(&at("rule"), rule, false);
                 if candidates.len() > 10 {
                     self.fail(at("candidates"), "holds more than 10 agents");
+                }
+                if let Some(input) = input {
+                    let at = |field: &str| at(&format!("input.{field}"));
+                    self.language(&at("language"), input.language.as_deref());
+                    for (name, value) in [("intent", &input.intent), ("tier", &input.tier)] {
+                        self.text(
+                            &at(name),
+                            value.as_deref().unwrap_or_default(),
+                            MAX_NOTE_LEN,
+                        );
+                    }
+                    for (key, value) in &input.context {
+                        let at = at(&format!("context[{key}]"));
+                        self.name(&at, key, true);
+                        self.text(&at, value, MAX_CONTEXT_VALUE_LEN);
+                    }
                 }
             }
             Payload::RoutingConfigChanged { config, .. } => {

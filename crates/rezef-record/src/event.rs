@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rezef_events::handover::Handover;
 use rezef_events::policy::Policies;
+use rezef_events::routed::RoutingInput;
 use rezef_events::unidentified;
 use rezef_events::{
     AgentId, ConversationId, CustomerId, CustomerRef, Event, EventId, InteractionId, Payload,
@@ -102,6 +103,41 @@ fn checked(event: v1::Event, mut check: Check) -> Result<Event, Vec<Violation>> 
 
 fn agent(check: &mut Check, field: String, value: String, required: bool) -> Option<AgentId> {
     check.id(&field, value, required, AgentId::new)
+}
+
+fn routing_input(check: &mut Check, at: &str, p: v1::RoutingInput) -> Option<RoutingInput> {
+    let at = |field: &str| format!("{at}.{field}");
+    let text = |value: String| (!value.is_empty()).then_some(value);
+    Some(RoutingInput {
+        arrived_at: check.time(&at("arrived_at"), p.arrived_at),
+        callback_at: check.time(&at("callback_at"), p.callback_at),
+        intent: text(p.intent),
+        language: check.language(&at("language"), p.language),
+        tier: text(p.tier),
+        customer_since: check.time(&at("customer_since"), p.customer_since),
+        repeat: p.repeat,
+        preferred_agent: agent(check, at("preferred_agent_id"), p.preferred_agent_id, false),
+        context: p.context.into_iter().collect(),
+        human_requested: p.human_requested,
+        bot_failures: p.bot_failures,
+    })
+}
+
+fn routing_input_to_proto(input: RoutingInput) -> v1::RoutingInput {
+    let time = |t: &Option<Timestamp>| t.map(timestamp);
+    v1::RoutingInput {
+        arrived_at: time(&input.arrived_at),
+        callback_at: time(&input.callback_at),
+        intent: input.intent.unwrap_or_default(),
+        language: input.language.unwrap_or_default(),
+        tier: input.tier.unwrap_or_default(),
+        customer_since: time(&input.customer_since),
+        repeat: input.repeat,
+        preferred_agent_id: id_string(&input.preferred_agent),
+        context: input.context.into_iter().collect(),
+        human_requested: input.human_requested,
+        bot_failures: input.bot_failures,
+    }
 }
 
 fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
@@ -293,8 +329,15 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                 estimated_wait_ms,
                 offer_callback: p.offer_callback,
                 config_version: p.config_version,
+                input: match p.input {
+                    Some(input) => Some(Box::new(routing_input(check, &at("input"), input)?)),
+                    None => None,
+                },
             }
         }
+        P::ContactWithdrawn(p) => Payload::ContactWithdrawn {
+            queue_id: p.queue_id,
+        },
         P::RoutingConfigChanged(p) => Payload::RoutingConfigChanged {
             version: p.version,
             config: p.config,
@@ -351,6 +394,7 @@ fn payload_name(payload: &P) -> &'static str {
         P::CustomersUnmerged(_) => "customers_unmerged",
         P::ContinuationTokenIssued(_) => "continuation_token_issued",
         P::RoutingDecided(_) => "routing_decided",
+        P::ContactWithdrawn(_) => "contact_withdrawn",
         P::RoutingConfigChanged(_) => "routing_config_changed",
         P::Handover(_) => "handover",
         P::CustomerAttributesSet(_) => "customer_attributes_set",
@@ -653,6 +697,7 @@ fn payload_to_proto(payload: &Payload) -> P {
             estimated_wait_ms,
             offer_callback,
             config_version,
+            input,
         } => P::RoutingDecided(v1::RoutingDecided {
             target: target.to_proto(),
             bot_id,
@@ -666,7 +711,11 @@ fn payload_to_proto(payload: &Payload) -> P {
                 .map(|ms| crate::check::duration(std::time::Duration::from_millis(ms))),
             offer_callback,
             config_version,
+            input: input.map(|input| routing_input_to_proto(*input)),
         }),
+        Payload::ContactWithdrawn { queue_id } => {
+            P::ContactWithdrawn(v1::ContactWithdrawn { queue_id })
+        }
         Payload::RoutingConfigChanged { version, config } => {
             P::RoutingConfigChanged(v1::RoutingConfigChanged { version, config })
         }
@@ -848,6 +897,22 @@ pub(crate) mod tests {
                 estimated_wait_ms: Some(90_000),
                 offer_callback: true,
                 config_version: 7,
+                input: Some(Box::new(rezef_events::routed::RoutingInput {
+                    arrived_at: Some(Timestamp::from_unix_millis(1_700_000_000_000)),
+                    callback_at: Some(Timestamp::from_unix_millis(1_700_000_900_000)),
+                    intent: Some("billing.dispute".into()),
+                    language: Some("he".into()),
+                    tier: Some("gold".into()),
+                    customer_since: Some(Timestamp::from_unix_millis(1_600_000_000_000)),
+                    repeat: true,
+                    preferred_agent: Some(AgentId::new("agent-1").expect("valid")),
+                    context: [("account".to_owned(), "business".to_owned())].into(),
+                    human_requested: true,
+                    bot_failures: 2,
+                })),
+            },
+            Payload::ContactWithdrawn {
+                queue_id: "billing".into(),
             },
         ] {
             events.push(by_id.event(payload));

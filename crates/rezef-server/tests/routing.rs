@@ -2053,3 +2053,95 @@ async fn a_scheduled_callback_is_offered_at_its_time_by_the_server_clock() {
     assert_eq!((general.waiting, general.scheduled), (0, 0));
     server.stop().await;
 }
+
+/// Routing started again over the same data (a restart; on Kafka, its partition moved) holds
+/// every contact it held that no agent took, from the log: waiting ones back in their queue
+/// with their original arrival, a callback held until its time; not the one an agent took,
+/// the one that hung up, nor the one withdrawn.
+#[tokio::test]
+async fn routing_started_again_holds_every_contact_no_agent_took() {
+    let (server, clock) = Running::start_manual(Default::default()).await;
+    let start = clock.now();
+    let mut client = server.client().await;
+    configure(&client).await;
+    let caller = |n: u32, interaction: &str| phone_caller(&format!("+97250000{n:04}"), interaction);
+    let routed = |interaction: &str, n: u32| {
+        route_request(caller(n, interaction).customer_ref(), interaction)
+    };
+
+    // dana takes one call (one voice call at a time): the others wait.
+    let mut dana = Desk::login(&client, "dana", &[], &[]).await;
+    let taken = route(&client, routed("taken", 101)).await;
+    assert_eq!(taken.outcome, proto::RouteOutcome::Offered as i32);
+    let offer = dana.offer().await;
+    dana.0.accept(offer.offer_id).await.expect("sent");
+    assert!(matches!(dana.next().await, Received::Assigned(_)));
+    let mut billing = routed("billing-call", 102);
+    billing.intent = "billing.dispute".into();
+    billing.language = "he".into();
+    assert_eq!(route(&client, billing).await.queue_id, "billing");
+    route(&client, routed("general-call", 103)).await;
+    let mut callback = routed("callback", 104);
+    callback.callback_at = Some(proto_time(start.plus(Duration::from_secs(600))));
+    route(&client, callback).await;
+    route(&client, routed("withdrawn", 105)).await;
+    client
+        .routing()
+        .withdraw_contact(proto::WithdrawContactRequest {
+            tenant_id: TENANT.into(),
+            interaction_id: "withdrawn".into(),
+        })
+        .await
+        .expect("withdrawn");
+    route(&client, routed("hung-up", 106)).await;
+    client
+        .publish(hung_up(&caller(106, "hung-up")))
+        .await
+        .expect("published");
+    let before = queue_stats(&client, "general").await;
+    assert_eq!((before.waiting, before.scheduled), (1, 1));
+    drop(dana);
+
+    let dir = server.stop_keeping().await;
+    let clock = rezef_server::ManualClock::new(start.plus(Duration::from_secs(60)));
+    let server = Running::start_in(Default::default(), Arc::new(clock.clone()), dir).await;
+    client = server.client().await;
+    let general = queue_stats(&client, "general").await;
+    assert_eq!((general.waiting, general.scheduled), (1, 1), "{general:?}");
+    assert!(
+        general.longest_wait.is_some_and(|w| w.seconds >= 60),
+        "waiting since it first arrived: {general:?}"
+    );
+    assert_eq!(queue_stats(&client, "billing").await.waiting, 1);
+    for gone in ["taken", "withdrawn", "hung-up"] {
+        let status = client
+            .routing()
+            .withdraw_contact(proto::WithdrawContactRequest {
+                tenant_id: TENANT.into(),
+                interaction_id: gone.into(),
+            })
+            .await
+            .expect_err("not held");
+        assert_eq!(status.code(), Code::NotFound, "{gone}: {status:?}");
+    }
+
+    // An agent who qualifies is offered both waiting calls, as they were routed (the billing
+    // call needs the skill and Hebrew), then the callback at its time and not before.
+    let mut omar = Desk::login_as(&client, profile("omar", &[("billing", 4)], &["he"], 3, 3)).await;
+    let offers = [omar.offer().await, omar.offer().await];
+    let mut offered = HashSet::new();
+    for offer in offers {
+        omar.0.accept(offer.offer_id).await.expect("sent");
+        assert!(matches!(omar.next().await, Received::Assigned(_)));
+        offered.insert(offer.interaction_id);
+    }
+    assert_eq!(
+        offered,
+        HashSet::from(["billing-call".to_owned(), "general-call".to_owned()])
+    );
+    clock.advance(Duration::from_secs(539));
+    omar.quiet("the callback is not due").await;
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(omar.offer().await.interaction_id, "callback");
+    server.stop().await;
+}

@@ -24,7 +24,10 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use rezef_events::agent::AgentState;
-use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId};
+use rezef_events::routed::RoutedContact;
+use rezef_events::{
+    AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
+};
 
 use crate::Result;
 use crate::dedup::AppliedIds;
@@ -583,6 +586,17 @@ impl JourneyStore for CachedStore {
             Ok(record) => Ok(Some(record)),
             Err(_) => self.below.routing_config(tenant),
         }
+    }
+
+    fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>> {
+        // Under the read lock: a checkpoint writing below meanwhile writes what `flushing`
+        // holds, which goes over it anyway.
+        let layers = self.read();
+        let mut routed = self.below.routed_contacts()?;
+        if let Some(flushing) = &layers.flushing {
+            routed = flushing.routed_over(routed);
+        }
+        Ok(layers.active.routed_over(routed))
     }
 
     fn clear(&self) -> Result<()> {

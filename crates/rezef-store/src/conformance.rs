@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use rezef_events::agent::AgentState;
-use rezef_events::event::Presence;
+use rezef_events::event::{Channel, Presence};
+use rezef_events::routed::{RoutedContact, RoutingInput};
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, Journey, TenantId, Timestamp,
+    AgentId, ChannelIdentity, ConversationId, CustomerId, EventId, InteractionId, Journey,
+    TenantId, Timestamp,
 };
 
 use crate::dedup::{AppliedIds, digest};
@@ -39,6 +41,7 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     later_commits_replace_state(make());
     moved_journeys_are_removed(make());
     the_latest_routing_config_is_kept(make());
+    routed_contacts_are_kept_until_they_leave(make());
     clear_removes_everything(make());
     conversations_and_tokens_are_indexed(make());
     forgotten_ids_are_deleted(make());
@@ -365,6 +368,55 @@ pub fn the_latest_routing_config_is_kept(store: Arc<dyn JourneyStore>) {
     let kept = store.routing_config(&acme).expect("read").expect("kept");
     assert_eq!((kept.version, kept.config.as_str()), (2, "version = 2"));
     assert_eq!(store.routing_config(&globex).expect("read"), None);
+}
+
+/// Contacts routing holds are kept, replaced and removed as commits say, across checkpoints,
+/// per tenant.
+pub fn routed_contacts_are_kept_until_they_leave(store: Arc<dyn JourneyStore>) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let contact = |id: &str| InteractionId::new(id).expect("valid");
+    let routed = |queue: &str| RoutedContact {
+        customer: customer("c-1"),
+        channel: Channel::Voice,
+        queue_id: queue.into(),
+        input: RoutingInput {
+            intent: Some("billing".into()),
+            ..RoutingInput::default()
+        },
+    };
+    assert_eq!(store.routed_contacts().expect("read"), Vec::new());
+    store
+        .commit(ProjectionBatch {
+            next_offset: 1,
+            routed: vec![
+                (acme.clone(), contact("i-1"), Some(routed("general"))),
+                (acme.clone(), contact("i-2"), Some(routed("general"))),
+                (globex.clone(), contact("i-1"), Some(routed("sales"))),
+            ],
+            ..Default::default()
+        })
+        .expect("commit");
+    store.checkpoint().expect("checkpoint");
+    store
+        .commit(ProjectionBatch {
+            next_offset: 2,
+            routed: vec![
+                (acme.clone(), contact("i-1"), None),
+                (acme.clone(), contact("i-2"), Some(routed("billing"))),
+                (acme.clone(), contact("i-9"), None),
+            ],
+            ..Default::default()
+        })
+        .expect("commit");
+    let expected = vec![
+        (acme.clone(), contact("i-2"), routed("billing")),
+        (globex.clone(), contact("i-1"), routed("sales")),
+    ];
+    assert_eq!(store.routed_contacts().expect("read"), expected);
+    store.checkpoint().expect("checkpoint");
+    assert_eq!(store.routed_contacts().expect("read"), expected);
+    store.clear().expect("clear");
+    assert_eq!(store.routed_contacts().expect("read"), Vec::new());
 }
 
 pub fn clear_removes_everything(store: Arc<dyn JourneyStore>) {

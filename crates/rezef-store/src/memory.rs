@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use rezef_events::agent::AgentState;
-use rezef_events::{AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId};
+use rezef_events::routed::RoutedContact;
+use rezef_events::{
+    AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
+};
 
 use crate::Result;
 use crate::by_tenant::ByTenant;
@@ -35,6 +38,7 @@ pub struct Tables {
     conversations: HashMap<Key<ConversationId>, CustomerId>,
     tokens: HashMap<Key<String>, Option<TokenGrant>>,
     routing: HashMap<TenantId, RoutingConfigRecord>,
+    routed: BTreeMap<Key<InteractionId>, Option<RoutedContact>>,
     applied: BTreeMap<u64, Vec<u128>>,
     forgotten: Vec<u64>,
 }
@@ -71,6 +75,9 @@ impl Tables {
         }
         for (tenant, record) in batch.routing {
             self.routing.insert(tenant, record);
+        }
+        for (tenant, contact, routed) in batch.routed {
+            self.routed.insert((tenant, contact), routed);
         }
         for chunk in batch.applied {
             let digests = self.applied.entry(chunk.generation).or_default();
@@ -274,8 +281,26 @@ impl Tables {
         batch.routing = (self.routing.iter())
             .map(|(t, r)| (t.clone(), r.clone()))
             .collect();
+        batch.routed = (self.routed.iter())
+            .map(|((t, c), r)| (t.clone(), c.clone(), r.clone()))
+            .collect();
         batch.applied = self.applied_ids().collect();
         batch
+    }
+
+    /// `below` (contacts routing holds, in key order) with what these tables changed.
+    pub fn routed_over(
+        &self,
+        below: Vec<(TenantId, InteractionId, RoutedContact)>,
+    ) -> Vec<(TenantId, InteractionId, RoutedContact)> {
+        let mut merged: BTreeMap<Key<InteractionId>, Option<RoutedContact>> = below
+            .into_iter()
+            .map(|(tenant, contact, routed)| ((tenant, contact), Some(routed)))
+            .collect();
+        merged.extend(self.routed.iter().map(|(k, r)| (k.clone(), r.clone())));
+        (merged.into_iter())
+            .filter_map(|((tenant, contact), routed)| Some((tenant, contact, routed?)))
+            .collect()
     }
 
     pub fn applied_ids(&self) -> impl Iterator<Item = AppliedIds> + '_ {
@@ -389,6 +414,10 @@ impl JourneyStore for MemoryStore {
 
     fn routing_config(&self, tenant: &TenantId) -> Result<Option<RoutingConfigRecord>> {
         Ok(self.read().routing_config(tenant).cloned())
+    }
+
+    fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>> {
+        Ok(self.read().routed_over(Vec::new()))
     }
 
     fn clear(&self) -> Result<()> {

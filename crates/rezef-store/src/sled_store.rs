@@ -14,6 +14,7 @@
 //! | `v` tenant `\0` conversation          | customer id               |
 //! | `t` tenant `\0` continuation token    | expiry (i64 BE ns), customer id |
 //! | `r` tenant                            | routing version (u64 BE), its TOML |
+//! | `w` tenant `\0` interaction           | a contact routing holds (postcard) |
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
@@ -22,8 +23,10 @@ use std::path::{Path, PathBuf};
 
 use rezef_events::agent::AgentState;
 use rezef_events::journey::STATE_FORMAT;
+use rezef_events::routed::RoutedContact;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId, Timestamp,
+    AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
+    Timestamp,
 };
 
 use crate::dedup::AppliedIds;
@@ -264,6 +267,13 @@ impl JourneyStore for SledStore {
             value.extend_from_slice(record.config.as_bytes());
             writes.insert(key(b'r', tenant, &[]), value);
         }
+        for (tenant, contact, routed) in &batch.routed {
+            let key = key(b'w', tenant, &[contact.as_str().as_bytes()]);
+            match routed {
+                Some(routed) => writes.insert(key, routed.to_bytes()),
+                None => writes.remove(key),
+            }
+        }
         writes.insert(OFFSET_KEY, &batch.next_offset.to_be_bytes());
         self.db.apply_batch(writes)?;
         Ok(())
@@ -444,6 +454,36 @@ impl JourneyStore for SledStore {
             version: be_u64(version).ok_or_else(corrupt)?,
             config: String::from_utf8(config.to_vec()).map_err(|_| corrupt())?,
         }))
+    }
+
+    fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>> {
+        let corrupt = |key: &[u8]| Error::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            source: rezef_events::Error::UnsupportedFormat(0),
+        };
+        self.db
+            .scan_prefix([b'w'])
+            .map(|entry| {
+                let (key, value) = entry?;
+                let (tenant, contact) = (key[1..].split(|b| *b == 0))
+                    .map(|part| std::str::from_utf8(part).ok())
+                    .collect::<Option<Vec<_>>>()
+                    .and_then(|parts| match parts.as_slice() {
+                        [tenant, contact] => Some((
+                            TenantId::new(*tenant).ok()?,
+                            InteractionId::new(*contact).ok()?,
+                        )),
+                        _ => None,
+                    })
+                    .ok_or_else(|| corrupt(&key))?;
+                let routed =
+                    RoutedContact::from_bytes(&value).map_err(|source| Error::Corrupt {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        source,
+                    })?;
+                Ok((tenant, contact, routed))
+            })
+            .collect()
     }
 
     fn clear(&self) -> Result<()> {

@@ -16,6 +16,7 @@ use rezef_events::handover::Handover;
 use rezef_events::journey::{MergeCause, MergeRecord};
 use rezef_events::policy::Policies;
 use rezef_events::resolution::{self, Directory, Resolution};
+use rezef_events::routed;
 use rezef_events::search;
 use rezef_events::{
     AgentId, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId, Timestamp,
@@ -170,6 +171,7 @@ impl Folding<'_, '_> {
                 .push((event.tenant_id.clone(), record));
             return Ok(());
         }
+        self.routed(&event);
         if let Payload::Handover(handover) = &event.payload {
             return self.handover(record.offset, &event, handover);
         }
@@ -194,6 +196,33 @@ impl Folding<'_, '_> {
         {
             self.send(Handover::ContactEnded { end }, event);
         }
+    }
+
+    /// Keeps the contacts routing holds (`rezef_events::routed`), where routing reads them:
+    /// from routing's own records and the ends told to it, on its tenant's routing partition
+    /// (not from copies forwarded to journeys elsewhere).
+    fn routed(&mut self, event: &Event) {
+        let on_routing_partition = self
+            .step
+            .partitioning
+            .as_ref()
+            .is_none_or(|p| p.partitioner.routing(&event.tenant_id) == p.partition);
+        let (Some(contact), None, true) =
+            (&event.interaction_id, &event.forward, on_routing_partition)
+        else {
+            return;
+        };
+        let customer = match &event.customer {
+            Some(CustomerRef::Id(customer)) => Some(customer),
+            _ => None,
+        };
+        let held = match routed::change(&event.payload, customer, event.channel) {
+            Some(routed::Change::Holds(contact)) => Some(*contact),
+            Some(routed::Change::Left) => None,
+            None => return,
+        };
+        let key = (event.tenant_id.clone(), contact.clone(), held);
+        self.step.batch.routed.push(key);
     }
 
     /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).

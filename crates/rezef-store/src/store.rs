@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use rezef_events::agent::AgentState;
+use rezef_events::routed::RoutedContact;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, Journey, TenantId, Timestamp,
+    AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
+    Timestamp,
 };
 
 use crate::Result;
@@ -42,6 +44,8 @@ pub struct ProjectionBatch {
     pub tokens: Vec<(TenantId, String, Option<TokenGrant>)>,
     /// Each tenant's latest routing configuration (`RoutingConfigChanged`).
     pub routing: Vec<(TenantId, RoutingConfigRecord)>,
+    /// Contacts routing holds (`Some`) or that left it (`None`), `rezef_events::routed`.
+    pub routed: Vec<(TenantId, InteractionId, Option<RoutedContact>)>,
 }
 
 /// Why a checkpoint is due.
@@ -170,6 +174,10 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// The tenant's latest routing configuration set through the log, so that routing
     /// starts again with it after a restart or on the node a partition moved to.
     fn routing_config(&self, tenant: &TenantId) -> Result<Option<RoutingConfigRecord>>;
+
+    /// Every contact routing holds and no agent took yet, of every tenant, in key order:
+    /// what routing starts again with after a restart or on the node a partition moved to.
+    fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>>;
 
     /// Deletes everything, for a rebuild from the log.
     fn clear(&self) -> Result<()>;

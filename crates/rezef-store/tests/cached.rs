@@ -280,6 +280,17 @@ macro_rules! delegate_reads {
         ) -> rezef_store::Result<Option<rezef_store::RoutingConfigRecord>> {
             self.0.routing_config(t)
         }
+        fn routed_contacts(
+            &self,
+        ) -> rezef_store::Result<
+            Vec<(
+                rezef_events::TenantId,
+                rezef_events::InteractionId,
+                rezef_events::routed::RoutedContact,
+            )>,
+        > {
+            self.0.routed_contacts()
+        }
         fn scan(
             &self,
             t: &rezef_events::TenantId,

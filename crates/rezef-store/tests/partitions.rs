@@ -422,6 +422,71 @@ async fn a_hang_up_on_another_partition_is_told_to_the_routing_partition() {
     partitions.assert_each_event_once();
 }
 
+/// Routing's decisions, in its tenant's routing partition, keep the contacts it holds in that
+/// partition's store (and nowhere else: not from the copies forwarded to the customers'
+/// partitions) until they leave routing: here one ends on the customer's partition, which
+/// tells the routing partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contacts_routing_holds_are_kept_on_its_partition_until_they_end() {
+    use rezef_events::event::{AbandonPoint, RoutingTarget};
+    use rezef_events::routed::{RoutedContact, RoutingInput};
+    let mut partitions = Partitions::start();
+    let routing = partitions.router.partitioner.routing(&acme()) as usize;
+    let elsewhere = (routing + 1) % PARTITIONS as usize;
+    let input = RoutingInput {
+        intent: Some("billing".into()),
+        ..RoutingInput::default()
+    };
+    let decided = |name: &str| {
+        let customer = customer_on(&partitions, elsewhere, name);
+        let mut b = EventBuilder::new("acme", CustomerRef::Id(customer.clone()))
+            .on(Channel::Voice, &format!("{name}-call"))
+            .ids(name);
+        let event = b.event(Payload::RoutingDecided {
+            target: RoutingTarget::Queue,
+            bot_id: String::new(),
+            queue_id: "general".into(),
+            agent_id: None,
+            rule: String::new(),
+            step: 0,
+            priority: 1.0,
+            candidates: Vec::new(),
+            estimated_wait_ms: None,
+            offer_callback: false,
+            config_version: 1,
+            input: Some(Box::new(input.clone())),
+        });
+        (b, customer, event)
+    };
+    let (_, waiting, waits) = decided("waits");
+    let (mut hangs_up, _, hung) = decided("hangs-up");
+    let routing_log = &partitions.router.logs[routing];
+    for event in [waits, hung] {
+        let record = Bytes::from(rezef_record::encode(&event));
+        routing_log.append(vec![record]).await.expect("append");
+    }
+    let hang_up = hangs_up.event(Payload::ContactAbandoned {
+        point: AbandonPoint::Queue,
+    });
+    partitions.publish(&[hang_up]).await;
+
+    let held = partitions.stores[routing].routed_contacts().expect("read");
+    let expected = RoutedContact {
+        customer: waiting,
+        channel: Channel::Voice,
+        queue_id: "general".into(),
+        input,
+    };
+    let held: Vec<_> = (held.iter())
+        .map(|(t, c, r)| (t.clone(), c.to_string(), r.clone()))
+        .collect();
+    assert_eq!(held, vec![(acme(), "waits-call".to_owned(), expected)]);
+    let copies = partitions.stores[elsewhere]
+        .routed_contacts()
+        .expect("read");
+    assert_eq!(copies, Vec::new(), "forwarded copies hold nothing");
+}
+
 /// Events of a customer of `partition`, to move that partition's log ahead of the others.
 async fn move_ahead(partitions: &mut Partitions, partition: usize, records: usize) {
     let busy = customer_on(partitions, partition, &format!("busy-{partition}"));

@@ -106,6 +106,9 @@ pub struct Desk {
     /// One past the last log record routing has read for contacts that ended
     /// ([`super::withdraw::follow`]); the log's end when the desk started.
     followed: tokio::sync::watch::Sender<u64>,
+    /// Whether the contacts held before the desk started are held again
+    /// ([`super::recover`]).
+    recovered: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -142,6 +145,7 @@ impl Desk {
             sleeping_until: AtomicU64::new(IDLE),
             changes: tokio::sync::watch::channel(0).0,
             followed: tokio::sync::watch::channel(backbone.log.end_offset()).0,
+            recovered: tokio::sync::watch::channel(false).0,
             backbone,
         })
     }
@@ -202,6 +206,9 @@ impl Desk {
     /// Waits, at most `wait`, until routing has read everything logged so far: a contact
     /// whose end was acknowledged before now is withdrawn by then.
     pub async fn followed_up(&self, wait: Duration) -> Result<()> {
+        let started = tokio::time::Instant::now();
+        self.recovered(wait).await?;
+        let wait = wait.saturating_sub(started.elapsed());
         let end = self.backbone.log.end_offset();
         let mut followed = self.followed.subscribe();
         match tokio::time::timeout(wait, followed.wait_for(|at| *at >= end)).await {
@@ -213,6 +220,26 @@ impl Desk {
                 *self.followed.borrow()
             ))),
         }
+    }
+
+    /// Waits, at most `wait`, until routing holds again the contacts it held before it
+    /// started ([`super::recover`]); UNAVAILABLE past it (worth retrying).
+    pub async fn recovered(&self, wait: Duration) -> Result<()> {
+        let mut recovered = self.recovered.subscribe();
+        match tokio::time::timeout(wait, recovered.wait_for(|done| *done)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Unavailable("routing stopped".into())),
+            Err(_) => Err(Error::Unavailable(format!(
+                "routing is starting: the contacts it held are not back in their queues yet \
+                 (the projection is at offset {}); retry",
+                self.backbone.projection.position()
+            ))),
+        }
+    }
+
+    /// Notes that the contacts held before the desk started are held again.
+    pub fn set_recovered(&self) {
+        self.recovered.send_replace(true);
     }
 
     /// The longest a session's request waits for routing to read the log.
@@ -505,6 +532,11 @@ impl Tenant {
         self.contacts.contains_key(contact)
     }
 
+    /// Whose contact a routed interaction is, and on which channel.
+    pub fn customer_of(&self, contact: &InteractionId) -> Option<(CustomerId, Channel)> {
+        self.contacts.get(contact).cloned()
+    }
+
     /// An event about a routed contact (offered, assigned, queued) at `now`.
     pub fn contact_event(
         &self,
@@ -519,7 +551,7 @@ impl Tenant {
         ))
     }
 
-    fn about(
+    pub(super) fn about(
         tenant: &TenantId,
         contact: &InteractionId,
         customer: &CustomerId,

@@ -8,6 +8,7 @@ mod consult;
 pub mod desk;
 mod known;
 mod profile;
+mod recover;
 mod supervisor;
 mod transfer;
 mod withdraw;
@@ -173,6 +174,8 @@ impl Local {
             return Err(Error::InvalidArgument(violations));
         };
 
+        // Contacts held before routing started are back before this one joins them.
+        self.desk.recovered(wait).await?;
         // What the backbone knows of the customer fills what the request leaves out: as of
         // every event logged before the request arrived (read-your-writes for the adapter
         // that just published the language and the intent).
@@ -226,6 +229,7 @@ impl Local {
             not_before: callback_at,
         };
 
+        let input = recover::input_of(&contact, now);
         let (decision, effects) = self.desk.with_tenant(&tenant, |t| {
             // Its end was logged after the journey was read, and routing has read it.
             if callback_at.is_none() && t.ended.contains(&interaction) {
@@ -277,6 +281,8 @@ impl Local {
                     .map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
                 offer_callback,
                 config_version: decision.config_version,
+                // A bot's contact is not routing's to hold.
+                input: (target != RoutingTarget::Bot).then(|| Box::new(input)),
             };
             effects
                 .events

@@ -113,9 +113,23 @@ impl Local {
         let (Some(tenant), Some(contact), true) = (tenant, contact, violations.is_empty()) else {
             return Err(Error::InvalidArgument(violations));
         };
+        self.desk.recovered(self.desk.max_wait()).await?;
         let now = self.desk.now();
         let (withdrawn, effects) = self.desk.with_tenant(&tenant, |t| {
-            t.withdraw(&tenant, &contact, "withdrawn by request", now)
+            let about = t.customer_of(&contact);
+            let (withdrawn, mut effects) =
+                t.withdraw(&tenant, &contact, "withdrawn by request", now)?;
+            // Logged, so that routing starting again does not hold it again.
+            if let Some((customer, channel)) = about {
+                let queue_id = match &withdrawn {
+                    Withdrawn::Waiting { queue } => queue.clone(),
+                    Withdrawn::Offered(offer) => offer.queue.clone(),
+                };
+                let payload = Payload::ContactWithdrawn { queue_id };
+                let event = Tenant::about(&tenant, &contact, &customer, channel, payload, now);
+                effects.events.insert(0, event);
+            }
+            Ok((withdrawn, effects))
         })?;
         self.desk.apply(&tenant, effects).await?;
         Ok(match withdrawn {
@@ -137,6 +151,10 @@ impl Local {
 pub async fn follow(desk: Arc<Desk>) {
     let log = desk.backbone().log.clone();
     let mut next = *desk.followed().borrow();
+    if !super::recover::recover(&desk, next).await {
+        return;
+    }
+    desk.set_recovered();
     loop {
         tokio::select! {
             waited = log.wait_for(next) => if waited.is_err() { return },
