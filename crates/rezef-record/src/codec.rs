@@ -53,6 +53,33 @@ pub fn decode(bytes: &[u8]) -> Result<Event> {
     }
 }
 
+/// `rezef.v1.Event` payload fields that may end a contact: `self_service_step_completed`
+/// (21), `contact_abandoned` (33), `interaction_ended` (34), `handover` (43).
+const MAY_END_CONTACT: [u32; 4] = [21, 33, 34, 43];
+
+/// Whether the record may hold an event that ends a contact (`Payload::contact_end`, or a
+/// handover): `false` only when it surely does not. Routing reads the log for those and
+/// decodes only them: most records (its own decisions among them) are passed over with a
+/// look at their field keys.
+pub fn may_end_contact(bytes: &[u8]) -> bool {
+    let Some((&PROTOBUF, mut message)) = bytes.split_first() else {
+        return true;
+    };
+    while !message.is_empty() {
+        let Ok((field, wire_type)) = prost::encoding::decode_key(&mut message) else {
+            return true;
+        };
+        if MAY_END_CONTACT.contains(&field) {
+            return true;
+        }
+        let context = prost::encoding::DecodeContext::default();
+        if prost::encoding::skip_field(wire_type, field, &mut message, context).is_err() {
+            return true;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -67,6 +94,33 @@ mod tests {
     /// Records written by the first protobuf version: per line, a record in hex, a space, and
     /// the event it holds in JSON. They must decode to those events forever.
     const WRITTEN_BY_V1: &str = include_str!("../tests/fixtures/protobuf_v1.txt");
+
+    #[test]
+    fn only_records_that_may_end_a_contact_are_said_to() {
+        let mut ending = 0;
+        for event in every_payload() {
+            let ends = event.payload.contact_end().is_some();
+            ending += usize::from(ends);
+            // A self-service step ends the contact only when CONTAINED: decoded to see.
+            let maybe = ends || matches!(event.payload, Payload::SelfServiceStepCompleted { .. });
+            assert_eq!(
+                may_end_contact(&encode(&event)),
+                maybe,
+                "{}",
+                event.payload.name()
+            );
+        }
+        assert!(ending >= 2, "an abandon and an end are among them");
+        let handover =
+            EventBuilder::visitor("acme", "v-1").event(Payload::Handover(Handover::ContactEnded {
+                end: rezef_events::event::ContactEnd::Abandoned,
+            }));
+        assert!(may_end_contact(&encode(&handover)), "JSON: decoded to see");
+        assert!(
+            may_end_contact(&[PROTOBUF, 0xff]),
+            "garbage: decoded to see"
+        );
+    }
 
     #[test]
     fn every_published_payload_is_stored_as_protobuf_and_reads_back_equal() {

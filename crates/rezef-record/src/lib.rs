@@ -12,6 +12,6 @@ pub mod codec;
 mod error;
 mod event;
 
-pub use codec::{decode, encode};
+pub use codec::{decode, encode, may_end_contact};
 pub use error::{Error, Result};
 pub use event::{event_from_proto, event_to_proto, event_under};

@@ -173,9 +173,13 @@ pub async fn follow(desk: Arc<Desk>) {
             continue;
         };
         let end = last.offset + 1;
-        // Most records end nothing routing holds: decode them only when it holds something.
+        // Most records end nothing routing holds: decode them only when it holds something,
+        // and only those whose keys show they may end a contact (not its own decisions).
         if desk.has_tenants() {
             for record in &records {
+                if !rezef_record::may_end_contact(&record.payload) {
+                    continue;
+                }
                 let Ok(event) = rezef_record::decode(&record.payload) else {
                     continue;
                 };
