@@ -71,6 +71,7 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
 
     // Rebuild into a fresh store: the figure.
     let peak_reset = reset_peak_rss();
+    let rss_before = proc_status_bytes("VmRSS");
     let Rebuilt {
         stats,
         elapsed: rebuild_elapsed,
@@ -139,7 +140,11 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
     report.row(
         "peak RSS of the process (VmHWM)",
         match peak_rss {
-            Some(bytes) if peak_reset => format!("{} (during the rebuild)", mib(bytes)),
+            Some(bytes) if peak_reset => format!(
+                "{} (during the rebuild; {} when it began, the load phase's)",
+                mib(bytes),
+                rss_before.map_or_else(|| "unknown".into(), mib)
+            ),
             Some(bytes) => format!(
                 "{} (whole process: the peak could not be reset)",
                 mib(bytes)
