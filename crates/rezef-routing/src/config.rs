@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::ContactRequest;
 use crate::expr::{Expr, Value};
+use crate::rule_index::RuleIndex;
 
 /// The attributes a rule's `when` may name: the contact's.
 pub const CONTACT_ATTRIBUTES: &[&str] = &[
@@ -237,6 +238,8 @@ pub struct Routing {
     pub bot_first: BTreeMap<Channel, BotFirst>,
     pub queues: Vec<Queue>,
     pub rules: Vec<Rule>,
+    /// Finds the first rule met without trying each.
+    rule_index: RuleIndex,
 }
 
 impl Routing {
@@ -246,7 +249,7 @@ impl Routing {
 
     /// The first rule whose condition the contact's attributes meet.
     pub fn rule_for(&self, contact: &BTreeMap<String, Value>) -> Option<usize> {
-        self.rules.iter().position(|r| r.when.matches(contact))
+        self.rule_index.first_match(&self.rules, contact)
     }
 
     /// The escalation step of `queue` reached after `in_queue`.
@@ -426,6 +429,7 @@ impl RoutingConfig {
                 priority: self.priority,
                 bot_first: self.bot_first,
                 queues,
+                rule_index: RuleIndex::new(&rules),
                 rules,
             }),
             _ => Err(errors),

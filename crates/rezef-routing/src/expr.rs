@@ -143,6 +143,21 @@ impl Expr {
         eval(&self.root, attributes).truthy()
     }
 
+    /// The path and the text of an expression that is only `path == 'text'` (either way
+    /// round): it holds exactly when the attribute at `path` is that text.
+    pub fn equality(&self) -> Option<(&[String], &str)> {
+        match &self.root {
+            Node::Compare(left, Op::Eq, right) => match (left.as_ref(), right.as_ref()) {
+                (Node::Path(path), Node::Literal(Value::Text(text)))
+                | (Node::Literal(Value::Text(text)), Node::Path(path)) => {
+                    Some((path.as_slice(), text.as_str()))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Whether some path of the expression starts with `root` (`contact` in an agent
     /// requirement that compares the agent with the contact).
     pub fn refers_to(&self, root: &str) -> bool {

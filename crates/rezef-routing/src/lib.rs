@@ -4,7 +4,8 @@
 //!   (`skills HAS 'billing' AND language == 'he'`), parsed and checked when loaded.
 //! - [`config`]: queues, strategies, escalation steps, rules, priorities and offer
 //!   settings, from a versioned TOML file, compiled with every mistake reported
-//!   (`reading`: every wrong setting found, not only the first).
+//!   (`reading`: every wrong setting found, not only the first); `rule_index`: the first
+//!   rule a contact meets, found without trying each.
 //! - [`engine`]: the pure state machine of agents, waiting contacts and offers, with the
 //!   invariants that capacity is never exceeded and no contact goes to two agents.
 //!
@@ -16,6 +17,7 @@ pub mod config;
 pub mod engine;
 pub mod expr;
 mod reading;
+mod rule_index;
 
 pub use config::{ConfigError, Routing, RoutingConfig, Strategy};
 pub use engine::{
