@@ -47,6 +47,9 @@ pub struct ProjectionArgs {
     /// Skip the in-memory cost breakdown after the rebuild.
     #[arg(long)]
     pub no_breakdown: bool,
+    /// `[projection] checkpoint_interval_ms` for the rebuild (default: the server's).
+    #[arg(long)]
+    pub checkpoint_interval_ms: Option<u64>,
     /// `[projection] checkpoint_dirty_mib` for the rebuild (default: the server's).
     #[arg(long)]
     pub checkpoint_dirty_mib: Option<u64>,
@@ -316,6 +319,8 @@ fn projection_config(args: &ProjectionArgs) -> ProjectionConfig {
             .checkpoint_dirty_mib
             .map_or(defaults.checkpoint_dirty_bytes, |mib| mib << 20),
         cache_bytes: args.cache_mib.map_or(defaults.cache_bytes, |mib| mib << 20),
+        checkpoint_interval: (args.checkpoint_interval_ms)
+            .map_or(defaults.checkpoint_interval, Duration::from_millis),
         store_cache_bytes: (args.store_cache_mib)
             .map_or(defaults.store_cache_bytes, |mib| mib << 20),
         ..defaults
