@@ -409,6 +409,28 @@ async fn a_caller_who_hangs_up_leaves_the_queue_whatever_the_partition(nodes: &[
     }
 }
 
+/// A node that does not own the tenant's routing partition now.
+async fn routing_moves_to(nodes: &[RezefServer]) -> usize {
+    let partitions = NonZeroU32::new(PARTITIONS.parse().expect("a number")).expect("non-zero");
+    let partitioner = Partitioner::new(partitions);
+    let tenant = TenantId::new(TENANT).expect("valid");
+    let routing = partitioner.routing(&tenant);
+    let customer = (0..)
+        .map(|i| format!("routing-{i}"))
+        .find(|id| partitioner.customer(&tenant, &CustomerId::new(id).expect("id")) == routing)
+        .expect("a customer on the routing partition");
+    for (at, node) in nodes.iter().enumerate() {
+        let request = routing_self(proto::CustomerRef {
+            r#ref: Some(proto::customer_ref::Ref::CustomerId(customer.clone())),
+        });
+        let answer = node.client().await.journeys().get_journey(request).await;
+        if answer.is_err_and(|status| status.code() == Code::Unavailable) {
+            return at;
+        }
+    }
+    panic!("every node owns the routing partition");
+}
+
 const ROUTING: &str = r#"
 version = 1
 default_queue = "general"
@@ -752,10 +774,11 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
         .into_inner();
     assert_eq!(queued.outcome, proto::RouteOutcome::Queued as i32);
 
-    // The others stop: the last node takes every partition, the tenant's routing with it,
-    // configured as it was set through the API, the caller still waiting, and agents
-    // reconnect to it.
-    let last = nodes.pop().expect("a node");
+    // The others stop: the last node takes every partition, the tenant's routing with it
+    // (kept is one that does not run it now, so that routing moves), configured as it was
+    // set through the API, the caller still waiting, and agents reconnect to it.
+    let keep = routing_moves_to(&nodes).await;
+    let last = nodes.remove(keep);
     for node in nodes {
         assert!(node.terminate().success());
     }
