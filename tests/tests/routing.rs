@@ -92,6 +92,18 @@ fn caller(number: &str) -> EventFactory {
         .on(proto::Channel::Voice, format!("call-{number}"))
 }
 
+/// The tenant's queue figures.
+async fn queue_stats(client: &Client) -> proto::GetQueueStatsResponse {
+    client
+        .routing()
+        .get_queue_stats(proto::GetQueueStatsRequest {
+            tenant_id: TENANT.into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner()
+}
+
 async fn route(
     client: &Client,
     who: &EventFactory,
@@ -347,14 +359,7 @@ async fn an_adapter_routes_right_after_publishing_and_a_caller_who_hangs_up_leav
         ])
         .await
         .expect("published");
-    let stats = client
-        .routing()
-        .get_queue_stats(proto::GetQueueStatsRequest {
-            tenant_id: TENANT.into(),
-        })
-        .await
-        .expect("stats")
-        .into_inner();
+    let stats = queue_stats(&client).await;
     let billing = stats
         .queues
         .iter()
@@ -563,14 +568,7 @@ async fn callers_waiting_when_the_server_is_killed_wait_again_when_it_is_back() 
     let flags = ["--routing-config", config.to_str().expect("utf-8 path")];
     let server = RezefServer::start_with(&dir.path().join("data"), &flags).await;
     let client = server.client().await;
-    let stats = client
-        .routing()
-        .get_queue_stats(proto::GetQueueStatsRequest {
-            tenant_id: TENANT.into(),
-        })
-        .await
-        .expect("stats")
-        .into_inner();
+    let stats = queue_stats(&client).await;
     let figures: Vec<(&str, u32, u32)> = (stats.queues.iter())
         .map(|q| (q.queue_id.as_str(), q.waiting, q.scheduled))
         .collect();
