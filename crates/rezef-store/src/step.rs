@@ -202,14 +202,7 @@ impl Folding<'_, '_> {
     /// from routing's own records and the ends told to it, on its tenant's routing partition
     /// (not from copies forwarded to journeys elsewhere).
     fn routed(&mut self, event: &Event) {
-        let on_routing_partition = self
-            .step
-            .partitioning
-            .as_ref()
-            .is_none_or(|p| p.partitioner.routing(&event.tenant_id) == p.partition);
-        let (Some(contact), None, true) =
-            (&event.interaction_id, &event.forward, on_routing_partition)
-        else {
+        let (Some(contact), None) = (&event.interaction_id, &event.forward) else {
             return;
         };
         let customer = match &event.customer {
@@ -221,8 +214,12 @@ impl Folding<'_, '_> {
             Some(routed::Change::Left) => None,
             None => return,
         };
-        let key = (event.tenant_id.clone(), contact.clone(), held);
-        self.step.batch.routed.push(key);
+        let elsewhere = (self.step.partitioning.as_ref())
+            .is_some_and(|p| p.partitioner.routing(&event.tenant_id) != p.partition);
+        if !elsewhere {
+            let key = (event.tenant_id.clone(), contact.clone(), held);
+            self.step.batch.routed.push(key);
+        }
     }
 
     /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).
