@@ -338,14 +338,7 @@ async fn customers_found_through_any_node(nodes: &[RezefServer], person: &str) {
 /// up while queued: the hang-up, published through any node, takes the contact out of the
 /// queue on the routing node (docs/scale-out.md §5).
 async fn a_caller_who_hangs_up_leaves_the_queue_whatever_the_partition(nodes: &[RezefServer]) {
-    let partitions = NonZeroU32::new(PARTITIONS.parse().expect("a number")).expect("non-zero");
-    let partitioner = Partitioner::new(partitions);
-    let tenant = TenantId::new(TENANT).expect("valid");
-    let routing = partitioner.routing(&tenant);
-    let customer = (0..)
-        .map(|i| format!("hangs-up-{i}"))
-        .find(|id| partitioner.customer(&tenant, &CustomerId::new(id).expect("id")) != routing)
-        .expect("a customer on another partition");
+    let customer = customer_where("hangs-up", false);
     let call = EventFactory::new(TENANT, "cluster-test")
         .customer(&customer)
         .on(proto::Channel::Voice, "call-hangs-up");
@@ -409,16 +402,25 @@ async fn a_caller_who_hangs_up_leaves_the_queue_whatever_the_partition(nodes: &[
     }
 }
 
-/// A node that does not own the tenant's routing partition now.
-async fn routing_moves_to(nodes: &[RezefServer]) -> usize {
+/// A customer id starting with `prefix` whose journey is kept on the tenant's routing
+/// partition (`on_routing`) or on another.
+fn customer_where(prefix: &str, on_routing: bool) -> String {
     let partitions = NonZeroU32::new(PARTITIONS.parse().expect("a number")).expect("non-zero");
     let partitioner = Partitioner::new(partitions);
     let tenant = TenantId::new(TENANT).expect("valid");
     let routing = partitioner.routing(&tenant);
-    let customer = (0..)
-        .map(|i| format!("routing-{i}"))
-        .find(|id| partitioner.customer(&tenant, &CustomerId::new(id).expect("id")) == routing)
-        .expect("a customer on the routing partition");
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|id| {
+            let partition = partitioner.customer(&tenant, &CustomerId::new(id).expect("id"));
+            (partition == routing) == on_routing
+        })
+        .expect("some id lands there")
+}
+
+/// A node that does not own the tenant's routing partition now.
+async fn routing_moves_to(nodes: &[RezefServer]) -> usize {
+    let customer = customer_where("routing", true);
     for (at, node) in nodes.iter().enumerate() {
         let request = routing_self(proto::CustomerRef {
             r#ref: Some(proto::customer_ref::Ref::CustomerId(customer.clone())),
