@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rezef_events::agent::AgentState;
 use rezef_events::journey::STATE_FORMAT;
@@ -37,6 +38,29 @@ use crate::{Error, Result};
 /// are read from the projection's own cache first ([`crate::JourneyCache`]); sled's caches
 /// its pages, which its writes and the misses of that cache go through.
 pub const DEFAULT_STORE_CACHE_BYTES: u64 = 512 << 20;
+
+/// sled lets go of its directory lock from a background thread after the last handle to a
+/// store drops (spacejam/sled#1234), so a store closed and opened again in one process (a
+/// node reopening a partition, a test) may find the lock still taken for a moment. Opening
+/// waits up to this long for it; a store another live process holds is refused after it.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens sled with `config`, retrying while its directory lock is taken, up to [`LOCK_WAIT`].
+fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            // sled reports a taken lock only in its message.
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
+}
 
 const OFFSET_KEY: &[u8] = b"meta/offset";
 const FORMAT_KEY: &[u8] = b"meta/format";
@@ -115,18 +139,18 @@ impl SledStore {
 
     /// Opens (or creates) the store in `path`, sled keeping up to `cache_bytes` of its pages
     /// in memory. A store written by a build with another state format is refused with
-    /// [`Error::FormatMismatch`]; `rezef rebuild` fixes that.
+    /// [`Error::FormatMismatch`]; `rezef rebuild` fixes that. A store another process has
+    /// open is refused with [`Error::Open`] after a short wait.
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&path)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(|source| Error::Open {
-                path: path.clone(),
-                source,
-            })?;
+            .flush_every_ms(Some(1000));
+        let db = open_waiting_for_lock(&config).map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        })?;
         let store = Self { db, path };
         match store.db.get(FORMAT_KEY)? {
             Some(found) => {

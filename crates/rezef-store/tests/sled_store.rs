@@ -48,3 +48,27 @@ fn a_store_of_another_format_is_refused_with_advice() {
     assert!(matches!(error, Error::FormatMismatch { .. }), "{error}");
     assert!(error.to_string().contains("rezef rebuild"));
 }
+
+#[test]
+fn a_store_just_let_go_of_opens_once_its_lock_is_free() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    let held = SledStore::open(&path).expect("open");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    let store = SledStore::open(&path).expect("opens once the other handle lets go");
+    release.join().expect("release");
+    assert_eq!(store.projected_offset().expect("offset"), 0);
+}
+
+#[test]
+fn a_store_held_open_elsewhere_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    let _held = SledStore::open(&path).expect("open");
+    let error = SledStore::open(&path).expect_err("the lock stays taken");
+    assert!(matches!(error, Error::Open { .. }), "{error}");
+    assert!(error.to_string().contains("lock"), "{error}");
+}
