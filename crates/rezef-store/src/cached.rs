@@ -4,8 +4,9 @@
 //! Kafka Streams puts a record cache in front of its state stores and flushes it on commit;
 //! Rezef can go further because its log already carries durability. A [`CachedStore`]
 //! takes every projection step into memory ([`Tables`]; journeys are folded there in place,
-//! `crate::workspace`), where reads see it at once, and writes what changed to the store below (sled) as one atomic batch per checkpoint: every
-//! `checkpoint_interval`, or sooner when the changed journeys pass `checkpoint_dirty_mib`.
+//! `crate::workspace`), where reads see it at once, and writes what changed to the store
+//! below (sled) atomically, one checkpoint at a time: every `checkpoint_interval`, or sooner
+//! when the changed journeys pass `checkpoint_dirty_mib`.
 //! A crash loses at most the steps since the last checkpoint, and the projector folds them
 //! again from the log (it only ever folds durable records, so nothing a reader saw is lost).
 //!
@@ -340,7 +341,7 @@ impl CachedStore {
         Ok(found)
     }
 
-    /// Writes the sealed tables to the store below as one batch.
+    /// Writes the sealed tables to the store below as one checkpoint.
     pub fn write_sealed(&self) -> Result<()> {
         let _one = self
             .one_checkpoint

@@ -16,6 +16,12 @@
 //! | `r` tenant                            | routing version (u64 BE), its TOML |
 //! | `w` tenant `\0` interaction           | a contact routing holds (postcard) |
 //!
+//! | `p` piece number                    | a piece of a checkpoint's redo journal (`pieces`) |
+//! | `meta/sealed`                         | pieces in the journal, u64 BE: it is complete |
+//!
+//! A large checkpoint is written in pieces through that journal, to bound sled's memory
+//! (see `pieces`).
+//!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
 use std::collections::BTreeMap;
@@ -33,6 +39,10 @@ use rezef_events::{
 use crate::dedup::AppliedIds;
 use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
+
+mod pieces;
+
+use pieces::Writes;
 
 /// sled's page cache per store unless configured (`[projection] store_cache_mib`). Journeys
 /// are read from the projection's own cache first ([`crate::JourneyCache`]); sled's caches
@@ -151,6 +161,7 @@ impl SledStore {
             path: path.clone(),
             source,
         })?;
+        pieces::recover(&db)?;
         let store = Self { db, path };
         match store.db.get(FORMAT_KEY)? {
             Some(found) => {
@@ -208,7 +219,7 @@ impl JourneyStore for SledStore {
     }
 
     fn commit(&self, batch: ProjectionBatch) -> Result<()> {
-        let mut writes = sled::Batch::default();
+        let mut writes = Writes::default();
         for journey in &batch.journeys {
             writes.insert(
                 key(
@@ -244,7 +255,7 @@ impl JourneyStore for SledStore {
         }
         for generation in &batch.forgotten {
             for entry in self.db.scan_prefix(applied_key(*generation)) {
-                writes.remove(entry?.0);
+                writes.remove(entry?.0.to_vec());
             }
         }
         // One key per customer per step, not per event: far fewer writes.
@@ -298,9 +309,8 @@ impl JourneyStore for SledStore {
                 None => writes.remove(key),
             }
         }
-        writes.insert(OFFSET_KEY, &batch.next_offset.to_be_bytes());
-        self.db.apply_batch(writes)?;
-        Ok(())
+        writes.insert(OFFSET_KEY, batch.next_offset.to_be_bytes());
+        pieces::write(&self.db, writes)
     }
 
     fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
