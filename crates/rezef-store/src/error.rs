@@ -22,10 +22,16 @@ pub enum Error {
         "the journey store has state format {found}, this build writes {expected}: run `rezef rebuild`"
     )]
     FormatMismatch { found: u32, expected: u32 },
+    #[error("cannot use the checkpoint journal {path}: {source}")]
+    Journal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
-        "the journey store's checkpoint journal is damaged (piece {piece:?}), so its last checkpoint cannot be finished: run `rezef rebuild`"
+        "the checkpoint journal {path} is damaged, so the store's last checkpoint cannot be finished: run `rezef rebuild`"
     )]
-    Journal { piece: Option<u64> },
+    JournalDamaged { path: PathBuf },
     #[error("customer {customer} of tenant {tenant} is merged in a loop or too deep")]
     MergeCycle {
         tenant: rezef_events::TenantId,

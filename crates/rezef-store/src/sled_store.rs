@@ -16,11 +16,9 @@
 //! | `r` tenant                            | routing version (u64 BE), its TOML |
 //! | `w` tenant `\0` interaction           | a contact routing holds (postcard) |
 //!
-//! | `p` piece number                    | a piece of a checkpoint's redo journal (`pieces`) |
-//! | `meta/sealed`                         | pieces in the journal, u64 BE: it is complete |
 //!
-//! A large checkpoint is written in pieces through that journal, to bound sled's memory
-//! (see `pieces`).
+//! A large checkpoint is written in pieces through a redo journal beside sled's files
+//! (`checkpoint.journal`), to bound sled's memory (see `pieces`).
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
@@ -161,7 +159,7 @@ impl SledStore {
             path: path.clone(),
             source,
         })?;
-        pieces::recover(&db)?;
+        pieces::recover(&db, &path)?;
         let store = Self { db, path };
         match store.db.get(FORMAT_KEY)? {
             Some(found) => {
@@ -310,7 +308,7 @@ impl JourneyStore for SledStore {
             }
         }
         writes.insert(OFFSET_KEY, batch.next_offset.to_be_bytes());
-        pieces::write(&self.db, writes)
+        pieces::write(&self.db, &self.path, writes)
     }
 
     fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
@@ -521,6 +519,7 @@ impl JourneyStore for SledStore {
     }
 
     fn clear(&self) -> Result<()> {
+        pieces::discard(&self.path)?;
         self.db.clear()?;
         self.db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
         self.db.flush()?;

@@ -5,17 +5,21 @@
 //! memory grow with the checkpoint. Measured with sled 0.34 on 500,000 inserts of a
 //! checkpoint's shape: in one batch 10 s and a 3 GB peak, in batches of 1,000 4.2 s and
 //! 340 MB. A checkpoint must still land whole or not at all, so a large one goes through a
-//! redo journal:
-//! 1. its writes, serialized in pieces under `p` keys, then the seal (`meta/sealed`, how many
-//!    pieces) and a flush;
-//! 2. each piece applied as a batch of its own, then a flush;
-//! 3. the journal and its seal removed.
+//! redo journal, a file beside sled's (in sled it would sit in sled's cache, as large again
+//! as the checkpoint):
+//! 1. its writes are streamed to `checkpoint.journal.partial`, which is synced and renamed to
+//!    `checkpoint.journal` (the directory synced too): the journal is sealed;
+//! 2. they are applied 1,024 to a sled batch, and sled is flushed;
+//! 3. the journal is removed (the directory synced), before anything else is written.
 //!
-//! A store opened (or written) with a seal present finishes applying the journal first:
-//! applying a piece twice is harmless, since it holds final values. A journal with no seal
-//! is from a checkpoint that failed before it began to apply, and is dropped.
+//! A store opened (or written) with a sealed journal applies it first: applying a write twice
+//! is harmless, it holds a final value. A partial journal is from a checkpoint that failed
+//! before it began to apply, and is removed.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::path::Path;
 
 use crate::{Error, Result};
 
@@ -39,73 +43,103 @@ impl Writes {
 /// Writes per sled batch (see the module docs for the measurement).
 const PIECE_WRITES: usize = 1024;
 
-const JOURNAL: u8 = b'p';
-const SEAL_KEY: &[u8] = b"meta/sealed";
+const SEALED: &str = "checkpoint.journal";
+const PARTIAL: &str = "checkpoint.journal.partial";
 
-/// Writes one checkpoint: in one batch if it is small, else through the journal.
-pub(super) fn write(db: &sled::Db, writes: Writes) -> Result<()> {
-    finish_sealed(db)?;
+/// Writes one checkpoint into `db`, whose directory is `dir`: in one batch if it is small,
+/// else through the journal.
+pub(super) fn write(db: &sled::Db, dir: &Path, writes: Writes) -> Result<()> {
+    finish_sealed(db, dir)?;
     if writes.0.len() <= PIECE_WRITES {
         db.apply_batch(to_batch(writes.0))?;
         return Ok(());
     }
-    drop_journal(db)?;
-    let writes: Vec<_> = writes.0.into_iter().collect();
-    let mut count = 0u64;
-    for piece in writes.chunks(PIECE_WRITES) {
-        db.insert(journal_key(count), encode(piece))?;
-        count += 1;
-    }
-    db.insert(SEAL_KEY, &count.to_be_bytes())?;
-    db.flush()?;
-    let mut rest = writes.into_iter().peekable();
-    while rest.peek().is_some() {
-        db.apply_batch(to_batch(rest.by_ref().take(PIECE_WRITES)))?;
-    }
-    db.flush()?;
-    drop_journal(db)
+    seal(dir, &writes)?;
+    apply(db, writes.0.into_iter().map(Ok))?;
+    finish(db, dir)
 }
 
-/// Makes the store whole: applies a sealed journal, drops one never sealed.
-pub(super) fn recover(db: &sled::Db) -> Result<()> {
-    finish_sealed(db)?;
-    drop_journal(db)
+/// Makes the store whole: applies a sealed journal, removes a partial one.
+pub(super) fn recover(db: &sled::Db, dir: &Path) -> Result<()> {
+    finish_sealed(db, dir)?;
+    remove(dir, PARTIAL)
 }
 
-fn finish_sealed(db: &sled::Db) -> Result<()> {
-    let Some(sealed) = db.get(SEAL_KEY)? else {
-        return Ok(());
+/// Removes any journal, for a store being cleared.
+pub(super) fn discard(dir: &Path) -> Result<()> {
+    remove(dir, SEALED)?;
+    remove(dir, PARTIAL)
+}
+
+fn seal(dir: &Path, writes: &Writes) -> Result<()> {
+    let partial = dir.join(PARTIAL);
+    let failed = |source| Error::Journal {
+        path: partial.clone(),
+        source,
     };
-    let count = <[u8; 8]>::try_from(sealed.as_ref())
-        .map(u64::from_be_bytes)
-        .map_err(|_| Error::Journal { piece: None })?;
-    for number in 0..count {
-        let piece = db.get(journal_key(number))?.ok_or(Error::Journal {
-            piece: Some(number),
-        })?;
-        let writes = decode(&piece).ok_or(Error::Journal {
-            piece: Some(number),
-        })?;
-        db.apply_batch(to_batch(writes))?;
+    let file = File::create(&partial).map_err(failed)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    for (key, value) in &writes.0 {
+        encode(&mut out, key, value.as_deref()).map_err(failed)?;
     }
-    db.flush()?;
-    drop_journal(db)
+    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+    file.sync_all().map_err(failed)?;
+    std::fs::rename(&partial, dir.join(SEALED)).map_err(failed)?;
+    sync_dir(dir)
 }
 
-fn drop_journal(db: &sled::Db) -> Result<()> {
-    let mut batch = sled::Batch::default();
-    for entry in db.scan_prefix([JOURNAL]) {
-        batch.remove(entry?.0);
+fn finish_sealed(db: &sled::Db, dir: &Path) -> Result<()> {
+    let path = dir.join(SEALED);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(Error::Journal { path, source }),
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    apply(
+        db,
+        std::iter::from_fn(|| decode(&mut reader, &path).transpose()),
+    )?;
+    finish(db, dir)
+}
+
+/// Applies `writes` a piece at a time.
+fn apply(db: &sled::Db, writes: impl Iterator<Item = Result<Write>>) -> Result<()> {
+    let mut piece = Vec::with_capacity(PIECE_WRITES);
+    for write in writes {
+        piece.push(write?);
+        if piece.len() == PIECE_WRITES {
+            db.apply_batch(to_batch(piece.drain(..)))?;
+        }
     }
-    batch.remove(SEAL_KEY);
-    db.apply_batch(batch)?;
+    if !piece.is_empty() {
+        db.apply_batch(to_batch(piece))?;
+    }
     Ok(())
 }
 
-fn journal_key(number: u64) -> Vec<u8> {
-    let mut key = vec![JOURNAL];
-    key.extend_from_slice(&number.to_be_bytes());
-    key
+/// The journal's writes are all in sled and durable: it goes.
+fn finish(db: &sled::Db, dir: &Path) -> Result<()> {
+    db.flush()?;
+    remove(dir, SEALED)
+}
+
+fn remove(dir: &Path, name: &str) -> Result<()> {
+    let path = dir.join(name);
+    match std::fs::remove_file(&path) {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Journal { path, source }),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| Error::Journal {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 fn to_batch(writes: impl IntoIterator<Item = Write>) -> sled::Batch {
@@ -119,52 +153,63 @@ fn to_batch(writes: impl IntoIterator<Item = Write>) -> sled::Batch {
     batch
 }
 
-/// A piece: per write, the key (length u64 BE, bytes), then 0 (remove) or 1 and the value.
-fn encode(piece: &[Write]) -> Vec<u8> {
-    let size: usize = (piece.iter())
-        .map(|(key, value)| 17 + key.len() + value.as_ref().map_or(0, Vec::len))
-        .sum();
-    let mut out = Vec::with_capacity(size);
-    for (key, value) in piece {
-        put(&mut out, key);
-        match value {
-            Some(value) => {
-                out.push(1);
-                put(&mut out, value);
-            }
-            None => out.push(0),
+/// A write in the journal: the key (length u64 BE, bytes), then 0 (remove) or 1 and the
+/// value (the same way).
+fn encode(out: &mut impl std::io::Write, key: &[u8], value: Option<&[u8]>) -> std::io::Result<()> {
+    put(out, key)?;
+    match value {
+        Some(value) => {
+            out.write_all(&[1])?;
+            put(out, value)
+        }
+        None => out.write_all(&[0]),
+    }
+}
+
+fn put(out: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(bytes.len() as u64).to_be_bytes())?;
+    out.write_all(bytes)
+}
+
+/// The next write of the journal at `path`; `None` at its end.
+fn decode(input: &mut impl Read, path: &Path) -> Result<Option<Write>> {
+    let damaged = |_: std::io::Error| Error::JournalDamaged {
+        path: path.to_path_buf(),
+    };
+    let mut length = [0u8; 8];
+    match input.read(&mut length[..1]) {
+        Ok(0) => return Ok(None),
+        Ok(_) => input.read_exact(&mut length[1..]).map_err(damaged)?,
+        Err(source) => {
+            return Err(Error::Journal {
+                path: path.to_path_buf(),
+                source,
+            });
         }
     }
-    out
+    let key = take(input, length).map_err(damaged)?;
+    let mut tag = [0u8];
+    input.read_exact(&mut tag).map_err(damaged)?;
+    let value = match tag[0] {
+        0 => None,
+        1 => {
+            input.read_exact(&mut length).map_err(damaged)?;
+            Some(take(input, length).map_err(damaged)?)
+        }
+        _ => return Err(damaged(ErrorKind::InvalidData.into())),
+    };
+    Ok(Some((key, value)))
 }
 
-fn put(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-    out.extend_from_slice(bytes);
-}
-
-fn decode(mut bytes: &[u8]) -> Option<Vec<Write>> {
-    let mut writes = Vec::new();
-    while !bytes.is_empty() {
-        let key = take(&mut bytes)?;
-        let (&tag, rest) = bytes.split_first()?;
-        bytes = rest;
-        let value = match tag {
-            0 => None,
-            1 => Some(take(&mut bytes)?),
-            _ => return None,
-        };
-        writes.push((key, value));
+fn take(input: &mut impl Read, length: [u8; 8]) -> std::io::Result<Vec<u8>> {
+    let length = u64::from_be_bytes(length);
+    let mut bytes = Vec::new();
+    input.take(length).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 == length {
+        Ok(bytes)
+    } else {
+        Err(ErrorKind::UnexpectedEof.into())
     }
-    Some(writes)
-}
-
-fn take(bytes: &mut &[u8]) -> Option<Vec<u8>> {
-    let (length, rest) = bytes.split_first_chunk::<8>()?;
-    let length = usize::try_from(u64::from_be_bytes(*length)).ok()?;
-    let (taken, rest) = (rest.len() >= length).then(|| rest.split_at(length))?;
-    *bytes = rest;
-    Some(taken.to_vec())
 }
 
 #[cfg(test)]
@@ -198,68 +243,56 @@ mod tests {
 
     fn db() -> (tempfile::TempDir, sled::Db) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = sled::open(dir.path().join("db")).expect("open");
+        let db = sled::open(dir.path()).expect("open");
         (dir, db)
     }
 
     #[test]
-    fn pieces_round_trip() {
-        let piece: Vec<_> = writes(100).0.into_iter().collect();
-        assert_eq!(decode(&encode(&piece)), Some(piece.clone()));
-        let encoded = encode(&piece);
-        assert_eq!(decode(&encoded[..encoded.len() - 1]), None);
-    }
-
-    #[test]
     fn a_large_checkpoint_lands_whole_and_leaves_no_journal() {
-        let (_dir, db) = db();
+        let (dir, db) = db();
         let writes = writes(PIECE_WRITES * 3 + 5);
-        write(&db, Writes(writes.0.clone())).expect("write");
-        assert_eq!(contents(&db), expected(&writes));
+        let wanted = expected(&writes);
+        write(&db, dir.path(), writes).expect("write");
+        assert_eq!(contents(&db), wanted);
+        assert!(!dir.path().join(SEALED).exists());
     }
 
     #[test]
     fn a_sealed_journal_is_applied_when_the_store_recovers() {
-        // Given a checkpoint stopped after its seal, with one piece of three applied
-        let (_dir, db) = db();
+        // Given a checkpoint stopped after its seal, with its second piece applied
+        let (dir, db) = db();
         let writes = writes(PIECE_WRITES * 2 + 1);
-        let all: Vec<_> = writes.0.clone().into_iter().collect();
-        let pieces: Vec<_> = all.chunks(PIECE_WRITES).collect();
-        for (number, piece) in pieces.iter().enumerate() {
-            db.insert(journal_key(number as u64), encode(piece))
-                .expect("piece");
-        }
-        db.insert(SEAL_KEY, &3u64.to_be_bytes()).expect("seal");
-        db.apply_batch(to_batch(pieces[1].iter().cloned()))
+        seal(dir.path(), &writes).expect("seal");
+        let second = writes.0.clone().into_iter().skip(PIECE_WRITES);
+        db.apply_batch(to_batch(second.take(PIECE_WRITES)))
             .expect("one piece");
         // When the store recovers
-        recover(&db).expect("recover");
+        recover(&db, dir.path()).expect("recover");
         // Then the whole checkpoint is there, and the journal is gone
         assert_eq!(contents(&db), expected(&writes));
+        assert!(!dir.path().join(SEALED).exists());
     }
 
     #[test]
-    fn a_journal_never_sealed_is_dropped_and_changes_nothing() {
-        let (_dir, db) = db();
+    fn a_partial_journal_is_removed_and_changes_nothing() {
+        let (dir, db) = db();
         db.insert(b"j/kept", b"before").expect("insert");
-        let all: Vec<_> = writes(10).0.into_iter().collect();
-        db.insert(journal_key(0), encode(&all)).expect("piece");
-        recover(&db).expect("recover");
-        assert_eq!(
-            contents(&db),
-            vec![(b"j/kept".to_vec(), b"before".to_vec())]
-        );
+        seal(dir.path(), &writes(10)).expect("seal");
+        std::fs::rename(dir.path().join(SEALED), dir.path().join(PARTIAL)).expect("unseal");
+        recover(&db, dir.path()).expect("recover");
+        assert_eq!(contents(&db), vec![(b"j/kept".to_vec(), b"before".to_vec())]);
+        assert!(!dir.path().join(PARTIAL).exists());
     }
 
     #[test]
-    fn a_damaged_sealed_journal_is_an_error_not_a_partial_checkpoint() {
-        let (_dir, db) = db();
-        db.insert(journal_key(0), &[1, 2, 3][..]).expect("piece");
-        db.insert(SEAL_KEY, &1u64.to_be_bytes()).expect("seal");
-        let error = recover(&db).expect_err("damaged");
-        assert!(
-            matches!(error, Error::Journal { piece: Some(0) }),
-            "{error}"
-        );
+    fn a_damaged_journal_is_an_error_not_a_partial_checkpoint() {
+        let (dir, db) = db();
+        seal(dir.path(), &writes(10)).expect("seal");
+        let path = dir.path().join(SEALED);
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).expect("truncate");
+        let error = recover(&db, dir.path()).expect_err("damaged");
+        assert!(matches!(error, Error::JournalDamaged { .. }), "{error}");
+        assert!(error.to_string().contains("rezef rebuild"), "{error}");
     }
 }
