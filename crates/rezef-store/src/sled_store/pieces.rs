@@ -9,7 +9,9 @@
 //! as the checkpoint):
 //! 1. its writes are streamed to `checkpoint.journal.partial`, which is synced and renamed to
 //!    `checkpoint.journal` (the directory synced too): the journal is sealed;
-//! 2. they are applied 1,024 to a sled batch, and sled is flushed;
+//! 2. they are applied one by one, on up to [`WRITERS`] threads (with the journal making the
+//!    whole atomic, a sled batch adds nothing but cost: 500,000 writes took 3.2 s in batches
+//!    of 1,024, 2.5 s one by one and 2.1 s on two threads), and sled is flushed;
 //! 3. the journal is removed (the directory synced), before anything else is written.
 //!
 //! A store opened (or written) with a sealed journal applies it first: applying a write twice
@@ -40,8 +42,11 @@ impl Writes {
     }
 }
 
-/// Writes per sled batch (see the module docs for the measurement).
-const PIECE_WRITES: usize = 1024;
+/// A checkpoint of more writes than this goes through the journal.
+const ONE_BATCH: usize = 1024;
+
+/// Threads that apply a journal's writes, at most.
+const WRITERS: usize = 4;
 
 const SEALED: &str = "checkpoint.journal";
 const PARTIAL: &str = "checkpoint.journal.partial";
@@ -50,12 +55,30 @@ const PARTIAL: &str = "checkpoint.journal.partial";
 /// else through the journal.
 pub(super) fn write(db: &sled::Db, dir: &Path, writes: Writes) -> Result<()> {
     finish_sealed(db, dir)?;
-    if writes.0.len() <= PIECE_WRITES {
-        db.apply_batch(to_batch(writes.0))?;
+    if writes.0.len() <= ONE_BATCH {
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes.0 {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        db.apply_batch(batch)?;
         return Ok(());
     }
     seal(dir, &writes)?;
-    apply(db, writes.0.into_iter().map(Ok))?;
+    let writes: Vec<_> = writes.0.into_iter().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(WRITERS));
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (writes.chunks(writes.len().div_ceil(threads)))
+            .map(|part| scope.spawn(move || part.iter().try_for_each(|write| apply(db, write))))
+            .collect();
+        writers.into_iter().try_for_each(|writer| {
+            writer
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    })?;
     finish(db, dir)
 }
 
@@ -96,25 +119,17 @@ fn finish_sealed(db: &sled::Db, dir: &Path) -> Result<()> {
         Err(source) => return Err(Error::Journal { path, source }),
     };
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    apply(
-        db,
-        std::iter::from_fn(|| decode(&mut reader, &path).transpose()),
-    )?;
+    while let Some(write) = decode(&mut reader, &path)? {
+        apply(db, &write)?;
+    }
     finish(db, dir)
 }
 
-/// Applies `writes` a piece at a time.
-fn apply(db: &sled::Db, writes: impl Iterator<Item = Result<Write>>) -> Result<()> {
-    let mut piece = Vec::with_capacity(PIECE_WRITES);
-    for write in writes {
-        piece.push(write?);
-        if piece.len() == PIECE_WRITES {
-            db.apply_batch(to_batch(piece.drain(..)))?;
-        }
-    }
-    if !piece.is_empty() {
-        db.apply_batch(to_batch(piece))?;
-    }
+fn apply(db: &sled::Db, (key, value): &Write) -> Result<()> {
+    match value {
+        Some(value) => db.insert(key, value.as_slice())?,
+        None => db.remove(key)?,
+    };
     Ok(())
 }
 
@@ -140,17 +155,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
             path: dir.to_path_buf(),
             source,
         })
-}
-
-fn to_batch(writes: impl IntoIterator<Item = Write>) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for (key, value) in writes {
-        match value {
-            Some(value) => batch.insert(key, value),
-            None => batch.remove(key),
-        }
-    }
-    batch
 }
 
 /// A write in the journal: the key (length u64 BE, bytes), then 0 (remove) or 1 and the
@@ -250,7 +254,7 @@ mod tests {
     #[test]
     fn a_large_checkpoint_lands_whole_and_leaves_no_journal() {
         let (dir, db) = db();
-        let writes = writes(PIECE_WRITES * 3 + 5);
+        let writes = writes(ONE_BATCH * 3 + 5);
         let wanted = expected(&writes);
         write(&db, dir.path(), writes).expect("write");
         assert_eq!(contents(&db), wanted);
@@ -259,13 +263,13 @@ mod tests {
 
     #[test]
     fn a_sealed_journal_is_applied_when_the_store_recovers() {
-        // Given a checkpoint stopped after its seal, with its second piece applied
+        // Given a checkpoint stopped after its seal, with some of its writes applied
         let (dir, db) = db();
-        let writes = writes(PIECE_WRITES * 2 + 1);
+        let writes = writes(ONE_BATCH * 2 + 1);
         seal(dir.path(), &writes).expect("seal");
-        let second = writes.0.clone().into_iter().skip(PIECE_WRITES);
-        db.apply_batch(to_batch(second.take(PIECE_WRITES)))
-            .expect("one piece");
+        for write in writes.0.clone().into_iter().skip(ONE_BATCH).take(ONE_BATCH) {
+            apply(&db, &write).expect("one write");
+        }
         // When the store recovers
         recover(&db, dir.path()).expect("recover");
         // Then the whole checkpoint is there, and the journal is gone
@@ -280,7 +284,10 @@ mod tests {
         seal(dir.path(), &writes(10)).expect("seal");
         std::fs::rename(dir.path().join(SEALED), dir.path().join(PARTIAL)).expect("unseal");
         recover(&db, dir.path()).expect("recover");
-        assert_eq!(contents(&db), vec![(b"j/kept".to_vec(), b"before".to_vec())]);
+        assert_eq!(
+            contents(&db),
+            vec![(b"j/kept".to_vec(), b"before".to_vec())]
+        );
         assert!(!dir.path().join(PARTIAL).exists());
     }
 
