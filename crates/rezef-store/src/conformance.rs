@@ -46,6 +46,43 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     conversations_and_tokens_are_indexed(make());
     forgotten_ids_are_deleted(make());
     indexes_scan_by_prefix_in_pages(make());
+    concurrent_large_commits_all_land(make());
+}
+
+/// Commits from several threads at once, each large enough for a store to write it in
+/// pieces (`crate::SledStore` journals a checkpoint of over 1,024 writes), all land whole.
+pub fn concurrent_large_commits_all_land(store: Arc<dyn JourneyStore>) {
+    const THREADS: u64 = 4;
+    const CUSTOMERS: u64 = 1_500;
+    let acme = tenant("acme");
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let (store, acme) = (store.clone(), acme.clone());
+            scope.spawn(move || {
+                for round in 0..3 {
+                    let customer_events = (0..CUSTOMERS)
+                        .map(|n| {
+                            let who = customer(&format!("c-{thread}-{n}"));
+                            (acme.clone(), who, round * 10_000 + n)
+                        })
+                        .collect();
+                    let batch = ProjectionBatch {
+                        next_offset: 1,
+                        customer_events,
+                        ..Default::default()
+                    };
+                    store.commit(batch).expect("a concurrent commit");
+                }
+            });
+        }
+    });
+    for thread in 0..THREADS {
+        for n in [0, CUSTOMERS / 2, CUSTOMERS - 1] {
+            let who = customer(&format!("c-{thread}-{n}"));
+            let offsets = store.customer_offsets(&acme, &who, 0, u64::MAX);
+            assert_eq!(offsets.expect("offsets"), [n, 10_000 + n, 20_000 + n]);
+        }
+    }
 }
 
 /// Search indexes answer by prefix, in key order, a page at a time, per tenant, across

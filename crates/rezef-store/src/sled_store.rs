@@ -24,6 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rezef_events::agent::AgentState;
@@ -78,6 +79,9 @@ const FORMAT_KEY: &[u8] = b"meta/format";
 pub struct SledStore {
     db: sled::Db,
     path: PathBuf,
+    /// One commit (or clear) at a time: a large one goes through the store's one journal,
+    /// and a journal applied again after a crash must not overwrite a later commit.
+    writing: Arc<Mutex<()>>,
 }
 
 fn key(kind: u8, tenant: &TenantId, rest: &[&[u8]]) -> Vec<u8> {
@@ -139,6 +143,10 @@ fn decode_offsets(first: u64, bytes: &[u8]) -> Option<Vec<u64>> {
 }
 
 impl SledStore {
+    fn lock_writing(&self) -> MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opens (or creates) the store in `path` with sled's default page cache here
     /// ([`DEFAULT_STORE_CACHE_BYTES`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -160,7 +168,11 @@ impl SledStore {
             source,
         })?;
         pieces::recover(&db, &path)?;
-        let store = Self { db, path };
+        let store = Self {
+            db,
+            path,
+            writing: Arc::default(),
+        };
         match store.db.get(FORMAT_KEY)? {
             Some(found) => {
                 let found = found
@@ -308,6 +320,7 @@ impl JourneyStore for SledStore {
             }
         }
         writes.insert(OFFSET_KEY, batch.next_offset.to_be_bytes());
+        let _one_at_a_time = self.lock_writing();
         pieces::write(&self.db, &self.path, writes)
     }
 
@@ -519,6 +532,7 @@ impl JourneyStore for SledStore {
     }
 
     fn clear(&self) -> Result<()> {
+        let _one_at_a_time = self.lock_writing();
         pieces::discard(&self.path)?;
         self.db.clear()?;
         self.db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
