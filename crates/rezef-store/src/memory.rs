@@ -7,7 +7,7 @@
 //! journey store with nothing below, for tests that do not need sled; it passes the same
 //! conformance suite as every store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use rezef_events::agent::AgentState;
@@ -17,7 +17,7 @@ use rezef_events::{
 };
 
 use crate::Result;
-use crate::by_tenant::ByTenant;
+use crate::by_tenant::{self, ByTenant, HashMap};
 use crate::dedup::AppliedIds;
 use crate::store::{
     Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, in_scan, page,
@@ -115,14 +115,14 @@ impl Tables {
         self.journeys.get(tenant, customer).map(Option::as_ref)
     }
 
-    /// The journey to fold in place: `None` if these tables do not know it, `Some(None)` if it
-    /// is gone. A journey a reader still holds is copied first (copy on write).
-    pub fn journey_mut(
-        &mut self,
+    /// The journey's place in these tables: what they know of it (`None` if it is gone), or
+    /// where to put it.
+    pub fn journey_entry<'a, 'k>(
+        &'a mut self,
         tenant: &TenantId,
-        customer: &CustomerId,
-    ) -> Option<Option<&mut Journey>> {
-        (self.journeys.get_mut(tenant, customer)).map(|journey| journey.as_mut().map(Arc::make_mut))
+        customer: &'k CustomerId,
+    ) -> by_tenant::Entry<'a, 'k, CustomerId, Option<Arc<Journey>>> {
+        self.journeys.entry(tenant, customer)
     }
 
     /// Keeps `journey` under its customer.

@@ -7,7 +7,6 @@
 //! a partitioned log, identity ownership and merges that another partition must decide are
 //! sent there as handovers (docs/scale-out.md §2).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rezef_events::agent::AgentState;
@@ -23,7 +22,7 @@ use rezef_events::{
 };
 use tracing::{debug, warn};
 
-use crate::by_tenant::ByTenant;
+use crate::by_tenant::{ByTenant, HashMap};
 use crate::dedup::{self, DedupWindow};
 use crate::partitioning::Partitioning;
 use crate::projector::ProjectionStats;
@@ -63,10 +62,10 @@ impl Step {
             policies,
             partitioning,
             touched: ByTenant::default(),
-            links: HashMap::new(),
-            tokens: HashMap::new(),
+            links: HashMap::default(),
+            tokens: HashMap::default(),
             window,
-            agents: HashMap::new(),
+            agents: HashMap::default(),
             outbox: Vec::new(),
             batch: ProjectionBatch::default(),
             stats: ProjectionStats::default(),
@@ -705,11 +704,9 @@ impl Folding<'_, '_> {
         customer: &CustomerId,
         at: rezef_events::Timestamp,
     ) -> Result<&mut Journey> {
-        if self.load(tenant, customer)?.is_none() {
-            self.put(Journey::new(tenant.clone(), customer.clone(), at));
-        }
-        self.load(tenant, customer)?
-            .ok_or_else(|| unreachable!("a journey was put above"))
+        touch(&mut self.step.touched, tenant, customer);
+        let new = || Journey::new(tenant.clone(), customer.clone(), at);
+        self.ws.journey_or_new(tenant, customer, new)
     }
 
     /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.
@@ -735,9 +732,7 @@ impl Folding<'_, '_> {
 
 /// Notes that the step touched a journey (the customer is cloned only the first time).
 fn touch(touched: &mut ByTenant<CustomerId, ()>, tenant: &TenantId, customer: &CustomerId) {
-    if !touched.contains(tenant, customer) {
-        touched.insert(tenant, customer.clone(), ());
-    }
+    touched.entry(tenant, customer).or_insert(());
 }
 
 /// What identity resolution asks of the projection, answered from the step (and through it

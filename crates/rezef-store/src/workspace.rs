@@ -15,11 +15,13 @@
 
 use std::sync::Arc;
 
+use hashbrown::hash_map::EntryRef;
 use rezef_events::agent::AgentState;
 use rezef_events::{AgentId, ChannelIdentity, CustomerId, Journey, TenantId};
 
 use crate::Result;
 use crate::cached::{Cached, CachedStore, Entry, Layers};
+use crate::memory::Tables;
 use crate::store::TokenGrant;
 
 /// A projection step's view of the layers in memory, under their write lock.
@@ -40,13 +42,34 @@ impl<'a> Workspace<'a> {
         tenant: &TenantId,
         customer: &CustomerId,
     ) -> Result<Option<&mut Journey>> {
-        if self.layers.active.journey(tenant, customer).is_none() {
-            match self.behind(tenant, customer)? {
-                Some(journey) => self.layers.active.put_journey(journey),
-                None => return Ok(None),
+        let slot = match self.layers.active.journey_entry(tenant, customer) {
+            EntryRef::Occupied(known) => known.into_mut(),
+            EntryRef::Vacant(place) => {
+                let flushing = self.layers.flushing.as_deref();
+                match behind(self.store, flushing, tenant, customer)? {
+                    Some(journey) => place.insert(Some(journey)),
+                    None => return Ok(None),
+                }
             }
-        }
-        Ok(self.layers.active.journey_mut(tenant, customer).flatten())
+        };
+        Ok(slot.as_mut().map(Arc::make_mut))
+    }
+
+    /// The journey of `customer`, to change in place, made by `new` if there is none.
+    pub fn journey_or_new(
+        &mut self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        new: impl FnOnce() -> Journey,
+    ) -> Result<&mut Journey> {
+        let slot = match self.layers.active.journey_entry(tenant, customer) {
+            EntryRef::Occupied(known) => known.into_mut(),
+            EntryRef::Vacant(place) => {
+                let flushing = self.layers.flushing.as_deref();
+                place.insert(behind(self.store, flushing, tenant, customer)?)
+            }
+        };
+        Ok(Arc::make_mut(slot.get_or_insert_with(|| Arc::new(new()))))
     }
 
     /// Keeps `journey` under its customer (a new one, one restored, a merge pointer).
@@ -110,26 +133,30 @@ impl<'a> Workspace<'a> {
             None => self.store.below.agent(tenant, agent),
         }
     }
+}
 
-    /// A journey the active layer does not know yet, from where it is.
-    fn behind(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Arc<Journey>>> {
-        if let Some(known) =
-            (self.layers.flushing.as_deref()).and_then(|t| t.journey(tenant, customer))
-        {
-            return Ok(known.cloned());
-        }
-        // A cached copy is current: the cache holds what a checkpoint wrote, put there after
-        // the epoch moved, or what a reader read below while no checkpoint finished
-        // (`CachedStore::fill`), and a journey in no layer has not changed since.
-        let key = self.store.key(tenant, Entry::Journey(customer.clone()));
-        if let Some(Cached::Journey(journey)) = self.store.clean.remove(&key) {
-            return Ok(journey);
-        }
-        if !self.store.incomplete() {
-            return Ok(None);
-        }
-        Ok(self.store.below.journey(tenant, customer)?.map(Arc::new))
+/// A journey the active layer does not know yet, from where it is: the checkpoint being
+/// written, the cache or the store below.
+fn behind(
+    store: &CachedStore,
+    flushing: Option<&Tables>,
+    tenant: &TenantId,
+    customer: &CustomerId,
+) -> Result<Option<Arc<Journey>>> {
+    if let Some(known) = flushing.and_then(|t| t.journey(tenant, customer)) {
+        return Ok(known.cloned());
     }
+    // A cached copy is current: the cache holds what a checkpoint wrote, put there after
+    // the epoch moved, or what a reader read below while no checkpoint finished
+    // (`CachedStore::fill`), and a journey in no layer has not changed since.
+    let key = store.key(tenant, Entry::Journey(customer.clone()));
+    if let Some(Cached::Journey(journey)) = store.clean.remove(&key) {
+        return Ok(journey);
+    }
+    if !store.incomplete() {
+        return Ok(None);
+    }
+    Ok(store.below.journey(tenant, customer)?.map(Arc::new))
 }
 
 #[cfg(test)]
@@ -186,6 +213,37 @@ mod tests {
         store.write_sealed().expect("checkpoint");
         assert_eq!(events(below.as_ref()), Some(0));
         assert_eq!(events(&store), Some(7));
+    }
+
+    #[test]
+    fn journey_or_new_changes_the_journey_there_is_and_makes_one_only_when_there_is_none() {
+        // Given dana's journey checkpointed below, and an empty cache in front of it
+        let below = Arc::new(MemoryStore::new());
+        store_with_dana(below.clone()).flush().expect("checkpoint");
+        let store = CachedStore::new(below, ProjectionConfig::default()).expect("store");
+        let (tenant, customer) = ids();
+        let new = || {
+            Journey::new(
+                tenant.clone(),
+                customer.clone(),
+                Timestamp::from_unix_millis(9),
+            )
+        };
+        // When a fold asks for it, to change or make
+        store.fold(|ws| {
+            let journey = ws.journey_or_new(&tenant, &customer, || panic!("dana is below"));
+            journey.expect("read").counters.events = 3;
+        });
+        // Then the one below was changed, not replaced
+        assert_eq!(events(&store), Some(3));
+        // And once it is taken out, a new one is made in its place
+        store.fold(|ws| ws.take(&tenant, &customer)).expect("take");
+        let made = store.fold(|ws| {
+            ws.journey_or_new(&tenant, &customer, new)
+                .map(|j| j.counters.events)
+        });
+        assert_eq!(made.expect("made"), 0);
+        assert_eq!(events(&store), Some(0));
     }
 
     #[test]
