@@ -22,7 +22,6 @@
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,6 +34,7 @@ use rezef_events::{
     Timestamp,
 };
 
+use crate::by_tenant::HashMap;
 use crate::dedup::AppliedIds;
 use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
@@ -230,16 +230,14 @@ impl JourneyStore for SledStore {
 
     fn commit(&self, batch: ProjectionBatch) -> Result<()> {
         let mut writes = Writes::default();
-        for journey in &batch.journeys {
-            writes.insert(
-                key(
-                    b'j',
-                    &journey.tenant_id,
-                    &[journey.customer_id.as_str().as_bytes()],
-                ),
-                journey.to_bytes(),
-            );
-        }
+        let encoded = pieces::on_threads(&batch.journeys, |part| {
+            let encode = |j: &Arc<Journey>| {
+                let customer = j.customer_id.as_str().as_bytes();
+                (key(b'j', &j.tenant_id, &[customer]), j.to_bytes())
+            };
+            part.iter().map(encode).collect::<Vec<_>>()
+        });
+        encoded.into_iter().for_each(|part| writes.extend(part));
         for (tenant, customer) in &batch.removed {
             writes.remove(key(b'j', tenant, &[customer.as_str().as_bytes()]));
         }
@@ -269,7 +267,7 @@ impl JourneyStore for SledStore {
             }
         }
         // One key per customer per step, not per event: far fewer writes.
-        let mut chunks: BTreeMap<(&TenantId, &CustomerId), Vec<u64>> = BTreeMap::new();
+        let mut chunks: HashMap<(&TenantId, &CustomerId), Vec<u64>> = HashMap::default();
         for (tenant, customer, offset) in &batch.customer_events {
             chunks.entry((tenant, customer)).or_default().push(*offset);
         }
