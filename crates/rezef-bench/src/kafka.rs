@@ -62,6 +62,10 @@ pub struct KafkaArgs {
     /// standby copies catch up meanwhile.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub failover_settle_seconds: u64,
+    /// How long nodes may take to answer for every partition (after starting, or after the
+    /// kill) before the run fails: a slow broker needs more with standby copies.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=7200))]
+    pub ready_seconds: u64,
 }
 
 /// Retention of the topics the benchmark creates: tansu 0.6 deletes the records of topics kept
@@ -114,7 +118,7 @@ pub async fn run(base: &Path, args: &KafkaArgs) -> Result<Report> {
     };
     let server = on_kafka(temp_dir(base, "rezef-bench-kafka-")?).await?;
     let probes = probes(args.partitions, args.customers)?;
-    ready(&mut server.client().await?, &probes).await?;
+    ready(&mut server.client().await?, &probes, args.ready_seconds).await?;
     let published = publish_for(server.clients(args.clients as usize).await?, &ingest).await?;
     server.stop().await?;
     row(&mut report, "publish, Kafka log (tansu)", &published);
@@ -122,7 +126,7 @@ pub async fn run(base: &Path, args: &KafkaArgs) -> Result<Report> {
     // 2. A fresh node folds the whole topic.
     let started = Instant::now();
     let fresh = on_kafka(temp_dir(base, "rezef-bench-kafka-fresh-")?).await?;
-    ready(&mut fresh.client().await?, &probes).await?;
+    ready(&mut fresh.client().await?, &probes, args.ready_seconds).await?;
     let folded = started.elapsed();
     fresh.stop().await?;
     report.row(
@@ -180,8 +184,8 @@ fn probes(partitions: u32, customers: u64) -> Result<Vec<proto::CustomerRef>> {
 }
 
 /// Waits until a call about each probe is answered (not `UNAVAILABLE`).
-async fn ready(client: &mut Client, probes: &[proto::CustomerRef]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(600);
+async fn ready(client: &mut Client, probes: &[proto::CustomerRef], within: u64) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(within);
     for probe in probes {
         loop {
             match client.journey(TENANT, probe.clone(), None).await {
@@ -315,7 +319,7 @@ async fn failover(
     for (id, dir) in dirs.iter().enumerate() {
         nodes.push(Node::start(&binary, dir.path(), args, &topic, id)?);
     }
-    ready(&mut nodes[0].client().await?, probes).await?;
+    ready(&mut nodes[0].client().await?, probes, args.ready_seconds).await?;
     let caught_up = started.elapsed();
     report.row(
         "failover: three nodes start and fold their partitions",
@@ -334,7 +338,7 @@ async fn failover(
     let killed_at = Instant::now();
     killed.child.kill().context("kill -9")?;
     killed.child.wait()?;
-    ready(&mut nodes[0].client().await?, probes).await?;
+    ready(&mut nodes[0].client().await?, probes, args.ready_seconds).await?;
     let failover = killed_at.elapsed();
     report.row(
         "failover: `kill -9` of a node → all partitions answer again",
