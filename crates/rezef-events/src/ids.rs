@@ -1,7 +1,10 @@
 //! Identifiers. Each is a validated string newtype, so a value that reached the domain is
-//! known to be well formed and cannot be confused with another kind of id.
+//! known to be well formed and cannot be confused with another kind of id. The text is
+//! shared (`Arc<str>`), not copied: the projection clones ids into its indexes, its
+//! checkpoints and its change feed for every event, and a copy was an allocation each time.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,14 +48,14 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `value`; the error says what is wrong with it.
             pub fn new(value: impl Into<String>) -> Result<Self, String> {
                 let value = value.into();
                 $check(&value)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -69,7 +72,7 @@ macro_rules! id_type {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.as_ref().to_owned()
             }
         }
 

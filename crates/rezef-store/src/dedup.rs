@@ -11,9 +11,11 @@
 //! checkpoint writes the digests it applied as one value per generation, and forgetting a
 //! generation deletes its values.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use rezef_events::{EventId, TenantId};
+
+use crate::by_tenant::HashMap;
 
 /// Live generations (the window is split over all but the newest, which is filling).
 const GENERATIONS: u64 = 4;
@@ -45,11 +47,14 @@ pub struct WindowChanges {
     pub forgotten: Vec<u64>,
 }
 
-/// The recent-ids window of one projection.
+/// The recent-ids window of one projection: one map from digest to generation, so that
+/// an event costs one lookup, however many generations are live.
 #[derive(Debug)]
 pub struct DedupWindow {
     per_generation: usize,
-    generations: VecDeque<(u64, HashSet<u128>)>,
+    seen: HashMap<u128, u64>,
+    /// The live generations, oldest first, and how many digests each holds.
+    generations: VecDeque<(u64, usize)>,
     changes: WindowChanges,
 }
 
@@ -57,25 +62,29 @@ impl DedupWindow {
     /// A window remembering at least `window` ids, loaded with what a store kept.
     pub fn new(window: usize, stored: Vec<AppliedIds>) -> Self {
         let per_generation = window.div_ceil(GENERATIONS as usize - 1).max(1);
-        let mut generations: VecDeque<(u64, HashSet<u128>)> = VecDeque::new();
         let mut stored = stored;
         stored.sort_by_key(|chunk| chunk.generation);
-        for chunk in stored {
-            match generations.back_mut() {
-                Some((generation, set)) if *generation == chunk.generation => {
-                    set.extend(chunk.digests);
-                }
-                _ => generations.push_back((chunk.generation, chunk.digests.into_iter().collect())),
-            }
-        }
-        if generations.is_empty() {
-            generations.push_back((0, HashSet::new()));
-        }
         let mut window = Self {
             per_generation,
-            generations,
+            seen: HashMap::default(),
+            generations: VecDeque::new(),
             changes: WindowChanges::default(),
         };
+        for chunk in stored {
+            if window
+                .generations
+                .back()
+                .is_none_or(|(g, _)| *g != chunk.generation)
+            {
+                window.generations.push_back((chunk.generation, 0));
+            }
+            for digest in chunk.digests {
+                window.remember(chunk.generation, digest);
+            }
+        }
+        if window.generations.is_empty() {
+            window.generations.push_back((0, 0));
+        }
         // A smaller window than the stored one was configured: forget the surplus now.
         while window.generations.len() as u64 > GENERATIONS {
             window.forget_oldest();
@@ -83,40 +92,48 @@ impl DedupWindow {
         window
     }
 
+    fn remember(&mut self, generation: u64, digest: u128) {
+        if self.seen.insert(digest, generation).is_none()
+            && let Some((_, count)) = self.generations.back_mut()
+        {
+            *count += 1;
+        }
+    }
+
     /// Whether an id with this digest was applied within the window.
     pub fn contains(&self, digest: u128) -> bool {
-        self.generations
-            .iter()
-            .any(|(_, set)| set.contains(&digest))
+        self.seen.contains_key(&digest)
     }
 
     /// Remembers an applied id.
     pub fn insert(&mut self, digest: u128) {
-        let full = self
-            .generations
-            .back()
-            .is_some_and(|(_, set)| set.len() >= self.per_generation);
+        let full =
+            (self.generations.back()).is_some_and(|(_, count)| *count >= self.per_generation);
         if full {
             let next = self.generations.back().map_or(0, |(g, _)| g + 1);
-            self.generations.push_back((next, HashSet::new()));
+            self.generations.push_back((next, 0));
             if self.generations.len() as u64 > GENERATIONS {
                 self.forget_oldest();
             }
         }
-        if let Some((generation, set)) = self.generations.back_mut() {
-            set.insert(digest);
-            match self.changes.applied.last_mut() {
-                Some(chunk) if chunk.generation == *generation => chunk.digests.push(digest),
-                _ => self.changes.applied.push(AppliedIds {
-                    generation: *generation,
-                    digests: vec![digest],
-                }),
-            }
+        let Some(&(generation, _)) = self.generations.back() else {
+            return;
+        };
+        self.remember(generation, digest);
+        match self.changes.applied.last_mut() {
+            Some(chunk) if chunk.generation == generation => chunk.digests.push(digest),
+            _ => self.changes.applied.push(AppliedIds {
+                generation,
+                digests: vec![digest],
+            }),
         }
     }
 
+    /// Forgets the oldest generation: one pass over the map for a generation's worth of
+    /// inserts.
     fn forget_oldest(&mut self) {
         if let Some((generation, _)) = self.generations.pop_front() {
+            self.seen.retain(|_, g| *g != generation);
             self.changes.applied.retain(|c| c.generation != generation);
             self.changes.forgotten.push(generation);
         }
@@ -129,11 +146,11 @@ impl DedupWindow {
 
     /// Ids remembered now.
     pub fn len(&self) -> usize {
-        self.generations.iter().map(|(_, set)| set.len()).sum()
+        self.seen.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.seen.is_empty()
     }
 }
 

@@ -33,7 +33,7 @@ pub struct Tables {
     journeys: ByTenant<CustomerId, Option<Arc<Journey>>>,
     identities: HashMap<Key<String>, (ChannelIdentity, CustomerId)>,
     attributes: BTreeMap<Key<String>, CustomerId>,
-    customer_events: HashMap<Key<CustomerId>, Vec<u64>>,
+    customer_events: ByTenant<CustomerId, Vec<u64>>,
     agents: HashMap<Key<AgentId>, AgentState>,
     conversations: HashMap<Key<ConversationId>, CustomerId>,
     tokens: HashMap<Key<String>, Option<TokenGrant>>,
@@ -61,7 +61,7 @@ impl Tables {
             self.attributes.insert((tenant, entry), customer);
         }
         for (tenant, customer, offset) in batch.customer_events {
-            let offsets = self.customer_events.entry((tenant, customer)).or_default();
+            let offsets = self.customer_events.entry(&tenant, &customer).or_default();
             offsets.push(offset);
         }
         for (tenant, agent) in batch.agents {
@@ -201,7 +201,7 @@ impl Tables {
         to: u64,
     ) -> impl Iterator<Item = u64> + '_ {
         self.customer_events
-            .get(&(tenant.clone(), customer.clone()))
+            .get(tenant, customer)
             .into_iter()
             .flatten()
             .copied()
@@ -261,7 +261,7 @@ impl Tables {
         batch.attributes = (self.attributes.iter())
             .map(|((tenant, entry), customer)| (tenant.clone(), entry.clone(), customer.clone()))
             .collect();
-        for ((tenant, customer), offsets) in &self.customer_events {
+        for (tenant, customer, offsets) in self.customer_events.iter() {
             let owner = offsets
                 .iter()
                 .map(|o| (tenant.clone(), customer.clone(), *o));

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::Result;
+use crate::dedup;
 
 /// How many log records one read (and one projection step) takes at most.
 pub const STEP_RECORDS: usize = 4096;
@@ -23,6 +24,9 @@ pub struct Decoded {
     /// When the log recorded it, by the server's clock.
     pub recorded_at: Timestamp,
     pub event: Result<Event, rezef_record::Error>,
+    /// What the recent-ids window knows the event by (`crate::dedup::digest`; 0 when it
+    /// could not be read), hashed here so that the fold does not.
+    pub digest: u128,
 }
 
 /// Batches of decoded records, in log order, read ahead.
@@ -83,10 +87,16 @@ async fn read(
         from = last.offset + 1;
         let decoded = tokio::task::spawn_blocking(move || {
             (records.iter())
-                .map(|record| Decoded {
-                    offset: record.offset,
-                    recorded_at: Timestamp::from_unix_millis(record.timestamp_ms),
-                    event: rezef_record::decode(&record.payload),
+                .map(|record| {
+                    let event = rezef_record::decode(&record.payload);
+                    let digest = (event.as_ref())
+                        .map_or(0, |event| dedup::digest(&event.tenant_id, &event.event_id));
+                    Decoded {
+                        offset: record.offset,
+                        recorded_at: Timestamp::from_unix_millis(record.timestamp_ms),
+                        event,
+                        digest,
+                    }
                 })
                 .collect()
         })

@@ -23,7 +23,7 @@ use rezef_events::{
 use tracing::{debug, warn};
 
 use crate::by_tenant::{ByTenant, HashMap};
-use crate::dedup::{self, DedupWindow};
+use crate::dedup::DedupWindow;
 use crate::partitioning::Partitioning;
 use crate::projector::ProjectionStats;
 use crate::read_ahead::Decoded;
@@ -126,7 +126,7 @@ impl Folding<'_, '_> {
                 return Ok(());
             }
         };
-        let digest = dedup::digest(&event.tenant_id, &event.event_id);
+        let digest = record.digest;
         let duplicate = {
             let mut window = self.step.window.lock().unwrap_or_else(|e| e.into_inner());
             let seen = window.contains(digest);
@@ -675,10 +675,8 @@ impl Folding<'_, '_> {
     fn root(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<CustomerId> {
         let mut current = customer.clone();
         for _ in 0..MAX_MERGE_DEPTH {
-            match self
-                .load(tenant, &current)?
-                .and_then(|j| j.merged_into.clone())
-            {
+            // Read, not changed: not announced.
+            match (self.ws.journey(tenant, &current)?).and_then(|j| j.merged_into.clone()) {
                 Some(next) => current = next,
                 None => return Ok(current),
             }
@@ -754,10 +752,7 @@ impl Directory for Lookup<'_, '_, '_> {
     }
 
     fn first_seen(&mut self, customer: &CustomerId) -> Result<Option<rezef_events::Timestamp>> {
-        Ok(self
-            .step
-            .load(self.tenant, customer)?
-            .map(|j| j.first_seen_at))
+        Ok((self.step.ws.journey(self.tenant, customer)?).map(|j| j.first_seen_at))
     }
 
     fn here(&self, customer: &CustomerId) -> bool {
