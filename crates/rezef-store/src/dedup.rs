@@ -52,7 +52,9 @@ pub struct WindowChanges {
 #[derive(Debug)]
 pub struct DedupWindow {
     per_generation: usize,
-    seen: HashMap<u128, u64>,
+    /// Keyed by the digest's bytes: an array aligns an entry to 8 bytes, where a `u128`
+    /// would pad it to 32.
+    seen: HashMap<[u8; 16], u64>,
     /// The live generations, oldest first, and how many digests each holds.
     generations: VecDeque<(u64, usize)>,
     changes: WindowChanges,
@@ -93,7 +95,7 @@ impl DedupWindow {
     }
 
     fn remember(&mut self, generation: u64, digest: u128) {
-        if self.seen.insert(digest, generation).is_none()
+        if self.seen.insert(digest.to_le_bytes(), generation).is_none()
             && let Some((_, count)) = self.generations.back_mut()
         {
             *count += 1;
@@ -102,7 +104,7 @@ impl DedupWindow {
 
     /// Whether an id with this digest was applied within the window.
     pub fn contains(&self, digest: u128) -> bool {
-        self.seen.contains_key(&digest)
+        self.seen.contains_key(&digest.to_le_bytes())
     }
 
     /// Remembers an applied id.
