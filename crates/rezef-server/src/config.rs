@@ -37,8 +37,9 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectionSettings {
-    /// MiB of journeys kept in memory besides the changed ones, for the whole node (all the
-    /// partitions it folds share it; estimated sizes).
+    /// MiB of journeys and identity links kept in memory besides the changed ones, for the
+    /// whole node (all the partitions it folds share it; estimated sizes; a quarter is kept
+    /// for identity links).
     pub cache_mib: u64,
     /// The longest time between checkpoints while anything changed, in ms. A crash makes
     /// the projector fold again what came since the last one.
@@ -46,7 +47,7 @@ pub struct ProjectionSettings {
     /// A checkpoint starts sooner once the changed journeys reach about this many MiB.
     pub checkpoint_dirty_mib: u64,
     /// How many of the latest applied event ids are remembered: a copy of an event arriving
-    /// while its id is among them is not applied again (about 40 bytes of memory each).
+    /// while its id is among them is not applied again (about 50 bytes of memory each).
     pub dedup_window: u64,
     /// MiB of sled's own page cache, for each store (a Kafka node has one per partition it
     /// folds, standby copies included).

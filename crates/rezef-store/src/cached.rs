@@ -22,8 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use quick_cache::sync::Cache;
-use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use rezef_events::agent::AgentState;
 use rezef_events::routed::RoutedContact;
 use rezef_events::{
@@ -32,6 +30,8 @@ use rezef_events::{
 
 use crate::Result;
 use crate::dedup::AppliedIds;
+pub use crate::journey_cache::JourneyCache;
+use crate::journey_cache::{Cached, Entry, Key, weight};
 use crate::memory::Tables;
 use crate::store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, page,
@@ -65,74 +65,6 @@ impl Default for ProjectionConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Entry {
-    Journey(CustomerId),
-    Identity(String),
-}
-
-/// A cached answer from below, negative ones included.
-#[derive(Debug, Clone)]
-pub(crate) enum Cached {
-    Journey(Option<Arc<Journey>>),
-    Owner(Option<CustomerId>),
-}
-
-/// Which store, then what.
-pub(crate) type Key = (u32, TenantId, Entry);
-
-#[derive(Debug, Clone)]
-struct Weigh;
-
-impl Weighter<Key, Cached> for Weigh {
-    fn weight(&self, _: &Key, value: &Cached) -> u64 {
-        match value {
-            Cached::Journey(Some(journey)) => weight(journey),
-            Cached::Journey(None) | Cached::Owner(_) => 128,
-        }
-    }
-}
-
-/// Notes that something was evicted: from then on, a miss must ask the store below.
-#[derive(Debug, Clone, Default)]
-struct NoteEvictions(Arc<AtomicBool>);
-
-impl Lifecycle<Key, Cached> for NoteEvictions {
-    type RequestState = ();
-
-    fn on_evict(&self, _: &mut (), _: Key, _: Cached) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// About how many bytes of memory a journey takes (its heap, roughly): what the cache and
-/// the checkpoint bounds count.
-pub fn weight(journey: &Journey) -> u64 {
-    let conversations: usize = (journey.conversations.iter())
-        .map(|c| {
-            let transcript: usize = c.transcript.iter().map(|t| 120 + t.text.len()).sum();
-            let interactions: usize = (c.interactions.iter())
-                .map(|i| 200 + 32 * i.stages.len())
-                .sum();
-            let context: usize = c
-                .context
-                .iter()
-                .map(|(k, v)| 120 + k.len() + v.value.len())
-                .sum();
-            400 + transcript + interactions + context + 64 * c.tokens.len()
-        })
-        .sum();
-    let past: usize = (journey.past.iter())
-        .map(|s| 240 + 32 * (s.aliases.len() + s.channels.len()))
-        .sum();
-    let rest = 400
-        + past
-        + 120 * journey.identities.len()
-        + 200 * journey.shares.len()
-        + 160 * journey.conflicts.len();
-    (conversations + rest) as u64
-}
-
 #[derive(Debug)]
 pub(crate) struct Layers {
     /// Steps folded since the last checkpoint began.
@@ -145,58 +77,6 @@ pub(crate) struct Layers {
     last_checkpoint: Instant,
     /// The average weight of the journeys of the last checkpoint, to estimate dirty bytes.
     average_weight: u64,
-}
-
-/// Journeys and identity links read from below, bounded in (estimated) bytes: one for a
-/// node, however many stores it opens.
-#[derive(Debug, Clone)]
-pub struct JourneyCache {
-    entries: Arc<Cache<Key, Cached, Weigh, DefaultHashBuilder, NoteEvictions>>,
-    /// Something was evicted: a miss no longer proves the store below lacks it.
-    evicted: Arc<AtomicBool>,
-    next_store: Arc<AtomicU32>,
-}
-
-impl JourneyCache {
-    pub fn new(bytes: u64) -> Self {
-        let evicted = Arc::new(AtomicBool::new(false));
-        let estimated_items = usize::try_from(bytes / 2048).unwrap_or(usize::MAX);
-        let entries = Cache::with(
-            estimated_items.max(64),
-            bytes.max(1),
-            Weigh,
-            DefaultHashBuilder::default(),
-            NoteEvictions(evicted.clone()),
-        );
-        Self {
-            entries: Arc::new(entries),
-            evicted,
-            next_store: Arc::default(),
-        }
-    }
-
-    /// Bytes held now (estimated).
-    pub fn weight(&self) -> u64 {
-        self.entries.weight()
-    }
-
-    pub(crate) fn get(&self, key: &Key) -> Option<Cached> {
-        self.entries.get(key)
-    }
-
-    pub(crate) fn insert(&self, key: Key, value: Cached) {
-        self.entries.insert(key, value);
-    }
-
-    pub(crate) fn remove(&self, key: &Key) -> Option<Cached> {
-        self.entries.remove(key).map(|(_, value)| value)
-    }
-
-    /// A key space of its own for a store (also a fresh one after a clear, leaving the old
-    /// entries to be evicted).
-    fn new_store(&self) -> u32 {
-        self.next_store.fetch_add(1, Ordering::Relaxed)
-    }
 }
 
 impl Layers {
@@ -311,7 +191,7 @@ impl CachedStore {
     fn fill(&self, epoch: u64, key: Key, value: Cached) {
         let layers = self.read();
         if layers.epoch == epoch {
-            self.clean.entries.insert(key, value);
+            self.clean.insert(key, value);
         }
     }
 
@@ -330,7 +210,7 @@ impl CachedStore {
             Err(epoch) => epoch,
         };
         let key = key();
-        if let Some(found) = self.clean.entries.get(&key).and_then(cached) {
+        if let Some(found) = self.clean.get(&key).and_then(cached) {
             return Ok(found);
         }
         if !self.incomplete() {
@@ -367,13 +247,11 @@ impl CachedStore {
                     weights = (weights.0 + weight(journey), weights.1 + 1);
                 }
                 let key = self.key(tenant, Entry::Journey(customer.clone()));
-                self.clean.entries.insert(key, Cached::Journey(journey));
+                self.clean.insert(key, Cached::Journey(journey));
             }
             for (tenant, key, owner) in flushing.links() {
                 let key = self.key(tenant, Entry::Identity(key.to_owned()));
-                self.clean
-                    .entries
-                    .insert(key, Cached::Owner(Some(owner.clone())));
+                self.clean.insert(key, Cached::Owner(Some(owner.clone())));
             }
         }
         let mut layers = self.write();

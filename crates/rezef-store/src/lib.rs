@@ -14,6 +14,7 @@ mod cached;
 pub mod conformance;
 pub mod dedup;
 mod error;
+mod journey_cache;
 mod memory;
 mod partitioning;
 mod projector;

@@ -20,7 +20,8 @@ use rezef_events::agent::AgentState;
 use rezef_events::{AgentId, ChannelIdentity, CustomerId, Journey, TenantId};
 
 use crate::Result;
-use crate::cached::{Cached, CachedStore, Entry, Layers};
+use crate::cached::{CachedStore, Layers};
+use crate::journey_cache::{Cached, Entry};
 use crate::memory::Tables;
 use crate::store::TokenGrant;
 
