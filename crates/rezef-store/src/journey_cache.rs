@@ -6,8 +6,9 @@
 //!
 //! Identity links have a share of the bound of their own ([`LINKS_SHARE`]): a call by phone
 //! reads the phone's owner, then the owner's journey, and a miss of either costs a sled read,
-//! but a link weighs a tenth of a journey. Sharing one bound, journeys crowded links out
-//! and a call at a million customers missed twice as often as it needed to.
+//! but a link weighs a tenth of a journey. Sharing one bound, journeys read often crowded
+//! links out, and a repeat caller whose journey had been evicted missed twice (the test
+//! below: 44% of links found, against all of them with a share of their own).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
