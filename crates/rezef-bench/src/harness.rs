@@ -22,6 +22,7 @@ pub struct BenchServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<rezef_server::Result<()>>>,
     dir: tempfile::TempDir,
+    cache: rezef_store::JourneyCache,
 }
 
 impl BenchServer {
@@ -49,6 +50,7 @@ impl BenchServer {
         configure(&mut config);
         let server = Server::open(config).await.context("opening the server")?;
         let addr = server.local_addr();
+        let cache = server.journey_cache().clone();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -58,7 +60,21 @@ impl BenchServer {
             stop: Some(stop),
             task: Some(task),
             dir,
+            cache,
         })
+    }
+
+    /// Waits until the stores the server opened have warmed its cache (`[projection]
+    /// warm_cache`), up to `limit`: how long that took, and the bytes cached then.
+    pub async fn warmed(&self, limit: Duration) -> Result<(Duration, u64)> {
+        let begun = std::time::Instant::now();
+        while self.cache.warming() > 0 {
+            if begun.elapsed() > limit {
+                return Err(anyhow!("the cache was still warming after {limit:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok((begun.elapsed(), self.cache.weight()))
     }
 
     /// Where it listens.

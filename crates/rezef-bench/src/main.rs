@@ -201,6 +201,7 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         customers: args.resume_customers,
         history: 10_000,
         cache_mib: None,
+        cold: false,
     };
     step(with_cpu(resume::run(base, &resume)).await?);
     eprintln!("[8/9] identity-fold");

@@ -28,10 +28,15 @@ use rezef_server::convert::{View, resume_to_proto};
 use rezef_store::{JourneyStore, SledStore};
 
 use crate::fill::fill;
-use crate::harness::{BenchServer, CpuSampler, Report, Target, mib, ms, temp_dir, thousands};
+use crate::harness::{
+    BenchServer, CpuSampler, Report, Target, mib, ms, proc_status_bytes, temp_dir, thousands,
+};
 use crate::long_history;
 use crate::reads::{self, BASELINE_MAX, Load};
 use crate::workload::{CONVERSATION_MESSAGES, TENANT, phone, phone_ref};
+
+/// The longest the server may take to warm its cache before the timed run.
+const WARM_UP_LIMIT: Duration = Duration::from_secs(600);
 
 /// The goals for ResumeConversation.
 pub const TARGET_REQ_PER_S: f64 = 20_000.0;
@@ -58,6 +63,10 @@ pub struct ResumeArgs {
     /// `[projection] cache_mib` of the server (default: the server's).
     #[arg(long)]
     pub cache_mib: Option<u64>,
+    /// Start with an empty cache (`[projection] warm_cache = false`); by default the server
+    /// warms its cache from the store, and the timed run starts once it has.
+    #[arg(long)]
+    pub cold: bool,
 }
 
 pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
@@ -83,13 +92,16 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
     .await
     .context("the fill panicked")??;
 
-    let cache_mib = args.cache_mib;
+    let (cache_mib, cold) = (args.cache_mib, args.cold);
     let server = BenchServer::open_with(dir, |config| {
         if let Some(mib) = cache_mib {
             config.projection.cache_mib = mib;
         }
+        config.projection.warm_cache = !cold;
     })
     .await?;
+    let (warm_up, warmed_bytes) = server.warmed(WARM_UP_LIMIT).await?;
+    let rss_warm = proc_status_bytes("VmRSS");
     let sample = check_answer(&mut server.client().await?).await?;
     let load = Load {
         tasks: args.clients,
@@ -172,6 +184,19 @@ pub async fn run(base: &Path, args: &ResumeArgs) -> Result<Report> {
     report.row(
         "[projection] cache_mib",
         cache_mib.map_or_else(|| "the server's default".into(), |mib| format!("{mib} MiB")),
+    );
+    report.row(
+        "cache warmed before the timed run (`[projection] warm_cache`)",
+        if cold {
+            "no: the run starts cold".into()
+        } else {
+            format!(
+                "in {} s, {} estimated; RSS then {}",
+                ms(warm_up.as_secs_f64()),
+                mib(warmed_bytes),
+                rss_warm.map_or_else(|| "not available".into(), mib)
+            )
+        },
     );
     report.row(
         "store filled directly (fold + JourneyStore::commit, 2 threads; not the figure)",

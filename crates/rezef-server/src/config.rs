@@ -52,6 +52,9 @@ pub struct ProjectionSettings {
     /// MiB of sled's own page cache, for each store (a Kafka node has one per partition it
     /// folds, standby copies included).
     pub store_cache_mib: u64,
+    /// Whether a store opened over data warms the cache in the background, identity links
+    /// first, then journeys, until each share is nine-tenths full (`rezef_store::warm`).
+    pub warm_cache: bool,
 }
 
 impl Default for ProjectionSettings {
@@ -63,6 +66,7 @@ impl Default for ProjectionSettings {
             checkpoint_dirty_mib: defaults.checkpoint_dirty_bytes >> 20,
             dedup_window: defaults.dedup_window as u64,
             store_cache_mib: defaults.store_cache_bytes >> 20,
+            warm_cache: true,
         }
     }
 }

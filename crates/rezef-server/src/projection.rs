@@ -34,6 +34,17 @@ pub fn open_store(
     )?))
 }
 
+/// Starts warming the node's cache from `store` in the background, if configured
+/// (`[projection] warm_cache`, `rezef_store::warm`).
+pub fn warm(config: &ServerConfig, store: &Arc<CachedStore>) {
+    if !config.projection.warm_cache {
+        return;
+    }
+    if let Err(error) = rezef_store::warm::spawn(store) {
+        tracing::warn!(%error, "the journey cache is not warmed: no thread for it");
+    }
+}
+
 /// The projector of `log` into `store`, remembering the configured window of event ids.
 /// Refuses a store that is ahead of the log (`rezef_store::Error::AheadOfLog`).
 pub fn projector(

@@ -16,7 +16,7 @@ use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
     journeys_server::JourneysServer, routing_server::RoutingServer,
 };
-use rezef_store::{CachedStore, Partitioning, Projector};
+use rezef_store::{CachedStore, JourneyCache, Partitioning, Projector};
 use tokio::net::TcpListener;
 use tower::util::MapResponseLayer;
 use tracing::{Instrument, error, info, info_span};
@@ -42,6 +42,8 @@ pub struct Server {
     storage: Storage,
     routing: Option<rezef_routing::Routing>,
     clock: Arc<dyn Clock>,
+    /// The node's cache of journeys, for every store it opens.
+    cache: JourneyCache,
 }
 
 /// Where the events and the journeys are.
@@ -67,11 +69,16 @@ impl Server {
             .as_deref()
             .map(load_routing)
             .transpose()?;
+        let cache = journey_cache(&config);
         let storage = match config.log.backend {
-            LogBackend::Embedded => Storage::Single {
-                log: open_log(&config)?,
-                store: open_store(&config, &config.store_dir(), &journey_cache(&config))?,
-            },
+            LogBackend::Embedded => {
+                let store = open_store(&config, &config.store_dir(), &cache)?;
+                projection::warm(&config, &store);
+                Storage::Single {
+                    log: open_log(&config)?,
+                    store,
+                }
+            }
             LogBackend::Kafka => Storage::Cluster,
         };
         let listener = TcpListener::bind(config.listen)
@@ -86,7 +93,14 @@ impl Server {
             storage,
             routing,
             clock: Arc::new(SystemClock),
+            cache,
         })
+    }
+
+    /// The node's cache of journeys: [`JourneyCache::warming`] says whether the stores
+    /// opened so far are still warming it.
+    pub fn journey_cache(&self) -> &JourneyCache {
+        &self.cache
     }
 
     /// Routing runs on `clock` instead of the system's (a test's [`crate::ManualClock`]).
@@ -131,6 +145,7 @@ impl Server {
             Storage::Cluster => {
                 let (cluster, running) = cluster::start(
                     &self.config,
+                    self.cache.clone(),
                     addr.port(),
                     closing_watch.clone(),
                     self.routing.clone(),

@@ -15,7 +15,8 @@
 //! a node (a Kafka node folds many partitions), from which clean entries are evicted;
 //! changed ones stay in the [`Tables`] until their checkpoint is written. While the store
 //! below holds nothing memory does not (a fresh store or a rebuild, until the first
-//! eviction), misses do not ask it at all.
+//! eviction), misses do not ask it at all; over a store that does, the cache is warmed in the
+//! background (`crate::warm`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -34,7 +35,8 @@ pub use crate::journey_cache::JourneyCache;
 use crate::journey_cache::{Cached, Entry, Key, weight};
 use crate::memory::Tables;
 use crate::store::{
-    Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, page,
+    Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, overlay,
+    page,
 };
 use crate::workspace::Workspace;
 
@@ -141,6 +143,11 @@ impl CachedStore {
         &self.config
     }
 
+    /// The cache this store reads through (a node's, shared by its stores).
+    pub fn cache(&self) -> &JourneyCache {
+        &self.clean
+    }
+
     pub(crate) fn key(&self, tenant: &TenantId, entry: Entry) -> Key {
         (self.id.load(Ordering::Relaxed), tenant.clone(), entry)
     }
@@ -186,13 +193,27 @@ impl CachedStore {
         true
     }
 
-    /// Fills the cache with an answer from below, unless a checkpoint finished since the
-    /// layers were asked at `epoch`.
-    fn fill(&self, epoch: u64, key: Key, value: Cached) {
+    /// Fills the cache with answers from below, unless a checkpoint finished since the layers
+    /// were asked at `epoch` (then `false`).
+    pub(crate) fn fill(
+        &self,
+        epoch: u64,
+        entries: impl IntoIterator<Item = (Key, Cached)>,
+    ) -> bool {
         let layers = self.read();
-        if layers.epoch == epoch {
-            self.clean.insert(key, value);
+        let current = layers.epoch == epoch;
+        if current {
+            for (key, value) in entries {
+                self.clean.insert(key, value);
+            }
         }
+        current
+    }
+
+    /// Counts finished checkpoints (see [`Layers`]): what is read from below after this may
+    /// fill the cache while it stays the same.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.read().epoch
     }
 
     /// Asks memory, then the cache, then (if it may know more) the store below.
@@ -217,7 +238,7 @@ impl CachedStore {
             return Ok(missing);
         }
         let found = below()?;
-        self.fill(epoch, key, to_cache(&found));
+        self.fill(epoch, [(key, to_cache(&found))]);
         Ok(found)
     }
 
@@ -367,6 +388,49 @@ impl JourneyStore for CachedStore {
             }
         }
         Box::new(journeys.into_values())
+    }
+
+    fn journeys_after(
+        &self,
+        after: Option<&(TenantId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<Journey>> {
+        // The layers first, as for `scan`; below, one more for each journey they removed.
+        let mut over = BTreeMap::new();
+        let later = |key: &(TenantId, CustomerId)| after.is_none_or(|after| key > after);
+        for tables in self.read().oldest_first() {
+            for (tenant, customer, journey) in tables.journeys(None) {
+                let key = (tenant.clone(), customer.clone());
+                if later(&key) {
+                    over.insert(key, journey.map(|j| j.as_ref().clone()));
+                }
+            }
+        }
+        let gone = over.values().filter(|journey| journey.is_none()).count();
+        let below = (self.below.journeys_after(after, limit + gone)?.into_iter())
+            .map(|j| ((j.tenant_id.clone(), j.customer_id.clone()), j));
+        let page = overlay(below, over, after, limit);
+        Ok(page.into_iter().map(|(_, journey)| journey).collect())
+    }
+
+    fn links_after(
+        &self,
+        after: Option<&(TenantId, String)>,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, String, CustomerId)>> {
+        let mut over = BTreeMap::new();
+        for tables in self.read().oldest_first() {
+            for (tenant, key, owner) in tables.links() {
+                over.insert((tenant.clone(), key.to_owned()), Some(owner.clone()));
+            }
+        }
+        let below = (self.below.links_after(after, limit)?.into_iter())
+            .map(|(tenant, key, owner)| ((tenant, key), owner));
+        let page = overlay(below, over, after, limit);
+        Ok(page
+            .into_iter()
+            .map(|((t, key), owner)| (t, key, owner))
+            .collect())
     }
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {

@@ -46,6 +46,7 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     conversations_and_tokens_are_indexed(make());
     forgotten_ids_are_deleted(make());
     indexes_scan_by_prefix_in_pages(make());
+    journeys_and_links_list_across_tenants_in_pages(make());
     concurrent_large_commits_all_land(make());
 }
 
@@ -154,6 +155,65 @@ pub fn indexes_scan_by_prefix_in_pages(store: Arc<dyn JourneyStore>) {
         .scan(&acmex, Index::Attributes, "c:order\0", "", 10)
         .expect("scan");
     assert_eq!(other, [(entry("A-1", "c-4"), customer("c-4"))]);
+}
+
+/// Every tenant's journeys and identity links list in key order, a page at a time, across
+/// commits and checkpoints (what a cache warms from); removed journeys are not listed, and a
+/// short page is the last.
+pub fn journeys_and_links_list_across_tenants_in_pages(store: Arc<dyn JourneyStore>) {
+    let (acme, acmex) = (tenant("acme"), tenant("acmex"));
+    let who = |n: u64| customer(&format!("c-{n}"));
+    let phone = |n: u64| ChannelIdentity::phone(&format!("+97250123456{n}")).expect("valid");
+    let journeys = (0..5).map(|n| journey(&acme, &who(n), 1));
+    store
+        .commit(ProjectionBatch {
+            next_offset: 1,
+            journeys: journeys.chain([journey(&acmex, &who(0), 1)]).collect(),
+            identities: (0..5).map(|n| (acme.clone(), phone(n), who(n))).collect(),
+            ..Default::default()
+        })
+        .expect("commit");
+    store.checkpoint().expect("checkpoint");
+    store
+        .commit(ProjectionBatch {
+            next_offset: 2,
+            journeys: vec![journey(&acme, &who(3), 2), journey(&acmex, &who(1), 1)],
+            removed: vec![(acme.clone(), who(1)), (acme.clone(), who(2))],
+            identities: vec![(acmex.clone(), phone(0), who(1))],
+            ..Default::default()
+        })
+        .expect("commit");
+
+    let (mut after, mut pages) = (None, Vec::new());
+    loop {
+        let page = store.journeys_after(after.as_ref(), 2).expect("journeys");
+        let last = page
+            .last()
+            .map(|j| (j.tenant_id.clone(), j.customer_id.clone()));
+        let short = page.len() < 2;
+        let page = page.iter().map(|j| {
+            let (t, c) = (j.tenant_id.as_str(), j.customer_id.as_str());
+            format!("{t}/{c}/{}", j.counters.events)
+        });
+        pages.push(page.collect::<Vec<_>>());
+        after = last;
+        if short {
+            break;
+        }
+    }
+    let expected = [
+        vec!["acme/c-0/1", "acme/c-3/2"],
+        vec!["acme/c-4/1", "acmex/c-0/1"],
+        vec!["acmex/c-1/1"],
+    ];
+    assert_eq!(pages, expected);
+
+    let first = store.links_after(None, 4).expect("links");
+    let link = |t: &TenantId, n: u64, owner: u64| (t.clone(), phone(n).index_key(), who(owner));
+    assert_eq!(first, (0..4).map(|n| link(&acme, n, n)).collect::<Vec<_>>());
+    let after = first.last().map(|(t, key, _)| (t.clone(), key.clone()));
+    let rest = store.links_after(after.as_ref(), 4).expect("links");
+    assert_eq!(rest, [link(&acme, 4, 4), link(&acmex, 0, 1)]);
 }
 
 pub fn forgotten_ids_are_deleted(store: Arc<dyn JourneyStore>) {

@@ -10,8 +10,8 @@
 //! links out, and a repeat caller whose journey had been evicted missed twice (the test
 //! below: 44% of links found, against all of them with a share of their own).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
@@ -24,6 +24,13 @@ pub const LINKS_SHARE: u64 = 4;
 pub(crate) enum Entry {
     Journey(CustomerId),
     Identity(String),
+}
+
+/// The two parts of the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Share {
+    Journeys,
+    Links,
 }
 
 /// A cached answer from below, negative ones included.
@@ -107,6 +114,9 @@ pub struct JourneyCache {
     /// Something was evicted: a miss no longer proves the store below lacks it.
     pub(crate) evicted: Arc<AtomicBool>,
     next_store: Arc<AtomicU32>,
+    /// Warm-ups started and not ended (`crate::warm`), and the one running.
+    warm_ups: Arc<AtomicUsize>,
+    pub(crate) one_warm_up: Arc<Mutex<()>>,
 }
 
 impl JourneyCache {
@@ -129,14 +139,42 @@ impl JourneyCache {
             links: entries(links, 192),
             evicted: evicted.clone(),
             next_store: Arc::default(),
+            warm_ups: Arc::default(),
+            one_warm_up: Arc::default(),
         }
     }
 
     fn entries(&self, key: &Key) -> &Entries {
         match key.2 {
-            Entry::Journey(_) => &self.journeys,
-            Entry::Identity(_) => &self.links,
+            Entry::Journey(_) => self.share(Share::Journeys),
+            Entry::Identity(_) => self.share(Share::Links),
         }
+    }
+
+    fn share(&self, share: Share) -> &Entries {
+        match share {
+            Share::Journeys => &self.journeys,
+            Share::Links => &self.links,
+        }
+    }
+
+    /// Whether a share is under nine-tenths full: warming stops there, leaving room for what
+    /// callers read.
+    pub(crate) fn has_room(&self, share: Share) -> bool {
+        let entries = self.share(share);
+        entries.weight() < entries.capacity() / 10 * 9
+    }
+
+    /// How many warm-ups of stores in this cache have started and not ended yet
+    /// (`crate::warm`): a node's cache is warm when there are none.
+    pub fn warming(&self) -> usize {
+        self.warm_ups.load(Ordering::Acquire)
+    }
+
+    /// Counts a warm-up until the returned guard drops.
+    pub(crate) fn warm_up_started(&self) -> WarmUp {
+        self.warm_ups.fetch_add(1, Ordering::AcqRel);
+        WarmUp(self.warm_ups.clone())
     }
 
     /// Bytes held now (estimated).
@@ -160,6 +198,16 @@ impl JourneyCache {
     /// entries to be evicted).
     pub(crate) fn new_store(&self) -> u32 {
         self.next_store.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A warm-up counted in [`JourneyCache::warming`] while it lives.
+#[derive(Debug)]
+pub(crate) struct WarmUp(Arc<AtomicUsize>);
+
+impl Drop for WarmUp {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

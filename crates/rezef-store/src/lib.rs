@@ -22,6 +22,7 @@ mod read_ahead;
 mod sled_store;
 mod step;
 mod store;
+pub mod warm;
 mod workspace;
 
 pub use cached::{CachedStore, JourneyCache, ProjectionConfig};

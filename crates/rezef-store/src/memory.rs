@@ -20,7 +20,7 @@ use crate::Result;
 use crate::by_tenant::{self, ByTenant, HashMap};
 use crate::dedup::AppliedIds;
 use crate::store::{
-    Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, in_scan, page,
+    Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, in_scan, overlay, page,
 };
 
 type Key<T> = (TenantId, T);
@@ -357,6 +357,33 @@ impl JourneyStore for MemoryStore {
         journeys
             .sort_by(|a, b| (&a.tenant_id, &a.customer_id).cmp(&(&b.tenant_id, &b.customer_id)));
         Box::new(journeys.into_iter().map(Ok))
+    }
+
+    fn journeys_after(
+        &self,
+        after: Option<&(TenantId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<Journey>> {
+        let tables = self.read();
+        let journeys = (tables.journeys(None))
+            .map(|(tenant, customer, journey)| ((tenant.clone(), customer.clone()), journey));
+        let page = overlay(Vec::new(), journeys, after, limit);
+        Ok(page.into_iter().map(|(_, j)| j.as_ref().clone()).collect())
+    }
+
+    fn links_after(
+        &self,
+        after: Option<&(TenantId, String)>,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, String, CustomerId)>> {
+        let tables = self.read();
+        let links = (tables.links())
+            .map(|(tenant, key, owner)| ((tenant.clone(), key.to_owned()), Some(owner.clone())));
+        let page = overlay(Vec::new(), links, after, limit);
+        Ok(page
+            .into_iter()
+            .map(|((t, key), owner)| (t, key, owner))
+            .collect())
     }
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {

@@ -22,6 +22,7 @@
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -68,6 +69,19 @@ fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
             }
             opened => return opened,
         }
+    }
+}
+
+/// A customer id stored as a value.
+fn customer_id(value: &[u8]) -> Option<CustomerId> {
+    CustomerId::new(std::str::from_utf8(value).ok()?).ok()
+}
+
+/// An entry this build cannot read.
+fn corrupt(key: &[u8]) -> Error {
+    Error::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        source: rezef_events::Error::UnsupportedFormat(0),
     }
 }
 
@@ -205,10 +219,22 @@ impl SledStore {
 
     /// A customer id stored as the value of `key`.
     fn customer_at(&self, key: Vec<u8>) -> Result<Option<CustomerId>> {
-        Ok(self.db.get(&key)?.and_then(|value| {
-            let id = String::from_utf8(value.to_vec()).ok()?;
-            CustomerId::new(id).ok()
-        }))
+        Ok(self.db.get(&key)?.and_then(|value| customer_id(&value)))
+    }
+
+    /// The entries of one kind across tenants, from after the key `after` (its first for
+    /// `None`), at most `limit`.
+    fn kind_after(
+        &self,
+        kind: u8,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
+        let from = after.map_or(Bound::Included(vec![kind]), Bound::Excluded);
+        let until = Bound::Excluded(vec![kind + 1]);
+        (self.db.range((from, until)))
+            .take(limit)
+            .map(|entry| entry.map_err(Error::from))
     }
 
     fn decode_journey(key: &[u8], value: &[u8]) -> Result<Journey> {
@@ -344,6 +370,37 @@ impl JourneyStore for SledStore {
         }))
     }
 
+    fn journeys_after(
+        &self,
+        after: Option<&(TenantId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<Journey>> {
+        let after =
+            after.map(|(tenant, customer)| key(b'j', tenant, &[customer.as_str().as_bytes()]));
+        (self.kind_after(b'j', after, limit))
+            .map(|entry| entry.and_then(|(key, value)| Self::decode_journey(&key, &value)))
+            .collect()
+    }
+
+    fn links_after(
+        &self,
+        after: Option<&(TenantId, String)>,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, String, CustomerId)>> {
+        let after = after.map(|(tenant, identity)| key(b'i', tenant, &[identity.as_bytes()]));
+        (self.kind_after(b'i', after, limit))
+            .map(|entry| {
+                let (key, value) = entry?;
+                let corrupt = || corrupt(&key);
+                let text = std::str::from_utf8(&key[1..]).map_err(|_| corrupt())?;
+                let (tenant, identity) = text.split_once('\0').ok_or_else(corrupt)?;
+                let tenant = TenantId::new(tenant).map_err(|_| corrupt())?;
+                let owner = customer_id(&value).ok_or_else(corrupt)?;
+                Ok((tenant, identity.to_owned(), owner))
+            })
+            .collect()
+    }
+
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
         self.customer_at(key(b'i', tenant, &[identity.index_key().as_bytes()]))
     }
@@ -376,13 +433,7 @@ impl JourneyStore for SledStore {
             if index_key <= after {
                 continue;
             }
-            let customer = String::from_utf8(value.to_vec()).ok();
-            let Some(customer) = customer.and_then(|id| CustomerId::new(id).ok()) else {
-                return Err(Error::Corrupt {
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    source: rezef_events::Error::UnsupportedFormat(0),
-                });
-            };
+            let customer = customer_id(&value).ok_or_else(|| corrupt(&key))?;
             entries.push((index_key.to_owned(), customer));
         }
         Ok(entries)
@@ -418,10 +469,7 @@ impl JourneyStore for SledStore {
             let (key, value) = entry?;
             let generation = key.get(1..9).and_then(be_u64);
             let (Some(generation), 0) = (generation, value.len() % 16) else {
-                return Err(Error::Corrupt {
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    source: rezef_events::Error::UnsupportedFormat(0),
-                });
+                return Err(corrupt(&key));
             };
             let digests = (value.chunks_exact(16))
                 .filter_map(|d| d.try_into().ok().map(u128::from_be_bytes))
@@ -488,10 +536,7 @@ impl JourneyStore for SledStore {
         let Some(value) = self.db.get(&key)? else {
             return Ok(None);
         };
-        let corrupt = || Error::Corrupt {
-            key: String::from_utf8_lossy(&key).into_owned(),
-            source: rezef_events::Error::UnsupportedFormat(0),
-        };
+        let corrupt = || corrupt(&key);
         let (version, config) = value.split_at_checked(8).ok_or_else(corrupt)?;
         Ok(Some(RoutingConfigRecord {
             version: be_u64(version).ok_or_else(corrupt)?,
@@ -500,10 +545,6 @@ impl JourneyStore for SledStore {
     }
 
     fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>> {
-        let corrupt = |key: &[u8]| Error::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            source: rezef_events::Error::UnsupportedFormat(0),
-        };
         self.db
             .scan_prefix([b'w'])
             .map(|entry| {

@@ -97,6 +97,26 @@ pub(crate) fn page(
     entries.into_iter().take(limit).collect()
 }
 
+/// The first `limit` entries after `after` of `below` with `over` laid on it (`None`: gone),
+/// in key order. `below` must hold the first `limit` entries below after `after`, plus one
+/// for each entry `over` removes.
+pub(crate) fn overlay<K: Ord + Clone, V>(
+    below: impl IntoIterator<Item = (K, V)>,
+    over: impl IntoIterator<Item = (K, Option<V>)>,
+    after: Option<&K>,
+    limit: usize,
+) -> Vec<(K, V)> {
+    let mut entries: BTreeMap<K, Option<V>> = (below.into_iter())
+        .map(|(key, value)| (key, Some(value)))
+        .collect();
+    let later = |key: &K| after.is_none_or(|after| key > after);
+    entries.extend(over.into_iter().filter(|(key, _)| later(key)));
+    (entries.into_iter())
+        .filter_map(|(key, value)| Some((key, value?)))
+        .take(limit)
+        .collect()
+}
+
 impl TokenGrant {
     /// Whether the token may still be used at `at`.
     pub fn holds_at(&self, at: Timestamp) -> bool {
@@ -130,6 +150,23 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
         &'a self,
         tenant: Option<&TenantId>,
     ) -> Box<dyn Iterator<Item = Result<Journey>> + 'a>;
+
+    /// Every tenant's journeys in (tenant, customer) order, after `after` (from the first for
+    /// `None`), at most `limit`: what a cache in front of the store warms from
+    /// (`crate::warm`). A page shorter than `limit` is the last.
+    fn journeys_after(
+        &self,
+        after: Option<&(TenantId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<Journey>>;
+
+    /// Every tenant's identity links (tenant, `ChannelIdentity::index_key`, owner) in key
+    /// order, after `after`, at most `limit`; a page shorter than `limit` is the last.
+    fn links_after(
+        &self,
+        after: Option<&(TenantId, String)>,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, String, CustomerId)>>;
 
     /// The customer an identity is linked to.
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>>;

@@ -301,6 +301,20 @@ macro_rules! delegate_reads {
         ) -> rezef_store::Result<Vec<(String, rezef_events::CustomerId)>> {
             self.0.scan(t, index, prefix, after, limit)
         }
+        fn journeys_after(
+            &self,
+            after: Option<&(rezef_events::TenantId, rezef_events::CustomerId)>,
+            limit: usize,
+        ) -> rezef_store::Result<Vec<Journey>> {
+            self.0.journeys_after(after, limit)
+        }
+        fn links_after(
+            &self,
+            after: Option<&(rezef_events::TenantId, String)>,
+            limit: usize,
+        ) -> rezef_store::Result<Vec<(rezef_events::TenantId, String, rezef_events::CustomerId)>> {
+            self.0.links_after(after, limit)
+        }
         fn clear(&self) -> rezef_store::Result<()> {
             self.0.clear()
         }

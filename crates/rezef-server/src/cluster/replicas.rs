@@ -178,6 +178,7 @@ struct Common {
 /// address); `closing` turns true when the server begins to shut down (open streams end).
 pub async fn start(
     config: &ServerConfig,
+    cache: rezef_store::JourneyCache,
     port: u16,
     closing: watch::Receiver<bool>,
     routing: Option<Routing>,
@@ -238,7 +239,7 @@ pub async fn start(
         kafka,
         routing,
         clock,
-        cache: projection::journey_cache(config),
+        cache,
     };
     let (stop, stopped) = oneshot::channel();
     let manager = Manager {
@@ -423,6 +424,8 @@ impl Manager {
 
     async fn open(&self, partition: u32) -> Result<Served> {
         let (log, store, projector) = fold(&self.cluster, &self.common, partition).await?;
+        // A served partition answers calls; a standby copy only folds.
+        projection::warm(&self.common.config, &store);
         let ready_at = log.end_offset();
         let (closing, closing_watch) = watch::channel(false);
         let backbone = Backbone {

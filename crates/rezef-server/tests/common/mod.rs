@@ -13,6 +13,8 @@ pub struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<rezef_server::Result<()>>>,
     dir: tempfile::TempDir,
+    /// The server's cache of journeys.
+    pub cache: rezef_store::JourneyCache,
 }
 
 impl Running {
@@ -56,6 +58,7 @@ impl Running {
         };
         let server = Server::open(config).await.expect("open").with_clock(clock);
         let addr = server.local_addr();
+        let cache = server.journey_cache().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -65,6 +68,7 @@ impl Running {
             stop: Some(stop),
             task: Some(task),
             dir,
+            cache,
         }
     }
 
