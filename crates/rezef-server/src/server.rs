@@ -72,12 +72,11 @@ impl Server {
         let cache = journey_cache(&config);
         let storage = match config.log.backend {
             LogBackend::Embedded => {
+                // The log first: it says plainly when another process holds the data dir.
+                let log = open_log(&config)?;
                 let store = open_store(&config, &config.store_dir(), &cache)?;
                 projection::warm(&config, &store);
-                Storage::Single {
-                    log: open_log(&config)?,
-                    store,
-                }
+                Storage::Single { log, store }
             }
             LogBackend::Kafka => Storage::Cluster,
         };
