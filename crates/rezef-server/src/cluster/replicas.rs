@@ -424,9 +424,20 @@ impl Manager {
 
     async fn open(&self, partition: u32) -> Result<Served> {
         let (log, store, projector) = fold(&self.cluster, &self.common, partition).await?;
-        // A served partition answers calls; a standby copy only folds.
-        projection::warm(&self.common.config, &store);
         let ready_at = log.end_offset();
+        // A served partition answers calls once caught up, and its cache is warmed then (a
+        // standby copy only folds): catching up comes first.
+        let warm = {
+            let (watch, store) = (projector.watch(), Arc::downgrade(&store));
+            let config = self.common.config.clone();
+            async move {
+                let caught_up = ready_at == 0 || watch.wait_past(ready_at - 1).await;
+                if let Some(store) = store.upgrade().filter(|_| caught_up) {
+                    projection::warm(&config, &store);
+                }
+            }
+        };
+        tokio::spawn(warm.instrument(info_span!("caught_up", partition)));
         let (closing, closing_watch) = watch::channel(false);
         let backbone = Backbone {
             log: log.clone(),
