@@ -132,6 +132,12 @@ impl Replicas {
         all
     }
 
+    /// Whether a partition served here has not caught up yet.
+    fn catching_up(&self) -> bool {
+        let served = self.served.read().unwrap_or_else(|p| p.into_inner());
+        (served.values()).any(|r| r.backbone.projection.position() < r.ready_at)
+    }
+
     fn set(&self, partition: u32, replica: Option<Replica>) {
         let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
         match replica {
@@ -425,14 +431,19 @@ impl Manager {
     async fn open(&self, partition: u32) -> Result<Served> {
         let (log, store, projector) = fold(&self.cluster, &self.common, partition).await?;
         let ready_at = log.end_offset();
-        // A served partition answers calls once caught up, and its cache is warmed then (a
-        // standby copy only folds): catching up comes first.
+        // A served partition answers calls once caught up, and its cache is warmed once every
+        // partition served here has (a standby copy only folds): catching up comes first.
         let warm = {
             let (watch, store) = (projector.watch(), Arc::downgrade(&store));
-            let config = self.common.config.clone();
+            let (cluster, config) = (Arc::downgrade(&self.cluster), self.common.config.clone());
             async move {
-                let caught_up = ready_at == 0 || watch.wait_past(ready_at - 1).await;
-                if let Some(store) = store.upgrade().filter(|_| caught_up) {
+                if ready_at > 0 && !watch.wait_past(ready_at - 1).await {
+                    return;
+                }
+                while cluster.upgrade().is_some_and(|c| c.replicas.catching_up()) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                if let Some(store) = store.upgrade() {
                     projection::warm(&config, &store);
                 }
             }
