@@ -167,14 +167,36 @@ impl Error {
                 | rezef_log::Error::Io { .. }
                 | rezef_log::Error::Unavailable(_)
                 | rezef_log::Error::Interleaved { .. } => Code::Unavailable,
-                // The brokers refuse the topic or the settings: an operator must act.
-                rezef_log::Error::Refused(_) | rezef_log::Error::Config(_) => {
-                    Code::FailedPrecondition
-                }
-                _ => Code::Internal,
+                // The brokers refuse the topic or the settings, or another process holds the
+                // log: an operator must act.
+                rezef_log::Error::Refused(_)
+                | rezef_log::Error::Config(_)
+                | rezef_log::Error::Locked { .. } => Code::FailedPrecondition,
+                // Acknowledged data failed its checks: the log refuses to guess.
+                rezef_log::Error::Corrupt { .. } => Code::DataLoss,
             },
             Self::Undecodable { .. } => Code::DataLoss,
             Self::Store(_) | Self::Bind { .. } | Self::Transport(_) => Code::Internal,
+        }
+    }
+}
+
+/// Routing's refusals, by what the caller can do about them.
+impl From<rezef_routing::RoutingError> for Error {
+    fn from(error: rezef_routing::RoutingError) -> Self {
+        match error {
+            rezef_routing::RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
+            rezef_routing::RoutingError::UnknownContact(_)
+            | rezef_routing::RoutingError::UnknownAgent(_)
+            | rezef_routing::RoutingError::UnknownQueue(_) => Error::NotFound(error.to_string()),
+            rezef_routing::RoutingError::Missing(_) => Error::invalid("request", error.to_string()),
+            rezef_routing::RoutingError::UnknownOffer(_)
+            | rezef_routing::RoutingError::NotYourOffer { .. }
+            | rezef_routing::RoutingError::Assigned { .. }
+            | rezef_routing::RoutingError::NotAssigned { .. }
+            | rezef_routing::RoutingError::TransferPending(_)
+            | rezef_routing::RoutingError::NoConsult(_)
+            | rezef_routing::RoutingError::AgentUnavailable(_) => Error::FailedPrecondition(error.to_string()),
         }
     }
 }
@@ -265,9 +287,19 @@ mod tests {
         for error in [
             rezef_log::Error::Refused("unknown topic".into()),
             rezef_log::Error::Config("no brokers".into()),
+            rezef_log::Error::Locked {
+                dir: "log".into(),
+                lock: "log/lock".into(),
+            },
         ] {
             assert_eq!(code(error), Code::FailedPrecondition);
         }
+        let corrupt = rezef_log::Error::Corrupt {
+            path: "log/00000000000000000000.seg".into(),
+            position: 64,
+            reason: rezef_log::Corruption::BadMagic,
+        };
+        assert_eq!(code(corrupt), Code::DataLoss);
         assert_eq!(
             code(rezef_log::Error::BatchTooLarge { bytes: 2, limit: 1 }),
             Code::ResourceExhausted

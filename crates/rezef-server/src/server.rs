@@ -164,11 +164,16 @@ impl Server {
         health
             .set_serving::<IdentitiesServer<IdentitiesService>>()
             .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(rezef_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+        // Both versions: grpcurl and Postman speak v1; grpcio's own reflection client and other
+        // older tools speak only v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(rezef_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_error = |e| Error::Config(format!("reflection: {e}"));
+        let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
+        let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
 
         let limit = self.config.limits.max_message_bytes;
         let ingest = IngestServer::new(IngestService::new(
@@ -212,7 +217,8 @@ impl Server {
         let router = tonic::transport::Server::builder()
             .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(ingest)
             .add_service(journeys)
             .add_service(identities)

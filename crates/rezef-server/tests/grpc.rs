@@ -426,6 +426,55 @@ async fn health_and_reflection_are_served() {
     server.stop().await;
 }
 
+/// grpcio's reflection client (Python) and other older tools speak only `v1alpha`.
+#[tokio::test]
+async fn reflection_answers_v1alpha_clients_too() {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let server = Running::start(Limits::default()).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut reflection = ServerReflectionClient::new(channel);
+    let requests = [
+        MessageRequest::ListServices(String::new()),
+        MessageRequest::FileContainingSymbol("rezef.v1.Routing".into()),
+    ]
+    .map(|message| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(message),
+    });
+    let mut responses = reflection
+        .server_reflection_info(futures::stream::iter(requests))
+        .await
+        .expect("v1alpha reflection")
+        .into_inner();
+    let listed = responses.next().await.expect("a list").expect("ok");
+    let Some(MessageResponse::ListServicesResponse(list)) = listed.message_response else {
+        panic!("expected a service list, got {listed:?}");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"rezef.v1.Routing".to_owned()), "{names:?}");
+    let file = responses.next().await.expect("a file").expect("ok");
+    let Some(MessageResponse::FileDescriptorResponse(files)) = file.message_response else {
+        panic!("expected the file of rezef.v1.Routing, got {file:?}");
+    };
+    let descriptor = <prost_types::FileDescriptorProto as prost::Message>::decode(
+        files.file_descriptor_proto[0].as_slice(),
+    )
+    .expect("a file descriptor");
+    assert!(
+        (descriptor.service.iter()).any(|service| service.name() == "Routing"),
+        "{:?}",
+        descriptor.name
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
     let server = Running::start(Limits::default()).await;

@@ -67,12 +67,30 @@ pub struct KafkaOverrides {
     pub retention_ms: Option<i64>,
 }
 
+/// `--log`: where events are kept.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFlag {
+    /// In segment files under the data directory.
+    Embedded,
+    /// In a Kafka topic (`--kafka-brokers`).
+    Kafka,
+}
+
+impl From<LogFlag> for LogBackend {
+    fn from(flag: LogFlag) -> Self {
+        match flag {
+            LogFlag::Embedded => Self::Embedded,
+            LogFlag::Kafka => Self::Kafka,
+        }
+    }
+}
+
 /// The log flags of `serve` and `rebuild`.
 #[derive(Debug, Default, clap::Args)]
 pub struct LogArgs {
-    /// Where events are kept: `embedded` (under the data directory) or `kafka`.
-    #[arg(long, value_parser = ["embedded", "kafka"])]
-    log: Option<String>,
+    /// Where events are kept.
+    #[arg(long, value_enum)]
+    log: Option<LogFlag>,
     /// Kafka bootstrap brokers, `host:port[,host:port...]` (with `--log kafka`).
     #[arg(long)]
     kafka_brokers: Option<String>,
@@ -93,10 +111,7 @@ pub struct LogArgs {
 impl From<LogArgs> for LogOverrides {
     fn from(args: LogArgs) -> Self {
         Self {
-            backend: args.log.map(|name| match name.as_str() {
-                "kafka" => LogBackend::Kafka,
-                _ => LogBackend::Embedded,
-            }),
+            backend: args.log.map(LogBackend::from),
             kafka: KafkaOverrides {
                 brokers: args.kafka_brokers,
                 topic: args.kafka_topic,

@@ -74,25 +74,6 @@ struct Local {
     desk: Arc<Desk>,
 }
 
-impl From<RoutingError> for Error {
-    fn from(error: RoutingError) -> Self {
-        match error {
-            RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
-            RoutingError::UnknownContact(_)
-            | RoutingError::UnknownAgent(_)
-            | RoutingError::UnknownQueue(_) => Error::NotFound(error.to_string()),
-            RoutingError::Missing(_) => Error::invalid("request", error.to_string()),
-            RoutingError::UnknownOffer(_)
-            | RoutingError::NotYourOffer { .. }
-            | RoutingError::Assigned { .. }
-            | RoutingError::NotAssigned { .. }
-            | RoutingError::TransferPending(_)
-            | RoutingError::NoConsult(_)
-            | RoutingError::AgentUnavailable(_) => Error::FailedPrecondition(error.to_string()),
-        }
-    }
-}
-
 impl RoutingService {
     pub fn new(desks: Desks) -> Self {
         Self { desks }
