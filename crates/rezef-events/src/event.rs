@@ -338,38 +338,71 @@ pub enum Payload {
     },
 }
 
+/// Every payload's name as in the protobuf `oneof`, once: [`Payload::name`] gives them, and
+/// the record crate names a protobuf payload with them before it is a domain one.
+pub mod payload_names {
+    pub const INTERACTION_STARTED: &str = "interaction_started";
+    pub const SELF_SERVICE_STEP_COMPLETED: &str = "self_service_step_completed";
+    pub const INTENT_DETECTED: &str = "intent_detected";
+    pub const CUSTOMER_IDENTIFIED: &str = "customer_identified";
+    pub const MESSAGE_SENT: &str = "message_sent";
+    pub const CONTEXT_SET: &str = "context_set";
+    pub const CONTACT_QUEUED: &str = "contact_queued";
+    pub const CONTACT_OFFERED: &str = "contact_offered";
+    pub const CONTACT_ASSIGNED: &str = "contact_assigned";
+    pub const CONTACT_TRANSFERRED: &str = "contact_transferred";
+    pub const HANDOFF_REQUESTED: &str = "handoff_requested";
+    pub const CALLBACK_REQUESTED: &str = "callback_requested";
+    pub const CALLBACK_COMPLETED: &str = "callback_completed";
+    pub const CONTACT_ABANDONED: &str = "contact_abandoned";
+    pub const INTERACTION_ENDED: &str = "interaction_ended";
+    pub const WRAP_UP_RECORDED: &str = "wrap_up_recorded";
+    pub const SURVEY_ANSWERED: &str = "survey_answered";
+    pub const AGENT_PRESENCE_CHANGED: &str = "agent_presence_changed";
+    pub const CUSTOMERS_MERGED: &str = "customers_merged";
+    pub const CUSTOMERS_UNMERGED: &str = "customers_unmerged";
+    pub const CONTINUATION_TOKEN_ISSUED: &str = "continuation_token_issued";
+    pub const ROUTING_DECIDED: &str = "routing_decided";
+    pub const CONTACT_WITHDRAWN: &str = "contact_withdrawn";
+    pub const ROUTING_CONFIG_CHANGED: &str = "routing_config_changed";
+    pub const HANDOVER: &str = "handover";
+    pub const CUSTOMER_ATTRIBUTES_SET: &str = "customer_attributes_set";
+    pub const CONSULT_STARTED: &str = "consult_started";
+    pub const CONSULT_ENDED: &str = "consult_ended";
+}
+
 impl Payload {
     /// The payload's name as in the protobuf `oneof` (`interaction_started`, ...).
     pub fn name(&self) -> &'static str {
         match self {
-            Self::InteractionStarted { .. } => "interaction_started",
-            Self::SelfServiceStepCompleted { .. } => "self_service_step_completed",
-            Self::IntentDetected { .. } => "intent_detected",
-            Self::CustomerIdentified { .. } => "customer_identified",
-            Self::MessageSent { .. } => "message_sent",
-            Self::ContextSet { .. } => "context_set",
-            Self::ContactQueued { .. } => "contact_queued",
-            Self::ContactOffered { .. } => "contact_offered",
-            Self::ContactAssigned { .. } => "contact_assigned",
-            Self::ContactTransferred { .. } => "contact_transferred",
-            Self::HandoffRequested { .. } => "handoff_requested",
-            Self::CallbackRequested { .. } => "callback_requested",
-            Self::CallbackCompleted { .. } => "callback_completed",
-            Self::ContactAbandoned { .. } => "contact_abandoned",
-            Self::InteractionEnded { .. } => "interaction_ended",
-            Self::WrapUpRecorded { .. } => "wrap_up_recorded",
-            Self::SurveyAnswered { .. } => "survey_answered",
-            Self::AgentPresenceChanged { .. } => "agent_presence_changed",
-            Self::CustomersMerged { .. } => "customers_merged",
-            Self::CustomersUnmerged { .. } => "customers_unmerged",
-            Self::ContinuationTokenIssued { .. } => "continuation_token_issued",
-            Self::RoutingDecided { .. } => "routing_decided",
-            Self::ContactWithdrawn { .. } => "contact_withdrawn",
-            Self::RoutingConfigChanged { .. } => "routing_config_changed",
-            Self::Handover(_) => "handover",
-            Self::CustomerAttributesSet { .. } => "customer_attributes_set",
-            Self::ConsultStarted { .. } => "consult_started",
-            Self::ConsultEnded { .. } => "consult_ended",
+            Self::InteractionStarted { .. } => payload_names::INTERACTION_STARTED,
+            Self::SelfServiceStepCompleted { .. } => payload_names::SELF_SERVICE_STEP_COMPLETED,
+            Self::IntentDetected { .. } => payload_names::INTENT_DETECTED,
+            Self::CustomerIdentified { .. } => payload_names::CUSTOMER_IDENTIFIED,
+            Self::MessageSent { .. } => payload_names::MESSAGE_SENT,
+            Self::ContextSet { .. } => payload_names::CONTEXT_SET,
+            Self::ContactQueued { .. } => payload_names::CONTACT_QUEUED,
+            Self::ContactOffered { .. } => payload_names::CONTACT_OFFERED,
+            Self::ContactAssigned { .. } => payload_names::CONTACT_ASSIGNED,
+            Self::ContactTransferred { .. } => payload_names::CONTACT_TRANSFERRED,
+            Self::HandoffRequested { .. } => payload_names::HANDOFF_REQUESTED,
+            Self::CallbackRequested { .. } => payload_names::CALLBACK_REQUESTED,
+            Self::CallbackCompleted { .. } => payload_names::CALLBACK_COMPLETED,
+            Self::ContactAbandoned { .. } => payload_names::CONTACT_ABANDONED,
+            Self::InteractionEnded { .. } => payload_names::INTERACTION_ENDED,
+            Self::WrapUpRecorded { .. } => payload_names::WRAP_UP_RECORDED,
+            Self::SurveyAnswered { .. } => payload_names::SURVEY_ANSWERED,
+            Self::AgentPresenceChanged { .. } => payload_names::AGENT_PRESENCE_CHANGED,
+            Self::CustomersMerged { .. } => payload_names::CUSTOMERS_MERGED,
+            Self::CustomersUnmerged { .. } => payload_names::CUSTOMERS_UNMERGED,
+            Self::ContinuationTokenIssued { .. } => payload_names::CONTINUATION_TOKEN_ISSUED,
+            Self::RoutingDecided { .. } => payload_names::ROUTING_DECIDED,
+            Self::ContactWithdrawn { .. } => payload_names::CONTACT_WITHDRAWN,
+            Self::RoutingConfigChanged { .. } => payload_names::ROUTING_CONFIG_CHANGED,
+            Self::Handover(_) => payload_names::HANDOVER,
+            Self::CustomerAttributesSet { .. } => payload_names::CUSTOMER_ATTRIBUTES_SET,
+            Self::ConsultStarted { .. } => payload_names::CONSULT_STARTED,
+            Self::ConsultEnded { .. } => payload_names::CONSULT_ENDED,
         }
     }
 

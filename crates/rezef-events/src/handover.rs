@@ -83,7 +83,8 @@ pub enum Handover {
 }
 
 impl Handover {
-    fn kind(&self) -> &'static str {
+    /// What the message is, as `rezef.v1.Handover.kind` names it (its event's id hashes it).
+    pub fn kind(&self) -> &'static str {
         match self {
             Self::IdentityClaimed { .. } => "identity_claimed",
             Self::ClaimRefused { .. } => "claim_refused",

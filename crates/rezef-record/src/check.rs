@@ -121,6 +121,15 @@ impl Check {
         self.violations
     }
 
+    /// The checked values if nothing failed, else every violation. `values` gives `None` only
+    /// where a check failed; a `None` with nothing failed is reported against `request`.
+    pub fn finish<T>(self, values: impl FnOnce() -> Option<T>) -> Result<T, Vec<Violation>> {
+        if !self.violations.is_empty() {
+            return Err(self.violations);
+        }
+        values().ok_or_else(|| vec![Violation::new("request", "is incomplete")])
+    }
+
     /// A required enum.
     pub fn required<E: ProtoEnum>(&mut self, field: &str, value: i32) -> Option<E> {
         match E::from_proto(value) {
@@ -261,5 +270,39 @@ pub fn identity_to_proto(identity: &ChannelIdentity) -> v1::ChannelIdentity {
         kind: identity.kind().to_proto(),
         value: identity.value().to_owned(),
         network: identity.network().unwrap_or_default().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_nothing_failed_when_finished_then_the_values_are_given() {
+        let check = Check::default();
+        assert_eq!(check.finish(|| Some((1, "one"))), Ok((1, "one")));
+    }
+
+    #[test]
+    fn given_failures_when_finished_then_every_violation_is_given_and_values_are_not_asked() {
+        let mut check = Check::default();
+        check.fail("tenant_id", "is required");
+        check.fail("customer", "is required");
+        let finished = check.finish(|| -> Option<()> { unreachable!("values of a failed check") });
+        let fields: Vec<_> = finished
+            .expect_err("failed")
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["tenant_id", "customer"]);
+    }
+
+    #[test]
+    fn given_a_missing_value_but_no_failure_when_finished_then_the_request_is_incomplete() {
+        let check = Check::default();
+        assert_eq!(
+            check.finish(|| None::<()>),
+            Err(vec![Violation::new("request", "is incomplete")])
+        );
     }
 }

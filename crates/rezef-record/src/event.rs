@@ -1,7 +1,7 @@
 //! Events in and out: a published (or stored) `rezef.v1.Event` checked into a domain event,
 //! and a domain event in its `rezef.v1` form.
 
-use rezef_events::event::{Attachment, Channel, SCHEMA_VERSION};
+use rezef_events::event::{Attachment, Channel, SCHEMA_VERSION, payload_names};
 use std::sync::Arc;
 
 use rezef_events::handover::Handover;
@@ -372,34 +372,34 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
 
 fn payload_name(payload: &P) -> &'static str {
     match payload {
-        P::InteractionStarted(_) => "interaction_started",
-        P::SelfServiceStepCompleted(_) => "self_service_step_completed",
-        P::IntentDetected(_) => "intent_detected",
-        P::CustomerIdentified(_) => "customer_identified",
-        P::MessageSent(_) => "message_sent",
-        P::ContextSet(_) => "context_set",
-        P::ContactQueued(_) => "contact_queued",
-        P::ContactOffered(_) => "contact_offered",
-        P::ContactAssigned(_) => "contact_assigned",
-        P::ContactTransferred(_) => "contact_transferred",
-        P::HandoffRequested(_) => "handoff_requested",
-        P::CallbackRequested(_) => "callback_requested",
-        P::CallbackCompleted(_) => "callback_completed",
-        P::ContactAbandoned(_) => "contact_abandoned",
-        P::InteractionEnded(_) => "interaction_ended",
-        P::WrapUpRecorded(_) => "wrap_up_recorded",
-        P::SurveyAnswered(_) => "survey_answered",
-        P::AgentPresenceChanged(_) => "agent_presence_changed",
-        P::CustomersMerged(_) => "customers_merged",
-        P::CustomersUnmerged(_) => "customers_unmerged",
-        P::ContinuationTokenIssued(_) => "continuation_token_issued",
-        P::RoutingDecided(_) => "routing_decided",
-        P::ContactWithdrawn(_) => "contact_withdrawn",
-        P::RoutingConfigChanged(_) => "routing_config_changed",
-        P::Handover(_) => "handover",
-        P::CustomerAttributesSet(_) => "customer_attributes_set",
-        P::ConsultStarted(_) => "consult_started",
-        P::ConsultEnded(_) => "consult_ended",
+        P::InteractionStarted(_) => payload_names::INTERACTION_STARTED,
+        P::SelfServiceStepCompleted(_) => payload_names::SELF_SERVICE_STEP_COMPLETED,
+        P::IntentDetected(_) => payload_names::INTENT_DETECTED,
+        P::CustomerIdentified(_) => payload_names::CUSTOMER_IDENTIFIED,
+        P::MessageSent(_) => payload_names::MESSAGE_SENT,
+        P::ContextSet(_) => payload_names::CONTEXT_SET,
+        P::ContactQueued(_) => payload_names::CONTACT_QUEUED,
+        P::ContactOffered(_) => payload_names::CONTACT_OFFERED,
+        P::ContactAssigned(_) => payload_names::CONTACT_ASSIGNED,
+        P::ContactTransferred(_) => payload_names::CONTACT_TRANSFERRED,
+        P::HandoffRequested(_) => payload_names::HANDOFF_REQUESTED,
+        P::CallbackRequested(_) => payload_names::CALLBACK_REQUESTED,
+        P::CallbackCompleted(_) => payload_names::CALLBACK_COMPLETED,
+        P::ContactAbandoned(_) => payload_names::CONTACT_ABANDONED,
+        P::InteractionEnded(_) => payload_names::INTERACTION_ENDED,
+        P::WrapUpRecorded(_) => payload_names::WRAP_UP_RECORDED,
+        P::SurveyAnswered(_) => payload_names::SURVEY_ANSWERED,
+        P::AgentPresenceChanged(_) => payload_names::AGENT_PRESENCE_CHANGED,
+        P::CustomersMerged(_) => payload_names::CUSTOMERS_MERGED,
+        P::CustomersUnmerged(_) => payload_names::CUSTOMERS_UNMERGED,
+        P::ContinuationTokenIssued(_) => payload_names::CONTINUATION_TOKEN_ISSUED,
+        P::RoutingDecided(_) => payload_names::ROUTING_DECIDED,
+        P::ContactWithdrawn(_) => payload_names::CONTACT_WITHDRAWN,
+        P::RoutingConfigChanged(_) => payload_names::ROUTING_CONFIG_CHANGED,
+        P::Handover(_) => payload_names::HANDOVER,
+        P::CustomerAttributesSet(_) => payload_names::CUSTOMER_ATTRIBUTES_SET,
+        P::ConsultStarted(_) => payload_names::CONSULT_STARTED,
+        P::ConsultEnded(_) => payload_names::CONSULT_ENDED,
     }
 }
 
@@ -433,38 +433,32 @@ pub fn event_to_proto(event: &Event, recorded_at: Option<Timestamp>) -> v1::Even
 }
 
 fn handover_to_proto(handover: &Handover) -> v1::Handover {
-    let (kind, customer, other, identity) = match handover {
+    let (customer, other, identity) = match handover {
         Handover::IdentityClaimed {
             identity,
             claimant,
             owner,
             ..
-        } => (
-            "identity_claimed",
-            owner.as_ref(),
-            Some(claimant),
-            Some(identity),
-        ),
+        } => (owner.as_ref(), Some(claimant), Some(identity)),
         Handover::ClaimRefused {
             identity,
             claimant,
             owner,
             ..
-        } => ("claim_refused", Some(claimant), Some(owner), Some(identity)),
+        } => (Some(claimant), Some(owner), Some(identity)),
         Handover::MergeRequested {
             absorbed, survivor, ..
-        } => ("merge_requested", Some(absorbed), Some(survivor), None),
+        } => (Some(absorbed), Some(survivor), None),
         Handover::JourneyMoved { journey, into } => (
-            "journey_moved",
             Some(journey.customer_id()),
             into.as_ref().map(|(survivor, _)| survivor),
             None,
         ),
-        Handover::ContactEnded { .. } => ("contact_ended", None, None, None),
+        Handover::ContactEnded { .. } => (None, None, None),
     };
     let id = |c: Option<&CustomerId>| c.map(ToString::to_string).unwrap_or_default();
     v1::Handover {
-        kind: kind.to_owned(),
+        kind: handover.kind().to_owned(),
         customer_id: id(customer),
         other_customer_id: id(other),
         identity: identity.map(identity_to_proto),

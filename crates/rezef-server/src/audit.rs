@@ -66,10 +66,7 @@ impl AuditService {
         let partitioner = self.topology.partitioner();
         let named = request.partition;
         check_partition(&mut check, named, partitioner);
-        let violations = check.into_violations();
-        let Some(tenant) = tenant.filter(|_| violations.is_empty()) else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let tenant = check.finish(|| tenant)?;
         let Some(customer) = customer else {
             return Ok(named.unwrap_or(0));
         };
@@ -113,10 +110,7 @@ impl Local {
         if from > to {
             check.fail("from_offset", "must not be greater than to_offset");
         }
-        let violations = check.into_violations();
-        let Some(tenant) = tenant.filter(|_| violations.is_empty()) else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let tenant = check.finish(|| tenant)?;
         if from < start || to > end {
             return Err(Error::OutOfRange(format!(
                 "offsets {from}..{to} are outside the log's {start}..{end}"

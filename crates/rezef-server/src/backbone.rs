@@ -64,10 +64,7 @@ impl Backbone {
     ) -> Result<(TenantId, CustomerRef)> {
         let tenant = check.tenant("tenant_id", tenant);
         let customer = check.required_customer("customer", customer);
-        match (tenant, customer) {
-            (Some(tenant), Some(customer)) => Ok((tenant, customer)),
-            _ => Err(Error::InvalidArgument(check.into_violations())),
-        }
+        (check.finish(|| Some((tenant?, customer?)))).map_err(Error::from)
     }
 
     pub fn policy(&self, tenant: &TenantId) -> &ContinuityPolicy {

@@ -181,11 +181,20 @@ impl Error {
     }
 }
 
+/// A request's violations, as a check finishes them (`Check::finish`).
+impl From<Vec<Violation>> for Error {
+    fn from(violations: Vec<Violation>) -> Self {
+        Self::InvalidArgument(violations)
+    }
+}
+
 /// Routing's refusals, by what the caller can do about them.
 impl From<rezef_routing::RoutingError> for Error {
     fn from(error: rezef_routing::RoutingError) -> Self {
         match error {
-            rezef_routing::RoutingError::DuplicateContact(_) => Error::AlreadyExists(error.to_string()),
+            rezef_routing::RoutingError::DuplicateContact(_) => {
+                Error::AlreadyExists(error.to_string())
+            }
             rezef_routing::RoutingError::UnknownContact(_)
             | rezef_routing::RoutingError::UnknownAgent(_)
             | rezef_routing::RoutingError::UnknownQueue(_) => Error::NotFound(error.to_string()),
@@ -196,7 +205,9 @@ impl From<rezef_routing::RoutingError> for Error {
             | rezef_routing::RoutingError::NotAssigned { .. }
             | rezef_routing::RoutingError::TransferPending(_)
             | rezef_routing::RoutingError::NoConsult(_)
-            | rezef_routing::RoutingError::AgentUnavailable(_) => Error::FailedPrecondition(error.to_string()),
+            | rezef_routing::RoutingError::AgentUnavailable(_) => {
+                Error::FailedPrecondition(error.to_string())
+            }
         }
     }
 }

@@ -91,12 +91,7 @@ impl Search {
             }
             (_, None) => None,
         };
-        let violations = check.into_violations();
-        let (Some(tenant), Some(query), Some(after), true) =
-            (tenant, query, after, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, query, after) = check.finish(|| Some((tenant?, query?, after?)))?;
         let limit = match request.page_size {
             0 => DEFAULT_PAGE,
             size => usize::try_from(size).map_or(MAX_PAGE, |size| size.min(MAX_PAGE)),

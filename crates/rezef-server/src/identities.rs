@@ -100,12 +100,13 @@ impl IdentitiesService {
         let mut check = self.topology.check();
         let tenant = check.tenant("tenant_id", tenant.to_owned());
         let customer = customer(&mut check);
-        let (Some(tenant), Some(customer)) = (tenant, customer) else {
-            let invalid = Error::InvalidArgument(check.into_violations());
-            return self.topology.place_invalid(request.metadata(), invalid);
-        };
-        let partition = self.topology.partitioner().reference(&tenant, &customer);
-        self.topology.place(partition, request.metadata())
+        match check.finish(|| Some((tenant?, customer?))) {
+            Ok((tenant, customer)) => {
+                let partition = self.topology.partitioner().reference(&tenant, &customer);
+                self.topology.place(partition, request.metadata())
+            }
+            Err(invalid) => (self.topology).place_invalid(request.metadata(), invalid.into()),
+        }
     }
 
     fn by_id<T>(&self, request: &Request<T>, tenant: &str, field: &str, id: &str) -> Result<Place> {
@@ -138,9 +139,7 @@ impl Local {
         let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let identity = identity_field(&mut check, "identity", request.identity);
-        let (Some(tenant), Some(identity)) = (tenant, identity) else {
-            return Err(Error::InvalidArgument(check.into_violations()));
-        };
+        let (tenant, identity) = check.finish(|| Some((tenant?, identity?)))?;
         if let Some(offset) = request.min_offset {
             self.backbone.wait_projected(offset, wait).await?;
         }
@@ -198,27 +197,8 @@ impl Local {
         if request.source.is_empty() {
             check.fail("source", "is required");
         }
-        let violations = check.into_violations();
-        let (
-            Some(tenant),
-            Some(customer),
-            Some(identity),
-            Some(method),
-            Some(assurance),
-            Some(channel),
-            true,
-        ) = (
-            tenant,
-            customer,
-            identity,
-            method,
-            assurance,
-            channel,
-            violations.is_empty(),
-        )
-        else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, customer, identity, method, assurance, channel) = check
+            .finish(|| Some((tenant?, customer?, identity?, method?, assurance?, channel?)))?;
         self.backbone.caught_up(wait).await?;
         let journey = self.journey_of(&tenant, &customer)?;
         if !self.backbone.policy(&tenant).identifies(&identity) {
@@ -289,12 +269,8 @@ impl Local {
             request.absorbed_customer_id,
         );
         requested_by_field(&mut check, &request.requested_by);
-        let violations = check.into_violations();
-        let (Some(tenant), Some(survivor), Some(absorbed), true) =
-            (tenant, survivor, absorbed, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, survivor, absorbed) =
+            check.finish(|| Some((tenant?, survivor?, absorbed?)))?;
         self.backbone.caught_up(wait).await?;
         let kept = self.journey_of(&tenant, &survivor)?;
         let taken = match self.journey_of(&tenant, &absorbed) {
@@ -342,12 +318,8 @@ impl Local {
             request.absorbed_customer_id,
         );
         requested_by_field(&mut check, &request.requested_by);
-        let violations = check.into_violations();
-        let (Some(tenant), Some(customer), Some(absorbed), true) =
-            (tenant, customer, absorbed, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, customer, absorbed) =
+            check.finish(|| Some((tenant?, customer?, absorbed?)))?;
         self.backbone.caught_up(wait).await?;
         let journey = self.journey_of(&tenant, &customer)?;
         if !journey.merged_customers().any(|m| m == &absorbed) {

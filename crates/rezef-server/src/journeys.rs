@@ -99,12 +99,7 @@ impl Local {
                 format!("must be at most {TRANSCRIPT_LEN}"),
             );
         }
-        let violations = check.into_violations();
-        let (Some(tenant), Some(customer), Some(channel), true) =
-            (tenant, customer, channel, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, customer, channel) = check.finish(|| Some((tenant?, customer?, channel?)))?;
         if let Some(offset) = request.min_offset {
             self.backbone.wait_projected(offset, wait).await?;
         }
@@ -173,12 +168,7 @@ impl Local {
                 }
             },
         };
-        let violations = check.into_violations();
-        let (Some(tenant), Some(customer), Some(channel), true) =
-            (tenant, customer, channel, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, customer, channel) = check.finish(|| Some((tenant?, customer?, channel?)))?;
         self.backbone.caught_up(wait).await?;
         let journey = self.backbone.journey(&tenant, &customer)?;
         // A compacted conversation may be named: the token's event brings it back whole.
@@ -427,9 +417,8 @@ impl JourneysService {
             true,
             ConversationId::new,
         );
-        let (Some(tenant), Some(conversation)) = (tenant, conversation) else {
-            return Err(Error::InvalidArgument(check.into_violations()).into());
-        };
+        let (tenant, conversation) =
+            (check.finish(|| Some((tenant?, conversation?)))).map_err(Error::from)?;
         for (_, backbone) in self.topology.local() {
             let local = self.local(backbone);
             if let Some(owner) = local.conversation_owner(&tenant, &conversation)? {

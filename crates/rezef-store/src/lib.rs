@@ -8,6 +8,7 @@
 //! here, and why checkpoints can be seconds apart: a lost tail of projection work is redone
 //! from the stored offset after a restart.
 
+mod blocking;
 mod by_tenant;
 mod cached;
 #[cfg(feature = "conformance")]

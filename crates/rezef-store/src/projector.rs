@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::blocking;
 use crate::cached::CachedStore;
 use crate::dedup::DedupWindow;
 use crate::partitioning::Partitioning;
@@ -214,7 +215,7 @@ impl Projector {
         // A failed step may have folded part of its records: only a clean stop checkpoints.
         if result.is_ok() {
             let store = self.store.clone();
-            spawn_blocking(move || store.flush()).await?;
+            blocking::run(move || store.flush()).await?;
         }
         span.in_scope(|| debug!(?stats, "projector stopped"));
         result.and(last)
@@ -236,7 +237,7 @@ impl Projector {
         }
         let step_stats = step.stats();
         let store = self.store.clone();
-        let (offset, changed) = spawn_blocking(move || {
+        let (offset, changed) = blocking::run(move || -> Result<_> {
             let (batch, changed) = step.finish();
             let offset = batch.next_offset;
             store.commit(batch)?;
@@ -298,9 +299,7 @@ impl Projector {
     /// Waits for the checkpoint being written, if any.
     async fn checkpoint_written(&mut self) -> Result<()> {
         match self.checkpoint.take() {
-            Some(handle) => handle
-                .await
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic())),
+            Some(handle) => blocking::joined(handle).await,
             None => Ok(()),
         }
     }
@@ -326,21 +325,13 @@ async fn relay(partitioning: &Partitioning, events: Vec<Event>) {
 /// Folds decoded records into the store in place, one at a time, off the async runtime.
 async fn fold(store: &Arc<CachedStore>, mut step: Step, records: Vec<Decoded>) -> Result<Step> {
     let store = store.clone();
-    spawn_blocking(move || {
+    blocking::run(move || {
         for record in records {
             store.fold(|workspace| step.record(workspace, record))?;
         }
         Ok(step)
     })
     .await
-}
-
-async fn spawn_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
 }
 
 /// Deletes the projection and rebuilds it from the whole log.
@@ -357,12 +348,12 @@ pub async fn rebuild(
     progress: impl FnMut(u64),
 ) -> Result<ProjectionStats> {
     let cleared = store.clone();
-    spawn_blocking(move || cleared.clear()).await?;
+    blocking::run(move || cleared.clear()).await?;
     let until = log.end_offset();
     let mut projector = Projector::with_window(log, store.clone(), dedup_window)?
         .with_policies(policies)
         .with_partitioning(partitioning);
     let stats = projector.catch_up(until, progress).await?;
-    spawn_blocking(move || store.flush()).await?;
+    blocking::run(move || store.flush()).await?;
     Ok(stats)
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::Result;
-use crate::dedup;
+use crate::{blocking, dedup};
 
 /// How many log records one read (and one projection step) takes at most.
 pub const STEP_RECORDS: usize = 4096;
@@ -85,7 +85,7 @@ async fn read(
             }
         };
         from = last.offset + 1;
-        let decoded = tokio::task::spawn_blocking(move || {
+        let decoded = blocking::run(move || {
             (records.iter())
                 .map(|record| {
                     let event = rezef_record::decode(&record.payload);
@@ -100,8 +100,7 @@ async fn read(
                 })
                 .collect()
         })
-        .await
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+        .await;
         if sender.send(Ok(decoded)).await.is_err() {
             return Ok(());
         }

@@ -93,10 +93,7 @@ impl Tenant {
         if to.as_ref() == Some(agent) {
             check.fail("consult.to_agent_id", "is the agent who holds the contact");
         }
-        let violations = check.into_violations();
-        let (Some(contact), Some(to), true) = (contact, to, violations.is_empty()) else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (contact, to) = check.finish(|| Some((contact?, to?)))?;
         let offer = self.engine.consult(&contact, agent, &to, now)?;
         self.transferring.insert(contact.clone());
         let asked = Asked {

@@ -144,16 +144,8 @@ impl Local {
             check.fail("callback_at", "must be at most 30 days ahead");
         }
         let language = check.language("language", request.language);
-        let violations = check.into_violations();
-        let (Some(tenant), Some(customer), Some(interaction), Some(channel), true) = (
-            tenant,
-            customer,
-            interaction,
-            channel,
-            violations.is_empty(),
-        ) else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, customer, interaction, channel) =
+            check.finish(|| Some((tenant?, customer?, interaction?, channel?)))?;
 
         // Contacts held before routing started are back before this one joins them.
         self.desk.recovered(wait).await?;
@@ -338,10 +330,8 @@ impl Local {
         if request.config.is_empty() {
             check.fail("config", "is required");
         }
-        let (Some(tenant), true) = (tenant, check.into_violations().is_empty()) else {
-            let mut check = Check::default();
-            check.fail("config", "is required (and tenant_id)");
-            return Err(Error::InvalidArgument(check.into_violations()));
+        let Ok(tenant) = check.finish(|| tenant) else {
+            return Err(Error::invalid("config", "is required (and tenant_id)"));
         };
         let routing = RoutingConfig::from_toml(&request.config).map_err(|errors| {
             Error::InvalidArgument(
@@ -372,9 +362,8 @@ impl Local {
 
     fn stats(&self, request: GetQueueStatsRequest) -> Result<GetQueueStatsResponse> {
         let mut check = Check::default();
-        let Some(tenant) = check.tenant("tenant_id", request.tenant_id) else {
-            return Err(Error::InvalidArgument(check.into_violations()));
-        };
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let tenant = check.finish(|| tenant)?;
         self.desk.with_tenant(&tenant, |t| {
             let now = self.desk.now();
             let queues = t
@@ -421,12 +410,8 @@ impl Local {
             0 => Some(Presence::Available),
             value => check.required::<Presence>("login.presence", value),
         };
-        let violations = check.into_violations();
-        let (Some(tenant), Some(profile), Some(presence), true) =
-            (tenant, profile, presence, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations).into());
-        };
+        let (tenant, profile, presence) =
+            (check.finish(|| Some((tenant?, profile?, presence?)))).map_err(Error::from)?;
         let agent = profile.id.clone();
         let (sender, receiver) = mpsc::channel(64);
         // No first offer of a contact whose end was acknowledged before the login.
@@ -573,9 +558,8 @@ impl Session {
                 }
                 Action::Presence(p) => {
                     let mut check = Check::default();
-                    let presence = check
-                        .required::<Presence>("presence.presence", p.presence)
-                        .ok_or_else(|| Error::InvalidArgument(check.into_violations()))?;
+                    let presence = check.required::<Presence>("presence.presence", p.presence);
+                    let presence = check.finish(|| presence)?;
                     t.engine.set_presence(agent, presence, now)?;
                     effects.events.push(desk::Tenant::presence_event(
                         tenant,

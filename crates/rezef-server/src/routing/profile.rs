@@ -112,9 +112,5 @@ pub fn update(
         }
     }
     let profile = from_proto(&mut check, FIELD, profile);
-    let violations = check.into_violations();
-    match profile {
-        Some(profile) if violations.is_empty() => Ok(profile),
-        _ => Err(Error::InvalidArgument(violations)),
-    }
+    check.finish(|| profile).map_err(Error::from)
 }

@@ -14,8 +14,8 @@ use rezef_proto::v1::{
 use super::Local;
 use super::desk::{Effects, Outgoing, Tenant};
 use super::profile;
+use crate::Result;
 use crate::convert::{Check, ProtoEnum, presence_to_proto};
-use crate::{Error, Result};
 
 /// What a supervisor's change of presence tells the agent's session.
 const BY_SUPERVISOR: &str = "set by a supervisor";
@@ -23,9 +23,8 @@ const BY_SUPERVISOR: &str = "set by a supervisor";
 impl Local {
     pub(super) fn agents(&self, request: ListAgentsRequest) -> Result<ListAgentsResponse> {
         let mut check = Check::default();
-        let Some(tenant) = check.tenant("tenant_id", request.tenant_id) else {
-            return Err(Error::InvalidArgument(check.into_violations()));
-        };
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let tenant = check.finish(|| tenant)?;
         self.desk.with_tenant(&tenant, |t| {
             let agents = t
                 .engine
@@ -70,12 +69,7 @@ impl Local {
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let agent = check.id("agent_id", request.agent_id, true, AgentId::new);
         let presence = check.required::<Presence>("presence", request.presence);
-        let violations = check.into_violations();
-        let (Some(tenant), Some(agent), Some(presence), true) =
-            (tenant, agent, presence, violations.is_empty())
-        else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, agent, presence) = check.finish(|| Some((tenant?, agent?, presence?)))?;
         let reason = if request.reason.is_empty() {
             BY_SUPERVISOR.to_owned()
         } else {

@@ -79,7 +79,6 @@ fn parse(agent: &AgentId, request: Transfer) -> Result<(InteractionId, TransferT
         }
         _ => {}
     }
-    let violations = check.into_violations();
     let target = match (to_agent, to_queue) {
         (Some(agent), None) => Some(TransferTarget::Agent {
             agent,
@@ -88,12 +87,7 @@ fn parse(agent: &AgentId, request: Transfer) -> Result<(InteractionId, TransferT
         (None, Some(queue)) => Some(TransferTarget::Queue(queue)),
         _ => None,
     };
-    match (contact, target) {
-        (Some(contact), Some(target)) if violations.is_empty() => {
-            Ok((contact, target, request.reason))
-        }
-        _ => Err(Error::InvalidArgument(violations)),
-    }
+    (check.finish(|| Some((contact?, target?, request.reason)))).map_err(Error::from)
 }
 
 impl Tenant {

@@ -109,10 +109,7 @@ impl Local {
             true,
             InteractionId::new,
         );
-        let violations = check.into_violations();
-        let (Some(tenant), Some(contact), true) = (tenant, contact, violations.is_empty()) else {
-            return Err(Error::InvalidArgument(violations));
-        };
+        let (tenant, contact) = check.finish(|| Some((tenant?, contact?)))?;
         self.desk.recovered(self.desk.max_wait()).await?;
         let now = self.desk.now();
         let (withdrawn, effects) = self.desk.with_tenant(&tenant, |t| {
