@@ -31,8 +31,8 @@ pub struct Backbone {
     pub reveal_keys: Arc<Vec<String>>,
     /// Turns true when the server begins to shut down; open streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
-    /// On a partitioned log: the partitions, and the one this backbone serves.
-    pub partition: Option<(Partitioner, u32)>,
+    /// The log's partitions, and the one this backbone serves (the embedded log has one).
+    pub partition: (Partitioner, u32),
 }
 
 /// How many merge pointers a read follows (the projector never makes more).
@@ -132,16 +132,17 @@ impl Backbone {
                     merged_into: Some(next),
                     ..
                 }) => id = next,
-                None => match self.partition {
-                    Some((partitioner, here)) if partitioner.customer(tenant, &id) != here => {
-                        let partition = partitioner.customer(tenant, &id);
-                        return Err(Error::Moved {
-                            customer: id,
-                            partition,
-                        });
+                None => {
+                    let (partitioner, here) = self.partition;
+                    let partition = partitioner.customer(tenant, &id);
+                    if partition == here {
+                        return Ok(None);
                     }
-                    _ => return Ok(None),
-                },
+                    return Err(Error::Moved {
+                        customer: id,
+                        partition,
+                    });
+                }
                 found => return Ok(found),
             }
         }

@@ -1,9 +1,15 @@
 //! Rezef's gRPC edge: the `rezef.v1` services over the log and the journey store.
 //!
-//! - [`Server`] opens the data directory, starts the projector and serves.
-//! - `projection`: the journey store (sled behind the projection in memory) and its
-//!   projector, opened the same way everywhere.
-//! - `cluster`: which node serves which partition of a Kafka log, and forwarding to it.
+//! - [`Server`] opens the data directory, starts the node and serves.
+//! - `node`: the partitions this node serves, each a log folded into a store with its
+//!   `Backbone` and routing desk: the embedded log's one (a cluster of one) or a Kafka
+//!   topic's as the consumer group assigns them (`node/group.rs`).
+//! - `cluster`: where each partition is served (here, on another node, not yet), placing
+//!   and forwarding calls, and `rezef.cluster.v1.Partitions` between nodes.
+//! - `backbone`: what the services answer from for one partition: its log, store, projection.
+//! - `reader`: the read service, a customer's journey on whichever partition holds it.
+//! - `log` and `projection`: opening the log (embedded or Kafka), the journey store (sled
+//!   behind the projection in memory) and its projector, the same way everywhere.
 //! - [`Clock`]: the time routing decides by ([`SystemClock`], or a [`ManualClock`] in tests).
 //! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service;
 //!   `find`: the customer search `identities` serves.
@@ -21,7 +27,10 @@ mod find;
 mod identities;
 mod ingest;
 mod journeys;
+mod log;
+mod node;
 mod projection;
+mod reader;
 mod routing;
 mod server;
 
@@ -32,5 +41,6 @@ pub use config::{
     ServerConfig,
 };
 pub use error::{Error, OWNER_HEADER, Result};
+pub use log::{LogPartition, open_partitions};
 pub use projection::{journey_cache, open_store};
-pub use server::{LogPartition, Server, open_partitions};
+pub use server::Server;

@@ -11,7 +11,7 @@
 //! Nodes repeat their announcement as a heartbeat, so the directory also knows when each was
 //! last heard of (by the record's timestamp): a node silent for longer than the group's
 //! session timeout is presumed dead, and the others start a rebalance to evict it (see
-//! `replicas.rs`) on brokers that do not expire sessions by themselves.
+//! `crate::node`) on brokers that do not expire sessions by themselves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -1,20 +1,20 @@
 //! Where each partition of the log is served: here, on another node, or nowhere yet.
 //!
-//! On the embedded log one node has everything ([`Topology::Single`]). On a Kafka log the
-//! nodes share the topic's partitions the way Kafka Streams instances do ([`Cluster`]): the
-//! consumer group gives each partition to one node, which folds it into a journey store of
-//! its own (`replicas`) and tells the others in the members topic (`directory`). Any node
-//! takes any call: it answers a call about a partition it serves, forwards one about a
-//! partition another node owns, and answers `UNAVAILABLE` with a retry hint while a partition
-//! has no owner or its owner is still catching up, never stale data.
+//! A node's view of the partitions is a [`Cluster`], whatever the log: on the embedded log it
+//! is a cluster of one, whose one partition is served here; on a Kafka log the nodes share
+//! the topic's partitions the way Kafka Streams instances do: the consumer group gives each
+//! partition to one node, which folds it into a journey store of its own (`crate::node`) and
+//! tells the others in the members topic (`directory`). Any node takes any call: it answers a
+//! call about a partition it serves, forwards one about a partition another node owns, and
+//! answers `UNAVAILABLE` with a retry hint while a partition has no owner or its owner is
+//! still catching up, never stale data.
 //!
 //! A forwarded call carries [`FORWARDED_HEADER`] and is never forwarded again, so that two
 //! nodes with different views of the members topic cannot bounce it between them. A client
 //! that routes itself sends [`ROUTE_HEADER`]` = self` and gets the owner's address instead of
 //! a forward (`x-rezef-owner`, and in the status's `ErrorInfo`).
 
-mod directory;
-mod reader;
+pub mod directory;
 mod relay;
 mod replicas;
 
@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rezef_events::TenantId;
 use rezef_events::partition::Partitioner;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
@@ -32,12 +31,10 @@ use rezef_events::policy::Policies;
 
 use crate::backbone::Backbone;
 use crate::convert::Check;
-use crate::routing::desk::Desk;
 use crate::{Error, Result};
 
-pub use reader::{Fresh, JourneyReader};
-pub use relay::{AlreadySent, PartitionsService};
-pub use replicas::{Running, start};
+pub use relay::{AlreadySent, ClusterRelay, PartitionsService};
+pub use replicas::{Replica, Replicas};
 
 /// Marks a call one node forwarded to another.
 pub const FORWARDED_HEADER: &str = "x-rezef-forwarded-by";
@@ -51,14 +48,8 @@ const RETRY_UNREACHABLE: Duration = Duration::from_secs(1);
 /// Longest wait for a connection to another node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where the log's partitions are served.
-#[derive(Debug, Clone)]
-pub enum Topology {
-    /// One log, one store, all here.
-    Single(Backbone),
-    /// A partitioned Kafka log shared with other nodes.
-    Cluster(Arc<Cluster>),
-}
+/// Where the log's partitions are served, as every service sees it.
+pub type Topology = Arc<Cluster>;
 
 /// Where one call goes.
 #[derive(Debug)]
@@ -67,12 +58,65 @@ pub enum Place {
     There(Peer),
 }
 
-impl Topology {
-    pub fn partitioner(&self) -> Partitioner {
-        match self {
-            Self::Single(_) => Partitioner::new(std::num::NonZeroU32::MIN),
-            Self::Cluster(cluster) => cluster.partitioner,
+/// A node of the cluster as the members topic knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub node: String,
+    pub url: String,
+}
+
+/// This node's view of the log's partitions: what it serves and who serves the rest.
+#[derive(Debug)]
+pub struct Cluster {
+    me: Member,
+    partitioner: Partitioner,
+    replicas: Replicas,
+    directory: Arc<directory::Directory>,
+    peers: Mutex<HashMap<String, Channel>>,
+    /// The largest message a forwarded call may carry.
+    max_message_bytes: usize,
+    /// The tenants' continuity rules, for checking the fields that place a call.
+    policies: Arc<Policies>,
+}
+
+impl Cluster {
+    /// A node's view before it serves anything: `directory` says who serves what elsewhere
+    /// (empty for a cluster of one).
+    pub fn new(
+        me: Member,
+        partitioner: Partitioner,
+        directory: Arc<directory::Directory>,
+        max_message_bytes: usize,
+        policies: Arc<Policies>,
+    ) -> Self {
+        Self {
+            me,
+            partitioner,
+            replicas: Replicas::default(),
+            directory,
+            peers: Mutex::default(),
+            max_message_bytes,
+            policies,
         }
+    }
+
+    /// This node.
+    pub fn me(&self) -> &Member {
+        &self.me
+    }
+
+    pub fn partitioner(&self) -> Partitioner {
+        self.partitioner
+    }
+
+    /// The partitions served here.
+    pub fn replicas(&self) -> &Replicas {
+        &self.replicas
+    }
+
+    /// Who serves which partition.
+    pub fn directory(&self) -> &directory::Directory {
+        &self.directory
     }
 
     /// A check of the fields that place a call, under the tenants' rules: a phone number in a
@@ -83,23 +127,12 @@ impl Topology {
 
     /// The tenants' continuity rules.
     pub fn policies(&self) -> Arc<Policies> {
-        match self {
-            Self::Single(backbone) => backbone.policies.clone(),
-            Self::Cluster(cluster) => cluster.policies.clone(),
-        }
+        self.policies.clone()
     }
 
     /// Whether there is more than one partition (calls are then placed per partition).
     pub fn is_partitioned(&self) -> bool {
-        self.partitioner().partitions() > 1
-    }
-
-    /// Where a call about `partition` is answered.
-    pub fn place(&self, partition: u32, metadata: &MetadataMap) -> Result<Place> {
-        match self {
-            Self::Single(backbone) => Ok(Place::Here(backbone.clone())),
-            Self::Cluster(cluster) => cluster.place(partition, metadata),
-        }
+        self.partitioner.partitions() > 1
     }
 
     /// Where to send a call whose placing fields are invalid, so that it is answered with
@@ -115,53 +148,8 @@ impl Topology {
         }
     }
 
-    /// Every other node known to own partitions, to ask when the partition is not known.
-    pub fn peers(&self) -> Vec<Peer> {
-        match self {
-            Self::Single(_) => Vec::new(),
-            Self::Cluster(cluster) => cluster.peers(),
-        }
-    }
-
-    /// The node's own partitions' backbones (`Single`: the one).
-    pub fn local(&self) -> Vec<(u32, Backbone)> {
-        match self {
-            Self::Single(backbone) => vec![(0, backbone.clone())],
-            Self::Cluster(cluster) => cluster.served(),
-        }
-    }
-}
-
-/// A node of the cluster as the members topic knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub node: String,
-    pub url: String,
-}
-
-/// Where a tenant's routing runs.
-#[derive(Debug)]
-pub enum DeskAt {
-    Here(Arc<Desk>),
-    There(Peer),
-}
-
-/// This node's view of a partitioned log: what it serves and who serves the rest.
-#[derive(Debug)]
-pub struct Cluster {
-    me: Member,
-    partitioner: Partitioner,
-    replicas: replicas::Replicas,
-    directory: Arc<directory::Directory>,
-    peers: Mutex<HashMap<String, Channel>>,
-    /// The largest message a forwarded call may carry.
-    max_message_bytes: usize,
-    /// The tenants' continuity rules, for checking the fields that place a call.
-    policies: Arc<Policies>,
-}
-
-impl Cluster {
-    fn place(&self, partition: u32, metadata: &MetadataMap) -> Result<Place> {
+    /// Where a call about `partition` is answered.
+    pub fn place(&self, partition: u32, metadata: &MetadataMap) -> Result<Place> {
         if let Some(replica) = self.replicas.get(partition) {
             let (position, target) = (replica.backbone.projection.position(), replica.ready_at);
             return if position >= target {
@@ -203,24 +191,6 @@ impl Cluster {
         Ok(Place::There(self.peer(owner, channel)))
     }
 
-    /// The desk of `tenant`'s routing: on the owner of its routing partition, which alone
-    /// writes it (docs/scale-out.md §5).
-    pub fn routing_desk(&self, tenant: &TenantId, metadata: &MetadataMap) -> Result<DeskAt> {
-        let partition = self.partitioner.routing(tenant);
-        Ok(match self.place(partition, metadata)? {
-            Place::Here(_) => match self.replicas.get(partition) {
-                Some(replica) => DeskAt::Here(replica.desk),
-                None => return Err(self.not_served_here(partition)),
-            },
-            Place::There(peer) => DeskAt::There(peer),
-        })
-    }
-
-    /// A desk of this node's, to validate a call whose tenant is not valid.
-    pub fn any_desk(&self) -> Option<Arc<Desk>> {
-        self.replicas.any().map(|replica| replica.desk)
-    }
-
     /// Where events for `partition` are appended: by its owner, caught up or not, so that
     /// partitions relaying to each other never wait on each other's catch-up.
     fn place_writer(&self, partition: u32) -> Result<Place> {
@@ -231,7 +201,7 @@ impl Cluster {
     }
 
     /// The answer to a call for a partition only its owner takes, on another node.
-    fn not_served_here(&self, partition: u32) -> Error {
+    pub fn not_served_here(&self, partition: u32) -> Error {
         let owner = self.directory.owner(partition).filter(|o| *o != self.me);
         Error::Retry {
             message: format!(
@@ -258,7 +228,8 @@ impl Cluster {
         Ok(channel)
     }
 
-    fn peers(&self) -> Vec<Peer> {
+    /// Every other node known to own partitions, to ask when the partition is not known.
+    pub fn peers(&self) -> Vec<Peer> {
         let others = self
             .directory
             .members()
@@ -281,8 +252,8 @@ impl Cluster {
         }
     }
 
-    /// Every partition served here, caught up or not.
-    fn served(&self) -> Vec<(u32, Backbone)> {
+    /// The backbones of the partitions served here, caught up or not.
+    pub fn local(&self) -> Vec<(u32, Backbone)> {
         self.replicas.all()
     }
 }

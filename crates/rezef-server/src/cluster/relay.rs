@@ -6,19 +6,20 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
-use rezef_events::{Event, Payload};
+use rezef_events::{CustomerRef, Event, JourneySnapshot, Payload, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::partitions_server::Partitions;
 use rezef_proto::cluster::v1::{
     AppendRequest, AppendResponse, ReadJourneyRequest, ReadJourneyResponse,
 };
 use rezef_store::{Relay, RelayFuture};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
-use super::reader::read_here;
 use super::{Cluster, Place, forward};
 use crate::{Error, Result};
 
@@ -26,10 +27,16 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct ClusterRelay {
     /// Weak: the cluster owns the projectors that hold this.
-    pub(super) cluster: Weak<Cluster>,
+    cluster: Weak<Cluster>,
 }
 
 impl ClusterRelay {
+    pub fn new(cluster: &Arc<Cluster>) -> Self {
+        Self {
+            cluster: Arc::downgrade(cluster),
+        }
+    }
+
     async fn send_all(&self, events: Vec<Event>) -> Result<()> {
         let cluster = self
             .cluster
@@ -156,4 +163,36 @@ impl Partitions for PartitionsService {
         let response = read_here(&self.cluster, request).instrument(span).await?;
         Ok(Response::new(response))
     }
+}
+
+/// The owner's side of `ReadJourney`.
+async fn read_here(
+    cluster: &Arc<Cluster>,
+    request: ReadJourneyRequest,
+) -> Result<ReadJourneyResponse> {
+    let tenant = TenantId::new(request.tenant_id).map_err(|e| Error::invalid("tenant_id", e))?;
+    let customer: CustomerRef = serde_json::from_slice(&request.customer)
+        .map_err(|e| Error::invalid("customer", e.to_string()))?;
+    let partition = cluster.partitioner().reference(&tenant, &customer);
+    // Caught up here (else UNAVAILABLE with a retry hint), or not served here at all.
+    let Place::Here(backbone) = cluster.place(partition, &MetadataMap::new())? else {
+        return Err(cluster.not_served_here(partition));
+    };
+    if let Some(wait_ms) = request.wait_ms {
+        let wait = Duration::from_millis(wait_ms);
+        backbone.caught_up_to(request.min_offset, wait).await?;
+    }
+    Ok(match backbone.find_journey(&tenant, &customer) {
+        Ok(journey) => ReadJourneyResponse {
+            journey: journey
+                .map(|j| JourneySnapshot::from(j).to_bytes())
+                .unwrap_or_default(),
+            moved_to_customer_id: String::new(),
+        },
+        Err(Error::Moved { customer, .. }) => ReadJourneyResponse {
+            journey: Vec::new(),
+            moved_to_customer_id: customer.to_string(),
+        },
+        Err(error) => return Err(error),
+    })
 }

@@ -31,8 +31,8 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backbone::Backbone;
 use crate::clock::{Clock, Sleep};
-use crate::cluster::{Fresh, JourneyReader};
 use crate::convert::{View, resume_to_proto, timestamp};
+use crate::reader::{Fresh, JourneyReader};
 use crate::{Error, Result};
 
 /// Where a session's messages go.

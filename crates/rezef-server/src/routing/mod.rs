@@ -13,8 +13,9 @@ mod supervisor;
 mod transfer;
 mod withdraw;
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use futures::{Stream, StreamExt};
 use rezef_events::event::{Presence, RoutingTarget};
@@ -36,8 +37,9 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{Cluster, DeskAt, Fresh, Peer, forward};
+use crate::cluster::{Peer, Place, Topology, forward};
 use crate::convert::{Check, duration};
+use crate::reader::Fresh;
 use crate::{Error, Result};
 use desk::{Desk, Effects, Outgoing};
 use known::Known;
@@ -50,16 +52,63 @@ const MAX_CALLBACK_AHEAD: std::time::Duration = std::time::Duration::from_secs(3
 /// agent sessions to it.
 #[derive(Debug, Clone)]
 pub struct RoutingService {
-    desks: Desks,
+    desks: Arc<Desks>,
 }
 
-/// Where tenants' routing runs.
-#[derive(Debug, Clone)]
-pub enum Desks {
-    /// One desk for every tenant (the embedded log).
-    Single(Arc<Desk>),
-    /// The desk of each tenant's routing partition, on the node that owns it.
-    Cluster(Arc<Cluster>),
+/// The routing desks of the partitions served here: a tenant's routing runs on the desk of
+/// its routing partition, on the node that serves it (on the embedded log, the one desk).
+/// `crate::node` adds and removes them with their partitions.
+#[derive(Debug)]
+pub struct Desks {
+    topology: Topology,
+    by_partition: RwLock<HashMap<u32, Arc<Desk>>>,
+}
+
+/// Where a tenant's routing runs.
+enum DeskAt {
+    Here(Arc<Desk>),
+    There(Peer),
+}
+
+impl Desks {
+    pub fn new(topology: Topology) -> Self {
+        Self {
+            topology,
+            by_partition: RwLock::default(),
+        }
+    }
+
+    pub fn set(&self, partition: u32, desk: Option<Arc<Desk>>) {
+        let mut desks = self.by_partition.write().unwrap_or_else(|p| p.into_inner());
+        match desk {
+            Some(desk) => desks.insert(partition, desk),
+            None => desks.remove(&partition),
+        };
+    }
+
+    fn get(&self, partition: u32) -> Option<Arc<Desk>> {
+        let desks = self.by_partition.read().unwrap_or_else(|p| p.into_inner());
+        desks.get(&partition).cloned()
+    }
+
+    /// A desk of this node's, to validate a call whose tenant is not valid.
+    fn any(&self) -> Option<Arc<Desk>> {
+        let desks = self.by_partition.read().unwrap_or_else(|p| p.into_inner());
+        desks.values().next().cloned()
+    }
+
+    /// The desk of `tenant`'s routing: on the owner of its routing partition, which alone
+    /// writes it (docs/scale-out.md §5).
+    fn place(&self, tenant: &TenantId, metadata: &MetadataMap) -> Result<DeskAt> {
+        let partition = self.topology.partitioner().routing(tenant);
+        Ok(match self.topology.place(partition, metadata)? {
+            Place::Here(_) => match self.get(partition) {
+                Some(desk) => DeskAt::Here(desk),
+                None => return Err(self.topology.not_served_here(partition)),
+            },
+            Place::There(peer) => DeskAt::There(peer),
+        })
+    }
 }
 
 /// Where one call is answered.
@@ -75,27 +124,23 @@ struct Local {
 }
 
 impl RoutingService {
-    pub fn new(desks: Desks) -> Self {
+    pub fn new(desks: Arc<Desks>) -> Self {
         Self { desks }
     }
 
     /// The desk running `tenant`'s routing: here, or on its owner. A tenant id that is not
     /// valid is validated in full by any desk here, so that every mistake is listed.
     fn place(&self, field: &str, tenant: &str, metadata: &MetadataMap) -> Result<At> {
-        let cluster = match &self.desks {
-            Desks::Single(desk) => return Ok(At::Here(Local { desk: desk.clone() })),
-            Desks::Cluster(cluster) => cluster,
-        };
         let tenant = match TenantId::new(tenant.to_owned()) {
             Ok(tenant) => tenant,
             Err(reason) => {
-                return match cluster.any_desk() {
+                return match self.desks.any() {
                     Some(desk) => Ok(At::Here(Local { desk })),
                     None => Err(Error::invalid(field, reason)),
                 };
             }
         };
-        Ok(match cluster.routing_desk(&tenant, metadata)? {
+        Ok(match self.desks.place(&tenant, metadata)? {
             DeskAt::Here(desk) => At::Here(Local { desk }),
             DeskAt::There(peer) => At::There(peer),
         })

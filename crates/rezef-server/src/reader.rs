@@ -1,4 +1,4 @@
-//! Reading a customer's journey wherever it is kept: here, on another partition this node
+//! The read service: a customer's journey wherever it is kept: in a partition this node
 //! serves, or through the owner of its partition. Routing needs it: a tenant's routing runs
 //! on one node (docs/scale-out.md §5), its customers' journeys are spread over all of them.
 //! Between nodes a journey travels as a [`JourneySnapshot`], whose layout stays decodable
@@ -13,8 +13,7 @@ use rezef_proto::cluster::v1::{ReadJourneyRequest, ReadJourneyResponse};
 use tonic::Request;
 use tonic::metadata::MetadataMap;
 
-use super::{Cluster, Place, forward};
-use crate::backbone::Backbone;
+use crate::cluster::{Cluster, Place, forward};
 use crate::{Error, Result};
 
 /// How many partitions a read follows a merged customer through.
@@ -29,16 +28,19 @@ pub struct Fresh {
     pub wait: Duration,
 }
 
-/// Where journeys are read from.
+/// Reads journeys across the partitions (weak: the cluster holds what holds the reader).
 #[derive(Debug, Clone)]
-pub enum JourneyReader {
-    /// One log: every journey is in this backbone's store.
-    Here(Backbone),
-    /// A partitioned log (weak: the cluster owns what holds the reader).
-    Cluster(Weak<Cluster>),
+pub struct JourneyReader {
+    cluster: Weak<Cluster>,
 }
 
 impl JourneyReader {
+    pub fn new(cluster: &Arc<Cluster>) -> Self {
+        Self {
+            cluster: Arc::downgrade(cluster),
+        }
+    }
+
     /// The journey of the customer a reference names, following merges across partitions;
     /// with `fresh`, once the projection has caught up (`min_offset` applies to the first
     /// partition asked, the customer's own).
@@ -48,20 +50,11 @@ impl JourneyReader {
         customer: &CustomerRef,
         mut fresh: Option<Fresh>,
     ) -> Result<Option<Journey>> {
-        let cluster = match self {
-            Self::Here(backbone) => {
-                if let Some(fresh) = fresh {
-                    backbone.caught_up_to(fresh.min_offset, fresh.wait).await?;
-                }
-                return backbone.find_journey(tenant, customer);
-            }
-            Self::Cluster(cluster) => cluster
-                .upgrade()
-                .ok_or_else(|| Error::Unavailable("the node is stopping".into()))?,
-        };
+        let cluster = (self.cluster.upgrade())
+            .ok_or_else(|| Error::Unavailable("the node is stopping".into()))?;
         let mut reference = customer.clone();
         for _ in 0..MAX_HOPS {
-            let partition = cluster.partitioner.reference(tenant, &reference);
+            let partition = cluster.partitioner().reference(tenant, &reference);
             let moved = match cluster.place(partition, &MetadataMap::new())? {
                 Place::Here(backbone) => {
                     if let Some(fresh) = fresh {
@@ -114,36 +107,4 @@ fn decode(response: ReadJourneyResponse) -> Result<Result<Option<Journey>, Custo
     JourneySnapshot::from_bytes(&response.journey)
         .map(|snapshot| Ok(Some(snapshot.into_journey())))
         .map_err(|e| Error::Unavailable(format!("a node answered an unreadable journey: {e}")))
-}
-
-/// The owner's side of `ReadJourney`.
-pub(super) async fn read_here(
-    cluster: &Arc<Cluster>,
-    request: ReadJourneyRequest,
-) -> Result<ReadJourneyResponse> {
-    let tenant = TenantId::new(request.tenant_id).map_err(|e| Error::invalid("tenant_id", e))?;
-    let customer: CustomerRef = serde_json::from_slice(&request.customer)
-        .map_err(|e| Error::invalid("customer", e.to_string()))?;
-    let partition = cluster.partitioner.reference(&tenant, &customer);
-    // Caught up here (else UNAVAILABLE with a retry hint), or not served here at all.
-    let Place::Here(backbone) = cluster.place(partition, &MetadataMap::new())? else {
-        return Err(cluster.not_served_here(partition));
-    };
-    if let Some(wait_ms) = request.wait_ms {
-        let wait = Duration::from_millis(wait_ms);
-        backbone.caught_up_to(request.min_offset, wait).await?;
-    }
-    Ok(match backbone.find_journey(&tenant, &customer) {
-        Ok(journey) => ReadJourneyResponse {
-            journey: journey
-                .map(|j| JourneySnapshot::from(j).to_bytes())
-                .unwrap_or_default(),
-            moved_to_customer_id: String::new(),
-        },
-        Err(Error::Moved { customer, .. }) => ReadJourneyResponse {
-            journey: Vec::new(),
-            moved_to_customer_id: customer.to_string(),
-        },
-        Err(error) => return Err(error),
-    })
 }
