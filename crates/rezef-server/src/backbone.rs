@@ -5,13 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rezef_events::event::SCHEMA_VERSION;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
-use rezef_events::{
-    Channel, ChannelIdentity, CustomerId, CustomerRef, Event, EventId, Journey, Payload, TenantId,
-    Timestamp,
-};
+use rezef_events::{ChannelIdentity, CustomerId, CustomerRef, Event, Journey, TenantId};
 use rezef_log::Log;
 use rezef_proto::v1;
 use rezef_store::{JourneyStore, ProjectionWatch};
@@ -163,37 +159,16 @@ impl Backbone {
         })
     }
 
-    /// An event the server makes itself, about `customer`, happening now.
-    pub fn own_event(
-        tenant: &TenantId,
-        customer: &CustomerId,
-        channel: Option<Channel>,
-        source: &str,
-        payload: Payload,
-    ) -> Event {
-        let id = format!("rezef-{}", uuid::Uuid::now_v7());
-        Event {
-            event_id: EventId::new(id).expect("a uuid is a valid id"),
-            tenant_id: tenant.clone(),
-            occurred_at: Timestamp::now(),
-            source: source.to_owned(),
-            schema_version: SCHEMA_VERSION,
-            customer: Some(CustomerRef::Id(customer.clone())),
-            conversation_id: None,
-            interaction_id: None,
-            channel,
-            forward: None,
-            payload,
+    /// Appends events the server made itself (`OwnEvent`) as one batch, each validated as
+    /// an adapter's event is first; the offset of the first.
+    pub async fn append(&self, events: &[Event]) -> Result<u64> {
+        for event in events {
+            event.validate().map_err(Error::InvalidArgument)?;
         }
-    }
-
-    /// Appends one event the server makes itself (a token, a link, a merge); its offset.
-    pub async fn append(&self, event: &Event) -> Result<u64> {
-        let appended = self
-            .log
-            .append(vec![Bytes::from(rezef_record::encode(event))])
-            .await?;
-        Ok(appended.first_offset)
+        let records = (events.iter())
+            .map(|event| Bytes::from(rezef_record::encode(event)))
+            .collect();
+        Ok(self.log.append(records).await?.first_offset)
     }
 
     /// Waits, at most `wait`, until everything logged so far is projected, so that checks
@@ -265,6 +240,12 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::own_event::OwnEvent;
+    use rezef_events::event::Presence;
+    use rezef_events::{AgentId, Payload};
+    use rezef_log::{EmbeddedLog, EmbeddedLogConfig};
+    use rezef_store::{CachedStore, MemoryStore, ProjectionConfig, Projector};
+    use std::num::NonZeroU32;
 
     #[test]
     fn grpc_timeouts_parse() {
@@ -274,5 +255,54 @@ mod tests {
         assert_eq!(parse_grpc_timeout("x"), None);
         assert_eq!(parse_grpc_timeout(""), None);
         assert_eq!(parse_grpc_timeout("5Q"), None);
+    }
+
+    fn backbone(log: Arc<dyn Log>) -> Backbone {
+        let below = Arc::new(MemoryStore::new());
+        let store = CachedStore::new(below, ProjectionConfig::default()).expect("store");
+        let store = Arc::new(store);
+        let projector = Projector::new(log.clone(), store.clone()).expect("projector");
+        Backbone {
+            log,
+            store,
+            projection: projector.watch(),
+            limits: Limits::default(),
+            policies: Arc::default(),
+            reveal_keys: Arc::default(),
+            closing: tokio::sync::watch::channel(false).1,
+            partition: (Partitioner::new(NonZeroU32::MIN), 0),
+        }
+    }
+
+    fn presence(source: &str) -> Event {
+        let tenant = TenantId::new("acme").expect("tenant");
+        let payload = Payload::AgentPresenceChanged {
+            agent_id: AgentId::new("a-1").expect("agent"),
+            presence: Presence::Available,
+            custom_status: String::new(),
+        };
+        OwnEvent::new(&tenant, source, payload).build()
+    }
+
+    #[tokio::test]
+    async fn the_server_s_own_events_are_validated_and_a_bad_one_appends_nothing() {
+        // Given a backbone over an empty log
+        let dir = tempfile::tempdir().expect("dir");
+        let log: Arc<dyn Log> = EmbeddedLog::open(EmbeddedLogConfig::new(dir.path())).expect("log");
+        let backbone = backbone(log.clone());
+
+        // When a batch holds an event without a source
+        let refused = backbone
+            .append(&[presence("rezef.routing"), presence("")])
+            .await;
+
+        // Then the batch is refused naming the field, and the log is still empty
+        let Err(Error::InvalidArgument(violations)) = refused else {
+            panic!("expected INVALID_ARGUMENT, got {refused:?}");
+        };
+        assert_eq!(violations[0].field, "source");
+        assert_eq!(log.end_offset(), 0);
+        let appended = backbone.append(&[presence("rezef.routing")]).await;
+        assert_eq!(appended.expect("a valid event"), 0);
     }
 }

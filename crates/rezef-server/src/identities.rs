@@ -18,6 +18,7 @@ use crate::backbone::Backbone;
 use crate::cluster::{FORWARDED_HEADER, Peer, Place, Topology, answer, forward};
 use crate::convert::{Check, linked_identity_to_proto};
 use crate::find::{self, Search};
+use crate::own_event::OwnEvent;
 use crate::{Error, Result};
 
 /// The service: places each call on the node serving its customer's partition.
@@ -228,20 +229,17 @@ impl Local {
                 (LinkOutcome::Merged, Some(owner))
             }
         };
-        let event = Backbone::own_event(
-            &tenant,
-            &journey.customer_id,
-            Some(channel),
-            &request.source,
-            Payload::CustomerIdentified {
-                method,
-                assurance,
-                identities: vec![identity],
-                expires_at,
-            },
-        );
-        event.validate().map_err(Error::InvalidArgument)?;
-        let offset = self.backbone.append(&event).await?;
+        let payload = Payload::CustomerIdentified {
+            method,
+            assurance,
+            identities: vec![identity],
+            expires_at,
+        };
+        let event = OwnEvent::new(&tenant, &request.source, payload)
+            .about(&journey.customer_id)
+            .on(channel)
+            .build();
+        let offset = self.backbone.append(&[event]).await?;
         info!(%tenant, customer = %journey.customer_id, ?outcome, offset, "identity linked");
         Ok(LinkIdentityResponse {
             outcome: outcome as i32,
@@ -286,19 +284,15 @@ impl Local {
                 kept.customer_id
             )));
         }
-        let event = Backbone::own_event(
-            &tenant,
-            &kept.customer_id,
-            None,
-            "rezef.identities",
-            Payload::CustomersMerged {
-                absorbed: taken.clone(),
-                reason: request.reason,
-                requested_by: request.requested_by,
-            },
-        );
-        event.validate().map_err(Error::InvalidArgument)?;
-        let offset = self.backbone.append(&event).await?;
+        let payload = Payload::CustomersMerged {
+            absorbed: taken.clone(),
+            reason: request.reason,
+            requested_by: request.requested_by,
+        };
+        let event = OwnEvent::new(&tenant, "rezef.identities", payload)
+            .about(&kept.customer_id)
+            .build();
+        let offset = self.backbone.append(&[event]).await?;
         info!(%tenant, survivor = %kept.customer_id, absorbed = %taken, offset, "merge requested");
         Ok(MergeCustomersResponse { offset })
     }
@@ -328,19 +322,15 @@ impl Local {
                 journey.customer_id
             )));
         }
-        let event = Backbone::own_event(
-            &tenant,
-            &journey.customer_id,
-            None,
-            "rezef.identities",
-            Payload::CustomersUnmerged {
-                absorbed,
-                reason: request.reason,
-                requested_by: request.requested_by,
-            },
-        );
-        event.validate().map_err(Error::InvalidArgument)?;
-        let offset = self.backbone.append(&event).await?;
+        let payload = Payload::CustomersUnmerged {
+            absorbed,
+            reason: request.reason,
+            requested_by: request.requested_by,
+        };
+        let event = OwnEvent::new(&tenant, "rezef.identities", payload)
+            .about(&journey.customer_id)
+            .build();
+        let offset = self.backbone.append(&[event]).await?;
         Ok(UnmergeCustomersResponse { offset })
     }
 }

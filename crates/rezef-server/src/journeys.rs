@@ -29,6 +29,7 @@ use crate::cluster::{FORWARDED_HEADER, Place, Topology, forward};
 use crate::convert::{
     Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
 };
+use crate::own_event::OwnEvent;
 use crate::{Error, Result};
 
 /// The longest a continuation token may be valid.
@@ -191,22 +192,19 @@ impl Local {
         };
         let token = self.free_token(&tenant, &journey.customer_id)?;
         let ttl = ttl.unwrap_or(self.backbone.policy(&tenant).token_ttl);
-        let mut event = Backbone::own_event(
-            &tenant,
-            &journey.customer_id,
-            Some(channel),
-            "rezef.journeys",
-            Payload::ContinuationTokenIssued {
-                token: token.clone(),
-                expires_at: Timestamp::now().plus(ttl),
-            },
-        );
-        let expires_at = event.occurred_at.plus(ttl);
-        if let Payload::ContinuationTokenIssued { expires_at: at, .. } = &mut event.payload {
-            *at = expires_at;
-        }
-        event.conversation_id = Some(conversation.clone());
-        let offset = self.backbone.append(&event).await?;
+        let now = Timestamp::now();
+        let expires_at = now.plus(ttl);
+        let payload = Payload::ContinuationTokenIssued {
+            token: token.clone(),
+            expires_at,
+        };
+        let event = OwnEvent::new(&tenant, "rezef.journeys", payload)
+            .about(&journey.customer_id)
+            .on(channel)
+            .in_conversation(conversation.clone())
+            .at(now)
+            .build();
+        let offset = self.backbone.append(&[event]).await?;
         Ok(IssueContinuationTokenResponse {
             token,
             conversation_id: conversation.to_string(),

@@ -29,6 +29,7 @@ mod ingest;
 mod journeys;
 mod log;
 mod node;
+mod own_event;
 mod projection;
 mod reader;
 mod routing;

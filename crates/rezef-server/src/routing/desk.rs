@@ -32,6 +32,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use crate::backbone::Backbone;
 use crate::clock::{Clock, Sleep};
 use crate::convert::{View, resume_to_proto, timestamp};
+use crate::own_event::OwnEvent;
 use crate::reader::{Fresh, JourneyReader};
 use crate::{Error, Result};
 
@@ -316,12 +317,7 @@ impl Desk {
         let first = if effects.events.is_empty() {
             None
         } else {
-            let payloads = effects
-                .events
-                .iter()
-                .map(|e| bytes::Bytes::from(rezef_record::encode(e)))
-                .collect();
-            Some(self.backbone.log.append(payloads).await?.first_offset)
+            Some(self.backbone.append(&effects.events).await?)
         };
         if effects.messages.is_empty() {
             return Ok(first);
@@ -562,10 +558,12 @@ impl Tenant {
         payload: Payload,
         now: Timestamp,
     ) -> Event {
-        let mut event = Backbone::own_event(tenant, customer, Some(channel), SOURCE, payload);
-        event.interaction_id = Some(contact.clone());
-        event.occurred_at = now;
-        event
+        OwnEvent::new(tenant, SOURCE, payload)
+            .about(customer)
+            .on(channel)
+            .of_contact(contact.clone())
+            .at(now)
+            .build()
     }
 
     /// An agent's presence as an event at `now` (agent events concern no customer).
@@ -576,16 +574,12 @@ impl Tenant {
         why: &str,
         now: Timestamp,
     ) -> Event {
-        let placeholder = CustomerId::new("agent").expect("a valid id");
         let payload = Payload::AgentPresenceChanged {
             agent_id: agent.clone(),
             presence,
             custom_status: why.to_owned(),
         };
-        let mut event = Backbone::own_event(tenant, &placeholder, None, SOURCE, payload);
-        event.customer = None;
-        event.occurred_at = now;
-        event
+        OwnEvent::new(tenant, SOURCE, payload).at(now).build()
     }
 
     /// Offers just made: a `ContactOffered` event and a message for each.

@@ -39,6 +39,7 @@ use tracing::{Instrument, debug, info, info_span};
 use crate::backbone::Backbone;
 use crate::cluster::{Peer, Place, Topology, forward};
 use crate::convert::{Check, duration};
+use crate::own_event::OwnEvent;
 use crate::reader::Fresh;
 use crate::{Error, Result};
 use desk::{Desk, Effects, Outgoing};
@@ -387,19 +388,12 @@ impl Local {
             )
         })?;
         let version = routing.version;
-        let mut event = Backbone::own_event(
-            &tenant,
-            &rezef_events::CustomerId::new("routing").expect("a valid id"),
-            None,
-            "rezef.routing",
-            Payload::RoutingConfigChanged {
-                version,
-                config: request.config,
-            },
-        );
-        event.customer = None;
-        event.validate().map_err(Error::InvalidArgument)?;
-        let offset = self.backbone().append(&event).await?;
+        let payload = Payload::RoutingConfigChanged {
+            version,
+            config: request.config,
+        };
+        let event = OwnEvent::new(&tenant, "rezef.routing", payload).build();
+        let offset = self.backbone().append(&[event]).await?;
         self.desk.configure(&tenant, routing);
         info!(%tenant, version, offset, "routing configuration replaced");
         Ok(SetRoutingConfigResponse { version, offset })
