@@ -252,3 +252,84 @@ impl Journey {
             .or(self.last_event_offset)
     }
 }
+
+/// How many journeys a walk along merge pointers reads at most (the projector never makes a
+/// chain that long): more means a cycle in corrupt state.
+pub const MAX_MERGE_DEPTH: usize = 64;
+
+/// What one step of a walk along merge pointers found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Hop<T> {
+    /// The customer was merged into this one: the walk goes on there.
+    MergedInto(CustomerId),
+    /// The walk ends with this.
+    End(T),
+}
+
+/// Follows the merge pointers from `customer` to the journey that holds it: `hop` reads one
+/// customer's record and says where it was merged into, or what the walk ends with. `None`
+/// when [`MAX_MERGE_DEPTH`] records all pointed on.
+pub fn walk<T, E>(
+    customer: &CustomerId,
+    mut hop: impl FnMut(CustomerId) -> Result<Hop<T>, E>,
+) -> Result<Option<T>, E> {
+    let mut current = customer.clone();
+    for _ in 0..MAX_MERGE_DEPTH {
+        match hop(current)? {
+            Hop::MergedInto(next) => current = next,
+            Hop::End(found) => return Ok(Some(found)),
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn id(name: &str) -> CustomerId {
+        CustomerId::new(name).expect("id")
+    }
+
+    /// A walk over `pointers` (customer → where it was merged into) ending at a root.
+    fn root_in(pointers: &HashMap<CustomerId, CustomerId>, from: &str) -> Option<CustomerId> {
+        let hop = |current: CustomerId| {
+            Ok::<_, ()>(match pointers.get(&current) {
+                Some(next) => Hop::MergedInto(next.clone()),
+                None => Hop::End(current),
+            })
+        };
+        walk(&id(from), hop).expect("no error")
+    }
+
+    #[test]
+    fn given_a_chain_of_merges_when_walked_then_it_ends_at_the_survivor() {
+        let pointers = HashMap::from([(id("a"), id("b")), (id("b"), id("c"))]);
+        assert_eq!(root_in(&pointers, "a"), Some(id("c")));
+        assert_eq!(root_in(&pointers, "c"), Some(id("c")));
+    }
+
+    #[test]
+    fn given_a_cycle_when_walked_then_it_stops_after_the_limit() {
+        let pointers = HashMap::from([(id("a"), id("b")), (id("b"), id("a"))]);
+        assert_eq!(root_in(&pointers, "a"), None);
+    }
+
+    #[test]
+    fn given_the_longest_chain_allowed_when_walked_then_it_is_followed() {
+        let names: Vec<String> = (0..MAX_MERGE_DEPTH).map(|n| format!("c{n}")).collect();
+        let pointers: HashMap<_, _> = (names.windows(2))
+            .map(|pair| (id(&pair[0]), id(&pair[1])))
+            .collect();
+        let last = names.last().expect("names");
+        assert_eq!(root_in(&pointers, "c0"), Some(id(last)));
+    }
+
+    #[test]
+    fn given_a_failing_read_when_walked_then_the_error_is_given() {
+        let failed = walk(&id("a"), |_| Err::<Hop<()>, _>("unreadable"));
+        assert_eq!(failed, Err("unreadable"));
+    }
+}

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span, warn};
 
 use crate::backbone::Backbone;
-use crate::cluster::{Place, Topology, forward};
+use crate::cluster::{Place, Topology, forward_stream};
 use crate::convert::{Check, event_to_proto};
 use crate::{Error, Result};
 
@@ -210,8 +210,7 @@ impl Audit for AuditService {
         let backbone = match place {
             Place::Here(backbone) => backbone,
             Place::There(peer) => {
-                let response = forward!(peer, AuditClient, replay_history, request)?;
-                return Ok(Response::new(Box::pin(response.into_inner())));
+                return forward_stream!(peer, AuditClient, replay_history, request);
             }
         };
         let local = Local {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rezef_events::merge::{self, Hop};
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
-use rezef_events::{ChannelIdentity, CustomerId, CustomerRef, Event, Journey, TenantId};
+use rezef_events::{ChannelIdentity, CustomerId, CustomerRef, Event, Journey, TenantId, Timestamp};
 use rezef_log::Log;
 use rezef_proto::v1;
 use rezef_store::{JourneyStore, ProjectionWatch};
@@ -30,9 +31,6 @@ pub struct Backbone {
     /// The log's partitions, and the one this backbone serves (the embedded log has one).
     pub partition: (Partitioner, u32),
 }
-
-/// How many merge pointers a read follows (the projector never makes more).
-const MAX_MERGE_DEPTH: usize = 64;
 
 impl Backbone {
     /// Whether the server has begun to shut down.
@@ -121,31 +119,43 @@ impl Backbone {
     /// The journey holding `customer`: its own, or the one it was merged into;
     /// [`Error::Moved`] when that is kept on another partition.
     pub fn journey_of(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
-        let mut id = customer.clone();
-        for _ in 0..MAX_MERGE_DEPTH {
-            match self.store.journey(tenant, &id)? {
-                Some(Journey {
-                    merged_into: Some(next),
-                    ..
-                }) => id = next,
-                None => {
-                    let (partitioner, here) = self.partition;
-                    let partition = partitioner.customer(tenant, &id);
-                    if partition == here {
-                        return Ok(None);
-                    }
-                    return Err(Error::Moved {
-                        customer: id,
-                        partition,
-                    });
+        let found = merge::walk(customer, |id| match self.store.journey(tenant, &id)? {
+            Some(Journey {
+                merged_into: Some(next),
+                ..
+            }) => Ok(Hop::MergedInto(next)),
+            Some(journey) => Ok(Hop::End(Some(journey))),
+            None => {
+                let (partitioner, here) = self.partition;
+                let partition = partitioner.customer(tenant, &id);
+                if partition == here {
+                    return Ok(Hop::End(None));
                 }
-                found => return Ok(found),
+                Err(Error::Moved {
+                    customer: id,
+                    partition,
+                })
             }
-        }
-        Err(Error::Store(rezef_store::Error::MergeCycle {
-            tenant: tenant.clone(),
-            customer: customer.clone(),
-        }))
+        })?;
+        found.ok_or_else(|| {
+            Error::Store(rezef_store::Error::MergeCycle {
+                tenant: tenant.clone(),
+                customer: customer.clone(),
+            })
+        })
+    }
+
+    /// The customer a continuation token leads to, if it is issued and still holds at `at`.
+    pub fn token_holder(
+        &self,
+        tenant: &TenantId,
+        token: &str,
+        at: Timestamp,
+    ) -> Result<Option<CustomerId>> {
+        let grant = self.store.token(tenant, token)?;
+        Ok(grant
+            .filter(|grant| grant.holds_at(at))
+            .map(|grant| grant.customer))
     }
 
     /// The journey of the customer a reference names, or `NOT_FOUND`.

@@ -348,8 +348,9 @@ impl Identities for IdentitiesService {
             identity_field(check, "identity", identity).map(CustomerRef::Identity)
         })?;
         answer!(
+            span,
             place,
-            |backbone| Local { backbone }.resolve(request).instrument(span),
+            |backbone| Local { backbone }.resolve(request),
             IdentitiesClient,
             resolve_customer,
             request
@@ -369,8 +370,9 @@ impl Identities for IdentitiesService {
             &message.customer_id,
         )?;
         answer!(
+            span,
             place,
-            |backbone| Local { backbone }.link(request).instrument(span),
+            |backbone| Local { backbone }.link(request),
             IdentitiesClient,
             link_identity,
             request
@@ -388,8 +390,9 @@ impl Identities for IdentitiesService {
         let (tenant, survivor) = (&message.tenant_id, &message.survivor_customer_id);
         let place = self.by_id(&request, tenant, "survivor_customer_id", survivor)?;
         answer!(
+            span,
             place,
-            |backbone| Local { backbone }.merge(request).instrument(span),
+            |backbone| Local { backbone }.merge(request),
             IdentitiesClient,
             merge_customers,
             request
@@ -409,8 +412,9 @@ impl Identities for IdentitiesService {
             &message.customer_id,
         )?;
         answer!(
+            span,
             place,
-            |backbone| Local { backbone }.unmerge(request).instrument(span),
+            |backbone| Local { backbone }.unmerge(request),
             IdentitiesClient,
             unmerge_customers,
             request

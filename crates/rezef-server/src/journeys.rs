@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, Span, debug, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{FORWARDED_HEADER, Place, Topology, forward};
+use crate::cluster::{FORWARDED_HEADER, Place, Topology, forward, forward_stream};
 use crate::convert::{
     Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
 };
@@ -108,12 +108,12 @@ impl Local {
         // A valid token names its customer even when the channel shows an identity nobody
         // owns.
         let now = Timestamp::now();
-        let grant = match &token {
-            Some(token) => self.backbone.store.token(&tenant, token)?,
+        let holder = match &token {
+            Some(token) => self.backbone.token_holder(&tenant, token, now)?,
             None => None,
         };
-        let by_token = match grant.filter(|grant| grant.holds_at(now)) {
-            Some(grant) => self.backbone.journey_of(&tenant, &grant.customer)?,
+        let by_token = match holder {
+            Some(customer) => self.backbone.journey_of(&tenant, &customer)?,
             None => None,
         };
         let journey = match by_token {
@@ -226,8 +226,7 @@ impl Local {
                 continue;
             }
             tries += 1;
-            let taken = self.backbone.store.token(tenant, &token)?;
-            if !taken.is_some_and(|grant| grant.holds_at(now)) {
+            if self.backbone.token_holder(tenant, &token, now)?.is_none() {
                 return Ok(token);
             }
         }
@@ -512,10 +511,7 @@ impl Journeys for JourneysService {
                 let stream = self.local(backbone).watch_journey(request.into_inner())?;
                 Ok(Response::new(stream))
             }
-            Place::There(peer) => {
-                let response = forward!(peer, JourneysClient, watch_journey, request)?;
-                Ok(Response::new(Box::pin(response.into_inner())))
-            }
+            Place::There(peer) => forward_stream!(peer, JourneysClient, watch_journey, request),
         }
     }
 

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use rezef_events::merge::MAX_MERGE_DEPTH;
 use rezef_events::{CustomerId, CustomerRef, Journey, JourneySnapshot, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::{ReadJourneyRequest, ReadJourneyResponse};
@@ -15,9 +16,6 @@ use tonic::metadata::MetadataMap;
 
 use crate::cluster::{Cluster, Place, forward};
 use crate::{Error, Result};
-
-/// How many partitions a read follows a merged customer through.
-const MAX_HOPS: usize = 8;
 
 /// Read-your-writes for a read: the projection of the journey's partition must first have
 /// applied everything logged in it when the read arrives, and the record at `min_offset`
@@ -53,7 +51,9 @@ impl JourneyReader {
         let cluster = (self.cluster.upgrade())
             .ok_or_else(|| Error::Unavailable("the node is stopping".into()))?;
         let mut reference = customer.clone();
-        for _ in 0..MAX_HOPS {
+        // Each partition walks its own merge pointers (`Backbone::journey_of`); a chain that
+        // crosses partitions is bounded by the same count.
+        for _ in 0..MAX_MERGE_DEPTH {
             let partition = cluster.partitioner().reference(tenant, &reference);
             let moved = match cluster.place(partition, &MetadataMap::new())? {
                 Place::Here(backbone) => {
@@ -89,7 +89,7 @@ impl JourneyReader {
             }
         }
         Err(Error::Unavailable(format!(
-            "the journey of {customer:?} moved more than {MAX_HOPS} times; retry"
+            "the journey of {customer:?} moved more than {MAX_MERGE_DEPTH} times; retry"
         )))
     }
 }

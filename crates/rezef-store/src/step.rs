@@ -13,6 +13,7 @@ use rezef_events::agent::AgentState;
 use rezef_events::fold::{self, Context, continuation_token, customer_id_for};
 use rezef_events::handover::Handover;
 use rezef_events::journey::{MergeCause, MergeRecord};
+use rezef_events::merge::{self, Hop};
 use rezef_events::policy::Policies;
 use rezef_events::resolution::{self, Directory, Resolution};
 use rezef_events::routed;
@@ -30,9 +31,6 @@ use crate::read_ahead::Decoded;
 use crate::store::{ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::workspace::Workspace;
 use crate::{Error, Result};
-
-/// How many merge pointers a lookup follows before calling the store corrupt.
-const MAX_MERGE_DEPTH: usize = 64;
 
 /// One projection step: journeys folded in place, indexes gathered for one commit. Customers
 /// merged into another keep a record that points there; an event about them is applied to
@@ -673,15 +671,16 @@ impl Folding<'_, '_> {
 
     /// Follows merge pointers from `customer` to the journey that holds it.
     fn root(&mut self, tenant: &TenantId, customer: &CustomerId) -> Result<CustomerId> {
-        let mut current = customer.clone();
-        for _ in 0..MAX_MERGE_DEPTH {
+        let root = merge::walk(customer, |current| -> Result<_> {
             // Read, not changed: not announced.
-            match (self.ws.journey(tenant, &current)?).and_then(|j| j.merged_into.clone()) {
-                Some(next) => current = next,
-                None => return Ok(current),
-            }
-        }
-        Err(Error::MergeCycle {
+            Ok(
+                match (self.ws.journey(tenant, &current)?).and_then(|j| j.merged_into.clone()) {
+                    Some(next) => Hop::MergedInto(next),
+                    None => Hop::End(current),
+                },
+            )
+        })?;
+        root.ok_or_else(|| Error::MergeCycle {
             tenant: tenant.clone(),
             customer: customer.clone(),
         })

@@ -51,10 +51,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Where the log's partitions are served, as every service sees it.
 pub type Topology = Arc<Cluster>;
 
-/// Where one call goes.
+/// Where one call goes: answered here, with what the partition (or the routing desk) here
+/// answers it with, or forwarded to the node that serves it.
 #[derive(Debug)]
-pub enum Place {
-    Here(Backbone),
+pub enum Place<H = Backbone> {
+    Here(H),
     There(Peer),
 }
 
@@ -329,16 +330,34 @@ macro_rules! forward {
 }
 pub(crate) use forward;
 
-/// Answers a placed call: here, with `$local` made of the partition's backbone (a future of
-/// the response message), or by forwarding it with `$client::$method`.
+/// Answers a unary call in `$span`: placed by `$place`, then here with `$local` made of what
+/// answers it here (a future of the response message), or by forwarding it with
+/// `$client::$method`.
 macro_rules! answer {
-    ($place:expr, |$backbone:ident| $local:expr, $client:ident, $method:ident, $request:expr) => {
-        match $place {
-            $crate::cluster::Place::Here($backbone) => Ok(tonic::Response::new($local.await?)),
-            $crate::cluster::Place::There(peer) => {
-                $crate::cluster::forward!(peer, $client, $method, $request)
-            }
-        }
+    ($span:expr, $place:expr, |$here:ident| $local:expr, $client:ident, $method:ident, $request:expr) => {
+        tracing::Instrument::instrument(
+            async {
+                match $place {
+                    $crate::cluster::Place::Here($here) => {
+                        Ok::<_, tonic::Status>(tonic::Response::new($local.await?))
+                    }
+                    $crate::cluster::Place::There(peer) => {
+                        $crate::cluster::forward!(peer, $client, $method, $request)
+                    }
+                }
+            },
+            $span,
+        )
+        .await
     };
 }
 pub(crate) use answer;
+
+/// Forwards a streaming call with `$client::$method` and answers with the owner's stream.
+macro_rules! forward_stream {
+    ($peer:expr, $client:ident, $method:ident, $request:expr) => {{
+        let response = $crate::cluster::forward!($peer, $client, $method, $request)?;
+        Ok(tonic::Response::new(Box::pin(response.into_inner())))
+    }};
+}
+pub(crate) use forward_stream;

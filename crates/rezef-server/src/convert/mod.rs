@@ -14,6 +14,7 @@ pub(crate) fn presence_to_proto(presence: Presence) -> i32 {
 }
 
 mod journey;
+pub mod routing;
 
 pub use journey::{
     MASK, View, conversation_to_proto, journey_to_proto, linked_identity_to_proto, resume_to_proto,

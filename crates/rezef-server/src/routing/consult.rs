@@ -11,7 +11,8 @@ use rezef_proto::v1::agent_session_event as out;
 use rezef_proto::v1::agent_session_request::{Consult, EndConsult};
 use rezef_routing::Offer;
 
-use super::desk::{Effects, Outgoing, Tenant};
+use super::desk::{Effects, Outgoing};
+use super::tenant::Tenant;
 use super::transfer::Asked;
 use crate::convert::Check;
 use crate::{Error, Result};

@@ -12,8 +12,9 @@ use rezef_proto::v1::{
 };
 
 use super::Local;
-use super::desk::{Effects, Outgoing, Tenant};
+use super::desk::{Effects, Outgoing};
 use super::profile;
+use super::tenant::Tenant;
 use crate::Result;
 use crate::convert::{Check, ProtoEnum, presence_to_proto};
 

@@ -11,7 +11,8 @@ use rezef_proto::v1::agent_session_event as out;
 use rezef_proto::v1::agent_session_request::Transfer;
 use rezef_routing::{Offer, TransferTarget};
 
-use super::desk::{Effects, Outgoing, Tenant};
+use super::desk::{Effects, Outgoing};
+use super::tenant::Tenant;
 use crate::convert::Check;
 use crate::{Error, Result};
 

@@ -30,7 +30,8 @@ use rezef_routing::Withdrawn;
 use tracing::{debug, warn};
 
 use super::Local;
-use super::desk::{Desk, Effects, Outgoing, Tenant};
+use super::desk::{Desk, Effects, Outgoing};
+use super::tenant::Tenant;
 use crate::convert::Check;
 use crate::{Error, Result};
 
