@@ -321,17 +321,6 @@ impl ServerConfig {
         self.data_dir.join("store")
     }
 
-    /// How the events topic is created.
-    pub fn topic_settings(&self) -> rezef_log::kafka::TopicSettings {
-        let kafka = &self.log.kafka;
-        let partitions = i32::try_from(kafka.partitions).unwrap_or(i32::MAX);
-        let mut settings = rezef_log::kafka::TopicSettings::new(partitions, kafka.replication);
-        settings.retention = u64::try_from(kafka.retention_ms)
-            .ok()
-            .map(std::time::Duration::from_millis);
-        settings
-    }
-
     /// The journey store of one partition of a Kafka log.
     pub fn partition_store_dir(&self, partition: u32) -> PathBuf {
         self.store_dir().join(format!("p{partition}"))

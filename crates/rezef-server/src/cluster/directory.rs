@@ -13,6 +13,10 @@
 //! session timeout is presumed dead, and the others start a rebalance to evict it (see
 //! `crate::node`) on brokers that do not expire sessions by themselves.
 
+// Without the `kafka` feature there is no members topic: the directory stays empty and what
+// reads and writes the topic goes unused.
+#![cfg_attr(not(feature = "kafka"), allow(dead_code))]
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 

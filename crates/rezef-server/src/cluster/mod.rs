@@ -33,7 +33,9 @@ use crate::backbone::Backbone;
 use crate::convert::Check;
 use crate::{Error, Result};
 
-pub use relay::{AlreadySent, ClusterRelay, PartitionsService};
+#[cfg(feature = "kafka")]
+pub use relay::AlreadySent;
+pub use relay::{ClusterRelay, PartitionsService};
 pub use replicas::{Replica, Replicas};
 
 /// Marks a call one node forwarded to another.
@@ -102,6 +104,7 @@ impl Cluster {
     }
 
     /// This node.
+    #[cfg(feature = "kafka")]
     pub fn me(&self) -> &Member {
         &self.me
     }
@@ -116,6 +119,7 @@ impl Cluster {
     }
 
     /// Who serves which partition.
+    #[cfg(feature = "kafka")]
     pub fn directory(&self) -> &directory::Directory {
         &self.directory
     }

@@ -77,11 +77,13 @@ impl Relay for ClusterRelay {
     }
 }
 
+#[cfg(feature = "kafka")]
 /// For a rebuild: what the fold sends elsewhere was sent when the events were first folded
 /// (a projector sends before it commits), so it is not sent again.
 #[derive(Debug)]
 pub struct AlreadySent;
 
+#[cfg(feature = "kafka")]
 impl Relay for AlreadySent {
     fn send(&self, _events: Vec<Event>) -> RelayFuture<'_> {
         Box::pin(async { Ok(()) })

@@ -37,6 +37,7 @@ impl Replicas {
     }
 
     /// Whether a partition served here has not caught up yet.
+    #[cfg(feature = "kafka")]
     pub fn catching_up(&self) -> bool {
         let served = self.served.read().unwrap_or_else(|p| p.into_inner());
         (served.values()).any(|r| r.backbone.projection.position() < r.ready_at)

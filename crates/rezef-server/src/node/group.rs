@@ -25,8 +25,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 use super::{Folding, Node, Running, Settings, cluster, projector};
 use crate::cluster::directory::{Announcement, Directory, announce};
 use crate::cluster::{Member, Topology};
+use crate::log::kafka;
 use crate::routing::Desks;
-use crate::{Error, Result, log, projection};
+use crate::{Error, Result, projection};
 
 /// Attempts at opening a partition's store while its previous owner here lets go of it.
 const OPEN_ATTEMPTS: u32 = 50;
@@ -43,9 +44,9 @@ type Opened = (Arc<dyn Log>, Projector);
 pub async fn start(settings: Settings) -> Result<(Topology, Arc<Desks>, Running)> {
     let config = &settings.config;
     let kafka_settings = &config.log.kafka;
-    let mut kafka = log::kafka_config(config);
+    let mut kafka = kafka::config(config);
     kafka.client_id = config.node_id();
-    let partitions = log::topic_partitions(config, &kafka).await?;
+    let partitions = kafka::topic_partitions(config, &kafka).await?;
 
     let mut members_config = kafka.clone();
     members_config.topic = format!("{}.members", kafka_settings.topic);
@@ -407,7 +408,7 @@ async fn fold(
     kafka: &KafkaConfig,
     partition: u32,
 ) -> Result<(Arc<dyn Log>, Arc<CachedStore>, Projector)> {
-    let log = log::kafka_partition(kafka, partition).await?;
+    let log = kafka::partition(kafka, partition).await?;
     let store = open_store(settings, partition).await?;
     // A standby relays too: what it sends is what the owner sends, under the same ids, so a
     // copy is a duplicate; and nothing is lost when the owner died before sending.

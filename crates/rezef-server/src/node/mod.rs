@@ -5,6 +5,7 @@
 //! a [`Backbone`] the services answer from, and the routing desk of the tenants whose
 //! routing partition it is.
 
+#[cfg(feature = "kafka")]
 mod group;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub enum Assignment {
         store: Arc<CachedStore>,
     },
     /// A Kafka topic's, as the consumer group assigns them once the node has joined.
+    #[cfg(feature = "kafka")]
     Group,
 }
 
@@ -54,7 +56,10 @@ impl Assignment {
                 projection::warm(config, &store);
                 Self::Embedded { log, store }
             }
+            #[cfg(feature = "kafka")]
             LogBackend::Kafka => Self::Group,
+            #[cfg(not(feature = "kafka"))]
+            LogBackend::Kafka => return Err(crate::log::no_kafka()),
         })
     }
 }
@@ -72,7 +77,9 @@ pub struct Settings {
     /// Every tenant's routing starts with this configuration.
     pub routing: Option<Routing>,
     pub clock: Arc<dyn Clock>,
-    /// Journeys read from every partition's store, within one memory budget.
+    /// Journeys read from every partition's store, within one memory budget (for the stores
+    /// of partitions assigned after the start: Kafka's).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub cache: JourneyCache,
 }
 
@@ -101,6 +108,7 @@ pub async fn start(
             });
             Ok((cluster, desks, Running { stop, task }))
         }
+        #[cfg(feature = "kafka")]
         Assignment::Group => group::start(settings).await,
     }
 }
