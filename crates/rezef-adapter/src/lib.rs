@@ -1,6 +1,13 @@
 //! The client SDK of Rezef, for channel adapters (voice gateways, chat widgets, bots, email
 //! connectors), for agent desktops ([`AgentSession`]) and for services that read journeys.
 //!
+//! # Layout
+//! - `client.rs`: [`Client`], the services typed, with the errors an adapter must tell apart
+//!   (its own mistakes, not to retry; the server unavailable, to retry).
+//! - `factory.rs`: [`EventFactory`], well-formed events from who and where, said once.
+//! - `agent.rs`: [`AgentSession`], an agent desktop's session.
+//! - [`jsonl`]: events as JSON Lines, `rezef publish`'s and `rezef replay`'s format.
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), rezef_adapter::Error> {
 //! use rezef_adapter::{Client, EventFactory, proto};

@@ -22,6 +22,17 @@
 //! replicated to the in-sync replicas rather than fsynced. Rezef's publish path is idempotent
 //! by event id (a retried publish does not apply twice), so the effect stays exactly once.
 //!
+//! # Layout
+//! - [`Log`] and its records (here), [`error`], `frame.rs` (one batch on disk, checksummed;
+//!   the format is in `FORMAT.md`), `tail.rs` (following a log as it grows).
+//! - `embedded/`: [`EmbeddedLog`]: `segment.rs` (one file, its index and scans),
+//!   `writer.rs` (the writer thread and its group commit).
+//! - `kafka/` (feature `kafka`): one partition of a topic as a `Log` (`writer.rs`,
+//!   `reader.rs`, `follower.rs`), its topic (`admin.rs`), the consumer group that shares
+//!   partitions between nodes (`group.rs`), librdkafka's settings and errors (`config.rs`,
+//!   `failure.rs`).
+//! - `conformance` (feature `conformance`): the suite every implementation passes.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use bytes::Bytes;

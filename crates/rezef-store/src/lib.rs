@@ -7,6 +7,21 @@
 //! it ([`rebuild`]). That is why sled (beta, with no safe synchronous commit) is acceptable
 //! here, and why checkpoints can be seconds apart: a lost tail of projection work is redone
 //! from the stored offset after a restart.
+//!
+//! # Layout
+//! - `store.rs`: the [`JourneyStore`] trait and what a commit carries; `conformance.rs`: the
+//!   suite every implementation passes; `memory.rs`: the tables in memory and
+//!   [`MemoryStore`]; `sled_store.rs` (and `sled_store/pieces.rs`, a large checkpoint written
+//!   through a redo journal): the store on disk.
+//! - `cached.rs`: [`CachedStore`], the projection in memory in front of sled, checkpointing;
+//!   `journey_cache.rs`: what it keeps of the store below, bounded in bytes; [`warm`]:
+//!   filling that cache at start.
+//! - `projector.rs`: the [`Projector`] loop; `read_ahead.rs`: reading and decoding the log on
+//!   a task of its own; `step.rs`: one step folded in place (`workspace.rs`), identity
+//!   decisions carried out; [`dedup`]: the recent event ids; `partitioning.rs`: a
+//!   projector's place in a partitioned log and its relay.
+//! - `by_tenant.rs`: the maps the fold looks journeys up in; `blocking.rs`: work off the
+//!   async runtime.
 
 mod blocking;
 mod by_tenant;
