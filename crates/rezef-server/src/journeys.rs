@@ -447,32 +447,37 @@ impl JourneysService {
     }
 }
 
-/// Answers a call naming a customer like `answer!`, and when the journey turns out to be
-/// kept on another partition ([`Error::Moved`]: the customer was merged into one there, or
-/// the identity's owner lives there), asks that partition for the customer it names.
+/// Answers a call naming a customer like `answer!` (in `$span`), and when the journey turns
+/// out to be kept on another partition ([`Error::Moved`]: the customer was merged into one
+/// there, or the identity's owner lives there), asks that partition for the customer it
+/// names.
 macro_rules! answer_moved {
-    ($service:expr, $place:expr, |$backbone:ident, $request:ident| $local:expr, $method:ident) => {{
+    ($service:expr, $span:expr, $place:expr, |$backbone:ident, $request:ident| $local:expr, $method:ident) => {{
+        let place = $place;
         let resend = ($request.metadata().clone(), $request.get_ref().clone());
-        match $place {
-            Place::Here($backbone) => match $local.await {
-                Err(Error::Moved {
-                    customer,
-                    partition,
-                }) => {
-                    let (mut metadata, mut message) = resend;
-                    message.customer = Some(customer_ref(&customer));
-                    // A hop towards the journey, not a bounce: the next node reads by id.
-                    metadata.remove(FORWARDED_HEADER);
-                    let $request = Request::from_parts(metadata, Default::default(), message);
-                    match $service.topology.place(partition, $request.metadata())? {
-                        Place::Here($backbone) => Ok(Response::new($local.await?)),
-                        Place::There(peer) => forward!(peer, JourneysClient, $method, $request),
+        let answered = async {
+            match place {
+                Place::Here($backbone) => match $local.await {
+                    Err(Error::Moved {
+                        customer,
+                        partition,
+                    }) => {
+                        let (mut metadata, mut message) = resend;
+                        message.customer = Some(customer_ref(&customer));
+                        // A hop towards the journey, not a bounce: the next node reads by id.
+                        metadata.remove(FORWARDED_HEADER);
+                        let $request = Request::from_parts(metadata, Default::default(), message);
+                        match $service.topology.place(partition, $request.metadata())? {
+                            Place::Here($backbone) => Ok(Response::new($local.await?)),
+                            Place::There(peer) => forward!(peer, JourneysClient, $method, $request),
+                        }
                     }
-                }
-                answered => Ok(Response::new(answered?)),
-            },
-            Place::There(peer) => forward!(peer, JourneysClient, $method, $request),
-        }
+                    answered => Ok(Response::new(answered?)),
+                },
+                Place::There(peer) => forward!(peer, JourneysClient, $method, $request),
+            }
+        };
+        answered.instrument($span).await
     }};
 }
 
@@ -493,8 +498,9 @@ impl Journeys for JourneysService {
         let message = request.get_ref();
         answer_moved!(
             self,
+            span,
             self.place(&request, &message.tenant_id, message.customer.as_ref())?,
-            |backbone, request| self.local(backbone).get(request).instrument(span.clone()),
+            |backbone, request| self.local(backbone).get(request),
             get_journey
         )
     }
@@ -534,11 +540,9 @@ impl Journeys for JourneysService {
         };
         answer_moved!(
             self,
+            span,
             place,
-            |backbone, request| self
-                .local(backbone)
-                .resume(request)
-                .instrument(span.clone()),
+            |backbone, request| self.local(backbone).resume(request),
             resume_conversation
         )
     }
@@ -562,11 +566,9 @@ impl Journeys for JourneysService {
         let message = request.get_ref();
         answer_moved!(
             self,
+            span,
             self.place(&request, &message.tenant_id, message.customer.as_ref())?,
-            |backbone, request| self
-                .local(backbone)
-                .issue_token(request)
-                .instrument(span.clone()),
+            |backbone, request| self.local(backbone).issue_token(request),
             issue_continuation_token
         )
     }
