@@ -230,3 +230,61 @@ async fn phone_arguments_are_read_in_the_tenants_region() {
         );
     }
 }
+
+/// The Triple C's on an embedded log of two partitions: the chat, the call and the email
+/// name the customer by different identities, which the partitioner may place apart; the
+/// partitions hand them over to one journey, and `rezef rebuild` folds both partitions side
+/// by side into the same journey.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_two_partitions_the_conversation_is_one_and_a_rebuild_agrees() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flags = ["--partitions", "2"];
+    let server = RezefServer::start_with(dir.path(), &flags).await;
+    let url = server.url();
+    stdout(&rezef(&["publish", &example(), "--server", &url], None));
+    let by_email = || {
+        rezef_adapter::identity_ref(
+            rezef_adapter::proto::IdentityKind::Email,
+            "dana.levi@example.com",
+        )
+    };
+    let one_conversation = |server: &RezefServer| {
+        let url = server.url();
+        async move {
+            let mut client = rezef_adapter::Client::connect(url).await.expect("connect");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let journey = (client.journey("acme", by_email(), None).await)
+                    .ok()
+                    .and_then(|found| found.journey);
+                if let Some(found) = &journey
+                    && found.conversations.len() == 1
+                    && found.conversations[0].channels.len() == 3
+                {
+                    return found.clone();
+                }
+                assert!(std::time::Instant::now() < deadline, "{journey:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let served = one_conversation(&server).await;
+    assert!(server.terminate().success());
+    assert!(dir.path().join("log/p1").is_dir());
+
+    let data_dir = dir.path().display().to_string();
+    let rebuilt = rezef(
+        &["rebuild", "--data-dir", &data_dir, "--partitions", "2"],
+        None,
+    );
+    stdout(&rebuilt);
+    let said = String::from_utf8_lossy(&rebuilt.stderr);
+    assert_eq!(said.matches("rebuilt ").count(), 2, "{said}");
+
+    let server = RezefServer::start_with(dir.path(), &flags).await;
+    let again = one_conversation(&server).await;
+    assert_eq!(
+        (again.customer_id, again.conversations),
+        (served.customer_id, served.conversations)
+    );
+}

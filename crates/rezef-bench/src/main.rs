@@ -9,7 +9,7 @@
 //!
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
-//! one file per benchmark: `ingest`, `projection`, `freshness`, `get_journey`, `grpc_load`
+//! one file per benchmark: `ingest`, `projection`, `partitions`, `freshness`, `get_journey`, `grpc_load`
 //! (reads loaded by h2load from another process), `resume`, `identity_fold`, `routing`,
 //! `kafka`.
 
@@ -22,6 +22,7 @@ mod identity_fold;
 mod ingest;
 mod kafka;
 mod long_history;
+mod partitions;
 mod projection;
 mod reads;
 mod resume;
@@ -58,6 +59,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Rebuild of the journey projection from a large log.
     Projection(projection::ProjectionArgs),
+    /// Rebuild over several partitions of the embedded log side by side, against one.
+    Partitions(partitions::PartitionsArgs),
     /// Publish ack → visible in GetJourney, under a steady publish rate.
     Freshness(freshness::FreshnessArgs),
     /// GetJourney under concurrent load, with an in-process baseline.
@@ -120,6 +123,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
     let report = match command {
         Command::Ingest(args) => with_cpu(ingest::run(&base, &args)).await?,
         Command::Projection(args) => with_cpu(projection::run(&base, &args)).await?,
+        Command::Partitions(args) => with_cpu(partitions::run(&base, &args)).await?,
         Command::Freshness(args) => with_cpu(freshness::run(&base, &args)).await?,
         Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,
         Command::GrpcLoad(args) => with_cpu(grpc_load::run(&base, &args)).await?,

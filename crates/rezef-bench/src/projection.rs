@@ -11,12 +11,14 @@
 //! raw batch insert of the same final journeys (what the checkpoints cannot go below).
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
+use rezef_events::partition::Partitioner;
 use rezef_events::{CustomerId, CustomerRef, Journey};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_store::{
@@ -245,7 +247,19 @@ pub struct Loaded {
 
 /// Appends `events` events of `workload` to `log`, in batches, each validated and encoded
 /// exactly as the Ingest service does.
-pub async fn load(log: &EmbeddedLog, workload: &mut Workload, events: u64) -> Result<Loaded> {
+pub async fn load(log: &Arc<EmbeddedLog>, workload: &mut Workload, events: u64) -> Result<Loaded> {
+    load_over(std::slice::from_ref(log), workload, events).await
+}
+
+/// As [`load`], over the partitions of a log: each event goes to the partition Ingest puts
+/// it in (`Partitioner::event`).
+pub async fn load_over(
+    logs: &[Arc<EmbeddedLog>],
+    workload: &mut Workload,
+    events: u64,
+) -> Result<Loaded> {
+    let count = u32::try_from(logs.len()).ok().and_then(NonZeroU32::new);
+    let partitioner = Partitioner::new(count.context("no partitions to load")?);
     let started = Instant::now();
     let (mut loaded, mut identified) = (0u64, 0u64);
     while loaded < events {
@@ -253,7 +267,7 @@ pub async fn load(log: &EmbeddedLog, workload: &mut Workload, events: u64) -> Re
             .unwrap_or(LOAD_BATCH)
             .min(LOAD_BATCH);
         let (_, batch) = workload.batch(size);
-        let mut payloads = Vec::with_capacity(size);
+        let mut parts = vec![Vec::new(); logs.len()];
         for event in batch {
             let event = rezef_server::convert::event_from_proto(event).map_err(|violations| {
                 anyhow!("the workload made an invalid event: {violations:?}")
@@ -262,9 +276,14 @@ pub async fn load(log: &EmbeddedLog, workload: &mut Workload, events: u64) -> Re
                 event.payload,
                 rezef_events::Payload::CustomerIdentified { .. }
             ));
-            payloads.push(Bytes::from(rezef_record::encode(&event)));
+            let partition = partitioner.event(&event) as usize;
+            parts[partition].push(Bytes::from(rezef_record::encode(&event)));
         }
-        loaded += log.append(payloads).await.context("appending")?.count as u64;
+        for (log, payloads) in logs.iter().zip(parts) {
+            if !payloads.is_empty() {
+                loaded += log.append(payloads).await.context("appending")?.count as u64;
+            }
+        }
     }
     Ok(Loaded {
         events: loaded,

@@ -137,6 +137,11 @@ pub struct LogSettings {
     pub backend: LogBackend,
     /// Size at which an embedded log segment is closed and a new one started.
     pub segment_bytes: u64,
+    /// Partitions of the embedded log, each folded on a core of its own, customers spread
+    /// over them as over a Kafka topic's (1: `data_dir/log` and `data_dir/store`; more:
+    /// `data_dir/log/p<N>` and `data_dir/store/p<N>`). Fixed once events are logged:
+    /// changing it would re-home customers.
+    pub partitions: u32,
     /// The Kafka log (`backend = "kafka"`).
     pub kafka: KafkaSettings,
 }
@@ -230,6 +235,7 @@ impl Default for LogSettings {
         Self {
             backend: LogBackend::Embedded,
             segment_bytes: 128 * 1024 * 1024,
+            partitions: 1,
             kafka: KafkaSettings::default(),
         }
     }
@@ -267,6 +273,10 @@ impl ServerConfig {
             (
                 self.log.backend == LogBackend::Kafka && self.log.kafka.brokers.trim().is_empty(),
                 "log.kafka.brokers is required with log.backend = \"kafka\"",
+            ),
+            (
+                self.log.partitions == 0 || self.log.partitions > 256,
+                "log.partitions must be between 1 and 256",
             ),
             (
                 self.log.kafka.partitions == 0 || self.log.kafka.partitions > 10_000,
@@ -321,9 +331,25 @@ impl ServerConfig {
         self.data_dir.join("store")
     }
 
-    /// The journey store of one partition of a Kafka log.
+    /// The journey store of one partition of a Kafka log, or of an embedded log of several.
     pub fn partition_store_dir(&self, partition: u32) -> PathBuf {
         self.store_dir().join(format!("p{partition}"))
+    }
+
+    /// The directory of one partition of the embedded log (the log's own when it has one).
+    pub fn partition_log_dir(&self, partition: u32) -> PathBuf {
+        match self.log.partitions {
+            1 => self.log_dir(),
+            _ => self.log_dir().join(format!("p{partition}")),
+        }
+    }
+
+    /// The journey store of one partition of the embedded log.
+    pub fn embedded_store_dir(&self, partition: u32) -> PathBuf {
+        match self.log.partitions {
+            1 => self.store_dir(),
+            _ => self.partition_store_dir(partition),
+        }
     }
 
     /// This node's id: the configured one, or `<hostname>-<listen port>`.

@@ -44,7 +44,7 @@ mod workspace;
 pub use cached::{CachedStore, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
 pub use memory::MemoryStore;
-pub use partitioning::{Partitioning, Relay, RelayFuture};
+pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
 pub use projector::{
     DEFAULT_DEDUP_WINDOW, JourneyChanged, ProjectionStats, ProjectionWatch, Projector, rebuild,
 };

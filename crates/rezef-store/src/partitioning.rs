@@ -1,7 +1,8 @@
 //! A projector's place in a partitioned log (Kafka): which partition it folds, how keys map
 //! to partitions, and the [`Relay`] that carries what other partitions must decide there.
 //!
-//! On the embedded log there is one partition and no relay: every journey is here.
+//! On an embedded log of one partition there is no relay: every journey is here. On one of
+//! several, the relay appends to the other partitions of the same node.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -35,5 +36,16 @@ impl Partitioning {
     /// Whether a customer's journey lives on this partition.
     pub fn holds(&self, tenant: &TenantId, customer: &CustomerId) -> bool {
         self.partitioner.customer(tenant, customer) == self.partition
+    }
+}
+
+/// For a rebuild: what the fold sends elsewhere was sent when the events were first folded
+/// (a projector sends before it commits), so it is not sent again.
+#[derive(Debug)]
+pub struct AlreadySent;
+
+impl Relay for AlreadySent {
+    fn send(&self, _events: Vec<Event>) -> RelayFuture<'_> {
+        Box::pin(async { Ok(()) })
     }
 }

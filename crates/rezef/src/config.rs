@@ -49,6 +49,8 @@ impl ClusterOverrides {
 pub struct LogOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<LogBackend>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
     #[serde(skip_serializing_if = "KafkaOverrides::is_empty")]
     pub kafka: KafkaOverrides,
 }
@@ -91,6 +93,10 @@ pub struct LogArgs {
     /// Where events are kept.
     #[arg(long, value_enum)]
     log: Option<LogFlag>,
+    /// Partitions of the embedded log, each folded on a core of its own [default: 1]; fixed
+    /// once events are logged.
+    #[arg(long)]
+    partitions: Option<u32>,
     /// Kafka bootstrap brokers, `host:port[,host:port...]` (with `--log kafka`).
     #[arg(long)]
     kafka_brokers: Option<String>,
@@ -112,6 +118,7 @@ impl From<LogArgs> for LogOverrides {
     fn from(args: LogArgs) -> Self {
         Self {
             backend: args.log.map(LogBackend::from),
+            partitions: args.partitions,
             kafka: KafkaOverrides {
                 brokers: args.kafka_brokers,
                 topic: args.kafka_topic,
@@ -125,7 +132,7 @@ impl From<LogArgs> for LogOverrides {
 
 impl LogOverrides {
     fn is_empty(&self) -> bool {
-        self.backend.is_none() && self.kafka.is_empty()
+        self.backend.is_none() && self.partitions.is_none() && self.kafka.is_empty()
     }
 }
 
@@ -204,6 +211,7 @@ mod tests {
             let kafka = |brokers: Option<&str>| Overrides {
                 log: LogOverrides {
                     backend: Some(LogBackend::Kafka),
+                    partitions: None,
                     kafka: KafkaOverrides {
                         brokers: brokers.map(str::to_owned),
                         topic: Some("events".into()),

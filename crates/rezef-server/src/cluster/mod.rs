@@ -33,8 +33,6 @@ use crate::backbone::Backbone;
 use crate::convert::Check;
 use crate::{Error, Result};
 
-#[cfg(feature = "kafka")]
-pub use relay::AlreadySent;
 pub use relay::{ClusterRelay, PartitionsService};
 pub use replicas::{Replica, Replicas};
 

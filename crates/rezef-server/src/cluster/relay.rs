@@ -77,19 +77,6 @@ impl Relay for ClusterRelay {
     }
 }
 
-#[cfg(feature = "kafka")]
-/// For a rebuild: what the fold sends elsewhere was sent when the events were first folded
-/// (a projector sends before it commits), so it is not sent again.
-#[derive(Debug)]
-pub struct AlreadySent;
-
-#[cfg(feature = "kafka")]
-impl Relay for AlreadySent {
-    fn send(&self, _events: Vec<Event>) -> RelayFuture<'_> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 /// `rezef.cluster.v1.Partitions`: other nodes' projectors append to partitions owned here.
 #[derive(Debug, Clone)]
 pub struct PartitionsService {

@@ -8,10 +8,9 @@ use std::time::Duration;
 use rezef_events::partition::Partitioner;
 use rezef_log::Log;
 use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, TopicStatus, ensure_topic};
-use rezef_store::Partitioning;
+use rezef_store::{AlreadySent, Partitioning};
 
 use super::LogPartition;
-use crate::cluster::AlreadySent;
 use crate::config::ServerConfig;
 use crate::{Error, Result};
 

@@ -1,26 +1,21 @@
-//! How the server opens its log: the embedded one under the data directory, or the
-//! partitions of a Kafka topic (created if missing, `kafka.rs`), for serving and for
+//! How the server opens its log: the embedded one under the data directory (`embedded.rs`),
+//! or the partitions of a Kafka topic (created if missing, `kafka.rs`), for serving and for
 //! `rezef rebuild`.
 
+pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
-use rezef_store::Partitioning;
+use rezef_events::partition::Partitioner;
+use rezef_log::Log;
+use rezef_store::{AlreadySent, Partitioning};
 
 use crate::Result;
 use crate::config::{LogBackend, ServerConfig};
-
-/// The embedded log under the data directory.
-pub fn embedded(config: &ServerConfig) -> Result<Arc<dyn Log>> {
-    Ok(EmbeddedLog::open(EmbeddedLogConfig {
-        segment_bytes: config.log.segment_bytes,
-        ..EmbeddedLogConfig::new(config.log_dir())
-    })?)
-}
 
 /// One partition of the log, for `rezef rebuild`.
 #[derive(Debug)]
@@ -28,19 +23,32 @@ pub struct LogPartition {
     pub log: Arc<dyn Log>,
     /// Where its journey store lives.
     pub store_dir: PathBuf,
-    /// Its place among the partitions of a Kafka topic (`None`: the embedded log).
+    /// Its place among the log's partitions (`None`: the embedded log's only one).
     pub partitioning: Option<Partitioning>,
 }
 
-/// Every partition of the configured log: the embedded log is one; a Kafka topic has as
-/// many as it was created with (created here if missing).
+/// Every partition of the configured log: the embedded log's (`log.partitions`); a Kafka
+/// topic's, as many as it was created with (created here if missing).
 pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<LogPartition>> {
     match config.log.backend {
-        LogBackend::Embedded => Ok(vec![LogPartition {
-            log: embedded(config)?,
-            store_dir: config.store_dir(),
-            partitioning: None,
-        }]),
+        LogBackend::Embedded => {
+            let logs = embedded::open(config)?;
+            let partitioner = NonZeroU32::new(config.log.partitions)
+                .filter(|count| count.get() > 1)
+                .map(Partitioner::new);
+            Ok((0..config.log.partitions)
+                .zip(logs)
+                .map(|(partition, log)| LogPartition {
+                    log,
+                    store_dir: config.embedded_store_dir(partition),
+                    partitioning: partitioner.map(|partitioner| Partitioning {
+                        partitioner,
+                        partition,
+                        relay: Arc::new(AlreadySent),
+                    }),
+                })
+                .collect())
+        }
         #[cfg(feature = "kafka")]
         LogBackend::Kafka => kafka::partitions(config).await,
         #[cfg(not(feature = "kafka"))]

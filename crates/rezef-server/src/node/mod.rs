@@ -1,6 +1,6 @@
 //! The partitions this node serves, opened and closed as they are assigned to it: the
-//! embedded log's one partition, at start, for as long as the node runs (a cluster of one);
-//! or a Kafka topic's partitions as the consumer group gives and takes them (`group`). Each
+//! embedded log's (one by default), at start, for as long as the node runs (a cluster of
+//! one); or a Kafka topic's as the consumer group gives and takes them (`group`). Each
 //! is served the same way: its log folded into its store by a projector in the background,
 //! a [`Backbone`] the services answer from, and the routing desk of the tenants whose
 //! routing partition it is.
@@ -9,6 +9,7 @@
 mod group;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use rezef_events::partition::Partitioner;
@@ -34,11 +35,8 @@ use crate::{Error, Result};
 /// How partitions come to this node.
 #[derive(Debug)]
 pub enum Assignment {
-    /// The embedded log's one partition and its store, opened with the node.
-    Embedded {
-        log: Arc<dyn Log>,
-        store: Arc<CachedStore>,
-    },
+    /// The embedded log's partitions and their stores, opened with the node.
+    Embedded(Vec<(Arc<dyn Log>, Arc<CachedStore>)>),
     /// A Kafka topic's, as the consumer group assigns them once the node has joined.
     #[cfg(feature = "kafka")]
     Group,
@@ -50,11 +48,16 @@ impl Assignment {
     pub fn open(config: &ServerConfig, cache: &JourneyCache) -> Result<Self> {
         Ok(match config.log.backend {
             LogBackend::Embedded => {
-                let log = crate::log::embedded(config)?;
-                let store = projection::open_store(config, &config.store_dir(), cache)?;
-                // Served at once, so warmed at once.
-                projection::warm(config, &store);
-                Self::Embedded { log, store }
+                let logs = crate::log::embedded::open(config)?;
+                let mut partitions = Vec::with_capacity(logs.len());
+                for (partition, log) in (0..).zip(logs) {
+                    let dir = config.embedded_store_dir(partition);
+                    let store = projection::open_store(config, &dir, cache)?;
+                    // Served at once, so warmed at once.
+                    projection::warm(config, &store);
+                    partitions.push((log, store));
+                }
+                Self::Embedded(partitions)
             }
             #[cfg(feature = "kafka")]
             LogBackend::Kafka => Self::Group,
@@ -83,29 +86,39 @@ pub struct Settings {
     pub cache: JourneyCache,
 }
 
-/// Starts serving: the embedded partition at once, or a Kafka topic's as they are assigned.
+/// Starts serving: the embedded partitions at once, or a Kafka topic's as they are assigned.
 pub async fn start(
     assignment: Assignment,
     settings: Settings,
 ) -> Result<(Topology, Arc<Desks>, Running)> {
     match assignment {
-        Assignment::Embedded { log, store } => {
+        Assignment::Embedded(partitions) => {
             let me = Member {
                 node: settings.config.node_id(),
                 url: settings.config.advertise_url(settings.port),
             };
-            let one = Partitioner::new(std::num::NonZeroU32::MIN);
-            let cluster = cluster(me, one, Arc::new(Directory::default()), &settings);
-            let projector = projector(&cluster, &settings, log.clone(), store.clone(), None)?;
+            let count = u32::try_from(partitions.len())
+                .ok()
+                .and_then(NonZeroU32::new);
+            let count = count.ok_or_else(|| Error::Config("the log has no partitions".into()))?;
+            let partitioner = Partitioner::new(count);
+            let cluster = cluster(me, partitioner, Arc::new(Directory::default()), &settings);
             let mut node = Node::new(cluster.clone(), settings);
-            // No other node serves it: calls are answered while it catches up.
-            node.serve(0, log, store, projector, 0);
+            for (partition, (log, store)) in (0..).zip(partitions) {
+                // One partition: all is here, nothing to relay.
+                let place = (count.get() > 1).then_some(partition);
+                let projector =
+                    projector(&cluster, &node.settings, log.clone(), store.clone(), place)?;
+                // No other node serves it: calls are answered while it catches up.
+                node.serve(partition, log, store, projector, 0);
+            }
             let desks = node.desks.clone();
             let (stop, stopped) = oneshot::channel();
-            let task = tokio::spawn(async move {
+            let serving = async move {
                 node.wait_until_stopped(stopped).await;
                 node.close_all().await
-            });
+            };
+            let task = tokio::spawn(serving.instrument(info_span!("node")));
             Ok((cluster, desks, Running { stop, task }))
         }
         #[cfg(feature = "kafka")]

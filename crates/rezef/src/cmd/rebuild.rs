@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use rezef_server::{LogBackend, LogPartition, ServerConfig};
 
@@ -37,9 +37,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         config.data_dir.display()
     );
     let cache = rezef_server::journey_cache(&config);
-    for partition in rezef_server::open_partitions(&config).await? {
-        rebuild(partition, &config, &cache).await?;
-    }
+    // The partitions fold side by side, each on a core of its own.
+    let bars = MultiProgress::new();
+    let partitions = rezef_server::open_partitions(&config).await?;
+    let rebuilds = (partitions.into_iter()).map(|p| rebuild(p, &config, &cache, &bars));
+    futures::future::try_join_all(rebuilds).await?;
     Ok(())
 }
 
@@ -48,6 +50,7 @@ async fn rebuild(
     partition: LogPartition,
     config: &ServerConfig,
     cache: &rezef_store::JourneyCache,
+    bars: &MultiProgress,
 ) -> anyhow::Result<()> {
     let LogPartition {
         log,
@@ -61,7 +64,7 @@ async fn rebuild(
     }
     let store = rezef_server::open_store(config, store_dir, cache)?;
     let total = log.end_offset();
-    let bar = ProgressBar::new(total).with_style(
+    let bar = bars.add(ProgressBar::new(total)).with_style(
         ProgressStyle::with_template(
             "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
         )?

@@ -1,0 +1,125 @@
+//! An embedded log of several partitions (`log.partitions`): customers are spread over them
+//! as over a Kafka topic's, each partition folds on its own, and one node serves them all:
+//! what crosses partitions (a merge) is handed over between them as between nodes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rezef_adapter::proto;
+use rezef_server::{Server, ServerConfig, SystemClock};
+
+use common::{Running, chat};
+
+const TENANT: &str = "acme";
+
+fn two_partitions() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.log.partitions = 2;
+    config
+}
+
+fn by_id(customer: &str) -> proto::CustomerRef {
+    proto::CustomerRef {
+        r#ref: Some(proto::customer_ref::Ref::CustomerId(customer.to_owned())),
+    }
+}
+
+/// The journey `customer` leads to, once `done` says it is as expected (within 10 s).
+async fn journey_once(
+    client: &mut rezef_adapter::Client,
+    customer: &str,
+    done: impl Fn(&proto::Journey) -> bool,
+) -> proto::Journey {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let journey = (client.journey(TENANT, by_id(customer), None).await)
+            .expect("GetJourney")
+            .journey
+            .expect("a journey");
+        if done(&journey) {
+            return journey;
+        }
+        assert!(Instant::now() < deadline, "still {journey:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn customers_spread_over_two_partitions_and_a_merge_crosses_them() {
+    // Given a node whose embedded log has two partitions
+    let server = Running::start_with(two_partitions()).await;
+    let mut client = server.client().await;
+
+    // When sixteen customers chat
+    let mut customers = Vec::new();
+    for n in 0..16 {
+        let chat = chat(TENANT, &format!("v-{n}"));
+        let events = vec![
+            chat.interaction_started(proto::Direction::Inbound),
+            chat.message(proto::Participant::Customer, "hello"),
+        ];
+        let ack = client.publish(events).await.expect("publish");
+        let partition = ack.positions[0].partition;
+        // Then each customer's events are in one partition, and read back from it
+        assert!(ack.positions.iter().all(|p| p.partition == partition));
+        let last = ack.positions[1].offset;
+        let journey = (client
+            .journey(TENANT, chat.customer_ref(), Some(last))
+            .await)
+            .expect("GetJourney")
+            .journey
+            .expect("a journey");
+        assert_eq!(journey.conversations.len(), 1);
+        customers.push((partition, journey.customer_id));
+    }
+    let on = |partition: u32| {
+        let found = customers.iter().find(|(p, _)| *p == partition);
+        found
+            .map(|(_, c)| c.clone())
+            .expect("customers on both partitions")
+    };
+    let (survivor, absorbed) = (on(0), on(1));
+
+    // When a customer of each partition turn out to be one
+    let merge = proto::MergeCustomersRequest {
+        tenant_id: TENANT.into(),
+        survivor_customer_id: survivor.clone(),
+        absorbed_customer_id: absorbed.clone(),
+        reason: "same person".into(),
+        requested_by: "agent-1".into(),
+    };
+    (client.identities().merge_customers(merge).await).expect("merged");
+
+    // Then the absorbed customer leads to the survivor's journey, holding both chats
+    let merged = |j: &proto::Journey| j.customer_id == survivor && j.conversations.len() == 2;
+    journey_once(&mut client, &absorbed, merged).await;
+
+    // And a node started again over the data with another count is refused, saying the count
+    let dir = server.stop_keeping().await;
+    for part in ["log/p0", "log/p1", "store/p0", "store/p1"] {
+        assert!(dir.path().join(part).is_dir(), "{part} is missing");
+    }
+    let one = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().to_path_buf(),
+        ..ServerConfig::default()
+    };
+    let refused = Server::open(one)
+        .await
+        .expect_err("one partition is refused");
+    assert!(
+        refused.to_string().contains("set log.partitions = 2"),
+        "{refused}"
+    );
+
+    // While with the same count everything is there
+    let server = Running::start_in(two_partitions(), Arc::new(SystemClock), dir).await;
+    let mut client = server.client().await;
+    journey_once(&mut client, &absorbed, merged).await;
+    for (_, customer) in &customers {
+        journey_once(&mut client, customer, |j| !j.conversations.is_empty()).await;
+    }
+    server.stop().await;
+}
