@@ -50,7 +50,7 @@ enum Command {
         #[arg(long, env = "REZEF_TENANT")]
         tenant: String,
         /// Wait until the event at this offset is projected (read-your-writes: the offsets
-        /// `rezef publish` printed).
+        /// `rezef publish` printed; on a partitioned log, of the customer's partition).
         #[arg(long)]
         min_offset: Option<u64>,
         #[command(flatten)]
