@@ -26,8 +26,8 @@ import yaml
 from kubernetes_validate import utils as kv
 from kubernetes_validate.version import __version__ as kv_version
 
-# The cluster settings (docs/scale-out.md), with a check of their values. deploy/rezef.toml
-# adds the rest of the vocabulary.
+# The cluster and key settings (docs/scale-out.md, docs/security.md), with a check of their
+# values. deploy/rezef.toml adds the rest of the vocabulary.
 CLUSTER_KEYS = {
     "listen": "address",
     "data_dir": "string",
@@ -41,10 +41,13 @@ CLUSTER_KEYS = {
     "log.kafka.session_timeout_ms": "positive",
     "cluster.node_id": "string",
     "cluster.advertise_url": "url",
+    # Commented out in deploy/rezef.toml: they have no value that fits every machine.
+    "auth.keys_file": "string",
+    "auth.node_key": "string",
 }
 # REZEF_ variables that are not settings (crates/rezef/src/config.rs ignores them): the
-# config file's path and the client commands' server.
-NOT_SETTINGS = {"REZEF_CONFIG", "REZEF_SERVER"}
+# config file's path, the client commands' server and API key.
+NOT_SETTINGS = {"REZEF_CONFIG", "REZEF_SERVER", "REZEF_TOKEN"}
 # Tables whose keys are the operator's (tenant names).
 FREE_FORM = ("continuity.tenants.",)
 POD_KINDS = {"StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job"}

@@ -1,6 +1,10 @@
 //! A thin typed client over the services, with the errors an adapter must tell apart:
 //! its own bad input (do not retry) versus the server being unavailable (retry; event ids
-//! make retries safe).
+//! make retries safe). A server with API keys wants one on every call
+//! (`authorization: Bearer rzf_…`), so the key is given once ([`Client::with_token`]) and every
+//! client this type hands out, the generated ones too, carries it.
+
+use std::fmt;
 
 use futures::{Stream, StreamExt};
 use rezef_proto::v1::{
@@ -10,6 +14,8 @@ use rezef_proto::v1::{
     identities_client::IdentitiesClient, ingest_client::IngestClient,
     journeys_client::JourneysClient, routing_client::RoutingClient,
 };
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::{Interceptor, interceptor::InterceptedService};
 use tonic::transport::{Channel, Endpoint};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +38,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("agent session: {0}")]
     Session(String),
+    #[error("invalid API key: {0}")]
+    Token(String),
 }
 
 impl Error {
@@ -43,20 +51,54 @@ impl Error {
                 status.code(),
                 tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted
             ),
-            Self::Json { .. } | Self::Io(_) => false,
+            Self::Json { .. } | Self::Io(_) | Self::Token(_) => false,
             Self::Session(_) => true,
         }
+    }
+}
+
+/// Adds `authorization: Bearer <key>` to each call, when the client has a key: the
+/// interceptor of the generated clients [`Client`] hands out.
+#[derive(Clone, Default)]
+pub struct Auth {
+    /// `Bearer <key>`, marked sensitive (kept out of HTTP/2 header tables and `Debug`).
+    bearer: Option<AsciiMetadataValue>,
+}
+
+impl Interceptor for Auth {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        // A call that sets its own `authorization` keeps it.
+        if let Some(bearer) = &self.bearer
+            && !request.metadata().contains_key("authorization")
+        {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Never prints the key.
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = if self.bearer.is_some() {
+            "Bearer …"
+        } else {
+            "none"
+        };
+        f.debug_struct("Auth").field("key", &key).finish()
     }
 }
 
 /// A connection to a Rezef server. Cheap to clone (one HTTP/2 connection underneath).
 #[derive(Debug, Clone)]
 pub struct Client {
-    ingest: IngestClient<Channel>,
-    journeys: JourneysClient<Channel>,
-    identities: IdentitiesClient<Channel>,
-    routing: RoutingClient<Channel>,
-    audit: AuditClient<Channel>,
+    channel: Channel,
+    auth: Auth,
 }
 
 impl Client {
@@ -76,14 +118,29 @@ impl Client {
     }
 
     pub fn from_channel(channel: Channel) -> Self {
-        let unlimited = usize::MAX;
         Self {
-            ingest: IngestClient::new(channel.clone()).max_decoding_message_size(unlimited),
-            journeys: JourneysClient::new(channel.clone()).max_decoding_message_size(unlimited),
-            identities: IdentitiesClient::new(channel.clone()).max_decoding_message_size(unlimited),
-            routing: RoutingClient::new(channel.clone()).max_decoding_message_size(unlimited),
-            audit: AuditClient::new(channel).max_decoding_message_size(unlimited),
+            channel,
+            auth: Auth::default(),
         }
+    }
+
+    /// Sends `token` (an API key, `rzf_…`, from `rezef keys create`) as
+    /// `authorization: Bearer <token>` on every call from now on.
+    pub fn with_token(mut self, token: impl Into<String>) -> Result<Self, Error> {
+        let token = token.into();
+        // Visible ASCII, one word: what `rezef keys create` prints and a header may carry
+        // (a header would take bytes above 127, which servers then cannot read as text).
+        let refused = || Error::Token("an API key is one word of printable ASCII (rzf_…)".into());
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(refused());
+        }
+        let mut bearer =
+            AsciiMetadataValue::try_from(format!("Bearer {token}")).map_err(|_| refused())?;
+        bearer.set_sensitive(true);
+        self.auth = Auth {
+            bearer: Some(bearer),
+        };
+        Ok(self)
     }
 
     /// Publishes a batch; returns once it is durable.
@@ -92,7 +149,7 @@ impl Client {
             events,
             sequence: 0,
         };
-        Ok(self.ingest.publish(request).await?.into_inner())
+        Ok(self.ingest().publish(request).await?.into_inner())
     }
 
     /// A customer's journey; with `min_offset`, once that event is projected.
@@ -107,7 +164,7 @@ impl Client {
             customer: Some(customer),
             min_offset,
         };
-        Ok(self.journeys.get_journey(request).await?.into_inner())
+        Ok(self.journeys().get_journey(request).await?.into_inner())
     }
 
     /// What a channel asks when a contact arrives on `channel`: the conversation to
@@ -128,7 +185,7 @@ impl Client {
             ..Default::default()
         };
         Ok(self
-            .journeys
+            .journeys()
             .resume_conversation(request)
             .await?
             .into_inner())
@@ -147,7 +204,7 @@ impl Client {
             min_offset,
         };
         Ok(self
-            .identities
+            .identities()
             .resolve_customer(request)
             .await?
             .into_inner())
@@ -158,28 +215,34 @@ impl Client {
         &mut self,
         request: ReplayHistoryRequest,
     ) -> Result<impl Stream<Item = Result<ReplayedEvent, Error>> + use<>, Error> {
-        let stream = self.audit.replay_history(request).await?.into_inner();
+        let stream = self.audit().replay_history(request).await?.into_inner();
         Ok(stream.map(|item| item.map_err(Error::from)))
     }
 
-    /// The generated clients, for calls this type does not wrap (streams, metadata).
-    pub fn ingest(&self) -> IngestClient<Channel> {
-        self.ingest.clone()
+    /// The generated clients, for calls this type does not wrap (streams, metadata); they
+    /// carry the API key, if the client has one.
+    pub fn ingest(&self) -> IngestClient<InterceptedService<Channel, Auth>> {
+        IngestClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(usize::MAX)
     }
 
-    pub fn journeys(&self) -> JourneysClient<Channel> {
-        self.journeys.clone()
+    pub fn journeys(&self) -> JourneysClient<InterceptedService<Channel, Auth>> {
+        JourneysClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(usize::MAX)
     }
 
-    pub fn identities(&self) -> IdentitiesClient<Channel> {
-        self.identities.clone()
+    pub fn identities(&self) -> IdentitiesClient<InterceptedService<Channel, Auth>> {
+        IdentitiesClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(usize::MAX)
     }
 
-    pub fn routing(&self) -> RoutingClient<Channel> {
-        self.routing.clone()
+    pub fn routing(&self) -> RoutingClient<InterceptedService<Channel, Auth>> {
+        RoutingClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(usize::MAX)
     }
 
-    pub fn audit(&self) -> AuditClient<Channel> {
-        self.audit.clone()
+    pub fn audit(&self) -> AuditClient<InterceptedService<Channel, Auth>> {
+        AuditClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(usize::MAX)
     }
 }

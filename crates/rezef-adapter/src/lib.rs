@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `client.rs`: [`Client`], the services typed, with the errors an adapter must tell apart
-//!   (its own mistakes, not to retry; the server unavailable, to retry).
+//!   (its own mistakes, not to retry; the server unavailable, to retry), and the API key sent
+//!   on every call ([`Client::with_token`]).
 //! - `factory.rs`: [`EventFactory`], well-formed events from who and where, said once.
 //! - `agent.rs`: [`AgentSession`], an agent desktop's session.
 //! - [`jsonl`]: events as JSON Lines, `rezef publish`'s and `rezef replay`'s format.
@@ -30,7 +31,7 @@ mod factory;
 pub mod jsonl;
 
 pub use agent::AgentSession;
-pub use client::{Client, Error};
+pub use client::{Auth, Client, Error};
 pub use factory::{EventFactory, identity_ref, new_event_id};
 /// The `rezef.v1` contract, as adapters see it.
 pub use rezef_proto::v1 as proto;

@@ -174,10 +174,7 @@ async fn all(base: &std::path::Path, args: &AllArgs) -> Result<()> {
         events: args.events,
         customers: (args.events / 10).max(1),
         no_breakdown: false,
-        checkpoint_dirty_mib: None,
-        checkpoint_interval_ms: None,
-        cache_mib: None,
-        store_cache_mib: None,
+        settings: Default::default(),
     };
     step(with_cpu(projection::run(base, &projection)).await?);
     eprintln!("[5/9] freshness");

@@ -18,13 +18,13 @@ use rezef_events::partition::Partitioner;
 use rezef_log::Log;
 use rezef_store::{
     AlreadySent, CachedStore, DEFAULT_DEDUP_WINDOW, JourneyCache, JourneyStore, Partitioning,
-    ProjectionConfig, SledStore, rebuild,
+    SledStore, rebuild,
 };
 
 use crate::harness::{
     CpuSampler, Report, Target, mib, ms, proc_status_bytes, reset_peak_rss, temp_dir, thousands,
 };
-use crate::projection::{Loaded, TARGET_EVENTS_PER_S, load_over, open_log};
+use crate::projection::{Loaded, SettingsArgs, TARGET_EVENTS_PER_S, load_over, open_log};
 use crate::workload::Workload;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -38,6 +38,8 @@ pub struct PartitionsArgs {
     /// The partition counts, in the order they run; the first is the baseline.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub partitions: Vec<u32>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// One partition count's rebuild.
@@ -136,7 +138,7 @@ async fn one(base: &Path, args: &PartitionsArgs, partitions: u32) -> Result<Run>
         _ => 1.0,
     };
 
-    let config = ProjectionConfig::default();
+    let config = args.settings.config();
     let cache = JourneyCache::new(config.cache_bytes);
     let peak_reset = reset_peak_rss();
     let sampler = CpuSampler::start();
@@ -195,6 +197,7 @@ mod tests {
             events: 4_000,
             customers: 200,
             partitions: vec![1, 3],
+            settings: Default::default(),
         };
         for partitions in [1, 3] {
             let run = one(dir.path(), &args, partitions).await.expect("a run");

@@ -49,19 +49,42 @@ pub struct ProjectionArgs {
     /// Skip the in-memory cost breakdown after the rebuild.
     #[arg(long)]
     pub no_breakdown: bool,
-    /// `[projection] checkpoint_interval_ms` for the rebuild (default: the server's).
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// `[projection]` settings a rebuild benchmark may change (each defaults to the server's).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SettingsArgs {
+    /// `[projection] checkpoint_interval_ms` for the rebuild.
     #[arg(long)]
     pub checkpoint_interval_ms: Option<u64>,
-    /// `[projection] checkpoint_dirty_mib` for the rebuild (default: the server's).
+    /// `[projection] checkpoint_dirty_mib` for the rebuild.
     #[arg(long)]
     pub checkpoint_dirty_mib: Option<u64>,
-    /// `[projection] cache_mib` for the rebuild (default: the server's).
+    /// `[projection] cache_mib` for the rebuild.
     #[arg(long)]
     pub cache_mib: Option<u64>,
-    /// `[projection] store_cache_mib` (sled's page cache) for the rebuild (default: the
-    /// server's).
+    /// `[projection] store_cache_mib` (sled's page cache) for the rebuild.
     #[arg(long)]
     pub store_cache_mib: Option<u64>,
+}
+
+impl SettingsArgs {
+    /// The server's projection settings, with the ones given on the command line.
+    pub fn config(&self) -> ProjectionConfig {
+        let defaults = ProjectionConfig::default();
+        ProjectionConfig {
+            checkpoint_dirty_bytes: (self.checkpoint_dirty_mib)
+                .map_or(defaults.checkpoint_dirty_bytes, |mib| mib << 20),
+            cache_bytes: self.cache_mib.map_or(defaults.cache_bytes, |mib| mib << 20),
+            checkpoint_interval: (self.checkpoint_interval_ms)
+                .map_or(defaults.checkpoint_interval, Duration::from_millis),
+            store_cache_bytes: (self.store_cache_mib)
+                .map_or(defaults.store_cache_bytes, |mib| mib << 20),
+            ..defaults
+        }
+    }
 }
 
 pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
@@ -81,7 +104,7 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
         stats,
         elapsed: rebuild_elapsed,
         store,
-    } = timed_rebuild(&log, &store_dir, projection_config(args)).await?;
+    } = timed_rebuild(&log, &store_dir, args.settings.config()).await?;
     let peak_rss = proc_status_bytes("VmHWM");
     let events_per_s = stats.records as f64 / rebuild_elapsed.as_secs_f64();
 
@@ -179,12 +202,14 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
          fsynced once, at the end.",
     );
 
+    drop(store);
     if !args.no_breakdown {
         let records = log.read(0, usize::MAX).await.context("reading the log")?;
-        let raw_dir = dir.path().join("raw-sled");
-        let breakdown = tokio::task::spawn_blocking(move || breakdown(&records, &raw_dir))
-            .await
-            .context("the breakdown panicked")??;
+        let (raw_dir, store_dir) = (dir.path().join("raw-sled"), store_dir.clone());
+        let breakdown =
+            tokio::task::spawn_blocking(move || breakdown(&records, &raw_dir, &store_dir))
+                .await
+                .context("the breakdown panicked")??;
         let share = |part: Duration| {
             format!(
                 "{} s = {:.0}% of the rebuild ({} µs/event)",
@@ -220,9 +245,20 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
                 share(breakdown.raw_insert)
             ),
         );
+        let (keys, copy) = breakdown.every_key;
+        report.row(
+            "baseline: sled's raw insert of every key the rebuilt store holds, in key order",
+            format!(
+                "{} keys ({:.2} per event) in {} s ({} µs/key) = {}",
+                thousands(keys as f64),
+                keys as f64 / stats.records.max(1) as f64,
+                ms(copy.as_secs_f64()),
+                ms(copy.as_secs_f64() * 1e6 / keys.max(1) as f64),
+                share(copy)
+            ),
+        );
     }
     log.close().await;
-    drop(store);
     Ok(report)
 }
 
@@ -330,32 +366,19 @@ pub async fn timed_rebuild(
     })
 }
 
-/// The server's projection settings, with the ones given on the command line.
-fn projection_config(args: &ProjectionArgs) -> ProjectionConfig {
-    let defaults = ProjectionConfig::default();
-    ProjectionConfig {
-        checkpoint_dirty_bytes: args
-            .checkpoint_dirty_mib
-            .map_or(defaults.checkpoint_dirty_bytes, |mib| mib << 20),
-        cache_bytes: args.cache_mib.map_or(defaults.cache_bytes, |mib| mib << 20),
-        checkpoint_interval: (args.checkpoint_interval_ms)
-            .map_or(defaults.checkpoint_interval, Duration::from_millis),
-        store_cache_bytes: (args.store_cache_mib)
-            .map_or(defaults.store_cache_bytes, |mib| mib << 20),
-        ..defaults
-    }
-}
-
 struct Breakdown {
     decode: Duration,
     fold: Duration,
     journeys: usize,
     raw_insert: Duration,
+    /// Keys of the rebuilt store, and the time to insert them all into a fresh sled.
+    every_key: (usize, Duration),
 }
 
-/// The baselines: the pure fold of the same records with no store, and sled's raw batch
-/// insert of the journeys it ends with into a fresh sled in `raw_dir`.
-fn breakdown(records: &[rezef_log::Record], raw_dir: &Path) -> Result<Breakdown> {
+/// The baselines: the pure fold of the same records with no store, sled's raw batch
+/// insert of the journeys it ends with into a fresh sled in `raw_dir`, and of every key of
+/// the rebuilt store in `store_dir` (what a rebuild's checkpoints write cannot cost less).
+fn breakdown(records: &[rezef_log::Record], raw_dir: &Path, store_dir: &Path) -> Result<Breakdown> {
     let started = Instant::now();
     let mut events = Vec::with_capacity(records.len());
     for record in records {
@@ -388,10 +411,28 @@ fn breakdown(records: &[rezef_log::Record], raw_dir: &Path) -> Result<Breakdown>
         .context("raw insert")?;
     }
     raw.flush().context("raw flush")?;
+    let raw_insert = started.elapsed();
     Ok(Breakdown {
         decode,
         fold,
         journeys: count,
-        raw_insert: started.elapsed(),
+        raw_insert,
+        every_key: copy_every_key(store_dir, &raw_dir.with_extension("every-key"))?,
     })
+}
+
+/// Inserts every key of the sled in `from` into a fresh sled in `to`, one at a time in key
+/// order, as a checkpoint's writer does: how many, and how long it took.
+fn copy_every_key(from: &Path, to: &Path) -> Result<(usize, Duration)> {
+    let source = sled::open(from).context("opening the rebuilt store")?;
+    let entries = (source.iter())
+        .collect::<sled::Result<Vec<_>>>()
+        .context("reading the rebuilt store")?;
+    let target = sled::open(to).context("opening a fresh sled")?;
+    let started = Instant::now();
+    for (key, value) in &entries {
+        target.insert(key, value).context("raw insert")?;
+    }
+    target.flush().context("raw flush")?;
+    Ok((entries.len(), started.elapsed()))
 }

@@ -94,8 +94,7 @@ fn check_partition(check: &mut Check, partition: Option<u32>, partitioner: Parti
 impl Local {
     async fn plan(&self, request: Request<ReplayHistoryRequest>) -> Result<Replay> {
         let wait = self.backbone.max_wait(&request);
-        let reveal =
-            (self.backbone).may_reveal(request.metadata(), request.get_ref().reveal_sensitive)?;
+        let reveal = (self.backbone).may_reveal(&request, request.get_ref().reveal_sensitive)?;
         let request = request.into_inner();
         let log = &self.backbone.log;
         let (start, end) = (log.start_offset(), log.end_offset());

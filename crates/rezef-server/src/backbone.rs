@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rezef_auth::Role;
 use rezef_events::merge::{self, Hop};
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
@@ -13,6 +14,7 @@ use rezef_log::Log;
 use rezef_proto::v1;
 use rezef_store::{JourneyStore, ProjectionWatch};
 
+use crate::auth::Caller;
 use crate::config::Limits;
 use crate::convert::Check;
 use crate::{Error, Result};
@@ -65,15 +67,23 @@ impl Backbone {
         self.policies.for_tenant(tenant)
     }
 
-    /// Whether a caller who `asked` to see sensitive values may: only with an
-    /// `authorization: Bearer <key>` header carrying one of `reveal_keys`. Asking without
-    /// one is refused, so that nothing is silently masked when the caller asked to see it.
-    pub fn may_reveal(&self, metadata: &tonic::metadata::MetadataMap, asked: bool) -> Result<bool> {
+    /// Whether a caller who `asked` to see sensitive values may: with API keys, a key with the
+    /// `auditor` role; on a server without (no key file), an `authorization: Bearer <key>`
+    /// header carrying one of `reveal_keys`. Asking without the right is refused, so that
+    /// nothing is silently masked when the caller asked to see it.
+    pub fn may_reveal<T>(&self, request: &tonic::Request<T>, asked: bool) -> Result<bool> {
         if !asked {
             return Ok(false);
         }
-        let key = metadata
-            .get("authorization")
+        if let Some(Caller(credential)) = request.extensions().get::<Caller>() {
+            return match credential.has(Role::Auditor) {
+                true => Ok(true),
+                false => Err(Error::PermissionDenied(
+                    "reveal_sensitive needs a key with the role `auditor`".into(),
+                )),
+            };
+        }
+        let key = (request.metadata().get("authorization"))
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "));
         match key {

@@ -24,13 +24,40 @@ pub struct ServerConfig {
     /// A routing configuration (TOML, see `deploy/routing.toml`) every tenant starts with;
     /// `Routing/SetRoutingConfig` replaces it per tenant. Unset: routing needs that call.
     pub routing_config: Option<PathBuf>,
-    /// Keys that may see sensitive context values (`authorization: Bearer <key>` with
-    /// `reveal_sensitive`). Empty: nobody may.
+    /// Before API keys (`[auth]`): keys that may see sensitive context values
+    /// (`authorization: Bearer <key>` with `reveal_sensitive`), honoured only while the server
+    /// has no key file. With one, the `auditor` role does this (docs/security.md).
     pub reveal_keys: Vec<String>,
+    /// Who may call: API keys with roles, and whether a server without them may listen
+    /// beyond loopback (docs/security.md).
+    pub auth: AuthSettings,
     /// This node among others sharing a Kafka log.
     pub cluster: ClusterSettings,
     /// How the projection uses memory and how often it checkpoints to the store.
     pub projection: ProjectionSettings,
+}
+
+/// `[auth]`: API keys. With a key file, every `rezef.v1` and `rezef.cluster.v1` call needs a
+/// key (`authorization: Bearer rzf_…`) whose roles and tenant allow it; without one, the
+/// server lets every caller in and so listens only on loopback unless `insecure`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The key file `rezef keys` writes (default: `<data_dir>/keys.json`); re-read when it
+    /// changes, so a revocation takes effect without a restart.
+    pub keys_file: Option<PathBuf>,
+    /// Serve without keys on a non-loopback address (development only).
+    pub insecure: bool,
+    /// The key this node sends to other nodes (`rezef.cluster.v1`): a key of all tenants
+    /// with the `node` role. Unset: only calls forwarded for a client, with its key.
+    pub node_key: Option<String>,
+}
+
+impl AuthSettings {
+    /// Where the key file is, for a server whose data lives in `data_dir`.
+    pub fn keys_file(&self, data_dir: &std::path::Path) -> PathBuf {
+        (self.keys_file.clone()).unwrap_or_else(|| data_dir.join("keys.json"))
+    }
 }
 
 /// The projection in memory (`[projection]`; docs/architecture.md, "The projection").
@@ -205,6 +232,7 @@ impl Default for ServerConfig {
             continuity: Policies::default(),
             routing_config: None,
             reveal_keys: Vec::new(),
+            auth: AuthSettings::default(),
             cluster: ClusterSettings::default(),
             projection: ProjectionSettings::default(),
         }
@@ -312,6 +340,11 @@ impl ServerConfig {
                     && !self.cluster.advertise_url.starts_with("http://")
                     && !self.cluster.advertise_url.starts_with("https://"),
                 "cluster.advertise_url must start with http:// or https://",
+            ),
+            (
+                (self.auth.node_key.as_deref())
+                    .is_some_and(|key| key.parse::<rezef_auth::Token>().is_err()),
+                "auth.node_key must be a key made by `rezef keys create` (rzf_…)",
             ),
         ];
         if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {

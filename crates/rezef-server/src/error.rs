@@ -32,6 +32,12 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// No key, or one this server does not know.
+    #[error(transparent)]
+    Unauthenticated(#[from] rezef_auth::Unauthenticated),
+    /// A key whose roles or tenant do not allow the call.
+    #[error(transparent)]
+    Denied(#[from] rezef_auth::Denied),
     #[error("{0}")]
     DeadlineExceeded(String),
     #[error("{0}")]
@@ -154,7 +160,8 @@ impl Error {
             Self::OutOfRange(_) => Code::OutOfRange,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::AlreadyExists(_) => Code::AlreadyExists,
-            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::PermissionDenied(_) | Self::Denied(_) => Code::PermissionDenied,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Self::Unavailable(_) | Self::Retry { .. } | Self::Moved { .. } => Code::Unavailable,
             Self::Forwarded(status) => status.code(),

@@ -77,8 +77,7 @@ impl Local {
         request: Request<ResumeConversationRequest>,
     ) -> Result<ResumeConversationResponse> {
         let wait = self.backbone.max_wait(&request);
-        let reveal =
-            (self.backbone).may_reveal(request.metadata(), request.get_ref().reveal_sensitive)?;
+        let reveal = (self.backbone).may_reveal(&request, request.get_ref().reveal_sensitive)?;
         let request = request.into_inner();
         let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);

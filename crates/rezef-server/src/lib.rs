@@ -17,6 +17,7 @@
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
 mod audit;
+mod auth;
 mod backbone;
 mod clock;
 mod cluster;
@@ -38,8 +39,8 @@ mod server;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{
-    ClusterSettings, KafkaSettings, Limits, LogBackend, LogSettings, ProjectionSettings,
-    ServerConfig,
+    AuthSettings, ClusterSettings, KafkaSettings, Limits, LogBackend, LogSettings,
+    ProjectionSettings, ServerConfig,
 };
 pub use error::{Error, OWNER_HEADER, Result};
 pub use log::{LogPartition, open_partitions};

@@ -17,6 +17,8 @@ use tower::util::MapResponseLayer;
 use tracing::info;
 
 use crate::audit::AuditService;
+use crate::auth::Guard;
+use crate::auth::layer::GuardLayer;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::PartitionsService;
 use crate::config::ServerConfig;
@@ -39,6 +41,7 @@ pub struct Server {
     clock: Arc<dyn Clock>,
     /// The node's cache of journeys, for every store it opens.
     cache: JourneyCache,
+    guard: Guard,
 }
 
 impl Server {
@@ -46,6 +49,7 @@ impl Server {
     /// listen address (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn open(config: ServerConfig) -> Result<Self> {
         config.validate()?;
+        let guard = Guard::open(&config)?;
         let routing = config
             .routing_config
             .as_deref()
@@ -66,6 +70,7 @@ impl Server {
             routing,
             clock: Arc::new(SystemClock),
             cache,
+            guard,
         })
     }
 
@@ -106,6 +111,7 @@ impl Server {
             cache: self.cache,
         };
         let (topology, desks, running) = node::start(self.assignment, settings).await?;
+        tokio::spawn(self.guard.clone().follow(closing_watch.clone()));
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<IngestServer<IngestService>>().await;
@@ -153,6 +159,7 @@ impl Server {
         info!(%addr, data_dir = %self.config.data_dir.display(), "rezef is serving");
         let router = tonic::transport::Server::builder()
             .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
+            .layer(GuardLayer(self.guard))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -25,6 +25,22 @@ pub struct Overrides {
     pub log: LogOverrides,
     #[serde(skip_serializing_if = "ClusterOverrides::is_empty")]
     pub cluster: ClusterOverrides,
+    #[serde(skip_serializing_if = "AuthOverrides::is_empty")]
+    pub auth: AuthOverrides,
+}
+
+/// `[auth]` settings given as flags.
+#[derive(Debug, Default, Serialize)]
+pub struct AuthOverrides {
+    /// Only `true` is a flag (`--insecure`); absent leaves the file and environment's say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
+}
+
+impl AuthOverrides {
+    fn is_empty(&self) -> bool {
+        self.insecure.is_none()
+    }
 }
 
 /// `[cluster]` settings given as flags.
@@ -161,7 +177,8 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerC
         .merge(
             Env::prefixed("REZEF_")
                 .split("__")
-                .ignore(&["config", "server", "tenant"]),
+                // The client commands' variables, not the server's configuration.
+                .ignore(&["config", "server", "tenant", "token"]),
         )
         .merge(Serialized::defaults(overrides))
         .extract()
@@ -235,6 +252,21 @@ mod tests {
             assert!(
                 format!("{error:#}").contains("log.kafka.brokers"),
                 "{error:#}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_client_commands_variables_are_not_server_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REZEF_TOKEN", "rzf_ab12_cd34");
+            jail.set_env("REZEF_SERVER", "http://127.0.0.1:1");
+            jail.set_env("REZEF_AUTH__KEYS_FILE", "elsewhere/keys.json");
+            let config = load(None, Overrides::default()).expect("loads");
+            assert_eq!(
+                config.auth.keys_file(&config.data_dir),
+                PathBuf::from("elsewhere/keys.json")
             );
             Ok(())
         });

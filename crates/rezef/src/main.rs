@@ -1,7 +1,8 @@
 //! `rezef`: the command line of the Rezef interaction-management backbone.
 //!
-//! One subcommand per file under `cmd/`. `serve` runs the backbone; `publish`, `journey`
-//! and `replay` are gRPC clients of a running server; `rebuild` works on a stopped server's
+//! One subcommand per file under `cmd/`. `serve` runs the backbone; `publish`, `journey`,
+//! `resume` and `replay` are gRPC clients of a running server, with its API key (`--token`);
+//! `keys` manages the keys in the server's key file; `rebuild` works on a stopped server's
 //! data directory; `demo` runs the main job end to end in a temporary directory.
 
 mod cmd;
@@ -19,12 +20,16 @@ struct Cli {
     command: Command,
 }
 
-/// Where a client command finds the server.
+/// Where a client command finds the server, and the key it calls with.
 #[derive(Debug, clap::Args)]
 struct ServerAddr {
     /// The server's gRPC address.
     #[arg(long, env = "REZEF_SERVER", default_value = "http://127.0.0.1:50051")]
     server: String,
+    /// The API key to call with (rzf_…, from `rezef keys create`), if the server wants one.
+    /// Prefer the environment: a flag shows in the process list.
+    #[arg(long, env = "REZEF_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +65,8 @@ enum Command {
     Resume(cmd::resume::Args),
     /// Print a tenant's original events as JSON Lines, in log order.
     Replay(cmd::replay::Args),
+    /// Create, list and revoke the API keys a server accepts (its key file).
+    Keys(cmd::keys::Args),
     /// Delete the journey store and rebuild it from the log (the server must be stopped).
     Rebuild(cmd::rebuild::Args),
     /// Show continuity end to end: a chat that continues on the phone.
@@ -92,19 +99,32 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => cmd::serve::run(args).await,
-            Command::Publish { file, batch, addr } => {
-                cmd::publish::run(&file, batch, &addr.server).await
-            }
+            Command::Publish { file, batch, addr } => cmd::publish::run(&file, batch, &addr).await,
             Command::Journey {
                 customer,
                 tenant,
                 min_offset,
                 addr,
-            } => cmd::journey::run(&tenant, &customer, min_offset, &addr.server).await,
+            } => cmd::journey::run(&tenant, &customer, min_offset, &addr).await,
             Command::Resume(args) => cmd::resume::run(args).await,
             Command::Replay(args) => cmd::replay::run(args).await,
+            Command::Keys(args) => cmd::keys::run(args),
             Command::Rebuild(args) => cmd::rebuild::run(args).await,
             Command::Demo => cmd::demo::run().await,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Clap checks a command line only as it parses one: two flags of one name in a
+    /// subcommand (the API key's `--token` and another) would fail only when it is run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rezef_events::partition::Partitioner;
-use tonic::metadata::MetadataMap;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
@@ -78,6 +78,8 @@ pub struct Cluster {
     max_message_bytes: usize,
     /// The tenants' continuity rules, for checking the fields that place a call.
     policies: Arc<Policies>,
+    /// `authorization` for the calls this node makes of its own (`[auth] node_key`).
+    node_key: Option<AsciiMetadataValue>,
 }
 
 impl Cluster {
@@ -96,6 +98,7 @@ impl Cluster {
             replicas: Replicas::default(),
             directory,
             peers: Mutex::default(),
+            node_key: None,
             max_message_bytes,
             policies,
         }
@@ -252,7 +255,17 @@ impl Cluster {
             owner,
             forwarder: self.me.node.clone(),
             max_message_bytes: self.max_message_bytes,
+            node_key: self.node_key.clone(),
         }
+    }
+
+    /// Calls this node makes of its own carry `key` (a key of all tenants with the `node`
+    /// role); calls it forwards carry their caller's. A key that is not a header value is
+    /// refused at start by `ServerConfig::validate`.
+    #[must_use]
+    pub fn with_node_key(mut self, key: Option<&str>) -> Self {
+        self.node_key = key.and_then(|key| format!("Bearer {key}").parse().ok());
+        self
     }
 
     /// The backbones of the partitions served here, caught up or not.
@@ -268,6 +281,7 @@ pub struct Peer {
     owner: Member,
     forwarder: String,
     max_message_bytes: usize,
+    node_key: Option<AsciiMetadataValue>,
 }
 
 impl Peer {
@@ -307,11 +321,17 @@ impl Peer {
 }
 
 impl Peer {
-    /// The call to send on: the caller's metadata (deadline, key) and the forwarding mark.
+    /// The call to send on: the caller's metadata (deadline, key) and the forwarding mark;
+    /// the node's own key when there is no caller's.
     pub fn forward<T>(&self, request: Request<T>) -> Request<T> {
         let (mut metadata, _, message) = request.into_parts();
         if let Ok(value) = self.forwarder.parse() {
             metadata.insert(FORWARDED_HEADER, value);
+        }
+        if let Some(key) = &self.node_key
+            && !metadata.contains_key("authorization")
+        {
+            metadata.insert("authorization", key.clone());
         }
         Request::from_parts(metadata, tonic::Extensions::default(), message)
     }

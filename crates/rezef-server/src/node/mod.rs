@@ -136,13 +136,8 @@ fn cluster(
 ) -> Topology {
     let max_message_bytes = settings.config.limits.max_message_bytes;
     let policies = settings.policies.clone();
-    Arc::new(Cluster::new(
-        me,
-        partitioner,
-        directory,
-        max_message_bytes,
-        policies,
-    ))
+    let cluster = Cluster::new(me, partitioner, directory, max_message_bytes, policies);
+    Arc::new(cluster.with_node_key(settings.config.auth.node_key.as_deref()))
 }
 
 /// The projector of a partition's `log` into its `store`. On a partitioned log it relays what

@@ -6,9 +6,9 @@ pub async fn run(
     tenant: &str,
     customer: &str,
     min_offset: Option<u64>,
-    server: &str,
+    addr: &crate::ServerAddr,
 ) -> anyhow::Result<()> {
-    let mut client = super::connect(server).await?;
+    let mut client = super::connect(addr).await?;
     let response = client
         .journey(tenant, crate::customer::parse(customer), min_offset)
         .await?;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use rezef_adapter::{jsonl, proto};
 
-pub async fn run(file: &Path, batch: usize, server: &str) -> anyhow::Result<()> {
+pub async fn run(file: &Path, batch: usize, addr: &crate::ServerAddr) -> anyhow::Result<()> {
     anyhow::ensure!(batch > 0, "--batch must be at least 1");
     let events = if file == Path::new("-") {
         jsonl::read_events(stdin().lock())?
@@ -18,7 +18,7 @@ pub async fn run(file: &Path, batch: usize, server: &str) -> anyhow::Result<()> 
         jsonl::read_events(BufReader::new(opened))
             .with_context(|| format!("in {}", file.display()))?
     };
-    let mut client = super::connect(server).await?;
+    let mut client = super::connect(addr).await?;
     let total = events.len();
     let mut published = 0;
     let mut chunks = events.into_iter().peekable();

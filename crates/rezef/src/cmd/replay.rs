@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let mut client = super::connect(&args.addr.server).await?;
+    let mut client = super::connect(&args.addr).await?;
     let request = proto::ReplayHistoryRequest {
         tenant_id: args.tenant,
         customer: args.customer.as_deref().map(crate::customer::parse),

@@ -12,9 +12,9 @@ pub struct Args {
     /// The channel the contact arrives on: voice, ivr, webchat, email, sms, whatsapp, ...
     #[arg(long, default_value = "voice", value_parser = parse_channel)]
     channel: proto::Channel,
-    /// A continuation token the customer gave.
+    /// A continuation token the customer gave (`--token` is the API key to call with).
     #[arg(long)]
-    token: Option<String>,
+    continuation_token: Option<String>,
     /// Transcript messages to return.
     #[arg(long)]
     transcript: Option<u32>,
@@ -32,12 +32,12 @@ fn parse_channel(name: &str) -> Result<proto::Channel, String> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let client = super::connect(&args.addr.server).await?;
+    let client = super::connect(&args.addr).await?;
     let request = proto::ResumeConversationRequest {
         tenant_id: args.tenant,
         customer: Some(crate::customer::parse(&args.customer)),
         channel: args.channel as i32,
-        continuation_token: args.token.unwrap_or_default(),
+        continuation_token: args.continuation_token.unwrap_or_default(),
         transcript_limit: args.transcript,
         min_offset: args.min_offset,
         ..Default::default()

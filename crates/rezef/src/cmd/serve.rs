@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rezef_server::Server;
 
-use crate::config::{self, ClusterOverrides, LogArgs, Overrides};
+use crate::config::{self, AuthOverrides, ClusterOverrides, LogArgs, Overrides};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,6 +33,10 @@ pub struct Args {
     /// How many other nodes keep a standby copy of each partition [default: 1].
     #[arg(long)]
     standby_replicas: Option<u32>,
+    /// Serve without API keys on a non-loopback address: anyone who reaches it may read and
+    /// change every tenant's data. Development only (docs/security.md).
+    #[arg(long)]
+    insecure: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -45,6 +49,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             node_id: args.node_id,
             advertise_url: args.advertise_url,
             standby_replicas: args.standby_replicas,
+        },
+        auth: AuthOverrides {
+            insecure: args.insecure.then_some(true),
         },
     };
     let config = config::load(args.config.as_deref(), overrides)?;

@@ -1,0 +1,173 @@
+//! Who may call this node: the [`Guard`] holds the API keys of `[auth] keys_file` (re-read
+//! when the file changes, so a revocation needs no restart) and admits or refuses each call
+//! before any handler runs ([`layer`]): the key (`UNAUTHENTICATED`), then its roles for the
+//! method and its tenant for every tenant the request names (`PERMISSION_DENIED`), by the
+//! table in `rezef_auth::access`. A server without a key file lets every caller in, and so
+//! listens on loopback only unless told `insecure` (docs/security.md).
+
+pub mod layer;
+mod named;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rezef_auth::{Credential, KeyFile, Keys, Token};
+use tracing::{info, warn};
+
+use crate::config::ServerConfig;
+use crate::{Error, Result};
+use named::NamedFields;
+
+/// How often the key file is looked at for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// The keys a node accepts, and the call-by-call check.
+#[derive(Debug, Clone)]
+pub struct Guard(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    file: KeyFile,
+    keys: RwLock<Arc<Keys>>,
+    /// Set once a key file was seen; never unset (removing the file keys nobody in).
+    enforced: AtomicBool,
+    /// The file's modification time and length when last read.
+    stamp: Mutex<Option<(SystemTime, u64)>>,
+    named: NamedFields,
+}
+
+/// The credential a call was admitted with, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Arc<Credential>);
+
+impl Guard {
+    /// Reads the key file of `config` (a file that cannot be read refuses the start) and
+    /// refuses a keyless server on a non-loopback address unless `[auth] insecure`.
+    pub fn open(config: &ServerConfig) -> Result<Self> {
+        let file = KeyFile::new(config.auth.keys_file(&config.data_dir));
+        let named = NamedFields::from_descriptors(rezef_proto::FILE_DESCRIPTOR_SET)
+            .map_err(|e| Error::Config(format!("the service descriptors: {e}")))?;
+        let guard = Guard(Arc::new(Inner {
+            keys: RwLock::default(),
+            enforced: AtomicBool::new(false),
+            stamp: Mutex::new(None),
+            named,
+            file,
+        }));
+        guard.reload().map_err(|e| Error::Config(e.to_string()))?;
+        guard.check_exposure(config.listen, config.auth.insecure)?;
+        Ok(guard)
+    }
+
+    fn check_exposure(&self, listen: SocketAddr, insecure: bool) -> Result<()> {
+        let path = self.0.file.path().display();
+        match (self.enforced(), listen.ip().is_loopback(), insecure) {
+            (true, _, _) => info!(keys = self.keys().active(), file = %path, "API keys required"),
+            (false, true, _) => info!(
+                file = %path,
+                "no API keys: every caller is let in, so only loopback is served \
+                 (`rezef keys create` makes one)"
+            ),
+            (false, false, true) => warn!(
+                %listen,
+                "no API keys and `insecure`: every caller that reaches {listen} is let in"
+            ),
+            (false, false, false) => {
+                return Err(Error::Config(format!(
+                    "refusing to serve {listen} without API keys: anyone reaching it could read \
+                     and change every tenant's data. Make a key (`rezef keys create`, file \
+                     {path}), listen on loopback, or pass --insecure for development"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether calls need a key (a key file was found).
+    pub fn enforced(&self) -> bool {
+        self.0.enforced.load(Ordering::Acquire)
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        self.0
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the key file if it changed since the last read.
+    fn reload(&self) -> std::result::Result<(), rezef_auth::Error> {
+        let path = self.0.file.path();
+        let stamp = stamp(path);
+        let mut last = self.0.stamp.lock().unwrap_or_else(|p| p.into_inner());
+        if stamp == *last {
+            return Ok(());
+        }
+        let keys = self.0.file.load()?;
+        if stamp.is_some() {
+            self.0.enforced.store(true, Ordering::Release);
+        }
+        info!(keys = keys.active(), "API keys read");
+        *self.0.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        *last = stamp;
+        Ok(())
+    }
+
+    /// Follows the key file until `closing` turns true. A file that cannot be read keeps
+    /// the keys read before (a half-edited file must not open the server).
+    pub async fn follow(self, mut closing: tokio::sync::watch::Receiver<bool>) {
+        let span = tracing::info_span!("auth.reload");
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(RELOAD_EVERY) => {}
+                _ = closing.changed() => return,
+            }
+            let guard = self.clone();
+            let read = tokio::task::spawn_blocking(move || guard.reload()).await;
+            if let Ok(Err(error)) = read {
+                span.in_scope(|| warn!(%error, "the key file could not be read; keeping the keys read before"));
+            }
+        }
+    }
+
+    /// The credential `authorization` proves, if calls need one, allowed to call `method`
+    /// for the tenants its request will name (checked as they arrive, [`Guard::check_message`]).
+    pub fn admit(&self, method: &str, authorization: Option<&str>) -> Result<Option<Caller>> {
+        if !self.enforced() {
+            return Ok(None);
+        }
+        let token = Token::from_header(authorization)?;
+        let credential = self.keys().authenticate(&token)?;
+        // The tenant is checked message by message; here the role alone.
+        rezef_auth::authorize(&credential, method, "")?;
+        Ok(Some(Caller(credential)))
+    }
+
+    /// Checks one encoded request message of `method` against `caller`'s tenant and
+    /// sources.
+    pub fn check_message(&self, caller: &Caller, method: &str, message: &[u8]) -> Result<()> {
+        let named = (self.0.named.named(method, message))
+            .map_err(|_| Error::invalid("request", "is not a valid protobuf message"))?;
+        for tenant in &named.tenants {
+            rezef_auth::authorize(&caller.0, method, tenant)?;
+        }
+        for source in &named.sources {
+            rezef_auth::speaks_as(&caller.0, source)?;
+        }
+        Ok(())
+    }
+
+    /// Whether requests of `method` name tenants or sources to check.
+    fn names_any(&self, method: &str) -> bool {
+        self.0.named.names_any(method)
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
