@@ -46,23 +46,30 @@ pub struct GrpcLoadArgs {
 
 /// One call's figures under h2load.
 #[derive(Debug)]
-struct Loaded {
-    per_s: f64,
-    requests: u64,
-    failed: u64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub struct Loaded {
+    pub per_s: f64,
+    pub requests: u64,
+    pub failed: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
-pub async fn run(base: &Path, args: &GrpcLoadArgs) -> Result<Report> {
+/// h2load's version, or why it cannot run.
+pub fn h2load_version(args: &GrpcLoadArgs) -> Result<String> {
     let version = Command::new(&args.h2load).arg("--version").output();
-    let version = match version {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    match version {
+        Ok(out) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
         _ => bail!(
             "{} not found: apt-get install nghttp2-client (scripts/bench does)",
             args.h2load.display()
         ),
-    };
+    }
+}
+
+pub async fn run(base: &Path, args: &GrpcLoadArgs) -> Result<Report> {
+    let version = h2load_version(args)?;
     let server = BenchServer::start(base).await?;
     let preload_started = Instant::now();
     let last = preload(&server, args.customers, 10).await?;
@@ -108,7 +115,7 @@ pub async fn run(base: &Path, args: &GrpcLoadArgs) -> Result<Report> {
     ];
     let mut results = Vec::new();
     for (path, body) in calls {
-        let figures = load(args, dir.path(), &url(path), &body)
+        let figures = load(args, dir.path(), &url(path), &body, &[])
             .await
             .with_context(|| format!("h2load on {path}"))?;
         results.push((path, figures));
@@ -178,8 +185,15 @@ pub async fn run(base: &Path, args: &GrpcLoadArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// Runs h2load on one call and reads its summary and per-request log.
-async fn load(args: &GrpcLoadArgs, dir: &Path, url: &str, message: &[u8]) -> Result<Loaded> {
+/// Runs h2load on one call, with `headers` besides gRPC's, and reads its summary and
+/// per-request log.
+pub async fn load(
+    args: &GrpcLoadArgs,
+    dir: &Path,
+    url: &str,
+    message: &[u8],
+    headers: &[String],
+) -> Result<Loaded> {
     let body = dir.join("body");
     let length = u32::try_from(message.len()).context("body size")?;
     let mut framed = vec![0u8];
@@ -193,6 +207,7 @@ async fn load(args: &GrpcLoadArgs, dir: &Path, url: &str, message: &[u8]) -> Res
         .args(["-c", &args.connections.to_string()])
         .args(["-m", &args.streams.to_string()])
         .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+        .args(headers.iter().flat_map(|header| ["-H", header.as_str()]))
         .arg("-d")
         .arg(&body)
         .arg(format!("--log-file={}", log.display()))

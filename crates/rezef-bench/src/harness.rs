@@ -23,6 +23,8 @@ pub struct BenchServer {
     task: Option<JoinHandle<rezef_server::Result<()>>>,
     dir: tempfile::TempDir,
     cache: rezef_store::JourneyCache,
+    /// The API key its clients send, for a server with a key file.
+    token: Option<String>,
 }
 
 impl BenchServer {
@@ -61,7 +63,15 @@ impl BenchServer {
             task: Some(task),
             dir,
             cache,
+            token: None,
         })
+    }
+
+    /// Its clients send `token` (a server whose data directory holds a key file).
+    #[must_use]
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
     }
 
     /// Waits until the stores the server opened have warmed its cache (`[projection]
@@ -84,9 +94,13 @@ impl BenchServer {
 
     /// A new client: one HTTP/2 connection of its own.
     pub async fn client(&self) -> Result<Client> {
-        Client::connect(format!("http://{}", self.addr))
+        let client = Client::connect(format!("http://{}", self.addr))
             .await
-            .context("connecting to the bench server")
+            .context("connecting to the bench server")?;
+        match &self.token {
+            Some(token) => client.with_token(token.clone()).context("the API key"),
+            None => Ok(client),
+        }
     }
 
     /// `n` clients, each on its own connection.

@@ -9,10 +9,11 @@
 //!
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
-//! one file per benchmark: `ingest`, `projection`, `partitions`, `freshness`, `get_journey`, `grpc_load`
+//! one file per benchmark: `ingest`, `projection`, `partitions`, `freshness`, `get_journey`, `grpc_load`, `auth_load`
 //! (reads loaded by h2load from another process), `resume`, `identity_fold`, `routing`,
 //! `kafka`.
 
+mod auth_load;
 mod fill;
 mod freshness;
 mod get_journey;
@@ -68,6 +69,8 @@ enum Command {
     /// GetJourney and ResumeConversation loaded by h2load from another process, beside
     /// grpc.health.v1.Health/Check on the same server.
     GrpcLoad(grpc_load::GrpcLoadArgs),
+    /// GetJourney and Publish with and without API keys, loaded by h2load, side by side.
+    AuthLoad(auth_load::AuthLoadArgs),
     /// ResumeConversation by phone over a large store, with in-process baselines.
     Resume(resume::ResumeArgs),
     /// Rebuild with 20% identity links and merges, against a rebuild without them.
@@ -127,6 +130,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::Freshness(args) => with_cpu(freshness::run(&base, &args)).await?,
         Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,
         Command::GrpcLoad(args) => with_cpu(grpc_load::run(&base, &args)).await?,
+        Command::AuthLoad(args) => with_cpu(auth_load::run(&base, &args)).await?,
         Command::Resume(args) => with_cpu(resume::run(&base, &args)).await?,
         Command::IdentityFold(args) => with_cpu(identity_fold::run(&base, &args)).await?,
         Command::Routing(args) => with_cpu(routing::run(&base, &args)).await?,

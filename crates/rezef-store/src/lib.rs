@@ -35,6 +35,7 @@ mod memory;
 mod partitioning;
 mod projector;
 mod read_ahead;
+pub mod redact;
 mod sled_store;
 mod step;
 mod store;

@@ -333,7 +333,8 @@ impl Folding<'_, '_> {
                     owner,
                     refusal,
                 } => {
-                    debug!(%tenant, %identity, %owner, %root, %refusal, "link refused");
+                    let shown = crate::redact::Redacted(&identity);
+                    debug!(%tenant, identity = %shown, %owner, %root, %refusal, "link refused");
                     foreign.push((identity, owner, refusal));
                 }
             }

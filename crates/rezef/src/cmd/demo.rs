@@ -17,6 +17,7 @@ use rezef_server::{Server, ServerConfig};
 
 const TENANT: &str = "demo-bank";
 const PHONE: &str = "+972 54-555-0123";
+const EMAIL: &str = "dana.levi@example.com";
 
 pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -88,6 +89,7 @@ async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
         customer("I was charged twice for my March card bill"),
         chat.intent_detected("billing.double_charge", 0.93, "billing-bot"),
         chat.context("statement", "2026-03", false),
+        chat.context("email", EMAIL, false),
         chat.context("amount", "₪1,249.00", false),
         bot("I can check that. I've sent a code to your phone ending 0123."),
         // The widget asked for the code, so it marks the answer sensitive: no channel or
