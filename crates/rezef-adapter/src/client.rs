@@ -16,7 +16,7 @@ use rezef_proto::v1::{
 };
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::{Interceptor, interceptor::InterceptedService};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,6 +40,8 @@ pub enum Error {
     Session(String),
     #[error("invalid API key: {0}")]
     Token(String),
+    #[error("TLS settings: {0}")]
+    Tls(String),
 }
 
 impl Error {
@@ -51,7 +53,7 @@ impl Error {
                 status.code(),
                 tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted
             ),
-            Self::Json { .. } | Self::Io(_) | Self::Token(_) => false,
+            Self::Json { .. } | Self::Io(_) | Self::Token(_) | Self::Tls(_) => false,
             Self::Session(_) => true,
         }
     }
@@ -94,6 +96,29 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// How a client checks the server and proves itself over TLS ([`Client::connect_tls`]).
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    /// PEM CA certificates that signed the server's certificate; unset: the public web's
+    /// roots (webpki-roots).
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM certificate and private key of this client, for a server that asks for one (mTLS).
+    pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name the server's certificate must carry, when not the address's host.
+    pub domain: Option<String>,
+}
+
+/// Never prints the private key.
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("identity", &self.identity_pem.is_some())
+            .field("domain", &self.domain)
+            .finish()
+    }
+}
+
 /// A connection to a Rezef server. Cheap to clone (one HTTP/2 connection underneath).
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -114,6 +139,33 @@ impl Client {
             .connect()
             .await
             .map_err(|source| Error::Connect { addr, source })?;
+        Ok(Self::from_channel(channel))
+    }
+
+    /// Connects to `addr` (`https://host:port`) over TLS: the server's certificate checked
+    /// against `tls.ca_pem` (else the public web's roots), and for mTLS this client's own.
+    pub async fn connect_tls(addr: impl Into<String>, tls: TlsOptions) -> Result<Self, Error> {
+        let addr = addr.into();
+        let mut config = ClientTlsConfig::new();
+        config = match tls.ca_pem {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+            None => config.with_webpki_roots(),
+        };
+        if let Some((cert, key)) = tls.identity_pem {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        if let Some(domain) = tls.domain {
+            config = config.domain_name(domain);
+        }
+        let failed = |source| Error::Connect {
+            addr: addr.clone(),
+            source,
+        };
+        let endpoint = (Endpoint::from_shared(addr.clone()).map_err(failed)?)
+            .tcp_nodelay(true)
+            .tls_config(config)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let channel = endpoint.connect().await.map_err(failed)?;
         Ok(Self::from_channel(channel))
     }
 

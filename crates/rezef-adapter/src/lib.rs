@@ -31,7 +31,7 @@ mod factory;
 pub mod jsonl;
 
 pub use agent::AgentSession;
-pub use client::{Auth, Client, Error};
+pub use client::{Auth, Client, Error, TlsOptions};
 pub use factory::{EventFactory, identity_ref, new_event_id};
 /// The `rezef.v1` contract, as adapters see it.
 pub use rezef_proto::v1 as proto;

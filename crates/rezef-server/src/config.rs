@@ -31,6 +31,8 @@ pub struct ServerConfig {
     /// Who may call: API keys with roles, and whether a server without them may listen
     /// beyond loopback (docs/security.md).
     pub auth: AuthSettings,
+    /// TLS on the gRPC port (`[tls]`; docs/security.md).
+    pub tls: TlsSettings,
     /// This node among others sharing a Kafka log.
     pub cluster: ClusterSettings,
     /// How the projection uses memory and how often it checkpoints to the store.
@@ -58,6 +60,25 @@ impl AuthSettings {
     pub fn keys_file(&self, data_dir: &std::path::Path) -> PathBuf {
         (self.keys_file.clone()).unwrap_or_else(|| data_dir.join("keys.json"))
     }
+}
+
+/// `[tls]`: with a certificate and its key, the gRPC port speaks TLS only (rustls), and with a
+/// client CA it asks every client for a certificate that CA signed (mTLS). The files are PEM,
+/// read again when they change or on SIGHUP, so a renewed certificate needs no restart.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain the server presents, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// The certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// CA certificates whose client certificates are accepted; unset: no client certificate
+    /// is asked for.
+    pub client_ca_file: Option<PathBuf>,
+    /// CA certificates that signed the other nodes' certificates, for calls to nodes whose
+    /// `advertise_url` is `https://` (this node shows its own certificate to them); unset:
+    /// the public web's roots. Read at start.
+    pub peer_ca_file: Option<PathBuf>,
 }
 
 /// The projection in memory (`[projection]`; docs/architecture.md, "The projection").
@@ -233,6 +254,7 @@ impl Default for ServerConfig {
             routing_config: None,
             reveal_keys: Vec::new(),
             auth: AuthSettings::default(),
+            tls: TlsSettings::default(),
             cluster: ClusterSettings::default(),
             projection: ProjectionSettings::default(),
         }
@@ -345,6 +367,14 @@ impl ServerConfig {
                 (self.auth.node_key.as_deref())
                     .is_some_and(|key| key.parse::<rezef_auth::Token>().is_err()),
                 "auth.node_key must be a key made by `rezef keys create` (rzf_…)",
+            ),
+            (
+                self.tls.cert_file.is_some() != self.tls.key_file.is_some(),
+                "tls.cert_file and tls.key_file go together",
+            ),
+            (
+                self.tls.client_ca_file.is_some() && self.tls.cert_file.is_none(),
+                "tls.client_ca_file needs tls.cert_file and tls.key_file",
             ),
         ];
         if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {

@@ -35,12 +35,13 @@ mod projection;
 mod reader;
 mod routing;
 mod server;
+mod tls;
 
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{
     AuthSettings, ClusterSettings, KafkaSettings, Limits, LogBackend, LogSettings,
-    ProjectionSettings, ServerConfig,
+    ProjectionSettings, ServerConfig, TlsSettings,
 };
 pub use error::{Error, OWNER_HEADER, Result};
 pub use log::{LogPartition, open_partitions};

@@ -28,6 +28,7 @@ use crate::journeys::JourneysService;
 use crate::node::{self, Assignment};
 use crate::projection::journey_cache;
 use crate::routing::RoutingService;
+use crate::tls::Tls;
 use crate::{Error, Result};
 
 /// A backbone ready to serve: storage open, listener bound.
@@ -42,6 +43,8 @@ pub struct Server {
     /// The node's cache of journeys, for every store it opens.
     cache: JourneyCache,
     guard: Guard,
+    /// TLS on the port, when configured.
+    tls: Option<Tls>,
 }
 
 impl Server {
@@ -50,6 +53,7 @@ impl Server {
     pub async fn open(config: ServerConfig) -> Result<Self> {
         config.validate()?;
         let guard = Guard::open(&config)?;
+        let tls = Tls::open(&config.tls)?;
         let routing = config
             .routing_config
             .as_deref()
@@ -71,6 +75,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             cache,
             guard,
+            tls,
         })
     }
 
@@ -109,9 +114,11 @@ impl Server {
             routing: self.routing,
             clock: self.clock,
             cache: self.cache,
+            peer_tls: Some(crate::tls::peer_config(&self.config.tls)?),
         };
         let (topology, desks, running) = node::start(self.assignment, settings).await?;
         tokio::spawn(self.guard.clone().follow(closing_watch.clone()));
+        let closing_watch_tls = closing_watch.clone();
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<IngestServer<IngestService>>().await;
@@ -153,10 +160,7 @@ impl Server {
             RoutingServer::new(RoutingService::new(desks)).max_decoding_message_size(limit);
         health.set_serving::<RoutingServer<RoutingService>>().await;
 
-        // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        info!(%addr, data_dir = %self.config.data_dir.display(), "rezef is serving");
+        info!(%addr, data_dir = %self.config.data_dir.display(), tls = self.tls.is_some(), "rezef is serving");
         let router = tonic::transport::Server::builder()
             .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
             .layer(GuardLayer(self.guard))
@@ -169,9 +173,23 @@ impl Server {
             .add_service(audit)
             .add_service(routing)
             .add_service(partitions);
-        router
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
+        match self.tls {
+            Some(tls) => {
+                tokio::spawn(tls.clone().follow(closing_watch_tls));
+                let incoming = tls.incoming(self.listener);
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await?;
+            }
+            None => {
+                // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
+                let incoming = tonic::transport::server::TcpIncoming::from(self.listener)
+                    .with_nodelay(Some(true));
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await?;
+            }
+        }
 
         info!("shutting down");
         running.stop().await

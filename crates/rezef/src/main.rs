@@ -30,6 +30,16 @@ struct ServerAddr {
     /// Prefer the environment: a flag shows in the process list.
     #[arg(long, env = "REZEF_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM CA certificates that signed the server's certificate, for an https:// server
+    /// [default: the public web's roots].
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// This client's PEM certificate, for a server that asks for one (mTLS).
+    #[arg(long, requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// The private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

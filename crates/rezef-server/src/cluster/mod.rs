@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rezef_events::partition::Partitioner;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 
 use rezef_events::policy::Policies;
@@ -80,6 +80,8 @@ pub struct Cluster {
     policies: Arc<Policies>,
     /// `authorization` for the calls this node makes of its own (`[auth] node_key`).
     node_key: Option<AsciiMetadataValue>,
+    /// TLS for calls to `https://` nodes (`[tls]`).
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Cluster {
@@ -99,6 +101,7 @@ impl Cluster {
             directory,
             peers: Mutex::default(),
             node_key: None,
+            tls: None,
             max_message_bytes,
             policies,
         }
@@ -225,11 +228,16 @@ impl Cluster {
         if let Some(channel) = peers.get(url) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| Error::Unavailable(format!("the owner's address {url} is invalid: {e}")))?
+        let invalid = |e: tonic::transport::Error| {
+            Error::Unavailable(format!("the owner's address {url} is invalid: {e}"))
+        };
+        let mut endpoint = (Endpoint::from_shared(url.to_owned()).map_err(invalid)?)
             .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        if let Some(tls) = self.tls.as_ref().filter(|_| url.starts_with("https://")) {
+            endpoint = endpoint.tls_config(tls.clone()).map_err(invalid)?;
+        }
+        let channel = endpoint.connect_lazy();
         peers.insert(url.to_owned(), channel.clone());
         Ok(channel)
     }
@@ -265,6 +273,13 @@ impl Cluster {
     #[must_use]
     pub fn with_node_key(mut self, key: Option<&str>) -> Self {
         self.node_key = key.and_then(|key| format!("Bearer {key}").parse().ok());
+        self
+    }
+
+    /// Calls to `https://` nodes check their certificates with `tls` (and show this node's).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<ClientTlsConfig>) -> Self {
+        self.tls = tls;
         self
     }
 

@@ -84,6 +84,8 @@ pub struct Settings {
     /// of partitions assigned after the start: Kafka's).
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub cache: JourneyCache,
+    /// TLS for calls to `https://` nodes.
+    pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// Starts serving: the embedded partitions at once, or a Kafka topic's as they are assigned.
@@ -136,8 +138,10 @@ fn cluster(
 ) -> Topology {
     let max_message_bytes = settings.config.limits.max_message_bytes;
     let policies = settings.policies.clone();
-    let cluster = Cluster::new(me, partitioner, directory, max_message_bytes, policies);
-    Arc::new(cluster.with_node_key(settings.config.auth.node_key.as_deref()))
+    let cluster = Cluster::new(me, partitioner, directory, max_message_bytes, policies)
+        .with_node_key(settings.config.auth.node_key.as_deref())
+        .with_tls(settings.peer_tls.clone());
+    Arc::new(cluster)
 }
 
 /// The projector of a partition's `log` into its `store`. On a partitioned log it relays what

@@ -9,7 +9,8 @@ pub mod replay;
 pub mod resume;
 pub mod serve;
 
-use rezef_adapter::Client;
+use anyhow::Context;
+use rezef_adapter::{Client, TlsOptions};
 
 use crate::ServerAddr;
 
@@ -25,13 +26,41 @@ async fn connect(addr: &ServerAddr) -> anyhow::Result<Client> {
              `rezef resume --continuation-token`)"
         );
     }
-    let client = Client::connect(addr.server.clone())
-        .await
-        .map_err(|error| {
-            anyhow::anyhow!("{error}\nhint: start the server with `rezef serve`, or pass --server")
-        })?;
+    let client = match tls(addr)? {
+        Some(tls) => Client::connect_tls(addr.server.clone(), tls).await,
+        None => Client::connect(addr.server.clone()).await,
+    };
+    let client = client.map_err(|error| {
+        anyhow::anyhow!("{error}\nhint: start the server with `rezef serve`, or pass --server")
+    })?;
     match &addr.token {
         Some(token) => Ok(client.with_token(token.clone())?),
         None => Ok(client),
     }
+}
+
+/// TLS for an `https://` server or when certificates are given; the files read.
+fn tls(addr: &ServerAddr) -> anyhow::Result<Option<TlsOptions>> {
+    let wanted =
+        addr.server.starts_with("https://") || addr.ca_cert.is_some() || addr.client_cert.is_some();
+    if !wanted {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        addr.server.starts_with("https://"),
+        "--ca-cert and --client-cert are for an https:// server (--server {})",
+        addr.server
+    );
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let identity_pem = match (&addr.client_cert, &addr.client_key) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    Ok(Some(TlsOptions {
+        ca_pem: addr.ca_cert.as_ref().map(read).transpose()?,
+        identity_pem,
+        domain: None,
+    }))
 }
