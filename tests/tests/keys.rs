@@ -271,3 +271,35 @@ fn keys_create_with_an_unknown_role_lists_the_roles() {
     assert!(said.contains(&roles.join(", ")), "{said}");
     assert!(!dir.path().join("rezef-data").exists(), "no key was made");
 }
+
+#[test]
+fn keys_create_gives_a_key_limits_of_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "create",
+        "--tenant",
+        "acme",
+        "--role",
+        "adapter",
+        "--calls-per-second",
+        "7",
+    ];
+    let token = created(&keys(dir.path(), &args, &[]));
+    let file = KeyFile::new(dir.path().join("rezef-data/keys.json"));
+    let listed = file.list().expect("the key file");
+    let key = listed.iter().find(|k| k.id == token.id).expect("the key");
+    let limits = key.limits.expect("limits of its own");
+    let defaults = rezef_auth::Limits::default();
+    assert_eq!(
+        (limits.calls_per_second, limits.burst, limits.streams),
+        (7, defaults.burst, defaults.streams)
+    );
+    let plain = created(&keys(
+        dir.path(),
+        &["create", "--tenant", "acme", "--role", "adapter"],
+        &[],
+    ));
+    let listed = file.list().expect("the key file");
+    let key = listed.iter().find(|k| k.id == plain.id).expect("the key");
+    assert_eq!(key.limits, None, "the server's limits apply");
+}

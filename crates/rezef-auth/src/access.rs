@@ -135,6 +135,7 @@ mod tests {
             tenant,
             roles: roles.iter().copied().collect(),
             sources: Vec::new(),
+            limits: None,
             created_at: 0,
             secret_hash: String::new(),
             revoked: false,

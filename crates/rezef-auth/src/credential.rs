@@ -68,6 +68,9 @@ pub struct Credential {
     /// For `adapter` keys: the event sources it may publish as (empty: any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// This key's own limits; unset: the server's (`[auth.limits]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::Limits>,
     /// When the key was made, in seconds since the Unix epoch.
     pub created_at: u64,
     /// The secret's BLAKE3 hash, in hex.
@@ -98,6 +101,7 @@ pub struct NewKey {
     pub tenant: Scope,
     pub roles: BTreeSet<Role>,
     pub sources: Vec<String>,
+    pub limits: Option<crate::Limits>,
 }
 
 impl NewKey {
@@ -128,6 +132,7 @@ impl NewKey {
             tenant: self.tenant,
             roles: self.roles,
             sources: self.sources,
+            limits: self.limits,
             created_at: now_secs,
             secret_hash: blake3::hash(secret.as_bytes()).to_hex().to_string(),
             revoked: false,
@@ -205,6 +210,7 @@ mod tests {
             tenant,
             roles: roles.iter().copied().collect(),
             sources: Vec::new(),
+            limits: None,
         }
     }
 

@@ -154,6 +154,7 @@ mod tests {
             tenant: Scope::Tenant(tenant.into()),
             roles: [Role::Adapter].into(),
             sources: vec!["ivr".into()],
+            limits: None,
         }
     }
 

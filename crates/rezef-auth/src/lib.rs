@@ -13,10 +13,12 @@ pub mod access;
 mod credential;
 mod error;
 mod keyfile;
+mod limits;
 mod role;
 
 pub use access::{Need, authorize, need, speaks_as};
 pub use credential::{Credential, NewKey, Scope, Token};
 pub use error::{Denied, Error, Unauthenticated};
 pub use keyfile::{KeyFile, Keys};
+pub use limits::{Bucket, Limits};
 pub use role::Role;

@@ -53,6 +53,9 @@ pub struct AuthSettings {
     /// The key this node sends to other nodes (`rezef.cluster.v1`): a key of all tenants
     /// with the `node` role. Unset: only calls forwarded for a client, with its key.
     pub node_key: Option<String>,
+    /// What each key may ask of this node, unless the key has limits of its own
+    /// (`[auth.limits]`: `calls_per_second`, `burst`, `streams`).
+    pub limits: rezef_auth::Limits,
 }
 
 impl AuthSettings {

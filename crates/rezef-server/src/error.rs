@@ -32,6 +32,12 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// A key over its limits (`[auth.limits]`): `RESOURCE_EXHAUSTED` with a `RetryInfo`.
+    #[error("{message}")]
+    Exhausted {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// No key, or one this server does not know.
     #[error(transparent)]
     Unauthenticated(#[from] rezef_auth::Unauthenticated),
@@ -155,7 +161,7 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) | Self::Config(_) => Code::InvalidArgument,
-            Self::TooLarge { .. } => Code::ResourceExhausted,
+            Self::TooLarge { .. } | Self::Exhausted { .. } => Code::ResourceExhausted,
             Self::NotFound(_) => Code::NotFound,
             Self::OutOfRange(_) => Code::OutOfRange,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
@@ -259,6 +265,10 @@ impl From<Error> for Status {
             }
             Error::InvalidArgument(ref violations) => {
                 let details = ErrorDetails::with_bad_request(bounded_violations(violations));
+                Status::with_error_details(code, message, details)
+            }
+            Error::Exhausted { retry_after, .. } => {
+                let details = ErrorDetails::with_retry_info(Some(retry_after));
                 Status::with_error_details(code, message, details)
             }
             Error::Retry {

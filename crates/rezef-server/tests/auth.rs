@@ -149,6 +149,7 @@ fn key_of(tenant: Scope, roles: &[Role]) -> NewKey {
         tenant,
         roles: roles.iter().copied().collect(),
         sources: Vec::new(),
+        limits: None,
     }
 }
 
@@ -369,5 +370,130 @@ async fn an_adapter_key_with_sources_publishes_as_those_only() {
     let status = common::status_of(refused);
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("source `web-chat`"), "{status:?}");
+    server.stop().await;
+}
+
+/// A server over a key file holding `keys`; their tokens, in order.
+async fn serving(keys: Vec<NewKey>) -> (Running, Vec<String>) {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = KeyFile::new(dir.path().join("keys.json"));
+    let tokens = (keys.into_iter())
+        .map(|key| file.create(key, 1).expect("key").1.to_string())
+        .collect();
+    let clock = std::sync::Arc::new(rezef_server::SystemClock);
+    (
+        Running::start_in(ServerConfig::default(), clock, dir).await,
+        tokens,
+    )
+}
+
+fn limited(calls_per_second: u32, burst: u32, streams: u32) -> NewKey {
+    NewKey {
+        limits: Some(rezef_auth::Limits {
+            calls_per_second,
+            burst,
+            streams,
+        }),
+        ..key_of(
+            Scope::Tenant("acme".into()),
+            &[Role::Adapter, Role::Channel],
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_is_told_when_to_retry_and_other_keys_go_on() {
+    let noisy = limited(1, 3, 10);
+    let quiet = key_of(Scope::Tenant("acme".into()), &[Role::Channel]);
+    let (server, tokens) = serving(vec![noisy, quiet]).await;
+    let channel = channel(&server).await;
+    let get = methods()
+        .into_iter()
+        .find(|m| m.name() == "GetJourney")
+        .expect("GetJourney");
+    for _ in 0..3 {
+        let code = call(&channel, &get, Some(&tokens[0]), "acme").await;
+        assert!(
+            !matches!(code, Code::ResourceExhausted | Code::PermissionDenied),
+            "{code:?}"
+        );
+    }
+    let mut client = server
+        .client()
+        .await
+        .with_token(tokens[0].clone())
+        .expect("key");
+    let customer =
+        rezef_adapter::identity_ref(rezef_adapter::proto::IdentityKind::Phone, "+972501234567");
+    let status = common::status_of(client.journey("acme", customer.clone(), None).await);
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let retry = tonic_types::StatusExt::get_details_retry_info(&status).expect("retry info");
+    let delay = retry.retry_delay.expect("a delay");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(1),
+        "{delay:?}"
+    );
+
+    let mut other = server
+        .client()
+        .await
+        .with_token(tokens[1].clone())
+        .expect("key");
+    let answer = other.journey("acme", customer, None).await;
+    assert!(
+        !matches!(&answer, Err(rezef_adapter::Error::Status(s)) if s.code() == Code::ResourceExhausted),
+        "{answer:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_at_its_stream_limit_opens_another_once_one_closes() {
+    let (server, tokens) = serving(vec![limited(1_000, 1_000, 1)]).await;
+    let mut client = server
+        .client()
+        .await
+        .with_token(tokens[0].clone())
+        .expect("key");
+    let visitor = common::chat("acme", "v-1");
+    let ack = client
+        .publish(vec![
+            visitor.interaction_started(rezef_adapter::proto::Direction::Inbound),
+        ])
+        .await
+        .expect("published");
+    // Projected first: a watch of a customer not yet known would end at once.
+    (client
+        .journey("acme", visitor.customer_ref(), Some(ack.first_offset))
+        .await)
+        .expect("projected");
+    let watch = |client: &rezef_adapter::Client| {
+        let request = rezef_adapter::proto::WatchJourneyRequest {
+            tenant_id: "acme".into(),
+            customer: Some(visitor.customer_ref()),
+            from_offset: None,
+        };
+        let mut journeys = client.journeys();
+        async move { journeys.watch_journey(request).await }
+    };
+    let mut first = watch(&client).await.expect("the first stream").into_inner();
+    first
+        .message()
+        .await
+        .expect("the journey")
+        .expect("an update");
+    let second = watch(&client).await;
+    let status = second.expect_err("over the limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    drop(first);
+    let mut opened = false;
+    for _ in 0..50 {
+        if watch(&client).await.is_ok() {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(opened, "the closed stream's place was never given back");
     server.stop().await;
 }

@@ -15,7 +15,7 @@ use tonic::Status;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
-use super::{Caller, Guard};
+use super::{Caller, Guard, StreamPermit};
 
 /// The gRPC message prefix: a compression flag and a 4-byte length.
 const PREFIX: usize = 5;
@@ -60,8 +60,8 @@ where
         }
         let authorization = (request.headers().get(http::header::AUTHORIZATION))
             .and_then(|value| value.to_str().ok());
-        let caller = match self.guard.admit(&method, authorization) {
-            Ok(Some(caller)) => caller,
+        let (caller, permit) = match self.guard.admit(&method, authorization) {
+            Ok(Some(admitted)) => (admitted.caller, admitted.stream),
             Ok(None) => return Box::pin(self.inner.call(request)),
             Err(error) => {
                 tracing::debug!(%method, %error, "call refused");
@@ -80,7 +80,46 @@ where
             });
         }
         request.extensions_mut().insert(caller);
-        Box::pin(self.inner.call(request))
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            // A stream's permit goes back when its response ends.
+            Ok(match permit {
+                Some(permit) => response.map(|body| {
+                    Body::new(Holding {
+                        body,
+                        _permit: permit,
+                    })
+                }),
+                None => response,
+            })
+        })
+    }
+}
+
+/// A response body that holds its call's stream permit until it is done or dropped.
+struct Holding {
+    body: Body,
+    _permit: StreamPermit,
+}
+
+impl http_body::Body for Holding {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

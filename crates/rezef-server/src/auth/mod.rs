@@ -2,19 +2,22 @@
 //! when the file changes, so a revocation needs no restart) and admits or refuses each call
 //! before any handler runs ([`layer`]): the key (`UNAUTHENTICATED`), then its roles for the
 //! method and its tenant for every tenant the request names (`PERMISSION_DENIED`), by the
-//! table in `rezef_auth::access`. A server without a key file lets every caller in, and so
-//! listens on loopback only unless told `insecure` (docs/security.md).
+//! table in `rezef_auth::access`; then its limits (`RESOURCE_EXHAUSTED` with a `RetryInfo`):
+//! calls a second and streams open at once, per key, so that one noisy client cannot starve
+//! the others. A server without a key file lets every caller in, and so listens on loopback
+//! only unless told `insecure` (docs/security.md).
 
 pub mod layer;
 mod named;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use rezef_auth::{Credential, KeyFile, Keys, Token};
+use rezef_auth::{Bucket, Credential, KeyFile, Keys, Limits, Token};
 use tracing::{info, warn};
 
 use crate::config::ServerConfig;
@@ -37,6 +40,39 @@ struct Inner {
     /// The file's modification time and length when last read.
     stamp: Mutex<Option<(SystemTime, u64)>>,
     named: NamedFields,
+    /// Limits of keys without their own.
+    limits: Limits,
+    /// Each key's calls, as a token bucket, timed from `origin`.
+    buckets: Mutex<HashMap<String, Bucket>>,
+    origin: Instant,
+    /// Each key's open streams.
+    streams: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// One open stream of a key, given back when dropped (with the response's body).
+#[derive(Debug)]
+pub struct StreamPermit {
+    key: String,
+    streams: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = streams.get_mut(&self.key) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                streams.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A call let in: who makes it, and its stream's permit if it opens one.
+#[derive(Debug)]
+pub struct Admitted {
+    pub caller: Caller,
+    pub stream: Option<StreamPermit>,
 }
 
 /// The credential a call was admitted with, in the request's extensions.
@@ -55,6 +91,10 @@ impl Guard {
             enforced: AtomicBool::new(false),
             stamp: Mutex::new(None),
             named,
+            limits: config.auth.limits,
+            buckets: Mutex::default(),
+            origin: Instant::now(),
+            streams: Arc::default(),
             file,
         }));
         guard.reload().map_err(|e| Error::Config(e.to_string()))?;
@@ -135,8 +175,9 @@ impl Guard {
     }
 
     /// The credential `authorization` proves, if calls need one, allowed to call `method`
-    /// for the tenants its request will name (checked as they arrive, [`Guard::check_message`]).
-    pub fn admit(&self, method: &str, authorization: Option<&str>) -> Result<Option<Caller>> {
+    /// for the tenants its request will name (checked as they arrive, [`Guard::check_message`])
+    /// and within its limits.
+    pub fn admit(&self, method: &str, authorization: Option<&str>) -> Result<Option<Admitted>> {
         if !self.enforced() {
             return Ok(None);
         }
@@ -144,7 +185,50 @@ impl Guard {
         let credential = self.keys().authenticate(&token)?;
         // The tenant is checked message by message; here the role alone.
         rezef_auth::authorize(&credential, method, "")?;
-        Ok(Some(Caller(credential)))
+        let limits = credential.limits.unwrap_or(self.0.limits);
+        self.take_call(&credential.id, &limits)?;
+        let stream = match self.0.named.is_streaming(method) {
+            true => Some(self.open_stream(&credential.id, &limits)?),
+            false => None,
+        };
+        Ok(Some(Admitted {
+            caller: Caller(credential),
+            stream,
+        }))
+    }
+
+    fn take_call(&self, key: &str, limits: &Limits) -> Result<()> {
+        let now = self.0.origin.elapsed();
+        let mut buckets = self.0.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = (buckets.entry(key.to_owned())).or_insert_with(|| Bucket::full(limits, now));
+        bucket
+            .take(limits, now)
+            .map_err(|retry_after| Error::Exhausted {
+                message: format!(
+                    "this key made more than {} calls a second (bursts of {}): retry later",
+                    limits.calls_per_second, limits.burst
+                ),
+                retry_after,
+            })
+    }
+
+    fn open_stream(&self, key: &str, limits: &Limits) -> Result<StreamPermit> {
+        let mut streams = self.0.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let open = streams.entry(key.to_owned()).or_insert(0);
+        if *open >= limits.streams {
+            return Err(Error::Exhausted {
+                message: format!(
+                    "this key has {} streams open, its limit: close one first",
+                    limits.streams
+                ),
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        *open += 1;
+        Ok(StreamPermit {
+            key: key.to_owned(),
+            streams: self.0.streams.clone(),
+        })
     }
 
     /// Checks one encoded request message of `method` against `caller`'s tenant and

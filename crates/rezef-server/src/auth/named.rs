@@ -32,6 +32,8 @@ pub struct Named {
 pub struct NamedFields {
     plans: HashMap<String, Plan>,
     requests: HashMap<String, String>,
+    /// Methods whose requests or responses are streams.
+    streaming: std::collections::HashSet<String>,
 }
 
 /// A request whose bytes are not a protobuf message.
@@ -48,10 +50,18 @@ impl NamedFields {
                 let input = method.input();
                 let path = format!("/{}/{}", service.full_name(), method.name());
                 fields.plan(&input, &mut Vec::new());
+                if method.is_client_streaming() || method.is_server_streaming() {
+                    fields.streaming.insert(path.clone());
+                }
                 fields.requests.insert(path, input.full_name().to_owned());
             }
         }
         Ok(fields)
+    }
+
+    /// Whether `method` streams requests or responses.
+    pub fn is_streaming(&self, method: &str) -> bool {
+        self.streaming.contains(method)
     }
 
     /// Whether requests of `method` name a tenant or source anywhere.

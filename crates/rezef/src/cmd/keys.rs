@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use rezef_auth::{Credential, KeyFile, NewKey, Role, Scope};
+use rezef_auth::{Credential, KeyFile, Limits, NewKey, Role, Scope};
 
 use crate::config::{self, Overrides};
 
@@ -64,6 +64,15 @@ struct Create {
     /// A label for people, e.g. "ivr adapter, site A".
     #[arg(long)]
     name: Option<String>,
+    /// This key's calls a second, instead of the server's `[auth.limits]`.
+    #[arg(long)]
+    calls_per_second: Option<u32>,
+    /// This key's burst of calls above its rate.
+    #[arg(long)]
+    burst: Option<u32>,
+    /// This key's streams open at once (watches, sessions).
+    #[arg(long)]
+    streams: Option<u32>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -94,11 +103,21 @@ fn create(file: &KeyFile, key: Create) -> anyhow::Result<()> {
         Some(tenant) => Scope::Tenant(tenant),
         None => Scope::All,
     };
+    let own_limits = key.calls_per_second.is_some() || key.burst.is_some() || key.streams.is_some();
+    let limits = own_limits.then(|| {
+        let defaults = Limits::default();
+        Limits {
+            calls_per_second: key.calls_per_second.unwrap_or(defaults.calls_per_second),
+            burst: key.burst.unwrap_or(defaults.burst),
+            streams: key.streams.unwrap_or(defaults.streams),
+        }
+    });
     let key = NewKey {
         name: key.name.unwrap_or_default(),
         tenant,
         roles: key.roles.into_iter().collect(),
         sources: key.sources,
+        limits,
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -213,6 +232,7 @@ mod tests {
             tenant,
             roles: roles.iter().copied().collect(),
             sources: Vec::new(),
+            limits: None,
             created_at: 1_700_000_000,
             secret_hash: "0123abcd".into(),
             revoked,
