@@ -134,11 +134,30 @@ struct Checked {
 }
 
 impl Checked {
-    /// Checks every message now whole in `pending`.
-    fn check_whole(&mut self) -> Result<(), Status> {
+    /// Checks every whole message of `data` (after what `pending` holds), keeping the part
+    /// of a message not yet whole. A frame of whole messages, the usual case, is read where
+    /// it is, not copied.
+    fn check(&mut self, data: &Bytes) -> Result<(), Status> {
+        if self.pending.is_empty() {
+            let used = self.check_whole(data)?;
+            self.pending.extend_from_slice(&data[used..]);
+            return Ok(());
+        }
+        self.pending.extend_from_slice(data);
+        let pending = std::mem::take(&mut self.pending);
+        let used = self.check_whole(&pending)?;
+        self.pending = pending;
+        self.pending.advance(used);
+        Ok(())
+    }
+
+    /// Checks the whole messages at the start of `bytes`: how many bytes they take.
+    fn check_whole(&self, bytes: &[u8]) -> Result<usize, Status> {
+        let mut used = 0;
         loop {
-            let Some(header) = self.pending.get(..PREFIX) else {
-                return Ok(());
+            let rest = &bytes[used..];
+            let Some(header) = rest.get(..PREFIX) else {
+                return Ok(used);
             };
             if header[0] != 0 {
                 return Err(Status::unimplemented(
@@ -146,15 +165,14 @@ impl Checked {
                 ));
             }
             let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-            if self.pending.len() < PREFIX + len {
-                return Ok(());
-            }
-            let message = &self.pending[PREFIX..PREFIX + len];
+            let Some(message) = rest.get(PREFIX..PREFIX + len) else {
+                return Ok(used);
+            };
             (self
                 .guard
                 .check_message(&self.caller, &self.method, message))
             .map_err(Status::from)?;
-            self.pending.advance(PREFIX + len);
+            used += PREFIX + len;
         }
     }
 }
@@ -175,8 +193,7 @@ impl http_body::Body for Checked {
             Poll::Pending => return Poll::Pending,
         };
         if let Some(data) = frame.data_ref() {
-            this.pending.extend_from_slice(data);
-            if let Err(status) = this.check_whole() {
+            if let Err(status) = this.check(data) {
                 tracing::debug!(method = %this.method, key = %this.caller.0.id, "request refused");
                 return Poll::Ready(Some(Err(status)));
             }
@@ -190,5 +207,83 @@ impl http_body::Body for Checked {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use rezef_auth::{KeyFile, NewKey, Role, Scope};
+    use rezef_proto::v1;
+
+    use super::*;
+    use crate::config::ServerConfig;
+
+    /// A request body checker for `Publish`, with an adapter key of `acme`.
+    fn checker(dir: &std::path::Path) -> Checked {
+        let key = NewKey {
+            name: String::new(),
+            tenant: Scope::Tenant("acme".into()),
+            roles: [Role::Adapter].into(),
+            sources: Vec::new(),
+            limits: None,
+        };
+        let (credential, _) = (KeyFile::new(dir.join("keys.json")).create(key, 0)).expect("a key");
+        let config = ServerConfig {
+            data_dir: dir.to_path_buf(),
+            ..ServerConfig::default()
+        };
+        Checked {
+            inner: Body::empty(),
+            guard: Guard::open(&config).expect("a guard"),
+            caller: Caller(std::sync::Arc::new(credential)),
+            method: "/rezef.v1.Ingest/Publish".into(),
+            pending: BytesMut::new(),
+        }
+    }
+
+    fn framed(tenant: &str) -> Vec<u8> {
+        let request = v1::PublishRequest {
+            events: vec![v1::Event {
+                tenant_id: tenant.into(),
+                ..Default::default()
+            }],
+            sequence: 0,
+        };
+        let message = request.encode_to_vec();
+        let mut framed = vec![0];
+        framed.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+        framed.extend_from_slice(&message);
+        framed
+    }
+
+    #[test]
+    fn a_message_is_checked_however_its_bytes_are_split_into_frames() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ours = [framed("acme"), framed("acme")].concat();
+        let theirs = [framed("acme"), framed("globex")].concat();
+        for split in 0..=ours.len() {
+            let mut checked = checker(dir.path());
+            let (first, second) = ours.split_at(split);
+            checked
+                .check(&Bytes::copy_from_slice(first))
+                .expect("acme's");
+            checked
+                .check(&Bytes::copy_from_slice(second))
+                .expect("acme's");
+            assert!(checked.pending.is_empty(), "split at {split}");
+        }
+        for split in 0..=theirs.len() {
+            let mut checked = checker(dir.path());
+            let (first, second) = theirs.split_at(split);
+            let both = (checked.check(&Bytes::copy_from_slice(first)))
+                .and_then(|()| checked.check(&Bytes::copy_from_slice(second)));
+            let status = both.expect_err("globex is not the key's");
+            assert_eq!(
+                status.code(),
+                tonic::Code::PermissionDenied,
+                "split at {split}"
+            );
+        }
     }
 }

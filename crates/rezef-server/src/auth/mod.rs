@@ -200,7 +200,13 @@ impl Guard {
     fn take_call(&self, key: &str, limits: &Limits) -> Result<()> {
         let now = self.0.origin.elapsed();
         let mut buckets = self.0.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = (buckets.entry(key.to_owned())).or_insert_with(|| Bucket::full(limits, now));
+        // The key's id is copied only for its first call.
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_owned(), Bucket::full(limits, now));
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return Ok(());
+        };
         bucket
             .take(limits, now)
             .map_err(|retry_after| Error::Exhausted {
