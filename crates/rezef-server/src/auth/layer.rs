@@ -192,11 +192,11 @@ impl http_body::Body for Checked {
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };
-        if let Some(data) = frame.data_ref() {
-            if let Err(status) = this.check(data) {
-                tracing::debug!(method = %this.method, key = %this.caller.0.id, "request refused");
-                return Poll::Ready(Some(Err(status)));
-            }
+        if let Some(data) = frame.data_ref()
+            && let Err(status) = this.check(data)
+        {
+            tracing::debug!(method = %this.method, key = %this.caller.0.id, "request refused");
+            return Poll::Ready(Some(Err(status)));
         }
         Poll::Ready(Some(Ok(frame)))
     }
