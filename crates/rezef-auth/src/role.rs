@@ -16,7 +16,8 @@ pub enum Role {
     /// A channel serving contacts: resumes conversations, routes, issues tokens, reads and
     /// searches journeys, links identities.
     Channel,
-    /// An agent desktop: its agent session, its presence, the journeys it is offered.
+    /// An agent desktop: agent sessions and presence, journeys (of any agent id of its
+    /// tenant: a key is not yet bound to one agent).
     Agent,
     /// A supervisor: queue and agent views, agents' presence.
     Supervisor,
