@@ -425,8 +425,19 @@ async fn a_key_over_its_rate_is_told_when_to_retry_and_other_keys_go_on() {
         .expect("key");
     let customer =
         rezef_adapter::identity_ref(rezef_adapter::proto::IdentityKind::Phone, "+972501234567");
-    let status = common::status_of(client.journey("acme", customer.clone(), None).await);
-    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    // The burst is spent; a token comes back each second, so of a few calls made at once
+    // at least one is refused, however slow this machine.
+    let mut refused = None;
+    for _ in 0..5 {
+        if let Err(rezef_adapter::Error::Status(status)) =
+            client.journey("acme", customer.clone(), None).await
+            && status.code() == Code::ResourceExhausted
+        {
+            refused = Some(status);
+            break;
+        }
+    }
+    let status = refused.expect("a call over the rate is refused");
     let retry = tonic_types::StatusExt::get_details_retry_info(&status).expect("retry info");
     let delay = retry.retry_delay.expect("a delay");
     assert!(
