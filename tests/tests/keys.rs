@@ -70,7 +70,15 @@ fn keys_create_prints_the_token_once_and_list_never_shows_a_secret() {
     let made = keys(
         dir.path(),
         &[
-            "create", "--tenant", "acme", "--role", "adapter", "--source", "ivr",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "adapter",
+            "--source",
+            "ivr",
+            "--verify",
+            "pin,one_time_code",
         ],
         &[],
     );
@@ -119,14 +127,18 @@ fn keys_create_prints_the_token_once_and_list_never_shows_a_secret() {
     assert_eq!(
         header,
         [
-            "ID", "TENANT", "ROLES", "SOURCES", "CREATED", "REVOKED", "NAME"
+            "ID", "TENANT", "ROLES", "SOURCES", "AGENT", "VERIFY", "CREATED", "REVOKED", "NAME"
         ]
     );
     let adapter: Vec<&str> = row(&list, &token.id).split_whitespace().collect();
-    assert_eq!(adapter[1..4], ["acme", "adapter", "ivr"], "{list}");
-    assert_eq!(adapter[5], "no", "{list}");
+    assert_eq!(
+        adapter[1..6],
+        ["acme", "adapter", "ivr", "-", "pin,one_time_code"],
+        "{list}"
+    );
+    assert_eq!(adapter[7], "no", "{list}");
     // RFC 3339 in UTC, to the second: 2025-06-01T12:00:00Z.
-    let created_at = adapter[4];
+    let created_at = adapter[6];
     assert!(
         created_at.len() == 20 && created_at.ends_with('Z') && created_at.as_bytes()[10] == b'T',
         "{created_at}"
@@ -154,7 +166,9 @@ fn keys_revoke_then_list_shows_the_key_revoked() {
     ));
     let gone = created(&keys(
         dir.path(),
-        &["create", "--tenant", "acme", "--role", "agent"],
+        &[
+            "create", "--tenant", "acme", "--role", "agent", "--agent", "a-17",
+        ],
         &env,
     ));
     assert_eq!(KeyFile::new(&path).list().expect("the key file").len(), 2);
@@ -168,7 +182,7 @@ fn keys_revoke_then_list_shows_the_key_revoked() {
     );
 
     let list = succeeded(&keys(dir.path(), &["list"], &env));
-    let revoked_column = |id: &str| row(&list, id).split_whitespace().nth(5).map(str::to_owned);
+    let revoked_column = |id: &str| row(&list, id).split_whitespace().nth(7).map(str::to_owned);
     assert_eq!(revoked_column(&gone.id).as_deref(), Some("yes"), "{list}");
     assert_eq!(revoked_column(&kept.id).as_deref(), Some("no"), "{list}");
     let stored = KeyFile::new(&path).list().expect("the key file");
@@ -207,7 +221,9 @@ fn keys_are_found_through_the_configuration_file_and_the_data_dir() {
     let env = [("REZEF_DATA_DIR", "elsewhere")];
     let by_data_dir = created(&keys(
         dir.path(),
-        &["create", "--tenant", "acme", "--role", "agent"],
+        &[
+            "create", "--tenant", "acme", "--role", "agent", "--agent", "a-17",
+        ],
         &env,
     ));
     let in_data_dir = KeyFile::new(dir.path().join("elsewhere/keys.json"));
@@ -255,6 +271,17 @@ fn keys_create_needs_a_tenant_or_all_tenants() {
     let node = ["create", "--tenant", "acme", "--role", "node"];
     let node = failed(&keys(dir.path(), &node, &[]));
     assert!(node.contains("--all-tenants"), "{node}");
+    let agent = ["create", "--tenant", "acme", "--role", "agent"];
+    let agent = failed(&keys(dir.path(), &agent, &[]));
+    assert!(agent.contains("--agent <agent id>"), "{agent}");
+    let verify = [
+        "create", "--tenant", "acme", "--role", "adapter", "--verify", "dna",
+    ];
+    let verify = failed(&keys(dir.path(), &verify, &[]));
+    assert!(
+        verify.contains("`dna`") && verify.contains("one_time_code"),
+        "{verify}"
+    );
     assert!(!dir.path().join("rezef-data").exists(), "no key was made");
 }
 

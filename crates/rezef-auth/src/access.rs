@@ -121,6 +121,30 @@ pub fn speaks_as(credential: &Credential, source: &str) -> Result<(), Denied> {
     }
 }
 
+/// Whether `credential` may name `agent_id` as the agent a request acts for: any, unless the
+/// key is one agent's (an empty id is left for the method to refuse as missing).
+pub fn acts_as_agent(credential: &Credential, agent_id: &str) -> Result<(), Denied> {
+    match &credential.agent {
+        Some(own) if !agent_id.is_empty() && own != agent_id => Err(Denied::Agent {
+            own: own.clone(),
+            named: agent_id.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `credential` may assert a verification by `method` (as
+/// [`crate::credential::VERIFY_METHODS`] names it) above low assurance: only under the
+/// `verify` grant naming the method, or `*`.
+pub fn verifies(credential: &Credential, method: &str) -> Result<(), Denied> {
+    match credential.verify.iter().any(|m| m == "*" || m == method) {
+        true => Ok(()),
+        false => Err(Denied::Verify {
+            method: method.to_owned(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -135,6 +159,8 @@ mod tests {
             tenant,
             roles: roles.iter().copied().collect(),
             sources: Vec::new(),
+            agent: None,
+            verify: Vec::new(),
             limits: None,
             created_at: 0,
             secret_hash: String::new(),
@@ -174,6 +200,47 @@ mod tests {
                 name: "web-chat".into()
             })
         );
+    }
+
+    #[test]
+    fn an_agent_key_acts_for_its_own_agent_only() {
+        let desk = Credential {
+            agent: Some("a-17".into()),
+            ..key(Scope::Tenant("acme".into()), &[Role::Agent])
+        };
+        assert_eq!(acts_as_agent(&desk, "a-17"), Ok(()));
+        assert_eq!(acts_as_agent(&desk, ""), Ok(()));
+        assert_eq!(
+            acts_as_agent(&desk, "a-18"),
+            Err(Denied::Agent {
+                own: "a-17".into(),
+                named: "a-18".into()
+            })
+        );
+        let supervisor = key(Scope::Tenant("acme".into()), &[Role::Supervisor]);
+        assert_eq!(acts_as_agent(&supervisor, "a-18"), Ok(()));
+    }
+
+    #[test]
+    fn only_a_granted_key_verifies_and_only_by_its_methods() {
+        let ivr = key(Scope::Tenant("acme".into()), &[Role::Adapter]);
+        assert_eq!(
+            verifies(&ivr, "pin"),
+            Err(Denied::Verify {
+                method: "pin".into()
+            })
+        );
+        let pin = Credential {
+            verify: vec!["pin".into()],
+            ..ivr.clone()
+        };
+        assert_eq!(verifies(&pin, "pin"), Ok(()));
+        assert!(verifies(&pin, "document").is_err());
+        let any = Credential {
+            verify: vec!["*".into()],
+            ..ivr
+        };
+        assert_eq!(verifies(&any, "document"), Ok(()));
     }
 
     #[test]

@@ -68,6 +68,13 @@ pub struct Credential {
     /// For `adapter` keys: the event sources it may publish as (empty: any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// For `agent` keys: the one agent the key is (every `agent_id` it names must be this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The verification methods (`pin`, `one_time_code`, ..., or `*`) the key may assert
+    /// above low assurance (the `verify` grant); empty: low assurance only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<String>,
     /// This key's own limits; unset: the server's (`[auth.limits]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<crate::Limits>,
@@ -101,10 +108,37 @@ pub struct NewKey {
     pub tenant: Scope,
     pub roles: BTreeSet<Role>,
     pub sources: Vec<String>,
+    pub agent: Option<String>,
+    pub verify: Vec<String>,
     pub limits: Option<crate::Limits>,
 }
 
+/// The verification methods a `verify` grant can name, as `rezef.v1.VerificationMethod`
+/// names them without their prefix (a test in rezef-server compares the two).
+pub const VERIFY_METHODS: [&str; 7] = [
+    "caller_id",
+    "knowledge",
+    "one_time_code",
+    "pin",
+    "authenticated_session",
+    "voice_biometrics",
+    "document",
+];
+
 impl NewKey {
+    /// A key of `tenant` in `roles`, with no sources, agent, grant or limits of its own.
+    pub fn new(tenant: Scope, roles: impl IntoIterator<Item = Role>) -> Self {
+        NewKey {
+            name: String::new(),
+            tenant,
+            roles: roles.into_iter().collect(),
+            sources: Vec::new(),
+            agent: None,
+            verify: Vec::new(),
+            limits: None,
+        }
+    }
+
     /// The credential and the token that proves it, made with the operating system's random
     /// numbers. The token is shown once; only its hash is kept.
     pub fn make(self, now_secs: u64) -> Result<(Credential, Token), Error> {
@@ -124,6 +158,8 @@ impl NewKey {
         {
             return Err(Error::Request("a key's tenant must be named".into()));
         }
+        self.check_agent()?;
+        self.check_verify()?;
         let id = hex(&random::<ID_BYTES>()?);
         let secret = hex(&random::<SECRET_BYTES>()?);
         let credential = Credential {
@@ -132,12 +168,47 @@ impl NewKey {
             tenant: self.tenant,
             roles: self.roles,
             sources: self.sources,
+            agent: self.agent,
+            verify: self.verify,
             limits: self.limits,
             created_at: now_secs,
             secret_hash: blake3::hash(secret.as_bytes()).to_hex().to_string(),
             revoked: false,
         };
         Ok((credential, Token { id, secret }))
+    }
+
+    /// An `agent` key is one agent's, and only an agent key names one.
+    fn check_agent(&self) -> Result<(), Error> {
+        match (&self.agent, self.roles.contains(&Role::Agent)) {
+            (None, true) => Err(Error::Request(
+                "an `agent` key is one agent's: name it (--agent <agent id>)".into(),
+            )),
+            (Some(_), false) => Err(Error::Request("--agent is for `agent` keys only".into())),
+            (Some(agent), true) if agent.trim().is_empty() => {
+                Err(Error::Request("the agent id must not be empty".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The `verify` grant names known methods, for keys that publish or link identities.
+    fn check_verify(&self) -> Result<(), Error> {
+        if self.verify.is_empty() {
+            return Ok(());
+        }
+        if !self.roles.contains(&Role::Adapter) && !self.roles.contains(&Role::Channel) {
+            return Err(Error::Request(
+                "the verify grant is for `adapter` and `channel` keys only".into(),
+            ));
+        }
+        match (self.verify.iter()).find(|m| *m != "*" && !VERIFY_METHODS.contains(&m.as_str())) {
+            Some(unknown) => Err(Error::Request(format!(
+                "unknown verification method `{unknown}` (methods: {}, or *)",
+                VERIFY_METHODS.join(", ")
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -205,13 +276,7 @@ mod tests {
     use super::*;
 
     fn new_key(tenant: Scope, roles: &[Role]) -> NewKey {
-        NewKey {
-            name: "test".into(),
-            tenant,
-            roles: roles.iter().copied().collect(),
-            sources: Vec::new(),
-            limits: None,
-        }
+        NewKey::new(tenant, roles.iter().copied())
     }
 
     #[test]
@@ -281,6 +346,49 @@ mod tests {
             ..new_key(Scope::Tenant("acme".into()), &[Role::Channel])
         };
         assert!(sources.make(1).is_err());
+    }
+
+    #[test]
+    fn an_agent_key_is_one_named_agents() {
+        let acme = || Scope::Tenant("acme".into());
+        let error = new_key(acme(), &[Role::Agent])
+            .make(1)
+            .expect_err("no agent");
+        assert!(error.to_string().contains("--agent"), "{error}");
+        let bound = NewKey {
+            agent: Some("a-17".into()),
+            ..new_key(acme(), &[Role::Agent])
+        };
+        let (credential, _) = bound.make(1).expect("a key");
+        assert_eq!(credential.agent.as_deref(), Some("a-17"));
+        let not_an_agent = NewKey {
+            agent: Some("a-17".into()),
+            ..new_key(acme(), &[Role::Supervisor])
+        };
+        assert!(not_an_agent.make(1).is_err());
+    }
+
+    #[test]
+    fn a_verify_grant_names_known_methods_for_keys_that_assert_identity() {
+        let acme = || Scope::Tenant("acme".into());
+        let granted = |roles: &[Role], verify: &[&str]| NewKey {
+            verify: verify.iter().map(|m| (*m).to_owned()).collect(),
+            ..new_key(acme(), roles)
+        };
+        assert!(
+            granted(&[Role::Adapter], &["pin", "one_time_code"])
+                .make(1)
+                .is_ok()
+        );
+        assert!(granted(&[Role::Channel], &["*"]).make(1).is_ok());
+        let unknown = granted(&[Role::Adapter], &["fingerprint"]).make(1);
+        assert!(
+            unknown
+                .expect_err("unknown")
+                .to_string()
+                .contains("one_time_code")
+        );
+        assert!(granted(&[Role::Auditor], &["pin"]).make(1).is_err());
     }
 
     #[test]

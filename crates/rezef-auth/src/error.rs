@@ -26,6 +26,13 @@ pub enum Denied {
     Tenant { key_tenant: String },
     #[error("this key may not speak as source `{name}`")]
     Source { name: String },
+    #[error("this key is agent `{own}`'s: it may not act as agent `{named}`")]
+    Agent { own: String, named: String },
+    #[error(
+        "this key may not assert a `{method}` verification above low assurance: that needs \
+         a key granted it (rezef keys create --verify {method})"
+    )]
+    Verify { method: String },
     #[error("{method} is not open to API keys")]
     Method { method: String },
 }

@@ -151,10 +151,8 @@ mod tests {
     fn adapter_of(tenant: &str) -> NewKey {
         NewKey {
             name: format!("{tenant} adapter"),
-            tenant: Scope::Tenant(tenant.into()),
-            roles: [Role::Adapter].into(),
             sources: vec!["ivr".into()],
-            limits: None,
+            ..NewKey::new(Scope::Tenant(tenant.into()), [Role::Adapter])
         }
     }
 

@@ -16,8 +16,8 @@ mod keyfile;
 mod limits;
 mod role;
 
-pub use access::{Need, authorize, need, speaks_as};
-pub use credential::{Credential, NewKey, Scope, Token};
+pub use access::{Need, acts_as_agent, authorize, need, speaks_as, verifies};
+pub use credential::{Credential, NewKey, Scope, Token, VERIFY_METHODS};
 pub use error::{Denied, Error, Unauthenticated};
 pub use keyfile::{KeyFile, Keys};
 pub use limits::{Bucket, Limits};

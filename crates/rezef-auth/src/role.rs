@@ -16,8 +16,8 @@ pub enum Role {
     /// A channel serving contacts: resumes conversations, routes, issues tokens, reads and
     /// searches journeys, links identities.
     Channel,
-    /// An agent desktop: agent sessions and presence, journeys (of any agent id of its
-    /// tenant: a key is not yet bound to one agent).
+    /// An agent desktop: one agent's session and presence (the key names the agent), and
+    /// journeys.
     Agent,
     /// A supervisor: queue and agent views, agents' presence.
     Supervisor,

@@ -50,15 +50,13 @@ pub async fn run(base: &Path, args: &AuthLoadArgs) -> Result<Report> {
     let dir = temp_dir(base, "rezef-bench-keyed-")?;
     let key = NewKey {
         name: "bench".into(),
-        tenant: Scope::Tenant(TENANT.into()),
-        roles: [Role::Adapter, Role::Channel].into(),
-        sources: Vec::new(),
         // Out of the way: this measures the checks, not the limits.
         limits: Some(Limits {
             calls_per_second: u32::MAX,
             burst: u32::MAX,
             streams: u32::MAX,
         }),
+        ..NewKey::new(Scope::Tenant(TENANT.into()), [Role::Adapter, Role::Channel])
     };
     let (_, token) = (KeyFile::new(dir.path().join("keys.json")))
         .create(key, 0)

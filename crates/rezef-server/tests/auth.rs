@@ -143,13 +143,11 @@ fn with_key<T>(message: T, key: Option<&str>) -> tonic::Request<T> {
     request
 }
 
+/// A key of `tenant` in `roles`; an agent key is agent `a-1`'s.
 fn key_of(tenant: Scope, roles: &[Role]) -> NewKey {
     NewKey {
-        name: "test".into(),
-        tenant,
-        roles: roles.iter().copied().collect(),
-        sources: Vec::new(),
-        limits: None,
+        agent: roles.contains(&Role::Agent).then(|| "a-1".to_owned()),
+        ..NewKey::new(tenant, roles.iter().copied())
     }
 }
 
@@ -373,20 +371,6 @@ async fn an_adapter_key_with_sources_publishes_as_those_only() {
     server.stop().await;
 }
 
-/// A server over a key file holding `keys`; their tokens, in order.
-async fn serving(keys: Vec<NewKey>) -> (Running, Vec<String>) {
-    let dir = tempfile::tempdir().expect("dir");
-    let file = KeyFile::new(dir.path().join("keys.json"));
-    let tokens = (keys.into_iter())
-        .map(|key| file.create(key, 1).expect("key").1.to_string())
-        .collect();
-    let clock = std::sync::Arc::new(rezef_server::SystemClock);
-    (
-        Running::start_in(ServerConfig::default(), clock, dir).await,
-        tokens,
-    )
-}
-
 fn limited(calls_per_second: u32, burst: u32, streams: u32) -> NewKey {
     NewKey {
         limits: Some(rezef_auth::Limits {
@@ -405,7 +389,7 @@ fn limited(calls_per_second: u32, burst: u32, streams: u32) -> NewKey {
 async fn a_key_over_its_rate_is_told_when_to_retry_and_other_keys_go_on() {
     let noisy = limited(1, 3, 10);
     let quiet = key_of(Scope::Tenant("acme".into()), &[Role::Channel]);
-    let (server, tokens) = serving(vec![noisy, quiet]).await;
+    let (server, tokens) = Running::with_keys(vec![noisy, quiet]).await;
     let channel = channel(&server).await;
     let get = methods()
         .into_iter()
@@ -460,7 +444,7 @@ async fn a_key_over_its_rate_is_told_when_to_retry_and_other_keys_go_on() {
 
 #[tokio::test]
 async fn a_key_at_its_stream_limit_opens_another_once_one_closes() {
-    let (server, tokens) = serving(vec![limited(1_000, 1_000, 1)]).await;
+    let (server, tokens) = Running::with_keys(vec![limited(1_000, 1_000, 1)]).await;
     let mut client = server
         .client()
         .await

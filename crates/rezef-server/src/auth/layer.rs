@@ -221,13 +221,7 @@ mod tests {
 
     /// A request body checker for `Publish`, with an adapter key of `acme`.
     fn checker(dir: &std::path::Path) -> Checked {
-        let key = NewKey {
-            name: String::new(),
-            tenant: Scope::Tenant("acme".into()),
-            roles: [Role::Adapter].into(),
-            sources: Vec::new(),
-            limits: None,
-        };
+        let key = NewKey::new(Scope::Tenant("acme".into()), [Role::Adapter]);
         let (credential, _) = (KeyFile::new(dir.join("keys.json")).create(key, 0)).expect("a key");
         let config = ServerConfig {
             data_dir: dir.to_path_buf(),

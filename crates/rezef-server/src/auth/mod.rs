@@ -237,8 +237,8 @@ impl Guard {
         })
     }
 
-    /// Checks one encoded request message of `method` against `caller`'s tenant and
-    /// sources.
+    /// Checks one encoded request message of `method` against `caller`'s tenant, sources,
+    /// agent and `verify` grant.
     pub fn check_message(&self, caller: &Caller, method: &str, message: &[u8]) -> Result<()> {
         let named = (self.0.named.named(method, message))
             .map_err(|_| Error::invalid("request", "is not a valid protobuf message"))?;
@@ -247,6 +247,12 @@ impl Guard {
         }
         for source in &named.sources {
             rezef_auth::speaks_as(&caller.0, source)?;
+        }
+        for agent in &named.agents {
+            rezef_auth::acts_as_agent(&caller.0, agent)?;
+        }
+        for verification in named.verifications.iter().filter(|v| v.above_low) {
+            rezef_auth::verifies(&caller.0, &verification.method)?;
         }
         Ok(())
     }

@@ -1,9 +1,11 @@
-//! Finding every tenant and source a request names, in its protobuf bytes, before it is
-//! decoded: a request is checked against its key before any handler sees it, and the check
-//! follows the service descriptors, so a method or message added later is covered with no
-//! code for it. A request names a tenant in every `tenant_id` string field and the adapter
-//! it speaks as in every `source` string field, at any depth (`Publish`: in each event;
-//! `AgentSession`: in its `login`); all of them must be the key's.
+//! Finding every tenant, source, agent and verification a request names, in its protobuf
+//! bytes, before it is decoded: a request is checked against its key before any handler sees
+//! it, and the check follows the service descriptors, so a method or message added later is
+//! covered with no code for it. A request names a tenant in every `tenant_id` string field,
+//! the adapter it speaks as in every `source` string field and an agent in every `agent_id`
+//! string field, at any depth (`Publish`: in each event; `AgentSession`: in its `login`); and
+//! it asserts a verification in every message with a `VerificationMethod` and an
+//! `AssuranceLevel` field (`CustomerIdentified`, `LinkIdentityRequest`).
 
 use std::collections::HashMap;
 
@@ -11,13 +13,28 @@ use bytes::Buf;
 use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
 use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
 
-/// Where tenants and sources are in one message type: its own `tenant_id` and `source`
+const METHOD_ENUM: &str = "rezef.v1.VerificationMethod";
+const ASSURANCE_ENUM: &str = "rezef.v1.AssuranceLevel";
+
+/// Where tenants, sources, agents and verifications are in one message type: its own
 /// fields, and the fields of message types that hold some.
 #[derive(Debug, Default, Clone)]
 struct Plan {
     tenant: Vec<u32>,
     source: Vec<u32>,
+    agent: Vec<u32>,
+    /// Its verification method and assurance fields, when it has both.
+    verification: Option<(u32, u32)>,
     nested: Vec<(u32, String)>,
+}
+
+impl Plan {
+    fn names_any(&self) -> bool {
+        let own = [&self.tenant, &self.source, &self.agent];
+        own.iter().any(|fields| !fields.is_empty())
+            || self.verification.is_some()
+            || !self.nested.is_empty()
+    }
 }
 
 /// What one request names.
@@ -25,6 +42,17 @@ struct Plan {
 pub struct Named {
     pub tenants: Vec<String>,
     pub sources: Vec<String>,
+    pub agents: Vec<String>,
+    pub verifications: Vec<Verification>,
+}
+
+/// A verification a request asserts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The method as a `verify` grant names it (`pin`, `one_time_code`, ...).
+    pub method: String,
+    /// Whether the assurance is above low (what needs the grant).
+    pub above_low: bool,
 }
 
 /// The plans of every message type that can name a tenant, and each method's request type.
@@ -34,6 +62,8 @@ pub struct NamedFields {
     requests: HashMap<String, String>,
     /// Methods whose requests or responses are streams.
     streaming: std::collections::HashSet<String>,
+    /// Verification methods by number, as grants name them.
+    methods: HashMap<i32, String>,
 }
 
 /// A request whose bytes are not a protobuf message.
@@ -45,6 +75,13 @@ impl NamedFields {
     pub fn from_descriptors(descriptors: &[u8]) -> Result<Self, prost_reflect::DescriptorError> {
         let pool = DescriptorPool::decode(descriptors)?;
         let mut fields = NamedFields::default();
+        if let Some(methods) = pool.get_enum_by_name(METHOD_ENUM) {
+            let prefix = "VERIFICATION_METHOD_";
+            for value in methods.values() {
+                let name = value.name().strip_prefix(prefix).unwrap_or(value.name());
+                (fields.methods).insert(value.number(), name.to_ascii_lowercase());
+            }
+        }
         for service in pool.services() {
             for method in service.methods() {
                 let input = method.input();
@@ -69,7 +106,7 @@ impl NamedFields {
         (self.requests.get(method)).is_some_and(|message| self.plans.contains_key(message))
     }
 
-    /// The tenants and sources one encoded request of `method` names, in order.
+    /// What one encoded request of `method` names, each kind in order.
     pub fn named(&self, method: &str, message: &[u8]) -> Result<Named, Malformed> {
         let mut found = Named::default();
         if let Some(name) = self.requests.get(method) {
@@ -90,19 +127,24 @@ impl NamedFields {
         }
         path.push(name.clone());
         let mut plan = Plan::default();
+        let (mut method, mut assurance) = (None, None);
         for field in message.fields() {
+            let number = field.number();
             match field.kind() {
-                Kind::String if field.name() == "tenant_id" => plan.tenant.push(field.number()),
-                Kind::String if field.name() == "source" => plan.source.push(field.number()),
+                Kind::String if field.name() == "tenant_id" => plan.tenant.push(number),
+                Kind::String if field.name() == "source" => plan.source.push(number),
+                Kind::String if field.name() == "agent_id" => plan.agent.push(number),
+                Kind::Enum(e) if e.full_name() == METHOD_ENUM => method = Some(number),
+                Kind::Enum(e) if e.full_name() == ASSURANCE_ENUM => assurance = Some(number),
                 Kind::Message(inner) if self.plan(&inner, path) => {
-                    plan.nested
-                        .push((field.number(), inner.full_name().to_owned()));
+                    plan.nested.push((number, inner.full_name().to_owned()));
                 }
                 _ => {}
             }
         }
+        plan.verification = method.zip(assurance);
         path.pop();
-        let names = !plan.tenant.is_empty() || !plan.source.is_empty() || !plan.nested.is_empty();
+        let names = plan.names_any();
         if names {
             self.plans.insert(name, plan);
         }
@@ -113,11 +155,32 @@ impl NamedFields {
         let Some(plan) = self.plans.get(name) else {
             return Ok(());
         };
+        let (mut method, mut assurance) = (0, 0);
         while bytes.has_remaining() {
             let (number, wire_type) = decode_key(&mut bytes).map_err(|_| Malformed)?;
+            if let Some((method_field, assurance_field)) = plan.verification
+                && (number == method_field || number == assurance_field)
+                && wire_type == WireType::Varint
+            {
+                // An enum is an int32: a larger varint is truncated, as protobuf does.
+                let value = decode_varint(&mut bytes).map_err(|_| Malformed)? as i32;
+                match number == method_field {
+                    true => method = value,
+                    false => assurance = value,
+                }
+                continue;
+            }
             let nested = plan.nested.iter().find(|(n, _)| *n == number);
-            let (tenant, source) = (plan.tenant.contains(&number), plan.source.contains(&number));
-            let wanted = tenant || source || nested.is_some();
+            let list = if plan.tenant.contains(&number) {
+                Some(&mut found.tenants)
+            } else if plan.source.contains(&number) {
+                Some(&mut found.sources)
+            } else if plan.agent.contains(&number) {
+                Some(&mut found.agents)
+            } else {
+                None
+            };
+            let wanted = list.is_some() || nested.is_some();
             if !wanted || wire_type != WireType::LengthDelimited {
                 skip_field(wire_type, number, &mut bytes, DecodeContext::default())
                     .map_err(|_| Malformed)?;
@@ -130,12 +193,16 @@ impl NamedFields {
             }
             let (value, rest) = bytes.split_at(len);
             bytes = rest;
-            let text = || String::from_utf8_lossy(value).into_owned();
-            match nested {
-                Some((_, inner)) => self.walk(inner, value, found)?,
-                None if tenant => found.tenants.push(text()),
-                None => found.sources.push(text()),
+            match (nested, list) {
+                (Some((_, inner)), _) => self.walk(inner, value, found)?,
+                (None, Some(list)) => list.push(String::from_utf8_lossy(value).into_owned()),
+                (None, None) => {}
             }
+        }
+        if plan.verification.is_some() {
+            let method = (self.methods.get(&method).cloned()).unwrap_or_else(|| method.to_string());
+            let above_low = assurance > rezef_proto::v1::AssuranceLevel::Low as i32;
+            found.verifications.push(Verification { method, above_low });
         }
         Ok(())
     }
@@ -190,6 +257,88 @@ mod tests {
             .named(method, &login.encode_to_vec())
             .expect("well formed");
         assert_eq!(found.tenants, ["acme"]);
+    }
+
+    #[test]
+    fn a_verification_is_found_in_a_published_event_and_in_a_link() {
+        use v1::event::Payload;
+        let identified =
+            |method: v1::VerificationMethod, assurance: v1::AssuranceLevel| v1::Event {
+                tenant_id: "acme".into(),
+                payload: Some(Payload::CustomerIdentified(v1::CustomerIdentified {
+                    method: method as i32,
+                    assurance: assurance as i32,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            };
+        let request = v1::PublishRequest {
+            events: vec![
+                identified(v1::VerificationMethod::Pin, v1::AssuranceLevel::Substantial),
+                identified(v1::VerificationMethod::CallerId, v1::AssuranceLevel::Low),
+            ],
+            sequence: 1,
+        };
+        let found = (fields().named("/rezef.v1.Ingest/Publish", &request.encode_to_vec()))
+            .expect("well formed");
+        let verification = |method: &str, above_low| Verification {
+            method: method.into(),
+            above_low,
+        };
+        assert_eq!(
+            found.verifications,
+            [verification("pin", true), verification("caller_id", false)]
+        );
+        let link = v1::LinkIdentityRequest {
+            tenant_id: "acme".into(),
+            method: v1::VerificationMethod::Document as i32,
+            assurance: v1::AssuranceLevel::High as i32,
+            ..Default::default()
+        };
+        let found = (fields().named("/rezef.v1.Identities/LinkIdentity", &link.encode_to_vec()))
+            .expect("well formed");
+        assert_eq!(found.verifications, [verification("document", true)]);
+    }
+
+    #[test]
+    fn every_verification_method_is_one_a_grant_can_name() {
+        let fields = fields();
+        let mut methods: Vec<&str> = (fields.methods.iter())
+            .filter(|(number, _)| **number != 0)
+            .map(|(_, name)| name.as_str())
+            .collect();
+        methods.sort_unstable();
+        let mut grantable = rezef_auth::VERIFY_METHODS.to_vec();
+        grantable.sort_unstable();
+        assert_eq!(methods, grantable);
+    }
+
+    #[test]
+    fn the_agent_of_a_login_and_of_a_presence_change_is_found() {
+        let login = v1::AgentSessionRequest {
+            action: Some(v1::agent_session_request::Action::Login(
+                v1::agent_session_request::Login {
+                    tenant_id: "acme".into(),
+                    profile: Some(v1::AgentProfile {
+                        agent_id: "a-17".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )),
+        };
+        let fields = fields();
+        let found = (fields.named("/rezef.v1.Routing/AgentSession", &login.encode_to_vec()))
+            .expect("well formed");
+        assert_eq!(found.agents, ["a-17"]);
+        let presence = v1::SetAgentPresenceRequest {
+            tenant_id: "acme".into(),
+            agent_id: "a-18".into(),
+            ..Default::default()
+        };
+        let method = "/rezef.v1.Routing/SetAgentPresence";
+        let found = (fields.named(method, &presence.encode_to_vec())).expect("well formed");
+        assert_eq!(found.agents, ["a-18"]);
     }
 
     #[test]

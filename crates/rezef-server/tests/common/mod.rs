@@ -72,6 +72,24 @@ impl Running {
         }
     }
 
+    /// A server over a key file holding `keys`; their tokens, in order.
+    pub async fn with_keys(keys: Vec<rezef_auth::NewKey>) -> (Self, Vec<String>) {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = rezef_auth::KeyFile::new(dir.path().join("keys.json"));
+        let tokens = (keys.into_iter())
+            .map(|key| file.create(key, 1).expect("key").1.to_string())
+            .collect();
+        let server = Self::start_in(ServerConfig::default(), Arc::new(SystemClock), dir).await;
+        (server, tokens)
+    }
+
+    /// A client sending `token`.
+    pub async fn client_with(&self, token: &str) -> Client {
+        (self.client().await)
+            .with_token(token.to_owned())
+            .expect("a token")
+    }
+
     pub async fn client(&self) -> Client {
         Client::connect(format!("http://{}", self.addr))
             .await

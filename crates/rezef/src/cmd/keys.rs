@@ -32,7 +32,7 @@ pub struct Args {
 enum Action {
     /// Make a key; prints its token (only the token, on standard output) this once.
     Create(Create),
-    /// Every key: id, tenant, roles, sources, when made, whether revoked.
+    /// Every key: id, tenant, roles, sources, agent, verify grant, when made, if revoked.
     List,
     /// Revoke a key: the server lets it in no more once it re-reads the file.
     Revoke {
@@ -61,6 +61,13 @@ struct Create {
     /// For `adapter` keys: an event source it may publish as; repeat for more [default: any].
     #[arg(long = "source", value_name = "SOURCE")]
     sources: Vec<String>,
+    /// For `agent` keys (required with them): the one agent the key is.
+    #[arg(long, value_name = "AGENT_ID")]
+    agent: Option<String>,
+    /// The `verify` grant: a verification method (`pin`, `one_time_code`, ..., or `*`) the
+    /// key may assert above low assurance; repeat or separate by commas [default: none].
+    #[arg(long = "verify", value_name = "METHOD", value_delimiter = ',')]
+    verify: Vec<String>,
     /// A label for people, e.g. "ivr adapter, site A".
     #[arg(long)]
     name: Option<String>,
@@ -114,10 +121,11 @@ fn create(file: &KeyFile, key: Create) -> anyhow::Result<()> {
     });
     let key = NewKey {
         name: key.name.unwrap_or_default(),
-        tenant,
-        roles: key.roles.into_iter().collect(),
         sources: key.sources,
+        agent: key.agent,
+        verify: key.verify,
         limits,
+        ..NewKey::new(tenant, key.roles)
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -164,15 +172,14 @@ fn revoke(file: &KeyFile, id: &str) -> anyhow::Result<()> {
 /// The keys as aligned columns, a header first; the name, free text, last.
 fn table(keys: &[Credential]) -> String {
     let header = [
-        "ID", "TENANT", "ROLES", "SOURCES", "CREATED", "REVOKED", "NAME",
+        "ID", "TENANT", "ROLES", "SOURCES", "AGENT", "VERIFY", "CREATED", "REVOKED", "NAME",
     ];
-    let rows: Vec<[String; 7]> = (keys.iter())
+    let list = |items: &[String], none: &str| match items.is_empty() {
+        true => none.to_owned(),
+        false => items.join(","),
+    };
+    let rows: Vec<[String; 9]> = (keys.iter())
         .map(|key| {
-            let sources = if key.sources.is_empty() {
-                "*".to_owned()
-            } else {
-                key.sources.join(",")
-            };
             let created = UNIX_EPOCH + Duration::from_secs(key.created_at);
             [
                 key.id.clone(),
@@ -180,7 +187,9 @@ fn table(keys: &[Credential]) -> String {
                 (key.roles.iter().map(|r| r.as_str()))
                     .collect::<Vec<_>>()
                     .join(","),
-                sources,
+                list(&key.sources, "*"),
+                key.agent.clone().unwrap_or_else(|| "-".to_owned()),
+                list(&key.verify, "-"),
                 humantime::format_rfc3339_seconds(created).to_string(),
                 if key.revoked { "yes" } else { "no" }.to_owned(),
                 key.name.clone(),
@@ -193,7 +202,7 @@ fn table(keys: &[Credential]) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 7]| {
+    let line = |cells: [&str; 9]| {
         let padded: Vec<String> = (cells.iter().zip(widths))
             .map(|(cell, width)| format!("{cell:width$}"))
             .collect();
@@ -232,6 +241,8 @@ mod tests {
             tenant,
             roles: roles.iter().copied().collect(),
             sources: Vec::new(),
+            agent: None,
+            verify: Vec::new(),
             limits: None,
             created_at: 1_700_000_000,
             secret_hash: "0123abcd".into(),
@@ -242,17 +253,25 @@ mod tests {
     #[test]
     fn the_table_aligns_its_columns_and_shows_no_hash() {
         let keys = [
-            key("a1", Scope::Tenant("acme".into()), &[Role::Adapter], false),
+            Credential {
+                verify: vec!["pin".into(), "one_time_code".into()],
+                ..key("a1", Scope::Tenant("acme".into()), &[Role::Adapter], false)
+            },
             key("b2", Scope::All, &[Role::Node, Role::Admin], true),
+            Credential {
+                agent: Some("a-17".into()),
+                ..key("c3", Scope::Tenant("acme".into()), &[Role::Agent], false)
+            },
         ];
         let table = table(&keys);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines,
             [
-                "ID  TENANT  ROLES       SOURCES  CREATED               REVOKED  NAME",
-                "a1  acme    adapter     *        2023-11-14T22:13:20Z  no       ivr, site A",
-                "b2  *       admin,node  *        2023-11-14T22:13:20Z  yes      ivr, site A",
+                "ID  TENANT  ROLES       SOURCES  AGENT  VERIFY             CREATED               REVOKED  NAME",
+                "a1  acme    adapter     *        -      pin,one_time_code  2023-11-14T22:13:20Z  no       ivr, site A",
+                "b2  *       admin,node  *        -      -                  2023-11-14T22:13:20Z  yes      ivr, site A",
+                "c3  acme    agent       *        a-17   -                  2023-11-14T22:13:20Z  no       ivr, site A",
             ]
         );
         assert!(!table.contains("0123abcd"));
