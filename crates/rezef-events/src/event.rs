@@ -336,6 +336,15 @@ pub enum Payload {
         agent_id: AgentId,
         consulted_agent_id: AgentId,
     },
+    /// An auditor was served the customer's sensitive values (or, with no customer, a
+    /// partition's): who, through which call, and for a replay which offsets. Written by the
+    /// server, never published.
+    SensitiveRevealed {
+        key_id: String,
+        method: String,
+        from_offset: Option<u64>,
+        to_offset: Option<u64>,
+    },
 }
 
 /// Every payload's name as in the protobuf `oneof`, once: [`Payload::name`] gives them, and
@@ -369,6 +378,7 @@ pub mod payload_names {
     pub const CUSTOMER_ATTRIBUTES_SET: &str = "customer_attributes_set";
     pub const CONSULT_STARTED: &str = "consult_started";
     pub const CONSULT_ENDED: &str = "consult_ended";
+    pub const SENSITIVE_REVEALED: &str = "sensitive_revealed";
 }
 
 impl Payload {
@@ -403,6 +413,7 @@ impl Payload {
             Self::CustomerAttributesSet { .. } => payload_names::CUSTOMER_ATTRIBUTES_SET,
             Self::ConsultStarted { .. } => payload_names::CONSULT_STARTED,
             Self::ConsultEnded { .. } => payload_names::CONSULT_ENDED,
+            Self::SensitiveRevealed { .. } => payload_names::SENSITIVE_REVEALED,
         }
     }
 
@@ -432,8 +443,15 @@ impl Payload {
     /// is or what is known of them rather than telling what happened on a channel.
     pub fn needs_channel(&self) -> bool {
         self.is_customer_event()
-            && !self.is_identity_change()
+            && !self.is_about_the_record()
             && !matches!(self, Self::CustomerAttributesSet { .. })
+    }
+
+    /// Whether the payload concerns the customer's record rather than anything the customer
+    /// did: a change of who they are, or an auditor seeing it. The journey's story (counters,
+    /// when the customer was last seen, conversations) stays as it was.
+    pub fn is_about_the_record(&self) -> bool {
+        self.is_identity_change() || matches!(self, Self::SensitiveRevealed { .. })
     }
 
     /// Whether the payload changes who the customer is rather than what they did.

@@ -153,8 +153,9 @@ impl Journey {
             changed: true,
             ..Applied::default()
         };
-        // Merges change who the customer is; the caller did them (`absorb`, `split`).
-        if event.payload.is_identity_change() {
+        // Merges change who the customer is (the caller did them: `absorb`, `split`); a
+        // reveal is the auditor's doing, not the customer's.
+        if event.payload.is_about_the_record() {
             return applied;
         }
         let mut delta = Counters {

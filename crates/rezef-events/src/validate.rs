@@ -29,7 +29,9 @@ impl Event {
             );
         }
         if self.payload.is_customer_event() {
-            if self.customer.is_none() {
+            // A reveal in a replay of a whole partition concerns no one customer.
+            let optional = matches!(self.payload, Payload::SensitiveRevealed { .. });
+            if self.customer.is_none() && !optional {
                 v.fail("customer", "is required");
             }
             if self.channel.is_none() && self.payload.needs_channel() {
@@ -367,6 +369,21 @@ impl Rules {
                     at("kind"),
                     "is written by Rezef's projectors, never published",
                 );
+            }
+            Payload::SensitiveRevealed {
+                key_id,
+                method,
+                from_offset,
+                to_offset,
+            } => {
+                self.name(&at("key_id"), key_id, true);
+                self.name(&at("method"), method, true);
+                if from_offset
+                    .zip(*to_offset)
+                    .is_some_and(|(from, to)| from > to)
+                {
+                    self.fail(at("from_offset"), "must not be greater than to_offset");
+                }
             }
             Payload::CallbackCompleted { .. }
             | Payload::ContactAbandoned { .. }

@@ -145,6 +145,29 @@ fn verification_links_and_marks_identities() {
 }
 
 #[test]
+fn a_reveal_leaves_the_journey_as_it_was() {
+    let mut chat = EventBuilder::customer("acme", "c-1").on(Channel::Webchat, "chat-1");
+    let events = vec![chat.started(), chat.intent("billing", 0.8)];
+    let before = fold(&events);
+    chat.wait(std::time::Duration::from_secs(90 * 60));
+    let mut reveal = chat.event(Payload::SensitiveRevealed {
+        key_id: "0a1b2c3d4e5f".into(),
+        method: "/rezef.v1.Journeys/ResumeConversation".into(),
+        from_offset: None,
+        to_offset: None,
+    });
+    (
+        reveal.channel,
+        reveal.conversation_id,
+        reveal.interaction_id,
+    ) = (None, None, None);
+    let after = fold(&[events, vec![reveal]].concat());
+    assert_eq!(after.conversations, before.conversations);
+    assert_eq!(after.counters, before.counters);
+    assert_eq!(after.last_seen_at, before.last_seen_at);
+}
+
+#[test]
 fn the_transcript_is_bounded() {
     let mut chat = EventBuilder::customer("acme", "c-1");
     let events: Vec<_> = (0..TRANSCRIPT_LEN + 7)

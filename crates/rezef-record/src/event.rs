@@ -338,6 +338,19 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
         P::ContactWithdrawn(p) => Payload::ContactWithdrawn {
             queue_id: p.queue_id,
         },
+        P::SensitiveRevealed(_) if !check.is_stored() => {
+            check.fail(
+                name,
+                "is written by Rezef when values are revealed, never published",
+            );
+            return None;
+        }
+        P::SensitiveRevealed(p) => Payload::SensitiveRevealed {
+            key_id: p.key_id,
+            method: p.method,
+            from_offset: p.from_offset,
+            to_offset: p.to_offset,
+        },
         P::RoutingConfigChanged(p) => Payload::RoutingConfigChanged {
             version: p.version,
             config: p.config,
@@ -395,6 +408,7 @@ fn payload_name(payload: &P) -> &'static str {
         P::ContinuationTokenIssued(_) => payload_names::CONTINUATION_TOKEN_ISSUED,
         P::RoutingDecided(_) => payload_names::ROUTING_DECIDED,
         P::ContactWithdrawn(_) => payload_names::CONTACT_WITHDRAWN,
+        P::SensitiveRevealed(_) => payload_names::SENSITIVE_REVEALED,
         P::RoutingConfigChanged(_) => payload_names::ROUTING_CONFIG_CHANGED,
         P::Handover(_) => payload_names::HANDOVER,
         P::CustomerAttributesSet(_) => payload_names::CUSTOMER_ATTRIBUTES_SET,
@@ -710,6 +724,17 @@ fn payload_to_proto(payload: &Payload) -> P {
         Payload::ContactWithdrawn { queue_id } => {
             P::ContactWithdrawn(v1::ContactWithdrawn { queue_id })
         }
+        Payload::SensitiveRevealed {
+            key_id,
+            method,
+            from_offset,
+            to_offset,
+        } => P::SensitiveRevealed(v1::SensitiveRevealed {
+            key_id,
+            method,
+            from_offset,
+            to_offset,
+        }),
         Payload::RoutingConfigChanged { version, config } => {
             P::RoutingConfigChanged(v1::RoutingConfigChanged { version, config })
         }
@@ -919,6 +944,23 @@ pub(crate) mod tests {
         };
         events.push(changed);
         events
+    }
+
+    #[test]
+    fn a_reveal_is_read_back_from_the_log_but_never_published() {
+        let mut reveal = EventBuilder::customer("acme", "c-1").event(Payload::SensitiveRevealed {
+            key_id: "0a1b2c3d4e5f".into(),
+            method: "/rezef.v1.Audit/ReplayHistory".into(),
+            from_offset: Some(3),
+            to_offset: Some(90),
+        });
+        reveal.channel = None;
+        reveal.conversation_id = None;
+        assert_eq!(reveal.validate(), Ok(()));
+        let decoded = crate::decode(&crate::encode(&reveal)).expect("a stored reveal reads back");
+        assert_eq!(decoded, reveal);
+        let published = event_to_proto(&reveal, None);
+        assert_eq!(violations(published), ["sensitive_revealed"]);
     }
 
     fn violations(event: v1::Event) -> Vec<String> {

@@ -18,6 +18,7 @@ use tracing::{Instrument, info_span, warn};
 use crate::backbone::Backbone;
 use crate::cluster::{Place, Topology, forward_stream};
 use crate::convert::{Check, event_to_proto};
+use crate::reveal::Revealed;
 use crate::{Error, Result};
 
 /// Records read from the log at a time when scanning.
@@ -119,6 +120,7 @@ impl Local {
             Some(time) => from.max(log.offset_for_time(time.unix_millis()).await?),
             None => from,
         };
+        let mut replayed = None;
         let offsets = match customer {
             Some(customer) => {
                 // The customer index is part of the projection: let it catch up to `to`.
@@ -139,11 +141,23 @@ impl Local {
                 }
                 offsets.sort_unstable();
                 offsets.dedup();
+                replayed = Some(journey.customer_id);
                 Some(offsets)
             }
             None => None,
         };
-        let masking = (!reveal).then(|| self.backbone.policy(&tenant).clone());
+        if let Some(revealer) = &reveal {
+            let revealed = Revealed {
+                tenant: &tenant,
+                customer: replayed.as_ref(),
+                method: "/rezef.v1.Audit/ReplayHistory",
+                offsets: Some(from..to),
+            };
+            self.backbone.record_reveal(revealer, revealed).await?;
+        }
+        let masking = reveal
+            .is_none()
+            .then(|| self.backbone.policy(&tenant).clone());
         Ok(Replay {
             tenant,
             offsets,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rezef_auth::Role;
 use rezef_events::merge::{self, Hop};
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
@@ -14,7 +13,6 @@ use rezef_log::Log;
 use rezef_proto::v1;
 use rezef_store::{JourneyStore, ProjectionWatch};
 
-use crate::auth::Caller;
 use crate::config::Limits;
 use crate::convert::Check;
 use crate::{Error, Result};
@@ -65,35 +63,6 @@ impl Backbone {
 
     pub fn policy(&self, tenant: &TenantId) -> &ContinuityPolicy {
         self.policies.for_tenant(tenant)
-    }
-
-    /// Whether a caller who `asked` to see sensitive values may: with API keys, a key with the
-    /// `auditor` role; on a server without (no key file), an `authorization: Bearer <key>`
-    /// header carrying one of `reveal_keys`. Asking without the right is refused, so that
-    /// nothing is silently masked when the caller asked to see it.
-    pub fn may_reveal<T>(&self, request: &tonic::Request<T>, asked: bool) -> Result<bool> {
-        if !asked {
-            return Ok(false);
-        }
-        if let Some(Caller(credential)) = request.extensions().get::<Caller>() {
-            return match credential.has(Role::Auditor) {
-                true => Ok(true),
-                false => Err(Error::PermissionDenied(
-                    "reveal_sensitive needs a key with the role `auditor`".into(),
-                )),
-            };
-        }
-        let key = (request.metadata().get("authorization"))
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        match key {
-            Some(key) if self.reveal_keys.iter().any(|k| k == key) => Ok(true),
-            _ => Err(Error::PermissionDenied(
-                "reveal_sensitive needs an `authorization: Bearer <key>` header with a key \
-                 the server allows (reveal_keys)"
-                    .into(),
-            )),
-        }
     }
 
     /// The journey of the customer a reference names, following merges, if known.

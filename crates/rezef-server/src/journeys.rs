@@ -30,6 +30,7 @@ use crate::convert::{
     Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
 };
 use crate::own_event::OwnEvent;
+use crate::reveal::Revealed;
 use crate::{Error, Result};
 
 /// The longest a continuation token may be valid.
@@ -128,11 +129,20 @@ impl Local {
                 }
             },
         };
+        if let Some(revealer) = &reveal {
+            let revealed = Revealed {
+                tenant: &tenant,
+                customer: Some(&journey.customer_id),
+                method: "/rezef.v1.Journeys/ResumeConversation",
+                offsets: None,
+            };
+            self.backbone.record_reveal(revealer, revealed).await?;
+        }
         let policy = self.backbone.policy(&tenant);
         let caller = Caller::Shown(&customer);
         let answer = resume(&journey, caller, channel, now, policy, token.as_deref());
         let view = View {
-            reveal,
+            reveal: reveal.is_some(),
             transcript: request
                 .transcript_limit
                 .map_or(policy.transcript_excerpt, |limit| limit as usize)

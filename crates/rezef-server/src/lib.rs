@@ -33,6 +33,7 @@ mod node;
 mod own_event;
 mod projection;
 mod reader;
+mod reveal;
 mod routing;
 mod server;
 mod tls;
