@@ -34,7 +34,20 @@ fn create_key(dir: &Path, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_a_call_needs_a_key_of_its_tenant_and_role() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let adapter = create_key(dir.path(), &["--tenant", "acme", "--role", "adapter"]);
+    // The example proves a phone by a one-time code: above low assurance, so it needs the
+    // grant.
+    let adapter = create_key(
+        dir.path(),
+        &[
+            "--tenant",
+            "acme",
+            "--role",
+            "adapter",
+            "--verify",
+            "one_time_code",
+        ],
+    );
+    let ungranted = create_key(dir.path(), &["--tenant", "acme", "--role", "adapter"]);
     let channel = create_key(dir.path(), &["--tenant", "acme", "--role", "channel"]);
     let server = RezefServer::start(dir.path()).await;
     let url = server.url();
@@ -57,6 +70,17 @@ async fn with_keys_a_call_needs_a_key_of_its_tenant_and_role() {
         stderr(&wrong_role).contains("the role `adapter`"),
         "{}",
         stderr(&wrong_role)
+    );
+
+    let unverified = rezef(
+        &["publish", &example, "--server", url, "--token", &ungranted],
+        None,
+    );
+    assert!(!unverified.status.success());
+    assert!(
+        stderr(&unverified).contains("--verify one_time_code"),
+        "{}",
+        stderr(&unverified)
     );
 
     let published = Command::new(rezef_bin())
