@@ -29,7 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("rezef_descriptor.bin"),
         descriptors.encode_to_vec(),
     )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Decoding errors are the caller's: INVALID_ARGUMENT (src/codec.rs).
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::Codec")
+        .compile_fds(descriptors)?;
 
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

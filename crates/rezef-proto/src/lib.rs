@@ -6,6 +6,7 @@
 //! `rezef-events`. Besides the generated code this crate holds the descriptor set (for gRPC
 //! server reflection) and the proto3 JSON mapping used by `rezef publish` and `rezef replay`.
 
+pub mod codec;
 pub mod json;
 
 /// The `rezef.v1` package: messages, enums, service clients and servers.

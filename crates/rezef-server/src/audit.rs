@@ -107,11 +107,12 @@ impl Local {
         check_partition(&mut check, request.partition, self.partitioner);
         let from = request.from_offset.unwrap_or(start);
         let to = request.to_offset.unwrap_or(end);
-        if from > to {
+        // Past the end is out of range (as offsets are), not a malformed request.
+        if from > to && from <= end {
             check.fail("from_offset", "must not be greater than to_offset");
         }
         let tenant = check.finish(|| tenant)?;
-        if from < start || to > end {
+        if from < start || from > end || to > end {
             return Err(Error::OutOfRange(format!(
                 "offsets {from}..{to} are outside the log's {start}..{end}"
             )));

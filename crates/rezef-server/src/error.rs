@@ -249,13 +249,43 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
+impl Error {
+    /// What a client is told, when the error's own text would show the server's files (paths,
+    /// operating-system errors): the whole error goes to the server's log instead.
+    fn for_client(&self) -> Option<String> {
+        let said = |message: &str| Some(message.to_owned());
+        match self {
+            Self::Log(rezef_log::Error::Corrupt { .. }) => {
+                said("a log segment failed its checks: the server's log says which")
+            }
+            // The operation and the system's reason (a full disk) help; the path does not.
+            Self::Log(rezef_log::Error::Io { op, source, .. }) => {
+                Some(format!("the log failed to {op}: {source}"))
+            }
+            Self::Log(rezef_log::Error::Locked { .. }) => {
+                said("the log is held by another process: the server's log says which")
+            }
+            Self::Store(_) => said("the journey store failed: the server's log says why"),
+            _ => None,
+        }
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
         let code = error.code();
-        if code == Code::Internal {
-            tracing::error!(%error, "internal error");
-        }
-        let message = bounded(&error.to_string(), MAX_MESSAGE_BYTES).into_owned();
+        let message = match error.for_client() {
+            Some(message) => {
+                tracing::error!(%error, "failed: {message}");
+                message
+            }
+            None => {
+                if code == Code::Internal {
+                    tracing::error!(%error, "internal error");
+                }
+                bounded(&error.to_string(), MAX_MESSAGE_BYTES).into_owned()
+            }
+        };
         match error {
             // The owner mapped it here too; only its message is bounded again, in case a
             // transport error quoted something long.
@@ -327,6 +357,13 @@ mod tests {
             position: 64,
             reason: rezef_log::Corruption::BadMagic,
         };
+        let status = Status::from(Error::Log(rezef_log::Error::Corrupt {
+            path: "/var/lib/rezef/log/00000000000000000000.seg".into(),
+            position: 64,
+            reason: rezef_log::Corruption::BadMagic,
+        }));
+        assert_eq!(status.code(), Code::DataLoss);
+        assert!(!status.message().contains("/var/lib"), "{status:?}");
         assert_eq!(code(corrupt), Code::DataLoss);
         assert_eq!(
             code(rezef_log::Error::BatchTooLarge { bytes: 2, limit: 1 }),

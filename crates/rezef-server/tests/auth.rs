@@ -9,53 +9,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut};
 use common::Running;
+use common::raw::Raw;
 use futures::StreamExt;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, Value,
 };
 use rezef_auth::{KeyFile, NewKey, Role, Scope, access};
 use rezef_server::ServerConfig;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-
-/// Sends and receives messages as the bytes they are.
-#[derive(Debug, Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
-}
 
 /// Every `rezef.*` method the server serves.
 fn methods() -> Vec<MethodDescriptor> {

@@ -276,6 +276,12 @@ async fn replay_returns_original_events_per_customer_and_tenant() {
         status_of(collect(client.clone(), beyond).await).code(),
         Code::OutOfRange
     );
+    // Starting past the end (4 events logged) is out of range too, not a malformed request.
+    let past_the_end = replay(None, "acme", Some(5));
+    assert_eq!(
+        status_of(collect(client.clone(), past_the_end).await).code(),
+        Code::OutOfRange
+    );
     let unknown = identity_ref(proto::IdentityKind::ChatVisitor, "nobody");
     assert_eq!(
         status_of(collect(client.clone(), replay(Some(unknown), "acme", None)).await).code(),
@@ -586,5 +592,34 @@ async fn watch_and_replay_validate_their_requests() {
         "{}",
         status.message()
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_a_request_are_the_callers_mistake() {
+    let server = Running::start(Limits::default()).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let call = |body: Vec<u8>| {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        async move {
+            grpc.ready().await.expect("ready");
+            let path = "/rezef.v1.Journeys/GetJourney".parse().expect("path");
+            let answer = grpc.unary(tonic::Request::new(body), path, common::raw::Raw);
+            answer.await.expect_err("refused")
+        }
+    };
+    // A string field cut short, and one holding invalid UTF-8.
+    for body in [vec![0x0a, 0x09, b'a'], vec![0x0a, 0x02, 0xff, 0xfe]] {
+        let status = call(body.clone()).await;
+        assert_eq!(status.code(), Code::InvalidArgument, "{body:?}: {status:?}");
+        assert!(
+            status.message().contains("not a valid protobuf"),
+            "{status:?}"
+        );
+    }
     server.stop().await;
 }

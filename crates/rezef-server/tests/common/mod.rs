@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
