@@ -132,6 +132,17 @@ impl Rules {
         }
     }
 
+    /// A reference to content elsewhere: required, at most 2 KiB, and (as RFC 3986 says)
+    /// without spaces or control characters, which no store of attachments would serve.
+    fn uri(&mut self, field: &str, value: &str) {
+        if value.is_empty() {
+            self.fail(field, "is required");
+        } else if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            self.fail(field, "must not contain spaces or control characters");
+        }
+        self.text(field, value, 2048);
+    }
+
     fn language(&mut self, field: &str, tag: Option<&str>) {
         if let Some(tag) = tag
             && !is_language_tag(tag)
@@ -210,10 +221,7 @@ impl Rules {
                     self.fail(at("attachments"), "holds more than 32 attachments");
                 }
                 for (i, attachment) in attachments.iter().enumerate() {
-                    if attachment.uri.is_empty() {
-                        self.fail(at(&format!("attachments[{i}].uri")), "is required");
-                    }
-                    self.text(&at(&format!("attachments[{i}].uri")), &attachment.uri, 2048);
+                    self.uri(&at(&format!("attachments[{i}].uri")), &attachment.uri);
                 }
             }
             Payload::ContextSet { key, value, .. } => {
@@ -425,6 +433,34 @@ mod tests {
     fn a_well_formed_event_passes() {
         let event = EventBuilder::visitor("acme", "v-1").intent("billing", 0.9);
         assert_eq!(event.validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_attachment_uri_is_a_uri() {
+        let mut chat = EventBuilder::visitor("acme", "v-1");
+        let mut with = |uri: &str| {
+            let attachment = crate::event::Attachment {
+                uri: uri.into(),
+                content_type: "application/pdf".into(),
+                name: "invoice.pdf".into(),
+                size_bytes: 1,
+            };
+            chat.event(Payload::MessageSent {
+                from: crate::event::Participant::Customer,
+                sender_id: String::new(),
+                text: String::new(),
+                attachments: vec![attachment],
+                sensitive: false,
+            })
+        };
+        assert_eq!(with("s3://bucket/invoice.pdf").validate(), Ok(()));
+        for bad in ["s3://bucket/a\0b.pdf", "s3://bucket/my invoice.pdf", ""] {
+            assert_eq!(
+                fields(with(bad).validate()),
+                ["message_sent.attachments[0].uri"],
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -194,9 +194,13 @@ impl Check {
             self.fail(field, "nanos must be between 0 and 999,999,999");
             return None;
         }
+        // A moment of a customer's life with the company: the years 1900 to 2099 (stored
+        // events are read as they were accepted).
+        let plausible = (EARLIEST_SECONDS..LATEST_SECONDS).contains(&value.seconds);
         let converted = Timestamp::from_parts(value.seconds, value.nanos);
-        if converted.is_none() {
-            self.fail(field, "is out of range");
+        if converted.is_none() || (!plausible && !self.stored) {
+            self.fail(field, "must be in the years 1900 to 2099");
+            return None;
         }
         converted
     }
@@ -245,6 +249,10 @@ impl Check {
     }
 }
 
+/// 1900-01-01T00:00:00Z and 2100-01-01T00:00:00Z, in seconds since the Unix epoch.
+const EARLIEST_SECONDS: i64 = -2_208_988_800;
+const LATEST_SECONDS: i64 = 4_102_444_800;
+
 pub fn duration(d: std::time::Duration) -> prost_types::Duration {
     prost_types::Duration {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
@@ -276,6 +284,23 @@ pub fn identity_to_proto(identity: &ChannelIdentity) -> v1::ChannelIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_a_time_outside_1900_to_2099_when_checked_then_it_is_refused_unless_stored() {
+        let at = |seconds| Some(ProtoTimestamp { seconds, nanos: 0 });
+        let year_2262 = 9_214_646_400;
+        for seconds in [year_2262, LATEST_SECONDS, EARLIEST_SECONDS - 1] {
+            let mut check = Check::default();
+            assert_eq!(check.time("occurred_at", at(seconds)), None);
+            assert!(!check.is_clean(), "{seconds}");
+        }
+        let mut check = Check::default();
+        assert!(check.time("customer_since", at(EARLIEST_SECONDS)).is_some());
+        assert!(check.time("expires_at", at(LATEST_SECONDS - 1)).is_some());
+        assert!(check.is_clean());
+        let mut stored = Check::stored();
+        assert!(stored.time("occurred_at", at(year_2262)).is_some());
+    }
 
     #[test]
     fn given_nothing_failed_when_finished_then_the_values_are_given() {

@@ -170,6 +170,15 @@ impl Local {
         );
         let ttl = match request.ttl {
             None => None,
+            // Well formed as protobuf defines it: no negative part (a normalised
+            // `{5s, -1ns}` is not a lifetime anyone meant).
+            Some(ttl) if ttl.seconds < 0 || !(0..1_000_000_000).contains(&ttl.nanos) => {
+                check.fail(
+                    "ttl",
+                    "must have seconds and nanos of 0 or more (nanos below 1e9)",
+                );
+                None
+            }
             Some(ttl) => match Duration::try_from(ttl) {
                 Ok(ttl) if !ttl.is_zero() && ttl <= MAX_TOKEN_TTL => Some(ttl),
                 _ => {

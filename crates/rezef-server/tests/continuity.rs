@@ -198,10 +198,27 @@ async fn a_token_continues_the_conversation_once_and_bad_requests_are_refused() 
         .await
         .expect_err("zero ttl")
         .code(),
+        // Protobuf normalises this to 59.999999999 s; nobody meant it.
+        issue(
+            chat.customer_ref(),
+            "",
+            Some(prost_types::Duration {
+                seconds: 60,
+                nanos: -1,
+            }),
+        )
+        .await
+        .expect_err("negative nanos")
+        .code(),
     ];
     assert_eq!(
         codes,
-        [Code::NotFound, Code::NotFound, Code::InvalidArgument]
+        [
+            Code::NotFound,
+            Code::NotFound,
+            Code::InvalidArgument,
+            Code::InvalidArgument
+        ]
     );
 
     // A caller from a number nobody knows says the code.
