@@ -19,6 +19,7 @@ use crate::backbone::Backbone;
 use crate::cluster::{Place, Topology, forward_stream};
 use crate::convert::{Check, event_to_proto};
 use crate::reveal::Revealed;
+use crate::shutdown;
 use crate::{Error, Result};
 
 /// Records read from the log at a time when scanning.
@@ -238,7 +239,7 @@ impl Audit for AuditService {
             async move {
                 tokio::select! {
                     () = replay.send_all(backbone.log.as_ref(), &sender) => {}
-                    () = backbone.closed() => {}
+                    () = backbone.closed() => shutdown::end(&sender).await,
                 }
             }
             .instrument(span),

@@ -20,6 +20,7 @@ use tracing::{Instrument, info_span};
 use crate::cluster::{Place, Topology, forward};
 use crate::config::Limits;
 use crate::convert::{event_under, timestamp};
+use crate::shutdown;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -246,7 +247,11 @@ impl Ingest for IngestService {
                 })
             }
         });
-        Ok(Response::new(Box::pin(responses)))
+        // Ended by the shutdown, not by the client: say so, so it resends what is unacked.
+        let ended = self.closing.clone();
+        let shut_down = futures::stream::once(async move { *ended.borrow() })
+            .filter_map(|closing| async move { closing.then(|| Err(shutdown::status())) });
+        Ok(Response::new(Box::pin(responses.chain(shut_down))))
     }
 }
 

@@ -31,6 +31,7 @@ use crate::convert::{
 };
 use crate::own_event::OwnEvent;
 use crate::reveal::Revealed;
+use crate::shutdown;
 use crate::{Error, Result};
 
 /// The longest a continuation token may be valid.
@@ -310,7 +311,7 @@ fn watch<T: Send + 'static>(
                     let changed = tokio::select! {
                         change = changes.recv() => change,
                         () = sender.closed() => return,
-                        () = backbone.closed() => return,
+                        () = backbone.closed() => return shutdown::end(&sender).await,
                     };
                     match changed {
                         Ok(change)

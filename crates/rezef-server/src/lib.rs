@@ -36,6 +36,7 @@ mod reader;
 mod reveal;
 mod routing;
 mod server;
+mod shutdown;
 mod tls;
 
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};

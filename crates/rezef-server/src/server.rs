@@ -14,7 +14,7 @@ use rezef_proto::v1::{
 use rezef_store::JourneyCache;
 use tokio::net::TcpListener;
 use tower::util::MapResponseLayer;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::audit::AuditService;
 use crate::auth::Guard;
@@ -28,6 +28,7 @@ use crate::journeys::JourneysService;
 use crate::node::{self, Assignment};
 use crate::projection::journey_cache;
 use crate::routing::RoutingService;
+use crate::shutdown;
 use crate::tls::Tls;
 use crate::{Error, Result};
 
@@ -119,6 +120,12 @@ impl Server {
         let (topology, desks, running) = node::start(self.assignment, settings).await?;
         tokio::spawn(self.guard.clone().follow(closing_watch.clone()));
         let closing_watch_tls = closing_watch.clone();
+        let mut grace_over = closing_watch.clone();
+        // Connections get `shutdown::GRACE` to take their last messages, then are dropped.
+        let grace_over = async move {
+            let _ = grace_over.wait_for(|closing| *closing).await;
+            tokio::time::sleep(shutdown::GRACE).await;
+        };
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<IngestServer<IngestService>>().await;
@@ -177,22 +184,34 @@ impl Server {
             Some(tls) => {
                 tokio::spawn(tls.clone().follow(closing_watch_tls));
                 let incoming = tls.incoming(self.listener);
-                router
-                    .serve_with_incoming_shutdown(incoming, shutdown)
-                    .await?;
+                let serve = router.serve_with_incoming_shutdown(incoming, shutdown);
+                bounded(serve, grace_over).await?;
             }
             None => {
                 // Small responses must not wait for Nagle's algorithm (40 ms with delayed ACKs).
                 let incoming = tonic::transport::server::TcpIncoming::from(self.listener)
                     .with_nodelay(Some(true));
-                router
-                    .serve_with_incoming_shutdown(incoming, shutdown)
-                    .await?;
+                let serve = router.serve_with_incoming_shutdown(incoming, shutdown);
+                bounded(serve, grace_over).await?;
             }
         }
 
         info!("shutting down");
         running.stop().await
+    }
+}
+
+/// Serves until `serve` ends or, once shutdown began, its grace is over.
+async fn bounded(
+    serve: impl Future<Output = std::result::Result<(), tonic::transport::Error>>,
+    grace_over: impl Future<Output = ()>,
+) -> Result<()> {
+    tokio::select! {
+        served = serve => Ok(served?),
+        () = grace_over => {
+            warn!(grace = ?shutdown::GRACE, "connections still open after the grace: dropped");
+            Ok(())
+        }
     }
 }
 

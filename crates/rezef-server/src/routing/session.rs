@@ -20,6 +20,7 @@ use super::tenant::Tenant;
 use super::{Local, profile};
 use crate::convert::Check;
 use crate::convert::routing as convert;
+use crate::shutdown;
 use crate::{Error, Result};
 
 pub(super) type SessionStream =
@@ -108,6 +109,9 @@ impl Local {
                     }
                 }
                 session.end().await;
+                if session.desk.backbone().is_closing() {
+                    shutdown::end(&session.sender).await;
+                }
             }
             .instrument(span),
         );

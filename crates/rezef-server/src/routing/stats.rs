@@ -14,6 +14,7 @@ use super::Local;
 use crate::Result;
 use crate::convert::Check;
 use crate::convert::routing as convert;
+use crate::shutdown;
 
 /// A watch's updates.
 pub(super) type Watched<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -54,7 +55,7 @@ impl Local {
                     tokio::select! {
                         changed = changes.changed() => if changed.is_err() { return },
                         () = sender.closed() => return,
-                        () = service.backbone().closed() => return,
+                        () = service.backbone().closed() => return shutdown::end(&sender).await,
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     changes.borrow_and_update();
