@@ -537,7 +537,9 @@ pub(crate) fn recover_last(base: Offset, path: &Path, sync: bool) -> Result<Reco
             position = keep,
             dropped_bytes,
             %reason,
-            "truncating torn tail of the last log segment (unacknowledged writes from a crash)"
+            "truncating the torn tail of the last log segment: a write a crash cut short \
+             (never acknowledged), or damage; a journey store that folded records past the \
+             new end refuses to start (rezef rebuild)"
         );
         file.set_len(keep)
             .map_err(|e| Error::io("truncate segment", path, e))?;
