@@ -49,6 +49,7 @@ async fn with_keys_a_call_needs_a_key_of_its_tenant_and_role() {
     );
     let ungranted = create_key(dir.path(), &["--tenant", "acme", "--role", "adapter"]);
     let channel = create_key(dir.path(), &["--tenant", "acme", "--role", "channel"]);
+    let auditor = create_key(dir.path(), &["--tenant", "acme", "--role", "auditor"]);
     let server = RezefServer::start(dir.path()).await;
     let url = server.url();
     let (example, url) = (example(), url.as_str());
@@ -118,6 +119,25 @@ async fn with_keys_a_call_needs_a_key_of_its_tenant_and_role() {
         "{}",
         stderr(&theirs)
     );
+
+    // An auditor's reveal is served, and recorded in the log first: the next replay shows it.
+    let replay = |reveal: bool| {
+        let mut args = vec![
+            "replay", "--tenant", "acme", "--server", url, "--token", &auditor,
+        ];
+        args.extend(reveal.then_some("--reveal"));
+        rezef(&args, None)
+    };
+    let revealed = replay(true);
+    assert!(revealed.status.success(), "{}", stderr(&revealed));
+    let after = replay(false);
+    assert!(after.status.success(), "{}", stderr(&after));
+    let auditor_id = auditor.split('_').nth(1).expect("an id");
+    let recorded = String::from_utf8_lossy(&after.stdout)
+        .lines()
+        .filter(|line| line.contains("sensitiveRevealed") && line.contains(auditor_id))
+        .count();
+    assert_eq!(recorded, 1, "{}", String::from_utf8_lossy(&after.stdout));
 
     // A revocation takes effect without a restart.
     let id = channel.split('_').nth(1).expect("an id").to_owned();

@@ -18,6 +18,10 @@ pub struct Args {
     /// At most this many events (0: all).
     #[arg(long, default_value_t = 0)]
     limit: u32,
+    /// Events as published, sensitive values included: needs a key with the `auditor` role,
+    /// and the server records the reveal in the log before serving it.
+    #[arg(long)]
+    reveal: bool,
     #[command(flatten)]
     addr: crate::ServerAddr,
 }
@@ -30,6 +34,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         from_offset: args.from_offset,
         to_offset: args.to_offset,
         limit: args.limit,
+        reveal_sensitive: args.reveal,
         ..Default::default()
     };
     let mut events = client.replay(request).await?;
