@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::config::KafkaConfig;
 use super::failure::{classify, is_refusal};
+use super::witness::Witness;
 use crate::error::{Error, Result};
 
 /// Topic settings the log sets itself; `extra` may not contain them.
@@ -112,12 +112,24 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
         return Err(Error::Config("topic is empty".to_owned()));
     }
     settings.validate()?;
-    let admin: AdminClient<DefaultClientContext> = config
+    let admin: AdminClient<Witness> = config
         .admin()
-        .create()
+        .create_with_context(Witness::default())
         .map_err(|e| classify("create the Kafka admin client", &e))?;
     let admin = Arc::new(admin);
-    let found = describe(&admin, config).await?;
+    let witness = Arc::clone(admin.inner().context());
+    create(&admin, config, settings)
+        .await
+        .map_err(|e| witness.explain(e))
+}
+
+/// [`ensure_topic`] once the admin client is made.
+async fn create(
+    admin: &Arc<AdminClient<Witness>>,
+    config: &KafkaConfig,
+    settings: &TopicSettings,
+) -> Result<TopicStatus> {
+    let found = describe(admin, config).await?;
     if let Some(partitions) = found.partitions {
         return existing(config, settings, partitions);
     }
@@ -152,7 +164,7 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
         .map_err(|e| classify(&what, &e))?;
     match results.into_iter().next() {
         Some(Ok(_)) => {
-            wait_until_led(&admin, config, settings.partitions).await?;
+            wait_until_led(admin, config, settings.partitions).await?;
             tracing::info!(
                 topic = %config.topic,
                 partitions = settings.partitions,
@@ -164,8 +176,8 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
         }
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
             // Another node created it between our look-up and our request.
-            wait_until_led(&admin, config, 1).await?;
-            let partitions = describe(&admin, config).await?.partitions.unwrap_or(0);
+            wait_until_led(admin, config, 1).await?;
+            let partitions = describe(admin, config).await?.partitions.unwrap_or(0);
             existing(config, settings, partitions)
         }
         Some(Err((_, code))) if is_refusal(code) => Err(Error::Refused(format!(
@@ -203,7 +215,7 @@ struct Found {
 }
 
 async fn describe(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
+    admin: &Arc<AdminClient<Witness>>,
     config: &KafkaConfig,
 ) -> Result<Found> {
     let admin = Arc::clone(admin);
@@ -251,7 +263,7 @@ async fn describe(
 /// Waits until the topic is visible with at least `partitions` partitions, all led: metadata
 /// reaches the brokers a moment after a creation is acknowledged.
 async fn wait_until_led(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
+    admin: &Arc<AdminClient<Witness>>,
     config: &KafkaConfig,
     partitions: i32,
 ) -> Result<()> {

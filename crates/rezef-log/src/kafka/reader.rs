@@ -30,12 +30,15 @@ use rdkafka::topic_partition_list::Offset as KafkaOffset;
 
 use super::config::{ConsumerRole, KafkaConfig};
 use super::failure::classify;
+use super::witness::Witness;
 use crate::error::{Error, Result};
 use crate::{Offset, Record};
 
 /// A consumer for random-access reads of one partition, and the partition's offset queries.
 pub(super) struct Reader {
-    consumer: BaseConsumer,
+    /// Its context keeps the latest connection failure, for the errors of the look-ups that
+    /// `KafkaLog::open` makes first.
+    consumer: BaseConsumer<Witness>,
     /// Held while the consumer is assigned: one read at a time.
     turn: Mutex<()>,
     topic: String,
@@ -45,9 +48,9 @@ pub(super) struct Reader {
 
 impl Reader {
     pub(super) fn new(config: &KafkaConfig) -> Result<Reader> {
-        let consumer: BaseConsumer = config
+        let consumer: BaseConsumer<Witness> = config
             .consumer(ConsumerRole::Reader)
-            .create()
+            .create_with_context(Witness::default())
             .map_err(|e| classify("create the Kafka reader", &e))?;
         Ok(Reader {
             consumer,
@@ -62,6 +65,10 @@ impl Reader {
         format!("{}/{}", self.topic, self.partition)
     }
 
+    fn explain(&self, error: Error) -> Error {
+        self.consumer.context().explain(error)
+    }
+
     fn turn(&self) -> MutexGuard<'_, ()> {
         // The guard protects no data, only the consumer's assignment: poisoning is harmless.
         self.turn.lock().unwrap_or_else(|p| p.into_inner())
@@ -73,7 +80,7 @@ impl Reader {
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.topic), self.timeout)
-            .map_err(|e| classify(&what, &e))?;
+            .map_err(|e| self.explain(classify(&what, &e)))?;
         let Some(topic) = metadata.topics().iter().find(|t| t.name() == self.topic) else {
             return Err(Error::Refused(format!(
                 "{what}: the brokers did not describe the topic"
@@ -104,7 +111,9 @@ impl Reader {
         let (low, high) = self
             .consumer
             .fetch_watermarks(&self.topic, self.partition, self.timeout)
-            .map_err(|e| classify(&format!("query the offsets of {}", self.name()), &e))?;
+            .map_err(|e| {
+                self.explain(classify(&format!("query the offsets of {}", self.name()), &e))
+            })?;
         Ok((to_offset(low), to_offset(high)))
     }
 
