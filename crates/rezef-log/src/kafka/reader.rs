@@ -30,14 +30,14 @@ use rdkafka::topic_partition_list::Offset as KafkaOffset;
 
 use super::config::{ConsumerRole, KafkaConfig};
 use super::failure::classify;
-use super::witness::Witness;
+use super::witness::{self, Witness};
 use crate::error::{Error, Result};
 use crate::{Offset, Record};
 
 /// A consumer for random-access reads of one partition, and the partition's offset queries.
 pub(super) struct Reader {
-    /// Its context keeps the latest connection failure, for the errors of the look-ups that
-    /// `KafkaLog::open` makes first.
+    /// Its context keeps the latest connection failure, for the error of the look-up that
+    /// `KafkaLog::open` makes first ([`Reader::check_partition`]).
     consumer: BaseConsumer<Witness>,
     /// Held while the consumer is assigned: one read at a time.
     turn: Mutex<()>,
@@ -65,22 +65,19 @@ impl Reader {
         format!("{}/{}", self.topic, self.partition)
     }
 
-    fn explain(&self, error: Error) -> Error {
-        self.consumer.context().explain(error)
-    }
-
     fn turn(&self) -> MutexGuard<'_, ()> {
         // The guard protects no data, only the consumer's assignment: poisoning is harmless.
         self.turn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Fails unless the topic exists and has the partition.
+    /// Fails unless the topic exists and has the partition. Called before any read (nothing
+    /// is assigned), so that a failure can say why the brokers did not answer.
     pub(super) fn check_partition(&self) -> Result<()> {
         let what = format!("look up {}", self.name());
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.topic), self.timeout)
-            .map_err(|e| self.explain(classify(&what, &e)))?;
+            .map_err(|e| witness::explained(&self.consumer, classify(&what, &e)))?;
         let Some(topic) = metadata.topics().iter().find(|t| t.name() == self.topic) else {
             return Err(Error::Refused(format!(
                 "{what}: the brokers did not describe the topic"
@@ -112,7 +109,8 @@ impl Reader {
             .consumer
             .fetch_watermarks(&self.topic, self.partition, self.timeout)
             .map_err(|e| {
-                self.explain(classify(&format!("query the offsets of {}", self.name()), &e))
+                let error = classify(&format!("query the offsets of {}", self.name()), &e);
+                self.consumer.context().explain(error)
             })?;
         Ok((to_offset(low), to_offset(high)))
     }
