@@ -110,7 +110,12 @@ mod tests {
             "FAIL",
             "ssl://127.0.0.1:9093/bootstrap: Disconnected",
         );
-        assert!(!witness.explain(timeout()).to_string().contains("Disconnected"));
+        assert!(
+            !witness
+                .explain(timeout())
+                .to_string()
+                .contains("Disconnected")
+        );
         witness.log(
             RDKafkaLogLevel::Error,
             "FAIL",
@@ -122,7 +127,10 @@ mod tests {
         );
         let explained = witness.explain(timeout()).to_string();
         assert!(explained.contains("timed out"), "{explained}");
-        assert!(explained.contains("certificate verify failed"), "{explained}");
+        assert!(
+            explained.contains("certificate verify failed"),
+            "{explained}"
+        );
         let refused = witness.explain(Error::Refused("no such topic".into()));
         assert!(!refused.to_string().contains("certificate"), "{refused}");
     }
