@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Is a Kafka broker ready? Python 3 standard library only.
 
-    scripts/kafka-probe.py [--timeout SECONDS] [--quiet] HOST:PORT
+    scripts/kafka-probe.py [--timeout SECONDS] [--quiet] [--api-versions-only] HOST:PORT
 
 Speaks the Kafka wire protocol minimally over one TCP connection:
   1. ApiVersions v0 (api key 18): the broker must answer error_code 0 and list the APIs
      (and version ranges) it supports.
   2. Metadata v1 (api key 3, all topics): the broker must list at least one broker and
      a controller; the advertised address is printed (clients connect to it, so it must be
-     reachable).
+     reachable). Skipped with --api-versions-only: a broker that requires SASL
+     authentication answers nothing else before it.
 Exit 0 when both succeed, 1 otherwise (the reason on stderr).
 """
 
@@ -75,7 +76,7 @@ def recv_exact(sock, n):
     return bytes(buf)
 
 
-def probe(host, port, timeout):
+def probe(host, port, timeout, metadata=True):
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         # ApiVersions v0: empty body.
@@ -86,6 +87,8 @@ def probe(host, port, timeout):
         apis = [(r.take(">h"), r.take(">h"), r.take(">h")) for _ in range(r.take(">i"))]
         if not apis:
             raise ValueError("ApiVersions listed no APIs")
+        if not metadata:
+            return apis, [], None
         # Metadata v1: topics = null (all topics).
         r = request(sock, 3, 1, 2, struct.pack(">i", -1))
         brokers = []
@@ -104,10 +107,13 @@ def main():
     parser.add_argument("address", help="HOST:PORT")
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--quiet", action="store_true", help="print nothing, only the exit code")
+    parser.add_argument("--api-versions-only", action="store_true",
+                        help="skip Metadata (for a broker that requires authentication)")
     args = parser.parse_args()
     host, _, port = args.address.rpartition(":")
     try:
-        apis, brokers, controller = probe(host, int(port), args.timeout)
+        apis, brokers, controller = probe(host, int(port), args.timeout,
+                                          metadata=not args.api_versions_only)
     except (OSError, ValueError, struct.error) as e:
         if not args.quiet:
             print(f"kafka-probe: {args.address}: {e}", file=sys.stderr)

@@ -39,17 +39,26 @@ CLUSTER_KEYS = {
     "log.kafka.request_timeout_ms": "positive",
     "log.kafka.group": "string",
     "log.kafka.session_timeout_ms": "positive",
+    "log.kafka.security_protocol": "security_protocol",
     "cluster.node_id": "string",
     "cluster.advertise_url": "url",
     # Commented out in deploy/rezef.toml: they have no value that fits every machine.
     "auth.keys_file": "string",
     "auth.node_key": "string",
+    # The Kafka log's TLS and SASL settings (docs/security.md, "Kafka: TLS and SASL").
+    "log.kafka.ssl_ca_file": "string",
+    "log.kafka.ssl_cert_file": "string",
+    "log.kafka.ssl_key_file": "string",
+    "log.kafka.ssl_key_password": "string",
+    "log.kafka.sasl_mechanism": "sasl_mechanism",
+    "log.kafka.sasl_username": "string",
+    "log.kafka.sasl_password": "string",
 }
 # REZEF_ variables that are not settings (crates/rezef/src/config.rs ignores them): the
 # config file's path, the client commands' server and API key.
 NOT_SETTINGS = {"REZEF_CONFIG", "REZEF_SERVER", "REZEF_TOKEN"}
-# Tables whose keys are the operator's (tenant names).
-FREE_FORM = ("continuity.tenants.",)
+# Tables whose keys are the operator's (tenant names, librdkafka properties).
+FREE_FORM = ("continuity.tenants.", "log.kafka.librdkafka.")
 POD_KINDS = {"StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job"}
 
 errors: list[str] = []
@@ -89,6 +98,8 @@ class Vocabulary:
             "string": isinstance(value, str),
             "address": isinstance(value, str) and re.fullmatch(r".+:\d+", value) is not None,
             "backend": value in ("embedded", "kafka"),
+            "security_protocol": value in ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"),
+            "sasl_mechanism": value in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
             "positive": isinstance(value, int) and not isinstance(value, bool) and value > 0,
             "url": isinstance(value, str) and re.match(r"https?://.+:\d+$", value) is not None,
         }[kind]

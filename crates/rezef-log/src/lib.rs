@@ -30,7 +30,7 @@
 //! - `kafka/` (feature `kafka`): one partition of a topic as a `Log` (`writer.rs`,
 //!   `reader.rs`, `follower.rs`), its topic (`admin.rs`), the consumer group that shares
 //!   partitions between nodes (`group.rs`), librdkafka's settings and errors (`config.rs`,
-//!   `failure.rs`).
+//!   `failure.rs`, and `witness.rs`: why a connection failed).
 //! - `conformance` (feature `conformance`): the suite every implementation passes.
 //!
 //! ```

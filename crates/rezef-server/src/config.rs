@@ -1,5 +1,8 @@
 //! The server's settings, with defaults that make `rezef serve` work with no configuration.
 //! Layering (file, `REZEF_` environment, flags) happens in the CLI; this type validates.
+//! The Kafka log's TLS and SASL settings are in `config/kafka.rs`.
+
+mod kafka;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +11,8 @@ use rezef_events::policy::Policies;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
+
+pub use kafka::{Librdkafka, SaslMechanism, Secret, SecurityProtocol};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -229,6 +234,26 @@ pub struct KafkaSettings {
     pub group: String,
     /// How long a node that stopped answering keeps its partitions, in ms.
     pub session_timeout_ms: u64,
+    /// How the clients talk to the brokers: `plaintext` (the default), `ssl`,
+    /// `sasl_plaintext` or `sasl_ssl` (librdkafka's `security.protocol`).
+    pub security_protocol: SecurityProtocol,
+    /// CA certificates (PEM) that signed the brokers' certificates; unset: the system's.
+    pub ssl_ca_file: Option<PathBuf>,
+    /// The client certificate (PEM) for brokers that ask for one (mutual TLS).
+    pub ssl_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub ssl_key_file: Option<PathBuf>,
+    /// The password of an encrypted `ssl_key_file`.
+    pub ssl_key_password: Option<Secret>,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`, with a `sasl_*` protocol.
+    pub sasl_mechanism: Option<SaslMechanism>,
+    /// The SASL user (read verbatim from `REZEF_LOG__KAFKA__SASL_USERNAME`).
+    pub sasl_username: Option<String>,
+    /// Never logged; better given as `REZEF_LOG__KAFKA__SASL_PASSWORD` than in a file.
+    pub sasl_password: Option<Secret>,
+    /// Any other librdkafka property, `"name" = "value"` (`[log.kafka.librdkafka]`), applied
+    /// after the settings above, which it may not repeat.
+    pub librdkafka: Librdkafka,
 }
 
 impl Default for KafkaSettings {
@@ -242,6 +267,15 @@ impl Default for KafkaSettings {
             request_timeout_ms: 30_000,
             group: "rezef".to_owned(),
             session_timeout_ms: 6_000,
+            security_protocol: SecurityProtocol::Plaintext,
+            ssl_ca_file: None,
+            ssl_cert_file: None,
+            ssl_key_file: None,
+            ssl_key_password: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            librdkafka: Librdkafka::default(),
         }
     }
 }
@@ -382,6 +416,9 @@ impl ServerConfig {
         ];
         if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {
             return Err(Error::Config((*problem).to_owned()));
+        }
+        if let Some(problem) = self.log.kafka.security_problem() {
+            return Err(Error::Config(problem));
         }
         match self.continuity.problems().into_iter().next() {
             Some(problem) => Err(Error::Config(problem)),

@@ -42,8 +42,8 @@ mod tls;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{
-    AuthSettings, ClusterSettings, KafkaSettings, Limits, LogBackend, LogSettings,
-    ProjectionSettings, ServerConfig, TlsSettings,
+    AuthSettings, ClusterSettings, KafkaSettings, Librdkafka, Limits, LogBackend, LogSettings,
+    ProjectionSettings, SaslMechanism, Secret, SecurityProtocol, ServerConfig, TlsSettings,
 };
 pub use error::{Error, OWNER_HEADER, Result};
 pub use log::{LogPartition, open_partitions};

@@ -1,6 +1,10 @@
 //! Layered configuration: defaults → a TOML file → `REZEF_` environment variables → flags,
 //! then validation. Nested keys use `__` in the environment
 //! (`REZEF_LIMITS__MAX_BATCH_EVENTS=500`).
+//!
+//! figment reads an environment value as TOML-like data (`0123` is the number 123, `true` a
+//! boolean), which would change a password or a user name made of digits; those few settings
+//! ([`VERBATIM`]) are taken from their variables as they are.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -162,6 +166,24 @@ impl KafkaOverrides {
     }
 }
 
+/// Settings whose `REZEF_` variables are read as plain strings, never as numbers or booleans.
+const VERBATIM: &[&str] = &[
+    "log.kafka.sasl_username",
+    "log.kafka.sasl_password",
+    "log.kafka.ssl_key_password",
+];
+
+/// The [`VERBATIM`] settings set in the environment, over what `Env` made of them.
+fn verbatim_env(mut figment: Figment) -> Figment {
+    for key in VERBATIM {
+        let var = format!("REZEF_{}", key.replace('.', "__").to_ascii_uppercase());
+        if let Ok(value) = std::env::var(&var) {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+    }
+    figment
+}
+
 /// Builds the server configuration. `file` is read if given (and must then exist).
 pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerConfig> {
     let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
@@ -173,13 +195,13 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerC
         );
         figment = figment.merge(Toml::file(file));
     }
-    let config: ServerConfig = figment
-        .merge(
-            Env::prefixed("REZEF_")
-                .split("__")
-                // The client commands' variables, not the server's configuration.
-                .ignore(&["config", "server", "tenant", "token"]),
-        )
+    let figment = figment.merge(
+        Env::prefixed("REZEF_")
+            .split("__")
+            // The client commands' variables, not the server's configuration.
+            .ignore(&["config", "server", "tenant", "token"]),
+    );
+    let config: ServerConfig = verbatim_env(figment)
         .merge(Serialized::defaults(overrides))
         .extract()
         .context("invalid configuration")?;
@@ -192,6 +214,7 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ServerC
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use rezef_server::{SaslMechanism, Secret, SecurityProtocol};
 
     #[test]
     fn layers_apply_in_order() {
@@ -320,6 +343,94 @@ mod tests {
             let error =
                 load(Some(Path::new("zero.toml")), Overrides::default()).expect_err("zero events");
             assert!(format!("{error:#}").contains("max_batch_events"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_security_settings_come_from_the_environment_verbatim() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REZEF_LOG__KAFKA__SECURITY_PROTOCOL", "sasl_ssl");
+            jail.set_env("REZEF_LOG__KAFKA__SSL_CA_FILE", "/etc/rezef/kafka-ca.pem");
+            jail.set_env("REZEF_LOG__KAFKA__SASL_MECHANISM", "SCRAM-SHA-256");
+            jail.set_env("REZEF_LOG__KAFKA__SASL_USERNAME", "0042");
+            jail.set_env("REZEF_LOG__KAFKA__SASL_PASSWORD", "0123");
+            let config = load(None, Overrides::default()).expect("loads");
+            let kafka = &config.log.kafka;
+            assert_eq!(kafka.security_protocol, SecurityProtocol::SaslSsl);
+            assert_eq!(kafka.sasl_mechanism, Some(SaslMechanism::ScramSha256));
+            assert_eq!(kafka.sasl_username.as_deref(), Some("0042"));
+            let password = kafka.sasl_password.as_ref().map(Secret::expose);
+            assert_eq!(password, Some("0123"), "not the number 123");
+            let properties = kafka.librdkafka_properties();
+            assert_eq!(
+                properties.get("ssl.ca.location").map(String::as_str),
+                Some("/etc/rezef/kafka-ca.pem")
+            );
+            assert!(
+                !format!("{config:?}").contains("0123"),
+                "the password is redacted"
+            );
+
+            jail.set_env("REZEF_LOG__KAFKA__SASL_PASSWORD", "true");
+            let config = load(None, Overrides::default()).expect("loads");
+            let password = config.log.kafka.sasl_password.as_ref().map(Secret::expose);
+            assert_eq!(password, Some("true"), "not a boolean");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_kafka_security_settings_are_refused_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            let refusal = |name: &str, toml: &str| {
+                std::fs::write(name, toml).expect("write");
+                let error = load(Some(Path::new(name)), Overrides::default()).expect_err("refused");
+                format!("{error:#}")
+            };
+            let said = refusal(
+                "protocol.toml",
+                "[log.kafka]\nsecurity_protocol = \"tls\"\n",
+            );
+            assert!(said.contains("security_protocol"), "{said}");
+            let said = refusal(
+                "mechanism.toml",
+                "[log.kafka]\nsecurity_protocol = \"sasl_plaintext\"\nsasl_mechanism = \"GSSAPI\"\n",
+            );
+            assert!(said.contains("sasl_mechanism"), "{said}");
+            let said = refusal(
+                "no-user.toml",
+                "[log.kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"PLAIN\"\n\
+                 sasl_password = \"pw\"\n",
+            );
+            assert!(
+                said.contains("log.kafka.sasl_username is required"),
+                "{said}"
+            );
+            let said = refusal(
+                "duplicate.toml",
+                "[log.kafka]\nsecurity_protocol = \"ssl\"\n\
+                 [log.kafka.librdkafka]\n\"ssl.ca.location\" = \"/ca.pem\"\n",
+            );
+            assert!(
+                said.contains(
+                    "log.kafka.librdkafka.\"ssl.ca.location\" duplicates log.kafka.ssl_ca_file"
+                ),
+                "{said}"
+            );
+            let said = refusal("typo.toml", "[log.kafka]\nsasl_pasword = \"pw\"\n");
+            assert!(said.contains("sasl_pasword"), "{said}");
+
+            jail.create_file(
+                "tuned.toml",
+                "[log.kafka]\nsecurity_protocol = \"ssl\"\nssl_ca_file = \"/ca.pem\"\n\
+                 [log.kafka.librdkafka]\n\"ssl.endpoint.identification.algorithm\" = \"none\"\n",
+            )?;
+            let config = load(Some(Path::new("tuned.toml")), Overrides::default()).expect("loads");
+            let properties = config.log.kafka.librdkafka_properties();
+            let get = |key: &str| properties.get(key).map(String::as_str);
+            assert_eq!(get("security.protocol"), Some("ssl"));
+            assert_eq!(get("ssl.endpoint.identification.algorithm"), Some("none"));
             Ok(())
         });
     }

@@ -18,10 +18,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::config::KafkaConfig;
 use super::failure::{classify, is_refusal};
+use super::witness::{self, Witness};
 use crate::error::{Error, Result};
 
 /// Topic settings the log sets itself; `extra` may not contain them.
@@ -116,8 +118,9 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
         .admin()
         .create()
         .map_err(|e| classify("create the Kafka admin client", &e))?;
-    let admin = Arc::new(admin);
-    let found = describe(&admin, config).await?;
+    // Metadata comes from a consumer whose failures say why (`witness.rs`).
+    let lookup = Arc::new(witness::lookup(config)?);
+    let found = describe(&lookup, config).await?;
     if let Some(partitions) = found.partitions {
         return existing(config, settings, partitions);
     }
@@ -152,7 +155,7 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
         .map_err(|e| classify(&what, &e))?;
     match results.into_iter().next() {
         Some(Ok(_)) => {
-            wait_until_led(&admin, config, settings.partitions).await?;
+            wait_until_led(&lookup, config, settings.partitions).await?;
             tracing::info!(
                 topic = %config.topic,
                 partitions = settings.partitions,
@@ -164,8 +167,8 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
         }
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
             // Another node created it between our look-up and our request.
-            wait_until_led(&admin, config, 1).await?;
-            let partitions = describe(&admin, config).await?.partitions.unwrap_or(0);
+            wait_until_led(&lookup, config, 1).await?;
+            let partitions = describe(&lookup, config).await?.partitions.unwrap_or(0);
             existing(config, settings, partitions)
         }
         Some(Err((_, code))) if is_refusal(code) => Err(Error::Refused(format!(
@@ -202,21 +205,17 @@ struct Found {
     led: bool,
 }
 
-async fn describe(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
-    config: &KafkaConfig,
-) -> Result<Found> {
-    let admin = Arc::clone(admin);
+async fn describe(lookup: &Arc<BaseConsumer<Witness>>, config: &KafkaConfig) -> Result<Found> {
+    let lookup = Arc::clone(lookup);
     let topic = config.topic.clone();
     let timeout = config.request_timeout;
     let what = format!("look up topic {topic}");
     let metadata = {
         let what = what.clone();
         crate::blocking(move || {
-            admin
-                .inner()
+            lookup
                 .fetch_metadata(Some(&topic), timeout)
-                .map_err(|e| classify(&what, &e))
+                .map_err(|e| witness::explained(&lookup, classify(&what, &e)))
         })
         .await?
     };
@@ -251,13 +250,13 @@ async fn describe(
 /// Waits until the topic is visible with at least `partitions` partitions, all led: metadata
 /// reaches the brokers a moment after a creation is acknowledged.
 async fn wait_until_led(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
+    lookup: &Arc<BaseConsumer<Witness>>,
     config: &KafkaConfig,
     partitions: i32,
 ) -> Result<()> {
     let deadline = Instant::now() + config.request_timeout;
     loop {
-        let found = describe(admin, config).await?;
+        let found = describe(lookup, config).await?;
         if found.led && found.partitions.is_some_and(|n| n >= partitions) {
             return Ok(());
         }

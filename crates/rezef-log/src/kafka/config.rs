@@ -8,8 +8,13 @@
 //! consumer-group position; callers keep their own), and no automatic topic creation (a typo in
 //! a topic name must fail, not create a topic with the broker's defaults). `extra` carries
 //! everything else (security, tuning) and is checked against that list.
+//!
+//! Every client is made from [`KafkaConfig::common`], so TLS and SASL settings in `extra`
+//! (`security.protocol`, `ssl.*`, `sasl.*`) reach all of them alike; the values of secrets
+//! among them are kept out of `Debug` output.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -51,8 +56,9 @@ pub(crate) enum ConsumerRole {
 }
 
 /// Configuration of a [`KafkaLog`](super::KafkaLog): one partition of one topic. Build it with
-/// [`KafkaConfig::new`] and adjust the public fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`KafkaConfig::new`] and adjust the public fields. Its `Debug` form redacts the values of
+/// `extra` settings that hold secrets (passwords, private keys, client secrets).
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port[,host:port...]`.
     pub brokers: String,
@@ -67,10 +73,36 @@ pub struct KafkaConfig {
     /// a metadata or offset query. Between 100 ms and 300 s; default 30 s.
     pub request_timeout: Duration,
     /// Further librdkafka settings, given to every client of the log (security, tuning:
-    /// `security.protocol`, `sasl.*`, `linger.ms`, `message.max.bytes`, ...). Settings the
+    /// `security.protocol`, `ssl.*`, `sasl.*`, `linger.ms`, `message.max.bytes`, ...). Settings the
     /// log's guarantees depend on (idempotence, acks, transactions, commits, topic
     /// auto-creation) are refused with [`Error::Config`].
     pub extra: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let extra = self.extra.iter().map(|(key, value)| {
+            let value = if is_secret(key) { "<redacted>" } else { value };
+            (key, value)
+        });
+        let extra: BTreeMap<_, _> = extra.collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("client_id", &self.client_id)
+            .field("request_timeout", &self.request_timeout)
+            .field("extra", &extra)
+            .finish()
+    }
+}
+
+/// Whether a librdkafka setting holds a secret (a password, a private key, a client secret).
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", ".pem", "sasl.oauthbearer.config"]
+        .iter()
+        .any(|marker| key.contains(marker))
 }
 
 impl KafkaConfig {
@@ -230,6 +262,37 @@ mod tests {
             .insert("enable.idempotence".into(), "false".into());
         let error = config.validate().expect_err("protected");
         assert!(error.to_string().contains("enable.idempotence"), "{error}");
+    }
+
+    #[test]
+    fn secrets_in_extra_stay_out_of_debug_output() {
+        let mut config = KafkaConfig::new("localhost:9092", "events", 0);
+        let secrets = [
+            ("sasl.password", "hunter2"),
+            ("ssl.key.password", "key-pass"),
+            ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----"),
+            ("sasl.oauthbearer.client.secret", "s3cr3t"),
+        ];
+        for (key, value) in secrets {
+            config.extra.insert(key.into(), value.into());
+        }
+        config.extra.insert("sasl.username".into(), "rezef".into());
+        let shown = format!("{config:?}");
+        for (key, value) in secrets {
+            assert!(!shown.contains(value), "{key} shown: {shown}");
+        }
+        assert!(shown.contains("\"sasl.username\": \"rezef\""), "{shown}");
+        let clients = [
+            config.producer(),
+            config.consumer(ConsumerRole::Reader),
+            config.consumer(ConsumerRole::Follower),
+            config.membership(),
+            config.admin(),
+        ];
+        for client in clients {
+            assert_eq!(client.get("sasl.password"), Some("hunter2"), "every client");
+            assert!(!format!("{client:?}").contains("hunter2"));
+        }
     }
 
     #[test]

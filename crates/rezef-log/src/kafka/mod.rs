@@ -54,6 +54,7 @@ mod failure;
 mod follower;
 mod group;
 mod reader;
+mod witness;
 mod writer;
 
 use std::fmt;

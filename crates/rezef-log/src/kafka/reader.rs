@@ -30,12 +30,15 @@ use rdkafka::topic_partition_list::Offset as KafkaOffset;
 
 use super::config::{ConsumerRole, KafkaConfig};
 use super::failure::classify;
+use super::witness::{self, Witness};
 use crate::error::{Error, Result};
 use crate::{Offset, Record};
 
 /// A consumer for random-access reads of one partition, and the partition's offset queries.
 pub(super) struct Reader {
-    consumer: BaseConsumer,
+    /// Its context keeps the latest connection failure, for the error of the look-up that
+    /// `KafkaLog::open` makes first ([`Reader::check_partition`]).
+    consumer: BaseConsumer<Witness>,
     /// Held while the consumer is assigned: one read at a time.
     turn: Mutex<()>,
     topic: String,
@@ -45,9 +48,9 @@ pub(super) struct Reader {
 
 impl Reader {
     pub(super) fn new(config: &KafkaConfig) -> Result<Reader> {
-        let consumer: BaseConsumer = config
+        let consumer: BaseConsumer<Witness> = config
             .consumer(ConsumerRole::Reader)
-            .create()
+            .create_with_context(Witness::default())
             .map_err(|e| classify("create the Kafka reader", &e))?;
         Ok(Reader {
             consumer,
@@ -67,13 +70,14 @@ impl Reader {
         self.turn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Fails unless the topic exists and has the partition.
+    /// Fails unless the topic exists and has the partition. Called before any read (nothing
+    /// is assigned), so that a failure can say why the brokers did not answer.
     pub(super) fn check_partition(&self) -> Result<()> {
         let what = format!("look up {}", self.name());
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.topic), self.timeout)
-            .map_err(|e| classify(&what, &e))?;
+            .map_err(|e| witness::explained(&self.consumer, classify(&what, &e)))?;
         let Some(topic) = metadata.topics().iter().find(|t| t.name() == self.topic) else {
             return Err(Error::Refused(format!(
                 "{what}: the brokers did not describe the topic"
@@ -104,7 +108,10 @@ impl Reader {
         let (low, high) = self
             .consumer
             .fetch_watermarks(&self.topic, self.partition, self.timeout)
-            .map_err(|e| classify(&format!("query the offsets of {}", self.name()), &e))?;
+            .map_err(|e| {
+                let error = classify(&format!("query the offsets of {}", self.name()), &e);
+                self.consumer.context().explain(error)
+            })?;
         Ok((to_offset(low), to_offset(high)))
     }
 

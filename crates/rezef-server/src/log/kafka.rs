@@ -14,11 +14,13 @@ use super::LogPartition;
 use crate::config::ServerConfig;
 use crate::{Error, Result};
 
-/// The configured topic's client settings (partition 0).
+/// The configured topic's client settings (partition 0), TLS and SASL included: every
+/// client of the log (producer, readers, follower, group member, admin) is made from these.
 pub fn config(config: &ServerConfig) -> KafkaConfig {
     let settings = &config.log.kafka;
     let mut kafka = KafkaConfig::new(&settings.brokers, &settings.topic, 0);
     kafka.request_timeout = Duration::from_millis(settings.request_timeout_ms);
+    kafka.extra = settings.librdkafka_properties();
     kafka
 }
 
