@@ -122,8 +122,10 @@ async fn two_nodes_with_keys_forward_calls_to_each_other_over_tls() {
     let mut previous = None;
     let (here, there) = loop {
         let split = split(&nodes, &refs).await;
-        if split.is_some() && split == previous {
-            break split.expect("a split");
+        if let Some(settled) = &split
+            && split == previous
+        {
+            break settled.clone();
         }
         assert!(Instant::now() < deadline, "never settled: {split:?}");
         previous = split;
