@@ -53,7 +53,12 @@ CLUSTER_KEYS = {
     "log.kafka.sasl_mechanism": "sasl_mechanism",
     "log.kafka.sasl_username": "string",
     "log.kafka.sasl_password": "string",
+    "tls.cert_file": "string",
+    "tls.key_file": "string",
+    "tls.client_ca_file": "string",
+    "tls.peer_ca_file": "string",
 }
+TLS_FILES = ("tls.cert_file", "tls.key_file", "tls.client_ca_file", "tls.peer_ca_file")
 # REZEF_ variables that are not settings (crates/rezef/src/config.rs ignores them): the
 # config file's path, the client commands' server and API key.
 NOT_SETTINGS = {"REZEF_CONFIG", "REZEF_SERVER", "REZEF_TOKEN"}
@@ -82,8 +87,12 @@ class Vocabulary:
     def __init__(self, example: Path):
         keys = flatten(tomllib.loads(example.read_text()))
         self.known = set(keys) | set(CLUSTER_KEYS)
-        # An empty table in the example (channel_required_assurance = {}) is a map.
-        self.free = FREE_FORM + tuple(f"{k}." for k, v in keys.items() if v == {})
+        # An empty table in the example (channel_required_assurance = {}) is a map, unless
+        # its keys are listed above (`[tls]`, whose settings are all commented out there).
+        self.free = FREE_FORM + tuple(
+            f"{k}." for k, v in keys.items()
+            if v == {} and not any(c.startswith(f"{k}.") for c in CLUSTER_KEYS)
+        )
 
     def check(self, where: str, key: str, value, from_env: bool) -> None:
         if key not in self.known and not key.startswith(self.free):
@@ -214,7 +223,35 @@ def check_kubernetes(repo: Path, version: str, vocab: Vocabulary) -> int:
         if obj.get("kind") == "ConfigMap" and "rezef.toml" in obj.get("data", {}):
             settings = vocab.check_toml(f"{where}: rezef.toml", obj["data"]["rezef.toml"])
             require_cluster(f"{where}: rezef.toml", settings)
+            for pod in pods:
+                check_tls(pod, settings)
     return len(objects)
+
+
+def check_tls(pod: tuple, settings: dict) -> None:
+    """With `[tls]`, its files come from a Secret mounted whole into the container, the
+    nodes advertise https:// URLs, and no probe is the kubelet's gRPC one (plain text)."""
+    where, _, spec, _ = pod
+    if not settings.get("tls.cert_file"):
+        return
+    secrets = {v["name"] for v in spec.get("volumes", []) if "secret" in v}
+    for container in spec.get("containers", []):
+        at = f"{where}: container {container['name']}"
+        mounts = [
+            m for m in container.get("volumeMounts", [])
+            if m["name"] in secrets and "subPath" not in m
+        ]
+        for key in TLS_FILES:
+            path = settings.get(key)
+            if path and not any(path.startswith(m["mountPath"].rstrip("/") + "/") for m in mounts):
+                fail(at, f"{key} {path} is not in a Secret mounted whole (renewals need that)")
+        env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+        url = env.get("REZEF_CLUSTER__ADVERTISE_URL", "")
+        if url and not url.startswith("https://"):
+            fail(at, "REZEF_CLUSTER__ADVERTISE_URL is not https:// while the port speaks TLS")
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if "grpc" in container.get(probe, {}):
+                fail(at, f"{probe}: the kubelet's gRPC probe cannot speak TLS")
 
 
 def dockerfile_sources(dockerfile: Path) -> list[str]:
@@ -234,8 +271,10 @@ def dockerfile_sources(dockerfile: Path) -> list[str]:
     return sources
 
 
-def check_compose(repo: Path, vocab: Vocabulary) -> int:
-    path = repo / "deploy/compose/compose.yaml"
+def check_compose(repo: Path, vocab: Vocabulary, name: str, override: bool) -> int:
+    """compose.yaml, or an override file given after it (`-f compose.yaml -f NAME`): the
+    same checks, except that an override's services need not be whole clusters."""
+    path = repo / "deploy/compose" / name
     where = str(path.relative_to(repo))
     docs = load_yaml(path)
     if len(docs) != 1:
@@ -282,7 +321,9 @@ def check_compose(repo: Path, vocab: Vocabulary) -> int:
             env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
         env = {k: str(v) for k, v in env.items()}
         if any(k.startswith("REZEF_") for k in env):
-            require_cluster(at, vocab.check_env(at, env))
+            settings = vocab.check_env(at, env)
+            if not override:
+                require_cluster(at, settings)
     return len(services)
 
 
@@ -296,9 +337,13 @@ def main() -> int:
     vocab.check_toml("deploy/container.toml", (repo / "deploy/container.toml").read_text())
 
     objects = services = 0
+    overrides: list[str] = []
     try:
         objects = check_kubernetes(repo, args.kubernetes_version, vocab)
-        services = check_compose(repo, vocab)
+        services = check_compose(repo, vocab, "compose.yaml", override=False)
+        overrides = sorted(p.name for p in (repo / "deploy/compose").glob("compose.*.yaml"))
+        for name in overrides:
+            check_compose(repo, vocab, name, override=True)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
         # A file too broken for the checks after the schemas.
         fail("checks stopped", f"{type(e).__name__}: {e}")
@@ -310,7 +355,8 @@ def main() -> int:
     print(
         f"deploy/kubernetes: {objects} objects valid for Kubernetes {args.kubernetes_version} "
         f"(kubernetes-validate {kv_version}, strict); compose.yaml: {services} services valid "
-        f"for the Compose specification; Rezef settings known"
+        f"for the Compose specification (with {', '.join(overrides) or 'no overrides'}); "
+        f"Rezef settings known"
     )
     return 0
 

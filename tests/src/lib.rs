@@ -4,13 +4,20 @@
 //! The binary is found next to the test executable (`target/<profile>/rezef`), or at
 //! `$REZEF_BIN`. `cargo test --workspace` builds it (the `rezef` crate has integration
 //! tests); run alone, this crate needs `cargo build -p rezef` first.
+//!
+//! A server started with [`ClientTls`] speaks TLS: the harness checks its health, and hands
+//! out clients, over `https://` trusting the test's CA ([`certs`]).
+
+pub mod certs;
+pub mod kafka;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rezef_adapter::Client;
+use rezef_adapter::{Client, TlsOptions};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -70,12 +77,43 @@ fn server_log(data_dir: &Path) -> Stdio {
     Stdio::from(file)
 }
 
+/// How the harness reaches a server that speaks TLS: the CA that signed its certificate,
+/// and for mTLS the client certificate and key it shows (PEM).
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub ca_pem: String,
+    pub identity: Option<certs::Leaf>,
+}
+
+impl ClientTls {
+    fn options(&self) -> TlsOptions {
+        TlsOptions {
+            ca_pem: Some(self.ca_pem.clone().into_bytes()),
+            identity_pem: (self.identity.as_ref())
+                .map(|leaf| (leaf.cert_pem.clone().into(), leaf.key_pem.clone().into())),
+            domain: None,
+        }
+    }
+
+    fn config(&self) -> ClientTlsConfig {
+        let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem));
+        match &self.identity {
+            Some(leaf) => config.identity(Identity::from_pem(&leaf.cert_pem, &leaf.key_pem)),
+            None => config,
+        }
+    }
+}
+
 /// A `rezef serve` process.
 #[derive(Debug)]
 pub struct RezefServer {
     child: Child,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// Set: the server speaks TLS, and this is how the harness reaches it.
+    tls: Option<ClientTls>,
+    /// The API key [`RezefServer::client`]'s clients send.
+    token: Option<String>,
 }
 
 impl RezefServer {
@@ -86,7 +124,18 @@ impl RezefServer {
 
     /// As [`RezefServer::start`], with more flags (`--routing-config FILE`).
     pub async fn start_with(data_dir: &Path, flags: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), data_dir, flags, None).await
+    }
+
+    /// As [`RezefServer::start_with`], on `port` (known beforehand, for an `--advertise-url`),
+    /// and with `tls` for a server configured with a certificate (`[tls]`, in a `--config`
+    /// file among `flags`).
+    pub async fn start_on(
+        port: u16,
+        data_dir: &Path,
+        flags: &[&str],
+        tls: Option<ClientTls>,
+    ) -> Self {
         let child = Command::new(rezef_bin())
             .args([
                 "serve",
@@ -108,17 +157,47 @@ impl RezefServer {
             child,
             port,
             data_dir: data_dir.to_path_buf(),
+            tls,
+            token: None,
         };
         server.wait_until_serving().await;
         server
     }
 
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    /// The clients [`RezefServer::client`] hands out send `token` (a server with keys).
+    #[must_use]
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
     }
 
+    /// `https://` for a server that speaks TLS, else `http://`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// A client on a connection of its own, over TLS to a TLS server, with the key of
+    /// [`RezefServer::with_token`] if any.
     pub async fn client(&self) -> Client {
-        Client::connect(self.url()).await.expect("connect")
+        let client = match &self.tls {
+            Some(tls) => Client::connect_tls(self.url(), tls.options()).await,
+            None => Client::connect(self.url()).await,
+        };
+        let client = client.expect("connect");
+        match &self.token {
+            Some(token) => client.with_token(token.clone()).expect("a valid key"),
+            None => client,
+        }
+    }
+
+    /// SIGHUP: a TLS server reads its certificate files again.
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -HUP failed");
     }
 
     async fn wait_until_serving(&mut self) {
@@ -127,11 +206,12 @@ impl RezefServer {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("rezef serve exited early with {status}");
             }
-            if let Ok(channel) = tonic::transport::Endpoint::from_shared(self.url())
-                .expect("valid url")
-                .connect()
-                .await
-            {
+            let endpoint = Endpoint::from_shared(self.url()).expect("valid url");
+            let endpoint = match &self.tls {
+                Some(tls) => endpoint.tls_config(tls.config()).expect("TLS settings"),
+                None => endpoint,
+            };
+            if let Ok(channel) = endpoint.connect().await {
                 let reply = HealthClient::new(channel)
                     .check(HealthCheckRequest {
                         service: "rezef.v1.Ingest".into(),
@@ -198,4 +278,48 @@ impl Drop for RezefServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `GetJourney` that asks a node on a Kafka log for the owner's address instead of a
+/// forward (`x-rezef-route: self`).
+pub fn route_self(
+    tenant: &str,
+    customer: rezef_adapter::proto::CustomerRef,
+) -> tonic::Request<rezef_adapter::proto::GetJourneyRequest> {
+    let mut request = tonic::Request::new(rezef_adapter::proto::GetJourneyRequest {
+        tenant_id: tenant.into(),
+        customer: Some(customer),
+        min_offset: None,
+    });
+    request
+        .metadata_mut()
+        .insert("x-rezef-route", "self".parse().expect("ascii"));
+    request
+}
+
+/// Whether `client`'s node answers for `customer` itself: found, or not known yet
+/// (`NOT_FOUND`), rather than `UNAVAILABLE` naming the partition's owner.
+pub async fn answers_itself(
+    client: &Client,
+    tenant: &str,
+    customer: rezef_adapter::proto::CustomerRef,
+) -> bool {
+    let request = route_self(tenant, customer);
+    match client.journeys().get_journey(request).await {
+        Err(status) => status.code() != tonic::Code::Unavailable,
+        Ok(_) => true,
+    }
+}
+
+/// Makes a key with `rezef keys create ARGS…`; the token it printed.
+pub fn create_key(args: &[&str]) -> String {
+    let mut all = vec!["keys", "create"];
+    all.extend(args);
+    let output = rezef(&all, None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }

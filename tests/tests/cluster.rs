@@ -24,7 +24,8 @@ use rezef_events::testing::EventBuilder;
 use rezef_events::{ChannelIdentity, CustomerId, JourneySnapshot, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::{AppendRequest, ReadJourneyRequest};
-use rezef_scenarios::RezefServer;
+use rezef_scenarios::kafka::KafkaTopic;
+use rezef_scenarios::{RezefServer, answers_itself, route_self};
 use tonic::Code;
 
 const TENANT: &str = "cluster-test";
@@ -81,26 +82,10 @@ async fn publish(urls: Vec<String>, task: usize, acked: Acked, stop: Arc<AtomicB
     }
 }
 
-fn flags(brokers: &str, topic: &str, node: usize) -> Vec<String> {
-    [
-        "--log",
-        "kafka",
-        "--kafka-brokers",
-        brokers,
-        "--kafka-topic",
-        topic,
-        "--kafka-partitions",
-        PARTITIONS,
-        "--kafka-group",
-        topic,
-        "--node-id",
-        &format!("node-{node}"),
-        // tansu 0.6 deletes the records of a topic kept forever (-1): docs/kafka-testing.md.
-        "--kafka-retention-ms",
-        "315360000000",
-    ]
-    .map(String::from)
-    .to_vec()
+fn flags(topic: &KafkaTopic, node: usize) -> Vec<String> {
+    let mut flags = topic.flags(PARTITIONS.parse().expect("a number"));
+    flags.extend(["--node-id".into(), format!("node-{node}")]);
+    flags
 }
 
 async fn start(dir: &std::path::Path, flags: &[String]) -> RezefServer {
@@ -118,15 +103,7 @@ async fn wait_for_acks(acked: &Acked, count: usize) {
 
 /// A `GetJourney` asking for the owner's address instead of a forward.
 fn routing_self(customer: proto::CustomerRef) -> tonic::Request<proto::GetJourneyRequest> {
-    let mut request = tonic::Request::new(proto::GetJourneyRequest {
-        tenant_id: TENANT.into(),
-        customer: Some(customer),
-        min_offset: None,
-    });
-    request
-        .metadata_mut()
-        .insert("x-rezef-route", "self".parse().expect("ascii"));
-    request
+    route_self(TENANT, customer)
 }
 
 /// Which customers the node answers for itself (the others it would forward).
@@ -134,12 +111,7 @@ async fn served_by(server: &RezefServer) -> usize {
     let client = server.client().await;
     let mut served = 0;
     for customer in customers() {
-        let request = routing_self(customer);
-        // Answered here: found, or not known yet (`NOT_FOUND`); not `UNAVAILABLE`.
-        match client.journeys().get_journey(request).await {
-            Err(status) if status.code() == Code::Unavailable => {}
-            _ => served += 1,
-        }
+        served += usize::from(answers_itself(&client, TENANT, customer).await);
     }
     served
 }
@@ -628,22 +600,15 @@ async fn check_exactly_once(server: &RezefServer, acked: &HashMap<String, (u32, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
-    let Some(brokers) = std::env::var("KAFKA_BROKERS")
-        .ok()
-        .filter(|b| !b.is_empty())
-    else {
+    let Some(topic) = KafkaTopic::fresh("cluster") else {
         return eprintln!("skipped: KAFKA_BROKERS is not set");
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let topic = format!("rezef-cluster-{nanos}");
     let dirs: Vec<_> = (0..3)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
     let mut nodes = Vec::new();
     for (node, dir) in dirs.iter().enumerate() {
-        nodes.push(start(dir.path(), &flags(&brokers, &topic, node)).await);
+        nodes.push(start(dir.path(), &flags(&topic, node)).await);
     }
     for node in &nodes {
         node.wait_ready(TENANT, &customers()).await;
@@ -693,7 +658,7 @@ async fn three_nodes_share_partitions_survive_kill_9_and_take_them_back() {
     );
 
     // Restarted on its data directory, it takes partitions back.
-    let restarted = start(dirs[victim].path(), &flags(&brokers, &topic, victim)).await;
+    let restarted = start(dirs[victim].path(), &flags(&topic, victim)).await;
     let deadline = Instant::now() + Duration::from_secs(90);
     while served_by(&restarted).await == 0 {
         assert!(

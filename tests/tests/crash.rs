@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rezef_adapter::{EventFactory, proto};
 use rezef_scenarios::RezefServer;
+use rezef_scenarios::kafka::KafkaTopic;
 
 const TENANT: &str = "acme";
 const CUSTOMERS: usize = 20;
@@ -74,36 +75,8 @@ async fn on_kafka_acknowledged_events_survive_kill_9_and_are_projected_once() {
 }
 
 /// `rezef` flags for a new topic on the broker in `KAFKA_BROKERS` (`None` without one).
-/// Ten years, in ms: retention for the test topics.
-const TEN_YEARS_MS: &str = "315360000000";
-
 fn kafka_flags(what: &str) -> Option<Vec<String>> {
-    let brokers = std::env::var("KAFKA_BROKERS")
-        .ok()
-        .filter(|b| !b.is_empty())?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let topic = format!("rezef-{what}-{nanos}");
-    Some(
-        [
-            "--log",
-            "kafka",
-            "--kafka-brokers",
-            &brokers,
-            "--kafka-topic",
-            &topic,
-            "--kafka-partitions",
-            "1",
-            "--kafka-group",
-            &topic,
-            // tansu 0.6 deletes the records of a topic kept forever (-1): docs/kafka-testing.md.
-            "--kafka-retention-ms",
-            TEN_YEARS_MS,
-        ]
-        .map(String::from)
-        .to_vec(),
-    )
+    KafkaTopic::fresh(what).map(|topic| topic.flags(1))
 }
 
 /// Publishers run while the server is killed twice; then every acknowledged event is in the

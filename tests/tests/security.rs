@@ -24,11 +24,9 @@ fn stderr(output: &Output) -> String {
 /// Makes a key with `rezef keys create` in `dir`'s key file; its token.
 fn create_key(dir: &Path, args: &[&str]) -> String {
     let data_dir = dir.display().to_string();
-    let mut all = vec!["keys", "create", "--data-dir", data_dir.as_str()];
+    let mut all = vec!["--data-dir", data_dir.as_str()];
     all.extend(args);
-    let output = rezef(&all, None);
-    assert!(output.status.success(), "{}", stderr(&output));
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    rezef_scenarios::create_key(&all)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

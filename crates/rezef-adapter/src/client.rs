@@ -169,6 +169,11 @@ impl Client {
         Ok(Self::from_channel(channel))
     }
 
+    /// The connection underneath, for services the SDK does not wrap (`grpc.health.v1`).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     pub fn from_channel(channel: Channel) -> Self {
         Self {
             channel,

@@ -1,9 +1,11 @@
-//! What API keys cost on the request path (issue 16: at most 10%). Two servers run in this
-//! process over the same preload: one without keys, one with a key file, whose every call
-//! carries a key and has its role, tenant and sources checked before the handler. h2load (in
-//! its own process, as in `grpc-load`) loads GetJourney and Publish on each in turn, over
-//! several rounds, with Health/Check on both as the baseline: client and server share the
-//! machine's cores, so only ratios taken side by side mean something.
+//! What API keys and TLS cost on the request path (issue 16: keys at most 10%). Three
+//! servers run in this process over the same preload: one in plain text without keys, one in
+//! plain text with a key file, whose every call carries a key and has its role, tenant and
+//! sources checked before the handler, and one with the key file and TLS (a certificate made
+//! at run time, what a production node serves). h2load (in its own process, as in
+//! `grpc-load`; over `https://` it negotiates HTTP/2 by ALPN) loads GetJourney and Publish on
+//! each in turn, over several rounds, with Health/Check on each as the baseline: client and
+//! server share the machine's cores, so only ratios taken side by side mean something.
 
 use std::path::Path;
 
@@ -12,6 +14,7 @@ use prost::Message;
 use rezef_adapter::proto;
 use rezef_auth::{KeyFile, Limits, NewKey, Role, Scope};
 
+use crate::certificate;
 use crate::get_journey::preload;
 use crate::grpc_load::{self, GrpcLoadArgs, Loaded};
 use crate::harness::{BenchServer, Report, Target, ms, temp_dir, thousands};
@@ -24,22 +27,35 @@ const TARGET_SHARE: f64 = 0.9;
 pub struct AuthLoadArgs {
     #[command(flatten)]
     pub load: GrpcLoadArgs,
-    /// Rounds of (without keys, with keys) per call.
+    /// Rounds of (without keys, with keys, with keys and TLS) per call.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
 }
 
-/// One call's figures on both servers, round by round.
+/// The servers compared, in the order each round loads them.
+const SERVERS: [&str; 3] = ["plain, no key", "plain, key", "TLS, key"];
+const OPEN: usize = 0;
+const KEYED: usize = 1;
+const TLS: usize = 2;
+
+/// One call's figures on each server of [`SERVERS`], round by round.
 struct Compared {
     call: &'static str,
-    open: Vec<Loaded>,
-    keyed: Vec<Loaded>,
+    by_server: [Vec<Loaded>; 3],
 }
 
 impl Compared {
-    fn ratios(&self) -> Vec<f64> {
-        (self.open.iter().zip(&self.keyed))
-            .map(|(open, keyed)| keyed.per_s / open.per_s.max(1e-9))
+    /// Server `a`'s throughput over server `b`'s, round by round.
+    fn ratios(&self, a: usize, b: usize) -> Vec<f64> {
+        (self.by_server[a].iter().zip(&self.by_server[b]))
+            .map(|(a, b)| a.per_s / b.per_s.max(1e-9))
+            .collect()
+    }
+
+    /// Its throughput over `health`'s on the same server, round by round.
+    fn share_of(&self, health: &Compared, server: usize) -> Vec<f64> {
+        (self.by_server[server].iter().zip(&health.by_server[server]))
+            .map(|(call, health)| call.per_s / health.per_s.max(1e-9))
             .collect()
     }
 }
@@ -62,7 +78,18 @@ pub async fn run(base: &Path, args: &AuthLoadArgs) -> Result<Report> {
         .create(key, 0)
         .context("making the API key")?;
     let token = token.to_string();
+    let (tls_dir, files_dir) = (temp_dir(base, "rezef-bench-tls-")?, tempfile::tempdir()?);
+    std::fs::copy(
+        dir.path().join("keys.json"),
+        tls_dir.path().join("keys.json"),
+    )
+    .context("copying the key file")?;
+    let (settings, ca) = certificate::loopback(files_dir.path())?;
     let keyed = BenchServer::open(dir).await?.with_token(token.clone());
+    let tls = (BenchServer::open_with(tls_dir, |config| config.tls = settings).await?)
+        .with_token(token.clone())
+        .with_ca(ca);
+    let servers = [&open, &keyed, &tls];
 
     let get = proto::GetJourneyRequest {
         tenant_id: TENANT.into(),
@@ -73,7 +100,7 @@ pub async fn run(base: &Path, args: &AuthLoadArgs) -> Result<Report> {
         events: vec![Workload::new(1, 0xa07).next_for(0)],
         sequence: 0,
     };
-    for server in [&open, &keyed] {
+    for server in servers {
         let last = preload(server, args.load.customers, 10).await?;
         let mut client = server.client().await?;
         client
@@ -95,72 +122,86 @@ pub async fn run(base: &Path, args: &AuthLoadArgs) -> Result<Report> {
     let mut compared: Vec<Compared> = (calls.iter())
         .map(|(call, _)| Compared {
             call,
-            open: Vec::new(),
-            keyed: Vec::new(),
+            by_server: Default::default(),
         })
         .collect();
     for _ in 0..args.rounds {
         for ((call, body), figures) in calls.iter().zip(&mut compared) {
-            let url = |server: &BenchServer| format!("http://{}/{call}", server.addr());
-            let path = files.path();
-            let without = grpc_load::load(&args.load, path, &url(&open), body, &[]).await;
-            figures
-                .open
-                .push(without.with_context(|| format!("h2load on {call}"))?);
-            let with = grpc_load::load(&args.load, path, &url(&keyed), body, &with_key).await;
-            figures
-                .keyed
-                .push(with.with_context(|| format!("h2load on {call} with a key"))?);
+            for (at, server) in servers.iter().enumerate() {
+                let url = format!("{}/{call}", server.url());
+                let headers: &[String] = if at == OPEN { &[] } else { &with_key };
+                let loaded = grpc_load::load(&args.load, files.path(), &url, body, headers);
+                let loaded = loaded
+                    .await
+                    .with_context(|| format!("h2load on {call}, {}", SERVERS[at]))?;
+                figures.by_server[at].push(loaded);
+            }
         }
     }
     open.stop().await?;
     keyed.stop().await?;
+    tls.stop().await?;
     Ok(report(args, version, &compared))
 }
 
 fn report(args: &AuthLoadArgs, version: String, compared: &[Compared]) -> Report {
     let load = &args.load;
     let mut report = Report::new(format!(
-        "auth-load: with and without API keys, h2load {} connections × {} streams, {} s per \
-         call, {} rounds",
+        "auth-load: plain without keys, plain with keys, TLS with keys; h2load {} connections × \
+         {} streams, {} s per call, {} rounds",
         load.connections, load.streams, load.seconds, args.rounds
     ));
     report.row("load generator", version);
+    let negotiated = (compared.iter())
+        .flat_map(|figures| &figures.by_server[TLS])
+        .find_map(|loaded| loaded.tls.clone());
+    report.row(
+        "TLS (as h2load negotiated it)",
+        negotiated.unwrap_or_default(),
+    );
     let listed = |values: Vec<String>| values.join(" / ");
+    let fixed = |values: Vec<f64>| listed(values.iter().map(|r| format!("{r:.2}")).collect());
+    let health = &compared[0];
     for figures in compared {
-        let rates = |all: &[Loaded]| listed(all.iter().map(|l| thousands(l.per_s)).collect());
-        let p99 = |all: &[Loaded]| listed(all.iter().map(|l| ms(l.p99_ms)).collect());
-        let failed: u64 = (figures.open.iter().chain(&figures.keyed))
-            .map(|l| l.failed)
-            .sum();
+        for (at, server) in SERVERS.iter().enumerate() {
+            let all = &figures.by_server[at];
+            let failed: u64 = all.iter().map(|l| l.failed).sum();
+            report.row(
+                format!("**{}**, {server}", figures.call),
+                format!(
+                    "{} req/s ({} × Health/Check); p50 {} ms; p99 {} ms; {failed} failed",
+                    listed(all.iter().map(|l| thousands(l.per_s)).collect()),
+                    fixed(figures.share_of(health, at)),
+                    listed(all.iter().map(|l| ms(l.p50_ms)).collect()),
+                    listed(all.iter().map(|l| ms(l.p99_ms)).collect()),
+                ),
+            );
+        }
         report.row(
-            format!("**{}**", figures.call),
+            format!("**{}** ratios", figures.call),
             format!(
-                "without keys {} req/s (p99 {} ms); with a key {} req/s (p99 {} ms); with ÷ \
-                 without **{}**; {failed} failed",
-                rates(&figures.open),
-                p99(&figures.open),
-                rates(&figures.keyed),
-                p99(&figures.keyed),
-                listed(figures.ratios().iter().map(|r| format!("{r:.2}")).collect()),
+                "key ÷ no key **{}**; TLS+key ÷ key **{}**; TLS+key ÷ no key **{}**",
+                fixed(figures.ratios(KEYED, OPEN)),
+                fixed(figures.ratios(TLS, KEYED)),
+                fixed(figures.ratios(TLS, OPEN)),
             ),
         );
     }
     for figures in &compared[1..] {
-        let ratios = figures.ratios();
-        let median = median(&ratios);
         report.target(Target::at_least(
             format!("{} with a key ÷ without (median of rounds)", figures.call),
-            median,
+            median(&figures.ratios(KEYED, OPEN)),
             TARGET_SHARE,
             "×",
         ));
     }
     report.note(
-        "Each round loads every call on the server without keys and then on the one with, one \
-         body sent over and over (the journey stays in memory; Publish appends the same event, \
-         which the projection recognises as a retry). Health/Check is open on both servers: its \
-         ratio shows the drift between the two, with no key involved.",
+        "Each round loads every call on the plain server without keys, then on the plain one \
+         with, then on the TLS one with, one body sent over and over (the journey stays in \
+         memory; Publish appends the same event, which the projection recognises as a retry). \
+         Health/Check is open on every server: its ratios show the drift between them with no \
+         key involved, and over TLS what the transport alone costs. h2load's own TLS work \
+         (OpenSSL) runs on the same cores as the server's.",
     );
     report
 }

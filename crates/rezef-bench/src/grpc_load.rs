@@ -52,6 +52,8 @@ pub struct Loaded {
     pub failed: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Over TLS, what h2load says was negotiated: version, cipher, key exchange, ALPN.
+    pub tls: Option<String>,
 }
 
 /// h2load's version, or why it cannot run.
@@ -257,7 +259,18 @@ pub async fn load(
             .get(index)
             .map_or(0.0, |micros| *micros as f64 / 1000.0)
     };
+    let tls = [
+        "TLS Protocol:",
+        "Cipher:",
+        "Server Temp Key:",
+        "Application protocol:",
+    ]
+    .iter()
+    .filter_map(|label| stdout.lines().find_map(|l| l.strip_prefix(label)))
+    .map(str::trim)
+    .collect::<Vec<_>>();
     Ok(Loaded {
+        tls: (!tls.is_empty()).then(|| tls.join("; ")),
         per_s,
         requests: count(" done"),
         failed: count(" failed") + count(" errored"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use hdrhistogram::Histogram;
-use rezef_adapter::Client;
+use rezef_adapter::{Client, TlsOptions};
 use rezef_server::{Server, ServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,6 +25,8 @@ pub struct BenchServer {
     cache: rezef_store::JourneyCache,
     /// The API key its clients send, for a server with a key file.
     token: Option<String>,
+    /// The CA its clients trust, for a server with a certificate (`[tls]`).
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl BenchServer {
@@ -64,6 +66,7 @@ impl BenchServer {
             dir,
             cache,
             token: None,
+            ca_pem: None,
         })
     }
 
@@ -72,6 +75,24 @@ impl BenchServer {
     pub fn with_token(mut self, token: String) -> Self {
         self.token = Some(token);
         self
+    }
+
+    /// It speaks TLS with a certificate `ca_pem` signed: its clients trust that, and its
+    /// URLs are `https://`.
+    #[must_use]
+    pub fn with_ca(mut self, ca_pem: Vec<u8>) -> Self {
+        self.ca_pem = Some(ca_pem);
+        self
+    }
+
+    /// `https://` and its address when it speaks TLS, else `http://`.
+    pub fn url(&self) -> String {
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Waits until the stores the server opened have warmed its cache (`[projection]
@@ -94,9 +115,17 @@ impl BenchServer {
 
     /// A new client: one HTTP/2 connection of its own.
     pub async fn client(&self) -> Result<Client> {
-        let client = Client::connect(format!("http://{}", self.addr))
-            .await
-            .context("connecting to the bench server")?;
+        let client = match &self.ca_pem {
+            Some(ca) => {
+                let tls = TlsOptions {
+                    ca_pem: Some(ca.clone()),
+                    ..TlsOptions::default()
+                };
+                Client::connect_tls(self.url(), tls).await
+            }
+            None => Client::connect(self.url()).await,
+        };
+        let client = client.context("connecting to the bench server")?;
         match &self.token {
             Some(token) => client.with_token(token.clone()).context("the API key"),
             None => Ok(client),

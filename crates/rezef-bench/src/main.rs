@@ -14,6 +14,7 @@
 //! `kafka`.
 
 mod auth_load;
+mod certificate;
 mod fill;
 mod freshness;
 mod get_journey;
@@ -69,7 +70,8 @@ enum Command {
     /// GetJourney and ResumeConversation loaded by h2load from another process, beside
     /// grpc.health.v1.Health/Check on the same server.
     GrpcLoad(grpc_load::GrpcLoadArgs),
-    /// GetJourney and Publish with and without API keys, loaded by h2load, side by side.
+    /// GetJourney and Publish without keys, with API keys, and with keys over TLS, loaded by
+    /// h2load, side by side.
     AuthLoad(auth_load::AuthLoadArgs),
     /// ResumeConversation by phone over a large store, with in-process baselines.
     Resume(resume::ResumeArgs),

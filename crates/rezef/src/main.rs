@@ -40,6 +40,10 @@ struct ServerAddr {
     /// The private key of --client-cert.
     #[arg(long, requires = "client_cert")]
     client_key: Option<PathBuf>,
+    /// The name the server's certificate must carry, when not --server's host (a probe
+    /// calling 127.0.0.1 with a certificate made for the Service's name).
+    #[arg(long)]
+    tls_domain: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +83,8 @@ enum Command {
     Keys(cmd::keys::Args),
     /// Delete the journey store and rebuild it from the log (the server must be stopped).
     Rebuild(cmd::rebuild::Args),
+    /// Exit 0 when the server says it serves (grpc.health.v1), over TLS too: a probe.
+    Health(cmd::health::Args),
     /// Show continuity end to end: a chat that continues on the phone.
     Demo,
 }
@@ -120,6 +126,7 @@ fn main() -> anyhow::Result<()> {
             Command::Replay(args) => cmd::replay::run(args).await,
             Command::Keys(args) => cmd::keys::run(args),
             Command::Rebuild(args) => cmd::rebuild::run(args).await,
+            Command::Health(args) => cmd::health::run(args).await,
             Command::Demo => cmd::demo::run().await,
         }
     })

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod demo;
+pub mod health;
 pub mod journey;
 pub mod keys;
 pub mod publish;
@@ -41,14 +42,16 @@ async fn connect(addr: &ServerAddr) -> anyhow::Result<Client> {
 
 /// TLS for an `https://` server or when certificates are given; the files read.
 fn tls(addr: &ServerAddr) -> anyhow::Result<Option<TlsOptions>> {
-    let wanted =
-        addr.server.starts_with("https://") || addr.ca_cert.is_some() || addr.client_cert.is_some();
+    let wanted = addr.server.starts_with("https://")
+        || addr.ca_cert.is_some()
+        || addr.client_cert.is_some()
+        || addr.tls_domain.is_some();
     if !wanted {
         return Ok(None);
     }
     anyhow::ensure!(
         addr.server.starts_with("https://"),
-        "--ca-cert and --client-cert are for an https:// server (--server {})",
+        "--ca-cert, --client-cert and --tls-domain are for an https:// server (--server {})",
         addr.server
     );
     let read = |path: &std::path::PathBuf| {
@@ -61,6 +64,6 @@ fn tls(addr: &ServerAddr) -> anyhow::Result<Option<TlsOptions>> {
     Ok(Some(TlsOptions {
         ca_pem: addr.ca_cert.as_ref().map(read).transpose()?,
         identity_pem,
-        domain: None,
+        domain: addr.tls_domain.clone(),
     }))
 }
