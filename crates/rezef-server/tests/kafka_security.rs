@@ -18,6 +18,8 @@
 //! and pass.
 #![cfg(feature = "kafka")]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,10 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
+use common::ca::{Ca, write};
+use rcgen::ExtendedKeyUsagePurpose;
 use rezef_server::{
     LogBackend, SaslMechanism, Secret, SecurityProtocol, ServerConfig, open_partitions,
 };
@@ -39,43 +39,12 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, RootCertStore};
 
-/// A certificate authority for the test.
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let key = KeyPair::generate().expect("a key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).expect("a CA");
-        Ca { cert, key }
-    }
-
-    /// A leaf certificate for `names`: its PEM and its key's.
-    fn issue(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> (String, String) {
-        let key = KeyPair::generate().expect("a key");
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("params");
-        params.extended_key_usages = vec![purpose];
-        let cert = params
-            .signed_by(&key, &self.cert, &self.key)
-            .expect("signed");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    fn write(&self, dir: &Path, name: &str) -> PathBuf {
-        write(dir, name, &self.cert.pem())
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
+/// Appends `payload` to `log`, reads it back, and closes the log.
+async fn publishes_and_reads_back(log: &Arc<dyn rezef_log::Log>, payload: &'static [u8]) {
+    let appended = (log.append(vec![Bytes::from_static(payload)]).await).expect("publish");
+    let records = (log.read(appended.first_offset, 10).await).expect("read back");
+    assert_eq!(records[0].payload, Bytes::from_static(payload));
+    log.close().await;
 }
 
 /// A tansu of the test's own; stopped when dropped.
@@ -138,9 +107,7 @@ fn proxy(
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    roots
-        .add(client_ca.cert.der().clone())
-        .expect("the client CA");
+    roots.add(client_ca.der()).expect("the client CA");
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .expect("a client verifier");
@@ -227,17 +194,7 @@ async fn a_kafka_log_over_mutual_tls_publishes_and_reads_back_and_a_wrong_ca_is_
     // Through TLS: the topic is created, an event published and read back.
     let partitions = open_partitions(&config).await.expect("open over TLS");
     assert_eq!(partitions.len(), 1);
-    let log = &partitions[0].log;
-    let appended = log
-        .append(vec![Bytes::from_static(b"over TLS")])
-        .await
-        .expect("publish over TLS");
-    let records = log
-        .read(appended.first_offset, 10)
-        .await
-        .expect("read back");
-    assert_eq!(records[0].payload, Bytes::from_static(b"over TLS"));
-    log.close().await;
+    publishes_and_reads_back(&partitions[0].log, b"over TLS").await;
     assert!(
         handshakes.load(Ordering::SeqCst) >= 1,
         "the clients came through the TLS proxy"
@@ -304,17 +261,7 @@ async fn a_kafka_log_with_scram_publishes_and_reads_back_and_a_wrong_password_is
         let partitions = open_partitions(&config)
             .await
             .unwrap_or_else(|e| panic!("open with {mechanism:?}: {e}"));
-        let log = &partitions[0].log;
-        let appended = log
-            .append(vec![Bytes::from_static(b"authenticated")])
-            .await
-            .expect("publish");
-        let records = log
-            .read(appended.first_offset, 10)
-            .await
-            .expect("read back");
-        assert_eq!(records[0].payload, Bytes::from_static(b"authenticated"));
-        log.close().await;
+        publishes_and_reads_back(&partitions[0].log, b"authenticated").await;
     }
 
     let mut wrong = sasl_config(

@@ -5,58 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::Running;
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
+use common::ca::{Ca, write};
+use rcgen::ExtendedKeyUsagePurpose;
 use rezef_adapter::{Client, TlsOptions};
 use rezef_server::{ServerConfig, TlsSettings};
-
-/// A certificate authority for the test.
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let key = KeyPair::generate().expect("a key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).expect("a CA");
-        Ca { cert, key }
-    }
-
-    /// A leaf certificate for `names`, for a server or a client; its PEM and its key's.
-    fn issue(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> (String, String) {
-        let key = KeyPair::generate().expect("a key");
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("params");
-        params.extended_key_usages = vec![purpose];
-        let cert = params
-            .signed_by(&key, &self.cert, &self.key)
-            .expect("signed");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    fn pem(&self) -> Vec<u8> {
-        self.cert.pem().into_bytes()
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    // Write then rename: a server reading it never sees half a file.
-    let partial = dir.join(format!("{name}.partial"));
-    std::fs::write(&partial, text).expect("write");
-    std::fs::rename(&partial, &path).expect("rename");
-    path
-}
 
 /// A server with a certificate of `ca` for 127.0.0.1 in `dir`, asking clients for one of
 /// `client_ca` if given.
@@ -68,7 +24,7 @@ async fn serve_tls(dir: &Path, ca: &Ca, client_ca: Option<&Ca>) -> Running {
     let tls = TlsSettings {
         cert_file: Some(write(dir, "server.pem", &cert)),
         key_file: Some(write(dir, "server.key", &key)),
-        client_ca_file: client_ca.map(|ca| write(dir, "clients.pem", &ca.cert.pem())),
+        client_ca_file: client_ca.map(|ca| write(dir, "clients.pem", &ca.pem())),
         peer_ca_file: None,
     };
     Running::start_with(ServerConfig {
@@ -81,7 +37,7 @@ async fn serve_tls(dir: &Path, ca: &Ca, client_ca: Option<&Ca>) -> Running {
 /// Whether a client trusting `ca` (and showing `identity`) gets a journey read answered.
 async fn served(server: &Running, ca: &Ca, identity: Option<(String, String)>) -> bool {
     let tls = TlsOptions {
-        ca_pem: Some(ca.pem()),
+        ca_pem: Some(ca.pem().into_bytes()),
         identity_pem: identity.map(|(cert, key)| (cert.into_bytes(), key.into_bytes())),
         domain: None,
     };
