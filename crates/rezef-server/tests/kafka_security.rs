@@ -141,8 +141,8 @@ fn proxy(
     handshakes
 }
 
-/// A server configuration for the Kafka log at `brokers` over TLS, trusting `ca_file`.
-fn tls_config(brokers: SocketAddr, topic: &str, ca_file: PathBuf) -> ServerConfig {
+/// A server configuration for a one-partition Kafka log of `topic` at `brokers`.
+fn kafka_config(brokers: SocketAddr, topic: &str, protocol: SecurityProtocol) -> ServerConfig {
     let mut config = ServerConfig::default();
     config.log.backend = LogBackend::Kafka;
     let kafka = &mut config.log.kafka;
@@ -150,7 +150,14 @@ fn tls_config(brokers: SocketAddr, topic: &str, ca_file: PathBuf) -> ServerConfi
     kafka.topic = topic.to_owned();
     kafka.partitions = 1;
     kafka.request_timeout_ms = 15_000;
-    kafka.security_protocol = SecurityProtocol::Ssl;
+    kafka.security_protocol = protocol;
+    config
+}
+
+/// A server configuration for the Kafka log at `brokers` over TLS, trusting `ca_file`.
+fn tls_config(brokers: SocketAddr, topic: &str, ca_file: PathBuf) -> ServerConfig {
+    let mut config = kafka_config(brokers, topic, SecurityProtocol::Ssl);
+    let kafka = &mut config.log.kafka;
     kafka.ssl_ca_file = Some(ca_file);
     config
 }
@@ -231,14 +238,8 @@ fn sasl_config(
     mechanism: SaslMechanism,
     password: &str,
 ) -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.log.backend = LogBackend::Kafka;
+    let mut config = kafka_config(brokers, topic, SecurityProtocol::SaslPlaintext);
     let kafka = &mut config.log.kafka;
-    kafka.brokers = brokers.to_string();
-    kafka.topic = topic.to_owned();
-    kafka.partitions = 1;
-    kafka.request_timeout_ms = 15_000;
-    kafka.security_protocol = SecurityProtocol::SaslPlaintext;
     kafka.sasl_mechanism = Some(mechanism);
     kafka.sasl_username = Some("rezef".into());
     kafka.sasl_password = Some(Secret::new(password));
