@@ -1048,6 +1048,7 @@ fn token_request(
         conversation_id: String::new(),
         ttl: ttl.map(|ttl| ttl.try_into().expect("a short ttl")),
         channel: Channel::Webchat as i32,
+        ..Default::default()
     }
 }
 
@@ -1120,7 +1121,7 @@ async fn a_continuation_token_continues_the_chat_from_an_unknown_number_once() {
         .await
         .expect("IssueContinuationToken")
         .into_inner();
-    assert_eq!(issued.token.len(), 6);
+    assert_eq!(issued.token.len(), 8);
     assert!(issued.token.bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(
         issued.conversation_id,

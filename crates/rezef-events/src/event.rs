@@ -289,6 +289,9 @@ pub enum Payload {
     ContinuationTokenIssued {
         token: String,
         expires_at: Timestamp,
+        /// The channels it may be used on; empty: any.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        redeem_on: Vec<Channel>,
     },
     /// Routing decided who takes the contact, and why.
     RoutingDecided {

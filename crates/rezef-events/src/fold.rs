@@ -111,8 +111,8 @@ pub struct Applied {
     pub linked: Vec<ChannelIdentity>,
     /// Conversations opened.
     pub opened: Vec<ConversationId>,
-    /// Continuation tokens issued, with their expiry.
-    pub tokens_issued: Vec<(String, Timestamp)>,
+    /// Continuation tokens issued.
+    pub tokens_issued: Vec<IssuedToken>,
     /// Continuation tokens used up (tokens are single use).
     pub tokens_used: Vec<String>,
 }
@@ -332,7 +332,7 @@ impl Journey {
             && let Some(index) = self.conversations.iter().rposition(|c| {
                 c.tokens
                     .iter()
-                    .any(|t| t.token == token && at < t.expires_at)
+                    .any(|t| t.token == token && t.admits(event.channel, at))
             })
         {
             Arc::make_mut(&mut self.conversations[index])
@@ -746,17 +746,25 @@ fn apply_to_conversation(
             survey.nps = nps.or(survey.nps);
             survey.effort = effort.or(survey.effort);
         }
-        (Payload::ContinuationTokenIssued { token, expires_at }, _) => {
-            let expires_at = &moved_back(*expires_at, event, at);
+        (
+            Payload::ContinuationTokenIssued {
+                token,
+                expires_at,
+                redeem_on,
+            },
+            _,
+        ) => {
             conversation
                 .tokens
                 .retain(|t| at < t.expires_at && &t.token != token);
-            conversation.tokens.push(IssuedToken {
+            let issued = IssuedToken {
                 token: token.clone(),
                 issued_at: at,
-                expires_at: *expires_at,
-            });
-            applied.tokens_issued.push((token.clone(), *expires_at));
+                expires_at: moved_back(*expires_at, event, at),
+                redeem_on: redeem_on.clone(),
+            };
+            conversation.tokens.push(issued.clone());
+            applied.tokens_issued.push(issued);
         }
         // Identity payloads were handled on the journey; interaction payloads without an
         // interaction were refused by validation.

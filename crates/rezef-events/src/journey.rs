@@ -20,7 +20,7 @@ use crate::time::Timestamp;
 
 /// The version of the stored projection's layout (these types and the store's keys). Bump
 /// it when either changes: stores of another version refuse to open until rebuilt.
-pub const STATE_FORMAT: u32 = 5;
+pub const STATE_FORMAT: u32 = 6;
 
 /// Everything known about one customer's journey across channels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +191,21 @@ pub struct IssuedToken {
     pub token: String,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The channels it may be used on; empty: any.
+    #[serde(default)]
+    pub redeem_on: Vec<Channel>,
+}
+
+impl IssuedToken {
+    /// Whether a contact on `channel` may use it at `at`.
+    pub fn admits(&self, channel: Option<Channel>, at: Timestamp) -> bool {
+        at < self.expires_at && redeemable_on(&self.redeem_on, channel)
+    }
+}
+
+/// Whether a token limited to `redeem_on` (empty: any channel) may be used on `channel`.
+pub fn redeemable_on(redeem_on: &[Channel], channel: Option<Channel>) -> bool {
+    redeem_on.is_empty() || channel.is_some_and(|channel| redeem_on.contains(&channel))
 }
 
 /// One customer need across channels.

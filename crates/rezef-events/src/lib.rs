@@ -43,6 +43,7 @@
 //! ```
 
 pub mod agent;
+pub mod attempts;
 pub mod bound;
 pub mod codec;
 mod error;
@@ -66,6 +67,7 @@ pub mod snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod token;
 pub mod unidentified;
 mod validate;
 

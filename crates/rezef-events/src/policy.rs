@@ -12,14 +12,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attempts::TokenAttempts;
 use crate::event::{AssuranceLevel, Channel, VerificationMethod};
 use crate::identity::{ChannelIdentity, IdentityKind};
 use crate::ids::TenantId;
 use crate::phone::{self, Phone, Region};
 use crate::time::Timestamp;
 
+const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// The digits a continuation code may have: fewer are guessed too easily, more are too
+/// long to key in.
+pub const TOKEN_CODE_DIGITS: std::ops::RangeInclusive<u32> = 6..=12;
 
 /// One tenant's continuity rules. Every field has a default; see `docs/continuity.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,9 +63,18 @@ pub struct ContinuityPolicy {
     pub channel_required_assurance: BTreeMap<Channel, AssuranceLevel>,
     /// How many transcript messages `ResumeConversation` returns when the caller names none.
     pub transcript_excerpt: usize,
-    /// How long an issued continuation token is valid when the caller names no time.
+    /// How long an issued continuation code is valid when the caller names no time: short,
+    /// since a code is short (the customer is meant to call right away).
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
+    /// How long an issued continuation link token is valid when the caller names no time.
+    #[serde(with = "humantime_serde")]
+    pub link_token_ttl: Duration,
+    /// The digits of a continuation code (6 to 12): each one more makes a guess ten times
+    /// less likely to hit.
+    pub token_code_digits: u32,
+    /// How many wrong continuation tokens are tolerated, per identity, caller and tenant.
+    pub token_attempts: TokenAttempts,
     /// Mask card numbers (13 to 19 digits passing the Luhn check) in messages and self-service
     /// inputs, in transcripts and replays (`mask`).
     pub mask_card_numbers: bool,
@@ -92,7 +107,10 @@ impl Default for ContinuityPolicy {
             required_assurance: AssuranceLevel::Substantial,
             channel_required_assurance: BTreeMap::new(),
             transcript_excerpt: 10,
-            token_ttl: DAY,
+            token_ttl: 15 * MINUTE,
+            link_token_ttl: DAY,
+            token_code_digits: 8,
+            token_attempts: TokenAttempts::default(),
             mask_card_numbers: true,
             mask_codes: true,
             default_region: None,
@@ -156,16 +174,37 @@ impl ContinuityPolicy {
             })
     }
 
-    /// Every listed number `default_region` cannot read, as `field: reason`.
-    fn number_problems(&self) -> impl Iterator<Item = String> + '_ {
-        self.non_identifying_numbers
+    /// Every value that parses but makes no sense (a listed number `default_region` cannot
+    /// read, a code too short), as `field: reason`.
+    fn own_problems(&self) -> impl Iterator<Item = String> + '_ {
+        let numbers = self
+            .non_identifying_numbers
             .iter()
             .enumerate()
             .filter_map(|(i, listed)| {
                 phone::parse(listed, self.default_region)
                     .err()
                     .map(|reason| format!("non_identifying_numbers[{i}] ({listed:?}) {reason}"))
-            })
+            });
+        let digits = (!TOKEN_CODE_DIGITS.contains(&self.token_code_digits)).then(|| {
+            format!(
+                "token_code_digits must be between {} and {}",
+                TOKEN_CODE_DIGITS.start(),
+                TOKEN_CODE_DIGITS.end()
+            )
+        });
+        let attempts = &self.token_attempts;
+        let limits = [
+            ("per_identity", attempts.per_identity),
+            ("per_caller", attempts.per_caller),
+            ("per_tenant", attempts.per_tenant),
+        ];
+        let limits = limits.into_iter().filter_map(|(scope, limit)| {
+            limit
+                .problem()
+                .map(|problem| format!("token_attempts.{scope}: {problem}"))
+        });
+        numbers.chain(digits).chain(limits)
     }
 
     /// Whether a verification by `method` at `assurance` proving an identity of `kind` may
@@ -230,11 +269,11 @@ impl Policies {
     pub fn problems(&self) -> Vec<String> {
         let default = self
             .default
-            .number_problems()
+            .own_problems()
             .map(|problem| format!("continuity.{problem}"));
         let tenants = self.tenants.iter().flat_map(|(tenant, policy)| {
             policy
-                .number_problems()
+                .own_problems()
                 .map(move |problem| format!("continuity.tenants.{tenant}.{problem}"))
         });
         default.chain(tenants).collect()

@@ -126,7 +126,7 @@ pub fn resume<'a>(
     policy: &ContinuityPolicy,
     token: Option<&str>,
 ) -> Resume<'a> {
-    let conversation = continuation(journey, now, policy, token);
+    let conversation = continuation(journey, channel, now, policy, token);
     let since = caller.verified_since(journey);
     let verified = verified_identity(journey, channel, now, policy, since);
     let language = journey
@@ -148,6 +148,7 @@ pub fn resume<'a>(
 
 fn continuation<'a>(
     journey: &'a Journey,
+    channel: Channel,
     now: Timestamp,
     policy: &ContinuityPolicy,
     token: Option<&str>,
@@ -157,7 +158,7 @@ fn continuation<'a>(
         && let Some(c) = conversations.iter().rfind(|c| {
             c.tokens
                 .iter()
-                .any(|t| t.token == token && now < t.expires_at)
+                .any(|t| t.token == token && t.admits(Some(channel), now))
         })
     {
         return Some((c.as_ref(), Continuation::Token));
@@ -379,6 +380,7 @@ mod tests {
         let issued = chat.event(Payload::ContinuationTokenIssued {
             token: "482913".into(),
             expires_at,
+            redeem_on: Vec::new(),
         });
         let journey = journey_of(&[started, issued]);
         let policy = ContinuityPolicy::default();
@@ -408,6 +410,34 @@ mod tests {
         );
     }
 
+    /// Given a code issued for the IVR, when it is given on the chat, then it names
+    /// nothing there, and on the IVR it names its conversation.
+    #[test]
+    fn a_token_names_its_conversation_only_on_its_channels() {
+        let mut chat = EventBuilder::visitor("acme", "v-1").in_conversation("cnv-1");
+        let started = chat.started();
+        let issued = chat.event(Payload::ContinuationTokenIssued {
+            token: "48291377".into(),
+            expires_at: chat.clock().plus(Duration::from_secs(600)),
+            redeem_on: vec![Channel::Voice, Channel::Ivr],
+        });
+        let journey = journey_of(&[started, issued]);
+        let policy = ContinuityPolicy::default();
+        let how = |channel| {
+            let answer = resume(
+                &journey,
+                Caller::Shown(&own(&journey)),
+                channel,
+                chat.clock(),
+                &policy,
+                Some("48291377"),
+            );
+            answer.conversation.map(|(_, how)| how)
+        };
+        assert_eq!(how(Channel::Ivr), Some(Continuation::Token));
+        assert_eq!(how(Channel::Webchat), Some(Continuation::WithinWindow));
+    }
+
     /// Given a chat verified by one-time code and a token issued for it, when a caller from
     /// a number nobody knows comes with the token, then the chat continues but the caller
     /// verifies again; the same holds for that call once it is in the journey, until the
@@ -421,6 +451,7 @@ mod tests {
         events.push(chat.event(Payload::ContinuationTokenIssued {
             token: "482913".into(),
             expires_at,
+            redeem_on: Vec::new(),
         }));
         let policy = ContinuityPolicy::default();
         let stranger = ChannelIdentity::phone("+15551230001").expect("valid");

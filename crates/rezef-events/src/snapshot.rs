@@ -12,7 +12,8 @@
 //!   snapshots existed carry it without `"v"`, so a document without `"v"` is version 1.
 //!   `tests/fixtures/journey_moved_v1.json`, a record written by that code, pins it.
 //!   Fields added since, with defaults: `Journey.past`, `Conversation.earlier_interactions`,
-//!   `Counters.conversations_forgotten` (journeys stay bounded, see `bound`).
+//!   `Counters.conversations_forgotten` (journeys stay bounded, see `bound`),
+//!   `IssuedToken.redeem_on` (tokens bound to channels).
 //!
 //! # The compatibility rule
 //! Every snapshot ever written must decode. Version 1 is `Journey` itself as long as its

@@ -108,6 +108,7 @@ proptest! {
                 chat.event(Payload::ContinuationTokenIssued {
                     token: "482913".into(),
                     expires_at: when.plus(valid),
+                    redeem_on: Vec::new(),
                 })
             } else {
                 identified(chat, Some(when.plus(valid)))

@@ -160,6 +160,7 @@ fn a_token_continues_its_conversation_once_even_past_the_window() {
     events.push(chat.event(Payload::ContinuationTokenIssued {
         token: "482913".into(),
         expires_at,
+        redeem_on: Vec::new(),
     }));
     let mut other = EventBuilder::customer("acme", "c-1")
         .on(Channel::Webchat, "chat-0")
@@ -191,6 +192,34 @@ fn a_token_continues_its_conversation_once_even_past_the_window() {
     let mut journey = journey;
     let applied = journey.apply(10, &again.started_with_token("482913"));
     assert!(applied.tokens_used.is_empty());
+}
+
+/// Given a code issued for the IVR, when a chat starts with it, then it continues
+/// nothing (the chat opens its own conversation) and the code stays for the IVR.
+#[test]
+fn a_token_continues_only_on_the_channels_it_was_issued_for() {
+    let mut chat = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Webchat, "chat-1")
+        .in_conversation("cnv-chat");
+    let mut events = vec![chat.started()];
+    events.push(chat.event(Payload::ContinuationTokenIssued {
+        token: "48291377".into(),
+        expires_at: chat.clock().plus(DAY),
+        redeem_on: vec![Channel::Ivr],
+    }));
+    let mut elsewhere = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Email, "mail-1")
+        .ids("m");
+    elsewhere.wait(Duration::from_secs(3600));
+    let mut journey = fold("c-1", &events);
+    let applied = journey.apply(10, &elsewhere.started_with_token("48291377"));
+    assert!(applied.tokens_used.is_empty(), "not for email");
+    let mut ivr = EventBuilder::customer("acme", "c-1")
+        .on(Channel::Ivr, "ivr-1")
+        .ids("i");
+    ivr.wait(Duration::from_secs(3600));
+    let applied = journey.apply(11, &ivr.started_with_token("48291377"));
+    assert_eq!(applied.tokens_used, ["48291377"]);
 }
 
 fn verified(

@@ -162,6 +162,7 @@ fn fold(specs: &[(usize, u8, u8, u8)]) -> Vec<Journey> {
             7 => b.event(Payload::ContinuationTokenIssued {
                 token: "t-1".into(),
                 expires_at: b.clock().plus(Duration::from_secs(86_400)),
+                redeem_on: Vec::new(),
             }),
             8 => b.identified(vec![phone]),
             9 => b.event(Payload::ContactAbandoned {

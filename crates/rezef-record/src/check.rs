@@ -16,6 +16,7 @@ use rezef_events::event::{
 use rezef_events::journey::{ConversationStatus, JoinReason, Stage};
 use rezef_events::policy::{MergeRefusal, Policies};
 use rezef_events::resume::Continuation;
+use rezef_events::token::TokenFormat;
 use rezef_events::{
     ChannelIdentity, CustomerId, CustomerRef, IdentityKind, TenantId, Timestamp, Violation,
 };
@@ -45,6 +46,7 @@ macro_rules! proto_enum {
     };
 }
 
+proto_enum!(TokenFormat => TokenFormat { Code, Link });
 proto_enum!(Channel => Channel { Voice, Ivr, Webchat, Video, Bot, Email, Sms, Whatsapp, Social, App, WebForm, Branch, Callback });
 proto_enum!(IdentityKind => IdentityKind { Phone, Email, ChatVisitor, SocialHandle, MessagingId, AppUser, CrmId });
 proto_enum!(Direction => Direction { Inbound, Outbound, Proactive });

@@ -295,9 +295,15 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             if p.expires_at.is_none() {
                 check.fail(at("expires_at"), "is required");
             }
+            let redeem_on = (p.redeem_on.iter().enumerate())
+                .filter_map(|(i, channel)| {
+                    check.required::<Channel>(&at(&format!("redeem_on[{i}]")), *channel)
+                })
+                .collect();
             Payload::ContinuationTokenIssued {
                 token: p.token,
                 expires_at: check.time(&at("expires_at"), p.expires_at)?,
+                redeem_on,
             }
         }
         P::RoutingDecided(p) => {
@@ -738,12 +744,15 @@ fn payload_to_proto(payload: &Payload) -> P {
         Payload::RoutingConfigChanged { version, config } => {
             P::RoutingConfigChanged(v1::RoutingConfigChanged { version, config })
         }
-        Payload::ContinuationTokenIssued { token, expires_at } => {
-            P::ContinuationTokenIssued(v1::ContinuationTokenIssued {
-                token,
-                expires_at: Some(timestamp(expires_at)),
-            })
-        }
+        Payload::ContinuationTokenIssued {
+            token,
+            expires_at,
+            redeem_on,
+        } => P::ContinuationTokenIssued(v1::ContinuationTokenIssued {
+            token,
+            expires_at: Some(timestamp(expires_at)),
+            redeem_on: redeem_on.into_iter().map(ProtoEnum::to_proto).collect(),
+        }),
     }
 }
 
@@ -903,6 +912,7 @@ pub(crate) mod tests {
             Payload::ContinuationTokenIssued {
                 token: "482913".into(),
                 expires_at: Timestamp::from_unix_millis(1_900_000_000_000),
+                redeem_on: vec![Channel::Voice, Channel::Ivr],
             },
             Payload::RoutingDecided {
                 target: rezef_events::event::RoutingTarget::Queue,

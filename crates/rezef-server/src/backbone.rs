@@ -8,13 +8,16 @@ use bytes::Bytes;
 use rezef_events::merge::{self, Hop};
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::{ContinuityPolicy, Policies};
-use rezef_events::{ChannelIdentity, CustomerId, CustomerRef, Event, Journey, TenantId, Timestamp};
+use rezef_events::{
+    Channel, ChannelIdentity, CustomerId, CustomerRef, Event, Journey, TenantId, Timestamp,
+};
 use rezef_log::Log;
 use rezef_proto::v1;
 use rezef_store::{JourneyStore, ProjectionWatch};
 
 use crate::config::Limits;
 use crate::convert::Check;
+use crate::token_tries::{TokenTries, Trier};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,8 @@ pub struct Backbone {
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// The log's partitions, and the one this backbone serves (the embedded log has one).
     pub partition: (Partitioner, u32),
+    /// The node's count of wrong continuation tokens.
+    pub token_tries: Arc<TokenTries>,
 }
 
 impl Backbone {
@@ -124,17 +129,37 @@ impl Backbone {
         })
     }
 
-    /// The customer a continuation token leads to, if it is issued and still holds at `at`.
+    /// The customer a continuation token leads to, if it is issued and a contact on
+    /// `channel` may use it at `at`.
     pub fn token_holder(
         &self,
         tenant: &TenantId,
         token: &str,
+        channel: Option<Channel>,
         at: Timestamp,
     ) -> Result<Option<CustomerId>> {
         let grant = self.store.token(tenant, token)?;
         Ok(grant
-            .filter(|grant| grant.holds_at(at))
+            .filter(|grant| grant.admits(channel, at))
             .map(|grant| grant.customer))
+    }
+
+    /// The customer a token a caller gave leads to (as [`Self::token_holder`]), counting a
+    /// wrong one against the caller: refused while the caller, the identity it shows or
+    /// the tenant is locked out for guessing (`crate::token_tries`).
+    pub fn tried_token(
+        &self,
+        trier: &Trier,
+        tenant: &TenantId,
+        token: &str,
+        channel: Option<Channel>,
+        at: Timestamp,
+    ) -> Result<Option<CustomerId>> {
+        self.token_tries.admit(trier)?;
+        let holder = self.token_holder(tenant, token, channel, at)?;
+        let limits = &self.policy(tenant).token_attempts;
+        self.token_tries.settle(trier, limits, holder.is_some());
+        Ok(holder)
     }
 
     /// The journey of the customer a reference names, or `NOT_FOUND`.
@@ -260,6 +285,7 @@ mod tests {
             reveal_keys: Arc::default(),
             closing: tokio::sync::watch::channel(false).1,
             partition: (Partitioner::new(NonZeroU32::MIN), 0),
+            token_tries: Arc::default(),
         }
     }
 

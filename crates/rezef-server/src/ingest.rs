@@ -8,7 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use prost::Message;
-use rezef_events::Timestamp;
+use rezef_events::fold::continuation_token;
+use rezef_events::{Channel, CustomerRef, TenantId, Timestamp};
 use rezef_proto::v1::{
     self, PublishRequest, PublishResponse, PublishStreamResponse, ingest_client::IngestClient,
     ingest_server::Ingest, publish_stream_response::Result as StreamResult,
@@ -21,6 +22,7 @@ use crate::cluster::{Place, Topology, forward};
 use crate::config::Limits;
 use crate::convert::{event_under, timestamp};
 use crate::shutdown;
+use crate::token_tries::{Trier, caller_of};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,17 @@ struct Part {
     payloads: Vec<Bytes>,
     /// As received, for the owner when the part is forwarded.
     originals: Vec<v1::Event>,
+    /// The continuation tokens its interactions start with: tries, counted where the
+    /// part is appended (`crate::token_tries`).
+    tokens: Vec<TokenTry>,
+}
+
+/// A continuation token an event gives, from the identity it shows on its channel.
+#[derive(Debug)]
+struct TokenTry {
+    token: String,
+    shown: CustomerRef,
+    channel: Option<Channel>,
 }
 
 impl IngestService {
@@ -59,6 +72,7 @@ impl IngestService {
     async fn publish_batch(
         &self,
         metadata: &MetadataMap,
+        caller: &str,
         request: PublishRequest,
     ) -> Result<PublishResponse> {
         let size = request.encoded_len();
@@ -111,6 +125,15 @@ impl IngestService {
                         });
                     }
                     let part = parts.entry(partitioner.event(&event)).or_default();
+                    if let (Some(token), Some(shown)) =
+                        (continuation_token(&event), &event.customer)
+                    {
+                        part.tokens.push(TokenTry {
+                            token: token.to_owned(),
+                            shown: shown.clone(),
+                            channel: event.channel,
+                        });
+                    }
                     part.indexes.push(i);
                     part.payloads.push(Bytes::from(encoded));
                     part.originals.extend(original);
@@ -121,12 +144,13 @@ impl IngestService {
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations));
         }
-        let appended = futures::future::try_join_all(
-            parts
-                .into_iter()
-                .map(|(partition, part)| self.append(metadata, partition, part)),
-        )
-        .await?;
+        let tenant = TenantId::new(tenant)
+            .map_err(|e| Error::invalid("events[0].tenant_id", e.to_string()))?;
+        let appended =
+            futures::future::try_join_all(parts.into_iter().map(|(partition, part)| {
+                self.append(metadata, (caller, &tenant), partition, part)
+            }))
+            .await?;
         let mut positions = vec![v1::EventPosition::default(); count];
         for (indexes, response) in &appended {
             for (&i, position) in indexes.iter().zip(&response.positions) {
@@ -146,11 +170,19 @@ impl IngestService {
     async fn append(
         &self,
         metadata: &MetadataMap,
+        (caller, tenant): (&str, &TenantId),
         partition: u32,
         part: Part,
     ) -> Result<(Vec<usize>, PublishResponse)> {
         let response = match self.topology.place(partition, metadata)? {
             Place::Here(backbone) => {
+                // A token on an interaction's start is a try like one given to
+                // ResumeConversation: refused while its caller is locked out.
+                let now = Timestamp::now();
+                for tried in &part.tokens {
+                    let trier = Trier::new(caller, tenant, &tried.shown);
+                    backbone.tried_token(&trier, tenant, &tried.token, tried.channel, now)?;
+                }
                 let appended = backbone.log.append(part.payloads).await?;
                 let positions = (appended.first_offset..appended.end_offset())
                     .map(|offset| v1::EventPosition { partition, offset })
@@ -197,6 +229,7 @@ impl Ingest for IngestService {
         &self,
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
+        let caller = caller_of(&request);
         let (metadata, _, request) = request.into_parts();
         let span = info_span!(
             "publish",
@@ -207,7 +240,7 @@ impl Ingest for IngestService {
             span.record("tenant", first.tenant_id.as_str());
         }
         let response = self
-            .publish_batch(&metadata, request)
+            .publish_batch(&metadata, &caller, request)
             .instrument(span)
             .await?;
         Ok(Response::new(response))
@@ -221,6 +254,7 @@ impl Ingest for IngestService {
     ) -> Result<Response<PublishStream>, Status> {
         let service = self.clone();
         let mut closing = self.closing.clone();
+        let caller: Arc<str> = caller_of(&request).into();
         let (metadata, _, requests) = request.into_parts();
         let metadata = Arc::new(metadata);
         // Between batches, a shutdown ends the stream (the batch in flight completes).
@@ -232,11 +266,12 @@ impl Ingest for IngestService {
         let responses = requests.then(move |request| {
             let service = service.clone();
             let metadata = Arc::clone(&metadata);
+            let caller = Arc::clone(&caller);
             async move {
                 let request = request?;
                 let sequence = request.sequence;
                 let span = info_span!("publish_stream", sequence, events = request.events.len());
-                let published = service.publish_batch(&metadata, request);
+                let published = service.publish_batch(&metadata, &caller, request);
                 let result = match published.instrument(span).await {
                     Ok(ack) => StreamResult::Ack(ack),
                     Err(error) => StreamResult::Rejected(rejection(error)),

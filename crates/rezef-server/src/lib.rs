@@ -38,6 +38,7 @@ mod routing;
 mod server;
 mod shutdown;
 mod tls;
+mod token_tries;
 
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};

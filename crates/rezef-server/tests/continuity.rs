@@ -169,6 +169,7 @@ async fn a_token_continues_the_conversation_once_and_bad_requests_are_refused() 
                 conversation_id: conversation.into(),
                 ttl,
                 channel: proto::Channel::Webchat as i32,
+                ..Default::default()
             };
             let mut journeys = service.clone();
             async move { journeys.issue_continuation_token(request).await }
@@ -177,7 +178,7 @@ async fn a_token_continues_the_conversation_once_and_bad_requests_are_refused() 
         .await
         .expect("issued")
         .into_inner();
-    assert_eq!(issued.token.len(), 6);
+    assert_eq!(issued.token.len(), 8, "a code of the default 8 digits");
     assert!(issued.token.bytes().all(|b| b.is_ascii_digit()));
 
     let unknown = identity_ref(proto::IdentityKind::ChatVisitor, "nobody");

@@ -256,18 +256,30 @@ pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
     let grant = TokenGrant {
         customer: c1.clone(),
         expires_at: Timestamp::from_unix_millis(1_800_000_000_123),
+        redeem_on: vec![Channel::Voice, Channel::Ivr],
+    };
+    let anywhere = TokenGrant {
+        redeem_on: Vec::new(),
+        ..grant.clone()
     };
     store
         .commit(ProjectionBatch {
             next_offset: 3,
             conversations: vec![(acme.clone(), conversation.clone(), c1.clone())],
-            tokens: vec![(acme.clone(), "482913".into(), Some(grant.clone()))],
+            tokens: vec![
+                (acme.clone(), "482913".into(), Some(grant.clone())),
+                (acme.clone(), "k3x9-link".into(), Some(anywhere.clone())),
+            ],
             ..Default::default()
         })
         .expect("commit");
     let owner = |t: &TenantId| store.conversation_owner(t, &conversation).expect("get");
     assert_eq!((owner(&acme), owner(&globex)), (Some(c1.clone()), None));
     assert_eq!(store.token(&acme, "482913").expect("get"), Some(grant));
+    assert_eq!(
+        store.token(&acme, "k3x9-link").expect("get"),
+        Some(anywhere)
+    );
     assert_eq!(store.token(&globex, "482913").expect("get"), None);
     store
         .commit(ProjectionBatch {

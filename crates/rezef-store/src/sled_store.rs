@@ -12,7 +12,7 @@
 //! | `c` tenant `\0` customer `\0` first   | the customer's offsets of one step, from `first` (u64 BE), as LEB128 deltas |
 //! | `a` tenant `\0` agent                 | agent state (postcard)    |
 //! | `v` tenant `\0` conversation          | customer id               |
-//! | `t` tenant `\0` continuation token    | expiry (i64 BE ns), customer id |
+//! | `t` tenant `\0` continuation token    | expiry (i64 BE ns), customer id, then `\0` and the channels it may be used on, comma-separated, if limited |
 //! | `r` tenant                            | routing version (u64 BE), its TOML |
 //! | `w` tenant `\0` interaction           | a contact routing holds (postcard) |
 //!
@@ -31,8 +31,8 @@ use rezef_events::agent::AgentState;
 use rezef_events::journey::STATE_FORMAT;
 use rezef_events::routed::RoutedContact;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
-    Timestamp,
+    AgentId, Channel, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey,
+    TenantId, Timestamp,
 };
 
 use crate::by_tenant::HashMap;
@@ -323,11 +323,7 @@ impl JourneyStore for SledStore {
         for (tenant, token, grant) in &batch.tokens {
             let key = key(b't', tenant, &[token.as_bytes()]);
             match grant {
-                Some(grant) => {
-                    let mut value = grant.expires_at.unix_nanos().to_be_bytes().to_vec();
-                    value.extend_from_slice(grant.customer.as_str().as_bytes());
-                    writes.insert(key, value);
-                }
+                Some(grant) => writes.insert(key, token_value(grant)),
                 None => writes.remove(key),
             }
         }
@@ -451,16 +447,7 @@ impl JourneyStore for SledStore {
         let Some(value) = self.db.get(key(b't', tenant, &[token.as_bytes()]))? else {
             return Ok(None);
         };
-        let (expiry, customer) = value.split_at(value.len().min(8));
-        let grant = (|| {
-            let nanos = i64::from_be_bytes(expiry.try_into().ok()?);
-            let customer = CustomerId::new(String::from_utf8(customer.to_vec()).ok()?).ok()?;
-            Some(TokenGrant {
-                customer,
-                expires_at: Timestamp::from_unix_nanos(nanos),
-            })
-        })();
-        Ok(grant)
+        Ok(token_grant(&value))
     }
 
     fn applied_ids(&self) -> Result<Vec<AppliedIds>> {
@@ -597,4 +584,37 @@ mod tests {
         }
         assert_eq!(decode_offsets(1, &[0x80]), None, "a truncated varint");
     }
+}
+
+/// A token grant's stored value: expiry, customer, and `\0` channels when limited to some.
+fn token_value(grant: &TokenGrant) -> Vec<u8> {
+    let mut value = grant.expires_at.unix_nanos().to_be_bytes().to_vec();
+    value.extend_from_slice(grant.customer.as_str().as_bytes());
+    if !grant.redeem_on.is_empty() {
+        let channels: Vec<String> = grant.redeem_on.iter().map(Channel::to_string).collect();
+        value.push(0);
+        value.extend_from_slice(channels.join(",").as_bytes());
+    }
+    value
+}
+
+/// A grant from [`token_value`]'s bytes; `None` for bytes it never wrote.
+fn token_grant(value: &[u8]) -> Option<TokenGrant> {
+    let (expiry, rest) = value.split_at(value.len().min(8));
+    let nanos = i64::from_be_bytes(expiry.try_into().ok()?);
+    let mut parts = rest.splitn(2, |b| *b == 0);
+    let customer = CustomerId::new(String::from_utf8(parts.next()?.to_vec()).ok()?).ok()?;
+    let redeem_on = match parts.next() {
+        None => Vec::new(),
+        Some(names) => std::str::from_utf8(names)
+            .ok()?
+            .split(',')
+            .map(Channel::from_name)
+            .collect::<Option<_>>()?,
+    };
+    Some(TokenGrant {
+        customer,
+        expires_at: Timestamp::from_unix_nanos(nanos),
+        redeem_on,
+    })
 }

@@ -395,12 +395,13 @@ impl Folding<'_, '_> {
                 .conversations
                 .push((tenant.clone(), conversation, component.clone()));
         }
-        let issued = applied.tokens_issued.into_iter().map(|(t, expires_at)| {
+        let issued = applied.tokens_issued.into_iter().map(|issued| {
             let grant = TokenGrant {
                 customer: root.clone(),
-                expires_at,
+                expires_at: issued.expires_at,
+                redeem_on: issued.redeem_on,
             };
-            (t, Some(grant))
+            (issued.token, Some(grant))
         });
         let used = applied.tokens_used.into_iter().map(|t| (t, None));
         for (token, owner) in issued.chain(used) {
@@ -633,7 +634,7 @@ impl Folding<'_, '_> {
         }
         if let Some(token) = continuation_token(event)
             && let Some(grant) = self.token(tenant, token)?
-            && grant.holds_at(event.occurred_at)
+            && grant.admits(event.channel, event.occurred_at)
         {
             return Ok(grant.customer);
         }

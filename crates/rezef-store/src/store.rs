@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use rezef_events::agent::AgentState;
+use rezef_events::journey::redeemable_on;
 use rezef_events::routed::RoutedContact;
 use rezef_events::{
-    AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
-    Timestamp,
+    AgentId, Channel, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey,
+    TenantId, Timestamp,
 };
 
 use crate::Result;
@@ -77,11 +78,14 @@ pub struct RoutingConfigRecord {
     pub config: String,
 }
 
-/// Whom an unused continuation token was issued to, and until when it holds.
+/// Whom an unused continuation token was issued to, until when it holds and on which
+/// channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenGrant {
     pub customer: CustomerId,
     pub expires_at: Timestamp,
+    /// Empty: any channel.
+    pub redeem_on: Vec<Channel>,
 }
 
 /// Whether an index key is one [`JourneyStore::scan`] answers.
@@ -118,9 +122,9 @@ pub(crate) fn overlay<K: Ord + Clone, V>(
 }
 
 impl TokenGrant {
-    /// Whether the token may still be used at `at`.
-    pub fn holds_at(&self, at: Timestamp) -> bool {
-        at < self.expires_at
+    /// Whether a contact on `channel` may use the token at `at`.
+    pub fn admits(&self, channel: Option<Channel>, at: Timestamp) -> bool {
+        at < self.expires_at && redeemable_on(&self.redeem_on, channel)
     }
 }
 
@@ -191,7 +195,7 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<CustomerId>>;
 
     /// The grant of an unused continuation token (expired ones included: check
-    /// [`TokenGrant::holds_at`]).
+    /// [`TokenGrant::admits`]).
     fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>>;
 
     /// The digests of the recent-ids window, as committed (`crate::dedup`).

@@ -207,6 +207,7 @@ async fn a_token_brings_an_unknown_caller_to_its_conversation() {
     let issued = chat.event(Payload::ContinuationTokenIssued {
         token: "482913".into(),
         expires_at,
+        redeem_on: Vec::new(),
     });
     let mut call = EventBuilder::phone("acme", "+972501234567").ids("p");
     call.wait(std::time::Duration::from_secs(60));

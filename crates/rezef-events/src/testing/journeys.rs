@@ -150,10 +150,12 @@ fn own_events() -> Vec<Event> {
         a.event(Payload::ContinuationTokenIssued {
             token: "482913".into(),
             expires_at: expires,
+            redeem_on: Vec::new(),
         }),
         a.event(Payload::ContinuationTokenIssued {
             token: "771204".into(),
             expires_at: expires,
+            redeem_on: Vec::new(),
         }),
         a.event(Payload::InteractionEnded {
             reason: Some(EndReason::Completed),

@@ -247,6 +247,8 @@ struct Node {
     settings: Settings,
     /// Keys allowed to see sensitive values, shared by every partition.
     reveal_keys: Arc<Vec<String>>,
+    /// Wrong continuation tokens, counted across the partitions the node serves.
+    token_tries: Arc<crate::token_tries::TokenTries>,
     served: HashMap<u32, Served>,
 }
 
@@ -256,6 +258,7 @@ impl Node {
             desks: Arc::new(Desks::new(cluster.clone())),
             cluster,
             reveal_keys: Arc::new(settings.config.reveal_keys.clone()),
+            token_tries: Arc::default(),
             settings,
             served: HashMap::new(),
         }
@@ -281,6 +284,7 @@ impl Node {
             reveal_keys: self.reveal_keys.clone(),
             closing: closing_watch,
             partition: (self.cluster.partitioner(), partition),
+            token_tries: self.token_tries.clone(),
         };
         let folding = Folding::start(log, projector, info_span!("projection", partition));
         let desk = Desk::new(

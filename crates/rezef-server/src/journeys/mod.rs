@@ -3,15 +3,13 @@
 //! continuation tokens.
 
 use std::pin::Pin;
-use std::time::Duration;
 
 use futures::Stream;
 use rezef_events::fold::TRANSCRIPT_LEN;
 use rezef_events::partition::Partitioner;
 use rezef_events::resume::{Caller, resume};
 use rezef_events::{
-    Channel, ConversationId, CustomerId, Journey, Payload, TenantId, Timestamp,
-    is_continuation_token,
+    Channel, ConversationId, CustomerId, Journey, TenantId, Timestamp, is_continuation_token,
 };
 use rezef_proto::v1::{
     self, ConversationUpdate, GetJourneyRequest, GetJourneyResponse, IssueContinuationTokenRequest,
@@ -26,16 +24,13 @@ use tracing::{Instrument, Span, debug, info_span};
 
 use crate::backbone::Backbone;
 use crate::cluster::{FORWARDED_HEADER, Place, Topology, forward, forward_stream};
-use crate::convert::{
-    Check, View, conversation_to_proto, journey_to_proto, resume_to_proto, timestamp,
-};
-use crate::own_event::OwnEvent;
+use crate::convert::{Check, View, conversation_to_proto, journey_to_proto, resume_to_proto};
 use crate::reveal::Revealed;
 use crate::shutdown;
+use crate::token_tries::{Trier, caller_of};
 use crate::{Error, Result};
 
-/// The longest a continuation token may be valid.
-const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+mod tokens;
 
 /// The service: places each call on the node serving its customer's partition.
 #[derive(Debug, Clone)]
@@ -80,6 +75,7 @@ impl Local {
     ) -> Result<ResumeConversationResponse> {
         let wait = self.backbone.max_wait(&request);
         let reveal = (self.backbone).may_reveal(&request, request.get_ref().reveal_sensitive)?;
+        let caller = caller_of(&request);
         let request = request.into_inner();
         let mut check = self.backbone.check();
         let tenant = check.tenant("tenant_id", request.tenant_id);
@@ -110,7 +106,10 @@ impl Local {
         // owns.
         let now = Timestamp::now();
         let holder = match &token {
-            Some(token) => self.backbone.token_holder(&tenant, token, now)?,
+            Some(token) => {
+                let trier = Trier::new(&caller, &tenant, &customer);
+                (self.backbone).tried_token(&trier, &tenant, token, Some(channel), now)?
+            }
             None => None,
         };
         let by_token = match holder {
@@ -151,107 +150,6 @@ impl Local {
             now,
         };
         Ok(resume_to_proto(&journey, &answer, &view, projected_offset))
-    }
-
-    async fn issue_token(
-        &self,
-        request: Request<IssueContinuationTokenRequest>,
-    ) -> Result<IssueContinuationTokenResponse> {
-        let wait = self.backbone.max_wait(&request);
-        let request = request.into_inner();
-        let mut check = self.backbone.check();
-        let tenant = check.tenant("tenant_id", request.tenant_id);
-        let customer = check.required_customer("customer", request.customer);
-        let channel = check.required::<Channel>("channel", request.channel);
-        let conversation = check.id(
-            "conversation_id",
-            request.conversation_id,
-            false,
-            ConversationId::new,
-        );
-        let ttl = match request.ttl {
-            None => None,
-            // Well formed as protobuf defines it: no negative part (a normalised
-            // `{5s, -1ns}` is not a lifetime anyone meant).
-            Some(ttl) if ttl.seconds < 0 || !(0..1_000_000_000).contains(&ttl.nanos) => {
-                check.fail(
-                    "ttl",
-                    "must have seconds and nanos of 0 or more (nanos below 1e9)",
-                );
-                None
-            }
-            Some(ttl) => match Duration::try_from(ttl) {
-                Ok(ttl) if !ttl.is_zero() && ttl <= MAX_TOKEN_TTL => Some(ttl),
-                _ => {
-                    check.fail("ttl", "must be positive and at most 30 days");
-                    None
-                }
-            },
-        };
-        let (tenant, customer, channel) = check.finish(|| Some((tenant?, customer?, channel?)))?;
-        self.backbone.caught_up(wait).await?;
-        let journey = self.backbone.journey(&tenant, &customer)?;
-        // A compacted conversation may be named: the token's event brings it back whole.
-        let conversation = match &conversation {
-            Some(id) => journey.conversation_id(id).ok_or_else(|| {
-                Error::NotFound(format!(
-                    "conversation {id} is not one of customer {}'s",
-                    journey.customer_id
-                ))
-            })?,
-            None => &journey
-                .open_conversation()
-                .ok_or_else(|| {
-                    Error::FailedPrecondition(format!(
-                        "customer {} has no open conversation to continue; name one in conversation_id",
-                        journey.customer_id
-                    ))
-                })?
-                .id,
-        };
-        let token = self.free_token(&tenant, &journey.customer_id)?;
-        let ttl = ttl.unwrap_or(self.backbone.policy(&tenant).token_ttl);
-        let now = Timestamp::now();
-        let expires_at = now.plus(ttl);
-        let payload = Payload::ContinuationTokenIssued {
-            token: token.clone(),
-            expires_at,
-        };
-        let event = OwnEvent::new(&tenant, "rezef.journeys", payload)
-            .about(&journey.customer_id)
-            .on(channel)
-            .in_conversation(conversation.clone())
-            .at(now)
-            .build();
-        let offset = self.backbone.append(&[event]).await?;
-        Ok(IssueContinuationTokenResponse {
-            token,
-            conversation_id: conversation.to_string(),
-            expires_at: Some(timestamp(expires_at)),
-            offset,
-        })
-    }
-
-    /// Six random digits no valid token of the tenant has, on the customer's partition (so
-    /// that an event continuing with it is appended where the customer's journey is).
-    fn free_token(&self, tenant: &TenantId, customer: &CustomerId) -> Result<String> {
-        let now = Timestamp::now();
-        let partition = self.partitioner.customer(tenant, customer);
-        let mut tries = 0;
-        while tries < 32 {
-            let random = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes());
-            let token = format!("{:06}", random % 1_000_000);
-            if self.partitioner.token(tenant, &token) != partition {
-                continue;
-            }
-            tries += 1;
-            if self.backbone.token_holder(tenant, &token, now)?.is_none() {
-                return Ok(token);
-            }
-        }
-        Err(Error::Unavailable(
-            "no free continuation token was found; try again".into(),
-        ))
     }
 }
 
