@@ -168,6 +168,14 @@ pub enum Corruption {
         /// This frame's timestamp.
         found: i64,
     },
+    /// A segment's base offset, or a frame's records, reach past [`crate::OFFSET_LIMIT`].
+    #[error("offsets from {base} for {count} records reach past the last a log holds")]
+    PastOffsetLimit {
+        /// The segment's or the frame's base offset.
+        base: Offset,
+        /// The frame's record count (0 for a segment).
+        count: u32,
+    },
     /// A sealed segment does not end where the next segment begins.
     #[error("segment ends at offset {found}, but the next segment starts at {expected}")]
     SegmentGap {

@@ -85,6 +85,11 @@ pub use tail::{Tail, tail};
 /// Position of a record in the log: 0 for the first record ever appended, then contiguous.
 pub type Offset = u64;
 
+/// The end of the offsets: no record of a log has an offset at or past it, so an end offset
+/// is at most this. Kafka's offsets are an `i64`; the embedded log keeps the same bound and
+/// refuses a segment whose name or frames reach past it as corrupt.
+pub const OFFSET_LIMIT: Offset = i64::MAX as Offset;
+
 /// One record as read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

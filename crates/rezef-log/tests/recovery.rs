@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rezef_log::{Corruption, EmbeddedLog, EmbeddedLogConfig, Error, Log};
+use rezef_log::{Corruption, EmbeddedLog, EmbeddedLogConfig, Error, Log, OFFSET_LIMIT};
 use tempfile::TempDir;
 
 const HEADER_LEN: u64 = 36;
@@ -267,6 +267,52 @@ async fn valid_but_out_of_sequence_frame_refuses_to_open() {
         bytes.len() as u64,
         "nothing may be truncated"
     );
+}
+
+/// Found by fuzzing (`fuzz/`, target `segment_recovery`): a segment named for base offset
+/// 2^64 - 3, holding one valid frame there. Opening it was fine, but a read overflowed an
+/// offset and panicked. Offsets end at `OFFSET_LIMIT` (2^63 - 1, Kafka's too): such a segment
+/// is refused at open, and nothing is truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_whose_offsets_reach_past_the_limit_refuses_to_open() {
+    const FRAME: &str = "525a4c475a1e138f0100000029000000fdffffffffffffff01000000050000000000\
+                         00000100000061";
+    let frame: Vec<u8> = (0..FRAME.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&FRAME[i..i + 2], 16).expect("hex"))
+        .collect();
+    for (base, bytes) in [(u64::MAX - 2, frame), (OFFSET_LIMIT + 1, Vec::new())] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(format!("{base:020}.log"));
+        fs::write(&path, &bytes).expect("write");
+        match try_open(dir.path(), 1024) {
+            Err(Error::Corrupt {
+                reason: Corruption::PastOffsetLimit { base: found, .. },
+                ..
+            }) => assert_eq!(found, base),
+            other => panic!("expected Corrupt(PastOffsetLimit), got {other:?}"),
+        }
+        assert_eq!(fs::read(&path).expect("read"), bytes, "nothing truncated");
+    }
+}
+
+/// A log whose offsets reached `OFFSET_LIMIT` refuses appends, and still opens and reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_log_refuses_appends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = OFFSET_LIMIT - 2;
+    fs::write(dir.path().join(format!("{base:020}.log")), b"").expect("write");
+    let log = open(dir.path(), 1024);
+    log.append(batch(0, 2)).await.expect("the last two offsets");
+    assert_eq!(log.end_offset(), OFFSET_LIMIT);
+    assert!(matches!(
+        log.append(batch(1, 1)).await,
+        Err(Error::Refused(_))
+    ));
+    shut(log).await;
+    let log = open(dir.path(), 1024);
+    assert_eq!(log.read(base, 10).await.expect("read").len(), 2);
+    shut(log).await;
 }
 
 /// Builds a multi-segment log; returns its directory and all payloads.

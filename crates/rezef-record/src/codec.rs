@@ -17,6 +17,7 @@
 //! validation never changes or refuses what an old record says.
 
 use prost::Message;
+use rezef_events::event::SCHEMA_VERSION;
 use rezef_events::{Event, Payload};
 use rezef_proto::v1;
 
@@ -47,7 +48,15 @@ pub fn decode(bytes: &[u8]) -> Result<Event> {
             let message = v1::Event::decode(message)?;
             event_from_record(message).map_err(Error::Invalid)
         }
-        Some((b'{', _)) => rezef_events::codec::decode(bytes).map_err(Error::Json),
+        Some((b'{', _)) => {
+            let mut event = rezef_events::codec::decode(bytes).map_err(Error::Json)?;
+            // As in protobuf, where 0 is unset: no version of Rezef wrote 0, and an event
+            // read must read the same once stored again.
+            if event.schema_version == 0 {
+                event.schema_version = SCHEMA_VERSION;
+            }
+            Ok(event)
+        }
         Some((other, _)) => Err(Error::UnknownFormat(*other)),
         None => Err(Error::UnknownFormat(0)),
     }
@@ -188,6 +197,16 @@ mod tests {
         let mut event = EventBuilder::visitor("acme", "v-1").started();
         let stored = ChannelIdentity::stored(IdentityKind::Phone, "050 123".into(), None);
         event.customer = Some(rezef_events::CustomerRef::Identity(stored));
+        assert_eq!(decode(&encode(&event)).expect("decodes"), event);
+    }
+
+    /// Found by fuzzing (`fuzz/`, target `record_decode`): a JSON record of schema version 0
+    /// read as version 0, and once stored again as protobuf (where 0 is unset) as version 1.
+    #[test]
+    fn a_json_record_of_schema_version_0_reads_as_stored_again() {
+        let record = br#"{"event_id":"e-5","tenant_id":"acme","occurred_at":1700000005000000000,"source":"test","schema_version":0,"customer":{"identity":{"kind":"chat_visitor","value":"v-1","tnweork":null}},"interaction_id":"i-1","channel":"webchat","payload":{"contact_offered":{"agent_id":"agent-1","queue_id":"billing"}}}"#;
+        let event = decode(record).expect("decodes");
+        assert_eq!(event.schema_version, SCHEMA_VERSION);
         assert_eq!(decode(&encode(&event)).expect("decodes"), event);
     }
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::error::{Corruption, Error, Result};
 use crate::frame::{self, FrameHeader, HEADER_LEN};
-use crate::{Offset, Record};
+use crate::{OFFSET_LIMIT, Offset, Record};
 
 /// An index entry is added for a frame when it starts at least this many bytes after the
 /// previous entry's frame (the first frame of a segment is always indexed).
@@ -384,7 +384,16 @@ fn check_sequence(index: &SegmentIndex, header: &FrameHeader) -> Result<(), Corr
     if header.count == 0 {
         return Err(Corruption::Malformed("frame holds no records"));
     }
-    Ok(())
+    past_limit(header.base_offset, header.count)
+}
+
+/// Refuses offsets from `base` for `count` records that reach past [`OFFSET_LIMIT`] (only a
+/// damaged or forged file has them), before anything adds to them.
+fn past_limit(base: Offset, count: u32) -> Result<(), Corruption> {
+    match base.checked_add(u64::from(count)) {
+        Some(end) if end <= OFFSET_LIMIT => Ok(()),
+        _ => Err(Corruption::PastOffsetLimit { base, count }),
+    }
 }
 
 /// Why a scan could not produce a frame.
@@ -491,6 +500,7 @@ pub(crate) fn recover_last(base: Offset, path: &Path, sync: bool) -> Result<Reco
         position,
         reason,
     };
+    past_limit(base, 0).map_err(|reason| corrupt(0, reason))?;
     let mut index = SegmentIndex::empty(base);
     let mut torn: Option<Corruption> = None;
     {

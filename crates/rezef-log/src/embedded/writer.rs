@@ -21,7 +21,7 @@ use super::Shared;
 use super::segment::{Segment, SegmentIndex, segment_file_name};
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameHeader};
-use crate::{Appended, Offset};
+use crate::{Appended, OFFSET_LIMIT, Offset};
 
 /// Most requests taken into one group commit.
 const MAX_GROUP_REQUESTS: usize = 4096;
@@ -120,6 +120,11 @@ impl Writer {
             if at > 0 && at >= self.segment_bytes {
                 syncs += self.flush(&mut buf, &mut placed)?;
                 self.roll(next)?;
+            }
+            if next.saturating_add(req.payloads.len() as u64) > OFFSET_LIMIT {
+                return Err(Error::Refused(format!(
+                    "the log is full: its offsets end at {OFFSET_LIMIT}"
+                )));
             }
             let ts = now_ms().max(self.last_ts);
             let pos = self.pos + buf.len() as u64;
