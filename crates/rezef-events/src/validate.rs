@@ -321,11 +321,16 @@ impl Rules {
                 rule,
                 candidates,
                 input,
+                priority,
                 ..
             } => {
                 self.name(&at("bot_id"), bot_id, false);
                 self.name(&at("queue_id"), queue_id, false);
                 self.name(&at("rule"), rule, false);
+                // NaN equals nothing, and JSON (forwarded copies, handovers) cannot carry it.
+                if !priority.is_finite() {
+                    self.fail(at("priority"), "must be a finite number");
+                }
                 if candidates.len() > 10 {
                     self.fail(at("candidates"), "holds more than 10 agents");
                 }
@@ -459,6 +464,34 @@ mod tests {
                 fields(with(bad).validate()),
                 ["message_sent.attachments[0].uri"],
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_routing_priority_is_a_finite_number() {
+        let decided = |priority: f64| {
+            let payload = Payload::RoutingDecided {
+                target: crate::event::RoutingTarget::Queue,
+                bot_id: String::new(),
+                queue_id: "billing".into(),
+                agent_id: None,
+                rule: String::new(),
+                step: 1,
+                priority,
+                candidates: Vec::new(),
+                estimated_wait_ms: None,
+                offer_callback: false,
+                config_version: 1,
+                input: None,
+            };
+            EventBuilder::visitor("acme", "v-1").with_payload(payload)
+        };
+        assert_eq!(decided(12.5).validate(), Ok(()));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(
+                fields(decided(bad).validate()),
+                ["routing_decided.priority"]
             );
         }
     }
