@@ -572,20 +572,6 @@ impl JourneyStore for SledStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offset_lists_round_trip() {
-        for offsets in [vec![7], vec![0, 1, 2], vec![5, 200, 70_000, u64::MAX / 2]] {
-            let encoded = encode_offsets(&offsets);
-            assert_eq!(decode_offsets(offsets[0], &encoded), Some(offsets));
-        }
-        assert_eq!(decode_offsets(1, &[0x80]), None, "a truncated varint");
-    }
-}
-
 /// A token grant's stored value: expiry, customer, and `\0` channels when limited to some.
 fn token_value(grant: &TokenGrant) -> Vec<u8> {
     let mut value = grant.expires_at.unix_nanos().to_be_bytes().to_vec();
@@ -617,4 +603,18 @@ fn token_grant(value: &[u8]) -> Option<TokenGrant> {
         expires_at: Timestamp::from_unix_nanos(nanos),
         redeem_on,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_lists_round_trip() {
+        for offsets in [vec![7], vec![0, 1, 2], vec![5, 200, 70_000, u64::MAX / 2]] {
+            let encoded = encode_offsets(&offsets);
+            assert_eq!(decode_offsets(offsets[0], &encoded), Some(offsets));
+        }
+        assert_eq!(decode_offsets(1, &[0x80]), None, "a truncated varint");
+    }
 }
