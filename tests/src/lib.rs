@@ -1,7 +1,8 @@
 //! Harness for end-to-end scenarios: runs the real `rezef` binary as a child process on a
 //! free loopback port and waits until its gRPC health service says it is serving.
 //!
-//! The binary is found next to the test executable (`target/<profile>/rezef`), or at
+//! The binary is found next to the test executable (`target/<profile>/rezef`), or next to
+//! a binary of this crate (`rezef-soak`, [`durability`]), or at
 //! `$REZEF_BIN`. `cargo test --workspace` builds it (the `rezef` crate has integration
 //! tests); run alone, this crate needs `cargo build -p rezef` first.
 //!
@@ -9,6 +10,7 @@
 //! out clients, over `https://` trusting the test's CA ([`certs`]).
 
 pub mod certs;
+pub mod durability;
 pub mod kafka;
 
 use std::net::TcpListener;
@@ -21,18 +23,27 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+/// Names the binary under test; removed from the environment of the `rezef` it starts,
+/// which would take it as a setting (every `REZEF_` variable is one) and refuse it.
+const BIN_VARIABLE: &str = "REZEF_BIN";
+
 /// The `rezef` binary under test.
 pub fn rezef_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("REZEF_BIN") {
+    if let Some(path) = std::env::var_os(BIN_VARIABLE) {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/<test> → target/<profile>/rezef
-    let profile_dir = exe
+    // target/<profile>/deps/<test> → target/<profile>/rezef; a binary of this crate
+    // (`rezef-soak`) sits in target/<profile> itself.
+    let name = format!("rezef{}", std::env::consts::EXE_SUFFIX);
+    let own_dir = exe.parent().expect("an executable is in a directory");
+    if own_dir.join(&name).exists() {
+        return own_dir.join(name);
+    }
+    let profile_dir = own_dir
         .parent()
-        .and_then(Path::parent)
         .expect("tests run from target/<profile>/deps");
-    let bin = profile_dir.join(format!("rezef{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(name);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo test --workspace`, or `cargo build -p rezef` first",
@@ -52,7 +63,10 @@ pub fn free_port() -> u16 {
 /// Runs `rezef ARGS…` to completion.
 pub fn rezef(args: &[&str], data_dir: Option<&Path>) -> Output {
     let mut command = Command::new(rezef_bin());
-    command.args(args).env_remove("RUST_LOG");
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove(BIN_VARIABLE);
     if let Some(dir) = data_dir {
         command.current_dir(dir);
     }
@@ -149,6 +163,7 @@ impl RezefServer {
                 "RUST_LOG",
                 std::env::var("SCENARIO_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .env_remove(BIN_VARIABLE)
             .stdin(Stdio::null())
             .stderr(server_log(data_dir))
             .spawn()
@@ -189,6 +204,11 @@ impl RezefServer {
             Some(token) => client.with_token(token.clone()).expect("a valid key"),
             None => client,
         }
+    }
+
+    /// The server's process id (to read its `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGHUP: a TLS server reads its certificate files again.

@@ -1,62 +1,13 @@
 //! Every acknowledged event survives `kill -9` and is projected exactly once.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use rezef_adapter::{EventFactory, proto};
+use rezef_adapter::proto;
 use rezef_scenarios::RezefServer;
+use rezef_scenarios::durability::{
+    Acked, TENANT, acked_len, factory, publish_until_killed, verify,
+};
 use rezef_scenarios::kafka::KafkaTopic;
-
-const TENANT: &str = "acme";
-const CUSTOMERS: usize = 20;
-
-fn factory(customer: usize) -> EventFactory {
-    EventFactory::new(TENANT, "crash-test")
-        .customer(format!("c-{customer}"))
-        .on(proto::Channel::Webchat, format!("chat-{customer}"))
-}
-
-/// Acknowledged events: event id → (offset, customer).
-type Acked = Arc<Mutex<HashMap<String, (u64, usize)>>>;
-
-/// Publishes batches from `tasks` concurrent publishers until the server dies.
-async fn publish_until_killed(url: String, tasks: usize, acked: Acked) {
-    let mut handles = Vec::new();
-    for task in 0..tasks {
-        let (url, acked) = (url.clone(), acked.clone());
-        handles.push(tokio::spawn(async move {
-            let Ok(mut client) = rezef_adapter::Client::connect(url).await else {
-                return;
-            };
-            for round in 0.. {
-                let batch: Vec<_> = (0..10)
-                    .map(|i| {
-                        let customer = (task * 7 + round * 3 + i) % CUSTOMERS;
-                        (
-                            customer,
-                            factory(customer).message(proto::Participant::Customer, "hi"),
-                        )
-                    })
-                    .collect();
-                let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-                match client.publish(events).await {
-                    Ok(ack) => {
-                        let mut acked = acked.lock().expect("lock");
-                        for (i, (customer, event)) in batch.into_iter().enumerate() {
-                            acked.insert(event.event_id, (ack.first_offset + i as u64, customer));
-                        }
-                    }
-                    Err(_) => return,
-                }
-            }
-        }));
-    }
-    for handle in handles {
-        let _ = handle.await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9_and_are_projected_once() {
@@ -83,7 +34,7 @@ fn kafka_flags(what: &str) -> Option<Vec<String>> {
 /// log at its offset and every journey counts its events once.
 async fn survive_kill_9(flags: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let acked: Acked = Arc::default();
+    let acked = Acked::default();
 
     // Two crashes in the middle of concurrent publishing.
     for _ in 0..2 {
@@ -93,8 +44,8 @@ async fn survive_kill_9(flags: &[&str]) {
             .await;
         let publishing = tokio::spawn(publish_until_killed(server.url(), 4, acked.clone()));
         // Let some batches through, then kill without warning.
-        let before = acked.lock().expect("lock").len();
-        while acked.lock().expect("lock").len() < before + 400 {
+        let before = acked_len(&acked);
+        while acked_len(&acked) < before + 400 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         server.kill9();
@@ -108,64 +59,8 @@ async fn survive_kill_9(flags: &[&str]) {
     let mut client = server.client().await;
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 800);
-    let last = acked
-        .values()
-        .map(|(offset, _)| *offset)
-        .max()
-        .expect("some acked");
-
-    // Every acknowledged event is in the log at the offset it was acknowledged with.
-    let replay = client
-        .replay(proto::ReplayHistoryRequest {
-            tenant_id: TENANT.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("replay");
-    let logged: Vec<_> = replay.map(|r| r.expect("replayed")).collect().await;
-    let by_id: HashMap<_, _> = logged
-        .iter()
-        .map(|r| (r.event.as_ref().expect("event").event_id.clone(), r.offset))
-        .collect();
-    for (id, (offset, _)) in &acked {
-        assert_eq!(
-            by_id.get(id),
-            Some(offset),
-            "acknowledged event {id} lost or moved"
-        );
-    }
-
-    // Each customer's journey counts each of its logged events exactly once.
-    let mut per_customer: BTreeMap<String, u64> = BTreeMap::new();
-    for replayed in &logged {
-        let event = replayed.event.as_ref().expect("event");
-        if let Some(proto::customer_ref::Ref::CustomerId(id)) =
-            event.customer.as_ref().and_then(|c| c.r#ref.clone())
-        {
-            *per_customer.entry(id).or_default() += 1;
-        }
-    }
-    for (customer, expected) in per_customer {
-        let journey = client
-            .journey(
-                TENANT,
-                proto::CustomerRef {
-                    r#ref: Some(proto::customer_ref::Ref::CustomerId(customer.clone())),
-                },
-                Some(last),
-            )
-            .await
-            .expect("journey")
-            .journey
-            .expect("journey");
-        let counters = journey.counters.expect("counters");
-        assert_eq!(counters.events, expected, "{customer}: events applied");
-        assert_eq!(
-            u64::from(counters.messages),
-            expected,
-            "{customer}: messages"
-        );
-    }
+    let verdict = verify(&mut client, &acked).await.expect("verified");
+    assert!(verdict.is_clean(), "{verdict:?}");
 
     // A retry of an acknowledged event after the crash is recorded but not applied again.
     let (id, (_, customer)) = acked.iter().next().expect("one");
