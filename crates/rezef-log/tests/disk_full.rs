@@ -51,7 +51,11 @@ async fn append_until_refused(
         *next_tag += 1;
         match log.append(batch(tag, bytes)).await {
             Ok(appended) => {
-                assert_eq!(appended.first_offset, acked.len() as u64, "offsets in order");
+                assert_eq!(
+                    appended.first_offset,
+                    acked.len() as u64,
+                    "offsets in order"
+                );
                 acked.push(tag);
             }
             Err(error) => return error,
@@ -113,7 +117,10 @@ async fn a_full_disk_refuses_appends_and_the_next_append_after_space_returns_suc
 
     // When space is freed, the very next append is written
     disk.free();
-    let appended = log.append(batch(tag, 1000)).await.expect("append after free");
+    let appended = log
+        .append(batch(tag, 1000))
+        .await
+        .expect("append after free");
     assert_eq!(appended.first_offset, acked.len() as u64);
     acked.push(tag);
     assert!(log.write_health().borrow().is_writable());

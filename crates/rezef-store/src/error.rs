@@ -41,6 +41,8 @@ pub enum Error {
         "the journey store has projected up to offset {stored} but the log ends at {end}: the log lost records the store had folded (a restored backup, a deleted segment); run `rezef rebuild` to fold the log again"
     )]
     AheadOfLog { stored: u64, end: u64 },
+    #[error("the journey store at {path} failed and could not be reopened yet")]
+    Reopening { path: PathBuf },
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
 }
