@@ -10,6 +10,12 @@ pub enum Error {
         #[source]
         source: sled::Error,
     },
+    #[error("the disk holding the journey store at {path} is full: {source}")]
+    NoSpace {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
     #[error("journey store failure: {0}")]
     Sled(#[from] sled::Error),
     #[error("corrupt record in the journey store under {key}: {source}")]

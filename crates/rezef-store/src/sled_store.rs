@@ -84,9 +84,15 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
         .path(path)
         .cache_capacity(cache_bytes)
         .flush_every_ms(Some(1000));
-    let db = open_waiting_for_lock(&config).map_err(|source| Error::Open {
-        path: path.to_path_buf(),
-        source,
+    let db = open_waiting_for_lock(&config).map_err(|source| match &source {
+        sled::Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => Error::NoSpace {
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => Error::Open {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
     pieces::recover(&db, path)?;
     Ok(db)
