@@ -50,6 +50,17 @@ impl SmallDisk {
         }
     }
 
+    /// [`SmallDisk::mount`], or `None` having printed why the test is skipped.
+    pub fn mount_or_skip(bytes: u64) -> Option<Self> {
+        match Self::mount(bytes) {
+            Ok(disk) => Some(disk),
+            Err(reason) => {
+                eprintln!("skipped: no tmpfs for the test: {reason}");
+                None
+            }
+        }
+    }
+
     /// Where the tmpfs is mounted.
     pub fn path(&self) -> &Path {
         &self.path

@@ -16,16 +16,6 @@ use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Error, Log, WriteHealth};
 
 const DISK_BYTES: u64 = 8 * 1024 * 1024;
 
-fn small_disk() -> Option<SmallDisk> {
-    match SmallDisk::mount(DISK_BYTES) {
-        Ok(disk) => Some(disk),
-        Err(reason) => {
-            eprintln!("skipped: no tmpfs for the test: {reason}");
-            None
-        }
-    }
-}
-
 fn open(disk: &SmallDisk, segment_bytes: u64) -> Arc<EmbeddedLog> {
     let mut config = EmbeddedLogConfig::new(disk.path().join("log"));
     config.segment_bytes = segment_bytes;
@@ -77,6 +67,21 @@ async fn assert_holds(log: &EmbeddedLog, acked: &[u64]) {
     assert_eq!(log.end_offset(), acked.len() as u64);
 }
 
+/// `log` holds `acked`, and so does the log reopened from its files.
+async fn holds_after_reopen(
+    log: Arc<EmbeddedLog>,
+    disk: &SmallDisk,
+    segment_bytes: u64,
+    acked: &[u64],
+) {
+    assert_holds(&log, acked).await;
+    log.close().await;
+    drop(log);
+    let log = open(disk, segment_bytes);
+    assert_holds(&log, acked).await;
+    log.close().await;
+}
+
 async fn wait_writable(log: &EmbeddedLog, within: Duration) {
     let mut health = log.write_health();
     tokio::time::timeout(within, health.wait_for(WriteHealth::is_writable))
@@ -87,7 +92,9 @@ async fn wait_writable(log: &EmbeddedLog, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_appends_and_the_next_append_after_space_returns_succeeds() {
-    let Some(disk) = small_disk() else { return };
+    let Some(disk) = SmallDisk::mount_or_skip(DISK_BYTES) else {
+        return;
+    };
     // Given a log with acknowledged records on a disk that is then nearly full
     let log = open(&disk, 1024 * 1024);
     let (mut tag, mut acked) = (0, Vec::new());
@@ -129,19 +136,15 @@ async fn a_full_disk_refuses_appends_and_the_next_append_after_space_returns_suc
         log.append(batch(tag, 20 * 1024)).await.expect("append");
         acked.push(tag);
     }
-    assert_holds(&log, &acked).await;
-
     // And after a reopen everything acknowledged is there, nothing else
-    log.close().await;
-    drop(log);
-    let log = open(&disk, 1024 * 1024);
-    assert_holds(&log, &acked).await;
-    log.close().await;
+    holds_after_reopen(log, &disk, 1024 * 1024, &acked).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_append_coming_the_probe_finds_the_freed_space() {
-    let Some(disk) = small_disk() else { return };
+    let Some(disk) = SmallDisk::mount_or_skip(DISK_BYTES) else {
+        return;
+    };
     // Given a log with small segments that filled its disk, rolls included
     let log = open(&disk, 64 * 1024);
     disk.fill_leaving(512 * 1024);
@@ -161,10 +164,5 @@ async fn with_no_append_coming_the_probe_finds_the_freed_space() {
         acked.push(tag);
         tag += 1;
     }
-    assert_holds(&log, &acked).await;
-    log.close().await;
-    drop(log);
-    let log = open(&disk, 64 * 1024);
-    assert_holds(&log, &acked).await;
-    log.close().await;
+    holds_after_reopen(log, &disk, 64 * 1024, &acked).await;
 }

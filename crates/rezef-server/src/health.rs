@@ -153,67 +153,53 @@ async fn report(reporter: &HealthReporter, parts: &Parts) {
 mod tests {
     use super::*;
 
-    fn status_of(parts: &Parts, service: &str) -> ServingStatus {
-        let statuses = parts.statuses();
-        let found = statuses.iter().find(|(name, _)| *name == service);
-        found.map(|(_, status)| *status).expect("a service")
+    use ServingStatus::{NotServing, Serving};
+
+    fn parts(log: Option<&str>, stalled: Option<&str>, stopped: Option<&str>) -> Parts {
+        Parts {
+            log: log.map(String::from),
+            stalled: stalled.map(String::from),
+            stopped: stopped.map(String::from),
+        }
+    }
+
+    /// The status of every service under `parts`, in the order `Parts::statuses` gives.
+    fn statuses(parts: &Parts) -> Vec<(&'static str, ServingStatus)> {
+        parts.statuses().to_vec()
     }
 
     #[test]
-    fn a_full_log_stops_the_writing_services_and_the_whole_but_not_the_reads() {
-        let parts = Parts {
-            log: Some("the log's disk is full".into()),
-            stalled: None,
-            stopped: None,
-        };
-        assert_eq!(status_of(&parts, ""), ServingStatus::NotServing);
-        assert_eq!(
-            status_of(&parts, "rezef.v1.Ingest"),
-            ServingStatus::NotServing
-        );
-        assert_eq!(
-            status_of(&parts, "rezef.v1.Routing"),
-            ServingStatus::NotServing
-        );
-        assert_eq!(
-            status_of(&parts, "rezef.v1.Journeys"),
-            ServingStatus::Serving
-        );
-        assert_eq!(status_of(&parts, "rezef.v1.Audit"), ServingStatus::Serving);
-    }
-
-    #[test]
-    fn a_stopped_projector_stops_the_reads_and_a_stalled_one_only_the_whole() {
-        let stalled = Parts {
-            log: None,
-            stalled: Some("no space".into()),
-            stopped: None,
-        };
-        assert_eq!(status_of(&stalled, ""), ServingStatus::NotServing);
-        assert_eq!(
-            status_of(&stalled, "rezef.v1.Ingest"),
-            ServingStatus::Serving
-        );
-        assert_eq!(
-            status_of(&stalled, "rezef.v1.Journeys"),
-            ServingStatus::Serving
-        );
-        let stopped = Parts {
-            log: None,
-            stalled: None,
-            stopped: Some("corrupt".into()),
-        };
-        for service in [
+    fn each_service_says_whether_the_parts_it_needs_serve() {
+        let services = [
             "",
+            "rezef.v1.Ingest",
+            "rezef.v1.Routing",
             "rezef.v1.Journeys",
             "rezef.v1.Identities",
-            "rezef.v1.Routing",
-        ] {
-            assert_eq!(status_of(&stopped, service), ServingStatus::NotServing);
+            "rezef.v1.Audit",
+        ];
+        let cases = [
+            (parts(None, None, None), [Serving; 6]),
+            (
+                parts(Some("the log's disk is full"), None, None),
+                [
+                    NotServing, NotServing, NotServing, Serving, Serving, Serving,
+                ],
+            ),
+            (
+                parts(None, Some("no space"), None),
+                [NotServing, Serving, Serving, Serving, Serving, Serving],
+            ),
+            (
+                parts(None, None, Some("corrupt")),
+                [
+                    NotServing, Serving, NotServing, NotServing, NotServing, Serving,
+                ],
+            ),
+        ];
+        for (parts, expected) in cases {
+            let expected: Vec<_> = services.into_iter().zip(expected).collect();
+            assert_eq!(statuses(&parts), expected, "{parts:?}");
         }
-        assert_eq!(
-            status_of(&stopped, "rezef.v1.Ingest"),
-            ServingStatus::Serving
-        );
     }
 }

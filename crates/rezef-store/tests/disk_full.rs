@@ -54,12 +54,8 @@ async fn projected(fixture: &Fixture, watch: &ProjectionWatch) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_store_disk_stalls_the_projector_until_space_returns() {
-    let disk = match SmallDisk::mount(16 * 1024 * 1024) {
-        Ok(disk) => disk,
-        Err(reason) => {
-            eprintln!("skipped: no tmpfs for the test: {reason}");
-            return;
-        }
+    let Some(disk) = SmallDisk::mount_or_skip(16 * 1024 * 1024) else {
+        return;
     };
     // Given a projector checkpointing after every step into sled on a small disk
     let fixture = Fixture::new();
