@@ -162,9 +162,13 @@ pub async fn close_ends_waits_and_appends_but_not_reads(log: Arc<dyn Log>) {
     within("a second close", log.close()).await;
 }
 
-/// A new log starts and ends at the same offset and reads nothing.
+/// A new log starts and ends at the same offset, reads nothing, and can be written.
 pub async fn fresh_log_is_empty(log: Arc<dyn Log>) {
     assert_eq!(log.start_offset(), log.end_offset(), "fresh log not empty");
+    assert!(
+        log.write_health().borrow().is_writable(),
+        "fresh log not writable"
+    );
     assert!(read_ok(&log, log.start_offset(), 10).await.is_empty());
     assert_eq!(
         within("offset_for_time", log.offset_for_time(i64::MIN))

@@ -22,12 +22,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// An I/O operation on the log's files failed.
     ///
-    /// An `Io` error from `append` does **not** prove the batch was not written: it may have
-    /// reached the disk before the failure was detected. After a write or sync failure the
-    /// embedded log stops accepting appends (see [`Error::Closed`]); reopening it recovers.
+    /// An `Io` error from `append` means the batch was not acknowledged. The embedded log cuts
+    /// what it wrote of the failed group off the segment and tries the disk again on the next
+    /// append (and, while no append comes, with a probe that backs off): see
+    /// [`WriteHealth`](crate::WriteHealth). Nothing acknowledged is touched.
     #[error("log I/O failed: {op} {}: {source}", path.display())]
     Io {
         /// What was being done (`"open segment"`, `"fdatasync"`, ...).
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The disk (or the quota) holding the log is full: `ENOSPC` or `EDQUOT`. As for
+    /// [`Error::Io`], the batch was not acknowledged, and appends work again once space is
+    /// freed, without a restart.
+    #[error("the log's disk is full: {op} {}: {source}", path.display())]
+    NoSpace {
+        /// What was being done (`"write segment"`, `"create segment"`, ...).
         op: &'static str,
         /// The file or directory involved.
         path: PathBuf,
@@ -73,7 +88,7 @@ pub enum Error {
         end: Offset,
     },
 
-    /// The log has been closed (or its writer stopped after a fatal I/O error).
+    /// The log has been closed.
     #[error("log is closed")]
     Closed,
 
@@ -187,12 +202,21 @@ pub enum Corruption {
 }
 
 impl Error {
+    /// An I/O failure: [`Error::NoSpace`] when the disk or the quota is full, else
+    /// [`Error::Io`].
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
-            op,
-            path: path.into(),
-            source,
+        let path = path.into();
+        match source.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                Error::NoSpace { op, path, source }
+            }
+            _ => Error::Io { op, path, source },
         }
+    }
+
+    /// Whether this is [`Error::NoSpace`].
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Error::NoSpace { .. })
     }
 
     /// A copy of this error for fanning out one failure to several waiters (`io::Error` is not
@@ -200,6 +224,11 @@ impl Error {
     pub(crate) fn duplicate(&self) -> Self {
         match self {
             Error::Io { op, path, source } => Error::Io {
+                op,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::NoSpace { op, path, source } => Error::NoSpace {
                 op,
                 path: path.clone(),
                 source: io::Error::new(source.kind(), source.to_string()),

@@ -31,7 +31,8 @@
 //!   `reader.rs`, `follower.rs`), its topic (`admin.rs`), the consumer group that shares
 //!   partitions between nodes (`group.rs`), librdkafka's settings and errors (`config.rs`,
 //!   `failure.rs`, and `witness.rs`: why a connection failed).
-//! - `conformance` (feature `conformance`): the suite every implementation passes.
+//! - `conformance` (feature `conformance`): the suite every implementation passes;
+//!   `small_disk` (same feature): a tmpfs of a few MiB for tests of a full disk.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -72,6 +73,8 @@ mod tail;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod small_disk;
 
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -120,6 +123,29 @@ impl Appended {
     }
 }
 
+/// Whether a log can take appends, as its writer last found out: what a server's health
+/// reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteHealth {
+    /// The last write (or probe) succeeded.
+    Writable,
+    /// The last write failed and no write or probe has succeeded since: appends are tried
+    /// again, and fail with the same kind of error while the cause lasts.
+    Failing {
+        /// The disk (or the quota) is full ([`Error::NoSpace`]).
+        no_space: bool,
+        /// What failed, for operators (it may name the log's files).
+        reason: String,
+    },
+}
+
+impl WriteHealth {
+    /// Whether appends are expected to succeed.
+    pub fn is_writable(&self) -> bool {
+        matches!(self, WriteHealth::Writable)
+    }
+}
+
 /// A durable, totally ordered, append-only sequence of opaque records.
 ///
 /// Implementations: [`EmbeddedLog`] (files on local disk) and, with the `kafka` feature,
@@ -154,6 +180,13 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
     /// First offset whose record timestamp is `>= timestamp_ms` (`end_offset()` if none). Used
     /// by time-range audit replay.
     async fn offset_for_time(&self, timestamp_ms: i64) -> Result<Offset>;
+
+    /// Whether appends can be written now, as it changes. A log whose failures are per request
+    /// only (Kafka's: a broker out of reach fails that append with [`Error::Unavailable`],
+    /// and the next may succeed) keeps the default, always [`WriteHealth::Writable`].
+    fn write_health(&self) -> tokio::sync::watch::Receiver<WriteHealth> {
+        tokio::sync::watch::channel(WriteHealth::Writable).1
+    }
 
     /// Stops the log: appends in flight finish, later appends and unsatisfied waits fail with
     /// [`Error::Closed`], reads still work. Closing again does nothing.

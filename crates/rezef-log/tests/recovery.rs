@@ -243,6 +243,27 @@ async fn garbage_after_the_last_frame_is_cut() {
     }
 }
 
+/// A damaged byte in a frame in the middle of the last segment, with whole frames after it:
+/// recovery cannot tell damage from a torn write there (a crash may persist a later frame of
+/// an unsynced group before an earlier one), so, as FORMAT.md says, the segment is cut at
+/// the first bad frame and the frames after it are dropped, with a warning. (A journey store
+/// that had folded them then refuses to start until `rezef rebuild`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_frame_mid_last_segment_cuts_the_segment_there() {
+    let fx = Fixture::new(1 << 20).await;
+    let copy = copy_dir(fx.dir.path());
+    let path = copy.path().join(&fx.last_segment);
+    let first = batch(0, 1);
+    let second_frame = frame_len(&first);
+    // The first payload byte of the second frame.
+    flip(&path, second_frame + HEADER_LEN + 4);
+    let log = open(copy.path(), fx.segment_bytes);
+    assert_eq!(log.end_offset(), first.len() as u64);
+    assert_eq!(file_len(&path), second_frame);
+    assert_eq!(payloads_of(&log).await, first);
+    shut(log).await;
+}
+
 /// A frame that passes its checksum but does not follow its predecessor cannot be a torn
 /// write; the log refuses to open instead of guessing, and leaves the file alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

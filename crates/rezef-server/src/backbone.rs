@@ -216,6 +216,14 @@ impl Backbone {
         match tokio::time::timeout(wait, self.projection.wait_past(offset)).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::Unavailable("the projector has stopped".into())),
+            // Waiting longer would not help until its checkpoints are written again.
+            Err(_) if !self.projection.health().borrow().is_running() => {
+                Err(Error::Unavailable(format!(
+                    "the projection did not reach offset {offset} within {} ms: the projector \
+                     is stalled (the journey store cannot be written; a full disk?) and retries",
+                    wait.as_millis()
+                )))
+            }
             Err(_) => Err(Error::DeadlineExceeded(format!(
                 "the projection did not reach offset {offset} within {} ms (it is at {})",
                 wait.as_millis(),

@@ -172,7 +172,10 @@ impl Error {
             Self::Unavailable(_) | Self::Retry { .. } | Self::Moved { .. } => Code::Unavailable,
             Self::Forwarded(status) => status.code(),
             Self::Log(error) => match error {
-                rezef_log::Error::BatchTooLarge { .. } => Code::ResourceExhausted,
+                // Not acknowledged; writes resume by themselves once space is freed.
+                rezef_log::Error::BatchTooLarge { .. } | rezef_log::Error::NoSpace { .. } => {
+                    Code::ResourceExhausted
+                }
                 rezef_log::Error::OffsetOutOfRange { .. } => Code::OutOfRange,
                 rezef_log::Error::EmptyBatch => Code::InvalidArgument,
                 // The write was not acknowledged: the client may retry (ids make it safe).
@@ -262,6 +265,10 @@ impl Error {
             Self::Log(rezef_log::Error::Io { op, source, .. }) => {
                 Some(format!("the log failed to {op}: {source}"))
             }
+            Self::Log(rezef_log::Error::NoSpace { op, source, .. }) => Some(format!(
+                "the log's disk is full: could not {op}: {source}; not written, retry once \
+                 space is freed"
+            )),
             Self::Log(rezef_log::Error::Locked { .. }) => {
                 said("the log is held by another process: the server's log says which")
             }
@@ -369,6 +376,17 @@ mod tests {
             code(rezef_log::Error::BatchTooLarge { bytes: 2, limit: 1 }),
             Code::ResourceExhausted
         );
+        let full = Status::from(Error::Log(rezef_log::Error::NoSpace {
+            op: "write segment",
+            path: "/var/lib/rezef/log/00000000000000000000.log".into(),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        }));
+        assert_eq!(full.code(), Code::ResourceExhausted);
+        assert!(
+            full.message().starts_with("the log's disk is full"),
+            "{full:?}"
+        );
+        assert!(!full.message().contains("/var/lib"), "{full:?}");
     }
 
     /// What a client receives as headers for a status: its message percent-encoded, its

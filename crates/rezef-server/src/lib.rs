@@ -13,6 +13,7 @@
 //! - [`Clock`]: the time routing decides by ([`SystemClock`], or a [`ManualClock`] in tests).
 //! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service;
 //!   `find`: the customer search `identities` serves.
+//! - `health`: what `grpc.health.v1.Health` says, from the log's writes and the projector.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
@@ -25,6 +26,7 @@ mod config;
 pub mod convert;
 mod error;
 mod find;
+mod health;
 mod identities;
 mod ingest;
 mod journeys;

@@ -127,15 +127,9 @@ impl Server {
             tokio::time::sleep(shutdown::GRACE).await;
         };
 
+        // Each service's status follows the parts it needs (`crate::health`).
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<IngestServer<IngestService>>().await;
-        health
-            .set_serving::<JourneysServer<JourneysService>>()
-            .await;
-        health.set_serving::<AuditServer<AuditService>>().await;
-        health
-            .set_serving::<IdentitiesServer<IdentitiesService>>()
-            .await;
+        crate::health::follow(topology.clone(), health, closing_watch.clone()).await;
         // Both versions: grpcurl and Postman speak v1; grpcio's own reflection client and other
         // older tools speak only v1alpha.
         let reflection = || {
@@ -165,7 +159,6 @@ impl Server {
             .max_decoding_message_size(limit);
         let routing =
             RoutingServer::new(RoutingService::new(desks)).max_decoding_message_size(limit);
-        health.set_serving::<RoutingServer<RoutingService>>().await;
 
         info!(%addr, data_dir = %self.config.data_dir.display(), tls = self.tls.is_some(), "rezef is serving");
         let router = tonic::transport::Server::builder()

@@ -563,4 +563,8 @@ impl JourneyStore for CachedStore {
         }
         self.below.flush()
     }
+
+    fn recover(&self) -> Result<()> {
+        self.below.recover()
+    }
 }

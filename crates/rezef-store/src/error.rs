@@ -10,6 +10,12 @@ pub enum Error {
         #[source]
         source: sled::Error,
     },
+    #[error("the disk holding the journey store at {path} is full: {source}")]
+    NoSpace {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
     #[error("journey store failure: {0}")]
     Sled(#[from] sled::Error),
     #[error("corrupt record in the journey store under {key}: {source}")]
@@ -41,6 +47,8 @@ pub enum Error {
         "the journey store has projected up to offset {stored} but the log ends at {end}: the log lost records the store had folded (a restored backup, a deleted segment); run `rezef rebuild` to fold the log again"
     )]
     AheadOfLog { stored: u64, end: u64 },
+    #[error("the journey store at {path} failed and could not be reopened yet")]
+    Reopening { path: PathBuf },
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
 }

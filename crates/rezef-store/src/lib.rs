@@ -47,7 +47,8 @@ pub use error::{Error, Result};
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
 pub use projector::{
-    DEFAULT_DEDUP_WINDOW, JourneyChanged, ProjectionStats, ProjectionWatch, Projector, rebuild,
+    DEFAULT_DEDUP_WINDOW, JourneyChanged, ProjectionStats, ProjectionWatch, Projector,
+    ProjectorHealth, rebuild,
 };
 pub use read_ahead::STEP_RECORDS;
 pub use sled_store::SledStore;

@@ -13,16 +13,24 @@
 //! forwarded, and what another partition must decide (an identity's owner, a merge) is sent
 //! there as a [`Handover`]; both go through the [`Partitioning`]'s relay before the step
 //! that produced them commits (docs/scale-out.md §2).
+//!
+//! A checkpoint that fails (the store's disk is full) does not stop the live projector:
+//! what it held goes back in front ([`CachedStore::write_sealed`]), the projector says it is
+//! [`ProjectorHealth::Stalled`] and tries again with back-off, asking the store to recover
+//! first ([`JourneyStore::recover`]: sled is reopened once it can be written again). Folding
+//! goes on in memory meanwhile, until the projection reaches its memory bound; then it
+//! pauses until a checkpoint succeeds. Any other failure stops it
+//! ([`ProjectorHealth::Stopped`]).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rezef_events::policy::Policies;
 use rezef_events::{CustomerId, Event, TenantId};
 use rezef_log::Log;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::blocking;
 use crate::cached::CachedStore;
@@ -37,6 +45,37 @@ use crate::{Error, Result};
 /// is due.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
 
+/// After a failed checkpoint, the next try comes this soon...
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// ...and the pause between tries doubles up to this.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// Whether the projector keeps the projection going, for a server's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectorHealth {
+    /// Folding the log, its checkpoints written.
+    Running,
+    /// Checkpoints fail (`reason`, for operators): retried with back-off; folding goes on in
+    /// memory up to the projection's bound, then waits.
+    Stalled { reason: String },
+    /// Stopped by a failure it cannot retry (`reason`, for operators), or shut down.
+    Stopped { reason: String },
+}
+
+impl ProjectorHealth {
+    /// Whether the projector is folding with its checkpoints written.
+    pub fn is_running(&self) -> bool {
+        matches!(self, ProjectorHealth::Running)
+    }
+}
+
+/// A failed checkpoint's back-off.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    at: Instant,
+    pause: Duration,
+}
+
 /// A journey changed; `offset` is the projected offset once it was committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JourneyChanged {
@@ -50,6 +89,7 @@ pub struct JourneyChanged {
 pub struct ProjectionWatch {
     position: watch::Receiver<u64>,
     changes: broadcast::Sender<JourneyChanged>,
+    health: watch::Receiver<ProjectorHealth>,
 }
 
 impl ProjectionWatch {
@@ -68,6 +108,11 @@ impl ProjectionWatch {
     /// Every journey change from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<JourneyChanged> {
         self.changes.subscribe()
+    }
+
+    /// Whether the projector is running, stalled or stopped, as it changes.
+    pub fn health(&self) -> watch::Receiver<ProjectorHealth> {
+        self.health.clone()
     }
 }
 
@@ -95,6 +140,9 @@ pub struct Projector {
     changes: broadcast::Sender<JourneyChanged>,
     /// The checkpoint being written, at most one.
     checkpoint: Option<JoinHandle<Result<()>>>,
+    /// Set while checkpoints fail.
+    retry: Option<Retry>,
+    health: watch::Sender<ProjectorHealth>,
 }
 
 /// Whether the projector follows the log live or catches up to a given offset.
@@ -138,6 +186,8 @@ impl Projector {
             position,
             changes,
             checkpoint: None,
+            retry: None,
+            health: watch::Sender::new(ProjectorHealth::Running),
         })
     }
 
@@ -165,6 +215,7 @@ impl Projector {
         ProjectionWatch {
             position: self.position.subscribe(),
             changes: self.changes.clone(),
+            health: self.health.subscribe(),
         }
     }
 
@@ -218,7 +269,14 @@ impl Projector {
             blocking::run(move || store.flush()).await?;
         }
         span.in_scope(|| debug!(?stats, "projector stopped"));
-        result.and(last)
+        let result = result.and(last);
+        let reason = match &result {
+            Ok(()) => "shut down".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        self.health
+            .send_replace(ProjectorHealth::Stopped { reason });
+        result
     }
 
     /// Relays what the step sends to other partitions, commits it to the store, announces
@@ -268,16 +326,21 @@ impl Projector {
     /// rebuild) checkpoints only when memory asks: the interval bounds the work a crash
     /// redoes, which a rebuild redoes anyway, and every checkpoint rewrites every journey
     /// changed since the last one.
+    ///
+    /// Live, a checkpoint that failed is tried again after its back-off (folding goes on
+    /// meanwhile, unless memory asks for the checkpoint: then the projector waits for it);
+    /// catching up, it fails the catch-up.
     async fn maybe_checkpoint(&mut self, pace: Pace) -> Result<()> {
         if self
             .checkpoint
             .as_ref()
             .is_some_and(JoinHandle::is_finished)
         {
-            self.checkpoint_written().await?;
+            self.settle_checkpoint(pace).await?;
         }
         let writing = self.checkpoint.is_some();
-        match (self.store.checkpoint_due(), pace, writing) {
+        let due = self.store.checkpoint_due();
+        match (due, pace, writing) {
             (None, _, _)
             | (Some(Checkpoint::Interval), Pace::CatchingUp, _)
             | (Some(Checkpoint::Interval | Checkpoint::Dirty), _, true) => return Ok(()),
@@ -285,7 +348,18 @@ impl Projector {
             | (Some(Checkpoint::Dirty), _, false)
             | (Some(Checkpoint::Interval), Pace::Live, false) => {}
         }
-        self.checkpoint_written().await?;
+        self.settle_checkpoint(pace).await?;
+        if let Some(retry) = self.retry {
+            if due != Some(Checkpoint::Full) && Instant::now() < retry.at {
+                return Ok(());
+            }
+            tokio::time::sleep_until(retry.at.into()).await;
+            let store = self.store.clone();
+            if let Err(error) = blocking::run(move || store.recover()).await {
+                self.stalled(&error);
+                return Ok(());
+            }
+        }
         // Cut here, between steps; written on another thread while folding goes on.
         if self.store.seal() {
             let store = self.store.clone();
@@ -294,6 +368,52 @@ impl Projector {
             }));
         }
         Ok(())
+    }
+
+    /// Waits for the checkpoint being written, if any, and notes how it went: live, a
+    /// failure stalls the projector until a checkpoint succeeds; catching up, it is returned.
+    async fn settle_checkpoint(&mut self, pace: Pace) -> Result<()> {
+        let Some(handle) = self.checkpoint.take() else {
+            return Ok(());
+        };
+        match (blocking::joined(handle).await, pace) {
+            (Ok(()), _) => {
+                if self.retry.take().is_some() {
+                    info!("checkpoints are written again");
+                    self.health.send_replace(ProjectorHealth::Running);
+                }
+                Ok(())
+            }
+            (Err(error), Pace::Live) => {
+                self.stalled(&error);
+                Ok(())
+            }
+            (Err(error), Pace::CatchingUp) => Err(error),
+        }
+    }
+
+    /// Notes a failed checkpoint (or recovery): health says why, the next try backs off.
+    fn stalled(&mut self, error: &Error) {
+        let pause = match self.retry {
+            Some(retry) => (retry.pause * 2).min(MAX_RETRY_PAUSE),
+            None => {
+                error!(%error, "a checkpoint failed: the projector goes on in memory and tries \
+                    again (it waits once the projection reaches its memory bound)");
+                FIRST_RETRY
+            }
+        };
+        self.retry = Some(Retry {
+            at: Instant::now() + pause,
+            pause,
+        });
+        let health = ProjectorHealth::Stalled {
+            reason: error.to_string(),
+        };
+        self.health.send_if_modified(|h| {
+            let changed = *h != health;
+            *h = health;
+            changed
+        });
     }
 
     /// Waits for the checkpoint being written, if any.

@@ -20,11 +20,17 @@
 //! A large checkpoint is written in pieces through a redo journal beside sled's files
 //! (`checkpoint.journal`), to bound sled's memory (see `pieces`).
 //!
+//! sled stops writing for good after its first I/O error (a full disk): every later write
+//! fails with that error, while reads still answer. So [`JourneyStore::recover`] reopens it,
+//! once a probe shows the disk takes writes again: the checkpoint that failed is held in
+//! memory above and written again, and sled's recovery (with the journal's) leaves the
+//! store at its last whole checkpoint, as after a crash.
+//!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use rezef_events::agent::AgentState;
@@ -72,6 +78,43 @@ fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
     }
 }
 
+/// Opens sled in `path` and finishes a checkpoint a crash cut short.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(Some(1000));
+    let db = open_waiting_for_lock(&config).map_err(|source| match &source {
+        sled::Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => Error::NoSpace {
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => Error::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    pieces::recover(&db, path)?;
+    Ok(db)
+}
+
+/// Bytes a probe writes to learn whether the store's disk takes writes again.
+const PROBE_BYTES: usize = 1024 * 1024;
+
+/// Writes [`PROBE_BYTES`] beside sled's files, syncs and removes them.
+fn probe_disk(dir: &Path) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join("space.probe");
+    let written = std::fs::File::create(&path).and_then(|mut file| {
+        file.write_all(&vec![0; PROBE_BYTES])?;
+        file.sync_data()
+    });
+    let removed = std::fs::remove_file(&path);
+    written
+        .and(removed)
+        .map_err(|source| Error::Journal { path, source })
+}
+
 /// A customer id stored as a value.
 fn customer_id(value: &[u8]) -> Option<CustomerId> {
     CustomerId::new(std::str::from_utf8(value).ok()?).ok()
@@ -91,8 +134,10 @@ const FORMAT_KEY: &[u8] = b"meta/format";
 /// The sled-backed journey store.
 #[derive(Debug, Clone)]
 pub struct SledStore {
-    db: sled::Db,
+    /// `None` only while a reopen failed; the next [`JourneyStore::recover`] tries again.
+    db: Arc<RwLock<Option<sled::Db>>>,
     path: PathBuf,
+    cache_bytes: u64,
     /// One commit (or clear) at a time: a large one goes through the store's one journal,
     /// and a journal applied again after a crash must not overwrite a later commit.
     writing: Arc<Mutex<()>>,
@@ -173,21 +218,14 @@ impl SledStore {
     /// open is refused with [`Error::Open`] after a short wait.
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let config = sled::Config::new()
-            .path(&path)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(1000));
-        let db = open_waiting_for_lock(&config).map_err(|source| Error::Open {
-            path: path.clone(),
-            source,
-        })?;
-        pieces::recover(&db, &path)?;
+        let db = open_sled(&path, cache_bytes)?;
         let store = Self {
-            db,
+            db: Arc::new(RwLock::new(Some(db.clone()))),
             path,
+            cache_bytes,
             writing: Arc::default(),
         };
-        match store.db.get(FORMAT_KEY)? {
+        match db.get(FORMAT_KEY)? {
             Some(found) => {
                 let found = found
                     .as_ref()
@@ -202,7 +240,7 @@ impl SledStore {
                 }
             }
             None => {
-                store.db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
+                db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
             }
         }
         Ok(store)
@@ -212,14 +250,22 @@ impl SledStore {
         &self.path
     }
 
+    /// sled, unless a reopen failed.
+    fn db(&self) -> Result<sled::Db> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+        db.clone().ok_or_else(|| Error::Reopening {
+            path: self.path.clone(),
+        })
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db()?.size_on_disk()?)
     }
 
     /// A customer id stored as the value of `key`.
     fn customer_at(&self, key: Vec<u8>) -> Result<Option<CustomerId>> {
-        Ok(self.db.get(&key)?.and_then(|value| customer_id(&value)))
+        Ok(self.db()?.get(&key)?.and_then(|value| customer_id(&value)))
     }
 
     /// The entries of one kind across tenants, from after the key `after` (its first for
@@ -232,9 +278,16 @@ impl SledStore {
     ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
         let from = after.map_or(Bound::Included(vec![kind]), Bound::Excluded);
         let until = Bound::Excluded(vec![kind + 1]);
-        (self.db.range((from, until)))
-            .take(limit)
-            .map(|entry| entry.map_err(Error::from))
+        let (db, failed) = match self.db() {
+            Ok(db) => (Some(db), None),
+            Err(error) => (None, Some(Err(error))),
+        };
+        let entries = db.into_iter().flat_map(move |db| {
+            (db.range((from.clone(), until.clone())))
+                .take(limit)
+                .map(|entry| entry.map_err(Error::from))
+        });
+        failed.into_iter().chain(entries)
     }
 
     fn decode_journey(key: &[u8], value: &[u8]) -> Result<Journey> {
@@ -248,7 +301,7 @@ impl SledStore {
 impl JourneyStore for SledStore {
     fn projected_offset(&self) -> Result<u64> {
         Ok(self
-            .db
+            .db()?
             .get(OFFSET_KEY)?
             .and_then(|v| be_u64(&v))
             .unwrap_or(0))
@@ -288,7 +341,7 @@ impl JourneyStore for SledStore {
             writes.insert(key, digests);
         }
         for generation in &batch.forgotten {
-            for entry in self.db.scan_prefix(applied_key(*generation)) {
+            for entry in self.db()?.scan_prefix(applied_key(*generation)) {
                 writes.remove(entry?.0.to_vec());
             }
         }
@@ -341,12 +394,12 @@ impl JourneyStore for SledStore {
         }
         writes.insert(OFFSET_KEY, batch.next_offset.to_be_bytes());
         let _one_at_a_time = self.lock_writing();
-        pieces::write(&self.db, &self.path, writes)
+        pieces::write(&self.db()?, &self.path, writes)
     }
 
     fn journey(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Option<Journey>> {
         let key = key(b'j', tenant, &[customer.as_str().as_bytes()]);
-        self.db
+        self.db()?
             .get(&key)?
             .map(|value| Self::decode_journey(&key, &value))
             .transpose()
@@ -360,7 +413,11 @@ impl JourneyStore for SledStore {
             Some(tenant) => key(b'j', tenant, &[&[]]),
             None => vec![b'j'],
         };
-        Box::new(self.db.scan_prefix(prefix).map(|entry| {
+        let db = match self.db() {
+            Ok(db) => db,
+            Err(error) => return Box::new(std::iter::once(Err(error))),
+        };
+        Box::new(db.scan_prefix(prefix).map(|entry| {
             let (key, value) = entry?;
             Self::decode_journey(&key, &value)
         }))
@@ -416,7 +473,7 @@ impl JourneyStore for SledStore {
         let tenant_keys = key(kind, tenant, &[&[]]);
         let start = key(kind, tenant, &[prefix.max(after).as_bytes()]);
         let mut entries = Vec::new();
-        for entry in self.db.range(start..) {
+        for entry in self.db()?.range(start..) {
             let (key, value) = entry?;
             let Some(Ok(index_key)) =
                 (key.strip_prefix(tenant_keys.as_slice())).map(std::str::from_utf8)
@@ -444,7 +501,7 @@ impl JourneyStore for SledStore {
     }
 
     fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
-        let Some(value) = self.db.get(key(b't', tenant, &[token.as_bytes()]))? else {
+        let Some(value) = self.db()?.get(key(b't', tenant, &[token.as_bytes()]))? else {
             return Ok(None);
         };
         Ok(token_grant(&value))
@@ -452,7 +509,7 @@ impl JourneyStore for SledStore {
 
     fn applied_ids(&self) -> Result<Vec<AppliedIds>> {
         let mut chunks = Vec::new();
-        for entry in self.db.scan_prefix([b'd']) {
+        for entry in self.db()?.scan_prefix([b'd']) {
             let (key, value) = entry?;
             let generation = key.get(1..9).and_then(be_u64);
             let (Some(generation), 0) = (generation, value.len() % 16) else {
@@ -485,7 +542,7 @@ impl JourneyStore for SledStore {
         let start = key(b'c', tenant, &[customer, &0u64.to_be_bytes()]);
         let end = key(b'c', tenant, &[customer, &to.to_be_bytes()]);
         let mut offsets = Vec::new();
-        for entry in self.db.range(start..end) {
+        for entry in self.db()?.range(start..end) {
             let (key, value) = entry?;
             let corrupt = |reason: &str| Error::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
@@ -507,7 +564,7 @@ impl JourneyStore for SledStore {
 
     fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Result<Option<AgentState>> {
         let key = key(b'a', tenant, &[agent.as_str().as_bytes()]);
-        self.db
+        self.db()?
             .get(&key)?
             .map(|value| {
                 AgentState::from_bytes(&value).map_err(|source| Error::Corrupt {
@@ -520,7 +577,7 @@ impl JourneyStore for SledStore {
 
     fn routing_config(&self, tenant: &TenantId) -> Result<Option<RoutingConfigRecord>> {
         let key = key(b'r', tenant, &[]);
-        let Some(value) = self.db.get(&key)? else {
+        let Some(value) = self.db()?.get(&key)? else {
             return Ok(None);
         };
         let corrupt = || corrupt(&key);
@@ -532,7 +589,7 @@ impl JourneyStore for SledStore {
     }
 
     fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>> {
-        self.db
+        self.db()?
             .scan_prefix([b'w'])
             .map(|entry| {
                 let (key, value) = entry?;
@@ -560,14 +617,33 @@ impl JourneyStore for SledStore {
     fn clear(&self) -> Result<()> {
         let _one_at_a_time = self.lock_writing();
         pieces::discard(&self.path)?;
-        self.db.clear()?;
-        self.db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
-        self.db.flush()?;
+        self.db()?.clear()?;
+        self.db()?.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
+        self.db()?.flush()?;
         Ok(())
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.db()?.flush()?;
+        Ok(())
+    }
+
+    fn recover(&self) -> Result<()> {
+        let _one_at_a_time = self.lock_writing();
+        let writable = match self.db() {
+            Ok(db) => db.flush().is_ok(),
+            Err(_) => false,
+        };
+        if writable {
+            return Ok(());
+        }
+        probe_disk(&self.path)?;
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        // sled lets go of its lock once the last handle is gone (reads hold theirs briefly).
+        drop(slot.take());
+        let db = open_sled(&self.path, self.cache_bytes)?;
+        *slot = Some(db);
+        tracing::info!(path = %self.path.display(), "reopened the journey store after a failure");
         Ok(())
     }
 }

@@ -227,4 +227,10 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// for correctness (the log is the record and the projection resumes from its stored
     /// offset) but bounds the work a restart redoes.
     fn flush(&self) -> Result<()>;
+
+    /// Makes the store writable again after a failed commit, if it can be (sled is reopened
+    /// once its disk takes writes); an error while it cannot. Nothing to do by default.
+    fn recover(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::frame::{self, MAX_FRAME_LEN};
-use crate::{Appended, Log, Offset, Record, blocking};
+use crate::{Appended, Log, Offset, Record, WriteHealth, blocking};
 use segment::{Segment, parse_segment_file_name, recover_last, segment_file_name};
 use writer::{AppendRequest, Writer, create_segment_file};
 
@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     dir: PathBuf,
     segments: RwLock<BTreeMap<Offset, Arc<Segment>>>,
     watermark: watch::Sender<Watermark>,
+    /// Whether the writer's last write succeeded.
+    health: watch::Sender<WriteHealth>,
     stats: Counters,
 }
 
@@ -318,6 +320,7 @@ impl EmbeddedLog {
             dir: dir.clone(),
             segments: RwLock::new(segments),
             watermark,
+            health: watch::Sender::new(WriteHealth::Writable),
             stats: Counters::default(),
         });
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -331,6 +334,8 @@ impl EmbeddedLog {
             segment_bytes: config.segment_bytes,
             fsync: config.fsync,
             buf: Vec::new(),
+            dirty: false,
+            failing: None,
         };
         let handle = std::thread::Builder::new()
             .name("rezef-log-writer".into())
@@ -506,6 +511,10 @@ impl Log for EmbeddedLog {
             Ok(w) if w.end > offset => Ok(()),
             _ => Err(Error::Closed),
         }
+    }
+
+    fn write_health(&self) -> watch::Receiver<WriteHealth> {
+        self.shared.health.subscribe()
     }
 
     async fn offset_for_time(&self, timestamp_ms: i64) -> Result<Offset> {

@@ -35,21 +35,9 @@ impl Fixture {
         Arc::new(CachedStore::new(self.sled(name), config).expect("cached store"))
     }
 
-    /// Opens (or reopens) a sled store. sled releases its file lock when its background
-    /// flusher exits, shortly after the last handle is dropped, so a reopen retries.
+    /// Opens (or reopens) a sled store in the fixture's directory ([`open_sled`]).
     pub fn sled(&self, name: &str) -> Arc<dyn JourneyStore> {
-        let path = self.dir.path().join(name);
-        let mut attempts = 0;
-        loop {
-            match SledStore::open(&path) {
-                Ok(store) => return Arc::new(store),
-                Err(error) if attempts < 100 && error.to_string().contains("lock") => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(error) => panic!("store: {error}"),
-            }
-        }
+        Arc::new(open_sled(&self.dir.path().join(name)))
     }
 
     pub fn log(&self) -> Arc<dyn Log> {
@@ -65,6 +53,22 @@ impl Fixture {
         for chunk in events.chunks(7) {
             let payloads = chunk.iter().map(|e| Bytes::from(encode(e))).collect();
             self.log.append(payloads).await.expect("append");
+        }
+    }
+}
+
+/// Opens (or reopens) a sled store. sled releases its file lock when its background
+/// flusher exits, shortly after the last handle is dropped, so a reopen retries.
+pub fn open_sled(path: &std::path::Path) -> SledStore {
+    let mut attempts = 0;
+    loop {
+        match SledStore::open(path) {
+            Ok(store) => return store,
+            Err(error) if attempts < 100 && error.to_string().contains("lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("store: {error}"),
         }
     }
 }
