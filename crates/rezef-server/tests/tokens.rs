@@ -58,6 +58,28 @@ async fn chat_with_token(
     Ok(issued)
 }
 
+/// A server tolerating `identity` wrong tokens per identity, a code issued on it, and a
+/// code that is not it.
+async fn code_and_a_wrong_one(
+    identity: u32,
+) -> (
+    Running,
+    Client,
+    proto::IssueContinuationTokenResponse,
+    &'static str,
+) {
+    let server = server(identity, 1000).await;
+    let mut client = server.client().await;
+    let issued = chat_with_token(&mut client, "v-1", Default::default())
+        .await
+        .expect("a code");
+    let wrong = match issued.token.as_str() {
+        "00000000" => "00000001",
+        _ => "00000000",
+    };
+    (server, client, issued, wrong)
+}
+
 fn caller(number: &str) -> EventFactory {
     EventFactory::new(TENANT, "ivr")
         .identity(proto::IdentityKind::Phone, number)
@@ -157,16 +179,7 @@ async fn codes_are_short_lived_links_are_long_and_both_work_only_on_their_channe
 
 #[tokio::test]
 async fn a_guessing_identity_is_locked_out_right_or_wrong_and_others_are_not() {
-    let server = server(3, 1000).await;
-    let mut client = server.client().await;
-    let issued = chat_with_token(&mut client, "v-1", Default::default())
-        .await
-        .expect("a code");
-    let wrong = if issued.token == "00000000" {
-        "00000001"
-    } else {
-        "00000000"
-    };
+    let (server, client, issued, wrong) = code_and_a_wrong_one(3).await;
 
     // Given three wrong codes from one number
     let guesser = "+972502220000";
@@ -235,16 +248,7 @@ async fn many_numbers_guessing_lock_the_tenant_s_tokens() {
 
 #[tokio::test]
 async fn a_token_on_an_interaction_s_start_is_a_try_too() {
-    let server = server(2, 1000).await;
-    let mut client = server.client().await;
-    let issued = chat_with_token(&mut client, "v-1", Default::default())
-        .await
-        .expect("a code");
-    let wrong = if issued.token == "00000000" {
-        "00000001"
-    } else {
-        "00000000"
-    };
+    let (server, mut client, issued, wrong) = code_and_a_wrong_one(2).await;
     let number = "+972506660000";
     let start_with = |token: &str, n: usize| {
         let call = caller(number).on(proto::Channel::Ivr, format!("call-{n}"));
