@@ -5,7 +5,7 @@
 //! `rezef_log::WriteHealth`) and the projector (checkpoints failing, or stopped:
 //! `rezef_store::ProjectorHealth`). Both recover by themselves once the disk has space, so
 //! health follows them both ways. A service is NOT_SERVING while a part its methods need has
-//! failed on any partition served here (deploy/OPERATIONS.md, "Health"):
+//! failed on any partition served here (docs/architecture.md, "A full disk, and health"):
 //!
 //! | service                                    | NOT_SERVING while                            |
 //! |--------------------------------------------|----------------------------------------------|
