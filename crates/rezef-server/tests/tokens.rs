@@ -170,6 +170,16 @@ async fn codes_are_short_lived_links_are_long_and_both_work_only_on_their_channe
         .expect_err("a week-long code");
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(refused.message().contains("ttl"), "{}", refused.message());
+    let unknown = proto::IssueContinuationTokenRequest {
+        format: 7,
+        redeem_on: vec![proto::Channel::Ivr as i32, 99],
+        ..Default::default()
+    };
+    let refused = chat_with_token(&mut client, "v-5", unknown)
+        .await
+        .expect_err("values the contract lacks");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(common::fields(&refused), ["format", "redeem_on[1]"]);
     let long_link = proto::IssueContinuationTokenRequest { ttl: week, ..link };
     chat_with_token(&mut client, "v-4", long_link)
         .await
