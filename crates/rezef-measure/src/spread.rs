@@ -1,8 +1,9 @@
 //! The spread of a station's durations: a mergeable HdrHistogram (the `hdrhistogram` crate,
-//! a port of Gil Tene's HdrHistogram) in milliseconds, from 1 ms to 30 days, to two
-//! significant digits (a percentile is within 1% of the true value). Averages hide the
-//! spread; a histogram keeps it, and two histograms add exactly, in any order, so buckets
-//! of 15 minutes roll up to a month without losing it.
+//! a port of Gil Tene's HdrHistogram) in whole seconds, from 0 to 30 days, to two
+//! significant digits: up to 255 s every second is exact; above, a value is reported as the
+//! start of its bucket, less than 1% (1/128) below the true value. Averages hide the spread;
+//! a histogram keeps it, and two histograms add exactly, in any order, so buckets of 15
+//! minutes roll up to a month without losing it.
 //!
 //! An empty spread allocates nothing (most stations of most buckets are empty). The serde
 //! form is HdrHistogram's V2 encoding (compact, run-length), refused on the way in unless its
@@ -14,8 +15,8 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as _, V2Serializer};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The longest duration kept apart: 30 days, in milliseconds. Longer ones count as 30 days.
-const HIGHEST_MS: u64 = 30 * 24 * 3600 * 1000;
+/// The longest duration kept apart: 30 days, in seconds. Longer ones count as 30 days.
+const HIGHEST_SECS: u64 = 30 * 24 * 3600;
 const SIGNIFICANT_DIGITS: u8 = 2;
 
 /// Durations recorded at one station, for percentiles.
@@ -33,17 +34,17 @@ pub struct Percentiles {
 }
 
 fn empty() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIGHEST_MS, SIGNIFICANT_DIGITS)
+    Histogram::new_with_bounds(1, HIGHEST_SECS, SIGNIFICANT_DIGITS)
         .expect("constant bounds are valid")
 }
 
 impl Spread {
-    /// Records one duration (saturating at 30 days).
+    /// Records one duration, to the nearest second (saturating at 30 days).
     pub fn record(&mut self, duration: Duration) {
-        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let secs = duration.as_secs() + u64::from(duration.subsec_millis() >= 500);
         self.0
             .get_or_insert_with(|| Box::new(empty()))
-            .saturating_record(ms);
+            .saturating_record(secs);
     }
 
     /// Adds another spread's durations to this one.
@@ -62,23 +63,23 @@ impl Spread {
         self.0.as_ref().map_or(0, |h| h.len())
     }
 
-    /// The duration below which `quantile` (0.0 to 1.0) of them fall, rounded up to the
-    /// top of its histogram bucket (at most 1% above, never below); `None` when empty.
+    /// The duration `quantile` (0.0 to 1.0) of them are at or below (nearest rank), as the
+    /// start of its histogram bucket (exact up to 255 s, less than 1% below above); `None`
+    /// when empty.
     pub fn quantile(&self, quantile: f64) -> Option<Duration> {
         let histogram = self.0.as_ref()?;
-        let ms = histogram.highest_equivalent(histogram.value_at_quantile(quantile));
-        Some(Duration::from_millis(ms.min(histogram.max())))
+        let secs = histogram.lowest_equivalent(histogram.value_at_quantile(quantile));
+        Some(Duration::from_secs(secs))
     }
 
     /// p50, p90, p99 and the maximum; `None` when empty.
     pub fn percentiles(&self) -> Option<Percentiles> {
-        let histogram = self.0.as_ref()?;
         Some(Percentiles {
-            count: histogram.len(),
+            count: self.count(),
             p50: self.quantile(0.50)?,
             p90: self.quantile(0.90)?,
             p99: self.quantile(0.99)?,
-            max: Duration::from_millis(histogram.max()),
+            max: self.quantile(1.0)?,
         })
     }
 }
@@ -108,7 +109,7 @@ impl<'de> Deserialize<'de> for Spread {
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| serde::de::Error::custom(format!("histogram: {e:?}")))?;
         let mut histogram = empty();
-        if read.sigfig() != SIGNIFICANT_DIGITS || read.high() > HIGHEST_MS {
+        if read.sigfig() != SIGNIFICANT_DIGITS || read.high() > HIGHEST_SECS {
             return Err(serde::de::Error::custom("histogram of other bounds"));
         }
         histogram
@@ -138,8 +139,18 @@ mod tests {
             (p.p50.as_secs(), p.p90.as_secs(), p.p99.as_secs()),
             (50, 90, 99)
         );
-        // The highest value of its histogram bucket: at most 1% above.
-        assert!(p.max >= secs(100) && p.max <= Duration::from_millis(101_000));
+        assert_eq!(p.max, secs(100));
+    }
+
+    #[test]
+    fn given_long_durations_then_reported_as_their_bucket_start_within_one_percent() {
+        let mut spread = Spread::default();
+        spread.record(secs(7198));
+        spread.record(Duration::from_millis(2_399_600));
+        // 7198 s is in the bucket 7168..=7199 (32 s wide); 2399.6 s rounds to 2400, which
+        // starts its bucket (16 s wide).
+        assert_eq!(spread.quantile(0.5), Some(secs(2400)));
+        assert_eq!(spread.quantile(1.0), Some(secs(7168)));
     }
 
     #[test]
@@ -165,7 +176,7 @@ mod tests {
     fn given_a_spread_when_serialised_then_read_back_equal() {
         let mut spread = Spread::default();
         spread.record(secs(2400));
-        spread.record(Duration::from_millis(3));
+        spread.record(Duration::from_millis(300));
         let json = serde_json::to_string(&spread).expect("serialises");
         let back: Spread = serde_json::from_str(&json).expect("reads");
         assert_eq!(back, spread);
