@@ -26,7 +26,7 @@ fn config() -> MeasureConfig {
     config
 }
 
-fn payload(kind: u8, flag: bool) -> Payload {
+fn payload(kind: u8, flag: bool, pick: usize) -> Payload {
     let agent = if flag { "a1" } else { "a2" };
     match kind {
         0 => started(),
@@ -44,7 +44,7 @@ fn payload(kind: u8, flag: bool) -> Payload {
                 AbandonPoint::Bot,
                 AbandonPoint::Queue,
                 AbandonPoint::Callback,
-            ][usize::from(flag) * 2 + usize::from(kind % 2 == 0)],
+            ][pick],
         ),
         10 => ended(EndReason::Completed),
         11 => wrapped_up(agent, flag),
@@ -67,24 +67,21 @@ fn payload(kind: u8, flag: bool) -> Payload {
 /// seconds to days apart.
 fn log() -> impl Strategy<Value = Vec<Event>> {
     let step = (
-        0..4usize,
-        0..4usize,
-        0..15u8,
-        any::<bool>(),
-        0..1800i64,
-        0..20u8,
+        (0..4usize, 0..4usize),
+        (0..15u8, any::<bool>(), 0..4usize),
+        (0..1800i64, 0..20u8),
     );
     prop::collection::vec(step, 1..150).prop_map(|steps| {
         let mut script = Script::default();
         let mut at = START;
-        for (customer, interaction, kind, flag, gap, jump) in steps {
+        for ((customer, interaction), (kind, flag, pick), (gap, jump)) in steps {
             at += gap + if jump == 0 { 2 * 24 * 3600 } else { 0 };
             let who = format!("c{customer}");
             let id = format!("{who}-i{interaction}");
             let start = Timestamp::from_unix_millis(at * 1000);
             script
                 .contact(&who, &id, CHANNELS[interaction], start)
-                .at(0, payload(kind, flag));
+                .at(0, payload(kind, flag, pick));
         }
         script.events()
     })
