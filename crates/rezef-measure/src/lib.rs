@@ -9,7 +9,7 @@
 //! works a scripted day through by hand.
 //!
 //! # Layout
-//! - [`Measurer`] (`observer`, `resolved`, `stations`, `verdict`, `fcr`): fed each event the
+//! - [`Measurer`] (`observer`, `seen`, `stations`, `verdict`, `resolved`, `fcr`): fed each event the
 //!   journey fold applied with the journey after it, it produces [`Measured`] records
 //!   ([`record`]): per interaction when it ends, per wrap-up, per resolved conversation, per
 //!   first-contact-resolution decision, per survey. Its state is serde and bounded in time.
@@ -56,6 +56,7 @@ mod pairs;
 pub mod record;
 mod resolved;
 pub mod scorecard;
+mod seen;
 pub mod spread;
 mod stations;
 mod verdict;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use rezef_events::event::{Participant, Payload, StepOutcome};
+use rezef_events::event::Payload;
 use rezef_events::fold::time_of;
 use rezef_events::journey::{Conversation, ConversationStatus, Interaction, JoinReason, Stage};
 use rezef_events::{ConversationId, Event, InteractionId, Journey, TenantId, Timestamp};
@@ -25,7 +25,8 @@ use crate::config::MeasureConfig;
 use crate::fcr::PendingFcr;
 use crate::record::{Dims, Ending, InteractionRecord, Measured, Station};
 use crate::resolved;
-use crate::stations::{Seen, arrival, stations};
+use crate::seen::Seen;
+use crate::stations::{arrival, stations};
 use crate::verdict::judge;
 
 /// How long an interaction or a tally with no event is kept (a callback may wait a day; an
@@ -184,39 +185,13 @@ impl Measurer {
     ) -> Option<Ending> {
         let key = (tenant.clone(), interaction.id.clone());
         let owed = self.open.get(&key).is_some_and(|seen| seen.callback_owed);
-        let seen = match &event.payload {
-            Payload::SelfServiceStepCompleted {
-                outcome: Some(StepOutcome::Contained),
-                ..
-            }
-            | Payload::CallbackRequested { .. }
-            | Payload::MessageSent {
-                from: Participant::Agent,
-                ..
-            } => Some(self.open.entry(key).or_insert_with(|| Seen::new(at))),
-            _ => self.open.get_mut(&key),
+        let seen = if Seen::worth_keeping(&event.payload) {
+            Some(self.open.entry(key).or_insert_with(|| Seen::new(at)))
+        } else {
+            self.open.get_mut(&key)
         };
         if let Some(seen) = seen {
-            seen.touched_at = at;
-            match &event.payload {
-                Payload::SelfServiceStepCompleted { .. } => seen.contained = true,
-                Payload::MessageSent { .. } => {
-                    seen.first_agent_message.get_or_insert(at);
-                }
-                Payload::CallbackRequested {
-                    original_arrival_at,
-                    ..
-                } => {
-                    let arrived = original_arrival_at
-                        .unwrap_or(interaction.started_at)
-                        .min(at);
-                    seen.callback_arrival =
-                        Some(seen.callback_arrival.map_or(arrived, |a| a.min(arrived)));
-                    seen.callback_owed = true;
-                }
-                Payload::CallbackCompleted { .. } => seen.callback_owed = false,
-                _ => {}
-            }
+            seen.note(&event.payload, at, interaction.started_at);
         }
         match &event.payload {
             Payload::ContactAbandoned { point } if entered(interaction, Stage::Abandoned, at) => {

@@ -1,45 +1,17 @@
 //! An interaction's stations and their times, read from the stage visits the journey fold
 //! keeps (`Interaction::stages`), plus the little the fold does not keep: a callback's
-//! original arrival, the first agent message, a containment in self service ([`Seen`]).
+//! original arrival, the first agent message, a containment in self service (`seen`).
 //! Each visit lasts until the next one, the last one until the interaction's end.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use rezef_events::journey::{Interaction, Stage};
 use rezef_events::{Channel, Timestamp};
 
 use crate::config::is_written;
 use crate::record::Station;
-
-/// What the measurer saw of an open interaction that its journey does not keep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Seen {
-    /// A callback was requested: the customer's original arrival.
-    pub callback_arrival: Option<Timestamp>,
-    /// The callback is requested and not yet made: the interaction goes on after its leg
-    /// ends.
-    pub callback_owed: bool,
-    pub first_agent_message: Option<Timestamp>,
-    /// Self service resolved the need.
-    pub contained: bool,
-    /// The latest event about it, to forget interactions that never end.
-    pub touched_at: Timestamp,
-}
-
-impl Seen {
-    pub fn new(at: Timestamp) -> Self {
-        Self {
-            callback_arrival: None,
-            callback_owed: false,
-            first_agent_message: None,
-            contained: false,
-            touched_at: at,
-        }
-    }
-}
+use crate::seen::Seen;
 
 /// When the interaction first entered `stage`.
 pub(crate) fn first(interaction: &Interaction, stage: Stage) -> Option<Timestamp> {

@@ -18,7 +18,8 @@ use rezef_events::{Channel, Timestamp};
 
 use crate::config::{MeasureConfig, is_written};
 use crate::record::{Reason, Verdict};
-use crate::stations::{Seen, arrival, first};
+use crate::seen::Seen;
+use crate::stations::{arrival, first};
 
 /// The two verdicts of one contact, and the reason they differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
