@@ -150,3 +150,35 @@ impl Buckets {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_bad_range_or_grouping_then_the_error_names_the_field() {
+        let buckets = Buckets::new(Interval::Hour);
+        let at = Timestamp::from_unix_millis(1_796_630_400_000);
+        let empty = buckets.report(at..at, Grouping::default());
+        assert_eq!(empty, Err(Error::EmptyRange));
+        let quarters = Grouping {
+            interval: Some(Interval::Quarter),
+            ..Grouping::default()
+        };
+        let later = Timestamp::from_unix_millis(1_796_716_800_000);
+        let error = buckets.report(at..later, quarters).map(|_| ());
+        assert_eq!(
+            error.map_err(|e| e.to_string()),
+            Err("interval: Quarter is finer than the buckets kept (Hour)".into())
+        );
+    }
+
+    #[test]
+    fn given_an_instant_then_its_interval_starts_on_the_boundary() {
+        let at = Timestamp::from_unix_millis(1_796_630_400_000 + 17 * 60_000 + 5);
+        let quarter = Interval::Quarter.floor(at).unix_millis();
+        assert_eq!(quarter, 1_796_630_400_000 + 15 * 60_000);
+        assert_eq!(Interval::Hour.floor(at).unix_millis(), 1_796_630_400_000);
+        assert_eq!(Interval::Day.floor(at).unix_millis(), 1_796_601_600_000);
+    }
+}

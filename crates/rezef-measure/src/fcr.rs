@@ -135,3 +135,69 @@ impl PendingFcr {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix_millis(secs * 1000)
+    }
+
+    fn book() -> (PendingFcr, TenantId, CustomerId) {
+        let (tenant, customer) = (
+            TenantId::new("acme").expect("valid"),
+            CustomerId::new("c").expect("valid"),
+        );
+        let mut book = PendingFcr::default();
+        let dims = Dims {
+            intent: Some("billing".into()),
+            ..Dims::default()
+        };
+        let id = ConversationId::new("conv-1").expect("valid");
+        book.open((&tenant, &customer), id, (at(100), at(200)), dims);
+        (book, tenant, customer)
+    }
+
+    #[test]
+    fn given_a_resolution_when_the_customer_comes_back_about_another_intent_then_still_pending() {
+        let (mut book, tenant, customer) = book();
+        assert!(
+            book.came_back((&tenant, &customer), at(150), Some("moving"))
+                .is_empty()
+        );
+        assert!(
+            book.came_back((&tenant, &customer), at(150), None)
+                .is_empty()
+        );
+        assert_eq!(book.len(), 1);
+    }
+
+    #[test]
+    fn given_a_resolution_when_the_same_intent_comes_back_at_the_deadline_then_not_achieved() {
+        let (mut book, tenant, customer) = book();
+        let decided = book.came_back((&tenant, &customer), at(200), Some("billing"));
+        assert_eq!(
+            decided.iter().map(|d| d.achieved).collect::<Vec<_>>(),
+            [false]
+        );
+        assert_eq!(book.len(), 0);
+        assert_eq!(book, PendingFcr::default());
+    }
+
+    #[test]
+    fn given_a_resolution_when_the_window_passes_then_achieved_and_only_then() {
+        let (mut book, tenant, customer) = book();
+        assert!(book.expire(at(200)).is_empty());
+        let decided = book.expire(at(201));
+        assert_eq!(
+            decided.iter().map(|d| d.achieved).collect::<Vec<_>>(),
+            [true]
+        );
+        assert!(
+            book.came_back((&tenant, &customer), at(300), Some("billing"))
+                .is_empty()
+        );
+        assert_eq!(book, PendingFcr::default());
+    }
+}

@@ -107,3 +107,145 @@ pub(crate) fn judge(
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rezef_events::InteractionId;
+    use rezef_events::journey::{JoinReason, StageVisit};
+
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix_millis(1_796_630_400_000 + secs * 1000)
+    }
+
+    /// An interaction in `billing` with these stage visits (seconds after 08:00 Monday).
+    fn visits(channel: Channel, stages: &[(Stage, i64)]) -> Interaction {
+        let stages: Vec<_> = (stages.iter())
+            .map(|(stage, secs)| StageVisit {
+                stage: *stage,
+                entered_at: at(*secs),
+            })
+            .collect();
+        Interaction {
+            id: InteractionId::new("i-1").expect("valid"),
+            channel: Some(channel),
+            direction: None,
+            started_at: stages.first().map_or(at(0), |v| v.entered_at),
+            ended_at: None,
+            stage: stages.last().map_or(Stage::Started, |v| v.stage),
+            stages,
+            queue_id: Some("billing".into()),
+            agent_id: None,
+            self_service_steps: 0,
+            transfers: 0,
+            abandoned_at: None,
+            end_reason: None,
+            language: None,
+            joined: JoinReason::Opened,
+        }
+    }
+
+    fn judged(
+        interaction: &Interaction,
+        seen: &Seen,
+        end: i64,
+    ) -> (Verdict, Verdict, Option<Reason>) {
+        let v = judge(interaction, seen, at(end), &MeasureConfig::default());
+        (v.classic, v.journey, v.reason)
+    }
+
+    #[test]
+    fn given_an_answer_exactly_at_the_target_then_in_target_both_ways() {
+        let call = visits(
+            Channel::Voice,
+            &[
+                (Stage::Started, 0),
+                (Stage::Queued, 0),
+                (Stage::Connected, 20),
+            ],
+        );
+        let seen = Seen::new(at(0));
+        assert_eq!(
+            judged(&call, &seen, 90),
+            (Verdict::InTarget, Verdict::InTarget, None)
+        );
+    }
+
+    #[test]
+    fn given_ivr_time_before_a_quick_queue_then_only_the_journey_true_figure_misses() {
+        let call = visits(
+            Channel::Ivr,
+            &[
+                (Stage::SelfService, 0),
+                (Stage::Queued, 30),
+                (Stage::Connected, 35),
+            ],
+        );
+        let seen = Seen::new(at(0));
+        let verdicts = (Verdict::InTarget, Verdict::Missed, Some(Reason::IvrTime));
+        assert_eq!(judged(&call, &seen, 90), verdicts);
+    }
+
+    #[test]
+    fn given_an_abandon_at_the_short_threshold_then_the_classic_figure_counts_it() {
+        let mut call = visits(Channel::Voice, &[(Stage::Queued, 0), (Stage::Abandoned, 5)]);
+        call.abandoned_at = Some(AbandonPoint::Queue);
+        let seen = Seen::new(at(0));
+        assert_eq!(
+            judged(&call, &seen, 5),
+            (Verdict::Missed, Verdict::Missed, None)
+        );
+        let verdicts = (
+            Verdict::Excluded,
+            Verdict::Missed,
+            Some(Reason::ShortAbandonExcluded),
+        );
+        assert_eq!(judged(&call, &seen, 4), verdicts);
+    }
+
+    #[test]
+    fn given_a_callback_then_classic_in_target_and_journey_true_from_the_original_arrival() {
+        let call = visits(
+            Channel::Voice,
+            &[
+                (Stage::Queued, 0),
+                (Stage::CallbackPending, 10),
+                (Stage::Connected, 1800),
+            ],
+        );
+        let mut seen = Seen::new(at(0));
+        seen.callback_arrival = Some(at(-60));
+        let verdicts = (
+            Verdict::InTarget,
+            Verdict::Missed,
+            Some(Reason::CallbackRealWait),
+        );
+        assert_eq!(judged(&call, &seen, 2000), verdicts);
+    }
+
+    #[test]
+    fn given_an_email_or_a_contained_call_then_in_neither_figure() {
+        let email = visits(
+            Channel::Email,
+            &[(Stage::Queued, 0), (Stage::Connected, 60)],
+        );
+        let seen = Seen::new(at(0));
+        assert_eq!(
+            judged(&email, &seen, 90),
+            (Verdict::Excluded, Verdict::Excluded, None)
+        );
+        let menu = visits(Channel::Ivr, &[(Stage::SelfService, 0), (Stage::Ended, 40)]);
+        let mut contained = Seen::new(at(0));
+        contained.contained = true;
+        assert_eq!(
+            judged(&menu, &contained, 40),
+            (Verdict::Excluded, Verdict::Excluded, None)
+        );
+        // Without containment an IVR call that asked for nobody is still in neither.
+        assert_eq!(
+            judged(&menu, &seen, 40),
+            (Verdict::Excluded, Verdict::Excluded, None)
+        );
+    }
+}
