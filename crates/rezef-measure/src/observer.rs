@@ -6,8 +6,8 @@
 //! open conversations, and resolutions whose first-contact resolution is pending.
 //!
 //! Its state is serde, so a projection checkpoints it beside its own, and bounded by time:
-//! an open interaction or callback tally with no event for [`FORGET_AFTER`] is forgotten, and
-//! a pending resolution leaves at its deadline. Time is the events' (as the fold takes it),
+//! an open interaction or callback tally with no event for [`FORGET_AFTER`] is forgotten
+//! (within the hour), and a pending resolution leaves at its deadline. Time is the events' (as the fold takes it),
 //! so a rebuild from the log produces the same records; [`Measurer::advance`] lets a
 //! projection decide pending resolutions by the clock when no event comes.
 
@@ -33,6 +33,10 @@ use crate::verdict::judge;
 /// interaction whose end was never published must not be kept for ever).
 pub const FORGET_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How often (in event time) idle entries are looked for: a sweep walks every entry, so it
+/// runs once an hour rather than on every event.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 /// Callbacks of an open conversation, with their real waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CallbackTally {
@@ -46,6 +50,7 @@ pub(crate) struct CallbackTally {
 pub struct Measurer {
     last_offset: Option<u64>,
     clock: Option<Timestamp>,
+    swept_at: Option<Timestamp>,
     #[serde(with = "crate::pairs")]
     open: BTreeMap<(TenantId, InteractionId), Seen>,
     #[serde(with = "crate::pairs")]
@@ -108,13 +113,17 @@ impl Measurer {
     }
 
     /// Moves the measurer's clock to `now`: resolutions whose window passed are decided
-    /// (resolved at first contact), and what was idle for [`FORGET_AFTER`] is forgotten.
+    /// (resolved at first contact), and what was idle for [`FORGET_AFTER`] is forgotten
+    /// (looked for once an hour).
     pub fn advance(&mut self, now: Timestamp) -> Vec<Measured> {
         let now = self.clock.map_or(now, |clock| clock.max(now));
         self.clock = Some(now);
-        let fresh = |touched: Timestamp| touched.plus(FORGET_AFTER) >= now;
-        self.open.retain(|_, seen| fresh(seen.touched_at));
-        self.callbacks.retain(|_, tally| fresh(tally.touched_at));
+        if (self.swept_at).is_none_or(|swept| now >= swept.plus(SWEEP_EVERY)) {
+            self.swept_at = Some(now);
+            let fresh = |touched: Timestamp| touched.plus(FORGET_AFTER) >= now;
+            self.open.retain(|_, seen| fresh(seen.touched_at));
+            self.callbacks.retain(|_, tally| fresh(tally.touched_at));
+        }
         self.fcr
             .expire(now)
             .into_iter()

@@ -203,6 +203,9 @@ fn given_a_measurer_when_nothing_happens_for_a_week_then_it_forgets_what_never_e
         1,
         "a week is not past yet"
     );
+    // Idle entries are looked for once an hour.
     projection.advance(Timestamp::from_unix_millis((later + 7) * 1000));
+    assert_eq!(projection.measurer.tracked_interactions(), 1);
+    projection.advance(Timestamp::from_unix_millis((later + 3600) * 1000));
     assert_eq!(projection.measurer.tracked_interactions(), 0);
 }
