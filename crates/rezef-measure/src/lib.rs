@@ -17,8 +17,8 @@
 //!   FCR window and business hours.
 //! - [`Figures`] ([`figures`], [`spread`]): records summed, mergeable in any order;
 //!   durations as HdrHistograms for p50/p90/p99. [`Buckets`] ([`buckets`]): figures by
-//!   interval, queue, channel and intent, and reports over them. [`Scorecard`]: the four
-//!   dimensions of quality.
+//!   interval, queue, channel and intent, and reports over them (one `Buckets` per tenant,
+//!   while one `Measurer` serves them all). [`Scorecard`]: the four dimensions of quality.
 //!
 //! ```
 //! use rezef_events::testing::EventBuilder;
