@@ -64,8 +64,11 @@ fn locate<'j>(
     event: &Event,
 ) -> Option<(&'j Conversation, Option<&'j Interaction>)> {
     if let Some(id) = &event.interaction_id {
-        let found = (journey.conversations.iter())
-            .find_map(|c| c.interaction(id).map(|i| (c.as_ref(), Some(i))));
+        // Newest first: an event is almost always about a recent interaction.
+        let found = (journey.conversations.iter().rev()).find_map(|c| {
+            let interaction = c.interactions.iter().rev().find(|i| &i.id == id);
+            interaction.map(|i| (c.as_ref(), Some(i)))
+        });
         if found.is_some() {
             return found;
         }
