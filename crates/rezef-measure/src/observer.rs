@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use rezef_events::event::Payload;
 use rezef_events::fold::time_of;
-use rezef_events::journey::{Conversation, ConversationStatus, Interaction, JoinReason, Stage};
+use rezef_events::journey::{
+    Conversation, ConversationStatus, Interaction, JoinReason, Stage, StageVisit,
+};
 use rezef_events::{ConversationId, Event, InteractionId, Journey, TenantId, Timestamp};
 
 use crate::config::MeasureConfig;
@@ -81,9 +83,29 @@ fn locate<'j>(
         .map(|c| (c.as_ref(), None))
 }
 
-/// Whether the event just moved the interaction into `stage`.
+/// Whether the event just moved the interaction into `stage`, for the first time that
+/// counts: an interaction is measured once, even if events go on after its end.
 fn entered(interaction: &Interaction, stage: Stage, at: Timestamp) -> bool {
-    (interaction.stages.last()).is_some_and(|v| v.stage == stage && v.entered_at == at)
+    let Some((last, earlier)) = interaction.stages.split_last() else {
+        return false;
+    };
+    last.stage == stage && last.entered_at == at && !ended_in(earlier)
+}
+
+/// Whether these visits already ended the interaction: an abandon, or an end that was not
+/// a leg waiting for its callback (a callback requested and not connected since).
+fn ended_in(visits: &[StageVisit]) -> bool {
+    let mut callback_waiting = false;
+    for visit in visits {
+        match visit.stage {
+            Stage::CallbackPending => callback_waiting = true,
+            Stage::Connected => callback_waiting = false,
+            Stage::Abandoned => return true,
+            Stage::Ended if !callback_waiting => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 impl Measurer {
@@ -139,7 +161,8 @@ impl Measurer {
         self.fcr.len()
     }
 
-    /// Interactions the measurer remembers something about.
+    /// Interactions the measurer remembers something about (those with a callback until
+    /// idle for [`FORGET_AFTER`], even once measured).
     pub fn tracked_interactions(&self) -> usize {
         self.open.len()
     }
@@ -196,7 +219,9 @@ impl Measurer {
         interaction: &Interaction,
     ) -> Option<Ending> {
         let key = (tenant.clone(), interaction.id.clone());
-        let owed = self.open.get(&key).is_some_and(|seen| seen.callback_owed);
+        let known = self.open.get(&key);
+        let owed = known.is_some_and(|seen| seen.callback_owed);
+        let measured = known.is_some_and(|seen| seen.measured);
         let seen = if Seen::worth_keeping(&event.payload) {
             Some(self.open.entry(key).or_insert_with(|| Seen::new(at)))
         } else {
@@ -204,6 +229,9 @@ impl Measurer {
         };
         if let Some(seen) = seen {
             seen.note(&event.payload, at, interaction.started_at);
+        }
+        if measured {
+            return None;
         }
         match &event.payload {
             Payload::ContactAbandoned { point } if entered(interaction, Stage::Abandoned, at) => {
@@ -216,7 +244,9 @@ impl Measurer {
             {
                 Some(Ending::Ended(*reason))
             }
-            Payload::CallbackCompleted { reached: false, .. } if owed => {
+            Payload::CallbackCompleted { reached: false, .. }
+                if owed && !ended_in(&interaction.stages) =>
+            {
                 Some(Ending::CallbackUnreached)
             }
             _ => None,
@@ -235,6 +265,14 @@ impl Measurer {
     ) -> InteractionRecord {
         let key = (journey.tenant_id.clone(), interaction.id.clone());
         let seen = self.open.remove(&key).unwrap_or_else(|| Seen::new(end));
+        if seen.callback_arrival.is_some() {
+            let measured = Seen {
+                measured: true,
+                callback_owed: false,
+                ..seen.clone()
+            };
+            self.open.insert(key, measured);
+        }
         let stations = stations(interaction, &seen, end);
         let verdicts = judge(interaction, &seen, end, config);
         if let Some(wait) = stations.get(&Station::CallbackWait) {

@@ -1,7 +1,8 @@
 //! What the measurer sees of an open interaction that its journey does not keep: a
 //! callback's original arrival (and whether it is still owed), the first agent message of
 //! a written contact, a containment in self service. Kept only for interactions where one
-//! of these happened, and forgotten when the interaction is measured.
+//! of these happened, and forgotten when the interaction is measured (one with a callback:
+//! when idle, see `observer`).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,9 @@ pub(crate) struct Seen {
     pub first_agent_message: Option<Timestamp>,
     /// Self service resolved the need.
     pub contained: bool,
+    /// Measured already: kept for an interaction with a callback, whose stage visits cannot
+    /// tell a leg that waits for its callback from an end, so that it is measured once.
+    pub measured: bool,
     /// The latest event about it, to forget interactions that never end.
     pub touched_at: Timestamp,
 }
@@ -30,6 +34,7 @@ impl Seen {
             callback_owed: false,
             first_agent_message: None,
             contained: false,
+            measured: false,
             touched_at: at,
         }
     }

@@ -66,16 +66,21 @@ fn payload(kind: u8, flag: bool, pick: usize) -> Payload {
 /// A random log: a few customers, a few interactions each, any payload in any order,
 /// seconds to days apart.
 fn log() -> impl Strategy<Value = Vec<Event>> {
+    log_with_jumps(2 * 24 * 3600)
+}
+
+/// A random log whose events are 0 to 30 minutes apart, and `jump` seconds once in 20.
+fn log_with_jumps(jump: i64) -> impl Strategy<Value = Vec<Event>> {
     let step = (
         (0..4usize, 0..4usize),
         (0..15u8, any::<bool>(), 0..4usize),
         (0..1800i64, 0..20u8),
     );
-    prop::collection::vec(step, 1..150).prop_map(|steps| {
+    prop::collection::vec(step, 1..150).prop_map(move |steps| {
         let mut script = Script::default();
         let mut at = START;
-        for ((customer, interaction), (kind, flag, pick), (gap, jump)) in steps {
-            at += gap + if jump == 0 { 2 * 24 * 3600 } else { 0 };
+        for ((customer, interaction), (kind, flag, pick), (gap, lucky)) in steps {
+            at += gap + if lucky == 0 { jump } else { 0 };
             let who = format!("c{customer}");
             let id = format!("{who}-i{interaction}");
             let start = Timestamp::from_unix_millis(at * 1000);
@@ -208,4 +213,35 @@ fn given_a_measurer_when_nothing_happens_for_a_week_then_it_forgets_what_never_e
     assert_eq!(projection.measurer.tracked_interactions(), 1);
     projection.advance(Timestamp::from_unix_millis((later + 3600) * 1000));
     assert_eq!(projection.measurer.tracked_interactions(), 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    // Without week-long silences: an interaction idle for a week is forgotten, and events
+    // about it after that are measured as if new.
+    fn figures_are_consistent_and_each_interaction_is_measured_once(
+        events in log_with_jumps(24 * 3600),
+    ) {
+        let mut projection = rebuild(&events);
+        projection.advance(Timestamp::from_unix_millis((START + 400 * 24 * 3600) * 1000));
+        let total = projection.buckets.total();
+        for sl in [total.classic, total.journey] {
+            prop_assert_eq!(sl.counted + sl.excluded, total.contacts);
+            prop_assert!(sl.in_target <= sl.counted);
+        }
+        prop_assert!(total.reasons.values().sum::<u64>() <= total.contacts);
+        prop_assert_eq!(total.fcr_achieved + total.fcr_not_achieved, total.resolved);
+        let mut measured: Vec<_> = (projection.records.iter())
+            .filter_map(|r| match r {
+                Measured::Interaction(r) => Some(r.interaction_id.clone()),
+                _ => None,
+            })
+            .collect();
+        let all = measured.len();
+        measured.sort();
+        measured.dedup();
+        prop_assert_eq!(measured.len(), all, "an interaction measured twice");
+    }
 }
