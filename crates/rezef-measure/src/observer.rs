@@ -83,29 +83,30 @@ fn locate<'j>(
         .map(|c| (c.as_ref(), None))
 }
 
-/// Whether the event just moved the interaction into `stage`, for the first time that
-/// counts: an interaction is measured once, even if events go on after its end.
-fn entered(interaction: &Interaction, stage: Stage, at: Timestamp) -> bool {
-    let Some((last, earlier)) = interaction.stages.split_last() else {
-        return false;
-    };
-    last.stage == stage && last.entered_at == at && !ended_in(earlier)
-}
-
-/// Whether these visits already ended the interaction: an abandon, or an end that was not
-/// a leg waiting for its callback (a callback requested and not connected since).
-fn ended_in(visits: &[StageVisit]) -> bool {
+/// The visit that ended the interaction for measurement, if any: the first abandon, or
+/// the first end that is not a leg waiting for its callback (a callback requested, not
+/// connected since).
+fn first_end(visits: &[StageVisit]) -> Option<usize> {
     let mut callback_waiting = false;
-    for visit in visits {
+    for (index, visit) in visits.iter().enumerate() {
         match visit.stage {
             Stage::CallbackPending => callback_waiting = true,
             Stage::Connected => callback_waiting = false,
-            Stage::Abandoned => return true,
-            Stage::Ended if !callback_waiting => return true,
+            Stage::Abandoned => return Some(index),
+            Stage::Ended if !callback_waiting => return Some(index),
             _ => {}
         }
     }
-    false
+    None
+}
+
+/// Whether the event, at `at`, just ended the interaction in `stage` (an interaction is
+/// measured once, whatever comes after its end).
+fn ends_now(interaction: &Interaction, stage: Stage, at: Timestamp) -> bool {
+    let visits = &interaction.stages;
+    let last = visits.len().checked_sub(1);
+    first_end(visits).is_some_and(|end| Some(end) == last)
+        && (visits.last()).is_some_and(|v| v.stage == stage && v.entered_at == at)
 }
 
 impl Measurer {
@@ -219,9 +220,7 @@ impl Measurer {
         interaction: &Interaction,
     ) -> Option<Ending> {
         let key = (tenant.clone(), interaction.id.clone());
-        let known = self.open.get(&key);
-        let owed = known.is_some_and(|seen| seen.callback_owed);
-        let measured = known.is_some_and(|seen| seen.measured);
+        let measured = self.open.get(&key).is_some_and(|seen| seen.measured);
         let seen = if Seen::worth_keeping(&event.payload) {
             Some(self.open.entry(key).or_insert_with(|| Seen::new(at)))
         } else {
@@ -234,18 +233,17 @@ impl Measurer {
             return None;
         }
         match &event.payload {
-            Payload::ContactAbandoned { point } if entered(interaction, Stage::Abandoned, at) => {
+            Payload::ContactAbandoned { point } if ends_now(interaction, Stage::Abandoned, at) => {
                 Some(Ending::Abandoned(*point))
             }
-            Payload::InteractionEnded { reason }
-                if interaction.abandoned_at.is_none()
-                    && !owed
-                    && entered(interaction, Stage::Ended, at) =>
-            {
+            Payload::InteractionEnded { reason } if ends_now(interaction, Stage::Ended, at) => {
                 Some(Ending::Ended(*reason))
             }
+            // The callback the interaction waited for (its leg may have ended before: the
+            // stage visits show no end yet), or one whose request was not seen.
             Payload::CallbackCompleted { reached: false, .. }
-                if owed && !ended_in(&interaction.stages) =>
+                if first_end(&interaction.stages).is_none()
+                    || ends_now(interaction, Stage::Ended, at) =>
             {
                 Some(Ending::CallbackUnreached)
             }
@@ -268,7 +266,6 @@ impl Measurer {
         if seen.callback_arrival.is_some() {
             let measured = Seen {
                 measured: true,
-                callback_owed: false,
                 ..seen.clone()
             };
             self.open.insert(key, measured);

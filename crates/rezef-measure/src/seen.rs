@@ -1,5 +1,5 @@
 //! What the measurer sees of an open interaction that its journey does not keep: a
-//! callback's original arrival (and whether it is still owed), the first agent message of
+//! callback's original arrival, the first agent message of
 //! a written contact, a containment in self service. Kept only for interactions where one
 //! of these happened, and forgotten when the interaction is measured (one with a callback:
 //! when idle, see `observer`).
@@ -14,9 +14,6 @@ use rezef_events::{Payload, Timestamp};
 pub(crate) struct Seen {
     /// A callback was requested: the customer's original arrival.
     pub callback_arrival: Option<Timestamp>,
-    /// The callback is requested and not yet made: the interaction goes on after its leg
-    /// ends.
-    pub callback_owed: bool,
     pub first_agent_message: Option<Timestamp>,
     /// Self service resolved the need.
     pub contained: bool,
@@ -31,7 +28,6 @@ impl Seen {
     pub fn new(at: Timestamp) -> Self {
         Self {
             callback_arrival: None,
-            callback_owed: false,
             first_agent_message: None,
             contained: false,
             measured: false,
@@ -76,9 +72,7 @@ impl Seen {
                 let arrived = original_arrival_at.unwrap_or(started_at).min(at);
                 let earliest = self.callback_arrival.map_or(arrived, |a| a.min(arrived));
                 self.callback_arrival = Some(earliest);
-                self.callback_owed = true;
             }
-            Payload::CallbackCompleted { .. } => self.callback_owed = false,
             _ => {}
         }
     }
