@@ -304,3 +304,36 @@ impl Measurer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visits(stages: &[Stage]) -> Vec<StageVisit> {
+        let at = |n: usize| Timestamp::from_unix_millis(i64::try_from(n).unwrap_or(0) * 1000);
+        (stages.iter().enumerate())
+            .map(|(n, stage)| StageVisit {
+                stage: *stage,
+                entered_at: at(n),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn given_a_leg_ending_while_its_callback_waits_then_not_the_end() {
+        use Stage::*;
+        let waiting = visits(&[Started, Queued, CallbackPending, Ended]);
+        assert_eq!(first_end(&waiting), None);
+        let called_back = visits(&[Started, Queued, CallbackPending, Ended, Connected, Ended]);
+        assert_eq!(first_end(&called_back), Some(5));
+    }
+
+    #[test]
+    fn given_an_abandon_then_events_after_it_then_the_abandon_is_the_end() {
+        use Stage::*;
+        let abandoned = visits(&[Started, Queued, Abandoned, Queued, Ended]);
+        assert_eq!(first_end(&abandoned), Some(2));
+        let answered = visits(&[Started, CallbackPending, Connected, Ended]);
+        assert_eq!(first_end(&answered), Some(3));
+    }
+}
