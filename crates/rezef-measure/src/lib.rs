@@ -9,7 +9,7 @@
 //! works a scripted day through by hand.
 //!
 //! # Layout
-//! - [`Measurer`] (`observer`, `seen`, `stations`, `verdict`, `resolved`, `fcr`): fed each event the
+//! - [`Measurer`] (`observer`, `applied`, `seen`, `stations`, `verdict`, `resolved`, `fcr`): fed each event the
 //!   journey fold applied with the journey after it, it produces [`Measured`] records
 //!   ([`record`]): per interaction when it ends, per wrap-up, per resolved conversation, per
 //!   first-contact-resolution decision, per survey. Its state is serde and bounded in time.
@@ -45,6 +45,7 @@
 //! assert_eq!(buckets.total().contacts, 1);
 //! ```
 
+mod applied;
 pub mod buckets;
 pub mod config;
 mod error;
