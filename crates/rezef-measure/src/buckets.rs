@@ -1,0 +1,184 @@
+//! Stored figures by bucket: an interval (15 minutes, an hour or a day, in UTC) and the
+//! queue, channel and intent a record counts under. A projection adds records as they come
+//! and checkpoints the buckets; a report merges the buckets of a range into the grouping it
+//! asks for, which is exact because figures only add.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use rezef_events::Timestamp;
+
+use crate::error::{Error, Result};
+use crate::figures::Figures;
+use crate::record::{Dims, Measured};
+
+/// The width of an interval. Intervals start at multiples of it since the epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Quarter,
+    Hour,
+    Day,
+}
+
+impl Interval {
+    fn millis(self) -> i64 {
+        match self {
+            Self::Quarter => 15 * 60_000,
+            Self::Hour => 3_600_000,
+            Self::Day => 86_400_000,
+        }
+    }
+
+    /// The start of the interval `at` falls in.
+    pub fn floor(self, at: Timestamp) -> Timestamp {
+        let millis = at.unix_millis();
+        Timestamp::from_unix_millis(millis - millis.rem_euclid(self.millis()))
+    }
+}
+
+/// Which bucket: the interval's start and the dimensions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BucketKey {
+    pub start: Timestamp,
+    pub dims: Dims,
+}
+
+/// How a report groups buckets: by interval (`None`: the whole range in one, starting at
+/// the range's start) and by any of the dimensions (a dimension not grouped by is `None`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grouping {
+    pub interval: Option<Interval>,
+    pub queue: bool,
+    pub channel: bool,
+    pub intent: bool,
+}
+
+/// Figures by bucket, at one interval width.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Buckets {
+    width: Interval,
+    #[serde(with = "crate::pairs")]
+    figures: BTreeMap<BucketKey, Figures>,
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Self::new(Interval::Quarter)
+    }
+}
+
+impl Buckets {
+    /// No figures yet, kept in intervals of `width`.
+    pub fn new(width: Interval) -> Self {
+        Self {
+            width,
+            figures: BTreeMap::new(),
+        }
+    }
+
+    /// Counts a record in its bucket.
+    pub fn add(&mut self, measured: &Measured) {
+        let key = BucketKey {
+            start: self.width.floor(measured.at()),
+            dims: measured.dims().clone(),
+        };
+        self.figures.entry(key).or_default().add(measured);
+    }
+
+    /// Adds another set of buckets (of any width no finer than this one's: each goes to
+    /// the bucket of this width its start falls in).
+    pub fn merge(&mut self, other: &Self) {
+        for (key, figures) in &other.figures {
+            let key = BucketKey {
+                start: self.width.floor(key.start),
+                dims: key.dims.clone(),
+            };
+            self.figures.entry(key).or_default().merge(figures);
+        }
+    }
+
+    /// Every bucket, in order of start and dimensions.
+    pub fn iter(&self) -> impl Iterator<Item = (&BucketKey, &Figures)> {
+        self.figures.iter()
+    }
+
+    /// All buckets merged.
+    pub fn total(&self) -> Figures {
+        let mut total = Figures::default();
+        for figures in self.figures.values() {
+            total.merge(figures);
+        }
+        total
+    }
+
+    /// The figures of buckets starting in `range`, merged by `grouping`. Refused: an empty
+    /// range, or an interval finer than the buckets are kept in.
+    pub fn report(
+        &self,
+        range: Range<Timestamp>,
+        grouping: Grouping,
+    ) -> Result<BTreeMap<BucketKey, Figures>> {
+        if range.start >= range.end {
+            return Err(Error::EmptyRange);
+        }
+        if let Some(asked) = grouping.interval.filter(|i| *i < self.width) {
+            let kept = self.width;
+            return Err(Error::IntervalTooFine { asked, kept });
+        }
+        let first = BucketKey {
+            start: range.start,
+            dims: Dims::default(),
+        };
+        let mut out: BTreeMap<BucketKey, Figures> = BTreeMap::new();
+        let within = (self.figures.range(first..)).take_while(|(key, _)| key.start < range.end);
+        for (key, figures) in within {
+            let start = grouping
+                .interval
+                .map_or(range.start, |i| i.floor(key.start));
+            let dims = Dims {
+                queue: key.dims.queue.clone().filter(|_| grouping.queue),
+                channel: key.dims.channel.filter(|_| grouping.channel),
+                intent: key.dims.intent.clone().filter(|_| grouping.intent),
+            };
+            out.entry(BucketKey { start, dims })
+                .or_default()
+                .merge(figures);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_bad_range_or_grouping_then_the_error_names_the_field() {
+        let buckets = Buckets::new(Interval::Hour);
+        let at = Timestamp::from_unix_millis(1_796_630_400_000);
+        let empty = buckets.report(at..at, Grouping::default());
+        assert_eq!(empty, Err(Error::EmptyRange));
+        let quarters = Grouping {
+            interval: Some(Interval::Quarter),
+            ..Grouping::default()
+        };
+        let later = Timestamp::from_unix_millis(1_796_716_800_000);
+        let error = buckets.report(at..later, quarters).map(|_| ());
+        assert_eq!(
+            error.map_err(|e| e.to_string()),
+            Err("interval: Quarter is finer than the buckets kept (Hour)".into())
+        );
+    }
+
+    #[test]
+    fn given_an_instant_then_its_interval_starts_on_the_boundary() {
+        let at = Timestamp::from_unix_millis(1_796_630_400_000 + 17 * 60_000 + 5);
+        let quarter = Interval::Quarter.floor(at).unix_millis();
+        assert_eq!(quarter, 1_796_630_400_000 + 15 * 60_000);
+        assert_eq!(Interval::Hour.floor(at).unix_millis(), 1_796_630_400_000);
+        assert_eq!(Interval::Day.floor(at).unix_millis(), 1_796_601_600_000);
+    }
+}
