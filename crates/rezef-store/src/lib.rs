@@ -42,7 +42,8 @@ mod store;
 pub mod warm;
 mod workspace;
 
-pub use cached::{CachedStore, JourneyCache, ProjectionConfig};
+pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig};
+pub use journey_cache::CacheReads;
 pub use error::{Error, Result};
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
