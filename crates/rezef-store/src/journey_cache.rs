@@ -285,6 +285,27 @@ mod tests {
     }
 
     #[test]
+    fn reads_count_hits_and_misses_per_share() {
+        let cache = JourneyCache::new(1 << 20);
+        let link = key(Entry::Identity("phone::+972500000001".into()));
+        assert!(cache.get(&link).is_none());
+        cache.insert(link.clone(), Cached::Owner(None));
+        assert!(cache.get(&link).is_some());
+        let journey = journey(1);
+        let key = key(Entry::Journey(journey.customer_id.clone()));
+        assert!(cache.get(&key).is_none());
+        let reads = cache.reads();
+        let expected = CacheReads {
+            journey_hits: 0,
+            journey_misses: 1,
+            link_hits: 1,
+            link_misses: 1,
+        };
+        assert_eq!(reads, expected);
+        assert_eq!(cache.clone().reads(), expected, "clones share the counts");
+    }
+
+    #[test]
     fn identity_links_keep_their_share_while_journeys_are_read_through() {
         // Given calls by phone from 800 customers in random order: each reads the phone's
         // owner, then the owner's journey, through a cache that holds every link in its share

@@ -271,6 +271,36 @@ mod tests {
     }
 
     #[test]
+    fn the_grafana_dashboard_uses_only_these_names() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/rezef.json");
+        let dashboard = std::fs::read_to_string(path).expect("deploy/grafana/rezef.json");
+        let exposed = |def: &Def| -> Vec<String> {
+            match def.kind {
+                Kind::Counter => vec![format!("{}_total", def.name)],
+                Kind::Gauge => vec![def.name.to_owned()],
+                Kind::Histogram => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .map(|suffix| format!("{}{suffix}", def.name))
+                    .collect(),
+            }
+        };
+        let known: Vec<String> = ALL.iter().flat_map(exposed).collect();
+        let mut used = 0;
+        for (at, _) in dashboard.match_indices("rezef_") {
+            let name: String = dashboard[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if name == "rezef_" {
+                continue;
+            }
+            assert!(known.contains(&name), "the dashboard uses {name}");
+            used += 1;
+        }
+        assert!(used > 10, "the dashboard queries the metrics");
+    }
+
+    #[test]
     fn buckets_double() {
         assert_eq!(GRPC_BUCKETS[0], 0.0005);
         assert_eq!(GRPC_BUCKETS[1], 0.001);
