@@ -48,7 +48,8 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{
     AuthSettings, ClusterSettings, KafkaSettings, Librdkafka, Limits, LogBackend, LogSettings,
-    MetricsSettings, ProjectionSettings, SaslMechanism, Secret, SecurityProtocol, ServerConfig, TlsSettings,
+    MetricsSettings, ProjectionSettings, SaslMechanism, Secret, SecurityProtocol, ServerConfig,
+    TlsSettings,
 };
 pub use error::{Error, OWNER_HEADER, Result};
 pub use log::{LogPartition, open_partitions};

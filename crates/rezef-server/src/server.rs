@@ -109,7 +109,9 @@ impl Server {
 
     /// Where `/metrics` is served, when enabled (`[metrics]`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_endpoint.as_ref().and_then(Endpoint::local_addr)
+        self.metrics_endpoint
+            .as_ref()
+            .and_then(Endpoint::local_addr)
     }
 
     /// Serves until `shutdown` resolves, then stops the projector(s) and closes the log.
@@ -136,7 +138,8 @@ impl Server {
         };
         let (topology, desks, running) = node::start(self.assignment, settings).await?;
         // Calls are counted only when someone can read the counts.
-        let counted = (self.metrics_endpoint.as_ref()).map(|_| CallsLayer(self.metrics.calls.clone()));
+        let counted =
+            (self.metrics_endpoint.as_ref()).map(|_| CallsLayer(self.metrics.calls.clone()));
         if let Some(endpoint) = self.metrics_endpoint {
             let embedded = self.config.log.backend == crate::config::LogBackend::Embedded;
             let scrape = Scrape {

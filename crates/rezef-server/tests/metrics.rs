@@ -74,7 +74,10 @@ async fn scrape(addr: SocketAddr) -> Scraped {
 /// Prometheus's text format: `name{label="value",...} value` lines, `#` comments.
 fn parse(text: &str) -> BTreeMap<Series, f64> {
     let mut samples = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let (series, value) = line.rsplit_once(' ').expect("a value");
         let value: f64 = value.parse().expect("a number");
         let (name, labels) = match series.split_once('{') {
@@ -155,7 +158,10 @@ async fn publishing_and_reading_move_the_counters_by_what_was_done() {
         after.count(name, labels) - before.count(name, labels)
     };
     assert_eq!(moved("rezef_ingest_events_appended_total", &[]), 5.0);
-    assert_eq!(moved("rezef_ingest_batches_total", &[("result", "OK")]), 2.0);
+    assert_eq!(
+        moved("rezef_ingest_batches_total", &[("result", "OK")]),
+        2.0
+    );
     let invalid = [("result", "INVALID_ARGUMENT")];
     assert_eq!(moved("rezef_ingest_batches_total", &invalid), 1.0);
     assert_eq!(moved("rezef_ingest_append_seconds_count", &[]), 2.0);
@@ -163,7 +169,10 @@ async fn publishing_and_reading_move_the_counters_by_what_was_done() {
     assert_eq!(moved("rezef_ingest_append_seconds_bucket", &inf), 2.0);
     assert!(after.count("rezef_ingest_append_seconds_sum", &[]) > 0.0);
     // ...and every call is counted by method and code, and timed
-    assert_eq!(moved("rezef_grpc_requests_total", &with_code(PUBLISH, "OK")), 2.0);
+    assert_eq!(
+        moved("rezef_grpc_requests_total", &with_code(PUBLISH, "OK")),
+        2.0
+    );
     let refused = with_code(PUBLISH, "INVALID_ARGUMENT");
     assert_eq!(moved("rezef_grpc_requests_total", &refused), 1.0);
     let read = with_code(GET_JOURNEY, "OK");
@@ -175,13 +184,27 @@ async fn publishing_and_reading_move_the_counters_by_what_was_done() {
     // ...and the scraped figures say where the node stands
     let partition = [("partition", "0")];
     assert_eq!(after.get("rezef_partition_owned", &partition), Some(1.0));
-    assert_eq!(after.get("rezef_projector_lag_records", &partition), Some(0.0));
-    assert_eq!(after.get("rezef_projector_lag_seconds", &partition), Some(0.0));
+    assert_eq!(
+        after.get("rezef_projector_lag_records", &partition),
+        Some(0.0)
+    );
+    assert_eq!(
+        after.get("rezef_projector_lag_seconds", &partition),
+        Some(0.0)
+    );
     assert!(after.count("rezef_log_disk_bytes", &[]) > 0.0);
     assert!(after.get("rezef_store_disk_bytes", &[]).is_some());
     let journeys = [("share", "journeys")];
-    assert!(after.get("rezef_journey_cache_hits_total", &journeys).is_some());
-    assert!(after.get("rezef_journey_cache_misses_total", &journeys).is_some());
+    assert!(
+        after
+            .get("rezef_journey_cache_hits_total", &journeys)
+            .is_some()
+    );
+    assert!(
+        after
+            .get("rezef_journey_cache_misses_total", &journeys)
+            .is_some()
+    );
     server.stop().await;
 }
 
@@ -196,7 +219,9 @@ async fn queues_agents_and_open_streams_are_read_when_scraped() {
     let customer = chat(TENANT, "v-1");
     let mut publisher = client.clone();
     let ack = publisher
-        .publish(vec![customer.interaction_started(proto::Direction::Inbound)])
+        .publish(vec![
+            customer.interaction_started(proto::Direction::Inbound),
+        ])
         .await
         .expect("published");
     publisher
@@ -231,7 +256,10 @@ async fn queues_agents_and_open_streams_are_read_when_scraped() {
 
     // Then the queue shows its waiting contact, the agent its presence, the session its stream
     let queue = [("tenant", TENANT), ("queue", "general")];
-    assert_eq!(scraped.get("rezef_routing_queue_waiting", &queue), Some(1.0));
+    assert_eq!(
+        scraped.get("rezef_routing_queue_waiting", &queue),
+        Some(1.0)
+    );
     let oldest = scraped.get("rezef_routing_queue_oldest_wait_seconds", &queue);
     assert!(oldest.is_some_and(|wait| wait > 0.0), "{oldest:?}");
     let away = [("tenant", TENANT), ("presence", "away")];

@@ -43,8 +43,8 @@ pub mod warm;
 mod workspace;
 
 pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig};
-pub use journey_cache::CacheReads;
 pub use error::{Error, Result};
+pub use journey_cache::CacheReads;
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
 pub use projector::{

@@ -403,7 +403,10 @@ mod tests {
             let error = load(Some(Path::new("same.toml")), Overrides::default())
                 .expect_err("the gRPC port");
             let said = format!("{error:#}");
-            assert!(said.contains("metrics.listen must be another port"), "{said}");
+            assert!(
+                said.contains("metrics.listen must be another port"),
+                "{said}"
+            );
             Ok(())
         });
     }

@@ -55,7 +55,9 @@ impl Scrape {
             let behind = (backbone.log.end_offset()).saturating_sub(backbone.projection.position());
             let late = match behind {
                 0 => 0.0,
-                _ => now.since(backbone.projection.newest_recorded()).as_secs_f64(),
+                _ => now
+                    .since(backbone.projection.newest_recorded())
+                    .as_secs_f64(),
             };
             owned.push((labels.clone(), 1.0));
             records.push((labels.clone(), behind as f64));

@@ -58,9 +58,8 @@ impl Endpoint {
                     }
                 };
                 let registry = registry.clone();
-                let service = hyper::service::service_fn(move |request| {
-                    answer(registry.clone(), request)
-                });
+                let service =
+                    hyper::service::service_fn(move |request| answer(registry.clone(), request));
                 tokio::spawn(async move {
                     let connection = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service);
@@ -80,7 +79,10 @@ async fn answer(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.uri().path() != "/metrics" {
-        return Ok(plain(StatusCode::NOT_FOUND, "the metrics are at /metrics\n"));
+        return Ok(plain(
+            StatusCode::NOT_FOUND,
+            "the metrics are at /metrics\n",
+        ));
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n"));
@@ -101,7 +103,10 @@ async fn answer(
         }
         Ok(Err(_)) | Err(_) => {
             warn!("the metrics could not be rendered");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "the metrics could not be rendered\n")
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the metrics could not be rendered\n",
+            )
         }
     })
 }

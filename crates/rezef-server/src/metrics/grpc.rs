@@ -153,7 +153,8 @@ impl Calls {
             })
         });
         requests.inc();
-        let seconds = (method.seconds).get_or_init(|| self.0.seconds.get_or_create_owned(&method.labels));
+        let seconds =
+            (method.seconds).get_or_init(|| self.0.seconds.get_or_create_owned(&method.labels));
         seconds.observe(took);
         if let Some(open) = &method.open {
             open.dec();
@@ -303,7 +304,10 @@ mod tests {
         assert_eq!(known("/rezef.v1.Ingest/Publish"), Some(false));
         assert_eq!(known("/rezef.v1.Journeys/WatchJourney"), Some(true));
         assert_eq!(known("/rezef.v1.Routing/AgentSession"), Some(true));
-        assert_eq!(known("/rezef.cluster.v1.Partitions/ReadJourney"), Some(false));
+        assert_eq!(
+            known("/rezef.cluster.v1.Partitions/ReadJourney"),
+            Some(false)
+        );
         assert_eq!(known("/grpc.health.v1.Health/Check"), Some(false));
         assert!(known("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo").is_some());
         assert!(known("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo").is_some());

@@ -232,7 +232,11 @@ mod tests {
         for def in ALL {
             assert!(seen.insert(def.name), "{} twice", def.name);
             assert!(def.name.starts_with("rezef_"), "{}", def.name);
-            assert!(!def.name.ends_with("_total"), "{}: added when exposed", def.name);
+            assert!(
+                !def.name.ends_with("_total"),
+                "{}: added when exposed",
+                def.name
+            );
             assert!(
                 def.unit.is_empty() || def.name.ends_with(&format!("_{}", def.unit)),
                 "{} must end with its unit {}",
@@ -272,7 +276,10 @@ mod tests {
 
     #[test]
     fn the_grafana_dashboard_uses_only_these_names() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/rezef.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/rezef.json"
+        );
         let dashboard = std::fs::read_to_string(path).expect("deploy/grafana/rezef.json");
         let exposed = |def: &Def| -> Vec<String> {
             match def.kind {
