@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rezef_adapter::{AgentSession, Client, proto};
-use rezef_server::{MetricsSettings, Server, ServerConfig};
+use rezef_server::{MetricsSettings, ProjectionSettings, Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
@@ -102,6 +102,10 @@ fn with_metrics() -> ServerConfig {
         metrics: MetricsSettings {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        },
+        projection: ProjectionSettings {
+            checkpoint_interval_ms: 50,
+            ..ProjectionSettings::default()
         },
         ..ServerConfig::default()
     }
