@@ -25,7 +25,7 @@ use crate::config::ServerConfig;
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
-use crate::metrics::{CallsLayer, Endpoint, Metrics, Scrape};
+use crate::metrics::{Calls, CallsLayer, Endpoint, Metrics, Scrape};
 use crate::node::{self, Assignment};
 use crate::projection::journey_cache;
 use crate::routing::RoutingService;
@@ -77,7 +77,7 @@ impl Server {
             false => None,
         };
         Ok(Self {
-            metrics: Metrics::new()?,
+            metrics: Metrics::new(),
             metrics_endpoint,
             config,
             listener,
@@ -138,8 +138,7 @@ impl Server {
         };
         let (topology, desks, running) = node::start(self.assignment, settings).await?;
         // Calls are counted only when someone can read the counts.
-        let counted =
-            (self.metrics_endpoint.as_ref()).map(|_| CallsLayer(self.metrics.calls.clone()));
+        let mut counted = None;
         if let Some(endpoint) = self.metrics_endpoint {
             let embedded = self.config.log.backend == crate::config::LogBackend::Embedded;
             let scrape = Scrape {
@@ -149,7 +148,9 @@ impl Server {
                 store_dir: self.config.store_dir(),
                 log_dir: embedded.then(|| self.config.log_dir()),
             };
-            endpoint.serve(self.metrics.registry(scrape), closing_watch.clone());
+            let calls = Calls::new()?;
+            endpoint.serve(self.metrics.registry(&calls, scrape), closing_watch.clone());
+            counted = Some(CallsLayer(calls));
         }
         tokio::spawn(self.guard.clone().follow(closing_watch.clone()));
         let closing_watch_tls = closing_watch.clone();

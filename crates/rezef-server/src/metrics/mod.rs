@@ -39,35 +39,36 @@ type Static = [(&'static str, &'static str); 1];
 /// A histogram family made with fixed buckets.
 type Histograms<S> = Family<S, Histogram, fn() -> Histogram>;
 
-/// The figures recorded as things happen (those read when scraped are in `collect`).
+/// The figures recorded as things happen, always (an atomic add costs less than asking
+/// whether anyone reads them). The gRPC calls' ([`Calls`]) are made, and their layer put in
+/// front of the services, only when `/metrics` is served; those read when scraped are in
+/// `collect`.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     pub ingest: Ingest,
     pub checkpoints: Checkpoints,
-    pub calls: Calls,
 }
 
 impl Metrics {
-    pub fn new() -> crate::Result<Self> {
-        Ok(Self {
+    pub fn new() -> Self {
+        Self {
             ingest: Ingest::new(),
             checkpoints: Checkpoints(Family::new_with_constructor(|| {
                 Histogram::new(names::CHECKPOINT_BUCKETS)
             })),
-            calls: Calls::new()?,
-        })
+        }
     }
 
-    /// A registry of every metric: these handles, and `scrape` for what is read when
-    /// scraped.
-    pub fn registry(&self, scrape: Scrape) -> Registry {
+    /// A registry of every metric: these handles, the gRPC calls', and `scrape` for what
+    /// is read when scraped.
+    pub fn registry(&self, calls: &Calls, scrape: Scrape) -> Registry {
         let mut registry = Registry::default();
         let r = &mut registry;
         add(r, names::INGEST_BATCHES, self.ingest.batches.clone());
         add(r, names::INGEST_EVENTS, self.ingest.events.clone());
         add(r, names::INGEST_APPEND_SECONDS, self.ingest.append.clone());
         add(r, names::CHECKPOINT_SECONDS, self.checkpoints.0.clone());
-        self.calls.register(r);
+        calls.register(r);
         registry.register_collector(Box::new(scrape));
         registry
     }
