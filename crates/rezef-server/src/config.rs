@@ -42,6 +42,30 @@ pub struct ServerConfig {
     pub cluster: ClusterSettings,
     /// How the projection uses memory and how often it checkpoints to the store.
     pub projection: ProjectionSettings,
+    /// Prometheus's `/metrics` on a port of its own (`[metrics]`).
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: the operational metrics in Prometheus's text format, at `/metrics` over
+/// HTTP on a port of their own (`crate::metrics`). Off by default: a fixed port would stop
+/// a second node on the same machine (Compose, tests, `rezef demo`) from starting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics`.
+    pub enabled: bool,
+    /// Where (port 0 picks a free one). Loopback by default: the figures name tenants and
+    /// queues, so expose the port only to the scraper.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
 }
 
 /// `[auth]`: API keys. With a key file, every `rezef.v1` and `rezef.cluster.v1` call needs a
@@ -294,6 +318,7 @@ impl Default for ServerConfig {
             tls: TlsSettings::default(),
             cluster: ClusterSettings::default(),
             projection: ProjectionSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -412,6 +437,15 @@ impl ServerConfig {
             (
                 self.tls.client_ca_file.is_some() && self.tls.cert_file.is_none(),
                 "tls.client_ca_file needs tls.cert_file and tls.key_file",
+            ),
+            (
+                self.metrics.enabled
+                    && self.metrics.listen.port() != 0
+                    && self.metrics.listen.port() == self.listen.port()
+                    && (self.metrics.listen.ip() == self.listen.ip()
+                        || self.metrics.listen.ip().is_unspecified()
+                        || self.listen.ip().is_unspecified()),
+                "metrics.listen must be another port than listen (gRPC)",
             ),
         ];
         if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {

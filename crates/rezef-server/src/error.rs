@@ -85,6 +85,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot bind the metrics endpoint (metrics.listen) {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("gRPC transport failure: {0}")]
@@ -192,7 +198,9 @@ impl Error {
                 rezef_log::Error::Corrupt { .. } => Code::DataLoss,
             },
             Self::Undecodable { .. } => Code::DataLoss,
-            Self::Store(_) | Self::Bind { .. } | Self::Transport(_) => Code::Internal,
+            Self::Store(_) | Self::Bind { .. } | Self::MetricsBind { .. } | Self::Transport(_) => {
+                Code::Internal
+            }
         }
     }
 }

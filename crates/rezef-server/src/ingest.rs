@@ -21,6 +21,7 @@ use tracing::{Instrument, info_span};
 use crate::cluster::{Place, Topology, forward};
 use crate::config::Limits;
 use crate::convert::{event_under, timestamp};
+use crate::metrics::Ingest as IngestMetrics;
 use crate::shutdown;
 use crate::token_tries::{Trier, caller_of};
 use crate::{Error, Result};
@@ -31,6 +32,8 @@ pub struct IngestService {
     limits: Limits,
     /// Turns true when the server shuts down; open publish streams end then.
     closing: tokio::sync::watch::Receiver<bool>,
+    /// Batches by result, events appended and how long appends take.
+    metrics: IngestMetrics,
 }
 
 /// The events of a batch bound for one partition.
@@ -59,17 +62,35 @@ impl IngestService {
         topology: Topology,
         limits: Limits,
         closing: tokio::sync::watch::Receiver<bool>,
+        metrics: IngestMetrics,
     ) -> Self {
         Self {
             topology,
             limits,
             closing,
+            metrics,
         }
+    }
+
+    /// Publishes a batch ([`Self::validate_and_append`]), counting it by its result.
+    async fn publish_batch(
+        &self,
+        metadata: &MetadataMap,
+        caller: &str,
+        request: PublishRequest,
+    ) -> Result<PublishResponse> {
+        let published = self.validate_and_append(metadata, caller, request).await;
+        let code = match &published {
+            Ok(_) => tonic::Code::Ok,
+            Err(error) => error.code(),
+        };
+        self.metrics.batch(code);
+        published
     }
 
     /// Validates the whole batch, then appends it: atomically on one partition, else each
     /// partition's part by the node serving it.
-    async fn publish_batch(
+    async fn validate_and_append(
         &self,
         metadata: &MetadataMap,
         caller: &str,
@@ -183,7 +204,9 @@ impl IngestService {
                     let trier = Trier::new(caller, tenant, &tried.shown);
                     backbone.tried_token(&trier, tenant, &tried.token, tried.channel, now)?;
                 }
+                let started = std::time::Instant::now();
                 let appended = backbone.log.append(part.payloads).await?;
+                (self.metrics).appended(u64::from(appended.count), started.elapsed());
                 let positions = (appended.first_offset..appended.end_offset())
                     .map(|offset| v1::EventPosition { partition, offset })
                     .collect();

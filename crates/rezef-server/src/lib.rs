@@ -14,6 +14,7 @@
 //! - `ingest`, `journeys`, `identities`, `routing`, `audit`: one module per service;
 //!   `find`: the customer search `identities` serves.
 //! - `health`: what `grpc.health.v1.Health` says, from the log's writes and the projector.
+//! - `metrics`: Prometheus's `/metrics` (`[metrics]`); every metric's name in `metrics/names.rs`.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
@@ -31,6 +32,7 @@ mod identities;
 mod ingest;
 mod journeys;
 mod log;
+mod metrics;
 mod node;
 mod own_event;
 mod projection;
@@ -46,7 +48,8 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{
     AuthSettings, ClusterSettings, KafkaSettings, Librdkafka, Limits, LogBackend, LogSettings,
-    ProjectionSettings, SaslMechanism, Secret, SecurityProtocol, ServerConfig, TlsSettings,
+    MetricsSettings, ProjectionSettings, SaslMechanism, Secret, SecurityProtocol, ServerConfig,
+    TlsSettings,
 };
 pub use error::{Error, OWNER_HEADER, Result};
 pub use log::{LogPartition, open_partitions};

@@ -13,7 +13,7 @@ use rezef_proto::v1::{
 };
 use rezef_store::JourneyCache;
 use tokio::net::TcpListener;
-use tower::util::MapResponseLayer;
+use tower::util::{MapResponseLayer, option_layer};
 use tracing::{info, warn};
 
 use crate::audit::AuditService;
@@ -25,6 +25,7 @@ use crate::config::ServerConfig;
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::journeys::JourneysService;
+use crate::metrics::{Calls, CallsLayer, Endpoint, Metrics, Scrape};
 use crate::node::{self, Assignment};
 use crate::projection::journey_cache;
 use crate::routing::RoutingService;
@@ -46,6 +47,9 @@ pub struct Server {
     guard: Guard,
     /// TLS on the port, when configured.
     tls: Option<Tls>,
+    metrics: Metrics,
+    /// `/metrics`, bound when enabled.
+    metrics_endpoint: Option<Endpoint>,
 }
 
 impl Server {
@@ -68,7 +72,13 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
+        let metrics_endpoint = match config.metrics.enabled {
+            true => Some(Endpoint::bind(config.metrics.listen).await?),
+            false => None,
+        };
         Ok(Self {
+            metrics: Metrics::new(),
+            metrics_endpoint,
             config,
             listener,
             assignment,
@@ -97,6 +107,13 @@ impl Server {
         self.listener.local_addr().unwrap_or(self.config.listen)
     }
 
+    /// Where `/metrics` is served, when enabled (`[metrics]`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_endpoint
+            .as_ref()
+            .and_then(Endpoint::local_addr)
+    }
+
     /// Serves until `shutdown` resolves, then stops the projector(s) and closes the log.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let addr = self.local_addr();
@@ -107,6 +124,7 @@ impl Server {
             shutdown.await;
             closing.send_replace(true);
         };
+        let cache = self.cache;
         let settings = node::Settings {
             policies: Arc::new(self.config.continuity.clone()),
             config: self.config.clone(),
@@ -114,10 +132,26 @@ impl Server {
             closing: closing_watch.clone(),
             routing: self.routing,
             clock: self.clock,
-            cache: self.cache,
+            cache: cache.clone(),
             peer_tls: Some(crate::tls::peer_config(&self.config.tls)?),
+            checkpoints: Arc::new(self.metrics.checkpoints.clone()),
         };
         let (topology, desks, running) = node::start(self.assignment, settings).await?;
+        // Calls are counted only when someone can read the counts.
+        let mut counted = None;
+        if let Some(endpoint) = self.metrics_endpoint {
+            let embedded = self.config.log.backend == crate::config::LogBackend::Embedded;
+            let scrape = Scrape {
+                topology: topology.clone(),
+                desks: desks.clone(),
+                cache: cache.clone(),
+                store_dir: self.config.store_dir(),
+                log_dir: embedded.then(|| self.config.log_dir()),
+            };
+            let calls = Calls::new()?;
+            endpoint.serve(self.metrics.registry(&calls, scrape), closing_watch.clone());
+            counted = Some(CallsLayer(calls));
+        }
         tokio::spawn(self.guard.clone().follow(closing_watch.clone()));
         let closing_watch_tls = closing_watch.clone();
         let mut grace_over = closing_watch.clone();
@@ -146,6 +180,7 @@ impl Server {
             topology.clone(),
             self.config.limits.clone(),
             closing_watch,
+            self.metrics.ingest.clone(),
         ))
         .max_decoding_message_size(limit);
         let journeys = JourneysServer::new(JourneysService::new(topology.clone()))
@@ -162,6 +197,8 @@ impl Server {
 
         info!(%addr, data_dir = %self.config.data_dir.display(), tls = self.tls.is_some(), "rezef is serving");
         let router = tonic::transport::Server::builder()
+            // Outermost: counts every call with the status the client gets.
+            .layer(option_layer(counted))
             .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
             .layer(GuardLayer(self.guard))
             .add_service(health_service)

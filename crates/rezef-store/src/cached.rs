@@ -17,10 +17,13 @@
 //! below holds nothing memory does not (a fresh store or a rebuild, until the first
 //! eviction), misses do not ask it at all; over a store that does, the cache is warmed in the
 //! background (`crate::warm`).
+//!
+//! How long each checkpoint takes is told to a [`CheckpointObserver`] when one is set (the
+//! server's metrics): the store knows nothing of how it is reported.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use rezef_events::agent::AgentState;
@@ -67,6 +70,11 @@ impl Default for ProjectionConfig {
     }
 }
 
+/// Told of every checkpoint a store writes (or fails to), with how long it took.
+pub trait CheckpointObserver: std::fmt::Debug + Send + Sync {
+    fn checkpoint(&self, took: Duration, written: bool);
+}
+
 #[derive(Debug)]
 pub(crate) struct Layers {
     /// Steps folded since the last checkpoint began.
@@ -105,6 +113,7 @@ pub struct CachedStore {
     /// The store below held something when it was opened: misses must ask it.
     below_had_data: AtomicBool,
     one_checkpoint: Mutex<()>,
+    observer: OnceLock<Arc<dyn CheckpointObserver>>,
 }
 
 impl CachedStore {
@@ -136,11 +145,17 @@ impl CachedStore {
             clean,
             below_had_data,
             one_checkpoint: Mutex::new(()),
+            observer: OnceLock::new(),
         })
     }
 
     pub fn config(&self) -> &ProjectionConfig {
         &self.config
+    }
+
+    /// Tells `observer` of every checkpoint from now on (the first observer set stays).
+    pub fn observe_checkpoints(&self, observer: Arc<dyn CheckpointObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     /// The cache this store reads through (a node's, shared by its stores).
@@ -255,8 +270,12 @@ impl CachedStore {
         let Some(flushing) = self.read().flushing.clone() else {
             return Ok(());
         };
+        let started = Instant::now();
         let batch = flushing.to_batch();
         let written = self.below.commit(batch);
+        if let Some(observer) = self.observer.get() {
+            observer.checkpoint(started.elapsed(), written.is_ok());
+        }
         let mut weights = (0u64, 0u64);
         if written.is_ok() {
             // A read that found nothing in memory before this point may have read the old

@@ -10,8 +10,11 @@
 //! links out, and a repeat caller whose journey had been evicted missed twice (the test
 //! below: 61% of links found in one shared bound, against all of them with a share of their
 //! own).
+//!
+//! Every read counts as a hit or a miss per share ([`JourneyCache::reads`]), one relaxed
+//! atomic add, for the server's metrics: a falling hit rate says `cache_mib` is too small.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use quick_cache::sync::Cache;
@@ -39,6 +42,39 @@ pub(crate) enum Share {
 pub(crate) enum Cached {
     Journey(Option<Arc<Journey>>),
     Owner(Option<CustomerId>),
+}
+
+/// Reads of the cache since it was made, per share: what found an answer and what did not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheReads {
+    pub journey_hits: u64,
+    pub journey_misses: u64,
+    pub link_hits: u64,
+    pub link_misses: u64,
+}
+
+/// The counts behind [`CacheReads`]: hits and misses of journeys, then of links.
+#[derive(Debug, Default)]
+struct Reads([AtomicU64; 4]);
+
+impl Reads {
+    fn count(&self, share: Share, hit: bool) {
+        let index = match share {
+            Share::Journeys => 0,
+            Share::Links => 2,
+        } + usize::from(!hit);
+        self.0[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> CacheReads {
+        let read = |i: usize| self.0[i].load(Ordering::Relaxed);
+        CacheReads {
+            journey_hits: read(0),
+            journey_misses: read(1),
+            link_hits: read(2),
+            link_misses: read(3),
+        }
+    }
 }
 
 /// Which store, then what.
@@ -118,6 +154,7 @@ pub struct JourneyCache {
     /// Warm-ups started and not ended (`crate::warm`), and the one running.
     warm_ups: Arc<AtomicUsize>,
     pub(crate) one_warm_up: Arc<Mutex<()>>,
+    reads: Arc<Reads>,
 }
 
 impl JourneyCache {
@@ -142,14 +179,12 @@ impl JourneyCache {
             next_store: Arc::default(),
             warm_ups: Arc::default(),
             one_warm_up: Arc::default(),
+            reads: Arc::default(),
         }
     }
 
     fn entries(&self, key: &Key) -> &Entries {
-        match key.2 {
-            Entry::Journey(_) => self.share(Share::Journeys),
-            Entry::Identity(_) => self.share(Share::Links),
-        }
+        self.share(share_of(key))
     }
 
     fn share(&self, share: Share) -> &Entries {
@@ -183,8 +218,16 @@ impl JourneyCache {
         self.journeys.weight() + self.links.weight()
     }
 
+    /// Hits and misses so far, of every store sharing this cache.
+    pub fn reads(&self) -> CacheReads {
+        self.reads.now()
+    }
+
     pub(crate) fn get(&self, key: &Key) -> Option<Cached> {
-        self.entries(key).get(key)
+        let share = share_of(key);
+        let found = self.share(share).get(key);
+        self.reads.count(share, found.is_some());
+        found
     }
 
     pub(crate) fn insert(&self, key: Key, value: Cached) {
@@ -199,6 +242,13 @@ impl JourneyCache {
     /// entries to be evicted).
     pub(crate) fn new_store(&self) -> u32 {
         self.next_store.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+fn share_of(key: &Key) -> Share {
+    match key.2 {
+        Entry::Journey(_) => Share::Journeys,
+        Entry::Identity(_) => Share::Links,
     }
 }
 
@@ -232,6 +282,27 @@ mod tests {
             journey.conversations.push(Arc::new(conversation));
         }
         Arc::new(journey)
+    }
+
+    #[test]
+    fn reads_count_hits_and_misses_per_share() {
+        let cache = JourneyCache::new(1 << 20);
+        let link = key(Entry::Identity("phone::+972500000001".into()));
+        assert!(cache.get(&link).is_none());
+        cache.insert(link.clone(), Cached::Owner(None));
+        assert!(cache.get(&link).is_some());
+        let journey = journey(1);
+        let key = key(Entry::Journey(journey.customer_id.clone()));
+        assert!(cache.get(&key).is_none());
+        let reads = cache.reads();
+        let expected = CacheReads {
+            journey_hits: 0,
+            journey_misses: 1,
+            link_hits: 1,
+            link_misses: 1,
+        };
+        assert_eq!(reads, expected);
+        assert_eq!(cache.clone().reads(), expected, "clones share the counts");
     }
 
     #[test]

@@ -42,8 +42,9 @@ mod store;
 pub mod warm;
 mod workspace;
 
-pub use cached::{CachedStore, JourneyCache, ProjectionConfig};
+pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
+pub use journey_cache::CacheReads;
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
 pub use projector::{

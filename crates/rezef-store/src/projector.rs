@@ -21,12 +21,17 @@
 //! goes on in memory meanwhile, until the projection reaches its memory bound; then it
 //! pauses until a checkpoint succeeds. Any other failure stops it
 //! ([`ProjectorHealth::Stopped`]).
+//!
+//! The watch also says when the newest projected record was recorded
+//! ([`ProjectionWatch::newest_recorded`]): with the log's end, how far behind the projection
+//! is in time as well as in offsets (the server's metrics).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rezef_events::policy::Policies;
-use rezef_events::{CustomerId, Event, TenantId};
+use rezef_events::{CustomerId, Event, TenantId, Timestamp};
 use rezef_log::Log;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -90,9 +95,16 @@ pub struct ProjectionWatch {
     position: watch::Receiver<u64>,
     changes: broadcast::Sender<JourneyChanged>,
     health: watch::Receiver<ProjectorHealth>,
+    newest_recorded: Arc<AtomicI64>,
 }
 
 impl ProjectionWatch {
+    /// When the log recorded the newest record projected; before the projector has
+    /// projected any, when it started.
+    pub fn newest_recorded(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.newest_recorded.load(Ordering::Relaxed))
+    }
+
     /// The projected offset: every log record below it has been applied.
     pub fn position(&self) -> u64 {
         *self.position.borrow()
@@ -143,6 +155,8 @@ pub struct Projector {
     /// Set while checkpoints fail.
     retry: Option<Retry>,
     health: watch::Sender<ProjectorHealth>,
+    /// Unix ms of the newest record projected ([`ProjectionWatch::newest_recorded`]).
+    newest_recorded: Arc<AtomicI64>,
 }
 
 /// Whether the projector follows the log live or catches up to a given offset.
@@ -188,6 +202,7 @@ impl Projector {
             checkpoint: None,
             retry: None,
             health: watch::Sender::new(ProjectorHealth::Running),
+            newest_recorded: Arc::new(AtomicI64::new(Timestamp::now().unix_millis())),
         })
     }
 
@@ -216,6 +231,7 @@ impl Projector {
             position: self.position.subscribe(),
             changes: self.changes.clone(),
             health: self.health.subscribe(),
+            newest_recorded: self.newest_recorded.clone(),
         }
     }
 
@@ -283,7 +299,7 @@ impl Projector {
     /// the new position and the changes, and starts a checkpoint if one is due.
     async fn commit(
         &mut self,
-        mut step: Step,
+        (mut step, newest): Folded,
         stats: &mut ProjectionStats,
         pace: Pace,
     ) -> Result<()> {
@@ -307,6 +323,9 @@ impl Projector {
         stats.duplicates += step_stats.duplicates;
         stats.undecodable += step_stats.undecodable;
         stats.forwarded += step_stats.forwarded;
+        if let Some(newest) = newest {
+            (self.newest_recorded).store(newest.unix_millis(), Ordering::Relaxed);
+        }
         self.position.send_replace(offset);
         for (tenant, customer) in changed {
             // Nobody listening is fine.
@@ -442,14 +461,18 @@ async fn relay(partitioning: &Partitioning, events: Vec<Event>) {
     }
 }
 
+/// A step folded, and when the log recorded its newest record.
+type Folded = (Step, Option<Timestamp>);
+
 /// Folds decoded records into the store in place, one at a time, off the async runtime.
-async fn fold(store: &Arc<CachedStore>, mut step: Step, records: Vec<Decoded>) -> Result<Step> {
+async fn fold(store: &Arc<CachedStore>, mut step: Step, records: Vec<Decoded>) -> Result<Folded> {
     let store = store.clone();
+    let newest = records.last().map(|record| record.recorded_at);
     blocking::run(move || {
         for record in records {
             store.fold(|workspace| step.record(workspace, record))?;
         }
-        Ok(step)
+        Ok((step, newest))
     })
     .await
 }

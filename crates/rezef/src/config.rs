@@ -31,6 +31,32 @@ pub struct Overrides {
     pub cluster: ClusterOverrides,
     #[serde(skip_serializing_if = "AuthOverrides::is_empty")]
     pub auth: AuthOverrides,
+    #[serde(skip_serializing_if = "MetricsOverrides::is_empty")]
+    pub metrics: MetricsOverrides,
+}
+
+/// `[metrics]` settings given as flags: `--metrics-listen` sets the address and turns the
+/// endpoint on.
+#[derive(Debug, Default, Serialize)]
+pub struct MetricsOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl MetricsOverrides {
+    /// `/metrics` served at `listen`, if given.
+    pub fn listen(listen: Option<SocketAddr>) -> Self {
+        Self {
+            enabled: listen.map(|_| true),
+            listen,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.enabled.is_none() && self.listen.is_none()
+    }
 }
 
 /// `[auth]` settings given as flags.
@@ -343,6 +369,44 @@ mod tests {
             let error =
                 load(Some(Path::new("zero.toml")), Overrides::default()).expect_err("zero events");
             assert!(format!("{error:#}").contains("max_batch_events"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn metrics_are_off_until_turned_on_and_a_bad_address_is_refused_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            let config = load(None, Overrides::default()).expect("defaults");
+            assert!(!config.metrics.enabled);
+
+            let flag = Overrides {
+                metrics: MetricsOverrides::listen(Some("127.0.0.1:9500".parse().expect("addr"))),
+                ..Overrides::default()
+            };
+            let config = load(None, flag).expect("--metrics-listen");
+            assert!(config.metrics.enabled);
+            assert_eq!(config.metrics.listen.port(), 9500);
+
+            jail.set_env("REZEF_METRICS__ENABLED", "true");
+            let config = load(None, Overrides::default()).expect("env");
+            assert!(config.metrics.enabled);
+            assert_eq!(config.metrics.listen.port(), 9464);
+
+            jail.create_file("host.toml", "[metrics]\nlisten = \"localhost:9464\"\n")?;
+            let error = load(Some(Path::new("host.toml")), Overrides::default())
+                .expect_err("a name, not an address");
+            let said = format!("{error:#}");
+            assert!(said.contains("metrics.listen"), "{said}");
+            assert!(said.contains("socket address"), "{said}");
+
+            jail.create_file("same.toml", "[metrics]\nlisten = \"127.0.0.1:50051\"\n")?;
+            let error = load(Some(Path::new("same.toml")), Overrides::default())
+                .expect_err("the gRPC port");
+            let said = format!("{error:#}");
+            assert!(
+                said.contains("metrics.listen must be another port"),
+                "{said}"
+            );
             Ok(())
         });
     }

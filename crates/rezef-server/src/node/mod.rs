@@ -16,7 +16,7 @@ use rezef_events::partition::Partitioner;
 use rezef_events::policy::Policies;
 use rezef_log::Log;
 use rezef_routing::Routing;
-use rezef_store::{CachedStore, JourneyCache, Partitioning, Projector};
+use rezef_store::{CachedStore, CheckpointObserver, JourneyCache, Partitioning, Projector};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span};
@@ -86,6 +86,8 @@ pub struct Settings {
     pub cache: JourneyCache,
     /// TLS for calls to `https://` nodes.
     pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
+    /// Told how long each checkpoint of every store takes (`crate::metrics`).
+    pub checkpoints: Arc<dyn CheckpointObserver>,
 }
 
 /// Starts serving: the embedded partitions at once, or a Kafka topic's as they are assigned.
@@ -153,6 +155,7 @@ fn projector(
     store: Arc<CachedStore>,
     partition: Option<u32>,
 ) -> Result<Projector> {
+    store.observe_checkpoints(settings.checkpoints.clone());
     let partitioning = partition.map(|partition| Partitioning {
         partitioner: cluster.partitioner(),
         partition,

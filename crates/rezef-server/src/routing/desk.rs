@@ -58,6 +58,14 @@ pub enum Outgoing {
     Consult(super::consult::Changed),
 }
 
+/// A tenant's routing in figures: its queues, and its agents by presence.
+#[derive(Debug)]
+pub struct Figures {
+    pub tenant: TenantId,
+    pub queues: Vec<rezef_routing::QueueStats>,
+    pub agents: std::collections::BTreeMap<Presence, usize>,
+}
+
 /// What a decision leads to.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -221,6 +229,27 @@ impl Desk {
     /// The longest a session's request waits for routing to read the log.
     pub fn max_wait(&self) -> Duration {
         Duration::from_millis(self.backbone.limits.max_wait_ms)
+    }
+
+    /// Each tenant's queues and agents now, for the metrics (`crate::metrics`).
+    pub fn figures(&self) -> Vec<Figures> {
+        let now = self.now();
+        let tenants = self.lock();
+        let mut figures: Vec<Figures> = (tenants.iter())
+            .map(|(tenant, t)| {
+                let mut agents = std::collections::BTreeMap::new();
+                for agent in t.engine.agents() {
+                    *agents.entry(agent.presence).or_default() += 1;
+                }
+                Figures {
+                    tenant: tenant.clone(),
+                    queues: t.engine.stats(now),
+                    agents,
+                }
+            })
+            .collect();
+        figures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        figures
     }
 
     /// Whether any tenant's routing has started here (routed, configured, an agent).

@@ -41,6 +41,12 @@ impl Desks {
         desks.get(&partition).cloned()
     }
 
+    /// Every desk of this node's.
+    pub fn all(&self) -> Vec<Arc<Desk>> {
+        let desks = self.by_partition.read().unwrap_or_else(|p| p.into_inner());
+        desks.values().cloned().collect()
+    }
+
     /// A desk of this node's, to validate a call whose tenant is not valid.
     pub(super) fn any(&self) -> Option<Arc<Desk>> {
         let desks = self.by_partition.read().unwrap_or_else(|p| p.into_inner());

@@ -13,6 +13,8 @@ use rezef_server::{Clock, Limits, ManualClock, Server, ServerConfig, SystemClock
 
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when the config enables it.
+    pub metrics: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<rezef_server::Result<()>>>,
     dir: tempfile::TempDir,
@@ -61,6 +63,7 @@ impl Running {
         };
         let server = Server::open(config).await.expect("open").with_clock(clock);
         let addr = server.local_addr();
+        let metrics = server.metrics_addr();
         let cache = server.journey_cache().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server.run(async {
@@ -68,6 +71,7 @@ impl Running {
         }));
         Self {
             addr,
+            metrics,
             stop: Some(stop),
             task: Some(task),
             dir,

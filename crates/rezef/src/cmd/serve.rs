@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rezef_server::Server;
 
-use crate::config::{self, AuthOverrides, ClusterOverrides, LogArgs, Overrides};
+use crate::config::{self, AuthOverrides, ClusterOverrides, LogArgs, MetricsOverrides, Overrides};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,6 +37,10 @@ pub struct Args {
     /// change every tenant's data. Development only (docs/security.md).
     #[arg(long)]
     insecure: bool,
+    /// Serve Prometheus's /metrics at this address, e.g. 127.0.0.1:9464 (turns `[metrics]`
+    /// on; deploy/OPERATIONS.md, "Metrics").
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -53,6 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         auth: AuthOverrides {
             insecure: args.insecure.then_some(true),
         },
+        metrics: MetricsOverrides::listen(args.metrics_listen),
     };
     let config = config::load(args.config.as_deref(), overrides)?;
     let server = Server::open(config).await?;
