@@ -14,7 +14,7 @@
 //!   ([`record`]): per interaction when it ends, per wrap-up, per resolved conversation, per
 //!   first-contact-resolution decision, per survey. Its state is serde and bounded in time.
 //! - [`MeasureConfig`] ([`config`], [`hours`]): a tenant's targets, short-abandon threshold,
-//!   FCR window and business hours.
+//!   FCR window and business hours; [`MeasureRules`] ([`rules`]): every tenant's.
 //! - [`Figures`] ([`figures`], [`spread`]): records summed, mergeable in any order;
 //!   durations as HdrHistograms for p50/p90/p99. [`Buckets`] ([`buckets`]): figures by
 //!   interval, queue, channel and intent, and reports over them (one `Buckets` per tenant,
@@ -56,6 +56,7 @@ mod observer;
 mod pairs;
 pub mod record;
 mod resolved;
+pub mod rules;
 pub mod scorecard;
 mod seen;
 pub mod spread;
@@ -68,4 +69,5 @@ pub use error::{Error, Result};
 pub use figures::Figures;
 pub use observer::{FORGET_AFTER, Measurer};
 pub use record::Measured;
+pub use rules::MeasureRules;
 pub use scorecard::Scorecard;
