@@ -19,6 +19,7 @@
 //! background (`crate::warm`).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -27,12 +28,15 @@ use rezef_events::agent::AgentState;
 use rezef_events::routed::RoutedContact;
 use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
+    Timestamp,
 };
+use rezef_measure::{BucketKey, Figures, Grouping, MeasureRules};
 
 use crate::Result;
 use crate::dedup::AppliedIds;
 pub use crate::journey_cache::JourneyCache;
 use crate::journey_cache::{Cached, Entry, Key, weight};
+use crate::measurement::{MeasureCheckpoint, Measurement};
 use crate::memory::Tables;
 use crate::store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, overlay,
@@ -53,6 +57,8 @@ pub struct ProjectionConfig {
     pub dedup_window: usize,
     /// Bytes of sled's own page cache, per store (`crate::SledStore::open_with_cache`).
     pub store_cache_bytes: u64,
+    /// Every tenant's measurement rules (`crate::measurement`).
+    pub measure: MeasureRules,
 }
 
 impl Default for ProjectionConfig {
@@ -63,6 +69,7 @@ impl Default for ProjectionConfig {
             checkpoint_dirty_bytes: 128 << 20,
             dedup_window: crate::DEFAULT_DEDUP_WINDOW,
             store_cache_bytes: crate::sled_store::DEFAULT_STORE_CACHE_BYTES,
+            measure: MeasureRules::default(),
         }
     }
 }
@@ -79,6 +86,10 @@ pub(crate) struct Layers {
     last_checkpoint: Instant,
     /// The average weight of the journeys of the last checkpoint, to estimate dirty bytes.
     average_weight: u64,
+    /// The measurement, folded with the journeys, and what of it the checkpoint being
+    /// written holds.
+    pub(crate) measurement: Measurement,
+    measure_flushing: Option<Arc<MeasureCheckpoint>>,
 }
 
 impl Layers {
@@ -122,6 +133,7 @@ impl CachedStore {
         clean: JourneyCache,
     ) -> Result<Self> {
         let below_had_data = AtomicBool::new(!is_empty(below.as_ref())?);
+        let measurement = Measurement::restore(below.measurement()?);
         Ok(Self {
             below,
             config,
@@ -131,6 +143,8 @@ impl CachedStore {
                 epoch: 0,
                 last_checkpoint: Instant::now(),
                 average_weight: 2048,
+                measurement,
+                measure_flushing: None,
             }),
             id: AtomicU32::new(clean.new_store()),
             clean,
@@ -189,6 +203,7 @@ impl CachedStore {
         }
         let tables = Arc::new(std::mem::take(&mut layers.active));
         layers.flushing = Some(tables);
+        layers.measure_flushing = Some(Arc::new(layers.measurement.seal()));
         layers.last_checkpoint = Instant::now();
         true
     }
@@ -252,10 +267,15 @@ impl CachedStore {
     }
 
     fn write_sealed_locked(&self) -> Result<()> {
-        let Some(flushing) = self.read().flushing.clone() else {
+        let (flushing, measure) = {
+            let layers = self.read();
+            (layers.flushing.clone(), layers.measure_flushing.clone())
+        };
+        let Some(flushing) = flushing else {
             return Ok(());
         };
-        let batch = flushing.to_batch();
+        let mut batch = flushing.to_batch();
+        batch.measure = measure.clone();
         let written = self.below.commit(batch);
         let mut weights = (0u64, 0u64);
         if written.is_ok() {
@@ -286,9 +306,13 @@ impl CachedStore {
             restored.set_next_offset(folded);
             layers.active = restored;
             layers.flushing = None;
+            if let Some(measure) = layers.measure_flushing.take() {
+                layers.measurement.unseal(&measure);
+            }
             return Err(error);
         }
         let written = layers.flushing.take();
+        layers.measure_flushing = None;
         layers.epoch += 1;
         if let Some(average) = weights.0.checked_div(weights.1) {
             layers.average_weight = average;
@@ -297,6 +321,16 @@ impl CachedStore {
         // Freeing the written tables takes a while: not under the lock readers wait for.
         drop((written, flushing));
         Ok(())
+    }
+
+    /// A tenant's figures in `range`, grouped ([`Measurement::report`]).
+    pub fn report(
+        &self,
+        tenant: &TenantId,
+        range: Range<Timestamp>,
+        grouping: Grouping,
+    ) -> rezef_measure::Result<BTreeMap<BucketKey, Figures>> {
+        self.read().measurement.report(tenant, range, grouping)
     }
 
     fn has_changes(&self) -> bool {
@@ -542,6 +576,10 @@ impl JourneyStore for CachedStore {
         Ok(layers.active.routed_over(routed))
     }
 
+    fn measurement(&self) -> Result<MeasureCheckpoint> {
+        Ok(self.read().measurement.snapshot())
+    }
+
     fn clear(&self) -> Result<()> {
         let _one = self
             .one_checkpoint
@@ -551,6 +589,8 @@ impl JourneyStore for CachedStore {
         self.below.clear()?;
         layers.active = Tables::default();
         layers.flushing = None;
+        layers.measurement = Measurement::default();
+        layers.measure_flushing = None;
         layers.epoch += 1;
         self.id.store(self.clean.new_store(), Ordering::Relaxed);
         self.below_had_data.store(false, Ordering::Relaxed);
