@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use rezef_events::policy::Policies;
+use rezef_measure::MeasureRules;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -42,6 +43,9 @@ pub struct ServerConfig {
     pub cluster: ClusterSettings,
     /// How the projection uses memory and how often it checkpoints to the store.
     pub projection: ProjectionSettings,
+    /// How service is measured (`[measure.default]`, with per-tenant sections
+    /// `[measure.tenants.<tenant>]`; docs/measurement.md).
+    pub measure: MeasureRules,
 }
 
 /// `[auth]`: API keys. With a key file, every `rezef.v1` and `rezef.cluster.v1` call needs a
@@ -135,6 +139,7 @@ impl ProjectionSettings {
             checkpoint_dirty_bytes: self.checkpoint_dirty_mib << 20,
             dedup_window: usize::try_from(self.dedup_window).unwrap_or(usize::MAX),
             store_cache_bytes: self.store_cache_mib << 20,
+            measure: rezef_measure::MeasureRules::default(),
         }
     }
 }
@@ -294,6 +299,7 @@ impl Default for ServerConfig {
             tls: TlsSettings::default(),
             cluster: ClusterSettings::default(),
             projection: ProjectionSettings::default(),
+            measure: MeasureRules::default(),
         }
     }
 }
@@ -420,7 +426,8 @@ impl ServerConfig {
         if let Some(problem) = self.log.kafka.security_problem() {
             return Err(Error::Config(problem));
         }
-        match self.continuity.problems().into_iter().next() {
+        let continuity = self.continuity.problems().into_iter().next();
+        match continuity.or_else(|| self.measure.problem()) {
             Some(problem) => Err(Error::Config(problem)),
             None => Ok(()),
         }

@@ -29,6 +29,7 @@ mod find;
 mod health;
 mod identities;
 mod ingest;
+mod insights;
 mod journeys;
 mod log;
 mod node;

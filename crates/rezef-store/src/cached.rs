@@ -323,16 +323,6 @@ impl CachedStore {
         Ok(())
     }
 
-    /// A tenant's figures in `range`, grouped ([`Measurement::report`]).
-    pub fn report(
-        &self,
-        tenant: &TenantId,
-        range: Range<Timestamp>,
-        grouping: Grouping,
-    ) -> rezef_measure::Result<BTreeMap<BucketKey, Figures>> {
-        self.read().measurement.report(tenant, range, grouping)
-    }
-
     fn has_changes(&self) -> bool {
         !self.read().active.is_empty()
     }
@@ -578,6 +568,15 @@ impl JourneyStore for CachedStore {
 
     fn measurement(&self) -> Result<MeasureCheckpoint> {
         Ok(self.read().measurement.snapshot())
+    }
+
+    fn report(
+        &self,
+        tenant: &TenantId,
+        range: Range<Timestamp>,
+        grouping: Grouping,
+    ) -> Result<BTreeMap<BucketKey, Figures>> {
+        Ok(self.read().measurement.report(tenant, range, grouping)?)
     }
 
     fn clear(&self) -> Result<()> {

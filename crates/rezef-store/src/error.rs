@@ -59,6 +59,8 @@ pub enum Error {
     AheadOfLog { stored: u64, end: u64 },
     #[error("the journey store at {path} failed and could not be reopened yet")]
     Reopening { path: PathBuf },
+    #[error("measurement report refused: {0}")]
+    Report(#[from] rezef_measure::Error),
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
 }

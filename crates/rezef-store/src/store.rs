@@ -5,6 +5,9 @@
 use std::sync::Arc;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+
+use rezef_measure::{BucketKey, Figures, Grouping};
 
 use rezef_events::agent::AgentState;
 use rezef_events::journey::redeemable_on;
@@ -16,7 +19,7 @@ use rezef_events::{
 
 use crate::Result;
 use crate::dedup::AppliedIds;
-use crate::measurement::MeasureCheckpoint;
+use crate::measurement::{MeasureCheckpoint, Measurement};
 
 /// Everything one projection step writes, applied atomically together with the offset it
 /// reaches: after a crash the store holds either all of it or none of it.
@@ -228,6 +231,18 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// The measurement as checkpointed: the measurer and every bucket (an empty one for a
     /// store that has none).
     fn measurement(&self) -> Result<MeasureCheckpoint>;
+
+    /// A tenant's figures in `range`, grouped ([`Measurement::report`]): by default from the
+    /// measurement stored, read whole; the projection in memory answers from memory.
+    fn report(
+        &self,
+        tenant: &TenantId,
+        range: Range<Timestamp>,
+        grouping: Grouping,
+    ) -> Result<BTreeMap<BucketKey, Figures>> {
+        let measurement = Measurement::restore(self.measurement()?);
+        Ok(measurement.report(tenant, range, grouping)?)
+    }
 
     /// Deletes everything, for a rebuild from the log.
     fn clear(&self) -> Result<()>;
