@@ -19,6 +19,7 @@
 //!   durations as HdrHistograms for p50/p90/p99. [`Buckets`] ([`buckets`]): figures by
 //!   interval, queue, channel and intent, and reports over them (one `Buckets` per tenant,
 //!   while one `Measurer` serves them all). [`Scorecard`]: the four dimensions of quality.
+//! - [`tracker`]: a customer's open conversation station by station (the pizza tracker).
 //!
 //! ```
 //! use rezef_events::testing::EventBuilder;
@@ -61,6 +62,7 @@ pub mod scorecard;
 mod seen;
 pub mod spread;
 mod stations;
+pub mod tracker;
 mod verdict;
 
 pub use buckets::{BucketKey, Buckets, Grouping, Interval};

@@ -1,7 +1,7 @@
 //! `rezef.v1.Insights` over real gRPC: a scripted day published through `Publish`, then
 //! `GetReport` gives exactly the figures `rezef-measure` computes for the same events (and
 //! the ones worked out by hand), names the field of a bad request, and refuses a role that
-//! may not read reports.
+//! may not read reports; the customer tracker follows a call live.
 
 mod common;
 
@@ -206,12 +206,17 @@ fn expected(
 }
 
 async fn published(server: &Running, events: &[Event]) -> rezef_adapter::Client {
+    published_as(server, events, "c-5").await
+}
+
+/// Publishes `events`, waiting until `customer`'s journey has every one of them projected.
+async fn published_as(server: &Running, events: &[Event], customer: &str) -> rezef_adapter::Client {
     let mut client = server.client().await;
     let batch = events.iter().map(|e| event_to_proto(e, None)).collect();
     let response = client.publish(batch).await.expect("published");
     let last = response.first_offset + u64::from(response.count) - 1;
     let customer = proto::CustomerRef {
-        r#ref: Some(proto::customer_ref::Ref::CustomerId("c-5".into())),
+        r#ref: Some(proto::customer_ref::Ref::CustomerId(customer.into())),
     };
     (client.journey(TENANT, customer, Some(last)).await).expect("projected");
     client
@@ -362,5 +367,71 @@ async fn supervisors_admins_and_auditors_read_reports_and_agents_may_not() {
             _ => assert!(answer.is_ok(), "{role:?}: {answer:?}"),
         }
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_tracker_follows_the_customer_live_station_by_station() {
+    let server = Running::start_with(rezef_server::ServerConfig::default()).await;
+    let events = day();
+    // Call 1 up to its queue, then the rest of it once the tracker watches.
+    let (first, rest): (Vec<Event>, Vec<Event>) = (events.into_iter())
+        .filter(|e| {
+            e.interaction_id
+                .as_ref()
+                .is_some_and(|i| i.as_str() == "call-1")
+        })
+        .partition(|e| {
+            matches!(
+                e.payload,
+                Payload::InteractionStarted { .. } | Payload::ContactQueued { .. }
+            )
+        });
+    let client = published_as(&server, &first, "c-1").await;
+    let customer = proto::CustomerRef {
+        r#ref: Some(proto::customer_ref::Ref::CustomerId("c-1".into())),
+    };
+    let track = proto::TrackCustomerRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(customer),
+    };
+    let mut stream = (client.insights().track_customer(track.clone()).await)
+        .expect("tracking")
+        .into_inner();
+    let stations = |tracker: &proto::CustomerTracker| -> Vec<(i32, bool)> {
+        let conversation = tracker.conversation.as_ref().expect("open");
+        (conversation.contacts[0].stations.iter())
+            .map(|s| (s.station, s.until.is_some()))
+            .collect()
+    };
+    let now = stream.message().await.expect("a tracker").expect("sent");
+    assert_eq!(now.customer_id, "c-1");
+    assert_eq!(stations(&now), vec![(proto::Station::Queue as i32, false)]);
+
+    let mut publisher = server.client().await;
+    let assigned = rest
+        .iter()
+        .find(|e| matches!(e.payload, Payload::ContactAssigned { .. }));
+    let assigned = event_to_proto(assigned.expect("assigned"), None);
+    publisher.publish(vec![assigned]).await.expect("published");
+    let next = stream.message().await.expect("a tracker").expect("sent");
+    let talking = vec![
+        (proto::Station::Queue as i32, true),
+        (proto::Station::Talk as i32, false),
+    ];
+    assert_eq!(stations(&next), talking);
+
+    let stranger = proto::TrackCustomerRequest {
+        customer: Some(proto::CustomerRef {
+            r#ref: Some(proto::customer_ref::Ref::CustomerId("nobody".into())),
+        }),
+        ..track
+    };
+    let status = client
+        .insights()
+        .track_customer(stranger)
+        .await
+        .expect_err("unknown");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
     server.stop().await;
 }

@@ -1,10 +1,12 @@
 //! Figures (`rezef_measure`) as the public contract's report rows (`rezef.v1.Insights`):
-//! counts as they are, ratios and percentiles computed here, once, from the merged counts.
+//! counts as they are, ratios and percentiles computed here, once, from the merged counts;
+//! and the customer tracker.
 
 use rezef_measure::buckets::BucketKey;
 use rezef_measure::figures::{ServiceLevel, Surveys};
 use rezef_measure::record::{Reason, Station};
 use rezef_measure::spread::Percentiles;
+use rezef_measure::tracker::{Contact, Tracker};
 use rezef_measure::{Figures, Scorecard};
 use rezef_proto::v1;
 
@@ -105,6 +107,43 @@ fn scorecard(card: &Scorecard) -> v1::Scorecard {
         abandon_rate: card.quality.abandon_rate,
         nps: card.experience.nps,
         nps_answers: card.experience.answers,
+    }
+}
+
+/// A customer's tracker (`rezef_measure::tracker`).
+pub fn tracker_to_proto(
+    customer_id: &str,
+    tracker: Option<&Tracker>,
+    offset: u64,
+) -> v1::CustomerTracker {
+    let conversation = tracker.map(|tracker| v1::TrackedConversation {
+        conversation_id: tracker.conversation_id.to_string(),
+        opened_at: Some(timestamp(tracker.opened_at)),
+        intent: tracker.intent.clone(),
+        contacts: tracker.contacts.iter().map(contact_to_proto).collect(),
+    });
+    v1::CustomerTracker {
+        customer_id: customer_id.to_owned(),
+        conversation,
+        projected_offset: offset,
+    }
+}
+
+fn contact_to_proto(contact: &Contact) -> v1::TrackedContact {
+    let stations = (contact.visits.iter())
+        .map(|visit| v1::TrackedStation {
+            station: station_to_proto(visit.station) as i32,
+            entered_at: Some(timestamp(visit.entered_at)),
+            until: visit.until.map(timestamp),
+        })
+        .collect();
+    v1::TrackedContact {
+        interaction_id: contact.interaction_id.to_string(),
+        channel: contact.channel.map(ProtoEnum::to_proto),
+        queue_id: contact.queue_id.clone(),
+        started_at: Some(timestamp(contact.started_at)),
+        ended_at: contact.ended_at.map(timestamp),
+        stations,
     }
 }
 
