@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "identities",
         "routing",
         "audit",
+        "insights",
     ]
     .map(|name| format!("rezef/v1/{name}.proto"))
     .into_iter()

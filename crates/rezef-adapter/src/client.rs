@@ -12,7 +12,8 @@ use rezef_proto::v1::{
     ReplayHistoryRequest, ReplayedEvent, ResolveCustomerRequest, ResolveCustomerResponse,
     ResumeConversationRequest, ResumeConversationResponse, audit_client::AuditClient,
     identities_client::IdentitiesClient, ingest_client::IngestClient,
-    journeys_client::JourneysClient, routing_client::RoutingClient,
+    insights_client::InsightsClient, journeys_client::JourneysClient,
+    routing_client::RoutingClient,
 };
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::{Interceptor, interceptor::InterceptedService};
@@ -300,6 +301,11 @@ impl Client {
 
     pub fn audit(&self) -> AuditClient<InterceptedService<Channel, Auth>> {
         AuditClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(usize::MAX)
+    }
+
+    pub fn insights(&self) -> InsightsClient<InterceptedService<Channel, Auth>> {
+        InsightsClient::with_interceptor(self.channel.clone(), self.auth.clone())
             .max_decoding_message_size(usize::MAX)
     }
 }

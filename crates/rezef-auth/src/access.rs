@@ -53,6 +53,14 @@ pub const TABLE: &[(&str, Need)] = &[
         tenant(&[Channel, Supervisor]),
     ),
     ("/rezef.v1.Audit/ReplayHistory", tenant(&[Auditor])),
+    (
+        "/rezef.v1.Insights/GetReport",
+        tenant(&[Supervisor, Admin, Auditor]),
+    ),
+    (
+        "/rezef.v1.Insights/TrackCustomer",
+        tenant(&[Supervisor, Admin, Auditor]),
+    ),
     ("/rezef.v1.Routing/RouteInteraction", tenant(&[Channel])),
     ("/rezef.v1.Routing/AgentSession", tenant(&[Agent])),
     ("/rezef.v1.Routing/GetQueueStats", tenant(&[Supervisor])),

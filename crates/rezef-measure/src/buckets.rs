@@ -79,13 +79,31 @@ impl Buckets {
         }
     }
 
-    /// Counts a record in its bucket.
-    pub fn add(&mut self, measured: &Measured) {
+    /// The width of its intervals.
+    pub fn width(&self) -> Interval {
+        self.width
+    }
+
+    /// Counts a record in its bucket; returns which bucket (for a projection to note what
+    /// its next checkpoint writes).
+    pub fn add(&mut self, measured: &Measured) -> BucketKey {
         let key = BucketKey {
             start: self.width.floor(measured.at()),
             dims: measured.dims().clone(),
         };
-        self.figures.entry(key).or_default().add(measured);
+        self.figures.entry(key.clone()).or_default().add(measured);
+        key
+    }
+
+    /// The figures of one bucket.
+    pub fn get(&self, key: &BucketKey) -> Option<&Figures> {
+        self.figures.get(key)
+    }
+
+    /// Puts back a bucket as a checkpoint stored it (its start on this width's boundaries).
+    pub fn restore(&mut self, key: BucketKey, figures: Figures) {
+        debug_assert_eq!(key.start, self.width.floor(key.start));
+        self.figures.insert(key, figures);
     }
 
     /// Adds another set of buckets (of any width no finer than this one's: each goes to

@@ -30,8 +30,13 @@ pub(crate) struct PendingFcr {
     deadlines: BTreeSet<(Timestamp, TenantId, CustomerId, ConversationId)>,
 }
 
-fn decision(customer: &CustomerId, pending: Pending, achieved: bool) -> FcrDecision {
+fn decision(
+    (tenant, customer): (&TenantId, &CustomerId),
+    pending: Pending,
+    achieved: bool,
+) -> FcrDecision {
     FcrDecision {
+        tenant_id: tenant.clone(),
         conversation_id: pending.conversation_id,
         customer_id: customer.clone(),
         resolved_at: pending.resolved_at,
@@ -109,7 +114,7 @@ impl PendingFcr {
                     customer.clone(),
                     p.conversation_id.clone(),
                 ));
-                decision(customer, p, false)
+                decision((tenant, customer), p, false)
             })
             .collect()
     }
@@ -126,7 +131,7 @@ impl PendingFcr {
                 continue;
             };
             if let Some(index) = all.iter().position(|p| p.conversation_id == id) {
-                out.push(decision(&key.1, all.remove(index), true));
+                out.push(decision((&key.0, &key.1), all.remove(index), true));
             }
             if all.is_empty() {
                 self.by_customer.remove(&key);

@@ -14,11 +14,12 @@
 //!   ([`record`]): per interaction when it ends, per wrap-up, per resolved conversation, per
 //!   first-contact-resolution decision, per survey. Its state is serde and bounded in time.
 //! - [`MeasureConfig`] ([`config`], [`hours`]): a tenant's targets, short-abandon threshold,
-//!   FCR window and business hours.
+//!   FCR window and business hours; [`MeasureRules`] ([`rules`]): every tenant's.
 //! - [`Figures`] ([`figures`], [`spread`]): records summed, mergeable in any order;
 //!   durations as HdrHistograms for p50/p90/p99. [`Buckets`] ([`buckets`]): figures by
 //!   interval, queue, channel and intent, and reports over them (one `Buckets` per tenant,
 //!   while one `Measurer` serves them all). [`Scorecard`]: the four dimensions of quality.
+//! - [`tracker`]: a customer's open conversation station by station (the pizza tracker).
 //!
 //! ```
 //! use rezef_events::testing::EventBuilder;
@@ -56,10 +57,12 @@ mod observer;
 mod pairs;
 pub mod record;
 mod resolved;
+pub mod rules;
 pub mod scorecard;
 mod seen;
 pub mod spread;
 mod stations;
+pub mod tracker;
 mod verdict;
 
 pub use buckets::{BucketKey, Buckets, Grouping, Interval};
@@ -68,4 +71,5 @@ pub use error::{Error, Result};
 pub use figures::Figures;
 pub use observer::{FORGET_AFTER, Measurer};
 pub use record::Measured;
+pub use rules::MeasureRules;
 pub use scorecard::Scorecard;

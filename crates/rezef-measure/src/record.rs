@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use rezef_events::event::{AbandonPoint, EndReason};
 use rezef_events::journey::SurveyScores;
-use rezef_events::{Channel, ConversationId, CustomerId, InteractionId, Timestamp};
+use rezef_events::{Channel, ConversationId, CustomerId, InteractionId, TenantId, Timestamp};
 
 /// A station of the journey whose durations are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -147,6 +147,9 @@ pub struct ConversationRecord {
 /// intent within the window, else when the window passed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FcrDecision {
+    /// Its tenant: a decision the clock makes (the window passed) may be of any tenant the
+    /// measurer serves, not only the tenant of the event that moved the clock.
+    pub tenant_id: TenantId,
     pub conversation_id: ConversationId,
     pub customer_id: CustomerId,
     /// Counted in the resolution's bucket.

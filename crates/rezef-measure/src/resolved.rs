@@ -85,6 +85,7 @@ impl Measurer {
         let mut out = Vec::new();
         if record.contacts > 1 {
             out.push(Measured::Fcr(FcrDecision {
+                tenant_id: tenant.clone(),
                 conversation_id: record.conversation_id.clone(),
                 customer_id: record.customer_id.clone(),
                 resolved_at: at,

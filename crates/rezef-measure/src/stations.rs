@@ -25,7 +25,7 @@ pub(crate) fn arrival(interaction: &Interaction, seen: &Seen) -> Timestamp {
     seen.callback_arrival.unwrap_or(interaction.started_at)
 }
 
-fn station_of(stage: Stage, channel: Option<Channel>) -> Option<Station> {
+pub(crate) fn station_of(stage: Stage, channel: Option<Channel>) -> Option<Station> {
     match stage {
         Stage::Started if channel.is_some_and(Channel::is_self_service) => {
             Some(Station::SelfService)

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use rezef_events::policy::Policies;
+use rezef_measure::MeasureRules;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -44,6 +45,9 @@ pub struct ServerConfig {
     pub projection: ProjectionSettings,
     /// Prometheus's `/metrics` on a port of its own (`[metrics]`).
     pub metrics: MetricsSettings,
+    /// How service is measured (`[measure.default]`, with per-tenant sections
+    /// `[measure.tenants.<tenant>]`; docs/measurement.md).
+    pub measure: MeasureRules,
 }
 
 /// `[metrics]`: the operational metrics in Prometheus's text format, at `/metrics` over
@@ -159,6 +163,7 @@ impl ProjectionSettings {
             checkpoint_dirty_bytes: self.checkpoint_dirty_mib << 20,
             dedup_window: usize::try_from(self.dedup_window).unwrap_or(usize::MAX),
             store_cache_bytes: self.store_cache_mib << 20,
+            measure: rezef_measure::MeasureRules::default(),
         }
     }
 }
@@ -319,6 +324,7 @@ impl Default for ServerConfig {
             cluster: ClusterSettings::default(),
             projection: ProjectionSettings::default(),
             metrics: MetricsSettings::default(),
+            measure: MeasureRules::default(),
         }
     }
 }
@@ -454,7 +460,8 @@ impl ServerConfig {
         if let Some(problem) = self.log.kafka.security_problem() {
             return Err(Error::Config(problem));
         }
-        match self.continuity.problems().into_iter().next() {
+        let continuity = self.continuity.problems().into_iter().next();
+        match continuity.or_else(|| self.measure.problem()) {
             Some(problem) => Err(Error::Config(problem)),
             None => Ok(()),
         }

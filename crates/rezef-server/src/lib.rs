@@ -30,6 +30,7 @@ mod find;
 mod health;
 mod identities;
 mod ingest;
+mod insights;
 mod journeys;
 mod log;
 mod metrics;

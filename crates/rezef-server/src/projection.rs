@@ -1,6 +1,7 @@
 //! How the server opens a journey store and folds the log into it, the same for the
 //! embedded log, every partition of a Kafka topic and `rezef rebuild`: sled on disk, the
-//! projection in memory in front of it (`rezef_store::CachedStore`, `[projection]`).
+//! projection in memory in front of it (`rezef_store::CachedStore`, `[projection]`), measuring
+//! under the tenants' rules (`[measure]`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,7 +25,10 @@ pub fn open_store(
     path: &Path,
     cache: &JourneyCache,
 ) -> Result<Arc<CachedStore>> {
-    let settings = config.projection.store_config();
+    let settings = rezef_store::ProjectionConfig {
+        measure: config.measure.clone(),
+        ..config.projection.store_config()
+    };
     let sled = SledStore::open_with_cache(path, settings.store_cache_bytes)?;
     let sled: Arc<dyn JourneyStore> = Arc::new(sled);
     Ok(Arc::new(CachedStore::sharing(

@@ -9,7 +9,8 @@ use http::HeaderValue;
 use rezef_proto::cluster::v1::partitions_server::PartitionsServer;
 use rezef_proto::v1::{
     audit_server::AuditServer, identities_server::IdentitiesServer, ingest_server::IngestServer,
-    journeys_server::JourneysServer, routing_server::RoutingServer,
+    insights_server::InsightsServer, journeys_server::JourneysServer,
+    routing_server::RoutingServer,
 };
 use rezef_store::JourneyCache;
 use tokio::net::TcpListener;
@@ -24,6 +25,7 @@ use crate::cluster::PartitionsService;
 use crate::config::ServerConfig;
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
+use crate::insights::InsightsService;
 use crate::journeys::JourneysService;
 use crate::metrics::{Calls, CallsLayer, Endpoint, Metrics, Scrape};
 use crate::node::{self, Assignment};
@@ -189,6 +191,8 @@ impl Server {
             .max_decoding_message_size(limit);
         let audit =
             AuditServer::new(AuditService::new(topology.clone())).max_decoding_message_size(limit);
+        let insights = InsightsServer::new(InsightsService::new(topology.clone()))
+            .max_decoding_message_size(limit);
         // Other nodes' projectors append to the partitions served here.
         let partitions = PartitionsServer::new(PartitionsService::new(topology.clone()))
             .max_decoding_message_size(limit);
@@ -208,6 +212,7 @@ impl Server {
             .add_service(journeys)
             .add_service(identities)
             .add_service(audit)
+            .add_service(insights)
             .add_service(routing)
             .add_service(partitions);
         match self.tls {

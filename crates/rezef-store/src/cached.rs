@@ -22,6 +22,7 @@
 //! server's metrics): the store knows nothing of how it is reported.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -30,12 +31,15 @@ use rezef_events::agent::AgentState;
 use rezef_events::routed::RoutedContact;
 use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
+    Timestamp,
 };
+use rezef_measure::{BucketKey, Figures, Grouping, MeasureRules};
 
 use crate::Result;
 use crate::dedup::AppliedIds;
 pub use crate::journey_cache::JourneyCache;
 use crate::journey_cache::{Cached, Entry, Key, weight};
+use crate::measurement::{MeasureCheckpoint, Measurement};
 use crate::memory::Tables;
 use crate::store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, overlay,
@@ -56,6 +60,8 @@ pub struct ProjectionConfig {
     pub dedup_window: usize,
     /// Bytes of sled's own page cache, per store (`crate::SledStore::open_with_cache`).
     pub store_cache_bytes: u64,
+    /// Every tenant's measurement rules (`crate::measurement`).
+    pub measure: MeasureRules,
 }
 
 impl Default for ProjectionConfig {
@@ -66,6 +72,7 @@ impl Default for ProjectionConfig {
             checkpoint_dirty_bytes: 128 << 20,
             dedup_window: crate::DEFAULT_DEDUP_WINDOW,
             store_cache_bytes: crate::sled_store::DEFAULT_STORE_CACHE_BYTES,
+            measure: MeasureRules::default(),
         }
     }
 }
@@ -87,6 +94,10 @@ pub(crate) struct Layers {
     last_checkpoint: Instant,
     /// The average weight of the journeys of the last checkpoint, to estimate dirty bytes.
     average_weight: u64,
+    /// The measurement, folded with the journeys, and what of it the checkpoint being
+    /// written holds.
+    pub(crate) measurement: Measurement,
+    measure_flushing: Option<Arc<MeasureCheckpoint>>,
 }
 
 impl Layers {
@@ -131,6 +142,7 @@ impl CachedStore {
         clean: JourneyCache,
     ) -> Result<Self> {
         let below_had_data = AtomicBool::new(!is_empty(below.as_ref())?);
+        let measurement = Measurement::restore(below.measurement()?);
         Ok(Self {
             below,
             config,
@@ -140,6 +152,8 @@ impl CachedStore {
                 epoch: 0,
                 last_checkpoint: Instant::now(),
                 average_weight: 2048,
+                measurement,
+                measure_flushing: None,
             }),
             id: AtomicU32::new(clean.new_store()),
             clean,
@@ -204,6 +218,7 @@ impl CachedStore {
         }
         let tables = Arc::new(std::mem::take(&mut layers.active));
         layers.flushing = Some(tables);
+        layers.measure_flushing = Some(Arc::new(layers.measurement.seal()));
         layers.last_checkpoint = Instant::now();
         true
     }
@@ -267,11 +282,16 @@ impl CachedStore {
     }
 
     fn write_sealed_locked(&self) -> Result<()> {
-        let Some(flushing) = self.read().flushing.clone() else {
+        let (flushing, measure) = {
+            let layers = self.read();
+            (layers.flushing.clone(), layers.measure_flushing.clone())
+        };
+        let Some(flushing) = flushing else {
             return Ok(());
         };
         let started = Instant::now();
-        let batch = flushing.to_batch();
+        let mut batch = flushing.to_batch();
+        batch.measure = measure.clone();
         let written = self.below.commit(batch);
         if let Some(observer) = self.observer.get() {
             observer.checkpoint(started.elapsed(), written.is_ok());
@@ -305,9 +325,13 @@ impl CachedStore {
             restored.set_next_offset(folded);
             layers.active = restored;
             layers.flushing = None;
+            if let Some(measure) = layers.measure_flushing.take() {
+                layers.measurement.unseal(&measure);
+            }
             return Err(error);
         }
         let written = layers.flushing.take();
+        layers.measure_flushing = None;
         layers.epoch += 1;
         if let Some(average) = weights.0.checked_div(weights.1) {
             layers.average_weight = average;
@@ -561,6 +585,19 @@ impl JourneyStore for CachedStore {
         Ok(layers.active.routed_over(routed))
     }
 
+    fn measurement(&self) -> Result<MeasureCheckpoint> {
+        Ok(self.read().measurement.snapshot())
+    }
+
+    fn report(
+        &self,
+        tenant: &TenantId,
+        range: Range<Timestamp>,
+        grouping: Grouping,
+    ) -> Result<BTreeMap<BucketKey, Figures>> {
+        Ok(self.read().measurement.report(tenant, range, grouping)?)
+    }
+
     fn clear(&self) -> Result<()> {
         let _one = self
             .one_checkpoint
@@ -570,6 +607,8 @@ impl JourneyStore for CachedStore {
         self.below.clear()?;
         layers.active = Tables::default();
         layers.flushing = None;
+        layers.measurement = Measurement::default();
+        layers.measure_flushing = None;
         layers.epoch += 1;
         self.id.store(self.clean.new_store(), Ordering::Relaxed);
         self.below_had_data.store(false, Ordering::Relaxed);

@@ -28,6 +28,16 @@ pub enum Error {
         "the journey store has state format {found}, this build writes {expected}: run `rezef rebuild`"
     )]
     FormatMismatch { found: u32, expected: u32 },
+    #[error(
+        "the journey store has measurement format {found} (0: written before measurement), this build writes {expected}: run `rezef rebuild`"
+    )]
+    MeasureFormatMismatch { found: u32, expected: u32 },
+    #[error("cannot encode the {what} for the journey store: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: postcard::Error,
+    },
     #[error("cannot use the checkpoint journal {path}: {source}")]
     Journal {
         path: PathBuf,
@@ -49,6 +59,8 @@ pub enum Error {
     AheadOfLog { stored: u64, end: u64 },
     #[error("the journey store at {path} failed and could not be reopened yet")]
     Reopening { path: PathBuf },
+    #[error("measurement report refused: {0}")]
+    Report(#[from] rezef_measure::Error),
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
 }

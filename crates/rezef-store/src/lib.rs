@@ -20,6 +20,8 @@
 //!   a task of its own; `step.rs`: one step folded in place (`workspace.rs`), identity
 //!   decisions carried out; [`dedup`]: the recent event ids; `partitioning.rs`: a
 //!   projector's place in a partitioned log and its relay.
+//! - `measurement.rs`: the measurement projection (`rezef_measure`), fed in the same step as
+//!   the fold and checkpointed with it.
 //! - `by_tenant.rs`: the maps the fold looks journeys up in; `blocking.rs`: work off the
 //!   async runtime.
 
@@ -31,6 +33,7 @@ pub mod conformance;
 pub mod dedup;
 mod error;
 mod journey_cache;
+mod measurement;
 mod memory;
 mod partitioning;
 mod projector;
@@ -45,6 +48,7 @@ mod workspace;
 pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
 pub use journey_cache::CacheReads;
+pub use measurement::{MeasureCheckpoint, Measurement, StoredBucket};
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
 pub use projector::{

@@ -15,10 +15,12 @@ use rezef_events::routed::RoutedContact;
 use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
 };
+use rezef_measure::{BucketKey, Figures, Interval, Measurer};
 
 use crate::Result;
 use crate::by_tenant::{self, ByTenant, HashMap};
 use crate::dedup::AppliedIds;
+use crate::measurement::MeasureCheckpoint;
 use crate::store::{
     Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, in_scan, overlay, page,
 };
@@ -41,12 +43,22 @@ pub struct Tables {
     routed: BTreeMap<Key<InteractionId>, Option<RoutedContact>>,
     applied: BTreeMap<u64, Vec<u128>>,
     forgotten: Vec<u64>,
+    /// The latest measurer checkpointed, and the buckets (`crate::measurement`).
+    measurer: Option<Measurer>,
+    buckets: BTreeMap<(TenantId, Interval, BucketKey), Figures>,
 }
 
 impl Tables {
     /// Merges a committed step in.
     pub fn apply(&mut self, batch: ProjectionBatch) {
         self.next_offset = Some(batch.next_offset);
+        if let Some(measure) = &batch.measure {
+            self.measurer = Some(measure.measurer.clone());
+            for (tenant, width, key, figures) in &measure.buckets {
+                let key = (tenant.clone(), *width, key.clone());
+                self.buckets.insert(key, figures.clone());
+            }
+        }
         for journey in batch.journeys {
             self.put_journey(journey);
         }
@@ -285,7 +297,17 @@ impl Tables {
             .map(|((t, c), r)| (t.clone(), c.clone(), r.clone()))
             .collect();
         batch.applied = self.applied_ids().collect();
+        batch.measure = self.measure_checkpoint().map(Arc::new);
         batch
+    }
+
+    /// The measurement checkpointed here, if any.
+    pub fn measure_checkpoint(&self) -> Option<MeasureCheckpoint> {
+        let measurer = self.measurer.clone()?;
+        let buckets = (self.buckets.iter())
+            .map(|((t, w, key), f)| (t.clone(), *w, key.clone(), f.clone()))
+            .collect();
+        Some(MeasureCheckpoint { measurer, buckets })
     }
 
     /// `below` (contacts routing holds, in key order) with what these tables changed.
@@ -445,6 +467,10 @@ impl JourneyStore for MemoryStore {
 
     fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>> {
         Ok(self.read().routed_over(Vec::new()))
+    }
+
+    fn measurement(&self) -> Result<MeasureCheckpoint> {
+        Ok(self.read().measure_checkpoint().unwrap_or_default())
     }
 
     fn clear(&self) -> Result<()> {

@@ -15,7 +15,12 @@
 //! | `t` tenant `\0` continuation token    | expiry (i64 BE ns), customer id, then `\0` and the channels it may be used on, comma-separated, if limited |
 //! | `r` tenant                            | routing version (u64 BE), its TOML |
 //! | `w` tenant `\0` interaction           | a contact routing holds (postcard) |
+//! | `meta/measure-format`                 | measurement format, u32 BE ([`MEASURE_FORMAT`]) |
+//! | `m`                                   | the partition's measurer (postcard, `rezef_measure::Measurer`) |
+//! | `f` tenant `\0` width `\0` bucket     | a bucket's figures (postcard, `rezef_measure::Figures`); width `q` (15 min) or `d` (day), bucket its key (postcard) |
 //!
+//! The measurement (`m`, `f`; `crate::measurement`) goes in the same checkpoint as the
+//! journeys and the offset.
 //!
 //! A large checkpoint is written in pieces through a redo journal beside sled's files
 //! (`checkpoint.journal`), to bound sled's memory (see `pieces`).
@@ -43,9 +48,11 @@ use rezef_events::{
 
 use crate::by_tenant::HashMap;
 use crate::dedup::AppliedIds;
+use crate::measurement::MeasureCheckpoint;
 use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
 
+mod measured;
 mod pieces;
 
 use pieces::Writes;
@@ -130,6 +137,11 @@ fn corrupt(key: &[u8]) -> Error {
 
 const OFFSET_KEY: &[u8] = b"meta/offset";
 const FORMAT_KEY: &[u8] = b"meta/format";
+const MEASURE_FORMAT_KEY: &[u8] = b"meta/measure-format";
+
+/// The layout of the measurement (`m`, `f`): a change of `rezef_measure`'s stored types
+/// bumps it, and a store of another (or none, written before measurement) is rebuilt.
+pub const MEASURE_FORMAT: u32 = 1;
 
 /// The sled-backed journey store.
 #[derive(Debug, Clone)]
@@ -241,7 +253,17 @@ impl SledStore {
             }
             None => {
                 db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
+                db.insert(MEASURE_FORMAT_KEY, &MEASURE_FORMAT.to_be_bytes())?;
             }
+        }
+        let found = (db.get(MEASURE_FORMAT_KEY)?)
+            .and_then(|found| found.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(0);
+        if found != MEASURE_FORMAT {
+            return Err(Error::MeasureFormatMismatch {
+                found,
+                expected: MEASURE_FORMAT,
+            });
         }
         Ok(store)
     }
@@ -391,6 +413,9 @@ impl JourneyStore for SledStore {
                 Some(routed) => writes.insert(key, routed.to_bytes()),
                 None => writes.remove(key),
             }
+        }
+        if let Some(measure) = &batch.measure {
+            measured::write(measure, &mut writes)?;
         }
         writes.insert(OFFSET_KEY, batch.next_offset.to_be_bytes());
         let _one_at_a_time = self.lock_writing();
@@ -614,11 +639,16 @@ impl JourneyStore for SledStore {
             .collect()
     }
 
+    fn measurement(&self) -> Result<MeasureCheckpoint> {
+        measured::read(&self.db()?)
+    }
+
     fn clear(&self) -> Result<()> {
         let _one_at_a_time = self.lock_writing();
         pieces::discard(&self.path)?;
         self.db()?.clear()?;
         self.db()?.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
+        (self.db()?).insert(MEASURE_FORMAT_KEY, &MEASURE_FORMAT.to_be_bytes())?;
         self.db()?.flush()?;
         Ok(())
     }

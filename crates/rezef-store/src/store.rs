@@ -5,6 +5,9 @@
 use std::sync::Arc;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+
+use rezef_measure::{BucketKey, Figures, Grouping};
 
 use rezef_events::agent::AgentState;
 use rezef_events::journey::redeemable_on;
@@ -16,6 +19,7 @@ use rezef_events::{
 
 use crate::Result;
 use crate::dedup::AppliedIds;
+use crate::measurement::{MeasureCheckpoint, Measurement};
 
 /// Everything one projection step writes, applied atomically together with the offset it
 /// reaches: after a crash the store holds either all of it or none of it.
@@ -47,6 +51,10 @@ pub struct ProjectionBatch {
     pub routing: Vec<(TenantId, RoutingConfigRecord)>,
     /// Contacts routing holds (`Some`) or that left it (`None`), `rezef_events::routed`.
     pub routed: Vec<(TenantId, InteractionId, Option<RoutedContact>)>,
+    /// The measurement at this offset (`crate::measurement`), in a checkpoint: the measurer
+    /// and the buckets changed since the previous one. Steps leave it out (the measurement
+    /// is in memory until a checkpoint is cut).
+    pub measure: Option<Arc<MeasureCheckpoint>>,
 }
 
 /// Why a checkpoint is due.
@@ -219,6 +227,22 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// Every contact routing holds and no agent took yet, of every tenant, in key order:
     /// what routing starts again with after a restart or on the node a partition moved to.
     fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>>;
+
+    /// The measurement as checkpointed: the measurer and every bucket (an empty one for a
+    /// store that has none).
+    fn measurement(&self) -> Result<MeasureCheckpoint>;
+
+    /// A tenant's figures in `range`, grouped ([`Measurement::report`]): by default from the
+    /// measurement stored, read whole; the projection in memory answers from memory.
+    fn report(
+        &self,
+        tenant: &TenantId,
+        range: Range<Timestamp>,
+        grouping: Grouping,
+    ) -> Result<BTreeMap<BucketKey, Figures>> {
+        let measurement = Measurement::restore(self.measurement()?);
+        Ok(measurement.report(tenant, range, grouping)?)
+    }
 
     /// Deletes everything, for a rebuild from the log.
     fn clear(&self) -> Result<()>;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use hashbrown::hash_map::EntryRef;
 use rezef_events::agent::AgentState;
-use rezef_events::{AgentId, ChannelIdentity, CustomerId, Journey, TenantId};
+use rezef_events::{AgentId, ChannelIdentity, CustomerId, Event, Journey, TenantId, Timestamp};
 
 use crate::Result;
 use crate::cached::{CachedStore, Layers};
@@ -71,6 +71,23 @@ impl<'a> Workspace<'a> {
             }
         };
         Ok(Arc::make_mut(slot.get_or_insert_with(|| Arc::new(new()))))
+    }
+
+    /// Measures the event just applied to `customer`'s journey at `offset`, under the
+    /// tenant's rules (`crate::measurement`).
+    pub fn measure(
+        &mut self,
+        (tenant, customer): (&TenantId, &CustomerId),
+        offset: u64,
+        event: &Event,
+        recorded_at: Timestamp,
+    ) {
+        let Some(Some(journey)) = self.layers.active.journey(tenant, customer) else {
+            return;
+        };
+        let rules = &self.store.config().measure;
+        let at = Some(recorded_at);
+        (self.layers.measurement).observe(rules, offset, event, at, journey);
     }
 
     /// Keeps `journey` under its customer (a new one, one restored, a merge pointer).

@@ -315,6 +315,9 @@ macro_rules! delegate_reads {
         ) -> rezef_store::Result<Vec<(rezef_events::TenantId, String, rezef_events::CustomerId)>> {
             self.0.links_after(after, limit)
         }
+        fn measurement(&self) -> rezef_store::Result<rezef_store::MeasureCheckpoint> {
+            self.0.measurement()
+        }
         fn clear(&self) -> rezef_store::Result<()> {
             self.0.clear()
         }

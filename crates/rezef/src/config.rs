@@ -529,4 +529,33 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn measurement_rules_by_tenant_and_a_bad_value_named_at_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "measure.toml",
+                "[measure.default]\nshort_abandon_seconds = 3\n\
+                 [measure.tenants.bank.target_seconds]\nvoice = 30\n",
+            )?;
+            let config =
+                load(Some(Path::new("measure.toml")), Overrides::default()).expect("parses");
+            assert_eq!(config.measure.default.short_abandon_seconds, 3);
+            let bank = config
+                .measure
+                .tenants
+                .get("bank")
+                .expect("the tenant's rules");
+            assert_eq!(bank.short_abandon_seconds, 5, "built-in defaults");
+            jail.create_file("bad.toml", "[measure.tenants.bank]\nfcr_window_days = 0\n")?;
+            let error =
+                load(Some(Path::new("bad.toml")), Overrides::default()).expect_err("no window");
+            let said = format!("{error:#}");
+            assert!(
+                said.contains("measure.tenants.bank: fcr_window_days must be between 1 and 90"),
+                "{said}"
+            );
+            Ok(())
+        });
+    }
 }

@@ -13,6 +13,7 @@ pub(crate) fn presence_to_proto(presence: Presence) -> i32 {
     presence.to_proto()
 }
 
+pub mod insights;
 mod journey;
 pub mod routing;
 

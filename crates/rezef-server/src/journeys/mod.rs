@@ -153,12 +153,12 @@ impl Local {
     }
 }
 
-type WatchStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+pub(crate) type WatchStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Streams `render(journey, position)` for the journey holding `customer` now (unless it
 /// has not changed since `from_offset`) and after every change, following merges, until
 /// the client hangs up or the server shuts down. `None` from `render` sends nothing.
-fn watch<T: Send + 'static>(
+pub(crate) fn watch<T: Send + 'static>(
     backbone: Backbone,
     tenant: TenantId,
     customer: CustomerId,
@@ -306,14 +306,7 @@ impl JourneysService {
         tenant: &str,
         customer: Option<&v1::CustomerRef>,
     ) -> Result<Place> {
-        match Backbone::parse_customer(self.topology.check(), tenant.to_owned(), customer.cloned())
-        {
-            Ok((tenant, customer)) => {
-                let partition = self.topology.partitioner().reference(&tenant, &customer);
-                self.topology.place(partition, request.metadata())
-            }
-            Err(invalid) => self.topology.place_invalid(request.metadata(), invalid),
-        }
+        place_customer(&self.topology, request, tenant, customer)
     }
 
     /// A conversation is found by asking every partition served here, then (unless this
@@ -396,6 +389,23 @@ macro_rules! answer_moved {
         };
         answered.instrument($span).await
     }};
+}
+
+/// Where a call about the customer a request names is answered (the node serving the
+/// customer's partition).
+pub(crate) fn place_customer<T>(
+    topology: &Topology,
+    request: &Request<T>,
+    tenant: &str,
+    customer: Option<&v1::CustomerRef>,
+) -> Result<Place> {
+    match Backbone::parse_customer(topology.check(), tenant.to_owned(), customer.cloned()) {
+        Ok((tenant, customer)) => {
+            let partition = topology.partitioner().reference(&tenant, &customer);
+            topology.place(partition, request.metadata())
+        }
+        Err(invalid) => topology.place_invalid(request.metadata(), invalid),
+    }
 }
 
 /// A reference to a customer by id.

@@ -304,6 +304,8 @@ mod tests {
         assert_eq!(known("/rezef.v1.Ingest/Publish"), Some(false));
         assert_eq!(known("/rezef.v1.Journeys/WatchJourney"), Some(true));
         assert_eq!(known("/rezef.v1.Routing/AgentSession"), Some(true));
+        assert_eq!(known("/rezef.v1.Insights/GetReport"), Some(false));
+        assert_eq!(known("/rezef.v1.Insights/TrackCustomer"), Some(true));
         assert_eq!(
             known("/rezef.cluster.v1.Partitions/ReadJourney"),
             Some(false)

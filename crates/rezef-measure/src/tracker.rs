@@ -1,0 +1,79 @@
+//! The customer tracker (the pizza tracker): a customer's open conversation as the stations
+//! each of its contacts went through, with when each began and ended, read from the stage
+//! visits the journey fold keeps, the same way the measurer reads them (`stations`).
+
+use rezef_events::journey::Stage;
+use rezef_events::{Channel, ConversationId, InteractionId, Journey, Timestamp};
+
+use crate::record::Station;
+use crate::stations::station_of;
+
+/// One station visited, until `until` (`None`: the customer is there now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    pub station: Station,
+    pub entered_at: Timestamp,
+    pub until: Option<Timestamp>,
+}
+
+/// One contact of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub interaction_id: InteractionId,
+    pub channel: Option<Channel>,
+    pub queue_id: Option<String>,
+    pub started_at: Timestamp,
+    /// When it ended or was abandoned, if it did.
+    pub ended_at: Option<Timestamp>,
+    pub visits: Vec<Visit>,
+}
+
+/// A customer's open conversation, station by station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracker {
+    pub conversation_id: ConversationId,
+    pub opened_at: Timestamp,
+    pub intent: Option<String>,
+    pub contacts: Vec<Contact>,
+}
+
+/// The tracker of the customer's open conversation; `None` when none is open.
+pub fn track(journey: &Journey) -> Option<Tracker> {
+    let conversation = journey.open_conversation()?;
+    let contacts = (conversation.interactions.iter())
+        .map(|interaction| {
+            let stages = &interaction.stages;
+            let ended_at = (stages.iter())
+                .find(|v| matches!(v.stage, Stage::Ended | Stage::Abandoned))
+                .map(|v| v.entered_at);
+            let visits = (stages.iter().enumerate())
+                .filter_map(|(i, visit)| {
+                    let station = match visit.stage {
+                        Stage::CallbackPending => Some(Station::CallbackWait),
+                        stage => station_of(stage, interaction.channel),
+                    }?;
+                    let until = stages.get(i + 1).map(|next| next.entered_at);
+                    Some(Visit {
+                        station,
+                        entered_at: visit.entered_at,
+                        until: until.or(ended_at),
+                    })
+                })
+                .collect();
+            Contact {
+                interaction_id: interaction.id.clone(),
+                channel: interaction.channel,
+                queue_id: interaction.queue_id.clone(),
+                started_at: interaction.started_at,
+                ended_at,
+                visits,
+            }
+        })
+        .collect();
+    Some(Tracker {
+        conversation_id: conversation.id.clone(),
+        opened_at: conversation.opened_at,
+        intent: conversation.intent.as_ref().map(|i| i.intent.clone()),
+        contacts,
+    })
+}
