@@ -15,7 +15,7 @@ fn stdout(output: &std::process::Output) -> String {
 }
 
 #[test]
-fn the_demo_carries_the_chat_into_the_call() {
+fn the_demo_carries_the_chat_into_the_call_and_measures_a_morning() {
     let out = stdout(&rezef(&["demo"], None));
     assert!(out.contains("channels so far   webchat → voice"), "{out}");
     assert!(
@@ -44,6 +44,26 @@ fn the_demo_carries_the_chat_into_the_call() {
     );
     assert!(out.contains("IVR menus         skipped"), "{out}");
     assert!(out.contains("The customer repeats nothing."), "{out}");
+    // The morning, measured: the seven calls and the chat (never queued, no agent sought).
+    assert!(
+        out.contains("classic, from queue entry           80.0%  (4 of 5 calls, 3 left out)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("journey-true, from the first ring   28.6%  (2 of 7 calls, 1 left out)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "why they differ                   callback real wait 1, ivr abandon 1, \
+             short abandon excluded 1, ivr time 1"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("wait from the first ring          p50 50 s, p90 2400 s, max 2400 s"),
+        "{out}"
+    );
 }
 
 fn example() -> String {

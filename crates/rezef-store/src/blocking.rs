@@ -10,5 +10,11 @@ pub(crate) async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'st
 
 /// What a task spawned earlier returned, once it is done.
 pub(crate) async fn joined<T>(task: JoinHandle<T>) -> T {
-    (task.await).unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+    match task.await {
+        Ok(value) => value,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Cancelled before it ran: only when the runtime shuts down, which drops this
+        // waiting task as well.
+        Err(_) => std::future::pending().await,
+    }
 }

@@ -1,53 +1,22 @@
-//! `rezef demo`: the main job, end to end, on the embedded default.
-//!
-//! A real server starts on a free loopback port with a temporary data directory. A web-chat
-//! adapter publishes what happens while a customer talks to a bot: the need, the details,
-//! an identity check by one-time code. Then the customer calls. The voice adapter asks the
-//! backbone `ResumeConversation` over gRPC, exactly as a real IVR integration would, and
-//! prints what it gets: the same customer, the conversation to continue and why, the
-//! intent, the context, the verified identity and whether it still holds. The customer
-//! repeats nothing.
+//! The demo's first part: a web chat with a bot, then the customer calls. The voice
+//! adapter asks the backbone `ResumeConversation` over gRPC, exactly as a real IVR
+//! integration would, and prints what it gets: the same customer, the conversation to
+//! continue and why, the intent, the context, the verified identity and whether it still
+//! holds. The customer repeats nothing.
 
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use rezef_adapter::proto::{self, event::Payload};
 use rezef_adapter::{Client, EventFactory};
-use rezef_server::{Server, ServerConfig};
 
-const TENANT: &str = "demo-bank";
+use super::{TENANT, label};
+
 const PHONE: &str = "+972 54-555-0123";
 const EMAIL: &str = "dana.levi@example.com";
 
-pub async fn run() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_path_buf(),
-        ..ServerConfig::default()
-    };
-    let server = Server::open(config).await?;
-    let addr = format!("http://{}", server.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    println!(
-        "Rezef backbone serving on {addr} (data in {})\n",
-        dir.path().display()
-    );
-
-    let mut client = Client::connect(addr).await?;
-    let last_offset = web_chat(&mut client).await?;
-    voice_call(&mut client, last_offset).await?;
-
-    let _ = stop.send(());
-    serving.await.context("server task")??;
-    Ok(())
-}
-
 /// The web chat with a bot; returns the offset of its last event.
-async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
+pub(super) async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
     println!("── 1. Web chat ─ a visitor opens the chat on the website");
     let chat = EventFactory::new(TENANT, "web-chat-widget")
         .identity(proto::IdentityKind::ChatVisitor, "visitor-7f3a")
@@ -115,7 +84,7 @@ async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
 
 /// The call: the voice channel asks the backbone who is calling, then joins the
 /// conversation it is told to continue.
-async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
+pub(super) async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
     println!("── 2. Voice, twenty minutes later ─ {PHONE} calls the contact centre");
     let call = EventFactory::new(TENANT, "voice-gateway")
         .identity(proto::IdentityKind::Phone, PHONE)
@@ -245,16 +214,4 @@ async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
         journey.counters.map_or(0, |c| c.events)
     );
     Ok(())
-}
-
-/// `CHANNEL_WEBCHAT` → `webchat`: an enum value as a person reads it.
-fn label<E>(name: Result<&str, E>, prefix: &str) -> String {
-    name.map_or_else(
-        |_| "?".to_owned(),
-        |name| {
-            name.trim_start_matches(prefix)
-                .replace('_', " ")
-                .to_lowercase()
-        },
-    )
 }
