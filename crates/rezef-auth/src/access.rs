@@ -61,6 +61,10 @@ pub const TABLE: &[(&str, Need)] = &[
         "/rezef.v1.Insights/TrackCustomer",
         tenant(&[Supervisor, Admin, Auditor]),
     ),
+    (
+        "/rezef.v1.Insights/WatchInterval",
+        tenant(&[Supervisor, Admin, Auditor]),
+    ),
     ("/rezef.v1.Routing/RouteInteraction", tenant(&[Channel])),
     ("/rezef.v1.Routing/AgentSession", tenant(&[Agent])),
     ("/rezef.v1.Routing/GetQueueStats", tenant(&[Supervisor])),

@@ -37,6 +37,12 @@ impl Interval {
         let millis = at.unix_millis();
         Timestamp::from_unix_millis(millis - millis.rem_euclid(self.millis()))
     }
+
+    /// The interval `at` falls in: from its start (inclusive) to the next one's (exclusive).
+    pub fn around(self, at: Timestamp) -> Range<Timestamp> {
+        let start = self.floor(at);
+        start..Timestamp::from_unix_millis(start.unix_millis() + self.millis())
+    }
 }
 
 /// Which bucket: the interval's start and the dimensions.
@@ -198,5 +204,17 @@ mod tests {
         assert_eq!(quarter, 1_796_630_400_000 + 15 * 60_000);
         assert_eq!(Interval::Hour.floor(at).unix_millis(), 1_796_630_400_000);
         assert_eq!(Interval::Day.floor(at).unix_millis(), 1_796_601_600_000);
+    }
+
+    #[test]
+    fn given_an_instant_on_a_boundary_then_its_interval_starts_there_and_ends_a_width_later() {
+        let boundary = Timestamp::from_unix_millis(1_796_630_400_000);
+        let quarter = Interval::Quarter.around(boundary);
+        assert_eq!(quarter.start, boundary);
+        assert_eq!(quarter.end.unix_millis(), 1_796_630_400_000 + 15 * 60_000);
+        let last = Timestamp::from_unix_millis(1_796_630_400_000 - 1);
+        assert_eq!(Interval::Hour.around(last).end, boundary);
+        let day = Interval::Day.around(boundary);
+        assert_eq!(day.end.unix_millis() - day.start.unix_millis(), 86_400_000);
     }
 }

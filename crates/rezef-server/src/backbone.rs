@@ -45,8 +45,7 @@ impl Backbone {
 
     /// Resolves once the server is shutting down.
     pub async fn closed(&self) {
-        let mut closing = self.closing.clone();
-        let _ = closing.wait_for(|closing| *closing).await;
+        crate::shutdown::begun(&self.closing).await;
     }
 
     /// A check of a request's fields under the tenants' rules (the region phone numbers are

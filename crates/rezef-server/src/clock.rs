@@ -2,7 +2,8 @@
 //! the clock, so the clock is given to the routing service rather than read from the
 //! system: the server runs on [`SystemClock`]; a test runs it on a [`ManualClock`] it
 //! advances, so that "30 s in the queue" is tested without waiting 30 s, and an offer
-//! never expires because the machine was slow.
+//! never expires because the machine was slow. The same clock says which interval of the
+//! figures is the current one (`Insights/WatchInterval`).
 //!
 //! A clock also knows how to wait for its own time ([`Clock::sleep_until`]): the desk's
 //! timer sleeps until the engine's next deadline by the clock it runs on. The system clock

@@ -98,7 +98,8 @@ impl Server {
         &self.cache
     }
 
-    /// Routing runs on `clock` instead of the system's (a test's [`crate::ManualClock`]).
+    /// Routing, and the current interval of `Insights/WatchInterval`, run on `clock` instead
+    /// of the system's (a test's [`crate::ManualClock`]).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -133,7 +134,7 @@ impl Server {
             port: addr.port(),
             closing: closing_watch.clone(),
             routing: self.routing,
-            clock: self.clock,
+            clock: self.clock.clone(),
             cache: cache.clone(),
             peer_tls: Some(crate::tls::peer_config(&self.config.tls)?),
             checkpoints: Arc::new(self.metrics.checkpoints.clone()),
@@ -181,7 +182,7 @@ impl Server {
         let ingest = IngestServer::new(IngestService::new(
             topology.clone(),
             self.config.limits.clone(),
-            closing_watch,
+            closing_watch.clone(),
             self.metrics.ingest.clone(),
         ))
         .max_decoding_message_size(limit);
@@ -191,8 +192,8 @@ impl Server {
             .max_decoding_message_size(limit);
         let audit =
             AuditServer::new(AuditService::new(topology.clone())).max_decoding_message_size(limit);
-        let insights = InsightsServer::new(InsightsService::new(topology.clone()))
-            .max_decoding_message_size(limit);
+        let insights = InsightsService::new(topology.clone(), self.clock, closing_watch);
+        let insights = InsightsServer::new(insights).max_decoding_message_size(limit);
         // Other nodes' projectors append to the partitions served here.
         let partitions = PartitionsServer::new(PartitionsService::new(topology.clone()))
             .max_decoding_message_size(limit);

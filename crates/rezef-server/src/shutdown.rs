@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
 use crate::Error;
@@ -19,6 +19,12 @@ pub fn status() -> Status {
         "the server is shutting down: reconnect and go on from the last offset received".into(),
     )
     .into()
+}
+
+/// Resolves once the server is shutting down (`closing` turned true).
+pub async fn begun(closing: &watch::Receiver<bool>) {
+    let mut closing = closing.clone();
+    let _ = closing.wait_for(|closing| *closing).await;
 }
 
 /// Ends a server stream with [`status`], after what the client has yet to read; a client

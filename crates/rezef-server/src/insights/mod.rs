@@ -1,22 +1,30 @@
 //! `rezef.v1.Insights`: the measurement projection read (docs/measurement.md). A report merges
 //! the figures of every partition this node serves: figures only add, so the merge is exact.
-//! The customer tracker is the journeys' watch, on the customer's partition, rendered as
-//! stations (`rezef_measure::tracker`).
+//! The current interval is the same report, watched live (`interval`). The customer tracker
+//! is the journeys' watch, on the customer's partition, rendered as stations
+//! (`rezef_measure::tracker`).
 
+mod interval;
 mod request;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
-use rezef_measure::{BucketKey, Figures, tracker};
+use rezef_events::{TenantId, Timestamp};
+use rezef_measure::{BucketKey, Figures, Grouping, tracker};
 use rezef_proto::v1::{
-    CustomerTracker, GetReportRequest, GetReportResponse, TrackCustomerRequest,
-    insights_client::InsightsClient, insights_server::Insights,
+    CustomerTracker, GetReportRequest, GetReportResponse, IntervalUpdate, ReportRow,
+    TrackCustomerRequest, WatchIntervalRequest, insights_client::InsightsClient,
+    insights_server::Insights,
 };
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
 use crate::Result;
 use crate::backbone::Backbone;
+use crate::clock::Clock;
 use crate::cluster::{Place, Topology, forward_stream};
 use crate::convert::insights::{row_to_proto, tracker_to_proto};
 use crate::journeys::{WatchStream, place_customer, watch};
@@ -25,39 +33,58 @@ use crate::journeys::{WatchStream, place_customer, watch};
 #[derive(Debug, Clone)]
 pub struct InsightsService {
     topology: Topology,
+    /// Says which interval is the current one.
+    clock: Arc<dyn Clock>,
+    /// Turns true when the server begins to shut down; open streams end then.
+    closing: watch::Receiver<bool>,
 }
 
 impl InsightsService {
-    pub fn new(topology: Topology) -> Self {
-        Self { topology }
+    pub fn new(topology: Topology, clock: Arc<dyn Clock>, closing: watch::Receiver<bool>) -> Self {
+        Self {
+            topology,
+            clock,
+            closing,
+        }
+    }
+
+    /// The backbones of the partitions served here now.
+    fn backbones(&self) -> Vec<Backbone> {
+        (self.topology.local().into_iter())
+            .map(|(_, backbone)| backbone)
+            .collect()
     }
 
     async fn report(&self, request: GetReportRequest) -> Result<GetReportResponse> {
-        let asked = request::check(request)?;
-        let backbones: Vec<Backbone> = (self.topology.local().into_iter())
-            .map(|(_, backbone)| backbone)
-            .collect();
-        // A long report merges many buckets: off the async runtime.
-        let merged = tokio::task::spawn_blocking(move || -> Result<_> {
-            let mut merged: BTreeMap<BucketKey, Figures> = BTreeMap::new();
-            for backbone in backbones {
-                let range = asked.range.clone();
-                let figures = backbone
-                    .store
-                    .report(&asked.tenant, range, asked.grouping)?;
-                for (key, figures) in figures {
-                    merged.entry(key).or_default().merge(&figures);
-                }
-            }
-            Ok(merged)
-        })
-        .await
-        .map_err(|e| crate::Error::Unavailable(format!("the report's task failed: {e}")))??;
-        let rows = (merged.iter()).map(|(key, figures)| row_to_proto(key, figures));
-        Ok(GetReportResponse {
-            rows: rows.collect(),
-        })
+        let asked = request::report(request)?;
+        let rows = rows(self.backbones(), asked.tenant, asked.range, asked.grouping).await?;
+        Ok(GetReportResponse { rows })
     }
+}
+
+/// A tenant's figures in `range`, grouped, merged over `backbones`, as report rows.
+async fn rows(
+    backbones: Vec<Backbone>,
+    tenant: TenantId,
+    range: Range<Timestamp>,
+    grouping: Grouping,
+) -> Result<Vec<ReportRow>> {
+    // A long report merges many buckets: off the async runtime.
+    let merged = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut merged: BTreeMap<BucketKey, Figures> = BTreeMap::new();
+        for backbone in backbones {
+            let figures = (backbone.store).report(&tenant, range.clone(), grouping)?;
+            for (key, figures) in figures {
+                merged.entry(key).or_default().merge(&figures);
+            }
+        }
+        Ok(merged)
+    })
+    .await
+    .map_err(|e| crate::Error::Unavailable(format!("the report's task failed: {e}")))??;
+    Ok((merged.iter())
+        .map(|(key, f)| row_to_proto(key, f))
+        .collect())
 }
 
 /// The tracker of the customer a request names, now and after every change, on the
@@ -87,6 +114,7 @@ fn track(
 #[tonic::async_trait]
 impl Insights for InsightsService {
     type TrackCustomerStream = WatchStream<CustomerTracker>;
+    type WatchIntervalStream = WatchStream<IntervalUpdate>;
 
     async fn track_customer(
         &self,
@@ -107,5 +135,13 @@ impl Insights for InsightsService {
         let span = info_span!("get_report", tenant = %request.get_ref().tenant_id);
         let report = self.report(request.into_inner()).instrument(span).await?;
         Ok(Response::new(report))
+    }
+
+    async fn watch_interval(
+        &self,
+        request: Request<WatchIntervalRequest>,
+    ) -> Result<Response<Self::WatchIntervalStream>, Status> {
+        let asked = request::watch(request.into_inner())?;
+        Ok(Response::new(interval::watch(self.clone(), asked)))
     }
 }

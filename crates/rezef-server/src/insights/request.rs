@@ -1,12 +1,14 @@
-//! A report request checked against the limits `insights.proto` documents, every problem
-//! named by its field: reports stay cheap (a range of at most 400 days, rows no finer than
-//! its length needs) and exact (bounds on the boundaries of the buckets they read).
+//! Report and interval-watch requests checked against the limits `insights.proto`
+//! documents, every problem named by its field: reports stay cheap (a range of at most 400
+//! days, rows no finer than its length needs) and exact (bounds on the boundaries of the
+//! buckets they read).
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use rezef_events::{TenantId, Timestamp};
 use rezef_measure::{Grouping, Interval};
-use rezef_proto::v1::{GetReportRequest, ReportInterval};
+use rezef_proto::v1::{GetReportRequest, ReportInterval, WatchIntervalRequest};
 
 use crate::Result;
 use crate::convert::Check;
@@ -18,6 +20,8 @@ const MAX_RANGE_DAYS: i64 = 400;
 const MAX_QUARTER_DAYS: i64 = 7;
 /// The longest range by hours, and off UTC midnights as one row.
 const MAX_HOUR_DAYS: i64 = 31;
+/// The most queues an interval watch names.
+const MAX_WATCHED_QUEUES: usize = 100;
 
 /// A checked report request.
 #[derive(Debug)]
@@ -35,8 +39,71 @@ fn boundary_name(interval: Interval) -> &'static str {
     }
 }
 
+/// A checked interval watch.
+#[derive(Debug)]
+pub struct Watch {
+    pub tenant: TenantId,
+    pub width: Interval,
+    /// Grouped by `width`.
+    pub grouping: Grouping,
+    /// Only these queues' rows; empty: every row.
+    pub queues: BTreeSet<String>,
+}
+
+/// The width a request asks for: `None` for unspecified, and nothing for an unknown value
+/// (named).
+fn interval(check: &mut Check, value: i32) -> Option<Option<Interval>> {
+    match ReportInterval::try_from(value) {
+        Ok(ReportInterval::Unspecified) => Some(None),
+        Ok(ReportInterval::QuarterHour) => Some(Some(Interval::Quarter)),
+        Ok(ReportInterval::Hour) => Some(Some(Interval::Hour)),
+        Ok(ReportInterval::Day) => Some(Some(Interval::Day)),
+        Err(_) => {
+            check.fail("interval", format!("unknown value {value}"));
+            None
+        }
+    }
+}
+
+/// Checks an interval watch: a tenant, a known width (15 minutes when unspecified), and
+/// queue ids only with `by_queue`, at most 100, none empty, none twice.
+pub fn watch(request: WatchIntervalRequest) -> Result<Watch> {
+    let mut check = Check::default();
+    let tenant = check.tenant("tenant_id", request.tenant_id);
+    let width = interval(&mut check, request.interval).map(|i| i.unwrap_or(Interval::Quarter));
+    let ids = request.queue_ids;
+    if !ids.is_empty() && !request.by_queue {
+        check.fail("queue_ids", "needs by_queue");
+    }
+    if ids.len() > MAX_WATCHED_QUEUES {
+        check.fail("queue_ids", format!("at most {MAX_WATCHED_QUEUES} ids"));
+    }
+    let mut queues = BTreeSet::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if id.is_empty() {
+            check.fail(format!("queue_ids[{i}]"), "must not be empty");
+        } else if !queues.insert(id) {
+            check.fail(format!("queue_ids[{i}]"), "names a queue twice");
+        }
+    }
+    Ok(check.finish(|| {
+        let width = width?;
+        Some(Watch {
+            tenant: tenant?,
+            width,
+            grouping: Grouping {
+                interval: Some(width),
+                queue: request.by_queue,
+                channel: request.by_channel,
+                intent: request.by_intent,
+            },
+            queues,
+        })
+    })?)
+}
+
 /// Checks a report request (see the module docs).
-pub fn check(request: GetReportRequest) -> Result<Report> {
+pub fn report(request: GetReportRequest) -> Result<Report> {
     let mut check = Check::default();
     let tenant = check.tenant("tenant_id", request.tenant_id);
     let mut time = |field: &str, value: Option<prost_types::Timestamp>| {
@@ -46,16 +113,7 @@ pub fn check(request: GetReportRequest) -> Result<Report> {
         check.time(field, value)
     };
     let (from, to) = (time("from", request.from), time("to", request.to));
-    let interval = match ReportInterval::try_from(request.interval) {
-        Ok(ReportInterval::Unspecified) => Some(None),
-        Ok(ReportInterval::QuarterHour) => Some(Some(Interval::Quarter)),
-        Ok(ReportInterval::Hour) => Some(Some(Interval::Hour)),
-        Ok(ReportInterval::Day) => Some(Some(Interval::Day)),
-        Err(_) => {
-            check.fail("interval", format!("unknown value {}", request.interval));
-            None
-        }
-    };
+    let interval = interval(&mut check, request.interval);
     if let (Some(from), Some(to), Some(interval)) = (from, to, interval) {
         limits(&mut check, from..to, interval);
     }
@@ -126,7 +184,10 @@ mod tests {
     }
 
     fn refused(request: GetReportRequest) -> String {
-        check(request).map(|_| ()).expect_err("refused").to_string()
+        report(request)
+            .map(|_| ())
+            .expect_err("refused")
+            .to_string()
     }
 
     #[test]
@@ -136,7 +197,7 @@ mod tests {
             MIDNIGHT_MS + DAY_MS,
             ReportInterval::QuarterHour,
         );
-        let grouping = check(day).expect("accepted").grouping;
+        let grouping = report(day).expect("accepted").grouping;
         assert_eq!(grouping.interval, Some(Interval::Quarter));
     }
 
@@ -164,5 +225,51 @@ mod tests {
         let said = refused(unknown);
         assert!(said.contains("interval: unknown value 9"), "{said}");
         assert!(said.contains("from: required"), "{said}");
+    }
+
+    #[test]
+    fn given_a_watch_with_no_width_then_it_watches_quarter_hours() {
+        let asked = WatchIntervalRequest {
+            tenant_id: "acme".into(),
+            by_queue: true,
+            queue_ids: vec!["billing".into()],
+            ..Default::default()
+        };
+        let watch = watch(asked).expect("accepted");
+        assert_eq!(watch.grouping.interval, Some(Interval::Quarter));
+        assert!(watch.grouping.queue);
+        assert_eq!(watch.queues, BTreeSet::from(["billing".to_owned()]));
+    }
+
+    #[test]
+    fn given_bad_watches_then_the_field_is_named() {
+        let refused = |asked: WatchIntervalRequest| {
+            watch(asked).map(|_| ()).expect_err("refused").to_string()
+        };
+        let unqueued = WatchIntervalRequest {
+            tenant_id: "acme".into(),
+            queue_ids: vec!["billing".into()],
+            interval: 9,
+            ..Default::default()
+        };
+        let said = refused(unqueued);
+        assert!(said.contains("queue_ids: needs by_queue"), "{said}");
+        assert!(said.contains("interval: unknown value 9"), "{said}");
+        let twice = WatchIntervalRequest {
+            tenant_id: "acme".into(),
+            by_queue: true,
+            queue_ids: vec!["billing".into(), String::new(), "billing".into()],
+            ..Default::default()
+        };
+        let said = refused(twice);
+        assert!(said.contains("queue_ids[1]: must not be empty"), "{said}");
+        assert!(said.contains("queue_ids[2]: names a queue twice"), "{said}");
+        let many = WatchIntervalRequest {
+            tenant_id: "acme".into(),
+            by_queue: true,
+            queue_ids: (0..101).map(|q| format!("q-{q}")).collect(),
+            ..Default::default()
+        };
+        assert!(refused(many).contains("queue_ids: at most 100 ids"));
     }
 }

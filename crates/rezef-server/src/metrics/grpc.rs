@@ -306,6 +306,7 @@ mod tests {
         assert_eq!(known("/rezef.v1.Routing/AgentSession"), Some(true));
         assert_eq!(known("/rezef.v1.Insights/GetReport"), Some(false));
         assert_eq!(known("/rezef.v1.Insights/TrackCustomer"), Some(true));
+        assert_eq!(known("/rezef.v1.Insights/WatchInterval"), Some(true));
         assert_eq!(
             known("/rezef.cluster.v1.Partitions/ReadJourney"),
             Some(false)

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 pub mod ca;
+pub mod morning;
 pub mod raw;
 
 use std::net::SocketAddr;

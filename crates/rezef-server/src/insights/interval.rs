@@ -1,0 +1,116 @@
+//! `WatchInterval`: the current interval's report rows, live, for wall screens. Figures
+//! change only when a partition projects more of its log, so the stream waits on the
+//! projections' positions (no polling), reads the rows again at most once a second (a busy
+//! log's changes go out together), and sends them when they differ from the last ones sent.
+//! The server's clock (a test's manual one) says which interval is current and when it ends.
+
+use std::time::Duration;
+
+use futures::future::select_all;
+use rezef_events::Timestamp;
+use rezef_proto::v1::{IntervalUpdate, ReportRow};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use tracing::{Instrument, info_span};
+
+use super::request::Watch;
+use super::{InsightsService, rows};
+use crate::backbone::Backbone;
+use crate::convert::timestamp;
+use crate::journeys::WatchStream;
+use crate::shutdown;
+
+/// The shortest time between two reads of a stream's rows.
+const COALESCE: Duration = Duration::from_secs(1);
+
+/// Streams the current interval's rows now, on every change and at every new interval,
+/// until the client hangs up or the server shuts down.
+pub(super) fn watch(service: InsightsService, asked: Watch) -> WatchStream<IntervalUpdate> {
+    let (sender, receiver) = mpsc::channel(4);
+    let span = info_span!("watch_interval", tenant = %asked.tenant);
+    tokio::spawn(
+        async move {
+            // The start and rows of the last message sent.
+            let mut sent: Option<(Timestamp, Vec<ReportRow>)> = None;
+            loop {
+                // Positions first: the rows then hold at least every record below them.
+                let backbones = service.backbones();
+                let positions: Vec<u64> = (backbones.iter())
+                    .map(|b| b.projection.position())
+                    .collect();
+                let next_read = tokio::time::Instant::now() + COALESCE;
+                let read_at = service.clock.now();
+                let interval = asked.width.around(read_at);
+                let tenant = asked.tenant.clone();
+                let read = rows(backbones.clone(), tenant, interval.clone(), asked.grouping);
+                let rows = match read.await {
+                    Ok(rows) => kept(rows, &asked),
+                    Err(error) => {
+                        let _ = sender.send(Err(Status::from(error))).await;
+                        return;
+                    }
+                };
+                let rolled_over = sent.as_ref().is_some_and(|(s, _)| *s != interval.start);
+                let changed = sent.as_ref().is_none_or(|(_, r)| rolled_over || *r != rows);
+                if changed {
+                    let update = IntervalUpdate {
+                        start: Some(timestamp(interval.start)),
+                        end: Some(timestamp(interval.end)),
+                        rolled_over,
+                        rows: rows.clone(),
+                        read_at: Some(timestamp(read_at)),
+                    };
+                    if sender.send(Ok(update)).await.is_err() {
+                        return;
+                    }
+                    sent = Some((interval.start, rows));
+                }
+                tokio::select! {
+                    () = advanced(&backbones, &positions) => {}
+                    () = service.clock.sleep_until(interval.end) => {}
+                    () = sender.closed() => return,
+                    () = shutdown::begun(&service.closing) => return shutdown::end(&sender).await,
+                }
+                tokio::select! {
+                    () = tokio::time::sleep_until(next_read) => {}
+                    () = sender.closed() => return,
+                    () = shutdown::begun(&service.closing) => return shutdown::end(&sender).await,
+                }
+            }
+        }
+        .instrument(span),
+    );
+    Box::pin(ReceiverStream::new(receiver))
+}
+
+/// The rows of the queues asked for (every row when none were named).
+fn kept(rows: Vec<ReportRow>, asked: &Watch) -> Vec<ReportRow> {
+    if asked.queues.is_empty() {
+        return rows;
+    }
+    (rows.into_iter())
+        .filter(|row| {
+            row.queue_id
+                .as_ref()
+                .is_some_and(|q| asked.queues.contains(q))
+        })
+        .collect()
+}
+
+/// Resolves once any of `backbones` has projected past its position in `positions`; never
+/// when there are none, or their projectors stopped.
+async fn advanced(backbones: &[Backbone], positions: &[u64]) {
+    let waits = backbones.iter().zip(positions).map(|(backbone, position)| {
+        Box::pin(async move {
+            if !backbone.projection.wait_past(*position).await {
+                std::future::pending::<()>().await;
+            }
+        })
+    });
+    let waits: Vec<_> = waits.collect();
+    if waits.is_empty() {
+        return std::future::pending().await;
+    }
+    select_all(waits).await;
+}
