@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rezef_adapter::proto;
 use rezef_auth::{NewKey, Role, Scope};
-use rezef_events::event::{AbandonPoint, Payload};
+use rezef_events::event::AbandonPoint;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{Channel, Event};
 use rezef_proto::json::to_json;
@@ -31,20 +31,12 @@ fn script() -> Vec<Event> {
     let mut gave_up = (EventBuilder::phone(TENANT, "+972502222222"))
         .on(Channel::Voice, "call-2")
         .ids("b");
-    let queued = Payload::ContactQueued {
-        queue_id: "sales".into(),
-        priority: 1,
-        required_skills: Vec::new(),
-        language: None,
-    };
-    let mut events = vec![answered.started(), answered.event(queued)];
+    let mut events = vec![answered.started(), answered.queued("sales")];
     answered.wait(std::time::Duration::from_secs(30));
     events.push(answered.assigned("agent-1"));
     events.push(gave_up.started());
     gave_up.wait(std::time::Duration::from_secs(50));
-    events.push(gave_up.event(Payload::ContactAbandoned {
-        point: AbandonPoint::Ivr,
-    }));
+    events.push(gave_up.abandoned(AbandonPoint::Ivr));
     events
 }
 

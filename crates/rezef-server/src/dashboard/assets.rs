@@ -31,6 +31,7 @@ pub fn find(path: &str) -> Option<Asset> {
             include_bytes!("assets/style.css"),
             "text/css; charset=utf-8",
         ),
+        "/favicon.svg" => (include_bytes!("assets/favicon.svg"), "image/svg+xml"),
         _ => return None,
     };
     Some(Asset { body, content_type })

@@ -21,21 +21,28 @@ const EMAIL: &str = "dana.levi@example.com";
 
 pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.path().to_path_buf(),
         ..ServerConfig::default()
     };
+    // A free port: the demo runs beside a `rezef serve` on the default one.
+    config.dashboard.listen.set_port(0);
     let server = Server::open(config).await?;
     let addr = format!("http://{}", server.local_addr());
+    let dashboard = server.dashboard_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
     println!(
-        "Rezef backbone serving on {addr} (data in {})\n",
+        "Rezef backbone serving on {addr} (data in {})",
         dir.path().display()
     );
+    if let Some(dashboard) = dashboard {
+        println!("The dashboard, while the demo runs: http://{dashboard}/?tenant={TENANT}");
+    }
+    println!();
 
     let mut client = Client::connect(addr).await?;
     let last_offset = web_chat(&mut client).await?;

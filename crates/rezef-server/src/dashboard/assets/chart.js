@@ -6,7 +6,7 @@ import { duration, seconds } from './format.js';
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 960;
 const HEIGHT = 300;
-const PAD = { left: 64, right: 12, top: 12, bottom: 28 };
+const PAD = { left: 64, right: 28, top: 12, bottom: 28 };
 const QUARTERS = 96;
 
 function node(name, attributes, text) {
