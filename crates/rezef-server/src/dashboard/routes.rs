@@ -23,6 +23,8 @@ use tracing::debug;
 use super::gateway::{Gateway, Refusal};
 use super::{HttpBody, assets, live, sse};
 
+/// The reads' paths.
+const READS: [&str; 4] = ["/api/report", "/api/history", "/api/track", "/api/live"];
 /// The largest request body read.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The most events `/api/history` answers at once.
@@ -42,11 +44,9 @@ pub async fn answer(
             .unwrap_or_else(refused),
     };
     assets::secure(response.headers_mut());
-    let route = if response.status() == StatusCode::NOT_FOUND && !path.starts_with("/api/") {
-        "other"
-    } else {
-        path.as_str()
-    };
+    // Only paths the dashboard has: a client's made-up path could hold anything.
+    let known = assets::find(&path).is_some() || READS.contains(&path.as_str());
+    let route = if known { path.as_str() } else { "other" };
     debug!(route, status = response.status().as_u16(), "answered");
     Ok(response)
 }
