@@ -477,6 +477,23 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_answers_a_refusal_with_the_http_status_of_its_code() {
+        let statuses = [
+            (Code::InvalidArgument, 400),
+            (Code::Unauthenticated, 401),
+            (Code::PermissionDenied, 403),
+            (Code::NotFound, 404),
+            (Code::FailedPrecondition, 409),
+            (Code::ResourceExhausted, 429),
+            (Code::Unavailable, 503),
+            (Code::DeadlineExceeded, 504),
+        ];
+        for (code, status) in statuses {
+            assert_eq!(http_status(code).as_u16(), status, "{code:?}");
+        }
+    }
+
+    #[test]
     fn code_names_are_the_contract_s() {
         assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
         assert_eq!(code_name(Code::NotFound), "NOT_FOUND");

@@ -1,6 +1,7 @@
 //! The HTTP/1.1 listeners beside gRPC (`/metrics`, the dashboard): hyper 1's server, already
-//! under tonic, one task per connection, accepting until the server shuts down. One loop, so
-//! that both stop, log and survive a failed connection the same way.
+//! under tonic, one task per connection, accepting until the server shuts down and then
+//! closing the connections. One loop, so that both stop, log and survive a failed connection
+//! the same way.
 
 use std::convert::Infallible;
 
@@ -37,12 +38,22 @@ where
                     continue;
                 }
             };
-            let answer = answer.clone();
+            let (answer, mut closing) = (answer.clone(), closing.clone());
             tokio::spawn(
                 async move {
                     let connection = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), answer);
-                    if let Err(error) = connection.await {
+                    let mut connection = std::pin::pin!(connection);
+                    // At shutdown a kept-alive connection closes once its answer is sent
+                    // (streams end then), so that nothing holds the services any longer.
+                    let ended = tokio::select! {
+                        ended = connection.as_mut() => ended,
+                        () = async { drop(closing.wait_for(|closing| *closing).await) } => {
+                            connection.as_mut().graceful_shutdown();
+                            connection.await
+                        }
+                    };
+                    if let Err(error) = ended {
                         debug!(%error, "a connection ended");
                     }
                 }

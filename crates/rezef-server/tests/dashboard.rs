@@ -286,6 +286,50 @@ async fn the_live_stream_starts_with_the_reports_and_the_tracker_with_the_custom
 }
 
 #[tokio::test]
+async fn the_live_stream_sends_the_figures_again_when_they_change() {
+    let server = Running::start_with(rezef_server::ServerConfig::default()).await;
+    let addr = server.dashboard.expect("on by default");
+    let mut client = published(&server).await;
+    let asked = report_request();
+    let response = http(addr, "POST", "/api/live", &to_json(&asked), None).await;
+    let (mut body, mut buffer) = (response.into_body(), String::new());
+    let first = next_event(&mut body, &mut buffer).await;
+    assert_eq!(first.0, "report");
+
+    // A third caller gives up in the IVR.
+    let mut third = (EventBuilder::phone(TENANT, "+972503333333"))
+        .on(Channel::Voice, "call-3")
+        .ids("c");
+    let events = vec![third.started(), third.abandoned(AbandonPoint::Ivr)];
+    let batch = events.iter().map(|e| event_to_proto(e, None)).collect();
+    let published = client.publish(batch).await.expect("published");
+    let third_ref = rezef_adapter::identity_ref(proto::IdentityKind::Phone, "+972503333333");
+    let last = published.first_offset + 1;
+    (client.journey(TENANT, third_ref, Some(last)).await).expect("projected");
+    let now = (client.insights().get_report(asked).await)
+        .expect("a report")
+        .into_inner();
+    assert_ne!(to_json(&now), first.1, "the figures changed");
+
+    let changed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let (name, data) = next_event(&mut body, &mut buffer).await;
+            if name == "report" {
+                return data;
+            }
+        }
+    });
+    assert_eq!(changed.await.expect("sent within 10 s"), to_json(&now));
+
+    // The stream ends when the server shuts down.
+    server.stop().await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(_)) = body.frame().await {}
+    });
+    ended.await.expect("the stream ended");
+}
+
+#[tokio::test]
 async fn the_customer_s_history_is_the_audit_replay() {
     let server = Running::start_with(rezef_server::ServerConfig::default()).await;
     let addr = server.dashboard.expect("on by default");

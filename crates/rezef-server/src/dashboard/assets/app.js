@@ -68,11 +68,17 @@ function customer() {
   return { identity: { kind: identity, value } };
 }
 
+let asked = 0;
+
+/** The customer's events again; only the latest answer is drawn. */
 async function history(tenantId, who, signal) {
+  asked += 1;
+  const mine = asked;
   try {
-    panels.history(await read('/api/history', { tenantId, customer: who, limit: 500 }, signal));
+    const answer = await read('/api/history', { tenantId, customer: who, limit: 500 }, signal);
+    if (mine === asked) panels.history(answer);
   } catch (error) {
-    if (!signal.aborted) panels.refusedHistory(explain(error));
+    if (!signal.aborted && mine === asked) panels.refusedHistory(explain(error));
   }
 }
 
