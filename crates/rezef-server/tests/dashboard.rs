@@ -360,3 +360,26 @@ async fn the_customer_s_history_is_the_audit_replay() {
     assert!(text(response).await.contains("limit"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn without_keys_the_dashboard_is_served_on_loopback_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = rezef_server::ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().to_path_buf(),
+        ..rezef_server::ServerConfig::default()
+    };
+    config.dashboard.listen = "0.0.0.0:0".parse().expect("addr");
+    let refused = (rezef_server::Server::open(config.clone()).await)
+        .expect_err("every tenant's data to anyone");
+    assert!(
+        refused.to_string().contains("0.0.0.0:0 without API keys"),
+        "{refused}"
+    );
+    config.auth.insecure = true;
+    drop(
+        rezef_server::Server::open(config)
+            .await
+            .expect("insecure, as asked"),
+    );
+}
