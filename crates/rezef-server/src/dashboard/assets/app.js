@@ -1,6 +1,7 @@
 // The dashboard page: what to show (tenant, day, key; from the form or the address, e.g.
 // `/?tenant=acme&day=2026-12-01&wall=1`), the live stream feeding the panels, and the
-// customer tracker with the customer's events. Reconnects by itself after a dropped stream.
+// customer tracker with the customer's events. Both streams reconnect by themselves after a
+// drop (not after a refusal: a bad key or request stays refused).
 import {
   Refused, events, getKey, read, setKey,
 } from './api.js';
@@ -101,7 +102,9 @@ async function track() {
   } catch (error) {
     if (controller.signal.aborted) return;
     $('tracker').replaceChildren(Object.assign(document.createElement('p'), { textContent: explain(error) }));
+    if (error instanceof Refused && error.status < 500) return;
   }
+  if (!controller.signal.aborted) setTimeout(() => tracking === controller && track(), RETRY_MS);
 }
 
 function wall(on) {
