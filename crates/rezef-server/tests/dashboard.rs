@@ -300,7 +300,7 @@ async fn the_live_stream_sends_the_figures_again_when_they_change() {
     let mut third = (EventBuilder::phone(TENANT, "+972503333333"))
         .on(Channel::Voice, "call-3")
         .ids("c");
-    let events = vec![third.started(), third.abandoned(AbandonPoint::Ivr)];
+    let events = [third.started(), third.abandoned(AbandonPoint::Ivr)];
     let batch = events.iter().map(|e| event_to_proto(e, None)).collect();
     let published = client.publish(batch).await.expect("published");
     let third_ref = rezef_adapter::identity_ref(proto::IdentityKind::Phone, "+972503333333");
