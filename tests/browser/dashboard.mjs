@@ -1,11 +1,12 @@
 // The dashboard in a real browser, driven by tests/tests/dashboard.rs (which starts `rezef
-// serve`, publishes a scripted day and reads the API's figures): the page's figures must be
-// the API's, and one customer's tracker must follow them live while the Rust side publishes
-// more. Speaks with it by lines: prints `tracking` once the tracker shows the customer, then
+// serve` with API keys, publishes a scripted day and reads the API's figures): the page must
+// ask for a key, then show the API's figures, and follow one customer's tracker live while the
+// Rust side publishes more. Speaks with it by lines: prints `tracking` once the tracker shows the customer, then
 // waits for `published` on its standard input. Screenshots go to $SCREENSHOTS.
 //
-// Environment: DASHBOARD_URL (the page, with ?tenant=&day=), EXPECTED_REPORT (the API's
-// GetReportResponse for the day, proto3 JSON), TRACK_PHONE, SCREENSHOTS, CHROMIUM.
+// Environment: DASHBOARD_URL (the page, with ?tenant=&day=), API_KEY (a supervisor and
+// auditor key of the tenant), EXPECTED_REPORT (the API's GetReportResponse for the day, proto3
+// JSON), TRACK_PHONE, SCREENSHOTS, CHROMIUM.
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -39,10 +40,19 @@ try {
   page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
   await page.goto(env('DASHBOARD_URL'));
 
+  // The server wants a key: the page says so, and takes one.
+  await page.waitForFunction(
+    () => document.getElementById('status').textContent.includes('enter an API key'), null, { timeout: 15000 },
+  );
+  check('the key field has the focus', await page.evaluate(() => document.activeElement.id), 'key');
+  await page.keyboard.type(env('API_KEY'));
+  await page.keyboard.press('Enter');
+
   // The day's figures, as the API gave them.
   await page.waitForFunction(
     () => document.getElementById('status').textContent.startsWith('Live:'), null, { timeout: 15000 },
   );
+  errors.length = 0; // the browser logged the refusal without a key
   const row = JSON.parse(env('EXPECTED_REPORT')).rows?.[0] ?? {};
   const text = (selector) => page.textContent(selector);
   check('classic service level', await text('#sl-classic'), percent(row.classic?.ratio));

@@ -1,7 +1,7 @@
 //! The dashboard in a real browser (issue 18, item 6): `rezef serve` with its dashboard, a
 //! scripted day published over gRPC, and `tests/browser/dashboard.mjs` (playwright-core
-//! driving Debian's chromium) checking that the page shows the API's figures and follows one
-//! customer's tracker live while more events arrive. Screenshots are kept under
+//! driving Debian's chromium) checking that the page asks for an API key, then shows the API's
+//! figures and follows one customer's tracker live while more events arrive. Screenshots are kept under
 //! `target/browser-screenshots/`.
 //!
 //! Needs node, `npm ci --prefix tests/browser` and chromium; `.ci/run` installs them and sets
@@ -124,14 +124,20 @@ async fn publish(client: &mut rezef_adapter::Client, events: &[rezef_events::Eve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
     let Some(browser) = browser() else { return };
-    // Given `rezef serve` with its dashboard, and a scripted hour published
+    // Given `rezef serve` with API keys and its dashboard, and a scripted hour published
     let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("a UTF-8 path");
+    let key = |roles| {
+        let args = ["--data-dir", data_dir, "--tenant", TENANT, "--role", roles];
+        rezef_scenarios::create_key(&args)
+    };
+    let (writer, reader) = (key("adapter,channel,supervisor"), key("supervisor,auditor"));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let routing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/routing.toml");
     let routing = routing.to_str().expect("a UTF-8 path");
     let flags = ["--dashboard-listen", &listen, "--routing-config", routing];
-    let server = RezefServer::start_with(dir.path(), &flags).await;
+    let server = (RezefServer::start_with(dir.path(), &flags).await).with_token(&writer);
     let mut client = server.client().await;
     let now = now_secs();
     let (events, mut tracked) = script(now);
@@ -161,6 +167,7 @@ async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
         )
         .env("EXPECTED_REPORT", to_json(&report))
         .env("TRACK_PHONE", TRACKED)
+        .env("API_KEY", &reader)
         .env("SCREENSHOTS", &shots)
         .env("CHROMIUM", &browser.chromium)
         .stdin(Stdio::piped())
