@@ -23,6 +23,10 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+/// Every `rezef` a scenario starts puts its dashboard (on by default at a fixed port) on a
+/// free port, so that servers run side by side; a `--dashboard-listen` flag overrides it.
+pub const DASHBOARD: (&str, &str) = ("REZEF_DASHBOARD__LISTEN", "127.0.0.1:0");
+
 /// Names the binary under test; removed from the environment of the `rezef` it starts,
 /// which would take it as a setting (every `REZEF_` variable is one) and refuse it.
 const BIN_VARIABLE: &str = "REZEF_BIN";
@@ -65,6 +69,7 @@ pub fn rezef(args: &[&str], data_dir: Option<&Path>) -> Output {
     let mut command = Command::new(rezef_bin());
     command
         .args(args)
+        .env(DASHBOARD.0, DASHBOARD.1)
         .env_remove("RUST_LOG")
         .env_remove(BIN_VARIABLE);
     if let Some(dir) = data_dir {
@@ -163,6 +168,7 @@ impl RezefServer {
                 "RUST_LOG",
                 std::env::var("SCENARIO_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .env(DASHBOARD.0, DASHBOARD.1)
             .env_remove(BIN_VARIABLE)
             .stdin(Stdio::null())
             .stderr(server_log(data_dir))

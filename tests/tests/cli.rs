@@ -64,6 +64,10 @@ fn the_demo_carries_the_chat_into_the_call_and_measures_a_morning() {
         out.contains("wait from the first ring          p50 50 s, p90 2400 s, max 2400 s"),
         "{out}"
     );
+    assert!(
+        out.contains("The dashboard shows these figures live: http://127.0.0.1:"),
+        "{out}"
+    );
 }
 
 fn example() -> String {

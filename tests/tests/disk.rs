@@ -15,6 +15,7 @@ fn serve_until_exit(data_dir: &std::path::Path, within: Duration) -> Output {
         .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
         .arg("--data-dir")
         .arg(data_dir)
+        .env(rezef_scenarios::DASHBOARD.0, rezef_scenarios::DASHBOARD.1)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -187,6 +187,7 @@ async fn without_keys_only_loopback_is_served_unless_insecure() {
     let mut insecure = Command::new(rezef_bin())
         .args(serve)
         .arg("--insecure")
+        .env(rezef_scenarios::DASHBOARD.0, rezef_scenarios::DASHBOARD.1)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stderr(Stdio::piped())

@@ -51,6 +51,8 @@ impl BenchServer {
             data_dir: dir.path().to_path_buf(),
             ..ServerConfig::default()
         };
+        // Benchmarks measure the backbone; nobody looks at the page.
+        config.dashboard.enabled = false;
         configure(&mut config);
         let server = Server::open(config).await.context("opening the server")?;
         let addr = server.local_addr();

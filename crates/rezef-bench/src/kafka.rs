@@ -220,6 +220,7 @@ impl Node {
                 &format!("127.0.0.1:{port}"),
                 "--data-dir",
             ])
+            .args(["--dashboard-listen", "127.0.0.1:0"])
             .arg(dir)
             .args(["--log", "kafka", "--kafka-brokers", &args.brokers])
             .args(["--kafka-topic", topic, "--kafka-group", topic])

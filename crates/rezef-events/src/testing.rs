@@ -3,8 +3,8 @@
 //! second later than the previous one, so sequences are realistic and deterministic.
 
 use crate::event::{
-    AssuranceLevel, Channel, CustomerRef, Direction, Event, Participant, Payload, Presence,
-    SCHEMA_VERSION, VerificationMethod,
+    AbandonPoint, AssuranceLevel, Channel, CustomerRef, Direction, EndReason, Event, Participant,
+    Payload, Presence, SCHEMA_VERSION, VerificationMethod,
 };
 use crate::identity::{ChannelIdentity, IdentityKind};
 use crate::ids::{AgentId, ConversationId, CustomerId, EventId, InteractionId, TenantId};
@@ -81,6 +81,12 @@ impl EventBuilder {
     /// Event ids start with `prefix` (to keep several builders' ids apart).
     pub fn ids(mut self, prefix: &str) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// The clock starts at `clock` (the next event happens a second later).
+    pub fn starting_at(mut self, clock: Timestamp) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -182,6 +188,26 @@ impl EventBuilder {
             assurance: AssuranceLevel::Substantial,
             identities,
             expires_at: None,
+        })
+    }
+
+    pub fn queued(&mut self, queue: &str) -> Event {
+        self.event(Payload::ContactQueued {
+            queue_id: queue.into(),
+            priority: 1,
+            required_skills: Vec::new(),
+            language: None,
+        })
+    }
+
+    pub fn abandoned(&mut self, point: AbandonPoint) -> Event {
+        self.event(Payload::ContactAbandoned { point })
+    }
+
+    /// The interaction ended as completed.
+    pub fn ended(&mut self) -> Event {
+        self.event(Payload::InteractionEnded {
+            reason: Some(EndReason::Completed),
         })
     }
 

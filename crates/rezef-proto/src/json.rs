@@ -1,6 +1,7 @@
 //! The proto3 JSON mapping of Rezef messages (what `rezef publish` reads and `rezef replay`
-//! writes as JSON Lines), driven by the descriptor set so it follows the `.proto` files
-//! exactly: lowerCamelCase field names, enum names as strings, RFC 3339 timestamps.
+//! writes as JSON Lines, and what the dashboard speaks over HTTP), driven by the descriptor
+//! set so it follows the `.proto` files exactly: lowerCamelCase field names, enum names as
+//! strings, RFC 3339 timestamps.
 
 use std::sync::LazyLock;
 
@@ -48,7 +49,17 @@ json_messages!(
     PublishResponse,
     ResumeConversationResponse,
     ConversationUpdate,
-    ResolveCustomerResponse
+    ResolveCustomerResponse,
+    // The dashboard's calls (rezef-server `dashboard`).
+    GetReportRequest,
+    GetReportResponse,
+    TrackCustomerRequest,
+    CustomerTracker,
+    ReplayHistoryRequest,
+    GetQueueStatsRequest,
+    GetQueueStatsResponse,
+    ListAgentsRequest,
+    ListAgentsResponse,
 );
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub projection: ProjectionSettings,
     /// Prometheus's `/metrics` on a port of its own (`[metrics]`).
     pub metrics: MetricsSettings,
+    /// The live web dashboard on a port of its own (`[dashboard]`; docs/dashboard.md).
+    pub dashboard: DashboardSettings,
     /// How service is measured (`[measure.default]`, with per-tenant sections
     /// `[measure.tenants.<tenant>]`; docs/measurement.md).
     pub measure: MeasureRules,
@@ -68,6 +70,28 @@ impl Default for MetricsSettings {
         Self {
             enabled: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+/// `[dashboard]`: the live web dashboard (`crate::dashboard`), over HTTP on a port of its
+/// own. On by default, on loopback: `rezef serve` with no configuration shows it at
+/// <http://127.0.0.1:8080/>. A second node on the same machine needs another port (or
+/// `enabled = false`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Serve the dashboard.
+    pub enabled: bool,
+    /// Where (port 0 picks a free one). Beyond loopback only with API keys, as `listen`.
+    pub listen: SocketAddr,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         }
     }
 }
@@ -324,6 +348,7 @@ impl Default for ServerConfig {
             cluster: ClusterSettings::default(),
             projection: ProjectionSettings::default(),
             metrics: MetricsSettings::default(),
+            dashboard: DashboardSettings::default(),
             measure: MeasureRules::default(),
         }
     }
@@ -445,13 +470,15 @@ impl ServerConfig {
                 "tls.client_ca_file needs tls.cert_file and tls.key_file",
             ),
             (
-                self.metrics.enabled
-                    && self.metrics.listen.port() != 0
-                    && self.metrics.listen.port() == self.listen.port()
-                    && (self.metrics.listen.ip() == self.listen.ip()
-                        || self.metrics.listen.ip().is_unspecified()
-                        || self.listen.ip().is_unspecified()),
+                self.metrics.enabled && same_port(self.metrics.listen, self.listen),
                 "metrics.listen must be another port than listen (gRPC)",
+            ),
+            (
+                self.dashboard.enabled
+                    && (same_port(self.dashboard.listen, self.listen)
+                        || (self.metrics.enabled
+                            && same_port(self.dashboard.listen, self.metrics.listen))),
+                "dashboard.listen must be another port than listen (gRPC) and metrics.listen",
             ),
         ];
         if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {
@@ -516,6 +543,13 @@ impl ServerConfig {
 }
 
 /// The machine's name (`HOSTNAME`, else `/etc/hostname`, else `localhost`).
+/// `a` would take the port `b` listens on (port 0 picks a free one, never a taken one).
+fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()

@@ -91,6 +91,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot bind the dashboard (dashboard.listen) {addr}: {source}; give it another \
+         address (--dashboard-listen) or turn it off ([dashboard] enabled = false)"
+    )]
+    DashboardBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("gRPC transport failure: {0}")]
@@ -198,9 +207,11 @@ impl Error {
                 rezef_log::Error::Corrupt { .. } => Code::DataLoss,
             },
             Self::Undecodable { .. } => Code::DataLoss,
-            Self::Store(_) | Self::Bind { .. } | Self::MetricsBind { .. } | Self::Transport(_) => {
-                Code::Internal
-            }
+            Self::Store(_)
+            | Self::Bind { .. }
+            | Self::MetricsBind { .. }
+            | Self::DashboardBind { .. }
+            | Self::Transport(_) => Code::Internal,
         }
     }
 }
@@ -257,6 +268,25 @@ pub fn code_name(code: Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The HTTP status the dashboard answers for a call that ended with `code`
+/// (`crate::dashboard`), the gRPC message beside it.
+pub fn http_status(code: Code) -> http::StatusCode {
+    use http::StatusCode as Http;
+    match code {
+        Code::Ok => Http::OK,
+        Code::InvalidArgument | Code::OutOfRange => Http::BAD_REQUEST,
+        Code::Unauthenticated => Http::UNAUTHORIZED,
+        Code::PermissionDenied => Http::FORBIDDEN,
+        Code::NotFound => Http::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => Http::CONFLICT,
+        Code::ResourceExhausted => Http::TOO_MANY_REQUESTS,
+        Code::Cancelled | Code::Unavailable => Http::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => Http::GATEWAY_TIMEOUT,
+        Code::Unimplemented => Http::NOT_IMPLEMENTED,
+        Code::Unknown | Code::Internal | Code::DataLoss => Http::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -444,6 +474,23 @@ mod tests {
             "{}",
             many.message()
         );
+    }
+
+    #[test]
+    fn the_dashboard_answers_a_refusal_with_the_http_status_of_its_code() {
+        let statuses = [
+            (Code::InvalidArgument, 400),
+            (Code::Unauthenticated, 401),
+            (Code::PermissionDenied, 403),
+            (Code::NotFound, 404),
+            (Code::FailedPrecondition, 409),
+            (Code::ResourceExhausted, 429),
+            (Code::Unavailable, 503),
+            (Code::DeadlineExceeded, 504),
+        ];
+        for (code, status) in statuses {
+            assert_eq!(http_status(code).as_u16(), status, "{code:?}");
+        }
     }
 
     #[test]

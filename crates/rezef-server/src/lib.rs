@@ -15,6 +15,8 @@
 //!   `find`: the customer search `identities` serves.
 //! - `health`: what `grpc.health.v1.Health` says, from the log's writes and the projector.
 //! - `metrics`: Prometheus's `/metrics` (`[metrics]`); every metric's name in `metrics/names.rs`.
+//! - `dashboard`: the live web dashboard (`[dashboard]`), reading through the gRPC services;
+//!   `http_listener`: the HTTP/1.1 loop both serve on.
 //! - `convert`: the public contract ⇄ the domain, where requests are validated.
 //! - [`Error`]: every failure, mapped to a gRPC status in one place.
 
@@ -25,9 +27,11 @@ mod clock;
 mod cluster;
 mod config;
 pub mod convert;
+mod dashboard;
 mod error;
 mod find;
 mod health;
+mod http_listener;
 mod identities;
 mod ingest;
 mod insights;
@@ -48,9 +52,9 @@ mod token_tries;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{
-    AuthSettings, ClusterSettings, KafkaSettings, Librdkafka, Limits, LogBackend, LogSettings,
-    MetricsSettings, ProjectionSettings, SaslMechanism, Secret, SecurityProtocol, ServerConfig,
-    TlsSettings,
+    AuthSettings, ClusterSettings, DashboardSettings, KafkaSettings, Librdkafka, Limits,
+    LogBackend, LogSettings, MetricsSettings, ProjectionSettings, SaslMechanism, Secret,
+    SecurityProtocol, ServerConfig, TlsSettings,
 };
 pub use error::{Error, OWNER_HEADER, Result};
 pub use log::{LogPartition, open_partitions};

@@ -14,7 +14,9 @@ use rezef_proto::v1::{
 };
 use rezef_store::JourneyCache;
 use tokio::net::TcpListener;
-use tower::util::{MapResponseLayer, option_layer};
+use tonic::service::Routes;
+use tower::util::{BoxCloneSyncService, MapResponseLayer, option_layer};
+use tower::{Layer, ServiceBuilder};
 use tracing::{info, warn};
 
 use crate::audit::AuditService;
@@ -23,6 +25,7 @@ use crate::auth::layer::GuardLayer;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::PartitionsService;
 use crate::config::ServerConfig;
+use crate::dashboard::Dashboard;
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
 use crate::insights::InsightsService;
@@ -52,6 +55,8 @@ pub struct Server {
     metrics: Metrics,
     /// `/metrics`, bound when enabled.
     metrics_endpoint: Option<Endpoint>,
+    /// The dashboard, bound when enabled.
+    dashboard: Option<Dashboard>,
 }
 
 impl Server {
@@ -78,7 +83,12 @@ impl Server {
             true => Some(Endpoint::bind(config.metrics.listen).await?),
             false => None,
         };
+        let dashboard = match config.dashboard.enabled {
+            true => Some(Dashboard::bind(config.dashboard.listen).await?),
+            false => None,
+        };
         Ok(Self {
+            dashboard,
             metrics: Metrics::new(),
             metrics_endpoint,
             config,
@@ -115,6 +125,11 @@ impl Server {
         self.metrics_endpoint
             .as_ref()
             .and_then(Endpoint::local_addr)
+    }
+
+    /// Where the dashboard is served, when enabled (`[dashboard]`).
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard.as_ref().and_then(Dashboard::local_addr)
     }
 
     /// Serves until `shutdown` resolves, then stops the projector(s) and closes the log.
@@ -201,11 +216,15 @@ impl Server {
             RoutingServer::new(RoutingService::new(desks)).max_decoding_message_size(limit);
 
         info!(%addr, data_dir = %self.config.data_dir.display(), tls = self.tls.is_some(), "rezef is serving");
-        let router = tonic::transport::Server::builder()
+        // One stack for every call, from the network or from the dashboard.
+        let layers = ServiceBuilder::new()
             // Outermost: counts every call with the status the client gets.
             .layer(option_layer(counted))
             .layer(MapResponseLayer::new(oversize_is_resource_exhausted))
             .layer(GuardLayer(self.guard))
+            .into_inner();
+        let mut routes = Routes::builder();
+        routes
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -216,6 +235,14 @@ impl Server {
             .add_service(insights)
             .add_service(routing)
             .add_service(partitions);
+        let routes = routes.routes().prepare();
+        if let Some(dashboard) = self.dashboard {
+            let grpc = BoxCloneSyncService::new(layers.clone().layer(routes.clone()));
+            dashboard.serve(grpc, closing_watch_tls.clone());
+        }
+        let router = tonic::transport::Server::builder()
+            .layer(layers)
+            .add_routes(routes);
         match self.tls {
             Some(tls) => {
                 tokio::spawn(tls.clone().follow(closing_watch_tls));

@@ -281,6 +281,7 @@ async fn without_keys_only_loopback_is_served_unless_insecure() {
             ..ServerConfig::default()
         };
         config.auth.insecure = insecure;
+        config.dashboard.listen.set_port(0);
         rezef_server::Server::open(config)
     };
     let refused = open(false).await.expect_err("no keys on every address");

@@ -31,22 +31,24 @@ pub struct Overrides {
     pub cluster: ClusterOverrides,
     #[serde(skip_serializing_if = "AuthOverrides::is_empty")]
     pub auth: AuthOverrides,
-    #[serde(skip_serializing_if = "MetricsOverrides::is_empty")]
-    pub metrics: MetricsOverrides,
+    #[serde(skip_serializing_if = "ListenerOverrides::is_empty")]
+    pub metrics: ListenerOverrides,
+    #[serde(skip_serializing_if = "ListenerOverrides::is_empty")]
+    pub dashboard: ListenerOverrides,
 }
 
-/// `[metrics]` settings given as flags: `--metrics-listen` sets the address and turns the
-/// endpoint on.
+/// `[metrics]` or `[dashboard]` given as a flag: `--metrics-listen` or `--dashboard-listen`
+/// sets the address and turns the listener on.
 #[derive(Debug, Default, Serialize)]
-pub struct MetricsOverrides {
+pub struct ListenerOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
 }
 
-impl MetricsOverrides {
-    /// `/metrics` served at `listen`, if given.
+impl ListenerOverrides {
+    /// Served at `listen`, if given.
     pub fn listen(listen: Option<SocketAddr>) -> Self {
         Self {
             enabled: listen.map(|_| true),
@@ -380,7 +382,7 @@ mod tests {
             assert!(!config.metrics.enabled);
 
             let flag = Overrides {
-                metrics: MetricsOverrides::listen(Some("127.0.0.1:9500".parse().expect("addr"))),
+                metrics: ListenerOverrides::listen(Some("127.0.0.1:9500".parse().expect("addr"))),
                 ..Overrides::default()
             };
             let config = load(None, flag).expect("--metrics-listen");
@@ -405,6 +407,43 @@ mod tests {
             let said = format!("{error:#}");
             assert!(
                 said.contains("metrics.listen must be another port"),
+                "{said}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_dashboard_is_on_at_8080_until_moved_or_turned_off() {
+        figment::Jail::expect_with(|jail| {
+            let config = load(None, Overrides::default()).expect("defaults");
+            assert!(config.dashboard.enabled);
+            assert_eq!(
+                config.dashboard.listen,
+                "127.0.0.1:8080".parse().expect("addr")
+            );
+
+            let flag = Overrides {
+                dashboard: ListenerOverrides::listen(Some("127.0.0.1:0".parse().expect("addr"))),
+                ..Overrides::default()
+            };
+            assert_eq!(load(None, flag).expect("flag").dashboard.listen.port(), 0);
+
+            jail.set_env("REZEF_DASHBOARD__ENABLED", "false");
+            assert!(
+                !load(None, Overrides::default())
+                    .expect("env")
+                    .dashboard
+                    .enabled
+            );
+
+            jail.create_file("same.toml", "[dashboard]\nlisten = \"127.0.0.1:50051\"\n")?;
+            jail.set_env("REZEF_DASHBOARD__ENABLED", "true");
+            let error = load(Some(Path::new("same.toml")), Overrides::default())
+                .expect_err("the gRPC port");
+            let said = format!("{error:#}");
+            assert!(
+                said.contains("dashboard.listen must be another port"),
                 "{said}"
             );
             Ok(())

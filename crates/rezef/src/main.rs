@@ -85,8 +85,9 @@ enum Command {
     Rebuild(cmd::rebuild::Args),
     /// Exit 0 when the server says it serves (grpc.health.v1), over TLS too: a probe.
     Health(cmd::health::Args),
-    /// Show continuity end to end: a chat that continues on the phone.
-    Demo,
+    /// Show continuity end to end (a chat that continues on the phone), then a morning of
+    /// calls measured both ways, on the dashboard too.
+    Demo(cmd::demo::Args),
 }
 
 /// mimalloc, not glibc's malloc: the projection allocates and frees journeys at a high rate
@@ -127,7 +128,7 @@ fn main() -> anyhow::Result<()> {
             Command::Keys(args) => cmd::keys::run(args),
             Command::Rebuild(args) => cmd::rebuild::run(args).await,
             Command::Health(args) => cmd::health::run(args).await,
-            Command::Demo => cmd::demo::run().await,
+            Command::Demo(args) => cmd::demo::run(args).await,
         }
     })
 }

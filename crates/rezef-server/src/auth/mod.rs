@@ -98,10 +98,16 @@ impl Guard {
             file,
         }));
         guard.reload().map_err(|e| Error::Config(e.to_string()))?;
-        guard.check_exposure(config.listen, config.auth.insecure)?;
+        // The dashboard calls the same services, so it is exposed as much as they are.
+        let dashboard = (config.dashboard.enabled).then_some(config.dashboard.listen);
+        let exposed = ([config.listen].into_iter().chain(dashboard))
+            .find(|listen| !listen.ip().is_loopback())
+            .unwrap_or(config.listen);
+        guard.check_exposure(exposed, config.auth.insecure)?;
         Ok(guard)
     }
 
+    /// `listen`: the first address served beyond loopback, if any.
     fn check_exposure(&self, listen: SocketAddr, insecure: bool) -> Result<()> {
         let path = self.0.file.path().display();
         match (self.enforced(), listen.ip().is_loopback(), insecure) {

@@ -1,7 +1,6 @@
 //! The HTTP side of the metrics: `GET /metrics` answers the registry in Prometheus's text
-//! format (0.0.4), anything else `404`. hyper 1's HTTP/1.1 server, already under tonic, one
-//! task per connection; it stops accepting when the server shuts down. A scrape renders on
-//! a blocking thread: reading the disk figures walks the data directory.
+//! format (0.0.4), anything else `404`, on `crate::http_listener`. A scrape renders on a
+//! blocking thread: reading the disk figures walks the data directory.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,12 +10,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{info, info_span, warn};
 
 use crate::{Error, Result};
 
@@ -40,36 +38,11 @@ impl Endpoint {
     }
 
     /// Answers scrapes of `registry` in the background until `closing` turns true.
-    pub fn serve(self, registry: Registry, mut closing: watch::Receiver<bool>) {
+    pub fn serve(self, registry: Registry, closing: watch::Receiver<bool>) {
         let registry = Arc::new(registry);
-        let addr = self.local_addr();
-        let serving = async move {
-            info!(?addr, "metrics at /metrics");
-            loop {
-                let accepted = tokio::select! {
-                    accepted = self.listener.accept() => accepted,
-                    _ = closing.wait_for(|closing| *closing) => return,
-                };
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        warn!(%error, "a metrics connection failed");
-                        continue;
-                    }
-                };
-                let registry = registry.clone();
-                let service =
-                    hyper::service::service_fn(move |request| answer(registry.clone(), request));
-                tokio::spawn(async move {
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    if let Err(error) = connection.await {
-                        debug!(%error, "a metrics connection ended");
-                    }
-                });
-            }
-        };
-        tokio::spawn(serving.instrument(info_span!("metrics")));
+        info!(addr = ?self.local_addr(), "metrics at /metrics");
+        let service = hyper::service::service_fn(move |request| answer(registry.clone(), request));
+        crate::http_listener::serve(self.listener, service, closing, info_span!("metrics"));
     }
 }
 

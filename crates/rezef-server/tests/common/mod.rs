@@ -16,6 +16,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Where `/metrics` is served, when the config enables it.
     pub metrics: Option<SocketAddr>,
+    /// Where the dashboard is served (on by default, on a free port in tests).
+    pub dashboard: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<rezef_server::Result<()>>>,
     dir: tempfile::TempDir,
@@ -57,14 +59,16 @@ impl Running {
         clock: Arc<dyn Clock>,
         dir: tempfile::TempDir,
     ) -> Self {
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().to_path_buf(),
             ..config
         };
+        config.dashboard.listen.set_port(0);
         let server = Server::open(config).await.expect("open").with_clock(clock);
         let addr = server.local_addr();
         let metrics = server.metrics_addr();
+        let dashboard = server.dashboard_addr();
         let cache = server.journey_cache().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server.run(async {
@@ -73,6 +77,7 @@ impl Running {
         Self {
             addr,
             metrics,
+            dashboard,
             stop: Some(stop),
             task: Some(task),
             dir,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rezef_server::Server;
 
-use crate::config::{self, AuthOverrides, ClusterOverrides, LogArgs, MetricsOverrides, Overrides};
+use crate::config::{self, AuthOverrides, ClusterOverrides, ListenerOverrides, LogArgs, Overrides};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,6 +41,10 @@ pub struct Args {
     /// on; deploy/OPERATIONS.md, "Metrics").
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// Serve the live web dashboard at this address [default: 127.0.0.1:8080; port 0 picks a
+    /// free one] (turns `[dashboard]` on; docs/dashboard.md).
+    #[arg(long)]
+    dashboard_listen: Option<SocketAddr>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -57,7 +61,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         auth: AuthOverrides {
             insecure: args.insecure.then_some(true),
         },
-        metrics: MetricsOverrides::listen(args.metrics_listen),
+        metrics: ListenerOverrides::listen(args.metrics_listen),
+        dashboard: ListenerOverrides::listen(args.dashboard_listen),
     };
     let config = config::load(args.config.as_deref(), overrides)?;
     let server = Server::open(config).await?;
@@ -66,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -3,7 +3,8 @@
 //! A real server starts on a free loopback port with a temporary data directory. A web-chat
 //! adapter publishes a customer's talk with a bot; the customer then calls and the voice
 //! adapter resumes the conversation over gRPC: the customer repeats nothing
-//! ([`continuity`]). Then a morning of calls is measured both ways ([`day`]).
+//! ([`continuity`]). Then a morning of calls is measured both ways ([`day`]), and the demo
+//! ends with the address of the dashboard showing them (kept open with `--keep-serving`).
 
 mod continuity;
 mod day;
@@ -14,15 +15,27 @@ use rezef_server::{Server, ServerConfig};
 
 const TENANT: &str = "demo-bank";
 
-pub async fn run() -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep the server and its dashboard up after the demo, until Ctrl-C.
+    #[arg(long)]
+    keep_serving: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.path().to_path_buf(),
         ..ServerConfig::default()
     };
+    // A free port: the demo runs beside a `rezef serve` on the default one.
+    config.dashboard.listen.set_port(0);
     let server = Server::open(config).await?;
     let addr = format!("http://{}", server.local_addr());
+    let dashboard = (server.dashboard_addr())
+        .map(|at| format!("http://{at}/?tenant={TENANT}"))
+        .context("the demo's server has no dashboard")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -38,6 +51,13 @@ pub async fn run() -> anyhow::Result<()> {
     println!();
     day::morning(&mut client).await?;
 
+    println!("\n   The dashboard shows these figures live: {dashboard}");
+    if args.keep_serving {
+        println!("   Serving until Ctrl-C.");
+        super::serve::shutdown_signal().await;
+    } else {
+        println!("   (`rezef demo --keep-serving` keeps it open.)");
+    }
     let _ = stop.send(());
     serving.await.context("server task")??;
     Ok(())

@@ -1,0 +1,205 @@
+//! The dashboard in a real browser (issue 18, item 6): `rezef serve` with its dashboard, a
+//! scripted day published over gRPC, and `tests/browser/dashboard.mjs` (playwright-core
+//! driving Debian's chromium) checking that the page asks for an API key, then shows the API's
+//! figures and follows one customer's tracker live while more events arrive. Screenshots are kept under
+//! `target/browser-screenshots/`.
+//!
+//! Needs node, `npm ci --prefix tests/browser` and chromium; `.ci/run` installs them and sets
+//! `BROWSER_TESTS=1`. Without that variable the test says it is skipped and passes (as
+//! the Kafka tests do without `KAFKA_BROKERS`); with it, anything missing is a failure.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use rezef_adapter::proto;
+use rezef_events::Timestamp;
+use rezef_events::event::AbandonPoint;
+use rezef_events::testing::EventBuilder;
+use rezef_proto::json::to_json;
+use rezef_scenarios::{RezefServer, free_port};
+
+const ENABLED: &str = "BROWSER_TESTS";
+const TENANT: &str = "acme";
+const TRACKED: &str = "+972501234567";
+/// How long the browser may take for each step.
+const STEP: Duration = Duration::from_secs(60);
+
+/// What the browser test needs: chromium, and the script with its modules installed.
+struct Browser {
+    chromium: PathBuf,
+    script: PathBuf,
+}
+
+/// The browser, or why the test is skipped (a failure when `BROWSER_TESTS` is set).
+fn browser() -> Option<Browser> {
+    if std::env::var_os(ENABLED).is_none() {
+        println!("skipped: set {ENABLED}=1 to run the browser test (CI does)");
+        return None;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let chromium = std::env::var_os("CHROMIUM").map_or("/usr/bin/chromium".into(), PathBuf::from);
+    let node = Command::new("node").arg("--version").output();
+    let missing = [
+        (!chromium.exists()).then(|| format!("{} (apt-get install chromium)", chromium.display())),
+        (!dir.join("node_modules/playwright-core").exists())
+            .then(|| "playwright-core (npm ci --prefix tests/browser)".to_owned()),
+        (!node.is_ok_and(|out| out.status.success())).then(|| "node".to_owned()),
+    ];
+    let missing: Vec<String> = missing.into_iter().flatten().collect();
+    assert!(
+        missing.is_empty(),
+        "{ENABLED} is set, but missing: {missing:?}"
+    );
+    Some(Browser {
+        chromium,
+        script: dir.join("dashboard.mjs"),
+    })
+}
+
+/// `target/browser-screenshots`, beside the test binary's profile directory.
+fn screenshots() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let target = (exe.ancestors().nth(3)).expect("tests run from target/<profile>/deps");
+    let dir = target.join("browser-screenshots");
+    std::fs::create_dir_all(&dir).expect("a screenshot directory");
+    dir
+}
+
+fn now_secs() -> i64 {
+    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+    since
+        .map_or(0, |d| d.as_secs())
+        .try_into()
+        .expect("a date after 1970")
+}
+
+fn caller(n: u32, started_secs: i64) -> EventBuilder {
+    let start = Timestamp::from_unix_nanos(started_secs * 1_000_000_000);
+    EventBuilder::phone(TENANT, &format!("+97250000000{n}"))
+        .on(rezef_events::Channel::Voice, &format!("call-{n}"))
+        .ids(&format!("day-{n}"))
+        .starting_at(start)
+}
+
+/// The hour before now: answered calls in and out of target, abandons in the IVR and in
+/// the queue, and the tracked caller waiting in the queue.
+fn script(now: i64) -> (Vec<rezef_events::Event>, EventBuilder) {
+    let wait = |b: &mut EventBuilder, secs| b.wait(Duration::from_secs(secs));
+    let (mut quick, mut slow) = (caller(1, now - 3600), caller(2, now - 3000));
+    let (mut ivr, mut queue) = (caller(3, now - 2400), caller(4, now - 1800));
+    let mut events = vec![quick.started(), quick.queued("sales")];
+    wait(&mut quick, 8);
+    events.extend([quick.assigned("agent-1"), quick.ended()]);
+    events.extend([slow.started(), slow.queued("billing")]);
+    wait(&mut slow, 300);
+    events.extend([slow.assigned("agent-2"), slow.ended()]);
+    events.push(ivr.started());
+    wait(&mut ivr, 45);
+    events.push(ivr.abandoned(AbandonPoint::Ivr));
+    events.extend([queue.started(), queue.queued("billing")]);
+    wait(&mut queue, 90);
+    events.push(queue.abandoned(AbandonPoint::Queue));
+    let mut tracked = EventBuilder::phone(TENANT, TRACKED)
+        .ids("tracked")
+        .starting_at(Timestamp::from_unix_nanos((now - 180) * 1_000_000_000));
+    events.push(tracked.started());
+    wait(&mut tracked, 40);
+    events.push(tracked.queued("sales"));
+    (events, tracked)
+}
+
+async fn publish(client: &mut rezef_adapter::Client, events: &[rezef_events::Event]) {
+    let batch = (events.iter())
+        .map(|e| rezef_record::event_to_proto(e, None))
+        .collect();
+    let response = client.publish(batch).await.expect("published");
+    let last = response.first_offset + u64::from(response.count) - 1;
+    let tracked = rezef_adapter::identity_ref(proto::IdentityKind::Phone, TRACKED);
+    (client.journey(TENANT, tracked, Some(last)).await).expect("projected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
+    let Some(browser) = browser() else { return };
+    // Given `rezef serve` with API keys and its dashboard, and a scripted hour published
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("a UTF-8 path");
+    let key = |roles| {
+        let args = ["--data-dir", data_dir, "--tenant", TENANT, "--role", roles];
+        rezef_scenarios::create_key(&args)
+    };
+    let (writer, reader) = (key("adapter,channel,supervisor"), key("supervisor,auditor"));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let routing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/routing.toml");
+    let routing = routing.to_str().expect("a UTF-8 path");
+    let flags = ["--dashboard-listen", &listen, "--routing-config", routing];
+    let server = (RezefServer::start_with(dir.path(), &flags).await).with_token(&writer);
+    let mut client = server.client().await;
+    let now = now_secs();
+    let (events, mut tracked) = script(now);
+    publish(&mut client, &events).await;
+
+    // And the day's figures as the API answers them
+    let midnight = now - now.rem_euclid(86_400);
+    let time = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+    let asked = proto::GetReportRequest {
+        tenant_id: TENANT.into(),
+        from: Some(time(midnight)),
+        to: Some(time(midnight + 86_400)),
+        ..Default::default()
+    };
+    let report = (client.insights().get_report(asked).await)
+        .expect("a report")
+        .into_inner();
+    let day = &time(midnight).to_string()[..10];
+
+    // When the browser opens the page and tracks the caller
+    let shots = screenshots();
+    let mut node = Command::new("node")
+        .arg(&browser.script)
+        .env(
+            "DASHBOARD_URL",
+            format!("http://{listen}/?tenant={TENANT}&day={day}"),
+        )
+        .env("EXPECTED_REPORT", to_json(&report))
+        .env("TRACK_PHONE", TRACKED)
+        .env("API_KEY", &reader)
+        .env("SCREENSHOTS", &shots)
+        .env("CHROMIUM", &browser.chromium)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let stdout = node.stdout.take().expect("piped");
+    let (said, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    let next = || tokio::task::block_in_place(|| lines.recv_timeout(STEP));
+    assert_eq!(
+        next().as_deref(),
+        Ok("tracking"),
+        "the browser found the caller"
+    );
+
+    // Then, as the caller is answered (two minutes in the queue), the page follows
+    tracked.wait(Duration::from_secs(120));
+    publish(&mut client, &[tracked.assigned("agent-1")]).await;
+    let mut stdin = node.stdin.take().expect("piped");
+    writeln!(stdin, "published").expect("told");
+    assert_eq!(
+        next().as_deref(),
+        Ok("done"),
+        "the browser followed the caller"
+    );
+    let status = tokio::task::block_in_place(|| node.wait()).expect("node ends");
+    assert!(status.success(), "{status}");
+    println!("screenshots: {}", shots.display());
+    drop(server);
+}
