@@ -33,13 +33,13 @@ use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
     Timestamp,
 };
-use rezef_measure::{BucketKey, Figures, Grouping, MeasureRules};
+use rezef_measure::{BucketKey, Figures, Grouping, Interval, MeasureRules, Measurer};
 
 use crate::Result;
 use crate::dedup::AppliedIds;
 pub use crate::journey_cache::JourneyCache;
 use crate::journey_cache::{Cached, Entry, Key, weight};
-use crate::measurement::{MeasureCheckpoint, Measurement};
+use crate::measurement::{MeasureCheckpoint, Measurement, StoredBucket, StoredKey, WIDTHS};
 use crate::memory::Tables;
 use crate::store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, overlay,
@@ -142,7 +142,7 @@ impl CachedStore {
         clean: JourneyCache,
     ) -> Result<Self> {
         let below_had_data = AtomicBool::new(!is_empty(below.as_ref())?);
-        let measurement = Measurement::restore(below.measurement()?);
+        let measurement = resident(below.as_ref())?;
         Ok(Self {
             below,
             config,
@@ -165,6 +165,11 @@ impl CachedStore {
 
     pub fn config(&self) -> &ProjectionConfig {
         &self.config
+    }
+
+    /// How many measurement buckets are in memory (`crate::measurement`, retention).
+    pub fn resident_buckets(&self) -> usize {
+        self.read().measurement.resident_buckets()
     }
 
     /// Tells `observer` of every checkpoint from now on (the first observer set stays).
@@ -332,6 +337,8 @@ impl CachedStore {
         }
         let written = layers.flushing.take();
         layers.measure_flushing = None;
+        // What the checkpoint wrote of the old buckets is the store's to keep.
+        layers.measurement.evict();
         layers.epoch += 1;
         if let Some(average) = weights.0.checked_div(weights.1) {
             layers.average_weight = average;
@@ -345,6 +352,19 @@ impl CachedStore {
     fn has_changes(&self) -> bool {
         !self.read().active.is_empty()
     }
+}
+
+/// The measurement a store holds, with the buckets kept in memory read back (the rest stay
+/// in the store: `crate::measurement`).
+fn resident(store: &dyn JourneyStore) -> Result<Measurement> {
+    let mut measurement = Measurement::new(store.measurer()?);
+    for width in WIDTHS {
+        let from = measurement.resident_from(width);
+        for stored in store.buckets(None, width, from..Timestamp::MAX) {
+            measurement.restore(stored?);
+        }
+    }
+    Ok(measurement)
 }
 
 fn is_empty(store: &dyn JourneyStore) -> Result<bool> {
@@ -585,8 +605,40 @@ impl JourneyStore for CachedStore {
         Ok(layers.active.routed_over(routed))
     }
 
-    fn measurement(&self) -> Result<MeasureCheckpoint> {
-        Ok(self.read().measurement.snapshot())
+    fn measurer(&self) -> Result<Measurer> {
+        Ok(self.read().measurement.measurer().clone())
+    }
+
+    fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>> {
+        if let Some(figures) = self.read().measurement.bucket(key) {
+            return Ok(Some(figures.clone()));
+        }
+        self.below.bucket(key)
+    }
+
+    fn buckets<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+        width: Interval,
+        range: Range<Timestamp>,
+    ) -> Box<dyn Iterator<Item = Result<StoredBucket>> + 'a> {
+        // Rare (tools and tests): memory's over the store's, materialised; memory read first
+        // (see `crate::measurement::Reading`).
+        let mut buckets = BTreeMap::new();
+        let resident = self
+            .read()
+            .measurement
+            .buckets(tenant, width, range.clone());
+        for stored in self.below.buckets(tenant, width, range) {
+            match stored {
+                Ok((t, w, key, figures)) => buckets.insert((t, w, key), figures),
+                Err(error) => return Box::new(std::iter::once(Err(error))),
+            };
+        }
+        for (t, w, key, figures) in resident {
+            buckets.insert((t, w, key), figures);
+        }
+        Box::new((buckets.into_iter()).map(|((t, w, key), f)| Ok((t, w, key, f))))
     }
 
     fn report(
@@ -595,7 +647,16 @@ impl JourneyStore for CachedStore {
         range: Range<Timestamp>,
         grouping: Grouping,
     ) -> Result<BTreeMap<BucketKey, Figures>> {
-        Ok(self.read().measurement.report(tenant, range, grouping)?)
+        // Memory first (see `crate::measurement::Reading`), then the store's range.
+        let mut reading = self.read().measurement.read(tenant, range, grouping)?;
+        for stored in self
+            .below
+            .buckets(Some(tenant), reading.width(), reading.range())
+        {
+            let (_, _, key, figures) = stored?;
+            reading.add_stored(&key, &figures);
+        }
+        Ok(reading.rows())
     }
 
     fn clear(&self) -> Result<()> {

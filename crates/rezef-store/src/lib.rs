@@ -48,7 +48,9 @@ mod workspace;
 pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
 pub use journey_cache::CacheReads;
-pub use measurement::{MeasureCheckpoint, Measurement, StoredBucket};
+pub use measurement::{
+    MeasureCheckpoint, Measurement, RESIDENT_AFTER_END, Reading, StoredBucket, StoredKey,
+};
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
 pub use projector::{
@@ -56,7 +58,7 @@ pub use projector::{
     ProjectorHealth, rebuild,
 };
 pub use read_ahead::STEP_RECORDS;
-pub use sled_store::SledStore;
+pub use sled_store::{MEASURE_FORMAT, SledStore};
 pub use store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant,
 };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rezef_events::journey::STATE_FORMAT;
-use rezef_store::{Error, JourneyStore, ProjectionBatch, SledStore, conformance};
+use rezef_store::{Error, JourneyStore, MEASURE_FORMAT, ProjectionBatch, SledStore, conformance};
 
 #[test]
 fn sled_store_conforms() {
@@ -47,6 +47,34 @@ fn a_store_of_another_format_is_refused_with_advice() {
     let error = SledStore::open(&path).expect_err("format mismatch");
     assert!(matches!(error, Error::FormatMismatch { .. }), "{error}");
     assert!(error.to_string().contains("rezef rebuild"));
+}
+
+#[test]
+fn a_store_of_the_first_measurement_format_is_refused_with_advice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    {
+        let db = sled::open(&path).expect("raw sled");
+        db.insert("meta/format", &STATE_FORMAT.to_be_bytes())
+            .expect("insert");
+        // Format 1: bucket keys that do not sort by time.
+        db.insert("meta/measure-format", &1u32.to_be_bytes())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let error = SledStore::open(&path).expect_err("measurement format mismatch");
+    assert!(
+        matches!(
+            error,
+            Error::MeasureFormatMismatch {
+                found: 1,
+                expected: 2
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(MEASURE_FORMAT, 2);
+    assert!(error.to_string().contains("rezef rebuild"), "{error}");
 }
 
 #[test]
