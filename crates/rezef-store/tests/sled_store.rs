@@ -100,3 +100,66 @@ fn a_store_held_open_elsewhere_is_refused() {
     assert!(matches!(error, Error::Open { .. }), "{error}");
     assert!(error.to_string().contains("lock"), "{error}");
 }
+
+#[test]
+fn buckets_are_read_by_tenant_width_and_range_of_start() {
+    use rezef_events::{TenantId, Timestamp};
+    use rezef_measure::{BucketKey, Figures, Interval, Measurer, record::Dims};
+    use rezef_store::MeasureCheckpoint;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path().join("store")).expect("open");
+    let minute = |m: i64| Timestamp::from_unix_nanos(m * 60_000_000_000);
+    let bucket = |tenant: &str, width, start: i64, queue: &str, contacts| {
+        let dims = Dims {
+            queue: Some(queue.into()),
+            ..Dims::default()
+        };
+        let figures = Figures {
+            contacts,
+            ..Figures::default()
+        };
+        let key = BucketKey {
+            start: minute(start),
+            dims,
+        };
+        (TenantId::new(tenant).expect("valid"), width, key, figures)
+    };
+    // Before 1970 too: starts sort by time whatever their sign. "ab" is a prefix of "abc".
+    let buckets = vec![
+        bucket("abc", Interval::Quarter, 15, "q1", 1),
+        bucket("ab", Interval::Quarter, 30, "q2", 2),
+        bucket("ab", Interval::Quarter, -15, "q1", 3),
+        bucket("ab", Interval::Quarter, 0, "q1", 4),
+        bucket("ab", Interval::Day, 0, "q1", 5),
+        bucket("ab", Interval::Quarter, 15, "q1", 6),
+    ];
+    let measure = MeasureCheckpoint {
+        measurer: Measurer::default(),
+        buckets: buckets.clone(),
+    };
+    (store.commit(ProjectionBatch {
+        next_offset: 1,
+        measure: Some(Arc::new(measure)),
+        ..ProjectionBatch::default()
+    }))
+    .expect("commit");
+    let contacts = |tenant: Option<&str>, width, from: i64, to: i64| {
+        let tenant = tenant.map(|t| TenantId::new(t).expect("valid"));
+        (store.buckets(tenant.as_ref(), width, minute(from)..minute(to)))
+            .map(|b| b.expect("bucket").3.contacts)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        contacts(Some("ab"), Interval::Quarter, -60, 60),
+        [3, 4, 6, 2]
+    );
+    assert_eq!(contacts(Some("ab"), Interval::Quarter, 0, 30), [4, 6]);
+    assert_eq!(contacts(None, Interval::Quarter, 15, 16), [6, 1]);
+    assert_eq!(contacts(None, Interval::Day, -60, 60), [5]);
+    let (tenant, width, key, figures) = buckets[1].clone();
+    assert_eq!(
+        store.bucket(&(tenant, width, key)).expect("read"),
+        Some(figures)
+    );
+}
