@@ -54,7 +54,8 @@ pub struct ProjectionConfig {
     pub cache_bytes: u64,
     /// A checkpoint is written at least this often while anything changed.
     pub checkpoint_interval: Duration,
-    /// ...and sooner once the changed journeys reach about this many bytes.
+    /// ...and sooner once the changed journeys and measurement buckets reach about this
+    /// many bytes.
     pub checkpoint_dirty_bytes: u64,
     /// How many of the latest applied event ids are remembered for deduplication.
     pub dedup_window: usize,
@@ -389,7 +390,9 @@ impl JourneyStore for CachedStore {
         if layers.active.is_empty() {
             return None;
         }
-        let dirty = layers.active.journey_count() as u64 * layers.average_weight;
+        let journeys = layers.active.journey_count() as u64 * layers.average_weight;
+        // Changed buckets stay in memory until written: a rebuild must checkpoint for them too.
+        let dirty = journeys + layers.measurement.dirty_bytes();
         if dirty >= self.config.checkpoint_dirty_bytes.saturating_mul(2) {
             Some(Checkpoint::Full)
         } else if dirty >= self.config.checkpoint_dirty_bytes {

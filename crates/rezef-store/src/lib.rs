@@ -49,7 +49,8 @@ pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig
 pub use error::{Error, Result};
 pub use journey_cache::CacheReads;
 pub use measurement::{
-    MeasureCheckpoint, Measurement, RESIDENT_AFTER_END, Reading, StoredBucket, StoredKey,
+    BUCKET_BYTES, MeasureCheckpoint, Measurement, RESIDENT_AFTER_END, Reading, StoredBucket,
+    StoredKey,
 };
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};

@@ -7,7 +7,8 @@
 //!
 //! **Retention.** Only the buckets that can still change soon stay in memory: those whose
 //! interval ended less than [`RESIDENT_AFTER_END`] before the measurer's clock (the latest
-//! event time), and those changed since the last checkpoint. Once a checkpoint has written
+//! event time), and those changed since the last checkpoint (counted in the changed state
+//! that makes a checkpoint due, so a rebuild over months does not hold them all). Once a checkpoint has written
 //! an older one, it is let go of ([`Measurement::evict`]); the store holds it. A record that
 //! lands in a bucket let go of (a late end, a first-contact decision days later) adds to the
 //! stored figures: [`Measurement::absent`] names the buckets to read back first, and the
@@ -29,6 +30,11 @@ pub const WIDTHS: [Interval; 2] = [Interval::Quarter, Interval::Day];
 /// How long after its interval ended a bucket stays in memory (see the module docs): a
 /// quarter for the hour after it, the day until 01:00 the next day.
 pub const RESIDENT_AFTER_END: Duration = Duration::from_secs(3600);
+
+/// What a bucket in memory is taken to weigh, for the bound on what a checkpoint has yet to
+/// write (`crate::ProjectionConfig::checkpoint_dirty_bytes`): five stations' histograms of
+/// 16 KiB, as a contact's bucket holds.
+pub const BUCKET_BYTES: u64 = 5 * 16 * 1024;
 
 /// Which stored bucket: whose, at which width, which.
 pub type StoredKey = (TenantId, Interval, BucketKey);
@@ -215,6 +221,12 @@ impl Measurement {
         }
         self.tenants
             .retain(|_, figures| figures.0.iter().any(|b| !b.is_empty()));
+    }
+
+    /// What the buckets changed since the last checkpoint weigh, estimated ([`BUCKET_BYTES`]
+    /// each): they stay in memory until a checkpoint writes them.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.dirty.len() as u64 * BUCKET_BYTES
     }
 
     /// How many buckets are in memory (both widths, every tenant).

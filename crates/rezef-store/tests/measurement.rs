@@ -19,7 +19,9 @@ use rezef_events::{
 use rezef_log::Log;
 use rezef_measure::record::Dims;
 use rezef_measure::{BucketKey, Buckets, Figures, Grouping, Interval, MeasureConfig, Measurer};
-use rezef_store::{CachedStore, JourneyStore, Projector, StoredBucket, rebuild};
+use rezef_store::{
+    BUCKET_BYTES, CachedStore, JourneyStore, ProjectionConfig, Projector, StoredBucket, rebuild,
+};
 
 /// 09:00 UTC, 2026-12-01.
 const DAY_START_SECS: i64 = 1_796_115_600;
@@ -502,4 +504,26 @@ async fn buckets_in_memory_stay_bounded_however_many_days_are_measured() {
         reopened.resident_buckets() <= bound,
         "opening reads only the recent buckets"
     );
+}
+
+#[tokio::test]
+async fn a_catch_up_over_many_days_checkpoints_for_its_changed_buckets() {
+    let fixture = Fixture::new();
+    fixture.publish(&days(20)).await;
+    // Journeys alone would never make a checkpoint due here; the changed buckets do.
+    let config = ProjectionConfig {
+        checkpoint_dirty_bytes: 20 * BUCKET_BYTES,
+        ..ProjectionConfig::default()
+    };
+    let store = fixture.cached("store", config);
+    let mut projector = Projector::new(fixture.log(), store.clone()).expect("projector");
+    (projector.catch_up(fixture.log.end_offset(), |_| {}))
+        .await
+        .expect("catch up");
+    let resident = store.resident_buckets();
+    assert!(
+        resident <= 4 * (6 + 2) + 8 + 40,
+        "{resident} buckets in memory"
+    );
+    assert!(stored(&store).len() > 10 * resident);
 }
