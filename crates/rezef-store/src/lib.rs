@@ -21,7 +21,8 @@
 //!   decisions carried out; [`dedup`]: the recent event ids; `partitioning.rs`: a
 //!   projector's place in a partitioned log and its relay.
 //! - `measurement.rs`: the measurement projection (`rezef_measure`), fed in the same step as
-//!   the fold and checkpointed with it.
+//!   the fold and checkpointed with it, only its recent buckets kept in memory
+//!   (`sled_store/measured.rs`: the buckets in sled, by tenant, width and start).
 //! - `by_tenant.rs`: the maps the fold looks journeys up in; `blocking.rs`: work off the
 //!   async runtime.
 
