@@ -27,6 +27,7 @@ mod long_history;
 mod partitions;
 mod projection;
 mod reads;
+mod report;
 mod resume;
 mod routing;
 mod workload;
@@ -42,7 +43,7 @@ use crate::harness::{CpuSampler, Report, targets_table};
 #[derive(Debug, Parser)]
 #[command(
     name = "rezef-bench",
-    about = "Rezef's benchmarks: ingest, projection, freshness, GetJourney, ResumeConversation, identity fold, routing"
+    about = "Rezef's benchmarks: ingest, projection, freshness, GetJourney, ResumeConversation, identity fold, routing, reports"
 )]
 struct Cli {
     /// Where the temp data directories go (on the disk you want to measure).
@@ -82,6 +83,8 @@ enum Command {
     Routing(routing::RoutingArgs),
     /// Rezef on a Kafka log: publish beside the embedded log, projection per node, failover.
     Kafka(kafka::KafkaArgs),
+    /// GetReport's work over a month of measured contacts.
+    Report(report::ReportArgs),
     /// Every benchmark in sequence, then a summary table.
     All(AllArgs),
 }
@@ -137,6 +140,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::IdentityFold(args) => with_cpu(identity_fold::run(&base, &args)).await?,
         Command::Routing(args) => with_cpu(routing::run(&base, &args)).await?,
         Command::Kafka(args) => with_cpu(kafka::run(&base, &args)).await?,
+        Command::Report(args) => with_cpu(report::run(&base, &args)).await?,
         Command::All(args) => return all(&base, &args).await,
     };
     println!("{}", report.markdown());

@@ -52,6 +52,16 @@ pub struct BucketKey {
     pub dims: Dims,
 }
 
+impl BucketKey {
+    /// The bucket of `width` a record counts in.
+    pub fn of(width: Interval, measured: &Measured) -> Self {
+        Self {
+            start: width.floor(measured.at()),
+            dims: measured.dims().clone(),
+        }
+    }
+}
+
 /// How a report groups buckets: by interval (`None`: the whole range in one, starting at
 /// the range's start) and by any of the dimensions (a dimension not grouped by is `None`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,10 +103,7 @@ impl Buckets {
     /// Counts a record in its bucket; returns which bucket (for a projection to note what
     /// its next checkpoint writes).
     pub fn add(&mut self, measured: &Measured) -> BucketKey {
-        let key = BucketKey {
-            start: self.width.floor(measured.at()),
-            dims: measured.dims().clone(),
-        };
+        let key = BucketKey::of(self.width, measured);
         self.figures.entry(key.clone()).or_default().add(measured);
         key
     }
@@ -104,6 +111,20 @@ impl Buckets {
     /// The figures of one bucket.
     pub fn get(&self, key: &BucketKey) -> Option<&Figures> {
         self.figures.get(key)
+    }
+
+    /// How many buckets it holds.
+    pub fn len(&self) -> usize {
+        self.figures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.figures.is_empty()
+    }
+
+    /// Keeps only the buckets `keep` says to (a projection lets go of old ones it stored).
+    pub fn retain(&mut self, mut keep: impl FnMut(&BucketKey) -> bool) {
+        self.figures.retain(|key, _| keep(key));
     }
 
     /// Puts back a bucket as a checkpoint stored it (its start on this width's boundaries).
@@ -138,40 +159,78 @@ impl Buckets {
         total
     }
 
-    /// The figures of buckets starting in `range`, merged by `grouping`. Refused: an empty
-    /// range, or an interval finer than the buckets are kept in.
+    /// The figures of buckets starting in `range`, merged by `grouping` (see [`Report`]).
     pub fn report(
         &self,
         range: Range<Timestamp>,
         grouping: Grouping,
     ) -> Result<BTreeMap<BucketKey, Figures>> {
-        if range.start >= range.end {
-            return Err(Error::EmptyRange);
-        }
-        if let Some(asked) = grouping.interval.filter(|i| *i < self.width) {
-            let kept = self.width;
-            return Err(Error::IntervalTooFine { asked, kept });
-        }
+        let mut report = Report::new(self.width, range.clone(), grouping)?;
         let first = BucketKey {
             start: range.start,
             dims: Dims::default(),
         };
-        let mut out: BTreeMap<BucketKey, Figures> = BTreeMap::new();
         let within = (self.figures.range(first..)).take_while(|(key, _)| key.start < range.end);
         for (key, figures) in within {
-            let start = grouping
-                .interval
-                .map_or(range.start, |i| i.floor(key.start));
-            let dims = Dims {
-                queue: key.dims.queue.clone().filter(|_| grouping.queue),
-                channel: key.dims.channel.filter(|_| grouping.channel),
-                intent: key.dims.intent.clone().filter(|_| grouping.intent),
-            };
-            out.entry(BucketKey { start, dims })
-                .or_default()
-                .merge(figures);
+            report.add(key, figures);
         }
-        Ok(out)
+        Ok(report.rows())
+    }
+}
+
+/// A report being merged, from buckets of one width given one at a time (from memory, from a
+/// store, or both): the figures of those starting in its range, merged by its grouping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    range: Range<Timestamp>,
+    grouping: Grouping,
+    rows: BTreeMap<BucketKey, Figures>,
+}
+
+impl Report {
+    /// A report over buckets of `width`. Refused: an empty range, or an interval finer than
+    /// `width`.
+    pub fn new(width: Interval, range: Range<Timestamp>, grouping: Grouping) -> Result<Self> {
+        if range.start >= range.end {
+            return Err(Error::EmptyRange);
+        }
+        if let Some(asked) = grouping.interval.filter(|i| *i < width) {
+            return Err(Error::IntervalTooFine { asked, kept: width });
+        }
+        Ok(Self {
+            range,
+            grouping,
+            rows: BTreeMap::new(),
+        })
+    }
+
+    /// The range whose buckets it merges.
+    pub fn range(&self) -> Range<Timestamp> {
+        self.range.clone()
+    }
+
+    /// Merges a bucket into its row (nothing if it starts outside the range).
+    pub fn add(&mut self, key: &BucketKey, figures: &Figures) {
+        if !self.range.contains(&key.start) {
+            return;
+        }
+        let grouping = self.grouping;
+        let start = grouping
+            .interval
+            .map_or(self.range.start, |i| i.floor(key.start));
+        let dims = Dims {
+            queue: key.dims.queue.clone().filter(|_| grouping.queue),
+            channel: key.dims.channel.filter(|_| grouping.channel),
+            intent: key.dims.intent.clone().filter(|_| grouping.intent),
+        };
+        (self.rows.entry(BucketKey { start, dims }))
+            .or_default()
+            .merge(figures);
+    }
+
+    /// The rows, by their interval's start and dimensions.
+    pub fn rows(self) -> BTreeMap<BucketKey, Figures> {
+        self.rows
     }
 }
 

@@ -65,7 +65,7 @@ mod stations;
 pub mod tracker;
 mod verdict;
 
-pub use buckets::{BucketKey, Buckets, Grouping, Interval};
+pub use buckets::{BucketKey, Buckets, Grouping, Interval, Report};
 pub use config::MeasureConfig;
 pub use error::{Error, Result};
 pub use figures::Figures;

@@ -107,6 +107,11 @@ impl Measurer {
             .collect()
     }
 
+    /// The latest event time it has seen (or been advanced to); `None` before any.
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.clock
+    }
+
     /// Resolutions whose first-contact resolution is not decided yet.
     pub fn pending_fcr(&self) -> usize {
         self.fcr.len()

@@ -33,13 +33,13 @@ use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
     Timestamp,
 };
-use rezef_measure::{BucketKey, Figures, Grouping, MeasureRules};
+use rezef_measure::{BucketKey, Figures, Grouping, Interval, MeasureRules, Measurer};
 
 use crate::Result;
 use crate::dedup::AppliedIds;
 pub use crate::journey_cache::JourneyCache;
 use crate::journey_cache::{Cached, Entry, Key, weight};
-use crate::measurement::{MeasureCheckpoint, Measurement};
+use crate::measurement::{MeasureCheckpoint, Measurement, StoredBucket, StoredKey, WIDTHS};
 use crate::memory::Tables;
 use crate::store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, overlay,
@@ -54,7 +54,8 @@ pub struct ProjectionConfig {
     pub cache_bytes: u64,
     /// A checkpoint is written at least this often while anything changed.
     pub checkpoint_interval: Duration,
-    /// ...and sooner once the changed journeys reach about this many bytes.
+    /// ...and sooner once the changed journeys and measurement buckets reach about this
+    /// many bytes.
     pub checkpoint_dirty_bytes: u64,
     /// How many of the latest applied event ids are remembered for deduplication.
     pub dedup_window: usize,
@@ -142,7 +143,7 @@ impl CachedStore {
         clean: JourneyCache,
     ) -> Result<Self> {
         let below_had_data = AtomicBool::new(!is_empty(below.as_ref())?);
-        let measurement = Measurement::restore(below.measurement()?);
+        let measurement = resident(below.as_ref())?;
         Ok(Self {
             below,
             config,
@@ -165,6 +166,11 @@ impl CachedStore {
 
     pub fn config(&self) -> &ProjectionConfig {
         &self.config
+    }
+
+    /// How many measurement buckets are in memory (`crate::measurement`, retention).
+    pub fn resident_buckets(&self) -> usize {
+        self.read().measurement.resident_buckets()
     }
 
     /// Tells `observer` of every checkpoint from now on (the first observer set stays).
@@ -332,6 +338,8 @@ impl CachedStore {
         }
         let written = layers.flushing.take();
         layers.measure_flushing = None;
+        // What the checkpoint wrote of the old buckets is the store's to keep.
+        layers.measurement.evict();
         layers.epoch += 1;
         if let Some(average) = weights.0.checked_div(weights.1) {
             layers.average_weight = average;
@@ -345,6 +353,19 @@ impl CachedStore {
     fn has_changes(&self) -> bool {
         !self.read().active.is_empty()
     }
+}
+
+/// The measurement a store holds, with the buckets kept in memory read back (the rest stay
+/// in the store: `crate::measurement`).
+fn resident(store: &dyn JourneyStore) -> Result<Measurement> {
+    let mut measurement = Measurement::new(store.measurer()?);
+    for width in WIDTHS {
+        let from = measurement.resident_from(width);
+        for stored in store.buckets(None, width, from..Timestamp::MAX) {
+            measurement.restore(stored?);
+        }
+    }
+    Ok(measurement)
 }
 
 fn is_empty(store: &dyn JourneyStore) -> Result<bool> {
@@ -369,7 +390,9 @@ impl JourneyStore for CachedStore {
         if layers.active.is_empty() {
             return None;
         }
-        let dirty = layers.active.journey_count() as u64 * layers.average_weight;
+        let journeys = layers.active.journey_count() as u64 * layers.average_weight;
+        // Changed buckets stay in memory until written: a rebuild must checkpoint for them too.
+        let dirty = journeys + layers.measurement.dirty_bytes();
         if dirty >= self.config.checkpoint_dirty_bytes.saturating_mul(2) {
             Some(Checkpoint::Full)
         } else if dirty >= self.config.checkpoint_dirty_bytes {
@@ -585,8 +608,40 @@ impl JourneyStore for CachedStore {
         Ok(layers.active.routed_over(routed))
     }
 
-    fn measurement(&self) -> Result<MeasureCheckpoint> {
-        Ok(self.read().measurement.snapshot())
+    fn measurer(&self) -> Result<Measurer> {
+        Ok(self.read().measurement.measurer().clone())
+    }
+
+    fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>> {
+        if let Some(figures) = self.read().measurement.bucket(key) {
+            return Ok(Some(figures.clone()));
+        }
+        self.below.bucket(key)
+    }
+
+    fn buckets<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+        width: Interval,
+        range: Range<Timestamp>,
+    ) -> Box<dyn Iterator<Item = Result<StoredBucket>> + 'a> {
+        // Rare (tools and tests): memory's over the store's, materialised; memory read first
+        // (see `crate::measurement::Reading`).
+        let mut buckets = BTreeMap::new();
+        let resident = self
+            .read()
+            .measurement
+            .buckets(tenant, width, range.clone());
+        for stored in self.below.buckets(tenant, width, range) {
+            match stored {
+                Ok((t, w, key, figures)) => buckets.insert((t, w, key), figures),
+                Err(error) => return Box::new(std::iter::once(Err(error))),
+            };
+        }
+        for (t, w, key, figures) in resident {
+            buckets.insert((t, w, key), figures);
+        }
+        Box::new((buckets.into_iter()).map(|((t, w, key), f)| Ok((t, w, key, f))))
     }
 
     fn report(
@@ -595,7 +650,16 @@ impl JourneyStore for CachedStore {
         range: Range<Timestamp>,
         grouping: Grouping,
     ) -> Result<BTreeMap<BucketKey, Figures>> {
-        Ok(self.read().measurement.report(tenant, range, grouping)?)
+        // Memory first (see `crate::measurement::Reading`), then the store's range.
+        let mut reading = self.read().measurement.read(tenant, range, grouping)?;
+        for stored in self
+            .below
+            .buckets(Some(tenant), reading.width(), reading.range())
+        {
+            let (_, _, key, figures) = stored?;
+            reading.add_stored(&key, &figures);
+        }
+        Ok(reading.rows())
     }
 
     fn clear(&self) -> Result<()> {

@@ -21,7 +21,8 @@
 //!   decisions carried out; [`dedup`]: the recent event ids; `partitioning.rs`: a
 //!   projector's place in a partitioned log and its relay.
 //! - `measurement.rs`: the measurement projection (`rezef_measure`), fed in the same step as
-//!   the fold and checkpointed with it.
+//!   the fold and checkpointed with it, only its recent buckets kept in memory
+//!   (`sled_store/measured.rs`: the buckets in sled, by tenant, width and start).
 //! - `by_tenant.rs`: the maps the fold looks journeys up in; `blocking.rs`: work off the
 //!   async runtime.
 
@@ -48,7 +49,10 @@ mod workspace;
 pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
 pub use journey_cache::CacheReads;
-pub use measurement::{MeasureCheckpoint, Measurement, StoredBucket};
+pub use measurement::{
+    BUCKET_BYTES, MeasureCheckpoint, Measurement, RESIDENT_AFTER_END, Reading, StoredBucket,
+    StoredKey,
+};
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};
 pub use projector::{
@@ -56,7 +60,7 @@ pub use projector::{
     ProjectorHealth, rebuild,
 };
 pub use read_ahead::STEP_RECORDS;
-pub use sled_store::SledStore;
+pub use sled_store::{MEASURE_FORMAT, SledStore};
 pub use store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant,
 };

@@ -1,34 +1,56 @@
 //! The measurement projection (docs/measurement.md): the partition's [`Measurer`] fed every
 //! event the journey fold applied, with the journey after it, in the same step; and each
 //! tenant's figures kept at two widths, 15 minutes (for reports by quarter, hour or a range
-//! off day boundaries) and a day (for long ranges). It lives beside the journeys in memory
-//! and is checkpointed with them: a checkpoint carries the measurer and the buckets changed
-//! since the last one, in the same atomic write as the projection's offset, so a restart
-//! resumes it exactly and a rebuild folds it again from the log.
+//! off day boundaries) and a day (for long ranges). A checkpoint carries the measurer and
+//! the buckets changed since the last one, in the same atomic write as the projection's
+//! offset, so a restart resumes it exactly and a rebuild folds it again from the log.
+//!
+//! **Retention.** Only the buckets that can still change soon stay in memory: those whose
+//! interval ended less than [`RESIDENT_AFTER_END`] before the measurer's clock (the latest
+//! event time), and those changed since the last checkpoint (counted in the changed state
+//! that makes a checkpoint due, so a rebuild over months does not hold them all). Once a checkpoint has written
+//! an older one, it is let go of ([`Measurement::evict`]); the store holds it. A record that
+//! lands in a bucket let go of (a late end, a first-contact decision days later) adds to the
+//! stored figures: [`Measurement::absent`] names the buckets to read back first, and the
+//! store layer hands them over ([`Measurement::load`]), so this stays free of I/O. A report
+//! reads the buckets in memory over the stored ones ([`Reading`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::time::Duration;
 
 use rezef_events::{Event, Journey, TenantId, Timestamp};
 use rezef_measure::{
-    BucketKey, Buckets, Figures, Grouping, Interval, MeasureRules, Measured, Measurer,
+    BucketKey, Buckets, Figures, Grouping, Interval, MeasureRules, Measured, Measurer, Report,
 };
 
 /// The widths figures are kept at.
 pub const WIDTHS: [Interval; 2] = [Interval::Quarter, Interval::Day];
 
+/// How long after its interval ended a bucket stays in memory (see the module docs): a
+/// quarter for the hour after it, the day until 01:00 the next day.
+pub const RESIDENT_AFTER_END: Duration = Duration::from_secs(3600);
+
+/// What a bucket in memory is taken to weigh, for the bound on what a checkpoint has yet to
+/// write (`crate::ProjectionConfig::checkpoint_dirty_bytes`): five stations' histograms of
+/// 16 KiB, as a contact's bucket holds.
+pub const BUCKET_BYTES: u64 = 5 * 16 * 1024;
+
+/// Which stored bucket: whose, at which width, which.
+pub type StoredKey = (TenantId, Interval, BucketKey);
+
 /// One stored bucket: whose, at which width, which, and its figures.
 pub type StoredBucket = (TenantId, Interval, BucketKey, Figures);
 
 /// What a checkpoint writes of the measurement: the measurer, and the buckets changed since
-/// the previous checkpoint (read back from a store: all of them).
+/// the previous checkpoint.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MeasureCheckpoint {
     pub measurer: Measurer,
     pub buckets: Vec<StoredBucket>,
 }
 
-/// A tenant's figures at both widths.
+/// A tenant's figures in memory at both widths.
 #[derive(Debug, Clone, PartialEq)]
 struct TenantFigures([Buckets; 2]);
 
@@ -38,48 +60,68 @@ impl Default for TenantFigures {
     }
 }
 
-impl TenantFigures {
-    fn at(&self, width: Interval) -> &Buckets {
-        &self.0[usize::from(width != Interval::Quarter)]
-    }
+fn index(width: Interval) -> usize {
+    usize::from(width != Interval::Quarter)
+}
 
-    fn at_mut(&mut self, width: Interval) -> &mut Buckets {
-        &mut self.0[usize::from(width != Interval::Quarter)]
-    }
-
-    /// Day buckets for a range on day boundaries asked by day or as one row, else quarters.
-    fn for_report(&self, range: &Range<Timestamp>, grouping: Grouping) -> &Buckets {
-        let on_days = |at: Timestamp| Interval::Day.floor(at) == at;
-        let by_day = matches!(grouping.interval, None | Some(Interval::Day));
-        let days = by_day && on_days(range.start) && on_days(range.end);
-        &self.0[usize::from(days)]
+/// Day buckets for a range on day boundaries asked by day or as one row, else quarters.
+fn width_for(range: &Range<Timestamp>, grouping: Grouping) -> Interval {
+    let on_days = |at: Timestamp| Interval::Day.floor(at) == at;
+    let by_day = matches!(grouping.interval, None | Some(Interval::Day));
+    if by_day && on_days(range.start) && on_days(range.end) {
+        Interval::Day
+    } else {
+        Interval::Quarter
     }
 }
+
+/// The records one event produced, each with its tenant, to add once the buckets they
+/// count in are in memory.
+#[derive(Debug, Default)]
+#[must_use = "records are counted by `Measurement::add`"]
+pub struct Observed(Vec<(TenantId, Measured)>);
 
 /// The measurement of one partition (see the module docs).
 #[derive(Debug, Default)]
 pub struct Measurement {
     measurer: Measurer,
+    /// Buckets in memory: from [`Self::resident_from`] on all of them (the store holds no
+    /// other), before it those changed since they were read back and not let go of yet.
     tenants: BTreeMap<TenantId, TenantFigures>,
     /// Buckets changed since the last checkpoint was cut.
-    dirty: BTreeSet<(TenantId, Interval, BucketKey)>,
+    dirty: BTreeSet<StoredKey>,
 }
 
 impl Measurement {
-    /// The measurement a store holds.
-    pub fn restore(stored: MeasureCheckpoint) -> Self {
-        let mut measurement = Self {
-            measurer: stored.measurer,
+    /// The measurement a store holds, from its measurer; the buckets it keeps in memory
+    /// (from [`Self::resident_from`] on) are put back with [`Self::restore`].
+    pub fn new(measurer: Measurer) -> Self {
+        Self {
+            measurer,
             ..Self::default()
-        };
-        for (tenant, width, key, figures) in stored.buckets {
-            let buckets = measurement.tenants.entry(tenant).or_default().at_mut(width);
-            buckets.restore(key, figures);
         }
-        measurement
     }
 
-    /// Measures the event the fold applied at `offset`, `journey` being the journey after it.
+    /// From when on every bucket of `width` is in memory: the start of the interval
+    /// [`RESIDENT_AFTER_END`] before the measurer's clock (all of them before any event).
+    pub fn resident_from(&self, width: Interval) -> Timestamp {
+        let Some(clock) = self.measurer.clock() else {
+            return Timestamp::from_unix_nanos(i64::MIN);
+        };
+        let lag = i64::try_from(RESIDENT_AFTER_END.as_nanos()).unwrap_or(i64::MAX);
+        width.floor(Timestamp::from_unix_nanos(
+            clock.unix_nanos().saturating_sub(lag),
+        ))
+    }
+
+    /// Puts back a bucket as the store holds it.
+    pub fn restore(&mut self, (tenant, width, key, figures): StoredBucket) {
+        let figures_of = self.tenants.entry(tenant).or_default();
+        figures_of.0[index(width)].restore(key, figures);
+    }
+
+    /// Measures the event the fold applied at `offset`, `journey` being the journey after it:
+    /// the records, for [`Self::add`] once the buckets [`Self::absent`] names are loaded.
     pub fn observe(
         &mut self,
         rules: &MeasureRules,
@@ -87,17 +129,57 @@ impl Measurement {
         event: &Event,
         recorded_at: Option<Timestamp>,
         journey: &Journey,
-    ) {
+    ) -> Observed {
         let config = rules.for_tenant(&journey.tenant_id);
-        for record in (self.measurer).observe(config, offset, event, recorded_at, journey) {
-            let tenant = match &record {
-                // The clock decides pending resolutions of any tenant.
-                Measured::Fcr(decision) => &decision.tenant_id,
-                _ => &journey.tenant_id,
-            };
+        let records = (self.measurer).observe(config, offset, event, recorded_at, journey);
+        Observed(
+            (records.into_iter())
+                .map(|record| {
+                    let tenant = match &record {
+                        // The clock decides pending resolutions of any tenant.
+                        Measured::Fcr(decision) => decision.tenant_id.clone(),
+                        _ => journey.tenant_id.clone(),
+                    };
+                    (tenant, record)
+                })
+                .collect(),
+        )
+    }
+
+    fn resident(&self, (tenant, width, key): &StoredKey) -> Option<&Figures> {
+        self.tenants.get(tenant)?.0[index(*width)].get(key)
+    }
+
+    /// The buckets `observed` counts in that are not in memory but may be stored: each must
+    /// be read back ([`Self::load`]) before the records are added.
+    pub fn absent(&self, observed: &Observed) -> BTreeSet<StoredKey> {
+        let mut absent = BTreeSet::new();
+        for (tenant, record) in &observed.0 {
+            for width in WIDTHS {
+                let key = (tenant.clone(), width, BucketKey::of(width, record));
+                if key.2.start < self.resident_from(width) && self.resident(&key).is_none() {
+                    absent.insert(key);
+                }
+            }
+        }
+        absent
+    }
+
+    /// A bucket read back from the store (`None`: it holds none), into memory.
+    pub fn load(&mut self, (tenant, width, key): StoredKey, stored: Option<Figures>) {
+        self.restore((tenant, width, key, stored.unwrap_or_default()));
+    }
+
+    /// Counts the records in their buckets (every one [`Self::absent`] named loaded).
+    pub fn add(&mut self, observed: Observed) {
+        debug_assert!(
+            self.absent(&observed).is_empty(),
+            "absent buckets not loaded"
+        );
+        for (tenant, record) in observed.0 {
             let figures = self.tenants.entry(tenant.clone()).or_default();
             for width in WIDTHS {
-                let key = figures.at_mut(width).add(&record);
+                let key = figures.0[index(width)].add(&record);
                 self.dirty.insert((tenant.clone(), width, key));
             }
         }
@@ -107,9 +189,9 @@ impl Measurement {
     /// cut (no longer changed, until they change again).
     pub fn seal(&mut self) -> MeasureCheckpoint {
         let buckets = (std::mem::take(&mut self.dirty).into_iter())
-            .filter_map(|(tenant, width, key)| {
-                let figures = self.tenants.get(&tenant)?.at(width).get(&key)?.clone();
-                Some((tenant, width, key, figures))
+            .filter_map(|key| {
+                let figures = self.resident(&key)?.clone();
+                Some((key.0, key.1, key.2, figures))
             })
             .collect();
         MeasureCheckpoint {
@@ -124,36 +206,125 @@ impl Measurement {
         self.dirty.extend(keys);
     }
 
-    /// Everything, as a store would hold it.
-    pub fn snapshot(&self) -> MeasureCheckpoint {
-        let mut buckets = Vec::new();
-        for (tenant, figures) in &self.tenants {
-            for kept in &figures.0 {
-                let all = kept
-                    .iter()
-                    .map(|(key, f)| (tenant.clone(), kept.width(), key.clone(), f.clone()));
-                buckets.extend(all);
+    /// Lets go of the buckets before [`Self::resident_from`] that are not changed since the
+    /// last checkpoint: call once a checkpoint is written (the store holds them).
+    pub fn evict(&mut self) {
+        let floors = WIDTHS.map(|width| self.resident_from(width));
+        let dirty = &self.dirty;
+        for (tenant, figures) in &mut self.tenants {
+            for (buckets, floor) in figures.0.iter_mut().zip(floors) {
+                let width = buckets.width();
+                buckets.retain(|key| {
+                    key.start >= floor || dirty.contains(&(tenant.clone(), width, key.clone()))
+                });
             }
         }
-        MeasureCheckpoint {
-            measurer: self.measurer.clone(),
-            buckets,
-        }
+        self.tenants
+            .retain(|_, figures| figures.0.iter().any(|b| !b.is_empty()));
     }
 
-    /// A tenant's figures in `range`, grouped (see [`Buckets::report`]), from the day
-    /// buckets when the range is on day boundaries and asked by day or as a whole, else
-    /// from the 15-minute ones.
-    pub fn report(
+    /// What the buckets changed since the last checkpoint weigh, estimated ([`BUCKET_BYTES`]
+    /// each): they stay in memory until a checkpoint writes them.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.dirty.len() as u64 * BUCKET_BYTES
+    }
+
+    /// How many buckets are in memory (both widths, every tenant).
+    pub fn resident_buckets(&self) -> usize {
+        let buckets = self.tenants.values().flat_map(|figures| &figures.0);
+        buckets.map(Buckets::len).sum()
+    }
+
+    /// The measurer, as a checkpoint would write it.
+    pub fn measurer(&self) -> &Measurer {
+        &self.measurer
+    }
+
+    /// A bucket in memory.
+    pub fn bucket(&self, key: &StoredKey) -> Option<&Figures> {
+        self.resident(key)
+    }
+
+    /// The buckets in memory of `width` starting in `range`, of one tenant or all.
+    pub fn buckets(
+        &self,
+        tenant: Option<&TenantId>,
+        width: Interval,
+        range: Range<Timestamp>,
+    ) -> Vec<StoredBucket> {
+        let tenants = (self.tenants.iter()).filter(|(t, _)| tenant.is_none_or(|only| only == *t));
+        let mut out = Vec::new();
+        for (t, figures) in tenants {
+            let within = figures.0[index(width)].iter();
+            let within = within.filter(|(key, _)| range.contains(&key.start));
+            out.extend(within.map(|(key, f)| (t.clone(), width, key.clone(), f.clone())));
+        }
+        out
+    }
+
+    /// Starts a tenant's report over `range`, grouped (see [`Reading`]): the buckets in
+    /// memory merged in; the store's of [`Reading::width`] in [`Reading::range`] come next.
+    pub fn read(
         &self,
         tenant: &TenantId,
         range: Range<Timestamp>,
         grouping: Grouping,
-    ) -> rezef_measure::Result<BTreeMap<BucketKey, Figures>> {
-        match self.tenants.get(tenant) {
-            Some(figures) => figures.for_report(&range, grouping).report(range, grouping),
-            // Checked as a tenant with figures would be.
-            None => Buckets::new(Interval::Quarter).report(range, grouping),
+    ) -> rezef_measure::Result<Reading> {
+        let mut reading = Reading::new(range, grouping)?;
+        if let Some(figures) = self.tenants.get(tenant) {
+            for (key, figures) in figures.0[index(reading.width)].iter() {
+                if reading.report.range().contains(&key.start) {
+                    reading.report.add(key, figures);
+                    reading.in_memory.insert(key.clone());
+                }
+            }
         }
+        Ok(reading)
+    }
+}
+
+/// A report read from memory and the store: a bucket in memory is newer than the store's
+/// copy of it, which is then left out. Memory is read first: a bucket let go of meanwhile
+/// was written before, so the store's copy is its latest.
+#[derive(Debug)]
+pub struct Reading {
+    width: Interval,
+    report: Report,
+    in_memory: BTreeSet<BucketKey>,
+}
+
+impl Reading {
+    /// A report over stored buckets only, of the width [`Measurement::read`] would read:
+    /// the day buckets when the range is on day boundaries and asked by day or as one row,
+    /// else the 15-minute ones.
+    pub fn new(range: Range<Timestamp>, grouping: Grouping) -> rezef_measure::Result<Self> {
+        let width = width_for(&range, grouping);
+        Ok(Self {
+            width,
+            report: Report::new(width, range, grouping)?,
+            in_memory: BTreeSet::new(),
+        })
+    }
+
+    /// The width of the buckets it reads.
+    pub fn width(&self) -> Interval {
+        self.width
+    }
+
+    /// The range of bucket starts it reads.
+    pub fn range(&self) -> Range<Timestamp> {
+        self.report.range()
+    }
+
+    /// Merges a stored bucket in, unless memory's copy was.
+    pub fn add_stored(&mut self, key: &BucketKey, figures: &Figures) {
+        if !self.in_memory.contains(key) {
+            self.report.add(key, figures);
+        }
+    }
+
+    /// The rows, by their interval's start and dimensions.
+    pub fn rows(self) -> BTreeMap<BucketKey, Figures> {
+        self.report.rows()
     }
 }

@@ -8,19 +8,21 @@
 //! conformance suite as every store.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
 use rezef_events::agent::AgentState;
 use rezef_events::routed::RoutedContact;
 use rezef_events::{
     AgentId, ChannelIdentity, ConversationId, CustomerId, InteractionId, Journey, TenantId,
+    Timestamp,
 };
 use rezef_measure::{BucketKey, Figures, Interval, Measurer};
 
 use crate::Result;
 use crate::by_tenant::{self, ByTenant, HashMap};
 use crate::dedup::AppliedIds;
-use crate::measurement::MeasureCheckpoint;
+use crate::measurement::{MeasureCheckpoint, StoredBucket, StoredKey};
 use crate::store::{
     Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, in_scan, overlay, page,
 };
@@ -310,6 +312,26 @@ impl Tables {
         Some(MeasureCheckpoint { measurer, buckets })
     }
 
+    /// A bucket checkpointed here.
+    pub fn bucket(&self, key: &StoredKey) -> Option<&Figures> {
+        self.buckets.get(key)
+    }
+
+    /// The buckets checkpointed here of `width` starting in `range`, of one tenant or all.
+    pub fn buckets(
+        &self,
+        tenant: Option<&TenantId>,
+        width: Interval,
+        range: Range<Timestamp>,
+    ) -> Vec<StoredBucket> {
+        (self.buckets.iter())
+            .filter(|((t, w, key), _)| {
+                *w == width && tenant.is_none_or(|only| only == t) && range.contains(&key.start)
+            })
+            .map(|((t, w, key), f)| (t.clone(), *w, key.clone(), f.clone()))
+            .collect()
+    }
+
     /// `below` (contacts routing holds, in key order) with what these tables changed.
     pub fn routed_over(
         &self,
@@ -469,8 +491,22 @@ impl JourneyStore for MemoryStore {
         Ok(self.read().routed_over(Vec::new()))
     }
 
-    fn measurement(&self) -> Result<MeasureCheckpoint> {
-        Ok(self.read().measure_checkpoint().unwrap_or_default())
+    fn measurer(&self) -> Result<Measurer> {
+        Ok(self.read().measurer.clone().unwrap_or_default())
+    }
+
+    fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>> {
+        Ok(self.read().bucket(key).cloned())
+    }
+
+    fn buckets<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+        width: Interval,
+        range: Range<Timestamp>,
+    ) -> Box<dyn Iterator<Item = Result<StoredBucket>> + 'a> {
+        let buckets = self.read().buckets(tenant, width, range);
+        Box::new(buckets.into_iter().map(Ok))
     }
 
     fn clear(&self) -> Result<()> {

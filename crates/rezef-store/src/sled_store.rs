@@ -17,7 +17,7 @@
 //! | `w` tenant `\0` interaction           | a contact routing holds (postcard) |
 //! | `meta/measure-format`                 | measurement format, u32 BE ([`MEASURE_FORMAT`]) |
 //! | `m`                                   | the partition's measurer (postcard, `rezef_measure::Measurer`) |
-//! | `f` tenant `\0` width `\0` bucket     | a bucket's figures (postcard, `rezef_measure::Figures`); width `q` (15 min) or `d` (day), bucket its key (postcard) |
+//! | `f` tenant `\0` width start dims       | a bucket's figures (postcard, `rezef_measure::Figures`); width `q` (15 min) or `d` (day), start the interval's (ns, i64 with the sign bit flipped, BE: keys sort by time), dims its queue, channel and intent (postcard) |
 //!
 //! The measurement (`m`, `f`; `crate::measurement`) goes in the same checkpoint as the
 //! journeys and the offset.
@@ -33,7 +33,7 @@
 //!
 //! Ids never contain NUL (they are validated printable text), so `\0` separates safely.
 
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -46,9 +46,11 @@ use rezef_events::{
     TenantId, Timestamp,
 };
 
+use rezef_measure::{Figures, Interval, Measurer};
+
 use crate::by_tenant::HashMap;
 use crate::dedup::AppliedIds;
-use crate::measurement::MeasureCheckpoint;
+use crate::measurement::{StoredBucket, StoredKey};
 use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
 
@@ -140,8 +142,9 @@ const FORMAT_KEY: &[u8] = b"meta/format";
 const MEASURE_FORMAT_KEY: &[u8] = b"meta/measure-format";
 
 /// The layout of the measurement (`m`, `f`): a change of `rezef_measure`'s stored types
-/// bumps it, and a store of another (or none, written before measurement) is rebuilt.
-pub const MEASURE_FORMAT: u32 = 1;
+/// or of the keys bumps it, and a store of another (or none, written before measurement) is
+/// rebuilt. 2: bucket keys sort by start time.
+pub const MEASURE_FORMAT: u32 = 2;
 
 /// The sled-backed journey store.
 #[derive(Debug, Clone)]
@@ -639,8 +642,24 @@ impl JourneyStore for SledStore {
             .collect()
     }
 
-    fn measurement(&self) -> Result<MeasureCheckpoint> {
-        measured::read(&self.db()?)
+    fn measurer(&self) -> Result<Measurer> {
+        measured::measurer(&self.db()?)
+    }
+
+    fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>> {
+        measured::bucket(&self.db()?, key)
+    }
+
+    fn buckets<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+        width: Interval,
+        range: Range<Timestamp>,
+    ) -> Box<dyn Iterator<Item = Result<StoredBucket>> + 'a> {
+        match self.db() {
+            Ok(db) => Box::new(measured::buckets(db, tenant.cloned(), width, range)),
+            Err(error) => Box::new(std::iter::once(Err(error))),
+        }
     }
 
     fn clear(&self) -> Result<()> {

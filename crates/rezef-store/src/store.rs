@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use rezef_measure::{BucketKey, Figures, Grouping};
+use rezef_measure::{BucketKey, Figures, Grouping, Interval, Measurer};
 
 use rezef_events::agent::AgentState;
 use rezef_events::journey::redeemable_on;
@@ -19,7 +19,7 @@ use rezef_events::{
 
 use crate::Result;
 use crate::dedup::AppliedIds;
-use crate::measurement::{MeasureCheckpoint, Measurement};
+use crate::measurement::{MeasureCheckpoint, Reading, StoredBucket, StoredKey};
 
 /// Everything one projection step writes, applied atomically together with the offset it
 /// reaches: after a crash the store holds either all of it or none of it.
@@ -228,20 +228,35 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// what routing starts again with after a restart or on the node a partition moved to.
     fn routed_contacts(&self) -> Result<Vec<(TenantId, InteractionId, RoutedContact)>>;
 
-    /// The measurement as checkpointed: the measurer and every bucket (an empty one for a
-    /// store that has none).
-    fn measurement(&self) -> Result<MeasureCheckpoint>;
+    /// The measurer as checkpointed (a new one for a store that has none).
+    fn measurer(&self) -> Result<Measurer>;
 
-    /// A tenant's figures in `range`, grouped ([`Measurement::report`]): by default from the
-    /// measurement stored, read whole; the projection in memory answers from memory.
+    /// One bucket's figures (`crate::measurement`).
+    fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>>;
+
+    /// The buckets of `width` starting in `range`, of one tenant or of all, in (tenant,
+    /// start) order: a range read, not the whole measurement.
+    fn buckets<'a>(
+        &'a self,
+        tenant: Option<&TenantId>,
+        width: Interval,
+        range: Range<Timestamp>,
+    ) -> Box<dyn Iterator<Item = Result<StoredBucket>> + 'a>;
+
+    /// A tenant's figures in `range`, grouped ([`crate::Measurement::read`]): by default
+    /// from the buckets stored; the projection in memory reads its own over them.
     fn report(
         &self,
         tenant: &TenantId,
         range: Range<Timestamp>,
         grouping: Grouping,
     ) -> Result<BTreeMap<BucketKey, Figures>> {
-        let measurement = Measurement::restore(self.measurement()?);
-        Ok(measurement.report(tenant, range, grouping)?)
+        let mut reading = Reading::new(range, grouping)?;
+        for stored in self.buckets(Some(tenant), reading.width(), reading.range()) {
+            let (_, _, key, figures) = stored?;
+            reading.add_stored(&key, &figures);
+        }
+        Ok(reading.rows())
     }
 
     /// Deletes everything, for a rebuild from the log.

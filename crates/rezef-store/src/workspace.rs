@@ -74,20 +74,29 @@ impl<'a> Workspace<'a> {
     }
 
     /// Measures the event just applied to `customer`'s journey at `offset`, under the
-    /// tenant's rules (`crate::measurement`).
+    /// tenant's rules (`crate::measurement`): a record that counts in a bucket no longer in
+    /// memory adds to the store's copy, read back first.
     pub fn measure(
         &mut self,
         (tenant, customer): (&TenantId, &CustomerId),
         offset: u64,
         event: &Event,
         recorded_at: Timestamp,
-    ) {
+    ) -> Result<()> {
         let Some(Some(journey)) = self.layers.active.journey(tenant, customer) else {
-            return;
+            return Ok(());
         };
         let rules = &self.store.config().measure;
         let at = Some(recorded_at);
-        (self.layers.measurement).observe(rules, offset, event, at, journey);
+        let measurement = &mut self.layers.measurement;
+        let observed = measurement.observe(rules, offset, event, at, journey);
+        for key in measurement.absent(&observed) {
+            // Let go of only once a checkpoint wrote it: the store's copy is the latest.
+            let stored = self.store.below.bucket(&key)?;
+            measurement.load(key, stored);
+        }
+        measurement.add(observed);
+        Ok(())
     }
 
     /// Keeps `journey` under its customer (a new one, one restored, a merge pointer).

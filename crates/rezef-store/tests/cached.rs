@@ -315,8 +315,22 @@ macro_rules! delegate_reads {
         ) -> rezef_store::Result<Vec<(rezef_events::TenantId, String, rezef_events::CustomerId)>> {
             self.0.links_after(after, limit)
         }
-        fn measurement(&self) -> rezef_store::Result<rezef_store::MeasureCheckpoint> {
-            self.0.measurement()
+        fn measurer(&self) -> rezef_store::Result<rezef_measure::Measurer> {
+            self.0.measurer()
+        }
+        fn bucket(
+            &self,
+            key: &rezef_store::StoredKey,
+        ) -> rezef_store::Result<Option<rezef_measure::Figures>> {
+            self.0.bucket(key)
+        }
+        fn buckets<'a>(
+            &'a self,
+            tenant: Option<&rezef_events::TenantId>,
+            width: rezef_measure::Interval,
+            range: std::ops::Range<rezef_events::Timestamp>,
+        ) -> Box<dyn Iterator<Item = rezef_store::Result<rezef_store::StoredBucket>> + 'a> {
+            self.0.buckets(tenant, width, range)
         }
         fn clear(&self) -> rezef_store::Result<()> {
             self.0.clear()

@@ -1,6 +1,8 @@
 //! The measurement projection at the store: fed by the projector in the same step as the
 //! fold and checkpointed with it, so the figures after a restart (clean, or a crash after a
-//! checkpoint) and after a rebuild equal those of one uninterrupted run.
+//! checkpoint) and after a rebuild equal those of one uninterrupted run. Old buckets leave
+//! memory once written: reports read them back, late records add to them, and what stays in
+//! memory is bounded however many days were measured.
 
 mod common;
 
@@ -9,13 +11,17 @@ use std::sync::Arc;
 
 use common::{Fixture, project};
 use rezef_events::event::{AbandonPoint, Direction, EndReason, SCHEMA_VERSION};
+use rezef_events::fold::Context;
 use rezef_events::{
-    AgentId, Channel, CustomerId, CustomerRef, Event, EventId, InteractionId, Payload, TenantId,
-    Timestamp,
+    AgentId, Channel, CustomerId, CustomerRef, Event, EventId, InteractionId, Journey, Payload,
+    TenantId, Timestamp,
 };
 use rezef_log::Log;
-use rezef_measure::{BucketKey, Figures, Grouping, Interval};
-use rezef_store::{CachedStore, JourneyStore, Projector, rebuild};
+use rezef_measure::record::Dims;
+use rezef_measure::{BucketKey, Buckets, Figures, Grouping, Interval, MeasureConfig, Measurer};
+use rezef_store::{
+    BUCKET_BYTES, CachedStore, JourneyStore, ProjectionConfig, Projector, StoredBucket, rebuild,
+};
 
 /// 09:00 UTC, 2026-12-01.
 const DAY_START_SECS: i64 = 1_796_115_600;
@@ -49,29 +55,50 @@ fn contact(tenant: &str, n: usize, start: i64, steps: Vec<(i64, Payload)>) -> Ve
         .collect()
 }
 
-/// A day of calls in two tenants: answered fast or late, abandoned in the IVR or the
-/// queue, wrapped up resolved or not, with surveys.
-fn day() -> Vec<Event> {
-    let started = || Payload::InteractionStarted {
+fn started() -> Payload {
+    Payload::InteractionStarted {
         direction: Direction::Inbound,
         identity: None,
         entry_point: "main".into(),
         language: None,
         continuation_token: None,
-    };
-    let queued = |queue: &str| Payload::ContactQueued {
+    }
+}
+
+fn queued(queue: &str) -> Payload {
+    Payload::ContactQueued {
         queue_id: queue.into(),
         priority: 1,
         required_skills: Vec::new(),
         language: None,
-    };
-    let assigned = || Payload::ContactAssigned {
+    }
+}
+
+fn assigned() -> Payload {
+    Payload::ContactAssigned {
         agent_id: agent(),
         queue_id: String::new(),
-    };
-    let ended = || Payload::InteractionEnded {
+    }
+}
+
+fn ended() -> Payload {
+    Payload::InteractionEnded {
         reason: Some(EndReason::Completed),
-    };
+    }
+}
+
+fn wrapped_up(resolved: bool) -> Payload {
+    Payload::WrapUpRecorded {
+        agent_id: Some(agent()),
+        disposition: "done".into(),
+        need_resolved: resolved,
+        notes: String::new(),
+    }
+}
+
+/// A day of calls in two tenants: answered fast or late, abandoned in the IVR or the
+/// queue, wrapped up resolved or not, with surveys.
+fn day() -> Vec<Event> {
     let mut events = Vec::new();
     for n in 0..60 {
         let tenant = if n % 5 == 0 { "beta" } else { "acme" };
@@ -112,12 +139,7 @@ fn day() -> Vec<Event> {
         };
         events.extend(contact(tenant, n, start, steps));
         if n % 4 < 2 {
-            let resolved = Payload::WrapUpRecorded {
-                agent_id: Some(agent()),
-                disposition: "done".into(),
-                need_resolved: n % 3 != 0,
-                notes: String::new(),
-            };
+            let resolved = wrapped_up(n % 3 != 0);
             let survey = Payload::SurveyAnswered {
                 csat: Some(4 + (n % 2) as u32),
                 nps: Some(8),
@@ -186,8 +208,18 @@ async fn figures_after_restarts_and_a_crash_equal_one_uninterrupted_run() {
     project(&fixture, &resumed).await;
     assert_eq!(figures(&resumed, "acme"), acme);
     assert_eq!(figures(&resumed, "beta"), beta);
-    let stored = resumed.measurement().expect("measurement");
-    assert_eq!(stored, reference.measurement().expect("measurement"));
+    assert_eq!(stored(&resumed), stored(&reference));
+    assert_eq!(resumed.measurer().ok(), reference.measurer().ok());
+}
+
+/// Every bucket of every tenant at both widths, as the store reads them.
+fn stored(store: &CachedStore) -> Vec<StoredBucket> {
+    let all = Timestamp::from_unix_nanos(i64::MIN)..Timestamp::MAX;
+    let widths = [Interval::Quarter, Interval::Day];
+    let buckets = widths.map(|width| store.buckets(None, width, all.clone()));
+    (buckets.into_iter().flatten())
+        .collect::<Result<_, _>>()
+        .expect("buckets")
 }
 
 #[tokio::test]
@@ -255,4 +287,243 @@ async fn a_day_report_comes_from_the_day_buckets_and_equals_the_quarters_summed(
         ..Grouping::default()
     };
     assert!(store.report(&tenant, later..midnight, by_quarter).is_err());
+}
+
+/// Midnight UTC, 40 days before [`DAY_START_SECS`]: days of history, all in the past.
+fn history_start() -> i64 {
+    Interval::Day.floor(at(0)).unix_millis() / 1000 - DAY_START_SECS - 40 * 86_400
+}
+
+/// `days` days of one tenant's calls, one an hour in four queues: answered and wrapped up
+/// resolved (first-contact resolution decided a week later, in a bucket long left), or
+/// abandoned in the queue.
+fn days(days: i64) -> Vec<Event> {
+    let mut events = Vec::new();
+    for n in 0..days * 24 {
+        let start = history_start() + n * 3600 + 60;
+        let queue = format!("q{}", n % 4);
+        let steps = match n % 3 {
+            0 => vec![
+                (0, started()),
+                (5, queued(&queue)),
+                (
+                    90,
+                    Payload::ContactAbandoned {
+                        point: AbandonPoint::Queue,
+                    },
+                ),
+            ],
+            _ => vec![
+                (0, started()),
+                (10, queued(&queue)),
+                (30, assigned()),
+                (200, ended()),
+                (230, wrapped_up(true)),
+            ],
+        };
+        events.extend(contact("acme", n as usize, start, steps));
+    }
+    events
+}
+
+/// The buckets of `width` the pure fold and measurer compute from `events`, all in memory.
+fn computed(events: &[Event], width: Interval) -> Buckets {
+    let (config, mut measurer, mut buckets) = (
+        MeasureConfig::default(),
+        Measurer::new(),
+        Buckets::new(width),
+    );
+    let mut journeys: BTreeMap<CustomerId, Journey> = BTreeMap::new();
+    for (offset, event) in events.iter().enumerate() {
+        let Some(CustomerRef::Id(customer)) = &event.customer else {
+            unreachable!("customers by id")
+        };
+        let journey = (journeys.entry(customer.clone())).or_insert_with(|| {
+            Journey::new(event.tenant_id.clone(), customer.clone(), event.occurred_at)
+        });
+        journey.apply_with(offset as u64, event, &Context::standalone());
+        for record in measurer.observe(&config, offset as u64, event, None, journey) {
+            buckets.add(&record);
+        }
+    }
+    buckets
+}
+
+/// Projects the log up to `stop` and writes a checkpoint (old buckets leave memory).
+async fn project_to(fixture: &Fixture, store: &Arc<CachedStore>, stop: u64) {
+    let mut projector = Projector::new(fixture.log(), store.clone()).expect("projector");
+    projector.catch_up(stop, |_| {}).await.expect("catch up");
+    store.checkpoint().expect("checkpoint");
+}
+
+#[tokio::test]
+async fn reports_across_buckets_left_in_the_store_equal_those_of_everything_in_memory() {
+    let fixture = Fixture::new();
+    let events = days(12);
+    fixture.publish(&events).await;
+    let end = fixture.log.end_offset();
+    let store = fixture.store("store");
+    // A day at a time, each checkpoint letting go of the buckets past.
+    for stop in (1..=12).map(|day| end * day / 12) {
+        project_to(&fixture, &store, stop).await;
+    }
+    let tenant = TenantId::new("acme").expect("valid");
+    let first = Timestamp::from_unix_nanos((DAY_START_SECS + history_start()) * 1_000_000_000);
+    let after =
+        |days: i64| Timestamp::from_unix_nanos(first.unix_nanos() + days * 86_400 * 1_000_000_000);
+    let (quarters, day_buckets) = (
+        computed(&events, Interval::Quarter),
+        computed(&events, Interval::Day),
+    );
+    let by_day_and_queue = Grouping {
+        interval: Some(Interval::Day),
+        queue: true,
+        ..Grouping::default()
+    };
+    let report = store.report(&tenant, first..after(14), by_day_and_queue);
+    let expected = day_buckets.report(first..after(14), by_day_and_queue);
+    assert_eq!(report.expect("report"), expected.expect("report"));
+    // By quarter over the last two days: most quarters read back, the latest in memory.
+    let by_quarter = Grouping {
+        interval: Some(Interval::Quarter),
+        channel: true,
+        ..Grouping::default()
+    };
+    let report = store.report(&tenant, after(10)..after(13), by_quarter);
+    let expected = quarters.report(after(10)..after(13), by_quarter);
+    assert_eq!(report.expect("report"), expected.expect("report"));
+
+    let kept = stored(&store).len();
+    assert!(
+        store.resident_buckets() * 10 < kept,
+        "{} of {kept} in memory",
+        store.resident_buckets()
+    );
+    // The first days' first-contact resolutions were decided a week later, into buckets
+    // read back from the store: added to them, not written over them.
+    let first_day = store.report(&tenant, first..after(1), Grouping::default());
+    let first_day = first_day
+        .expect("report")
+        .into_values()
+        .next()
+        .expect("a row");
+    assert_eq!(first_day.contacts, 24);
+    assert_eq!(first_day.fcr_achieved + first_day.fcr_not_achieved, 16);
+}
+
+#[tokio::test]
+async fn a_late_record_adds_to_its_bucket_in_the_store() {
+    let fixture = Fixture::new();
+    let start = history_start() + 8 * 3600;
+    // Two calls on day 0; the second ends three days later (counted at its arrival).
+    let mut early = contact(
+        "acme",
+        1,
+        start,
+        vec![
+            (0, started()),
+            (10, queued("q")),
+            (20, assigned()),
+            (100, ended()),
+        ],
+    );
+    early.extend(contact(
+        "acme",
+        2,
+        start + 60,
+        vec![(0, started()), (10, queued("q")), (20, assigned())],
+    ));
+    fixture.publish(&early).await;
+    let later = contact(
+        "acme",
+        3,
+        start + 3 * 86_400,
+        vec![(0, started()), (10, queued("q"))],
+    );
+    fixture.publish(&later).await;
+    let store = fixture.store("store");
+    project_to(&fixture, &store, fixture.log.end_offset()).await;
+    let tenant = TenantId::new("acme").expect("valid");
+    let day0 = Interval::Day.floor(at(start));
+    let day1 = Timestamp::from_unix_nanos(day0.unix_nanos() + 86_400 * 1_000_000_000);
+    let day0_figures = |store: &CachedStore| {
+        let rows = store.report(&tenant, day0..day1, Grouping::default());
+        rows.expect("report")
+            .into_values()
+            .next()
+            .unwrap_or_default()
+    };
+    assert_eq!(day0_figures(&store).contacts, 1);
+    assert_eq!(store.resident_buckets(), 0, "day 0 left memory");
+    let dims = Dims {
+        queue: Some("q".into()),
+        channel: Some(Channel::Voice),
+        intent: None,
+    };
+    let day_bucket = (
+        tenant.clone(),
+        Interval::Day,
+        BucketKey { start: day0, dims },
+    );
+    let stored_day = store.bucket(&day_bucket).expect("bucket").expect("stored");
+    assert_eq!(stored_day.contacts, 1);
+
+    let ends = contact("acme", 2, start + 60, vec![(3 * 86_400 + 600, ended())]);
+    fixture.publish(&ends).await;
+    project_to(&fixture, &store, fixture.log.end_offset()).await;
+    let figures = day0_figures(&store);
+    assert_eq!(figures.contacts, 2, "added to the stored bucket");
+    assert_eq!(figures.classic.counted, 2);
+    assert_eq!(store.resident_buckets(), 0, "let go of again once written");
+    drop(store);
+    let reopened = fixture.store("store");
+    assert_eq!(day0_figures(&reopened).contacts, 2);
+}
+
+#[tokio::test]
+async fn buckets_in_memory_stay_bounded_however_many_days_are_measured() {
+    let fixture = Fixture::new();
+    fixture.publish(&days(20)).await;
+    let end = fixture.log.end_offset();
+    let store = fixture.store("store");
+    let mut resident = Vec::new();
+    for stop in (1..=20).map(|day| end * day / 20) {
+        project_to(&fixture, &store, stop).await;
+        resident.push(store.resident_buckets());
+    }
+    // Four queues, each with an hour's quarters and a day or two in memory.
+    let bound = 4 * (6 + 2) + 8;
+    assert!(resident.iter().all(|n| *n <= bound), "{resident:?}");
+    assert!(
+        stored(&store).len() > 10 * bound,
+        "the history stays in the store"
+    );
+    drop(store);
+    let reopened = fixture.store("store");
+    assert!(
+        reopened.resident_buckets() <= bound,
+        "opening reads only the recent buckets"
+    );
+}
+
+#[tokio::test]
+async fn a_catch_up_over_many_days_checkpoints_for_its_changed_buckets() {
+    let fixture = Fixture::new();
+    fixture.publish(&days(20)).await;
+    // Journeys alone would never make a checkpoint due here; the changed buckets do.
+    let config = ProjectionConfig {
+        checkpoint_dirty_bytes: 20 * BUCKET_BYTES,
+        ..ProjectionConfig::default()
+    };
+    let store = fixture.cached("store", config);
+    let mut projector = Projector::new(fixture.log(), store.clone()).expect("projector");
+    (projector.catch_up(fixture.log.end_offset(), |_| {}))
+        .await
+        .expect("catch up");
+    let resident = store.resident_buckets();
+    assert!(
+        resident <= 4 * (6 + 2) + 8 + 40,
+        "{resident} buckets in memory"
+    );
+    assert!(stored(&store).len() > 10 * resident);
 }
