@@ -595,6 +595,9 @@ impl JourneyStore for CachedStore {
         range: Range<Timestamp>,
         grouping: Grouping,
     ) -> Result<BTreeMap<BucketKey, Figures>> {
+        if !self.config.measure.enabled {
+            return Err(crate::Error::MeasurementOff);
+        }
         Ok(self.read().measurement.report(tenant, range, grouping)?)
     }
 

@@ -74,7 +74,7 @@ impl<'a> Workspace<'a> {
     }
 
     /// Measures the event just applied to `customer`'s journey at `offset`, under the
-    /// tenant's rules (`crate::measurement`).
+    /// tenant's rules (`crate::measurement`); nothing when measurement is off.
     pub fn measure(
         &mut self,
         (tenant, customer): (&TenantId, &CustomerId),
@@ -82,10 +82,13 @@ impl<'a> Workspace<'a> {
         event: &Event,
         recorded_at: Timestamp,
     ) {
+        let rules = &self.store.config().measure;
+        if !rules.enabled {
+            return;
+        }
         let Some(Some(journey)) = self.layers.active.journey(tenant, customer) else {
             return;
         };
-        let rules = &self.store.config().measure;
         let at = Some(recorded_at);
         (self.layers.measurement).observe(rules, offset, event, at, journey);
     }

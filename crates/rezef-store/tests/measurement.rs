@@ -256,3 +256,44 @@ async fn a_day_report_comes_from_the_day_buckets_and_equals_the_quarters_summed(
     };
     assert!(store.report(&tenant, later..midnight, by_quarter).is_err());
 }
+
+#[tokio::test]
+async fn measurement_off_records_nothing_refuses_reports_and_a_rebuild_catches_up() {
+    let fixture = Fixture::new();
+    fixture.publish(&day()).await;
+    let reference = fixture.store("reference");
+    project(&fixture, &reference).await;
+
+    let off = rezef_store::ProjectionConfig {
+        measure: rezef_measure::MeasureRules {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let store = fixture.cached("off", off);
+    project(&fixture, &store).await;
+    let tenant = TenantId::new("acme").expect("valid");
+    let refused = store.report(&tenant, at(0)..at(3_600), Grouping::default());
+    assert!(
+        matches!(refused, Err(rezef_store::Error::MeasurementOff)),
+        "{refused:?}"
+    );
+    let customer = CustomerId::new("c-1").expect("valid");
+    assert!(store.journey(&tenant, &customer).expect("read").is_some());
+    store.flush().expect("flush");
+    assert_eq!(
+        store.measurement().expect("measurement"),
+        Default::default(),
+        "nothing measured, nothing stored"
+    );
+    drop(store);
+
+    // Turned on: what was folded while off stays unmeasured until a rebuild.
+    let on = fixture.store("off");
+    assert_eq!(total(&figures(&on, "acme")).contacts, 0);
+    rebuild(fixture.log(), on.clone(), Arc::default(), None, 1000, |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(figures(&on, "acme"), figures(&reference, "acme"));
+}
