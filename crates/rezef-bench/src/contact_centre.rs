@@ -17,13 +17,27 @@ use rezef_adapter::proto::event::Payload;
 use crate::harness::Rng;
 use crate::workload::{Source, Workload};
 
+mod steps;
+
+use steps::{
+    abandoned, assigned, callback, called_back, consult, detected, ended, handoff, menu, offered,
+    queued, said, started, survey, transferred, with, wrapped_up,
+};
+
 /// Contacts under way at once.
 pub const CONCURRENT: usize = 3_000;
 /// How far the centre's clock moves per event.
 pub const TICK: Duration = Duration::from_millis(20);
 
 const QUEUES: [&str; 8] = [
-    "billing", "sales", "support", "retention", "orders", "tech-l2", "vip", "collections",
+    "billing",
+    "sales",
+    "support",
+    "retention",
+    "orders",
+    "tech-l2",
+    "vip",
+    "collections",
 ];
 const INTENTS: [&str; 6] = [
     "billing.dispute",
@@ -141,7 +155,11 @@ impl ContactCentre {
         }
         if (80..90).contains(&roll) && channel == proto::Channel::Voice {
             let reached = pick >> 32 & 7 != 0;
-            steps.extend([callback(customer, queue), ended(2), called_back(reached, &agent)]);
+            steps.extend([
+                callback(customer, queue),
+                ended(2),
+                called_back(reached, &agent),
+            ]);
             if !reached {
                 return steps;
             }
@@ -156,153 +174,16 @@ impl ContactCentre {
             let to = format!("agent-{:03}", (pick >> 44) % AGENTS);
             steps.extend([transferred(&agent, &to), assigned(&to, "tech-l2")]);
         }
-        steps.push(said(proto::Participant::Agent, "Let me look at that for you."));
+        steps.push(said(
+            proto::Participant::Agent,
+            "Let me look at that for you.",
+        ));
         steps.extend([ended(1), wrapped_up(&agent, pick >> 48 & 7 != 0)]);
         if pick >> 52 & 3 == 0 {
             steps.push(survey(pick >> 54));
         }
         steps
     }
-}
-
-fn with(mut steps: Vec<Payload>, more: impl IntoIterator<Item = Payload>) -> Vec<Payload> {
-    steps.extend(more);
-    steps
-}
-
-fn started() -> Payload {
-    Payload::InteractionStarted(proto::InteractionStarted {
-        direction: proto::Direction::Inbound as i32,
-        ..Default::default()
-    })
-}
-
-fn detected(intent: &str) -> Payload {
-    Payload::IntentDetected(proto::IntentDetected {
-        intent: intent.into(),
-        confidence: 0.9,
-        detected_by: "nlu-v3".into(),
-    })
-}
-
-fn menu(outcome: proto::StepOutcome) -> Payload {
-    Payload::SelfServiceStepCompleted(proto::SelfServiceStepCompleted {
-        step_id: "main-menu".into(),
-        prompt: "What is your call about?".into(),
-        customer_input: "2".into(),
-        outcome: outcome as i32,
-    })
-}
-
-fn said(from: proto::Participant, text: &str) -> Payload {
-    Payload::MessageSent(proto::MessageSent {
-        from: from as i32,
-        text: text.into(),
-        ..Default::default()
-    })
-}
-
-fn handoff(queue: &str) -> Payload {
-    Payload::HandoffRequested(proto::HandoffRequested {
-        bot_id: "support-bot".into(),
-        reason: proto::HandoffReason::CustomerAsked as i32,
-        target_queue_id: queue.into(),
-        summary: "wants a person".into(),
-    })
-}
-
-fn queued(queue: &str) -> Payload {
-    Payload::ContactQueued(proto::ContactQueued {
-        queue_id: queue.into(),
-        priority: 1,
-        ..Default::default()
-    })
-}
-
-fn offered(agent: &str, queue: &str) -> Payload {
-    Payload::ContactOffered(proto::ContactOffered {
-        agent_id: agent.into(),
-        queue_id: queue.into(),
-    })
-}
-
-fn assigned(agent: &str, queue: &str) -> Payload {
-    Payload::ContactAssigned(proto::ContactAssigned {
-        agent_id: agent.into(),
-        queue_id: queue.into(),
-    })
-}
-
-fn consult(agent: &str, start: bool) -> Payload {
-    let (agent_id, consulted_agent_id) = (agent.to_owned(), "agent-supervisor".to_owned());
-    if start {
-        Payload::ConsultStarted(proto::ConsultStarted {
-            agent_id,
-            consulted_agent_id,
-        })
-    } else {
-        Payload::ConsultEnded(proto::ConsultEnded {
-            agent_id,
-            consulted_agent_id,
-        })
-    }
-}
-
-fn transferred(from: &str, to: &str) -> Payload {
-    Payload::ContactTransferred(proto::ContactTransferred {
-        from_agent_id: from.into(),
-        to_agent_id: to.into(),
-        to_queue_id: "tech-l2".into(),
-        reason: "second line".into(),
-    })
-}
-
-fn callback(customer: u64, queue: &str) -> Payload {
-    Payload::CallbackRequested(proto::CallbackRequested {
-        callback_to: Some(proto::ChannelIdentity {
-            kind: proto::IdentityKind::Phone as i32,
-            value: crate::workload::phone(customer),
-            network: String::new(),
-        }),
-        queue_id: queue.into(),
-        ..Default::default()
-    })
-}
-
-fn called_back(reached: bool, agent: &str) -> Payload {
-    Payload::CallbackCompleted(proto::CallbackCompleted {
-        reached,
-        agent_id: agent.into(),
-    })
-}
-
-fn abandoned(point: proto::AbandonPoint) -> Payload {
-    Payload::ContactAbandoned(proto::ContactAbandoned {
-        point: point as i32,
-    })
-}
-
-/// `reason`: 1 completed, 2 customer left (a leg ending while its callback waits).
-fn ended(reason: i32) -> Payload {
-    Payload::InteractionEnded(proto::InteractionEnded { reason })
-}
-
-fn wrapped_up(agent: &str, resolved: bool) -> Payload {
-    Payload::WrapUpRecorded(proto::WrapUpRecorded {
-        agent_id: agent.into(),
-        disposition: if resolved { "resolved" } else { "follow-up" }.into(),
-        need_resolved: resolved,
-        notes: String::new(),
-    })
-}
-
-fn survey(pick: u64) -> Payload {
-    Payload::SurveyAnswered(proto::SurveyAnswered {
-        csat: Some(1 + (pick % 5) as u32),
-        nps: Some((pick >> 3) as u32 % 11),
-        effort: Some(1 + (pick >> 7) as u32 % 7),
-        comment: String::new(),
-    })
 }
 
 impl Source for ContactCentre {
@@ -339,8 +220,8 @@ mod tests {
             let journey = journeys.entry(customer.clone()).or_insert_with(|| {
                 Journey::new(event.tenant_id.clone(), customer.clone(), event.occurred_at)
             });
-            journey.apply(offset, &event);
-            for record in measurer.observe(&config, offset, &event, None, journey) {
+            let applied = journey.apply(offset, &event);
+            for record in measurer.observe(&config, offset, &event, None, (journey, &applied)) {
                 figures.add(&record);
             }
         }

@@ -77,7 +77,10 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
                 steps,
             };
             report.row(
-                format!("round {round}, measurement {}", if enabled { "on" } else { "off" }),
+                format!(
+                    "round {round}, measurement {}",
+                    if enabled { "on" } else { "off" }
+                ),
                 format!(
                     "{} events/s; per batch {}",
                     thousands(run.events_per_s),
@@ -132,7 +135,11 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
         .collect();
     report.row(
         "**measurement's cost (1 − on ÷ off, of the medians)**",
-        format!("**{:.1}%** (round by round: {})", 100.0 * overhead, pairs.join(", ")),
+        format!(
+            "**{:.1}%** (round by round: {})",
+            100.0 * overhead,
+            pairs.join(", ")
+        ),
     );
     report.headline(
         format!(

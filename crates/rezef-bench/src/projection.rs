@@ -27,8 +27,8 @@ use rezef_store::{
 };
 
 use crate::harness::{
-    Latency, Report, Target, dir_size, mib, ms, proc_status_bytes, reset_peak_rss, segment_bytes, temp_dir,
-    thousands,
+    Latency, Report, Target, dir_size, mib, ms, proc_status_bytes, reset_peak_rss, segment_bytes,
+    temp_dir, thousands,
 };
 use crate::workload::{Source, Workload};
 

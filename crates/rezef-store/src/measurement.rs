@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
+use rezef_events::fold::Applied;
 use rezef_events::{Event, Journey, TenantId, Timestamp};
 use rezef_measure::{
     BucketKey, Buckets, Figures, Grouping, Interval, MeasureRules, Measured, Measurer,
@@ -79,17 +80,19 @@ impl Measurement {
         measurement
     }
 
-    /// Measures the event the fold applied at `offset`, `journey` being the journey after it.
+    /// Measures the event the fold applied at `offset`, `journey` being the journey after it
+    /// and `applied` what the fold did.
     pub fn observe(
         &mut self,
         rules: &MeasureRules,
         offset: u64,
         event: &Event,
         recorded_at: Option<Timestamp>,
-        journey: &Journey,
+        (journey, applied): (&Journey, &Applied),
     ) {
         let config = rules.for_tenant(&journey.tenant_id);
-        for record in (self.measurer).observe(config, offset, event, recorded_at, journey) {
+        let folded = (journey, applied);
+        for record in (self.measurer).observe(config, offset, event, recorded_at, folded) {
             let tenant = match &record {
                 // The clock decides pending resolutions of any tenant.
                 Measured::Fcr(decision) => &decision.tenant_id,

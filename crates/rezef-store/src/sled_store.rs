@@ -141,7 +141,7 @@ const MEASURE_FORMAT_KEY: &[u8] = b"meta/measure-format";
 
 /// The layout of the measurement (`m`, `f`): a change of `rezef_measure`'s stored types
 /// bumps it, and a store of another (or none, written before measurement) is rebuilt.
-pub const MEASURE_FORMAT: u32 = 1;
+pub const MEASURE_FORMAT: u32 = 2;
 
 /// The sled-backed journey store.
 #[derive(Debug, Clone)]

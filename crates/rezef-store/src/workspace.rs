@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use hashbrown::hash_map::EntryRef;
 use rezef_events::agent::AgentState;
+use rezef_events::fold::Applied;
 use rezef_events::{AgentId, ChannelIdentity, CustomerId, Event, Journey, TenantId, Timestamp};
 
 use crate::Result;
@@ -73,14 +74,15 @@ impl<'a> Workspace<'a> {
         Ok(Arc::make_mut(slot.get_or_insert_with(|| Arc::new(new()))))
     }
 
-    /// Measures the event just applied to `customer`'s journey at `offset`, under the
-    /// tenant's rules (`crate::measurement`); nothing when measurement is off.
+    /// Measures the event just applied to `customer`'s journey at `offset` (the fold said
+    /// it did `applied`), under the tenant's rules (`crate::measurement`); nothing when
+    /// measurement is off.
     pub fn measure(
         &mut self,
         (tenant, customer): (&TenantId, &CustomerId),
-        offset: u64,
-        event: &Event,
+        (offset, event): (u64, &Event),
         recorded_at: Timestamp,
+        applied: &Applied,
     ) {
         let rules = &self.store.config().measure;
         if !rules.enabled {
@@ -90,7 +92,7 @@ impl<'a> Workspace<'a> {
             return;
         };
         let at = Some(recorded_at);
-        (self.layers.measurement).observe(rules, offset, event, at, journey);
+        (self.layers.measurement).observe(rules, offset, event, at, (journey, applied));
     }
 
     /// Keeps `journey` under its customer (a new one, one restored, a merge pointer).

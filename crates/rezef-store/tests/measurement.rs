@@ -292,8 +292,15 @@ async fn measurement_off_records_nothing_refuses_reports_and_a_rebuild_catches_u
     // Turned on: what was folded while off stays unmeasured until a rebuild.
     let on = fixture.store("off");
     assert_eq!(total(&figures(&on, "acme")).contacts, 0);
-    rebuild(fixture.log(), on.clone(), Arc::default(), None, 1000, |_| {})
-        .await
-        .expect("rebuild");
+    rebuild(
+        fixture.log(),
+        on.clone(),
+        Arc::default(),
+        None,
+        1000,
+        |_| {},
+    )
+    .await
+    .expect("rebuild");
     assert_eq!(figures(&on, "acme"), figures(&reference, "acme"));
 }

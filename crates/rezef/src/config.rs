@@ -551,7 +551,10 @@ mod tests {
             jail.create_file("off.toml", "[measure]\nenabled = false\n")?;
             let off = load(Some(Path::new("off.toml")), Overrides::default()).expect("parses");
             assert!(!off.measure.enabled);
-            assert_eq!(off.measure.default.fcr_window_days, 7, "rules keep their defaults");
+            assert_eq!(
+                off.measure.default.fcr_window_days, 7,
+                "rules keep their defaults"
+            );
             jail.set_env("REZEF_MEASURE__ENABLED", "false");
             let by_env = load(None, Overrides::default()).expect("parses");
             assert!(!by_env.measure.enabled);
