@@ -159,6 +159,7 @@ async fn one(base: &Path, args: &IdentityFoldArgs, links: bool) -> Result<Run> {
         stats,
         elapsed,
         store,
+        ..
     } = timed_rebuild(&log, &dir.path().join("store"), Default::default()).await?;
     let cpu = sampler.and_then(|s| s.finish());
     log.close().await;

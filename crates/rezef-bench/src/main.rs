@@ -9,12 +9,14 @@
 //!
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
-//! one file per benchmark: `ingest`, `projection`, `partitions`, `freshness`, `get_journey`, `grpc_load`, `auth_load`
+//! `contact_centre` (a contact centre's events, for the measurement), and
+//! one file per benchmark: `ingest`, `projection`, `measure_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`, `auth_load`
 //! (reads loaded by h2load from another process), `resume`, `identity_fold`, `routing`,
 //! `kafka`.
 
 mod auth_load;
 mod certificate;
+mod contact_centre;
 mod fill;
 mod freshness;
 mod get_journey;
@@ -24,6 +26,7 @@ mod identity_fold;
 mod ingest;
 mod kafka;
 mod long_history;
+mod measure_cost;
 mod partitions;
 mod projection;
 mod reads;
@@ -62,6 +65,9 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Rebuild of the journey projection from a large log.
     Projection(projection::ProjectionArgs),
+    /// Rebuild of a contact centre's log with measurement off and on, alternated: what the
+    /// measurement projection costs.
+    MeasureCost(measure_cost::MeasureCostArgs),
     /// Rebuild over several partitions of the embedded log side by side, against one.
     Partitions(partitions::PartitionsArgs),
     /// Publish ack → visible in GetJourney, under a steady publish rate.
@@ -131,6 +137,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
     let report = match command {
         Command::Ingest(args) => with_cpu(ingest::run(&base, &args)).await?,
         Command::Projection(args) => with_cpu(projection::run(&base, &args)).await?,
+        Command::MeasureCost(args) => with_cpu(measure_cost::run(&base, &args)).await?,
         Command::Partitions(args) => with_cpu(partitions::run(&base, &args)).await?,
         Command::Freshness(args) => with_cpu(freshness::run(&base, &args)).await?,
         Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,

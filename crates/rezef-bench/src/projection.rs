@@ -27,10 +27,10 @@ use rezef_store::{
 };
 
 use crate::harness::{
-    Report, Target, dir_size, mib, ms, proc_status_bytes, reset_peak_rss, segment_bytes, temp_dir,
-    thousands,
+    Latency, Report, Target, dir_size, mib, ms, proc_status_bytes, reset_peak_rss, segment_bytes,
+    temp_dir, thousands,
 };
-use crate::workload::Workload;
+use crate::workload::{Source, Workload};
 
 /// The goal for projection.
 pub const TARGET_EVENTS_PER_S: f64 = 200_000.0;
@@ -104,6 +104,7 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
         stats,
         elapsed: rebuild_elapsed,
         store,
+        ..
     } = timed_rebuild(&log, &store_dir, args.settings.config()).await?;
     let peak_rss = proc_status_bytes("VmHWM");
     let events_per_s = stats.records as f64 / rebuild_elapsed.as_secs_f64();
@@ -283,7 +284,11 @@ pub struct Loaded {
 
 /// Appends `events` events of `workload` to `log`, in batches, each validated and encoded
 /// exactly as the Ingest service does.
-pub async fn load(log: &Arc<EmbeddedLog>, workload: &mut Workload, events: u64) -> Result<Loaded> {
+pub async fn load(
+    log: &Arc<EmbeddedLog>,
+    workload: &mut impl Source,
+    events: u64,
+) -> Result<Loaded> {
     load_over(std::slice::from_ref(log), workload, events).await
 }
 
@@ -291,7 +296,7 @@ pub async fn load(log: &Arc<EmbeddedLog>, workload: &mut Workload, events: u64) 
 /// it in (`Partitioner::event`).
 pub async fn load_over(
     logs: &[Arc<EmbeddedLog>],
-    workload: &mut Workload,
+    workload: &mut impl Source,
     events: u64,
 ) -> Result<Loaded> {
     let count = u32::try_from(logs.len()).ok().and_then(NonZeroU32::new);
@@ -302,7 +307,7 @@ pub async fn load_over(
         let size = usize::try_from(events - loaded)
             .unwrap_or(LOAD_BATCH)
             .min(LOAD_BATCH);
-        let (_, batch) = workload.batch(size);
+        let batch = workload.events(size);
         let mut parts = vec![Vec::new(); logs.len()];
         for event in batch {
             let event = rezef_server::convert::event_from_proto(event).map_err(|violations| {
@@ -335,6 +340,10 @@ pub struct Rebuilt {
     pub elapsed: Duration,
     /// The sled store below the projection in memory.
     pub store: Arc<SledStore>,
+    /// The projection in memory, as the rebuild left it.
+    pub projection: Arc<CachedStore>,
+    /// How long each batch the projector read took to fold (its step).
+    pub steps: Latency,
 }
 
 /// Rebuilds the projection of `log` into a new store in `store_dir`, timed (the flush
@@ -348,14 +357,19 @@ pub async fn timed_rebuild(
     let store = Arc::new(store.context("opening the store")?);
     let below: Arc<dyn JourneyStore> = store.clone();
     let projection = Arc::new(CachedStore::new(below, config).context("the cache")?);
+    let mut steps = Latency::new()?;
     let started = Instant::now();
+    let mut step_began = started;
     let stats = rebuild(
         log.clone(),
-        projection,
+        projection.clone(),
         Default::default(),
         None,
         DEFAULT_DEDUP_WINDOW,
-        |_| {},
+        |_| {
+            steps.record(step_began.elapsed());
+            step_began = Instant::now();
+        },
     )
     .await
     .context("rebuilding")?;
@@ -363,6 +377,8 @@ pub async fn timed_rebuild(
         stats,
         elapsed: started.elapsed(),
         store,
+        projection,
+        steps,
     })
 }
 

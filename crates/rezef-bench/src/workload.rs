@@ -127,6 +127,18 @@ fn identity(kind: proto::IdentityKind, value: String) -> proto::ChannelIdentity 
     }
 }
 
+/// Where a load phase takes its events from.
+pub trait Source {
+    /// The next `size` events.
+    fn events(&mut self, size: usize) -> Vec<proto::Event>;
+}
+
+impl Source for Workload {
+    fn events(&mut self, size: usize) -> Vec<proto::Event> {
+        self.batch(size).1
+    }
+}
+
 /// Events of every ten that are `customer_identified` with [`Workload::with_identity_links`].
 pub const IDENTITY_EVENTS_PER_TEN: u32 = 2;
 
@@ -249,7 +261,8 @@ impl Workload {
         self.event(customer, interaction, channel, SystemTime::now(), payload)
     }
 
-    fn event(
+    /// An event of customer number `customer`'s interaction number `interaction`, at `at`.
+    pub fn event(
         &mut self,
         customer: u64,
         interaction: u32,

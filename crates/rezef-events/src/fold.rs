@@ -111,6 +111,9 @@ pub struct Applied {
     pub linked: Vec<ChannelIdentity>,
     /// Conversations opened.
     pub opened: Vec<ConversationId>,
+    /// Conversations closed as inactive, unresolved: idle past the inactivity timeout when
+    /// this event came (`closed_at` is when the timeout passed).
+    pub closed: Vec<ConversationId>,
     /// Continuation tokens issued.
     pub tokens_issued: Vec<IssuedToken>,
     /// Continuation tokens used up (tokens are single use).
@@ -165,7 +168,7 @@ impl Journey {
         self.first_seen_at = self.first_seen_at.min(at);
         self.last_seen_at = self.last_seen_at.max(at);
         self.link_identities(offset, event, at, cx, &mut applied);
-        self.expire(at, cx.policy);
+        self.expire(at, cx.policy, &mut applied);
 
         let mut handled_by = None;
         if let Some((index, reason)) = self.place(event, at, cx, &mut applied) {
@@ -284,7 +287,7 @@ impl Journey {
     }
 
     /// Closes open conversations idle for longer than the inactivity timeout.
-    fn expire(&mut self, at: Timestamp, policy: &ContinuityPolicy) {
+    fn expire(&mut self, at: Timestamp, policy: &ContinuityPolicy, applied: &mut Applied) {
         for conversation in &mut self.conversations {
             let deadline = conversation
                 .last_activity_at
@@ -293,6 +296,7 @@ impl Journey {
                 let conversation = Arc::make_mut(conversation);
                 conversation.status = ConversationStatus::Inactive;
                 conversation.closed_at = Some(deadline);
+                applied.closed.push(conversation.id.clone());
             }
         }
     }

@@ -148,6 +148,17 @@ fn an_idle_conversation_closes_as_inactive() {
     assert_eq!(first.status, ConversationStatus::Inactive);
     assert_eq!(first.closed_at, Some(last_activity.plus(7 * DAY)));
     assert_eq!(journey.conversations[1].status, ConversationStatus::Open);
+
+    // The event that found it idle says so, once.
+    let mut again = fold("c-1", &events[..2]);
+    let applied = again.apply(2, &events[2]);
+    assert_eq!(applied.closed, std::slice::from_ref(&first.id));
+    assert_eq!(
+        applied.opened,
+        std::slice::from_ref(&journey.conversations[1].id)
+    );
+    let later = email.event(Payload::InteractionEnded { reason: None });
+    assert!(again.apply(3, &later).closed.is_empty());
 }
 
 #[test]

@@ -132,6 +132,8 @@ pub struct Figures {
     pub resolved: u64,
     pub resolved_contacts: u64,
     pub resolved_transfers: u64,
+    /// Conversations closed as inactive, unresolved.
+    pub unresolved: u64,
     /// Resolutions decided resolved at first contact, or not; the rest are pending.
     pub fcr_achieved: u64,
     pub fcr_not_achieved: u64,
@@ -167,8 +169,9 @@ impl Figures {
                 if let Some(first_answer) = r.first_answer {
                     self.record(Station::FirstAnswer, first_answer);
                 }
-                self.record(Station::Resolution, r.resolved_at.since(r.opened_at));
+                self.record(Station::Resolution, r.closed_at.since(r.opened_at));
             }
+            Measured::Unresolved(_) => self.unresolved += 1,
             Measured::Fcr(r) if r.achieved => self.fcr_achieved += 1,
             Measured::Fcr(_) => self.fcr_not_achieved += 1,
             Measured::Survey(r) => self.surveys.add(&r.scores),
@@ -198,6 +201,7 @@ impl Figures {
         self.resolved += other.resolved;
         self.resolved_contacts += other.resolved_contacts;
         self.resolved_transfers += other.resolved_transfers;
+        self.unresolved += other.unresolved;
         self.fcr_achieved += other.fcr_achieved;
         self.fcr_not_achieved += other.fcr_not_achieved;
         self.surveys.merge(&other.surveys);
@@ -216,6 +220,11 @@ impl Figures {
     /// Resolved at first contact over decided resolutions (pending ones left out).
     pub fn fcr_rate(&self) -> Option<f64> {
         ratio(self.fcr_achieved, self.fcr_achieved + self.fcr_not_achieved)
+    }
+
+    /// Resolved conversations over conversations closed (resolved, or inactive unresolved).
+    pub fn resolution_rate(&self) -> Option<f64> {
+        ratio(self.resolved, self.resolved + self.unresolved)
     }
 
     /// Transfers per resolved conversation.

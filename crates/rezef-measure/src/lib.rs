@@ -38,8 +38,8 @@
 //! let customer = customer_id_for(&events[0].tenant_id, identity);
 //! let mut journey = Journey::new(events[0].tenant_id.clone(), customer, events[0].occurred_at);
 //! for (offset, event) in events.iter().enumerate() {
-//!     journey.apply(offset as u64, event);
-//!     for record in measurer.observe(&config, offset as u64, event, None, &journey) {
+//!     let applied = journey.apply(offset as u64, event);
+//!     for record in measurer.observe(&config, offset as u64, event, None, (&journey, &applied)) {
 //!         buckets.add(&record);
 //!     }
 //! }

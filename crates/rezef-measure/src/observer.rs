@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use rezef_events::event::Payload;
-use rezef_events::fold::time_of;
+use rezef_events::fold::{Applied, time_of};
 use rezef_events::journey::{Conversation, ConversationStatus, Interaction, JoinReason, Stage};
 use rezef_events::{ConversationId, Event, InteractionId, Journey, TenantId, Timestamp};
 
@@ -65,22 +65,26 @@ impl Measurer {
     }
 
     /// Measures the event the fold applied at `offset` (recorded at `recorded_at`, as given
-    /// to the fold's `Context`), `journey` being the journey after it. An offset at or below
-    /// one already observed produces nothing, so replays are safe.
+    /// to the fold's `Context`), `journey` being the journey after it and `applied` what the
+    /// fold said it did (the conversations it closed as inactive are measured unresolved).
+    /// An offset at or below one already observed produces nothing, so replays are safe.
     pub fn observe(
         &mut self,
         config: &MeasureConfig,
         offset: u64,
         event: &Event,
         recorded_at: Option<Timestamp>,
-        journey: &Journey,
+        (journey, applied): (&Journey, &Applied),
     ) -> Vec<Measured> {
         if self.last_offset.is_some_and(|last| offset <= last) {
             return Vec::new();
         }
         self.last_offset = Some(offset);
         let at = time_of(event, recorded_at);
-        let mut out = Vec::new();
+        // Closed when their timeout passed, before this event.
+        let mut out: Vec<Measured> = (applied.closed.iter())
+            .filter_map(|id| self.unresolved(journey, id))
+            .collect();
         if event.customer.is_some() && !event.payload.is_about_the_record() {
             self.measure(config, event, at, journey, &mut out);
         }

@@ -124,7 +124,8 @@ pub struct WrapUpRecord {
     pub duration: Duration,
 }
 
-/// One customer need, measured when a wrap-up resolved it.
+/// One customer need, measured when a wrap-up resolved it ([`Measured::Conversation`]) or
+/// when it closed as inactive, unresolved ([`Measured::Unresolved`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationRecord {
     pub conversation_id: ConversationId,
@@ -132,7 +133,8 @@ pub struct ConversationRecord {
     /// Queue of its latest queued contact, channel of its first, its intent.
     pub dims: Dims,
     pub opened_at: Timestamp,
-    pub resolved_at: Timestamp,
+    /// When it was resolved, or when its inactivity timeout passed.
+    pub closed_at: Timestamp,
     /// From first contact to the first agent's answer, if one answered.
     pub first_answer: Option<Duration>,
     pub contacts: u32,
@@ -172,7 +174,10 @@ pub struct SurveyRecord {
 pub enum Measured {
     Interaction(InteractionRecord),
     WrapUp(WrapUpRecord),
+    /// A conversation resolved.
     Conversation(ConversationRecord),
+    /// A conversation closed as inactive without a wrap-up resolving it.
+    Unresolved(ConversationRecord),
     Fcr(FcrDecision),
     Survey(SurveyRecord),
 }
@@ -183,7 +188,7 @@ impl Measured {
         match self {
             Self::Interaction(r) => r.arrived_at,
             Self::WrapUp(r) => r.at,
-            Self::Conversation(r) => r.resolved_at,
+            Self::Conversation(r) | Self::Unresolved(r) => r.closed_at,
             Self::Fcr(r) => r.resolved_at,
             Self::Survey(r) => r.at,
         }
@@ -194,7 +199,7 @@ impl Measured {
         match self {
             Self::Interaction(r) => &r.dims,
             Self::WrapUp(r) => &r.dims,
-            Self::Conversation(r) => &r.dims,
+            Self::Conversation(r) | Self::Unresolved(r) => &r.dims,
             Self::Fcr(r) => &r.dims,
             Self::Survey(r) => &r.dims,
         }

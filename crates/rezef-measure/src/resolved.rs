@@ -1,10 +1,10 @@
-//! What is measured of a conversation rather than one contact: wrap-ups, surveys, and the
-//! resolution of the need (first answer, contacts, transfers, callbacks), with its
-//! first-contact resolution decided at once when the need took more than one contact, else
-//! left pending for the tenant's window.
+//! What is measured of a conversation rather than one contact: wrap-ups, surveys, and how
+//! it closed: the resolution of the need (first answer, contacts, transfers, callbacks),
+//! with its first-contact resolution decided at once when the need took more than one
+//! contact, else left pending for the tenant's window; or unresolved, closed as inactive.
 
 use rezef_events::journey::{Conversation, Stage, SurveyScores};
-use rezef_events::{Journey, Timestamp};
+use rezef_events::{ConversationId, Journey, Timestamp};
 
 use crate::config::MeasureConfig;
 use crate::observer::Measurer;
@@ -48,6 +48,36 @@ pub(crate) fn survey(
     })
 }
 
+/// What a conversation record is made of: its ids (and aliases), dimensions, opening and
+/// closing, first answer, and contacts and transfers.
+struct Closed<'c> {
+    ids: (&'c ConversationId, &'c [ConversationId]),
+    dims: Dims,
+    times: (Timestamp, Timestamp),
+    first_answer: Option<std::time::Duration>,
+    counts: (u32, u32),
+}
+
+impl<'c> Closed<'c> {
+    /// A conversation (whole) closed at `at`.
+    fn of(conversation: &'c Conversation, at: Timestamp) -> Self {
+        let first_answer = (conversation.interactions.iter())
+            .filter_map(|i| first(i, Stage::Connected))
+            .min()
+            .map(|answered| answered.since(conversation.opened_at));
+        Self {
+            ids: (&conversation.id, &conversation.aliases),
+            dims: dims(conversation),
+            times: (conversation.opened_at, at),
+            first_answer,
+            counts: (
+                conversation.interaction_count(),
+                conversation.transfer_count,
+            ),
+        }
+    }
+}
+
 impl Measurer {
     /// The conversation was resolved at `at`: its record, and its first-contact resolution
     /// when already decided.
@@ -59,29 +89,7 @@ impl Measurer {
         at: Timestamp,
     ) -> Vec<Measured> {
         let tenant = &journey.tenant_id;
-        let (mut callbacks, mut callback_wait) = (0, std::time::Duration::ZERO);
-        for id in std::iter::once(&conversation.id).chain(&conversation.aliases) {
-            if let Some(tally) = self.callbacks.remove(&(tenant.clone(), id.clone())) {
-                callbacks += tally.count;
-                callback_wait += tally.wait;
-            }
-        }
-        let first_answer = (conversation.interactions.iter())
-            .filter_map(|i| first(i, Stage::Connected))
-            .min()
-            .map(|answered| answered.since(conversation.opened_at));
-        let record = ConversationRecord {
-            conversation_id: conversation.id.clone(),
-            customer_id: journey.customer_id.clone(),
-            dims: dims(conversation),
-            opened_at: conversation.opened_at,
-            resolved_at: at,
-            first_answer,
-            contacts: conversation.interaction_count(),
-            transfers: conversation.transfer_count,
-            callbacks,
-            callback_wait,
-        };
+        let record = self.close(journey, Closed::of(conversation, at));
         let mut out = Vec::new();
         if record.contacts > 1 {
             out.push(Measured::Fcr(FcrDecision {
@@ -102,5 +110,63 @@ impl Measurer {
         }
         out.insert(0, Measured::Conversation(record));
         out
+    }
+
+    /// The fold closed the conversation `id` as inactive: unresolved, at its `closed_at`.
+    /// One compacted in the same step (a journey over its bound) is read from its summary,
+    /// which keeps no queue and no answer times.
+    pub(crate) fn unresolved(
+        &mut self,
+        journey: &Journey,
+        id: &ConversationId,
+    ) -> Option<Measured> {
+        let record = match journey.conversation(id) {
+            Some(conversation) => {
+                let closed = Closed::of(conversation, conversation.closed_at?);
+                self.close(journey, closed)
+            }
+            None => {
+                let summary = journey.past_conversation(id)?;
+                let dims = Dims {
+                    queue: None,
+                    channel: summary.channels.first().copied(),
+                    intent: summary.intent.as_ref().map(|i| i.intent.clone()),
+                };
+                let closed = Closed {
+                    ids: (&summary.id, &summary.aliases),
+                    dims,
+                    times: (summary.opened_at, summary.closed_at?),
+                    first_answer: None,
+                    counts: (summary.interactions, summary.transfer_count),
+                };
+                self.close(journey, closed)
+            }
+        };
+        Some(Measured::Unresolved(record))
+    }
+
+    /// The record of a closed conversation, with its callbacks' waits (then forgotten).
+    fn close(&mut self, journey: &Journey, closed: Closed<'_>) -> ConversationRecord {
+        let tenant = &journey.tenant_id;
+        let (mut callbacks, mut callback_wait) = (0, std::time::Duration::ZERO);
+        let (id, aliases) = closed.ids;
+        for id in std::iter::once(id).chain(aliases) {
+            if let Some(tally) = self.callbacks.remove(&(tenant.clone(), id.clone())) {
+                callbacks += tally.count;
+                callback_wait += tally.wait;
+            }
+        }
+        ConversationRecord {
+            conversation_id: id.clone(),
+            customer_id: journey.customer_id.clone(),
+            dims: closed.dims,
+            opened_at: closed.times.0,
+            closed_at: closed.times.1,
+            first_answer: closed.first_answer,
+            contacts: closed.counts.0,
+            transfers: closed.counts.1,
+            callbacks,
+            callback_wait,
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Every tenant's measurement rules: one default and whole sections by tenant, as the
 //! continuity rules are configured (`[measure.default]`, `[measure.tenants.<tenant>]`). A
-//! projection measures each event under its tenant's rules.
+//! projection measures each event under its tenant's rules, unless measurement is off
+//! (`[measure] enabled = false`: a node that only folds journeys, or the baseline of the
+//! measurement's cost in `rezef-bench measure-cost`).
 
 use std::collections::BTreeMap;
 
@@ -11,14 +13,28 @@ use rezef_events::TenantId;
 use crate::config::MeasureConfig;
 
 /// The rules of every tenant (see the module docs).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MeasureRules {
+    /// Whether the projection measures at all (default true). Off, it records nothing and
+    /// reports are refused; figures of events folded while off are missing until `rezef
+    /// rebuild` measures the log again.
+    pub enabled: bool,
     /// The rules of tenants without a section of their own.
     pub default: MeasureConfig,
     /// A tenant's section replaces the whole default for that tenant (fields it leaves out
     /// take the built-in defaults).
     pub tenants: BTreeMap<String, MeasureConfig>,
+}
+
+impl Default for MeasureRules {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default: MeasureConfig::default(),
+            tenants: BTreeMap::new(),
+        }
+    }
 }
 
 impl MeasureRules {

@@ -20,6 +20,8 @@ pub struct ServiceLevelScore {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ResolutionScore {
     pub resolved: u64,
+    /// Resolved over closed (resolved, or inactive unresolved).
+    pub resolution_rate: Option<f64>,
     pub fcr_rate: Option<f64>,
     pub fcr_pending: u64,
     pub transfers_per_resolved: Option<f64>,
@@ -63,6 +65,7 @@ impl Scorecard {
             },
             resolution: ResolutionScore {
                 resolved: figures.resolved,
+                resolution_rate: figures.resolution_rate(),
                 fcr_rate: figures.fcr_rate(),
                 fcr_pending: figures.fcr_pending(),
                 transfers_per_resolved: figures.transfers_per_resolved(),

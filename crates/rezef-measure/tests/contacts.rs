@@ -193,7 +193,7 @@ fn given_a_need_resolved_after_a_callback_then_the_conversation_keeps_its_real_w
     assert_eq!((need.contacts, need.callbacks), (1, 1));
     assert_eq!(need.callback_wait, secs(900));
     assert_eq!(need.first_answer, Some(secs(900)));
-    assert_eq!(need.resolved_at.since(need.opened_at), secs(1230));
+    assert_eq!(need.closed_at.since(need.opened_at), secs(1230));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod common;
 use proptest::prelude::*;
 
 use rezef_events::event::{AbandonPoint, EndReason, StepOutcome};
+use rezef_events::fold::Applied;
 use rezef_events::{Channel, Event, Journey, Payload, Timestamp};
 use rezef_measure::hours::WeeklySchedule;
 use rezef_measure::{Buckets, Grouping, Interval, MeasureConfig, Measured};
@@ -111,7 +112,8 @@ proptest! {
 
     #[test]
     fn live_figures_through_checkpoints_equal_a_rebuild(
-        events in log(),
+        // With week-long idle gaps too: conversations close as inactive, unresolved.
+        events in prop_oneof![log(), log_with_jumps(8 * 24 * 3600)],
         every in 1..20usize,
     ) {
         let rebuilt = rebuild(&events);
@@ -141,7 +143,7 @@ proptest! {
             let journey = &projection.journeys[&customer_of(event)];
             let again = projection
                 .measurer
-                .observe(&config, offset as u64, event, None, journey);
+                .observe(&config, offset as u64, event, None, (journey, &Applied::default()));
             prop_assert!(again.is_empty());
         }
         prop_assert_eq!(projection.measurer, before);

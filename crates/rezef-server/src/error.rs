@@ -207,6 +207,8 @@ impl Error {
                 rezef_log::Error::Corrupt { .. } => Code::DataLoss,
             },
             Self::Undecodable { .. } => Code::DataLoss,
+            // Off by configuration: an operator must turn it on (and rebuild).
+            Self::Store(rezef_store::Error::MeasurementOff) => Code::FailedPrecondition,
             Self::Store(_)
             | Self::Bind { .. }
             | Self::MetricsBind { .. }
@@ -310,6 +312,7 @@ impl Error {
             Self::Log(rezef_log::Error::Locked { .. }) => {
                 said("the log is held by another process: the server's log says which")
             }
+            Self::Store(rezef_store::Error::MeasurementOff) => None,
             Self::Store(_) => said("the journey store failed: the server's log says why"),
             _ => None,
         }
@@ -425,6 +428,20 @@ mod tests {
             "{full:?}"
         );
         assert!(!full.message().contains("/var/lib"), "{full:?}");
+    }
+
+    #[test]
+    fn measurement_off_is_a_precondition_named_to_the_client() {
+        let status = Status::from(Error::Store(rezef_store::Error::MeasurementOff));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(
+            status.message().contains("[measure] enabled = false"),
+            "{status:?}"
+        );
+        let failed = Status::from(Error::Store(rezef_store::Error::Reopening {
+            path: "/var/lib/rezef/store".into(),
+        }));
+        assert_eq!(failed.code(), Code::Internal);
     }
 
     /// What a client receives as headers for a status: its message percent-encoded, its

@@ -218,3 +218,27 @@ async fn the_tracker_follows_the_customer_live_station_by_station() {
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_node_that_does_not_measure_refuses_reports_naming_why() {
+    let config = rezef_server::ServerConfig {
+        measure: rezef_measure::MeasureRules {
+            enabled: false,
+            ..Default::default()
+        },
+        ..rezef_server::ServerConfig::default()
+    };
+    let server = Running::start_with(config).await;
+    let client = published(&server, &day()).await;
+    let whole = request(
+        MIDNIGHT_SECS,
+        MIDNIGHT_SECS + DAY_SECS,
+        proto::ReportInterval::Unspecified,
+    );
+    let refused = (client.insights().get_report(whole).await).expect_err("not measured");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("[measure] enabled = false"),
+        "{refused:?}"
+    );
+}

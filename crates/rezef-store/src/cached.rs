@@ -650,6 +650,9 @@ impl JourneyStore for CachedStore {
         range: Range<Timestamp>,
         grouping: Grouping,
     ) -> Result<BTreeMap<BucketKey, Figures>> {
+        if !self.config.measure.enabled {
+            return Err(crate::Error::MeasurementOff);
+        }
         // Memory first (see `crate::measurement::Reading`), then the store's range.
         let mut reading = self.read().measurement.read(tenant, range, grouping)?;
         for stored in self

@@ -59,6 +59,10 @@ pub enum Error {
     AheadOfLog { stored: u64, end: u64 },
     #[error("the journey store at {path} failed and could not be reopened yet")]
     Reopening { path: PathBuf },
+    #[error(
+        "measurement is off on this node ([measure] enabled = false): it keeps no figures to report"
+    )]
+    MeasurementOff,
     #[error("measurement report refused: {0}")]
     Report(#[from] rezef_measure::Error),
     #[error("log failure: {0}")]

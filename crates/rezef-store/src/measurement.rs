@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
+use rezef_events::fold::Applied;
 use rezef_events::{Event, Journey, TenantId, Timestamp};
 use rezef_measure::{
     BucketKey, Buckets, Figures, Grouping, Interval, MeasureRules, Measured, Measurer, Report,
@@ -120,18 +121,20 @@ impl Measurement {
         figures_of.0[index(width)].restore(key, figures);
     }
 
-    /// Measures the event the fold applied at `offset`, `journey` being the journey after it:
-    /// the records, for [`Self::add`] once the buckets [`Self::absent`] names are loaded.
+    /// Measures the event the fold applied at `offset`, `journey` being the journey after it
+    /// and `applied` what the fold did: the records, for [`Self::add`] once the buckets
+    /// [`Self::absent`] names are loaded.
     pub fn observe(
         &mut self,
         rules: &MeasureRules,
         offset: u64,
         event: &Event,
         recorded_at: Option<Timestamp>,
-        journey: &Journey,
+        (journey, applied): (&Journey, &Applied),
     ) -> Observed {
         let config = rules.for_tenant(&journey.tenant_id);
-        let records = (self.measurer).observe(config, offset, event, recorded_at, journey);
+        let folded = (journey, applied);
+        let records = (self.measurer).observe(config, offset, event, recorded_at, folded);
         Observed(
             (records.into_iter())
                 .map(|record| {

@@ -355,7 +355,7 @@ impl Folding<'_, '_> {
         let applied = journey.apply_with(offset, event, &cx);
         let first_seen = journey.first_seen_at;
         // Measured in the same step, seeing the journey after the fold.
-        (self.ws).measure((tenant, &root), offset, event, recorded_at)?;
+        (self.ws).measure((tenant, &root), (offset, event), recorded_at, &applied)?;
         // Indexed under the member it came from, so that an unmerge splits the history too.
         self.step
             .batch

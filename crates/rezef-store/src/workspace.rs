@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use hashbrown::hash_map::EntryRef;
 use rezef_events::agent::AgentState;
+use rezef_events::fold::Applied;
 use rezef_events::{AgentId, ChannelIdentity, CustomerId, Event, Journey, TenantId, Timestamp};
 
 use crate::Result;
@@ -73,23 +74,27 @@ impl<'a> Workspace<'a> {
         Ok(Arc::make_mut(slot.get_or_insert_with(|| Arc::new(new()))))
     }
 
-    /// Measures the event just applied to `customer`'s journey at `offset`, under the
-    /// tenant's rules (`crate::measurement`): a record that counts in a bucket no longer in
-    /// memory adds to the store's copy, read back first.
+    /// Measures the event just applied to `customer`'s journey at `offset` (the fold said
+    /// it did `applied`), under the tenant's rules (`crate::measurement`); nothing when
+    /// measurement is off. A record that counts in a bucket no longer in memory adds to the
+    /// store's copy, read back first.
     pub fn measure(
         &mut self,
         (tenant, customer): (&TenantId, &CustomerId),
-        offset: u64,
-        event: &Event,
+        (offset, event): (u64, &Event),
         recorded_at: Timestamp,
+        applied: &Applied,
     ) -> Result<()> {
+        let rules = &self.store.config().measure;
+        if !rules.enabled {
+            return Ok(());
+        }
         let Some(Some(journey)) = self.layers.active.journey(tenant, customer) else {
             return Ok(());
         };
-        let rules = &self.store.config().measure;
         let at = Some(recorded_at);
         let measurement = &mut self.layers.measurement;
-        let observed = measurement.observe(rules, offset, event, at, journey);
+        let observed = measurement.observe(rules, offset, event, at, (journey, applied));
         for key in measurement.absent(&observed) {
             // Let go of only once a checkpoint wrote it: the store's copy is the latest.
             let stored = self.store.below.bucket(&key)?;

@@ -341,8 +341,8 @@ fn computed(events: &[Event], width: Interval) -> Buckets {
         let journey = (journeys.entry(customer.clone())).or_insert_with(|| {
             Journey::new(event.tenant_id.clone(), customer.clone(), event.occurred_at)
         });
-        journey.apply_with(offset as u64, event, &Context::standalone());
-        for record in measurer.observe(&config, offset as u64, event, None, journey) {
+        let applied = journey.apply_with(offset as u64, event, &Context::standalone());
+        for record in measurer.observe(&config, offset as u64, event, None, (journey, &applied)) {
             buckets.add(&record);
         }
     }
@@ -526,4 +526,57 @@ async fn a_catch_up_over_many_days_checkpoints_for_its_changed_buckets() {
         "{resident} buckets in memory"
     );
     assert!(stored(&store).len() > 10 * resident);
+}
+
+#[tokio::test]
+async fn measurement_off_records_nothing_refuses_reports_and_a_rebuild_catches_up() {
+    let fixture = Fixture::new();
+    fixture.publish(&day()).await;
+    let reference = fixture.store("reference");
+    project(&fixture, &reference).await;
+
+    let off = rezef_store::ProjectionConfig {
+        measure: rezef_measure::MeasureRules {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let store = fixture.cached("off", off);
+    project(&fixture, &store).await;
+    let tenant = TenantId::new("acme").expect("valid");
+    let refused = store.report(&tenant, at(0)..at(3_600), Grouping::default());
+    assert!(
+        matches!(refused, Err(rezef_store::Error::MeasurementOff)),
+        "{refused:?}"
+    );
+    let customer = CustomerId::new("c-1").expect("valid");
+    assert!(store.journey(&tenant, &customer).expect("read").is_some());
+    store.flush().expect("flush");
+    assert_eq!(
+        store.measurer().expect("measurer"),
+        Default::default(),
+        "nothing measured"
+    );
+    let all = Timestamp::from_unix_nanos(i64::MIN)..Timestamp::MAX;
+    for width in [Interval::Quarter, Interval::Day] {
+        let stored = store.buckets(None, width, all.clone()).count();
+        assert_eq!(stored, 0, "nothing stored at {width:?}");
+    }
+    drop(store);
+
+    // Turned on: what was folded while off stays unmeasured until a rebuild.
+    let on = fixture.store("off");
+    assert_eq!(total(&figures(&on, "acme")).contacts, 0);
+    rebuild(
+        fixture.log(),
+        on.clone(),
+        Arc::default(),
+        None,
+        1000,
+        |_| {},
+    )
+    .await
+    .expect("rebuild");
+    assert_eq!(figures(&on, "acme"), figures(&reference, "acme"));
 }

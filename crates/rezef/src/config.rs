@@ -586,6 +586,18 @@ mod tests {
                 .get("bank")
                 .expect("the tenant's rules");
             assert_eq!(bank.short_abandon_seconds, 5, "built-in defaults");
+            assert!(config.measure.enabled, "measured unless turned off");
+            jail.create_file("off.toml", "[measure]\nenabled = false\n")?;
+            let off = load(Some(Path::new("off.toml")), Overrides::default()).expect("parses");
+            assert!(!off.measure.enabled);
+            assert_eq!(
+                off.measure.default.fcr_window_days, 7,
+                "rules keep their defaults"
+            );
+            jail.set_env("REZEF_MEASURE__ENABLED", "false");
+            let by_env = load(None, Overrides::default()).expect("parses");
+            assert!(!by_env.measure.enabled);
+            jail.clear_env();
             jail.create_file("bad.toml", "[measure.tenants.bank]\nfcr_window_days = 0\n")?;
             let error =
                 load(Some(Path::new("bad.toml")), Overrides::default()).expect_err("no window");

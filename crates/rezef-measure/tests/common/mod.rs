@@ -53,10 +53,9 @@ impl Projection {
         let customer = customer_of(event);
         let journey = (self.journeys.entry(customer.clone()))
             .or_insert_with(|| Journey::new(event.tenant_id.clone(), customer, event.occurred_at));
-        journey.apply_with(offset, event, &Context::standalone());
-        let records = self
-            .measurer
-            .observe(&self.config, offset, event, None, journey);
+        let applied = journey.apply_with(offset, event, &Context::standalone());
+        let records =
+            (self.measurer).observe(&self.config, offset, event, None, (journey, &applied));
         self.keep(records);
     }
 

@@ -46,6 +46,8 @@ pub fn row_to_proto(key: &BucketKey, figures: &Figures) -> v1::ReportRow {
         resolved_contacts: figures.resolved_contacts,
         resolved_transfers: figures.resolved_transfers,
         transfers_per_resolved: figures.transfers_per_resolved(),
+        unresolved: figures.unresolved,
+        resolution_rate: figures.resolution_rate(),
         fcr: Some(v1::FirstContactResolution {
             achieved: figures.fcr_achieved,
             not_achieved: figures.fcr_not_achieved,
@@ -98,6 +100,7 @@ fn scorecard(card: &Scorecard) -> v1::Scorecard {
         service_level_journey_true: level.journey_true,
         journey_wait: level.journey_wait.map(|p| spread(Station::JourneyWait, p)),
         resolved: resolution.resolved,
+        resolution_rate: resolution.resolution_rate,
         fcr_rate: resolution.fcr_rate,
         fcr_pending: resolution.fcr_pending,
         transfers_per_resolved: resolution.transfers_per_resolved,

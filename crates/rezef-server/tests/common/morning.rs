@@ -190,8 +190,8 @@ pub fn expected(
         let journey = (journeys.entry(customer.clone())).or_insert_with(|| {
             Journey::new(event.tenant_id.clone(), customer.clone(), event.occurred_at)
         });
-        journey.apply_with(offset as u64, event, &Context::standalone());
-        for record in measurer.observe(&config, offset as u64, event, None, journey) {
+        let applied = journey.apply_with(offset as u64, event, &Context::standalone());
+        for record in measurer.observe(&config, offset as u64, event, None, (journey, &applied)) {
             buckets.add(&record);
         }
     }

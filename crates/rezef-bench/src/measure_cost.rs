@@ -1,0 +1,190 @@
+//! What the measurement projection costs the projection (issue 18: at most 15% of the plain
+//! projection's throughput, in the same run).
+//!
+//! One log of a contact centre's events ([`ContactCentre`]: queues, offers, answers and
+//! abandons, holds, transfers, callbacks, wrap-ups, surveys, so that measurement has work on
+//! most events), rebuilt again and again in this process into fresh stores, alternately with
+//! `[measure] enabled = false` and `true` (off, on, off, on, ...): the two see the same
+//! machine state, page cache and allocator, and drift on a shared machine hits both alike.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use rezef_events::{TenantId, Timestamp};
+use rezef_measure::{Figures, Grouping, Interval, MeasureRules};
+use rezef_store::JourneyStore;
+
+use crate::contact_centre::ContactCentre;
+use crate::harness::{Latency, Report, Target, ms, temp_dir, thousands};
+use crate::projection::{Rebuilt, SettingsArgs, load, open_log, timed_rebuild};
+use crate::workload::TENANT;
+
+/// The issue's bar: measuring may take at most this share of the plain throughput.
+pub const MAX_OVERHEAD: f64 = 0.15;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MeasureCostArgs {
+    /// Events of the contact centre to load and rebuild.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..=10_000_000))]
+    pub events: u64,
+    /// Distinct customers contacting.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub customers: u64,
+    /// Pairs of rebuilds (measurement off, then on).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// One rebuild's figures.
+struct Run {
+    events_per_s: f64,
+    steps: Latency,
+}
+
+pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
+    let dir = temp_dir(base, "rezef-bench-measure-cost-")?;
+    let log = open_log(&dir.path().join("log"))?;
+    let mut centre = ContactCentre::new(args.customers, args.events, 0x18);
+    let loaded = load(&log, &mut centre, args.events).await?;
+
+    let mut report = Report::new(format!(
+        "measure-cost: rebuild of {} contact-centre events over {} customers, measurement off and on alternated",
+        thousands(args.events as f64),
+        thousands(args.customers as f64)
+    ));
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let mut measured = Figures::default();
+    for round in 1..=args.rounds {
+        for enabled in [false, true] {
+            let store_dir = dir.path().join(format!("store-{round}-{enabled}"));
+            let mut config = args.settings.config();
+            config.measure = MeasureRules {
+                enabled,
+                ..MeasureRules::default()
+            };
+            let Rebuilt {
+                stats,
+                elapsed,
+                projection,
+                steps,
+                ..
+            } = timed_rebuild(&log, &store_dir, config).await?;
+            let run = Run {
+                events_per_s: stats.records as f64 / elapsed.as_secs_f64(),
+                steps,
+            };
+            report.row(
+                format!(
+                    "round {round}, measurement {}",
+                    if enabled { "on" } else { "off" }
+                ),
+                format!(
+                    "{} events/s; per batch {}",
+                    thousands(run.events_per_s),
+                    run.steps.summary()
+                ),
+            );
+            if enabled {
+                let projection = projection.clone();
+                measured = tokio::task::spawn_blocking(move || whole_day(&*projection))
+                    .await
+                    .context("the report panicked")??;
+            }
+            drop(projection);
+            std::fs::remove_dir_all(&store_dir).context("removing a rebuilt store")?;
+            if enabled { &mut on } else { &mut off }.push(run);
+        }
+    }
+    log.close().await;
+
+    let (off_eps, on_eps) = (median(&off), median(&on));
+    let overhead = 1.0 - on_eps / off_eps;
+    report.row(
+        "load phase (not the figure)",
+        format!(
+            "{} events in {} s, log appended with fsync: false",
+            thousands(loaded.events as f64),
+            ms(loaded.elapsed.as_secs_f64())
+        ),
+    );
+    report.row(
+        "what the measurement recorded (last run on)",
+        format!(
+            "{} contacts measured ({} journey-true, {} classic in the service level), {} resolved conversations, {} FCR decided, {} survey answers",
+            thousands(measured.contacts as f64),
+            thousands(measured.journey.counted as f64),
+            thousands(measured.classic.counted as f64),
+            thousands(measured.resolved as f64),
+            thousands((measured.fcr_achieved + measured.fcr_not_achieved) as f64),
+            thousands(measured.surveys.csat_count as f64),
+        ),
+    );
+    report.row(
+        "**median throughput: off / on**",
+        format!(
+            "**{} / {} events/s**",
+            thousands(off_eps),
+            thousands(on_eps)
+        ),
+    );
+    let pairs: Vec<String> = (off.iter().zip(&on))
+        .map(|(off, on)| format!("{:.1}%", 100.0 * (1.0 - on.events_per_s / off.events_per_s)))
+        .collect();
+    report.row(
+        "**measurement's cost (1 − on ÷ off, of the medians)**",
+        format!(
+            "**{:.1}%** (round by round: {})",
+            100.0 * overhead,
+            pairs.join(", ")
+        ),
+    );
+    report.headline(
+        format!(
+            "{} events/s measured, {} plain ({:.1}% cost)",
+            thousands(on_eps),
+            thousands(off_eps),
+            100.0 * overhead
+        ),
+        "n/a (batch rebuild)",
+    );
+    report.target(Target::at_most(
+        "measurement's cost of projection throughput",
+        100.0 * overhead,
+        100.0 * MAX_OVERHEAD,
+        "%",
+    ));
+    report.note(
+        "Each rebuild folds the same log into a fresh sled store with the server's default \
+         [projection] settings; only [measure] enabled differs. A batch is what the \
+         projector reads at once; its time is from the end of the previous batch's step to \
+         the end of its own (reading included).",
+    );
+    Ok(report)
+}
+
+/// Every figure of the bench tenant, as one row over the days the log spans.
+fn whole_day(projection: &dyn JourneyStore) -> Result<Figures> {
+    let tenant = TenantId::new(TENANT).map_err(|e| anyhow!("the bench tenant: {e}"))?;
+    let now = Timestamp::now();
+    let start = Interval::Day.floor(Timestamp::from_unix_nanos(
+        now.unix_nanos() - Duration::from_secs(30 * 86_400).as_nanos() as i64,
+    ));
+    let end = Interval::Day.floor(now).plus(Duration::from_secs(86_400));
+    let rows = projection.report(&tenant, start..end, Grouping::default())?;
+    let mut total = Figures::default();
+    rows.values().for_each(|figures| total.merge(figures));
+    Ok(total)
+}
+
+fn median(runs: &[Run]) -> f64 {
+    let mut rates: Vec<f64> = runs.iter().map(|r| r.events_per_s).collect();
+    rates.sort_by(f64::total_cmp);
+    match rates.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => rates[n / 2],
+        n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
+    }
+}
