@@ -166,7 +166,7 @@ fn print_figures(row: &proto::ReportRow) {
          call\n   above), service level (answered within 20 s) measured two ways:\n"
     );
     let level = |name: &str, level: &Option<proto::ServiceLevel>| {
-        let level = level.clone().unwrap_or_default();
+        let level = level.unwrap_or_default();
         let percent = level
             .ratio
             .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0));
