@@ -1,27 +1,44 @@
-//! The spread of a station's durations: a mergeable HdrHistogram (the `hdrhistogram` crate,
-//! a port of Gil Tene's HdrHistogram) in whole seconds, from 0 to 30 days, to two
-//! significant digits: up to 255 s every second is exact; above, a value is reported as the
-//! start of its bucket, less than 1% (1/128) below the true value. Averages hide the spread;
-//! a histogram keeps it, and two histograms add exactly, in any order, so buckets of 15
-//! minutes roll up to a month without losing it.
+//! The spread of a station's durations: a mergeable histogram in whole seconds, from 0 to 30
+//! days, to two significant digits, in HdrHistogram's bucket layout (the `hdrhistogram`
+//! crate, a port of Gil Tene's HdrHistogram, says which bucket a value falls in): up to
+//! 255 s every second is exact; above, a value is reported as the start of its bucket, less
+//! than 1% (1/128) below the true value. Averages hide the spread; a histogram keeps it,
+//! and two histograms add exactly, in any order, so buckets of 15 minutes roll up to a
+//! month without losing it.
 //!
-//! An empty spread allocates nothing (most stations of most buckets are empty). The serde
-//! form is HdrHistogram's V2 encoding (compact, run-length), refused on the way in unless its
-//! bounds are these.
+//! Sparse: a spread holds only the buckets something fell in, as (bucket start, count) in
+//! order of start. A station of a 15-minute bucket sees a handful of distinct durations,
+//! where HdrHistogram's dense form is 2,048 counters (16 KiB) to allocate, zero, copy, encode
+//! and walk at every merge; the sparse form adds, merges and stores in proportion to what
+//! it holds, and reads the same percentiles (the tests below and the worked example's).
+//! The serde form is the pairs, checked on the way in.
 
+use std::cmp::Ordering;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as _, V2Serializer};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The longest duration kept apart: 30 days, in seconds. Longer ones count as 30 days.
 const HIGHEST_SECS: u64 = 30 * 24 * 3600;
 const SIGNIFICANT_DIGITS: u8 = 2;
 
-/// Durations recorded at one station, for percentiles.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Spread(Option<Box<Histogram<u64>>>);
+/// The bucket layout: an empty histogram of these bounds, asked where values fall.
+static LAYOUT: LazyLock<Histogram<u64>> = LazyLock::new(|| {
+    Histogram::new_with_bounds(1, HIGHEST_SECS, SIGNIFICANT_DIGITS)
+        .expect("constant bounds are valid")
+});
+
+/// The start of the bucket `secs` falls in.
+fn bucket_of(secs: u64) -> u64 {
+    LAYOUT.lowest_equivalent(secs.min(HIGHEST_SECS))
+}
+
+/// Durations recorded at one station, for percentiles: (bucket start in seconds, count),
+/// in order of start, no count zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Spread(Vec<(u64, u64)>);
 
 /// p50, p90 and p99 of a spread, with how many durations it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,43 +50,59 @@ pub struct Percentiles {
     pub max: Duration,
 }
 
-fn empty() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIGHEST_SECS, SIGNIFICANT_DIGITS)
-        .expect("constant bounds are valid")
-}
-
 impl Spread {
     /// Records one duration, to the nearest second (saturating at 30 days).
     pub fn record(&mut self, duration: Duration) {
         let secs = duration.as_secs() + u64::from(duration.subsec_millis() >= 500);
-        self.0
-            .get_or_insert_with(|| Box::new(empty()))
-            .saturating_record(secs);
+        let bucket = bucket_of(secs);
+        match self.0.binary_search_by_key(&bucket, |(start, _)| *start) {
+            Ok(at) => self.0[at].1 = self.0[at].1.saturating_add(1),
+            Err(at) => self.0.insert(at, (bucket, 1)),
+        }
     }
 
     /// Adds another spread's durations to this one.
     pub fn merge(&mut self, other: &Self) {
-        let Some(theirs) = &other.0 else { return };
-        match &mut self.0 {
-            Some(mine) => mine
-                .add(theirs.as_ref())
-                .expect("spreads share their bounds (checked when read)"),
-            None => self.0 = Some(theirs.clone()),
+        if other.0.is_empty() {
+            return;
         }
+        if self.0.is_empty() {
+            return self.0.clone_from(&other.0);
+        }
+        let (a, b) = (&self.0, &other.0);
+        let (mut i, mut j) = (0, 0);
+        let mut merged = Vec::with_capacity(a.len() + b.len());
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                Ordering::Less => (merged.push(a[i]), i += 1),
+                Ordering::Greater => (merged.push(b[j]), j += 1),
+                Ordering::Equal => {
+                    merged.push((a[i].0, a[i].1.saturating_add(b[j].1)));
+                    (i += 1, j += 1)
+                }
+            };
+        }
+        merged.extend_from_slice(&a[i..]);
+        merged.extend_from_slice(&b[j..]);
+        self.0 = merged;
     }
 
     /// How many durations it holds.
     pub fn count(&self) -> u64 {
-        self.0.as_ref().map_or(0, |h| h.len())
+        (self.0.iter()).fold(0, |total, (_, count)| total.saturating_add(*count))
     }
 
-    /// The duration `quantile` (0.0 to 1.0) of them are at or below (nearest rank), as the
-    /// start of its histogram bucket (exact up to 255 s, less than 1% below above); `None`
-    /// when empty.
+    /// The duration `quantile` (0.0 to 1.0) of them are at or below (nearest rank, as
+    /// HdrHistogram counts it), as the start of its bucket (exact up to 255 s, less than 1%
+    /// below above); `None` when empty.
     pub fn quantile(&self, quantile: f64) -> Option<Duration> {
-        let histogram = self.0.as_ref()?;
-        let secs = histogram.lowest_equivalent(histogram.value_at_quantile(quantile));
-        Some(Duration::from_secs(secs))
+        let rank = ((quantile.min(1.0) * self.count() as f64).ceil() as u64).max(1);
+        let mut seen = 0u64;
+        let (start, _) = self.0.iter().find(|(_, count)| {
+            seen = seen.saturating_add(*count);
+            seen >= rank
+        })?;
+        Some(Duration::from_secs(*start))
     }
 
     /// p50, p90, p99 and the maximum; `None` when empty.
@@ -84,38 +117,18 @@ impl Spread {
     }
 }
 
-impl Serialize for Spread {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let bytes = match &self.0 {
-            None => None,
-            Some(histogram) => {
-                let mut bytes = Vec::new();
-                V2Serializer::new()
-                    .serialize(histogram.as_ref(), &mut bytes)
-                    .map_err(|e| serde::ser::Error::custom(format!("histogram: {e:?}")))?;
-                Some(bytes)
-            }
-        };
-        bytes.serialize(serializer)
-    }
-}
-
 impl<'de> Deserialize<'de> for Spread {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let Some(bytes) = Option::<Vec<u8>>::deserialize(deserializer)? else {
-            return Ok(Self(None));
-        };
-        let read: Histogram<u64> = HdrDeserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| serde::de::Error::custom(format!("histogram: {e:?}")))?;
-        let mut histogram = empty();
-        if read.sigfig() != SIGNIFICANT_DIGITS || read.high() > HIGHEST_SECS {
-            return Err(serde::de::Error::custom("histogram of other bounds"));
+        let pairs = Vec::<(u64, u64)>::deserialize(deserializer)?;
+        let ordered = pairs.windows(2).all(|w| w[0].0 < w[1].0);
+        let buckets =
+            (pairs.iter()).all(|(start, count)| *count > 0 && bucket_of(*start) == *start);
+        match ordered && buckets {
+            true => Ok(Self(pairs)),
+            false => Err(serde::de::Error::custom(
+                "a spread's buckets must be bucket starts in order, with counts",
+            )),
         }
-        histogram
-            .add(&read)
-            .map_err(|e| serde::de::Error::custom(format!("histogram: {e:?}")))?;
-        Ok(Self(Some(Box::new(histogram))))
     }
 }
 
@@ -180,7 +193,42 @@ mod tests {
         let json = serde_json::to_string(&spread).expect("serialises");
         let back: Spread = serde_json::from_str(&json).expect("reads");
         assert_eq!(back, spread);
-        let none: Spread = serde_json::from_str("null").expect("reads");
+        let none: Spread = serde_json::from_str("[]").expect("reads");
         assert_eq!(none.percentiles(), None);
+        let read = serde_json::from_str::<Spread>("[[300,1],[2400,2]]").expect("reads");
+        assert_eq!(read.count(), 3);
+        // Not a bucket start (7168..=7199, 300..=301), out of order, a count of zero.
+        for bad in ["[[7198,1]]", "[[301,1]]", "[[2400,1],[0,1]]", "[[0,0]]"] {
+            assert!(serde_json::from_str::<Spread>(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The sparse form reads what HdrHistogram's dense form reads, merged or not.
+        #[test]
+        fn percentiles_equal_hdrhistograms(
+            a in proptest::collection::vec(0u64..3_000_000, 0..60),
+            b in proptest::collection::vec(0u64..3_000_000, 0..60),
+        ) {
+            let mut dense = Histogram::<u64>::new_with_bounds(1, HIGHEST_SECS, SIGNIFICANT_DIGITS)
+                .expect("valid");
+            let (mut left, mut right) = (Spread::default(), Spread::default());
+            for s in &a {
+                left.record(secs(*s));
+                dense.saturating_record((*s).min(HIGHEST_SECS));
+            }
+            for s in &b {
+                right.record(secs(*s));
+                dense.saturating_record((*s).min(HIGHEST_SECS));
+            }
+            left.merge(&right);
+            proptest::prop_assert_eq!(left.count(), dense.len());
+            for q in [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
+                let expected = (!dense.is_empty()).then(|| {
+                    secs(dense.lowest_equivalent(dense.value_at_quantile(q)))
+                });
+                proptest::prop_assert_eq!(left.quantile(q), expected, "q {}", q);
+            }
+        }
     }
 }

@@ -33,9 +33,9 @@ pub const WIDTHS: [Interval; 2] = [Interval::Quarter, Interval::Day];
 pub const RESIDENT_AFTER_END: Duration = Duration::from_secs(3600);
 
 /// What a bucket in memory is taken to weigh, for the bound on what a checkpoint has yet to
-/// write (`crate::ProjectionConfig::checkpoint_dirty_bytes`): five stations' histograms of
-/// 16 KiB, as a contact's bucket holds.
-pub const BUCKET_BYTES: u64 = 5 * 16 * 1024;
+/// write (`crate::ProjectionConfig::checkpoint_dirty_bytes`): its counters and its stations'
+/// sparse spreads (a few dozen 16-byte pairs each), over-estimated.
+pub const BUCKET_BYTES: u64 = 8 * 1024;
 
 /// Which stored bucket: whose, at which width, which.
 pub type StoredKey = (TenantId, Interval, BucketKey);

@@ -143,7 +143,8 @@ const MEASURE_FORMAT_KEY: &[u8] = b"meta/measure-format";
 
 /// The layout of the measurement (`m`, `f`): a change of `rezef_measure`'s stored types
 /// or of the keys bumps it, and a store of another (or none, written before measurement) is
-/// rebuilt. 2: bucket keys sort by start time, figures count unresolved conversations.
+/// rebuilt. 2: bucket keys sort by start time, figures count unresolved conversations,
+/// spreads are sparse.
 pub const MEASURE_FORMAT: u32 = 2;
 
 /// The sled-backed journey store.
