@@ -62,6 +62,8 @@ pub mod scorecard;
 mod seen;
 pub mod spread;
 mod stations;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tracker;
 mod verdict;
 

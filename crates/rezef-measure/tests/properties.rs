@@ -10,6 +10,7 @@ use rezef_events::event::{AbandonPoint, EndReason, StepOutcome};
 use rezef_events::fold::Applied;
 use rezef_events::{Channel, Event, Journey, Payload, Timestamp};
 use rezef_measure::hours::WeeklySchedule;
+use rezef_measure::testing::customer_of;
 use rezef_measure::{Buckets, Grouping, Interval, MeasureConfig, Measured};
 
 use common::*;

@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use common::{Fixture, project};
 use rezef_events::event::{AbandonPoint, Direction, EndReason, SCHEMA_VERSION};
-use rezef_events::fold::Context;
 use rezef_events::{
-    AgentId, Channel, CustomerId, CustomerRef, Event, EventId, InteractionId, Journey, Payload,
-    TenantId, Timestamp,
+    AgentId, Channel, CustomerId, CustomerRef, Event, EventId, InteractionId, Payload, TenantId,
+    Timestamp,
 };
 use rezef_log::Log;
 use rezef_measure::record::Dims;
-use rezef_measure::{BucketKey, Buckets, Figures, Grouping, Interval, MeasureConfig, Measurer};
+use rezef_measure::testing::Projection;
+use rezef_measure::{BucketKey, Buckets, Figures, Grouping, Interval, MeasureConfig};
 use rezef_store::{
     BUCKET_BYTES, CachedStore, JourneyStore, ProjectionConfig, Projector, StoredBucket, rebuild,
 };
@@ -328,25 +328,9 @@ fn days(days: i64) -> Vec<Event> {
 
 /// The buckets of `width` the pure fold and measurer compute from `events`, all in memory.
 fn computed(events: &[Event], width: Interval) -> Buckets {
-    let (config, mut measurer, mut buckets) = (
-        MeasureConfig::default(),
-        Measurer::new(),
-        Buckets::new(width),
-    );
-    let mut journeys: BTreeMap<CustomerId, Journey> = BTreeMap::new();
-    for (offset, event) in events.iter().enumerate() {
-        let Some(CustomerRef::Id(customer)) = &event.customer else {
-            unreachable!("customers by id")
-        };
-        let journey = (journeys.entry(customer.clone())).or_insert_with(|| {
-            Journey::new(event.tenant_id.clone(), customer.clone(), event.occurred_at)
-        });
-        let applied = journey.apply_with(offset as u64, event, &Context::standalone());
-        for record in measurer.observe(&config, offset as u64, event, None, (journey, &applied)) {
-            buckets.add(&record);
-        }
-    }
-    buckets
+    let mut projection = Projection::at_width(MeasureConfig::default(), width);
+    events.iter().for_each(|event| projection.feed(event));
+    projection.buckets
 }
 
 /// Projects the log up to `stop` and writes a checkpoint (old buckets leave memory).

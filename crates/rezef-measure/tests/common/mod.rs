@@ -1,77 +1,14 @@
-//! The measurement as a projection runs it: each event through the real journey fold
-//! (`Journey::apply_with`), then through the measurer with the journey after it, and the
-//! records into buckets.
+//! Scripted contacts for the measurement's tests; the projection they run through is
+//! `rezef_measure::testing::Projection`.
 
 #![allow(dead_code)] // each test binary uses part of it
 
-use std::collections::BTreeMap;
-
 use rezef_events::event::{AbandonPoint, EndReason, SCHEMA_VERSION};
-use rezef_events::fold::{Context, customer_id_for};
 use rezef_events::{
     AgentId, Channel, ChannelIdentity, CustomerId, CustomerRef, Event, EventId, InteractionId,
-    Journey, Payload, TenantId, Timestamp,
+    Payload, TenantId, Timestamp,
 };
-use rezef_measure::{Buckets, MeasureConfig, Measured, Measurer};
-
-/// One tenant's journeys, measurer and buckets.
-#[derive(Debug)]
-pub struct Projection {
-    pub config: MeasureConfig,
-    pub journeys: BTreeMap<CustomerId, Journey>,
-    pub measurer: Measurer,
-    pub buckets: Buckets,
-    pub records: Vec<Measured>,
-    next_offset: u64,
-}
-
-pub fn customer_of(event: &Event) -> CustomerId {
-    match &event.customer {
-        Some(CustomerRef::Id(id)) => id.clone(),
-        Some(CustomerRef::Identity(identity)) => customer_id_for(&event.tenant_id, identity),
-        None => panic!("customer events only"),
-    }
-}
-
-impl Projection {
-    pub fn new(config: MeasureConfig) -> Self {
-        config.validate().expect("a valid configuration");
-        Self {
-            config,
-            journeys: BTreeMap::new(),
-            measurer: Measurer::new(),
-            buckets: Buckets::default(),
-            records: Vec::new(),
-            next_offset: 0,
-        }
-    }
-
-    /// Folds and measures the next event of the log.
-    pub fn feed(&mut self, event: &Event) {
-        let offset = self.next_offset;
-        self.next_offset += 1;
-        let customer = customer_of(event);
-        let journey = (self.journeys.entry(customer.clone()))
-            .or_insert_with(|| Journey::new(event.tenant_id.clone(), customer, event.occurred_at));
-        let applied = journey.apply_with(offset, event, &Context::standalone());
-        let records =
-            (self.measurer).observe(&self.config, offset, event, None, (journey, &applied));
-        self.keep(records);
-    }
-
-    /// Moves the measurer's clock (decides first-contact resolutions whose window passed).
-    pub fn advance(&mut self, now: Timestamp) {
-        let records = self.measurer.advance(now);
-        self.keep(records);
-    }
-
-    fn keep(&mut self, records: Vec<Measured>) {
-        for record in records {
-            self.buckets.add(&record);
-            self.records.push(record);
-        }
-    }
-}
+pub use rezef_measure::testing::Projection;
 
 /// Events written contact by contact, then put in the order they happened.
 #[derive(Debug, Default)]

@@ -1,17 +1,16 @@
 //! A scripted morning for the insights tests: five calls with given times, published
 //! through `Publish`, and the report rows `rezef-measure` computes for the same events.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 use rezef_adapter::proto;
 use rezef_events::event::{AbandonPoint, Direction, EndReason, SCHEMA_VERSION};
-use rezef_events::fold::Context;
 use rezef_events::{
     AgentId, Channel, ChannelIdentity, CustomerId, CustomerRef, Event, EventId, InteractionId,
-    Journey, Payload, TenantId, Timestamp,
+    Payload, TenantId, Timestamp,
 };
-use rezef_measure::{Buckets, Grouping, Interval, MeasureConfig, Measurer};
+use rezef_measure::testing::Projection;
+use rezef_measure::{Grouping, Interval, MeasureConfig};
 use rezef_server::convert::event_to_proto;
 use rezef_server::convert::insights::row_to_proto;
 
@@ -177,24 +176,9 @@ pub fn expected(
         Some(Interval::Quarter | Interval::Hour) => Interval::Quarter,
         _ => Interval::Day,
     };
-    let (config, mut measurer, mut buckets) = (
-        MeasureConfig::default(),
-        Measurer::new(),
-        Buckets::new(width),
-    );
-    let mut journeys: BTreeMap<CustomerId, Journey> = BTreeMap::new();
-    for (offset, event) in events.iter().enumerate() {
-        let Some(CustomerRef::Id(customer)) = &event.customer else {
-            unreachable!("the script names customers by id")
-        };
-        let journey = (journeys.entry(customer.clone())).or_insert_with(|| {
-            Journey::new(event.tenant_id.clone(), customer.clone(), event.occurred_at)
-        });
-        let applied = journey.apply_with(offset as u64, event, &Context::standalone());
-        for record in measurer.observe(&config, offset as u64, event, None, (journey, &applied)) {
-            buckets.add(&record);
-        }
-    }
+    let mut projection = Projection::at_width(MeasureConfig::default(), width);
+    events.iter().for_each(|event| projection.feed(event));
+    let buckets = projection.buckets;
     let report = buckets.report(range, grouping).expect("a valid report");
     report.iter().map(|(key, f)| row_to_proto(key, f)).collect()
 }
