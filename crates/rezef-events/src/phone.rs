@@ -130,9 +130,21 @@ pub fn parse(raw: &str, region: Option<Region>) -> Result<Phone, String> {
                 number.code().value()
             ))
         }
-        Some(_) => Ok(Phone::Number(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        )),
+        Some(_) => {
+            let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+            // A stored number must read as itself again (libphonenumber strips a national
+            // prefix after some country codes, so `+95 0 0…` reads as `+950…`, which
+            // reads as `+95…`): one that does not names no one number, and is refused.
+            match phonenumber::parse(None, &e164) {
+                Ok(again) if again.format().mode(phonenumber::Mode::E164).to_string() == e164 => {
+                    Ok(Phone::Number(e164))
+                }
+                _ => Err(format!(
+                    "does not read as one number: libphonenumber reads it as {e164}, and that as \
+                     another"
+                )),
+            }
+        }
     }
 }
 
@@ -242,6 +254,14 @@ mod tests {
         assert!(refused("(201) 555-01", region("US")).contains("length"));
         assert!(refused("call me", region("IL")).contains("region IL"));
         assert!(refused("+999 1234 5678", None).contains("country code"));
+    }
+
+    #[test]
+    fn a_number_that_does_not_read_as_itself_again_is_refused() {
+        // Found by fuzzing: +95 0 0… reads as +950…, which reads as +95….
+        let refused = parse("+950004938268", None).expect_err("refused");
+        assert!(refused.contains("does not read as one number"), "{refused}");
+        assert_eq!(e164("+972 50-123-4567", None), "+972501234567");
     }
 
     #[test]

@@ -87,6 +87,11 @@ impl Spread {
         self.0 = merged;
     }
 
+    /// How many of its buckets hold something (16 bytes each in memory).
+    pub fn buckets(&self) -> usize {
+        self.0.len()
+    }
+
     /// How many durations it holds.
     pub fn count(&self) -> u64 {
         (self.0.iter()).fold(0, |total, (_, count)| total.saturating_add(*count))
