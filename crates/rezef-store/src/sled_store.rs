@@ -107,6 +107,17 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
     Ok(db)
 }
 
+/// Marks an empty store with this build's formats: both in one batch, flushed, so that a
+/// crash cannot leave one without the other (a new store that read as pre-measurement).
+fn stamp_formats(db: &sled::Db) -> Result<()> {
+    let mut batch = sled::Batch::default();
+    batch.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes());
+    batch.insert(MEASURE_FORMAT_KEY, &MEASURE_FORMAT.to_be_bytes());
+    db.apply_batch(batch)?;
+    db.flush()?;
+    Ok(())
+}
+
 /// Bytes a probe writes to learn whether the store's disk takes writes again.
 const PROBE_BYTES: usize = 1024 * 1024;
 
@@ -255,10 +266,7 @@ impl SledStore {
                     });
                 }
             }
-            None => {
-                db.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
-                db.insert(MEASURE_FORMAT_KEY, &MEASURE_FORMAT.to_be_bytes())?;
-            }
+            None => stamp_formats(&db)?,
         }
         let found = (db.get(MEASURE_FORMAT_KEY)?)
             .and_then(|found| found.as_ref().try_into().ok().map(u32::from_be_bytes))
@@ -666,11 +674,9 @@ impl JourneyStore for SledStore {
     fn clear(&self) -> Result<()> {
         let _one_at_a_time = self.lock_writing();
         pieces::discard(&self.path)?;
-        self.db()?.clear()?;
-        self.db()?.insert(FORMAT_KEY, &STATE_FORMAT.to_be_bytes())?;
-        (self.db()?).insert(MEASURE_FORMAT_KEY, &MEASURE_FORMAT.to_be_bytes())?;
-        self.db()?.flush()?;
-        Ok(())
+        let db = self.db()?;
+        db.clear()?;
+        stamp_formats(&db)
     }
 
     fn flush(&self) -> Result<()> {
