@@ -17,7 +17,7 @@ use rezef_auth::{KeyFile, Limits, NewKey, Role, Scope};
 use crate::certificate;
 use crate::get_journey::preload;
 use crate::grpc_load::{self, GrpcLoadArgs, Loaded};
-use crate::harness::{BenchServer, Report, Target, ms, temp_dir, thousands};
+use crate::harness::{BenchServer, Report, Target, median, ms, temp_dir, thousands};
 use crate::workload::{TENANT, Workload, customer_ref};
 
 /// The issue's aim: calls with keys at least this share of the same calls without.
@@ -61,7 +61,7 @@ impl Compared {
 }
 
 pub async fn run(base: &Path, args: &AuthLoadArgs) -> Result<Report> {
-    let version = grpc_load::h2load_version(&args.load)?;
+    let version = grpc_load::h2load_version(&args.load.h2load)?;
     let open = BenchServer::start(base).await?;
     let dir = temp_dir(base, "rezef-bench-keyed-")?;
     let key = NewKey {
@@ -125,12 +125,13 @@ pub async fn run(base: &Path, args: &AuthLoadArgs) -> Result<Report> {
             by_server: Default::default(),
         })
         .collect();
+    let h2load = args.load.h2load();
     for _ in 0..args.rounds {
         for ((call, body), figures) in calls.iter().zip(&mut compared) {
             for (at, server) in servers.iter().enumerate() {
                 let url = format!("{}/{call}", server.url());
                 let headers: &[String] = if at == OPEN { &[] } else { &with_key };
-                let loaded = grpc_load::load(&args.load, files.path(), &url, body, headers);
+                let loaded = grpc_load::load(&h2load, files.path(), &url, body, headers);
                 let loaded = loaded
                     .await
                     .with_context(|| format!("h2load on {call}, {}", SERVERS[at]))?;
@@ -204,10 +205,4 @@ fn report(args: &AuthLoadArgs, version: String, compared: &[Compared]) -> Report
          (OpenSSL) runs on the same cores as the server's.",
     );
     report
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }

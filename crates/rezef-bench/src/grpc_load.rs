@@ -44,6 +44,28 @@ pub struct GrpcLoadArgs {
     pub h2load: PathBuf,
 }
 
+impl GrpcLoadArgs {
+    /// How h2load loads each call.
+    pub fn h2load(&self) -> H2load {
+        H2load {
+            binary: self.h2load.clone(),
+            connections: self.connections,
+            streams: self.streams,
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// How h2load loads one call: its binary, its HTTP/2 connections, streams in flight on each,
+/// and seconds (after 1 s of warm-up).
+#[derive(Debug, Clone)]
+pub struct H2load {
+    pub binary: PathBuf,
+    pub connections: u32,
+    pub streams: u32,
+    pub seconds: u64,
+}
+
 /// One call's figures under h2load.
 #[derive(Debug)]
 pub struct Loaded {
@@ -57,21 +79,21 @@ pub struct Loaded {
 }
 
 /// h2load's version, or why it cannot run.
-pub fn h2load_version(args: &GrpcLoadArgs) -> Result<String> {
-    let version = Command::new(&args.h2load).arg("--version").output();
+pub fn h2load_version(binary: &Path) -> Result<String> {
+    let version = Command::new(binary).arg("--version").output();
     match version {
         Ok(out) if out.status.success() => {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         }
         _ => bail!(
             "{} not found: apt-get install nghttp2-client (scripts/bench does)",
-            args.h2load.display()
+            binary.display()
         ),
     }
 }
 
 pub async fn run(base: &Path, args: &GrpcLoadArgs) -> Result<Report> {
-    let version = h2load_version(args)?;
+    let version = h2load_version(&args.h2load)?;
     let server = BenchServer::start(base).await?;
     let preload_started = Instant::now();
     let last = preload(&server, args.customers, 10).await?;
@@ -117,7 +139,7 @@ pub async fn run(base: &Path, args: &GrpcLoadArgs) -> Result<Report> {
     ];
     let mut results = Vec::new();
     for (path, body) in calls {
-        let figures = load(args, dir.path(), &url(path), &body, &[])
+        let figures = load(&args.h2load(), dir.path(), &url(path), &body, &[])
             .await
             .with_context(|| format!("h2load on {path}"))?;
         results.push((path, figures));
@@ -190,20 +212,16 @@ pub async fn run(base: &Path, args: &GrpcLoadArgs) -> Result<Report> {
 /// Runs h2load on one call, with `headers` besides gRPC's, and reads its summary and
 /// per-request log.
 pub async fn load(
-    args: &GrpcLoadArgs,
+    args: &H2load,
     dir: &Path,
     url: &str,
     message: &[u8],
     headers: &[String],
 ) -> Result<Loaded> {
     let body = dir.join("body");
-    let length = u32::try_from(message.len()).context("body size")?;
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&length.to_be_bytes());
-    framed.extend_from_slice(message);
-    std::fs::write(&body, framed).context("writing the body")?;
+    std::fs::write(&body, framed(message)?).context("writing the body")?;
     let log = dir.join("requests.tsv");
-    let mut command = Command::new(&args.h2load);
+    let mut command = Command::new(&args.binary);
     command
         .args(["-D", &args.seconds.to_string(), "--warm-up-time", "1"])
         .args(["-c", &args.connections.to_string()])
@@ -277,4 +295,43 @@ pub async fn load(
         p50_ms: quantile(0.5),
         p99_ms: quantile(0.99),
     })
+}
+
+/// A gRPC request body: one uncompressed message behind its 5-byte prefix (a zero
+/// compression flag, then the length, big-endian), as h2load sends it.
+pub fn framed(message: &[u8]) -> Result<Vec<u8>> {
+    let length = u32::try_from(message.len()).context("a message over 4 GiB")?;
+    let mut framed = Vec::with_capacity(message.len() + 5);
+    framed.push(0);
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(message);
+    Ok(framed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_framed_body_is_the_prefix_then_the_message_that_decodes_again() {
+        let request = proto::GetReportRequest {
+            tenant_id: "acme".into(),
+            by_queue: true,
+            ..Default::default()
+        };
+        let message = request.encode_to_vec();
+        let body = framed(&message).expect("framed");
+        // Uncompressed, then the length big-endian, then the message itself.
+        assert_eq!(body[0], 0);
+        let length = u32::from_be_bytes(body[1..5].try_into().expect("four bytes"));
+        assert_eq!(length as usize, message.len());
+        let decoded = proto::GetReportRequest::decode(&body[5..]).expect("decodes");
+        assert_eq!(decoded, request);
+        // An empty message (Health/Check's) is the prefix alone.
+        assert_eq!(framed(&[]).expect("framed"), vec![0, 0, 0, 0, 0]);
+        // A length over 255 is spread over the bytes, most significant first.
+        let long = framed(&[7; 0x0102]).expect("framed");
+        assert_eq!(&long[..5], &[0, 0, 0, 1, 2]);
+        assert_eq!(long.len(), 5 + 0x0102);
+    }
 }

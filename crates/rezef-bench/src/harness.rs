@@ -493,6 +493,13 @@ pub fn ratio(value: f64) -> String {
     }
 }
 
+/// The median of `values` (the upper one of an even count; 0 for none): of rounds, say.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// The outcome of one benchmark: figures, targets and notes, printed as Markdown.
 #[derive(Debug, Clone, Default)]
 pub struct Report {

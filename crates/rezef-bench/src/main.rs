@@ -8,11 +8,12 @@
 //! with a summary table; that output is what BENCHMARKS.md records.
 //!
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
-//! (concurrent reads over gRPC and in process), `fill` (a large store written directly), and
-//! `contact_centre` (a contact centre's events, for the measurement), and
-//! one file per benchmark: `ingest`, `projection`, `measure_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`, `auth_load`
-//! (reads loaded by h2load from another process), `resume`, `identity_fold`, `routing`,
-//! `kafka`.
+//! (concurrent reads over gRPC and in process), `fill` (a large store written directly),
+//! `contact_centre` (a contact centre's events, for the measurement), `month` (a contact
+//! centre's month folded and measured, for reports), and one file per benchmark: `ingest`,
+//! `projection`, `measure_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`,
+//! `auth_load` and `report_load` (calls loaded by h2load from another process), `resume`,
+//! `identity_fold`, `routing`, `kafka`, `report`.
 
 mod auth_load;
 mod certificate;
@@ -27,10 +28,12 @@ mod ingest;
 mod kafka;
 mod long_history;
 mod measure_cost;
+mod month;
 mod partitions;
 mod projection;
 mod reads;
 mod report;
+mod report_load;
 mod resume;
 mod routing;
 mod workload;
@@ -91,6 +94,9 @@ enum Command {
     Kafka(kafka::KafkaArgs),
     /// GetReport's work over a month of measured contacts.
     Report(report::ReportArgs),
+    /// GetReport over gRPC on a month of measured contacts, loaded by h2load beside
+    /// grpc.health.v1.Health/Check on the same server.
+    ReportLoad(report_load::ReportLoadArgs),
     /// Every benchmark in sequence, then a summary table.
     All(AllArgs),
 }
@@ -148,6 +154,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::Routing(args) => with_cpu(routing::run(&base, &args)).await?,
         Command::Kafka(args) => with_cpu(kafka::run(&base, &args)).await?,
         Command::Report(args) => with_cpu(report::run(&base, &args)).await?,
+        Command::ReportLoad(args) => with_cpu(report_load::run(&base, &args)).await?,
         Command::All(args) => return all(&base, &args).await,
     };
     println!("{}", report.markdown());
