@@ -220,7 +220,7 @@ pub async fn load(
 ) -> Result<Loaded> {
     let body = dir.join("body");
     std::fs::write(&body, framed(message)?).context("writing the body")?;
-    let log = dir.join("requests.tsv");
+    let log = fresh_log(dir)?;
     let mut command = Command::new(&args.binary);
     command
         .args(["-D", &args.seconds.to_string(), "--warm-up-time", "1"])
@@ -297,6 +297,18 @@ pub async fn load(
     })
 }
 
+/// Where h2load logs each request of the next run: `dir/requests.tsv`, removed first. h2load
+/// opens its log with `O_APPEND`, so a log left by an earlier call would mix that call's
+/// latencies into this one's.
+pub fn fresh_log(dir: &Path) -> Result<PathBuf> {
+    let log = dir.join("requests.tsv");
+    match std::fs::remove_file(&log) {
+        Ok(()) => Ok(log),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(log),
+        Err(e) => Err(e).with_context(|| format!("removing {}", log.display())),
+    }
+}
+
 /// A gRPC request body: one uncompressed message behind its 5-byte prefix (a zero
 /// compression flag, then the length, big-endian), as h2load sends it.
 pub fn framed(message: &[u8]) -> Result<Vec<u8>> {
@@ -333,5 +345,17 @@ mod tests {
         let long = framed(&[7; 0x0102]).expect("framed");
         assert_eq!(&long[..5], &[0, 0, 0, 1, 2]);
         assert_eq!(long.len(), 5 + 0x0102);
+    }
+
+    #[test]
+    fn each_run_gets_an_empty_log() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = fresh_log(dir.path()).expect("first");
+        assert!(!first.exists());
+        std::fs::write(&first, "1\t200\t5000\n").expect("an earlier run's log");
+        // The next run's log is the same file, gone until h2load makes it again.
+        let next = fresh_log(dir.path()).expect("next");
+        assert_eq!(next, first);
+        assert!(!next.exists(), "the earlier run's requests are left in");
     }
 }

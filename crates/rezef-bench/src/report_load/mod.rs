@@ -19,10 +19,10 @@ use rezef_adapter::proto;
 use rezef_events::Timestamp;
 use rezef_measure::Interval;
 
+use self::table::{Call, table};
 use crate::grpc_load::{self, H2load, Loaded};
 use crate::harness::{BenchServer, Report, temp_dir, thousands};
 use crate::month::{self, DAY_NANOS, MonthArgs};
-use self::table::{Call, table};
 use crate::workload::TENANT;
 
 mod table;
@@ -117,7 +117,7 @@ pub async fn run(base: &Path, args: &ReportLoadArgs) -> Result<Report> {
 
     let server = BenchServer::open(dir).await?;
     let (warm_up, _) = server.warmed(WARM_UP_LIMIT).await?;
-    let mut client = server.client().await?;
+    let client = server.client().await?;
     let mut calls = vec![Call::new("grpc.health.v1.Health/Check".into(), Vec::new())];
     // Every request must be answered OK, with rows, before it is loaded: h2load sees only
     // HTTP statuses, not gRPC ones.
@@ -153,7 +153,10 @@ pub async fn run(base: &Path, args: &ReportLoadArgs) -> Result<Report> {
                 .await
                 .with_context(|| format!("h2load on {}", call.name))?;
             if loaded.requests == 0 {
-                return Err(anyhow!("h2load completed no {} in round {round}", call.name));
+                return Err(anyhow!(
+                    "h2load completed no {} in round {round}",
+                    call.name
+                ));
             }
             call.rounds.push(loaded);
         }

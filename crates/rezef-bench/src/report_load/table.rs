@@ -60,7 +60,11 @@ pub fn table(report: &mut Report, calls: &[Call], queues: u64) {
     };
     for (call, label) in calls.iter().zip(["", "(a) ", "(b) ", "(c) "]) {
         let shape = call.answer.map_or_else(String::new, |(rows, bytes)| {
-            format!(" ({} rows, {} bytes)", thousands(rows as f64), thousands(bytes as f64))
+            format!(
+                " ({} rows, {} bytes)",
+                thousands(rows as f64),
+                thousands(bytes as f64)
+            )
         });
         let ratios = call.ratios(health);
         for (round, (loaded, ratios)) in call.rounds.iter().zip(&ratios).enumerate() {
@@ -73,7 +77,7 @@ pub fn table(report: &mut Report, calls: &[Call], queues: u64) {
                 format!("**{label}{}**{shape}, round {}", call.name, round + 1),
                 format!(
                     "{} req/s{}; p50 {} ms{}; p99 {} ms{}; {} requests, {} failed",
-                    thousands(loaded.per_s),
+                    rate(loaded.per_s),
                     of_health(ratio(ratios.throughput)),
                     ms(loaded.p50_ms),
                     of_health(ms(ratios.p50)),
@@ -105,7 +109,10 @@ pub fn table(report: &mut Report, calls: &[Call], queues: u64) {
     if let Some(month) = reports.get(1) {
         let p99s: Vec<f64> = month.rounds.iter().map(|l| l.p99_ms).collect();
         report.target(Target::at_most(
-            format!("{} over gRPC, {queues} queues: p99 (median of rounds)", month.name),
+            format!(
+                "{} over gRPC, {queues} queues: p99 (median of rounds)",
+                month.name
+            ),
             median(&p99s),
             TARGET_P99_MS,
             "ms",
@@ -115,7 +122,7 @@ pub fn table(report: &mut Report, calls: &[Call], queues: u64) {
             format!(
                 "{}: {} req/s ({} × Health/Check)",
                 month.name,
-                thousands(median(&per_s)),
+                rate(median(&per_s)),
                 ratio(medians(month).0)
             ),
             format!("p99 {} ms", ms(median(&p99s))),
@@ -129,6 +136,15 @@ pub fn table(report: &mut Report, calls: &[Call], queues: u64) {
          from h2load's per-request log; with several calls in flight they include the wait \
          for a core.",
     );
+}
+
+/// Requests per second: a decimal below 100 (a report answers a few a second).
+fn rate(per_s: f64) -> String {
+    if per_s < 100.0 {
+        format!("{per_s:.1}")
+    } else {
+        thousands(per_s)
+    }
 }
 
 #[cfg(test)]
@@ -189,7 +205,11 @@ mod tests {
         let calls = [
             call("Health/Check", None, rounds(1000.0, 2.0)),
             call("today", Some((2000, 500_000)), rounds(50.0, 40.0)),
-            call("30 days by day by queue", Some((3000, 9)), rounds(5.0, 150.0)),
+            call(
+                "30 days by day by queue",
+                Some((3000, 9)),
+                rounds(5.0, 150.0),
+            ),
             call("30 days as one row", Some((1, 9)), rounds(20.0, 60.0)),
         ];
         let mut report = Report::default();
@@ -197,7 +217,10 @@ mod tests {
         assert_eq!(report.rows.len(), 4 * 3 + 3);
         let (metric, value) = &report.rows[3];
         assert_eq!(metric, "**(a) today** (2,000 rows, 500,000 bytes), round 1");
-        assert!(value.starts_with("50 req/s (0.050 ×); p50 1.00 ms (1.00 ×); p99 40.0 ms (20.0 ×)"), "{value}");
+        assert!(
+            value.starts_with("50.0 req/s (0.050 ×); p50 1.00 ms (1.00 ×); p99 40.0 ms (20.0 ×)"),
+            "{value}"
+        );
         let (metric, value) = &report.rows[13];
         assert_eq!(metric, "(b) ÷ Health/Check, median of rounds");
         assert_eq!(value, "req/s **0.0050**; p50 **1.00** ×; p99 **75.0** ×");
