@@ -104,12 +104,23 @@ pub fn requests(end: Timestamp, days: i64) -> [(String, proto::GetReportRequest)
     ]
 }
 
-pub async fn run(base: &Path, args: &ReportLoadArgs) -> Result<Report> {
-    let version = grpc_load::h2load_version(&args.h2load)?;
+/// A month folded and served, with its reports checked.
+struct Served {
+    server: BenchServer,
+    /// Health/Check, then each report of [`requests`], answered with rows.
+    calls: Vec<Call>,
+    contacts: u64,
+    events: u64,
+    folded: std::time::Duration,
+    warm_up: std::time::Duration,
+}
+
+/// Folds a month ending at `end` into a new data directory under `base`, opens a server on
+/// it, and asks it each report once through the real client.
+async fn serve(base: &Path, args: &MonthArgs, end: Timestamp) -> Result<Served> {
     let dir = temp_dir(base, "rezef-bench-report-load-")?;
-    let end = month_end(Timestamp::now());
-    let first = Timestamp::from_unix_nanos(end.unix_nanos() - args.month.days * DAY_NANOS);
-    let month = month::fill(dir.path(), &args.month, first).await?;
+    let first = Timestamp::from_unix_nanos(end.unix_nanos() - args.days * DAY_NANOS);
+    let month = month::fill(dir.path(), args, first).await?;
     let (contacts, events, folded) = (month.contacts, month.events, month.folded);
     // The server opens the log and the store itself: let go of them first.
     month.log.close().await;
@@ -121,7 +132,7 @@ pub async fn run(base: &Path, args: &ReportLoadArgs) -> Result<Report> {
     let mut calls = vec![Call::new("grpc.health.v1.Health/Check".into(), Vec::new())];
     // Every request must be answered OK, with rows, before it is loaded: h2load sees only
     // HTTP statuses, not gRPC ones.
-    for (name, request) in requests(end, args.month.days) {
+    for (name, request) in requests(end, args.days) {
         let answer = (client.insights().get_report(request.clone()).await)
             .with_context(|| format!("GetReport, {name}"))?
             .into_inner();
@@ -132,6 +143,27 @@ pub async fn run(base: &Path, args: &ReportLoadArgs) -> Result<Report> {
         call.answer = Some((answer.rows.len(), answer.encoded_len()));
         calls.push(call);
     }
+    Ok(Served {
+        server,
+        calls,
+        contacts,
+        events,
+        folded,
+        warm_up,
+    })
+}
+
+pub async fn run(base: &Path, args: &ReportLoadArgs) -> Result<Report> {
+    let version = grpc_load::h2load_version(&args.h2load)?;
+    let served = serve(base, &args.month, month_end(Timestamp::now())).await?;
+    let Served {
+        server,
+        mut calls,
+        contacts,
+        events,
+        folded,
+        warm_up,
+    } = served;
 
     let h2load = H2load {
         binary: args.h2load.clone(),
@@ -201,6 +233,41 @@ mod tests {
     fn nanos(time: &Option<prost_types::Timestamp>) -> i64 {
         let time = time.as_ref().expect("set");
         time.seconds * 1_000_000_000 + i64::from(time.nanos)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_month_is_served_and_answers_every_report_with_rows() {
+        // A week of 1,000 events over 5 queues, ending at 09:00 today.
+        let base = tempfile::tempdir().expect("dir");
+        let args = MonthArgs {
+            events: 1_000,
+            queues: 5,
+            days: 7,
+        };
+        let today = Interval::Day.floor(Timestamp::now()).unix_nanos();
+        let end = Timestamp::from_unix_nanos(today + 9 * 60 * MINUTE);
+        let served = serve(base.path(), &args, end).await.expect("served");
+        assert!(served.events >= 1_000, "{}", served.events);
+        let names: Vec<&str> = served.calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "grpc.health.v1.Health/Check",
+                "today by 15 minutes by queue",
+                "7 days by day by queue",
+                "7 days as one row"
+            ]
+        );
+        let rows: Vec<usize> = (served.calls[1..].iter())
+            .map(|c| c.answer.expect("answered").0)
+            .collect();
+        // Today's morning by quarter hour by queue, then 7 days (the first from 09:00) by
+        // day: rows for some of the 5 queues and one for the contacts without a queue (IVR
+        // abandons); the whole week in one row.
+        assert!(rows[0] > 1 && rows[0] <= 36 * 6, "{rows:?}");
+        assert!(rows[1] > 7 && rows[1] <= 7 * 6, "{rows:?}");
+        assert_eq!(rows[2], 1);
+        served.server.stop().await.expect("stopped");
     }
 
     #[test]

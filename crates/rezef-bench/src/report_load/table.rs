@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_round_the_medians_and_the_month_as_the_target() {
-        let rounds = |per_s: f64, p99: f64| vec![loaded(per_s, 1.0, p99); 3];
+        let rounds = |per_s: f64, p99: f64| (0..3).map(|_| loaded(per_s, 1.0, p99)).collect();
         let calls = [
             call("Health/Check", None, rounds(1000.0, 2.0)),
             call("today", Some((2000, 500_000)), rounds(50.0, 40.0)),
