@@ -24,6 +24,8 @@
 //! - [`partition`]: which partition of a partitioned log an event belongs to; [`handover`]:
 //!   what partitions tell each other so that one person keeps one journey; [`snapshot`]: a
 //!   journey in the versioned layout it leaves its partition in (handovers, other nodes).
+//! - [`by_tenant`]: maps keyed by tenant then id, looked up without cloning keys (the
+//!   projection's tables, the measurer's books).
 //!
 //! ```
 //! use rezef_events::{Journey, fold::customer_id_for, testing::EventBuilder};
@@ -45,6 +47,7 @@
 pub mod agent;
 pub mod attempts;
 pub mod bound;
+pub mod by_tenant;
 pub mod codec;
 mod error;
 pub mod event;

@@ -104,7 +104,14 @@ impl Buckets {
     /// its next checkpoint writes).
     pub fn add(&mut self, measured: &Measured) -> BucketKey {
         let key = BucketKey::of(self.width, measured);
-        self.figures.entry(key.clone()).or_default().add(measured);
+        match self.figures.get_mut(&key) {
+            Some(figures) => figures.add(measured),
+            None => {
+                let mut figures = Figures::default();
+                figures.add(measured);
+                self.figures.insert(key.clone(), figures);
+            }
+        }
         key
     }
 

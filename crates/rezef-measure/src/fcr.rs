@@ -4,10 +4,11 @@
 //! figures say so (pending = resolved − achieved − not achieved). The book is bounded by
 //! time: every entry leaves it by its deadline.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use rezef_events::by_tenant::ByTenant;
 use rezef_events::{ConversationId, CustomerId, TenantId, Timestamp};
 
 use crate::record::{Dims, FcrDecision};
@@ -25,8 +26,7 @@ struct Pending {
 /// deadline.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PendingFcr {
-    #[serde(with = "crate::pairs")]
-    by_customer: BTreeMap<(TenantId, CustomerId), Vec<Pending>>,
+    by_customer: ByTenant<CustomerId, Vec<Pending>>,
     deadlines: BTreeSet<(Timestamp, TenantId, CustomerId, ConversationId)>,
 }
 
@@ -56,8 +56,8 @@ impl PendingFcr {
         customer: &CustomerId,
         id: &ConversationId,
     ) -> bool {
-        let key = (tenant.clone(), customer.clone());
-        (self.by_customer.get(&key)).is_some_and(|all| all.iter().any(|p| &p.conversation_id == id))
+        (self.by_customer.get(tenant, customer))
+            .is_some_and(|all| all.iter().any(|p| &p.conversation_id == id))
     }
 
     /// Waits for the window after a resolution at `resolved_at`.
@@ -68,19 +68,20 @@ impl PendingFcr {
         (resolved_at, deadline): (Timestamp, Timestamp),
         dims: Dims,
     ) {
-        let key = (tenant.clone(), customer.clone());
         self.deadlines.insert((
             deadline,
             tenant.clone(),
             customer.clone(),
             conversation_id.clone(),
         ));
-        self.by_customer.entry(key).or_default().push(Pending {
-            conversation_id,
-            resolved_at,
-            deadline,
-            dims,
-        });
+        (self.by_customer.entry(tenant, customer))
+            .or_default()
+            .push(Pending {
+                conversation_id,
+                resolved_at,
+                deadline,
+                dims,
+            });
     }
 
     /// The customer made a contact that started at `started_at` about `intent`: every
@@ -92,8 +93,7 @@ impl PendingFcr {
         started_at: Timestamp,
         intent: Option<&str>,
     ) -> Vec<FcrDecision> {
-        let key = (tenant.clone(), customer.clone());
-        let Some(all) = self.by_customer.get_mut(&key) else {
+        let Some(all) = self.by_customer.get_mut(tenant, customer) else {
             return Vec::new();
         };
         let repeats = |p: &Pending| {
@@ -104,7 +104,7 @@ impl PendingFcr {
         let (repeated, waiting): (Vec<_>, Vec<_>) = all.drain(..).partition(repeats);
         *all = waiting;
         if all.is_empty() {
-            self.by_customer.remove(&key);
+            self.by_customer.remove(tenant, customer);
         }
         (repeated.into_iter())
             .map(|p| {
@@ -126,15 +126,14 @@ impl PendingFcr {
         while let Some(first) = self.deadlines.first().filter(|d| d.0 < now).cloned() {
             self.deadlines.remove(&first);
             let (_, tenant, customer, id) = first;
-            let key = (tenant, customer);
-            let Some(all) = self.by_customer.get_mut(&key) else {
+            let Some(all) = self.by_customer.get_mut(&tenant, &customer) else {
                 continue;
             };
             if let Some(index) = all.iter().position(|p| p.conversation_id == id) {
-                out.push(decision((&key.0, &key.1), all.remove(index), true));
+                out.push(decision((&tenant, &customer), all.remove(index), true));
             }
             if all.is_empty() {
-                self.by_customer.remove(&key);
+                self.by_customer.remove(&tenant, &customer);
             }
         }
         out

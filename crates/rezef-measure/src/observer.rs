@@ -11,11 +11,11 @@
 //! so a rebuild from the log produces the same records; [`Measurer::advance`] lets a
 //! projection decide pending resolutions by the clock when no event comes.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use rezef_events::by_tenant::ByTenant;
 use rezef_events::event::Payload;
 use rezef_events::fold::{Applied, time_of};
 use rezef_events::journey::{Conversation, ConversationStatus, Interaction, JoinReason, Stage};
@@ -52,10 +52,8 @@ pub struct Measurer {
     last_offset: Option<u64>,
     clock: Option<Timestamp>,
     swept_at: Option<Timestamp>,
-    #[serde(with = "crate::pairs")]
-    open: BTreeMap<(TenantId, InteractionId), Seen>,
-    #[serde(with = "crate::pairs")]
-    pub(crate) callbacks: BTreeMap<(TenantId, ConversationId), CallbackTally>,
+    open: ByTenant<InteractionId, Seen>,
+    pub(crate) callbacks: ByTenant<ConversationId, CallbackTally>,
     pub(crate) fcr: PendingFcr,
 }
 
@@ -101,8 +99,8 @@ impl Measurer {
         if (self.swept_at).is_none_or(|swept| now >= swept.plus(SWEEP_EVERY)) {
             self.swept_at = Some(now);
             let fresh = |touched: Timestamp| touched.plus(FORGET_AFTER) >= now;
-            self.open.retain(|_, seen| fresh(seen.touched_at));
-            self.callbacks.retain(|_, tally| fresh(tally.touched_at));
+            self.open.retain(|seen| fresh(seen.touched_at));
+            self.callbacks.retain(|tally| fresh(tally.touched_at));
         }
         self.fcr
             .expire(now)
@@ -178,12 +176,12 @@ impl Measurer {
         at: Timestamp,
         interaction: &Interaction,
     ) -> Option<Ending> {
-        let key = (tenant.clone(), interaction.id.clone());
-        let measured = self.open.get(&key).is_some_and(|seen| seen.measured);
+        let id = &interaction.id;
+        let measured = self.open.get(tenant, id).is_some_and(|seen| seen.measured);
         let seen = if Seen::worth_keeping(&event.payload) {
-            Some(self.open.entry(key).or_insert_with(|| Seen::new(at)))
+            Some(self.open.entry(tenant, id).or_insert_with(|| Seen::new(at)))
         } else {
-            self.open.get_mut(&key)
+            self.open.get_mut(tenant, id)
         };
         if let Some(seen) = seen {
             seen.note(&event.payload, at, interaction.started_at);
@@ -220,20 +218,19 @@ impl Measurer {
         ending: Ending,
         end: Timestamp,
     ) -> InteractionRecord {
-        let key = (journey.tenant_id.clone(), interaction.id.clone());
-        let seen = self.open.remove(&key).unwrap_or_else(|| Seen::new(end));
+        let tenant = &journey.tenant_id;
+        let seen = (self.open.remove(tenant, &interaction.id)).unwrap_or_else(|| Seen::new(end));
         if seen.callback_arrival.is_some() {
             let measured = Seen {
                 measured: true,
                 ..seen.clone()
             };
-            self.open.insert(key, measured);
+            self.open.insert(tenant, interaction.id.clone(), measured);
         }
         let stations = stations(interaction, &seen, end);
         let verdicts = judge(interaction, &seen, end, config);
         if let Some(wait) = stations.get(&Station::CallbackWait) {
-            let key = (journey.tenant_id.clone(), conversation.id.clone());
-            let tally = self.callbacks.entry(key).or_insert(CallbackTally {
+            let tally = (self.callbacks.entry(tenant, &conversation.id)).or_insert(CallbackTally {
                 count: 0,
                 wait: Duration::ZERO,
                 touched_at: end,

@@ -151,7 +151,7 @@ impl Measurer {
         let (mut callbacks, mut callback_wait) = (0, std::time::Duration::ZERO);
         let (id, aliases) = closed.ids;
         for id in std::iter::once(id).chain(aliases) {
-            if let Some(tally) = self.callbacks.remove(&(tenant.clone(), id.clone())) {
+            if let Some(tally) = self.callbacks.remove(tenant, id) {
                 callbacks += tally.count;
                 callback_wait += tally.wait;
             }

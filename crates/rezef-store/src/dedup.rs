@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 use rezef_events::{EventId, TenantId};
 
-use crate::by_tenant::HashMap;
+use rezef_events::by_tenant::HashMap;
 
 /// Live generations (the window is split over all but the newest, which is filling).
 const GENERATIONS: u64 = 4;

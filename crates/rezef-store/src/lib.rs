@@ -23,11 +23,10 @@
 //! - `measurement.rs`: the measurement projection (`rezef_measure`), fed in the same step as
 //!   the fold and checkpointed with it, only its recent buckets kept in memory
 //!   (`sled_store/measured.rs`: the buckets in sled, by tenant, width and start).
-//! - `by_tenant.rs`: the maps the fold looks journeys up in; `blocking.rs`: work off the
-//!   async runtime.
+//! - `blocking.rs`: work off the async runtime. The maps the fold looks journeys up in are
+//!   `rezef_events::by_tenant`'s, shared with the measurer.
 
 mod blocking;
-mod by_tenant;
 mod cached;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -51,13 +51,20 @@ pub struct MeasureCheckpoint {
     pub buckets: Vec<StoredBucket>,
 }
 
-/// A tenant's figures in memory at both widths.
+/// A tenant's figures in memory at both widths, and which of them changed since the last
+/// checkpoint was cut.
 #[derive(Debug, Clone, PartialEq)]
-struct TenantFigures([Buckets; 2]);
+struct TenantFigures {
+    buckets: [Buckets; 2],
+    dirty: [BTreeSet<BucketKey>; 2],
+}
 
 impl Default for TenantFigures {
     fn default() -> Self {
-        Self(WIDTHS.map(Buckets::new))
+        Self {
+            buckets: WIDTHS.map(Buckets::new),
+            dirty: Default::default(),
+        }
     }
 }
 
@@ -89,8 +96,6 @@ pub struct Measurement {
     /// Buckets in memory: from [`Self::resident_from`] on all of them (the store holds no
     /// other), before it those changed since they were read back and not let go of yet.
     tenants: BTreeMap<TenantId, TenantFigures>,
-    /// Buckets changed since the last checkpoint was cut.
-    dirty: BTreeSet<StoredKey>,
 }
 
 impl Measurement {
@@ -118,7 +123,7 @@ impl Measurement {
     /// Puts back a bucket as the store holds it.
     pub fn restore(&mut self, (tenant, width, key, figures): StoredBucket) {
         let figures_of = self.tenants.entry(tenant).or_default();
-        figures_of.0[index(width)].restore(key, figures);
+        figures_of.buckets[index(width)].restore(key, figures);
     }
 
     /// Measures the event the fold applied at `offset`, `journey` being the journey after it
@@ -150,7 +155,7 @@ impl Measurement {
     }
 
     fn resident(&self, (tenant, width, key): &StoredKey) -> Option<&Figures> {
-        self.tenants.get(tenant)?.0[index(*width)].get(key)
+        self.tenants.get(tenant)?.buckets[index(*width)].get(key)
     }
 
     /// The buckets `observed` counts in that are not in memory but may be stored: each must
@@ -159,8 +164,11 @@ impl Measurement {
         let mut absent = BTreeSet::new();
         for (tenant, record) in &observed.0 {
             for width in WIDTHS {
+                if width.floor(record.at()) >= self.resident_from(width) {
+                    continue;
+                }
                 let key = (tenant.clone(), width, BucketKey::of(width, record));
-                if key.2.start < self.resident_from(width) && self.resident(&key).is_none() {
+                if self.resident(&key).is_none() {
                     absent.insert(key);
                 }
             }
@@ -180,10 +188,10 @@ impl Measurement {
             "absent buckets not loaded"
         );
         for (tenant, record) in observed.0 {
-            let figures = self.tenants.entry(tenant.clone()).or_default();
+            let figures = self.tenants.entry(tenant).or_default();
             for width in WIDTHS {
-                let key = figures.0[index(width)].add(&record);
-                self.dirty.insert((tenant.clone(), width, key));
+                let key = figures.buckets[index(width)].add(&record);
+                figures.dirty[index(width)].insert(key);
             }
         }
     }
@@ -191,12 +199,17 @@ impl Measurement {
     /// What the next checkpoint writes: the measurer and the buckets changed since the last
     /// cut (no longer changed, until they change again).
     pub fn seal(&mut self) -> MeasureCheckpoint {
-        let buckets = (std::mem::take(&mut self.dirty).into_iter())
-            .filter_map(|key| {
-                let figures = self.resident(&key)?.clone();
-                Some((key.0, key.1, key.2, figures))
-            })
-            .collect();
+        let mut buckets = Vec::new();
+        for (tenant, figures) in &mut self.tenants {
+            for width in WIDTHS {
+                let dirty = std::mem::take(&mut figures.dirty[index(width)]);
+                let changed = dirty.into_iter().filter_map(|key| {
+                    let changed = figures.buckets[index(width)].get(&key)?.clone();
+                    Some((tenant.clone(), width, key, changed))
+                });
+                buckets.extend(changed);
+            }
+        }
         MeasureCheckpoint {
             measurer: self.measurer.clone(),
             buckets,
@@ -205,36 +218,36 @@ impl Measurement {
 
     /// A sealed checkpoint was not written: its buckets are written with the next one.
     pub fn unseal(&mut self, failed: &MeasureCheckpoint) {
-        let keys = (failed.buckets.iter()).map(|(t, w, key, _)| (t.clone(), *w, key.clone()));
-        self.dirty.extend(keys);
+        for (tenant, width, key, _) in &failed.buckets {
+            let figures = self.tenants.entry(tenant.clone()).or_default();
+            figures.dirty[index(*width)].insert(key.clone());
+        }
     }
 
     /// Lets go of the buckets before [`Self::resident_from`] that are not changed since the
     /// last checkpoint: call once a checkpoint is written (the store holds them).
     pub fn evict(&mut self) {
         let floors = WIDTHS.map(|width| self.resident_from(width));
-        let dirty = &self.dirty;
-        for (tenant, figures) in &mut self.tenants {
-            for (buckets, floor) in figures.0.iter_mut().zip(floors) {
-                let width = buckets.width();
-                buckets.retain(|key| {
-                    key.start >= floor || dirty.contains(&(tenant.clone(), width, key.clone()))
-                });
+        for figures in self.tenants.values_mut() {
+            let widths = figures.buckets.iter_mut().zip(&figures.dirty);
+            for ((buckets, dirty), floor) in widths.zip(floors) {
+                buckets.retain(|key| key.start >= floor || dirty.contains(key));
             }
         }
         self.tenants
-            .retain(|_, figures| figures.0.iter().any(|b| !b.is_empty()));
+            .retain(|_, figures| figures.buckets.iter().any(|b| !b.is_empty()));
     }
 
     /// What the buckets changed since the last checkpoint weigh, estimated ([`BUCKET_BYTES`]
     /// each): they stay in memory until a checkpoint writes them.
     pub fn dirty_bytes(&self) -> u64 {
-        self.dirty.len() as u64 * BUCKET_BYTES
+        let dirty = self.tenants.values().flat_map(|figures| &figures.dirty);
+        dirty.map(BTreeSet::len).sum::<usize>() as u64 * BUCKET_BYTES
     }
 
     /// How many buckets are in memory (both widths, every tenant).
     pub fn resident_buckets(&self) -> usize {
-        let buckets = self.tenants.values().flat_map(|figures| &figures.0);
+        let buckets = self.tenants.values().flat_map(|figures| &figures.buckets);
         buckets.map(Buckets::len).sum()
     }
 
@@ -258,7 +271,7 @@ impl Measurement {
         let tenants = (self.tenants.iter()).filter(|(t, _)| tenant.is_none_or(|only| only == *t));
         let mut out = Vec::new();
         for (t, figures) in tenants {
-            let within = figures.0[index(width)].iter();
+            let within = figures.buckets[index(width)].iter();
             let within = within.filter(|(key, _)| range.contains(&key.start));
             out.extend(within.map(|(key, f)| (t.clone(), width, key.clone(), f.clone())));
         }
@@ -275,7 +288,7 @@ impl Measurement {
     ) -> rezef_measure::Result<Reading> {
         let mut reading = Reading::new(range, grouping)?;
         if let Some(figures) = self.tenants.get(tenant) {
-            for (key, figures) in figures.0[index(reading.width)].iter() {
+            for (key, figures) in figures.buckets[index(reading.width)].iter() {
                 if reading.report.range().contains(&key.start) {
                     reading.report.add(key, figures);
                     reading.in_memory.insert(key.clone());

@@ -20,12 +20,12 @@ use rezef_events::{
 use rezef_measure::{BucketKey, Figures, Interval, Measurer};
 
 use crate::Result;
-use crate::by_tenant::{self, ByTenant, HashMap};
 use crate::dedup::AppliedIds;
 use crate::measurement::{MeasureCheckpoint, StoredBucket, StoredKey};
 use crate::store::{
     Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, in_scan, overlay, page,
 };
+use rezef_events::by_tenant::{self, ByTenant, HashMap};
 
 type Key<T> = (TenantId, T);
 

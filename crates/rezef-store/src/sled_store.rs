@@ -48,11 +48,11 @@ use rezef_events::{
 
 use rezef_measure::{Figures, Interval, Measurer};
 
-use crate::by_tenant::HashMap;
 use crate::dedup::AppliedIds;
 use crate::measurement::{StoredBucket, StoredKey};
 use crate::store::{Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::{Error, Result};
+use rezef_events::by_tenant::HashMap;
 
 mod measured;
 mod pieces;

@@ -23,7 +23,6 @@ use rezef_events::{
 };
 use tracing::{debug, warn};
 
-use crate::by_tenant::{ByTenant, HashMap};
 use crate::dedup::DedupWindow;
 use crate::partitioning::Partitioning;
 use crate::projector::ProjectionStats;
@@ -31,6 +30,7 @@ use crate::read_ahead::Decoded;
 use crate::store::{ProjectionBatch, RoutingConfigRecord, TokenGrant};
 use crate::workspace::Workspace;
 use crate::{Error, Result};
+use rezef_events::by_tenant::{ByTenant, HashMap};
 
 /// One projection step: journeys folded in place, indexes gathered for one commit. Customers
 /// merged into another keep a record that points there; an event about them is applied to
@@ -99,7 +99,7 @@ impl Step {
             .take_changes();
         (batch.applied, batch.forgotten) = (changes.applied, changes.forgotten);
         batch.agents = self.agents.into_iter().map(|((t, _), s)| (t, s)).collect();
-        let touched = (self.touched.into_iter())
+        let touched = (self.touched.into_entries())
             .map(|(tenant, customer, ())| (tenant, customer))
             .collect();
         (batch, touched)
