@@ -44,7 +44,7 @@ fn contact(customer: usize, start: i64) -> Vec<proto::Event> {
         at(call.interaction_started(proto::Direction::Inbound), start),
         at(call.event(queued), start + 1),
     ];
-    if customer % 2 == 0 {
+    if customer.is_multiple_of(2) {
         let assigned = Payload::ContactAssigned(proto::ContactAssigned {
             agent_id: "agent-1".into(),
             queue_id: String::new(),
