@@ -63,12 +63,10 @@ fn contact(customer: usize, start: i64) -> Vec<proto::Event> {
     events
 }
 
-/// The report of yesterday to tomorrow (UTC) by queue, one row per queue.
-async fn report(client: &Client) -> Result<Vec<proto::ReportRow>, tonic::Status> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970");
-    let midnight = now.as_secs() as i64 / DAY_S * DAY_S;
+/// The report of the day before `at` (seconds since the epoch) to the day after it (UTC)
+/// by queue, one row per queue (fixed by `at`: the rows' start is the range's).
+async fn report(client: &Client, at: i64) -> Result<Vec<proto::ReportRow>, tonic::Status> {
+    let midnight = at / DAY_S * DAY_S;
     let day = |days: i64| prost_types::Timestamp {
         seconds: midnight + days * DAY_S,
         nanos: 0,
@@ -76,7 +74,7 @@ async fn report(client: &Client) -> Result<Vec<proto::ReportRow>, tonic::Status>
     let asked = proto::GetReportRequest {
         tenant_id: TENANT.into(),
         from: Some(day(-1)),
-        to: Some(day(1)),
+        to: Some(day(2)),
         by_queue: true,
         ..Default::default()
     };
@@ -86,11 +84,11 @@ async fn report(client: &Client) -> Result<Vec<proto::ReportRow>, tonic::Status>
 
 /// The rows once every contact is counted, through `node` (a partition catching up or
 /// moving answers `UNAVAILABLE` meanwhile).
-async fn counted(node: &RezefServer) -> Vec<proto::ReportRow> {
+async fn counted(node: &RezefServer, at: i64) -> Vec<proto::ReportRow> {
     let client = node.client().await;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let rows = report(&client).await;
+        let rows = report(&client, at).await;
         if let Ok(rows) = &rows
             && rows.iter().map(|r| r.contacts).sum::<u64>() == CUSTOMERS as u64
         {
@@ -159,8 +157,12 @@ async fn either_node_reports_every_partition_or_says_it_cannot() {
     }
 
     // Then either node reports all of them, the same rows
-    let rows = counted(&nodes[0]).await;
-    assert_eq!(counted(&nodes[1]).await, rows, "served as {served:?}");
+    let rows = counted(&nodes[0], start).await;
+    assert_eq!(
+        counted(&nodes[1], start).await,
+        rows,
+        "served as {served:?}"
+    );
     let [billing] = rows.as_slice() else {
         panic!("one row, billing: {rows:?}")
     };
@@ -178,12 +180,12 @@ async fn either_node_reports_every_partition_or_says_it_cannot() {
     // When node 1 is killed, node 0 says the report cannot be whole while it owns partitions
     let killed = nodes.pop().expect("two nodes");
     killed.kill9();
-    let status = report(&client)
+    let status = report(&client, start)
         .await
         .expect_err("not every partition answers");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains("node-1"), "{status:?}");
 
     // Then, once node 0 serves every partition, it reports the same rows again
-    assert_eq!(counted(&nodes[0]).await, rows);
+    assert_eq!(counted(&nodes[0], start).await, rows);
 }
