@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tonic::Request;
 use tonic::metadata::MetadataMap;
 
-use super::{Cluster, Peer, Place, forward};
+use super::{Cluster, Peer, Place};
 use crate::backbone::Backbone;
 use crate::{Error, Result};
 
@@ -132,7 +132,13 @@ async fn read_there(
         format: FORMAT,
         query: encode("query", query)?,
     });
-    let call = async { forward!(&peer, PartitionsClient, read_figures, request) };
+    let call = async {
+        let mut client = PartitionsClient::new(peer.channel())
+            .max_decoding_message_size(peer.max_message_bytes())
+            .max_encoding_message_size(peer.max_message_bytes());
+        (client.read_figures(peer.forward(request)).await)
+            .map_err(|status| peer.failed(unreached(status)))
+    };
     let response = match tokio::time::timeout(PEER_WAIT, call).await {
         Ok(answer) => answer.map_err(Error::Forwarded)?.into_inner(),
         Err(_) => {
@@ -151,6 +157,15 @@ async fn read_there(
     let rows: Vec<(BucketKey, Figures)> = postcard::from_bytes(&response.figures)
         .map_err(|e| Error::Unavailable(format!("node {node} answered unreadable figures: {e}")))?;
     Ok(rows.into_iter().collect())
+}
+
+/// A call the connection dropped (an owner killed while it answered: `CANCELLED` with no
+/// details) as one never answered, which [`Peer::failed`] makes `UNAVAILABLE` naming the node.
+fn unreached(status: tonic::Status) -> tonic::Status {
+    match status.code() == tonic::Code::Cancelled && status.details().is_empty() {
+        true => tonic::Status::unavailable(status.message()),
+        false => status,
+    }
 }
 
 /// The owner's side of `ReadFigures`: the figures of the partitions named, every one served
