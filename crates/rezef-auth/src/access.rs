@@ -92,6 +92,13 @@ pub const TABLE: &[(&str, Need)] = &[
             tenant: false,
         },
     ),
+    (
+        "/rezef.cluster.v1.Partitions/ReadFigures",
+        Need {
+            roles: &[Node],
+            tenant: false,
+        },
+    ),
 ];
 
 /// What `method` (a gRPC path, `/package.Service/Method`) asks, if it is open to keys.

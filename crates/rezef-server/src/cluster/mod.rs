@@ -15,6 +15,7 @@
 //! a forward (`x-rezef-owner`, and in the status's `ErrorInfo`).
 
 pub mod directory;
+pub mod figures;
 mod relay;
 mod replicas;
 

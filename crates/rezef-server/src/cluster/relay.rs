@@ -13,7 +13,8 @@ use rezef_events::{CustomerRef, Event, JourneySnapshot, Payload, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::partitions_server::Partitions;
 use rezef_proto::cluster::v1::{
-    AppendRequest, AppendResponse, ReadJourneyRequest, ReadJourneyResponse,
+    AppendRequest, AppendResponse, ReadFiguresRequest, ReadFiguresResponse, ReadJourneyRequest,
+    ReadJourneyResponse,
 };
 use rezef_store::{Relay, RelayFuture};
 use tonic::metadata::MetadataMap;
@@ -150,6 +151,22 @@ impl Partitions for PartitionsService {
         let request = request.into_inner();
         let span = info_span!("cluster_read_journey", tenant = %request.tenant_id);
         let response = read_here(&self.cluster, request).instrument(span).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn read_figures(
+        &self,
+        request: Request<ReadFiguresRequest>,
+    ) -> Result<Response<ReadFiguresResponse>, Status> {
+        let request = request.into_inner();
+        let span = info_span!(
+            "cluster_read_figures",
+            tenant = %request.tenant_id,
+            partitions = request.partitions.len()
+        );
+        let response = super::figures::read_here(&self.cluster, request)
+            .instrument(span)
+            .await?;
         Ok(Response::new(response))
     }
 }

@@ -1,7 +1,11 @@
-//! `WatchInterval`: the current interval's report rows, live, for wall screens. Figures
-//! change only when a partition projects more of its log, so the stream waits on the
-//! projections' positions (no polling), reads the rows again at most once a second (a busy
-//! log's changes go out together), and sends them when they differ from the last ones sent.
+//! `WatchInterval`: the current interval's report rows, live, for wall screens: every
+//! partition's figures, read as GetReport reads them (`cluster::figures`). Figures change
+//! only when a partition projects more of its log, so the stream waits on the positions of
+//! the projections here (no polling; while other nodes serve some partitions, whose
+//! projections are not seen here, it reads again every second), reads the rows again at
+//! most once a second (a busy log's changes go out together), and sends them when they
+//! differ from the last ones sent. A read that fails (a partition with no owner, an owner
+//! that does not answer) ends the stream with its status: a part is never sent as the whole.
 //! The server's clock (a test's manual one) says which interval is current and when it ends.
 
 use std::time::Duration;
@@ -42,8 +46,13 @@ pub(super) fn watch(service: InsightsService, asked: Watch) -> WatchStream<Inter
                 let next_read = tokio::time::Instant::now() + COALESCE;
                 let read_at = service.clock.now();
                 let interval = asked.width.around(read_at);
-                let tenant = asked.tenant.clone();
-                let read = rows(backbones.clone(), tenant, interval.clone(), asked.grouping);
+                // Every partition's figures, as GetReport reads them.
+                let read = rows(
+                    &service.topology,
+                    &asked.tenant,
+                    interval.clone(),
+                    asked.grouping,
+                );
                 let rows = match read.await {
                     Ok(rows) => kept(rows, &asked),
                     Err(error) => {
@@ -68,6 +77,7 @@ pub(super) fn watch(service: InsightsService, asked: Watch) -> WatchStream<Inter
                 }
                 tokio::select! {
                     () = advanced(&backbones, &positions) => {}
+                    () = elsewhere(service.elsewhere()) => {}
                     () = service.clock.sleep_until(interval.end) => {}
                     () = sender.closed() => return,
                     () = shutdown::begun(&service.closing) => return shutdown::end(&sender).await,
@@ -96,6 +106,15 @@ fn kept(rows: Vec<ReportRow>, asked: &Watch) -> Vec<ReportRow> {
                 .is_some_and(|q| asked.queues.contains(q))
         })
         .collect()
+}
+
+/// Resolves after [`COALESCE`] when another node serves some partition (its projection is
+/// not seen here, so its figures are read again every second); never otherwise.
+async fn elsewhere(elsewhere: bool) {
+    match elsewhere {
+        true => tokio::time::sleep(COALESCE).await,
+        false => std::future::pending().await,
+    }
 }
 
 /// Resolves once any of `backbones` has projected past its position in `positions`; never

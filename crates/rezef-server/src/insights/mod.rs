@@ -1,5 +1,6 @@
 //! `rezef.v1.Insights`: the measurement projection read (docs/measurement.md). A report merges
-//! the figures of every partition this node serves: figures only add, so the merge is exact.
+//! the figures of every partition of the log, here and on the other nodes
+//! (`cluster::figures`): figures only add, so the merge is exact.
 //! The current interval is the same report, watched live (`interval`). The customer tracker
 //! is the journeys' watch, on the customer's partition, rendered as stations
 //! (`rezef_measure::tracker`).
@@ -7,12 +8,11 @@
 mod interval;
 mod request;
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use rezef_events::{TenantId, Timestamp};
-use rezef_measure::{BucketKey, Figures, Grouping, tracker};
+use rezef_measure::{Grouping, tracker};
 use rezef_proto::v1::{
     CustomerTracker, GetReportRequest, GetReportResponse, IntervalUpdate, ReportRow,
     TrackCustomerRequest, WatchIntervalRequest, insights_client::InsightsClient,
@@ -25,6 +25,7 @@ use tracing::{Instrument, info_span};
 use crate::Result;
 use crate::backbone::Backbone;
 use crate::clock::Clock;
+use crate::cluster::figures::{self, Query};
 use crate::cluster::{Place, Topology, forward_stream};
 use crate::convert::insights::{row_to_proto, tracker_to_proto};
 use crate::journeys::{WatchStream, place_customer, watch};
@@ -55,33 +56,28 @@ impl InsightsService {
             .collect()
     }
 
+    /// Whether another node serves some partition (or none does): its figures change
+    /// without a projection here moving.
+    fn elsewhere(&self) -> bool {
+        self.topology.local().len() < self.topology.partitioner().partitions() as usize
+    }
+
     async fn report(&self, request: GetReportRequest) -> Result<GetReportResponse> {
         let asked = request::report(request)?;
-        let rows = rows(self.backbones(), asked.tenant, asked.range, asked.grouping).await?;
+        let rows = rows(&self.topology, &asked.tenant, asked.range, asked.grouping).await?;
         Ok(GetReportResponse { rows })
     }
 }
 
-/// A tenant's figures in `range`, grouped, merged over `backbones`, as report rows.
+/// A tenant's figures in `range`, grouped, merged over every partition of the log wherever
+/// it is served (`cluster::figures`), as report rows.
 async fn rows(
-    backbones: Vec<Backbone>,
-    tenant: TenantId,
+    topology: &Topology,
+    tenant: &TenantId,
     range: Range<Timestamp>,
     grouping: Grouping,
 ) -> Result<Vec<ReportRow>> {
-    // A long report merges many buckets: off the async runtime.
-    let merged = tokio::task::spawn_blocking(move || -> Result<_> {
-        let mut merged: BTreeMap<BucketKey, Figures> = BTreeMap::new();
-        for backbone in backbones {
-            let figures = (backbone.store).report(&tenant, range.clone(), grouping)?;
-            for (key, figures) in figures {
-                merged.entry(key).or_default().merge(&figures);
-            }
-        }
-        Ok(merged)
-    })
-    .await
-    .map_err(|e| crate::Error::Unavailable(format!("the report's task failed: {e}")))??;
+    let merged = figures::across(topology, tenant, &Query { range, grouping }).await?;
     Ok((merged.iter())
         .map(|(key, f)| row_to_proto(key, f))
         .collect())

@@ -311,6 +311,10 @@ mod tests {
             known("/rezef.cluster.v1.Partitions/ReadJourney"),
             Some(false)
         );
+        assert_eq!(
+            known("/rezef.cluster.v1.Partitions/ReadFigures"),
+            Some(false)
+        );
         assert_eq!(known("/grpc.health.v1.Health/Check"), Some(false));
         assert!(known("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo").is_some());
         assert!(known("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo").is_some());
