@@ -84,12 +84,29 @@ fn caller(n: u32, started_secs: i64) -> EventBuilder {
         .starting_at(start)
 }
 
-/// The hour before now: answered calls in and out of target, abandons in the IVR and in
-/// the queue, and the tracked caller waiting in the queue.
+/// Seconds of the UTC day the script needs behind it: its calls end before now, and the
+/// page shows today only.
+const SCRIPT_SECS: i64 = 400;
+
+/// Now, at least [`SCRIPT_SECS`] into the UTC day (early in a day, waits until then).
+async fn now_in_the_day() -> i64 {
+    let into_day = now_secs().rem_euclid(86_400);
+    if into_day < SCRIPT_SECS {
+        let left = (SCRIPT_SECS - into_day).unsigned_abs();
+        tokio::time::sleep(Duration::from_secs(left)).await;
+    }
+    now_secs()
+}
+
+/// The hour before now, or what has passed of the day if less (the same calls closer
+/// together): answered calls in and out of target, abandons in the IVR and in the queue,
+/// and the tracked caller waiting in the queue.
 fn script(now: i64) -> (Vec<rezef_events::Event>, EventBuilder) {
     let wait = |b: &mut EventBuilder, secs| b.wait(Duration::from_secs(secs));
-    let (mut quick, mut slow) = (caller(1, now - 3600), caller(2, now - 3000));
-    let (mut ivr, mut queue) = (caller(3, now - 2400), caller(4, now - 1800));
+    let span = (now.rem_euclid(86_400) - 1).min(3600);
+    let before = |sixths: i64| now - span * sixths / 6;
+    let (mut quick, mut slow) = (caller(1, before(6)), caller(2, before(5)));
+    let (mut ivr, mut queue) = (caller(3, before(4)), caller(4, before(3)));
     let mut events = vec![quick.started(), quick.queued("sales")];
     wait(&mut quick, 8);
     events.extend([quick.assigned("agent-1"), quick.ended()]);
@@ -139,7 +156,7 @@ async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
     let flags = ["--dashboard-listen", &listen, "--routing-config", routing];
     let server = (RezefServer::start_with(dir.path(), &flags).await).with_token(&writer);
     let mut client = server.client().await;
-    let now = now_secs();
+    let now = now_in_the_day().await;
     let (events, mut tracked) = script(now);
     publish(&mut client, &events).await;
 
