@@ -23,7 +23,7 @@ use rezef_events::partition::Partitioner;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{ChannelIdentity, CustomerId, JourneySnapshot, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
-use rezef_proto::cluster::v1::{AppendRequest, ReadJourneyRequest};
+use rezef_proto::cluster::v1::{AppendRequest, ReadFiguresRequest, ReadJourneyRequest};
 use rezef_scenarios::kafka::KafkaTopic;
 use rezef_scenarios::{RezefServer, answers_itself, route_self};
 use tonic::Code;
@@ -489,7 +489,8 @@ async fn next_of<T>(agent: &mut AgentSession, pick: impl Fn(Received) -> Option<
 }
 
 /// `rezef.cluster.v1.Partitions` is for the nodes' projectors: what no projector would send
-/// is refused with `INVALID_ARGUMENT` naming the field, and nothing is appended.
+/// is refused with `INVALID_ARGUMENT` naming the field, and nothing is appended; figures
+/// asked in another format are refused with `FAILED_PRECONDITION`.
 async fn calls_between_nodes_refuse_bad_input(node: &RezefServer) {
     let channel = tonic::transport::Endpoint::from_shared(node.url())
         .expect("url")
@@ -525,6 +526,34 @@ async fn calls_between_nodes_refuse_bad_input(node: &RezefServer) {
     ] {
         let status = partitions.read_journey(request).await.expect_err("refused");
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    }
+    let figures = |tenant: &str, format: u32, query: &[u8]| ReadFiguresRequest {
+        tenant_id: tenant.into(),
+        partitions: vec![0],
+        format,
+        query: query.to_vec(),
+    };
+    let format = rezef_store::MEASURE_FORMAT;
+    for (request, code, field) in [
+        (
+            figures(TENANT, format + 1, b""),
+            Code::FailedPrecondition,
+            "format",
+        ),
+        (
+            figures("no tenant!", format, b""),
+            Code::InvalidArgument,
+            "tenant_id",
+        ),
+        (
+            figures(TENANT, format, b"\xff"),
+            Code::InvalidArgument,
+            "query",
+        ),
+    ] {
+        let status = partitions.read_figures(request).await.expect_err("refused");
+        assert_eq!(status.code(), code, "{status:?}");
         assert!(status.message().contains(field), "{field}: {status:?}");
     }
     let found = partitions
