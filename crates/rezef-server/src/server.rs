@@ -28,7 +28,7 @@ use crate::config::ServerConfig;
 use crate::dashboard::Dashboard;
 use crate::identities::IdentitiesService;
 use crate::ingest::IngestService;
-use crate::insights::InsightsService;
+use crate::insights::{InsightsService, Projections};
 use crate::journeys::JourneysService;
 use crate::metrics::{Calls, CallsLayer, Endpoint, Metrics, Scrape};
 use crate::node::{self, Assignment};
@@ -238,7 +238,8 @@ impl Server {
         let routes = routes.routes().prepare();
         if let Some(dashboard) = self.dashboard {
             let grpc = BoxCloneSyncService::new(layers.clone().layer(routes.clone()));
-            dashboard.serve(grpc, closing_watch_tls.clone());
+            let projections = Projections::new(topology.clone());
+            dashboard.serve(grpc, projections, closing_watch_tls.clone());
         }
         let router = tonic::transport::Server::builder()
             .layer(layers)

@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -32,10 +33,10 @@ fn script() -> Vec<Event> {
         .on(Channel::Voice, "call-2")
         .ids("b");
     let mut events = vec![answered.started(), answered.queued("sales")];
-    answered.wait(std::time::Duration::from_secs(30));
+    answered.wait(Duration::from_secs(30));
     events.push(answered.assigned("agent-1"));
     events.push(gave_up.started());
-    gave_up.wait(std::time::Duration::from_secs(50));
+    gave_up.wait(Duration::from_secs(50));
     events.push(gave_up.abandoned(AbandonPoint::Ivr));
     events
 }
@@ -285,18 +286,67 @@ async fn the_live_stream_starts_with_the_reports_and_the_tracker_with_the_custom
     server.stop().await;
 }
 
+/// Longer than the figures take to be read again after a change.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// How many GetReport calls answered OK, as `/metrics` counts them (the dashboard's too).
+async fn reports_read(metrics: SocketAddr) -> u64 {
+    let scraped = text(http(metrics, "GET", "/metrics", "", None).await).await;
+    let series = "rezef_grpc_requests_total{service=\"rezef.v1.Insights\",method=\"GetReport\",code=\"OK\"} ";
+    (scraped.lines())
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0, |count| count.parse().expect("a count"))
+}
+
+/// The next `report` or `spread` event within `wait`, if any.
+async fn next_figures(
+    body: &mut Incoming,
+    buffer: &mut String,
+    wait: Duration,
+) -> Option<(String, String)> {
+    let figures = async {
+        loop {
+            let event = next_event(body, buffer).await;
+            if event.0 == "report" || event.0 == "spread" {
+                return event;
+            }
+        }
+    };
+    tokio::time::timeout(wait, figures).await.ok()
+}
+
 #[tokio::test]
-async fn the_live_stream_sends_the_figures_again_when_they_change() {
-    let server = Running::start_with(rezef_server::ServerConfig::default()).await;
-    let addr = server.dashboard.expect("on by default");
+async fn the_live_figures_are_read_again_only_when_a_projection_moved() {
+    // Given a server counting its calls, a published script and the live stream open
+    let config = rezef_server::ServerConfig {
+        metrics: rezef_server::MetricsSettings {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        },
+        ..rezef_server::ServerConfig::default()
+    };
+    let server = Running::start_with(config).await;
+    let (addr, metrics) = (server.dashboard.expect("on"), server.metrics.expect("on"));
     let mut client = published(&server).await;
     let asked = report_request();
     let response = http(addr, "POST", "/api/live", &to_json(&asked), None).await;
     let (mut body, mut buffer) = (response.into_body(), String::new());
     let first = next_event(&mut body, &mut buffer).await;
     assert_eq!(first.0, "report");
+    assert_eq!(next_event(&mut body, &mut buffer).await.0, "spread");
 
-    // A third caller gives up in the IVR.
+    // When nothing is projected for three seconds
+    let idle = next_figures(&mut body, &mut buffer, Duration::from_secs(3)).await;
+
+    // Then no figures are sent, nor even read again
+    assert_eq!(idle, None, "nothing changed");
+    assert_eq!(
+        reports_read(metrics).await,
+        2,
+        "the report and the spread, once"
+    );
+
+    // When a third caller gives up in the IVR
     let mut third = (EventBuilder::phone(TENANT, "+972503333333"))
         .on(Channel::Voice, "call-3")
         .ids("c");
@@ -306,24 +356,34 @@ async fn the_live_stream_sends_the_figures_again_when_they_change() {
     let third_ref = rezef_adapter::identity_ref(proto::IdentityKind::Phone, "+972503333333");
     let last = published.first_offset + 1;
     (client.journey(TENANT, third_ref, Some(last)).await).expect("projected");
+    let projected = Instant::now();
+
+    // Then the new figures arrive within about a second, as GetReport answers them
+    let changed = next_figures(&mut body, &mut buffer, Duration::from_secs(3)).await;
+    let (name, data) = changed.expect("sent within 3 s of the projection");
+    println!(
+        "the new figures came {:?} after the projection",
+        projected.elapsed()
+    );
+    assert_eq!(name, "report");
+    assert_ne!(data, first.1, "the figures changed");
+    // ...read once, or twice if the batch was projected in two steps (a second apart)
+    let mut sent = data;
+    while let Some((name, data)) = next_figures(&mut body, &mut buffer, SETTLE).await {
+        if name == "report" {
+            sent = data;
+        }
+    }
+    let read = reports_read(metrics).await;
+    assert!([4, 6].contains(&read), "{read} reads");
     let now = (client.insights().get_report(asked).await)
         .expect("a report")
         .into_inner();
-    assert_ne!(to_json(&now), first.1, "the figures changed");
-
-    let changed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            let (name, data) = next_event(&mut body, &mut buffer).await;
-            if name == "report" {
-                return data;
-            }
-        }
-    });
-    assert_eq!(changed.await.expect("sent within 10 s"), to_json(&now));
+    assert_eq!(sent, to_json(&now));
 
     // The stream ends when the server shuts down.
     server.stop().await;
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(Ok(_)) = body.frame().await {}
     });
     ended.await.expect("the stream ended");

@@ -2,12 +2,12 @@
 //! six connections to a host): `queues` and `agents` from Routing's WatchQueues and
 //! WatchAgents as they change, and from Insights' GetReport `report` (the range as asked) and
 //! `spread` (the same range by quarter hour, for the percentile chart): both first, then
-//! asked again every [`FIGURES_EVERY`] and sent when they changed (Insights streams no
-//! reports). Routing's streams fail on their own (a tenant without routing configuration, a
-//! key without the role) as `problem` events.
+//! asked again when a projection moved, as `Insights/WatchInterval` reads its rows again
+//! (`insights::Projections`: no polling, at most once a second, every second while other
+//! nodes serve some partitions), and sent when they changed. Routing's streams fail on their
+//! own (a tenant without routing configuration, a key without the role) as `problem` events.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, stream};
@@ -20,14 +20,13 @@ use tonic::{Status, Streaming};
 use super::HttpBody;
 use super::gateway::{Gateway, Refusal};
 use super::sse::{self, event, problem};
-
-/// How often the figures are asked again.
-pub const FIGURES_EVERY: Duration = Duration::from_secs(2);
+use crate::insights::{Mark, Projections};
 
 /// The live stream for `request`; refused at once, as an HTTP status, when its figures are
 /// (a bad range, a key that may not read them).
 pub async fn live(
     gateway: Gateway,
+    projections: Projections,
     request: GetReportRequest,
     closing: watch::Receiver<bool>,
 ) -> Result<Response<HttpBody>, Refusal> {
@@ -44,9 +43,9 @@ pub async fn live(
         asked: [("report", request), ("spread", spread)],
         last: [Bytes::new(), Bytes::new()],
         pending: VecDeque::new(),
-        ticks: tokio::time::interval(FIGURES_EVERY),
+        mark: projections.mark(),
+        projections,
     };
-    figures.ticks.tick().await;
     for (n, (name, request)) in figures.asked.iter().enumerate() {
         let answer = gateway.report(request.clone()).await?;
         figures.last[n] = event(name, &to_json(&answer));
@@ -71,7 +70,7 @@ fn watched<M: JsonMessage + Send + 'static>(
     })
 }
 
-/// The figures, asked again at every tick and sent when they changed.
+/// The figures, asked again when a projection moved and sent when they changed.
 struct Figures {
     gateway: Gateway,
     asked: [(&'static str, GetReportRequest); 2],
@@ -79,7 +78,9 @@ struct Figures {
     last: [Bytes; 2],
     /// Changed, not sent yet.
     pending: VecDeque<Bytes>,
-    ticks: tokio::time::Interval,
+    projections: Projections,
+    /// Where the projections stood before the last read.
+    mark: Mark,
 }
 
 impl Figures {
@@ -89,7 +90,9 @@ impl Figures {
                 if let Some(event) = figures.pending.pop_front() {
                     return Some((event, figures));
                 }
-                figures.ticks.tick().await;
+                figures.mark.moved().await;
+                figures.mark.coalesced().await;
+                figures.mark = figures.projections.mark();
                 figures.ask().await;
             }
         })

@@ -10,7 +10,8 @@
 //!
 //! - `routes`: the paths, and the HTTP status of a refused call.
 //! - `gateway`: the calls, the page's key passed on as gRPC's.
-//! - `live` and `sse`: the live stream, as server-sent events.
+//! - `live` and `sse`: the live stream, as server-sent events; its figures are read again
+//!   when a projection moved (`insights::Projections`, as `Insights/WatchInterval` does).
 //! - `assets`: the embedded page (`assets/`) and the security headers.
 
 mod assets;
@@ -31,6 +32,7 @@ use tracing::{info, info_span};
 use gateway::Gateway;
 pub use gateway::Grpc;
 
+use crate::insights::Projections;
 use crate::{Error, Result};
 
 /// Every answer's body: a file, JSON, or an event stream.
@@ -55,15 +57,16 @@ impl Dashboard {
         self.listener.local_addr().ok()
     }
 
-    /// Serves the page over `grpc` in the background until `closing` turns true.
-    pub fn serve(self, grpc: Grpc, closing: watch::Receiver<bool>) {
+    /// Serves the page over `grpc` in the background until `closing` turns true; the live
+    /// figures are read again when `projections` moved.
+    pub fn serve(self, grpc: Grpc, projections: Projections, closing: watch::Receiver<bool>) {
         if let Some(addr) = self.local_addr() {
             info!("the dashboard is at http://{addr}/");
         }
         let gateway = Gateway::new(grpc);
         let watch = closing.clone();
         let service = hyper::service::service_fn(move |request| {
-            routes::answer(gateway.clone(), watch.clone(), request)
+            routes::answer(gateway.clone(), projections.clone(), watch.clone(), request)
         });
         crate::http_listener::serve(self.listener, service, closing, info_span!("dashboard"));
     }

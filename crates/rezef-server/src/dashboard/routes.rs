@@ -22,6 +22,7 @@ use tracing::debug;
 
 use super::gateway::{Gateway, Refusal};
 use super::{HttpBody, assets, live, sse};
+use crate::insights::Projections;
 
 /// The reads' paths.
 const READS: [&str; 4] = ["/api/report", "/api/history", "/api/track", "/api/live"];
@@ -33,13 +34,14 @@ const MAX_HISTORY: u32 = 1000;
 /// Answers `request`.
 pub async fn answer(
     gateway: Gateway,
+    projections: Projections,
     closing: watch::Receiver<bool>,
     request: Request<Incoming>,
 ) -> Result<Response<HttpBody>, Infallible> {
     let path = request.uri().path().to_owned();
     let mut response = match assets::find(&path) {
         Some(asset) => file(request.method(), asset),
-        None => read(gateway, closing, request)
+        None => read(gateway, projections, closing, request)
             .await
             .unwrap_or_else(refused),
     };
@@ -73,6 +75,7 @@ fn file(method: &Method, asset: assets::Asset) -> Response<HttpBody> {
 /// A read at `/api/…`.
 async fn read(
     gateway: Gateway,
+    projections: Projections,
     closing: watch::Receiver<bool>,
     request: Request<Incoming>,
 ) -> Result<Response<HttpBody>, Refusal> {
@@ -96,7 +99,10 @@ async fn read(
             let updates = gateway.track(body(request).await?).await?;
             Ok(sse::response(sse::messages("tracker", updates), closing))
         }
-        "/api/live" => live::live(gateway, body(request).await?, closing).await,
+        "/api/live" => {
+            let asked = body(request).await?;
+            live::live(gateway, projections, asked, closing).await
+        }
         _ => Err(Refusal::new(Code::NotFound, "no such page")),
     }
 }

@@ -1,16 +1,11 @@
 //! `WatchInterval`: the current interval's report rows, live, for wall screens: every
-//! partition's figures, read as GetReport reads them (`cluster::figures`). Figures change
-//! only when a partition projects more of its log, so the stream waits on the positions of
-//! the projections here (no polling; while other nodes serve some partitions, whose
-//! projections are not seen here, it reads again every second), reads the rows again at
-//! most once a second (a busy log's changes go out together), and sends them when they
-//! differ from the last ones sent. A read that fails (a partition with no owner, an owner
-//! that does not answer) ends the stream with its status: a part is never sent as the whole.
+//! partition's figures, read as GetReport reads them (`cluster::figures`). The rows are read
+//! again when a projection moved (`projections`: no polling, at most once a second, every
+//! second while other nodes serve some partitions) and sent when they differ from the last
+//! ones sent. A read that fails (a partition with no owner, an owner that does not answer)
+//! ends the stream with its status: a part is never sent as the whole.
 //! The server's clock (a test's manual one) says which interval is current and when it ends.
 
-use std::time::Duration;
-
-use futures::future::select_all;
 use rezef_events::Timestamp;
 use rezef_proto::v1::{IntervalUpdate, ReportRow};
 use tokio::sync::mpsc;
@@ -18,15 +13,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tracing::{Instrument, info_span};
 
+use super::projections::Projections;
 use super::request::Watch;
 use super::{InsightsService, rows};
-use crate::backbone::Backbone;
 use crate::convert::timestamp;
 use crate::journeys::WatchStream;
 use crate::shutdown;
-
-/// The shortest time between two reads of a stream's rows.
-const COALESCE: Duration = Duration::from_secs(1);
 
 /// Streams the current interval's rows now, on every change and at every new interval,
 /// until the client hangs up or the server shuts down.
@@ -37,13 +29,10 @@ pub(super) fn watch(service: InsightsService, asked: Watch) -> WatchStream<Inter
         async move {
             // The start and rows of the last message sent.
             let mut sent: Option<(Timestamp, Vec<ReportRow>)> = None;
+            let projections = Projections::new(service.topology.clone());
             loop {
                 // Positions first: the rows then hold at least every record below them.
-                let backbones = service.backbones();
-                let positions: Vec<u64> = (backbones.iter())
-                    .map(|b| b.projection.position())
-                    .collect();
-                let next_read = tokio::time::Instant::now() + COALESCE;
+                let mark = projections.mark();
                 let read_at = service.clock.now();
                 let interval = asked.width.around(read_at);
                 // Every partition's figures, as GetReport reads them.
@@ -76,14 +65,13 @@ pub(super) fn watch(service: InsightsService, asked: Watch) -> WatchStream<Inter
                     sent = Some((interval.start, rows));
                 }
                 tokio::select! {
-                    () = advanced(&backbones, &positions) => {}
-                    () = elsewhere(service.elsewhere()) => {}
+                    () = mark.moved() => {}
                     () = service.clock.sleep_until(interval.end) => {}
                     () = sender.closed() => return,
                     () = shutdown::begun(&service.closing) => return shutdown::end(&sender).await,
                 }
                 tokio::select! {
-                    () = tokio::time::sleep_until(next_read) => {}
+                    () = mark.coalesced() => {}
                     () = sender.closed() => return,
                     () = shutdown::begun(&service.closing) => return shutdown::end(&sender).await,
                 }
@@ -106,30 +94,4 @@ fn kept(rows: Vec<ReportRow>, asked: &Watch) -> Vec<ReportRow> {
                 .is_some_and(|q| asked.queues.contains(q))
         })
         .collect()
-}
-
-/// Resolves after [`COALESCE`] when another node serves some partition (its projection is
-/// not seen here, so its figures are read again every second); never otherwise.
-async fn elsewhere(elsewhere: bool) {
-    match elsewhere {
-        true => tokio::time::sleep(COALESCE).await,
-        false => std::future::pending().await,
-    }
-}
-
-/// Resolves once any of `backbones` has projected past its position in `positions`; never
-/// when there are none, or their projectors stopped.
-async fn advanced(backbones: &[Backbone], positions: &[u64]) {
-    let waits = backbones.iter().zip(positions).map(|(backbone, position)| {
-        Box::pin(async move {
-            if !backbone.projection.wait_past(*position).await {
-                std::future::pending::<()>().await;
-            }
-        })
-    });
-    let waits: Vec<_> = waits.collect();
-    if waits.is_empty() {
-        return std::future::pending().await;
-    }
-    select_all(waits).await;
 }

@@ -1,11 +1,13 @@
 //! `rezef.v1.Insights`: the measurement projection read (docs/measurement.md). A report merges
 //! the figures of every partition of the log, here and on the other nodes
 //! (`cluster::figures`): figures only add, so the merge is exact.
-//! The current interval is the same report, watched live (`interval`). The customer tracker
-//! is the journeys' watch, on the customer's partition, rendered as stations
-//! (`rezef_measure::tracker`).
+//! The current interval is the same report, watched live (`interval`), read again when a
+//! projection moved (`projections`, which the dashboard's live figures follow too). The
+//! customer tracker is the journeys' watch, on the customer's partition, rendered as
+//! stations (`rezef_measure::tracker`).
 
 mod interval;
+mod projections;
 mod request;
 
 use std::ops::Range;
@@ -23,6 +25,8 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
 use crate::Result;
+pub use projections::{Mark, Projections};
+
 use crate::backbone::Backbone;
 use crate::clock::Clock;
 use crate::cluster::figures::{self, Query};
@@ -47,19 +51,6 @@ impl InsightsService {
             clock,
             closing,
         }
-    }
-
-    /// The backbones of the partitions served here now.
-    fn backbones(&self) -> Vec<Backbone> {
-        (self.topology.local().into_iter())
-            .map(|(_, backbone)| backbone)
-            .collect()
-    }
-
-    /// Whether another node serves some partition (or none does): its figures change
-    /// without a projection here moving.
-    fn elsewhere(&self) -> bool {
-        self.topology.local().len() < self.topology.partitioner().partitions() as usize
     }
 
     async fn report(&self, request: GetReportRequest) -> Result<GetReportResponse> {
