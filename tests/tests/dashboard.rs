@@ -1,8 +1,11 @@
 //! The dashboard in a real browser (issue 18, item 6): `rezef serve` with its dashboard, a
 //! scripted day published over gRPC, and `tests/browser/dashboard.mjs` (playwright-core
 //! driving Debian's chromium) checking that the page asks for an API key, then shows the API's
-//! figures and follows one customer's tracker live while more events arrive. Screenshots are kept under
-//! `target/browser-screenshots/`.
+//! figures and follows one customer's tracker live while more events arrive, says the
+//! connection is lost when the server is killed (`kill -9`) and resumes by itself when it is
+//! started again on the same data and address, and stays readable (no overflow, the figures
+//! on the screen, text contrast) on a phone, in the dark scheme and on a wall screen.
+//! Screenshots are kept under `target/browser-screenshots/`.
 //!
 //! Needs node, `npm ci --prefix tests/browser` and chromium; `.ci/run` installs them and sets
 //! `BROWSER_TESTS=1`. Without that variable the test says it is skipped and passes (as
@@ -138,8 +141,25 @@ async fn publish(client: &mut rezef_adapter::Client, events: &[rezef_events::Eve
     (client.journey(TENANT, tracked, Some(last)).await).expect("projected");
 }
 
+fn timestamp(seconds: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds, nanos: 0 }
+}
+
+/// The day's figures (from `midnight`) as the API answers them.
+async fn report(client: &rezef_adapter::Client, midnight: i64) -> proto::GetReportResponse {
+    let asked = proto::GetReportRequest {
+        tenant_id: TENANT.into(),
+        from: Some(timestamp(midnight)),
+        to: Some(timestamp(midnight + 86_400)),
+        ..Default::default()
+    };
+    (client.insights().get_report(asked).await)
+        .expect("a report")
+        .into_inner()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
+async fn the_page_shows_the_api_s_figures_follows_a_customer_and_resumes_after_a_kill() {
     let Some(browser) = browser() else { return };
     // Given `rezef serve` with API keys and its dashboard, and a scripted hour published
     let dir = tempfile::tempdir().expect("tempdir");
@@ -162,17 +182,8 @@ async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
 
     // And the day's figures as the API answers them
     let midnight = now - now.rem_euclid(86_400);
-    let time = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
-    let asked = proto::GetReportRequest {
-        tenant_id: TENANT.into(),
-        from: Some(time(midnight)),
-        to: Some(time(midnight + 86_400)),
-        ..Default::default()
-    };
-    let report = (client.insights().get_report(asked).await)
-        .expect("a report")
-        .into_inner();
-    let day = &time(midnight).to_string()[..10];
+    let figures = report(&client, midnight).await;
+    let day = &timestamp(midnight).to_string()[..10];
 
     // When the browser opens the page and tracks the caller
     let shots = screenshots();
@@ -182,7 +193,7 @@ async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
             "DASHBOARD_URL",
             format!("http://{listen}/?tenant={TENANT}&day={day}"),
         )
-        .env("EXPECTED_REPORT", to_json(&report))
+        .env("EXPECTED_REPORT", to_json(&figures))
         .env("TRACK_PHONE", TRACKED)
         .env("API_KEY", &reader)
         .env("SCREENSHOTS", &shots)
@@ -212,11 +223,36 @@ async fn the_page_shows_the_api_s_figures_and_follows_a_customer_live() {
     writeln!(stdin, "published").expect("told");
     assert_eq!(
         next().as_deref(),
-        Ok("done"),
+        Ok("followed"),
         "the browser followed the caller"
+    );
+
+    // When the server is killed, the page says the connection is lost
+    let grpc_port = server.port;
+    server.kill9();
+    assert_eq!(next().as_deref(), Ok("lost"), "the page saw it lost");
+
+    // And when it is back on the same data and address with one more caller, the page
+    // resumes by itself and shows the API's figures
+    let back = RezefServer::start_on(grpc_port, dir.path(), &flags, None).await;
+    let back = back.with_token(&writer);
+    let mut client_back = back.client().await;
+    let mut fifth = caller(5, now - 60);
+    let mut more = vec![fifth.started(), fifth.queued("sales")];
+    fifth.wait(Duration::from_secs(20));
+    more.push(fifth.abandoned(AbandonPoint::Queue));
+    publish(&mut client_back, &more).await;
+    let figures_back = report(&client_back, midnight).await;
+    writeln!(stdin, "restarted {}", to_json(&figures_back)).expect("told");
+
+    // And it stays readable on a phone, in the dark and on a wall screen
+    assert_eq!(
+        next().as_deref(),
+        Ok("done"),
+        "the page resumed and is readable everywhere"
     );
     let status = tokio::task::block_in_place(|| node.wait()).expect("node ends");
     assert!(status.success(), "{status}");
     println!("screenshots: {}", shots.display());
-    drop(server);
+    drop(back);
 }

@@ -1,7 +1,9 @@
 // The dashboard page: what to show (tenant, day, key; from the form or the address, e.g.
 // `/?tenant=acme&day=2026-12-01&wall=1`), the live stream feeding the panels, and the
 // customer tracker with the customer's events. Both streams reconnect by themselves after a
-// drop (not after a refusal: a bad key or request stays refused).
+// drop (not after a refusal: a bad key or request stays refused); the figures stay drawn
+// meanwhile, and the status says the connection is lost once, not at every try (it is an
+// aria-live region: the same words again would be read out again).
 import {
   Refused, events, getKey, read, setKey,
 } from './api.js';
@@ -9,11 +11,18 @@ import * as panels from './panels.js';
 
 const $ = (id) => document.getElementById(id);
 const RETRY_MS = 3000;
+const RECONNECTING = `reconnecting every ${RETRY_MS / 1000} s…`;
 let live = null;
 let tracking = null;
 
+/** Shows `text` in `box` (an aria-live region) unless it already says so. */
+function note(box, text) {
+  if (box.textContent === text) return;
+  box.replaceChildren(Object.assign(document.createElement('p'), { textContent: text }));
+}
+
 function say(text) {
-  $('status').textContent = text;
+  if ($('status').textContent !== text) $('status').textContent = text;
 }
 
 function day() {
@@ -32,10 +41,12 @@ function explain(error) {
     $('key').focus();
     return `${error.message}: enter an API key.`;
   }
-  return error instanceof Refused ? `${error.code}: ${error.message}` : `Connection lost: ${error.message}`;
+  if (error instanceof Refused) return `${error.code}: ${error.message}`;
+  return `Connection to the server lost; ${RECONNECTING}`;
 }
 
-async function follow() {
+/** The live panels; `again` after a drop, when the status already says so. */
+async function follow(again = false) {
   live?.abort();
   const controller = new AbortController();
   live = controller;
@@ -43,7 +54,7 @@ async function follow() {
   if (!tenantId || !day()) return;
   const { from, to, start } = range();
   $('range').textContent = `on ${day()} (UTC)`;
-  say(`Connecting to ${tenantId}…`);
+  if (!again) say(`Connecting to ${tenantId}…`);
   try {
     for await (const { name, data } of events('/api/live', { tenantId, from, to }, controller.signal)) {
       if (name === 'report') { panels.report(data); say(`Live: ${tenantId}, ${day()}.`); }
@@ -52,13 +63,13 @@ async function follow() {
       else if (name === 'agents') panels.agents(data);
       else if (name === 'problem') panels.problem(data.source, data);
     }
-    if (!controller.signal.aborted) say('The server closed the stream; reconnecting…');
+    if (!controller.signal.aborted) say(`The server closed the stream; ${RECONNECTING}`);
   } catch (error) {
     if (controller.signal.aborted) return;
     say(explain(error));
     if (error instanceof Refused && error.status < 500) return;
   }
-  if (!controller.signal.aborted) setTimeout(() => live === controller && follow(), RETRY_MS);
+  if (!controller.signal.aborted) setTimeout(() => live === controller && follow(true), RETRY_MS);
 }
 
 function customer() {
@@ -83,13 +94,14 @@ async function history(tenantId, who, signal) {
   }
 }
 
-async function track() {
+/** The customer's tracker; `again` after a drop, keeping what the panel says. */
+async function track(again = false) {
   tracking?.abort();
   const controller = new AbortController();
   tracking = controller;
   const tenantId = $('tenant').value.trim();
   const who = customer();
-  $('tracker').replaceChildren(Object.assign(document.createElement('p'), { textContent: 'Looking…' }));
+  if (!again) note($('tracker'), 'Looking…');
   try {
     for await (const { name, data } of events('/api/track', { tenantId, customer: who }, controller.signal)) {
       if (name === 'tracker') {
@@ -101,10 +113,10 @@ async function track() {
     }
   } catch (error) {
     if (controller.signal.aborted) return;
-    $('tracker').replaceChildren(Object.assign(document.createElement('p'), { textContent: explain(error) }));
+    note($('tracker'), explain(error));
     if (error instanceof Refused && error.status < 500) return;
   }
-  if (!controller.signal.aborted) setTimeout(() => tracking === controller && track(), RETRY_MS);
+  if (!controller.signal.aborted) setTimeout(() => tracking === controller && track(true), RETRY_MS);
 }
 
 function wall(on) {
@@ -126,6 +138,13 @@ function start() {
   });
   $('wall').addEventListener('click', () => wall(!document.documentElement.classList.contains('wall')));
   $('station').addEventListener('change', panels.redrawSpread);
+  // The chart is drawn at its width: again when that changes (a window resized, wall mode).
+  let chartWidth = 0;
+  new ResizeObserver(([seen]) => {
+    if (Math.round(seen.contentRect.width) === chartWidth) return;
+    chartWidth = Math.round(seen.contentRect.width);
+    panels.redrawSpread();
+  }).observe($('chart'));
   $('find').addEventListener('submit', (event) => {
     event.preventDefault();
     track();
