@@ -96,8 +96,8 @@ impl<K: Eq + Hash, V> ByTenant<K, V> {
         removed
     }
 
-    /// Keeps only the entries `keep` says to.
-    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+    /// Keeps only the entries `keep` says to (which may change them).
+    pub fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
         for map in self.tenants.values_mut() {
             map.retain(|_, value| keep(value));
         }
@@ -115,6 +115,15 @@ impl<K: Eq + Hash, V> ByTenant<K, V> {
 
     pub fn iter(&self) -> impl Iterator<Item = (&TenantId, &K, &V)> {
         (self.tenants.iter()).flat_map(|(t, map)| map.iter().map(move |(k, v)| (t, k, v)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&TenantId, &K, &mut V)> {
+        (self.tenants.iter_mut()).flat_map(|(t, map)| map.iter_mut().map(move |(k, v)| (t, k, v)))
+    }
+
+    /// One tenant's entries.
+    pub fn of(&self, tenant: &TenantId) -> impl Iterator<Item = (&K, &V)> {
+        self.tenants.get(tenant).into_iter().flatten()
     }
 
     pub fn into_entries(self) -> impl Iterator<Item = (TenantId, K, V)> {

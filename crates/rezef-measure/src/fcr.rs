@@ -101,6 +101,9 @@ impl PendingFcr {
                 && started_at <= p.deadline
                 && (p.dims.intent.is_none() || p.dims.intent.as_deref() == intent)
         };
+        if !all.iter().any(repeats) {
+            return Vec::new();
+        }
         let (repeated, waiting): (Vec<_>, Vec<_>) = all.drain(..).partition(repeats);
         *all = waiting;
         if all.is_empty() {

@@ -30,8 +30,15 @@ static LAYOUT: LazyLock<Histogram<u64>> = LazyLock::new(|| {
         .expect("constant bounds are valid")
 });
 
+/// Below this many seconds every second is a bucket of its own (HdrHistogram's first 256
+/// sub-buckets at two significant digits), so most durations need not ask the layout.
+const EXACT_BELOW: u64 = 256;
+
 /// The start of the bucket `secs` falls in.
 fn bucket_of(secs: u64) -> u64 {
+    if secs < EXACT_BELOW {
+        return secs;
+    }
     LAYOUT.lowest_equivalent(secs.min(HIGHEST_SECS))
 }
 
@@ -110,14 +117,32 @@ impl Spread {
         Some(Duration::from_secs(*start))
     }
 
-    /// p50, p90, p99 and the maximum; `None` when empty.
+    /// p50, p90, p99 and the maximum; `None` when empty. As [`Self::quantile`] reads them,
+    /// in one walk (a report reads every station of thousands of rows).
     pub fn percentiles(&self) -> Option<Percentiles> {
+        let count = self.count();
+        let (max, _) = *self.0.last()?;
+        let rank = |quantile: f64| ((quantile * count as f64).ceil() as u64).max(1);
+        let ranks = [rank(0.50), rank(0.90), rank(0.99)];
+        let mut starts = [max; 3];
+        let (mut found, mut seen) = (0, 0u64);
+        for (start, n) in &self.0 {
+            seen = seen.saturating_add(*n);
+            while found < ranks.len() && seen >= ranks[found] {
+                starts[found] = *start;
+                found += 1;
+            }
+            if found == ranks.len() {
+                break;
+            }
+        }
+        let [p50, p90, p99] = starts.map(Duration::from_secs);
         Some(Percentiles {
-            count: self.count(),
-            p50: self.quantile(0.50)?,
-            p90: self.quantile(0.90)?,
-            p99: self.quantile(0.99)?,
-            max: self.quantile(1.0)?,
+            count,
+            p50,
+            p90,
+            p99,
+            max: Duration::from_secs(max),
         })
     }
 }
@@ -208,6 +233,15 @@ mod tests {
         }
     }
 
+    #[test]
+    fn given_a_short_duration_then_its_bucket_is_the_layout_s() {
+        for secs in 0..4 * EXACT_BELOW {
+            assert_eq!(bucket_of(secs), LAYOUT.lowest_equivalent(secs), "{secs} s");
+        }
+        assert_eq!(bucket_of(EXACT_BELOW - 1), EXACT_BELOW - 1);
+        assert_ne!(bucket_of(EXACT_BELOW + 1), EXACT_BELOW + 1);
+    }
+
     proptest::proptest! {
         /// The sparse form reads what HdrHistogram's dense form reads, merged or not.
         #[test]
@@ -228,6 +262,10 @@ mod tests {
             }
             left.merge(&right);
             proptest::prop_assert_eq!(left.count(), dense.len());
+            let walked = left.percentiles().map(|p| (p.p50, p.p90, p.p99, p.max));
+            let asked = |q| left.quantile(q);
+            let each = (|| Some((asked(0.5)?, asked(0.9)?, asked(0.99)?, asked(1.0)?)))();
+            proptest::prop_assert_eq!(walked, each);
             for q in [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
                 let expected = (!dense.is_empty()).then(|| {
                     secs(dense.lowest_equivalent(dense.value_at_quantile(q)))

@@ -16,13 +16,16 @@
 //! reads the buckets in memory over the stored ones ([`Reading`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::mem;
 use std::ops::Range;
 use std::time::Duration;
 
+use rezef_events::by_tenant::ByTenant;
 use rezef_events::fold::Applied;
 use rezef_events::{Event, Journey, TenantId, Timestamp};
+use rezef_measure::record::Dims;
 use rezef_measure::{
-    BucketKey, Buckets, Figures, Grouping, Interval, MeasureRules, Measured, Measurer, Report,
+    BucketKey, Figures, Grouping, Interval, MeasureRules, Measured, Measurer, Report,
 };
 
 /// The widths figures are kept at.
@@ -51,22 +54,15 @@ pub struct MeasureCheckpoint {
     pub buckets: Vec<StoredBucket>,
 }
 
-/// A tenant's figures in memory at both widths, and which of them changed since the last
-/// checkpoint was cut.
+/// A bucket in memory, and whether it changed since the last checkpoint was cut.
 #[derive(Debug, Clone, PartialEq)]
-struct TenantFigures {
-    buckets: [Buckets; 2],
-    dirty: [BTreeSet<BucketKey>; 2],
+struct Held {
+    figures: Figures,
+    dirty: bool,
 }
 
-impl Default for TenantFigures {
-    fn default() -> Self {
-        Self {
-            buckets: WIDTHS.map(Buckets::new),
-            dirty: Default::default(),
-        }
-    }
-}
+/// One tenant's and dimensions' buckets in memory, at each width by interval start.
+type ByStart = [BTreeMap<Timestamp, Held>; 2];
 
 fn index(width: Interval) -> usize {
     usize::from(width != Interval::Quarter)
@@ -95,7 +91,11 @@ pub struct Measurement {
     measurer: Measurer,
     /// Buckets in memory: from [`Self::resident_from`] on all of them (the store holds no
     /// other), before it those changed since they were read back and not let go of yet.
-    tenants: BTreeMap<TenantId, TenantFigures>,
+    /// Looked up by a record's tenant and dimensions as borrowed, then by start: counting a
+    /// record clones no key.
+    held: ByTenant<Dims, ByStart>,
+    /// How many of them changed since the last checkpoint was cut.
+    dirty: usize,
 }
 
 impl Measurement {
@@ -122,8 +122,14 @@ impl Measurement {
 
     /// Puts back a bucket as the store holds it.
     pub fn restore(&mut self, (tenant, width, key, figures): StoredBucket) {
-        let figures_of = self.tenants.entry(tenant).or_default();
-        figures_of.buckets[index(width)].restore(key, figures);
+        let by_start = self.held.entry(&tenant, &key.dims).or_default();
+        let held = Held {
+            figures,
+            dirty: false,
+        };
+        if let Some(was) = by_start[index(width)].insert(key.start, held) {
+            self.dirty -= usize::from(was.dirty);
+        }
     }
 
     /// Measures the event the fold applied at `offset`, `journey` being the journey after it
@@ -155,21 +161,24 @@ impl Measurement {
     }
 
     fn resident(&self, (tenant, width, key): &StoredKey) -> Option<&Figures> {
-        self.tenants.get(tenant)?.buckets[index(*width)].get(key)
+        let by_start = self.held.get(tenant, &key.dims)?;
+        Some(&by_start[index(*width)].get(&key.start)?.figures)
     }
 
     /// The buckets `observed` counts in that are not in memory but may be stored: each must
     /// be read back ([`Self::load`]) before the records are added.
     pub fn absent(&self, observed: &Observed) -> BTreeSet<StoredKey> {
         let mut absent = BTreeSet::new();
+        let floors = WIDTHS.map(|width| self.resident_from(width));
         for (tenant, record) in &observed.0 {
-            for width in WIDTHS {
-                if width.floor(record.at()) >= self.resident_from(width) {
+            for (width, floor) in WIDTHS.into_iter().zip(floors) {
+                let start = width.floor(record.at());
+                if start >= floor {
                     continue;
                 }
-                let key = (tenant.clone(), width, BucketKey::of(width, record));
-                if self.resident(&key).is_none() {
-                    absent.insert(key);
+                let by_start = self.held.get(tenant, record.dims());
+                if !by_start.is_some_and(|b| b[index(width)].contains_key(&start)) {
+                    absent.insert((tenant.clone(), width, BucketKey::of(width, record)));
                 }
             }
         }
@@ -187,29 +196,39 @@ impl Measurement {
             self.absent(&observed).is_empty(),
             "absent buckets not loaded"
         );
-        for (tenant, record) in observed.0 {
-            let figures = self.tenants.entry(tenant).or_default();
+        for (tenant, record) in &observed.0 {
+            let by_start = self.held.entry(tenant, record.dims()).or_default();
             for width in WIDTHS {
-                let key = figures.buckets[index(width)].add(&record);
-                figures.dirty[index(width)].insert(key);
+                let start = width.floor(record.at());
+                let held = by_start[index(width)].entry(start).or_insert_with(|| Held {
+                    figures: Figures::default(),
+                    dirty: false,
+                });
+                held.figures.add(record);
+                self.dirty += usize::from(!mem::replace(&mut held.dirty, true));
             }
         }
     }
 
     /// What the next checkpoint writes: the measurer and the buckets changed since the last
-    /// cut (no longer changed, until they change again).
+    /// cut (no longer changed, until they change again), in key order.
     pub fn seal(&mut self) -> MeasureCheckpoint {
-        let mut buckets = Vec::new();
-        for (tenant, figures) in &mut self.tenants {
-            for width in WIDTHS {
-                let dirty = std::mem::take(&mut figures.dirty[index(width)]);
-                let changed = dirty.into_iter().filter_map(|key| {
-                    let changed = figures.buckets[index(width)].get(&key)?.clone();
-                    Some((tenant.clone(), width, key, changed))
-                });
-                buckets.extend(changed);
+        let mut buckets = Vec::with_capacity(self.dirty);
+        for (tenant, dims, by_start) in self.held.iter_mut() {
+            for (width, held) in WIDTHS.into_iter().zip(by_start.iter_mut()) {
+                let changed = held.iter_mut().filter(|(_, held)| held.dirty);
+                for (start, held) in changed {
+                    held.dirty = false;
+                    let key = BucketKey {
+                        start: *start,
+                        dims: dims.clone(),
+                    };
+                    buckets.push((tenant.clone(), width, key, held.figures.clone()));
+                }
             }
         }
+        self.dirty = 0;
+        buckets.sort_unstable_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
         MeasureCheckpoint {
             measurer: self.measurer.clone(),
             buckets,
@@ -219,8 +238,13 @@ impl Measurement {
     /// A sealed checkpoint was not written: its buckets are written with the next one.
     pub fn unseal(&mut self, failed: &MeasureCheckpoint) {
         for (tenant, width, key, _) in &failed.buckets {
-            let figures = self.tenants.entry(tenant.clone()).or_default();
-            figures.dirty[index(*width)].insert(key.clone());
+            let Some(by_start) = self.held.get_mut(tenant, &key.dims) else {
+                continue;
+            };
+            // Still held: let go of only after a checkpoint wrote it.
+            if let Some(held) = by_start[index(*width)].get_mut(&key.start) {
+                self.dirty += usize::from(!mem::replace(&mut held.dirty, true));
+            }
         }
     }
 
@@ -228,27 +252,24 @@ impl Measurement {
     /// last checkpoint: call once a checkpoint is written (the store holds them).
     pub fn evict(&mut self) {
         let floors = WIDTHS.map(|width| self.resident_from(width));
-        for figures in self.tenants.values_mut() {
-            let widths = figures.buckets.iter_mut().zip(&figures.dirty);
-            for ((buckets, dirty), floor) in widths.zip(floors) {
-                buckets.retain(|key| key.start >= floor || dirty.contains(key));
+        self.held.retain(|by_start| {
+            for (held, floor) in by_start.iter_mut().zip(floors) {
+                held.retain(|start, held| *start >= floor || held.dirty);
             }
-        }
-        self.tenants
-            .retain(|_, figures| figures.buckets.iter().any(|b| !b.is_empty()));
+            by_start.iter().any(|held| !held.is_empty())
+        });
     }
 
     /// What the buckets changed since the last checkpoint weigh, estimated ([`BUCKET_BYTES`]
     /// each): they stay in memory until a checkpoint writes them.
     pub fn dirty_bytes(&self) -> u64 {
-        let dirty = self.tenants.values().flat_map(|figures| &figures.dirty);
-        dirty.map(BTreeSet::len).sum::<usize>() as u64 * BUCKET_BYTES
+        self.dirty as u64 * BUCKET_BYTES
     }
 
     /// How many buckets are in memory (both widths, every tenant).
     pub fn resident_buckets(&self) -> usize {
-        let buckets = self.tenants.values().flat_map(|figures| &figures.buckets);
-        buckets.map(Buckets::len).sum()
+        let held = self.held.iter().flat_map(|(_, _, by_start)| by_start);
+        held.map(BTreeMap::len).sum()
     }
 
     /// The measurer, as a checkpoint would write it.
@@ -268,12 +289,18 @@ impl Measurement {
         width: Interval,
         range: Range<Timestamp>,
     ) -> Vec<StoredBucket> {
-        let tenants = (self.tenants.iter()).filter(|(t, _)| tenant.is_none_or(|only| only == *t));
         let mut out = Vec::new();
-        for (t, figures) in tenants {
-            let within = figures.buckets[index(width)].iter();
-            let within = within.filter(|(key, _)| range.contains(&key.start));
-            out.extend(within.map(|(key, f)| (t.clone(), width, key.clone(), f.clone())));
+        for (t, dims, by_start) in self.held.iter() {
+            if tenant.is_some_and(|only| only != t) {
+                continue;
+            }
+            for (start, held) in by_start[index(width)].range(range.clone()) {
+                let key = BucketKey {
+                    start: *start,
+                    dims: dims.clone(),
+                };
+                out.push((t.clone(), width, key, held.figures.clone()));
+            }
         }
         out
     }
@@ -287,12 +314,15 @@ impl Measurement {
         grouping: Grouping,
     ) -> rezef_measure::Result<Reading> {
         let mut reading = Reading::new(range, grouping)?;
-        if let Some(figures) = self.tenants.get(tenant) {
-            for (key, figures) in figures.buckets[index(reading.width)].iter() {
-                if reading.report.range().contains(&key.start) {
-                    reading.report.add(key, figures);
-                    reading.in_memory.insert(key.clone());
-                }
+        let width = index(reading.width);
+        for (dims, by_start) in self.held.of(tenant) {
+            for (start, held) in by_start[width].range(reading.report.range()) {
+                let key = BucketKey {
+                    start: *start,
+                    dims: dims.clone(),
+                };
+                reading.report.add(&key, &held.figures);
+                reading.in_memory.insert(key);
             }
         }
         Ok(reading)
