@@ -12,6 +12,7 @@
 pub mod certs;
 pub mod durability;
 pub mod kafka;
+pub mod two_nodes;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

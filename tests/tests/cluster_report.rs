@@ -6,62 +6,15 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rezef_adapter::proto::{self, event::Payload};
-use rezef_adapter::{Client, EventFactory};
+use rezef_adapter::{Client, proto};
+use rezef_scenarios::RezefServer;
 use rezef_scenarios::kafka::KafkaTopic;
-use rezef_scenarios::{RezefServer, answers_itself};
+use rezef_scenarios::two_nodes::{
+    CUSTOMERS, TENANT, TwoNodes, assert_whole, contacts, publish_contacts,
+};
 use tonic::Code;
 
-const TENANT: &str = "report-test";
-const CUSTOMERS: usize = 12;
-const PARTITIONS: u32 = 6;
 const DAY_S: i64 = 86_400;
-
-fn call(customer: usize) -> EventFactory {
-    EventFactory::new(TENANT, "pbx")
-        .customer(format!("c-{customer}"))
-        .on(proto::Channel::Voice, format!("call-{customer}"))
-}
-
-/// `event` at `at` (seconds since the epoch).
-fn at(mut event: proto::Event, at: i64) -> proto::Event {
-    event.occurred_at = Some(prost_types::Timestamp {
-        seconds: at,
-        nanos: 0,
-    });
-    event
-}
-
-/// A call queued in billing a second after it starts: an even customer's is answered 5 s
-/// later (within the 20 s target), an odd one's caller hangs up after 30 s in the queue.
-fn contact(customer: usize, start: i64) -> Vec<proto::Event> {
-    let call = call(customer);
-    let queued = Payload::ContactQueued(proto::ContactQueued {
-        queue_id: "billing".into(),
-        ..Default::default()
-    });
-    let mut events = vec![
-        at(call.interaction_started(proto::Direction::Inbound), start),
-        at(call.event(queued), start + 1),
-    ];
-    if customer.is_multiple_of(2) {
-        let assigned = Payload::ContactAssigned(proto::ContactAssigned {
-            agent_id: "agent-1".into(),
-            queue_id: String::new(),
-        });
-        let ended = Payload::InteractionEnded(proto::InteractionEnded {
-            reason: proto::EndReason::Completed as i32,
-        });
-        events.push(at(call.event(assigned), start + 6));
-        events.push(at(call.event(ended), start + 60));
-    } else {
-        let abandoned = Payload::ContactAbandoned(proto::ContactAbandoned {
-            point: proto::AbandonPoint::Queue as i32,
-        });
-        events.push(at(call.event(abandoned), start + 31));
-    }
-    events
-}
 
 /// The report of the day before `at` (seconds since the epoch) to the day after it (UTC)
 /// by queue, one row per queue (fixed by `at`: the rows' start is the range's).
@@ -90,7 +43,7 @@ async fn counted(node: &RezefServer, at: i64) -> Vec<proto::ReportRow> {
     loop {
         let rows = report(&client, at).await;
         if let Ok(rows) = &rows
-            && rows.iter().map(|r| r.contacts).sum::<u64>() == CUSTOMERS as u64
+            && contacts(rows) == CUSTOMERS as u64
         {
             return rows.clone();
         }
@@ -102,27 +55,6 @@ async fn counted(node: &RezefServer, at: i64) -> Vec<proto::ReportRow> {
     }
 }
 
-/// How many of the customers each node answers for itself, once the group has given both
-/// nodes partitions.
-async fn spread_over_both(nodes: &[RezefServer]) -> [usize; 2] {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let mut served = [0; 2];
-        for (node, count) in nodes.iter().zip(&mut served) {
-            let client = node.client().await;
-            for customer in 0..CUSTOMERS {
-                let reference = call(customer).customer_ref();
-                *count += usize::from(answers_itself(&client, TENANT, reference).await);
-            }
-        }
-        if served.iter().all(|n| *n > 0) && served.iter().sum::<usize>() == CUSTOMERS {
-            return served;
-        }
-        assert!(Instant::now() < deadline, "not spread: {served:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn either_node_reports_every_partition_or_says_it_cannot() {
     let Some(topic) = KafkaTopic::fresh("report") else {
@@ -130,15 +62,8 @@ async fn either_node_reports_every_partition_or_says_it_cannot() {
         return;
     };
     // Given two nodes sharing a topic of six partitions, each serving some customers
-    let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
-    let mut nodes = Vec::new();
-    for (node, dir) in dirs.iter().enumerate() {
-        let mut flags = topic.flags(PARTITIONS);
-        flags.extend(["--node-id".into(), format!("node-{node}")]);
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        nodes.push(RezefServer::start_with(dir.path(), &flags).await);
-    }
-    let served = spread_over_both(&nodes).await;
+    let mut cluster = TwoNodes::start(&topic).await;
+    let nodes = &mut cluster.nodes;
 
     // When twelve calls of the last hour are published, six answered, six abandoned
     let now = SystemTime::now()
@@ -146,36 +71,17 @@ async fn either_node_reports_every_partition_or_says_it_cannot() {
         .expect("after 1970");
     let start = now.as_secs() as i64 - 3_600;
     let mut client = nodes[0].client().await;
-    for customer in 0..CUSTOMERS {
-        let events = contact(customer, start + customer as i64 * 10);
-        // A rebalance may still move partitions: the same events again (ids make it safe).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while let Err(error) = client.publish(events.clone()).await {
-            assert!(Instant::now() < deadline, "not published: {error:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    publish_contacts(&mut client, |customer| start + customer as i64 * 10).await;
 
     // Then either node reports all of them, the same rows
     let rows = counted(&nodes[0], start).await;
     assert_eq!(
         counted(&nodes[1], start).await,
         rows,
-        "served as {served:?}"
+        "served as {:?}",
+        cluster.served
     );
-    let [billing] = rows.as_slice() else {
-        panic!("one row, billing: {rows:?}")
-    };
-    assert_eq!(billing.queue_id.as_deref(), Some("billing"));
-    assert_eq!(billing.contacts, 12);
-    let level = |level: Option<proto::ServiceLevel>| {
-        let level = level.expect("a service level");
-        (level.in_target, level.counted, level.excluded)
-    };
-    assert_eq!(level(billing.classic), (6, 12, 0));
-    assert_eq!(level(billing.journey_true), (6, 12, 0));
-    let abandons: u64 = billing.abandons.iter().map(|a| a.contacts).sum();
-    assert_eq!(abandons, 6);
+    assert_whole(&rows);
 
     // When node 1 is killed, node 0 says the report cannot be whole while it owns partitions
     let killed = nodes.pop().expect("two nodes");

@@ -125,6 +125,13 @@ impl Measurer {
         self.open.len()
     }
 
+    /// The customer's original arrival for `tenant`'s interaction `id` with a callback
+    /// (`CallbackRequested.original_arrival_at`, else the interaction's start), until idle
+    /// for [`FORGET_AFTER`]: the callback's real wait runs from it. `None` without a callback.
+    pub fn callback_arrival(&self, tenant: &TenantId, id: &InteractionId) -> Option<Timestamp> {
+        self.open.get(tenant, id)?.callback_arrival
+    }
+
     fn measure(
         &mut self,
         config: &MeasureConfig,

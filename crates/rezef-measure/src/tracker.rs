@@ -1,7 +1,10 @@
 //! The customer tracker (the pizza tracker): a customer's open conversation as the stations
 //! each of its contacts went through, with when each began and ended, read from the stage
-//! visits the journey fold keeps, the same way the measurer reads them (`stations`).
+//! visits the journey fold keeps, the same way the measurer reads them (`stations`). A
+//! callback's original arrival is not in the journey: the measurer keeps it
+//! ([`crate::Measurer::callback_arrival`]), and the caller looks it up for each contact.
 
+use rezef_events::journey::Interaction;
 use rezef_events::journey::Stage;
 use rezef_events::{Channel, ConversationId, InteractionId, Journey, Timestamp};
 
@@ -25,6 +28,9 @@ pub struct Contact {
     pub started_at: Timestamp,
     /// When it ended or was abandoned, if it did.
     pub ended_at: Option<Timestamp>,
+    /// With a callback: the customer's original arrival, from which the callback's real
+    /// wait runs (the `callback_wait` station of a report).
+    pub callback_arrival: Option<Timestamp>,
     pub visits: Vec<Visit>,
 }
 
@@ -38,42 +44,52 @@ pub struct Tracker {
 }
 
 /// The tracker of the customer's open conversation; `None` when none is open.
-pub fn track(journey: &Journey) -> Option<Tracker> {
-    let conversation = journey.open_conversation()?;
+/// `callback_arrival` tells a contact's callback's original arrival (the measurer's), or
+/// fails with the caller's error.
+pub fn track<E>(
+    journey: &Journey,
+    callback_arrival: impl Fn(&InteractionId) -> Result<Option<Timestamp>, E>,
+) -> Result<Option<Tracker>, E> {
+    let Some(conversation) = journey.open_conversation() else {
+        return Ok(None);
+    };
     let contacts = (conversation.interactions.iter())
-        .map(|interaction| {
-            let stages = &interaction.stages;
-            let ended_at = (stages.iter())
-                .find(|v| matches!(v.stage, Stage::Ended | Stage::Abandoned))
-                .map(|v| v.entered_at);
-            let visits = (stages.iter().enumerate())
-                .filter_map(|(i, visit)| {
-                    let station = match visit.stage {
-                        Stage::CallbackPending => Some(Station::CallbackWait),
-                        stage => station_of(stage, interaction.channel),
-                    }?;
-                    let until = stages.get(i + 1).map(|next| next.entered_at);
-                    Some(Visit {
-                        station,
-                        entered_at: visit.entered_at,
-                        until: until.or(ended_at),
-                    })
-                })
-                .collect();
-            Contact {
-                interaction_id: interaction.id.clone(),
-                channel: interaction.channel,
-                queue_id: interaction.queue_id.clone(),
-                started_at: interaction.started_at,
-                ended_at,
-                visits,
-            }
-        })
-        .collect();
-    Some(Tracker {
+        .map(|interaction| Ok(contact(interaction, callback_arrival(&interaction.id)?)))
+        .collect::<Result<_, E>>()?;
+    Ok(Some(Tracker {
         conversation_id: conversation.id.clone(),
         opened_at: conversation.opened_at,
         intent: conversation.intent.as_ref().map(|i| i.intent.clone()),
         contacts,
-    })
+    }))
+}
+
+fn contact(interaction: &Interaction, callback_arrival: Option<Timestamp>) -> Contact {
+    let stages = &interaction.stages;
+    let ended_at = (stages.iter())
+        .find(|v| matches!(v.stage, Stage::Ended | Stage::Abandoned))
+        .map(|v| v.entered_at);
+    let visits = (stages.iter().enumerate())
+        .filter_map(|(i, visit)| {
+            let station = match visit.stage {
+                Stage::CallbackPending => Some(Station::CallbackWait),
+                stage => station_of(stage, interaction.channel),
+            }?;
+            let until = stages.get(i + 1).map(|next| next.entered_at);
+            Some(Visit {
+                station,
+                entered_at: visit.entered_at,
+                until: until.or(ended_at),
+            })
+        })
+        .collect();
+    Contact {
+        interaction_id: interaction.id.clone(),
+        channel: interaction.channel,
+        queue_id: interaction.queue_id.clone(),
+        started_at: interaction.started_at,
+        ended_at,
+        callback_arrival,
+        visits,
+    }
 }

@@ -1,7 +1,8 @@
 //! `rezef.v1.Insights` over real gRPC: a scripted day published through `Publish`, then
 //! `GetReport` gives exactly the figures `rezef-measure` computes for the same events (and
 //! the ones worked out by hand), names the field of a bad request, and refuses a role that
-//! may not read reports; the customer tracker follows a call live.
+//! may not read reports; the customer tracker follows a call live, and shows a callback's
+//! original arrival, which the measurer keeps.
 
 mod common;
 
@@ -216,6 +217,65 @@ async fn the_tracker_follows_the_customer_live_station_by_station() {
         .await
         .expect_err("unknown");
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_tracker_shows_where_a_callbacks_real_wait_starts() {
+    // Given a call queued, and a tracker following its customer
+    let server = Running::start_with(rezef_server::ServerConfig::default()).await;
+    let (queued, rest): (Vec<Event>, Vec<Event>) = (day().into_iter())
+        .filter(|e| {
+            e.interaction_id
+                .as_ref()
+                .is_some_and(|i| i.as_str() == "call-5")
+        })
+        .partition(|e| {
+            matches!(
+                e.payload,
+                Payload::InteractionStarted { .. } | Payload::ContactQueued { .. }
+            )
+        });
+    let client = published_as(&server, &queued, "c-5").await;
+    let track = proto::TrackCustomerRequest {
+        tenant_id: TENANT.into(),
+        customer: Some(proto::CustomerRef {
+            r#ref: Some(proto::customer_ref::Ref::CustomerId("c-5".into())),
+        }),
+    };
+    let mut stream = (client.insights().track_customer(track).await)
+        .expect("tracking")
+        .into_inner();
+    let call = |tracker: proto::CustomerTracker| {
+        let conversation = tracker.conversation.expect("open");
+        conversation.contacts.into_iter().next().expect("the call")
+    };
+    let now = call(stream.message().await.expect("a tracker").expect("sent"));
+    assert_eq!(now.callback_arrival_at, None, "no callback yet");
+
+    // When the caller asks for a callback, hangs up, and is called back
+    let mut publisher = server.client().await;
+    let rest = rest.iter().map(|e| event_to_proto(e, None)).collect();
+    let ack = publisher.publish(rest).await.expect("published");
+    let last = ack.first_offset + u64::from(ack.count) - 1;
+
+    // Then the call shows the customer's arrival (its start: no earlier one was given), not
+    // the request's time, and keeps showing it once the callback ended
+    let called_back = loop {
+        let next = stream.message().await.expect("a tracker").expect("sent");
+        if next.projected_offset > last {
+            break call(next);
+        }
+    };
+    assert_eq!(called_back.callback_arrival_at, called_back.started_at);
+    let waited = (called_back.stations.iter())
+        .find(|s| s.station == proto::Station::CallbackWait as i32)
+        .expect("a callback wait");
+    let seconds = |at: Option<prost_types::Timestamp>| at.expect("a time").seconds;
+    assert!(
+        seconds(waited.entered_at) > seconds(called_back.callback_arrival_at),
+        "{called_back:?}"
+    );
     server.stop().await;
 }
 

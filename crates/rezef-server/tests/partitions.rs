@@ -1,16 +1,22 @@
 //! An embedded log of several partitions (`log.partitions`): customers are spread over them
 //! as over a Kafka topic's, each partition folds on its own, and one node serves them all:
-//! what crosses partitions (a merge) is handed over between them as between nodes.
+//! what crosses partitions (a merge) is handed over between them as between nodes, and
+//! `rezef.cluster.v1.Partitions/ReadFigures` reads their figures as another node would.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rezef_adapter::proto;
+use rezef_adapter::proto::{self, event::Payload};
+use rezef_events::Timestamp;
+use rezef_measure::{BucketKey, Figures, Grouping, Interval};
+use rezef_proto::cluster::v1::ReadFiguresRequest;
+use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_server::{Server, ServerConfig, SystemClock};
+use tonic::Code;
 
-use common::{Running, chat};
+use common::{Running, chat, fields};
 
 const TENANT: &str = "acme";
 
@@ -120,6 +126,86 @@ async fn customers_spread_over_two_partitions_and_a_merge_crosses_them() {
     journey_once(&mut client, &absorbed, merged).await;
     for (_, customer) in &customers {
         journey_once(&mut client, customer, |j| !j.conversations.is_empty()).await;
+    }
+    server.stop().await;
+}
+
+/// A `ReadFigures` query as the proto documents it: postcard of the range of bucket starts
+/// and the grouping, here yesterday to tomorrow (UTC) by quarter hour.
+fn days_by_quarter() -> Vec<u8> {
+    const DAY_MS: i64 = 86_400_000;
+    let midnight = Timestamp::now().unix_millis() / DAY_MS * DAY_MS;
+    let day = |days: i64| Timestamp::from_unix_millis(midnight + days * DAY_MS);
+    let range = day(-1)..day(2);
+    let grouping = Grouping {
+        interval: Some(Interval::Quarter),
+        queue: false,
+        channel: false,
+        intent: false,
+    };
+    postcard::to_stdvec(&(range, grouping)).expect("encodes")
+}
+
+fn read_figures(partitions: Vec<u32>) -> ReadFiguresRequest {
+    ReadFiguresRequest {
+        tenant_id: TENANT.into(),
+        partitions,
+        format: rezef_store::MEASURE_FORMAT,
+        query: days_by_quarter(),
+    }
+}
+
+#[tokio::test]
+async fn read_figures_answers_the_partitions_named_each_once_and_refuses_others() {
+    // Given a node whose embedded log has two partitions, and a chat that ended
+    let server = Running::start_with(two_partitions()).await;
+    let mut client = server.client().await;
+    let chat = chat(TENANT, "figures");
+    let ended = Payload::InteractionEnded(proto::InteractionEnded {
+        reason: proto::EndReason::Completed as i32,
+    });
+    let events = vec![
+        chat.interaction_started(proto::Direction::Inbound),
+        chat.event(ended),
+    ];
+    client.publish(events).await.expect("publish");
+    let mut partitions = PartitionsClient::connect(format!("http://{}", server.addr))
+        .await
+        .expect("connect");
+
+    // When a peer asks for no partition, one beyond the log's, or one twice
+    for (asked, field, says) in [
+        (vec![], "partitions", "at least one"),
+        (vec![0, 2], "partitions[1]", "below 2"),
+        (vec![1, 0, 1], "partitions[2]", "twice"),
+    ] {
+        let status =
+            (partitions.read_figures(read_figures(asked.clone())).await).expect_err("refused");
+        // Then it is refused, naming the field
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{asked:?}: {status:?}"
+        );
+        assert_eq!(fields(&status), [field], "{asked:?}: {status:?}");
+        assert!(status.message().contains(says), "{asked:?}: {status:?}");
+    }
+
+    // When it names both partitions, each once, the figures hold the chat, in the format asked
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = (partitions.read_figures(read_figures(vec![1, 0])).await)
+            .expect("figures")
+            .into_inner();
+        assert_eq!(answer.format, rezef_store::MEASURE_FORMAT);
+        let rows: Vec<(BucketKey, Figures)> =
+            postcard::from_bytes(&answer.figures).expect("figures in the store's encoding");
+        let contacts: u64 = rows.iter().map(|(_, f)| f.contacts).sum();
+        if contacts == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not counted: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.stop().await;
 }

@@ -612,6 +612,15 @@ impl JourneyStore for CachedStore {
         Ok(self.read().measurement.measurer().clone())
     }
 
+    fn callback_arrival(&self, tenant: &TenantId, id: &InteractionId) -> Result<Option<Timestamp>> {
+        // The live measurer, not a clone of it: it folds with the journeys, under one lock.
+        Ok(self
+            .read()
+            .measurement
+            .measurer()
+            .callback_arrival(tenant, id))
+    }
+
     fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>> {
         if let Some(figures) = self.read().measurement.bucket(key) {
             return Ok(Some(figures.clone()));

@@ -231,6 +231,13 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
     /// The measurer as checkpointed (a new one for a store that has none).
     fn measurer(&self) -> Result<Measurer>;
 
+    /// What the measurer keeps of a callback of `tenant`'s interaction `id`: the customer's
+    /// original arrival ([`Measurer::callback_arrival`]), as checkpointed; a store that
+    /// measures in memory answers from there.
+    fn callback_arrival(&self, tenant: &TenantId, id: &InteractionId) -> Result<Option<Timestamp>> {
+        Ok(self.measurer()?.callback_arrival(tenant, id))
+    }
+
     /// One bucket's figures (`crate::measurement`).
     fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>>;
 

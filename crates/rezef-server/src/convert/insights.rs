@@ -147,6 +147,7 @@ fn contact_to_proto(contact: &Contact) -> v1::TrackedContact {
         started_at: Some(timestamp(contact.started_at)),
         ended_at: contact.ended_at.map(timestamp),
         stations,
+        callback_arrival_at: contact.callback_arrival.map(timestamp),
     }
 }
 

@@ -4,7 +4,8 @@
 //! The current interval is the same report, watched live (`interval`), read again when a
 //! projection moved (`projections`, which the dashboard's live figures follow too). The
 //! customer tracker is the journeys' watch, on the customer's partition, rendered as
-//! stations (`rezef_measure::tracker`).
+//! stations (`rezef_measure::tracker`) with the callbacks' original arrivals the
+//! partition's measurer keeps (the journey does not).
 
 mod interval;
 mod projections;
@@ -13,7 +14,7 @@ mod request;
 use std::ops::Range;
 use std::sync::Arc;
 
-use rezef_events::{TenantId, Timestamp};
+use rezef_events::{InteractionId, TenantId, Timestamp};
 use rezef_measure::{Grouping, tracker};
 use rezef_proto::v1::{
     CustomerTracker, GetReportRequest, GetReportResponse, IntervalUpdate, ReportRow,
@@ -84,16 +85,19 @@ fn track(
         Backbone::parse_customer(backbone.check(), request.tenant_id, request.customer)?;
     let customer_id = backbone.journey(&tenant, &customer)?.customer_id;
     let span = info_span!("track_customer", %tenant, customer = %customer_id);
+    let store = backbone.store.clone();
     Ok(watch(
         backbone,
         tenant,
         customer_id,
         None,
         span,
-        |journey, offset| {
-            let tracker = tracker::track(journey);
+        move |journey, offset| {
+            // What the journey does not keep: a callback's original arrival (the measurer's).
+            let arrival = |id: &InteractionId| store.callback_arrival(&journey.tenant_id, id);
+            let tracker = tracker::track(journey, arrival)?;
             let id = journey.customer_id.as_str();
-            Some(tracker_to_proto(id, tracker.as_ref(), offset))
+            Ok(Some(tracker_to_proto(id, tracker.as_ref(), offset)))
         },
     ))
 }

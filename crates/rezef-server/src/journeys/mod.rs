@@ -157,14 +157,15 @@ pub(crate) type WatchStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + 
 
 /// Streams `render(journey, position)` for the journey holding `customer` now (unless it
 /// has not changed since `from_offset`) and after every change, following merges, until
-/// the client hangs up or the server shuts down. `None` from `render` sends nothing.
+/// the client hangs up or the server shuts down. `Ok(None)` from `render` sends nothing; an
+/// error ends the stream with its status.
 pub(crate) fn watch<T: Send + 'static>(
     backbone: Backbone,
     tenant: TenantId,
     customer: CustomerId,
     from_offset: Option<u64>,
     span: Span,
-    render: impl Fn(&Journey, u64) -> Option<T> + Send + 'static,
+    render: impl Fn(&Journey, u64) -> Result<Option<T>> + Send + 'static,
 ) -> WatchStream<T> {
     // Subscribe before reading, so no change falls between the read and the feed.
     let mut changes = backbone.projection.subscribe();
@@ -187,10 +188,10 @@ pub(crate) fn watch<T: Send + 'static>(
                             && from_offset.is_some_and(|from| {
                                 journey.last_event_offset.is_none_or(|last| last < from)
                             });
-                        (!unchanged)
-                            .then(|| render(&journey, position))
-                            .flatten()
-                            .map(Ok)
+                        match unchanged {
+                            true => None,
+                            false => render(&journey, position).transpose(),
+                        }
                     }
                     Ok(None) => Some(Err(Error::NotFound(format!(
                         "customer {customer} is no longer known in tenant {tenant}"
@@ -245,10 +246,10 @@ impl Local {
             request.from_offset,
             span,
             |journey, projected_offset| {
-                Some(JourneyUpdate {
+                Ok(Some(JourneyUpdate {
                     journey: Some(journey_to_proto(journey, &View::masked())),
                     projected_offset,
-                })
+                }))
             },
         ))
     }
@@ -280,12 +281,14 @@ impl Local {
             from_offset,
             span,
             move |journey, projected_offset| {
-                let found = journey.conversation(&conversation)?;
-                Some(ConversationUpdate {
+                let Some(found) = journey.conversation(&conversation) else {
+                    return Ok(None);
+                };
+                Ok(Some(ConversationUpdate {
                     customer_id: journey.customer_id.to_string(),
                     conversation: Some(conversation_to_proto(found, &View::masked())),
                     projected_offset,
-                })
+                }))
             },
         )
     }
