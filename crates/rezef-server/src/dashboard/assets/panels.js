@@ -122,7 +122,9 @@ export function tracker(answer, now) {
     const channel = words(contact.channel ?? '', 'CHANNEL_');
     const queue = contact.queueId ? ` in ${contact.queueId}` : '';
     const ended = contact.endedAt ? `, ended ${time(contact.endedAt)}` : ', going on';
-    title.textContent = `${channel} ${contact.interactionId}${queue}${ended}`;
+    const arrived = contact.callbackArrivalAt
+      ? `, a callback: first arrived ${time(contact.callbackArrivalAt)}` : '';
+    title.textContent = `${channel} ${contact.interactionId}${queue}${arrived}${ended}`;
     const stations = document.createElement('ol');
     stations.className = 'stations';
     for (const station of contact.stations ?? []) {
