@@ -82,15 +82,7 @@ fn given_a_callback_published_as_its_own_interaction_then_measured_from_the_orig
     let mut s = Script::default();
     s.contact("c1", "cb-1", Channel::Callback, monday(3600))
         .at(0, started())
-        .at(
-            1,
-            Payload::CallbackRequested {
-                callback_to: rezef_events::ChannelIdentity::phone("+972501234567").expect("valid"),
-                preferred_at: None,
-                queue_id: "billing".into(),
-                original_arrival_at: Some(monday(3000)),
-            },
-        )
+        .at(1, callback_arrived_at("billing", monday(3000)))
         .at(30, callback_completed(true, Some("a1")))
         .at(330, ended(EndReason::Completed));
     let records = measured(s);

@@ -7,7 +7,7 @@ mod common;
 use std::convert::Infallible;
 
 use rezef_events::event::{AbandonPoint, EndReason};
-use rezef_events::{Channel, CustomerId, InteractionId, Payload, TenantId, Timestamp};
+use rezef_events::{Channel, CustomerId, InteractionId, TenantId, Timestamp};
 use rezef_measure::record::Station;
 use rezef_measure::tracker::{Tracker, track};
 use rezef_measure::{MeasureConfig, Measurer};
@@ -79,15 +79,7 @@ fn given_a_callback_published_as_its_own_contact_then_the_original_arrival_is_sh
         .at(60, abandoned(AbandonPoint::Queue));
     s.contact("c1", "cb-1", Channel::Callback, monday(600))
         .at(0, started())
-        .at(
-            1,
-            Payload::CallbackRequested {
-                callback_to: rezef_events::ChannelIdentity::phone("+972501234567").expect("valid"),
-                preferred_at: None,
-                queue_id: "billing".into(),
-                original_arrival_at: Some(monday(0)),
-            },
-        )
+        .at(1, callback_arrived_at("billing", monday(0)))
         .at(30, callback_completed(true, Some("a1")))
         .at(330, ended(EndReason::Completed));
 

@@ -147,11 +147,20 @@ pub fn consult(started: bool, by: &str, with: &str) -> Payload {
 }
 
 pub fn callback_requested(queue: &str) -> Payload {
+    callback(queue, None)
+}
+
+/// A callback published as its own contact, keeping the arrival of the contact it replaces.
+pub fn callback_arrived_at(queue: &str, original_arrival: Timestamp) -> Payload {
+    callback(queue, Some(original_arrival))
+}
+
+fn callback(queue: &str, original_arrival_at: Option<Timestamp>) -> Payload {
     Payload::CallbackRequested {
         callback_to: ChannelIdentity::phone("+972501234567").expect("valid"),
         preferred_at: None,
         queue_id: queue.into(),
-        original_arrival_at: None,
+        original_arrival_at,
     }
 }
 
