@@ -338,6 +338,31 @@ pub async fn answers_itself(
     }
 }
 
+/// Opens `Insights/WatchInterval` for `request`: the stream, and the first message it sent
+/// (the current interval's rows when the stream opened), or the status it ended with.
+pub async fn watch_interval(
+    client: &Client,
+    request: rezef_adapter::proto::WatchIntervalRequest,
+) -> Result<
+    (
+        tonic::Streaming<rezef_adapter::proto::IntervalUpdate>,
+        rezef_adapter::proto::IntervalUpdate,
+    ),
+    tonic::Status,
+> {
+    let mut screen = client
+        .insights()
+        .watch_interval(request)
+        .await?
+        .into_inner();
+    match screen.message().await? {
+        Some(first) => Ok((screen, first)),
+        None => Err(tonic::Status::internal(
+            "the stream ended before its first message",
+        )),
+    }
+}
+
 /// Makes a key with `rezef keys create ARGS…`; the token it printed.
 pub fn create_key(args: &[&str]) -> String {
     let mut all = vec!["keys", "create"];

@@ -5,7 +5,7 @@
 //! customers on node 1's partitions included; when node 1 is killed, the open stream ends
 //! `UNAVAILABLE` naming the node or the partition it lacks, never showing a part as the whole.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rezef_adapter::proto;
 use rezef_scenarios::kafka::KafkaTopic;
@@ -55,21 +55,25 @@ async fn a_screen_on_one_node_counts_every_partition_and_ends_when_a_node_is_los
     let mut cluster = TwoNodes::start(&topic).await;
 
     // And a screen on node 0 watching the current quarter hour by queue, nothing in it yet
-    let arrival = arrival_in_this_quarter().await;
+    // (once every partition has an owner: until then a screen ends UNAVAILABLE at once)
     let mut client = cluster.nodes[0].client().await;
     let this_quarter = proto::WatchIntervalRequest {
         tenant_id: TENANT.into(),
         by_queue: true,
         ..Default::default()
     };
-    let mut screen = (client.insights().watch_interval(this_quarter).await)
-        .expect("watching")
-        .into_inner();
-    let first = screen
-        .message()
-        .await
-        .expect("ok")
-        .expect("a first message");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match rezef_scenarios::watch_interval(&client, this_quarter.clone()).await {
+            Err(status) if status.code() == Code::Unavailable && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            opened => break drop(opened.expect("watching")),
+        }
+    }
+    let arrival = arrival_in_this_quarter().await;
+    let watched = rezef_scenarios::watch_interval(&client, this_quarter).await;
+    let (mut screen, first) = watched.expect("watching");
     let quarter = first.start.expect("a start").seconds;
     assert_eq!(quarter, arrival / QUARTER_S * QUARTER_S, "{first:?}");
     assert_eq!(first.rows, Vec::new(), "nothing measured yet");

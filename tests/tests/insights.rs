@@ -32,14 +32,8 @@ async fn a_wall_screen_sees_a_call_published_now_as_the_report_counts_it() {
         by_queue: true,
         ..Default::default()
     };
-    let mut screen = (client.insights().watch_interval(today).await)
-        .expect("watching")
-        .into_inner();
-    let first = screen
-        .message()
-        .await
-        .expect("ok")
-        .expect("a first message");
+    let (mut screen, first) =
+        (rezef_scenarios::watch_interval(&client, today).await).expect("watching");
     assert_eq!(first.rows, Vec::new(), "nothing measured yet");
 
     // When a call is queued in billing, answered at once and ends
