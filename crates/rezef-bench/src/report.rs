@@ -137,7 +137,7 @@ pub async fn run(base: &Path, args: &ReportArgs) -> Result<Report> {
         "buckets in memory after the last checkpoint (retention)",
         format!(
             "{} of {} stored; process RSS {}",
-            thousands(store.resident_buckets() as f64),
+            thousands(store.resident_buckets()? as f64),
             thousands(stored as f64),
             proc_status_bytes("VmRSS").map_or("unknown".into(), mib)
         ),

@@ -45,6 +45,18 @@ fn decision(
     }
 }
 
+/// Whether a contact started at `started_at` about `intent` repeats a resolution at
+/// `resolved_at` about `resolved_intent` whose window ends at `deadline`: it started within
+/// the window, about the same intent (any, for a resolution with none).
+pub(crate) fn repeats(
+    (resolved_at, deadline, resolved_intent): (Timestamp, Timestamp, Option<&str>),
+    (started_at, intent): (Timestamp, Option<&str>),
+) -> bool {
+    resolved_at < started_at
+        && started_at <= deadline
+        && (resolved_intent.is_none() || resolved_intent == intent)
+}
+
 impl PendingFcr {
     pub fn len(&self) -> usize {
         self.deadlines.len()
@@ -97,9 +109,8 @@ impl PendingFcr {
             return Vec::new();
         };
         let repeats = |p: &Pending| {
-            p.resolved_at < started_at
-                && started_at <= p.deadline
-                && (p.dims.intent.is_none() || p.dims.intent.as_deref() == intent)
+            let resolved = (p.resolved_at, p.deadline, p.dims.intent.as_deref());
+            repeats(resolved, (started_at, intent))
         };
         if !all.iter().any(repeats) {
             return Vec::new();

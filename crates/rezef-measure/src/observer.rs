@@ -145,10 +145,16 @@ impl Measurer {
         };
         let tenant = &journey.tenant_id;
         if let Some(interaction) = interaction {
-            let intent = conversation.intent.as_ref().map(|i| i.intent.as_str());
-            let who = (tenant, &journey.customer_id);
-            let repeats = self.fcr.came_back(who, interaction.started_at, intent);
-            out.extend(repeats.into_iter().map(Measured::Fcr));
+            // A contact comes back at its start, or once its intent is known (a resolution
+            // logged after it scans the journey instead: `Measurer::resolve`).
+            let asks = interaction.started_at == at
+                || matches!(event.payload, Payload::IntentDetected { .. });
+            if asks {
+                let intent = conversation.intent.as_ref().map(|i| i.intent.as_str());
+                let who = (tenant, &journey.customer_id);
+                let repeats = self.fcr.came_back(who, interaction.started_at, intent);
+                out.extend(repeats.into_iter().map(Measured::Fcr));
+            }
             if let Some(ending) = self.track(tenant, event, at, interaction) {
                 let record = self.finish(config, journey, conversation, interaction, ending, at);
                 out.push(Measured::Interaction(record));
@@ -184,12 +190,13 @@ impl Measurer {
         interaction: &Interaction,
     ) -> Option<Ending> {
         let id = &interaction.id;
-        let measured = self.open.get(tenant, id).is_some_and(|seen| seen.measured);
+        // One lookup: a new entry is not measured yet, as none is.
         let seen = if Seen::worth_keeping(&event.payload) {
             Some(self.open.entry(tenant, id).or_insert_with(|| Seen::new(at)))
         } else {
             self.open.get_mut(tenant, id)
         };
+        let measured = seen.as_ref().is_some_and(|seen| seen.measured);
         if let Some(seen) = seen {
             seen.note(&event.payload, at, interaction.started_at);
         }

@@ -7,6 +7,7 @@ use rezef_events::journey::{Conversation, Stage, SurveyScores};
 use rezef_events::{ConversationId, Journey, Timestamp};
 
 use crate::config::MeasureConfig;
+use crate::fcr::repeats;
 use crate::observer::Measurer;
 use crate::record::{ConversationRecord, Dims, FcrDecision, Measured, SurveyRecord, WrapUpRecord};
 use crate::stations::first;
@@ -19,6 +20,20 @@ fn dims(conversation: &Conversation) -> Dims {
         channel: conversation.channels.first().copied(),
         intent: conversation.intent.as_ref().map(|i| i.intent.clone()),
     }
+}
+
+/// Whether the journey already holds a contact that repeats a resolution over `window` about
+/// `intent` (one logged before the resolution though it started after it).
+fn came_back(
+    journey: &Journey,
+    (resolved_at, deadline): (Timestamp, Timestamp),
+    intent: Option<&str>,
+) -> bool {
+    let resolution = (resolved_at, deadline, intent);
+    journey.conversations.iter().any(|c| {
+        let about = c.intent.as_ref().map(|i| i.intent.as_str());
+        (c.interactions.iter()).any(|i| repeats(resolution, (i.started_at, about)))
+    })
 }
 
 /// A wrap-up at `at`, timed from the end of the latest contact an agent handled.
@@ -80,7 +95,8 @@ impl<'c> Closed<'c> {
 
 impl Measurer {
     /// The conversation was resolved at `at`: its record, and its first-contact resolution
-    /// when already decided.
+    /// when already decided (it took more than one contact, or the customer already came
+    /// back about it).
     pub(crate) fn resolve(
         &mut self,
         config: &MeasureConfig,
@@ -91,7 +107,8 @@ impl Measurer {
         let tenant = &journey.tenant_id;
         let record = self.close(journey, Closed::of(conversation, at));
         let mut out = Vec::new();
-        if record.contacts > 1 {
+        let window = (at, at.plus(config.fcr_window()));
+        if record.contacts > 1 || came_back(journey, window, record.dims.intent.as_deref()) {
             out.push(Measured::Fcr(FcrDecision {
                 tenant_id: tenant.clone(),
                 conversation_id: record.conversation_id.clone(),
@@ -104,7 +121,7 @@ impl Measurer {
             self.fcr.open(
                 (tenant, &journey.customer_id),
                 record.conversation_id.clone(),
-                (at, at.plus(config.fcr_window())),
+                window,
                 record.dims.clone(),
             );
         }

@@ -39,7 +39,7 @@ use crate::Result;
 use crate::dedup::AppliedIds;
 pub use crate::journey_cache::JourneyCache;
 use crate::journey_cache::{Cached, Entry, Key, weight};
-use crate::measurement::{MeasureCheckpoint, Measurement, StoredBucket, StoredKey, WIDTHS};
+use crate::measurement::{Measurement, SealedMeasure, StoredBucket, StoredKey};
 use crate::memory::Tables;
 use crate::store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant, overlay,
@@ -98,7 +98,7 @@ pub(crate) struct Layers {
     /// The measurement, folded with the journeys, and what of it the checkpoint being
     /// written holds.
     pub(crate) measurement: Measurement,
-    measure_flushing: Option<Arc<MeasureCheckpoint>>,
+    measure_flushing: Option<Arc<SealedMeasure>>,
 }
 
 impl Layers {
@@ -143,7 +143,7 @@ impl CachedStore {
         clean: JourneyCache,
     ) -> Result<Self> {
         let below_had_data = AtomicBool::new(!is_empty(below.as_ref())?);
-        let measurement = resident(below.as_ref())?;
+        let measurement = Measurement::open(below.clone())?;
         Ok(Self {
             below,
             config,
@@ -169,8 +169,9 @@ impl CachedStore {
     }
 
     /// How many measurement buckets are in memory (`crate::measurement`, retention).
-    pub fn resident_buckets(&self) -> usize {
-        self.read().measurement.resident_buckets()
+    pub fn resident_buckets(&self) -> Result<usize> {
+        let tally = self.read().measurement.tally();
+        Ok(tally.synced()?.buckets.resident_buckets())
     }
 
     /// Tells `observer` of every checkpoint from now on (the first observer set stays).
@@ -297,8 +298,15 @@ impl CachedStore {
         };
         let started = Instant::now();
         let mut batch = flushing.to_batch();
-        batch.measure = measure.clone();
-        let written = self.below.commit(batch);
+        // The measurement's cut, once counted; not written without it.
+        let written = (measure
+            .as_deref()
+            .map(SealedMeasure::checkpoint)
+            .transpose())
+        .and_then(|measure| {
+            batch.measure = measure;
+            self.below.commit(batch)
+        });
         if let Some(observer) = self.observer.get() {
             observer.checkpoint(started.elapsed(), written.is_ok());
         }
@@ -353,19 +361,6 @@ impl CachedStore {
     fn has_changes(&self) -> bool {
         !self.read().active.is_empty()
     }
-}
-
-/// The measurement a store holds, with the buckets kept in memory read back (the rest stay
-/// in the store: `crate::measurement`).
-fn resident(store: &dyn JourneyStore) -> Result<Measurement> {
-    let mut measurement = Measurement::new(store.measurer()?);
-    for width in WIDTHS {
-        let from = measurement.resident_from(width);
-        for stored in store.buckets(None, width, from..Timestamp::MAX) {
-            measurement.restore(stored?);
-        }
-    }
-    Ok(measurement)
 }
 
 fn is_empty(store: &dyn JourneyStore) -> Result<bool> {
@@ -622,7 +617,8 @@ impl JourneyStore for CachedStore {
     }
 
     fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>> {
-        if let Some(figures) = self.read().measurement.bucket(key) {
+        let tally = self.read().measurement.tally();
+        if let Some(figures) = tally.synced()?.buckets.bucket(key) {
             return Ok(Some(figures.clone()));
         }
         self.below.bucket(key)
@@ -637,10 +633,11 @@ impl JourneyStore for CachedStore {
         // Rare (tools and tests): memory's over the store's, materialised; memory read first
         // (see `crate::measurement::Reading`).
         let mut buckets = BTreeMap::new();
-        let resident = self
-            .read()
-            .measurement
-            .buckets(tenant, width, range.clone());
+        let tally = self.read().measurement.tally();
+        let resident = match tally.synced() {
+            Ok(counted) => counted.buckets.buckets(tenant, width, range.clone()),
+            Err(error) => return Box::new(std::iter::once(Err(error))),
+        };
         for stored in self.below.buckets(tenant, width, range) {
             match stored {
                 Ok((t, w, key, figures)) => buckets.insert((t, w, key), figures),
@@ -663,7 +660,8 @@ impl JourneyStore for CachedStore {
             return Err(crate::Error::MeasurementOff);
         }
         // Memory first (see `crate::measurement::Reading`), then the store's range.
-        let mut reading = self.read().measurement.read(tenant, range, grouping)?;
+        let tally = self.read().measurement.tally();
+        let mut reading = tally.synced()?.buckets.read(tenant, range, grouping)?;
         for stored in self
             .below
             .buckets(Some(tenant), reading.width(), reading.range())
@@ -683,7 +681,7 @@ impl JourneyStore for CachedStore {
         self.below.clear()?;
         layers.active = Tables::default();
         layers.flushing = None;
-        layers.measurement = Measurement::default();
+        layers.measurement = Measurement::open(self.below.clone())?;
         layers.measure_flushing = None;
         layers.epoch += 1;
         self.id.store(self.clean.new_store(), Ordering::Relaxed);

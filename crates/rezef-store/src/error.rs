@@ -63,6 +63,10 @@ pub enum Error {
         "measurement is off on this node ([measure] enabled = false): it keeps no figures to report"
     )]
     MeasurementOff,
+    #[error("counting the measurement failed: {0}")]
+    Counting(#[source] std::sync::Arc<Error>),
+    #[error("the measurement's counter is not running: {0}")]
+    CounterStopped(&'static str),
     #[error("measurement report refused: {0}")]
     Report(#[from] rezef_measure::Error),
     #[error("log failure: {0}")]

@@ -20,8 +20,9 @@
 //!   a task of its own; `step.rs`: one step folded in place (`workspace.rs`), identity
 //!   decisions carried out; [`dedup`]: the recent event ids; `partitioning.rs`: a
 //!   projector's place in a partitioned log and its relay.
-//! - `measurement.rs`: the measurement projection (`rezef_measure`), fed in the same step as
-//!   the fold and checkpointed with it, only its recent buckets kept in memory
+//! - `measurement/`: the measurement projection (`rezef_measure`), fed in the same step as
+//!   the fold, counted on a thread beside it and checkpointed with it, only its recent
+//!   buckets kept in memory
 //!   (`sled_store/measured.rs`: the buckets in sled, by tenant, width and start).
 //! - `blocking.rs`: work off the async runtime. The maps the fold looks journeys up in are
 //!   `rezef_events::by_tenant`'s, shared with the measurer.
@@ -49,8 +50,8 @@ pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig
 pub use error::{Error, Result};
 pub use journey_cache::CacheReads;
 pub use measurement::{
-    BUCKET_BYTES, MeasureCheckpoint, Measurement, RESIDENT_AFTER_END, Reading, StoredBucket,
-    StoredKey,
+    BUCKET_BYTES, MeasureCheckpoint, Measurement, RESIDENT_AFTER_END, Reading, SealedMeasure,
+    StoredBucket, StoredKey,
 };
 pub use memory::MemoryStore;
 pub use partitioning::{AlreadySent, Partitioning, Relay, RelayFuture};

@@ -76,8 +76,8 @@ impl<'a> Workspace<'a> {
 
     /// Measures the event just applied to `customer`'s journey at `offset` (the fold said
     /// it did `applied`), under the tenant's rules (`crate::measurement`); nothing when
-    /// measurement is off. A record that counts in a bucket no longer in memory adds to the
-    /// store's copy, read back first.
+    /// measurement is off. Its records are counted beside the fold; the counter's failure,
+    /// if it failed.
     pub fn measure(
         &mut self,
         (tenant, customer): (&TenantId, &CustomerId),
@@ -94,14 +94,7 @@ impl<'a> Workspace<'a> {
         };
         let at = Some(recorded_at);
         let measurement = &mut self.layers.measurement;
-        let observed = measurement.observe(rules, offset, event, at, (journey, applied));
-        for key in measurement.absent(&observed) {
-            // Let go of only once a checkpoint wrote it: the store's copy is the latest.
-            let stored = self.store.below.bucket(&key)?;
-            measurement.load(key, stored);
-        }
-        measurement.add(observed);
-        Ok(())
+        measurement.observe(rules, offset, event, at, (journey, applied))
     }
 
     /// Keeps `journey` under its customer (a new one, one restored, a merge pointer).

@@ -37,7 +37,12 @@ impl Fixture {
 
     /// Opens (or reopens) a sled store in the fixture's directory ([`open_sled`]).
     pub fn sled(&self, name: &str) -> Arc<dyn JourneyStore> {
-        Arc::new(open_sled(&self.dir.path().join(name)))
+        Arc::new(open_sled(&self.path(name)))
+    }
+
+    /// Where the store `name` is kept.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
     }
 
     pub fn log(&self) -> Arc<dyn Log> {
