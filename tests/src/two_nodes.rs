@@ -4,6 +4,7 @@
 //! answered within the target, half abandoned in the queue, whose exact whole a node's figures
 //! must show (docs/measurement.md, "A cluster's report").
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rezef_adapter::proto::{self, event::Payload};
@@ -35,10 +36,7 @@ impl TwoNodes {
         let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
         let mut nodes = Vec::new();
         for (node, dir) in dirs.iter().enumerate() {
-            let mut flags = topic.flags(PARTITIONS);
-            flags.extend(["--node-id".into(), format!("node-{node}")]);
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            nodes.push(RezefServer::start_with(dir.path(), &flags).await);
+            nodes.push(start_node(topic, dir.path(), node).await);
         }
         let served = spread_over_both(&nodes).await;
         Self {
@@ -47,6 +45,14 @@ impl TwoNodes {
             _dirs: dirs,
         }
     }
+}
+
+/// Starts `node-{node}` on `topic` (of [`PARTITIONS`]), its data in `dir`.
+pub async fn start_node(topic: &KafkaTopic, dir: &Path, node: usize) -> RezefServer {
+    let mut flags = topic.flags(PARTITIONS);
+    flags.extend(["--node-id".into(), format!("node-{node}")]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    RezefServer::start_with(dir, &flags).await
 }
 
 /// How many of the customers each node answers for itself, once the group has given both
@@ -58,7 +64,7 @@ async fn spread_over_both(nodes: &[RezefServer]) -> [usize; 2] {
         for (node, count) in nodes.iter().zip(&mut served) {
             let client = node.client().await;
             for customer in 0..CUSTOMERS {
-                let reference = call(customer).customer_ref();
+                let reference = call(TENANT, customer).customer_ref();
                 *count += usize::from(answers_itself(&client, TENANT, reference).await);
             }
         }
@@ -70,9 +76,9 @@ async fn spread_over_both(nodes: &[RezefServer]) -> [usize; 2] {
     }
 }
 
-/// The voice call of `customer`.
-pub fn call(customer: usize) -> EventFactory {
-    EventFactory::new(TENANT, "pbx")
+/// The voice call of `customer` of `tenant`.
+pub fn call(tenant: &str, customer: usize) -> EventFactory {
+    EventFactory::new(tenant, "pbx")
         .customer(format!("c-{customer}"))
         .on(proto::Channel::Voice, format!("call-{customer}"))
 }
@@ -90,8 +96,8 @@ fn at(mut event: proto::Event, at: i64) -> proto::Event {
 /// second later: an even customer's is answered 5 s later (within the 20 s target) and ends
 /// at 10 s, an odd one's caller hangs up after 11 s in the queue (past the 5 s of a short
 /// abandon). Its latest event is [`CONTACT_SECONDS`] after `arrival`.
-pub fn contact(customer: usize, arrival: i64) -> Vec<proto::Event> {
-    let call = call(customer);
+pub fn contact(tenant: &str, customer: usize, arrival: i64) -> Vec<proto::Event> {
+    let call = call(tenant, customer);
     let queued = Payload::ContactQueued(proto::ContactQueued {
         queue_id: "billing".into(),
         ..Default::default()
@@ -122,13 +128,17 @@ pub fn contact(customer: usize, arrival: i64) -> Vec<proto::Event> {
 /// Publishes every customer's [`contact`], arriving at `arrival(customer)`, through `client`.
 pub async fn publish_contacts(client: &mut Client, arrival: impl Fn(usize) -> i64) {
     for customer in 0..CUSTOMERS {
-        let events = contact(customer, arrival(customer));
-        // A rebalance may still move partitions: the same events again (ids make it safe).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while let Err(error) = client.publish(events.clone()).await {
-            assert!(Instant::now() < deadline, "not published: {error:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        publish(client, contact(TENANT, customer, arrival(customer))).await;
+    }
+}
+
+/// Publishes `events` through `client`, again while a rebalance may still move partitions
+/// (the same events: ids make it safe), for up to a minute.
+pub async fn publish(client: &mut Client, events: Vec<proto::Event>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Err(error) = client.publish(events.clone()).await {
+        assert!(Instant::now() < deadline, "not published: {error:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

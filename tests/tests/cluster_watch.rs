@@ -4,13 +4,20 @@
 //! opened on node 0 converges to every contact of the current quarter hour, those of
 //! customers on node 1's partitions included; when node 1 is killed, the open stream ends
 //! `UNAVAILABLE` naming the node or the partition it lacks, never showing a part as the whole.
+//! A screen opened on a node that served every partition goes on when a node joins and takes
+//! some: the contacts then published on the joiner's partitions alone reach it within seconds.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rezef_adapter::proto;
+use rezef_adapter::{Client, proto};
+use rezef_events::partition::Partitioner;
+use rezef_events::{CustomerId, TenantId};
+use rezef_scenarios::answers_itself;
 use rezef_scenarios::kafka::KafkaTopic;
 use rezef_scenarios::two_nodes::{
-    CONTACT_SECONDS, CUSTOMERS, TENANT, TwoNodes, assert_whole, contacts, publish_contacts,
+    CONTACT_SECONDS, CUSTOMERS, PARTITIONS, TENANT, TwoNodes, assert_whole, call, contact,
+    contacts, publish, publish_contacts, start_node,
 };
 use tonic::Code;
 
@@ -19,6 +26,8 @@ const QUARTER_S: i64 = 900;
 /// The least time left in the quarter hour for the contacts to reach the screen: a rollover
 /// would start the screen afresh.
 const ROOM_S: i64 = 45;
+/// The same when a node joins first (it starts, the group rebalances).
+const ROOM_TO_JOIN_S: i64 = 180;
 
 fn now_s() -> i64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH);
@@ -26,14 +35,14 @@ fn now_s() -> i64 {
 }
 
 /// A time (seconds since the epoch) at which contacts that arrive then have ended by now,
-/// in the current quarter hour, with [`ROOM_S`] left in it: waits for the next quarter hour
+/// in the current quarter hour, with `room_s` left in it: waits for the next quarter hour
 /// when this one has just begun or is ending.
-async fn arrival_in_this_quarter() -> i64 {
+async fn arrival_in_this_quarter(room_s: i64) -> i64 {
     loop {
         let now = now_s();
         let start = now / QUARTER_S * QUARTER_S;
         let arrival = now - CONTACT_SECONDS;
-        if arrival >= start && start + QUARTER_S - now >= ROOM_S {
+        if arrival >= start && start + QUARTER_S - now >= room_s {
             return arrival;
         }
         let wait = match arrival < start {
@@ -71,7 +80,7 @@ async fn a_screen_on_one_node_counts_every_partition_and_ends_when_a_node_is_los
             opened => break drop(opened.expect("watching")),
         }
     }
-    let arrival = arrival_in_this_quarter().await;
+    let arrival = arrival_in_this_quarter(ROOM_S).await;
     let watched = rezef_scenarios::watch_interval(&client, this_quarter).await;
     let (mut screen, first) = watched.expect("watching");
     let quarter = first.start.expect("a start").seconds;
@@ -115,4 +124,154 @@ async fn a_screen_on_one_node_counts_every_partition_and_ends_when_a_node_is_los
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     let names = |what: &str| status.message().contains(what);
     assert!(names("node-1") || names("partition"), "{status:?}");
+}
+
+/// The partition of customer `c-{customer}` of `tenant` (`two_nodes::call`).
+fn partition_of(tenant: &str, customer: usize) -> u32 {
+    let tenant = TenantId::new(tenant).expect("a tenant");
+    let customer = CustomerId::new(format!("c-{customer}")).expect("a customer");
+    partitioner().customer(&tenant, &customer)
+}
+
+fn partitioner() -> Partitioner {
+    Partitioner::new(PARTITIONS.try_into().expect("partitions"))
+}
+
+/// A tenant whose routing is on each partition, by partition: the events that end a contact
+/// are told to the tenant's routing partition (docs/scale-out.md §5), so a screen whose
+/// tenant's routing is on the joiner sees no event on the other node's partitions.
+fn tenants_routed_on_every_partition() -> Vec<String> {
+    let mut tenants: Vec<Option<String>> = vec![None; PARTITIONS as usize];
+    for n in 0.. {
+        let tenant = format!("screen-{n}");
+        let routing = partitioner().routing(&TenantId::new(tenant.as_str()).expect("a tenant"));
+        tenants[routing as usize].get_or_insert(tenant);
+        if tenants.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    tenants.into_iter().flatten().collect()
+}
+
+/// The partitions `client`'s node serves and has caught up on.
+async fn served_by(client: &Client) -> BTreeSet<u32> {
+    let mut served = BTreeSet::new();
+    for partition in 0..PARTITIONS {
+        let customer = (0..).find(|&c| partition_of(TENANT, c) == partition);
+        let customer = customer.expect("a customer on every partition");
+        let reference = call(TENANT, customer).customer_ref();
+        if answers_itself(client, TENANT, reference).await {
+            served.insert(partition);
+        }
+    }
+    served
+}
+
+/// The partitions each node serves once both serve some and every one has its owner caught
+/// up, within 90 s.
+async fn shared(nodes: [&Client; 2]) -> [BTreeSet<u32>; 2] {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let served = [served_by(nodes[0]).await, served_by(nodes[1]).await];
+        let every = served[0].union(&served[1]).count() == PARTITIONS as usize;
+        let once = served[0].is_disjoint(&served[1]);
+        if every && once && !served[1].is_empty() {
+            return served;
+        }
+        assert!(Instant::now() < deadline, "not shared: {served:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_on_a_node_that_lost_partitions_to_a_joiner_sees_the_joiner_s_contacts() {
+    let Some(topic) = KafkaTopic::fresh("watch-join") else {
+        eprintln!("skipped: no KAFKA_BROKERS (scripts/kafka-broker start)");
+        return;
+    };
+    let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
+    // Given node 0 alone, serving every partition, caught up on each
+    let node0 = start_node(&topic, dirs[0].path(), 0).await;
+    let client0 = node0.client().await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while served_by(&client0).await.len() < PARTITIONS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "node 0 does not serve every partition"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // And on it a screen per tenant, one with its routing on each partition, each with its
+    // first rows (none) read while node 0 was the only one
+    let arrival = arrival_in_this_quarter(ROOM_TO_JOIN_S).await;
+    let tenants = tenants_routed_on_every_partition();
+    let mut screens = Vec::new();
+    for tenant in &tenants {
+        let this_quarter = proto::WatchIntervalRequest {
+            tenant_id: tenant.clone(),
+            by_queue: true,
+            ..Default::default()
+        };
+        let watched = rezef_scenarios::watch_interval(&client0, this_quarter).await;
+        let (screen, first) = watched.expect("watching");
+        assert_eq!(first.rows, Vec::new(), "nothing measured yet");
+        screens.push(screen);
+    }
+
+    // When node 1 starts and takes some of the partitions
+    let node1 = start_node(&topic, dirs[1].path(), 1).await;
+    let mut client1 = node1.client().await;
+    let joined = Instant::now();
+    let [_, theirs] = shared([&client0, &client1]).await;
+    eprintln!("node 1 serves {theirs:?} after {:?}", joined.elapsed());
+
+    // And contacts of customers on node 1's partitions are published through node 1, for the
+    // tenant routed there: nothing is appended to a partition node 0 serves
+    let routing =
+        |tenant: &String| partitioner().routing(&TenantId::new(tenant.as_str()).expect("a tenant"));
+    let chosen = tenants.iter().position(|t| theirs.contains(&routing(t)));
+    let chosen = chosen.expect("a tenant routed on every partition");
+    let tenant = tenants[chosen].as_str();
+    let customers: Vec<usize> = (0..CUSTOMERS)
+        .filter(|&c| theirs.contains(&partition_of(tenant, c)))
+        .collect();
+    assert!(
+        !customers.is_empty(),
+        "no customer of {tenant} on {theirs:?}"
+    );
+    for &customer in &customers {
+        publish(&mut client1, contact(tenant, customer, arrival)).await;
+    }
+    let published = Instant::now();
+
+    // Then node 0's screen of that tenant counts every one of them within seconds
+    let screen = &mut screens[chosen];
+    let rows = loop {
+        let update = tokio::time::timeout(Duration::from_secs(10), screen.message())
+            .await
+            .expect("an update within 10 s")
+            .expect("the stream goes on through the rebalance")
+            .expect("a message");
+        assert!(!update.rolled_over, "the quarter hour ended: {update:?}");
+        assert!(
+            contacts(&update.rows) <= customers.len() as u64,
+            "{update:?}"
+        );
+        if contacts(&update.rows) == customers.len() as u64 {
+            break update.rows;
+        }
+    };
+    let shown = published.elapsed();
+    eprintln!(
+        "{} contacts of {tenant} on node 1 shown on node 0 {shown:?} after they were published",
+        customers.len()
+    );
+    assert!(shown < Duration::from_secs(5), "shown after {shown:?}");
+    let [billing] = rows.as_slice() else {
+        panic!("one row, billing: {rows:?}")
+    };
+    let abandoned = customers.iter().filter(|c| *c % 2 == 1).count() as u64;
+    let abandons: u64 = billing.abandons.iter().map(|a| a.contacts).sum();
+    assert_eq!(abandons, abandoned, "{billing:?}");
 }

@@ -258,6 +258,31 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// A backbone over `log` for tests: a store in memory, one partition, and the projector it
+/// watches (which folds nothing until a test runs it; its position stays put).
+#[cfg(test)]
+impl Backbone {
+    pub(crate) fn in_memory(log: Arc<dyn Log>) -> (Self, rezef_store::Projector) {
+        use rezef_store::{CachedStore, MemoryStore, ProjectionConfig, Projector};
+        let below = Arc::new(MemoryStore::new());
+        let store = CachedStore::new(below, ProjectionConfig::default()).expect("store");
+        let store = Arc::new(store);
+        let projector = Projector::new(log.clone(), store.clone()).expect("projector");
+        let backbone = Backbone {
+            log,
+            store,
+            projection: projector.watch(),
+            limits: Limits::default(),
+            policies: Arc::default(),
+            reveal_keys: Arc::default(),
+            closing: tokio::sync::watch::channel(false).1,
+            partition: (Partitioner::new(std::num::NonZeroU32::MIN), 0),
+            token_tries: Arc::default(),
+        };
+        (backbone, projector)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,8 +290,6 @@ mod tests {
     use rezef_events::event::Presence;
     use rezef_events::{AgentId, Payload};
     use rezef_log::{EmbeddedLog, EmbeddedLogConfig};
-    use rezef_store::{CachedStore, MemoryStore, ProjectionConfig, Projector};
-    use std::num::NonZeroU32;
 
     #[test]
     fn grpc_timeouts_parse() {
@@ -276,24 +299,6 @@ mod tests {
         assert_eq!(parse_grpc_timeout("x"), None);
         assert_eq!(parse_grpc_timeout(""), None);
         assert_eq!(parse_grpc_timeout("5Q"), None);
-    }
-
-    fn backbone(log: Arc<dyn Log>) -> Backbone {
-        let below = Arc::new(MemoryStore::new());
-        let store = CachedStore::new(below, ProjectionConfig::default()).expect("store");
-        let store = Arc::new(store);
-        let projector = Projector::new(log.clone(), store.clone()).expect("projector");
-        Backbone {
-            log,
-            store,
-            projection: projector.watch(),
-            limits: Limits::default(),
-            policies: Arc::default(),
-            reveal_keys: Arc::default(),
-            closing: tokio::sync::watch::channel(false).1,
-            partition: (Partitioner::new(NonZeroU32::MIN), 0),
-            token_tries: Arc::default(),
-        }
     }
 
     fn presence(source: &str) -> Event {
@@ -311,7 +316,7 @@ mod tests {
         // Given a backbone over an empty log
         let dir = tempfile::tempdir().expect("dir");
         let log: Arc<dyn Log> = EmbeddedLog::open(EmbeddedLogConfig::new(dir.path())).expect("log");
-        let backbone = backbone(log.clone());
+        let (backbone, _projector) = Backbone::in_memory(log.clone());
 
         // When a batch holds an event without a source
         let refused = backbone

@@ -173,6 +173,21 @@ impl Error {
         Self::InvalidArgument(vec![Violation::new(field, description)])
     }
 
+    /// Whether a partition is moving: it has no owner yet, or its owner is still catching
+    /// up (said here, or by the owner asked), the states every rebalance passes through. An
+    /// owner that did not answer is not moving: its status names it (`owner`).
+    pub fn is_moving(&self) -> bool {
+        match self {
+            Self::Retry { owner, .. } => owner.is_none(),
+            Self::Forwarded(status) => {
+                status.code() == Code::Unavailable
+                    && status.get_details_retry_info().is_some()
+                    && status.get_details_error_info().is_none()
+            }
+            _ => false,
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) | Self::Config(_) => Code::InvalidArgument,
@@ -538,5 +553,31 @@ mod tests {
             .get(OWNER_HEADER)
             .and_then(|v| v.to_str().ok());
         assert_eq!(header, Some("http://b:50051"));
+    }
+
+    #[test]
+    fn a_partition_with_no_owner_or_catching_up_is_moving_an_owner_not_answering_is_not() {
+        // Given a partition with no owner (here, or as the owner asked answered), and one
+        // whose owner did not answer (its status names it)
+        let retry = |owner: Option<&str>| Error::Retry {
+            message: "partition 3".into(),
+            retry_after: std::time::Duration::from_millis(500),
+            owner: owner.map(String::from),
+        };
+        let cases = [
+            (retry(None), true),
+            (Error::Forwarded(Status::from(retry(None))), true),
+            (retry(Some("http://b:50051")), false),
+            (
+                Error::Forwarded(Status::from(retry(Some("http://b:50051")))),
+                false,
+            ),
+            (Error::Forwarded(Status::unavailable("no answer")), false),
+            (Error::Unavailable("the log".into()), false),
+        ];
+        // Then only the first two are moving
+        for (error, moving) in cases {
+            assert_eq!(error.is_moving(), moving, "{error:?}");
+        }
     }
 }

@@ -1,8 +1,11 @@
 //! The partitions served on this node, as calls find them. `crate::node` adds and removes
-//! them as they are assigned.
+//! them as they are assigned, and every change is signalled (`changes`): a reader that waits
+//! on the projections served here (`insights::Projections`) must learn that the set moved.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+
+use tokio::sync::watch;
 
 use crate::backbone::Backbone;
 
@@ -18,6 +21,8 @@ pub struct Replica {
 #[derive(Debug, Default)]
 pub struct Replicas {
     served: RwLock<HashMap<u32, Replica>>,
+    /// Sent on every partition added or removed.
+    changed: watch::Sender<()>,
 }
 
 impl Replicas {
@@ -43,11 +48,19 @@ impl Replicas {
         (served.values()).any(|r| r.backbone.projection.position() < r.ready_at)
     }
 
+    /// Serves `partition` here with `replica`, or no longer (`None`); signals the change.
     pub fn set(&self, partition: u32, replica: Option<Replica>) {
         let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
         match replica {
             Some(replica) => served.insert(partition, replica),
             None => served.remove(&partition),
         };
+        self.changed.send_replace(());
+    }
+
+    /// A receiver that sees every change of the partitions served here made after this call
+    /// (`changed()` resolves), not those before.
+    pub fn changes(&self) -> watch::Receiver<()> {
+        self.changed.subscribe()
     }
 }

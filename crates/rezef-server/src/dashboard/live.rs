@@ -4,8 +4,9 @@
 //! `spread` (the same range by quarter hour, for the percentile chart): both first, then
 //! asked again when a projection moved, as `Insights/WatchInterval` reads its rows again
 //! (`insights::Projections`: no polling, at most once a second, every second while other
-//! nodes serve some partitions), and sent when they changed. Routing's streams fail on their
-//! own (a tenant without routing configuration, a key without the role) as `problem` events.
+//! nodes serve some partitions, again when the partitions served here change), and sent
+//! when they changed. Routing's streams fail on their own (a tenant without routing
+//! configuration, a key without the role) as `problem` events.
 
 use std::collections::VecDeque;
 
