@@ -106,6 +106,11 @@ pub async fn run(base: &Path, args: &ReportArgs) -> Result<Report> {
             week,
             by(Some(Interval::Quarter), false),
         ),
+        (
+            format!("{days} days as one row"),
+            month.clone(),
+            by(None, false),
+        ),
     ];
     // The baseline's buckets: every day bucket of the month in memory.
     let mut in_memory = Buckets::new(Interval::Day);

@@ -42,6 +42,10 @@ fn bucket_of(secs: u64) -> u64 {
     LAYOUT.lowest_equivalent(secs.min(HIGHEST_SECS))
 }
 
+/// A merge adds the other's buckets one by one in place when it holds at most this many
+/// times fewer (a search each), else walks both into a new list.
+const SMALL_INTO_LARGE: usize = 8;
+
 /// Durations recorded at one station, for percentiles: (bucket start in seconds, count),
 /// in order of start, no count zero.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -75,6 +79,17 @@ impl Spread {
         }
         if self.0.is_empty() {
             return self.0.clone_from(&other.0);
+        }
+        // A few buckets into many (a report summing a month into one row): found in place,
+        // rather than the whole copied at every merge.
+        if other.0.len().saturating_mul(SMALL_INTO_LARGE) <= self.0.len() {
+            for &(start, count) in &other.0 {
+                match self.0.binary_search_by_key(&start, |(s, _)| *s) {
+                    Ok(at) => self.0[at].1 = self.0[at].1.saturating_add(count),
+                    Err(at) => self.0.insert(at, (start, count)),
+                }
+            }
+            return;
         }
         let (a, b) = (&self.0, &other.0);
         let (mut i, mut j) = (0, 0);
@@ -243,6 +258,31 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A merge of few buckets into many (in place) or of many into few (a walk of both)
+        /// equals recording every duration into one spread.
+        #[test]
+        fn a_merge_of_any_sizes_equals_one_spread_of_all(
+            many in proptest::collection::vec(0u64..100_000, 0..400),
+            few in proptest::collection::vec(0u64..100_000, 0..40),
+        ) {
+            let (mut large, mut small, mut whole) =
+                (Spread::default(), Spread::default(), Spread::default());
+            for s in &many {
+                large.record(secs(*s));
+                whole.record(secs(*s));
+            }
+            for s in &few {
+                small.record(secs(*s));
+                whole.record(secs(*s));
+            }
+            let mut into_large = large.clone();
+            into_large.merge(&small);
+            let mut into_small = small;
+            into_small.merge(&large);
+            proptest::prop_assert_eq!(&into_large, &whole);
+            proptest::prop_assert_eq!(&into_small, &whole);
+        }
+
         /// The sparse form reads what HdrHistogram's dense form reads, merged or not.
         #[test]
         fn percentiles_equal_hdrhistograms(
