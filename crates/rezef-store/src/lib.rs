@@ -64,4 +64,4 @@ pub use sled_store::{MEASURE_FORMAT, SledStore};
 pub use store::{
     Checkpoint, Index, JourneyStore, ProjectionBatch, RoutingConfigRecord, TokenGrant,
 };
-pub use workspace::Workspace;
+pub use workspace::{Measuring, Workspace};

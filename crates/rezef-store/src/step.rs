@@ -28,7 +28,7 @@ use crate::partitioning::Partitioning;
 use crate::projector::ProjectionStats;
 use crate::read_ahead::Decoded;
 use crate::store::{ProjectionBatch, RoutingConfigRecord, TokenGrant};
-use crate::workspace::Workspace;
+use crate::workspace::{Measuring, Workspace};
 use crate::{Error, Result};
 use rezef_events::by_tenant::{ByTenant, HashMap};
 
@@ -351,11 +351,11 @@ impl Folding<'_, '_> {
             foreign: &foreign,
             recorded_at: Some(recorded_at),
         };
-        let journey = self.load_or_new(tenant, &root, at)?;
+        let (journey, measuring) = self.load_to_measure(tenant, &root, at)?;
         let applied = journey.apply_with(offset, event, &cx);
         let first_seen = journey.first_seen_at;
         // Measured in the same step, seeing the journey after the fold.
-        (self.ws).measure((tenant, &root), (offset, event), recorded_at, &applied)?;
+        measuring.observe((offset, event), recorded_at, (journey, &applied))?;
         // Indexed under the member it came from, so that an unmerge splits the history too.
         self.step
             .batch
@@ -705,9 +705,19 @@ impl Folding<'_, '_> {
         customer: &CustomerId,
         at: rezef_events::Timestamp,
     ) -> Result<&mut Journey> {
+        Ok(self.load_to_measure(tenant, customer, at)?.0)
+    }
+
+    /// The journey as [`Self::load_or_new`] gives it, with its partition's measurement.
+    fn load_to_measure(
+        &mut self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        at: rezef_events::Timestamp,
+    ) -> Result<(&mut Journey, Measuring<'_>)> {
         touch(&mut self.step.touched, tenant, customer);
         let new = || Journey::new(tenant.clone(), customer.clone(), at);
-        self.ws.journey_or_new(tenant, customer, new)
+        self.ws.journey_to_measure(tenant, customer, new)
     }
 
     /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.

@@ -19,10 +19,12 @@ use hashbrown::hash_map::EntryRef;
 use rezef_events::agent::AgentState;
 use rezef_events::fold::Applied;
 use rezef_events::{AgentId, ChannelIdentity, CustomerId, Event, Journey, TenantId, Timestamp};
+use rezef_measure::MeasureRules;
 
 use crate::Result;
 use crate::cached::{CachedStore, Layers};
 use crate::journey_cache::{Cached, Entry};
+use crate::measurement::Measurement;
 use crate::memory::Tables;
 use crate::store::TokenGrant;
 
@@ -64,37 +66,33 @@ impl<'a> Workspace<'a> {
         customer: &CustomerId,
         new: impl FnOnce() -> Journey,
     ) -> Result<&mut Journey> {
-        let slot = match self.layers.active.journey_entry(tenant, customer) {
-            EntryRef::Occupied(known) => known.into_mut(),
-            EntryRef::Vacant(place) => {
-                let flushing = self.layers.flushing.as_deref();
-                place.insert(behind(self.store, flushing, tenant, customer)?)
-            }
-        };
-        Ok(Arc::make_mut(slot.get_or_insert_with(|| Arc::new(new()))))
+        Ok(self.journey_to_measure(tenant, customer, new)?.0)
     }
 
-    /// Measures the event just applied to `customer`'s journey at `offset` (the fold said
-    /// it did `applied`), under the tenant's rules (`crate::measurement`); nothing when
-    /// measurement is off. Its records are counted beside the fold; the counter's failure,
-    /// if it failed.
-    pub fn measure(
+    /// The journey of `customer`, to change in place, made by `new` if there is none, with
+    /// the measurement to measure what was folded into it ([`Measuring::observe`]): one
+    /// lookup for both.
+    pub fn journey_to_measure(
         &mut self,
-        (tenant, customer): (&TenantId, &CustomerId),
-        (offset, event): (u64, &Event),
-        recorded_at: Timestamp,
-        applied: &Applied,
-    ) -> Result<()> {
-        let rules = &self.store.config().measure;
-        if !rules.enabled {
-            return Ok(());
-        }
-        let Some(Some(journey)) = self.layers.active.journey(tenant, customer) else {
-            return Ok(());
+        tenant: &TenantId,
+        customer: &CustomerId,
+        new: impl FnOnce() -> Journey,
+    ) -> Result<(&mut Journey, Measuring<'_>)> {
+        let Layers {
+            active,
+            flushing,
+            measurement,
+            ..
+        } = &mut *self.layers;
+        let slot = match active.journey_entry(tenant, customer) {
+            EntryRef::Occupied(known) => known.into_mut(),
+            EntryRef::Vacant(place) => {
+                place.insert(behind(self.store, flushing.as_deref(), tenant, customer)?)
+            }
         };
-        let at = Some(recorded_at);
-        let measurement = &mut self.layers.measurement;
-        measurement.observe(rules, offset, event, at, (journey, applied))
+        let journey = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(new())));
+        let rules = &self.store.config().measure;
+        Ok((journey, Measuring { rules, measurement }))
     }
 
     /// Keeps `journey` under its customer (a new one, one restored, a merge pointer).
@@ -157,6 +155,32 @@ impl<'a> Workspace<'a> {
             Some(state) => Ok(Some(state)),
             None => self.store.below.agent(tenant, agent),
         }
+    }
+}
+
+/// The measurement of a journey's partition, beside the journey being folded.
+#[derive(Debug)]
+pub struct Measuring<'a> {
+    rules: &'a MeasureRules,
+    measurement: &'a mut Measurement,
+}
+
+impl Measuring<'_> {
+    /// Measures the event just applied to `journey` at `offset` (the fold said it did
+    /// `applied`), under the tenant's rules (`crate::measurement`); nothing when
+    /// measurement is off. Its records are counted beside the fold; the counter's failure,
+    /// if it failed.
+    pub fn observe(
+        self,
+        (offset, event): (u64, &Event),
+        recorded_at: Timestamp,
+        (journey, applied): (&Journey, &Applied),
+    ) -> Result<()> {
+        if !self.rules.enabled {
+            return Ok(());
+        }
+        let at = Some(recorded_at);
+        (self.measurement).observe(self.rules, offset, event, at, (journey, applied))
     }
 }
 
