@@ -55,11 +55,6 @@ impl HeldBuckets {
         }
     }
 
-    fn resident(&self, (tenant, width, key): &StoredKey) -> Option<&Figures> {
-        let by_start = self.held.get(tenant, &key.dims)?;
-        Some(&by_start[index(*width)].get(&key.start)?.figures)
-    }
-
     /// The buckets `records` count in that are not in memory but may be stored (before
     /// `floors`): each must be read back ([`Self::load`]) before the records are added.
     pub fn absent(&self, records: &[(TenantId, Measured)], floors: Floors) -> BTreeSet<StoredKey> {
@@ -158,8 +153,9 @@ impl HeldBuckets {
     }
 
     /// A bucket in memory.
-    pub fn bucket(&self, key: &StoredKey) -> Option<&Figures> {
-        self.resident(key)
+    pub fn bucket(&self, (tenant, width, key): &StoredKey) -> Option<&Figures> {
+        let by_start = self.held.get(tenant, &key.dims)?;
+        Some(&by_start[index(*width)].get(&key.start)?.figures)
     }
 
     /// The buckets in memory of `width` starting in `range`, of one tenant or all.
