@@ -316,7 +316,7 @@ pub fn route_self(
     let mut request = tonic::Request::new(rezef_adapter::proto::GetJourneyRequest {
         tenant_id: tenant.into(),
         customer: Some(customer),
-        min_offset: None,
+        ..Default::default()
     });
     request
         .metadata_mut()

@@ -122,6 +122,32 @@ async fn publish_journey_replay_and_rebuild() {
         "{by_phone}"
     );
     assert!(by_phone.contains("CHANNEL_EMAIL"), "{by_phone}");
+    // As the projection knew the customer before the email (offsets 0..14: chat and call).
+    let before_email = run(&[
+        "journey",
+        "phone:+972501234567",
+        "--tenant",
+        "acme",
+        "--as-of",
+        "14",
+    ]);
+    let then = stdout(&before_email);
+    assert!(
+        then.contains("CHANNEL_VOICE") && !then.contains("CHANNEL_EMAIL"),
+        "{then}"
+    );
+    let said = String::from_utf8_lossy(&before_email.stderr);
+    assert!(said.contains("projected through offset 14"), "{said}");
+    let before_any = run(&[
+        "journey",
+        "phone:+972501234567",
+        "--tenant",
+        "acme",
+        "--as-of",
+        "0",
+    ]);
+    assert!(!before_any.status.success());
+    assert!(String::from_utf8_lossy(&before_any.stderr).contains("as of offset 0"));
     let resumed = stdout(&run(&[
         "resume",
         "email:dana.levi@example.com",

@@ -217,10 +217,22 @@ impl Client {
         customer: v1::CustomerRef,
         min_offset: Option<u64>,
     ) -> Result<GetJourneyResponse, Error> {
+        self.journey_as_of(tenant, customer, min_offset, None).await
+    }
+
+    /// A customer's journey as the projection knew it at `as_of` (now if `None`).
+    pub async fn journey_as_of(
+        &mut self,
+        tenant: &str,
+        customer: v1::CustomerRef,
+        min_offset: Option<u64>,
+        as_of: Option<v1::AsOf>,
+    ) -> Result<GetJourneyResponse, Error> {
         let request = GetJourneyRequest {
             tenant_id: tenant.to_owned(),
             customer: Some(customer),
             min_offset,
+            as_of,
         };
         Ok(self.journeys().get_journey(request).await?.into_inner())
     }

@@ -259,7 +259,7 @@ impl Node {
             let mut request = tonic::Request::new(proto::GetJourneyRequest {
                 tenant_id: TENANT.into(),
                 customer: Some(probe.clone()),
-                min_offset: None,
+                ..Default::default()
             });
             request
                 .metadata_mut()

@@ -12,9 +12,10 @@
 //! `contact_centre` (a contact centre's events, for the measurement), `month` (a contact
 //! centre's month folded and measured, for reports), and one file per benchmark: `ingest`,
 //! `projection`, `measure_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`,
-//! `auth_load` and `report_load` (calls loaded by h2load from another process), `resume`,
+//! `auth_load` and `report_load` (calls loaded by h2load from another process), `resume`, `as_of`,
 //! `identity_fold`, `routing`, `kafka`, `report`.
 
+mod as_of;
 mod auth_load;
 mod certificate;
 mod contact_centre;
@@ -85,6 +86,8 @@ enum Command {
     AuthLoad(auth_load::AuthLoadArgs),
     /// ResumeConversation by phone over a large store, with in-process baselines.
     Resume(resume::ResumeArgs),
+    /// GetJourney as of a point, for a customer with a long history, beside GetJourney now.
+    AsOf(as_of::AsOfArgs),
     /// Rebuild with 20% identity links and merges, against a rebuild without them.
     #[command(alias = "identity")]
     IdentityFold(identity_fold::IdentityFoldArgs),
@@ -150,6 +153,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::GrpcLoad(args) => with_cpu(grpc_load::run(&base, &args)).await?,
         Command::AuthLoad(args) => with_cpu(auth_load::run(&base, &args)).await?,
         Command::Resume(args) => with_cpu(resume::run(&base, &args)).await?,
+        Command::AsOf(args) => with_cpu(as_of::run(&base, &args)).await?,
         Command::IdentityFold(args) => with_cpu(identity_fold::run(&base, &args)).await?,
         Command::Routing(args) => with_cpu(routing::run(&base, &args)).await?,
         Command::Kafka(args) => with_cpu(kafka::run(&base, &args)).await?,

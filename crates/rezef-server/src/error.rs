@@ -201,35 +201,42 @@ impl Error {
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Self::Unavailable(_) | Self::Retry { .. } | Self::Moved { .. } => Code::Unavailable,
             Self::Forwarded(status) => status.code(),
-            Self::Log(error) => match error {
-                // Not acknowledged; writes resume by themselves once space is freed.
-                rezef_log::Error::BatchTooLarge { .. } | rezef_log::Error::NoSpace { .. } => {
-                    Code::ResourceExhausted
-                }
-                rezef_log::Error::OffsetOutOfRange { .. } => Code::OutOfRange,
-                rezef_log::Error::EmptyBatch => Code::InvalidArgument,
-                // The write was not acknowledged: the client may retry (ids make it safe).
-                rezef_log::Error::Closed
-                | rezef_log::Error::Io { .. }
-                | rezef_log::Error::Unavailable(_)
-                | rezef_log::Error::Interleaved { .. } => Code::Unavailable,
-                // The brokers refuse the topic or the settings, or another process holds the
-                // log: an operator must act.
-                rezef_log::Error::Refused(_)
-                | rezef_log::Error::Config(_)
-                | rezef_log::Error::Locked { .. } => Code::FailedPrecondition,
-                // Acknowledged data failed its checks: the log refuses to guess.
-                rezef_log::Error::Corrupt { .. } => Code::DataLoss,
-            },
+            Self::Log(error) | Self::Store(rezef_store::Error::Log(error)) => log_code(error),
             Self::Undecodable { .. } => Code::DataLoss,
             // Off by configuration: an operator must turn it on (and rebuild).
             Self::Store(rezef_store::Error::MeasurementOff) => Code::FailedPrecondition,
+            // Retention removed the history the answer needs: nothing to retry.
+            Self::Store(rezef_store::Error::HistoryGone { .. }) => Code::FailedPrecondition,
             Self::Store(_)
             | Self::Bind { .. }
             | Self::MetricsBind { .. }
             | Self::DashboardBind { .. }
             | Self::Transport(_) => Code::Internal,
         }
+    }
+}
+
+/// What a log failure tells the client, by what it can do about it.
+fn log_code(error: &rezef_log::Error) -> Code {
+    match error {
+        // Not acknowledged; writes resume by themselves once space is freed.
+        rezef_log::Error::BatchTooLarge { .. } | rezef_log::Error::NoSpace { .. } => {
+            Code::ResourceExhausted
+        }
+        rezef_log::Error::OffsetOutOfRange { .. } => Code::OutOfRange,
+        rezef_log::Error::EmptyBatch => Code::InvalidArgument,
+        // The write was not acknowledged: the client may retry (ids make it safe).
+        rezef_log::Error::Closed
+        | rezef_log::Error::Io { .. }
+        | rezef_log::Error::Unavailable(_)
+        | rezef_log::Error::Interleaved { .. } => Code::Unavailable,
+        // The brokers refuse the topic or the settings, or another process holds the
+        // log: an operator must act.
+        rezef_log::Error::Refused(_)
+        | rezef_log::Error::Config(_)
+        | rezef_log::Error::Locked { .. } => Code::FailedPrecondition,
+        // Acknowledged data failed its checks: the log refuses to guess.
+        rezef_log::Error::Corrupt { .. } => Code::DataLoss,
     }
 }
 
@@ -327,7 +334,9 @@ impl Error {
             Self::Log(rezef_log::Error::Locked { .. }) => {
                 said("the log is held by another process: the server's log says which")
             }
-            Self::Store(rezef_store::Error::MeasurementOff) => None,
+            Self::Store(
+                rezef_store::Error::MeasurementOff | rezef_store::Error::HistoryGone { .. },
+            ) => None,
             Self::Store(_) => said("the journey store failed: the server's log says why"),
             _ => None,
         }

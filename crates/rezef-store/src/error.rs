@@ -69,6 +69,10 @@ pub enum Error {
     CounterStopped(&'static str),
     #[error("measurement report refused: {0}")]
     Report(#[from] rezef_measure::Error),
+    #[error(
+        "the history asked for reaches offset {offset}, below the log's first record {start}: retention removed it"
+    )]
+    HistoryGone { offset: u64, start: u64 },
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
 }

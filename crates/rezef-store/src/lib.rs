@@ -27,6 +27,7 @@
 //! - `blocking.rs`: work off the async runtime. The maps the fold looks journeys up in are
 //!   `rezef_events::by_tenant`'s, shared with the measurer.
 
+mod as_of;
 mod blocking;
 mod cached;
 #[cfg(feature = "conformance")]
@@ -46,6 +47,7 @@ mod store;
 pub mod warm;
 mod workspace;
 
+pub use as_of::journey_as_of;
 pub use cached::{CachedStore, CheckpointObserver, JourneyCache, ProjectionConfig};
 pub use error::{Error, Result};
 pub use journey_cache::CacheReads;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use rezef_events::{Event, Timestamp};
-use rezef_log::Log;
+use rezef_log::{Log, Record};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -85,24 +85,22 @@ async fn read(
             }
         };
         from = last.offset + 1;
-        let decoded = blocking::run(move || {
-            (records.iter())
-                .map(|record| {
-                    let event = rezef_record::decode(&record.payload);
-                    let digest = (event.as_ref())
-                        .map_or(0, |event| dedup::digest(&event.tenant_id, &event.event_id));
-                    Decoded {
-                        offset: record.offset,
-                        recorded_at: Timestamp::from_unix_millis(record.timestamp_ms),
-                        event,
-                        digest,
-                    }
-                })
-                .collect()
-        })
-        .await;
+        let decoded = blocking::run(move || records.iter().map(decode).collect()).await;
         if sender.send(Ok(decoded)).await.is_err() {
             return Ok(());
         }
+    }
+}
+
+/// A log record decoded for the fold.
+pub(crate) fn decode(record: &Record) -> Decoded {
+    let event = rezef_record::decode(&record.payload);
+    let digest =
+        (event.as_ref()).map_or(0, |event| dedup::digest(&event.tenant_id, &event.event_id));
+    Decoded {
+        offset: record.offset,
+        recorded_at: Timestamp::from_unix_millis(record.timestamp_ms),
+        event,
+        digest,
     }
 }

@@ -282,12 +282,16 @@ impl Folding<'_, '_> {
                     self.send(request, event);
                 } else if self.load(tenant, &other)?.is_some() {
                     self.merge(tenant, &root, &other, record, at)?;
+                    self.index_named(tenant, [absorbed, &other], &component, offset);
                 } else {
                     warn!(%tenant, %root, %absorbed, offset, "merge passed over: no such customer");
                 }
             }
             Payload::CustomersUnmerged { absorbed, .. } => {
                 let restored = self.load(tenant, &root)?.and_then(|j| j.split(absorbed));
+                if restored.is_some() {
+                    self.index_named(tenant, [absorbed], &component, offset);
+                }
                 match restored {
                     Some(restored) if self.here(tenant, absorbed) => {
                         self.put(restored);
@@ -326,6 +330,7 @@ impl Folding<'_, '_> {
                 } => {
                     let record = MergeRecord { at, offset, cause };
                     self.merge(tenant, &survivor, &absorbed, record, at)?;
+                    self.index_named(tenant, [&survivor, &absorbed], &component, offset);
                     root = survivor;
                 }
                 Resolution::Refuse {
@@ -721,6 +726,26 @@ impl Folding<'_, '_> {
     }
 
     /// Moves `absorbed` into `survivor`; the absorbed record becomes a pointer.
+    /// Indexes a merge or an unmerge also under the other customers it joined or split
+    /// (`component`'s own entry comes with every event), so that each one's history shows
+    /// it, even once they are apart again.
+    fn index_named<const N: usize>(
+        &mut self,
+        tenant: &TenantId,
+        named: [&CustomerId; N],
+        component: &CustomerId,
+        offset: u64,
+    ) {
+        let mut indexed: Vec<&CustomerId> = vec![component];
+        for customer in named {
+            if !indexed.contains(&customer) {
+                indexed.push(customer);
+                let entry = (tenant.clone(), customer.clone(), offset);
+                self.step.batch.customer_events.push(entry);
+            }
+        }
+    }
+
     fn merge(
         &mut self,
         tenant: &TenantId,

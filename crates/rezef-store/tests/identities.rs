@@ -13,20 +13,13 @@ use rezef_events::journey::JoinReason;
 use rezef_events::policy::MergeRefusal;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{
-    Channel, ChannelIdentity, ConversationId, CustomerId, Event, IdentityKind, Journey, TenantId,
+    Channel, ChannelIdentity, ConversationId, CustomerId, Event, IdentityKind, Journey,
 };
 use rezef_log::Log;
 use rezef_store::{CachedStore, DEFAULT_DEDUP_WINDOW, JourneyStore, Projector, rebuild};
 
+use common::identity_log::{acme, arb_identity_events, crm, identity_events, verified};
 use common::{Fixture, project};
-
-fn acme() -> TenantId {
-    TenantId::new("acme").expect("valid")
-}
-
-fn crm(id: &str) -> ChannelIdentity {
-    ChannelIdentity::new(IdentityKind::CrmId, id, None).expect("valid")
-}
 
 fn phone() -> ChannelIdentity {
     ChannelIdentity::phone("+972501234567").expect("valid")
@@ -35,20 +28,6 @@ fn phone() -> ChannelIdentity {
 fn visitor_id() -> CustomerId {
     let visitor = ChannelIdentity::new(IdentityKind::ChatVisitor, "v-1", None).expect("valid");
     customer_id_for(&acme(), &visitor)
-}
-
-fn verified(
-    b: &mut EventBuilder,
-    method: VerificationMethod,
-    assurance: AssuranceLevel,
-    identity: ChannelIdentity,
-) -> Event {
-    b.event(Payload::CustomerIdentified {
-        method,
-        assurance,
-        identities: vec![identity],
-        expires_at: None,
-    })
 }
 
 fn journey(store: &Arc<CachedStore>, customer: &CustomerId) -> Journey {
@@ -192,8 +171,8 @@ async fn merge_and_unmerge_events_give_both_customers_back() {
     };
     assert_eq!(
         history(&caller),
-        [3, 4],
-        "each keeps its own history for audits"
+        [3, 4, 5, 6],
+        "each keeps its own history for audits, with the merge and the unmerge that named it"
     );
     assert_eq!(history(&visitor_id()), [0, 1, 2, 5, 6]);
 }
@@ -237,67 +216,6 @@ async fn a_token_brings_an_unknown_caller_to_its_conversation() {
             .expect("get"),
         Some(visitor_id())
     );
-}
-
-/// Events for 4 customers, each showing its own identity, some proving others' CRM ids with
-/// random evidence, some merging or unmerging on request.
-fn arb_identity_events() -> impl Strategy<Value = Vec<(usize, u8, usize)>> {
-    prop::collection::vec((0usize..4, 0u8..8, 0usize..4), 1..40)
-}
-
-fn identity_events(specs: &[(usize, u8, usize)]) -> Vec<Event> {
-    let methods = [
-        (VerificationMethod::Knowledge, AssuranceLevel::High),
-        (VerificationMethod::CallerId, AssuranceLevel::High),
-        (VerificationMethod::OneTimeCode, AssuranceLevel::Low),
-    ];
-    specs
-        .iter()
-        .enumerate()
-        .map(|(n, &(who, kind, other))| {
-            let mut b = EventBuilder::visitor("acme", &format!("v-{who}"))
-                .on(Channel::Webchat, &format!("chat-{who}"))
-                .ids(&format!("x{n}"));
-            b.wait(std::time::Duration::from_secs(n as u64 * 600));
-            match kind {
-                0 => b.started(),
-                1 => b.identified(vec![crm(&format!("C-{who}"))]),
-                2..=4 => {
-                    let (method, assurance) = methods[usize::from(kind) - 2];
-                    verified(&mut b, method, assurance, crm(&format!("C-{other}")))
-                }
-                5..=6 => {
-                    let visitor = ChannelIdentity::new(
-                        IdentityKind::ChatVisitor,
-                        &format!("v-{other}"),
-                        None,
-                    )
-                    .expect("valid");
-                    let absorbed = customer_id_for(&acme(), &visitor);
-                    let mut event = b.event(if kind == 5 {
-                        Payload::CustomersMerged {
-                            absorbed,
-                            reason: String::new(),
-                            requested_by: "agent".into(),
-                        }
-                    } else {
-                        Payload::CustomersUnmerged {
-                            absorbed,
-                            reason: String::new(),
-                            requested_by: "agent".into(),
-                        }
-                    });
-                    let me =
-                        ChannelIdentity::new(IdentityKind::ChatVisitor, &format!("v-{who}"), None)
-                            .expect("valid");
-                    event.customer =
-                        Some(rezef_events::CustomerRef::Id(customer_id_for(&acme(), &me)));
-                    event
-                }
-                _ => b.message(Participant::Customer, "hi"),
-            }
-        })
-        .collect()
 }
 
 fn everything(store: &Arc<CachedStore>) -> (Vec<Journey>, Vec<Option<CustomerId>>) {

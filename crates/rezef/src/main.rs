@@ -72,6 +72,10 @@ enum Command {
         /// `rezef publish` printed; on a partitioned log, of the customer's partition).
         #[arg(long)]
         min_offset: Option<u64>,
+        /// The journey as the projection knew it then, for audits: a log offset (every
+        /// record below it) or an RFC 3339 time (every record logged before it).
+        #[arg(long, value_parser = cmd::journey::parse_as_of)]
+        as_of: Option<rezef_adapter::proto::AsOf>,
         #[command(flatten)]
         addr: ServerAddr,
     },
@@ -121,8 +125,9 @@ fn main() -> anyhow::Result<()> {
                 customer,
                 tenant,
                 min_offset,
+                as_of,
                 addr,
-            } => cmd::journey::run(&tenant, &customer, min_offset, &addr).await,
+            } => cmd::journey::run(&tenant, &customer, min_offset, as_of, &addr).await,
             Command::Resume(args) => cmd::resume::run(args).await,
             Command::Replay(args) => cmd::replay::run(args).await,
             Command::Keys(args) => cmd::keys::run(args),

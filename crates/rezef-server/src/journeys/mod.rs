@@ -9,7 +9,8 @@ use rezef_events::fold::TRANSCRIPT_LEN;
 use rezef_events::partition::Partitioner;
 use rezef_events::resume::{Caller, resume};
 use rezef_events::{
-    Channel, ConversationId, CustomerId, Journey, TenantId, Timestamp, is_continuation_token,
+    Channel, ConversationId, CustomerId, CustomerRef, Journey, TenantId, Timestamp,
+    is_continuation_token,
 };
 use rezef_proto::v1::{
     self, ConversationUpdate, GetJourneyRequest, GetJourneyResponse, IssueContinuationTokenRequest,
@@ -30,6 +31,7 @@ use crate::shutdown;
 use crate::token_tries::{Trier, caller_of};
 use crate::{Error, Result};
 
+mod as_of;
 mod tokens;
 
 /// The service: places each call on the node serving its customer's partition.
@@ -55,14 +57,30 @@ impl Local {
     async fn get(&self, request: Request<GetJourneyRequest>) -> Result<GetJourneyResponse> {
         let wait = self.backbone.max_wait(&request);
         let request = request.into_inner();
-        let (tenant, customer) =
-            Backbone::parse_customer(self.backbone.check(), request.tenant_id, request.customer)?;
+        let mut check = self.backbone.check();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let customer = check.required_customer("customer", request.customer);
+        let asked = as_of::check(&mut check, request.as_of);
+        let (tenant, customer) = check.finish(|| Some((tenant?, customer?)))?;
         if let Some(offset) = request.min_offset {
             self.backbone.wait_projected(offset, wait).await?;
         }
-        // Read the position first: the journey then reflects at least every record below it.
-        let projected_offset = self.backbone.projection.position();
-        let journey = self.backbone.journey(&tenant, &customer)?;
+        let (journey, projected_offset) = match asked {
+            Some(asked) => {
+                let point = self.backbone.point(asked, wait).await?;
+                let journey = self.backbone.journey_at(&tenant, &customer, point).await?;
+                (
+                    journey.ok_or_else(|| not_known_then(&customer, &tenant, point))?,
+                    point.offset,
+                )
+            }
+            None => {
+                // Read the position first: the journey then reflects at least every record
+                // below it.
+                let projected_offset = self.backbone.projection.position();
+                (self.backbone.journey(&tenant, &customer)?, projected_offset)
+            }
+        };
         Ok(GetJourneyResponse {
             journey: Some(journey_to_proto(&journey, &View::masked())),
             projected_offset,
@@ -88,6 +106,13 @@ impl Local {
                 "must be 4 to 64 ASCII letters, digits or '-'",
             );
         }
+        if token.is_some() && request.as_of.is_some() {
+            check.fail(
+                "continuation_token",
+                "cannot be used with as_of: a token is used once, now",
+            );
+        }
+        let asked = as_of::check(&mut check, request.as_of);
         if request
             .transcript_limit
             .is_some_and(|limit| limit as usize > TRANSCRIPT_LEN)
@@ -101,10 +126,15 @@ impl Local {
         if let Some(offset) = request.min_offset {
             self.backbone.wait_projected(offset, wait).await?;
         }
-        let projected_offset = self.backbone.projection.position();
+        let point = match asked {
+            Some(asked) => Some(self.backbone.point(asked, wait).await?),
+            None => None,
+        };
+        let projected_offset =
+            point.map_or_else(|| self.backbone.projection.position(), |p| p.offset);
         // A valid token names its customer even when the channel shows an identity nobody
         // owns.
-        let now = Timestamp::now();
+        let now = point.map_or_else(Timestamp::now, |p| p.time);
         let holder = match &token {
             Some(token) => {
                 let trier = Trier::new(&caller, &tenant, &customer);
@@ -116,18 +146,17 @@ impl Local {
             Some(customer) => self.backbone.journey_of(&tenant, &customer)?,
             None => None,
         };
-        let journey = match by_token {
-            Some(journey) => journey,
-            None => match self.backbone.find_journey(&tenant, &customer)? {
-                Some(journey) => journey,
-                None => {
-                    return Ok(ResumeConversationResponse {
-                        known: false,
-                        projected_offset,
-                        ..Default::default()
-                    });
-                }
-            },
+        let found = match (by_token, point) {
+            (Some(journey), _) => Some(journey),
+            (None, Some(point)) => self.backbone.journey_at(&tenant, &customer, point).await?,
+            (None, None) => self.backbone.find_journey(&tenant, &customer)?,
+        };
+        let Some(journey) = found else {
+            return Ok(ResumeConversationResponse {
+                known: false,
+                projected_offset,
+                ..Default::default()
+            });
         };
         if let Some(revealer) = &reveal {
             let revealed = Revealed {
@@ -502,4 +531,16 @@ impl Journeys for JourneysService {
             issue_continuation_token
         )
     }
+}
+
+/// `NOT_FOUND` for a customer the tenant did not know at `point`.
+fn not_known_then(customer: &CustomerRef, tenant: &TenantId, point: as_of::Point) -> Error {
+    let name = match customer {
+        CustomerRef::Id(id) => format!("customer {id}"),
+        CustomerRef::Identity(identity) => format!("identity {identity}"),
+    };
+    Error::NotFound(format!(
+        "{name} was not known in tenant {tenant} as of offset {}",
+        point.offset
+    ))
 }

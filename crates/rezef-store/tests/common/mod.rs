@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod identity_log;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
