@@ -174,6 +174,21 @@ async fn publish_journey_replay_and_rebuild() {
             .is_some_and(|l| l.contains("\"eventId\":\"triple-c-001\""))
     );
 
+    let calls = run(&[
+        "replay",
+        "--tenant",
+        "acme",
+        "--customer",
+        "email:dana.levi@example.com",
+        "--channel",
+        "voice",
+    ]);
+    let voice = stdout(&calls);
+    assert_eq!(voice.lines().count(), 6, "the call's events: {voice}");
+    assert!(voice.lines().all(|l| l.contains("CHANNEL_VOICE")), "{voice}");
+    let said = String::from_utf8_lossy(&calls.stderr);
+    assert!(said.contains("6 events exported"), "{said}");
+
     let unknown = run(&["journey", "phone:+15550000000", "--tenant", "acme"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("not known"));

@@ -49,6 +49,7 @@ mod shutdown;
 mod tls;
 mod token_tries;
 
+pub use audit::{REPLAY_FROM_HEADER, REPLAY_TO_HEADER};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::{FORWARDED_HEADER, ROUTE_HEADER};
 pub use config::{

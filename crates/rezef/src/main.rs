@@ -5,6 +5,7 @@
 //! `keys` manages the keys in the server's key file; `rebuild` works on a stopped server's
 //! data directory; `demo` runs the main job end to end in a temporary directory.
 
+mod args;
 mod cmd;
 mod config;
 mod customer;
@@ -74,7 +75,7 @@ enum Command {
         min_offset: Option<u64>,
         /// The journey as the projection knew it then, for audits: a log offset (every
         /// record below it) or an RFC 3339 time (every record logged before it).
-        #[arg(long, value_parser = cmd::journey::parse_as_of)]
+        #[arg(long, value_parser = args::as_of)]
         as_of: Option<rezef_adapter::proto::AsOf>,
         #[command(flatten)]
         addr: ServerAddr,

@@ -16,17 +16,3 @@ pub async fn run(
     eprintln!("projected through offset {}", response.projected_offset);
     Ok(())
 }
-
-/// `--as-of`: a log offset, or an RFC 3339 time (`2026-12-07T09:30:00Z`).
-pub fn parse_as_of(text: &str) -> Result<proto::AsOf, String> {
-    use proto::as_of::Point;
-    let point = match text.parse::<u64>() {
-        Ok(offset) => Point::Offset(offset),
-        Err(_) => {
-            let time = humantime::parse_rfc3339_weak(text)
-                .map_err(|e| format!("not an offset nor an RFC 3339 time: {e}"))?;
-            Point::Time(prost_types::Timestamp::from(time))
-        }
-    };
-    Ok(proto::AsOf { point: Some(point) })
-}

@@ -10,7 +10,7 @@ pub struct Args {
     #[arg(long, env = "REZEF_TENANT")]
     tenant: String,
     /// The channel the contact arrives on: voice, ivr, webchat, email, sms, whatsapp, ...
-    #[arg(long, default_value = "voice", value_parser = parse_channel)]
+    #[arg(long, default_value = "voice", value_parser = crate::args::channel)]
     channel: proto::Channel,
     /// A continuation token the customer gave (`--token` is the API key to call with).
     #[arg(long)]
@@ -23,12 +23,6 @@ pub struct Args {
     min_offset: Option<u64>,
     #[command(flatten)]
     addr: crate::ServerAddr,
-}
-
-fn parse_channel(name: &str) -> Result<proto::Channel, String> {
-    proto::Channel::from_str_name(&format!("CHANNEL_{}", name.to_uppercase()))
-        .filter(|channel| *channel != proto::Channel::Unspecified)
-        .ok_or_else(|| format!("unknown channel {name:?}"))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -50,17 +44,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .into_inner();
     println!("{}", jsonl::to_json(&answer));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn channels_are_named_as_people_write_them() {
-        assert_eq!(parse_channel("voice"), Ok(proto::Channel::Voice));
-        assert_eq!(parse_channel("web_form"), Ok(proto::Channel::WebForm));
-        assert!(parse_channel("unspecified").is_err());
-        assert!(parse_channel("pigeon").is_err());
-    }
 }

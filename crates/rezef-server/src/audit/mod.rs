@@ -1,11 +1,14 @@
-//! `rezef.v1.Audit`: the original events, replayed from the log in order, for auditors.
+//! `rezef.v1.Audit`: the original events, replayed from the log in order, for auditors
+//! (docs/audit.md); `filter.rs`: which events a replay keeps by conversation and channel.
+
+mod filter;
 
 use std::pin::Pin;
 
 use futures::Stream;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::ContinuityPolicy;
-use rezef_events::{Event, TenantId, Timestamp, mask};
+use rezef_events::{Channel, ConversationId, Event, TenantId, Timestamp, mask};
 use rezef_log::{Log, Record};
 use rezef_proto::v1::{
     ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, audit_server::Audit,
@@ -21,9 +24,15 @@ use crate::convert::{Check, event_to_proto};
 use crate::reveal::Revealed;
 use crate::shutdown;
 use crate::{Error, Result};
+use filter::{Filter, OfConversation};
 
 /// Records read from the log at a time when scanning.
 const SCAN_BATCH: usize = 1024;
+
+/// The response headers naming the offsets a replay runs over: the first, and the first
+/// not included (for a client's progress bar).
+pub const REPLAY_FROM_HEADER: &str = "x-rezef-replay-from";
+pub const REPLAY_TO_HEADER: &str = "x-rezef-replay-to";
 
 /// The service: places each replay on the node serving the partition it reads.
 #[derive(Debug, Clone)]
@@ -51,6 +60,7 @@ struct Replay {
     from_time_ms: Option<i64>,
     limit: usize,
     partition: u32,
+    filter: Filter,
     /// `None`: the caller may see sensitive values; else the tenant's policy masks them.
     masking: Option<ContinuityPolicy>,
 }
@@ -104,8 +114,19 @@ impl Local {
         let tenant = check.tenant("tenant_id", request.tenant_id);
         let from_time = check.time("from_time", request.from_time);
         let to_time = check.time("to_time", request.to_time);
+        let asked_customer = request.customer.is_some();
         let customer = request.customer.and_then(|c| check.customer("customer", c));
         check_partition(&mut check, request.partition, self.partitioner);
+        let channel = check.optional::<Channel>("channel", request.channel);
+        let conversation = check.id(
+            "conversation_id",
+            request.conversation_id,
+            false,
+            ConversationId::new,
+        );
+        if conversation.is_some() && !asked_customer {
+            check.fail("conversation_id", "needs customer");
+        }
         let from = request.from_offset.unwrap_or(start);
         let to = request.to_offset.unwrap_or(end);
         // Past the end is out of range (as offsets are), not a malformed request.
@@ -123,6 +144,10 @@ impl Local {
             None => from,
         };
         let mut replayed = None;
+        let mut filter = Filter {
+            conversation: None,
+            channel,
+        };
         let offsets = match customer {
             Some(customer) => {
                 // The customer index is part of the projection: let it catch up to `to`.
@@ -143,6 +168,17 @@ impl Local {
                 }
                 offsets.sort_unstable();
                 offsets.dedup();
+                if let Some(id) = &conversation {
+                    let found = journey.conversation(id).map(OfConversation::of);
+                    let found = found.ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "customer {} has no conversation {id} (a compacted one cannot be told \
+                             apart)",
+                            journey.customer_id
+                        ))
+                    })?;
+                    filter.conversation = Some(found);
+                }
                 replayed = Some(journey.customer_id);
                 Some(offsets)
             }
@@ -172,6 +208,7 @@ impl Local {
                 .filter(|l| *l > 0)
                 .unwrap_or(usize::MAX),
             partition: self.partition,
+            filter,
             masking,
         })
     }
@@ -195,7 +232,7 @@ impl Replay {
             offset: record.offset,
             source,
         })?;
-        if event.tenant_id != self.tenant {
+        if event.tenant_id != self.tenant || !self.filter.admits(&event) {
             return Ok(None);
         }
         // Served as every other read serves it, unless the caller may reveal.
@@ -234,6 +271,7 @@ impl Audit for AuditService {
             partitioner: self.topology.partitioner(),
         };
         let replay = local.plan(request).instrument(span.clone()).await?;
+        let range = (replay.from, replay.to);
         let (sender, receiver) = mpsc::channel(64);
         tokio::spawn(
             async move {
@@ -244,7 +282,11 @@ impl Audit for AuditService {
             }
             .instrument(span),
         );
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        let mut response = Response::new(Box::pin(ReceiverStream::new(receiver)) as ReplayStream);
+        let headers = response.metadata_mut();
+        headers.insert(REPLAY_FROM_HEADER, range.0.into());
+        headers.insert(REPLAY_TO_HEADER, range.1.into());
+        Ok(response)
     }
 }
 
