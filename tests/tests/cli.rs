@@ -158,6 +158,20 @@ async fn publish_journey_replay_and_rebuild() {
     ]));
     assert!(resumed.contains("\"known\":true"), "{resumed}");
     assert!(resumed.contains("+972501234567"), "{resumed}");
+    let resume_at = |offset: &str| {
+        stdout(&run(&[
+            "resume",
+            "email:dana.levi@example.com",
+            "--tenant",
+            "acme",
+            "--as-of",
+            offset,
+        ]))
+    };
+    let during_chat = resume_at("8");
+    assert!(during_chat.contains("\"known\":true"), "{during_chat}");
+    assert!(!during_chat.contains("CHANNEL_VOICE"), "the call came later: {during_chat}");
+    assert!(!resume_at("0").contains("\"known\":true"), "nobody before the first event");
 
     let replayed = stdout(&run(&[
         "replay",

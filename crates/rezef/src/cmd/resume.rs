@@ -21,6 +21,10 @@ pub struct Args {
     /// Wait until the event at this offset is projected (read-your-writes).
     #[arg(long)]
     min_offset: Option<u64>,
+    /// What the channel would have been told then, for audits: a log offset or an RFC 3339
+    /// time (docs/audit.md).
+    #[arg(long, value_parser = crate::args::as_of, conflicts_with = "continuation_token")]
+    as_of: Option<proto::AsOf>,
     #[command(flatten)]
     addr: crate::ServerAddr,
 }
@@ -34,6 +38,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         continuation_token: args.continuation_token.unwrap_or_default(),
         transcript_limit: args.transcript,
         min_offset: args.min_offset,
+        as_of: args.as_of,
         ..Default::default()
     };
     let answer = client
