@@ -170,8 +170,14 @@ async fn publish_journey_replay_and_rebuild() {
     };
     let during_chat = resume_at("8");
     assert!(during_chat.contains("\"known\":true"), "{during_chat}");
-    assert!(!during_chat.contains("CHANNEL_VOICE"), "the call came later: {during_chat}");
-    assert!(!resume_at("0").contains("\"known\":true"), "nobody before the first event");
+    assert!(
+        !during_chat.contains("CHANNEL_VOICE"),
+        "the call came later: {during_chat}"
+    );
+    assert!(
+        !resume_at("0").contains("\"known\":true"),
+        "nobody before the first event"
+    );
 
     let replayed = stdout(&run(&[
         "replay",
@@ -199,7 +205,10 @@ async fn publish_journey_replay_and_rebuild() {
     ]);
     let voice = stdout(&calls);
     assert_eq!(voice.lines().count(), 6, "the call's events: {voice}");
-    assert!(voice.lines().all(|l| l.contains("CHANNEL_VOICE")), "{voice}");
+    assert!(
+        voice.lines().all(|l| l.contains("CHANNEL_VOICE")),
+        "{voice}"
+    );
     let said = String::from_utf8_lossy(&calls.stderr);
     assert!(said.contains("6 events exported"), "{said}");
 

@@ -12,12 +12,12 @@
 //! Exact as long as owners do not change: an identity is owned by whoever first linked it
 //! and stays so through merges and unmerges, which is what the fold does.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use rezef_events::merge::{self, Hop};
 use rezef_events::policy::Policies;
-use rezef_events::{CustomerId, CustomerRef, Event, Journey, Payload, TenantId};
+use rezef_events::{ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId};
 use rezef_log::Log;
 use rezef_measure::MeasureRules;
 
@@ -100,44 +100,63 @@ async fn history(
     until: u64,
 ) -> Result<Vec<Decoded>> {
     let mut records = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    let mut queue = VecDeque::from([asked]);
-    while let Some(customer) = queue.pop_front() {
-        if !seen.insert(customer.clone()) {
-            continue;
-        }
+    let mut found = Found::default();
+    found.add(&asked);
+    while let Some(customer) = found.queue.pop_front() {
         let mut wanted = live.customer_offsets(tenant, &customer, 0, until)?;
         wanted.retain(|offset| !records.contains_key(offset));
         for record in read(log, &wanted).await? {
             if let Ok(event) = &record.event {
-                queue.extend(related(live, tenant, event)?);
+                found.related(live, tenant, event)?;
             }
             records.insert(record.offset, record);
         }
         if let Some(root) = holding(live, tenant, &customer)? {
-            queue.push_back(root.customer_id.clone());
-            queue.extend(root.merged_customers().cloned());
+            found.add(&root.customer_id);
+            root.merged_customers().for_each(|member| found.add(member));
         }
     }
     Ok(records.into_values().collect())
 }
 
-/// The customers an event's identity decisions and merges look at: the one it names, the
-/// owners now of the identities it shows, and the one a merge or an unmerge names.
-fn related(live: &dyn JourneyStore, tenant: &TenantId, event: &Event) -> Result<Vec<CustomerId>> {
-    let mut related = Vec::new();
-    if let Some(CustomerRef::Id(id)) = &event.customer {
-        related.push(id.clone());
+/// The customers found so far (those not searched yet queued), and the identities already
+/// looked up: a customer's events show the same few identities again and again.
+#[derive(Debug, Default)]
+struct Found {
+    customers: BTreeSet<CustomerId>,
+    queue: VecDeque<CustomerId>,
+    identities: HashSet<ChannelIdentity>,
+}
+
+impl Found {
+    fn add(&mut self, customer: &CustomerId) {
+        if !self.customers.contains(customer) {
+            self.customers.insert(customer.clone());
+            self.queue.push_back(customer.clone());
+        }
     }
-    for identity in event.identities() {
-        related.extend(live.resolve(tenant, identity)?);
+
+    /// Adds the customers an event's identity decisions and merges look at: the one it
+    /// names, the owners now of the identities it shows, and the one a merge or an unmerge
+    /// names.
+    fn related(&mut self, live: &dyn JourneyStore, tenant: &TenantId, event: &Event) -> Result<()> {
+        if let Some(CustomerRef::Id(id)) = &event.customer {
+            self.add(id);
+        }
+        for identity in event.identities() {
+            if self.identities.insert(identity.clone())
+                && let Some(owner) = live.resolve(tenant, identity)?
+            {
+                self.add(&owner);
+            }
+        }
+        if let Payload::CustomersMerged { absorbed, .. }
+        | Payload::CustomersUnmerged { absorbed, .. } = &event.payload
+        {
+            self.add(absorbed);
+        }
+        Ok(())
     }
-    if let Payload::CustomersMerged { absorbed, .. } | Payload::CustomersUnmerged { absorbed, .. } =
-        &event.payload
-    {
-        related.push(absorbed.clone());
-    }
-    Ok(related)
 }
 
 /// The records at `offsets` (ascending), decoded; reads close offsets together.
