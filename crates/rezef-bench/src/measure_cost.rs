@@ -70,6 +70,7 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
                 elapsed,
                 projection,
                 steps,
+                checkpoints,
                 ..
             } = timed_rebuild(&log, &store_dir, config).await?;
             let run = Run {
@@ -82,9 +83,11 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
                     if enabled { "on" } else { "off" }
                 ),
                 format!(
-                    "{} events/s; per batch {}",
+                    "{} events/s; per batch {}; {} checkpoints ({} s writing)",
                     thousands(run.events_per_s),
-                    run.steps.summary()
+                    run.steps.summary(),
+                    checkpoints.0,
+                    ms(checkpoints.1.as_secs_f64())
                 ),
             );
             if enabled {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -22,8 +23,8 @@ use rezef_events::partition::Partitioner;
 use rezef_events::{CustomerId, CustomerRef, Journey};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
 use rezef_store::{
-    CachedStore, DEFAULT_DEDUP_WINDOW, JourneyStore, ProjectionBatch, ProjectionConfig,
-    ProjectionStats, SledStore, rebuild,
+    CachedStore, CheckpointObserver, DEFAULT_DEDUP_WINDOW, JourneyStore, ProjectionBatch,
+    ProjectionConfig, ProjectionStats, SledStore, rebuild,
 };
 
 use crate::harness::{
@@ -344,6 +345,8 @@ pub struct Rebuilt {
     pub projection: Arc<CachedStore>,
     /// How long each batch the projector read took to fold (its step).
     pub steps: Latency,
+    /// How many checkpoints it wrote, and their time in all (written beside the fold).
+    pub checkpoints: (u64, Duration),
 }
 
 /// Rebuilds the projection of `log` into a new store in `store_dir`, timed (the flush
@@ -357,6 +360,8 @@ pub async fn timed_rebuild(
     let store = Arc::new(store.context("opening the store")?);
     let below: Arc<dyn JourneyStore> = store.clone();
     let projection = Arc::new(CachedStore::new(below, config).context("the cache")?);
+    let checkpoints = Arc::new(Checkpoints::default());
+    projection.observe_checkpoints(checkpoints.clone());
     let mut steps = Latency::new()?;
     let started = Instant::now();
     let mut step_began = started;
@@ -379,7 +384,33 @@ pub async fn timed_rebuild(
         store,
         projection,
         steps,
+        checkpoints: checkpoints.written(),
     })
+}
+
+/// The checkpoints a rebuild wrote, counted as they end.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    count: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl CheckpointObserver for Checkpoints {
+    fn checkpoint(&self, took: Duration, _written: bool) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+impl Checkpoints {
+    fn written(&self) -> (u64, Duration) {
+        let micros = self.micros.load(Ordering::Relaxed);
+        (
+            self.count.load(Ordering::Relaxed),
+            Duration::from_micros(micros),
+        )
+    }
 }
 
 struct Breakdown {
