@@ -287,7 +287,8 @@ impl Walk {
         frame::verify(header, bytes).map_err(BreakKind::Damaged)?;
         let expected = self.expected.unwrap_or(header.base_offset);
         offsets_follow(expected, header.base_offset)?;
-        if header.next_offset() > OFFSET_LIMIT {
+        let end = header.base_offset.checked_add(u64::from(header.count));
+        if end.is_none_or(|end| end > OFFSET_LIMIT) {
             return Err(BreakKind::Damaged(Corruption::PastOffsetLimit {
                 base: header.base_offset,
                 count: header.count,
