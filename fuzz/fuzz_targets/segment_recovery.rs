@@ -18,7 +18,9 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Error, Log, OFFSET_LIMIT};
 
-const HEADER_LEN: usize = 36;
+/// The header of a version 1 frame; a version 2 frame's (with the hash chain) is longer.
+const HEADER_LEN_V1: usize = 36;
+const HEADER_LEN_V2: usize = 100;
 
 /// What the format says opening the segment gives.
 #[derive(Debug, PartialEq)]
@@ -51,11 +53,17 @@ fn expected(base: u64, file: &[u8]) -> Expected<'_> {
     let mut records = Vec::new();
     while pos < file.len() {
         let rest = &file[pos..];
-        if rest.len() < HEADER_LEN || rest[..4] != *b"RZLG" {
+        // The version byte says how long the header is (version 2: 100 bytes, others 36),
+        // before the CRC can vouch for it.
+        let header_len = match rest.get(8) {
+            Some(2) => HEADER_LEN_V2,
+            _ => HEADER_LEN_V1,
+        };
+        if rest.len() < header_len || rest[..4] != *b"RZLG" {
             break;
         }
         let len = u32_at(rest, 12) as usize;
-        if len < HEADER_LEN || len > rest.len() {
+        if len < header_len || len > rest.len() {
             break;
         }
         let frame = &rest[..len];
@@ -67,10 +75,10 @@ fn expected(base: u64, file: &[u8]) -> Expected<'_> {
             u32_at(frame, 24),
             i64::from_le_bytes(frame[28..36].try_into().expect("8 bytes")),
         );
-        if frame[8] != 1 || frame[9..12] != [0; 3] || count == 0 {
+        if !matches!(frame[8], 1 | 2) || frame[9..12] != [0; 3] || count == 0 {
             return Expected::Corrupt;
         }
-        let mut at = HEADER_LEN;
+        let mut at = header_len;
         let mut payloads = Vec::new();
         for _ in 0..count {
             if frame.len() - at < 4 {

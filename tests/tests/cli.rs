@@ -344,6 +344,9 @@ async fn on_two_partitions_a_rebuild_gives_the_journeys_served() {
     stdout(&rebuilt);
     let said = String::from_utf8_lossy(&rebuilt.stderr);
     assert_eq!(said.matches("rebuilt ").count(), 2, "{said}");
+    // Each partition's log is verified on its own.
+    let verified = stdout(&rezef(&["verify", "--data-dir", &data_dir], None));
+    assert_eq!(verified.matches(": intact").count(), 2, "{verified}");
 
     let server = RezefServer::start_with(dir.path(), &flags).await;
     assert_eq!(settled_journeys(&server).await, served);
@@ -374,4 +377,77 @@ async fn settled_journeys(server: &RezefServer) -> Vec<Option<rezef_adapter::pro
         last = now;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+/// The frames of a log segment as (base offset, position, length), read as FORMAT.md lays
+/// them out.
+fn frames(segment: &[u8]) -> Vec<(u64, usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < segment.len() {
+        let field = |at: usize, n: usize| -> u64 {
+            (segment[pos + at..pos + at + n].iter().rev())
+                .fold(0, |acc, &b| acc << 8 | u64::from(b))
+        };
+        let len = usize::try_from(field(12, 4)).expect("frame length");
+        out.push((field(16, 8), pos, len));
+        pos += len;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_vouches_for_the_log_and_names_a_changed_record() {
+    // Given a server that logged the Triple C's in batches of five
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RezefServer::start(dir.path()).await;
+    let url = server.url();
+    stdout(&rezef(
+        &["publish", &example(), "--batch", "5", "--server", &url],
+        None,
+    ));
+    let data_dir = dir.path().display().to_string();
+
+    // When it is verified beside the running server: intact, with a note about the lock
+    let beside = rezef(&["verify", "--data-dir", &data_dir], None);
+    let out = stdout(&beside);
+    assert!(out.contains(": intact"), "{out}");
+    let said = String::from_utf8_lossy(&beside.stderr);
+    assert!(said.contains("its LOCK is held"), "{said}");
+
+    // And once stopped: intact from offset 0, chained from the genesis value, with a head
+    assert!(server.terminate().success());
+    let out = stdout(&rezef(&["verify", "--data-dir", &data_dir], None));
+    assert!(
+        out.contains("chained from offset 0, after the genesis value"),
+        "{out}"
+    );
+    let head = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("head: offset "))
+        .expect("a head");
+    assert_eq!(
+        head.split(" chain ").nth(1).map(str::len),
+        Some(64),
+        "{out}"
+    );
+
+    // Then a record changed in a copy of the data directory is named by its frame's offset
+    let copy = tempfile::tempdir().expect("tempdir");
+    let log = copy.path().join("log");
+    std::fs::create_dir(&log).expect("log dir");
+    let segment_name = "00000000000000000000.log";
+    let mut segment = std::fs::read(dir.path().join("log").join(segment_name)).expect("segment");
+    let frames = frames(&segment);
+    assert!(frames.len() >= 3, "several batches: {frames:?}");
+    let (base, pos, len) = frames[2];
+    segment[pos + len - 3] ^= 0x01;
+    std::fs::write(log.join(segment_name), segment).expect("write");
+    let copy_dir = copy.path().display().to_string();
+    let tampered = rezef(&["verify", "--data-dir", &copy_dir], None);
+    assert_eq!(tampered.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&tampered.stdout);
+    assert!(out.contains(&format!("BROKEN at offset {base}")), "{out}");
+    let said = String::from_utf8_lossy(&tampered.stderr);
+    assert!(said.contains(&format!("at offset {base}")), "{said}");
 }

@@ -1,26 +1,56 @@
 //! The on-disk frame: one appended batch, encoded as a single checksummed unit.
 //!
 //! Whole-frame granularity is what makes batches atomic: a frame is either entirely valid
-//! (magic, length and CRC32C all check out) or it is treated as never written. See
-//! `FORMAT.md` for the byte-by-byte layout; this module is its single implementation.
+//! (magic, length and CRC32C all check out) or it is treated as never written. Version 2
+//! frames also carry their link of the hash chain (`chain.rs`): the previous frame's hash and
+//! their own. See `FORMAT.md` for the byte-by-byte layout; this module is its single
+//! implementation. Version 1 frames (no chain) are still read.
 
 use bytes::Bytes;
 
 use crate::Offset;
+use crate::chain::ChainHash;
 use crate::error::Corruption;
 
 /// First four bytes of every frame.
 pub(crate) const MAGIC: [u8; 4] = *b"RZLG";
-/// The only format version this build reads and writes.
-pub(crate) const VERSION: u8 = 1;
-/// Size of the fixed frame header in bytes.
-pub(crate) const HEADER_LEN: usize = 36;
+/// The format version this build writes: frames with the hash chain.
+pub(crate) const VERSION: u8 = 2;
+/// The first format version, without the chain: still read.
+pub(crate) const VERSION_1: u8 = 1;
+/// The header fields every version shares (the whole header of version 1).
+pub(crate) const FIXED_LEN: usize = 36;
+/// Size of the version 2 header: the shared fields, the previous chain and the frame's own.
+pub(crate) const HEADER_LEN: usize = 100;
 /// Per-record overhead: the little-endian `u32` payload length.
 pub(crate) const RECORD_OVERHEAD: usize = 4;
 /// Largest frame the length field can describe.
 pub(crate) const MAX_FRAME_LEN: u64 = u32::MAX as u64;
 /// Bytes before the region covered by the CRC (magic + CRC field).
 const CRC_START: usize = 8;
+/// Where a version 2 frame keeps its predecessor's chain hash...
+const PREVIOUS_AT: usize = 36;
+/// ...and its own.
+const CHAIN_AT: usize = 68;
+
+/// The header length of a frame of `version` (an unknown version is read as far as the
+/// shared fields, then refused by [`verify`] once its CRC has been checked).
+pub(crate) fn header_len(version: u8) -> usize {
+    if version == VERSION {
+        HEADER_LEN
+    } else {
+        FIXED_LEN
+    }
+}
+
+/// A version 2 frame's place in the hash chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Links {
+    /// The chain hash of the frame before (as stored in this frame).
+    pub previous: ChainHash,
+    /// This frame's chain hash (as stored).
+    pub chain: ChainHash,
+}
 
 /// The decoded fixed header of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +59,7 @@ pub(crate) struct FrameHeader {
     pub crc: u32,
     /// Format version byte.
     pub version: u8,
-    /// The three reserved bytes after the version (must be zero in version 1).
+    /// The three reserved bytes after the version (must be zero).
     pub reserved: [u8; 3],
     /// Total frame length, header included.
     pub frame_len: u32,
@@ -39,6 +69,8 @@ pub(crate) struct FrameHeader {
     pub count: u32,
     /// Append timestamp shared by all records of the frame (ms since the Unix epoch).
     pub timestamp_ms: i64,
+    /// The chain fields (version 2; `None` for version 1).
+    pub links: Option<Links>,
 }
 
 impl FrameHeader {
@@ -51,6 +83,30 @@ impl FrameHeader {
     pub(crate) fn len(&self) -> u64 {
         u64::from(self.frame_len)
     }
+
+    /// Length of this frame's header: where its records start.
+    pub(crate) fn header_len(&self) -> usize {
+        header_len(self.version)
+    }
+
+    /// The chain hash after this frame: its own for version 2, the genesis value after a
+    /// version 1 frame (version 1 frames are not chained; `FORMAT.md`).
+    pub(crate) fn chain_after(&self) -> ChainHash {
+        self.links.map_or(ChainHash::GENESIS, |l| l.chain)
+    }
+}
+
+/// The chain hash of a whole version 2 `frame` (`frame.len() >= HEADER_LEN`), computed from
+/// its bytes and the predecessor value it stores.
+pub(crate) fn compute_chain(frame: &[u8]) -> ChainHash {
+    let mut previous = [0u8; 32];
+    previous.copy_from_slice(&frame[PREVIOUS_AT..CHAIN_AT]);
+    ChainHash::link(
+        &ChainHash(previous),
+        &frame[..4],
+        &frame[CRC_START..FIXED_LEN],
+        &frame[HEADER_LEN..],
+    )
 }
 
 /// Size in bytes of the frame that would hold `payloads`.
@@ -60,7 +116,8 @@ pub(crate) fn encoded_len(payloads: &[Bytes]) -> u64 {
     })
 }
 
-/// Appends the frame for `payloads` to `out`.
+/// Appends the frame for `payloads`, chained after `previous`, to `out` and returns its
+/// chain hash.
 ///
 /// The caller must have checked `encoded_len(payloads) <= MAX_FRAME_LEN` (the writer only
 /// receives batches that passed `max_batch_bytes`, which is clamped to that bound); lengths are
@@ -71,7 +128,8 @@ pub(crate) fn encode(
     base_offset: Offset,
     timestamp_ms: i64,
     payloads: &[Bytes],
-) {
+    previous: &ChainHash,
+) -> ChainHash {
     let start = out.len();
     let frame_len = u32::try_from(encoded_len(payloads)).unwrap_or(u32::MAX);
     let count = u32::try_from(payloads.len()).unwrap_or(u32::MAX);
@@ -84,13 +142,18 @@ pub(crate) fn encode(
     out.extend_from_slice(&base_offset.to_le_bytes());
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(&timestamp_ms.to_le_bytes());
+    out.extend_from_slice(&previous.0);
+    out.extend_from_slice(&[0; 32]); // chain, patched below
     for payload in payloads {
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(payload);
     }
+    let chain = compute_chain(&out[start..]);
+    out[start + CHAIN_AT..start + HEADER_LEN].copy_from_slice(&chain.0);
     let crc = crc32c::crc32c(&out[start + CRC_START..]);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    chain
 }
 
 fn u32_at(buf: &[u8], at: usize) -> u32 {
@@ -105,32 +168,45 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Parses the fixed header at the start of `buf`.
+fn hash_at(buf: &[u8], at: usize) -> ChainHash {
+    let mut b = [0u8; 32];
+    b.copy_from_slice(&buf[at..at + 32]);
+    ChainHash(b)
+}
+
+/// Parses the header at the start of `buf`, which must hold the whole header
+/// ([`header_len`] of the version byte at position 8).
 ///
 /// Checks only what can be checked without the rest of the frame: the magic and that the
 /// length field can hold at least a header. The version is checked by [`verify`], after the
 /// CRC, so that a torn header is reported as a checksum problem rather than as a "newer
 /// format".
 pub(crate) fn parse_header(buf: &[u8]) -> Result<FrameHeader, Corruption> {
-    if buf.len() < HEADER_LEN {
+    let need = header_len(buf.get(8).copied().unwrap_or(VERSION_1));
+    if buf.len() < need {
         return Err(Corruption::BadFrameLength {
-            len: HEADER_LEN as u64,
+            len: need as u64,
             available: buf.len() as u64,
         });
     }
     if buf[0..4] != MAGIC {
         return Err(Corruption::BadMagic);
     }
+    let version = buf[8];
     let header = FrameHeader {
         crc: u32_at(buf, 4),
-        version: buf[8],
+        version,
         reserved: [buf[9], buf[10], buf[11]],
         frame_len: u32_at(buf, 12),
         base_offset: u64_at(buf, 16),
         count: u32_at(buf, 24),
         timestamp_ms: i64::from_le_bytes(u64_at(buf, 28).to_le_bytes()),
+        links: (version == VERSION).then(|| Links {
+            previous: hash_at(buf, PREVIOUS_AT),
+            chain: hash_at(buf, CHAIN_AT),
+        }),
     };
-    if (header.frame_len as usize) < HEADER_LEN {
+    if (header.frame_len as usize) < need {
         return Err(Corruption::BadFrameLength {
             len: header.len(),
             available: buf.len() as u64,
@@ -155,7 +231,7 @@ pub(crate) fn verify(header: &FrameHeader, frame: &[u8]) -> Result<(), Corruptio
             computed,
         });
     }
-    if header.version != VERSION {
+    if header.version != VERSION && header.version != VERSION_1 {
         return Err(Corruption::UnsupportedVersion(header.version));
     }
     if header.reserved != [0; 3] {
@@ -164,7 +240,7 @@ pub(crate) fn verify(header: &FrameHeader, frame: &[u8]) -> Result<(), Corruptio
     if header.count == 0 {
         return Err(Corruption::Malformed("frame holds no records"));
     }
-    let mut records = Records::new(frame, header.count);
+    let mut records = Records::new(frame, header);
     for _ in records.by_ref() {}
     match records.error {
         Some(e) => Err(e),
@@ -185,11 +261,11 @@ pub(crate) struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    pub(crate) fn new(frame: &'a [u8], count: u32) -> Self {
+    pub(crate) fn new(frame: &'a [u8], header: &FrameHeader) -> Self {
         Records {
             frame,
-            pos: HEADER_LEN.min(frame.len()),
-            remaining: count,
+            pos: header.header_len().min(frame.len()),
+            remaining: header.count,
             error: None,
         }
     }
@@ -225,8 +301,28 @@ mod tests {
     fn frame(base: Offset, ts: i64, payloads: &[&[u8]]) -> Vec<u8> {
         let payloads: Vec<Bytes> = payloads.iter().map(|p| Bytes::copy_from_slice(p)).collect();
         let mut out = Vec::new();
-        encode(&mut out, base, ts, &payloads);
+        encode(&mut out, base, ts, &payloads, &ChainHash::GENESIS);
         assert_eq!(out.len() as u64, encoded_len(&payloads));
+        out
+    }
+
+    /// A version 1 frame, built by hand from FORMAT.md's table.
+    fn frame_v1(base: Offset, ts: i64, payloads: &[&[u8]]) -> Vec<u8> {
+        let len: usize = FIXED_LEN + payloads.iter().map(|p| 4 + p.len()).sum::<usize>();
+        let mut out = Vec::new();
+        out.extend_from_slice(b"RZLG");
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&[1, 0, 0, 0]);
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.extend_from_slice(&base.to_le_bytes());
+        out.extend_from_slice(&(payloads.len() as u32).to_le_bytes());
+        out.extend_from_slice(&ts.to_le_bytes());
+        for p in payloads {
+            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            out.extend_from_slice(p);
+        }
+        let crc = crc32c::crc32c(&out[8..]);
+        out[4..8].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
@@ -240,8 +336,43 @@ mod tests {
         assert_eq!(header.frame_len as usize, buf.len());
         assert_eq!(header.next_offset(), 45);
         verify(&header, &buf).expect("valid frame");
-        let payloads: Vec<&[u8]> = Records::new(&buf, header.count).collect();
+        let payloads: Vec<&[u8]> = Records::new(&buf, &header).collect();
         assert_eq!(payloads, vec![&b"hello"[..], &b""[..], &b"world!"[..]]);
+    }
+
+    #[test]
+    fn version_1_frames_are_still_read() {
+        let buf = frame_v1(7, 1_000, &[b"old", b"frame"]);
+        let header = parse_header(&buf).expect("header");
+        assert_eq!((header.version, header.links), (VERSION_1, None));
+        assert_eq!(header.chain_after(), ChainHash::GENESIS);
+        verify(&header, &buf).expect("valid frame");
+        let payloads: Vec<&[u8]> = Records::new(&buf, &header).collect();
+        assert_eq!(payloads, vec![&b"old"[..], &b"frame"[..]]);
+    }
+
+    #[test]
+    fn the_chain_fields_link_to_the_previous_frame() {
+        let payloads = [Bytes::from_static(b"a")];
+        let mut out = Vec::new();
+        let first = encode(&mut out, 0, 1, &payloads, &ChainHash::GENESIS);
+        let split = out.len();
+        let second = encode(&mut out, 1, 1, &payloads, &first);
+        let (a, b) = (
+            parse_header(&out).expect("a"),
+            parse_header(&out[split..]).expect("b"),
+        );
+        assert_eq!(
+            a.links.map(|l| (l.previous, l.chain)),
+            Some((ChainHash::GENESIS, first))
+        );
+        assert_eq!(
+            b.links.map(|l| (l.previous, l.chain)),
+            Some((first, second))
+        );
+        assert_eq!(compute_chain(&out[split..]), second);
+        // Same bytes after another predecessor: another link.
+        assert_ne!(first, second);
     }
 
     #[test]
@@ -254,32 +385,43 @@ mod tests {
         assert_eq!(&buf[16..24], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(u32_at(&buf, 24), 1);
         assert_eq!(&buf[28..36], &[0x22, 0x11, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(&buf[36..40], &[2, 0, 0, 0]);
-        assert_eq!(&buf[40..], b"ab");
+        assert_eq!(&buf[36..68], &[0; 32]);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&[0; 32]);
+        hasher.update(&buf[0..4]);
+        hasher.update(&buf[8..36]);
+        hasher.update(&buf[100..]);
+        assert_eq!(&buf[68..100], hasher.finalize().as_bytes());
+        assert_eq!(&buf[100..104], &[2, 0, 0, 0]);
+        assert_eq!(&buf[104..], b"ab");
         assert_eq!(u32_at(&buf, 4), crc32c::crc32c(&buf[8..]));
     }
 
     #[test]
     fn every_single_bit_flip_is_detected() {
-        let buf = frame(5, 1_700_000_000_000, &[b"abc", b"defgh"]);
-        for byte in 0..buf.len() {
-            for bit in 0..8 {
-                let mut bad = buf.clone();
-                bad[byte] ^= 1 << bit;
-                let outcome = parse_header(&bad).and_then(|h| {
-                    if h.len() != bad.len() as u64 {
-                        Err(Corruption::BadFrameLength {
-                            len: h.len(),
-                            available: bad.len() as u64,
-                        })
-                    } else {
-                        verify(&h, &bad)
-                    }
-                });
-                assert!(
-                    outcome.is_err(),
-                    "flip of bit {bit} in byte {byte} undetected"
-                );
+        for buf in [
+            frame(5, 1_700_000_000_000, &[b"abc", b"defgh"]),
+            frame_v1(5, 1_700_000_000_000, &[b"abc", b"defgh"]),
+        ] {
+            for byte in 0..buf.len() {
+                for bit in 0..8 {
+                    let mut bad = buf.clone();
+                    bad[byte] ^= 1 << bit;
+                    let outcome = parse_header(&bad).and_then(|h| {
+                        if h.len() != bad.len() as u64 {
+                            Err(Corruption::BadFrameLength {
+                                len: h.len(),
+                                available: bad.len() as u64,
+                            })
+                        } else {
+                            verify(&h, &bad)
+                        }
+                    });
+                    assert!(
+                        outcome.is_err(),
+                        "flip of bit {bit} in byte {byte} undetected"
+                    );
+                }
             }
         }
     }
@@ -303,10 +445,10 @@ mod tests {
         bad[0] = b'X';
         assert_eq!(parse_header(&bad), Err(Corruption::BadMagic));
         let mut short = buf.clone();
-        short[12..16].copy_from_slice(&10u32.to_le_bytes());
+        short[12..16].copy_from_slice(&40u32.to_le_bytes());
         assert!(matches!(
             parse_header(&short),
-            Err(Corruption::BadFrameLength { len: 10, .. })
+            Err(Corruption::BadFrameLength { len: 40, .. })
         ));
         assert!(parse_header(&buf[..HEADER_LEN - 1]).is_err());
         assert!(parse_header(&[0u8; HEADER_LEN]).is_err());
@@ -316,7 +458,7 @@ mod tests {
     fn checksummed_but_inconsistent_frames_are_malformed() {
         // A frame whose CRC is valid but whose record section lies about lengths.
         let mut buf = frame(0, 0, &[b"abcd"]);
-        buf[36..40].copy_from_slice(&3u32.to_le_bytes());
+        buf[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&3u32.to_le_bytes());
         let crc = crc32c::crc32c(&buf[8..]);
         buf[4..8].copy_from_slice(&crc.to_le_bytes());
         let header = parse_header(&buf).expect("header");

@@ -24,7 +24,9 @@
 //!
 //! # Layout
 //! - [`Log`] and its records (here), [`error`], `frame.rs` (one batch on disk, checksummed;
-//!   the format is in `FORMAT.md`), `tail.rs` (following a log as it grows).
+//!   the format is in `FORMAT.md`), `chain.rs` (the hash chain over frames), `verify.rs`
+//!   ([`verify`]: an audit of a whole log directory), `tail.rs` (following a log as it
+//!   grows).
 //! - `embedded/`: [`EmbeddedLog`]: `segment.rs` (one file, its index and scans),
 //!   `writer.rs` (the writer thread and its group commit).
 //! - `kafka/` (feature `kafka`): one partition of a topic as a `Log` (`writer.rs`,
@@ -66,10 +68,12 @@
 
 #![warn(missing_docs)]
 
+mod chain;
 mod embedded;
 pub mod error;
 mod frame;
 mod tail;
+mod verify;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -81,9 +85,12 @@ pub mod kafka;
 
 use bytes::Bytes;
 
+pub use chain::ChainHash;
+pub use embedded::in_use;
 pub use embedded::{EmbeddedLog, EmbeddedLogConfig, LogStats};
 pub use error::{Corruption, Error, Result};
 pub use tail::{Tail, tail};
+pub use verify::{BreakKind, Broken, Verdict, Verified, verify};
 
 /// Position of a record in the log: 0 for the first record ever appended, then contiguous.
 pub type Offset = u64;

@@ -154,10 +154,10 @@ async fn batch_size_limit() {
     let mut config = EmbeddedLogConfig::new(dir.path());
     config.max_batch_bytes = 1000;
     let log = EmbeddedLog::open(config).expect("open");
-    // 36-byte header + 2 * (4 + 478) = 1000: exactly at the limit.
-    let fits = vec![Bytes::from(vec![1u8; 478]), Bytes::from(vec![2u8; 478])];
+    // 100-byte header + 2 * (4 + 446) = 1000: exactly at the limit.
+    let fits = vec![Bytes::from(vec![1u8; 446]), Bytes::from(vec![2u8; 446])];
     log.append(fits).await.expect("batch at the limit");
-    let too_big = vec![Bytes::from(vec![1u8; 479]), Bytes::from(vec![2u8; 478])];
+    let too_big = vec![Bytes::from(vec![1u8; 447]), Bytes::from(vec![2u8; 446])];
     match log.append(too_big).await {
         Err(Error::BatchTooLarge { bytes, limit }) => assert_eq!((bytes, limit), (1001, 1000)),
         other => panic!("expected BatchTooLarge, got {other:?}"),

@@ -52,7 +52,7 @@ async fn concurrent_appends_share_fsyncs() {
         stats.syncs
     );
     let frame_bytes: u64 = (0..TASKS)
-        .flat_map(|t| (0..APPENDS_PER_TASK).map(move |i| 36 + 4 + format!("{t}:{i}").len() as u64))
+        .flat_map(|t| (0..APPENDS_PER_TASK).map(move |i| 100 + 4 + format!("{t}:{i}").len() as u64))
         .sum();
     assert_eq!(stats.bytes, frame_bytes);
     log.close().await;

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use rezef_log::{Corruption, EmbeddedLog, EmbeddedLogConfig, Error, Log, OFFSET_LIMIT};
 use tempfile::TempDir;
 
-const HEADER_LEN: u64 = 36;
+/// The version 2 frame header (FORMAT.md).
+const HEADER_LEN: u64 = 100;
 
 fn open(dir: &Path, segment_bytes: u64) -> Arc<EmbeddedLog> {
     try_open(dir, segment_bytes).expect("open log")

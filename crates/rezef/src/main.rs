@@ -3,7 +3,7 @@
 //! One subcommand per file under `cmd/`. `serve` runs the backbone; `publish`, `journey`,
 //! `resume` and `replay` are gRPC clients of a running server, with its API key (`--token`);
 //! `keys` manages the keys in the server's key file; `rebuild` works on a stopped server's
-//! data directory; `demo` runs the main job end to end in a temporary directory.
+//! data directory; `verify` checks the log of a data directory; `demo` runs the main job end to end in a temporary directory.
 
 mod args;
 mod cmd;
@@ -88,6 +88,9 @@ enum Command {
     Keys(cmd::keys::Args),
     /// Delete the journey store and rebuild it from the log (the server must be stopped).
     Rebuild(cmd::rebuild::Args),
+    /// Check the embedded log from start to end (checksums, offsets, hash chain): prints the
+    /// first offset where it breaks (exit 1), or its head.
+    Verify(cmd::verify::Args),
     /// Exit 0 when the server says it serves (grpc.health.v1), over TLS too: a probe.
     Health(cmd::health::Args),
     /// Show continuity end to end (a chat that continues on the phone), then a morning of
@@ -133,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             Command::Replay(args) => cmd::replay::run(args).await,
             Command::Keys(args) => cmd::keys::run(args),
             Command::Rebuild(args) => cmd::rebuild::run(args).await,
+            Command::Verify(args) => cmd::verify::run(args),
             Command::Health(args) => cmd::health::run(args).await,
             Command::Demo(args) => cmd::demo::run(args).await,
         }

@@ -15,7 +15,7 @@
 //!
 //! The on-disk format is specified in `FORMAT.md` next to this crate's `Cargo.toml`.
 
-mod segment;
+pub(crate) mod segment;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -46,8 +46,8 @@ pub struct EmbeddedLogConfig {
     /// A new segment is started once the active one reaches this many bytes (a single batch
     /// larger than this still goes whole into one segment). Default 128 MiB.
     pub segment_bytes: u64,
-    /// Largest accepted batch, measured as its encoded frame size (36-byte header plus 4 bytes
-    /// per record plus payloads). Larger appends fail with [`Error::BatchTooLarge`]. Default
+    /// Largest accepted batch, measured as its encoded frame size (100-byte header plus 4
+    /// bytes per record plus payloads). Larger appends fail with [`Error::BatchTooLarge`]. Default
     /// 64 MiB; values above `u32::MAX` are capped there (the frame length field is 32 bits).
     pub max_batch_bytes: usize,
     /// `fdatasync` every group commit (and fsync the directory on segment creation). Default
@@ -223,8 +223,24 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// Whether a process holds the log in `dir` open (its `LOCK`), without taking the lock: a
+/// verification may run beside it, and then sees the log as it was while it read.
+pub fn in_use(dir: &Path) -> Result<bool> {
+    let path = dir.join("LOCK");
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("open lock file", &path, e)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("probe log lock", &path, e)),
+    }
+}
+
 /// The embedded, file-based log: segment files in one directory, one CRC32C-checked frame per
-/// batch, and a single writer thread that group-commits appends with one `fdatasync` per group.
+/// batch, chained to the one before by a BLAKE3 hash ([`crate::verify`]), and a single writer thread that group-commits appends with one `fdatasync` per group.
 /// The on-disk format and the recovery rules are specified in the crate's `FORMAT.md`.
 ///
 /// Dropping the last handle stops the writer after it has committed what was already queued;
@@ -296,11 +312,15 @@ impl EmbeddedLog {
         let end = recovered.index.end_offset();
         let pos = recovered.index.end_pos();
         let mut last_ts = recovered.index.last_ts();
+        let mut chain = recovered.index.last_chain();
         if last_ts.is_none() {
-            // An empty last segment: the timestamp floor comes from the previous segment,
-            // which also proves that segment ends where the empty one begins.
+            // An empty last segment: the timestamp floor and the chain hash to continue from
+            // come from the previous segment, which also proves that segment ends where the
+            // empty one begins.
             if let Some(prev) = segments.values().next_back() {
-                last_ts = prev.ensure_index(Some(last_base))?.last_ts();
+                let index = prev.ensure_index(Some(last_base))?;
+                last_ts = index.last_ts();
+                chain = index.last_chain();
             }
         }
         let reader = recovered
@@ -331,6 +351,7 @@ impl EmbeddedLog {
             pos,
             next_offset: end,
             last_ts: last_ts.unwrap_or(i64::MIN),
+            chain,
             segment_bytes: config.segment_bytes,
             fsync: config.fsync,
             buf: Vec::new(),
@@ -429,7 +450,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Segment files in `dir` by base offset. Other files are ignored (with a warning for
 /// `.log` files whose names are not 20-digit offsets).
-fn list_segments(dir: &Path) -> Result<BTreeMap<Offset, PathBuf>> {
+pub(crate) fn list_segments(dir: &Path) -> Result<BTreeMap<Offset, PathBuf>> {
     let mut found = BTreeMap::new();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list log directory", dir, e))?;
     for entry in entries {

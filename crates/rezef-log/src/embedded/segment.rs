@@ -11,8 +11,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 
+use crate::chain::ChainHash;
 use crate::error::{Corruption, Error, Result};
-use crate::frame::{self, FrameHeader, HEADER_LEN};
+use crate::frame::{self, FIXED_LEN, FrameHeader};
 use crate::{OFFSET_LIMIT, Offset, Record};
 
 /// An index entry is added for a frame when it starts at least this many bytes after the
@@ -60,6 +61,8 @@ pub(crate) struct SegmentIndex {
     end_pos: u64,
     /// Timestamp of the last indexed frame.
     last_ts: Option<i64>,
+    /// The chain hash after the last indexed frame (what the next frame chains from).
+    last_chain: ChainHash,
 }
 
 impl SegmentIndex {
@@ -71,6 +74,7 @@ impl SegmentIndex {
             end_offset: base,
             end_pos: 0,
             last_ts: None,
+            last_chain: ChainHash::GENESIS,
         }
     }
 
@@ -97,6 +101,7 @@ impl SegmentIndex {
         self.end_offset = header.next_offset();
         self.end_pos = pos + header.len();
         self.last_ts = Some(header.timestamp_ms);
+        self.last_chain = header.chain_after();
     }
 
     pub(crate) fn end_offset(&self) -> Offset {
@@ -109,6 +114,12 @@ impl SegmentIndex {
 
     pub(crate) fn last_ts(&self) -> Option<i64> {
         self.last_ts
+    }
+
+    /// The chain hash the next frame chains from (the genesis value for a segment without
+    /// frames, or after version 1 frames). Taken from the stored fields, not recomputed.
+    pub(crate) fn last_chain(&self) -> ChainHash {
+        self.last_chain
     }
 
     /// The index entry at or before `offset` (the frame scan for `offset` starts there).
@@ -286,7 +297,7 @@ impl Segment {
                     .map_err(|e| e.into_error(self, pos))?;
                 frame::verify(&header, bytes).map_err(|r| self.corrupt(pos, r))?;
                 for (offset, payload) in
-                    (header.base_offset..).zip(frame::Records::new(bytes, header.count))
+                    (header.base_offset..).zip(frame::Records::new(bytes, &header))
                 {
                     if offset < cur {
                         continue;
@@ -397,7 +408,7 @@ fn past_limit(base: Offset, count: u32) -> Result<(), Corruption> {
 }
 
 /// Why a scan could not produce a frame.
-enum ScanError {
+pub(crate) enum ScanError {
     Io(std::io::Error),
     Bad(Corruption),
 }
@@ -413,7 +424,7 @@ impl ScanError {
 
 /// Sequential, chunked reader of frames in `[0, limit)` of a file, using positional reads so
 /// that it never disturbs (or depends on) a shared file cursor.
-struct Scanner<'a> {
+pub(crate) struct Scanner<'a> {
     file: &'a File,
     limit: u64,
     buf: Vec<u8>,
@@ -421,7 +432,7 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    fn new(file: &'a File, limit: u64) -> Self {
+    pub(crate) fn new(file: &'a File, limit: u64) -> Self {
         Scanner {
             file,
             limit,
@@ -457,12 +468,13 @@ impl<'a> Scanner<'a> {
         Ok(&self.buf[start..start + len as usize])
     }
 
-    fn header(&mut self, pos: u64) -> std::result::Result<FrameHeader, ScanError> {
-        let bytes = self.fill(pos, HEADER_LEN as u64)?;
+    pub(crate) fn header(&mut self, pos: u64) -> std::result::Result<FrameHeader, ScanError> {
+        let version = self.fill(pos, FIXED_LEN as u64)?[8];
+        let bytes = self.fill(pos, frame::header_len(version) as u64)?;
         frame::parse_header(bytes).map_err(ScanError::Bad)
     }
 
-    fn frame(&mut self, pos: u64, len: u64) -> std::result::Result<&[u8], ScanError> {
+    pub(crate) fn frame(&mut self, pos: u64, len: u64) -> std::result::Result<&[u8], ScanError> {
         self.fill(pos, len)
     }
 }
@@ -601,6 +613,7 @@ mod tests {
                 base_offset: offset,
                 count: 2,
                 timestamp_ms: 0,
+                links: None,
             };
             index.push(&header, pos);
             pos += 1000;

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
 use super::segment::{Segment, SegmentIndex, segment_file_name};
+use crate::chain::ChainHash;
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameHeader};
 use crate::{Appended, OFFSET_LIMIT, Offset, WriteHealth};
@@ -66,6 +67,8 @@ pub(crate) struct Writer {
     pub pos: u64,
     pub next_offset: Offset,
     pub last_ts: i64,
+    /// The chain hash of the last acknowledged frame: the next frame chains from it.
+    pub chain: ChainHash,
     pub segment_bytes: u64,
     pub fsync: bool,
     pub buf: Vec<u8>,
@@ -240,6 +243,7 @@ impl Writer {
         let mut results = Vec::with_capacity(group.len());
         let mut next = self.next_offset;
         let mut last_ts = self.last_ts;
+        let mut chain = self.chain;
         let mut syncs = 0u64;
         let mut i = 0;
         while i < group.len() {
@@ -247,7 +251,7 @@ impl Writer {
             if at > 0 && at >= self.segment_bytes {
                 syncs += self.flush(&mut buf, &mut placed)?;
                 // Durable: acknowledged now, whatever becomes of the rest of the group.
-                self.acknowledge(group.drain(..i), results.drain(..), next, last_ts);
+                self.acknowledge(group.drain(..i), results.drain(..), next, last_ts, chain);
                 i = 0;
                 self.roll(next)?;
             }
@@ -260,7 +264,7 @@ impl Writer {
             let ts = now_ms().max(last_ts);
             let pos = self.pos + buf.len() as u64;
             let start = buf.len();
-            frame::encode(&mut buf, next, ts, &req.payloads);
+            chain = frame::encode(&mut buf, next, ts, &req.payloads, &chain);
             let header = frame::parse_header(&buf[start..]).map_err(|reason| Error::Corrupt {
                 path: self.active.path().to_path_buf(),
                 position: pos,
@@ -284,7 +288,7 @@ impl Writer {
         let records: u64 = results.iter().map(|a| u64::from(a.count)).sum();
         let bytes: u64 = group.iter().map(|r| r.frame_len).sum();
         self.shared.stats.syncs.fetch_add(syncs, Ordering::Relaxed);
-        self.acknowledge(group.drain(..), results.drain(..), next, last_ts);
+        self.acknowledge(group.drain(..), results.drain(..), next, last_ts, chain);
         tracing::debug!(
             requests,
             records,
@@ -298,13 +302,15 @@ impl Writer {
     }
 
     /// The frames of `requests` are durable and indexed: says the log is writable, makes
-    /// them visible up to `next`, then acknowledges each with its `results`.
+    /// them visible up to `next` (the last of them with `last_ts` and `chain`), then
+    /// acknowledges each with its `results`.
     fn acknowledge(
         &mut self,
         requests: impl ExactSizeIterator<Item = AppendRequest>,
         results: impl Iterator<Item = Appended>,
         next: Offset,
         last_ts: i64,
+        chain: ChainHash,
     ) {
         if requests.len() == 0 {
             return;
@@ -312,6 +318,7 @@ impl Writer {
         self.writable();
         self.next_offset = next;
         self.last_ts = last_ts;
+        self.chain = chain;
         self.shared.watermark.send_modify(|w| w.end = next);
         let stats = &self.shared.stats;
         stats.groups.fetch_add(1, Ordering::Relaxed);

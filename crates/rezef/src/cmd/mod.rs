@@ -9,6 +9,7 @@ pub mod rebuild;
 pub mod replay;
 pub mod resume;
 pub mod serve;
+pub mod verify;
 
 use anyhow::Context;
 use rezef_adapter::{Client, TlsOptions};
