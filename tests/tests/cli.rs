@@ -179,20 +179,27 @@ async fn publish_journey_replay_and_rebuild() {
         "nobody before the first event"
     );
 
-    let replayed = stdout(&run(&[
+    let exported = run(&[
         "replay",
         "--tenant",
         "acme",
         "--customer",
         "email:dana.levi@example.com",
-    ]));
-    assert_eq!(replayed.lines().count(), 18);
+        "--verify",
+    ]);
+    let replayed = stdout(&exported);
+    assert_eq!(events_in(&replayed).count(), 18);
     assert!(
-        replayed
-            .lines()
+        events_in(&replayed)
             .next()
             .is_some_and(|l| l.contains("\"eventId\":\"triple-c-001\""))
     );
+    let said = String::from_utf8_lossy(&exported.stderr);
+    assert!(
+        said.contains("the server's log checks out from offset 0 to 18"),
+        "{said}"
+    );
+    verify_export(&replayed);
 
     let calls = run(&[
         "replay",
@@ -204,9 +211,9 @@ async fn publish_journey_replay_and_rebuild() {
         "voice",
     ]);
     let voice = stdout(&calls);
-    assert_eq!(voice.lines().count(), 6, "the call's events: {voice}");
+    assert_eq!(events_in(&voice).count(), 6, "the call's events: {voice}");
     assert!(
-        voice.lines().all(|l| l.contains("CHANNEL_VOICE")),
+        events_in(&voice).all(|l| l.contains("CHANNEL_VOICE")),
         "{voice}"
     );
     let said = String::from_utf8_lossy(&calls.stderr);
@@ -238,6 +245,50 @@ async fn publish_journey_replay_and_rebuild() {
         None,
     );
     assert_eq!(stdout(&again), by_phone);
+}
+
+/// The events of an export (its other lines are comments: the chain).
+fn events_in(export: &str) -> impl Iterator<Item = &str> {
+    export.lines().filter(|l| !l.starts_with('#'))
+}
+
+/// `rezef verify --export` vouches for an export as written, and names the offset of an event
+/// changed in it.
+fn verify_export(export: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("export.jsonl");
+    std::fs::write(&path, export).expect("write");
+    let file = path.display().to_string();
+    let out = stdout(&rezef(&["verify", "--export", &file], None));
+    assert!(
+        out.contains(": intact") && out.contains("18 events, head "),
+        "{out}"
+    );
+    assert!(
+        out.contains("checked out when exported: offsets 0..18"),
+        "{out}"
+    );
+
+    let (at, line) = (export.lines().enumerate())
+        .find(|(_, l)| l.contains("CHANNEL_EMAIL"))
+        .expect("an email event");
+    let offset = export.lines().nth(at - 1).and_then(|chain| {
+        chain
+            .strip_prefix("# offset ")?
+            .split(' ')
+            .next()
+            .map(str::to_owned)
+    });
+    let changed = export.replacen(line, &line.replacen("CHANNEL_EMAIL", "CHANNEL_SMS", 1), 1);
+    std::fs::write(&path, changed).expect("write");
+    let tampered = rezef(&["verify", "--export", &file], None);
+    assert_eq!(tampered.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&tampered.stdout);
+    let offset = offset.expect("the event's chain line names its offset");
+    assert!(
+        out.contains(&format!("BROKEN at offset {offset},")),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

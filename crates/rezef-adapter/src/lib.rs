@@ -8,6 +8,7 @@
 //! - `factory.rs`: [`EventFactory`], well-formed events from who and where, said once.
 //! - `agent.rs`: [`AgentSession`], an agent desktop's session.
 //! - [`jsonl`]: events as JSON Lines, `rezef publish`'s and `rezef replay`'s format.
+//! - [`export`]: `rezef replay`'s export, those lines chained by a hash to check it later.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), rezef_adapter::Error> {
@@ -27,6 +28,7 @@
 
 mod agent;
 mod client;
+pub mod export;
 mod factory;
 pub mod jsonl;
 

@@ -100,6 +100,7 @@ macro_rules! conformance_tests {
             offset_for_time,
             concurrent_appends,
             reads_during_appends,
+            verify_chain_beside_appends,
             close_ends_waits_and_appends_but_not_reads,
         );
     };
@@ -137,7 +138,46 @@ where
     offset_for_time(make().await).await;
     concurrent_appends(make().await).await;
     reads_during_appends(make().await).await;
+    verify_chain_beside_appends(make().await).await;
     close_ends_waits_and_appends_but_not_reads(make().await).await;
+}
+
+/// A log either refuses to verify its chain at once ([`Error::Refused`]: it has none), or
+/// vouches for every record acknowledged before the call while appends go on: an intact
+/// verdict reaching at least that far.
+pub async fn verify_chain_beside_appends(log: Arc<dyn Log>) {
+    for i in 0..20 {
+        append_ok(&log, (0..=i % 3).map(|k| payload("c", k)).collect()).await;
+    }
+    let acknowledged = log.end_offset();
+    let check = match log.verify_chain() {
+        Ok(check) => check,
+        Err(Error::Refused(_)) => return,
+        Err(other) => panic!("verify_chain: {other}"),
+    };
+    let writer = {
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                append_ok(&log, vec![payload("later", 1)]).await;
+            }
+        })
+    };
+    match within("verify_chain", check).await.expect("verify_chain") {
+        crate::Verdict::Intact(verified) => {
+            assert_eq!(verified.start_offset, log.start_offset());
+            assert!(
+                verified.end_offset >= acknowledged,
+                "vouched up to {}, {acknowledged} acknowledged before the call",
+                verified.end_offset
+            );
+            assert!(verified.head.is_some(), "no chain head");
+        }
+        crate::Verdict::Broken(broken) => panic!("a log written only by appends: {broken}"),
+    }
+    within("appends beside verify_chain", writer)
+        .await
+        .expect("writer");
 }
 
 /// Closing ends the waits that cannot be met and refuses appends; what was appended stays

@@ -195,10 +195,19 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
         tokio::sync::watch::channel(WriteHealth::Writable).1
     }
 
+    /// Starts checking the hash chain (and every frame's checksum and offsets) over the records
+    /// below `end_offset()` at the call, from the first, as [`verify`] does, while appends go
+    /// on; the returned future is the verdict. A log that carries no chain refuses at once
+    /// with [`Error::Refused`] (Kafka's: docs/audit.md, "Tamper evidence").
+    fn verify_chain(&self) -> Result<ChainCheck>;
+
     /// Stops the log: appends in flight finish, later appends and unsatisfied waits fail with
     /// [`Error::Closed`], reads still work. Closing again does nothing.
     async fn close(&self);
 }
+
+/// A verification under way ([`Log::verify_chain`]): resolves to its verdict.
+pub type ChainCheck = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Verdict>> + Send>>;
 
 /// Runs blocking work off the async runtime, re-raising a panic from it.
 pub(crate) async fn blocking<T: Send + 'static>(

@@ -73,6 +73,9 @@ pub enum Error {
     Log(#[from] rezef_log::Error),
     #[error(transparent)]
     Store(#[from] rezef_store::Error),
+    /// The log's hash chain does not check out (a replay that verifies it).
+    #[error("the log's hash chain: {0}")]
+    ChainBroken(Box<rezef_log::Broken>),
     #[error("stored event at offset {offset} cannot be read: {source}")]
     Undecodable {
         offset: u64,
@@ -202,7 +205,7 @@ impl Error {
             Self::Unavailable(_) | Self::Retry { .. } | Self::Moved { .. } => Code::Unavailable,
             Self::Forwarded(status) => status.code(),
             Self::Log(error) | Self::Store(rezef_store::Error::Log(error)) => log_code(error),
-            Self::Undecodable { .. } => Code::DataLoss,
+            Self::Undecodable { .. } | Self::ChainBroken(_) => Code::DataLoss,
             // Off by configuration: an operator must turn it on (and rebuild).
             Self::Store(rezef_store::Error::MeasurementOff) => Code::FailedPrecondition,
             // Retention removed the history the answer needs: nothing to retry.
@@ -334,6 +337,12 @@ impl Error {
             Self::Log(rezef_log::Error::Locked { .. }) => {
                 said("the log is held by another process: the server's log says which")
             }
+            // Where in which file is for the server's log; the offset and the kind are not.
+            Self::ChainBroken(broken) => Some(format!(
+                "the log's hash chain breaks at offset {}: {}; records from there on are not \
+                 proven to be the ones appended",
+                broken.offset, broken.kind
+            )),
             Self::Store(
                 rezef_store::Error::MeasurementOff | rezef_store::Error::HistoryGone { .. },
             ) => None,

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::frame::{self, MAX_FRAME_LEN};
-use crate::{Appended, Log, Offset, Record, WriteHealth, blocking};
+use crate::{Appended, ChainCheck, Log, Offset, Record, WriteHealth, blocking, verify};
 use segment::{Segment, parse_segment_file_name, recover_last, segment_file_name};
 use writer::{AppendRequest, Writer, create_segment_file};
 
@@ -542,5 +542,10 @@ impl Log for EmbeddedLog {
         let end = self.end_offset();
         let shared = Arc::clone(&self.shared);
         blocking(move || shared.offset_for_time_blocking(timestamp_ms, end)).await
+    }
+
+    fn verify_chain(&self) -> Result<ChainCheck> {
+        let (dir, end) = (self.shared.dir.clone(), self.end_offset());
+        Ok(Box::pin(blocking(move || verify::verify_below(&dir, end))))
     }
 }

@@ -70,7 +70,7 @@ pub use config::KafkaConfig;
 pub use group::{GroupSettings, Membership, Owned};
 
 use crate::error::{Error, Result};
-use crate::{Appended, Log, Offset, Record, blocking};
+use crate::{Appended, ChainCheck, Log, Offset, Record, blocking};
 use follower::Follower;
 use reader::Reader;
 use writer::Writer;
@@ -290,5 +290,13 @@ impl Log for KafkaLog {
         let marks = self.shared.marks();
         let reader = Arc::clone(&self.reader);
         blocking(move || reader.offset_for_time(timestamp_ms, marks.start, marks.end)).await
+    }
+
+    fn verify_chain(&self) -> Result<ChainCheck> {
+        Err(Error::Refused(
+            "a Kafka log carries no hash chain: Kafka checks each record batch by its CRC only \
+             (docs/audit.md, \"Tamper evidence\")"
+                .into(),
+        ))
     }
 }

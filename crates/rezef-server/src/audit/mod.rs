@@ -9,9 +9,10 @@ use futures::Stream;
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::ContinuityPolicy;
 use rezef_events::{Channel, ConversationId, Event, TenantId, Timestamp, mask};
-use rezef_log::{Log, Record};
+use rezef_log::{ChainCheck, Log, Record, Verdict, Verified};
 use rezef_proto::v1::{
-    ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient, audit_server::Audit,
+    ChainVerified, ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient,
+    audit_server::Audit,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -104,7 +105,12 @@ fn check_partition(check: &mut Check, partition: Option<u32>, partitioner: Parti
 }
 
 impl Local {
-    async fn plan(&self, request: Request<ReplayHistoryRequest>) -> Result<Replay> {
+    /// The replay asked for, and the check of the log's hash chain up to at least its end,
+    /// when asked.
+    async fn plan(
+        &self,
+        request: Request<ReplayHistoryRequest>,
+    ) -> Result<(Replay, Option<ChainCheck>)> {
         let wait = self.backbone.max_wait(&request);
         let reveal = (self.backbone).may_reveal(&request, request.get_ref().reveal_sensitive)?;
         let request = request.into_inner();
@@ -139,6 +145,12 @@ impl Local {
                 "offsets {from}..{to} are outside the log's {start}..{end}"
             )));
         }
+        // Asked before anything is recorded, so that a log without a chain refuses at once;
+        // its end now is at least `to`.
+        let chain = request
+            .verify_chain
+            .then(|| log.verify_chain())
+            .transpose()?;
         let from = match from_time {
             Some(time) => from.max(log.offset_for_time(time.unix_millis()).await?),
             None => from,
@@ -196,7 +208,7 @@ impl Local {
         let masking = reveal
             .is_none()
             .then(|| self.backbone.policy(&tenant).clone());
-        Ok(Replay {
+        let replay = Replay {
             tenant,
             offsets,
             from,
@@ -210,7 +222,8 @@ impl Local {
             partition: self.partition,
             filter,
             masking,
-        })
+        };
+        Ok((replay, chain))
     }
 }
 
@@ -270,13 +283,13 @@ impl Audit for AuditService {
             partition,
             partitioner: self.topology.partitioner(),
         };
-        let replay = local.plan(request).instrument(span.clone()).await?;
+        let (replay, chain) = local.plan(request).instrument(span.clone()).await?;
         let range = (replay.from, replay.to);
         let (sender, receiver) = mpsc::channel(64);
         tokio::spawn(
             async move {
                 tokio::select! {
-                    () = replay.send_all(backbone.log.as_ref(), &sender) => {}
+                    () = replay.send_all(backbone.log.as_ref(), &sender, chain) => {}
                     () = backbone.closed() => shutdown::end(&sender).await,
                 }
             }
@@ -293,8 +306,38 @@ impl Audit for AuditService {
 type Sender = mpsc::Sender<Result<ReplayedEvent, Status>>;
 
 impl Replay {
-    /// Streams the selected events until done, the client leaves, or an error.
-    async fn send_all(&self, log: &dyn Log, sender: &Sender) {
+    /// Streams the selected events and then, if the chain is being checked, its verdict
+    /// (which may take longer than the events: it reads the whole log).
+    async fn send_all(&self, log: &dyn Log, sender: &Sender, chain: Option<ChainCheck>) {
+        let verdict = async {
+            match chain {
+                Some(check) => Some(check.await),
+                None => None,
+            }
+        };
+        let (finished, verdict) = tokio::join!(self.send_events(log, sender), verdict);
+        let Some(verdict) = verdict.filter(|_| finished) else {
+            return;
+        };
+        let item = match verdict {
+            Ok(Verdict::Intact(verified)) => Ok(ReplayedEvent {
+                offset: verified.end_offset,
+                partition: self.partition,
+                event: None,
+                verified: Some(chain_verified(&verified)),
+            }),
+            Ok(Verdict::Broken(broken)) => {
+                warn!(offset = broken.offset, kind = %broken.kind, "the log's hash chain breaks");
+                Err(Error::ChainBroken(Box::new(broken)).into())
+            }
+            Err(error) => Err(Error::from(error).into()),
+        };
+        let _ = sender.send(item).await;
+    }
+
+    /// Streams the selected events; whether it went through them all (not stopped by the
+    /// client leaving or an error).
+    async fn send_events(&self, log: &dyn Log, sender: &Sender) -> bool {
         let mut sent = 0;
         let mut next = self.from;
         let mut wanted = self.offsets.as_deref().unwrap_or_default().iter();
@@ -306,22 +349,22 @@ impl Replay {
                         next = *offset;
                         1
                     }
-                    None => return,
+                    None => return true,
                 },
                 None => SCAN_BATCH,
             };
             let records = match log.read(next, count).await {
                 Ok(records) if !records.is_empty() => records,
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(error) => {
                     let _ = sender.send(Err(Error::from(error).into())).await;
-                    return;
+                    return false;
                 }
             };
             for record in records {
                 next = record.offset + 1;
                 if record.offset >= self.to || self.past_window(&record) {
-                    return;
+                    return true;
                 }
                 let item = match self.select(&record) {
                     Ok(Some(event)) => Ok(ReplayedEvent {
@@ -331,6 +374,7 @@ impl Replay {
                             &event,
                             Some(Timestamp::from_unix_millis(record.timestamp_ms)),
                         )),
+                        verified: None,
                     }),
                     Ok(None) => continue,
                     Err(error) => {
@@ -340,13 +384,24 @@ impl Replay {
                 };
                 let failed = item.is_err();
                 if sender.send(item).await.is_err() || failed {
-                    return;
+                    return false;
                 }
                 sent += 1;
                 if sent >= self.limit {
-                    return;
+                    return true;
                 }
             }
         }
+        true
+    }
+}
+
+/// What a verification proved, as the last message of a replay tells it.
+fn chain_verified(verified: &Verified) -> ChainVerified {
+    ChainVerified {
+        start_offset: verified.start_offset,
+        end_offset: verified.end_offset,
+        head: verified.head.map(|head| head.to_hex()).unwrap_or_default(),
+        unchained_frames: verified.unchained_frames,
     }
 }

@@ -1,7 +1,8 @@
 //! `rezef verify`: checks the embedded log of a data directory from its first record to its
 //! last (every frame's checksum, the offsets, the hash chain) and prints where it breaks, or
 //! its head: the last offset and chain hash, to keep outside the server so that a rewrite of
-//! the whole log shows later (docs/audit.md, "Tamper evidence").
+//! the whole log shows later (docs/audit.md, "Tamper evidence"). With `--export`, it checks
+//! an export made by `rezef replay` the same way, by the chain the export carries.
 //!
 //! It reads the files and changes nothing, so it needs no lock: it runs on a stopped
 //! server's data directory, or beside a running server, when it checks the log as it was
@@ -10,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rezef_adapter::export::{self, ExportVerdict};
 use rezef_log::{BreakKind, Verdict, Verified};
 use rezef_server::LogBackend;
 
@@ -28,9 +30,15 @@ pub struct Args {
     /// The server's TOML configuration file, as for `rezef serve`.
     #[arg(long, env = "REZEF_CONFIG")]
     config: Option<PathBuf>,
+    /// An export written by `rezef replay` to check instead of a data directory.
+    #[arg(long, conflicts_with = "data_dir")]
+    export: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(path) = &args.export {
+        return verify_export(path);
+    }
     let config = config::load(
         args.config.as_deref(),
         Overrides {
@@ -168,4 +176,35 @@ fn print_intact(dir: &Path, v: &Verified) {
         "  keep the head outside the server: only a copy kept elsewhere shows a log \
          rewritten from an earlier point with every hash recomputed"
     );
+}
+
+/// Checks an export of `rezef replay` by its chain and prints the verdict.
+fn verify_export(path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    match export::check(std::io::BufReader::new(file))? {
+        ExportVerdict::Intact {
+            what,
+            events,
+            log_verified,
+            head,
+        } => {
+            println!("{}: intact", path.display());
+            println!("  {what}");
+            println!("  {events} events, head {head}");
+            match log_verified {
+                Some(proof) => println!("  the server's log checked out when exported: {proof}"),
+                None => println!("  the server's log was not checked when exported (no --verify)"),
+            }
+            println!(
+                "  keep the head outside the export: only a copy kept elsewhere shows an export \
+                 rewritten with every hash recomputed"
+            );
+            Ok(())
+        }
+        ExportVerdict::Broken(broken) => {
+            println!("{}: BROKEN at {broken}", path.display());
+            anyhow::bail!("the export is broken at {broken}")
+        }
+    }
 }
