@@ -7,6 +7,8 @@
 //! read, not at open (sealed segments are trusted at open for speed; the one exception is the
 //! segment before an empty last segment, which open indexes to recover the timestamp floor).
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rezef_log::{Corruption, EmbeddedLog, EmbeddedLogConfig, Error, Log, OFFSET_LIMIT};
 use tempfile::TempDir;
+
+use common::segments;
 
 /// The version 2 frame header (FORMAT.md).
 const HEADER_LEN: u64 = 100;
@@ -31,16 +35,6 @@ fn try_open(dir: &Path, segment_bytes: u64) -> rezef_log::Result<Arc<EmbeddedLog
 async fn shut(log: Arc<EmbeddedLog>) {
     log.close().await;
     drop(log);
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
 }
 
 fn file_len(path: &Path) -> u64 {

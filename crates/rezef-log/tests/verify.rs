@@ -5,6 +5,8 @@
 //! holds what was appended. The frames are located by this file's own reading of FORMAT.md,
 //! not by the crate's code.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,8 @@ use rezef_log::{
     BreakKind, Broken, ChainHash, EmbeddedLog, EmbeddedLogConfig, Log, Verdict, Verified, verify,
 };
 use tempfile::TempDir;
+
+use common::segments;
 
 /// The version 2 header (FORMAT.md): fixed fields, previous chain, own chain.
 const HEADER_LEN: usize = 100;
@@ -34,16 +38,6 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// Every frame of the log in `dir`, in order.

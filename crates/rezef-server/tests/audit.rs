@@ -46,8 +46,8 @@ async fn replayed(
     replayed.into_iter().map(|r| r.map(|e| e.offset)).collect()
 }
 
-#[tokio::test]
-async fn a_replay_keeps_one_conversation_or_one_channel_and_says_its_range() {
+/// A server holding [`a_chat_and_a_call`], projected; a replay of that customer.
+async fn served() -> (Running, Client, proto::ReplayHistoryRequest, u64) {
     let server = Running::start(Default::default()).await;
     let mut client = server.client().await;
     let (chat, last) = a_chat_and_a_call(&mut client).await;
@@ -60,6 +60,12 @@ async fn a_replay_keeps_one_conversation_or_one_channel_and_says_its_range() {
         customer: Some(chat.customer_ref()),
         ..Default::default()
     };
+    (server, client, request, last)
+}
+
+#[tokio::test]
+async fn a_replay_keeps_one_conversation_or_one_channel_and_says_its_range() {
+    let (_server, client, request, last) = served().await;
 
     let of_chat = proto::ReplayHistoryRequest {
         conversation_id: "cnv-chat".into(),
@@ -146,19 +152,11 @@ fn tamper(log_dir: &Path, from: &[u8], to: &[u8]) {
 
 #[tokio::test]
 async fn a_replay_that_verifies_the_chain_ends_with_the_logs_head_or_data_loss_where_it_breaks() {
-    let server = Running::start(Default::default()).await;
-    let mut client = server.client().await;
-    let (chat, last) = a_chat_and_a_call(&mut client).await;
-    client
-        .journey(TENANT, chat.customer_ref(), Some(last))
-        .await
-        .expect("projected");
+    let (server, client, request, last) = served().await;
     let request = proto::ReplayHistoryRequest {
-        tenant_id: TENANT.into(),
-        customer: Some(chat.customer_ref()),
         channel: proto::Channel::Voice as i32,
         verify_chain: true,
-        ..Default::default()
+        ..request
     };
 
     let (received, error) = messages(&client, request.clone()).await;
