@@ -15,8 +15,8 @@ use crate::ids::AgentId;
 use crate::time::Timestamp;
 
 /// The most agents an explanation lists: the ranked first, then the contact's preferred
-/// agent, then the others qualified for the step, then the other agents logged in.
-pub const MAX_LISTED: usize = 50;
+/// agent, then those who declined it or let its offer expire (all logged in).
+pub const MAX_LISTED: usize = 20;
 
 /// What the engine saw when it chose among agents for a contact.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -39,8 +39,8 @@ pub struct Explanation {
     pub held_until: Option<Timestamp>,
     /// The agents listed, each with what the engine saw and its verdict.
     pub agents: Vec<AgentSeen>,
-    /// Agents logged in and not listed (beyond [`MAX_LISTED`]): qualified for the step as far
-    /// as can be told without the contact, and not.
+    /// Agents logged in and not listed: qualified for the step as far as can be told without
+    /// the contact (by the step's skills; busy, away or not ranked), and not.
     pub unlisted_qualified: u32,
     pub unlisted_unqualified: u32,
     /// Agents known and offline (never listed).

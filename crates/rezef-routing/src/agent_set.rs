@@ -41,6 +41,11 @@ impl AgentSet {
             .sum()
     }
 
+    /// How many agents are in the set.
+    pub fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     /// The agents in every one of `sets`, in index order (none when `sets` is empty).
     pub fn common(sets: &[&Self]) -> Vec<usize> {
         let words = sets.iter().map(|s| s.words.len()).min().unwrap_or(0);
@@ -74,6 +79,14 @@ mod tests {
         agents.set(5_000, false);
         assert!(!agents.contains(63) && !agents.contains(5_000));
         assert_eq!(AgentSet::common(&[&agents]), [0, 64, 200]);
+    }
+
+    #[test]
+    fn a_set_counts_its_members() {
+        let mut agents = set(&[1, 2, 64, 130, 131]);
+        assert_eq!((agents.len(), AgentSet::default().len()), (5, 0));
+        agents.set(64, false);
+        assert_eq!(agents.len(), 4);
     }
 
     #[test]

@@ -3,19 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use rezef_events::Timestamp;
+use rezef_events::{AgentId, Timestamp};
 use rezef_events::explained::{AgentSeen, Explanation, MAX_LISTED, Verdict};
 
 use super::Engine;
-use crate::agent_set::AgentSet;
 use crate::choice::{self, Situation};
 use crate::config::Strategy;
 use crate::expr::{Expr, Value};
 
 impl Engine {
     /// What the engine sees of contact `seq`'s choice at `now`, its candidates `ranked`:
-    /// the ranked agents first, then its preferred agent, then the others logged in who are
-    /// qualified for the step, then the rest logged in, [`MAX_LISTED`] at most.
+    /// the ranked agents first, then its preferred agent, then those who declined it or let
+    /// its offer expire, [`MAX_LISTED`] at most, all logged in; the others counted.
     pub(super) fn explanation(&self, seq: u64, ranked: &[usize], now: Timestamp) -> Explanation {
         let contact = &self.contacts[&seq];
         let step = self.step_of(contact, now);
@@ -30,29 +29,33 @@ impl Engine {
             .clone()
             .filter(|_| queue.strategy == Strategy::RoundRobin);
 
-        let online = AgentSet::common(&[&self.online]);
-        let (qualified, unqualified): (Vec<usize>, Vec<usize>) =
-            online.iter().partition(|a| pool.qualified.contains(**a));
-        let preferred_index = (preferred.as_ref())
-            .and_then(|agent| self.agent_index.get(agent).copied())
-            .filter(|agent| self.online.contains(*agent));
-        let mut listed = Vec::new();
-        let mut seen = AgentSet::default();
-        let (mut unlisted_qualified, mut unlisted_unqualified) = (0, 0);
-        let order = ranked.iter().copied().chain(preferred_index);
-        for agent in order.chain(qualified).chain(unqualified) {
-            if seen.contains(agent) {
-                continue;
+        // Listed: the agents the choice is about (the ranked, the preferred, those who turned
+        // this contact down), never a walk over everyone logged in: the others are counted
+        // from the sets, so a route's cost does not grow with the agents logged in.
+        let index = |agent: &AgentId| self.agent_index.get(agent).copied();
+        let preferred_index = preferred.as_ref().and_then(index);
+        let turned_down = (contact.declined_by.iter())
+            .chain(&contact.missed_by)
+            .filter_map(index);
+        let mut listed: Vec<usize> = Vec::with_capacity(MAX_LISTED);
+        for agent in (ranked.iter().copied())
+            .chain(preferred_index)
+            .chain(turned_down)
+            .filter(|agent| self.online.contains(*agent))
+        {
+            if listed.len() == MAX_LISTED {
+                break;
             }
-            seen.insert(agent);
-            if listed.len() < MAX_LISTED {
+            if !listed.contains(&agent) {
                 listed.push(agent);
-            } else if pool.qualified.contains(agent) {
-                unlisted_qualified += 1;
-            } else {
-                unlisted_unqualified += 1;
             }
         }
+        let online = self.online.len();
+        let qualified = self.online.count_common(&pool.qualified);
+        let listed_qualified = listed.iter().filter(|a| pool.qualified.contains(**a)).count();
+        let unlisted_qualified = qualified.saturating_sub(listed_qualified);
+        let unlisted_unqualified =
+            (online - qualified).saturating_sub(listed.len() - listed_qualified);
 
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let mut agents: Vec<AgentSeen> = listed
@@ -114,9 +117,9 @@ impl Engine {
             last_served,
             held_until: contact.held,
             agents,
-            unlisted_qualified,
-            unlisted_unqualified,
-            offline: count(self.agents.len() - online.len()),
+            unlisted_qualified: count(unlisted_qualified),
+            unlisted_unqualified: count(unlisted_unqualified),
+            offline: count(self.agents.len().saturating_sub(online)),
             taken_ahead: Vec::new(),
             contacts_ahead: None,
             base_priority: contact.base_priority,

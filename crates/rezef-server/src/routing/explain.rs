@@ -39,16 +39,7 @@ pub(super) async fn explain(
     }
     // A merged customer's history is its own and every member's.
     let journey = backbone.journey(&tenant, &customer)?;
-    let mut offsets = Vec::new();
-    for member in std::iter::once(&journey.customer_id).chain(journey.merged_customers()) {
-        offsets.extend(
-            backbone
-                .store
-                .customer_offsets(&tenant, member, start, end)?,
-        );
-    }
-    offsets.sort_unstable();
-    offsets.dedup();
+    let offsets = backbone.history_offsets(&tenant, &journey, start, end)?;
     let mut decisions = Vec::new();
     for offset in offsets {
         for record in log.read(offset, 1).await? {
