@@ -15,7 +15,8 @@ use crate::ids::AgentId;
 use crate::time::Timestamp;
 
 /// The most agents an explanation lists: the ranked first, then the contact's preferred
-/// agent, then those who declined it or let its offer expire (all logged in).
+/// agent, then those who declined it or let its offer expire, then the others free on its
+/// channel (all logged in).
 pub const MAX_LISTED: usize = 20;
 
 /// What the engine saw when it chose among agents for a contact.

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use rezef_events::{AgentId, Timestamp};
 use rezef_events::explained::{AgentSeen, Explanation, MAX_LISTED, Verdict};
+use rezef_events::{AgentId, Timestamp};
 
 use super::Engine;
+use crate::agent_set::AgentSet;
 use crate::choice::{self, Situation};
 use crate::config::Strategy;
 use crate::expr::{Expr, Value};
@@ -14,7 +15,8 @@ use crate::expr::{Expr, Value};
 impl Engine {
     /// What the engine sees of contact `seq`'s choice at `now`, its candidates `ranked`:
     /// the ranked agents first, then its preferred agent, then those who declined it or let
-    /// its offer expire, [`MAX_LISTED`] at most, all logged in; the others counted.
+    /// its offer expire, then the others free on its channel, [`MAX_LISTED`] at most, all
+    /// logged in; the others counted.
     pub(super) fn explanation(&self, seq: u64, ranked: &[usize], now: Timestamp) -> Explanation {
         let contact = &self.contacts[&seq];
         let step = self.step_of(contact, now);
@@ -29,18 +31,21 @@ impl Engine {
             .clone()
             .filter(|_| queue.strategy == Strategy::RoundRobin);
 
-        // Listed: the agents the choice is about (the ranked, the preferred, those who turned
-        // this contact down), never a walk over everyone logged in: the others are counted
-        // from the sets, so a route's cost does not grow with the agents logged in.
+        // Listed: the agents the choice is about: the ranked, the preferred, those who turned
+        // this contact down, and the others free on its channel who were not ranked (the
+        // "why not her, she was free" of an audit). Never a walk over everyone logged in:
+        // busy agents are counted from the sets, so a route under load lists next to nobody.
         let index = |agent: &AgentId| self.agent_index.get(agent).copied();
         let preferred_index = preferred.as_ref().and_then(index);
         let turned_down = (contact.declined_by.iter())
             .chain(&contact.missed_by)
             .filter_map(index);
+        let free = (self.free.get(&contact.channel).into_iter()).flat_map(AgentSet::iter);
         let mut listed: Vec<usize> = Vec::with_capacity(MAX_LISTED);
         for agent in (ranked.iter().copied())
             .chain(preferred_index)
             .chain(turned_down)
+            .chain(free)
             .filter(|agent| self.online.contains(*agent))
         {
             if listed.len() == MAX_LISTED {
@@ -52,7 +57,10 @@ impl Engine {
         }
         let online = self.online.len();
         let qualified = self.online.count_common(&pool.qualified);
-        let listed_qualified = listed.iter().filter(|a| pool.qualified.contains(**a)).count();
+        let listed_qualified = listed
+            .iter()
+            .filter(|a| pool.qualified.contains(**a))
+            .count();
         let unlisted_qualified = qualified.saturating_sub(listed_qualified);
         let unlisted_unqualified =
             (online - qualified).saturating_sub(listed.len() - listed_qualified);
