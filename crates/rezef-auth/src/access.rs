@@ -72,6 +72,10 @@ pub const TABLE: &[(&str, Need)] = &[
     ("/rezef.v1.Routing/ListAgents", tenant(&[Supervisor])),
     ("/rezef.v1.Routing/WatchAgents", tenant(&[Supervisor])),
     (
+        "/rezef.v1.Routing/ExplainDecision",
+        tenant(&[Supervisor, Auditor]),
+    ),
+    (
         "/rezef.v1.Routing/SetAgentPresence",
         tenant(&[Supervisor, Agent]),
     ),

@@ -310,6 +310,10 @@ pub enum Payload {
         /// was (`crate::routed`); `None` in decisions logged before it was recorded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input: Option<Box<RoutingInput>>,
+        /// What the engine saw when it chose among agents (`crate::explained`); `None` for a
+        /// bot and in decisions logged before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        explanation: Option<Box<crate::explained::Explanation>>,
     },
     /// Routing withdrew the contact by request (`WithdrawContact`): it left its queue, and
     /// an agent's offer of it.

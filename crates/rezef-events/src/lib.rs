@@ -18,7 +18,8 @@
 //!   customer by attribute or by the start of an identity; [`mask`]: what is masked
 //!   before it is served (sensitive values, card numbers, one-time codes).
 //! - [`agent`]: agents' presence; [`routed`]: the contacts routing holds, as its log
-//!   records them (so that they survive its restart).
+//!   records them (so that they survive its restart); [`explained`]: what routing saw when
+//!   it chose an agent, recorded with the decision.
 //! - [`codec`]: the JSON form of an event (log records of earlier versions, projectors'
 //!   messages; `rezef-record` reads and writes records).
 //! - [`partition`]: which partition of a partitioned log an event belongs to; [`handover`]:
@@ -51,6 +52,7 @@ pub mod by_tenant;
 pub mod codec;
 mod error;
 pub mod event;
+pub mod explained;
 pub mod fold;
 pub mod handover;
 pub mod identity;

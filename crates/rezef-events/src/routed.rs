@@ -124,6 +124,7 @@ mod tests {
             offer_callback: false,
             config_version: 1,
             input: input.map(Box::new),
+            explanation: None,
         }
     }
 

@@ -322,6 +322,7 @@ impl Rules {
                 candidates,
                 input,
                 priority,
+                explanation,
                 ..
             } => {
                 self.name(&at("bot_id"), bot_id, false);
@@ -333,6 +334,22 @@ impl Rules {
                 }
                 if candidates.len() > 10 {
                     self.fail(at("candidates"), "holds more than 10 agents");
+                }
+                if let Some(explanation) = explanation {
+                    let at = |field: &str| at(&format!("explanation.{field}"));
+                    let numbers = [
+                        ("base_priority", explanation.base_priority),
+                        ("ageing_per_minute", explanation.ageing_per_minute),
+                    ];
+                    for (name, number) in numbers {
+                        if !number.is_finite() {
+                            self.fail(at(name), "must be a finite number");
+                        }
+                    }
+                    if explanation.agents.len() > crate::explained::MAX_LISTED {
+                        let most = crate::explained::MAX_LISTED;
+                        self.fail(at("agents"), format!("holds more than {most} agents"));
+                    }
                 }
                 if let Some(input) = input {
                     let at = |field: &str| at(&format!("input.{field}"));
@@ -484,6 +501,7 @@ mod tests {
                 offer_callback: false,
                 config_version: 1,
                 input: None,
+                explanation: None,
             };
             EventBuilder::visitor("acme", "v-1").with_payload(payload)
         };

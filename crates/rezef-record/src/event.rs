@@ -339,6 +339,14 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
                     Some(input) => Some(Box::new(routing_input(check, &at("input"), input)?)),
                     None => None,
                 },
+                explanation: match p.explanation {
+                    Some(explanation) => Some(Box::new(crate::explained::from_proto(
+                        check,
+                        &at("explanation"),
+                        explanation,
+                    )?)),
+                    None => None,
+                },
             }
         }
         P::ContactWithdrawn(p) => Payload::ContactWithdrawn {
@@ -712,6 +720,7 @@ fn payload_to_proto(payload: &Payload) -> P {
             offer_callback,
             config_version,
             input,
+            explanation,
         } => P::RoutingDecided(v1::RoutingDecided {
             target: target.to_proto(),
             bot_id,
@@ -726,6 +735,7 @@ fn payload_to_proto(payload: &Payload) -> P {
             offer_callback,
             config_version,
             input: input.map(|input| routing_input_to_proto(*input)),
+            explanation: explanation.map(|e| crate::explained::to_proto(*e)),
         }),
         Payload::ContactWithdrawn { queue_id } => {
             P::ContactWithdrawn(v1::ContactWithdrawn { queue_id })
@@ -939,6 +949,7 @@ pub(crate) mod tests {
                     human_requested: true,
                     bot_failures: 2,
                 })),
+                explanation: Some(Box::new(explanation())),
             },
             Payload::ContactWithdrawn {
                 queue_id: "billing".into(),
@@ -1002,5 +1013,47 @@ pub(crate) mod tests {
         });
         event.channel = 99;
         assert_eq!(violations(event), ["customer.identity.value", "channel"]);
+    }
+
+    /// An explanation with an agent of each kind of verdict that carries data.
+    fn explanation() -> rezef_events::explained::Explanation {
+        use rezef_events::explained::{AgentSeen, Explanation, Verdict};
+        let seen = |name: &str, verdict| AgentSeen {
+            agent_id: AgentId::new(name).expect("valid"),
+            skills: [("billing".to_owned(), 4)].into(),
+            languages: vec!["he".into()],
+            team: "core".into(),
+            site: "north".into(),
+            presence: rezef_events::event::Presence::Available,
+            capacity: 2,
+            max_load: 3,
+            on_channel: 1,
+            load: 1,
+            idle_since: Timestamp::from_unix_millis(1_700_000_000_000),
+            declined: false,
+            missed: true,
+            verdict,
+        };
+        Explanation {
+            strategy: "highest_proficiency".into(),
+            skill: Some("billing".into()),
+            requirements: vec!["skills HAS contact.intent".into()],
+            language: Some("he".into()),
+            preferred_agent: Some(AgentId::new("agent-2").expect("valid")),
+            last_served: None,
+            held_until: Some(Timestamp::from_unix_millis(1_700_000_900_000)),
+            agents: vec![
+                seen("agent-1", Verdict::Ranked(3)),
+                seen("agent-2", Verdict::Unqualified("team == 'x'".into())),
+                seen("agent-3", Verdict::WaitsForPreferred),
+            ],
+            unlisted_qualified: 4,
+            unlisted_unqualified: 5,
+            offline: 6,
+            taken_ahead: vec![AgentId::new("agent-4").expect("valid")],
+            contacts_ahead: Some(2),
+            base_priority: 10.0,
+            ageing_per_minute: 0.5,
+        }
     }
 }

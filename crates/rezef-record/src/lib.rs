@@ -11,6 +11,7 @@ pub mod check;
 pub mod codec;
 mod error;
 mod event;
+mod explained;
 
 pub use codec::{decode, encode, may_end_contact};
 pub use error::{Error, Result};

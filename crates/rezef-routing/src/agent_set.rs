@@ -41,6 +41,25 @@ impl AgentSet {
             .sum()
     }
 
+    /// The agents in the set, in index order, found as they are asked for.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(at, word)| {
+            let mut word = *word;
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let agent = at * 64 + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    agent
+                })
+            })
+        })
+    }
+
+    /// How many agents are in the set.
+    pub fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     /// The agents in every one of `sets`, in index order (none when `sets` is empty).
     pub fn common(sets: &[&Self]) -> Vec<usize> {
         let words = sets.iter().map(|s| s.words.len()).min().unwrap_or(0);
@@ -74,6 +93,16 @@ mod tests {
         agents.set(5_000, false);
         assert!(!agents.contains(63) && !agents.contains(5_000));
         assert_eq!(AgentSet::common(&[&agents]), [0, 64, 200]);
+    }
+
+    #[test]
+    fn a_set_counts_and_lists_its_members_in_order() {
+        let mut agents = set(&[1, 2, 64, 130, 131]);
+        assert_eq!((agents.len(), AgentSet::default().len()), (5, 0));
+        agents.set(64, false);
+        assert_eq!(agents.len(), 4);
+        assert_eq!(agents.iter().collect::<Vec<_>>(), [1, 2, 130, 131]);
+        assert_eq!(AgentSet::default().iter().count(), 0);
     }
 
     #[test]

@@ -47,6 +47,29 @@ pub enum Strategy {
     RoundRobin,
 }
 
+impl Strategy {
+    const ALL: [Self; 4] = [
+        Self::LongestIdle,
+        Self::LeastOccupied,
+        Self::HighestProficiency,
+        Self::RoundRobin,
+    ];
+
+    /// The name the configuration gives it (`longest_idle`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LongestIdle => "longest_idle",
+            Self::LeastOccupied => "least_occupied",
+            Self::HighestProficiency => "highest_proficiency",
+            Self::RoundRobin => "round_robin",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
 /// The file as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,6 +6,8 @@
 //!   settings, from a versioned TOML file, compiled with every mistake reported
 //!   (`reading`: every wrong setting found, not only the first); `rule_index`: the first
 //!   rule a contact meets, found without trying each.
+//! - [`choice`]: the choice among agents for one contact as a pure function of what the
+//!   engine saw, each agent's verdict, and the re-run of a recorded decision.
 //! - [`engine`]: the pure state machine of agents, waiting contacts and offers, with the
 //!   invariants that capacity is never exceeded and no contact goes to two agents.
 //!
@@ -13,6 +15,7 @@
 //! its decisions as events.
 
 mod agent_set;
+pub mod choice;
 pub mod config;
 pub mod engine;
 pub mod expr;

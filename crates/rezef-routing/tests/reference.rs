@@ -4,7 +4,8 @@
 //! indexes and from what changed; under any sequence of operations (presence, profiles,
 //! routes, accepts, declines, expiries, completions, disconnects, a new configuration,
 //! time passing) both must make the same offers, to the same agents, in the same order,
-//! and answer every decision and queue figure alike.
+//! and answer every decision and queue figure alike. And every decision's recorded
+//! explanation, run again by `rezef_routing::choice::rerun`, reproduces it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rezef_events::event::Presence;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
+use rezef_routing::choice::{self, Recorded};
 use rezef_routing::expr::Value;
 use rezef_routing::{
     AgentProfile, AgentView, ContactRequest, Decision, Engine, Offer, OfferId, QueueStats, Routing,
@@ -407,6 +409,7 @@ impl Reference {
             priority: 0.0,
             candidates: Vec::new(),
             config_version: self.routing.version,
+            explanation: None,
         };
         if let Some(bot) = self.routing.bot_first.get(&channel)
             && !request.human_requested
@@ -767,7 +770,23 @@ proptest! {
                         human_requested: human,
                         ..ContactRequest::default()
                     };
-                    let decided = engine.route(request.clone(), now);
+                    let mut decided = engine.route(request.clone(), now);
+                    // Replaying what the decision recorded reproduces it.
+                    if let Ok(decision) = &mut decided
+                        && let Some(explanation) = decision.explanation.take()
+                    {
+                        let offered = match &decision.target {
+                            Target::Offered(offer) => Some(&offer.agent),
+                            _ => None,
+                        };
+                        let differences = choice::rerun(&Recorded {
+                            explanation: &explanation,
+                            contact: &request.attributes(now),
+                            candidates: &decision.candidates,
+                            offered,
+                        });
+                        prop_assert!(differences.is_empty(), "{:?}", differences);
+                    }
                     let expected = reference.route(request, now);
                     prop_assert_eq!(decided, expected);
                 }

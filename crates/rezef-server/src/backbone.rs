@@ -172,6 +172,24 @@ impl Backbone {
         })
     }
 
+    /// The offsets in `from..to` of a journey's history, ascending: its customer's and every
+    /// merged member's (the projection's customer index).
+    pub fn history_offsets(
+        &self,
+        tenant: &TenantId,
+        journey: &Journey,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>> {
+        let mut offsets = Vec::new();
+        for member in std::iter::once(&journey.customer_id).chain(journey.merged_customers()) {
+            offsets.extend(self.store.customer_offsets(tenant, member, from, to)?);
+        }
+        offsets.sort_unstable();
+        offsets.dedup();
+        Ok(offsets)
+    }
+
     /// Appends events the server made itself (`OwnEvent`) as one batch, each validated as
     /// an adapter's event is first; the offset of the first.
     pub async fn append(&self, events: &[Event]) -> Result<u64> {

@@ -455,6 +455,7 @@ async fn the_contacts_routing_holds_are_kept_on_its_partition_until_they_end() {
             offer_callback: false,
             config_version: 1,
             input: Some(Box::new(input.clone())),
+            explanation: None,
         });
         (b, customer, event)
     };

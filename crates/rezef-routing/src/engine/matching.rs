@@ -10,11 +10,13 @@
 use std::collections::BTreeSet;
 
 use rezef_events::event::Presence;
+use rezef_events::{AgentId, Timestamp};
 
+use super::Engine;
 use super::pools::Pool;
 use super::state::{AgentView, Contact, Place, State, WaitKey};
-use super::{Engine, Strategy};
 use crate::agent_set::AgentSet;
+use crate::choice::{Standing, order};
 
 impl Engine {
     /// Takes a contact out of its pool (or its agent's affinity line) and its timer.
@@ -67,11 +69,7 @@ impl Engine {
         let step = self.step_of(contact, now);
         let queue = &self.routing.queues[contact.queue];
         let affinity_ends = contact.queued_at.plus(self.routing.offers.affinity_timeout);
-        let preferred = contact.request.preferred_agent.clone().filter(|agent| {
-            !queue.steps[..=step].iter().any(|s| s.drop_affinity)
-                && now < affinity_ends
-                && !contact.declined_by.contains(agent)
-        });
+        let preferred = self.affinity(contact, step, now);
         let next_step = queue
             .steps
             .get(step + 1)
@@ -135,6 +133,23 @@ impl Engine {
         let contact = self.contacts.get_mut(&seq).expect("looked up above");
         contact.place = place;
         contact.timer = timer;
+    }
+
+    /// The agent the contact's affinity names while it holds: not past its window nor a
+    /// step that drops it, and not declined.
+    pub(super) fn affinity(
+        &self,
+        contact: &Contact,
+        step: usize,
+        now: Timestamp,
+    ) -> Option<AgentId> {
+        let queue = &self.routing.queues[contact.queue];
+        let affinity_ends = contact.queued_at.plus(self.routing.offers.affinity_timeout);
+        contact.request.preferred_agent.clone().filter(|agent| {
+            !queue.steps[..=step].iter().any(|s| s.drop_affinity)
+                && now < affinity_ends
+                && !contact.declined_by.contains(agent)
+        })
     }
 
     /// Places again the contacts whose timers fell due and those changes left unplaced.
@@ -211,46 +226,18 @@ impl Engine {
             .filter(|a| !pool.per_contact || self.requirements_hold(pool, contact, *a))
             .collect();
         let queue = &self.routing.queues[pool.queue];
-        let id = |a: usize| &self.agents[a].profile.id;
-        let idle = |a: usize| self.agents[a].idle_since;
-        match queue.strategy {
-            Strategy::LongestIdle => {
-                eligible.sort_by(|a, b| idle(*a).cmp(&idle(*b)).then(id(*a).cmp(id(*b))))
+        let skill = queue.skill.as_deref().unwrap_or_default();
+        let last = self.round_robin[pool.queue].as_ref();
+        order(queue.strategy, last, &mut eligible, |a| {
+            let agent = &self.agents[*a];
+            Standing {
+                id: &agent.profile.id,
+                idle_since: agent.idle_since,
+                occupancy: agent.occupancy(),
+                proficiency: agent.profile.skills.get(skill).copied().unwrap_or(0),
+                missed: contact.missed_by.contains(&agent.profile.id),
             }
-            Strategy::LeastOccupied => eligible.sort_by(|a, b| {
-                self.agents[*a]
-                    .occupancy()
-                    .total_cmp(&self.agents[*b].occupancy())
-                    .then(idle(*a).cmp(&idle(*b)))
-                    .then(id(*a).cmp(id(*b)))
-            }),
-            Strategy::HighestProficiency => {
-                let skill = queue.skill.as_deref().unwrap_or_default();
-                let level = |a: usize| {
-                    self.agents[a]
-                        .profile
-                        .skills
-                        .get(skill)
-                        .copied()
-                        .unwrap_or(0)
-                };
-                eligible.sort_by(|a, b| {
-                    level(*b)
-                        .cmp(&level(*a))
-                        .then(idle(*a).cmp(&idle(*b)))
-                        .then(id(*a).cmp(id(*b)))
-                });
-            }
-            Strategy::RoundRobin => {
-                eligible.sort_by(|a, b| id(*a).cmp(id(*b)));
-                if let Some(last) = &self.round_robin[pool.queue] {
-                    let split = eligible.partition_point(|a| id(*a) <= last);
-                    eligible.rotate_left(split);
-                }
-            }
-        }
-        // Those who let it expire come last: someone else first, but it is never stuck.
-        eligible.sort_by_key(|a| contact.missed_by.contains(id(*a)));
+        });
         eligible
     }
 

@@ -20,6 +20,7 @@
 //! those alone ([`matching`]): a contact looks only at the agents of its pool, a freed agent
 //! only at the contacts of its pools.
 
+mod explain;
 mod matching;
 mod pools;
 mod state;
@@ -30,10 +31,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use rezef_events::event::Presence;
+use rezef_events::explained::Explanation;
 use rezef_events::{AgentId, Channel, InteractionId, Timestamp};
 
 use crate::agent_set::AgentSet;
-use crate::config::{Routing, Strategy};
+use crate::config::Routing;
 use pools::Pools;
 use state::{Agent, Aside, Contact, Ended, History, LangId, Place, State, WaitKey, mean, remember};
 
@@ -131,6 +133,8 @@ pub struct Decision {
     /// The agents that qualified, best first (at most 10).
     pub candidates: Vec<AgentId>,
     pub config_version: u64,
+    /// What the engine saw when it chose among agents (`None` for a bot).
+    pub explanation: Option<Box<Explanation>>,
 }
 
 /// Why an operation was refused.
@@ -557,6 +561,7 @@ impl Engine {
                 priority: 0.0,
                 candidates: Vec::new(),
                 config_version: self.routing.version,
+                explanation: None,
             });
         }
         let rule = self.routing.rule_for(&attributes);
@@ -601,6 +606,7 @@ impl Engine {
         self.wait_again(seq);
         self.place_all(now);
         let candidates = self.ranked(seq);
+        let mut explanation = self.explanation(seq, &candidates, now);
         let contact = &self.contacts[&seq];
         let step = self.step_of(contact, now);
         let priority = self.priority(contact, now);
@@ -608,10 +614,19 @@ impl Engine {
         let earlier = self.outbox.len();
         self.match_up(now);
         let made = self.outbox[earlier..].iter().position(|o| o.contact == id);
+        let offered = made.map(|at| self.outbox[earlier + at].agent.clone());
+        explanation.taken_ahead = candidates
+            .iter()
+            .map(|a| &self.agents[*a].profile.id)
+            .take_while(|a| Some(*a) != offered.as_ref())
+            .filter(|a| self.outbox[earlier..].iter().any(|o| &o.agent == *a))
+            .cloned()
+            .collect();
         let target = match made {
             Some(at) => Target::Offered(self.outbox.remove(earlier + at)),
             None => {
                 let position = self.queue_waiting[queue].range(..key).count();
+                explanation.contacts_ahead = Some(u32::try_from(position).unwrap_or(u32::MAX));
                 let estimated_wait = self.estimated_wait(queue, position);
                 // A scheduled callback is one already.
                 let offer_callback = held.is_none()
@@ -640,6 +655,7 @@ impl Engine {
                 .map(|a| self.agents[a].profile.id.clone())
                 .collect(),
             config_version: self.routing.version,
+            explanation: Some(Box::new(explanation)),
         })
     }
 

@@ -168,18 +168,7 @@ impl Local {
                 }
                 // A merged customer's history is its own and every member's.
                 let journey = self.backbone.journey(&tenant, &customer)?;
-                let mut offsets = Vec::new();
-                for member in
-                    std::iter::once(&journey.customer_id).chain(journey.merged_customers())
-                {
-                    offsets.extend(
-                        self.backbone
-                            .store
-                            .customer_offsets(&tenant, member, from, to)?,
-                    );
-                }
-                offsets.sort_unstable();
-                offsets.dedup();
+                let offsets = self.backbone.history_offsets(&tenant, &journey, from, to)?;
                 if let Some(id) = &conversation {
                     let found = journey.conversation(id).map(OfConversation::of);
                     let found = found.ok_or_else(|| {

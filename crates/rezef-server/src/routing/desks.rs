@@ -41,6 +41,10 @@ impl Desks {
         desks.get(&partition).cloned()
     }
 
+    pub(super) fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
     /// Every desk of this node's.
     pub fn all(&self) -> Vec<Arc<Desk>> {
         let desks = self.by_partition.read().unwrap_or_else(|p| p.into_inner());

@@ -8,13 +8,15 @@
 //! This file is the tonic service and where each call is answered (`desks.rs`: the desks on
 //! this node). One file per use case: `route.rs` (RouteInteraction), `session.rs` (the agent
 //! session), `stats.rs` (queue figures and watches), `supervisor.rs` (agents, presence),
-//! `configure.rs`, `withdraw.rs`, `transfer.rs`, `consult.rs`; `recover.rs` holds contacts
+//! `configure.rs`, `withdraw.rs`, `transfer.rs`, `consult.rs`, `explain.rs` (ExplainDecision,
+//! answered on the node serving the customer's partition); `recover.rs` holds contacts
 //! again after a restart. The contract's shapes are in `crate::convert::routing`.
 
 mod configure;
 mod consult;
 pub mod desk;
 mod desks;
+mod explain;
 mod known;
 mod profile;
 mod recover;
@@ -31,11 +33,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 use rezef_events::TenantId;
 use rezef_proto::v1::{
-    AgentSessionRequest, GetQueueStatsRequest, GetQueueStatsResponse, ListAgentsRequest,
-    ListAgentsResponse, RouteInteractionRequest, RouteInteractionResponse, SetAgentPresenceRequest,
-    SetAgentPresenceResponse, SetRoutingConfigRequest, SetRoutingConfigResponse,
-    WithdrawContactRequest, WithdrawContactResponse, agent_session_request::Action,
-    routing_client::RoutingClient, routing_server,
+    AgentSessionRequest, ExplainDecisionRequest, ExplainDecisionResponse, GetQueueStatsRequest,
+    GetQueueStatsResponse, ListAgentsRequest, ListAgentsResponse, RouteInteractionRequest,
+    RouteInteractionResponse, SetAgentPresenceRequest, SetAgentPresenceResponse,
+    SetRoutingConfigRequest, SetRoutingConfigResponse, WithdrawContactRequest,
+    WithdrawContactResponse, agent_session_request::Action, routing_client::RoutingClient,
+    routing_server,
 };
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
@@ -247,6 +250,29 @@ impl routing_server::Routing for RoutingService {
             |local| local.withdraw(request.into_inner()),
             RoutingClient,
             withdraw_contact,
+            request
+        )
+    }
+
+    async fn explain_decision(
+        &self,
+        request: Request<ExplainDecisionRequest>,
+    ) -> Result<Response<ExplainDecisionResponse>, Status> {
+        let span = info_span!("explain_decision", tenant = %request.get_ref().tenant_id);
+        // Read where the customer's events are, like a replay of the customer.
+        let message = request.get_ref();
+        let place = crate::journeys::place_customer(
+            self.desks.topology(),
+            &request,
+            &message.tenant_id,
+            message.customer.as_ref(),
+        )?;
+        answer!(
+            span,
+            place,
+            |backbone| explain::explain(&backbone, request),
+            RoutingClient,
+            explain_decision,
             request
         )
     }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use rezef_events::routed::{RoutedContact, RoutingInput};
-use rezef_events::{InteractionId, TenantId, Timestamp};
+use rezef_events::{Channel, InteractionId, TenantId, Timestamp};
 use rezef_routing::{ContactRequest, Target};
 use tracing::{info, warn};
 
@@ -37,10 +37,18 @@ pub fn input_of(request: &ContactRequest, now: Timestamp) -> RoutingInput {
 
 /// The request a held contact is routed again with.
 fn request_of(contact: &InteractionId, routed: RoutedContact) -> ContactRequest {
-    let input = routed.input;
+    request_from(contact, routed.channel, routed.input)
+}
+
+/// The request a contact was routed on, from what its decision recorded.
+pub(super) fn request_from(
+    contact: &InteractionId,
+    channel: Channel,
+    input: RoutingInput,
+) -> ContactRequest {
     ContactRequest {
         id: Some(contact.clone()),
-        channel: Some(routed.channel),
+        channel: Some(channel),
         arrived_at: input.arrived_at,
         intent: input.intent,
         language: input.language,

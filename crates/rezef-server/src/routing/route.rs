@@ -155,6 +155,7 @@ impl Local {
                 config_version: decision.config_version,
                 // A bot's contact is not routing's to hold.
                 input: (target != RoutingTarget::Bot).then(|| Box::new(input)),
+                explanation: decision.explanation.clone(),
             };
             effects
                 .events

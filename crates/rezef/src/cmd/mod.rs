@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod demo;
+pub mod explain;
 pub mod health;
 pub mod journey;
 pub mod keys;
