@@ -84,8 +84,8 @@ enum Command {
     Resume(cmd::resume::Args),
     /// Print a tenant's original events as JSON Lines, in log order.
     Replay(cmd::replay::Args),
-    /// Why a contact went where it went: each routing decision with every agent's verdict,
-    /// run again on what the log recorded (Routing/ExplainDecision).
+    /// Why a contact went where it went: each routing decision with the verdict of every
+    /// agent it was about, run again on what the log recorded (Routing/ExplainDecision).
     Explain(cmd::explain::Args),
     /// Create, list and revoke the API keys a server accepts (its key file).
     Keys(cmd::keys::Args),
