@@ -6,7 +6,7 @@ mod common;
 use rezef_adapter::{AgentSession, Client, proto};
 use tonic::Code;
 
-use common::{Running, chat};
+use common::{Running, arabic_billing_chat, chat};
 
 const TENANT: &str = "acme";
 
@@ -66,22 +66,7 @@ async fn a_decision_is_explained_agent_by_agent_and_reproduced() {
         .await
         .expect("configured");
     // Given a customer who chatted in Arabic about a disputed bill
-    let chat = chat(TENANT, "v-1");
-    let mut started = chat.interaction_started(proto::Direction::Inbound);
-    if let Some(proto::event::Payload::InteractionStarted(s)) = &mut started.payload {
-        s.language = "ar".into();
-    }
-    let ack = client
-        .publish(vec![
-            started,
-            chat.intent_detected("billing.dispute", 0.9, "bot"),
-        ])
-        .await
-        .expect("published");
-    client
-        .journey(TENANT, chat.customer_ref(), Some(ack.first_offset + 1))
-        .await
-        .expect("projected");
+    let chat = arabic_billing_chat(&mut client, TENANT, "v-1").await;
     // And three agents: Hebrew billing, Arabic billing, Arabic sales
     let _dana = login(&client, "dana", "billing", "he").await;
     let _omar = login(&client, "omar", "billing", "ar").await;

@@ -14,7 +14,7 @@ use rezef_adapter::{AgentSession, Client, EventFactory, proto};
 use rezef_server::Clock;
 use tonic::Code;
 
-use common::{Running, chat, fields};
+use common::{Running, arabic_billing_chat, chat, fields};
 use proto::agent_session_event::Event as Received;
 
 const TENANT: &str = "acme";
@@ -164,22 +164,7 @@ async fn a_call_reaches_an_agent_who_speaks_the_language_with_the_chat_in_hand()
     let mut client = server.client().await;
     configure(&client).await;
     // The customer chatted in Arabic about a disputed bill.
-    let chat = chat(TENANT, "v-1");
-    let mut started = chat.interaction_started(proto::Direction::Inbound);
-    if let Some(proto::event::Payload::InteractionStarted(s)) = &mut started.payload {
-        s.language = "ar".into();
-    }
-    let ack = client
-        .publish(vec![
-            started,
-            chat.intent_detected("billing.dispute", 0.9, "bot"),
-        ])
-        .await
-        .expect("published");
-    client
-        .journey(TENANT, chat.customer_ref(), Some(ack.first_offset + 1))
-        .await
-        .expect("projected");
+    let chat = arabic_billing_chat(&mut client, TENANT, "v-1").await;
 
     let hebrew = Desk::login(&client, "dana", &["billing"], &["he"]).await;
     let mut arabic = Desk::login(&client, "omar", &["billing"], &["ar"]).await;

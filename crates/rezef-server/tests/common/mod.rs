@@ -131,6 +131,28 @@ pub fn chat(tenant: &str, visitor: &str) -> EventFactory {
         .on(proto::Channel::Webchat, format!("chat-{visitor}"))
 }
 
+/// Given a customer who chatted in Arabic about a disputed bill (intent `billing.dispute`),
+/// projected: their chat.
+pub async fn arabic_billing_chat(client: &mut Client, tenant: &str, visitor: &str) -> EventFactory {
+    let chat = chat(tenant, visitor);
+    let mut started = chat.interaction_started(proto::Direction::Inbound);
+    if let Some(proto::event::Payload::InteractionStarted(s)) = &mut started.payload {
+        s.language = "ar".into();
+    }
+    let ack = client
+        .publish(vec![
+            started,
+            chat.intent_detected("billing.dispute", 0.9, "bot"),
+        ])
+        .await
+        .expect("published");
+    client
+        .journey(tenant, chat.customer_ref(), Some(ack.first_offset + 1))
+        .await
+        .expect("projected");
+    chat
+}
+
 /// The status a call failed with.
 pub fn status_of<T: std::fmt::Debug>(result: Result<T, rezef_adapter::Error>) -> tonic::Status {
     match result {
