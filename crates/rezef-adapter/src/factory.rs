@@ -85,6 +85,7 @@ impl EventFactory {
             interaction_id: self.interaction.clone(),
             channel: self.channel as i32,
             forwarded_to_customer_id: String::new(),
+            erased: false,
             payload: Some(payload),
         }
     }

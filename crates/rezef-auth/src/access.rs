@@ -49,6 +49,10 @@ pub const TABLE: &[(&str, Need)] = &[
     ("/rezef.v1.Identities/MergeCustomers", tenant(&[Admin])),
     ("/rezef.v1.Identities/UnmergeCustomers", tenant(&[Admin])),
     (
+        "/rezef.v1.Identities/ForgetCustomer",
+        tenant(&[Admin, Auditor]),
+    ),
+    (
         "/rezef.v1.Identities/FindCustomers",
         tenant(&[Channel, Supervisor]),
     ),

@@ -196,6 +196,7 @@ async fn load(
                 ),
                 channel: Some(channel),
                 forward: None,
+                erased: false,
                 payload,
             };
             batch.push(Bytes::from(rezef_record::encode(&event)));

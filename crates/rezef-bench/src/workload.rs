@@ -282,6 +282,7 @@ impl Workload {
             interaction_id: format!("ix-{customer}-{interaction}"),
             channel: channel as i32,
             forwarded_to_customer_id: String::new(),
+            erased: false,
             payload: Some(payload),
         }
     }

@@ -33,6 +33,10 @@ pub struct Event {
     /// see `handover`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward: Option<Forward>,
+    /// Its customer was forgotten: the personal values (`personal`) were sealed under a key
+    /// that is destroyed, and read erased. Set when a record is read, never stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
     pub payload: Payload,
 }
 
@@ -352,6 +356,14 @@ pub enum Payload {
         from_offset: Option<u64>,
         to_offset: Option<u64>,
     },
+    /// The customer was forgotten: the keys their personal values were sealed under
+    /// (`personal`) are destroyed. Written by the server, never published.
+    CustomerForgotten {
+        /// The keys' ids, 32 lower-case hex digits each.
+        key_ids: Vec<String>,
+        requested_by: String,
+        reason: String,
+    },
 }
 
 /// Every payload's name as in the protobuf `oneof`, once: [`Payload::name`] gives them, and
@@ -386,6 +398,7 @@ pub mod payload_names {
     pub const CONSULT_STARTED: &str = "consult_started";
     pub const CONSULT_ENDED: &str = "consult_ended";
     pub const SENSITIVE_REVEALED: &str = "sensitive_revealed";
+    pub const CUSTOMER_FORGOTTEN: &str = "customer_forgotten";
 }
 
 impl Payload {
@@ -421,6 +434,7 @@ impl Payload {
             Self::ConsultStarted { .. } => payload_names::CONSULT_STARTED,
             Self::ConsultEnded { .. } => payload_names::CONSULT_ENDED,
             Self::SensitiveRevealed { .. } => payload_names::SENSITIVE_REVEALED,
+            Self::CustomerForgotten { .. } => payload_names::CUSTOMER_FORGOTTEN,
         }
     }
 
@@ -458,7 +472,11 @@ impl Payload {
     /// did: a change of who they are, or an auditor seeing it. The journey's story (counters,
     /// when the customer was last seen, conversations) stays as it was.
     pub fn is_about_the_record(&self) -> bool {
-        self.is_identity_change() || matches!(self, Self::SensitiveRevealed { .. })
+        self.is_identity_change()
+            || matches!(
+                self,
+                Self::SensitiveRevealed { .. } | Self::CustomerForgotten { .. }
+            )
     }
 
     /// Whether the payload changes who the customer is rather than what they did.

@@ -121,10 +121,16 @@ pub struct Applied {
 }
 
 /// The customer id a never-seen identity starts with: derived from the identity, so a
-/// rebuild of the projection gives the same id.
+/// rebuild of the projection gives the same id, also once the identity is erased.
 pub fn customer_id_for(tenant: &TenantId, identity: &ChannelIdentity) -> CustomerId {
-    let hash = stable_hash(&[tenant.as_str(), &identity.index_key()]);
-    CustomerId::new(format!("cus-{}", &hash[..24])).expect("a hex id is always valid")
+    let id = match identity.erased_pseudonym() {
+        Some(pseudonym) => format!("cus-{pseudonym}"),
+        None => format!(
+            "cus-{}",
+            &stable_hash(&[tenant.as_str(), &identity.index_key()])[..24]
+        ),
+    };
+    CustomerId::new(id).expect("a hex id is always valid")
 }
 
 /// The continuation token an interaction-start event carries, if any.

@@ -140,6 +140,7 @@ impl Handover {
             interaction_id,
             channel: None,
             forward: None,
+            erased: false,
             payload: Payload::Handover(self),
         }
     }

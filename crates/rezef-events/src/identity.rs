@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{TenantId, stable_hash};
 use crate::phone::{self, Phone, Region};
 
 /// The kinds of identity a customer shows on a channel.
@@ -66,6 +67,9 @@ pub struct IdentityError {
 
 const MAX_VALUE_LEN: usize = 256;
 
+/// How an erased identity's value starts (`personal`): no published identity may.
+const ERASED: &str = "erased:";
+
 impl ChannelIdentity {
     /// Normalises and validates an identity; phone numbers must be in an international form.
     pub fn new(
@@ -98,6 +102,11 @@ impl ChannelIdentity {
         }
         if value.chars().any(char::is_control) {
             return Err(value_error("must not contain control characters"));
+        }
+        if value.starts_with(ERASED) {
+            return Err(value_error(
+                "must not start with `erased:` (erased identities read so)",
+            ));
         }
         let network = network_for(kind, network)?;
         let value = match kind {
@@ -134,6 +143,32 @@ impl ChannelIdentity {
 
     pub fn email(value: &str) -> Result<Self, IdentityError> {
         Self::new(IdentityKind::Email, value, None)
+    }
+
+    /// What this identity reads as once erased (`personal`): its kind and network, and as its
+    /// value `erased:` and the pseudonym the customer id it would start is derived from
+    /// (`fold::customer_id_for`), so that an erased identity still names the same customer.
+    pub fn erased(&self, tenant: &TenantId) -> Self {
+        if self.is_erased() {
+            return self.clone();
+        }
+        let pseudonym = &stable_hash(&[tenant.as_str(), &self.index_key()])[..24];
+        Self {
+            kind: self.kind,
+            value: format!("{ERASED}{pseudonym}"),
+            network: self.network.clone(),
+        }
+    }
+
+    /// The pseudonym of an erased identity (see [`erased`](Self::erased)).
+    pub fn erased_pseudonym(&self) -> Option<&str> {
+        self.value
+            .strip_prefix(ERASED)
+            .filter(|p| p.len() == 24 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
+    pub fn is_erased(&self) -> bool {
+        self.erased_pseudonym().is_some()
     }
 
     /// A phone identity whose number was withheld: it names no one.
@@ -323,5 +358,30 @@ mod tests {
         let app = ChannelIdentity::new(IdentityKind::AppUser, "dana", None).expect("ok");
         assert_ne!(x.index_key(), fb.index_key());
         assert_ne!(x.index_key(), app.index_key());
+    }
+
+    #[test]
+    fn an_erased_identity_names_the_customer_it_named_and_cannot_be_published() {
+        let tenant = TenantId::new("acme").expect("valid");
+        let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+        let erased = phone.erased(&tenant);
+        assert_eq!(erased.kind(), IdentityKind::Phone);
+        assert!(erased.is_erased() && !phone.is_erased());
+        assert!(!erased.value().contains("501234567"));
+        assert_eq!(
+            erased.erased(&tenant),
+            erased,
+            "erasing twice changes nothing"
+        );
+        assert_eq!(
+            crate::fold::customer_id_for(&tenant, &erased),
+            crate::fold::customer_id_for(&tenant, &phone)
+        );
+        let other = ChannelIdentity::phone("+972501234568").expect("valid");
+        assert_ne!(other.erased(&tenant), erased);
+        let refused = ChannelIdentity::new(IdentityKind::ChatVisitor, erased.value(), None);
+        assert_eq!(refused.expect_err("reserved").field, "value");
+        let forged = ChannelIdentity::stored(IdentityKind::AppUser, "erased:../x".into(), None);
+        assert!(!forged.is_erased(), "only a pseudonym reads as one");
     }
 }

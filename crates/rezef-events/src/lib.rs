@@ -17,6 +17,8 @@
 //! - [`resume`]: what a channel learns when a contact arrives; [`search`]: what finds a
 //!   customer by attribute or by the start of an identity; [`mask`]: what is masked
 //!   before it is served (sensitive values, card numbers, one-time codes).
+//! - [`personal`]: what in an event is personal, taken out to be sealed under a key that
+//!   forgetting the customer destroys (crypto-shredding), and put back.
 //! - [`agent`]: agents' presence; [`routed`]: the contacts routing holds, as its log
 //!   records them (so that they survive its restart); [`explained`]: what routing saw when
 //!   it chose an agent, recorded with the decision.
@@ -62,6 +64,7 @@ pub mod language;
 pub mod mask;
 pub mod merge;
 pub mod partition;
+pub mod personal;
 pub mod phone;
 pub mod policy;
 pub mod resolution;

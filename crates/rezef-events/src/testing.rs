@@ -115,6 +115,7 @@ impl EventBuilder {
             interaction_id: Some(self.interaction.clone()),
             channel: Some(self.channel),
             forward: None,
+            erased: false,
             payload,
         }
     }

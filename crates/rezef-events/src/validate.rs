@@ -415,6 +415,26 @@ impl Rules {
                     self.fail(at("from_offset"), "must not be greater than to_offset");
                 }
             }
+            Payload::CustomerForgotten {
+                key_ids,
+                requested_by,
+                reason,
+            } => {
+                for (i, key_id) in key_ids.iter().enumerate() {
+                    let hex = key_id.len() == 32
+                        && key_id
+                            .bytes()
+                            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                    if !hex {
+                        self.fail(
+                            at(&format!("key_ids[{i}]")),
+                            "must be 32 lower-case hex digits",
+                        );
+                    }
+                }
+                self.name(&at("requested_by"), requested_by, true);
+                self.name(&at("reason"), reason, true);
+            }
             Payload::CallbackCompleted { .. }
             | Payload::ContactAbandoned { .. }
             | Payload::InteractionEnded { .. } => {}

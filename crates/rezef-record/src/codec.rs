@@ -41,8 +41,10 @@ pub fn encode(event: &Event) -> Vec<u8> {
     bytes
 }
 
-/// Decodes a log record's payload, in any format this build reads.
+/// Decodes a log record's payload, in any format this build reads; of a sealed record
+/// (`sealed`), the skeleton: its personal values as erased.
 pub fn decode(bytes: &[u8]) -> Result<Event> {
+    let bytes = crate::sealed::skeleton(bytes)?;
     match bytes.split_first() {
         Some((&PROTOBUF, message)) => {
             let message = v1::Event::decode(message)?;
@@ -71,6 +73,9 @@ const MAY_END_CONTACT: [u32; 4] = [21, 33, 34, 43];
 /// decodes only them: most records (its own decisions among them) are passed over with a
 /// look at their field keys.
 pub fn may_end_contact(bytes: &[u8]) -> bool {
+    let Ok(bytes) = crate::sealed::skeleton(bytes) else {
+        return true;
+    };
     let Some((&PROTOBUF, mut message)) = bytes.split_first() else {
         return true;
     };

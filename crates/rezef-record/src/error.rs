@@ -12,6 +12,12 @@ pub enum Error {
     Json(#[source] rezef_events::Error),
     #[error("malformed protobuf record: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    /// A sealed record (`sealed`) that is not well formed.
+    #[error("malformed sealed record: {0}")]
+    Sealed(&'static str),
+    /// The key store failed, or a sealed box did not open under its live key (changed).
+    #[error("sealed values: {0}")]
+    Keys(#[source] rezef_keys::Error),
     /// The record decodes but is not a valid event (every violation, by field path).
     #[error("the stored event is invalid: {}", summary(.0))]
     Invalid(Vec<Violation>),

@@ -88,6 +88,7 @@ fn checked(event: v1::Event, mut check: Check) -> Result<Event, Vec<Violation>> 
         interaction_id,
         channel,
         forward: None,
+        erased: false,
         payload,
     };
     if stored {
@@ -365,6 +366,18 @@ fn payload_from_proto(check: &mut Check, payload: P) -> Option<Payload> {
             from_offset: p.from_offset,
             to_offset: p.to_offset,
         },
+        P::CustomerForgotten(_) if !check.is_stored() => {
+            check.fail(
+                name,
+                "is written by Rezef when a customer is forgotten, never published",
+            );
+            return None;
+        }
+        P::CustomerForgotten(p) => Payload::CustomerForgotten {
+            key_ids: p.key_ids,
+            requested_by: p.requested_by,
+            reason: p.reason,
+        },
         P::RoutingConfigChanged(p) => Payload::RoutingConfigChanged {
             version: p.version,
             config: p.config,
@@ -423,6 +436,7 @@ fn payload_name(payload: &P) -> &'static str {
         P::RoutingDecided(_) => payload_names::ROUTING_DECIDED,
         P::ContactWithdrawn(_) => payload_names::CONTACT_WITHDRAWN,
         P::SensitiveRevealed(_) => payload_names::SENSITIVE_REVEALED,
+        P::CustomerForgotten(_) => payload_names::CUSTOMER_FORGOTTEN,
         P::RoutingConfigChanged(_) => payload_names::ROUTING_CONFIG_CHANGED,
         P::Handover(_) => payload_names::HANDOVER,
         P::CustomerAttributesSet(_) => payload_names::CUSTOMER_ATTRIBUTES_SET,
@@ -456,6 +470,7 @@ pub fn event_to_proto(event: &Event, recorded_at: Option<Timestamp>) -> v1::Even
             .as_ref()
             .map(|f| f.journey.to_string())
             .unwrap_or_default(),
+        erased: event.erased,
         payload: Some(payload_to_proto(&event.payload)),
     }
 }
@@ -751,6 +766,15 @@ fn payload_to_proto(payload: &Payload) -> P {
             from_offset,
             to_offset,
         }),
+        Payload::CustomerForgotten {
+            key_ids,
+            requested_by,
+            reason,
+        } => P::CustomerForgotten(v1::CustomerForgotten {
+            key_ids,
+            requested_by,
+            reason,
+        }),
         Payload::RoutingConfigChanged { version, config } => {
             P::RoutingConfigChanged(v1::RoutingConfigChanged { version, config })
         }
@@ -982,6 +1006,23 @@ pub(crate) mod tests {
         assert_eq!(decoded, reveal);
         let published = event_to_proto(&reveal, None);
         assert_eq!(violations(published), ["sensitive_revealed"]);
+    }
+
+    #[test]
+    fn a_forgetting_is_read_back_from_the_log_but_never_published() {
+        let mut forgotten =
+            EventBuilder::customer("acme", "c-1").event(Payload::CustomerForgotten {
+                key_ids: vec!["00112233445566778899aabbccddeeff".into()],
+                requested_by: "key-1".into(),
+                reason: "DSR-17".into(),
+            });
+        forgotten.channel = None;
+        forgotten.conversation_id = None;
+        assert_eq!(forgotten.validate(), Ok(()));
+        let decoded = crate::decode(&crate::encode(&forgotten)).expect("reads back");
+        assert_eq!(decoded, forgotten);
+        let published = event_to_proto(&forgotten, None);
+        assert_eq!(violations(published), ["customer_forgotten"]);
     }
 
     fn violations(event: v1::Event) -> Vec<String> {

@@ -13,6 +13,7 @@ use rezef_events::{
 };
 use rezef_log::Log;
 use rezef_proto::v1;
+use rezef_record::sealed::Sealing;
 use rezef_store::{JourneyStore, ProjectionWatch};
 
 use crate::config::Limits;
@@ -35,6 +36,8 @@ pub struct Backbone {
     pub partition: (Partitioner, u32),
     /// The node's count of wrong continuation tokens.
     pub token_tries: Arc<TokenTries>,
+    /// The keys this partition's records' personal values are sealed under.
+    pub sealing: Sealing,
 }
 
 impl Backbone {
@@ -196,10 +199,23 @@ impl Backbone {
         for event in events {
             event.validate().map_err(Error::InvalidArgument)?;
         }
-        let records = (events.iter())
-            .map(|event| Bytes::from(rezef_record::encode(event)))
-            .collect();
+        let records = self.seal(events.to_vec()).await?;
         Ok(self.log.append(records).await?.first_offset)
+    }
+
+    /// The records of events about to be appended, their personal values sealed (every
+    /// append to this partition's log goes through here). Making a key writes the key
+    /// store: off the async threads.
+    pub async fn seal(&self, events: Vec<Event>) -> Result<Vec<Bytes>> {
+        let sealing = self.sealing.clone();
+        let records = match sealing.keys() {
+            Some(_) => tokio::task::spawn_blocking(move || sealing.encode_all(&events))
+                .await
+                .map_err(|e| Error::Unavailable(format!("sealing stopped: {e}")))?,
+            None => sealing.encode_all(&events),
+        };
+        let records = records.map_err(Error::Sealing)?;
+        Ok(records.into_iter().map(Bytes::from).collect())
     }
 
     /// Waits, at most `wait`, until everything logged so far is projected, so that checks
@@ -296,6 +312,7 @@ impl Backbone {
             closing: tokio::sync::watch::channel(false).1,
             partition: (Partitioner::new(std::num::NonZeroU32::MIN), 0),
             token_tries: Arc::default(),
+            sealing: Sealing::default(),
         };
         (backbone, projector)
     }

@@ -515,6 +515,12 @@ impl ServerConfig {
         }
     }
 
+    /// The key store of the embedded log's sealed records (`data_dir/data-keys`): the keys
+    /// forgetting a customer destroys. Not a projection: never rebuilt, kept with the log.
+    pub fn data_keys_dir(&self) -> PathBuf {
+        self.data_dir.join("data-keys")
+    }
+
     /// The journey store of one partition of the embedded log.
     pub fn embedded_store_dir(&self, partition: u32) -> PathBuf {
         match self.log.partitions {

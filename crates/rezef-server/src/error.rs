@@ -73,6 +73,9 @@ pub enum Error {
     Log(#[from] rezef_log::Error),
     #[error(transparent)]
     Store(#[from] rezef_store::Error),
+    /// Sealing records' personal values, or the key store under them, failed.
+    #[error("sealing personal values: {0}")]
+    Sealing(#[source] rezef_record::Error),
     /// The log's hash chain does not check out (a replay that verifies it).
     #[error("the log's hash chain: {0}")]
     ChainBroken(Box<rezef_log::Broken>),
@@ -206,6 +209,9 @@ impl Error {
             Self::Forwarded(status) => status.code(),
             Self::Log(error) | Self::Store(rezef_store::Error::Log(error)) => log_code(error),
             Self::Undecodable { .. } | Self::ChainBroken(_) => Code::DataLoss,
+            // Not acknowledged: the client may retry (ids make it safe).
+            Self::Sealing(rezef_record::Error::Keys(_)) => Code::Unavailable,
+            Self::Sealing(_) => Code::Internal,
             // Off by configuration: an operator must turn it on (and rebuild).
             Self::Store(rezef_store::Error::MeasurementOff) => Code::FailedPrecondition,
             // Retention removed the history the answer needs: nothing to retry.

@@ -6,10 +6,11 @@
 use rezef_events::event::{AssuranceLevel, VerificationMethod};
 use rezef_events::{Channel, ChannelIdentity, CustomerId, CustomerRef, Payload, TenantId};
 use rezef_proto::v1::{
-    self, FindCustomersRequest, FindCustomersResponse, LinkIdentityRequest, LinkIdentityResponse,
-    LinkOutcome, MergeCustomersRequest, MergeCustomersResponse, ResolveCustomerRequest,
-    ResolveCustomerResponse, UnmergeCustomersRequest, UnmergeCustomersResponse,
-    identities_client::IdentitiesClient, identities_server::Identities,
+    self, FindCustomersRequest, FindCustomersResponse, ForgetCustomerRequest,
+    ForgetCustomerResponse, LinkIdentityRequest, LinkIdentityResponse, LinkOutcome,
+    MergeCustomersRequest, MergeCustomersResponse, ResolveCustomerRequest, ResolveCustomerResponse,
+    UnmergeCustomersRequest, UnmergeCustomersResponse, identities_client::IdentitiesClient,
+    identities_server::Identities,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info, info_span};
@@ -18,6 +19,7 @@ use crate::backbone::Backbone;
 use crate::cluster::{FORWARDED_HEADER, Peer, Place, Topology, answer, forward};
 use crate::convert::{Check, linked_identity_to_proto};
 use crate::find::{self, Search};
+use crate::forget;
 use crate::own_event::OwnEvent;
 use crate::{Error, Result};
 
@@ -297,6 +299,33 @@ impl Local {
         Ok(MergeCustomersResponse { offset })
     }
 
+    async fn forget(
+        &self,
+        request: Request<ForgetCustomerRequest>,
+    ) -> Result<ForgetCustomerResponse> {
+        let wait = self.backbone.max_wait(&request);
+        let requested_by = forget::requester(&request);
+        let request = request.into_inner();
+        let mut check = self.backbone.check();
+        let tenant = check.tenant("tenant_id", request.tenant_id);
+        let customer = customer_field(&mut check, "customer_id", request.customer_id);
+        forget::reason_field(&mut check, &request.reason);
+        let (tenant, customer) = check.finish(|| Some((tenant?, customer?)))?;
+        self.backbone.caught_up(wait).await?;
+        let journey = self.journey_of(&tenant, &customer)?;
+        let forgotten = (self.backbone)
+            .forget(&journey, requested_by, request.reason)
+            .await?;
+        let (offset, keys) = (forgotten.offset, forgotten.keys_destroyed);
+        info!(%tenant, customer = %journey.customer_id, offset, keys, "customer forgotten");
+        Ok(ForgetCustomerResponse {
+            offset,
+            customer_id: journey.customer_id.to_string(),
+            customer_ids: forget::customer_ids(&journey),
+            keys_destroyed: u32::try_from(keys).unwrap_or(u32::MAX),
+        })
+    }
+
     async fn unmerge(
         &self,
         request: Request<UnmergeCustomersRequest>,
@@ -417,6 +446,28 @@ impl Identities for IdentitiesService {
             |backbone| Local { backbone }.unmerge(request),
             IdentitiesClient,
             unmerge_customers,
+            request
+        )
+    }
+
+    async fn forget_customer(
+        &self,
+        request: Request<ForgetCustomerRequest>,
+    ) -> Result<Response<ForgetCustomerResponse>, Status> {
+        let span = info_span!("forget_customer", tenant = %request.get_ref().tenant_id);
+        let message = request.get_ref();
+        let place = self.by_id(
+            &request,
+            &message.tenant_id,
+            "customer_id",
+            &message.customer_id,
+        )?;
+        answer!(
+            span,
+            place,
+            |backbone| Local { backbone }.forget(request),
+            IdentitiesClient,
+            forget_customer,
             request
         )
     }

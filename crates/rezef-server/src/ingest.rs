@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use prost::Message;
 use rezef_events::fold::continuation_token;
-use rezef_events::{Channel, CustomerRef, TenantId, Timestamp};
+use rezef_events::{Channel, CustomerRef, Event, TenantId, Timestamp};
 use rezef_proto::v1::{
     self, PublishRequest, PublishResponse, PublishStreamResponse, ingest_client::IngestClient,
     ingest_server::Ingest, publish_stream_response::Result as StreamResult,
@@ -41,7 +40,8 @@ pub struct IngestService {
 struct Part {
     /// Their places in the batch.
     indexes: Vec<usize>,
-    payloads: Vec<Bytes>,
+    /// Sealed into records where the part is appended.
+    events: Vec<Event>,
     /// As received, for the owner when the part is forwarded.
     originals: Vec<v1::Event>,
     /// The continuation tokens its interactions start with: tries, counted where the
@@ -137,11 +137,11 @@ impl IngestService {
                     violations.push(ahead_of_the_clock(&at, event.occurred_at, now, skew));
                 }
                 Ok(event) => {
-                    let encoded = rezef_record::encode(&event);
-                    if encoded.len() > self.limits.max_event_bytes {
+                    let size = rezef_record::encode(&event).len();
+                    if size > self.limits.max_event_bytes {
                         return Err(Error::TooLarge {
                             what: "an event",
-                            size: encoded.len(),
+                            size,
                             limit: self.limits.max_event_bytes,
                         });
                     }
@@ -156,7 +156,7 @@ impl IngestService {
                         });
                     }
                     part.indexes.push(i);
-                    part.payloads.push(Bytes::from(encoded));
+                    part.events.push(event);
                     part.originals.extend(original);
                 }
                 Err(errors) => violations.extend(errors.into_iter().map(|v| v.under(&at))),
@@ -205,7 +205,8 @@ impl IngestService {
                     backbone.tried_token(&trier, tenant, &tried.token, tried.channel, now)?;
                 }
                 let started = std::time::Instant::now();
-                let appended = backbone.log.append(part.payloads).await?;
+                let records = backbone.seal(part.events).await?;
+                let appended = backbone.log.append(records).await?;
                 (self.metrics).appended(u64::from(appended.count), started.elapsed());
                 let positions = (appended.first_offset..appended.end_offset())
                     .map(|offset| v1::EventPosition { partition, offset })

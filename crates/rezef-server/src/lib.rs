@@ -30,6 +30,7 @@ pub mod convert;
 mod dashboard;
 mod error;
 mod find;
+mod forget;
 mod health;
 mod http_listener;
 mod identities;

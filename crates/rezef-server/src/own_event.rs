@@ -30,6 +30,7 @@ impl OwnEvent {
             interaction_id: None,
             channel: None,
             forward: None,
+            erased: false,
             payload,
         })
     }

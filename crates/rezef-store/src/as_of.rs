@@ -20,6 +20,7 @@ use rezef_events::policy::Policies;
 use rezef_events::{ChannelIdentity, CustomerId, CustomerRef, Event, Journey, Payload, TenantId};
 use rezef_log::Log;
 use rezef_measure::MeasureRules;
+use rezef_record::sealed::Sealing;
 
 use crate::dedup::DedupWindow;
 use crate::memory::MemoryStore;
@@ -35,7 +36,7 @@ const READ_SPAN: u64 = 256;
 /// below `until`, from the events `live` (a projection at or past `until`) indexes; `None`
 /// if the tenant did not know the customer then.
 pub async fn journey_as_of(
-    log: &dyn Log,
+    (log, sealing): (&dyn Log, &Sealing),
     live: &dyn JourneyStore,
     policies: Arc<Policies>,
     tenant: &TenantId,
@@ -45,7 +46,7 @@ pub async fn journey_as_of(
     let Some(asked) = customer_now(live, tenant, customer)? else {
         return Ok(None);
     };
-    let records = history(log, live, tenant, asked, until).await?;
+    let records = history((log, sealing), live, tenant, asked, until).await?;
     let scratch = crate::blocking::run(move || fold(policies, records)).await?;
     let id = match customer {
         CustomerRef::Id(id) => Some(id.clone()),
@@ -93,7 +94,7 @@ fn holding(
 /// The records below `until` of every customer whose history shapes `asked`'s journey (see
 /// the module docs), in log order.
 async fn history(
-    log: &dyn Log,
+    (log, sealing): (&dyn Log, &Sealing),
     live: &dyn JourneyStore,
     tenant: &TenantId,
     asked: CustomerId,
@@ -105,7 +106,7 @@ async fn history(
     while let Some(customer) = found.queue.pop_front() {
         let mut wanted = live.customer_offsets(tenant, &customer, 0, until)?;
         wanted.retain(|offset| !records.contains_key(offset));
-        for record in read(log, &wanted).await? {
+        for record in read(log, sealing, &wanted).await? {
             if let Ok(event) = &record.event {
                 found.related(live, tenant, event)?;
             }
@@ -160,7 +161,7 @@ impl Found {
 }
 
 /// The records at `offsets` (ascending), decoded; reads close offsets together.
-async fn read(log: &dyn Log, offsets: &[u64]) -> Result<Vec<Decoded>> {
+async fn read(log: &dyn Log, sealing: &Sealing, offsets: &[u64]) -> Result<Vec<Decoded>> {
     let start = log.start_offset();
     if let Some(&offset) = offsets.first().filter(|first| **first < start) {
         return Err(Error::HistoryGone { offset, start });
@@ -178,7 +179,7 @@ async fn read(log: &dyn Log, offsets: &[u64]) -> Result<Vec<Decoded>> {
             });
         };
         let wanted = |record: &&rezef_log::Record| rest.binary_search(&record.offset).is_ok();
-        decoded.extend(records.iter().filter(wanted).map(decode));
+        decoded.extend(records.iter().filter(wanted).map(|r| decode(r, sealing)));
         rest = &rest[rest.partition_point(|offset| *offset <= last)..];
     }
     Ok(decoded)

@@ -75,6 +75,8 @@ pub enum Error {
     HistoryGone { offset: u64, start: u64 },
     #[error("log failure: {0}")]
     Log(#[from] rezef_log::Error),
+    #[error("key store failure: {0}")]
+    Keys(#[from] rezef_keys::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

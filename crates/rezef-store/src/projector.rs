@@ -45,6 +45,7 @@ use crate::read_ahead::{Decoded, ReadAhead};
 use crate::step::Step;
 use crate::store::{Checkpoint, JourneyStore};
 use crate::{Error, Result};
+use rezef_record::sealed::Sealing;
 
 /// How long the live projector waits for new records before it looks whether a checkpoint
 /// is due.
@@ -147,6 +148,7 @@ pub struct Projector {
     store: Arc<CachedStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
+    sealing: Sealing,
     window: Arc<Mutex<DedupWindow>>,
     position: watch::Sender<u64>,
     changes: broadcast::Sender<JourneyChanged>,
@@ -196,6 +198,7 @@ impl Projector {
             store,
             policies: Arc::default(),
             partitioning: None,
+            sealing: Sealing::default(),
             window: Arc::new(Mutex::new(window)),
             position,
             changes,
@@ -215,6 +218,12 @@ impl Projector {
     /// Folds one partition of a partitioned log (the default: the whole log is one).
     pub fn with_partitioning(mut self, partitioning: Option<Partitioning>) -> Self {
         self.partitioning = partitioning;
+        self
+    }
+
+    /// Opens sealed records with these keys (the default: reads them as skeletons).
+    pub fn with_sealing(mut self, sealing: Sealing) -> Self {
+        self.sealing = sealing;
         self
     }
 
@@ -244,7 +253,7 @@ impl Projector {
     ) -> Result<ProjectionStats> {
         let mut stats = ProjectionStats::default();
         let from = *self.position.borrow();
-        let mut ahead = ReadAhead::start(self.log.clone(), from, Some(until));
+        let mut ahead = ReadAhead::start(self.log.clone(), self.sealing.clone(), from, Some(until));
         while let Some(batch) = ahead.next().await {
             let step = fold(&self.store, self.step(), batch?).await?;
             self.commit(step, &mut stats, Pace::CatchingUp).await?;
@@ -260,7 +269,7 @@ impl Projector {
         let span = info_span!("projector");
         let mut stats = ProjectionStats::default();
         let from = *self.position.borrow();
-        let mut ahead = ReadAhead::start(self.log.clone(), from, None);
+        let mut ahead = ReadAhead::start(self.log.clone(), self.sealing.clone(), from, None);
         let follow = async {
             loop {
                 match tokio::time::timeout(IDLE_CHECK, ahead.next()).await {

@@ -9,6 +9,10 @@ use rezef_log::{Log, Record};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use rezef_events::Payload;
+use rezef_keys::KeyId;
+use rezef_record::sealed::Sealing;
+
 use crate::Result;
 use crate::{blocking, dedup};
 
@@ -39,10 +43,10 @@ pub struct ReadAhead {
 impl ReadAhead {
     /// Reads from `from` up to `until` (exclusive), or with `None` follows the log until it
     /// is closed.
-    pub fn start(log: Arc<dyn Log>, from: u64, until: Option<u64>) -> Self {
+    pub fn start(log: Arc<dyn Log>, sealing: Sealing, from: u64, until: Option<u64>) -> Self {
         let (sender, batches) = mpsc::channel(AHEAD);
         let task = tokio::spawn(async move {
-            if let Err(error) = read(log.as_ref(), from, until, &sender).await {
+            if let Err(error) = read(log.as_ref(), &sealing, from, until, &sender).await {
                 let _ = sender.send(Err(error)).await;
             }
         });
@@ -63,6 +67,7 @@ impl Drop for ReadAhead {
 
 async fn read(
     log: &dyn Log,
+    sealing: &Sealing,
     mut from: u64,
     until: Option<u64>,
     sender: &mpsc::Sender<Result<Vec<Decoded>>>,
@@ -85,16 +90,22 @@ async fn read(
             }
         };
         from = last.offset + 1;
-        let decoded = blocking::run(move || records.iter().map(decode).collect()).await;
-        if sender.send(Ok(decoded)).await.is_err() {
+        let sealing = sealing.clone();
+        let decoded = blocking::run(move || {
+            let decoded: Vec<Decoded> = records.iter().map(|r| decode(r, &sealing)).collect();
+            forget_again(&decoded, &sealing)?;
+            Ok(decoded)
+        })
+        .await;
+        if sender.send(decoded).await.is_err() {
             return Ok(());
         }
     }
 }
 
-/// A log record decoded for the fold.
-pub(crate) fn decode(record: &Record) -> Decoded {
-    let event = rezef_record::decode(&record.payload);
+/// A log record decoded for the fold, its sealed values opened.
+pub(crate) fn decode(record: &Record, sealing: &Sealing) -> Decoded {
+    let event = sealing.decode(&record.payload);
     let digest =
         (event.as_ref()).map_or(0, |event| dedup::digest(&event.tenant_id, &event.event_id));
     Decoded {
@@ -103,4 +114,23 @@ pub(crate) fn decode(record: &Record) -> Decoded {
         event,
         digest,
     }
+}
+
+/// Destroys the keys a `CustomerForgotten` names: the server destroyed them after logging
+/// it, unless it stopped in between (idempotent otherwise).
+fn forget_again(decoded: &[Decoded], sealing: &Sealing) -> Result<()> {
+    let Some(keys) = sealing.keys() else {
+        return Ok(());
+    };
+    for decoded in decoded {
+        if let Ok(Event {
+            payload: Payload::CustomerForgotten { key_ids, .. },
+            ..
+        }) = &decoded.event
+        {
+            let ids: Vec<KeyId> = key_ids.iter().filter_map(|id| id.parse().ok()).collect();
+            keys.destroy(&ids)?;
+        }
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ use rezef_events::fold::customer_id_for;
 use rezef_events::testing::EventBuilder;
 use rezef_events::{Channel, ChannelIdentity, CustomerRef, IdentityKind, Journey};
 use rezef_log::Log;
+use rezef_record::sealed::Sealing;
 use rezef_store::{CachedStore, JourneyStore, Projector, journey_as_of};
 
 use common::identity_log::{acme, arb_identity_events, crm, identity_events};
@@ -63,7 +64,7 @@ async fn as_of(
     until: u64,
 ) -> Option<Journey> {
     journey_as_of(
-        fixture.log.as_ref(),
+        (fixture.log.as_ref(), &Sealing::default()),
         live.as_ref(),
         Arc::default(),
         &acme(),

@@ -50,6 +50,7 @@ fn contact(tenant: &str, n: usize, start: i64, steps: Vec<(i64, Payload)>) -> Ve
             interaction_id: Some(InteractionId::new(format!("{tenant}-i-{n}")).expect("valid")),
             channel: Some(Channel::Voice),
             forward: None,
+            erased: false,
             payload,
         })
         .collect()

@@ -75,6 +75,7 @@ impl Contact<'_> {
             interaction_id: Some(InteractionId::new(self.interaction.as_str()).expect("valid")),
             channel: Some(self.channel),
             forward: None,
+            erased: false,
             payload,
         });
         self

@@ -14,6 +14,7 @@ use rezef_proto::v1::{
     ChainVerified, ReplayHistoryRequest, ReplayedEvent, audit_client::AuditClient,
     audit_server::Audit,
 };
+use rezef_record::sealed::Sealing;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -64,6 +65,8 @@ struct Replay {
     filter: Filter,
     /// `None`: the caller may see sensitive values; else the tenant's policy masks them.
     masking: Option<ContinuityPolicy>,
+    /// Opens sealed values: a forgotten customer's read erased.
+    sealing: Sealing,
 }
 
 impl AuditService {
@@ -211,6 +214,7 @@ impl Local {
             partition: self.partition,
             filter,
             masking,
+            sealing: self.backbone.sealing.clone(),
         };
         Ok((replay, chain))
     }
@@ -230,10 +234,13 @@ impl Replay {
         {
             return Ok(None);
         }
-        let event = rezef_record::decode(&record.payload).map_err(|source| Error::Undecodable {
-            offset: record.offset,
-            source,
-        })?;
+        let event = self
+            .sealing
+            .decode(&record.payload)
+            .map_err(|source| Error::Undecodable {
+                offset: record.offset,
+                source,
+            })?;
         if event.tenant_id != self.tenant || !self.filter.admits(&event) {
             return Ok(None);
         }

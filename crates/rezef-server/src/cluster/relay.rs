@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use rezef_events::{CustomerRef, Event, JourneySnapshot, Payload, TenantId};
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
 use rezef_proto::cluster::v1::partitions_server::Partitions;
@@ -43,23 +42,22 @@ impl ClusterRelay {
             .cluster
             .upgrade()
             .ok_or_else(|| Error::Unavailable("the node is stopping".into()))?;
-        let mut parts: BTreeMap<u32, Vec<Bytes>> = BTreeMap::new();
-        for event in &events {
-            let partition = cluster.partitioner.event(event);
-            parts
-                .entry(partition)
-                .or_default()
-                .push(Bytes::from(rezef_record::encode(event)));
+        let mut parts: BTreeMap<u32, Vec<Event>> = BTreeMap::new();
+        for event in events {
+            let partition = cluster.partitioner.event(&event);
+            parts.entry(partition).or_default().push(event);
         }
-        for (partition, records) in parts {
+        for (partition, events) in parts {
             match cluster.place_writer(partition)? {
                 Place::Here(backbone) => {
+                    let records = backbone.seal(events).await?;
                     backbone.log.append(records).await?;
                 }
                 Place::There(peer) => {
+                    // In the clear between nodes (TLS between them): the owner seals.
                     let request = Request::new(AppendRequest {
                         partition,
-                        events: records.into_iter().map(Vec::from).collect(),
+                        events: events.iter().map(rezef_record::encode).collect(),
                     });
                     forward!(peer, PartitionsClient, append, request).map_err(Error::Forwarded)?;
                 }
@@ -100,7 +98,7 @@ impl PartitionsService {
         if request.events.is_empty() {
             return Err(Error::invalid("events", "at least one event is required"));
         }
-        let mut records = Vec::with_capacity(request.events.len());
+        let mut events = Vec::with_capacity(request.events.len());
         for (i, bytes) in request.events.into_iter().enumerate() {
             let event = rezef_record::decode(&bytes)
                 .map_err(|e| Error::invalid(format!("events[{i}]"), e.to_string()))?;
@@ -116,12 +114,13 @@ impl PartitionsService {
                     format!("does not belong to partition {partition}"),
                 ));
             }
-            records.push(Bytes::from(bytes));
+            events.push(event);
         }
         // Appended by the owner only: a node that does not own it says who does.
         let Some(replica) = self.cluster.replicas.get(partition) else {
             return Err(self.cluster.not_served_here(partition));
         };
+        let records = replica.backbone.seal(events).await?;
         Ok(replica.backbone.log.append(records).await?.first_offset)
     }
 }

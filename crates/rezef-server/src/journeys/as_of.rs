@@ -76,7 +76,7 @@ impl Backbone {
         {
             return Ok(None);
         }
-        let log = self.log.as_ref();
+        let log = (self.log.as_ref(), &self.sealing);
         let policies = self.policies.clone();
         let at = point.offset;
         let store = self.store.as_ref();

@@ -17,6 +17,7 @@ use std::time::Duration;
 use rezef_events::partition::Partitioner;
 use rezef_log::Log;
 use rezef_log::kafka::{GroupSettings, KafkaConfig, KafkaLog, Membership, TopicSettings};
+use rezef_record::sealed::Sealing;
 use rezef_store::{CachedStore, Projector};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -74,7 +75,7 @@ pub async fn start(settings: Settings) -> Result<(Topology, Arc<Desks>, Running)
     info!(node = %me.node, url = %me.url, partitions, group = %kafka_settings.group, "joined the cluster");
     let session_timeout = Duration::from_millis(kafka_settings.session_timeout_ms);
     let cluster = cluster(me, Partitioner::new(partitions), directory, &settings);
-    let node = Node::new(cluster.clone(), settings);
+    let node = Node::new(cluster.clone(), settings, Sealing::default());
     let desks = node.desks.clone();
     let (stop, stopped) = oneshot::channel();
     let manager = Manager {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::Policies;
+use rezef_keys::FileKeyStore;
 use rezef_log::Log;
+use rezef_record::sealed::Sealing;
 use rezef_routing::Routing;
 use rezef_store::{CachedStore, CheckpointObserver, JourneyCache, Partitioning, Projector};
 use tokio::sync::{oneshot, watch};
@@ -35,8 +37,12 @@ use crate::{Error, Result};
 /// How partitions come to this node.
 #[derive(Debug)]
 pub enum Assignment {
-    /// The embedded log's partitions and their stores, opened with the node.
-    Embedded(Vec<(Arc<dyn Log>, Arc<CachedStore>)>),
+    /// The embedded log's partitions and their stores, opened with the node, and the keys
+    /// their records' personal values are sealed under.
+    Embedded {
+        partitions: Vec<(Arc<dyn Log>, Arc<CachedStore>)>,
+        sealing: Sealing,
+    },
     /// A Kafka topic's, as the consumer group assigns them once the node has joined.
     #[cfg(feature = "kafka")]
     Group,
@@ -49,6 +55,10 @@ impl Assignment {
         Ok(match config.log.backend {
             LogBackend::Embedded => {
                 let logs = crate::log::embedded::open(config)?;
+                let dir = config.data_keys_dir();
+                let keys = FileKeyStore::open(&dir)
+                    .map_err(|e| Error::Sealing(rezef_record::Error::Keys(e)))?;
+                let sealing = Sealing::under(Arc::new(keys));
                 let mut partitions = Vec::with_capacity(logs.len());
                 for (partition, log) in (0..).zip(logs) {
                     let dir = config.embedded_store_dir(partition);
@@ -57,7 +67,10 @@ impl Assignment {
                     projection::warm(config, &store);
                     partitions.push((log, store));
                 }
-                Self::Embedded(partitions)
+                Self::Embedded {
+                    partitions,
+                    sealing,
+                }
             }
             #[cfg(feature = "kafka")]
             LogBackend::Kafka => Self::Group,
@@ -96,7 +109,10 @@ pub async fn start(
     settings: Settings,
 ) -> Result<(Topology, Arc<Desks>, Running)> {
     match assignment {
-        Assignment::Embedded(partitions) => {
+        Assignment::Embedded {
+            partitions,
+            sealing,
+        } => {
             let me = Member {
                 node: settings.config.node_id(),
                 url: settings.config.advertise_url(settings.port),
@@ -107,12 +123,13 @@ pub async fn start(
             let count = count.ok_or_else(|| Error::Config("the log has no partitions".into()))?;
             let partitioner = Partitioner::new(count);
             let cluster = cluster(me, partitioner, Arc::new(Directory::default()), &settings);
-            let mut node = Node::new(cluster.clone(), settings);
+            let mut node = Node::new(cluster.clone(), settings, sealing);
             for (partition, (log, store)) in (0..).zip(partitions) {
                 // One partition: all is here, nothing to relay.
                 let place = (count.get() > 1).then_some(partition);
                 let projector =
-                    projector(&cluster, &node.settings, log.clone(), store.clone(), place)?;
+                    projector(&cluster, &node.settings, log.clone(), store.clone(), place)?
+                        .with_sealing(node.sealing.clone());
                 // No other node serves it: calls are answered while it catches up.
                 node.serve(partition, log, store, projector, 0);
             }
@@ -252,12 +269,15 @@ struct Node {
     reveal_keys: Arc<Vec<String>>,
     /// Wrong continuation tokens, counted across the partitions the node serves.
     token_tries: Arc<crate::token_tries::TokenTries>,
+    /// The keys of the partitions served here (none on Kafka: docs/audit.md).
+    sealing: Sealing,
     served: HashMap<u32, Served>,
 }
 
 impl Node {
-    fn new(cluster: Topology, settings: Settings) -> Self {
+    fn new(cluster: Topology, settings: Settings, sealing: Sealing) -> Self {
         Self {
+            sealing,
             desks: Arc::new(Desks::new(cluster.clone())),
             cluster,
             reveal_keys: Arc::new(settings.config.reveal_keys.clone()),
@@ -288,6 +308,7 @@ impl Node {
             closing: closing_watch,
             partition: (self.cluster.partitioner(), partition),
             token_tries: self.token_tries.clone(),
+            sealing: self.sealing.clone(),
         };
         let folding = Folding::start(log, projector, info_span!("projection", partition));
         let desk = Desk::new(

@@ -45,6 +45,7 @@ pub fn contact(n: u32, start: i64, steps: Vec<(i64, Payload)>) -> Vec<Event> {
             interaction_id: Some(InteractionId::new(format!("call-{n}")).expect("valid")),
             channel: Some(Channel::Voice),
             forward: None,
+            erased: false,
             payload,
         })
         .collect()
