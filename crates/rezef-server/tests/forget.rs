@@ -79,6 +79,12 @@ async fn replay(client: &Client, customer_id: &str) -> Vec<proto::Event> {
         .collect()
 }
 
+fn by_id(id: &str) -> proto::CustomerRef {
+    proto::CustomerRef {
+        r#ref: Some(proto::customer_ref::Ref::CustomerId(id.into())),
+    }
+}
+
 fn message_text(event: &proto::Event) -> Option<&str> {
     match &event.payload {
         Some(proto::event::Payload::MessageSent(m)) => Some(&m.text),
@@ -131,6 +137,22 @@ async fn a_forgotten_customer_reads_erased_in_replays_and_after_a_rebuild_and_ot
     assert!(kept.iter().all(|e| !e.erased));
     assert_eq!(kept.iter().find_map(|e| message_text(e)), Some("keep me"));
 
+    let as_of = Some(proto::AsOf {
+        point: Some(proto::as_of::Point::Offset(forgotten.offset)),
+    });
+    let then = (client
+        .journey_as_of(TENANT, by_id(&dana), None, as_of)
+        .await)
+        .expect("the journey as of before the forgetting")
+        .journey
+        .expect("a journey");
+    let values: Vec<_> = (then.identities.iter())
+        .filter_map(|l| l.identity.as_ref().map(|i| i.value.as_str()))
+        .collect();
+    assert!(
+        values.len() == 1 && values[0].starts_with("erased:"),
+        "{values:?}"
+    );
     again_is_harmless(&client, &dana).await;
 
     // A rebuild folds the erased events: the same customer, its identity erased.
@@ -138,9 +160,6 @@ async fn a_forgotten_customer_reads_erased_in_replays_and_after_a_rebuild_and_ot
     std::fs::remove_dir_all(dir.path().join("store")).expect("the projection removed");
     let server = Running::start_in(ServerConfig::default(), Arc::new(SystemClock), dir).await;
     let mut client = server.client().await;
-    let by_id = |id: &str| proto::CustomerRef {
-        r#ref: Some(proto::customer_ref::Ref::CustomerId(id.into())),
-    };
     let end = client.publish(vec![
         chat("v-x").interaction_started(proto::Direction::Inbound),
     ]);
