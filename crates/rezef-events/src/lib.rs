@@ -18,7 +18,8 @@
 //!   customer by attribute or by the start of an identity; [`mask`]: what is masked
 //!   before it is served (sensitive values, card numbers, one-time codes).
 //! - [`personal`]: what in an event is personal, taken out to be sealed under a key that
-//!   forgetting the customer destroys (crypto-shredding), and put back.
+//!   forgetting the customer destroys (crypto-shredding), and put back; `erase`: what
+//!   forgetting does to a journey the projection holds ([`Journey::erase`]).
 //! - [`agent`]: agents' presence; [`routed`]: the contacts routing holds, as its log
 //!   records them (so that they survive its restart); [`explained`]: what routing saw when
 //!   it chose an agent, recorded with the decision.
@@ -52,6 +53,7 @@ pub mod attempts;
 pub mod bound;
 pub mod by_tenant;
 pub mod codec;
+mod erase;
 mod error;
 pub mod event;
 pub mod explained;

@@ -137,6 +137,7 @@ async fn a_forgotten_customer_reads_erased_in_replays_and_after_a_rebuild_and_ot
     assert!(kept.iter().all(|e| !e.erased));
     assert_eq!(kept.iter().find_map(|e| message_text(e)), Some("keep me"));
 
+    live_projection_is_erased(&mut client, &dana, forgotten.offset).await;
     let as_of = Some(proto::AsOf {
         point: Some(proto::as_of::Point::Offset(forgotten.offset)),
     });
@@ -186,6 +187,53 @@ async fn a_forgotten_customer_reads_erased_in_replays_and_after_a_rebuild_and_ot
         .expect("a journey");
     assert_eq!(omer_journey.customer_id, omer);
     server.stop().await;
+}
+
+/// Once the projection has folded the forgetting: the journey's identity and texts erased,
+/// the identity resolving to no one, the context value finding no one.
+async fn live_projection_is_erased(client: &mut Client, customer: &str, forgotten_at: u64) {
+    let journey = (client
+        .journey(TENANT, by_id(customer), Some(forgotten_at))
+        .await)
+        .expect("the journey")
+        .journey
+        .expect("a journey");
+    let identity = journey.identities[0].identity.as_ref().expect("identity");
+    assert!(identity.value.starts_with("erased:"), "{identity:?}");
+    let conversation = &journey.conversations[0];
+    assert!(
+        conversation
+            .transcript
+            .iter()
+            .all(|entry| entry.text.is_empty())
+    );
+    assert!(
+        conversation
+            .context
+            .iter()
+            .all(|entry| entry.value.is_empty())
+    );
+    let status = (client
+        .journey(TENANT, chat("v-dana").customer_ref(), None)
+        .await)
+        .expect_err("her chat identity names no one now");
+    assert_eq!(common::status_of::<()>(Err(status)).code(), Code::NotFound);
+    let query = proto::find_customers_request::Query::Attribute(proto::AttributeMatch {
+        scope: proto::AttributeScope::Context as i32,
+        name: "order".into(),
+        value: "order of v-dana".into(),
+    });
+    let request = proto::FindCustomersRequest {
+        tenant_id: TENANT.into(),
+        query: Some(query),
+        ..Default::default()
+    };
+    let found = client
+        .identities()
+        .find_customers(request)
+        .await
+        .expect("finds");
+    assert!(found.into_inner().customers.is_empty());
 }
 
 /// Forgetting again destroys nothing more and is recorded again.

@@ -21,7 +21,7 @@
 //! How long each checkpoint takes is told to a [`CheckpointObserver`] when one is set (the
 //! server's metrics): the store knows nothing of how it is reported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -325,7 +325,7 @@ impl CachedStore {
             }
             for (tenant, key, owner) in flushing.links() {
                 let key = self.key(tenant, Entry::Identity(key.to_owned()));
-                self.clean.insert(key, Cached::Owner(Some(owner.clone())));
+                self.clean.insert(key, Cached::Owner(owner.cloned()));
             }
         }
         let mut layers = self.write();
@@ -482,10 +482,11 @@ impl JourneyStore for CachedStore {
         let mut over = BTreeMap::new();
         for tables in self.read().oldest_first() {
             for (tenant, key, owner) in tables.links() {
-                over.insert((tenant.clone(), key.to_owned()), Some(owner.clone()));
+                over.insert((tenant.clone(), key.to_owned()), owner.cloned());
             }
         }
-        let below = (self.below.links_after(after, limit)?.into_iter())
+        let gone = over.values().filter(|owner| owner.is_none()).count();
+        let below = (self.below.links_after(after, limit + gone)?.into_iter())
             .map(|(tenant, key, owner)| ((tenant, key), owner));
         let page = overlay(below, over, after, limit);
         Ok(page
@@ -497,7 +498,7 @@ impl JourneyStore for CachedStore {
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
         self.lookup(
             || self.key(tenant, Entry::Identity(identity.index_key())),
-            |tables| tables.resolve(tenant, identity).cloned().map(Some),
+            |tables| tables.resolve(tenant, identity).map(|owner| owner.cloned()),
             |cached| match cached {
                 Cached::Owner(owner) => Some(owner),
                 Cached::Journey(_) => None,
@@ -518,14 +519,24 @@ impl JourneyStore for CachedStore {
     ) -> Result<Vec<(String, CustomerId)>> {
         // The layers first: a checkpoint finishing meanwhile moves entries below, where they
         // are read next, rather than out of sight.
-        let mut entries = BTreeMap::new();
+        // A layer's tombstones (`None`) and forgotten customers hide what is older.
+        let mut entries: BTreeMap<String, Option<CustomerId>> = BTreeMap::new();
+        let mut forgotten = HashSet::new();
         for tables in self.read().oldest_first() {
+            let erased: HashSet<&CustomerId> = tables.erased_of(tenant).collect();
+            entries.retain(|_, owner| owner.as_ref().is_none_or(|o| !erased.contains(o)));
+            forgotten.extend(erased.into_iter().cloned());
             entries.extend(tables.index_entries(tenant, index, prefix, after));
         }
         for (key, customer) in self.below.scan(tenant, index, prefix, after, limit)? {
-            entries.entry(key).or_insert(customer);
+            if !forgotten.contains(&customer) {
+                entries.entry(key).or_insert(Some(customer));
+            }
         }
-        Ok(page(entries, limit))
+        let linked = entries
+            .into_iter()
+            .filter_map(|(key, owner)| Some((key, owner?)));
+        Ok(page(linked.collect(), limit))
     }
 
     fn conversation_owner(

@@ -46,6 +46,7 @@ pub fn run_all(make: impl Fn() -> Arc<dyn JourneyStore>) {
     conversations_and_tokens_are_indexed(make());
     forgotten_ids_are_deleted(make());
     indexes_scan_by_prefix_in_pages(make());
+    forgotten_customers_leave_the_indexes(make());
     journeys_and_links_list_across_tenants_in_pages(make());
     concurrent_large_commits_all_land(make());
 }
@@ -88,6 +89,54 @@ pub fn concurrent_large_commits_all_land(store: Arc<dyn JourneyStore>) {
 
 /// Search indexes answer by prefix, in key order, a page at a time, per tenant, across
 /// commits; a later link of an identity wins.
+/// A forgotten customer's identities unlinked and attribute entries deleted (those of the
+/// same batch too); another customer's stay, and one linked again after is found.
+pub fn forgotten_customers_leave_the_indexes(store: Arc<dyn JourneyStore>) {
+    let acme = tenant("acme");
+    let phone = |n: &str| ChannelIdentity::phone(n).expect("valid");
+    let (dana, omer) = (customer("c-dana"), customer("c-omer"));
+    let entry = |value: &str, c: &CustomerId| format!("c:order\0{value}\0{c}");
+    store
+        .commit(ProjectionBatch {
+            next_offset: 1,
+            identities: vec![
+                (acme.clone(), phone("+972501234567"), dana.clone()),
+                (acme.clone(), phone("+972501234568"), omer.clone()),
+            ],
+            attributes: vec![
+                (acme.clone(), entry("A-1", &dana), dana.clone()),
+                (acme.clone(), entry("A-1", &omer), omer.clone()),
+            ],
+            ..Default::default()
+        })
+        .expect("commit");
+    store
+        .commit(ProjectionBatch {
+            next_offset: 2,
+            identities: vec![(acme.clone(), phone("+972501234569"), dana.clone())],
+            unlinked: vec![(acme.clone(), phone("+972501234567"))],
+            attributes: vec![(acme.clone(), entry("A-2", &dana), dana.clone())],
+            erased: vec![(acme.clone(), dana.clone())],
+            ..Default::default()
+        })
+        .expect("commit");
+    let resolve = |n: &str| store.resolve(&acme, &phone(n)).expect("resolve");
+    assert_eq!(resolve("+972501234567"), None);
+    assert_eq!(resolve("+972501234568"), Some(omer.clone()));
+    assert_eq!(resolve("+972501234569"), Some(dana.clone()));
+    let scan = |index, prefix: &str| {
+        let found = store.scan(&acme, index, prefix, "", 10).expect("scan");
+        found.into_iter().map(|(_, c)| c).collect::<Vec<_>>()
+    };
+    assert_eq!(scan(Index::Attributes, "c:order\0"), std::slice::from_ref(&omer));
+    assert_eq!(
+        scan(Index::Identities, "phone::+9725012345"),
+        [omer.clone(), dana.clone()]
+    );
+    let links = store.links_after(None, 10).expect("links");
+    assert_eq!(links.len(), 2, "{links:?}");
+}
+
 pub fn indexes_scan_by_prefix_in_pages(store: Arc<dyn JourneyStore>) {
     let (acme, acmex) = (tenant("acme"), tenant("acmex"));
     let phone = |n: &str| ChannelIdentity::phone(n).expect("valid");

@@ -7,7 +7,7 @@
 //! journey store with nothing below, for tests that do not need sled; it passes the same
 //! conformance suite as every store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
@@ -35,8 +35,11 @@ type Key<T> = (TenantId, T);
 pub struct Tables {
     next_offset: Option<u64>,
     journeys: ByTenant<CustomerId, Option<Arc<Journey>>>,
-    identities: HashMap<Key<String>, (ChannelIdentity, CustomerId)>,
+    /// `None`: unlinked here (a forgotten customer's), hiding a link below.
+    identities: HashMap<Key<String>, (ChannelIdentity, Option<CustomerId>)>,
     attributes: BTreeMap<Key<String>, CustomerId>,
+    /// Customers forgotten here: the attribute entries naming them below are hidden.
+    erased: HashSet<Key<CustomerId>>,
     customer_events: ByTenant<CustomerId, Vec<u64>>,
     agents: HashMap<Key<AgentId>, AgentState>,
     conversations: HashMap<Key<ConversationId>, CustomerId>,
@@ -69,10 +72,19 @@ impl Tables {
         }
         for (tenant, identity, customer) in batch.identities {
             let key = (tenant, identity.index_key());
-            self.identities.insert(key, (identity, customer));
+            self.identities.insert(key, (identity, Some(customer)));
+        }
+        for (tenant, identity) in batch.unlinked {
+            let key = (tenant, identity.index_key());
+            self.identities.insert(key, (identity, None));
         }
         for (tenant, entry, customer) in batch.attributes {
             self.attributes.insert((tenant, entry), customer);
+        }
+        for key in batch.erased {
+            self.attributes
+                .retain(|(tenant, _), customer| (tenant, &*customer) != (&key.0, &key.1));
+            self.erased.insert(key);
         }
         for (tenant, customer, offset) in batch.customer_events {
             let offsets = self.customer_events.entry(&tenant, &customer).or_default();
@@ -163,10 +175,15 @@ impl Tables {
         self.journeys.insert(tenant, customer, None);
     }
 
-    pub fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Option<&CustomerId> {
+    /// The owner of an identity linked (`Some(Some)`) or unlinked (`Some(None)`) here.
+    pub fn resolve(
+        &self,
+        tenant: &TenantId,
+        identity: &ChannelIdentity,
+    ) -> Option<Option<&CustomerId>> {
         self.identities
             .get(&(tenant.clone(), identity.index_key()))
-            .map(|(_, customer)| customer)
+            .map(|(_, customer)| customer.as_ref())
     }
 
     pub fn conversation_owner(
@@ -191,7 +208,7 @@ impl Tables {
         index: Index,
         prefix: &str,
         after: &str,
-    ) -> Vec<(String, CustomerId)> {
+    ) -> Vec<(String, Option<CustomerId>)> {
         match index {
             Index::Identities => (self.identities.iter())
                 .filter(|((t, key), _)| t == tenant && in_scan(key, prefix, after))
@@ -201,7 +218,7 @@ impl Tables {
                 .range((tenant.clone(), prefix.to_owned())..)
                 .take_while(|((t, key), _)| t == tenant && key.starts_with(prefix))
                 .filter(|((_, key), _)| key.as_str() > after)
-                .map(|((_, key), customer)| (key.clone(), customer.clone()))
+                .map(|((_, key), customer)| (key.clone(), Some(customer.clone())))
                 .collect(),
         }
     }
@@ -240,9 +257,15 @@ impl Tables {
             .map(|(t, customer, journey)| (t, customer, journey.as_ref()))
     }
 
-    /// The identity links made here: tenant, identity key, owner.
-    pub fn links(&self) -> impl Iterator<Item = (&TenantId, &str, &CustomerId)> {
-        (self.identities.iter()).map(|((tenant, key), (_, owner))| (tenant, key.as_str(), owner))
+    /// The tenant's customers forgotten here: entries naming them below are stale.
+    pub fn erased_of<'a>(&'a self, tenant: &'a TenantId) -> impl Iterator<Item = &'a CustomerId> {
+        (self.erased.iter()).filter_map(move |(t, customer)| (t == tenant).then_some(customer))
+    }
+
+    /// The identity links made (owner) or undone (`None`) here: tenant, identity key, owner.
+    pub fn links(&self) -> impl Iterator<Item = (&TenantId, &str, Option<&CustomerId>)> {
+        (self.identities.iter())
+            .map(|((tenant, key), (_, owner))| (tenant, key.as_str(), owner.as_ref()))
     }
 
     /// Only what these tables did to the recent-ids window, as a batch.
@@ -267,11 +290,15 @@ impl Tables {
                 None => batch.removed.push((tenant.clone(), customer.clone())),
             }
         }
-        batch.identities = (self.identities.iter())
-            .map(|((tenant, _), (identity, customer))| {
-                (tenant.clone(), identity.clone(), customer.clone())
-            })
-            .collect();
+        for ((tenant, _), (identity, customer)) in &self.identities {
+            match customer {
+                Some(customer) => {
+                    (batch.identities).push((tenant.clone(), identity.clone(), customer.clone()))
+                }
+                None => batch.unlinked.push((tenant.clone(), identity.clone())),
+            }
+        }
+        batch.erased = self.erased.iter().cloned().collect();
         batch.attributes = (self.attributes.iter())
             .map(|((tenant, entry), customer)| (tenant.clone(), entry.clone(), customer.clone()))
             .collect();
@@ -422,7 +449,7 @@ impl JourneyStore for MemoryStore {
     ) -> Result<Vec<(TenantId, String, CustomerId)>> {
         let tables = self.read();
         let links = (tables.links())
-            .map(|(tenant, key, owner)| ((tenant.clone(), key.to_owned()), Some(owner.clone())));
+            .map(|(tenant, key, owner)| ((tenant.clone(), key.to_owned()), owner.cloned()));
         let page = overlay(Vec::new(), links, after, limit);
         Ok(page
             .into_iter()
@@ -431,7 +458,7 @@ impl JourneyStore for MemoryStore {
     }
 
     fn resolve(&self, tenant: &TenantId, identity: &ChannelIdentity) -> Result<Option<CustomerId>> {
-        Ok(self.read().resolve(tenant, identity).cloned())
+        Ok(self.read().resolve(tenant, identity).flatten().cloned())
     }
 
     fn scan(
@@ -443,7 +470,8 @@ impl JourneyStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<(String, CustomerId)>> {
         let entries = self.read().index_entries(tenant, index, prefix, after);
-        Ok(page(entries.into_iter().collect(), limit))
+        let linked = entries.into_iter().filter_map(|(key, c)| Some((key, c?)));
+        Ok(page(linked.collect(), limit))
     }
 
     fn conversation_owner(

@@ -360,11 +360,28 @@ impl JourneyStore for SledStore {
                 customer.as_str().as_bytes(),
             );
         }
+        for (tenant, identity) in &batch.unlinked {
+            writes.remove(key(b'i', tenant, &[identity.index_key().as_bytes()]));
+        }
+        let erased = |tenant: &TenantId, customer: &CustomerId| {
+            (batch.erased.iter()).any(|(t, c)| (t, c) == (tenant, customer))
+        };
         for (tenant, entry, customer) in &batch.attributes {
-            writes.insert(
-                key(b'x', tenant, &[entry.as_bytes()]),
-                customer.as_str().as_bytes(),
-            );
+            if !erased(tenant, customer) {
+                writes.insert(
+                    key(b'x', tenant, &[entry.as_bytes()]),
+                    customer.as_str().as_bytes(),
+                );
+            }
+        }
+        // A forgotten customer's entries: found by a scan of the tenant's (forgetting is rare).
+        for (tenant, customer) in &batch.erased {
+            for entry in self.db()?.scan_prefix(key(b'x', tenant, &[&[]])) {
+                let (key, value) = entry?;
+                if value.as_ref() == customer.as_str().as_bytes() {
+                    writes.remove(key.to_vec());
+                }
+            }
         }
         for chunk in &batch.applied {
             let mut key = applied_key(chunk.generation);

@@ -40,7 +40,8 @@ pub struct Step {
     partitioning: Option<Partitioning>,
     /// The journeys the step loaded or changed, announced when it commits.
     touched: ByTenant<CustomerId, ()>,
-    links: HashMap<(TenantId, String), CustomerId>,
+    /// `None`: unlinked in this step.
+    links: HashMap<(TenantId, String), Option<CustomerId>>,
     tokens: HashMap<(TenantId, String), Option<TokenGrant>>,
     window: Arc<Mutex<DedupWindow>>,
     agents: HashMap<(TenantId, AgentId), AgentState>,
@@ -309,6 +310,7 @@ impl Folding<'_, '_> {
                     }
                 }
             }
+            Payload::CustomerForgotten { .. } => self.forget(tenant, &root)?,
             _ => {}
         }
 
@@ -607,13 +609,42 @@ impl Folding<'_, '_> {
 
     /// Links an identity to a customer in the index.
     fn link(&mut self, tenant: &TenantId, identity: ChannelIdentity, customer: CustomerId) {
-        self.step
-            .links
-            .insert((tenant.clone(), identity.index_key()), customer.clone());
+        self.step.links.insert(
+            (tenant.clone(), identity.index_key()),
+            Some(customer.clone()),
+        );
         self.step
             .batch
             .identities
             .push((tenant.clone(), identity, customer));
+    }
+
+    /// Forgets a customer (`CustomerForgotten`): their journey erased as a rebuild would
+    /// fold it (`Journey::erase`), its erased identities linked and its real ones unlinked,
+    /// and the attribute entries naming its customers deleted.
+    fn forget(&mut self, tenant: &TenantId, root: &CustomerId) -> Result<()> {
+        let Some(journey) = self.load(tenant, root)? else {
+            return Ok(());
+        };
+        let held = journey.erase();
+        let erased: Vec<_> = (journey.identities.iter())
+            .map(|linked| (linked.identity.clone(), linked.owner.clone()))
+            .collect();
+        let customers: Vec<_> = std::iter::once(journey.customer_id.clone())
+            .chain(journey.merged_customers().cloned())
+            .collect();
+        for (identity, owner) in erased {
+            self.link(tenant, identity, owner.unwrap_or_else(|| root.clone()));
+        }
+        for identity in held {
+            let key = (tenant.clone(), identity.index_key());
+            self.step.links.insert(key, None);
+            self.step.batch.unlinked.push((tenant.clone(), identity));
+        }
+        for customer in customers {
+            self.step.batch.erased.push((tenant.clone(), customer));
+        }
+        Ok(())
     }
 
     /// Keeps a journey (or pointer) under its customer.
@@ -662,12 +693,10 @@ impl Folding<'_, '_> {
     ) -> Result<Option<CustomerId>> {
         let key = (tenant.clone(), identity.index_key());
         if let Some(owner) = self.step.links.get(&key) {
-            return Ok(Some(owner.clone()));
+            return Ok(owner.clone());
         }
         let owner = self.ws.resolve(tenant, identity)?;
-        if let Some(owner) = &owner {
-            self.step.links.insert(key, owner.clone());
-        }
+        self.step.links.insert(key, owner.clone());
         Ok(owner)
     }
 

@@ -32,6 +32,11 @@ pub struct ProjectionBatch {
     pub removed: Vec<(TenantId, CustomerId)>,
     /// New identity links: `(tenant, identity) → customer`.
     pub identities: Vec<(TenantId, ChannelIdentity, CustomerId)>,
+    /// Identity links undone (a forgotten customer's real identities): deleted.
+    pub unlinked: Vec<(TenantId, ChannelIdentity)>,
+    /// Customers forgotten: every attribute entry naming them is deleted, this batch's
+    /// own too (a value set again after forgetting is indexed again by a rebuild).
+    pub erased: Vec<(TenantId, CustomerId)>,
     /// Attribute index entries (`rezef_events::search::Attribute::entry`) and the customer
     /// each names.
     pub attributes: Vec<(TenantId, String, CustomerId)>,

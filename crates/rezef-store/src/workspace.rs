@@ -120,8 +120,11 @@ impl<'a> Workspace<'a> {
         tenant: &TenantId,
         identity: &ChannelIdentity,
     ) -> Result<Option<CustomerId>> {
-        if let Some(owner) = self.layers.ask(|t| t.resolve(tenant, identity).cloned()) {
-            return Ok(Some(owner));
+        if let Some(owner) = self
+            .layers
+            .ask(|t| t.resolve(tenant, identity).map(|o| o.cloned()))
+        {
+            return Ok(owner);
         }
         let key = self
             .store
