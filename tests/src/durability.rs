@@ -132,7 +132,10 @@ pub async fn verify(
         {
             verdict.duplicated.push(event.event_id);
         }
+        // The publishers' messages, by customer id (a scenario's other events are not theirs).
+        let message = matches!(event.payload, Some(proto::event::Payload::MessageSent(_)));
         if let Some(proto::customer_ref::Ref::CustomerId(id)) = event.customer.and_then(|c| c.r#ref)
+            && message
         {
             *per_customer.entry(id).or_default() += 1;
         }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use rezef_adapter::proto;
 use rezef_scenarios::RezefServer;
 use rezef_scenarios::durability::{
@@ -91,6 +93,91 @@ async fn survive_kill_9(flags: &[&str]) {
             "{out}"
         );
     }
+}
+
+/// A customer forgotten while publishers run, the server killed at once: after the restart
+/// every acknowledged event is there once, the forgotten customer's read erased (replay and
+/// journey) and the other customers' whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_forgotten_just_before_kill_9_stays_forgotten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acked = Acked::default();
+    let server = RezefServer::start(dir.path()).await;
+    server
+        .wait_ready(TENANT, &[factory(0).customer_ref()])
+        .await;
+    let mut client = server.client().await;
+    let dana = rezef_adapter::EventFactory::new(TENANT, "web-chat")
+        .identity(proto::IdentityKind::ChatVisitor, "v-dana")
+        .on(proto::Channel::Webchat, "chat-dana");
+    let ack = (client.publish(vec![
+        dana.interaction_started(proto::Direction::Inbound),
+        dana.message(proto::Participant::Customer, "my card is 4580 1234"),
+    ]))
+    .await
+    .expect("published");
+    let journey = (client.journey(TENANT, dana.customer_ref(), Some(ack.first_offset + 1)))
+        .await
+        .expect("projected")
+        .journey
+        .expect("a journey");
+
+    let publishing = tokio::spawn(publish_until_killed(server.url(), 4, acked.clone()));
+    while acked_len(&acked) < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let request = proto::ForgetCustomerRequest {
+        tenant_id: TENANT.into(),
+        customer_id: journey.customer_id.clone(),
+        reason: "DSR-1".into(),
+    };
+    let forgotten = client.identities().forget_customer(request).await;
+    let forgotten = forgotten.expect("forgotten").into_inner();
+    server.kill9();
+    publishing.await.expect("publishers end");
+
+    let server = RezefServer::start(dir.path()).await;
+    server
+        .wait_ready(TENANT, &[factory(0).customer_ref()])
+        .await;
+    let mut client = server.client().await;
+    let acked = acked.lock().expect("lock").clone();
+    let verdict = verify(&mut client, &acked).await.expect("verified");
+    assert!(verdict.is_clean(), "{verdict:?}");
+    let by_id = |id: &str| proto::CustomerRef {
+        r#ref: Some(proto::customer_ref::Ref::CustomerId(id.into())),
+    };
+    let journey = (client.journey(TENANT, by_id(&journey.customer_id), Some(forgotten.offset)))
+        .await
+        .expect("the journey")
+        .journey
+        .expect("a journey");
+    let identity = journey.identities[0].identity.as_ref().expect("identity");
+    assert!(identity.value.starts_with("erased:"), "{identity:?}");
+    let replayed = |customer: proto::CustomerRef| {
+        let mut client = client.clone();
+        async move {
+            let request = proto::ReplayHistoryRequest {
+                tenant_id: TENANT.into(),
+                customer: Some(customer),
+                ..Default::default()
+            };
+            let stream = client.replay(request).await.expect("replayed");
+            let replayed: Vec<_> = stream.collect().await;
+            (replayed.into_iter())
+                .filter_map(|r| r.expect("replayed").event)
+                .collect::<Vec<_>>()
+        }
+    };
+    let hers = replayed(by_id(&journey.customer_id)).await;
+    assert!(
+        hers.iter()
+            .filter(|e| e.source == "web-chat")
+            .all(|e| e.erased)
+    );
+    assert!(!hers.iter().any(|e| format!("{e:?}").contains("4580")));
+    let theirs = replayed(factory(1).customer_ref()).await;
+    assert!(!theirs.is_empty() && theirs.iter().all(|e| !e.erased));
 }
 
 /// `rezef rebuild --log kafka` folds the topic again into a fresh store: the journeys come back

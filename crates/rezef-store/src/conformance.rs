@@ -128,7 +128,10 @@ pub fn forgotten_customers_leave_the_indexes(store: Arc<dyn JourneyStore>) {
         let found = store.scan(&acme, index, prefix, "", 10).expect("scan");
         found.into_iter().map(|(_, c)| c).collect::<Vec<_>>()
     };
-    assert_eq!(scan(Index::Attributes, "c:order\0"), std::slice::from_ref(&omer));
+    assert_eq!(
+        scan(Index::Attributes, "c:order\0"),
+        std::slice::from_ref(&omer)
+    );
     assert_eq!(
         scan(Index::Identities, "phone::+9725012345"),
         [omer.clone(), dana.clone()]
