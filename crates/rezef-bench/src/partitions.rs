@@ -158,7 +158,7 @@ async fn one(base: &Path, args: &PartitionsArgs, partitions: u32) -> Result<Run>
             let projection = Arc::new(CachedStore::sharing(below, config, cache)?);
             let policies = Default::default();
             let stats = rebuild(
-                log,
+                (log, Default::default()),
                 projection,
                 policies,
                 partitioning,

@@ -366,7 +366,7 @@ pub async fn timed_rebuild(
     let started = Instant::now();
     let mut step_began = started;
     let stats = rebuild(
-        log.clone(),
+        (log.clone(), Default::default()),
         projection.clone(),
         Default::default(),
         None,

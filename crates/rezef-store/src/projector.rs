@@ -492,7 +492,7 @@ async fn fold(store: &Arc<CachedStore>, mut step: Step, records: Vec<Decoded>) -
 /// partitions (the projector that first folded them sent them before committing), so
 /// `partitioning`'s relay receives them again and may drop them.
 pub async fn rebuild(
-    log: Arc<dyn Log>,
+    (log, sealing): (Arc<dyn Log>, Sealing),
     store: Arc<CachedStore>,
     policies: Arc<Policies>,
     partitioning: Option<Partitioning>,
@@ -504,7 +504,8 @@ pub async fn rebuild(
     let until = log.end_offset();
     let mut projector = Projector::with_window(log, store.clone(), dedup_window)?
         .with_policies(policies)
-        .with_partitioning(partitioning);
+        .with_partitioning(partitioning)
+        .with_sealing(sealing);
     let stats = projector.catch_up(until, progress).await?;
     blocking::run(move || store.flush()).await?;
     Ok(stats)

@@ -253,7 +253,7 @@ proptest! {
                     .catch_up(stop, |_| {}).await.expect("catch up");
             }
             let rebuilt = fixture.store("rebuilt");
-            rebuild(fixture.log(), rebuilt.clone(), Default::default(), None, DEFAULT_DEDUP_WINDOW, |_| {}).await.expect("rebuild");
+            rebuild((fixture.log(), Default::default()), rebuilt.clone(), Default::default(), None, DEFAULT_DEDUP_WINDOW, |_| {}).await.expect("rebuild");
             let (journeys, owners) = everything(&stepped);
             prop_assert_eq!((&journeys, &owners), (&everything(&rebuilt).0, &everything(&rebuilt).1));
             let counted: u64 = journeys.iter().filter(|j| j.merged_into.is_none()).map(|j| j.counters.events).sum();

@@ -247,7 +247,7 @@ async fn a_rebuild_gives_the_figures_computed_live() {
     let store = fixture.store("live");
     assert_eq!(figures(&store, "acme"), acme, "as checkpointed");
     let stats = rebuild(
-        fixture.log(),
+        (fixture.log(), Default::default()),
         store.clone(),
         Arc::default(),
         None,
@@ -641,7 +641,7 @@ async fn measurement_off_records_nothing_refuses_reports_and_a_rebuild_catches_u
     let on = fixture.store("off");
     assert_eq!(total(&figures(&on, "acme")).contacts, 0);
     rebuild(
-        fixture.log(),
+        (fixture.log(), Default::default()),
         on.clone(),
         Arc::default(),
         None,

@@ -219,7 +219,7 @@ async fn rebuilding_from_the_log_ends_with_the_same_state() {
 
     let mut reported = Vec::new();
     let stats = rebuild(
-        fixture.log(),
+        (fixture.log(), Default::default()),
         store.clone(),
         Default::default(),
         None,

@@ -8,12 +8,22 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use rezef_keys::FileKeyStore;
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
+use rezef_record::sealed::Sealing;
 
 use crate::config::ServerConfig;
 use crate::{Error, Result};
 
 /// The partitions of the embedded log, in order.
+/// The keys the embedded log's records are sealed under (`data_dir/data-keys`), for the
+/// node and for `rezef rebuild`: one key store for every partition.
+pub fn sealing(config: &ServerConfig) -> Result<Sealing> {
+    let keys = FileKeyStore::open(&config.data_keys_dir())
+        .map_err(|e| Error::Sealing(rezef_record::Error::Keys(e)))?;
+    Ok(Sealing::under(Arc::new(keys)))
+}
+
 pub fn open(config: &ServerConfig) -> Result<Vec<Arc<dyn Log>>> {
     let wanted = config.log.partitions;
     if let Some(found) = partitions_in(&config.log_dir())?

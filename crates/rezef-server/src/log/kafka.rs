@@ -8,6 +8,7 @@ use std::time::Duration;
 use rezef_events::partition::Partitioner;
 use rezef_log::Log;
 use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, TopicStatus, ensure_topic};
+use rezef_record::sealed::Sealing;
 use rezef_store::{AlreadySent, Partitioning};
 
 use super::LogPartition;
@@ -63,6 +64,7 @@ pub async fn partitions(config: &ServerConfig) -> Result<Vec<LogPartition>> {
         opened.push(LogPartition {
             log: self::partition(&kafka, partition).await?,
             store_dir: config.partition_store_dir(partition),
+            sealing: Sealing::default(),
             partitioning: Some(Partitioning {
                 partitioner: Partitioner::new(count),
                 partition,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rezef_events::partition::Partitioner;
 use rezef_log::Log;
+use rezef_record::sealed::Sealing;
 use rezef_store::{AlreadySent, Partitioning};
 
 use crate::Result;
@@ -25,6 +26,8 @@ pub struct LogPartition {
     pub store_dir: PathBuf,
     /// Its place among the log's partitions (`None`: the embedded log's only one).
     pub partitioning: Option<Partitioning>,
+    /// The keys its records' personal values are sealed under.
+    pub sealing: Sealing,
 }
 
 /// Every partition of the configured log: the embedded log's (`log.partitions`); a Kafka
@@ -33,6 +36,7 @@ pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<LogPartition>>
     match config.log.backend {
         LogBackend::Embedded => {
             let logs = embedded::open(config)?;
+            let sealing = embedded::sealing(config)?;
             let partitioner = NonZeroU32::new(config.log.partitions)
                 .filter(|count| count.get() > 1)
                 .map(Partitioner::new);
@@ -41,6 +45,7 @@ pub async fn open_partitions(config: &ServerConfig) -> Result<Vec<LogPartition>>
                 .map(|(partition, log)| LogPartition {
                     log,
                     store_dir: config.embedded_store_dir(partition),
+                    sealing: sealing.clone(),
                     partitioning: partitioner.map(|partitioner| Partitioning {
                         partitioner,
                         partition,

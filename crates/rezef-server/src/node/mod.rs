@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use rezef_events::partition::Partitioner;
 use rezef_events::policy::Policies;
-use rezef_keys::FileKeyStore;
 use rezef_log::Log;
 use rezef_record::sealed::Sealing;
 use rezef_routing::Routing;
@@ -55,10 +54,7 @@ impl Assignment {
         Ok(match config.log.backend {
             LogBackend::Embedded => {
                 let logs = crate::log::embedded::open(config)?;
-                let dir = config.data_keys_dir();
-                let keys = FileKeyStore::open(&dir)
-                    .map_err(|e| Error::Sealing(rezef_record::Error::Keys(e)))?;
-                let sealing = Sealing::under(Arc::new(keys));
+                let sealing = crate::log::embedded::sealing(config)?;
                 let mut partitions = Vec::with_capacity(logs.len());
                 for (partition, log) in (0..).zip(logs) {
                     let dir = config.embedded_store_dir(partition);

@@ -56,6 +56,7 @@ async fn rebuild(
         log,
         store_dir,
         partitioning,
+        sealing,
     } = partition;
     let store_dir = store_dir.as_path();
     // A fresh store: the old one may be of another format, or damaged.
@@ -74,7 +75,8 @@ async fn rebuild(
     // The fold applies the continuity rules configured now.
     let policies = Arc::new(config.continuity.clone());
     let window = config.projection.store_config().dedup_window;
-    let stats = rezef_store::rebuild(log.clone(), store, policies, partitioning, window, |o| {
+    let folded = (log.clone(), sealing);
+    let stats = rezef_store::rebuild(folded, store, policies, partitioning, window, |o| {
         bar.set_position(o);
     })
     .await?;
