@@ -247,6 +247,46 @@ async fn publish_journey_replay_and_rebuild() {
     assert_eq!(stdout(&again), by_phone);
 }
 
+/// `rezef forget` forgets the Triple C's customer: the phone names no one, a replay shows
+/// the events erased with no trace of her email, and `rezef verify` still vouches for the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_erases_a_customer_from_what_the_cli_shows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RezefServer::start(dir.path()).await;
+    let url = server.url();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", url.as_str(), "--tenant", "acme"]);
+        rezef(&all, None)
+    };
+    stdout(&rezef(&["publish", &example(), "--server", &url], None));
+    let phone =
+        rezef_adapter::identity_ref(rezef_adapter::proto::IdentityKind::Phone, "+972501234567");
+    let mut client = server.client().await;
+    let journey = client
+        .journey("acme", phone, Some(17))
+        .await
+        .expect("journey");
+    let customer = journey.journey.expect("a journey").customer_id;
+    let before = stdout(&run(&["replay"]));
+    assert!(before.contains("dana.levi@example.com"));
+
+    let forgotten = stdout(&run(&["forget", &customer, "--reason", "DSR-2026-17"]));
+    assert!(forgotten.contains("key(s) destroyed"), "{forgotten}");
+    let gone = run(&["journey", "phone:+972501234567"]);
+    assert!(!gone.status.success());
+    let after = stdout(&run(&["replay"]));
+    assert!(!after.contains("dana.levi@example.com") && !after.contains("+972501234567"));
+    assert!(after.contains("\"erased\":true"), "{after}");
+    let refused = run(&["forget", &customer, "--reason", ""]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("reason"));
+
+    assert!(server.terminate().success());
+    let data_dir = dir.path().display().to_string();
+    let verified = stdout(&rezef(&["verify", "--data-dir", &data_dir], None));
+    assert!(verified.contains(": intact"), "{verified}");
+}
+
 /// The events of an export (its other lines are comments: the chain).
 fn events_in(export: &str) -> impl Iterator<Item = &str> {
     export.lines().filter(|l| !l.starts_with('#'))

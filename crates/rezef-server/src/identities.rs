@@ -318,6 +318,8 @@ impl Local {
             .await?;
         let (offset, keys) = (forgotten.offset, forgotten.keys_destroyed);
         info!(%tenant, customer = %journey.customer_id, offset, keys, "customer forgotten");
+        // Answered once the live projection reads erased too.
+        self.backbone.wait_projected(offset, wait).await?;
         Ok(ForgetCustomerResponse {
             offset,
             customer_id: journey.customer_id.to_string(),

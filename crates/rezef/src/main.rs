@@ -1,7 +1,7 @@
 //! `rezef`: the command line of the Rezef interaction-management backbone.
 //!
 //! One subcommand per file under `cmd/`. `serve` runs the backbone; `publish`, `journey`,
-//! `resume`, `replay` and `explain` are gRPC clients of a running server, with its API key (`--token`);
+//! `resume`, `replay`, `explain` and `forget` are gRPC clients of a running server, with its API key (`--token`);
 //! `keys` manages the keys in the server's key file; `rebuild` works on a stopped server's
 //! data directory; `verify` checks the log of a data directory; `demo` runs the main job end to end in a temporary directory.
 
@@ -87,6 +87,9 @@ enum Command {
     /// Why a contact went where it went: each routing decision with the verdict of every
     /// agent it was about, run again on what the log recorded (Routing/ExplainDecision).
     Explain(cmd::explain::Args),
+    /// Forget a customer (the right to erasure): their personal values can never be read
+    /// again, in the log or its copies (Identities/ForgetCustomer; docs/audit.md).
+    Forget(cmd::forget::Args),
     /// Create, list and revoke the API keys a server accepts (its key file).
     Keys(cmd::keys::Args),
     /// Delete the journey store and rebuild it from the log (the server must be stopped).
@@ -138,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             Command::Resume(args) => cmd::resume::run(args).await,
             Command::Replay(args) => cmd::replay::run(args).await,
             Command::Explain(args) => cmd::explain::run(args).await,
+            Command::Forget(args) => cmd::forget::run(args).await,
             Command::Keys(args) => cmd::keys::run(args),
             Command::Rebuild(args) => cmd::rebuild::run(args).await,
             Command::Verify(args) => cmd::verify::run(args),

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod explain;
+pub mod forget;
 pub mod health;
 pub mod journey;
 pub mod keys;
