@@ -197,9 +197,10 @@ async fn a_replay_that_verifies_the_chain_ends_with_the_logs_head_or_data_loss_w
     };
     assert_eq!(on_disk.head.map(|h| h.to_hex()), Some(verified.head));
 
-    // A message changed in the log, its checksum recomputed: the server opens it (the CRC
-    // checks out) and replays it, and the chain names the frame.
-    tamper(&log_dir, b"hello?", b"HELLO!");
+    // An event's source changed in the log (messages are sealed: it is in the clear), its
+    // checksum recomputed: the server reads it (the CRC checks out) and replays it, and the
+    // chain names the frame.
+    tamper(&log_dir, b"web-chat", b"WEB-CHAT");
     let server = Running::start_in(ServerConfig::default(), Arc::new(SystemClock), dir).await;
     let client = server.client().await;
     let (received, error) = messages(&client, request).await;

@@ -98,6 +98,14 @@ async fn a_decision_is_explained_agent_by_agent_and_reproduced() {
     };
     assert!(decision.reproduced, "{:?}", decision.differences);
     assert_eq!(decision.offset, decided.offset);
+    // Asked by interaction alone, the same: its customer is the one routing decided it for.
+    let by_interaction = client
+        .routing()
+        .explain_decision(explain_request(None, "call-1"))
+        .await
+        .expect("explained by interaction")
+        .into_inner();
+    assert_eq!(by_interaction, explained);
     let recorded = decision.decision.as_ref().expect("the decision");
     assert_eq!(recorded.agent_id, "omar");
     let explanation = recorded.explanation.as_ref().expect("an explanation");
@@ -129,7 +137,7 @@ async fn a_decision_is_explained_agent_by_agent_and_reproduced() {
         ]
     );
 
-    // Refusals: a missing field is named; no decision for the interaction, or no customer
+    // Refusals: a missing field is named; no decision for the interaction; an unknown customer
     let routing = || client.routing();
     let invalid = routing()
         .explain_decision(explain_request(Some(chat.customer_ref()), ""))
@@ -137,12 +145,12 @@ async fn a_decision_is_explained_agent_by_agent_and_reproduced() {
         .expect_err("no interaction");
     assert_eq!(invalid.code(), Code::InvalidArgument);
     assert!(invalid.message().contains("interaction_id"), "{invalid:?}");
-    let invalid = routing()
-        .explain_decision(explain_request(None, "call-1"))
+    let missing = routing()
+        .explain_decision(explain_request(None, "call-2"))
         .await
-        .expect_err("no customer");
-    assert_eq!(invalid.code(), Code::InvalidArgument);
-    assert!(invalid.message().contains("customer"), "{invalid:?}");
+        .expect_err("never routed, by interaction alone");
+    assert_eq!(missing.code(), Code::NotFound);
+    assert!(missing.message().contains("call-2"), "{missing:?}");
     let missing = routing()
         .explain_decision(explain_request(Some(chat.customer_ref()), "call-2"))
         .await

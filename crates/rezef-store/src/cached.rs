@@ -550,6 +550,17 @@ impl JourneyStore for CachedStore {
         }
     }
 
+    fn decided_customer(
+        &self,
+        tenant: &TenantId,
+        interaction: &InteractionId,
+    ) -> Result<Option<CustomerId>> {
+        match self.in_memory(|t| t.decided_customer(tenant, interaction).cloned()) {
+            Ok(customer) => Ok(Some(customer)),
+            Err(_) => self.below.decided_customer(tenant, interaction),
+        }
+    }
+
     fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {
         match self.in_memory(|t| t.token(tenant, token).map(|g| g.cloned())) {
             Ok(grant) => Ok(grant),

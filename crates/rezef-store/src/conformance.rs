@@ -301,10 +301,12 @@ pub fn forgotten_ids_are_deleted(store: Arc<dyn JourneyStore>) {
     assert!(digests.contains(&id(12)) && digests.contains(&id(13)));
 }
 
+/// Conversations, routed interactions and tokens are indexed by tenant.
 pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     let c1 = customer("c-1");
     let conversation = ConversationId::new("cnv-1").expect("valid");
+    let interaction = InteractionId::new("call-1").expect("valid");
     let grant = TokenGrant {
         customer: c1.clone(),
         expires_at: Timestamp::from_unix_millis(1_800_000_000_123),
@@ -318,6 +320,7 @@ pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
         .commit(ProjectionBatch {
             next_offset: 3,
             conversations: vec![(acme.clone(), conversation.clone(), c1.clone())],
+            decided: vec![(acme.clone(), interaction.clone(), c1.clone())],
             tokens: vec![
                 (acme.clone(), "482913".into(), Some(grant.clone())),
                 (acme.clone(), "k3x9-link".into(), Some(anywhere.clone())),
@@ -327,6 +330,8 @@ pub fn conversations_and_tokens_are_indexed(store: Arc<dyn JourneyStore>) {
         .expect("commit");
     let owner = |t: &TenantId| store.conversation_owner(t, &conversation).expect("get");
     assert_eq!((owner(&acme), owner(&globex)), (Some(c1.clone()), None));
+    let decided = |t: &TenantId| store.decided_customer(t, &interaction).expect("get");
+    assert_eq!((decided(&acme), decided(&globex)), (Some(c1.clone()), None));
     assert_eq!(store.token(&acme, "482913").expect("get"), Some(grant));
     assert_eq!(
         store.token(&acme, "k3x9-link").expect("get"),

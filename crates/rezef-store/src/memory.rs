@@ -43,6 +43,7 @@ pub struct Tables {
     customer_events: ByTenant<CustomerId, Vec<u64>>,
     agents: HashMap<Key<AgentId>, AgentState>,
     conversations: HashMap<Key<ConversationId>, CustomerId>,
+    decided: HashMap<Key<InteractionId>, CustomerId>,
     tokens: HashMap<Key<String>, Option<TokenGrant>>,
     routing: HashMap<TenantId, RoutingConfigRecord>,
     routed: BTreeMap<Key<InteractionId>, Option<RoutedContact>>,
@@ -95,6 +96,9 @@ impl Tables {
         }
         for (tenant, conversation, customer) in batch.conversations {
             self.conversations.insert((tenant, conversation), customer);
+        }
+        for (tenant, interaction, customer) in batch.decided {
+            self.decided.insert((tenant, interaction), customer);
         }
         for (tenant, token, grant) in batch.tokens {
             self.tokens.insert((tenant, token), grant);
@@ -193,6 +197,14 @@ impl Tables {
     ) -> Option<&CustomerId> {
         self.conversations
             .get(&(tenant.clone(), conversation.clone()))
+    }
+
+    pub fn decided_customer(
+        &self,
+        tenant: &TenantId,
+        interaction: &InteractionId,
+    ) -> Option<&CustomerId> {
+        self.decided.get(&(tenant.clone(), interaction.clone()))
     }
 
     pub fn token(&self, tenant: &TenantId, token: &str) -> Option<Option<&TokenGrant>> {
@@ -314,6 +326,11 @@ impl Tables {
         batch.conversations = (self.conversations.iter())
             .map(|((tenant, conversation), customer)| {
                 (tenant.clone(), conversation.clone(), customer.clone())
+            })
+            .collect();
+        batch.decided = (self.decided.iter())
+            .map(|((tenant, interaction), customer)| {
+                (tenant.clone(), interaction.clone(), customer.clone())
             })
             .collect();
         batch.tokens = (self.tokens.iter())
@@ -483,6 +500,14 @@ impl JourneyStore for MemoryStore {
             .read()
             .conversation_owner(tenant, conversation)
             .cloned())
+    }
+
+    fn decided_customer(
+        &self,
+        tenant: &TenantId,
+        interaction: &InteractionId,
+    ) -> Result<Option<CustomerId>> {
+        Ok(self.read().decided_customer(tenant, interaction).cloned())
     }
 
     fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {

@@ -424,6 +424,12 @@ impl JourneyStore for SledStore {
                 customer.as_str().as_bytes(),
             );
         }
+        for (tenant, interaction, customer) in &batch.decided {
+            writes.insert(
+                key(b'n', tenant, &[interaction.as_str().as_bytes()]),
+                customer.as_str().as_bytes(),
+            );
+        }
         for (tenant, token, grant) in &batch.tokens {
             let key = key(b't', tenant, &[token.as_bytes()]);
             match grant {
@@ -552,6 +558,14 @@ impl JourneyStore for SledStore {
         conversation: &ConversationId,
     ) -> Result<Option<CustomerId>> {
         self.customer_at(key(b'v', tenant, &[conversation.as_str().as_bytes()]))
+    }
+
+    fn decided_customer(
+        &self,
+        tenant: &TenantId,
+        interaction: &InteractionId,
+    ) -> Result<Option<CustomerId>> {
+        self.customer_at(key(b'n', tenant, &[interaction.as_str().as_bytes()]))
     }
 
     fn token(&self, tenant: &TenantId, token: &str) -> Result<Option<TokenGrant>> {

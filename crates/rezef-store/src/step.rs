@@ -203,21 +203,26 @@ impl Folding<'_, '_> {
         let (Some(contact), None) = (&event.interaction_id, &event.forward) else {
             return;
         };
+        let elsewhere = (self.step.partitioning.as_ref())
+            .is_some_and(|p| p.partitioner.routing(&event.tenant_id) != p.partition);
+        if elsewhere {
+            return;
+        }
         let customer = match &event.customer {
             Some(CustomerRef::Id(customer)) => Some(customer),
             _ => None,
         };
+        if let (Payload::RoutingDecided { .. }, Some(customer)) = (&event.payload, customer) {
+            let decided = (event.tenant_id.clone(), contact.clone(), customer.clone());
+            self.step.batch.decided.push(decided);
+        }
         let held = match routed::change(&event.payload, customer, event.channel) {
             Some(routed::Change::Holds(contact)) => Some(*contact),
             Some(routed::Change::Left) => None,
             None => return,
         };
-        let elsewhere = (self.step.partitioning.as_ref())
-            .is_some_and(|p| p.partitioner.routing(&event.tenant_id) != p.partition);
-        if !elsewhere {
-            let key = (event.tenant_id.clone(), contact.clone(), held);
-            self.step.batch.routed.push(key);
-        }
+        let key = (event.tenant_id.clone(), contact.clone(), held);
+        self.step.batch.routed.push(key);
     }
 
     /// Whether a customer's journey lives on this partition (always, on an unpartitioned log).

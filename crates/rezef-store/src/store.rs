@@ -50,6 +50,9 @@ pub struct ProjectionBatch {
     pub agents: Vec<(TenantId, AgentState)>,
     /// New conversations (and ids joined into others): `(tenant, conversation) → customer`.
     pub conversations: Vec<(TenantId, ConversationId, CustomerId)>,
+    /// The customer of each contact routing decided, by interaction: what an explanation of
+    /// the decision asked by interaction alone reads (`rezef explain INTERACTION`).
+    pub decided: Vec<(TenantId, InteractionId, CustomerId)>,
     /// Continuation tokens issued (`Some`) or used up (`None`).
     pub tokens: Vec<(TenantId, String, Option<TokenGrant>)>,
     /// Each tenant's latest routing configuration (`RoutingConfigChanged`).
@@ -205,6 +208,13 @@ pub trait JourneyStore: Send + Sync + std::fmt::Debug + 'static {
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
+    ) -> Result<Option<CustomerId>>;
+
+    /// The customer of the contact routing decided for an interaction, if any.
+    fn decided_customer(
+        &self,
+        tenant: &TenantId,
+        interaction: &InteractionId,
     ) -> Result<Option<CustomerId>>;
 
     /// The grant of an unused continuation token (expired ones included: check

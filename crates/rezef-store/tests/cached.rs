@@ -248,6 +248,13 @@ macro_rules! delegate_reads {
         ) -> rezef_store::Result<Option<rezef_events::CustomerId>> {
             self.0.conversation_owner(t, c)
         }
+        fn decided_customer(
+            &self,
+            t: &rezef_events::TenantId,
+            i: &rezef_events::InteractionId,
+        ) -> rezef_store::Result<Option<rezef_events::CustomerId>> {
+            self.0.decided_customer(t, i)
+        }
         fn token(
             &self,
             t: &rezef_events::TenantId,

@@ -4,7 +4,9 @@
 //! run again on what each recorded (`rezef_routing::choice::rerun`).
 
 use rezef_events::{Event, InteractionId, Payload, TenantId, mask};
-use rezef_proto::v1::{ExplainDecisionRequest, ExplainDecisionResponse, ExplainedDecision};
+use rezef_proto::v1::{
+    CustomerRef, ExplainDecisionRequest, ExplainDecisionResponse, ExplainedDecision, customer_ref,
+};
 use rezef_record::check::timestamp;
 use rezef_routing::choice::{self, Recorded};
 use tonic::Request;
@@ -60,6 +62,35 @@ pub(super) async fn explain(
         )));
     }
     Ok(ExplainDecisionResponse { decisions })
+}
+
+/// The customer of an interaction routing decided, from the projection of the tenant's
+/// routing partition (where its decisions are logged), for a request that names none.
+pub(super) async fn customer_of(
+    backbone: &Backbone,
+    request: &Request<ExplainDecisionRequest>,
+) -> Result<CustomerRef> {
+    let wait = backbone.max_wait(request);
+    let message = request.get_ref();
+    let mut check = backbone.check();
+    let tenant = check.tenant("tenant_id", message.tenant_id.clone());
+    let interaction = check.id(
+        "interaction_id",
+        message.interaction_id.clone(),
+        true,
+        InteractionId::new,
+    );
+    let (tenant, interaction) = check.finish(|| Some((tenant?, interaction?)))?;
+    backbone.caught_up(wait).await?;
+    match backbone.store.decided_customer(&tenant, &interaction)? {
+        Some(customer) => Ok(CustomerRef {
+            r#ref: Some(customer_ref::Ref::CustomerId(customer.to_string())),
+        }),
+        None => Err(Error::NotFound(format!(
+            "no routing decision is recorded for interaction {interaction} (name its \
+             `customer` for a decision a store built before this index holds)"
+        ))),
+    }
 }
 
 fn is_decision(event: &Event, tenant: &TenantId, interaction: &InteractionId) -> bool {

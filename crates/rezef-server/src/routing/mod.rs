@@ -42,10 +42,10 @@ use rezef_proto::v1::{
 };
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::info_span;
+use tracing::{Instrument, info_span};
 
 use crate::backbone::Backbone;
-use crate::cluster::{Place, answer, forward_stream};
+use crate::cluster::{Place, answer, forward, forward_stream};
 use crate::{Error, Result};
 use desk::Desk;
 pub use desks::Desks;
@@ -256,9 +256,23 @@ impl routing_server::Routing for RoutingService {
 
     async fn explain_decision(
         &self,
-        request: Request<ExplainDecisionRequest>,
+        mut request: Request<ExplainDecisionRequest>,
     ) -> Result<Response<ExplainDecisionResponse>, Status> {
         let span = info_span!("explain_decision", tenant = %request.get_ref().tenant_id);
+        // By interaction alone: its customer is found where routing logged its decisions.
+        if request.get_ref().customer.is_none() {
+            let tenant = request.get_ref().tenant_id.clone();
+            match self.place_request(&request, &tenant)? {
+                Place::Here(local) => {
+                    let found = explain::customer_of(local.backbone(), &request);
+                    let customer = found.instrument(span.clone()).await?;
+                    request.get_mut().customer = Some(customer);
+                }
+                Place::There(peer) => {
+                    return forward!(peer, RoutingClient, explain_decision, request);
+                }
+            }
+        }
         // Read where the customer's events are, like a replay of the customer.
         let message = request.get_ref();
         let place = crate::journeys::place_customer(

@@ -10,9 +10,10 @@ use rezef_adapter::proto::{self, ExplainedDecision, SeenAgent, Verdict};
 pub struct Args {
     /// The contact: its interaction id, as routed.
     interaction: String,
-    /// Whose contact it was: a customer id or `kind:value`, as for `rezef journey`.
+    /// Whose contact it was: a customer id or `kind:value`, as for `rezef journey`
+    /// [default: the customer routing decided the interaction for].
     #[arg(long)]
-    customer: String,
+    customer: Option<String>,
     #[arg(long, env = "REZEF_TENANT")]
     tenant: String,
     #[command(flatten)]
@@ -23,7 +24,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = super::connect(&args.addr).await?;
     let request = proto::ExplainDecisionRequest {
         tenant_id: args.tenant,
-        customer: Some(crate::customer::parse(&args.customer)),
+        customer: args.customer.as_deref().map(crate::customer::parse),
         interaction_id: args.interaction,
     };
     let response = client
