@@ -128,7 +128,7 @@ async fn route(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_language_reaches_an_agent_who_speaks_it() {
-    let (client, _server, _dir) = backbone().await;
+    let (client, server, _dir) = backbone().await;
     let mut agents = Vec::new();
     for (id, language) in [
         ("dana", "he"),
@@ -164,6 +164,15 @@ async fn every_language_reaches_an_agent_who_speaks_it() {
             .expect("the agent");
         assert_eq!(agent.offer().await.interaction_id, format!("call-{n}"));
     }
+    // `rezef explain` by interaction alone says why the Arabic speaker's call went to omar.
+    let url = server.url();
+    let args = ["explain", "call-0", "--tenant", TENANT, "--server", &url];
+    let explained = rezef_scenarios::rezef(&args, None);
+    let out = String::from_utf8_lossy(&explained.stdout);
+    assert!(explained.status.success(), "{out}");
+    assert!(out.contains("offered to omar"), "{out}");
+    assert!(out.contains("does not speak ar"), "{out}");
+    assert!(out.contains("re-run on the record: same decision"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
