@@ -240,6 +240,19 @@ fn a_destroyed_key_is_in_no_file_of_the_store() {
         }
     };
     check("after destroy");
+    // Destroyed again (a forgetting folded again by a rebuild): the file is not rewritten.
+    let inode = |dir: &Path| {
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(file(dir)).expect("key file"))
+    };
+    let before = inode(dir.path());
+    store
+        .destroy(&[gone[0].0, gone[1].0])
+        .expect("destroyed again");
+    assert_eq!(
+        inode(dir.path()),
+        before,
+        "no rewrite for keys already gone"
+    );
     store
         .keys_for(&[customer(20)])
         .expect("keys_for after destroy");

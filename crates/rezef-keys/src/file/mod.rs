@@ -16,7 +16,7 @@
 
 mod format;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, TryLockError};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -52,6 +52,9 @@ struct Writer {
     len: u64,
     /// A write failed after `len`: cut the file back there before the next one.
     dirty: bool,
+    /// A destroy renamed the file but its directory's fsync failed: the next destroy
+    /// makes the rename durable even when it has no key left to destroy.
+    rename_unsynced: bool,
 }
 
 /// The live keys.
@@ -97,6 +100,7 @@ impl FileKeyStore {
                 file,
                 len,
                 dirty: false,
+                rename_unsynced: false,
             }),
             live: RwLock::new(live),
         })
@@ -174,10 +178,16 @@ impl KeyStore for FileKeyStore {
     }
 
     fn destroy(&self, ids: &[KeyId]) -> Result<()> {
-        if ids.is_empty() {
+        let mut writer = self.writer();
+        let ids: HashSet<&KeyId> = ids.iter().collect();
+        if !ids.iter().any(|id| self.live().by_id.contains_key(*id)) {
+            // Gone already (a forgetting folded again, a rebuild): no rewrite of every key.
+            if writer.rename_unsynced {
+                sync_dir(&self.dir)?;
+                writer.rename_unsynced = false;
+            }
             return Ok(());
         }
-        let mut writer = self.writer();
         let mut file = Zeroizing::new(format::header());
         {
             let live = self.live();
@@ -196,6 +206,7 @@ impl KeyStore for FileKeyStore {
             file: new,
             len: file.len() as u64,
             dirty: false,
+            rename_unsynced: true,
         };
         // The file no longer holds the keys: memory follows before the directory's fsync,
         // which, should it fail, a retried destroy does again.
@@ -206,7 +217,9 @@ impl KeyStore for FileKeyStore {
             }
         }
         drop(live);
-        sync_dir(&self.dir)
+        sync_dir(&self.dir)?;
+        writer.rename_unsynced = false;
+        Ok(())
     }
 }
 
