@@ -7,6 +7,9 @@
 //! `CustomerForgotten` event naming the keys and no personal value, and only then are the
 //! keys destroyed: a node stopped in between destroys them when its projector reads the
 //! event again (`rezef_store` `read_ahead`).
+//!
+//! Finding a subject's keys may wait (a shared store catches up first): off the async
+//! threads.
 
 use rezef_events::{CustomerRef, Journey, Payload};
 use rezef_keys::KeyId;
@@ -44,9 +47,17 @@ impl Backbone {
             ));
         };
         let tenant = &journey.tenant_id;
-        let ids: Vec<KeyId> = owners(journey)
-            .filter_map(|owner| keys.find(&subject(tenant, &owner)))
+        let subjects: Vec<_> = owners(journey)
+            .map(|owner| subject(tenant, &owner))
             .collect();
+        let ids: Vec<KeyId> = {
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || {
+                subjects.iter().flat_map(|s| keys.find(s)).collect()
+            })
+            .await
+            .map_err(|e| Error::Unavailable(format!("finding the keys stopped: {e}")))?
+        };
         let payload = Payload::CustomerForgotten {
             key_ids: ids.iter().map(ToString::to_string).collect(),
             requested_by,
