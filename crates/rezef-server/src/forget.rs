@@ -8,8 +8,9 @@
 //! keys destroyed: a node stopped in between destroys them when its projector reads the
 //! event again (`rezef_store` `read_ahead`).
 //!
-//! Finding a subject's keys may wait (a shared store catches up first): off the async
-//! threads.
+//! The keys are the node's data directory's (the embedded log) or the cluster's key topic
+//! (Kafka), where finding a subject's keys first catches up with the keys other nodes made:
+//! so the look-up runs off the async threads.
 
 use rezef_events::{CustomerRef, Journey, Payload};
 use rezef_keys::KeyId;
@@ -41,8 +42,8 @@ impl Backbone {
     ) -> Result<Forgotten> {
         let Some(keys) = self.sealing.keys().cloned() else {
             return Err(Error::FailedPrecondition(
-                "this server's records are not sealed (the Kafka log): forgetting needs the \
-                 embedded log's key store (docs/audit.md)"
+                "this server's records are not sealed: forgetting needs a key store \
+                 (docs/audit.md)"
                     .into(),
             ));
         };
