@@ -2,8 +2,8 @@
 //!
 //! Structured so that callers react by kind: [`Error::Unsealable`] is an answer about one value
 //! (its key is wrong or it was changed), [`Error::BadKeyId`] a caller's input, the rest are the
-//! store's failures for an operator ([`Error::Io`], [`Error::Corrupt`]: the store refuses to
-//! start rather than lose keys).
+//! store's failures for an operator ([`Error::Io`], [`Error::Corrupt`], [`Error::Kafka`]: the
+//! store refuses to start rather than lose keys).
 
 use std::io;
 use std::path::PathBuf;
@@ -55,6 +55,13 @@ pub enum Error {
         /// The store's directory.
         dir: PathBuf,
     },
+
+    /// The key store's Kafka topic (feature `kafka`): the brokers were not reached in time,
+    /// refused a request, or the topic holds a record that is not a key (at open). Keys asked
+    /// for were not returned (some may be in the topic, unused); keys to destroy may still be
+    /// live. The message names the topic and what was being done.
+    #[error("key store on Kafka: {0}")]
+    Kafka(String),
 
     /// The operating system's random source failed (a key could not be made).
     #[error("random source failed: {0}")]

@@ -10,12 +10,15 @@
 //! A [`KeyStore`] hands out one live key per [`Subject`], making it durable before returning
 //! it (a record sealed under a key the store lost would be lost with it). The store holds
 //! subjects only as BLAKE3 hashes, never in the clear. [`FileKeyStore`] keeps them in one
-//! append-only file; [`conformance`] checks what every implementation promises.
+//! append-only file; `KafkaKeyStore` (feature `kafka`) in a compacted topic every node of a
+//! cluster on Kafka shares; [`conformance`] checks what every implementation promises.
 //!
 //! # Layout
 //! - `key.rs`: [`KeyId`], [`DataKey`]; `subject.rs`: [`Subject`]; `store.rs`: [`KeyStore`].
 //! - `seal.rs`: [`seal`] and [`open`] (XChaCha20-Poly1305).
 //! - `file/`: [`FileKeyStore`] (`mod.rs`) and its file format (`format.rs`).
+//! - `kafka/` (feature `kafka`): `KafkaKeyStore` (`mod.rs`), its records (`record.rs`), what a
+//!   node knows (`live.rs`), writing (`produce.rs`) and following (`follow.rs`) the topic.
 //! - [`conformance`]: the checks every `KeyStore` passes; [`error`].
 //!
 //! ```
@@ -32,7 +35,7 @@
 //!
 //! // Forgetting her: the key is gone, and the value with it.
 //! store.destroy(&[id])?;
-//! assert!(store.key(&id).is_none() && store.find(&dana).is_none());
+//! assert!(store.key(&id).is_none() && store.find(&dana).is_empty());
 //! # Ok(()) }
 //! ```
 
@@ -41,6 +44,8 @@
 pub mod conformance;
 pub mod error;
 mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod key;
 mod seal;
 mod store;
@@ -48,6 +53,8 @@ mod subject;
 
 pub use error::{Error, Result};
 pub use file::FileKeyStore;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaKeyStore;
 pub use key::{DataKey, KeyId};
 pub use seal::{NONCE_LEN, TAG_LEN, open, seal};
 pub use store::KeyStore;

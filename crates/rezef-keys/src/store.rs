@@ -1,21 +1,31 @@
 //! The key store's contract: what every implementation (a file on one node, a compacted
-//! Kafka topic) promises, checked by [`crate::conformance`].
+//! Kafka topic shared by every node) promises, checked by [`crate::conformance`].
 
 use crate::{DataKey, KeyId, Result, Subject};
 
 /// Data keys by subject, durable on their own (not in a projection that can be rebuilt).
+///
+/// A store shared by several nodes (`KafkaKeyStore`, feature `kafka`)
+/// may hold more than one live key for a subject: two nodes making its first key at the same
+/// moment both succeed. Every key opens what was sealed under it, and [`KeyStore::find`] names
+/// them all, so that forgetting the subject destroys them all.
 pub trait KeyStore: Send + Sync + 'static {
     /// The key of each subject, in order; a subject without a live key gets a new random one
-    /// (getrandom), durable (fsynced) before this returns. One fsync for the whole call.
+    /// (getrandom), durable (fsynced, or acknowledged by every in-sync replica) before this
+    /// returns. One write for the whole call.
     fn keys_for(&self, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>>;
 
-    /// A live key by id; None once destroyed (or never made). In memory, no I/O.
+    /// A live key by id; None once destroyed (or never made). From memory; a shared store
+    /// first catches up with the other nodes' keys when it misses (a bounded wait).
     fn key(&self, id: &KeyId) -> Option<DataKey>;
 
-    /// The live key id of a subject, if any. No I/O.
-    fn find(&self, subject: &Subject) -> Option<KeyId>;
+    /// The ids of the subject's live keys, the one [`KeyStore::keys_for`] hands out first;
+    /// empty if none. A shared store first catches up with the other nodes' keys (a bounded
+    /// wait), so that forgetting finds every key made before it.
+    fn find(&self, subject: &Subject) -> Vec<KeyId>;
 
     /// Destroys these keys (unknown or already destroyed ids are fine: idempotent), durably:
-    /// when it returns, the key bytes are in no file of the store.
+    /// when it returns, the key bytes are in no file of a [`FileKeyStore`](crate::FileKeyStore)
+    /// (a shared store says in its docs what remains until the broker compacts).
     fn destroy(&self, ids: &[KeyId]) -> Result<()>;
 }

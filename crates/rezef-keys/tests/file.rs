@@ -109,18 +109,17 @@ fn a_torn_tail_loses_only_the_last_call() {
             kept,
             "cut to {cut}: the torn frame is cut off"
         );
-        assert_eq!(store.find(&customer(0)), Some(ids[0]), "cut to {cut}");
+        assert_eq!(store.find(&customer(0)), [ids[0]], "cut to {cut}");
         assert!(store.key(&ids[0]).is_some(), "cut to {cut}");
-        assert_eq!(store.find(&customer(1)), None, "cut to {cut}: the torn key");
+        assert!(
+            store.find(&customer(1)).is_empty(),
+            "cut to {cut}: the torn key"
+        );
         // The store goes on appending after the cut, and reads that back.
         let again = store.keys_for(&[customer(1)]).expect("keys_for")[0].0;
         assert_eq!(len(dir.path()), whole);
         drop(store);
-        assert_eq!(
-            open(dir.path()).find(&customer(1)),
-            Some(again),
-            "cut to {cut}"
-        );
+        assert_eq!(open(dir.path()).find(&customer(1)), [again], "cut to {cut}");
     }
 }
 

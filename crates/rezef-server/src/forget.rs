@@ -7,6 +7,10 @@
 //! `CustomerForgotten` event naming the keys and no personal value, and only then are the
 //! keys destroyed: a node stopped in between destroys them when its projector reads the
 //! event again (`rezef_store` `read_ahead`).
+//!
+//! The keys are the node's data directory's (the embedded log) or the cluster's key topic
+//! (Kafka), where finding a subject's keys first catches up with the keys other nodes made:
+//! so the look-up runs off the async threads.
 
 use rezef_events::{CustomerRef, Journey, Payload};
 use rezef_keys::KeyId;
@@ -38,15 +42,23 @@ impl Backbone {
     ) -> Result<Forgotten> {
         let Some(keys) = self.sealing.keys().cloned() else {
             return Err(Error::FailedPrecondition(
-                "this server's records are not sealed (the Kafka log): forgetting needs the \
-                 embedded log's key store (docs/audit.md)"
+                "this server's records are not sealed: forgetting needs a key store \
+                 (docs/audit.md)"
                     .into(),
             ));
         };
         let tenant = &journey.tenant_id;
-        let ids: Vec<KeyId> = owners(journey)
-            .filter_map(|owner| keys.find(&subject(tenant, &owner)))
+        let subjects: Vec<_> = owners(journey)
+            .map(|owner| subject(tenant, &owner))
             .collect();
+        let ids: Vec<KeyId> = {
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || {
+                subjects.iter().flat_map(|s| keys.find(s)).collect()
+            })
+            .await
+            .map_err(|e| Error::Unavailable(format!("finding the keys stopped: {e}")))?
+        };
         let payload = Payload::CustomerForgotten {
             key_ids: ids.iter().map(ToString::to_string).collect(),
             requested_by,

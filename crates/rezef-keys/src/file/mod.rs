@@ -173,8 +173,13 @@ impl KeyStore for FileKeyStore {
         self.live().by_id.get(id).map(|(_, key)| key.clone())
     }
 
-    fn find(&self, subject: &Subject) -> Option<KeyId> {
-        self.live().by_subject.get(&subject.hash()).copied()
+    fn find(&self, subject: &Subject) -> Vec<KeyId> {
+        self.live()
+            .by_subject
+            .get(&subject.hash())
+            .copied()
+            .into_iter()
+            .collect()
     }
 
     fn destroy(&self, ids: &[KeyId]) -> Result<()> {

@@ -6,7 +6,9 @@
 //! home), and losing a creation race to another node counts as "exists". The settings the log
 //! relies on are not negotiable: `cleanup.policy=delete` (compaction would leave gaps in the
 //! offsets) and `message.timestamp.type=CreateTime` (the log stamps each append itself; see the
-//! module docs of [`kafka`](super)). A replication factor above the number of brokers is
+//! module docs of [`kafka`](super)). A topic that is not a log, whose records are the latest
+//! value of their key (the key store of `rezef-keys`), asks for `cleanup.policy=compact`
+//! instead ([`TopicSettings::compacted`]). A replication factor above the number of brokers is
 //! refused here, naming both numbers, rather than as the broker's bare error code.
 //!
 //! An existing topic's configuration is not compared with the settings asked for: that would
@@ -42,6 +44,11 @@ pub struct TopicSettings {
     /// How long records are kept; `None` keeps them forever (`retention.ms=-1`), which is what
     /// an event-sourced log usually wants: the log is the record.
     pub retention: Option<Duration>,
+    /// `cleanup.policy=compact` instead of `delete`: the broker keeps the latest record of
+    /// each key and, after `delete.retention.ms`, drops a key whose latest record is a
+    /// tombstone. Never for a [`KafkaLog`](super::KafkaLog)'s topic (compaction leaves gaps in
+    /// its offsets); default false.
+    pub compacted: bool,
     /// Further topic-level settings (`min.insync.replicas`, `segment.bytes`, ...).
     pub extra: BTreeMap<String, String>,
 }
@@ -53,6 +60,7 @@ impl TopicSettings {
             partitions,
             replication,
             retention: None,
+            compacted: false,
             extra: BTreeMap::new(),
         }
     }
@@ -76,6 +84,10 @@ impl TopicSettings {
             )));
         }
         Ok(())
+    }
+
+    fn cleanup_policy(&self) -> &'static str {
+        if self.compacted { "compact" } else { "delete" }
     }
 
     fn retention_ms(&self) -> String {
@@ -136,7 +148,7 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
         settings.partitions,
         TopicReplication::Fixed(settings.replication),
     )
-    .set("cleanup.policy", "delete")
+    .set("cleanup.policy", settings.cleanup_policy())
     .set("message.timestamp.type", "CreateTime")
     .set("retention.ms", &retention);
     for (key, value) in &settings.extra {
@@ -161,6 +173,7 @@ pub async fn ensure_topic(config: &KafkaConfig, settings: &TopicSettings) -> Res
                 partitions = settings.partitions,
                 replication = settings.replication,
                 retention_ms = %retention,
+                cleanup_policy = settings.cleanup_policy(),
                 "created Kafka topic"
             );
             Ok(TopicStatus::Created)

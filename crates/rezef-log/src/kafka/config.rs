@@ -46,9 +46,9 @@ const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
 /// committed to it.
 const GROUP_ID: &str = "rezef-log-unjoined";
 
-/// What a consumer of the log is for.
+/// What a consumer of the log is for ([`KafkaConfig::consumer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConsumerRole {
+pub enum ConsumerRole {
     /// Random-access reads.
     Reader,
     /// Following the partition's end.
@@ -193,8 +193,9 @@ impl KafkaConfig {
 
     /// The producer: idempotent, `acks=all`, a short linger so that the records of one append
     /// (and concurrent appends) travel in one produce request, and deliveries that fail after
-    /// `request_timeout` instead of being retried forever.
-    pub(crate) fn producer(&self) -> ClientConfig {
+    /// `request_timeout` instead of being retried forever. Public for other clients of the
+    /// same brokers that need the same guarantees (the key store of `rezef-keys`).
+    pub fn producer(&self) -> ClientConfig {
         let mut config = self.common(&[("linger.ms", "2"), ("compression.type", "none")]);
         config
             .set("enable.idempotence", "true")
@@ -204,8 +205,9 @@ impl KafkaConfig {
         config
     }
 
-    /// A consumer that is only ever assigned partitions by hand and never commits.
-    pub(crate) fn consumer(&self, role: ConsumerRole) -> ClientConfig {
+    /// A consumer that is only ever assigned partitions by hand and never commits. Public as
+    /// [`KafkaConfig::producer`] is.
+    pub fn consumer(&self, role: ConsumerRole) -> ClientConfig {
         let (fetch_wait, reset, eof) = match role {
             // A re-assignment waits for the fetch in flight (librdkafka keeps one per broker),
             // so a reader's fetches are short; an out-of-range offset is an error to report;

@@ -66,7 +66,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 pub use admin::{TopicSettings, TopicStatus, ensure_topic};
-pub use config::KafkaConfig;
+pub use config::{ConsumerRole, KafkaConfig};
 pub use group::{GroupSettings, Membership, Owned};
 
 use crate::error::{Error, Result};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rezef_events::partition::Partitioner;
+use rezef_keys::KafkaKeyStore;
 use rezef_log::Log;
 use rezef_log::kafka::{KafkaConfig, KafkaLog, TopicSettings, TopicStatus, ensure_topic};
 use rezef_record::sealed::Sealing;
@@ -55,16 +56,28 @@ pub async fn partition(kafka: &KafkaConfig, partition: u32) -> Result<Arc<dyn Lo
     Ok(KafkaLog::open(kafka).await?)
 }
 
+/// The keys the topic's records are sealed under: the cluster's key topic `<topic>.keys`,
+/// for the node and for `rezef rebuild --log kafka`.
+pub async fn sealing(config: &ServerConfig, kafka: &KafkaConfig) -> Result<Sealing> {
+    let mut keys = kafka.clone();
+    keys.topic = format!("{}.keys", config.log.kafka.topic);
+    let keys = KafkaKeyStore::open(keys, config.log.kafka.replication)
+        .await
+        .map_err(|e| Error::Sealing(rezef_record::Error::Keys(e)))?;
+    Ok(Sealing::under(Arc::new(keys)))
+}
+
 /// Every partition of the topic, for `rezef rebuild`.
 pub async fn partitions(config: &ServerConfig) -> Result<Vec<LogPartition>> {
     let kafka = self::config(config);
     let count = topic_partitions(config, &kafka).await?;
+    let sealing = sealing(config, &kafka).await?;
     let mut opened = Vec::new();
     for partition in 0..count.get() {
         opened.push(LogPartition {
             log: self::partition(&kafka, partition).await?,
             store_dir: config.partition_store_dir(partition),
-            sealing: Sealing::default(),
+            sealing: sealing.clone(),
             partitioning: Some(Partitioning {
                 partitioner: Partitioner::new(count),
                 partition,

@@ -9,6 +9,9 @@
 //! projection has reached that offset (`UNAVAILABLE` with a retry hint until then). When the
 //! group takes a partition away, calls for it stop being served here first, then its
 //! projector stops and its log closes; the store stays on disk for the next time.
+//!
+//! Every node seals records under the keys of one key store all of them share, the compacted
+//! topic `<topic>.keys` (`rezef_keys::KafkaKeyStore`), opened before the node joins.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -55,6 +58,7 @@ pub async fn start(settings: Settings) -> Result<(Topology, Arc<Desks>, Running)
     members_settings.retention = Some(MEMBERS_RETENTION);
     rezef_log::kafka::ensure_topic(&members_config, &members_settings).await?;
     let members: Arc<dyn Log> = KafkaLog::open(members_config).await?;
+    let sealing = kafka::sealing(config, &kafka).await?;
     let directory = Arc::new(Directory::default());
     let lookback = i64::try_from(MEMBERS_LOOKBACK.as_millis()).unwrap_or(i64::MAX);
     let from = members.offset_for_time(now_ms() - lookback).await?;
@@ -75,7 +79,7 @@ pub async fn start(settings: Settings) -> Result<(Topology, Arc<Desks>, Running)
     info!(node = %me.node, url = %me.url, partitions, group = %kafka_settings.group, "joined the cluster");
     let session_timeout = Duration::from_millis(kafka_settings.session_timeout_ms);
     let cluster = cluster(me, Partitioner::new(partitions), directory, &settings);
-    let node = Node::new(cluster.clone(), settings, Sealing::default());
+    let node = Node::new(cluster.clone(), settings, sealing);
     let desks = node.desks.clone();
     let (stop, stopped) = oneshot::channel();
     let manager = Manager {
@@ -295,7 +299,8 @@ impl Manager {
     }
 
     async fn open(&self, partition: u32) -> Result<(Arc<dyn Log>, Arc<CachedStore>, Projector)> {
-        fold(self.cluster(), &self.node.settings, &self.kafka, partition).await
+        let (settings, sealing) = (&self.node.settings, &self.node.sealing);
+        fold(self.cluster(), settings, sealing, &self.kafka, partition).await
     }
 
     /// The partitions this node keeps a standby copy of: of each partition, the
@@ -362,9 +367,10 @@ impl Manager {
                 continue;
             }
             let (cluster, settings) = (self.cluster().clone(), self.node.settings.clone());
-            let kafka = self.kafka.clone();
+            let (sealing, kafka) = (self.node.sealing.clone(), self.kafka.clone());
             let opening = tokio::spawn(async move {
-                let (log, _, projector) = fold(&cluster, &settings, &kafka, partition).await?;
+                let (log, _, projector) =
+                    fold(&cluster, &settings, &sealing, &kafka, partition).await?;
                 Ok((log, projector))
             });
             self.opening.insert(partition, opening);
@@ -402,10 +408,12 @@ impl Manager {
     }
 }
 
-/// A partition's log, store (in `data_dir/store/p<N>`) and projector.
+/// A partition's log, store (in `data_dir/store/p<N>`) and projector, which opens the
+/// records' sealed values with the cluster's keys.
 async fn fold(
     cluster: &Topology,
     settings: &Settings,
+    sealing: &Sealing,
     kafka: &KafkaConfig,
     partition: u32,
 ) -> Result<(Arc<dyn Log>, Arc<CachedStore>, Projector)> {
@@ -419,7 +427,8 @@ async fn fold(
         log.clone(),
         store.clone(),
         Some(partition),
-    )?;
+    )?
+    .with_sealing(sealing.clone());
     Ok((log, store, projector))
 }
 

@@ -265,7 +265,8 @@ struct Node {
     reveal_keys: Arc<Vec<String>>,
     /// Wrong continuation tokens, counted across the partitions the node serves.
     token_tries: Arc<crate::token_tries::TokenTries>,
-    /// The keys of the partitions served here (none on Kafka: docs/audit.md).
+    /// The keys the records of the partitions served here are sealed under: the data
+    /// directory's key store, or on Kafka the cluster's key topic.
     sealing: Sealing,
     served: HashMap<u32, Served>,
 }
