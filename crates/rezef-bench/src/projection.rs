@@ -281,6 +281,8 @@ pub struct Loaded {
     pub events: u64,
     /// The records' bytes (the log's frames not counted).
     pub bytes: u64,
+    /// Of `elapsed`, the time spent encoding (and sealing) the records.
+    pub encoding: Duration,
     /// Of them, `customer_identified` events (identity links and proofs).
     pub identified: u64,
     pub elapsed: Duration,
@@ -316,6 +318,7 @@ pub async fn load_over(
     let partitioner = Partitioner::new(count.context("no partitions to load")?);
     let started = Instant::now();
     let (mut loaded, mut identified, mut bytes) = (0u64, 0u64, 0u64);
+    let mut encoding = Duration::ZERO;
     while loaded < events {
         let size = usize::try_from(events - loaded)
             .unwrap_or(LOAD_BATCH)
@@ -337,7 +340,9 @@ pub async fn load_over(
             if events.is_empty() {
                 continue;
             }
+            let began = Instant::now();
             let records = encode(sealing, events).await?;
+            encoding += began.elapsed();
             bytes += records.iter().map(|r| r.len() as u64).sum::<u64>();
             loaded += log.append(records).await.context("appending")?.count as u64;
         }
@@ -345,6 +350,7 @@ pub async fn load_over(
     Ok(Loaded {
         events: loaded,
         bytes,
+        encoding,
         identified,
         elapsed: started.elapsed(),
     })

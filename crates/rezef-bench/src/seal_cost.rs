@@ -201,8 +201,9 @@ async fn one(
         |(own, others)| format!("cores: this {own:.2}, others {others:.2}"),
     );
     let described = format!(
-        "load {} events/s; rebuild {} events/s ({} s, {} applied); record {:.0} B, log {:.0} B per event; {cores}",
+        "load {} events/s (encoding {} µs/event); rebuild {} events/s ({} s, {} applied); record {:.0} B, log {:.0} B per event; {cores}",
         thousands(run.load_per_s),
+        ms(loaded.encoding.as_secs_f64() * 1e6 / loaded.events.max(1) as f64),
         thousands(run.rebuild_per_s),
         ms(elapsed.as_secs_f64()),
         thousands(stats.applied as f64),
