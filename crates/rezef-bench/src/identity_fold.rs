@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use rezef_record::sealed::Sealing;
 use rezef_store::JourneyStore;
 
 use crate::harness::{CpuSampler, Report, mib, ms, temp_dir, thousands};
@@ -160,7 +161,13 @@ async fn one(base: &Path, args: &IdentityFoldArgs, links: bool) -> Result<Run> {
         elapsed,
         store,
         ..
-    } = timed_rebuild(&log, &dir.path().join("store"), Default::default()).await?;
+    } = timed_rebuild(
+        &log,
+        &dir.path().join("store"),
+        Default::default(),
+        Sealing::default(),
+    )
+    .await?;
     let cpu = sampler.and_then(|s| s.finish());
     log.close().await;
     let counting = store.clone();

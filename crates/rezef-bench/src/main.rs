@@ -11,7 +11,7 @@
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly),
 //! `contact_centre` (a contact centre's events, for the measurement), `month` (a contact
 //! centre's month folded and measured, for reports), and one file per benchmark: `ingest`,
-//! `projection`, `measure_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`,
+//! `projection`, `measure_cost`, `seal_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`,
 //! `auth_load` and `report_load` (calls loaded by h2load from another process), `resume`, `as_of`,
 //! `identity_fold`, `routing`, `kafka`, `report`.
 
@@ -37,6 +37,7 @@ mod report;
 mod report_load;
 mod resume;
 mod routing;
+mod seal_cost;
 mod workload;
 
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ enum Command {
     /// Rebuild of a contact centre's log with measurement off and on, alternated: what the
     /// measurement projection costs.
     MeasureCost(measure_cost::MeasureCostArgs),
+    /// Load and rebuild with personal values plain and sealed, alternated: what sealing
+    /// costs them.
+    SealCost(seal_cost::SealCostArgs),
     /// Rebuild over several partitions of the embedded log side by side, against one.
     Partitions(partitions::PartitionsArgs),
     /// Publish ack → visible in GetJourney, under a steady publish rate.
@@ -147,6 +151,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
         Command::Ingest(args) => with_cpu(ingest::run(&base, &args)).await?,
         Command::Projection(args) => with_cpu(projection::run(&base, &args)).await?,
         Command::MeasureCost(args) => with_cpu(measure_cost::run(&base, &args)).await?,
+        Command::SealCost(args) => with_cpu(seal_cost::run(&base, &args)).await?,
         Command::Partitions(args) => with_cpu(partitions::run(&base, &args)).await?,
         Command::Freshness(args) => with_cpu(freshness::run(&base, &args)).await?,
         Command::GetJourney(args) => with_cpu(get_journey::run(&base, &args)).await?,

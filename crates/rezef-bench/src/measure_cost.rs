@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use rezef_events::{TenantId, Timestamp};
 use rezef_measure::{Figures, Grouping, Interval, MeasureRules};
+use rezef_record::sealed::Sealing;
 use rezef_store::JourneyStore;
 
 use crate::contact_centre::ContactCentre;
@@ -72,7 +73,7 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
                 steps,
                 checkpoints,
                 ..
-            } = timed_rebuild(&log, &store_dir, config).await?;
+            } = timed_rebuild(&log, &store_dir, config, Sealing::default()).await?;
             let run = Run {
                 events_per_s: stats.records as f64 / elapsed.as_secs_f64(),
                 steps,

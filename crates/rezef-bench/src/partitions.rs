@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rezef_events::partition::Partitioner;
 use rezef_log::Log;
+use rezef_record::sealed::Sealing;
 use rezef_store::{
     AlreadySent, CachedStore, DEFAULT_DEDUP_WINDOW, JourneyCache, JourneyStore, Partitioning,
     SledStore, rebuild,
@@ -130,7 +131,7 @@ async fn one(base: &Path, args: &PartitionsArgs, partitions: u32) -> Result<Run>
         .map(|p| open_log(&dir.path().join(format!("log/p{p}"))))
         .collect::<Result<Vec<_>>>()?;
     let mut workload = Workload::new(args.customers, 0x9e0);
-    let loaded = load_over(&logs, &mut workload, args.events).await?;
+    let loaded = load_over(&logs, &mut workload, args.events, &Sealing::default()).await?;
     let sizes: Vec<u64> = logs.iter().map(|log| log.end_offset()).collect();
     let (fullest, emptiest) = (sizes.iter().max(), sizes.iter().min());
     let skew = match (fullest, emptiest) {

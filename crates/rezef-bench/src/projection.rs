@@ -22,6 +22,7 @@ use bytes::Bytes;
 use rezef_events::partition::Partitioner;
 use rezef_events::{CustomerId, CustomerRef, Journey};
 use rezef_log::{EmbeddedLog, EmbeddedLogConfig, Log};
+use rezef_record::sealed::Sealing;
 use rezef_store::{
     CachedStore, CheckpointObserver, DEFAULT_DEDUP_WINDOW, JourneyStore, ProjectionBatch,
     ProjectionConfig, ProjectionStats, SledStore, rebuild,
@@ -106,7 +107,7 @@ pub async fn run(base: &Path, args: &ProjectionArgs) -> Result<Report> {
         elapsed: rebuild_elapsed,
         store,
         ..
-    } = timed_rebuild(&log, &store_dir, args.settings.config()).await?;
+    } = timed_rebuild(&log, &store_dir, args.settings.config(), Sealing::default()).await?;
     let peak_rss = proc_status_bytes("VmHWM");
     let events_per_s = stats.records as f64 / rebuild_elapsed.as_secs_f64();
 
@@ -278,6 +279,10 @@ pub fn open_log(dir: &Path) -> Result<Arc<EmbeddedLog>> {
 #[derive(Debug, Clone, Copy)]
 pub struct Loaded {
     pub events: u64,
+    /// The records' bytes (the log's frames not counted).
+    pub bytes: u64,
+    /// Of `elapsed`, the time spent encoding (and sealing) the records.
+    pub encoding: Duration,
     /// Of them, `customer_identified` events (identity links and proofs).
     pub identified: u64,
     pub elapsed: Duration,
@@ -290,20 +295,30 @@ pub async fn load(
     workload: &mut impl Source,
     events: u64,
 ) -> Result<Loaded> {
-    load_over(std::slice::from_ref(log), workload, events).await
+    load_over(
+        std::slice::from_ref(log),
+        workload,
+        events,
+        &Sealing::default(),
+    )
+    .await
 }
 
 /// As [`load`], over the partitions of a log: each event goes to the partition Ingest puts
-/// it in (`Partitioner::event`).
+/// it in (`Partitioner::event`), and each partition's share of a batch is encoded as the
+/// server's `Backbone::seal` encodes an append (sealed when `sealing` has keys: making the
+/// batch's new keys, one fsync of the key store).
 pub async fn load_over(
     logs: &[Arc<EmbeddedLog>],
     workload: &mut impl Source,
     events: u64,
+    sealing: &Sealing,
 ) -> Result<Loaded> {
     let count = u32::try_from(logs.len()).ok().and_then(NonZeroU32::new);
     let partitioner = Partitioner::new(count.context("no partitions to load")?);
     let started = Instant::now();
-    let (mut loaded, mut identified) = (0u64, 0u64);
+    let (mut loaded, mut identified, mut bytes) = (0u64, 0u64, 0u64);
+    let mut encoding = Duration::ZERO;
     while loaded < events {
         let size = usize::try_from(events - loaded)
             .unwrap_or(LOAD_BATCH)
@@ -319,19 +334,42 @@ pub async fn load_over(
                 rezef_events::Payload::CustomerIdentified { .. }
             ));
             let partition = partitioner.event(&event) as usize;
-            parts[partition].push(Bytes::from(rezef_record::encode(&event)));
+            parts[partition].push(event);
         }
-        for (log, payloads) in logs.iter().zip(parts) {
-            if !payloads.is_empty() {
-                loaded += log.append(payloads).await.context("appending")?.count as u64;
+        for (log, events) in logs.iter().zip(parts) {
+            if events.is_empty() {
+                continue;
             }
+            let began = Instant::now();
+            let records = encode(sealing, events).await?;
+            encoding += began.elapsed();
+            bytes += records.iter().map(|r| r.len() as u64).sum::<u64>();
+            loaded += log.append(records).await.context("appending")?.count as u64;
         }
     }
     Ok(Loaded {
         events: loaded,
+        bytes,
+        encoding,
         identified,
         elapsed: started.elapsed(),
     })
+}
+
+/// The records of an append, as `Backbone::seal` makes them: off the async threads when
+/// sealing (making a key writes the key store).
+async fn encode(sealing: &Sealing, events: Vec<rezef_events::Event>) -> Result<Vec<Bytes>> {
+    let records = match sealing.keys() {
+        Some(_) => {
+            let sealing = sealing.clone();
+            tokio::task::spawn_blocking(move || sealing.encode_all(&events))
+                .await
+                .context("sealing panicked")?
+        }
+        None => sealing.encode_all(&events),
+    };
+    let records = records.context("encoding the records")?;
+    Ok(records.into_iter().map(Bytes::from).collect())
 }
 
 /// A rebuild and what it took.
@@ -350,11 +388,13 @@ pub struct Rebuilt {
 }
 
 /// Rebuilds the projection of `log` into a new store in `store_dir`, timed (the flush
-/// `rebuild` ends with included), through the projection in memory as the server does.
+/// `rebuild` ends with included), through the projection in memory as the server does,
+/// opening sealed records with `sealing`'s keys.
 pub async fn timed_rebuild(
     log: &Arc<EmbeddedLog>,
     store_dir: &Path,
     config: ProjectionConfig,
+    sealing: Sealing,
 ) -> Result<Rebuilt> {
     let store = SledStore::open_with_cache(store_dir, config.store_cache_bytes);
     let store = Arc::new(store.context("opening the store")?);
@@ -366,7 +406,7 @@ pub async fn timed_rebuild(
     let started = Instant::now();
     let mut step_began = started;
     let stats = rebuild(
-        (log.clone(), Default::default()),
+        (log.clone(), sealing),
         projection.clone(),
         Default::default(),
         None,
