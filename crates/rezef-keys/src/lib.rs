@@ -56,6 +56,6 @@ pub use file::FileKeyStore;
 #[cfg(feature = "kafka")]
 pub use kafka::KafkaKeyStore;
 pub use key::{DataKey, KeyId};
-pub use seal::{NONCE_LEN, TAG_LEN, open, seal};
+pub use seal::{NONCE_LEN, Nonces, TAG_LEN, open, seal, seal_with};
 pub use store::KeyStore;
 pub use subject::Subject;

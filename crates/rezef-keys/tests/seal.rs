@@ -1,7 +1,7 @@
 //! Sealing and opening values: what opens, and that nothing else does.
 
 use proptest::prelude::*;
-use rezef_keys::{DataKey, Error, NONCE_LEN, TAG_LEN, open, seal};
+use rezef_keys::{DataKey, Error, NONCE_LEN, Nonces, TAG_LEN, open, seal, seal_with};
 
 fn key(byte: u8) -> DataKey {
     DataKey::from_bytes(&[byte; 32])
@@ -29,6 +29,27 @@ fn sealing_twice_differs() {
     let (one, two) = (seal(&key, b"e", b"dana"), seal(&key, b"e", b"dana"));
     assert_ne!(one[..NONCE_LEN], two[..NONCE_LEN], "a nonce drawn twice");
     assert_ne!(one, two);
+}
+
+#[test]
+fn the_seals_of_one_batch_have_distinct_nonces_and_open() {
+    let key = key(1);
+    let mut nonces = Nonces::new();
+    let sealed: Vec<_> = (0..1000)
+        .map(|_| seal_with(&mut nonces, &key, b"e", b"dana"))
+        .collect();
+    let distinct: std::collections::HashSet<_> = sealed.iter().map(|s| &s[..NONCE_LEN]).collect();
+    assert_eq!(distinct.len(), sealed.len());
+    assert!(
+        sealed
+            .iter()
+            .all(|s| open(&key, b"e", s).expect("opens") == b"dana")
+    );
+    let other = seal_with(&mut Nonces::new(), &key, b"e", b"dana");
+    assert!(
+        !distinct.contains(&other[..NONCE_LEN]),
+        "another batch draws its own"
+    );
 }
 
 #[test]

@@ -14,12 +14,12 @@
 //! was forgotten) stays shut and the event reads erased (`Event::erased`). Reading without
 //! the keys ([`crate::decode`]) gives the skeleton: what routing and measurement read.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rezef_events::personal::{self, Taken};
 use rezef_events::{CustomerRef, Event, TenantId};
-use rezef_keys::{DataKey, KeyId, KeyStore, Subject};
+use rezef_keys::{DataKey, KeyId, KeyStore, Nonces, Subject};
 
 use crate::error::{Error, Result};
 
@@ -41,50 +41,53 @@ pub fn subject(tenant: &TenantId, owner: &CustomerRef) -> Subject {
 /// Encodes events for the log with their personal values sealed, making the keys they
 /// need (durably, once for the batch). Events with nothing personal are stored plain.
 pub fn encode_all(events: &[Event], keys: &dyn KeyStore) -> Result<Vec<Vec<u8>>> {
-    let split: Vec<(Event, Vec<Taken>)> = events
-        .iter()
-        .map(|event| {
-            let mut skeleton = event.clone();
-            let taken = personal::split(&mut skeleton);
-            (skeleton, taken)
-        })
-        .collect();
+    // Each owner's subject once for the batch: its values name it by its place.
+    let mut owners: HashMap<(&TenantId, CustomerRef), usize> = HashMap::new();
     let mut subjects: Vec<Subject> = Vec::new();
-    let mut seen = HashSet::new();
-    for (skeleton, taken) in &split {
-        for taken in taken {
-            let subject = subject(&skeleton.tenant_id, &taken.owner);
-            if seen.insert(subject.clone()) {
-                subjects.push(subject);
-            }
+    let mut split = Vec::with_capacity(events.len());
+    for event in events {
+        let mut skeleton = event.clone();
+        let mut taken = Vec::new();
+        for Taken { slot, owner, value } in personal::split(&mut skeleton) {
+            let owner = (&event.tenant_id, owner);
+            let at = match owners.get(&owner) {
+                Some(at) => *at,
+                None => {
+                    subjects.push(subject(owner.0, &owner.1));
+                    owners.insert(owner, subjects.len() - 1);
+                    subjects.len() - 1
+                }
+            };
+            taken.push((at, slot, value));
         }
+        split.push((skeleton, taken));
     }
-    let made: HashMap<Subject, (KeyId, DataKey)> = subjects
-        .iter()
-        .cloned()
-        .zip(keys.keys_for(&subjects).map_err(Error::Keys)?)
-        .collect();
+    let made = keys.keys_for(&subjects).map_err(Error::Keys)?;
+    let mut nonces = Nonces::new();
     let records = split.into_iter().map(|(skeleton, taken)| {
         if taken.is_empty() {
             return Ok(crate::encode(&skeleton));
         }
         let mut boxes: BTreeMap<KeyId, (&DataKey, Vec<u8>)> = BTreeMap::new();
-        for Taken { slot, owner, value } in taken {
-            let (id, key) = &made[&subject(&skeleton.tenant_id, &owner)];
+        for (at, slot, value) in taken {
+            let (id, key) = &made[at];
             let plain = &mut boxes.entry(*id).or_insert((key, Vec::new())).1;
             plain.extend_from_slice(&slot.to_le_bytes());
             plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
             plain.extend_from_slice(value.as_bytes());
         }
         let count = u8::try_from(boxes.len()).map_err(|_| Error::Sealed("over 255 keys"))?;
-        let mut record = vec![SEALED, count];
+        let inner = crate::encode(&skeleton);
+        let mut record = Vec::with_capacity(2 + inner.len() + 128 * boxes.len());
+        record.extend_from_slice(&[SEALED, count]);
         for (id, (key, plain)) in boxes {
-            let sealed = rezef_keys::seal(key, &aad(&skeleton, &id), &plain);
+            let aad = aad(&skeleton, &id);
+            let sealed = rezef_keys::seal_with(&mut nonces, key, &aad, &plain);
             record.extend_from_slice(id.as_bytes());
             record.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
             record.extend_from_slice(&sealed);
         }
-        record.extend_from_slice(&crate::encode(&skeleton));
+        record.extend_from_slice(&inner);
         Ok(record)
     });
     records.collect()

@@ -228,7 +228,7 @@ pub struct Limits {
     pub max_batch_events: usize,
     /// Bytes of one request message.
     pub max_message_bytes: usize,
-    /// Bytes of one event as stored.
+    /// Bytes of one event as sent (its protobuf encoding, and the format byte).
     pub max_event_bytes: usize,
     /// Longest wait for `min_offset`, for the projection in audit calls and before a routing
     /// decision, in ms.

@@ -132,12 +132,13 @@ impl IngestService {
                     "must be the same for every event of a batch",
                 ));
             }
+            // As sent (its record holds the same fields, plus the format byte).
+            let size = 1 + event.encoded_len();
             match event_under(policies.clone(), event) {
                 Ok(event) if event.occurred_at > latest => {
                     violations.push(ahead_of_the_clock(&at, event.occurred_at, now, skew));
                 }
                 Ok(event) => {
-                    let size = rezef_record::encode(&event).len();
                     if size > self.limits.max_event_bytes {
                         return Err(Error::TooLarge {
                             what: "an event",

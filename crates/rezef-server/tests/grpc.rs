@@ -165,6 +165,25 @@ async fn oversized_batches_and_messages_are_resource_exhausted() {
         status.message()
     );
 
+    // One event over `max_event_bytes` (as sent) in a message under its limit.
+    let limits = Limits {
+        max_event_bytes: 2048,
+        ..Limits::default()
+    };
+    let small = Running::start(limits).await;
+    let mut small_client = small.client().await;
+    let long = vec![chat.message(proto::Participant::Customer, &"x".repeat(3000))];
+    let status = status_of(small_client.publish(long).await);
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status.message().contains("an event is"),
+        "{}",
+        status.message()
+    );
+    let fits = vec![chat.message(proto::Participant::Customer, &"x".repeat(1500))];
+    small_client.publish(fits).await.expect("under the limit");
+    small.stop().await;
+
     // The server is fine afterwards.
     client
         .publish(vec![chat.message(proto::Participant::Customer, "hi")])
