@@ -67,6 +67,9 @@ impl Mode {
     }
 }
 
+/// A figure of a run.
+type Rate = fn(&Run) -> f64;
+
 /// One load and rebuild's figures.
 struct Run {
     mode: Mode,
@@ -98,12 +101,11 @@ pub async fn run(base: &Path, args: &SealCostArgs) -> Result<Report> {
         }
     }
 
-    let median_of = |mode: Mode, rate: fn(&Run) -> f64| {
+    let median_of = |mode: Mode, rate: Rate| {
         let rates: Vec<f64> = runs.iter().filter(|r| r.mode == mode).map(rate).collect();
         median(&rates)
     };
-    let phases: [(&str, fn(&Run) -> f64); 2] =
-        [("load", |r| r.load_per_s), ("rebuild", |r| r.rebuild_per_s)];
+    let phases: [(&str, Rate); 2] = [("load", |r| r.load_per_s), ("rebuild", |r| r.rebuild_per_s)];
     let mut headline = Vec::new();
     for (phase, rate) in phases {
         let plain = median_of(Mode::Plain, rate);
