@@ -15,7 +15,7 @@
 //!
 //! # Layout
 //! - `key.rs`: [`KeyId`], [`DataKey`]; `subject.rs`: [`Subject`]; `store.rs`: [`KeyStore`].
-//! - `seal.rs`: [`seal`] and [`open`] (XChaCha20-Poly1305).
+//! - `seal.rs`: [`seal`] and [`open`] (ChaCha20-Poly1305, `ring`).
 //! - `file/`: [`FileKeyStore`] (`mod.rs`) and its file format (`format.rs`).
 //! - `kafka/` (feature `kafka`): `KafkaKeyStore` (`mod.rs`), its records (`record.rs`), what a
 //!   node knows (`live.rs`), writing (`produce.rs`) and following (`follow.rs`) the topic.

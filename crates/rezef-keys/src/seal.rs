@@ -1,46 +1,58 @@
-//! Sealing a value under a data key: XChaCha20-Poly1305 with a random 24-byte nonce.
+//! Sealing a value under a data key: ChaCha20-Poly1305 (`ring`, RFC 8439) with a 12-byte
+//! nonce.
 //!
-//! A sealed value is `nonce (24) || ciphertext || tag (16)`: 40 bytes more than the plaintext.
-//! The associated data (the event id, for records) is authenticated, not stored: a value
-//! sealed for one event does not open for another. A nonce is 16 random bytes and a counter
-//! ([`Nonces`]): the random part drawn once for many seals (one system call for a batch, not
-//! one a value), the counter apart within it; 128 random bits make a repeated nonce under one
-//! key negligible however many batches it seals, with nothing to persist.
+//! A sealed value is `nonce (12) || ciphertext || tag (16)`: 28 bytes more than the plaintext.
+//! The associated data (the event id and key id, for records) is authenticated, not stored: a
+//! value sealed for one event does not open for another. A nonce is 8 random bytes and a
+//! counter ([`Nonces`]): the random part drawn once for many seals (one system call for a
+//! batch, not one a value), the counter apart within it. A key is one customer's or
+//! identity's, so it seals few batches in its life: two of them drawing the same 64 random
+//! bits is negligible (a key sealing a million batches: below one in 10^7), with nothing to
+//! persist.
+//!
+//! `ring` rather than RustCrypto's `chacha20poly1305`: for the short values of an event
+//! (tens of bytes) it seals in about 250 ns against 1.7 µs, most of which was Poly1305's
+//! vector back end setting up and finishing (BENCHMARKS.md, "Sealing personal values").
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 
 use crate::{DataKey, Error, Result};
 
 /// Bytes of the nonce a sealed value starts with.
-pub const NONCE_LEN: usize = 24;
+pub const NONCE_LEN: usize = ring::aead::NONCE_LEN;
 /// Bytes of the tag a sealed value ends with.
 pub const TAG_LEN: usize = 16;
 
-fn cipher(key: &DataKey) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(<&Key>::from(key.as_bytes()))
+fn cipher(key: &DataKey) -> LessSafeKey {
+    let key = UnboundKey::new(&CHACHA20_POLY1305, key.as_bytes())
+        .expect("a data key is 32 bytes, ChaCha20-Poly1305's key length");
+    LessSafeKey::new(key)
 }
 
-/// Nonces for the seals of one batch: 16 random bytes, then a 64-bit counter.
+/// Nonces for the seals of one batch: 8 random bytes, then a 32-bit counter (new random
+/// bytes when it runs out).
 #[derive(Debug)]
 pub struct Nonces {
-    random: [u8; 16],
-    next: u64,
+    random: [u8; 8],
+    next: u32,
 }
 
 impl Nonces {
     /// # Panics
     /// If the operating system's random source fails (it does not, on Linux once booted).
     pub fn new() -> Self {
-        let mut random = [0; 16];
+        let mut random = [0; 8];
         getrandom::fill(&mut random).expect("the operating system's random source failed");
         Self { random, next: 0 }
     }
 
-    fn next(&mut self) -> XNonce {
-        let mut nonce = XNonce::default();
-        nonce[..16].copy_from_slice(&self.random);
-        nonce[16..].copy_from_slice(&self.next.to_le_bytes());
+    fn next(&mut self) -> [u8; NONCE_LEN] {
+        if self.next == u32::MAX {
+            *self = Self::new();
+        }
+        let mut nonce = [0; NONCE_LEN];
+        nonce[..8].copy_from_slice(&self.random);
+        nonce[8..].copy_from_slice(&self.next.to_le_bytes());
         self.next += 1;
         nonce
     }
@@ -55,8 +67,8 @@ impl Default for Nonces {
 /// Seals `plaintext` under `key`, binding `aad`: `nonce || ciphertext || tag`.
 ///
 /// # Panics
-/// As [`Nonces::new`], or when the plaintext exceeds the 256 GiB XChaCha20 can seal under
-/// one nonce.
+/// As [`Nonces::new`], or when the plaintext exceeds the 256 GiB ChaCha20 can seal under one
+/// nonce.
 pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     seal_with(&mut Nonces::new(), key, aad, plaintext)
 }
@@ -68,9 +80,13 @@ pub fn seal_with(nonces: &mut Nonces, key: &DataKey, aad: &[u8], plaintext: &[u8
     sealed.extend_from_slice(&nonce);
     sealed.extend_from_slice(plaintext);
     let tag = cipher(key)
-        .encrypt_inout_detached(&nonce, aad, (&mut sealed[NONCE_LEN..]).into())
-        .expect("a plaintext within XChaCha20's limit");
-    sealed.extend_from_slice(&tag);
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut sealed[NONCE_LEN..],
+        )
+        .expect("a plaintext within ChaCha20's limit");
+    sealed.extend_from_slice(tag.as_ref());
     sealed
 }
 
@@ -82,11 +98,11 @@ pub fn open(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
     }
     let (nonce, rest) = sealed.split_at(NONCE_LEN);
     let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let nonce = XNonce::try_from(nonce).map_err(|_| Error::Unsealable)?;
-    let tag = Tag::try_from(tag).map_err(|_| Error::Unsealable)?;
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Unsealable)?;
+    let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| Error::Unsealable)?;
     let mut plaintext = ciphertext.to_vec();
     cipher(key)
-        .decrypt_inout_detached(&nonce, aad, (&mut plaintext[..]).into(), &tag)
+        .open_in_place_separate_tag(nonce, Aad::from(aad), Tag::from(tag), &mut plaintext, 0..)
         .map_err(|_| Error::Unsealable)?;
     Ok(plaintext)
 }
