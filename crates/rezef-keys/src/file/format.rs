@@ -29,12 +29,7 @@ const FRAME_RECORDS_MAX: usize = 65_536;
 const HEADER_MAX: usize = MAGIC.len() + 10 + 1;
 
 /// A key as the file holds it.
-#[derive(Debug)]
-pub(super) struct Made {
-    pub id: KeyId,
-    pub subject: [u8; 32],
-    pub key: DataKey,
-}
+pub(super) use crate::store::Made;
 
 /// The header of a file of this version.
 pub(super) fn header() -> Vec<u8> {

@@ -26,6 +26,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use format::{BadHeader, Made};
 use zeroize::Zeroizing;
 
+use crate::store;
 use crate::{DataKey, Error, KeyId, KeyStore, Result, Subject};
 
 const KEYS: &str = "keys";
@@ -126,35 +127,13 @@ impl FileKeyStore {
 impl KeyStore for FileKeyStore {
     fn keys_for(&self, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
         let mut writer = self.writer();
-        let mut made: Vec<Made> = Vec::new();
-        // Subjects new in this call: their hash -> their place in `made`.
-        let mut new: HashMap<[u8; 32], usize> = HashMap::new();
-        let mut keys = Vec::with_capacity(subjects.len());
-        {
+        let (keys, made) = {
             let live = self.live();
-            for subject in subjects {
-                let hash = subject.hash();
-                let known = live
-                    .by_subject
-                    .get(&hash)
-                    .and_then(|id| live.by_id.get(id).map(|(_, key)| (*id, key)));
-                let made_now = new.get(&hash).map(|&at| (made[at].id, &made[at].key));
-                let (id, key) = match known.or(made_now) {
-                    Some((id, key)) => (id, key.clone()),
-                    None => {
-                        let (id, key) = (KeyId::generate()?, DataKey::generate()?);
-                        new.insert(hash, made.len());
-                        made.push(Made {
-                            id,
-                            subject: hash,
-                            key: key.clone(),
-                        });
-                        (id, key)
-                    }
-                };
-                keys.push((id, key));
-            }
-        }
+            store::plan(subjects, |hash| {
+                let id = live.by_subject.get(hash)?;
+                live.by_id.get(id).map(|(_, key)| (*id, key.clone()))
+            })?
+        };
         if made.is_empty() {
             return Ok(keys);
         }

@@ -54,12 +54,12 @@ mod live;
 mod produce;
 mod record;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use rezef_log::kafka::{KafkaConfig, TopicSettings, ensure_topic};
 
+use crate::store::{self, Plan};
 use crate::{DataKey, Error, KeyId, KeyStore, Result, Subject};
 use follow::{Follower, Progress};
 use live::{Live, Lookup};
@@ -96,16 +96,6 @@ pub struct KafkaKeyStore {
     shared: Arc<Shared>,
     /// Stops the follower thread when the store is dropped.
     _follower: Follower,
-}
-
-/// Each subject's key, and the keys among them made in this call, to write.
-type Plan = (Vec<(KeyId, DataKey)>, Vec<Made>);
-
-/// A key made in this call, to write.
-struct Made {
-    id: KeyId,
-    subject: [u8; 32],
-    key: DataKey,
 }
 
 impl KafkaKeyStore {
@@ -170,31 +160,7 @@ impl KafkaKeyStore {
     /// Each subject's key from memory, with the keys to make for those that have none.
     fn plan(&self, subjects: &[Subject]) -> Result<Plan> {
         let live = self.shared.live();
-        let mut made: Vec<Made> = Vec::new();
-        // Subjects new in this call: their hash -> their place in `made`.
-        let mut new: HashMap<[u8; 32], usize> = HashMap::new();
-        let mut keys = Vec::with_capacity(subjects.len());
-        for subject in subjects {
-            let hash = subject.hash();
-            let made_now = new
-                .get(&hash)
-                .map(|&at| (made[at].id, made[at].key.clone()));
-            let key = match live.first(&hash).or(made_now) {
-                Some(key) => key,
-                None => {
-                    let (id, key) = (KeyId::generate()?, DataKey::generate()?);
-                    new.insert(hash, made.len());
-                    made.push(Made {
-                        id,
-                        subject: hash,
-                        key: key.clone(),
-                    });
-                    (id, key)
-                }
-            };
-            keys.push(key);
-        }
-        Ok((keys, made))
+        store::plan(subjects, |hash| live.first(hash))
     }
 }
 
