@@ -140,7 +140,7 @@ pub fn one_call_makes_each_subject_one_key<S: KeyStore>(mut open: impl FnMut() -
         Subject::identity("acme", "phone", "+972501234567"),
     );
     let store = open();
-    let keys = keys_for(&store, &[a.clone(), b.clone(), a.clone(), c.clone()]);
+    let keys = keys_for(&store, &[a, b, a, c]);
     assert_eq!(keys[0], keys[2], "a subject named twice in one call");
     for (subject, key) in [(&a, keys[0]), (&b, keys[1]), (&c, keys[3])] {
         assert_live(&store, subject, key, "after one call");
@@ -166,10 +166,7 @@ pub fn subjects_are_told_apart<S: KeyStore>(mut open: impl FnMut() -> S) {
         Subject::identity("acme", "email", "c-1"),
         Subject::identity("acme", "phone", "c-1"),
         Subject::identity("globex", "email", "c-1"),
-        Subject {
-            tenant: "acmec".into(),
-            name: "ustomer:c-1".into(),
-        },
+        Subject::named("acmec", &["ustomer:c-1"]),
     ];
     let store = open();
     let keys = keys_for(&store, &subjects);
@@ -242,7 +239,7 @@ pub fn destroy_leaves_others<S: KeyStore>(mut open: impl FnMut() -> S) {
     drop(store);
     let store = open();
     check(&store, "reopened after destroy");
-    let again = keys_for(&store, &[subjects[0].clone(), subjects[4].clone()]);
+    let again = keys_for(&store, &[subjects[0], subjects[4]]);
     assert_eq!(again, vec![keys[0], keys[4]], "keys_for of the survivors");
 }
 
@@ -252,12 +249,12 @@ pub fn concurrent_calls_agree<S: KeyStore>(mut open: impl FnMut() -> S) {
     let shared = Subject::customer("acme", "shared");
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let (store, shared) = (store.clone(), shared.clone());
+            let (store, shared) = (store.clone(), shared);
             std::thread::spawn(move || {
                 (0..20)
                     .map(|n| {
                         let own = Subject::customer("acme", &format!("t{t}-{n}"));
-                        keys_for(&*store, &[own, shared.clone()])[1]
+                        keys_for(&*store, &[own, shared])[1]
                     })
                     .collect::<Vec<_>>()
             })

@@ -29,7 +29,7 @@
 //! let store = FileKeyStore::open(dir.path())?;
 //! let dana = Subject::identity("acme", "email", "dana.levi@example.com");
 //!
-//! let [(id, key)] = store.keys_for(&[dana.clone()])?.try_into().expect("one key");
+//! let [(id, key)] = store.keys_for(&[dana])?.try_into().expect("one key");
 //! let sealed = seal(&key, b"event-1", b"dana.levi@example.com");
 //! assert_eq!(open(&key, b"event-1", &sealed)?, b"dana.levi@example.com");
 //!
@@ -56,6 +56,6 @@ pub use file::FileKeyStore;
 #[cfg(feature = "kafka")]
 pub use kafka::KafkaKeyStore;
 pub use key::{DataKey, KeyId};
-pub use seal::{NONCE_LEN, Nonces, TAG_LEN, open, seal, seal_with};
+pub use seal::{NONCE_LEN, Nonces, TAG_LEN, Unsealed, open, seal, seal_with};
 pub use store::KeyStore;
 pub use subject::Subject;

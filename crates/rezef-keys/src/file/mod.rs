@@ -62,7 +62,8 @@ struct Writer {
 #[derive(Debug, Default)]
 struct Live {
     by_id: HashMap<KeyId, ([u8; 32], DataKey)>,
-    by_subject: HashMap<[u8; 32], KeyId>,
+    /// The key too, so that sealing looks a subject's key up once.
+    by_subject: HashMap<[u8; 32], (KeyId, DataKey)>,
 }
 
 impl FileKeyStore {
@@ -129,10 +130,7 @@ impl KeyStore for FileKeyStore {
         let mut writer = self.writer();
         let (keys, made) = {
             let live = self.live();
-            store::plan(subjects, |hash| {
-                let id = live.by_subject.get(hash)?;
-                live.by_id.get(id).map(|(_, key)| (*id, key.clone()))
-            })?
+            store::plan(subjects, |hash| live.by_subject.get(hash).cloned())?
         };
         if made.is_empty() {
             return Ok(keys);
@@ -142,7 +140,7 @@ impl KeyStore for FileKeyStore {
         writer.append(&self.path(), &frame)?;
         let mut live = self.live_mut();
         for m in made {
-            live.by_subject.insert(m.subject, m.id);
+            live.by_subject.insert(m.subject, (m.id, m.key.clone()));
             live.by_id.insert(m.id, (m.subject, m.key));
         }
         Ok(keys)
@@ -156,7 +154,7 @@ impl KeyStore for FileKeyStore {
         self.live()
             .by_subject
             .get(&subject.hash())
-            .copied()
+            .map(|(id, _)| *id)
             .into_iter()
             .collect()
     }
@@ -269,7 +267,11 @@ fn load(path: &Path, mut file: &File) -> Result<(Live, u64)> {
         if live.by_id.contains_key(&made.id) {
             return Err(corrupt("a key id made twice"));
         }
-        if live.by_subject.insert(made.subject, made.id).is_some() {
+        if live
+            .by_subject
+            .insert(made.subject, (made.id, made.key.clone()))
+            .is_some()
+        {
             return Err(corrupt("a subject with two live keys"));
         }
         live.by_id.insert(made.id, (made.subject, made.key));
