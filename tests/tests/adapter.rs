@@ -71,7 +71,10 @@ async fn logged(server: &RezefServer) -> (BTreeMap<String, Vec<String>>, usize) 
 /// `ids` without the copies after each id's first.
 fn first_copies(ids: &[String]) -> Vec<String> {
     let mut seen = HashSet::new();
-    (ids.iter()).filter(|id| seen.insert(*id)).cloned().collect()
+    (ids.iter())
+        .filter(|id| seen.insert(*id))
+        .cloned()
+        .collect()
 }
 
 /// Each customer's accepted events are in the log in the order accepted (a copy sent again
@@ -97,7 +100,10 @@ async fn assert_arrived_once_in_order(server: &RezefServer, accepted: &[Vec<Stri
 async fn every_accepted_event_arrives_once_in_order_through_a_kill_9() {
     const CUSTOMERS: usize = 8;
     const ROUNDS: usize = 150;
-    let (data, spool) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (data, spool) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     let port = free_port();
     let server = RezefServer::start_on(port, data.path(), &[], None).await;
     let publisher = Arc::new(publisher(&server.url(), config(spool.path())).await);
@@ -136,11 +142,20 @@ async fn every_accepted_event_arrives_once_in_order_through_a_kill_9() {
     }
     flushed(&publisher).await.expect("nothing refused");
     let publisher = Arc::into_inner(publisher).expect("the last handle");
-    let closed = publisher.close(Duration::from_secs(5)).await.expect("closed");
+    let closed = publisher
+        .close(Duration::from_secs(5))
+        .await
+        .expect("closed");
     assert_eq!(closed.unsent, 0);
 
-    let accepted = accepted.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert_eq!(accepted.iter().map(Vec::len).sum::<usize>(), CUSTOMERS * ROUNDS);
+    let accepted = accepted
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert_eq!(
+        accepted.iter().map(Vec::len).sum::<usize>(),
+        CUSTOMERS * ROUNDS
+    );
     assert_arrived_once_in_order(&server, &accepted).await;
 }
 
@@ -149,7 +164,10 @@ async fn every_accepted_event_arrives_once_in_order_through_a_kill_9() {
 /// is up, and sends them first: each arrives once, in order, and the refused one never.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_spool_refuses_and_a_restarted_adapter_sends_what_it_holds() {
-    let (data, spool) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (data, spool) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let limits = SpoolLimits {
@@ -189,7 +207,14 @@ async fn a_full_spool_refuses_and_a_restarted_adapter_sends_what_it_holds() {
     let later = chat(0).message(proto::Participant::Customer, "after the restart");
     accepted.push(publisher.publish(later).await.expect("room again"));
     flushed(&publisher).await.expect("nothing refused");
-    assert_eq!(publisher.close(Duration::ZERO).await.expect("closed").unsent, 0);
+    assert_eq!(
+        publisher
+            .close(Duration::ZERO)
+            .await
+            .expect("closed")
+            .unsent,
+        0
+    );
     let (_, copies) = logged(&server).await;
     assert_eq!(copies, accepted.len(), "no copy sent twice without a crash");
     assert_arrived_once_in_order(&server, &[accepted]).await;
@@ -199,7 +224,10 @@ async fn a_full_spool_refuses_and_a_restarted_adapter_sends_what_it_holds() {
 /// sent no more: in its batch, then alone, never again; its batch-mates arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_event_is_reported_by_id_and_not_retried() {
-    let (data, spool) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (data, spool) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     let metrics = free_port();
     let listen = format!("127.0.0.1:{metrics}");
     let server = RezefServer::start_with(data.path(), &["--metrics-listen", &listen]).await;
