@@ -80,6 +80,8 @@ impl Sender {
 
     async fn send_all(&mut self) -> Result<(), Error> {
         let mut written = self.shared.written.subscribe();
+        // Whether the spool was empty before the events now there: they have not waited yet.
+        let mut idle = true;
         loop {
             let head = self.shared.spool().head();
             let available = written.borrow_and_update().saturating_sub(head.seq);
@@ -88,9 +90,14 @@ impl Sender {
                     changed = written.changed() => if changed.is_err() { return Ok(()) },
                     () = self.stopped() => return Ok(()),
                 }
+                idle = true;
                 continue;
             }
-            if available < self.max_batch_events as u64 && !self.linger.is_zero() {
+            // Events that gathered while the last batch was in flight have lingered already.
+            if std::mem::take(&mut idle)
+                && available < self.max_batch_events as u64
+                && !self.linger.is_zero()
+            {
                 // Let the batch fill.
                 tokio::select! {
                     () = tokio::time::sleep(self.linger) => {}
