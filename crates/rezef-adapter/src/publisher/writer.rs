@@ -39,7 +39,7 @@ fn spool(shared: &Shared, groups: Vec<Intake>) -> Vec<(Intake, Result<(), Error>
         .collect();
     let mut spool = shared.spool();
     let limits = spool.limits();
-    let mut room = limits.max_bytes - spool.pending_bytes();
+    let mut room = limits.max_bytes.saturating_sub(spool.pending_bytes());
     let mut verdicts = Vec::with_capacity(groups.len());
     let mut records: Vec<&[u8]> = Vec::new();
     for group in &encoded {
