@@ -15,6 +15,7 @@
 //! secret, `docs/audit.md`).
 
 mod format;
+mod group;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, TryLockError};
@@ -42,6 +43,8 @@ pub struct FileKeyStore {
     _lock: File,
     /// Serialises changes to the file; lookups go to `live` without it.
     writer: Mutex<Writer>,
+    /// `keys_for` calls waiting for the writer, made by whoever holds it.
+    queue: group::Queue,
     live: RwLock<Live>,
 }
 
@@ -104,12 +107,33 @@ impl FileKeyStore {
                 dirty: false,
                 rename_unsynced: false,
             }),
+            queue: group::Queue::default(),
             live: RwLock::new(live),
         })
     }
 
     fn path(&self) -> PathBuf {
         self.dir.join(KEYS)
+    }
+
+    /// Each subject's key, the new ones written (one frame, one fsync) before they are live.
+    fn make(&self, writer: &mut Writer, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
+        let (keys, made) = {
+            let live = self.live();
+            store::plan(subjects, |hash| live.by_subject.get(hash).cloned())?
+        };
+        if made.is_empty() {
+            return Ok(keys);
+        }
+        let mut frame = Zeroizing::new(Vec::new());
+        format::encode(&mut frame, made.iter());
+        writer.append(&self.path(), &frame)?;
+        let mut live = self.live_mut();
+        for m in made {
+            live.by_subject.insert(m.subject, (m.id, m.key.clone()));
+            live.by_id.insert(m.id, (m.subject, m.key));
+        }
+        Ok(keys)
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -127,23 +151,28 @@ impl FileKeyStore {
 
 impl KeyStore for FileKeyStore {
     fn keys_for(&self, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
-        let mut writer = self.writer();
-        let (keys, made) = {
+        // Every subject known (a returning customer): no writer, no wait.
+        let known: Option<Vec<_>> = {
             let live = self.live();
-            store::plan(subjects, |hash| live.by_subject.get(hash).cloned())?
+            (subjects.iter())
+                .map(|s| live.by_subject.get(&s.hash()).cloned())
+                .collect()
         };
-        if made.is_empty() {
+        if let Some(keys) = known {
             return Ok(keys);
         }
-        let mut frame = Zeroizing::new(Vec::new());
-        format::encode(&mut frame, made.iter());
-        writer.append(&self.path(), &frame)?;
-        let mut live = self.live_mut();
-        for m in made {
-            live.by_subject.insert(m.subject, (m.id, m.key.clone()));
-            live.by_id.insert(m.id, (m.subject, m.key));
+        let call = self.queue.push(subjects);
+        let mut writer = self.writer();
+        if let Some(keys) = call.answered() {
+            return keys;
         }
-        Ok(keys)
+        // Ours is still queued: make the keys of every call queued, in one write.
+        let calls = self.queue.take();
+        let made = self.make(&mut writer, &group::subjects(&calls));
+        group::answer(&calls, &made);
+        drop(writer);
+        call.answered()
+            .expect("the call holding the writer answered every queued call, its own among them")
     }
 
     fn key(&self, id: &KeyId) -> Option<DataKey> {
