@@ -14,7 +14,8 @@
 //! cluster on Kafka shares; [`conformance`] checks what every implementation promises.
 //!
 //! # Layout
-//! - `key.rs`: [`KeyId`], [`DataKey`]; `subject.rs`: [`Subject`]; `store.rs`: [`KeyStore`].
+//! - `key.rs`: [`KeyId`], [`DataKey`]; `subject.rs`: [`Subject`]; `store.rs`: [`KeyStore`];
+//!   `group.rs`: concurrent `keys_for` calls made in one write.
 //! - `seal.rs`: [`seal`] and [`open`] (ChaCha20-Poly1305, `ring`).
 //! - `file/`: [`FileKeyStore`] (`mod.rs`) and its file format (`format.rs`).
 //! - `kafka/` (feature `kafka`): `KafkaKeyStore` (`mod.rs`), its records (`record.rs`), what a
@@ -44,6 +45,7 @@
 pub mod conformance;
 pub mod error;
 mod file;
+mod group;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod key;

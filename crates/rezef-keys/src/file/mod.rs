@@ -15,7 +15,6 @@
 //! secret, `docs/audit.md`).
 
 mod format;
-mod group;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, TryLockError};
@@ -27,8 +26,8 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use format::{BadHeader, Made};
 use zeroize::Zeroizing;
 
-use crate::store;
 use crate::{DataKey, Error, KeyId, KeyStore, Result, Subject};
+use crate::{group, store};
 
 const KEYS: &str = "keys";
 const KEYS_TMP: &str = "keys.tmp";
@@ -161,18 +160,12 @@ impl KeyStore for FileKeyStore {
         if let Some(keys) = known {
             return Ok(keys);
         }
-        let call = self.queue.push(subjects);
-        let mut writer = self.writer();
-        if let Some(keys) = call.answered() {
-            return keys;
-        }
-        // Ours is still queued: make the keys of every call queued, in one write.
-        let calls = self.queue.take();
-        let made = self.make(&mut writer, &group::subjects(&calls));
-        group::answer(&calls, &made);
-        drop(writer);
-        call.answered()
-            .expect("the call holding the writer answered every queued call, its own among them")
+        group::keys_for(
+            &self.queue,
+            subjects,
+            || self.writer(),
+            |writer, subjects| self.make(writer, subjects),
+        )
     }
 
     fn key(&self, id: &KeyId) -> Option<DataKey> {

@@ -1,35 +1,35 @@
-//! Group commit of `keys_for`: concurrent calls that need new keys share one write and one
-//! fsync, as the embedded log's appends do.
+//! Group commit of `keys_for`: concurrent calls that need new keys share one write (one fsync
+//! of the file store, one acknowledged produce of the Kafka store), as the log's appends do.
 //!
 //! A server appends many small batches at once, and a batch with a customer seen for the first
-//! time makes a key, which must be durable before any record sealed under it is. One fsync a
+//! time makes a key, which must be durable before any record sealed under it is. One write a
 //! call, one call at a time, capped ingest at the disk's fsync rate (half the events of
 //! batches of 100 on this machine: BENCHMARKS.md). So a call queues its subjects, then takes
-//! the writer: whoever holds it makes the keys of every call queued so far in one frame and
-//! one fsync, and answers each; a call that finds itself answered when it gets the writer
-//! returns that. Keys become visible to others only once durable, as before.
+//! the store's writer: whoever holds it makes the keys of every call queued so far in one
+//! write, and answers each; a call that finds itself answered when it gets the writer returns
+//! that. Keys become visible to others only once durable, as before.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::{DataKey, Error, KeyId, Result, Subject};
 
 /// The keys of a call's subjects, in order.
-type Keys = Vec<(KeyId, DataKey)>;
+pub(crate) type Keys = Vec<(KeyId, DataKey)>;
 
 /// The calls waiting for a writer.
 #[derive(Debug, Default)]
-pub(super) struct Queue(Mutex<Vec<Arc<Call>>>);
+pub(crate) struct Queue(Mutex<Vec<Arc<Call>>>);
 
 /// One `keys_for` call: its subjects, and its keys once a writer made them.
 #[derive(Debug)]
-pub(super) struct Call {
+struct Call {
     subjects: Vec<Subject>,
     answer: Mutex<Option<Result<Keys>>>,
 }
 
 impl Queue {
     /// Queues a call for these subjects.
-    pub(super) fn push(&self, subjects: &[Subject]) -> Arc<Call> {
+    fn push(&self, subjects: &[Subject]) -> Arc<Call> {
         let call = Arc::new(Call {
             subjects: subjects.to_vec(),
             answer: Mutex::new(None),
@@ -39,7 +39,7 @@ impl Queue {
     }
 
     /// Every call queued: the holder of the writer answers them all.
-    pub(super) fn take(&self) -> Vec<Arc<Call>> {
+    fn take(&self) -> Vec<Arc<Call>> {
         std::mem::take(&mut *self.calls())
     }
 
@@ -50,7 +50,7 @@ impl Queue {
 
 impl Call {
     /// Its keys, if a writer made them (taken: asked once).
-    pub(super) fn answered(&self) -> Option<Result<Keys>> {
+    fn answered(&self) -> Option<Result<Keys>> {
         self.answer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -62,17 +62,34 @@ impl Call {
     }
 }
 
-/// The subjects of these calls, one after the other.
-pub(super) fn subjects(calls: &[Arc<Call>]) -> Vec<Subject> {
-    calls
+/// A `keys_for` call of a store that holds its writer with `writer()` and makes the keys of
+/// subjects (the live ones looked up, the others written durably) with `make`.
+pub(crate) fn keys_for<W>(
+    queue: &Queue,
+    subjects: &[Subject],
+    writer: impl FnOnce() -> W,
+    make: impl FnOnce(&mut W, &[Subject]) -> Result<Keys>,
+) -> Result<Keys> {
+    let call = queue.push(subjects);
+    let mut writer = writer();
+    if let Some(keys) = call.answered() {
+        return keys;
+    }
+    // Ours is still queued: make the keys of every call queued, in one write.
+    let calls = queue.take();
+    let all: Vec<Subject> = calls
         .iter()
         .flat_map(|c| c.subjects.iter().copied())
-        .collect()
+        .collect();
+    answer(&calls, &make(&mut writer, &all));
+    drop(writer);
+    call.answered()
+        .expect("the call holding the writer answered every queued call, its own among them")
 }
 
-/// Answers each call with its part of `made` (the keys of [`subjects`], in order), or with
-/// the failure.
-pub(super) fn answer(calls: &[Arc<Call>], made: &Result<Keys>) {
+/// Answers each call with its part of `made` (the keys of their subjects one after the
+/// other), or with the failure.
+fn answer(calls: &[Arc<Call>], made: &Result<Keys>) {
     let mut at = 0;
     for call in calls {
         let n = call.subjects.len();
