@@ -24,8 +24,9 @@ const LINE: &str = "+18005551212";
 /// An adapter served in this process until dropped.
 struct Adapter {
     addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _spool: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<Result<(), rezef_adapter::Error>>,
+    spool: tempfile::TempDir,
 }
 
 impl Adapter {
@@ -53,18 +54,15 @@ impl Adapter {
             .expect("bind");
         let addr = listener.local_addr().expect("an address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            rezef_twilio::run(settings, listener, shutdown)
-                .await
-                .expect("the adapter runs");
-        });
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let running = tokio::spawn(rezef_twilio::run(settings, listener, shutdown));
         Self {
             addr,
-            _stop: stop,
-            _spool: spool,
+            stop,
+            running,
+            spool,
         }
     }
 
@@ -93,6 +91,15 @@ impl Adapter {
             body.len()
         );
         self.send(&request).await
+    }
+
+    /// Stops it as SIGTERM does; its spool's directory.
+    async fn stop(self) -> tempfile::TempDir {
+        let _ = self.stop.send(());
+        let stopped = tokio::time::timeout(Duration::from_secs(20), self.running);
+        let run = stopped.await.expect("stops in time").expect("no panic");
+        run.expect("a clean stop");
+        self.spool
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
@@ -221,6 +228,14 @@ async fn signed_webhooks_are_taken_and_others_refused_with_nothing_published() {
     let (status, ready) = adapter.get("/readyz").await;
     assert_eq!(status, 200);
     assert!(ready.contains("\"spooled_events\":1"), "{ready}");
+    let forbidden = "rezef_adapter_http_requests_total{route=\"/twilio/voice\",status=\"403\"}";
+    assert_eq!(adapter.metric(forbidden).await, 3.0);
+
+    // Stopped, the adapter leaves the event it could not deliver in its spool, unlocked.
+    let spool = adapter.stop().await;
+    let limits = rezef_adapter::spool::SpoolLimits::default();
+    let reopened = rezef_adapter::spool::Spool::open(spool.path(), limits).expect("unlocked");
+    assert_eq!(reopened.end().seq - reopened.head().seq, 1);
 }
 
 /// A caller Rezef has never seen gets the menu; one whose web chat about a billing dispute
@@ -373,4 +388,13 @@ async fn with_rezef_down_the_call_gets_the_menu_and_its_events_arrive_later() {
         assert!(Instant::now() < deadline, "the spool never emptied");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(
+        adapter
+            .metric("rezef_adapter_events_acknowledged_total")
+            .await,
+        2.0
+    );
+    assert!(adapter.metric("rezef_adapter_publish_retries_total").await >= 1.0);
+    let (_, ready) = adapter.get("/readyz").await;
+    assert!(ready.contains("\"server_reachable\":true"), "{ready}");
 }
