@@ -282,10 +282,7 @@ async fn an_unknown_caller_gets_the_menu_and_a_known_one_skips_it() {
     assert_eq!(status, 200);
     assert!(!greeting.contains("<Gather"), "{greeting}");
     assert!(greeting.contains("your billing dispute"), "{greeting}");
-    assert!(
-        greeting.contains("<Enqueue>support</Enqueue>"),
-        "{greeting}"
-    );
+    assert!(greeting.contains("\">support</Enqueue>"), "{greeting}");
     let journey = journey_when(&server, known, |j| {
         interaction(j, "CA0003").is_some_and(|i| i.stage == proto::Stage::Queued as i32)
     })
@@ -297,8 +294,8 @@ async fn an_unknown_caller_gets_the_menu_and_a_known_one_skips_it() {
     );
 }
 
-/// A menu choice is the intent; an SMS is a message in the journey; the status callback
-/// ends the call.
+/// A menu choice is the intent; hanging up in the queue is an abandon there; an SMS is a
+/// message in the journey; the status callback ends the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn menu_sms_and_status_become_the_journey() {
     let data = tempfile::tempdir().expect("dir");
@@ -313,7 +310,12 @@ async fn menu_sms_and_status_become_the_journey() {
     gather.push(("Digits", "1"));
     let (status, twiml) = adapter.post("/twilio/voice/gather", &gather, None).await;
     assert_eq!(status, 200);
-    assert!(twiml.contains("<Enqueue>support</Enqueue>"), "{twiml}");
+    let left = "<Enqueue action=\"https://voice.example.com/twilio/voice/queue\" method=\"POST\">support</Enqueue>";
+    assert!(twiml.contains(left), "{twiml}");
+    let mut hung_up = borrowed(&params);
+    hung_up.push(("QueueResult", "hangup"));
+    let (status, _) = adapter.post("/twilio/voice/queue", &hung_up, None).await;
+    assert_eq!(status, 200);
 
     let sms = [
         ("AccountSid", ACCOUNT),
@@ -335,7 +337,7 @@ async fn menu_sms_and_status_become_the_journey() {
     assert_eq!(status, 200);
 
     let journey = journey_when(&server, CALLER, |j| {
-        interaction(j, "CA0004").is_some_and(|i| i.stage == proto::Stage::Ended as i32)
+        interaction(j, "CA0004").is_some_and(|i| i.end_reason == proto::EndReason::Completed as i32)
             && (j.conversations.iter())
                 .any(|c| c.transcript.iter().any(|t| t.text.contains("bill")))
     })
@@ -351,6 +353,7 @@ async fn menu_sms_and_status_become_the_journey() {
     assert_eq!(message.text, "my bill is wrong & too high");
     assert_eq!(message.attachment_count, 1);
     let call = interaction(&journey, "CA0004").expect("the call");
+    assert_eq!(call.abandoned_at, proto::AbandonPoint::Queue as i32);
     assert_eq!(call.end_reason, proto::EndReason::Completed as i32);
     assert_eq!(call.self_service_steps, 1);
 }
