@@ -136,8 +136,8 @@ impl Config {
         }
         for entry in &self.company_addresses {
             let valid = match entry.strip_prefix('@') {
-                Some(domain) => crate::mail::normalise(&format!("x@{domain}")).is_ok(),
-                None => crate::mail::normalise(entry).is_ok(),
+                Some(domain) => crate::mail::normalise(&format!("x@{domain}")).is_some(),
+                None => crate::mail::normalise(entry).is_some(),
             };
             if !valid {
                 return fail(&format!(
@@ -213,5 +213,62 @@ impl Config {
             };
         }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_sets_what_it_names_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("email.toml");
+        let text = "tenant = \"acme\"\ndata_dir = \"/var/lib/rezef-email\"\n\
+                    sender = \"reply-to\"\ncompany_addresses = [\"Support@Acme.test\", \"@acme.test\"]\n\
+                    [maildir]\npath = \"/var/mail/support\"\npoll_interval = \"5s\"\n\
+                    [attachments]\nuri_base = \"https://files.acme.test/mail/\"\n\
+                    [spool]\nmax_bytes = 1000000\n";
+        std::fs::write(&file, text).expect("writes");
+        let config = load(Some(&file)).expect("loads");
+        assert_eq!(config.maildir.poll_interval, Duration::from_secs(5));
+        assert_eq!(config.rezef.url, "http://127.0.0.1:50051");
+        assert_eq!(config.publisher().spool.max_bytes, 1_000_000);
+        assert_eq!(
+            config.publisher().spool_dir,
+            Path::new("/var/lib/rezef-email/spool")
+        );
+        let settings = config.settings().expect("settings");
+        assert_eq!(settings.sender, SenderHeader::ReplyTo);
+        assert!(settings.is_company("support@acme.test"));
+        assert!(settings.is_company("noa@acme.test"));
+        assert!(!settings.is_company("noa@acme.test.example.com"));
+        assert_eq!(
+            settings.attachment_uri_base,
+            "https://files.acme.test/mail/"
+        );
+    }
+
+    #[test]
+    fn what_cannot_work_is_refused_naming_the_setting() {
+        let refused = |config: Config, setting: &str| match config.validate() {
+            Err(Error::Config(why)) => assert!(why.contains(setting), "{why}"),
+            other => panic!("{setting}: {other:?}"),
+        };
+        refused(Config::default(), "tenant");
+        let acme = || Config {
+            tenant: "acme".into(),
+            ..Config::default()
+        };
+        let mut config = acme();
+        config.company_addresses = vec!["support".into()];
+        refused(config, "company_addresses");
+        let mut config = acme();
+        config.attachments.uri_base = Some("file:///my mail/".into());
+        refused(config, "uri_base");
+        assert!(matches!(
+            load(Some(Path::new("/nonexistent/email.toml"))),
+            Err(Error::Config(_))
+        ));
     }
 }

@@ -138,7 +138,7 @@ fn addresses(address: Option<&Address<'_>>) -> Vec<String> {
     address
         .iter()
         .filter_map(|a| a.address())
-        .filter_map(|a| normalise(a).ok())
+        .filter_map(normalise)
         .collect()
 }
 
@@ -151,7 +151,7 @@ fn first_address(
         None => Ok(None),
         Some(raw) => normalise(raw)
             .map(Some)
-            .map_err(|()| Malformed::BadAddress {
+            .ok_or_else(|| Malformed::BadAddress {
                 header,
                 address: raw.to_owned(),
             }),
@@ -161,9 +161,9 @@ fn first_address(
 /// An address as Rezef takes an email identity: lowercase `local@domain.tld`, no spaces,
 /// at most 254 bytes (the rule of `rezef-events`' identities, so the server never refuses
 /// one the adapter took).
-pub fn normalise(raw: &str) -> Result<String, ()> {
+pub fn normalise(raw: &str) -> Option<String> {
     let lower = raw.trim().to_lowercase();
-    let (local, domain) = lower.split_once('@').ok_or(())?;
+    let (local, domain) = lower.split_once('@')?;
     let valid = !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')
@@ -171,7 +171,7 @@ pub fn normalise(raw: &str) -> Result<String, ()> {
         && !domain.ends_with('.')
         && !lower.chars().any(|c| c.is_whitespace() || c.is_control())
         && lower.len() <= 254;
-    if valid { Ok(lower) } else { Err(()) }
+    valid.then_some(lower)
 }
 
 #[cfg(test)]
