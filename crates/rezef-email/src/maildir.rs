@@ -85,8 +85,12 @@ impl Maildir {
         mut stop: watch::Receiver<bool>,
     ) -> Result<()> {
         loop {
-            if let Err(e) = self.pass(intake).await {
-                tracing::warn!(error = %e, "maildir pass failed");
+            match self.pass(intake).await {
+                Ok(pass) if pass.accepted + pass.failed > 0 => {
+                    tracing::info!(accepted = pass.accepted, failed = pass.failed, "maildir pass");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "maildir pass failed"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
