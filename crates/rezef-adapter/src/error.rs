@@ -67,6 +67,12 @@ pub enum Error {
     Rejected(Vec<Rejection>),
     #[error("the publisher is closed")]
     Closed,
+    /// An adapter's settings (feature `service`).
+    #[error("settings: {0}")]
+    Config(String),
+    /// An adapter's HTTP server failed (feature `service`).
+    #[error("HTTP server: {0}")]
+    Serve(std::io::Error),
     /// The publisher's background work failed (its spool could not be read or written).
     #[error("the publisher stopped: {0}")]
     Stopped(String),
@@ -114,6 +120,8 @@ impl Error {
             | Self::SpoolDecode { .. }
             | Self::Rejected(_)
             | Self::Closed
+            | Self::Config(_)
+            | Self::Serve(_)
             | Self::Stopped(_) => false,
         }
     }

@@ -14,6 +14,8 @@
 //! - `agent.rs`: [`AgentSession`], an agent desktop's session.
 //! - [`jsonl`]: events as JSON Lines, `rezef publish`'s and `rezef replay`'s format.
 //! - [`export`]: `rezef replay`'s export, those lines chained by a hash to check it later.
+//! - `service` (feature `service`): the runtime the reference adapter binaries share
+//!   (settings, HTTP with health and metrics, logs, graceful stop).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), rezef_adapter::Error> {
@@ -39,12 +41,14 @@ mod factory;
 pub mod jsonl;
 pub mod publisher;
 pub mod retry;
+#[cfg(feature = "service")]
+pub mod service;
 pub mod spool;
 
 pub use agent::AgentSession;
 pub use client::{Auth, Client, TlsOptions};
 pub use error::{Error, Rejection};
 pub use factory::{EventFactory, identity_ref, new_event_id};
-pub use publisher::{Publisher, PublisherConfig};
+pub use publisher::{Publisher, PublisherConfig, PublisherStats};
 /// The `rezef.v1` contract, as adapters see it.
 pub use rezef_proto::v1 as proto;

@@ -21,6 +21,7 @@ mod sender;
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -84,7 +85,19 @@ struct Shared {
     rejections: Mutex<Vec<Rejection>>,
     /// Set: the sender stopped for good, and why.
     failed: Mutex<Option<String>>,
+    /// `Publish` attempts that failed and were retried.
+    retries: AtomicU64,
+    /// Events the server refused for good.
+    refused: AtomicU64,
+    /// How the last `Publish` went: [`REACHED`], [`UNREACHED`], or [`UNTRIED`] yet.
+    reached: AtomicU8,
+    /// The spool's head and end when the publisher started.
+    started: (u64, u64),
 }
+
+const UNTRIED: u8 = 0;
+const REACHED: u8 = 1;
+const UNREACHED: u8 = 2;
 
 impl Shared {
     fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
@@ -115,6 +128,28 @@ pub struct Closed {
     /// Accepted events the server had not acknowledged by then: still in the spool, sent by
     /// the next publisher on it.
     pub unsent: u64,
+}
+
+/// What a publisher has done since it started, for health and metrics
+/// ([`Publisher::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublisherStats {
+    /// Events accepted (spooled) since the start.
+    pub accepted: u64,
+    /// Events the server acknowledged since the start (the spool's earlier ones too).
+    pub acknowledged: u64,
+    /// Events the server refused for good since the start.
+    pub refused: u64,
+    /// `Publish` attempts that failed and were retried.
+    pub retries: u64,
+    /// Accepted events waiting for the server, and their bytes in the spool.
+    pub unsent: u64,
+    pub spool_bytes: u64,
+    /// Whether the last `Publish` was answered for good (acknowledged or refused); `None`
+    /// before the first.
+    pub server_reachable: Option<bool>,
+    /// The publisher stopped for good (its spool failed); nothing more is delivered.
+    pub stopped: bool,
 }
 
 /// An event taken by [`Publisher::try_publish`], on its way to the spool.
@@ -161,6 +196,10 @@ impl Publisher {
             acknowledged: watch::Sender::new(head),
             rejections: Mutex::default(),
             failed: Mutex::default(),
+            retries: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            reached: AtomicU8::new(UNTRIED),
+            started: (head, end),
         });
         let (intake, queued) = mpsc::unbounded_channel();
         let stop = watch::Sender::new(false);
@@ -292,6 +331,30 @@ impl Publisher {
             Ok(Closed { unsent })
         } else {
             Err(Error::Rejected(refused))
+        }
+    }
+
+    /// Counts since the start, and the spool now.
+    pub fn stats(&self) -> PublisherStats {
+        let shared = &self.shared;
+        let (head, end, spool_bytes) = {
+            let spool = shared.spool();
+            (spool.head().seq, spool.end().seq, spool.pending_bytes())
+        };
+        let refused = shared.refused.load(Ordering::Relaxed);
+        PublisherStats {
+            accepted: end - shared.started.1,
+            acknowledged: (head - shared.started.0).saturating_sub(refused),
+            refused,
+            retries: shared.retries.load(Ordering::Relaxed),
+            unsent: end - head,
+            spool_bytes,
+            server_reachable: match shared.reached.load(Ordering::Relaxed) {
+                REACHED => Some(true),
+                UNREACHED => Some(false),
+                _ => None,
+            },
+            stopped: self.failed(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! ([`crate::Rejection`]) and dropped from the spool; the others go through. A refused event
 //! is thus sent twice at most (in its batch, then alone), never retried.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use rezef_proto::v1;
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::{PublisherConfig, Shared};
+use super::{PublisherConfig, REACHED, Shared, UNREACHED};
 use crate::retry::{Backoff, Verdict, verdict};
 use crate::spool::Cursor;
 use crate::{Client, Error, Rejection};
@@ -175,15 +176,24 @@ impl Sender {
             let call = tokio::time::timeout(self.request_timeout, self.client.publish(events));
             let error = tokio::select! {
                 answer = call => match answer {
-                    Ok(Ok(_)) => return Ok(Sent::Acknowledged),
+                    Ok(Ok(_)) => {
+                        self.shared.reached.store(REACHED, Ordering::Relaxed);
+                        return Ok(Sent::Acknowledged);
+                    }
                     Ok(Err(error)) => error,
                     Err(_) => Error::Status(tonic::Status::deadline_exceeded("no answer in time")),
                 },
                 () = stopped => return Ok(Sent::Stopped),
             };
             let retry_after = match verdict(&error) {
-                Verdict::Retry { retry_after } => retry_after,
+                Verdict::Retry { retry_after } => {
+                    self.shared.reached.store(UNREACHED, Ordering::Relaxed);
+                    self.shared.retries.fetch_add(1, Ordering::Relaxed);
+                    retry_after
+                }
                 Verdict::Permanent => {
+                    // The server answered.
+                    self.shared.reached.store(REACHED, Ordering::Relaxed);
                     return Ok(Sent::Refused(match error {
                         Error::Status(status) => status,
                         other => tonic::Status::unknown(other.to_string()),
@@ -235,6 +245,7 @@ impl Sender {
         let mut rejections =
             (self.shared.rejections.lock()).unwrap_or_else(PoisonError::into_inner);
         rejections.push(Rejection { event_id, status });
+        self.shared.refused.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
