@@ -1,14 +1,13 @@
-//! The adapter's configuration: defaults, then a TOML file, then `REZEF_EMAIL_` variables
-//! (`__` between levels: `REZEF_EMAIL_REZEF__URL`), then `validate()` (the server's
-//! layering). Unknown keys are refused.
+//! The adapter's configuration, layered as every reference adapter's (the SDK's `service`
+//! runtime): defaults, then a TOML file, then `REZEF_EMAIL_` variables (`__` between
+//! levels: `REZEF_EMAIL_REZEF__API_KEY`), then `validate()`. Unknown keys are refused.
+//! `[rezef]`, `[spool]` and `[http]` are the runtime's; the rest is the adapter's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use rezef_adapter::spool::SpoolLimits;
-use rezef_adapter::{Client, PublisherConfig, TlsOptions};
+use rezef_adapter::service::{self, HttpSettings, RezefSettings, SpoolSettings};
+use rezef_adapter::{Client, PublisherConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::attachments::file_uri_base;
@@ -22,8 +21,8 @@ pub struct Config {
     pub tenant: String,
     /// The events' `source`.
     pub source: String,
-    /// The adapter's own files: the thread index, the spool (unless `[spool] dir`), the
-    /// attachments (unless `[attachments] dir`) and `failed/`.
+    /// The adapter's own files: the thread index, the spool and the attachments (when their
+    /// directories are relative) and `failed/`.
     pub data_dir: PathBuf,
     /// Which header names the customer: `from` or `reply-to`.
     pub sender: SenderHeader,
@@ -32,8 +31,11 @@ pub struct Config {
     pub company_addresses: Vec<String>,
     pub maildir: MaildirConfig,
     pub attachments: AttachmentsConfig,
-    pub rezef: RezefConfig,
-    pub spool: SpoolConfig,
+    pub rezef: RezefSettings,
+    /// `dir` relative: under `data_dir` (`spool` by default).
+    pub spool: SpoolSettings,
+    /// Health and metrics of `rezef-email maildir`.
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,34 +48,14 @@ pub struct MaildirConfig {
     pub poll_interval: Duration,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AttachmentsConfig {
-    /// Where attachment bytes are kept; `<data_dir>/attachments` by default.
-    pub dir: Option<PathBuf>,
+    /// Where attachment bytes are kept; relative: under `data_dir`.
+    pub dir: PathBuf,
     /// The URI an attachment's hash is appended to in events, for a store that serves the
     /// directory (`https://files.acme.example/mail/`); `file://<dir>/` by default.
     pub uri_base: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RezefConfig {
-    /// The server, `http://` or `https://`.
-    pub url: String,
-    /// An API key (`rezef keys create`), sent on every call.
-    pub api_key: Option<String>,
-    /// PEM CA certificates that signed the server's certificate (for `https://`).
-    pub ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SpoolConfig {
-    /// `<data_dir>/spool` by default.
-    pub dir: Option<PathBuf>,
-    /// The bound of events waiting for the server (1 GiB by default).
-    pub max_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -86,8 +68,9 @@ impl Default for Config {
             company_addresses: Vec::new(),
             maildir: MaildirConfig::default(),
             attachments: AttachmentsConfig::default(),
-            rezef: RezefConfig::default(),
-            spool: SpoolConfig::default(),
+            rezef: RezefSettings::default(),
+            spool: SpoolSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -101,29 +84,21 @@ impl Default for MaildirConfig {
     }
 }
 
-impl Default for RezefConfig {
+impl Default for AttachmentsConfig {
     fn default() -> Self {
         Self {
-            url: "http://127.0.0.1:50051".into(),
-            api_key: None,
-            ca_file: None,
+            dir: PathBuf::from("attachments"),
+            uri_base: None,
         }
     }
 }
 
 /// Reads the configuration from `file` (which must exist, if given) and the environment.
 pub fn load(file: Option<&Path>) -> Result<Config> {
-    let mut figment = Figment::from(Serialized::defaults(Config::default()));
-    if let Some(file) = file {
-        if !file.exists() {
-            return Err(Error::Config(format!("{} does not exist", file.display())));
-        }
-        figment = figment.merge(Toml::file(file));
-    }
-    let config: Config = figment
-        .merge(Env::prefixed("REZEF_EMAIL_").split("__"))
-        .extract()
-        .map_err(|e| Error::Config(e.to_string()))?;
+    let config: Config = service::load(file, "REZEF_EMAIL_").map_err(|e| match e {
+        rezef_adapter::Error::Config(why) => Error::Config(why),
+        other => Error::Config(other.to_string()),
+    })?;
     config.validate()?;
     Ok(config)
 }
@@ -156,8 +131,13 @@ impl Config {
         Ok(())
     }
 
+    /// `path`, or under `data_dir` when relative.
+    fn under_data(&self, path: &Path) -> PathBuf {
+        self.data_dir.join(path)
+    }
+
     pub fn attachment_dir(&self) -> PathBuf {
-        (self.attachments.dir.clone()).unwrap_or_else(|| self.data_dir.join("attachments"))
+        self.under_data(&self.attachments.dir)
     }
 
     pub fn failed_dir(&self) -> PathBuf {
@@ -166,6 +146,14 @@ impl Config {
 
     pub fn thread_index(&self) -> PathBuf {
         self.data_dir.join("threads")
+    }
+
+    /// `[spool]` with its directory under `data_dir` when relative.
+    pub fn spool(&self) -> SpoolSettings {
+        SpoolSettings {
+            dir: self.under_data(&self.spool.dir),
+            ..self.spool.clone()
+        }
     }
 
     /// What the core needs.
@@ -188,31 +176,11 @@ impl Config {
     /// The client to the server (connecting on first use, so the adapter starts while the
     /// server is down).
     pub fn client(&self) -> Result<Client> {
-        let tls = match &self.rezef.ca_file {
-            Some(path) => Some(TlsOptions {
-                ca_pem: Some(std::fs::read(path).map_err(Error::io(path))?),
-                identity_pem: None,
-                domain: None,
-            }),
-            None => None,
-        };
-        let client = Client::connect_lazy(self.rezef.url.clone(), tls)?;
-        Ok(match &self.rezef.api_key {
-            Some(key) => client.with_token(key.clone())?,
-            None => client,
-        })
+        Ok(self.rezef.client()?)
     }
 
     pub fn publisher(&self) -> PublisherConfig {
-        let dir = (self.spool.dir.clone()).unwrap_or_else(|| self.data_dir.join("spool"));
-        let mut config = PublisherConfig::new(dir);
-        if let Some(max_bytes) = self.spool.max_bytes {
-            config.spool = SpoolLimits {
-                max_bytes,
-                ..SpoolLimits::default()
-            };
-        }
-        config
+        self.spool().publisher_config()
     }
 }
 
@@ -228,11 +196,16 @@ mod tests {
                     sender = \"reply-to\"\ncompany_addresses = [\"Support@Acme.test\", \"@acme.test\"]\n\
                     [maildir]\npath = \"/var/mail/support\"\npoll_interval = \"5s\"\n\
                     [attachments]\nuri_base = \"https://files.acme.test/mail/\"\n\
-                    [spool]\nmax_bytes = 1000000\n";
+                    [spool]\nmax_bytes = 1000000\n[http]\nlisten = \"127.0.0.1:9025\"\n";
         std::fs::write(&file, text).expect("writes");
         let config = load(Some(&file)).expect("loads");
         assert_eq!(config.maildir.poll_interval, Duration::from_secs(5));
-        assert_eq!(config.rezef.url, "http://127.0.0.1:50051");
+        assert_eq!(config.rezef.address, "http://127.0.0.1:50051");
+        assert_eq!(config.http.listen.port(), 9025);
+        assert_eq!(
+            config.attachment_dir(),
+            Path::new("/var/lib/rezef-email/attachments")
+        );
         assert_eq!(config.publisher().spool.max_bytes, 1_000_000);
         assert_eq!(
             config.publisher().spool_dir,

@@ -10,6 +10,7 @@
 //! the spool, for the next delivery or `rezef-email flush` to send.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rezef_adapter::Publisher;
@@ -37,14 +38,19 @@ pub async fn deliver(config: &Config, raw: &[u8], options: Options) -> ExitCode 
     let code = match run(config, raw, options).await {
         Ok(()) => EX_OK,
         Err(Error::Malformed(_)) => EX_DATAERR,
-        Err(Error::Config(_)) => EX_CONFIG,
+        Err(Error::Config(_))
+        | Err(Error::Publish(
+            rezef_adapter::Error::Config(_)
+            | rezef_adapter::Error::Token(_)
+            | rezef_adapter::Error::Tls(_),
+        )) => EX_CONFIG,
         Err(_) => EX_TEMPFAIL,
     };
     ExitCode::from(code)
 }
 
 async fn run(config: &Config, raw: &[u8], options: Options) -> Result<()> {
-    let publisher = start_publisher(config).await?;
+    let publisher = Arc::new(start_publisher(config).await?);
     let mut intake = Intake::open(config, publisher)?;
     match intake.take(raw, SystemTime::now()).await {
         Ok(taken) => {
@@ -84,7 +90,11 @@ pub async fn start_publisher(config: &Config) -> Result<Publisher> {
 }
 
 /// Sends what the server takes within `grace`; the rest stays spooled.
-pub async fn close(publisher: Publisher, grace: Duration) {
+pub async fn close(publisher: Arc<Publisher>, grace: Duration) {
+    let Some(publisher) = Arc::into_inner(publisher) else {
+        tracing::warn!("the publisher is still in use; not closed");
+        return;
+    };
     match publisher.close(grace).await {
         Ok(closed) if closed.unsent > 0 => {
             tracing::info!(unsent = closed.unsent, "events left in the spool for later")

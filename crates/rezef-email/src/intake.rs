@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use rezef_adapter::Publisher;
@@ -15,19 +14,9 @@ use crate::attachments::AttachmentStore;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::mail;
+use crate::metrics::Counters;
 use crate::threads::ThreadIndex;
 use crate::translate::{Settings, translate};
-
-/// Messages by outcome since the adapter started (the `/metrics` counters).
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Taken: their events accepted by the publisher.
-    pub accepted: AtomicU64,
-    /// Malformed, moved to `failed/`.
-    pub failed: AtomicU64,
-    /// Left for later: the publisher or the disk could not take them.
-    pub deferred: AtomicU64,
-}
 
 /// What was taken of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +32,7 @@ pub struct Intake {
     settings: Settings,
     index: ThreadIndex,
     store: AttachmentStore,
-    publisher: Publisher,
+    publisher: Arc<Publisher>,
     failed_dir: PathBuf,
     pub counters: Arc<Counters>,
 }
@@ -51,7 +40,7 @@ pub struct Intake {
 impl Intake {
     /// Opens the thread index and the attachment store of `config`, publishing through
     /// `publisher`.
-    pub fn open(config: &Config, publisher: Publisher) -> Result<Self> {
+    pub fn open(config: &Config, publisher: Arc<Publisher>) -> Result<Self> {
         std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
         Ok(Self {
             settings: config.settings()?,
@@ -67,12 +56,11 @@ impl Intake {
     #[tracing::instrument(skip_all, fields(interaction_id))]
     pub async fn take(&mut self, raw: &[u8], received_at: SystemTime) -> Result<Taken> {
         let result = self.translate_and_publish(raw, received_at).await;
-        let counter = match &result {
-            Ok(_) => &self.counters.accepted,
-            Err(e) if e.is_temporary() => &self.counters.deferred,
-            Err(_) => &self.counters.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counters.count(match &result {
+            Ok(_) => "accepted",
+            Err(e) if e.is_temporary() => "deferred",
+            Err(_) => "failed",
+        });
         result
     }
 
@@ -124,12 +112,8 @@ impl Intake {
         Ok(self.failed_dir.join(name))
     }
 
-    /// The publisher, to flush or close it.
-    pub fn into_publisher(self) -> Publisher {
+    /// The publisher, to close it.
+    pub fn into_publisher(self) -> Arc<Publisher> {
         self.publisher
-    }
-
-    pub fn threads_known(&self) -> usize {
-        self.index.len()
     }
 }

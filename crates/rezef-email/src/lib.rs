@@ -8,7 +8,7 @@
 //!   bytes and a thread entry (pure; given/when/then and property tests);
 //! - [`threads`]: the thread index on disk, message id → interaction and customer;
 //! - [`attachments`]: attachment bytes by content hash;
-//! - [`intake`]: one message taken, in crash-safe order;
+//! - [`intake`]: one message taken, in crash-safe order, counted ([`metrics`]);
 //! - [`maildir`]: `new/` → taken → `cur/…:2,S`, or `failed/`;
 //! - [`deliver`]: one message on standard input, the exit codes a mail server reads;
 //! - [`config`]: the TOML configuration.
@@ -22,6 +22,7 @@ mod error;
 pub mod intake;
 pub mod mail;
 pub mod maildir;
+pub mod metrics;
 pub mod threads;
 pub mod translate;
 

@@ -87,7 +87,11 @@ impl Maildir {
         loop {
             match self.pass(intake).await {
                 Ok(pass) if pass.accepted + pass.failed > 0 => {
-                    tracing::info!(accepted = pass.accepted, failed = pass.failed, "maildir pass");
+                    tracing::info!(
+                        accepted = pass.accepted,
+                        failed = pass.failed,
+                        "maildir pass"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "maildir pass failed"),

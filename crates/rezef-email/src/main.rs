@@ -9,9 +9,13 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::routing::get;
 use clap::{Parser, Subcommand};
+use rezef_adapter::service::{self, Runtime};
 use rezef_email::config::{self, Config};
 use rezef_email::deliver::{self, EX_CONFIG, EX_TEMPFAIL};
 use rezef_email::intake::Intake;
@@ -21,8 +25,11 @@ use rezef_email::maildir::Maildir;
 #[command(version, about = "Rezef's email channel adapter")]
 struct Cli {
     /// The TOML configuration.
-    #[arg(long, short, env = "REZEF_EMAIL_CONFIG")]
+    #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Logs as JSON lines.
+    #[arg(long)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,14 +61,8 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    service::telemetry::init(cli.log_json);
     let config = match config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -98,7 +99,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         },
         Command::Flush { timeout } => match deliver::start_publisher(&config).await {
             Ok(publisher) => {
-                deliver::close(publisher, timeout).await;
+                deliver::close(Arc::new(publisher), timeout).await;
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -113,43 +114,44 @@ async fn maildir(config: &Config, once: bool) -> anyhow::Result<()> {
     let path = (config.maildir.path.as_deref())
         .ok_or_else(|| anyhow::anyhow!("maildir.path is not configured"))?;
     let maildir = Maildir::open(path)?;
-    let publisher = deliver::start_publisher(config).await?;
-    let mut intake = Intake::open(config, publisher)?;
     if once {
+        let publisher = Arc::new(deliver::start_publisher(config).await?);
+        let mut intake = Intake::open(config, publisher)?;
         let pass = maildir.pass(&mut intake).await?;
         tracing::info!(
             accepted = pass.accepted,
             failed = pass.failed,
             "maildir pass"
         );
-    } else {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            stop.send_replace(true);
-        });
-        maildir
-            .run(&mut intake, config.maildir.poll_interval, stopped)
-            .await?;
+        deliver::close(intake.into_publisher(), Duration::from_secs(5)).await;
+        return Ok(());
     }
-    deliver::close(intake.into_publisher(), Duration::from_secs(5)).await;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or_default(),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    // Health, readiness and metrics by the adapters' shared runtime, which closes the
+    // publisher once the maildir loop has stopped and let go of it.
+    let runtime = Runtime::start(&config.rezef, &config.spool()).await?;
+    let mut intake = Intake::open(config, runtime.publisher())?;
+    let counters = intake.counters.clone();
+    let routes = Router::new().route(
+        "/metrics/email",
+        get(move || std::future::ready(counters.render())),
+    );
+    let listener = service::bind(config.http.listen).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let interval = config.maildir.poll_interval;
+    let polling = tokio::spawn(async move {
+        let result = maildir.run(&mut intake, interval, stopped).await;
+        drop(intake);
+        result
+    });
+    let shutdown = async move {
+        service::shutdown_signal().await;
+        stop.send_replace(true);
+        match polling.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the maildir loop failed"),
+            Err(e) => tracing::error!(error = %e, "the maildir loop panicked"),
+            Ok(Ok(())) => {}
         }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or_default();
+    };
+    runtime.serve(listener, routes, shutdown).await?;
+    Ok(())
 }

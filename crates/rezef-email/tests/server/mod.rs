@@ -108,7 +108,7 @@ impl Adapter {
         let text = format!(
             "tenant = \"acme\"\ndata_dir = {data:?}\ncompany_addresses = [\"@acme.test\"]\n\
              {extra}\n[maildir]\npath = {maildir:?}\npoll_interval = \"100ms\"\n\
-             [rezef]\nurl = {url:?}\n",
+             [rezef]\naddress = {url:?}\n[http]\nlisten = \"127.0.0.1:0\"\n",
             data = dir.path().join("data"),
             maildir = dir.path().join("Maildir"),
         );
