@@ -6,7 +6,7 @@ mod server;
 use std::time::{Duration, Instant};
 
 use rezef_adapter::{Client, identity_ref, proto};
-use server::{Adapter, Server, fixture, free_port};
+use server::{Adapter, Server, fixture, free_port, http_get, terminate};
 
 const THREAD: [&str; 3] = [
     "1-plain.eml",
@@ -228,4 +228,51 @@ async fn events_spooled_while_the_server_was_down_arrive_with_the_next_delivery(
         "{:#?}",
         journey.conversations
     );
+}
+
+#[tokio::test]
+async fn the_maildir_service_takes_new_mail_and_reports_health_and_counts() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path()).await;
+    let adapter = Adapter::new(&server.url, "");
+    let port = free_port();
+    let service = adapter.maildir_service(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/healthz").is_none() {
+        assert!(Instant::now() < deadline, "the service never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Delivered while it runs, as a mail server does: written in tmp/, renamed into new/.
+    let tmp = adapter.maildir().join("tmp/1765001.M1P1.mx");
+    std::fs::write(&tmp, fixture("1-plain.eml")).expect("writes");
+    std::fs::rename(&tmp, adapter.maildir().join("new/1765001.M1P1.mx")).expect("delivers");
+    std::fs::write(
+        adapter.maildir().join("new/1765002.M2P2.mx"),
+        fixture("malformed.eml"),
+    )
+    .expect("delivers");
+    journey_with(&mut server.client().await, 1).await;
+
+    let (status, ready) = http_get(port, "/readyz").expect("answers");
+    assert_eq!(status, 200, "{ready}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, metrics) = http_get(port, "/metrics/email").expect("answers");
+        assert_eq!(status, 200);
+        let counted = metrics.contains("rezef_email_messages_total{outcome=\"accepted\"} 1")
+            && metrics.contains("rezef_email_messages_total{outcome=\"failed\"} 1");
+        if counted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not counted: {metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, metrics) = http_get(port, "/metrics").expect("answers");
+    assert!(
+        metrics.contains("rezef_adapter_events_accepted_total 2"),
+        "{metrics}"
+    );
+
+    assert!(terminate(service).success(), "stops cleanly on SIGTERM");
 }

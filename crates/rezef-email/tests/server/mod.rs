@@ -148,6 +148,14 @@ impl Adapter {
         child.wait_with_output().expect("rezef-email ends")
     }
 
+    /// `rezef-email maildir`, running until stopped, with its HTTP side on `http_port`.
+    pub fn maildir_service(&self, http_port: u16) -> Child {
+        self.command(&["maildir"])
+            .env("REZEF_EMAIL_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
+            .spawn()
+            .expect("rezef-email starts")
+    }
+
     /// `rezef-email maildir --once`.
     pub fn maildir_once(&self) -> Output {
         self.command(&["maildir", "--once"])
@@ -161,4 +169,27 @@ pub fn fixture(name: &str) -> Vec<u8> {
         .join("tests/fixtures")
         .join(name);
     std::fs::read(path).expect("fixture")
+}
+
+/// `GET path` on a local port: the status code and the body (`None` while nothing listens).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+/// SIGTERM to `child`, then its exit status.
+pub fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    child.wait().expect("reaped")
 }
