@@ -223,6 +223,14 @@ mod tests {
     }
 
     #[test]
+    fn the_deployed_example_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/rezef-email.toml");
+        let config = load(Some(&file)).expect("deploy/rezef-email.toml loads");
+        assert_eq!(config.spool().dir, Path::new("/var/lib/rezef-email/spool"));
+        assert_eq!(config.http.listen.port(), 8091);
+    }
+
+    #[test]
     fn what_cannot_work_is_refused_naming_the_setting() {
         let refused = |config: Config, setting: &str| match config.validate() {
             Err(Error::Config(why)) => assert!(why.contains(setting), "{why}"),
