@@ -43,11 +43,9 @@ pub enum Malformed {
     NotAMessage,
     #[error("no sender: the From header is missing or holds no address")]
     NoSender,
-    #[error("{header} holds {address:?}, which is not an email address (local@domain)")]
-    BadAddress {
-        header: &'static str,
-        address: String,
-    },
+    /// The address itself is not said: it is personal data, and this goes to the log.
+    #[error("{header} holds no valid email address (local@domain.tld)")]
+    BadAddress { header: &'static str },
     #[error(
         "an agent's message to no customer: no earlier message of the thread is known and no recipient is outside the company"
     )]
@@ -151,10 +149,7 @@ fn first_address(
         None => Ok(None),
         Some(raw) => normalise(raw)
             .map(Some)
-            .ok_or_else(|| Malformed::BadAddress {
-                header,
-                address: raw.to_owned(),
-            }),
+            .ok_or(Malformed::BadAddress { header }),
     }
 }
 
@@ -225,10 +220,10 @@ mod tests {
     #[test]
     fn no_from_or_a_bad_one_is_malformed() {
         assert_eq!(mail("To: a@example.com\n\nhi\n"), Err(Malformed::NoSender));
-        assert!(matches!(
+        assert_eq!(
             mail("From: root@localhost\n\nhi\n"),
-            Err(Malformed::BadAddress { header: "From", .. })
-        ));
+            Err(Malformed::BadAddress { header: "From" })
+        );
         assert_eq!(parse(b""), Err(Malformed::NotAMessage));
     }
 
@@ -280,6 +275,6 @@ mod tests {
     #[test]
     fn the_malformed_fixtures_are_refused() {
         assert_eq!(fixture("no-sender.eml"), Err(Malformed::NoSender));
-        assert!(fixture("malformed.eml").is_err());
+        assert_eq!(fixture("malformed.eml"), Err(Malformed::NotAMessage));
     }
 }
