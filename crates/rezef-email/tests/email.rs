@@ -276,3 +276,34 @@ async fn the_maildir_service_takes_new_mail_and_reports_health_and_counts() {
 
     assert!(terminate(service).success(), "stops cleanly on SIGTERM");
 }
+
+#[tokio::test]
+async fn mail_that_cannot_be_taken_now_stays_in_new_in_order() {
+    // A spool too small for any event, and no server: nothing can be accepted.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let adapter = Adapter::new(&down, "[spool]\nmax_bytes = 64");
+    let new = adapter.maildir().join("new");
+    std::fs::create_dir_all(&new).expect("maildir");
+    for (i, name) in THREAD.iter().enumerate() {
+        std::fs::write(new.join(format!("17650000{i}.M1P1.mx")), fixture(name)).expect("delivers");
+    }
+    let out = adapter.maildir_once();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&new).expect("new/").count(),
+        3,
+        "all still in new/"
+    );
+    let cur = std::fs::read_dir(adapter.maildir().join("cur")).expect("cur/");
+    assert_eq!(cur.count(), 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("stays in new/").count(),
+        1,
+        "the pass stops at the first: {stderr}"
+    );
+}
