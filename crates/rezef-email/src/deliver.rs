@@ -51,7 +51,7 @@ pub async fn deliver(config: &Config, raw: &[u8], options: Options) -> ExitCode 
 
 async fn run(config: &Config, raw: &[u8], options: Options) -> Result<()> {
     let publisher = Arc::new(start_publisher(config).await?);
-    let mut intake = Intake::open(config, publisher)?;
+    let intake = Intake::open(config, publisher)?;
     match intake.take(raw, SystemTime::now()).await {
         Ok(taken) => {
             tracing::info!(interaction_id = %taken.interaction_id, "delivered");
@@ -60,7 +60,7 @@ async fn run(config: &Config, raw: &[u8], options: Options) -> Result<()> {
         }
         Err(Error::Malformed(why)) => {
             let name = format!("{}.eml", blake3::hash(raw).to_hex());
-            let kept = intake.keep_failed(&name, raw)?;
+            let kept = intake.keep_failed(&name, raw).await?;
             tracing::warn!(reason = %why, file = %kept.display(), "malformed message kept in failed/");
             close(intake.into_publisher(), options.grace).await;
             Err(Error::Malformed(why))

@@ -22,6 +22,9 @@ pub enum Error {
     Publish(#[from] rezef_adapter::Error),
     #[error("configuration: {0}")]
     Config(String),
+    /// A task on the blocking pool panicked or was cancelled.
+    #[error("disk work stopped: {0}")]
+    Task(String),
 }
 
 impl Error {
@@ -34,9 +37,11 @@ impl Error {
     pub fn is_temporary(&self) -> bool {
         match self {
             Self::Malformed(_) => false,
-            Self::Io { .. } | Self::IndexCorrupt { .. } | Self::Publish(_) | Self::Config(_) => {
-                true
-            }
+            Self::Io { .. }
+            | Self::IndexCorrupt { .. }
+            | Self::Publish(_)
+            | Self::Config(_)
+            | Self::Task(_) => true,
         }
     }
 }

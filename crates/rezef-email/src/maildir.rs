@@ -42,28 +42,33 @@ impl Maildir {
     }
 
     /// Takes every message in `new/`.
-    pub async fn pass(&self, intake: &mut Intake) -> Result<Pass> {
-        let mut names: Vec<_> = std::fs::read_dir(&self.new)
-            .map_err(Error::io(&self.new))?
-            .filter_map(|entry| entry.ok())
-            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-            .map(|entry| entry.file_name())
-            .collect();
+    pub async fn pass(&self, intake: &Intake) -> Result<Pass> {
+        let mut names = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.new)
+            .await
+            .map_err(Error::io(&self.new))?;
+        while let Some(entry) = entries.next_entry().await.map_err(Error::io(&self.new))? {
+            if entry.file_type().await.is_ok_and(|t| t.is_file()) {
+                names.push(entry.file_name());
+            }
+        }
         names.sort();
         let mut pass = Pass::default();
         for name in names {
             let path = self.new.join(&name);
-            let raw = std::fs::read(&path).map_err(Error::io(&path))?;
-            let received_at = (std::fs::metadata(&path).and_then(|m| m.modified()))
+            let raw = tokio::fs::read(&path).await.map_err(Error::io(&path))?;
+            let received_at = (tokio::fs::metadata(&path).await.and_then(|m| m.modified()))
                 .unwrap_or_else(|_| SystemTime::now());
             match intake.take(&raw, received_at).await {
                 Ok(_) => {
                     let seen = self.cur.join(format!("{}:2,S", name.to_string_lossy()));
-                    std::fs::rename(&path, &seen).map_err(Error::io(&seen))?;
+                    tokio::fs::rename(&path, &seen)
+                        .await
+                        .map_err(Error::io(&seen))?;
                     pass.accepted += 1;
                 }
                 Err(Error::Malformed(why)) => {
-                    let kept = intake.move_failed(&path)?;
+                    let kept = intake.move_failed(&path).await?;
                     tracing::warn!(reason = %why, file = %kept.display(), "malformed message moved to failed/");
                     pass.failed += 1;
                 }
@@ -80,7 +85,7 @@ impl Maildir {
     /// Passes over `new/` every `interval` until `stop` turns true.
     pub async fn run(
         &self,
-        intake: &mut Intake,
+        intake: &Intake,
         interval: Duration,
         mut stop: watch::Receiver<bool>,
     ) -> Result<()> {

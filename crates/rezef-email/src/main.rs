@@ -116,8 +116,8 @@ async fn maildir(config: &Config, once: bool) -> anyhow::Result<()> {
     let maildir = Maildir::open(path)?;
     if once {
         let publisher = Arc::new(deliver::start_publisher(config).await?);
-        let mut intake = Intake::open(config, publisher)?;
-        let pass = maildir.pass(&mut intake).await?;
+        let intake = Intake::open(config, publisher)?;
+        let pass = maildir.pass(&intake).await?;
         tracing::info!(
             accepted = pass.accepted,
             failed = pass.failed,
@@ -129,7 +129,7 @@ async fn maildir(config: &Config, once: bool) -> anyhow::Result<()> {
     // Health, readiness and metrics by the adapters' shared runtime, which closes the
     // publisher once the maildir loop has stopped and let go of it.
     let runtime = Runtime::start(&config.rezef, &config.spool()).await?;
-    let mut intake = Intake::open(config, runtime.publisher())?;
+    let intake = Intake::open(config, runtime.publisher())?;
     let counters = intake.counters.clone();
     let routes = Router::new().route(
         "/metrics/email",
@@ -139,7 +139,7 @@ async fn maildir(config: &Config, once: bool) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let interval = config.maildir.poll_interval;
     let polling = tokio::spawn(async move {
-        let result = maildir.run(&mut intake, interval, stopped).await;
+        let result = maildir.run(&intake, interval, stopped).await;
         drop(intake);
         result
     });
