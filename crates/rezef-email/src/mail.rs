@@ -277,4 +277,22 @@ mod tests {
         assert_eq!(fixture("no-sender.eml"), Err(Malformed::NoSender));
         assert_eq!(fixture("malformed.eml"), Err(Malformed::NotAMessage));
     }
+
+    proptest::proptest! {
+        /// Any bytes (a header block and a body of any sort) are a message or a reason,
+        /// never a panic; a message taken has a sender Rezef accepts.
+        #[test]
+        fn any_bytes_are_a_message_or_a_reason(
+            headers in "([A-Za-z-]{1,12}: [ -~]{0,40}\r?\n){0,6}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut raw = headers.into_bytes();
+            raw.extend_from_slice(b"\r\n");
+            raw.extend_from_slice(&body);
+            if let Ok(m) = parse(&raw) {
+                proptest::prop_assert_eq!(normalise(&m.from), Some(m.from.clone()));
+                proptest::prop_assert!(!m.message_id.is_empty());
+            }
+        }
+    }
 }

@@ -147,4 +147,32 @@ mod tests {
             Err(Error::IndexCorrupt { line: 1, .. })
         ));
     }
+
+    proptest::proptest! {
+        // Each record is an fsync: fewer cases than the default keep this under a second.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        /// The index reopened holds what was recorded, the latest entry of a message winning,
+        /// as a map would.
+        #[test]
+        fn a_reopened_index_is_the_map_recorded(
+            entries in proptest::collection::vec((0u8..8, 0u8..4), 0..20),
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("threads");
+            let mut index = ThreadIndex::open(&path).expect("opens");
+            let mut model = HashMap::new();
+            for (message, n) in entries {
+                let id = format!("m{message}@x");
+                index.record(&id, &thread(n)).expect("records");
+                model.insert(id, thread(n));
+            }
+            drop(index);
+            let index = ThreadIndex::open(&path).expect("reopens");
+            proptest::prop_assert_eq!(index.len(), model.len());
+            for (id, thread) in &model {
+                proptest::prop_assert_eq!(index.thread_of(id), Some(thread.clone()));
+            }
+        }
+    }
 }
