@@ -307,3 +307,31 @@ async fn mail_that_cannot_be_taken_now_stays_in_new_in_order() {
         "the pass stops at the first: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn flush_sends_what_deliveries_spooled_while_the_server_was_down() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let adapter = Adapter::new(&format!("http://127.0.0.1:{port}"), "");
+    let out = adapter.deliver(&fixture("1-plain.eml"));
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let server = Server::start_on(port, data.path()).await;
+    let out = adapter.flush();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let journey = journey_with(&mut server.client().await, 1).await;
+    assert_eq!(
+        journey.counters.expect("counters").events,
+        2,
+        "started and message"
+    );
+}

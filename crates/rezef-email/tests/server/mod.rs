@@ -156,6 +156,13 @@ impl Adapter {
             .expect("rezef-email starts")
     }
 
+    /// `rezef-email flush`.
+    pub fn flush(&self) -> Output {
+        self.command(&["flush", "--timeout", "20s"])
+            .output()
+            .expect("rezef-email runs")
+    }
+
     /// `rezef-email maildir --once`.
     pub fn maildir_once(&self) -> Output {
         self.command(&["maildir", "--once"])
