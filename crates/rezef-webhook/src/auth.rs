@@ -97,7 +97,9 @@ impl Auth {
             Self::Bearer { key, tag } => {
                 let given = (headers.get(header::AUTHORIZATION))
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .and_then(|v| v.split_once(' '))
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, token)| token)
                     .ok_or(Refused::Missing("Authorization: Bearer"))?;
                 hmac::verify(key, given.trim().as_bytes(), tag.as_ref()).map_err(|_| Refused::Wrong)
             }
@@ -201,6 +203,8 @@ mod tests {
         let auth = Auth::compile("desk", &config).expect("compiles");
         let good = with("authorization", "Bearer t0ken");
         assert_eq!(auth.check(&good, b""), Ok(()));
+        let lower = with("authorization", "bearer t0ken");
+        assert_eq!(auth.check(&lower, b""), Ok(()));
         let bad = with("authorization", "Bearer t0ke");
         assert_eq!(auth.check(&bad, b""), Err(Refused::Wrong));
         assert!(matches!(

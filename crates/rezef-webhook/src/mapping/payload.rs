@@ -57,11 +57,10 @@ impl PayloadMapping {
                 format!("fields.{name}: {} has no such field", message.full_name())
             })?;
             if let Source::Value(literal) = &spec.source {
-                check_literal(&message, &field, literal)
-                    .map_err(|e| format!("fields.{name}: {e}"))?;
+                check_literal(kind, &field, literal).map_err(|e| format!("fields.{name}: {e}"))?;
             }
             for mapped in spec.map.iter().flat_map(|m| m.values()) {
-                check_literal(&message, &field, mapped)
+                check_literal(kind, &field, mapped)
                     .map_err(|e| format!("fields.{name}.map: {e}"))?;
             }
             compiled.push((field, spec.clone()));
@@ -126,17 +125,10 @@ fn field_of(message: &MessageDescriptor, name: &str) -> Option<FieldDescriptor> 
     (message.get_field_by_name(name)).or_else(|| message.get_field_by_json_name(name))
 }
 
-fn check_literal(
-    message: &MessageDescriptor,
-    field: &FieldDescriptor,
-    literal: &Value,
-) -> Result<(), String> {
-    let kind = (event_descriptor().fields())
-        .find(|f| f.kind().as_message() == Some(message))
-        .map(|f| f.name().to_owned())
-        .unwrap_or_default();
+/// Whether `literal` decodes as `field` of payload `kind`.
+fn check_literal(kind: &str, field: &FieldDescriptor, literal: &Value) -> Result<(), String> {
     let alone = Map::from_iter([(field.name().to_owned(), ease(field, literal.clone()))]);
-    decode(&kind, alone).map(|_| ())
+    decode(kind, alone).map(|_| ())
 }
 
 /// `value` eased into `field`'s type (see the module's documentation).
