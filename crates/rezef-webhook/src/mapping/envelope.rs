@@ -242,6 +242,23 @@ fn timestamp(value: &Value, format: TimeFormat) -> Result<Timestamp, Fault> {
             .and_then(|t| Timestamp::from_str(t).ok())
             .ok_or_else(|| invalid("an RFC 3339 time")),
         TimeFormat::UnixSeconds | TimeFormat::UnixMillis => {
+            let per_second: i64 = match format {
+                TimeFormat::UnixMillis => 1000,
+                _ => 1,
+            };
+            // Whole numbers exactly; fractions (`1700000000.5`) through f64.
+            let whole = match value {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            if let Some(units) = whole {
+                let nanos = units.rem_euclid(per_second) * (1_000_000_000 / per_second);
+                return Ok(Timestamp {
+                    seconds: units.div_euclid(per_second),
+                    nanos: nanos as i32,
+                });
+            }
             let number = match value {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) => s.trim().parse().ok(),
@@ -249,10 +266,7 @@ fn timestamp(value: &Value, format: TimeFormat) -> Result<Timestamp, Fault> {
             }
             .filter(|n: &f64| n.is_finite())
             .ok_or_else(|| invalid("a number"))?;
-            let seconds = match format {
-                TimeFormat::UnixMillis => number / 1000.0,
-                _ => number,
-            };
+            let seconds = number / per_second as f64;
             Ok(Timestamp {
                 seconds: seconds.floor() as i64,
                 nanos: ((seconds - seconds.floor()) * 1e9)
@@ -312,6 +326,11 @@ mod tests {
             at(json!("1700000000500"), TimeFormat::UnixMillis),
             Ok(expected)
         );
+        let before_1970 = Timestamp {
+            seconds: -2,
+            nanos: 750_000_000,
+        };
+        assert_eq!(at(json!(-1250), TimeFormat::UnixMillis), Ok(before_1970));
         assert!(at(json!("yesterday"), TimeFormat::Rfc3339).is_err());
         assert!(at(json!(true), TimeFormat::UnixSeconds).is_err());
     }
