@@ -239,7 +239,52 @@ fn a_time_may_be_unix_seconds_or_millis() {
     assert_eq!((at.seconds, at.nanos), (1_796_634_000, 250_000_000));
 }
 
+/// Any JSON: scalars, and arrays and objects of them, a few levels deep, with the keys the
+/// helpdesk route reads among others.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        "\\PC{0,12}".prop_map(Value::from),
+    ];
+    let key = prop_oneof![
+        Just("id".to_owned()),
+        Just("type".to_owned()),
+        Just("ticket".to_owned()),
+        Just("requester".to_owned()),
+        Just("email".to_owned()),
+        "[a-z]{1,6}",
+    ];
+    leaf.prop_recursive(4, 32, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(key.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 proptest! {
+    /// Whatever arrives, the mapping answers events or an error, and an error names a path
+    /// the mapping reads (or says the body is not JSON).
+    #[test]
+    fn any_body_maps_or_names_what_is_wrong(body in any_json(), garbage in "\\PC{0,20}") {
+        let mapping = given(helpdesk()).expect("compiles");
+        let mut ticket = ticket();
+        ticket["ticket"] = body.clone();
+        for raw in [body.to_string(), ticket.to_string(), garbage] {
+            match mapping.map(raw.as_bytes(), SystemTime::UNIX_EPOCH) {
+                Ok(_) | Err(MapError::NotJson(_)) => {}
+                Err(error) => prop_assert!(
+                    error.path().is_some_and(|p| helpdesk().to_string().contains(p)),
+                    "{error}"
+                ),
+            }
+        }
+    }
+
     /// Whatever the delivery id and text, the same body maps to the same ids, valid ones,
     /// whenever it arrives.
     #[test]
