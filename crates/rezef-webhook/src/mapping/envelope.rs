@@ -91,9 +91,9 @@ impl EnvelopeMapping {
         Ok(mapping)
     }
 
-    /// Pointers well formed, `format` only on `occurred_at`, literals of enums known.
-    fn check_specs(&self) -> Result<(), String> {
-        let named = [
+    /// Every field's spec, by name.
+    fn specs(&self) -> [(&'static str, Option<&Spec>); 10] {
+        [
             ("tenant", Some(&self.tenant)),
             ("source", Some(&self.source)),
             ("identity_kind", self.identity_kind.as_ref()),
@@ -103,10 +103,18 @@ impl EnvelopeMapping {
             ("interaction", self.interaction.as_ref()),
             ("conversation", self.conversation.as_ref()),
             ("id", self.id.as_ref()),
-        ];
-        for (name, spec) in named {
+            (
+                "occurred_at",
+                self.occurred_at.as_ref().map(|(spec, _)| spec),
+            ),
+        ]
+    }
+
+    /// `format` only on `occurred_at`, the literals of enums known.
+    fn check_specs(&self) -> Result<(), String> {
+        for (name, spec) in self.specs() {
             let Some(spec) = spec else { continue };
-            if spec.format.is_some() {
+            if spec.format.is_some() && name != "occurred_at" {
                 return Err(format!("envelope.{name}: format is for occurred_at only"));
             }
             let enumeration = match name {
@@ -130,23 +138,9 @@ impl EnvelopeMapping {
         Ok(())
     }
 
-    /// The specs that read the body (to check their pointers).
+    /// The JSON Pointers the envelope reads (to check them).
     pub fn pointers(&self) -> impl Iterator<Item = &str> {
-        [
-            Some(&self.tenant),
-            Some(&self.source),
-            self.identity_kind.as_ref(),
-            self.identity.as_ref(),
-            self.identity_network.as_ref(),
-            self.channel.as_ref(),
-            self.interaction.as_ref(),
-            self.conversation.as_ref(),
-            self.id.as_ref(),
-            self.occurred_at.as_ref().map(|(spec, _)| spec),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(Spec::pointer)
+        (self.specs().into_iter()).filter_map(|(_, spec)| spec?.pointer())
     }
 
     /// The event `payload` becomes for `body` (of bytes `raw`, received at `now`), its id
