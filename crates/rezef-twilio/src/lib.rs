@@ -7,7 +7,7 @@
 //! - `signature.rs`: `X-Twilio-Signature`, as Twilio's documentation specifies.
 //! - `webhook.rs`: a request taken only once its signature holds.
 //! - `events.rs`: the events a webhook becomes, with ids stable per Twilio `Sid`.
-//! - `voice.rs`: `/twilio/voice` and `/twilio/voice/gather`; `sms.rs`: `/twilio/sms`;
+//! - `voice.rs`: `/twilio/voice`, `/twilio/voice/gather`, `/twilio/voice/queue`; `sms.rs`: `/twilio/sms`;
 //!   `status.rs`: `/twilio/status`.
 //! - `twiml.rs`: the TwiML answers, escaped.
 //! - `error.rs`: why a webhook was refused, as an HTTP status.
@@ -47,6 +47,14 @@ struct App {
 }
 
 impl App {
+    /// The public URL of the adapter's `path`, for TwiML's `action`s.
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.settings.twilio.public_url.trim_end_matches('/')
+        )
+    }
+
     fn twiml(&self, twiml: twiml::Twiml) -> Response {
         ([(header::CONTENT_TYPE, "text/xml")], twiml.render()).into_response()
     }
@@ -67,7 +75,8 @@ pub async fn run(
     };
     let routes = Router::new()
         .route("/twilio/voice", post(voice::incoming))
-        .route("/twilio/voice/gather", post(voice::gather))
+        .route(voice::GATHER_PATH, post(voice::gather))
+        .route(voice::QUEUE_PATH, post(voice::left_queue))
         .route("/twilio/sms", post(sms::incoming))
         .route("/twilio/status", post(status::callback))
         .with_state(app);

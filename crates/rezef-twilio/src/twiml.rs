@@ -55,12 +55,22 @@ impl Twiml {
         self
     }
 
-    pub fn connect(mut self, to: &Connect) -> Self {
+    /// `<Enqueue>`, which posts to `queue_action` once the caller leaves the queue, or
+    /// `<Dial>`.
+    pub fn connect(mut self, to: &Connect, queue_action: &str) -> Self {
         let (verb, target) = match to {
-            Connect::Enqueue(queue) => ("Enqueue", queue),
-            Connect::Dial(number) => ("Dial", number),
+            Connect::Enqueue(queue) => {
+                self.body.push_str("<Enqueue");
+                attribute(&mut self.body, "action", queue_action);
+                attribute(&mut self.body, "method", "POST");
+                self.body.push('>');
+                ("Enqueue", queue)
+            }
+            Connect::Dial(number) => {
+                self.body.push_str("<Dial>");
+                ("Dial", number)
+            }
         };
-        let _ = write!(self.body, "<{verb}>");
         escape_into(&mut self.body, target);
         let _ = write!(self.body, "</{verb}>");
         self
@@ -111,14 +121,14 @@ mod tests {
                 "Press 1 for <billing> & 'more'",
                 Some("en-US"),
             )
-            .connect(&Connect::Enqueue("q&a".into()))
+            .connect(&Connect::Enqueue("q&a".into()), "/q")
             .render();
         assert_eq!(
             twiml,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
              <Gather input=\"dtmf\" numDigits=\"1\" action=\"/g?a=1&amp;b=&quot;2&quot;\" method=\"POST\">\
              <Say language=\"en-US\">Press 1 for &lt;billing&gt; &amp; &apos;more&apos;</Say>\
-             </Gather><Enqueue>q&amp;a</Enqueue></Response>"
+             </Gather><Enqueue action=\"/q\" method=\"POST\">q&amp;a</Enqueue></Response>"
         );
     }
 

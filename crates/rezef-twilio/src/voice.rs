@@ -1,5 +1,7 @@
 //! Calls: `POST /twilio/voice` when one comes in, `POST /twilio/voice/gather` with the keys
-//! the caller pressed in the menu.
+//! the caller pressed in the menu, `POST /twilio/voice/queue` when the caller leaves a
+//! Twilio queue (`<Enqueue action>`): `QueueResult=hangup` is `ContactAbandoned` in the
+//! queue.
 //!
 //! A call is published as `InteractionStarted` (voice, the caller's phone as identity), then
 //! `ResumeConversation` is asked by that phone, for at most `[twilio] resume_timeout_ms`: a
@@ -20,6 +22,9 @@ use crate::error::WebhookError;
 use crate::events::Contact;
 use crate::twiml::{Connect, Twiml};
 use crate::webhook::Webhook;
+
+pub const GATHER_PATH: &str = "/twilio/voice/gather";
+pub const QUEUE_PATH: &str = "/twilio/voice/queue";
 
 pub async fn incoming(
     State(app): State<App>,
@@ -70,7 +75,7 @@ pub async fn incoming(
     Ok(app.twiml(
         Twiml::new()
             .say(&greeting, language)
-            .connect(&voice.connect),
+            .connect(&voice.connect, &app.url(QUEUE_PATH)),
     ))
 }
 
@@ -151,7 +156,7 @@ pub async fn gather(
     app.publisher.publish_all(events).await?;
     let twiml = Twiml::new()
         .say(&voice.connecting, voice.language.as_deref())
-        .connect(connect);
+        .connect(connect, &app.url(QUEUE_PATH));
     Ok(app.twiml(twiml))
 }
 
@@ -174,13 +179,39 @@ fn menu(app: &App) -> Twiml {
 
 fn with_menu(app: &App, twiml: Twiml) -> Twiml {
     let voice = &app.settings.voice;
-    let action = format!(
-        "{}/twilio/voice/gather",
-        app.settings.twilio.public_url.trim_end_matches('/')
-    );
+    let action = app.url(GATHER_PATH);
     let language = voice.language.as_deref();
     twiml
         .gather(&action, voice.digits(), &voice.menu_prompt, language)
         .say(&voice.connecting, language)
-        .connect(&voice.connect)
+        .connect(&voice.connect, &app.url(QUEUE_PATH))
+}
+
+/// The caller left the queue: hung up waiting (`hangup`) is an abandon in the queue; being
+/// connected (`bridged`) or sent on publishes nothing. The answer is empty TwiML.
+pub async fn left_queue(
+    State(app): State<App>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    let hook = Webhook::verify(&app.settings, &uri, &headers, &body)?;
+    let (call, from) = (hook.require("CallSid")?, hook.require("From")?);
+    if hook.get("QueueResult") == Some("hangup") {
+        let contact = Contact::new(
+            &app.settings,
+            &hook,
+            proto::Channel::Voice,
+            call,
+            call,
+            from,
+        );
+        let abandoned = Payload::ContactAbandoned(proto::ContactAbandoned {
+            point: proto::AbandonPoint::Queue as i32,
+        });
+        app.publisher
+            .publish(contact.event("abandoned", abandoned))
+            .await?;
+    }
+    Ok(app.twiml(Twiml::new()))
 }
