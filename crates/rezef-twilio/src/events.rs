@@ -4,6 +4,7 @@
 
 use rezef_adapter::{EventFactory, proto};
 
+use crate::error::WebhookError;
 use crate::settings::Settings;
 use crate::webhook::Webhook;
 
@@ -32,6 +33,20 @@ impl Contact {
             factory,
             sid: sid.to_owned(),
         }
+    }
+
+    /// The call a voice webhook is about: its `CallSid` is the interaction, its `From` the
+    /// caller.
+    pub fn call(settings: &Settings, hook: &Webhook) -> Result<Self, WebhookError> {
+        let (call, from) = (hook.require("CallSid")?, hook.require("From")?);
+        Ok(Self::new(
+            settings,
+            hook,
+            proto::Channel::Voice,
+            call,
+            call,
+            from,
+        ))
     }
 
     /// An event of `payload` whose id is the `sid`'s and `kind`'s.

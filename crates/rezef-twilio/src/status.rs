@@ -23,15 +23,7 @@ pub async fn callback(
     body: Bytes,
 ) -> Result<Response, WebhookError> {
     let hook = Webhook::verify(&app.settings, &uri, &headers, &body)?;
-    let (call, from) = (hook.require("CallSid")?, hook.require("From")?);
-    let contact = Contact::new(
-        &app.settings,
-        &hook,
-        proto::Channel::Voice,
-        call,
-        call,
-        from,
-    );
+    let contact = Contact::call(&app.settings, &hook)?;
     let ended = |reason: proto::EndReason| {
         let payload = Payload::InteractionEnded(proto::InteractionEnded {
             reason: reason as i32,

@@ -33,22 +33,14 @@ pub async fn incoming(
     body: Bytes,
 ) -> Result<Response, WebhookError> {
     let hook = Webhook::verify(&app.settings, &uri, &headers, &body)?;
-    let (call, from) = (hook.require("CallSid")?, hook.require("From")?);
-    let contact = Contact::new(
-        &app.settings,
-        &hook,
-        proto::Channel::Voice,
-        call,
-        call,
-        from,
-    );
+    let contact = Contact::call(&app.settings, &hook)?;
     let started = contact.event(
         "started",
         Payload::InteractionStarted(proto::InteractionStarted {
             direction: proto::Direction::Inbound as i32,
             identity: Some(proto::ChannelIdentity {
                 kind: proto::IdentityKind::Phone as i32,
-                value: from.to_owned(),
+                value: hook.require("From")?.to_owned(),
                 network: String::new(),
             }),
             entry_point: hook.get("To").unwrap_or_default().to_owned(),
@@ -111,16 +103,8 @@ pub async fn gather(
     body: Bytes,
 ) -> Result<Response, WebhookError> {
     let hook = Webhook::verify(&app.settings, &uri, &headers, &body)?;
-    let (call, from) = (hook.require("CallSid")?, hook.require("From")?);
     let digits = hook.get("Digits").unwrap_or_default();
-    let contact = Contact::new(
-        &app.settings,
-        &hook,
-        proto::Channel::Voice,
-        call,
-        call,
-        from,
-    );
+    let contact = Contact::call(&app.settings, &hook)?;
     let voice = &app.settings.voice;
     let chosen = voice.option(digits);
     let outcome = match chosen {
@@ -196,16 +180,8 @@ pub async fn left_queue(
     body: Bytes,
 ) -> Result<Response, WebhookError> {
     let hook = Webhook::verify(&app.settings, &uri, &headers, &body)?;
-    let (call, from) = (hook.require("CallSid")?, hook.require("From")?);
     if hook.get("QueueResult") == Some("hangup") {
-        let contact = Contact::new(
-            &app.settings,
-            &hook,
-            proto::Channel::Voice,
-            call,
-            call,
-            from,
-        );
+        let contact = Contact::call(&app.settings, &hook)?;
         let abandoned = Payload::ContactAbandoned(proto::ContactAbandoned {
             point: proto::AbandonPoint::Queue as i32,
         });
