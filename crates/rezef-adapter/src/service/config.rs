@@ -124,8 +124,13 @@ impl Default for HttpSettings {
     }
 }
 
+/// Settings taken from their variables as they are: figment reads an environment value as
+/// TOML-like data (`0123` would be the number 123), which would change a secret made of
+/// digits. As the server's `VERBATIM` list (crates/rezef/src/config.rs).
+const VERBATIM: &[&str] = &["rezef.api_key"];
+
 /// `T` from its defaults, then `file` (which must exist, when given), then the variables
-/// starting with `env_prefix`.
+/// starting with `env_prefix` (the [`VERBATIM`] ones as they are).
 pub fn load<T>(file: Option<&Path>, env_prefix: &str) -> Result<T, Error>
 where
     T: Serialize + DeserializeOwned + Default,
@@ -134,10 +139,14 @@ where
     if let Some(file) = file {
         figment = figment.merge(Toml::file_exact(file));
     }
-    figment
-        .merge(Env::prefixed(env_prefix).split("__"))
-        .extract()
-        .map_err(|e| Error::Config(e.to_string()))
+    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
+    for key in VERBATIM {
+        let var = format!("{env_prefix}{}", key.replace('.', "__").to_ascii_uppercase());
+        if let Ok(value) = std::env::var(&var) {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+    }
+    figment.extract().map_err(|e| Error::Config(e.to_string()))
 }
 
 #[cfg(test)]
@@ -167,6 +176,16 @@ mod tests {
             assert_eq!(loaded.rezef.address, "http://rezef:50051");
             assert_eq!(loaded.spool.max_bytes, 2000);
             assert_eq!(loaded.http.listen, HttpSettings::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_api_key_of_digits_is_taken_as_it_is() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REZEF_TEST_REZEF__API_KEY", "0123e4");
+            let loaded: Adapter = load(None, "REZEF_TEST_").map_err(|e| e.to_string())?;
+            assert_eq!(loaded.rezef.api_key.as_deref(), Some("0123e4"));
             Ok(())
         });
     }
