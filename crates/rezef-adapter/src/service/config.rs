@@ -141,7 +141,10 @@ where
     }
     figment = figment.merge(Env::prefixed(env_prefix).split("__"));
     for key in VERBATIM {
-        let var = format!("{env_prefix}{}", key.replace('.', "__").to_ascii_uppercase());
+        let var = format!(
+            "{env_prefix}{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        );
         if let Ok(value) = std::env::var(&var) {
             figment = figment.merge(Serialized::default(key, value));
         }
