@@ -1,8 +1,8 @@
 //! What the measurer reads of the journey after the fold applied an event, owned
 //! ([`Observation::read`]): the half of measuring that needs the journey, done where the
-//! journey is. The other half keeps the measurer's books ([`Measurer::take`]) and needs
-//! nothing of the journey, so a projection runs it beside the fold, on another thread,
-//! and the fold's thread only reads and hands over.
+//! journey is. The other half keeps the measurer's books ([`crate::Measurer::take`]) and
+//! needs nothing of the journey, so a projection runs it beside the fold, on another
+//! thread, and the fold's thread only reads and hands over.
 //!
 //! Most events are read without allocating: the ids are shared, and only an event that
 //! ends an interaction (its copy), a wrap-up or a survey carry more. The tenant is not in
@@ -67,7 +67,7 @@ pub(crate) struct WrapUp {
 impl Observation {
     /// Reads the event the fold applied at `offset` (recorded at `recorded_at`), `journey`
     /// being the journey after it and `applied` what the fold said it did, under the
-    /// journey's tenant's `config`; measured under that tenant ([`Measurer::take`]).
+    /// journey's tenant's `config`; measured under that tenant ([`crate::Measurer::take`]).
     pub fn read(
         config: &MeasureConfig,
         offset: u64,

@@ -1,5 +1,6 @@
 //! The measurer: fed every event the journey fold applied, with the journey after it, it
-//! produces measured records (what it reads of the journey: `observation`; its books: here). The fold already decided which conversation and interaction
+//! produces measured records (what it reads of the journey: `observation`; its books:
+//! here). The fold already decided which conversation and interaction
 //! the event belongs to and keeps each interaction's stage visits; the measurer reads them
 //! rather than placing events again, and keeps only what the journey does not: callbacks'
 //! original arrivals and first agent messages of open interactions, callbacks' waits of

@@ -1,8 +1,9 @@
 //! The measurement projection (docs/measurement.md): the partition's [`Measurer`] fed every
 //! event the journey fold applied, with what it reads of the journey after it (an
 //! [`Observation`], read in the same step), and the records it makes counted into each
-//! tenant's figures, both on a thread of its own beside the fold (`tally`); figures kept at two widths, 15 minutes (for reports by quarter, hour or a range
-//! off day boundaries) and a day (for long ranges). A checkpoint carries the measurer and
+//! tenant's figures, both on a thread of its own beside the fold (`tally`); figures kept at
+//! two widths, 15 minutes (for reports by quarter, hour or a range off day boundaries) and
+//! a day (for long ranges). A checkpoint carries the measurer and
 //! the buckets changed since the last one, in the same atomic write as the projection's
 //! offset, so a restart resumes it exactly and a rebuild folds it again from the log.
 //!
