@@ -15,9 +15,30 @@ fn stdout(output: &std::process::Output) -> String {
 }
 
 #[test]
-fn the_demo_carries_the_chat_into_the_call_and_measures_a_morning() {
+fn the_demo_carries_the_chat_into_the_call_to_an_agent_and_measures_a_morning() {
     let out = stdout(&rezef(&["demo"], None));
     assert!(out.contains("channels so far   webchat → voice"), "{out}");
+    // Routing: the billing rule, the agent who speaks the Hebrew the customer chatted in.
+    assert!(
+        out.contains(
+            "RouteInteraction: offered to yael in queue billing (rule \"billing disputes\"), \
+             candidates yael"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("yael's desk shows the offer: intent billing.double_charge"),
+        "{out}"
+    );
+    // Resolved on the call, confirmed by email, one conversation across three channels.
+    assert!(
+        out.contains("(resolved)\n   channels          webchat → voice → email"),
+        "{out}"
+    );
+    assert!(
+        out.contains("contacts          3, last agent yael, disposition double-charge-reversed"),
+        "{out}"
+    );
     assert!(
         out.contains("intent            billing.double_charge"),
         "{out}"
@@ -44,24 +65,25 @@ fn the_demo_carries_the_chat_into_the_call_and_measures_a_morning() {
     );
     assert!(out.contains("IVR menus         skipped"), "{out}");
     assert!(out.contains("The customer repeats nothing."), "{out}");
-    // The morning, measured: the seven calls and the chat (never queued, no agent sought).
+    // The morning, measured: the seven calls, the chat (no agent sought), the routed call
+    // (answered at once, never queued: journey-true only) and the email (written).
     assert!(
-        out.contains("classic, from queue entry           80.0%  (4 of 5 calls, 3 left out)"),
+        out.contains("classic, from queue entry           80.0%  (4 of 5 calls, 5 left out)"),
         "{out}"
     );
     assert!(
-        out.contains("journey-true, from the first ring   28.6%  (2 of 7 calls, 1 left out)"),
+        out.contains("journey-true, from the first ring   37.5%  (3 of 8 calls, 2 left out)"),
         "{out}"
     );
     assert!(
         out.contains(
             "why they differ                   callback real wait 1, ivr abandon 1, \
-             short abandon excluded 1, ivr time 1"
+             short abandon excluded 1, ivr time 1, not queued 1"
         ),
         "{out}"
     );
     assert!(
-        out.contains("wait from the first ring          p50 50 s, p90 2400 s, max 2400 s"),
+        out.contains("wait from the first ring          p50 15 s, p90 2400 s, max 2400 s"),
         "{out}"
     );
     assert!(

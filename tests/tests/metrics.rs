@@ -2,31 +2,8 @@
 //! what a client publishes shows in it (that a node without it does not listen is
 //! `crates/rezef-server/tests/metrics.rs`).
 
-use std::collections::BTreeMap;
-
 use rezef_adapter::{EventFactory, proto};
-use rezef_scenarios::{RezefServer, free_port};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// `GET /metrics` on `port`: each sample's value by its line's series (`name{labels}`).
-async fn scrape(port: u16) -> BTreeMap<String, f64> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("the metrics port listens");
-    let request = "GET /metrics HTTP/1.1\r\nHost: rezef\r\nConnection: close\r\n\r\n";
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    (body.lines())
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("a value");
-            (series.to_owned(), value.parse().expect("a number"))
-        })
-        .collect()
-}
+use rezef_scenarios::{RezefServer, free_port, scrape_metrics as scrape};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_metrics_listen_exposes_what_was_published() {

@@ -19,46 +19,7 @@ use tonic::metadata::AsciiMetadataValue;
 use tonic::service::{Interceptor, interceptor::InterceptedService};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot reach the Rezef server at {addr}: {source}")]
-    Connect {
-        addr: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
-    #[error("{}: {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
-    #[error("line {line}: {source}")]
-    Json {
-        line: usize,
-        #[source]
-        source: rezef_proto::json::JsonError,
-    },
-    #[error("cannot read events: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("agent session: {0}")]
-    Session(String),
-    #[error("invalid API key: {0}")]
-    Token(String),
-    #[error("TLS settings: {0}")]
-    Tls(String),
-}
-
-impl Error {
-    /// Whether sending the same request again may succeed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Connect { .. } => true,
-            Self::Status(status) => matches!(
-                status.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted
-            ),
-            Self::Json { .. } | Self::Io(_) | Self::Token(_) | Self::Tls(_) => false,
-            Self::Session(_) => true,
-        }
-    }
-}
+use crate::Error;
 
 /// Adds `authorization: Bearer <key>` to each call, when the client has a key: the
 /// interceptor of the generated clients [`Client`] hands out.
@@ -131,14 +92,7 @@ impl Client {
     /// Connects to `addr` (`http://host:port`).
     pub async fn connect(addr: impl Into<String>) -> Result<Self, Error> {
         let addr = addr.into();
-        let channel = Endpoint::from_shared(addr.clone())
-            .map(|endpoint| endpoint.tcp_nodelay(true))
-            .map_err(|source| Error::Connect {
-                addr: addr.clone(),
-                source,
-            })?
-            .connect()
-            .await
+        let channel = (endpoint(&addr, None)?.connect().await)
             .map_err(|source| Error::Connect { addr, source })?;
         Ok(Self::from_channel(channel))
     }
@@ -147,27 +101,19 @@ impl Client {
     /// against `tls.ca_pem` (else the public web's roots), and for mTLS this client's own.
     pub async fn connect_tls(addr: impl Into<String>, tls: TlsOptions) -> Result<Self, Error> {
         let addr = addr.into();
-        let mut config = ClientTlsConfig::new();
-        config = match tls.ca_pem {
-            Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
-            None => config.with_webpki_roots(),
-        };
-        if let Some((cert, key)) = tls.identity_pem {
-            config = config.identity(Identity::from_pem(cert, key));
-        }
-        if let Some(domain) = tls.domain {
-            config = config.domain_name(domain);
-        }
-        let failed = |source| Error::Connect {
-            addr: addr.clone(),
-            source,
-        };
-        let endpoint = (Endpoint::from_shared(addr.clone()).map_err(failed)?)
-            .tcp_nodelay(true)
-            .tls_config(config)
-            .map_err(|e| Error::Tls(e.to_string()))?;
-        let channel = endpoint.connect().await.map_err(failed)?;
+        let channel = (endpoint(&addr, Some(tls))?.connect().await)
+            .map_err(|source| Error::Connect { addr, source })?;
         Ok(Self::from_channel(channel))
+    }
+
+    /// A client of `addr` (`http://…`, or `https://…` with `tls`) that connects on its first
+    /// call, and again on a later call after losing the server: for a
+    /// [`Publisher`](crate::Publisher) that must start, and accept events, while Rezef is
+    /// down. Calls while the server is out of reach fail `UNAVAILABLE`.
+    pub fn connect_lazy(addr: impl Into<String>, tls: Option<TlsOptions>) -> Result<Self, Error> {
+        Ok(Self::from_channel(
+            endpoint(&addr.into(), tls)?.connect_lazy(),
+        ))
     }
 
     /// The connection underneath, for services the SDK does not wrap (`grpc.health.v1`).
@@ -320,4 +266,29 @@ impl Client {
         InsightsClient::with_interceptor(self.channel.clone(), self.auth.clone())
             .max_decoding_message_size(usize::MAX)
     }
+}
+
+/// The endpoint of `addr`, over TLS with `tls`.
+fn endpoint(addr: &str, tls: Option<TlsOptions>) -> Result<Endpoint, Error> {
+    let endpoint = Endpoint::from_shared(addr.to_owned())
+        .map_err(|source| Error::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?
+        .tcp_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(endpoint);
+    };
+    let mut config = ClientTlsConfig::new();
+    config = match tls.ca_pem {
+        Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+        None => config.with_webpki_roots(),
+    };
+    if let Some((cert, key)) = tls.identity_pem {
+        config = config.identity(Identity::from_pem(cert, key));
+    }
+    if let Some(domain) = tls.domain {
+        config = config.domain_name(domain);
+    }
+    (endpoint.tls_config(config)).map_err(|e| Error::Tls(e.to_string()))
 }

@@ -480,14 +480,19 @@ impl Target {
 
     pub fn row(&self) -> String {
         let relation = if self.at_least { "≥" } else { "≤" };
+        // A ceiling met with nothing (a cost of zero or below) has no meaningful ratio.
+        let how_far = if self.at_least || self.measured > 0.0 {
+            format!("{}× of goal", ratio(self.ratio()))
+        } else {
+            "none measured".to_owned()
+        };
         format!(
-            "| {} | {} {} | {} | **{}** ({}× of goal) |",
+            "| {} | {} {} | {} | **{}** ({how_far}) |",
             self.what,
             relation,
             self.value(self.goal),
             self.value(self.measured),
             if self.passed() { "PASS" } else { "MISS" },
-            ratio(self.ratio())
         )
     }
 }
@@ -614,5 +619,7 @@ mod tests {
         let slow = Target::at_most("x", 10.0, 5.0, "ms");
         assert!(!slow.passed());
         assert!((slow.ratio() - 0.5).abs() < 1e-9);
+        let free = Target::at_most("x", -3.0, 10.0, "%");
+        assert!(free.passed() && free.row().contains("(none measured)"));
     }
 }

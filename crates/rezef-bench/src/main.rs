@@ -11,10 +11,12 @@
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly),
 //! `contact_centre` (a contact centre's events, for the measurement), `month` (a contact
 //! centre's month folded and measured, for reports), and one file per benchmark: `ingest`,
+//! `adapter` (the SDK's publisher against the raw client, and its spool's replay),
 //! `projection`, `measure_cost`, `seal_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`,
 //! `auth_load` and `report_load` (calls loaded by h2load from another process), `resume`, `as_of`,
 //! `identity_fold`, `routing`, `kafka`, `report`.
 
+mod adapter;
 mod as_of;
 mod auth_load;
 mod certificate;
@@ -68,6 +70,9 @@ struct Cli {
 enum Command {
     /// Durable ingest over gRPC, with the raw fsync baseline of the same disk.
     Ingest(ingest::IngestArgs),
+    /// The SDK's publisher against the raw client on the same server, and the spool's
+    /// replay after an outage.
+    Adapter(adapter::AdapterArgs),
     /// Rebuild of the journey projection from a large log.
     Projection(projection::ProjectionArgs),
     /// Rebuild of a contact centre's log with measurement off and on, alternated: what the
@@ -149,6 +154,7 @@ async fn run(command: Command, base: PathBuf) -> Result<()> {
     let started = Instant::now();
     let report = match command {
         Command::Ingest(args) => with_cpu(ingest::run(&base, &args)).await?,
+        Command::Adapter(args) => with_cpu(adapter::run(&base, &args)).await?,
         Command::Projection(args) => with_cpu(projection::run(&base, &args)).await?,
         Command::MeasureCost(args) => with_cpu(measure_cost::run(&base, &args)).await?,
         Command::SealCost(args) => with_cpu(seal_cost::run(&base, &args)).await?,

@@ -362,11 +362,11 @@ async fn encode(sealing: &Sealing, events: Vec<rezef_events::Event>) -> Result<V
     let records = match sealing.keys() {
         Some(_) => {
             let sealing = sealing.clone();
-            tokio::task::spawn_blocking(move || sealing.encode_all(&events))
+            tokio::task::spawn_blocking(move || sealing.encode_all(events))
                 .await
                 .context("sealing panicked")?
         }
-        None => sealing.encode_all(&events),
+        None => sealing.encode_all(events),
     };
     let records = records.context("encoding the records")?;
     Ok(records.into_iter().map(Bytes::from).collect())

@@ -125,10 +125,7 @@ pub struct Applied {
 pub fn customer_id_for(tenant: &TenantId, identity: &ChannelIdentity) -> CustomerId {
     let id = match identity.erased_pseudonym() {
         Some(pseudonym) => format!("cus-{pseudonym}"),
-        None => format!(
-            "cus-{}",
-            &stable_hash(&[tenant.as_str(), &identity.index_key()])[..24]
-        ),
+        None => format!("cus-{}", identity.pseudonym(tenant)),
     };
     CustomerId::new(id).expect("a hex id is always valid")
 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{TenantId, stable_hash};
+use crate::ids::{StableHasher, TenantId};
 use crate::phone::{self, Phone, Region};
 
 /// The kinds of identity a customer shows on a channel.
@@ -152,12 +152,25 @@ impl ChannelIdentity {
         if self.is_erased() {
             return self.clone();
         }
-        let pseudonym = &stable_hash(&[tenant.as_str(), &self.index_key()])[..24];
         Self {
             kind: self.kind,
-            value: format!("{ERASED}{pseudonym}"),
+            value: format!("{ERASED}{}", self.pseudonym(tenant)),
             network: self.network.clone(),
         }
+    }
+
+    /// The 24 hex digits an identity's customer id is derived from and its erased form shows:
+    /// the first 96 bits of the stable hash (`ids::stable_hash`) of the tenant and the
+    /// [index key](Self::index_key), hashed in pieces.
+    pub(crate) fn pseudonym(&self, tenant: &TenantId) -> impl fmt::Display {
+        let mut hasher = StableHasher::new();
+        hasher.part(tenant.as_str().as_bytes());
+        hasher.write(self.kind.as_str().as_bytes());
+        hasher.write(b":");
+        hasher.write(self.network.as_deref().unwrap_or("").as_bytes());
+        hasher.write(b":");
+        hasher.part(self.value.as_bytes());
+        Pseudonym(hasher.finish() >> 32)
     }
 
     /// The pseudonym of an erased identity (see [`erased`](Self::erased)).
@@ -184,6 +197,11 @@ impl ChannelIdentity {
         &self.value
     }
 
+    /// Its value, the identity given up.
+    pub fn into_value(self) -> String {
+        self.value
+    }
+
     pub fn network(&self) -> Option<&str> {
         self.network.as_deref()
     }
@@ -196,6 +214,15 @@ impl ChannelIdentity {
             self.network.as_deref().unwrap_or(""),
             self.value
         )
+    }
+}
+
+/// 96 bits as 24 hex digits.
+struct Pseudonym(u128);
+
+impl fmt::Display for Pseudonym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:024x}", self.0)
     }
 }
 
@@ -358,6 +385,18 @@ mod tests {
         let app = ChannelIdentity::new(IdentityKind::AppUser, "dana", None).expect("ok");
         assert_ne!(x.index_key(), fb.index_key());
         assert_ne!(x.index_key(), app.index_key());
+    }
+
+    #[test]
+    fn the_pseudonym_is_the_stable_hash_of_tenant_and_index_key_as_ids_were_derived() {
+        let tenant = TenantId::new("acme").expect("valid");
+        for identity in [
+            ChannelIdentity::phone("+972501234567").expect("valid"),
+            ChannelIdentity::new(IdentityKind::SocialHandle, "dana", Some("x")).expect("ok"),
+        ] {
+            let whole = crate::ids::stable_hash(&[tenant.as_str(), &identity.index_key()]);
+            assert_eq!(identity.pseudonym(&tenant).to_string(), whole[..24]);
+        }
     }
 
     #[test]

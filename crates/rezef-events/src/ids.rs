@@ -118,16 +118,41 @@ id_type!(
 /// A stable 128-bit FNV-1a hash, rendered as 32 hex digits. Used to derive ids
 /// deterministically, so that rebuilding the projection from the log yields the same ids.
 pub(crate) fn stable_hash(parts: &[&str]) -> String {
+    let mut hasher = StableHasher::new();
+    for part in parts {
+        hasher.part(part.as_bytes());
+    }
+    format!("{:032x}", hasher.finish())
+}
+
+/// [`stable_hash`] fed part by part, a part given in pieces (no string built to hash it).
+pub(crate) struct StableHasher(u128);
+
+impl StableHasher {
     const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
     const PRIME: u128 = 0x0000000001000000000000000000013B;
-    let mut hash = OFFSET;
-    for part in parts {
-        for byte in part.bytes().chain(std::iter::once(0xff)) {
-            hash ^= u128::from(byte);
-            hash = hash.wrapping_mul(PRIME);
+
+    pub(crate) fn new() -> Self {
+        Self(Self::OFFSET)
+    }
+
+    /// More bytes of the current part.
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u128::from(byte);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
         }
     }
-    format!("{hash:032x}")
+
+    /// A whole part: its bytes and the end of the part.
+    pub(crate) fn part(&mut self, bytes: &[u8]) {
+        self.write(bytes);
+        self.write(&[0xff]);
+    }
+
+    pub(crate) fn finish(self) -> u128 {
+        self.0
+    }
 }
 
 #[cfg(test)]

@@ -30,8 +30,18 @@ pub enum Slot<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {
     pub slot: u16,
-    pub owner: CustomerRef,
+    pub owner: Owner,
     pub value: String,
+}
+
+/// Whose a personal value is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// The customer the event is about, as its `customer` reference named it before the
+    /// split (which erases that reference when it is an identity).
+    Customer,
+    /// An identity the event names besides: its own owner.
+    Identity(ChannelIdentity),
 }
 
 /// Every personal place of the event, in a fixed order.
@@ -72,13 +82,14 @@ pub fn slots(event: &mut Event) -> Vec<Slot<'_>> {
 }
 
 /// Takes the personal values out of an event about a customer, leaving what an erased
-/// event shows: identities [`ChannelIdentity::erased`], texts empty. An identity is its own
-/// owner; a text belongs to whom the event is about. Events about no customer (an agent's)
-/// and empty texts give nothing.
+/// event shows: identities [`ChannelIdentity::erased`], texts empty. The customer reference
+/// and texts are the customer's; any other identity is its own owner. Events about no
+/// customer (an agent's) and empty texts give nothing.
 pub fn split(event: &mut Event) -> Vec<Taken> {
-    let Some(subject) = event.customer.clone() else {
+    if event.customer.is_none() {
         return Vec::new();
-    };
+    }
+    let customer_is_identity = matches!(event.customer, Some(CustomerRef::Identity(_)));
     let tenant = event.tenant_id.clone();
     let mut taken = Vec::new();
     for (slot, place) in (0u16..).zip(slots(event)) {
@@ -86,15 +97,23 @@ pub fn split(event: &mut Event) -> Vec<Taken> {
             Slot::Identity(identity) => {
                 let erased = identity.erased(&tenant);
                 let original = std::mem::replace(identity, erased);
-                taken.push(Taken {
-                    slot,
-                    value: original.value().to_owned(),
-                    owner: CustomerRef::Identity(original),
+                taken.push(if slot == 0 && customer_is_identity {
+                    Taken {
+                        slot,
+                        owner: Owner::Customer,
+                        value: original.into_value(),
+                    }
+                } else {
+                    Taken {
+                        slot,
+                        value: original.value().to_owned(),
+                        owner: Owner::Identity(original),
+                    }
                 });
             }
             Slot::Text(text) if !text.is_empty() => taken.push(Taken {
                 slot,
-                owner: subject.clone(),
+                owner: Owner::Customer,
                 value: std::mem::take(text),
             }),
             Slot::Text(_) => {}
@@ -151,10 +170,8 @@ mod tests {
         let taken = split(&mut skeleton);
         assert_eq!(taken.len(), 2, "the visitor id and the text: {taken:?}");
         assert_eq!(taken[1].value, "my card is 4580");
-        assert_eq!(
-            taken[1].owner,
-            original.customer.clone().expect("a customer")
-        );
+        assert_eq!(taken[0].owner, Owner::Customer, "the visitor's identity");
+        assert_eq!(taken[1].owner, Owner::Customer, "the visitor's text");
         let Payload::MessageSent { text, .. } = &skeleton.payload else {
             panic!("a message");
         };

@@ -140,7 +140,7 @@ pub fn one_call_makes_each_subject_one_key<S: KeyStore>(mut open: impl FnMut() -
         Subject::identity("acme", "phone", "+972501234567"),
     );
     let store = open();
-    let keys = keys_for(&store, &[a.clone(), b.clone(), a.clone(), c.clone()]);
+    let keys = keys_for(&store, &[a, b, a, c]);
     assert_eq!(keys[0], keys[2], "a subject named twice in one call");
     for (subject, key) in [(&a, keys[0]), (&b, keys[1]), (&c, keys[3])] {
         assert_live(&store, subject, key, "after one call");
@@ -166,10 +166,7 @@ pub fn subjects_are_told_apart<S: KeyStore>(mut open: impl FnMut() -> S) {
         Subject::identity("acme", "email", "c-1"),
         Subject::identity("acme", "phone", "c-1"),
         Subject::identity("globex", "email", "c-1"),
-        Subject {
-            tenant: "acmec".into(),
-            name: "ustomer:c-1".into(),
-        },
+        Subject::named("acmec", &["ustomer:c-1"]),
     ];
     let store = open();
     let keys = keys_for(&store, &subjects);
@@ -242,45 +239,63 @@ pub fn destroy_leaves_others<S: KeyStore>(mut open: impl FnMut() -> S) {
     drop(store);
     let store = open();
     check(&store, "reopened after destroy");
-    let again = keys_for(&store, &[subjects[0].clone(), subjects[4].clone()]);
+    let again = keys_for(&store, &[subjects[0], subjects[4]]);
     assert_eq!(again, vec![keys[0], keys[4]], "keys_for of the survivors");
 }
 
-/// Callers on several threads asking for the same subject at once get one key.
+/// Callers on several threads asking at once get one key for a subject they share and their
+/// own keys for their own subjects (a store that groups concurrent calls answers each with its
+/// part), all still there after a restart.
 pub fn concurrent_calls_agree<S: KeyStore>(mut open: impl FnMut() -> S) {
     let store = Arc::new(open());
     let shared = Subject::customer("acme", "shared");
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let (store, shared) = (store.clone(), shared.clone());
+            let (store, shared) = (store.clone(), shared);
             std::thread::spawn(move || {
                 (0..20)
                     .map(|n| {
                         let own = Subject::customer("acme", &format!("t{t}-{n}"));
-                        keys_for(&*store, &[own, shared.clone()])[1]
+                        let keys = keys_for(&*store, &[own, shared]);
+                        (own, keys[0], keys[1])
                     })
                     .collect::<Vec<_>>()
             })
         })
         .collect();
-    let mut seen = HashSet::new();
+    let mut calls = Vec::new();
     for thread in threads {
         match thread.join() {
-            Ok(keys) => seen.extend(keys),
+            Ok(keys) => calls.extend(keys),
             Err(_) => panic!("a thread calling keys_for panicked"),
         }
     }
+    let seen: HashSet<_> = calls.iter().map(|(_, _, shared)| *shared).collect();
     assert_eq!(
         seen.len(),
         1,
         "one subject, concurrent calls: {} keys",
         seen.len()
     );
-    let key = seen.into_iter().next().expect("one key");
+    let own: HashSet<_> = calls.iter().map(|(_, own, _)| *own).chain(seen).collect();
+    assert_eq!(own.len(), calls.len() + 1, "every own subject its own key");
     match Arc::try_unwrap(store) {
         Ok(store) => drop(store),
         Err(_) => panic!("the threads still hold the store"),
     }
     let store = open();
-    assert_live(&store, &shared, key, "reopened after concurrent calls");
+    assert_live(
+        &store,
+        &shared,
+        calls[0].2,
+        "reopened after concurrent calls",
+    );
+    for (subject, key, _) in &calls {
+        assert_live(
+            &store,
+            subject,
+            *key,
+            "an own key, reopened after concurrent calls",
+        );
+    }
 }

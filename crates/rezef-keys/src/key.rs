@@ -2,10 +2,11 @@
 //!
 //! A [`KeyId`] is random, not derived from the subject: records and `CustomerForgotten` events
 //! name it in the clear, and it must tell nothing about whose key it is. A [`DataKey`] lives on
-//! the heap, is wiped when dropped and never printed.
+//! the heap, is wiped when its last copy is dropped and never printed.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -59,32 +60,36 @@ fn hex(digit: u8) -> Result<u8> {
         .ok_or(Error::BadKeyId)
 }
 
-/// A 256-bit data key. Wiped from memory when dropped; `Debug` shows none of it.
+/// A 256-bit data key. Its copies share one allocation (a clone is a count, not a copy of
+/// the key), wiped from memory when the last is dropped; `Debug` shows none of it.
 #[derive(Clone)]
-pub struct DataKey(Box<[u8; 32]>);
+pub struct DataKey(Arc<KeyBytes>);
+
+/// The bytes of a key, wiped when dropped.
+struct KeyBytes([u8; 32]);
+
+impl Drop for KeyBytes {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl DataKey {
     /// A new random key.
     pub fn generate() -> Result<DataKey> {
-        let mut key = Box::new([0; 32]);
-        getrandom::fill(&mut key[..]).map_err(Error::Random)?;
-        Ok(DataKey(key))
+        let mut key = KeyBytes([0; 32]);
+        getrandom::fill(&mut key.0).map_err(Error::Random)?;
+        Ok(DataKey(Arc::new(key)))
     }
 
     /// A key from its bytes (as a store reads them back).
     pub fn from_bytes(bytes: &[u8; 32]) -> DataKey {
-        DataKey(Box::new(*bytes))
+        DataKey(Arc::new(KeyBytes(*bytes)))
     }
 
     /// Its 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl Drop for DataKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
+        &self.0.0
     }
 }
 

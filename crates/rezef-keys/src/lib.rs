@@ -14,7 +14,8 @@
 //! cluster on Kafka shares; [`conformance`] checks what every implementation promises.
 //!
 //! # Layout
-//! - `key.rs`: [`KeyId`], [`DataKey`]; `subject.rs`: [`Subject`]; `store.rs`: [`KeyStore`].
+//! - `key.rs`: [`KeyId`], [`DataKey`]; `subject.rs`: [`Subject`]; `store.rs`: [`KeyStore`];
+//!   `group.rs`: concurrent `keys_for` calls made in one write.
 //! - `seal.rs`: [`seal`] and [`open`] (ChaCha20-Poly1305, `ring`).
 //! - `file/`: [`FileKeyStore`] (`mod.rs`) and its file format (`format.rs`).
 //! - `kafka/` (feature `kafka`): `KafkaKeyStore` (`mod.rs`), its records (`record.rs`), what a
@@ -29,7 +30,7 @@
 //! let store = FileKeyStore::open(dir.path())?;
 //! let dana = Subject::identity("acme", "email", "dana.levi@example.com");
 //!
-//! let [(id, key)] = store.keys_for(&[dana.clone()])?.try_into().expect("one key");
+//! let [(id, key)] = store.keys_for(&[dana])?.try_into().expect("one key");
 //! let sealed = seal(&key, b"event-1", b"dana.levi@example.com");
 //! assert_eq!(open(&key, b"event-1", &sealed)?, b"dana.levi@example.com");
 //!
@@ -44,6 +45,7 @@
 pub mod conformance;
 pub mod error;
 mod file;
+mod group;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod key;
@@ -56,6 +58,6 @@ pub use file::FileKeyStore;
 #[cfg(feature = "kafka")]
 pub use kafka::KafkaKeyStore;
 pub use key::{DataKey, KeyId};
-pub use seal::{NONCE_LEN, Nonces, TAG_LEN, open, seal, seal_with};
+pub use seal::{NONCE_LEN, Nonces, TAG_LEN, Unsealed, open, seal, seal_with};
 pub use store::KeyStore;
 pub use subject::Subject;

@@ -75,19 +75,52 @@ pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
 
 /// [`seal`] with the next nonce of `nonces`: for many values at once.
 pub fn seal_with(nonces: &mut Nonces, key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let nonce = nonces.next();
     let mut sealed = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
-    sealed.extend_from_slice(&nonce);
+    let unsealed = nonces.begin(&mut sealed);
     sealed.extend_from_slice(plaintext);
-    let tag = cipher(key)
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut sealed[NONCE_LEN..],
-        )
-        .expect("a plaintext within ChaCha20's limit");
-    sealed.extend_from_slice(tag.as_ref());
+    unsealed.seal(key, aad, &mut sealed);
     sealed
+}
+
+impl Nonces {
+    /// Starts a sealed value at the end of `out`, its nonce written: the caller appends the
+    /// plaintext to `out`, then [`Unsealed::seal`] seals it where it is. For records that
+    /// write their values straight into their own bytes, with no buffer a value.
+    pub fn begin(&mut self, out: &mut Vec<u8>) -> Unsealed {
+        let nonce = self.next();
+        out.extend_from_slice(&nonce);
+        Unsealed {
+            plaintext_at: out.len(),
+            nonce,
+        }
+    }
+}
+
+/// A value begun by [`Nonces::begin`]: its plaintext is what `out` holds after the nonce.
+#[derive(Debug)]
+#[must_use = "the plaintext stays in the clear until it is sealed"]
+pub struct Unsealed {
+    plaintext_at: usize,
+    nonce: [u8; NONCE_LEN],
+}
+
+impl Unsealed {
+    /// Seals the plaintext at the end of `out` in place and appends the tag, binding `aad`:
+    /// `out` then ends with `nonce || ciphertext || tag`, as [`seal`] makes it.
+    ///
+    /// # Panics
+    /// When the plaintext exceeds the 256 GiB ChaCha20 can seal under one nonce, or `out`
+    /// is shorter than when the value was begun.
+    pub fn seal(self, key: &DataKey, aad: &[u8], out: &mut Vec<u8>) {
+        let tag = cipher(key)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(self.nonce),
+                Aad::from(aad),
+                &mut out[self.plaintext_at..],
+            )
+            .expect("a plaintext within ChaCha20's limit");
+        out.extend_from_slice(tag.as_ref());
+    }
 }
 
 /// Opens a value [`seal`] made with the same key and associated data; [`Error::Unsealable`]

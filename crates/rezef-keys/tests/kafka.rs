@@ -127,7 +127,7 @@ fn two_nodes_making_a_first_key_at_once_both_keys_open_and_are_destroyed() {
         let start = Arc::new(Barrier::new(2));
         let threads: Vec<_> = (0..2)
             .map(|s| {
-                let (stores, subject, start) = (stores.clone(), subject.clone(), start.clone());
+                let (stores, subject, start) = (stores.clone(), subject, start.clone());
                 std::thread::spawn(move || {
                     start.wait();
                     let made = stores[s].keys_for(&[subject]).expect("keys_for");

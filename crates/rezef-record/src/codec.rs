@@ -29,16 +29,22 @@ pub const PROTOBUF: u8 = 0x01;
 
 /// Encodes an event for the log.
 pub fn encode(event: &Event) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    encode_into(event, &mut bytes);
+    bytes
+}
+
+/// [`encode`], appended to `bytes` (a sealed record ends with its skeleton's).
+pub(crate) fn encode_into(event: &Event, bytes: &mut Vec<u8>) {
     if event.forward.is_some() || matches!(event.payload, Payload::Handover(_)) {
-        return rezef_events::codec::encode(event);
+        return bytes.extend_from_slice(&rezef_events::codec::encode(event));
     }
     let message = event_to_proto(event, None);
-    let mut bytes = Vec::with_capacity(1 + message.encoded_len());
+    bytes.reserve(1 + message.encoded_len());
     bytes.push(PROTOBUF);
     message
-        .encode(&mut bytes)
+        .encode(bytes)
         .expect("a Vec grows to any encoded length");
-    bytes
 }
 
 /// Decodes a log record's payload, in any format this build reads; of a sealed record

@@ -14,11 +14,10 @@
 //! was forgotten) stays shut and the event reads erased (`Event::erased`). Reading without
 //! the keys ([`crate::decode`]) gives the skeleton: what routing and measurement read.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use rezef_events::personal::{self, Taken};
-use rezef_events::{CustomerRef, Event, TenantId};
+use rezef_events::personal::{self, Owner, Taken};
+use rezef_events::{ChannelIdentity, CustomerRef, Event, TenantId};
 use rezef_keys::{DataKey, KeyId, KeyStore, Nonces, Subject};
 
 use crate::error::{Error, Result};
@@ -30,67 +29,111 @@ pub const SEALED: u8 = 0x02;
 pub fn subject(tenant: &TenantId, owner: &CustomerRef) -> Subject {
     match owner {
         CustomerRef::Id(id) => Subject::customer(tenant.as_str(), id.as_str()),
-        CustomerRef::Identity(identity) => Subject::identity(
-            tenant.as_str(),
-            identity.kind().as_str(),
-            &identity.index_key(),
-        ),
+        CustomerRef::Identity(identity) => identity_subject(tenant, identity),
     }
+}
+
+/// An identity's subject: `identity:<kind>:<index key>`, hashed in pieces.
+fn identity_subject(tenant: &TenantId, identity: &ChannelIdentity) -> Subject {
+    let kind = identity.kind().as_str();
+    let network = identity.network().unwrap_or("");
+    Subject::named(
+        tenant.as_str(),
+        &[
+            "identity:",
+            kind,
+            ":",
+            kind,
+            ":",
+            network,
+            ":",
+            identity.value(),
+        ],
+    )
 }
 
 /// Encodes events for the log with their personal values sealed, making the keys they
 /// need (durably, once for the batch). Events with nothing personal are stored plain.
-pub fn encode_all(events: &[Event], keys: &dyn KeyStore) -> Result<Vec<Vec<u8>>> {
-    // Each owner's subject once for the batch: its values name it by its place.
-    let mut owners: HashMap<(&TenantId, CustomerRef), usize> = HashMap::new();
+pub fn encode_all(events: Vec<Event>, keys: &dyn KeyStore) -> Result<Vec<Vec<u8>>> {
+    // Each event split, its values naming their subject by its place in `subjects`.
     let mut subjects: Vec<Subject> = Vec::new();
     let mut split = Vec::with_capacity(events.len());
-    for event in events {
-        let mut skeleton = event.clone();
-        let mut taken = Vec::new();
-        for Taken { slot, owner, value } in personal::split(&mut skeleton) {
-            let owner = (&event.tenant_id, owner);
-            let at = match owners.get(&owner) {
-                Some(at) => *at,
-                None => {
-                    subjects.push(subject(owner.0, &owner.1));
-                    owners.insert(owner, subjects.len() - 1);
-                    subjects.len() - 1
-                }
+    for mut event in events {
+        let customer = event
+            .customer
+            .as_ref()
+            .map(|c| subject(&event.tenant_id, c));
+        let taken = personal::split(&mut event);
+        let mut values = Vec::with_capacity(taken.len());
+        for Taken { slot, owner, value } in taken {
+            let subject = match owner {
+                Owner::Customer => customer.ok_or(Error::Sealed("a value of no customer"))?,
+                Owner::Identity(identity) => identity_subject(&event.tenant_id, &identity),
             };
-            taken.push((at, slot, value));
+            if subjects.last() != Some(&subject) {
+                subjects.push(subject);
+            }
+            values.push((subjects.len() - 1, slot, value));
         }
-        split.push((skeleton, taken));
+        split.push((event, values));
     }
-    let made = keys.keys_for(&subjects).map_err(Error::Keys)?;
-    let mut nonces = Nonces::new();
-    let records = split.into_iter().map(|(skeleton, taken)| {
-        if taken.is_empty() {
-            return Ok(crate::encode(&skeleton));
+    let keys = keys.keys_for(&subjects).map_err(Error::Keys)?;
+    let mut sealer = Sealer {
+        nonces: Nonces::new(),
+        aad: Vec::new(),
+    };
+    split
+        .into_iter()
+        .map(|(skeleton, values)| sealer.record(&skeleton, values, &keys))
+        .collect()
+}
+
+/// Writes sealed records: the batch's nonces, and a buffer for associated data.
+struct Sealer {
+    nonces: Nonces,
+    aad: Vec<u8>,
+}
+
+impl Sealer {
+    /// The record of a skeleton and its taken values (each naming its key by its place in
+    /// `keys`): one box a key, in key id order, its values in slot order, written and sealed
+    /// in place.
+    fn record(
+        &mut self,
+        skeleton: &Event,
+        mut values: Vec<(usize, u16, String)>,
+        keys: &[(KeyId, DataKey)],
+    ) -> Result<Vec<u8>> {
+        if values.is_empty() {
+            return Ok(crate::encode(skeleton));
         }
-        let mut boxes: BTreeMap<KeyId, (&DataKey, Vec<u8>)> = BTreeMap::new();
-        for (at, slot, value) in taken {
-            let (id, key) = &made[at];
-            let plain = &mut boxes.entry(*id).or_insert((key, Vec::new())).1;
-            plain.extend_from_slice(&slot.to_le_bytes());
-            plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            plain.extend_from_slice(value.as_bytes());
-        }
-        let count = u8::try_from(boxes.len()).map_err(|_| Error::Sealed("over 255 keys"))?;
-        let inner = crate::encode(&skeleton);
-        let mut record = Vec::with_capacity(2 + inner.len() + 128 * boxes.len());
+        values.sort_by_key(|&(at, slot, _)| (keys[at].0, slot));
+        let boxes = values.chunk_by(|a, b| keys[a.0].0 == keys[b.0].0);
+        let count =
+            u8::try_from(boxes.clone().count()).map_err(|_| Error::Sealed("over 255 keys"))?;
+        let plain: usize = values.iter().map(|(_, _, v)| 6 + v.len()).sum();
+        let mut record = Vec::with_capacity(2 + usize::from(count) * 48 + plain + 256);
         record.extend_from_slice(&[SEALED, count]);
-        for (id, (key, plain)) in boxes {
-            let aad = aad(&skeleton, &id);
-            let sealed = rezef_keys::seal_with(&mut nonces, key, &aad, &plain);
+        for values in boxes {
+            let (id, key) = &keys[values[0].0];
             record.extend_from_slice(id.as_bytes());
-            record.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
-            record.extend_from_slice(&sealed);
+            let len_at = record.len();
+            record.extend_from_slice(&[0; 4]);
+            let unsealed = self.nonces.begin(&mut record);
+            for (_, slot, value) in values {
+                record.extend_from_slice(&slot.to_le_bytes());
+                record.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                record.extend_from_slice(value.as_bytes());
+            }
+            aad(&mut self.aad, skeleton, id);
+            unsealed.seal(key, &self.aad, &mut record);
+            let len = u32::try_from(record.len() - len_at - 4)
+                .map_err(|_| Error::Sealed("a box over 4 GiB"))?;
+            record[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         }
-        record.extend_from_slice(&inner);
+        crate::codec::encode_into(skeleton, &mut record);
         Ok(record)
-    });
-    records.collect()
+    }
 }
 
 /// Decodes a record, opening its sealed values with the keys: an event whose keys were
@@ -100,12 +143,14 @@ pub fn decode_with(bytes: &[u8], keys: &dyn KeyStore) -> Result<Event> {
         return crate::decode(bytes);
     };
     let mut event = crate::decode(record.skeleton)?;
+    let mut bound = Vec::new();
     for (id, sealed) in record.boxes {
         let Some(key) = keys.key(&id) else {
             event.erased = true;
             continue;
         };
-        let plain = rezef_keys::open(&key, &aad(&event, &id), sealed).map_err(Error::Keys)?;
+        aad(&mut bound, &event, &id);
+        let plain = rezef_keys::open(&key, &bound, sealed).map_err(Error::Keys)?;
         for (slot, value) in values(&plain)? {
             if !personal::restore(&mut event, slot, value) {
                 return Err(Error::Sealed("a value for a slot the event does not have"));
@@ -179,11 +224,11 @@ fn values(mut plain: &[u8]) -> Result<Vec<(u16, String)>> {
     Ok(values)
 }
 
-/// What a box is bound to: its event and its key.
-fn aad(event: &Event, key: &KeyId) -> Vec<u8> {
-    let mut aad = event.event_id.as_str().as_bytes().to_vec();
+/// What a box is bound to: its event and its key, written to `aad`.
+fn aad(aad: &mut Vec<u8>, event: &Event, key: &KeyId) {
+    aad.clear();
+    aad.extend_from_slice(event.event_id.as_str().as_bytes());
     aad.extend_from_slice(key.as_bytes());
-    aad
 }
 
 /// Whether records are sealed, and under which keys: a node on the embedded log seals
@@ -213,7 +258,7 @@ impl Sealing {
     }
 
     /// The records of these events (may make keys: blocking I/O).
-    pub fn encode_all(&self, events: &[Event]) -> Result<Vec<Vec<u8>>> {
+    pub fn encode_all(&self, events: Vec<Event>) -> Result<Vec<Vec<u8>>> {
         match &self.keys {
             Some(keys) => encode_all(events, keys.as_ref()),
             None => Ok(events.iter().map(crate::encode).collect()),
@@ -248,7 +293,7 @@ mod tests {
     fn every_payload_reads_back_equal_and_its_personal_values_are_not_in_the_clear() {
         let (_dir, keys) = store();
         let events = every_payload();
-        let records = encode_all(&events, &keys).expect("sealed");
+        let records = encode_all(events.clone(), &keys).expect("sealed");
         for (event, record) in events.iter().zip(&records) {
             assert_eq!(&decode_with(record, &keys).expect("opens"), event);
             let mut skeleton = event.clone();
@@ -274,7 +319,7 @@ mod tests {
         let (_dir, keys) = store();
         let mut chat = EventBuilder::visitor("acme", "v-1");
         let message = chat.message(Participant::Customer, "my card is 4580 1234");
-        let record = &encode_all(std::slice::from_ref(&message), &keys).expect("sealed")[0];
+        let record = &encode_all(vec![message.clone()], &keys).expect("sealed")[0];
         keys.destroy(&key_ids(record).expect("ids"))
             .expect("destroyed");
         let read = decode_with(record, &keys).expect("reads");
@@ -289,7 +334,7 @@ mod tests {
             skeleton
         );
         let other = chat.message(Participant::Customer, "still here");
-        let record = &encode_all(std::slice::from_ref(&other), &keys).expect("sealed")[0];
+        let record = &encode_all(vec![other.clone()], &keys).expect("sealed")[0];
         assert_eq!(
             decode_with(record, &keys).expect("opens"),
             other,
@@ -305,7 +350,7 @@ mod tests {
             chat.context("order", "A-1001"),
             chat.context("order", "A-1002"),
         ];
-        let records = encode_all(&events, &keys).expect("sealed");
+        let records = encode_all(events.to_vec(), &keys).expect("sealed");
         let skeleton = |r: &[u8]| {
             Record::parse(r)
                 .expect("parses")

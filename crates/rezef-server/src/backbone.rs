@@ -209,10 +209,10 @@ impl Backbone {
     pub async fn seal(&self, events: Vec<Event>) -> Result<Vec<Bytes>> {
         let sealing = self.sealing.clone();
         let records = match sealing.keys() {
-            Some(_) => tokio::task::spawn_blocking(move || sealing.encode_all(&events))
+            Some(_) => tokio::task::spawn_blocking(move || sealing.encode_all(events))
                 .await
                 .map_err(|e| Error::Unavailable(format!("sealing stopped: {e}")))?,
-            None => sealing.encode_all(&events),
+            None => sealing.encode_all(events),
         };
         let records = records.map_err(Error::Sealing)?;
         Ok(records.into_iter().map(Bytes::from).collect())

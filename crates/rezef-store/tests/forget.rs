@@ -29,7 +29,7 @@ async fn a_forgetting_whose_keys_outlived_a_crash_destroys_them_when_folded() {
         chat.started(),
         chat.message(Participant::Customer, "my card is 4580"),
     ];
-    let records = sealing.encode_all(&events).expect("sealed");
+    let records = sealing.encode_all(events.to_vec()).expect("sealed");
     let ids = sealed::key_ids(&records[1]).expect("key ids");
     let visitor = ChannelIdentity::stored(IdentityKind::ChatVisitor, "v-dana".into(), None);
     let customer = customer_id_for(&events[0].tenant_id, &visitor);

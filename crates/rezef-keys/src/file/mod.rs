@@ -26,8 +26,8 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use format::{BadHeader, Made};
 use zeroize::Zeroizing;
 
-use crate::store;
 use crate::{DataKey, Error, KeyId, KeyStore, Result, Subject};
+use crate::{group, store};
 
 const KEYS: &str = "keys";
 const KEYS_TMP: &str = "keys.tmp";
@@ -42,6 +42,8 @@ pub struct FileKeyStore {
     _lock: File,
     /// Serialises changes to the file; lookups go to `live` without it.
     writer: Mutex<Writer>,
+    /// `keys_for` calls waiting for the writer, made by whoever holds it.
+    queue: group::Queue,
     live: RwLock<Live>,
 }
 
@@ -62,7 +64,8 @@ struct Writer {
 #[derive(Debug, Default)]
 struct Live {
     by_id: HashMap<KeyId, ([u8; 32], DataKey)>,
-    by_subject: HashMap<[u8; 32], KeyId>,
+    /// The key too, so that sealing looks a subject's key up once.
+    by_subject: HashMap<[u8; 32], (KeyId, DataKey)>,
 }
 
 impl FileKeyStore {
@@ -103,12 +106,33 @@ impl FileKeyStore {
                 dirty: false,
                 rename_unsynced: false,
             }),
+            queue: group::Queue::default(),
             live: RwLock::new(live),
         })
     }
 
     fn path(&self) -> PathBuf {
         self.dir.join(KEYS)
+    }
+
+    /// Each subject's key, the new ones written (one frame, one fsync) before they are live.
+    fn make(&self, writer: &mut Writer, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
+        let (keys, made) = {
+            let live = self.live();
+            store::plan(subjects, |hash| live.by_subject.get(hash).cloned())?
+        };
+        if made.is_empty() {
+            return Ok(keys);
+        }
+        let mut frame = Zeroizing::new(Vec::new());
+        format::encode(&mut frame, made.iter());
+        writer.append(&self.path(), &frame)?;
+        let mut live = self.live_mut();
+        for m in made {
+            live.by_subject.insert(m.subject, (m.id, m.key.clone()));
+            live.by_id.insert(m.id, (m.subject, m.key));
+        }
+        Ok(keys)
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -126,26 +150,22 @@ impl FileKeyStore {
 
 impl KeyStore for FileKeyStore {
     fn keys_for(&self, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
-        let mut writer = self.writer();
-        let (keys, made) = {
+        // Every subject known (a returning customer): no writer, no wait.
+        let known: Option<Vec<_>> = {
             let live = self.live();
-            store::plan(subjects, |hash| {
-                let id = live.by_subject.get(hash)?;
-                live.by_id.get(id).map(|(_, key)| (*id, key.clone()))
-            })?
+            (subjects.iter())
+                .map(|s| live.by_subject.get(&s.hash()).cloned())
+                .collect()
         };
-        if made.is_empty() {
+        if let Some(keys) = known {
             return Ok(keys);
         }
-        let mut frame = Zeroizing::new(Vec::new());
-        format::encode(&mut frame, made.iter());
-        writer.append(&self.path(), &frame)?;
-        let mut live = self.live_mut();
-        for m in made {
-            live.by_subject.insert(m.subject, m.id);
-            live.by_id.insert(m.id, (m.subject, m.key));
-        }
-        Ok(keys)
+        group::keys_for(
+            &self.queue,
+            subjects,
+            || self.writer(),
+            |writer, subjects| self.make(writer, subjects),
+        )
     }
 
     fn key(&self, id: &KeyId) -> Option<DataKey> {
@@ -156,7 +176,7 @@ impl KeyStore for FileKeyStore {
         self.live()
             .by_subject
             .get(&subject.hash())
-            .copied()
+            .map(|(id, _)| *id)
             .into_iter()
             .collect()
     }
@@ -269,7 +289,11 @@ fn load(path: &Path, mut file: &File) -> Result<(Live, u64)> {
         if live.by_id.contains_key(&made.id) {
             return Err(corrupt("a key id made twice"));
         }
-        if live.by_subject.insert(made.subject, made.id).is_some() {
+        if live
+            .by_subject
+            .insert(made.subject, (made.id, made.key.clone()))
+            .is_some()
+        {
             return Err(corrupt("a subject with two live keys"));
         }
         live.by_id.insert(made.id, (made.subject, made.key));

@@ -59,6 +59,7 @@ use std::time::{Duration, Instant};
 
 use rezef_log::kafka::{KafkaConfig, TopicSettings, ensure_topic};
 
+use crate::group;
 use crate::store::{self, Plan};
 use crate::{DataKey, Error, KeyId, KeyStore, Result, Subject};
 use follow::{Follower, Progress};
@@ -93,6 +94,8 @@ pub struct KafkaKeyStore {
     writer: Writer,
     /// Serialises the calls that write the topic.
     writing: Mutex<()>,
+    /// `keys_for` calls waiting for `writing`, made by whoever holds it.
+    queue: group::Queue,
     shared: Arc<Shared>,
     /// Stops the follower thread when the store is dropped.
     _follower: Follower,
@@ -135,6 +138,7 @@ impl KafkaKeyStore {
             topic: config.topic,
             writer,
             writing: Mutex::new(()),
+            queue: group::Queue::default(),
             shared,
             _follower: follower,
         })
@@ -162,16 +166,10 @@ impl KafkaKeyStore {
         let live = self.shared.live();
         store::plan(subjects, |hash| live.first(hash))
     }
-}
 
-impl KeyStore for KafkaKeyStore {
-    fn keys_for(&self, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
-        let (keys, made) = self.plan(subjects)?;
-        if made.is_empty() {
-            return Ok(keys);
-        }
-        // Again in turn: a call before this one may have made some of them.
-        let _writing = self.writing();
+    /// Each subject's key, the new ones acknowledged by the brokers before they are live (the
+    /// caller holds `writing`: a call before may have made some of them).
+    fn make(&self, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
         let (keys, made) = self.plan(subjects)?;
         if made.is_empty() {
             return Ok(keys);
@@ -188,6 +186,21 @@ impl KeyStore for KafkaKeyStore {
             live.made(offset, m.id, m.subject, m.key);
         }
         Ok(keys)
+    }
+}
+
+impl KeyStore for KafkaKeyStore {
+    fn keys_for(&self, subjects: &[Subject]) -> Result<Vec<(KeyId, DataKey)>> {
+        let (keys, made) = self.plan(subjects)?;
+        if made.is_empty() {
+            return Ok(keys);
+        }
+        group::keys_for(
+            &self.queue,
+            subjects,
+            || self.writing(),
+            |_writing, subjects| self.make(subjects),
+        )
     }
 
     fn key(&self, id: &KeyId) -> Option<DataKey> {

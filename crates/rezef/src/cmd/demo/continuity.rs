@@ -14,6 +14,14 @@ use super::{TENANT, label};
 
 const PHONE: &str = "+972 54-555-0123";
 const EMAIL: &str = "dana.levi@example.com";
+/// The call's interaction id.
+pub(super) const CALL: &str = "call-88120";
+
+/// The call, once it joined the conversation: who calls, and the offset of its start.
+pub(super) struct Call {
+    pub factory: EventFactory,
+    pub offset: u64,
+}
 
 /// The web chat with a bot; returns the offset of its last event.
 pub(super) async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
@@ -52,8 +60,13 @@ pub(super) async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
     if let Some(Payload::CustomerIdentified(proof)) = &mut identified.payload {
         proof.expires_at = Some(expires.into());
     }
+    // The website is in Hebrew: the chat says so, and routing will look for a Hebrew speaker.
+    let mut started = chat.interaction_started(proto::Direction::Inbound);
+    if let Some(Payload::InteractionStarted(start)) = &mut started.payload {
+        start.language = "he-IL".into();
+    }
     let events = vec![
-        chat.interaction_started(proto::Direction::Inbound),
+        started,
         bot("Hi, I'm the bank's virtual assistant (a bot). How can I help?"),
         customer("I was charged twice for my March card bill"),
         chat.intent_detected("billing.double_charge", 0.93, "billing-bot"),
@@ -84,11 +97,11 @@ pub(super) async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
 
 /// The call: the voice channel asks the backbone who is calling, then joins the
 /// conversation it is told to continue.
-pub(super) async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<()> {
+pub(super) async fn voice_call(client: &mut Client, after: u64) -> anyhow::Result<Call> {
     println!("── 2. Voice, twenty minutes later ─ {PHONE} calls the contact centre");
     let call = EventFactory::new(TENANT, "voice-gateway")
         .identity(proto::IdentityKind::Phone, PHONE)
-        .on(proto::Channel::Voice, "call-88120");
+        .on(proto::Channel::Voice, CALL);
     // Read-your-writes: the answer reflects everything the chat published.
     let answer = client
         .resume(
@@ -213,5 +226,8 @@ pub(super) async fn voice_call(client: &mut Client, after: u64) -> anyhow::Resul
          The customer repeats nothing. ({} events in this journey)",
         journey.counters.map_or(0, |c| c.events)
     );
-    Ok(())
+    Ok(Call {
+        factory: call,
+        offset: ack.first_offset,
+    })
 }

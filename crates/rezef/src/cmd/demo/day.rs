@@ -78,7 +78,7 @@ pub(super) async fn morning(client: &mut Client) -> anyhow::Result<()> {
     let quarter = quarter_floor(now)?;
     let from = quarter - Duration::from_secs(2 * 3600);
     println!(
-        "── 3. The morning, measured ─ {} calls to the `{QUEUE}` queue in the past two hours",
+        "── 4. The morning, measured ─ {} calls to the `{QUEUE}` queue in the past two hours",
         CALLS.len()
     );
     let mut events = Vec::new();

@@ -3,9 +3,12 @@
 //! A real server starts on a free loopback port with a temporary data directory. A web-chat
 //! adapter publishes a customer's talk with a bot; the customer then calls and the voice
 //! adapter resumes the conversation over gRPC: the customer repeats nothing
-//! ([`continuity`]). Then a morning of calls is measured both ways ([`day`]), and the demo
-//! ends with the address of the dashboard showing them (kept open with `--keep-serving`).
+//! ([`continuity`]). Routing offers the call to the billing agent who speaks the customer's
+//! language, with the story on the offer; she resolves it and confirms by email in the same
+//! conversation ([`agent`]). Then a morning of calls is measured both ways ([`day`]), and the
+//! demo ends with the address of the dashboard showing them (kept open with `--keep-serving`).
 
+mod agent;
 mod continuity;
 mod day;
 
@@ -47,7 +50,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut client = Client::connect(addr).await?;
     let last_offset = continuity::web_chat(&mut client).await?;
-    continuity::voice_call(&mut client, last_offset).await?;
+    let call = continuity::voice_call(&mut client, last_offset).await?;
+    println!();
+    agent::resolve(&mut client, &call).await?;
     println!();
     day::morning(&mut client).await?;
 
