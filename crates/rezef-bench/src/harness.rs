@@ -354,6 +354,16 @@ impl CpuSampler {
     }
 }
 
+/// CPU time this process used so far, every thread's, user and system (`/proc/self/stat`'s
+/// utime + stime, as getrusage's `RUSAGE_SELF` counts it): its resolution is a clock tick,
+/// 10 ms, so it is only read over seconds.
+pub fn process_cpu() -> Option<Duration> {
+    let ticks = own_cpu_ticks()?;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / CpuSampler::TICKS_PER_S,
+    ))
+}
+
 /// utime + stime of this process, in clock ticks.
 fn own_cpu_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;

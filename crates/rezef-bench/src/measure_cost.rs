@@ -4,8 +4,15 @@
 //! One log of a contact centre's events ([`ContactCentre`]: queues, offers, answers and
 //! abandons, holds, transfers, callbacks, wrap-ups, surveys, so that measurement has work on
 //! most events), rebuilt again and again in this process into fresh stores, alternately with
-//! `[measure] enabled = false` and `true` (off, on, off, on, ...): the two see the same
-//! machine state, page cache and allocator, and drift on a shared machine hits both alike.
+//! `[measure] enabled = false` and `true`, in both orders (off then on in odd rounds, on
+//! then off in even ones: a round's second rebuild finds the pages, page cache and
+//! allocator the first left): the two see the same machine, and drift on a shared machine
+//! hits both alike.
+//!
+//! Each rebuild is judged twice: by its throughput (events per second of wall time, the
+//! issue's figure) and by the CPU time the whole process used per event (every thread's,
+//! user and system). Throughput moves with how the rebuild's threads share two cores from
+//! round to round; CPU per event says what measuring costs in work, wherever it runs.
 
 use std::path::Path;
 use std::time::Duration;
@@ -42,7 +49,18 @@ pub struct MeasureCostArgs {
 /// One rebuild's figures.
 struct Run {
     events_per_s: f64,
+    /// CPU time of the process per event, every thread's, in µs.
+    cpu_us: Option<f64>,
     steps: Latency,
+}
+
+/// Which comes first in round `round` (from 1): off in odd rounds, on in even ones.
+fn order(round: u32) -> [bool; 2] {
+    if round % 2 == 1 {
+        [false, true]
+    } else {
+        [true, false]
+    }
 }
 
 pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
@@ -52,14 +70,14 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
     let loaded = load(&log, &mut centre, args.events).await?;
 
     let mut report = Report::new(format!(
-        "measure-cost: rebuild of {} contact-centre events over {} customers, measurement off and on alternated",
+        "measure-cost: rebuild of {} contact-centre events over {} customers, measurement off and on alternated in both orders",
         thousands(args.events as f64),
         thousands(args.customers as f64)
     ));
     let (mut off, mut on) = (Vec::new(), Vec::new());
     let mut measured = Figures::default();
     for round in 1..=args.rounds {
-        for enabled in [false, true] {
+        for (place, enabled) in ["first", "second"].into_iter().zip(order(round)) {
             let store_dir = dir.path().join(format!("store-{round}-{enabled}"));
             let mut config = args.settings.config();
             config.measure = MeasureRules {
@@ -69,23 +87,27 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
             let Rebuilt {
                 stats,
                 elapsed,
+                cpu,
                 projection,
                 steps,
                 checkpoints,
                 ..
             } = timed_rebuild(&log, &store_dir, config, Sealing::default()).await?;
+            let events = stats.records.max(1) as f64;
             let run = Run {
                 events_per_s: stats.records as f64 / elapsed.as_secs_f64(),
+                cpu_us: cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / events),
                 steps,
             };
             report.row(
                 format!(
-                    "round {round}, measurement {}",
+                    "round {round}, measurement {} ({place})",
                     if enabled { "on" } else { "off" }
                 ),
                 format!(
-                    "{} events/s; per batch {}; {} checkpoints ({} s writing)",
+                    "{} events/s, {} µs CPU/event; per batch {}; {} checkpoints ({} s writing)",
                     thousands(run.events_per_s),
+                    micros(run.cpu_us),
                     run.steps.summary(),
                     checkpoints.0,
                     ms(checkpoints.1.as_secs_f64())
@@ -104,8 +126,20 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
     }
     log.close().await;
 
-    let (off_eps, on_eps) = (median(&off), median(&on));
+    let rate = |runs: &[Run]| median(runs.iter().map(|r| r.events_per_s).collect());
+    let cpu = |runs: &[Run]| {
+        let each: Option<Vec<f64>> = runs.iter().map(|r| r.cpu_us).collect();
+        each.map(median)
+    };
+    let (off_eps, on_eps) = (rate(&off), rate(&on));
     let overhead = 1.0 - on_eps / off_eps;
+    // Each round's cost, its own off against its own on.
+    let rounds: Vec<f64> = (off.iter().zip(&on))
+        .map(|(off, on)| 1.0 - on.events_per_s / off.events_per_s)
+        .collect();
+    let cpu_rounds: Option<Vec<f64>> = (off.iter().zip(&on))
+        .map(|(off, on)| Some(on.cpu_us? / off.cpu_us? - 1.0))
+        .collect();
     report.row(
         "load phase (not the figure)",
         format!(
@@ -134,16 +168,39 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
             thousands(on_eps)
         ),
     );
-    let pairs: Vec<String> = (off.iter().zip(&on))
-        .map(|(off, on)| format!("{:.1}%", 100.0 * (1.0 - on.events_per_s / off.events_per_s)))
-        .collect();
     report.row(
         "**measurement's cost (1 − on ÷ off, of the medians)**",
         format!(
-            "**{:.1}%** (round by round: {})",
-            100.0 * overhead,
-            pairs.join(", ")
+            "**{}** (median of the rounds' own {}; round by round: {})",
+            percent(overhead),
+            percent(median(rounds.clone())),
+            rounds
+                .iter()
+                .map(|r| percent(*r))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
+    );
+    report.row(
+        "**median CPU per event: off / on**",
+        format!("**{} / {} µs**", micros(cpu(&off)), micros(cpu(&on))),
+    );
+    let cpu_cost = cpu(&on).zip(cpu(&off)).map(|(on, off)| on / off - 1.0);
+    report.row(
+        "**measurement's CPU cost (on ÷ off − 1, of the medians)**",
+        match (cpu_cost, cpu_rounds) {
+            (Some(cost), Some(rounds)) => format!(
+                "**{}** (median of the rounds' own {}; round by round: {})",
+                percent(cost),
+                percent(median(rounds.clone())),
+                rounds
+                    .iter()
+                    .map(|r| percent(*r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => "not available (no /proc/self/stat)".into(),
+        },
     );
     report.headline(
         format!(
@@ -162,11 +219,21 @@ pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
     ));
     report.note(
         "Each rebuild folds the same log into a fresh sled store with the server's default \
-         [projection] settings; only [measure] enabled differs. A batch is what the \
-         projector reads at once; its time is from the end of the previous batch's step to \
-         the end of its own (reading included).",
+         [projection] settings; only [measure] enabled differs, off first in odd rounds and \
+         on first in even ones. A batch is what the projector reads at once; its time is \
+         from the end of the previous batch's step to the end of its own (reading included). \
+         CPU per event is the process's user and system time over the rebuild (every thread: \
+         fold, read-ahead, counter, sled, checkpoints), in 10 ms ticks, divided by its events.",
     );
     Ok(report)
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1}%", 100.0 * share)
+}
+
+fn micros(us: Option<f64>) -> String {
+    us.map_or_else(|| "n/a".into(), |us| format!("{us:.2}"))
 }
 
 /// Every figure of the bench tenant, as one row over the days the log spans.
@@ -183,12 +250,30 @@ fn whole_day(projection: &dyn JourneyStore) -> Result<Figures> {
     Ok(total)
 }
 
-fn median(runs: &[Run]) -> f64 {
-    let mut rates: Vec<f64> = runs.iter().map(|r| r.events_per_s).collect();
-    rates.sort_by(f64::total_cmp);
-    match rates.len() {
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
         0 => 0.0,
-        n if n % 2 == 1 => rates[n / 2],
-        n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_rounds_then_each_setting_comes_first_in_every_other_one() {
+        let firsts: Vec<bool> = (1..=4).map(|round| order(round)[0]).collect();
+        assert_eq!(firsts, [false, true, false, true]);
+        assert!((1..=4).all(|round| order(round)[0] != order(round)[1]));
+    }
+
+    #[test]
+    fn given_an_even_count_then_the_median_is_the_middle_pair_s_mean() {
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(Vec::new()), 0.0);
     }
 }

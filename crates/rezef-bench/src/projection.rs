@@ -29,8 +29,8 @@ use rezef_store::{
 };
 
 use crate::harness::{
-    Latency, Report, Target, dir_size, mib, ms, proc_status_bytes, reset_peak_rss, segment_bytes,
-    temp_dir, thousands,
+    Latency, Report, Target, dir_size, mib, ms, proc_status_bytes, process_cpu, reset_peak_rss,
+    segment_bytes, temp_dir, thousands,
 };
 use crate::workload::{Source, Workload};
 
@@ -377,6 +377,8 @@ async fn encode(sealing: &Sealing, events: Vec<rezef_events::Event>) -> Result<V
 pub struct Rebuilt {
     pub stats: ProjectionStats,
     pub elapsed: Duration,
+    /// The CPU time the process used meanwhile, every thread's ([`process_cpu`]).
+    pub cpu: Option<Duration>,
     /// The sled store below the projection in memory.
     pub store: Arc<SledStore>,
     /// The projection in memory, as the rebuild left it.
@@ -403,6 +405,7 @@ pub async fn timed_rebuild(
     let checkpoints = Arc::new(Checkpoints::default());
     projection.observe_checkpoints(checkpoints.clone());
     let mut steps = Latency::new()?;
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let mut step_began = started;
     let stats = rebuild(
@@ -418,9 +421,14 @@ pub async fn timed_rebuild(
     )
     .await
     .context("rebuilding")?;
+    let elapsed = started.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     Ok(Rebuilt {
         stats,
-        elapsed: started.elapsed(),
+        elapsed,
+        cpu,
         store,
         projection,
         steps,

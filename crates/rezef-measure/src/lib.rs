@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //! - [`Measurer`] (`observer`, `applied`, `seen`, `stations`, `verdict`, `resolved`, `fcr`): fed each event the
-//!   journey fold applied with the journey after it, it produces [`Measured`] records
+//!   journey fold applied with the journey after it (or what [`Observation`] read of them, to
+//!   measure on another thread), it produces [`Measured`] records
 //!   ([`record`]): per interaction when it ends, per wrap-up, per resolved conversation, per
 //!   first-contact-resolution decision, per survey. Its state is serde and bounded in time.
 //! - [`MeasureConfig`] ([`config`], [`hours`]): a tenant's targets, short-abandon threshold,
@@ -53,6 +54,7 @@ mod error;
 mod fcr;
 pub mod figures;
 pub mod hours;
+mod observation;
 mod observer;
 mod pairs;
 pub mod record;
@@ -71,6 +73,7 @@ pub use buckets::{BucketKey, Buckets, Grouping, Interval, Report};
 pub use config::MeasureConfig;
 pub use error::{Error, Result};
 pub use figures::Figures;
+pub use observation::Observation;
 pub use observer::{FORGET_AFTER, Measurer};
 pub use record::Measured;
 pub use rules::MeasureRules;

@@ -1,5 +1,6 @@
 //! The measurer: fed every event the journey fold applied, with the journey after it, it
-//! produces measured records. The fold already decided which conversation and interaction
+//! produces measured records (what it reads of the journey: `observation`; its books:
+//! here). The fold already decided which conversation and interaction
 //! the event belongs to and keeps each interaction's stage visits; the measurer reads them
 //! rather than placing events again, and keeps only what the journey does not: callbacks'
 //! original arrivals and first agent messages of open interactions, callbacks' waits of
@@ -16,16 +17,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use rezef_events::by_tenant::ByTenant;
-use rezef_events::event::Payload;
-use rezef_events::fold::{Applied, time_of};
-use rezef_events::journey::{Conversation, ConversationStatus, Interaction, JoinReason, Stage};
+use rezef_events::fold::Applied;
+use rezef_events::journey::JoinReason;
 use rezef_events::{ConversationId, Event, InteractionId, Journey, TenantId, Timestamp};
 
-use crate::applied::{ends_now, first_end, locate};
 use crate::config::MeasureConfig;
 use crate::fcr::PendingFcr;
-use crate::record::{Dims, Ending, InteractionRecord, Measured, Station};
-use crate::resolved;
+use crate::observation::{Contact, Ends, Observation};
+use crate::record::{Dims, InteractionRecord, Measured, Station};
+use crate::resolved::Whose;
 use crate::seen::Seen;
 use crate::stations::{arrival, stations};
 use crate::verdict::judge;
@@ -66,28 +66,66 @@ impl Measurer {
     /// to the fold's `Context`), `journey` being the journey after it and `applied` what the
     /// fold said it did (the conversations it closed as inactive are measured unresolved).
     /// An offset at or below one already observed produces nothing, so replays are safe.
+    /// The same as [`Self::take`] of what [`Observation::read`] reads.
     pub fn observe(
         &mut self,
         config: &MeasureConfig,
         offset: u64,
         event: &Event,
         recorded_at: Option<Timestamp>,
-        (journey, applied): (&Journey, &Applied),
+        folded: (&Journey, &Applied),
     ) -> Vec<Measured> {
-        if self.last_offset.is_some_and(|last| offset <= last) {
+        if self.is_replay(offset) {
             return Vec::new();
         }
-        self.last_offset = Some(offset);
-        let at = time_of(event, recorded_at);
-        // Closed when their timeout passed, before this event.
-        let mut out: Vec<Measured> = (applied.closed.iter())
-            .filter_map(|id| self.unresolved(journey, id))
-            .collect();
-        if event.customer.is_some() && !event.payload.is_about_the_record() {
-            self.measure(config, event, at, journey, &mut out);
+        let seen = Observation::read(config, offset, event, recorded_at, folded);
+        self.take(config, &folded.0.tenant_id, seen)
+    }
+
+    /// Measures what was read of an applied event of `tenant`'s journey, wherever it was
+    /// read (see [`Self::observe`]), under the tenant's `config`.
+    pub fn take(
+        &mut self,
+        config: &MeasureConfig,
+        tenant: &TenantId,
+        seen: Observation,
+    ) -> Vec<Measured> {
+        if self.is_replay(seen.offset) {
+            return Vec::new();
         }
+        self.last_offset = Some(seen.offset);
+        let Observation {
+            at,
+            customer,
+            closed,
+            contact,
+            wrap_up,
+            survey,
+            ..
+        } = seen;
+        let whose = (tenant, &customer);
+        // Closed when their timeout passed, before this event.
+        let mut out: Vec<Measured> = (closed.into_iter())
+            .map(|closed| self.unresolved(whose, closed))
+            .collect();
+        if let Some(contact) = contact {
+            self.contact(config, whose, contact, at, &mut out);
+        }
+        if let Some(wrap_up) = wrap_up {
+            out.extend(wrap_up.record.map(Measured::WrapUp));
+            let resolution = (wrap_up.resolution)
+                .filter(|r| !self.fcr.is_pending(tenant, &customer, &r.closed.id));
+            if let Some(resolution) = resolution {
+                out.extend(self.resolve(config, whose, resolution));
+            }
+        }
+        out.extend(survey.map(|survey| *survey));
         out.extend(self.advance(at));
         out
+    }
+
+    fn is_replay(&self, offset: u64) -> bool {
+        self.last_offset.is_some_and(|last| offset <= last)
     }
 
     /// Moves the measurer's clock to `now`: resolutions whose window passed are decided
@@ -132,93 +170,36 @@ impl Measurer {
         self.open.get(tenant, id)?.callback_arrival
     }
 
-    fn measure(
+    /// An event about an interaction: whether the customer came back about a pending
+    /// resolution, what the journey does not keep, and its record if it ended it.
+    fn contact(
         &mut self,
         config: &MeasureConfig,
-        event: &Event,
+        whose: Whose<'_>,
+        contact: Contact,
         at: Timestamp,
-        journey: &Journey,
         out: &mut Vec<Measured>,
     ) {
-        let Some((conversation, interaction)) = locate(journey, event) else {
-            return;
-        };
-        let tenant = &journey.tenant_id;
-        if let Some(interaction) = interaction {
-            // A contact comes back at its start, or once its intent is known (a resolution
-            // logged after it scans the journey instead: `Measurer::resolve`).
-            let asks = interaction.started_at == at
-                || matches!(event.payload, Payload::IntentDetected { .. });
-            if asks {
-                let intent = conversation.intent.as_ref().map(|i| i.intent.as_str());
-                let who = (tenant, &journey.customer_id);
-                let repeats = self.fcr.came_back(who, interaction.started_at, intent);
-                out.extend(repeats.into_iter().map(Measured::Fcr));
-            }
-            if let Some(ending) = self.track(tenant, event, at, interaction) {
-                let record = self.finish(config, journey, conversation, interaction, ending, at);
-                out.push(Measured::Interaction(record));
-            }
+        if let Some(intent) = &contact.asks {
+            let repeats = self
+                .fcr
+                .came_back(whose, contact.started_at, intent.as_deref());
+            out.extend(repeats.into_iter().map(Measured::Fcr));
         }
-        match &event.payload {
-            Payload::WrapUpRecorded { need_resolved, .. } => {
-                out.extend(resolved::wrap_up(conversation, at).map(Measured::WrapUp));
-                let resolved_now = *need_resolved
-                    && conversation.status == ConversationStatus::Resolved
-                    && conversation.closed_at == Some(at)
-                    && !self
-                        .fcr
-                        .is_pending(tenant, &journey.customer_id, &conversation.id);
-                if resolved_now {
-                    out.extend(self.resolve(config, journey, conversation, at));
-                }
-            }
-            Payload::SurveyAnswered {
-                csat, nps, effort, ..
-            } => out.push(resolved::survey(conversation, at, (*csat, *nps, *effort))),
-            _ => {}
-        }
-    }
-
-    /// Notes what the journey does not keep; returns how the interaction ended, if this
-    /// event ended it.
-    fn track(
-        &mut self,
-        tenant: &TenantId,
-        event: &Event,
-        at: Timestamp,
-        interaction: &Interaction,
-    ) -> Option<Ending> {
-        let id = &interaction.id;
+        let (tenant, id) = (whose.0, &contact.id);
         // One lookup: a new entry is not measured yet, as none is.
-        let seen = if Seen::worth_keeping(&event.payload) {
+        let seen = if contact.note.worth_keeping() {
             Some(self.open.entry(tenant, id).or_insert_with(|| Seen::new(at)))
         } else {
             self.open.get_mut(tenant, id)
         };
         let measured = seen.as_ref().is_some_and(|seen| seen.measured);
         if let Some(seen) = seen {
-            seen.note(&event.payload, at, interaction.started_at);
+            seen.note(contact.note, at, contact.started_at);
         }
-        if measured {
-            return None;
-        }
-        match &event.payload {
-            Payload::ContactAbandoned { point } if ends_now(interaction, Stage::Abandoned, at) => {
-                Some(Ending::Abandoned(*point))
-            }
-            Payload::InteractionEnded { reason } if ends_now(interaction, Stage::Ended, at) => {
-                Some(Ending::Ended(*reason))
-            }
-            // The callback the interaction waited for (its leg may have ended before: the
-            // stage visits show no end yet), or one whose request was not seen.
-            Payload::CallbackCompleted { reached: false, .. }
-                if first_end(&interaction.stages).is_none()
-                    || ends_now(interaction, Stage::Ended, at) =>
-            {
-                Some(Ending::CallbackUnreached)
-            }
-            _ => None,
+        if let Some(ends) = contact.ends.filter(|_| !measured) {
+            let record = self.finish(config, whose, *ends, at);
+            out.push(Measured::Interaction(record));
         }
     }
 
@@ -226,13 +207,16 @@ impl Measurer {
     fn finish(
         &mut self,
         config: &MeasureConfig,
-        journey: &Journey,
-        conversation: &Conversation,
-        interaction: &Interaction,
-        ending: Ending,
+        (tenant, customer): Whose<'_>,
+        ends: Ends,
         end: Timestamp,
     ) -> InteractionRecord {
-        let tenant = &journey.tenant_id;
+        let Ends {
+            ending,
+            interaction,
+            conversation_id,
+            intent,
+        } = ends;
         let seen = (self.open.remove(tenant, &interaction.id)).unwrap_or_else(|| Seen::new(end));
         if seen.callback_arrival.is_some() {
             let measured = Seen {
@@ -241,10 +225,10 @@ impl Measurer {
             };
             self.open.insert(tenant, interaction.id.clone(), measured);
         }
-        let stations = stations(interaction, &seen, end);
-        let verdicts = judge(interaction, &seen, end, config);
+        let stations = stations(&interaction, &seen, end);
+        let verdicts = judge(&interaction, &seen, end, config);
         if let Some(wait) = stations.get(&Station::CallbackWait) {
-            let tally = (self.callbacks.entry(tenant, &conversation.id)).or_insert(CallbackTally {
+            let tally = (self.callbacks.entry(tenant, &conversation_id)).or_insert(CallbackTally {
                 count: 0,
                 wait: Duration::ZERO,
                 touched_at: end,
@@ -254,15 +238,12 @@ impl Measurer {
             tally.touched_at = end;
         }
         InteractionRecord {
-            interaction_id: interaction.id.clone(),
-            conversation_id: conversation.id.clone(),
-            customer_id: journey.customer_id.clone(),
-            arrived_at: arrival(interaction, &seen),
+            arrived_at: arrival(&interaction, &seen),
             ended_at: end,
             dims: Dims {
-                queue: interaction.queue_id.clone(),
+                queue: interaction.queue_id,
                 channel: interaction.channel,
-                intent: conversation.intent.as_ref().map(|i| i.intent.clone()),
+                intent,
             },
             stations,
             ending,
@@ -271,6 +252,9 @@ impl Measurer {
             classic: verdicts.classic,
             journey: verdicts.journey,
             reason: verdicts.reason,
+            interaction_id: interaction.id,
+            conversation_id,
+            customer_id: customer.clone(),
         }
     }
 }

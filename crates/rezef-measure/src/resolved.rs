@@ -2,9 +2,11 @@
 //! it closed: the resolution of the need (first answer, contacts, transfers, callbacks),
 //! with its first-contact resolution decided at once when the need took more than one
 //! contact, else left pending for the tenant's window; or unresolved, closed as inactive.
+//! What the journey says is read where it is ([`Closed`], [`Resolution`]); the measurer's
+//! books (callbacks' waits, pending resolutions) are kept by [`Measurer`].
 
 use rezef_events::journey::{Conversation, Stage, SurveyScores};
-use rezef_events::{ConversationId, Journey, Timestamp};
+use rezef_events::{ConversationId, CustomerId, Journey, TenantId, Timestamp};
 
 use crate::config::MeasureConfig;
 use crate::fcr::repeats;
@@ -63,25 +65,28 @@ pub(crate) fn survey(
     })
 }
 
-/// What a conversation record is made of: its ids (and aliases), dimensions, opening and
-/// closing, first answer, and contacts and transfers.
-struct Closed<'c> {
-    ids: (&'c ConversationId, &'c [ConversationId]),
-    dims: Dims,
-    times: (Timestamp, Timestamp),
-    first_answer: Option<std::time::Duration>,
-    counts: (u32, u32),
+/// What a conversation record is made of, read from the journey: its ids (and aliases),
+/// dimensions, opening and closing, first answer, and contacts and transfers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Closed {
+    pub id: ConversationId,
+    pub aliases: Vec<ConversationId>,
+    pub dims: Dims,
+    pub times: (Timestamp, Timestamp),
+    pub first_answer: Option<std::time::Duration>,
+    pub counts: (u32, u32),
 }
 
-impl<'c> Closed<'c> {
+impl Closed {
     /// A conversation (whole) closed at `at`.
-    fn of(conversation: &'c Conversation, at: Timestamp) -> Self {
+    pub fn of(conversation: &Conversation, at: Timestamp) -> Self {
         let first_answer = (conversation.interactions.iter())
             .filter_map(|i| first(i, Stage::Connected))
             .min()
             .map(|answered| answered.since(conversation.opened_at));
         Self {
-            ids: (&conversation.id, &conversation.aliases),
+            id: conversation.id.clone(),
+            aliases: conversation.aliases.clone(),
             dims: dims(conversation),
             times: (conversation.opened_at, at),
             first_answer,
@@ -91,24 +96,71 @@ impl<'c> Closed<'c> {
             ),
         }
     }
+
+    /// The conversation `id` the fold closed as inactive, at its `closed_at`. One compacted
+    /// in the same step (a journey over its bound) is read from its summary, which keeps no
+    /// queue and no answer times.
+    pub fn inactive(journey: &Journey, id: &ConversationId) -> Option<Self> {
+        if let Some(conversation) = journey.conversation(id) {
+            return Some(Self::of(conversation, conversation.closed_at?));
+        }
+        let summary = journey.past_conversation(id)?;
+        let dims = Dims {
+            queue: None,
+            channel: summary.channels.first().copied(),
+            intent: summary.intent.as_ref().map(|i| i.intent.clone()),
+        };
+        Some(Self {
+            id: summary.id.clone(),
+            aliases: summary.aliases.clone(),
+            dims,
+            times: (summary.opened_at, summary.closed_at?),
+            first_answer: None,
+            counts: (summary.interactions, summary.transfer_count),
+        })
+    }
 }
 
-impl Measurer {
-    /// The conversation was resolved at `at`: its record, and its first-contact resolution
-    /// when already decided (it took more than one contact, or the customer already came
-    /// back about it).
-    pub(crate) fn resolve(
-        &mut self,
+/// A conversation resolved by a wrap-up, as read from the journey: whether it was
+/// already not resolved at first contact (it took more than one contact, or the journey
+/// holds a contact that repeats it over the tenant's window).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Resolution {
+    pub closed: Closed,
+    pub repeated: bool,
+}
+
+impl Resolution {
+    pub fn read(
         config: &MeasureConfig,
         journey: &Journey,
         conversation: &Conversation,
         at: Timestamp,
-    ) -> Vec<Measured> {
-        let tenant = &journey.tenant_id;
-        let record = self.close(journey, Closed::of(conversation, at));
-        let mut out = Vec::new();
+    ) -> Self {
+        let closed = Closed::of(conversation, at);
         let window = (at, at.plus(config.fcr_window()));
-        if record.contacts > 1 || came_back(journey, window, record.dims.intent.as_deref()) {
+        let repeated =
+            closed.counts.0 > 1 || came_back(journey, window, closed.dims.intent.as_deref());
+        Self { closed, repeated }
+    }
+}
+
+/// The journey's tenant and customer.
+pub(crate) type Whose<'a> = (&'a TenantId, &'a CustomerId);
+
+impl Measurer {
+    /// The conversation was resolved: its record, and its first-contact resolution when
+    /// already decided, else pending for the tenant's window.
+    pub(crate) fn resolve(
+        &mut self,
+        config: &MeasureConfig,
+        (tenant, customer): Whose<'_>,
+        Resolution { closed, repeated }: Resolution,
+    ) -> Vec<Measured> {
+        let at = closed.times.1;
+        let record = self.close((tenant, customer), closed);
+        let mut out = Vec::new();
+        if repeated {
             out.push(Measured::Fcr(FcrDecision {
                 tenant_id: tenant.clone(),
                 conversation_id: record.conversation_id.clone(),
@@ -119,9 +171,9 @@ impl Measurer {
             }));
         } else {
             self.fcr.open(
-                (tenant, &journey.customer_id),
+                (tenant, customer),
                 record.conversation_id.clone(),
-                window,
+                (at, at.plus(config.fcr_window())),
                 record.dims.clone(),
             );
         }
@@ -129,53 +181,23 @@ impl Measurer {
         out
     }
 
-    /// The fold closed the conversation `id` as inactive: unresolved, at its `closed_at`.
-    /// One compacted in the same step (a journey over its bound) is read from its summary,
-    /// which keeps no queue and no answer times.
-    pub(crate) fn unresolved(
-        &mut self,
-        journey: &Journey,
-        id: &ConversationId,
-    ) -> Option<Measured> {
-        let record = match journey.conversation(id) {
-            Some(conversation) => {
-                let closed = Closed::of(conversation, conversation.closed_at?);
-                self.close(journey, closed)
-            }
-            None => {
-                let summary = journey.past_conversation(id)?;
-                let dims = Dims {
-                    queue: None,
-                    channel: summary.channels.first().copied(),
-                    intent: summary.intent.as_ref().map(|i| i.intent.clone()),
-                };
-                let closed = Closed {
-                    ids: (&summary.id, &summary.aliases),
-                    dims,
-                    times: (summary.opened_at, summary.closed_at?),
-                    first_answer: None,
-                    counts: (summary.interactions, summary.transfer_count),
-                };
-                self.close(journey, closed)
-            }
-        };
-        Some(Measured::Unresolved(record))
+    /// A conversation the fold closed as inactive: unresolved.
+    pub(crate) fn unresolved(&mut self, (tenant, customer): Whose<'_>, closed: Closed) -> Measured {
+        Measured::Unresolved(self.close((tenant, customer), closed))
     }
 
     /// The record of a closed conversation, with its callbacks' waits (then forgotten).
-    fn close(&mut self, journey: &Journey, closed: Closed<'_>) -> ConversationRecord {
-        let tenant = &journey.tenant_id;
+    fn close(&mut self, (tenant, customer): Whose<'_>, closed: Closed) -> ConversationRecord {
         let (mut callbacks, mut callback_wait) = (0, std::time::Duration::ZERO);
-        let (id, aliases) = closed.ids;
-        for id in std::iter::once(id).chain(aliases) {
+        for id in std::iter::once(&closed.id).chain(&closed.aliases) {
             if let Some(tally) = self.callbacks.remove(tenant, id) {
                 callbacks += tally.count;
                 callback_wait += tally.wait;
             }
         }
         ConversationRecord {
-            conversation_id: id.clone(),
-            customer_id: journey.customer_id.clone(),
+            conversation_id: closed.id,
+            customer_id: customer.clone(),
             dims: closed.dims,
             opened_at: closed.times.0,
             closed_at: closed.times.1,

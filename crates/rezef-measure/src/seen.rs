@@ -35,46 +35,60 @@ impl Seen {
         }
     }
 
-    /// Whether the payload tells something worth keeping for an interaction with no entry.
-    pub fn worth_keeping(payload: &Payload) -> bool {
-        matches!(
-            payload,
-            Payload::SelfServiceStepCompleted {
-                outcome: Some(StepOutcome::Contained),
-                ..
-            } | Payload::CallbackRequested { .. }
-                | Payload::MessageSent {
-                    from: Participant::Agent,
-                    ..
-                }
-        )
-    }
-
     /// Notes an event at `at` about the interaction, which started at `started_at`.
-    pub fn note(&mut self, payload: &Payload, at: Timestamp, started_at: Timestamp) {
+    pub fn note(&mut self, note: Note, at: Timestamp, started_at: Timestamp) {
         self.touched_at = at;
-        match payload {
-            Payload::SelfServiceStepCompleted {
-                outcome: Some(StepOutcome::Contained),
-                ..
-            } => self.contained = true,
-            Payload::MessageSent {
-                from: Participant::Agent,
-                ..
-            } => {
+        match note {
+            Note::Contained => self.contained = true,
+            Note::AgentMessage => {
                 self.first_agent_message.get_or_insert(at);
             }
-            Payload::CallbackRequested {
-                original_arrival_at,
-                ..
-            } => {
+            Note::CallbackRequested(original_arrival_at) => {
                 // Never after the request itself; the earliest if asked for twice.
                 let arrived = original_arrival_at.unwrap_or(started_at).min(at);
                 let earliest = self.callback_arrival.map_or(arrived, |a| a.min(arrived));
                 self.callback_arrival = Some(earliest);
             }
-            _ => {}
+            Note::Touched => {}
         }
+    }
+}
+
+/// What an event about an interaction tells [`Seen`]: read from its payload where the
+/// event is, noted where the measurer's books are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// Self service resolved the need.
+    Contained,
+    AgentMessage,
+    /// A callback was requested; the customer's original arrival, if the event says.
+    CallbackRequested(Option<Timestamp>),
+    /// Nothing but that it happened.
+    Touched,
+}
+
+impl Note {
+    pub fn of(payload: &Payload) -> Self {
+        match payload {
+            Payload::SelfServiceStepCompleted {
+                outcome: Some(StepOutcome::Contained),
+                ..
+            } => Self::Contained,
+            Payload::MessageSent {
+                from: Participant::Agent,
+                ..
+            } => Self::AgentMessage,
+            Payload::CallbackRequested {
+                original_arrival_at,
+                ..
+            } => Self::CallbackRequested(*original_arrival_at),
+            _ => Self::Touched,
+        }
+    }
+
+    /// Whether it tells something worth keeping for an interaction with no entry.
+    pub fn worth_keeping(self) -> bool {
+        self != Self::Touched
     }
 }
 
@@ -98,11 +112,11 @@ mod tests {
 
     #[test]
     fn given_customer_messages_then_only_the_first_agent_message_is_kept() {
-        assert!(!Seen::worth_keeping(&message(Participant::Customer)));
+        assert!(!Note::of(&message(Participant::Customer)).worth_keeping());
         let mut seen = Seen::new(at(0));
-        seen.note(&message(Participant::Customer), at(1), at(0));
-        seen.note(&message(Participant::Agent), at(2), at(0));
-        seen.note(&message(Participant::Agent), at(3), at(0));
+        seen.note(Note::of(&message(Participant::Customer)), at(1), at(0));
+        seen.note(Note::of(&message(Participant::Agent)), at(2), at(0));
+        seen.note(Note::of(&message(Participant::Agent)), at(3), at(0));
         assert_eq!(seen.first_agent_message, Some(at(2)));
     }
 
@@ -115,9 +129,9 @@ mod tests {
             outcome: Some(outcome),
         };
         let mut seen = Seen::new(at(0));
-        seen.note(&step(StepOutcome::Continued), at(1), at(0));
+        seen.note(Note::of(&step(StepOutcome::Continued)), at(1), at(0));
         assert!(!seen.contained);
-        seen.note(&step(StepOutcome::Contained), at(2), at(0));
+        seen.note(Note::of(&step(StepOutcome::Contained)), at(2), at(0));
         assert!(seen.contained);
     }
 }

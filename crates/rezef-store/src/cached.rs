@@ -143,7 +143,7 @@ impl CachedStore {
         clean: JourneyCache,
     ) -> Result<Self> {
         let below_had_data = AtomicBool::new(!is_empty(below.as_ref())?);
-        let measurement = Measurement::open(below.clone())?;
+        let measurement = Measurement::open(below.clone(), config.measure.clone())?;
         Ok(Self {
             below,
             config,
@@ -626,16 +626,14 @@ impl JourneyStore for CachedStore {
     }
 
     fn measurer(&self) -> Result<Measurer> {
-        Ok(self.read().measurement.measurer().clone())
+        let tally = self.read().measurement.tally();
+        Ok(tally.synced()?.measurer.clone())
     }
 
     fn callback_arrival(&self, tenant: &TenantId, id: &InteractionId) -> Result<Option<Timestamp>> {
-        // The live measurer, not a clone of it: it folds with the journeys, under one lock.
-        Ok(self
-            .read()
-            .measurement
-            .measurer()
-            .callback_arrival(tenant, id))
+        // The live measurer, not a clone of it, once it measured everything folded so far.
+        let tally = self.read().measurement.tally();
+        Ok(tally.synced()?.measurer.callback_arrival(tenant, id))
     }
 
     fn bucket(&self, key: &StoredKey) -> Result<Option<Figures>> {
@@ -703,7 +701,7 @@ impl JourneyStore for CachedStore {
         self.below.clear()?;
         layers.active = Tables::default();
         layers.flushing = None;
-        layers.measurement = Measurement::open(self.below.clone())?;
+        layers.measurement = Measurement::open(self.below.clone(), self.config.measure.clone())?;
         layers.measure_flushing = None;
         layers.epoch += 1;
         self.id.store(self.clean.new_store(), Ordering::Relaxed);

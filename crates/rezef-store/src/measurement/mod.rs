@@ -1,8 +1,9 @@
 //! The measurement projection (docs/measurement.md): the partition's [`Measurer`] fed every
-//! event the journey fold applied, with the journey after it, in the same step; the records
-//! it makes counted on a thread of its own beside the fold (`tally`) into each tenant's
-//! figures, kept at two widths, 15 minutes (for reports by quarter, hour or a range
-//! off day boundaries) and a day (for long ranges). A checkpoint carries the measurer and
+//! event the journey fold applied, with what it reads of the journey after it (an
+//! [`Observation`], read in the same step), and the records it makes counted into each
+//! tenant's figures, both on a thread of its own beside the fold (`tally`); figures kept at
+//! two widths, 15 minutes (for reports by quarter, hour or a range off day boundaries) and
+//! a day (for long ranges). A checkpoint carries the measurer and
 //! the buckets changed since the last one, in the same atomic write as the projection's
 //! offset, so a restart resumes it exactly and a rebuild folds it again from the log.
 //!
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use rezef_events::fold::Applied;
 use rezef_events::{Event, Journey, TenantId, Timestamp};
-use rezef_measure::{BucketKey, Figures, Interval, MeasureRules, Measured, Measurer};
+use rezef_measure::{BucketKey, Figures, Interval, MeasureRules, Measurer, Observation};
 
 use crate::store::JourneyStore;
 use crate::{Error, Result};
@@ -74,18 +75,18 @@ fn floors(clock: i64) -> Floors {
     })
 }
 
-/// The measurement of one partition (see the module docs): its measurer, folded with the
-/// journeys, and its counter.
+/// The measurement of one partition (see the module docs): its counter, which measures and
+/// counts beside the fold.
 #[derive(Debug)]
 pub struct Measurement {
-    measurer: Measurer,
     tally: Tally,
 }
 
 impl Measurement {
     /// The measurement `below` holds: its measurer, and the buckets it keeps in memory read
-    /// back (the rest stay in the store), counted from now on beside the fold.
-    pub fn open(below: Arc<dyn JourneyStore>) -> Result<Self> {
+    /// back (the rest stay in the store), measuring under `rules` and counting from now on
+    /// beside the fold.
+    pub fn open(below: Arc<dyn JourneyStore>, rules: MeasureRules) -> Result<Self> {
         let measurer = below.measurer()?;
         let clock = measurer.clock();
         let floors = floors(clock.map_or(i64::MIN, Timestamp::unix_nanos));
@@ -97,42 +98,31 @@ impl Measurement {
             }
         }
         Ok(Self {
-            measurer,
-            tally: Tally::start(buckets, clock, below),
+            tally: Tally::start((measurer, rules), buckets, below),
         })
     }
 
     /// Measures the event the fold applied at `offset`, `journey` being the journey after it
-    /// and `applied` what the fold did; its records go to the counter. The counter's
-    /// failure, if it failed.
+    /// and `applied` what the fold did: reads what the measurer needs of them and hands it
+    /// to the counter. The counter's failure, if it failed.
     pub fn observe(
         &mut self,
         rules: &MeasureRules,
         offset: u64,
         event: &Event,
         recorded_at: Option<Timestamp>,
-        (journey, applied): (&Journey, &Applied),
+        folded: (&Journey, &Applied),
     ) -> Result<()> {
-        let config = rules.for_tenant(&journey.tenant_id);
-        let folded = (journey, applied);
-        let records = (self.measurer).observe(config, offset, event, recorded_at, folded);
-        self.tally.set_clock(self.measurer.clock());
-        let records = (records.into_iter()).map(|record| {
-            let tenant = match &record {
-                // The clock decides pending resolutions of any tenant.
-                Measured::Fcr(decision) => decision.tenant_id.clone(),
-                _ => journey.tenant_id.clone(),
-            };
-            (tenant, record)
-        });
-        self.tally.count(records)
+        let tenant = &folded.0.tenant_id;
+        let seen = Observation::read(rules.for_tenant(tenant), offset, event, recorded_at, folded);
+        self.tally.observe(tenant, seen)
     }
 
-    /// What the next checkpoint writes: the measurer now, and the buckets changed since the
-    /// last cut once the counter reached this one.
+    /// What the next checkpoint writes: the measurer and the buckets changed since the last
+    /// cut, once the counter reached this one.
     pub fn seal(&self) -> SealedMeasure {
         SealedMeasure {
-            cut: Mutex::new(Cut::Counting(self.tally.seal(), self.measurer.clone())),
+            cut: Mutex::new(Cut::Counting(self.tally.seal())),
         }
     }
 
@@ -155,11 +145,6 @@ impl Measurement {
         self.tally.dirty() as u64 * BUCKET_BYTES
     }
 
-    /// The measurer, as a checkpoint would write it.
-    pub fn measurer(&self) -> &Measurer {
-        &self.measurer
-    }
-
     /// The counter, for reading the buckets ([`Tally::synced`]) without holding what
     /// holds this.
     pub(crate) fn tally(&self) -> Tally {
@@ -175,7 +160,7 @@ pub struct SealedMeasure {
 
 #[derive(Debug)]
 enum Cut {
-    Counting(Receiver<Result<Vec<StoredBucket>, Arc<Error>>>, Measurer),
+    Counting(Receiver<tally::Cut>),
     Cut(Result<Arc<MeasureCheckpoint>, Arc<Error>>),
 }
 
@@ -184,9 +169,9 @@ impl SealedMeasure {
     pub fn checkpoint(&self) -> Result<Arc<MeasureCheckpoint>> {
         let mut cut = lock(&self.cut);
         let done = match std::mem::replace(&mut *cut, Cut::Cut(Err(stopped()))) {
-            Cut::Counting(answer, measurer) => (answer.recv())
+            Cut::Counting(answer) => (answer.recv())
                 .unwrap_or_else(|_| Err(stopped()))
-                .map(|buckets| Arc::new(MeasureCheckpoint { measurer, buckets })),
+                .map(|(measurer, buckets)| Arc::new(MeasureCheckpoint { measurer, buckets })),
             Cut::Cut(done) => done,
         };
         *cut = Cut::Cut(done.clone());

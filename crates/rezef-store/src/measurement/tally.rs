@@ -1,14 +1,15 @@
-//! The counter: a partition's measured records counted into their buckets on a thread of
-//! its own, beside the fold.
+//! The counter: a partition's measurer and the buckets its records are counted into, on a
+//! thread of its own beside the fold.
 //!
-//! Counting was half of measuring's cost on the fold's thread, the one a rebuild waits for,
-//! while the machine's other core was mostly idle. The fold hands records over in batches
-//! ([`Tally::count`]: a wake-up per batch, not per event); the counter takes them in order,
-//! with the cuts and evictions of checkpoints between them as jobs in the same queue, so a
-//! checkpoint's cut holds exactly the records of the events before it. A reader first hands
-//! over what is batched, then waits until the counter has counted every job sent
-//! ([`Tally::synced`]): what the fold measured before a read is in it, as when counting was
-//! in the fold's step.
+//! Measuring was a fifth of the fold's step, on the thread a rebuild waits for, while the
+//! machine's other core was partly idle. The fold only reads what the measurer needs of
+//! each journey ([`Observation`]) and hands it over in batches ([`Tally::observe`]: a
+//! wake-up per batch, not per event); the counter measures them in order and counts the
+//! records, with the cuts and evictions of checkpoints between them as jobs in the same
+//! queue, so a checkpoint's cut holds exactly the measurer and the records of the events
+//! before it. A reader first hands over what is batched, then waits until the counter has
+//! done every job sent ([`Tally::synced`]): what the fold folded before a read is measured
+//! and counted in it, as when measuring was in the fold's step.
 //!
 //! A bucket to count in that was let go of is read back from the store below here, off the
 //! fold's thread. If that read fails, the counter stops counting: the fold's next record
@@ -17,20 +18,20 @@
 
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
-use rezef_events::{TenantId, Timestamp};
-use rezef_measure::Measured;
+use rezef_events::TenantId;
+use rezef_measure::{MeasureRules, Measured, Measurer, Observation};
 use tracing::{error, info_span};
 
-use super::held::HeldBuckets;
+use super::held::{Floors, HeldBuckets};
 use super::{StoredBucket, floors};
 use crate::store::JourneyStore;
 use crate::{Error, Result};
 
-/// Records batched before they are handed to the counter.
+/// Observations batched before they are handed to the counter.
 const BATCH: usize = 512;
 /// Jobs queued for the counter before the fold waits for it (memory stays bounded).
 const QUEUED_JOBS: usize = 16;
@@ -39,18 +40,22 @@ const JOBS_PER_HOLD: u64 = 8;
 
 /// What the counter is asked to do, in order.
 enum Job {
-    Count(Vec<(TenantId, Measured)>),
-    /// Cut the buckets changed since the last cut, for a checkpoint.
-    Seal(SyncSender<Result<Vec<StoredBucket>, Arc<Error>>>),
+    Measure(Vec<Run>),
+    /// Cut the measurer and the buckets changed since the last cut, for a checkpoint.
+    Seal(SyncSender<Cut>),
     /// A cut was not written.
     Unseal(Vec<StoredBucket>),
     /// A checkpoint was written: let go of the old buckets it wrote.
     Evict,
 }
 
-/// The buckets and how many jobs were done on them.
+/// A checkpoint's cut: the measurer, and the buckets changed since the last cut.
+pub(crate) type Cut = Result<(Measurer, Vec<StoredBucket>), Arc<Error>>;
+
+/// The measurer, the buckets and how many jobs were done on them.
 #[derive(Debug)]
 pub(crate) struct Counted {
+    pub measurer: Measurer,
     pub buckets: HeldBuckets,
     done: u64,
 }
@@ -60,17 +65,21 @@ pub(crate) struct Counted {
 struct Shared {
     counted: Mutex<Counted>,
     moved: Condvar,
-    /// The measurer's clock (unix nanos), whose floors say which buckets stay in memory.
-    clock: AtomicI64,
+    /// Every tenant's rules the measurer measures under.
+    rules: MeasureRules,
     /// [`HeldBuckets::dirty`] after the last jobs, for deciding when a checkpoint is due.
     dirty: AtomicUsize,
     failed: OnceLock<Arc<Error>>,
 }
 
-/// Records batched, and the queue to the counter.
+/// Observations of one tenant's journeys, in order.
+type Run = (TenantId, Vec<Observation>);
+
+/// Observations batched, in runs by tenant, and the queue to the counter.
 #[derive(Debug)]
 struct Outbox {
-    batch: Vec<(TenantId, Measured)>,
+    batch: Vec<Run>,
+    batched: usize,
     jobs: SyncSender<Job>,
     sent: u64,
 }
@@ -90,17 +99,22 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    /// Starts counting over `buckets` (as restored), reading let-go buckets from `below`.
+    /// Starts measuring with `measurer` under `rules` and counting over `buckets` (both
+    /// as restored), reading let-go buckets from `below`.
     pub fn start(
+        (measurer, rules): (Measurer, MeasureRules),
         buckets: HeldBuckets,
-        clock: Option<Timestamp>,
         below: Arc<dyn JourneyStore>,
     ) -> Self {
         let shared = Arc::new(Shared {
             dirty: AtomicUsize::new(buckets.dirty()),
-            counted: Mutex::new(Counted { buckets, done: 0 }),
+            counted: Mutex::new(Counted {
+                measurer,
+                buckets,
+                done: 0,
+            }),
             moved: Condvar::new(),
-            clock: AtomicI64::new(clock.map_or(i64::MIN, Timestamp::unix_nanos)),
+            rules,
             failed: OnceLock::new(),
         });
         let (jobs, queue) = mpsc::sync_channel(QUEUED_JOBS);
@@ -118,6 +132,7 @@ impl Tally {
         }
         let outbox = Outbox {
             batch: Vec::new(),
+            batched: 0,
             jobs,
             sent: 0,
         };
@@ -127,35 +142,29 @@ impl Tally {
         }
     }
 
-    /// Moves the clock the floors are taken at (the measurer's).
-    pub fn set_clock(&self, clock: Option<Timestamp>) {
-        if let Some(clock) = clock {
-            self.shared
-                .clock
-                .store(clock.unix_nanos(), Ordering::Relaxed);
-        }
-    }
-
-    /// Hands `records` over to be counted; the counter's failure, if it failed.
-    pub fn count(
-        &self,
-        records: impl ExactSizeIterator<Item = (TenantId, Measured)>,
-    ) -> Result<()> {
+    /// Hands what was read of an applied event of `tenant`'s journey over to be measured
+    /// and counted; the counter's failure, if it failed.
+    pub fn observe(&self, tenant: &TenantId, seen: Observation) -> Result<()> {
         self.failure()?;
-        if records.len() == 0 {
-            return Ok(());
-        }
         let mut outbox = self.outbox();
-        outbox.batch.extend(records);
-        if outbox.batch.len() >= BATCH {
+        match outbox.batch.last_mut() {
+            Some((last, run)) if last == tenant => run.push(seen),
+            _ => {
+                let mut run = Vec::with_capacity(BATCH - outbox.batched);
+                run.push(seen);
+                outbox.batch.push((tenant.clone(), run));
+            }
+        }
+        outbox.batched += 1;
+        if outbox.batched >= BATCH {
             outbox.flush();
         }
         Ok(())
     }
 
-    /// Cuts the buckets changed since the last cut, after every record handed over: the
-    /// answer comes once the counter reached the cut.
-    pub fn seal(&self) -> Receiver<Result<Vec<StoredBucket>, Arc<Error>>> {
+    /// Cuts the measurer and the buckets changed since the last cut, after every
+    /// observation handed over: the answer comes once the counter reached the cut.
+    pub fn seal(&self) -> Receiver<Cut> {
         let (answer, answered) = mpsc::sync_channel(1);
         self.outbox().send(Job::Seal(answer));
         answered
@@ -176,7 +185,8 @@ impl Tally {
         self.shared.dirty.load(Ordering::Relaxed)
     }
 
-    /// The buckets with every record handed over so far counted, under their lock.
+    /// The measurer and the buckets with every observation handed over so far measured and
+    /// counted, under their lock.
     pub fn synced(&self) -> Result<MutexGuard<'_, Counted>> {
         let sent = {
             let mut outbox = self.outbox();
@@ -212,8 +222,9 @@ impl Outbox {
 
     fn flush(&mut self) {
         if !self.batch.is_empty() {
+            self.batched = 0;
             let batch = mem::take(&mut self.batch);
-            self.push(Job::Count(batch));
+            self.push(Job::Measure(batch));
         }
     }
 
@@ -247,8 +258,7 @@ fn count_jobs(shared: &Shared, queue: &Receiver<Job>, below: &dyn JourneyStore) 
         let mut next = Some(first);
         let mut done = 0;
         while let Some(job) = next.take() {
-            let floors = floors(shared.clock.load(Ordering::Relaxed));
-            if let Err(failed) = run(&mut counted.buckets, job, floors, below, shared) {
+            if let Err(failed) = run(&mut counted, job, below, shared) {
                 error!(error = %failed, "counting measurement failed");
                 let _ = shared.failed.set(Arc::new(failed));
             }
@@ -266,19 +276,26 @@ fn count_jobs(shared: &Shared, queue: &Receiver<Job>, below: &dyn JourneyStore) 
     }
 }
 
-fn run(
-    buckets: &mut HeldBuckets,
-    job: Job,
-    floors: super::held::Floors,
-    below: &dyn JourneyStore,
-    shared: &Shared,
-) -> Result<()> {
+/// Floors of the measurer's clock: which buckets stay in memory.
+fn floors_of(measurer: &Measurer) -> Floors {
+    floors(
+        measurer
+            .clock()
+            .map_or(i64::MIN, |clock| clock.unix_nanos()),
+    )
+}
+
+fn run(counted: &mut Counted, job: Job, below: &dyn JourneyStore, shared: &Shared) -> Result<()> {
+    let Counted {
+        measurer, buckets, ..
+    } = counted;
     match job {
-        Job::Count(records) => {
+        Job::Measure(runs) => {
             if shared.failed.get().is_some() {
                 return Ok(());
             }
-            for key in buckets.absent(&records, floors) {
+            let records = measure(measurer, &shared.rules, runs);
+            for key in buckets.absent(&records, floors_of(measurer)) {
                 // Let go of only once a checkpoint wrote it: the store's copy is the latest.
                 let stored = below.bucket(&key)?;
                 buckets.load(key, stored);
@@ -288,12 +305,34 @@ fn run(
         Job::Seal(answer) => {
             let cut = match shared.failed.get() {
                 Some(failed) => Err(failed.clone()),
-                None => Ok(buckets.seal()),
+                None => Ok((measurer.clone(), buckets.seal())),
             };
             let _ = answer.send(cut);
         }
         Job::Unseal(failed) => buckets.unseal(&failed),
-        Job::Evict => buckets.evict(floors),
+        Job::Evict => buckets.evict(floors_of(measurer)),
     }
     Ok(())
+}
+
+/// The records of the observations in `runs`, in order, each with the tenant whose
+/// figures it counts in.
+fn measure(
+    measurer: &mut Measurer,
+    rules: &MeasureRules,
+    runs: Vec<Run>,
+) -> Vec<(TenantId, Measured)> {
+    let mut records = Vec::new();
+    for (tenant, observations) in runs {
+        let config = rules.for_tenant(&tenant);
+        for seen in observations {
+            let measured = measurer.take(config, &tenant, seen);
+            records.extend(measured.into_iter().map(|record| match &record {
+                // The clock decides pending resolutions of any tenant.
+                Measured::Fcr(decision) => (decision.tenant_id.clone(), record),
+                _ => (tenant.clone(), record),
+            }));
+        }
+    }
+    records
 }
