@@ -42,8 +42,14 @@ async fn journey_with(client: &mut Client, messages: usize) -> proto::Journey {
     }
 }
 
-fn code(output: &std::process::Output) -> Option<i32> {
-    output.status.code()
+/// The adapter exited with `code`; its stderr shown otherwise.
+fn assert_exit(output: &std::process::Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]
@@ -127,20 +133,10 @@ async fn a_message_delivered_twice_is_applied_once() {
     let adapter = Adapter::new(&server.url, "");
     for _ in 0..2 {
         let out = adapter.deliver(&fixture("1-plain.eml"));
-        assert_eq!(
-            code(&out),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit(&out, 0);
     }
     let out = adapter.deliver(&fixture("2-agent-reply.eml"));
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 
     let journey = journey_with(&mut server.client().await, 2).await;
     let counters = journey.counters.expect("counters");
@@ -161,43 +157,23 @@ async fn the_pipe_mode_answers_with_the_exit_codes_a_mail_server_reads() {
     let down = format!("http://127.0.0.1:{}", free_port());
     let adapter = Adapter::new(&down, "");
     let out = adapter.deliver(&fixture("1-plain.eml"));
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 
     // Malformed: EX_DATAERR, and kept in failed/.
     let out = adapter.deliver(&fixture("no-sender.eml"));
-    assert_eq!(
-        code(&out),
-        Some(65),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 65);
     let failed = std::fs::read_dir(adapter.data().join("failed")).expect("failed/");
     assert_eq!(failed.count(), 1);
 
     // A spool too small for the events: EX_TEMPFAIL, so the mail server retries.
     let full = Adapter::new(&down, "[spool]\nmax_bytes = 64");
     let out = full.deliver(&fixture("1-plain.eml"));
-    assert_eq!(
-        code(&out),
-        Some(75),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 75);
 
     // A configuration that does not load: EX_CONFIG.
     let broken = Adapter::new(&down, "no_such_setting = 1");
     let out = broken.deliver(&fixture("1-plain.eml"));
-    assert_eq!(
-        code(&out),
-        Some(78),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 78);
 }
 
 #[tokio::test]
@@ -206,21 +182,11 @@ async fn events_spooled_while_the_server_was_down_arrive_with_the_next_delivery(
     let port = free_port();
     let adapter = Adapter::new(&format!("http://127.0.0.1:{port}"), "");
     let out = adapter.deliver(&fixture("1-plain.eml"));
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 
     let server = Server::start_on(port, data.path()).await;
     let out = adapter.deliver(&fixture("3-reply-with-attachment.eml"));
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let journey = journey_with(&mut server.client().await, 2).await;
     assert_eq!(
         journey.conversations.len(),
@@ -314,12 +280,7 @@ async fn flush_sends_what_deliveries_spooled_while_the_server_was_down() {
     let port = free_port();
     let adapter = Adapter::new(&format!("http://127.0.0.1:{port}"), "");
     let out = adapter.deliver(&fixture("1-plain.eml"));
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 
     let server = Server::start_on(port, data.path()).await;
     let out = adapter.flush();
