@@ -107,6 +107,9 @@ function contrasts(selectors) {
 /** On this screen: nothing wider than it (nor any panel), the key figures on it, the chart's
  * labels and every text readable. */
 async function readable(page, name) {
+  // As the screen shows it once laid out at its size: the chart redraws on a resize, in the
+  // next frame (a check right after a viewport change saw the old drawing scaled down).
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
   const { scrollWidth, innerWidth } = await page.evaluate(() => ({
     scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
   }));
