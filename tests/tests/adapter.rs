@@ -266,3 +266,40 @@ async fn a_refused_event_is_reported_by_id_and_not_retried() {
     assert!(flushed(&publisher).await.is_ok(), "reported once");
     assert_arrived_once_in_order(&server, &[vec![ids[0].clone(), ids[2].clone()]]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conformance_check_tells_safe_retries_from_unsafe_ones() {
+    use rezef_adapter::conformance::{self, Rule};
+    let data = tempfile::tempdir().expect("dir");
+    let server = RezefServer::start(data.path()).await;
+    let mut client = server.client().await;
+
+    // Given an adapter that derives its events' ids from its input
+    let stable = || {
+        let mut events = vec![
+            chat(7).interaction_started(proto::Direction::Inbound),
+            chat(7).message(proto::Participant::Customer, "my bill is wrong"),
+        ];
+        for (n, event) in events.iter_mut().enumerate() {
+            event.event_id = format!("sdk-test:chat-7:{n}");
+        }
+        events
+    };
+    // When the same input is delivered again, then the journey does not change
+    let report = conformance::retries_are_safe(&mut client, stable)
+        .await
+        .expect("the server answers");
+    report.assert_conforms();
+
+    // Given one that gives its events new ids each time (EventFactory's fresh ids)
+    let fresh = || vec![chat(8).message(proto::Participant::Customer, "my bill is wrong")];
+    // When the input comes again, then the message is applied twice, and the check says so
+    let report = conformance::retries_are_safe(&mut client, fresh)
+        .await
+        .expect("the server answers");
+    let details: Vec<&str> = report.findings.iter().map(|f| f.detail.as_str()).collect();
+    assert_eq!(report.findings.len(), 2, "{details:?}");
+    assert!(report.findings.iter().all(|f| f.rule == Rule::SafeRetry));
+    assert!(details[0].contains("1 events sent again, 0 counted as duplicates"));
+    assert!(details[1].contains("the journey changed"));
+}

@@ -14,6 +14,8 @@
 //! - `agent.rs`: [`AgentSession`], an agent desktop's session.
 //! - [`jsonl`]: events as JSON Lines, `rezef publish`'s and `rezef replay`'s format.
 //! - [`export`]: `rezef replay`'s export, those lines chained by a hash to check it later.
+//! - [`conformance`] (feature `conformance`): what an adapter must get right (its events
+//!   validate, ids are stable, retries are safe), as checks for its tests.
 //! - `service` (feature `service`): the runtime the reference adapter binaries share
 //!   (settings, HTTP with health and metrics, logs, graceful stop).
 //!
@@ -35,6 +37,8 @@
 
 mod agent;
 mod client;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod export;
 mod factory;

@@ -294,3 +294,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_message_delivered_again_conforms_whatever_the_index_learnt() {
+    // Given a reply with an attachment, delivered twice (a mail server's retry), the index
+    // learning its thread from the first delivery
+    let mut reply = mail("<r-1@example.com>", "dana@example.com");
+    reply.parents = vec!["<first@example.com>".into()];
+    reply.attachments = vec![Part {
+        name: "statement.pdf".into(),
+        content_type: "application/pdf".into(),
+        bytes: b"%PDF".to_vec(),
+    }];
+    let mut index = HashMap::new();
+    let mut received = 2_000;
+    // When translated each time, then the same valid events under the same ids
+    rezef_adapter::conformance::check(|| {
+        received += 60;
+        let t = translate(&reply, at(received), &settings(), &index).expect("translates");
+        index.insert(t.message_id.clone(), t.thread.clone());
+        t.events
+    })
+    .assert_conforms();
+}

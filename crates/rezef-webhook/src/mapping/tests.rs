@@ -337,3 +337,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_body_posted_again_conforms() {
+    // Given the helpdesk's route, when the same ticket is posted twice a minute apart, then
+    // the same valid events under the same ids
+    let mapping = given(helpdesk()).expect("compiles");
+    let mut now = SystemTime::UNIX_EPOCH;
+    rezef_adapter::conformance::check(|| {
+        now += Duration::from_secs(60);
+        (mapping.map(ticket().to_string().as_bytes(), now)).expect("maps")
+    })
+    .assert_conforms();
+}
