@@ -14,15 +14,25 @@
 //! its value becomes `erased:` and the pseudonym its customer id is derived from
 //! ([`ChannelIdentity::erased`]): a rebuild after forgetting groups events into the same
 //! customers as before, so measurements over them do not change.
+//!
+//! A journey moving between partitions (`Handover::JourneyMoved`, on partitioned logs) is
+//! personal as a whole: its snapshot is taken out as one value, its customer's, and the
+//! skeleton carries the journey erased (`Journey::erase`), as a rebuild after forgetting
+//! would fold it.
 
 use crate::event::{CustomerRef, Event, Payload};
+use crate::handover::Handover;
 use crate::identity::ChannelIdentity;
+use crate::ids::CustomerId;
+use crate::snapshot::JourneySnapshot;
 
 /// One personal place in an event.
 #[derive(Debug)]
 pub enum Slot<'a> {
     Identity(&'a mut ChannelIdentity),
     Text(&'a mut String),
+    /// A moved journey, as its snapshot's JSON document.
+    Journey(&'a mut JourneySnapshot),
 }
 
 /// A personal value taken out of an event: its slot's number, whose it is (the key it is
@@ -42,6 +52,9 @@ pub enum Owner {
     Customer,
     /// An identity the event names besides: its own owner.
     Identity(ChannelIdentity),
+    /// A moved journey: its own customer's (the absorbed one of a merge, not the survivor
+    /// the event is about), so that forgetting that customer later, merged or not, erases it.
+    Journey(CustomerId),
 }
 
 /// Every personal place of the event, in a fixed order.
@@ -76,6 +89,9 @@ pub fn slots(event: &mut Event) -> Vec<Slot<'_>> {
         }
         Payload::WrapUpRecorded { notes, .. } => slots.push(Slot::Text(notes)),
         Payload::SurveyAnswered { comment, .. } => slots.push(Slot::Text(comment)),
+        Payload::Handover(Handover::JourneyMoved { journey, .. }) => {
+            slots.push(Slot::Journey(journey));
+        }
         _ => {}
     }
     slots
@@ -117,6 +133,16 @@ pub fn split(event: &mut Event) -> Vec<Taken> {
                 value: std::mem::take(text),
             }),
             Slot::Text(_) => {}
+            Slot::Journey(snapshot) => {
+                let mut erased = snapshot.clone().into_journey();
+                erased.erase();
+                let original = std::mem::replace(snapshot, JourneySnapshot::from(erased));
+                taken.push(Taken {
+                    slot,
+                    owner: Owner::Journey(original.customer_id().clone()),
+                    value: original.to_json(),
+                });
+            }
         }
     }
     taken
@@ -137,6 +163,13 @@ pub fn restore(event: &mut Event, slot: u16, value: String) -> bool {
             *text = value;
             true
         }
+        Some(Slot::Journey(snapshot)) => match JourneySnapshot::from_bytes(value.as_bytes()) {
+            Ok(original) => {
+                *snapshot = original;
+                true
+            }
+            Err(_) => false,
+        },
         None => false,
     }
 }
@@ -210,6 +243,7 @@ mod tests {
                     match place {
                         Slot::Identity(identity) => prop_assert!(identity.is_erased()),
                         Slot::Text(text) => prop_assert!(text.is_empty()),
+                        Slot::Journey(_) => prop_assert!(false, "no journey moved here"),
                     }
                 }
                 for Taken { slot, value, .. } in taken {

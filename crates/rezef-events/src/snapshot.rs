@@ -72,6 +72,11 @@ impl JourneySnapshot {
         serde_json::to_vec(self).expect("journeys have string keys and finite numbers only")
     }
 
+    /// [`Self::to_bytes`] as text (JSON is UTF-8): how a sealed record keeps it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("journeys have string keys and finite numbers only")
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         serde_json::from_slice(bytes).map_err(Error::DecodeSnapshot)
     }

@@ -69,6 +69,9 @@ pub fn encode_all(events: Vec<Event>, keys: &dyn KeyStore) -> Result<Vec<Vec<u8>
             let subject = match owner {
                 Owner::Customer => customer.ok_or(Error::Sealed("a value of no customer"))?,
                 Owner::Identity(identity) => identity_subject(&event.tenant_id, &identity),
+                Owner::Journey(customer) => {
+                    Subject::customer(event.tenant_id.as_str(), customer.as_str())
+                }
             };
             if subjects.last() != Some(&subject) {
                 subjects.push(subject);
@@ -276,8 +279,12 @@ impl Sealing {
 
 #[cfg(test)]
 mod tests {
-    use rezef_events::event::Participant;
+    use rezef_events::event::{Participant, Payload};
+    use rezef_events::fold::customer_id_for;
+    use rezef_events::handover::Handover;
+    use rezef_events::journey::{MergeCause, MergeRecord};
     use rezef_events::testing::EventBuilder;
+    use rezef_events::{CustomerId, Journey, JourneySnapshot};
     use rezef_keys::FileKeyStore;
 
     use super::*;
@@ -339,6 +346,74 @@ mod tests {
             decode_with(record, &keys).expect("opens"),
             other,
             "a new key"
+        );
+    }
+
+    /// A journey moving between partitions (a merge across them): the customer's chat, then
+    /// the snapshot shipped to the survivor's partition.
+    fn moved_journey() -> (Event, Journey) {
+        let mut chat = EventBuilder::visitor("acme", "v-moved");
+        let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+        let events = [
+            chat.started(),
+            chat.message(Participant::Customer, "my card is 4580 1234"),
+            chat.context("order", "A-1001"),
+            chat.identified(vec![phone]),
+        ];
+        let Some(CustomerRef::Identity(visitor)) = &events[0].customer else {
+            panic!("a visitor");
+        };
+        let customer = customer_id_for(&events[0].tenant_id, visitor);
+        let mut journey =
+            Journey::new(events[0].tenant_id.clone(), customer, events[0].occurred_at);
+        for (offset, event) in (0..).zip(&events) {
+            journey.apply(offset, event);
+        }
+        let survivor = CustomerId::new("cus-survivor").expect("valid");
+        let record = MergeRecord {
+            at: events[3].occurred_at,
+            offset: 3,
+            cause: MergeCause::Requested {
+                reason: "same person".into(),
+                requested_by: "admin".into(),
+            },
+        };
+        let moved = Handover::JourneyMoved {
+            journey: JourneySnapshot::of(&journey),
+            into: Some((survivor, record)),
+        };
+        (moved.event(&events[3]), journey)
+    }
+
+    #[test]
+    fn a_moved_journey_is_sealed_whole_under_its_own_customers_key() {
+        let (_dir, keys) = store();
+        let (moved, journey) = moved_journey();
+        let record = &encode_all(vec![moved.clone()], &keys).expect("sealed")[0];
+        for clear in ["+972501234567", "v-moved", "my card is 4580", "A-1001"] {
+            let shown = record.windows(clear.len()).any(|w| w == clear.as_bytes());
+            assert!(!shown, "the record shows {clear:?}");
+        }
+        assert_eq!(decode_with(record, &keys).expect("opens"), moved);
+
+        // Its key is the moved journey's customer's, not the survivor's the event is about
+        let own = Subject::customer("acme", journey.customer_id.as_str());
+        assert_eq!(key_ids(record).expect("ids"), keys.find(&own));
+        keys.destroy(&keys.find(&own)).expect("destroyed");
+        let read = decode_with(record, &keys).expect("reads");
+        assert!(read.erased);
+        let Payload::Handover(Handover::JourneyMoved {
+            journey: erased, ..
+        }) = read.payload
+        else {
+            panic!("the handover");
+        };
+        let mut expected = journey.clone();
+        expected.erase();
+        assert_eq!(
+            erased.into_journey(),
+            expected,
+            "the journey erased, as a rebuild folds it"
         );
     }
 

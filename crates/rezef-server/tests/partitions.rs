@@ -130,6 +130,109 @@ async fn customers_spread_over_two_partitions_and_a_merge_crosses_them() {
     server.stop().await;
 }
 
+/// Whether any file under `dir` holds `needle`.
+fn files_hold(dir: &std::path::Path, needle: &[u8]) -> bool {
+    let entries = std::fs::read_dir(dir).expect("readable");
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            return files_hold(&path, needle);
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+#[tokio::test]
+async fn a_journey_moved_by_a_merge_is_in_the_log_sealed_and_forgetting_erases_it() {
+    // Given a customer on each partition, each having said something of their own
+    let server = Running::start_with(two_partitions()).await;
+    let mut client = server.client().await;
+    let mut on: [Option<(String, String)>; 2] = [None, None];
+    for n in 0.. {
+        if on.iter().all(Option::is_some) {
+            break;
+        }
+        let chat = chat(TENANT, &format!("v-moved-{n}"));
+        let said = format!("my account is ZX-{n:04}-private");
+        let events = vec![
+            chat.interaction_started(proto::Direction::Inbound),
+            chat.message(proto::Participant::Customer, &said),
+        ];
+        let ack = client.publish(events).await.expect("publish");
+        let at = ack.positions[1];
+        let journey = (client
+            .journey(TENANT, chat.customer_ref(), Some(at.offset))
+            .await)
+            .expect("GetJourney")
+            .journey
+            .expect("a journey");
+        let slot = &mut on[usize::try_from(at.partition).expect("small")];
+        if slot.is_none() {
+            *slot = Some((journey.customer_id, said));
+        }
+    }
+    let [Some((survivor, _)), Some((absorbed, secret))] = on else {
+        unreachable!("both found")
+    };
+
+    // When they are merged across the partitions (the absorbed journey moves in a handover)
+    let merge = proto::MergeCustomersRequest {
+        tenant_id: TENANT.into(),
+        survivor_customer_id: survivor.clone(),
+        absorbed_customer_id: absorbed.clone(),
+        reason: "same person".into(),
+        requested_by: "agent-1".into(),
+    };
+    (client.identities().merge_customers(merge).await).expect("merged");
+    let merged = |j: &proto::Journey| j.customer_id == survivor && j.conversations.len() == 2;
+    let journey = journey_once(&mut client, &absorbed, merged).await;
+    let shown = (journey.conversations.iter()).flat_map(|c| &c.transcript);
+    assert!(shown.into_iter().any(|t| t.text == secret), "moved whole");
+
+    // Then no log file holds what the absorbed customer said, the moved journey included
+    let dir = server.stop_keeping().await;
+    assert!(!files_hold(&dir.path().join("log"), secret.as_bytes()));
+
+    // And once the person is forgotten, a rebuild (the stores gone) folds the moved journey
+    // erased
+    let server = Running::start_in(two_partitions(), Arc::new(SystemClock), dir).await;
+    let client = server.client().await;
+    let forget = proto::ForgetCustomerRequest {
+        tenant_id: TENANT.into(),
+        customer_id: survivor.clone(),
+        reason: "erasure request".into(),
+    };
+    (client.identities().forget_customer(forget).await).expect("forgotten");
+    let dir = server.stop_keeping().await;
+    for store in ["store/p0", "store/p1"] {
+        std::fs::remove_dir_all(dir.path().join(store)).expect("store removed");
+    }
+    let server = Running::start_in(two_partitions(), Arc::new(SystemClock), dir).await;
+    let client = server.client().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rebuilt = loop {
+        // Not found until the rebuild reaches the survivor.
+        let read = client.clone().journey(TENANT, by_id(&survivor), None).await;
+        if let Some(journey) = read.ok().and_then(|r| r.journey)
+            && journey
+                .counters
+                .as_ref()
+                .is_some_and(|c| c.conversations == 2)
+        {
+            break journey;
+        }
+        assert!(Instant::now() < deadline, "not rebuilt in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(rebuilt.conversations.len(), 2);
+    for conversation in &rebuilt.conversations {
+        assert!(!conversation.transcript.is_empty());
+        assert!(conversation.transcript.iter().all(|t| t.text.is_empty()));
+    }
+    server.stop().await;
+}
+
 /// A `ReadFigures` query as the proto documents it: postcard of the range of bucket starts
 /// and the grouping, here yesterday to tomorrow (UTC) by quarter hour.
 fn days_by_quarter() -> Vec<u8> {
