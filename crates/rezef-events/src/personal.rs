@@ -15,8 +15,9 @@
 //! ([`ChannelIdentity::erased`]): a rebuild after forgetting groups events into the same
 //! customers as before, so measurements over them do not change.
 //!
-//! A journey moving between partitions (`Handover::JourneyMoved`, on partitioned logs) is
-//! personal as a whole: its snapshot is taken out as one value, its customer's, and the
+//! On partitioned logs, the identity of a claim between partitions (`Handover::IdentityClaimed`,
+//! `ClaimRefused`) is personal as any identity, and a journey moving between partitions
+//! (`Handover::JourneyMoved`) is personal as a whole: its snapshot is taken out as one value, its customer's, and the
 //! skeleton carries the journey erased (`Journey::erase`), as a rebuild after forgetting
 //! would fold it.
 
@@ -92,6 +93,9 @@ pub fn slots(event: &mut Event) -> Vec<Slot<'_>> {
         Payload::Handover(Handover::JourneyMoved { journey, .. }) => {
             slots.push(Slot::Journey(journey));
         }
+        Payload::Handover(
+            Handover::IdentityClaimed { identity, .. } | Handover::ClaimRefused { identity, .. },
+        ) => slots.push(Slot::Identity(identity)),
         _ => {}
     }
     slots
@@ -218,6 +222,30 @@ mod tests {
             skeleton.occurred_at, original.occurred_at,
             "the skeleton stays"
         );
+    }
+
+    #[test]
+    fn given_a_claim_between_partitions_when_split_then_its_identity_is_taken() {
+        let cause = EventBuilder::visitor("acme", "v-1").started();
+        let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+        let claim = Handover::IdentityClaimed {
+            identity: phone.clone(),
+            claimant: CustomerId::new("cus-claimant").expect("valid"),
+            claimant_first_seen: cause.occurred_at,
+            verified: None,
+            owner: Some(CustomerId::new("cus-owner").expect("valid")),
+        }
+        .event(&cause);
+        let mut event = claim.clone();
+        let taken = split(&mut event);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].owner, Owner::Identity(phone));
+        let Payload::Handover(Handover::IdentityClaimed { identity, .. }) = &event.payload else {
+            panic!("the claim");
+        };
+        assert!(identity.is_erased());
+        assert!(restore(&mut event, taken[0].slot, taken[0].value.clone()));
+        assert_eq!(event, claim);
     }
 
     #[test]

@@ -5,11 +5,14 @@
 
 mod common;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rezef_adapter::EventFactory;
 use rezef_adapter::proto::{self, event::Payload};
-use rezef_events::Timestamp;
+use rezef_events::partition::Partitioner;
+use rezef_events::{ChannelIdentity, CustomerRef, TenantId, Timestamp};
 use rezef_measure::{BucketKey, Figures, Grouping, Interval};
 use rezef_proto::cluster::v1::ReadFiguresRequest;
 use rezef_proto::cluster::v1::partitions_client::PartitionsClient;
@@ -176,6 +179,35 @@ async fn a_journey_moved_by_a_merge_is_in_the_log_sealed_and_forgetting_erases_i
         unreachable!("both found")
     };
 
+    // And the absorbed customer proves a phone whose home is the other partition (a claim
+    // handed over there)
+    let partitioner = Partitioner::new(NonZeroU32::new(2).expect("two"));
+    let tenant = TenantId::new(TENANT).expect("valid");
+    let phone = (0..)
+        .map(|n| format!("+97250111{n:04}"))
+        .find(|phone| {
+            let identity = ChannelIdentity::phone(phone).expect("valid");
+            partitioner.reference(&tenant, &CustomerRef::Identity(identity)) == 0
+        })
+        .expect("a phone at home on partition 0");
+    let prover = EventFactory::new(TENANT, "ivr")
+        .customer(absorbed.clone())
+        .on(proto::Channel::Voice, "call-claim");
+    let proved = prover.identified(
+        proto::VerificationMethod::OneTimeCode,
+        proto::AssuranceLevel::Substantial,
+        vec![proto::ChannelIdentity {
+            kind: proto::IdentityKind::Phone as i32,
+            value: phone.clone(),
+            network: String::new(),
+        }],
+    );
+    (client.publish(vec![proved]).await).expect("published");
+    let holds_phone = |j: &proto::Journey| {
+        (j.identities.iter()).any(|i| i.identity.as_ref().is_some_and(|i| i.value == phone))
+    };
+    journey_once(&mut client, &absorbed, holds_phone).await;
+
     // When they are merged across the partitions (the absorbed journey moves in a handover)
     let merge = proto::MergeCustomersRequest {
         tenant_id: TENANT.into(),
@@ -190,9 +222,12 @@ async fn a_journey_moved_by_a_merge_is_in_the_log_sealed_and_forgetting_erases_i
     let shown = (journey.conversations.iter()).flat_map(|c| &c.transcript);
     assert!(shown.into_iter().any(|t| t.text == secret), "moved whole");
 
-    // Then no log file holds what the absorbed customer said, the moved journey included
+    // Then no log file holds what the absorbed customer said, the moved journey included,
+    // nor the phone, the claim included
     let dir = server.stop_keeping().await;
     assert!(!files_hold(&dir.path().join("log"), secret.as_bytes()));
+    let digits = phone.trim_start_matches('+');
+    assert!(!files_hold(&dir.path().join("log"), digits.as_bytes()));
 
     // And once the person is forgotten, a rebuild (the stores gone) folds the moved journey
     // erased
