@@ -2,14 +2,15 @@
 //! same events read erased would have made of it (`personal`), so that the live projection
 //! and a rebuild after forgetting agree (a property test holds it).
 //!
-//! Identities keep their kind and network and read erased; context values, transcript texts
-//! and the handoff summary are emptied. Everything else (times, counters, stages, queues,
+//! Identities keep their kind and network and read erased (those linked, refused, and proved
+//! by the verification that caused a merge); context values, transcript texts and the
+//! handoff summary are emptied. Everything else (times, counters, stages, queues,
 //! agents, intents) stays, as the events' skeletons keep it.
 
 use std::sync::Arc;
 
 use crate::identity::ChannelIdentity;
-use crate::journey::Journey;
+use crate::journey::{Journey, MergeCause};
 
 impl Journey {
     /// Erases the personal values the journey holds; the identities it held until now, for
@@ -25,6 +26,14 @@ impl Journey {
         }
         for conflict in &mut self.conflicts {
             conflict.identity = conflict.identity.erased(&tenant);
+        }
+        // A merge a verification caused names the identity it proved.
+        for share in &mut self.shares {
+            if let Some(MergeCause::Verified { identity, .. }) =
+                share.merge.as_mut().map(|merge| &mut merge.cause)
+            {
+                *identity = identity.erased(&tenant);
+            }
         }
         for conversation in &mut self.conversations {
             let conversation = Arc::make_mut(conversation);
@@ -59,6 +68,47 @@ mod tests {
         Identified(u32),
         Handoff(String),
         End,
+    }
+
+    #[test]
+    fn given_a_merge_a_verification_caused_when_erased_then_its_proof_reads_erased() {
+        use crate::event::{AssuranceLevel, VerificationMethod};
+        use crate::journey::{Counters, MergeCause, MergeRecord, Share};
+        let call = EventBuilder::phone("acme", "+972501234567").started();
+        let Some(CustomerRef::Identity(phone)) = &call.customer else {
+            panic!("a phone");
+        };
+        let customer = customer_id_for(&call.tenant_id, phone);
+        let mut journey = Journey::new(call.tenant_id.clone(), customer.clone(), call.occurred_at);
+        journey.shares.push(Share {
+            customer_id: customer_id_for(
+                &call.tenant_id,
+                &ChannelIdentity::email("d@x.test").expect("valid"),
+            ),
+            parent: Some(customer),
+            merge: Some(MergeRecord {
+                at: call.occurred_at,
+                offset: 7,
+                cause: MergeCause::Verified {
+                    method: VerificationMethod::OneTimeCode,
+                    assurance: AssuranceLevel::Substantial,
+                    identity: phone.clone(),
+                },
+            }),
+            counters: Counters::default(),
+            first_seen_at: call.occurred_at,
+            last_seen_at: call.occurred_at,
+            last_agent_id: None,
+            last_event_offset: None,
+            attributes: Default::default(),
+        });
+        journey.erase();
+        let Some(MergeCause::Verified { identity, .. }) =
+            journey.shares[0].merge.as_ref().map(|m| &m.cause)
+        else {
+            panic!("the merge");
+        };
+        assert_eq!(identity, &phone.erased(&call.tenant_id));
     }
 
     fn step() -> impl Strategy<Value = Step> {

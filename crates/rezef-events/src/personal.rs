@@ -16,7 +16,7 @@
 //! customers as before, so measurements over them do not change.
 //!
 //! On partitioned logs, the identity of a claim between partitions (`Handover::IdentityClaimed`,
-//! `ClaimRefused`) is personal as any identity, and a journey moving between partitions
+//! `ClaimRefused`) and of a merge's proof (`MergeCause::Verified`) is personal as any identity, and a journey moving between partitions
 //! (`Handover::JourneyMoved`) is personal as a whole: its snapshot is taken out as one value, its customer's, and the
 //! skeleton carries the journey erased (`Journey::erase`), as a rebuild after forgetting
 //! would fold it.
@@ -25,6 +25,7 @@ use crate::event::{CustomerRef, Event, Payload};
 use crate::handover::Handover;
 use crate::identity::ChannelIdentity;
 use crate::ids::CustomerId;
+use crate::journey::{MergeCause, MergeRecord};
 use crate::snapshot::JourneySnapshot;
 
 /// One personal place in an event.
@@ -90,8 +91,12 @@ pub fn slots(event: &mut Event) -> Vec<Slot<'_>> {
         }
         Payload::WrapUpRecorded { notes, .. } => slots.push(Slot::Text(notes)),
         Payload::SurveyAnswered { comment, .. } => slots.push(Slot::Text(comment)),
-        Payload::Handover(Handover::JourneyMoved { journey, .. }) => {
+        Payload::Handover(Handover::JourneyMoved { journey, into }) => {
             slots.push(Slot::Journey(journey));
+            slots.extend(into.as_mut().and_then(|(_, record)| proved(record)));
+        }
+        Payload::Handover(Handover::MergeRequested { record, .. }) => {
+            slots.extend(proved(record));
         }
         Payload::Handover(
             Handover::IdentityClaimed { identity, .. } | Handover::ClaimRefused { identity, .. },
@@ -99,6 +104,14 @@ pub fn slots(event: &mut Event) -> Vec<Slot<'_>> {
         _ => {}
     }
     slots
+}
+
+/// The identity whose proof caused a merge, if one did.
+fn proved(record: &mut MergeRecord) -> Option<Slot<'_>> {
+    match &mut record.cause {
+        MergeCause::Verified { identity, .. } => Some(Slot::Identity(identity)),
+        MergeCause::Requested { .. } => None,
+    }
 }
 
 /// Takes the personal values out of an event about a customer, leaving what an erased
@@ -246,6 +259,35 @@ mod tests {
         assert!(identity.is_erased());
         assert!(restore(&mut event, taken[0].slot, taken[0].value.clone()));
         assert_eq!(event, claim);
+    }
+
+    #[test]
+    fn given_a_merge_a_verification_caused_when_split_then_its_proof_is_taken() {
+        use crate::event::{AssuranceLevel, VerificationMethod};
+        use crate::journey::{MergeCause, MergeRecord};
+        let cause = EventBuilder::visitor("acme", "v-1").started();
+        let phone = ChannelIdentity::phone("+972501234567").expect("valid");
+        let merge = Handover::MergeRequested {
+            absorbed: CustomerId::new("cus-absorbed").expect("valid"),
+            survivor: CustomerId::new("cus-survivor").expect("valid"),
+            record: MergeRecord {
+                at: cause.occurred_at,
+                offset: 3,
+                cause: MergeCause::Verified {
+                    method: VerificationMethod::OneTimeCode,
+                    assurance: AssuranceLevel::Substantial,
+                    identity: phone.clone(),
+                },
+            },
+        }
+        .event(&cause);
+        let mut event = merge.clone();
+        let taken = split(&mut event);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].owner, Owner::Identity(phone));
+        assert_ne!(event, merge, "the skeleton names the proof erased");
+        assert!(restore(&mut event, taken[0].slot, taken[0].value.clone()));
+        assert_eq!(event, merge);
     }
 
     #[test]
