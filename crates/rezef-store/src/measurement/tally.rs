@@ -37,10 +37,6 @@ const BATCH: usize = 512;
 const QUEUED_JOBS: usize = 16;
 /// Jobs counted under one hold of the buckets' lock (readers wait no longer than that).
 const JOBS_PER_HOLD: u64 = 8;
-/// Emptied runs kept for the fold to fill again: a run allocated on the fold's thread and
-/// freed on the counter's made the allocator map and zero fresh pages at every batch (an
-/// eighth of measuring's CPU in a profile of `rezef-bench measure-cost`).
-const SPARE_RUNS: usize = QUEUED_JOBS + 2;
 
 /// What the counter is asked to do, in order.
 enum Job {
@@ -71,8 +67,6 @@ struct Shared {
     moved: Condvar,
     /// Every tenant's rules the measurer measures under.
     rules: MeasureRules,
-    /// Runs the counter emptied, for the fold to fill again.
-    spare: Mutex<Vec<Vec<Observation>>>,
     /// [`HeldBuckets::dirty`] after the last jobs, for deciding when a checkpoint is due.
     dirty: AtomicUsize,
     failed: OnceLock<Arc<Error>>,
@@ -121,7 +115,6 @@ impl Tally {
             }),
             moved: Condvar::new(),
             rules,
-            spare: Mutex::new(Vec::new()),
             failed: OnceLock::new(),
         });
         let (jobs, queue) = mpsc::sync_channel(QUEUED_JOBS);
@@ -157,8 +150,7 @@ impl Tally {
         match outbox.batch.last_mut() {
             Some((last, run)) if last == tenant => run.push(seen),
             _ => {
-                let spare = lock(&self.shared.spare).pop();
-                let mut run = spare.unwrap_or_else(|| Vec::with_capacity(BATCH));
+                let mut run = Vec::with_capacity(BATCH - outbox.batched);
                 run.push(seen);
                 outbox.batch.push((tenant.clone(), run));
             }
@@ -302,7 +294,7 @@ fn run(counted: &mut Counted, job: Job, below: &dyn JourneyStore, shared: &Share
             if shared.failed.get().is_some() {
                 return Ok(());
             }
-            let records = measure(measurer, shared, runs);
+            let records = measure(measurer, &shared.rules, runs);
             for key in buckets.absent(&records, floors_of(measurer)) {
                 // Let go of only once a checkpoint wrote it: the store's copy is the latest.
                 let stored = below.bucket(&key)?;
@@ -325,21 +317,21 @@ fn run(counted: &mut Counted, job: Job, below: &dyn JourneyStore, shared: &Share
 
 /// The records of the observations in `runs`, in order, each with the tenant whose
 /// figures it counts in.
-fn measure(measurer: &mut Measurer, shared: &Shared, runs: Vec<Run>) -> Vec<(TenantId, Measured)> {
+fn measure(
+    measurer: &mut Measurer,
+    rules: &MeasureRules,
+    runs: Vec<Run>,
+) -> Vec<(TenantId, Measured)> {
     let mut records = Vec::new();
-    for (tenant, mut observations) in runs {
-        let config = shared.rules.for_tenant(&tenant);
-        for seen in observations.drain(..) {
+    for (tenant, observations) in runs {
+        let config = rules.for_tenant(&tenant);
+        for seen in observations {
             let measured = measurer.take(config, &tenant, seen);
             records.extend(measured.into_iter().map(|record| match &record {
                 // The clock decides pending resolutions of any tenant.
                 Measured::Fcr(decision) => (decision.tenant_id.clone(), record),
                 _ => (tenant.clone(), record),
             }));
-        }
-        let mut spare = lock(&shared.spare);
-        if spare.len() < SPARE_RUNS {
-            spare.push(observations);
         }
     }
     records
