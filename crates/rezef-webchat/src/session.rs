@@ -143,18 +143,16 @@ impl Chat {
         let settings = &app.settings;
         let customer = identity_ref(proto::IdentityKind::ChatVisitor, &hello.visitor);
         let conversation = resume(app, customer.clone()).await;
-        let earlier = (hello.chat.as_deref()).map(|id| {
-            (conversation.iter())
-                .flat_map(|c| &c.interactions)
-                .find(|i| i.interaction_id == id)
-                .and_then(|i| proto::Stage::try_from(i.stage).ok())
-        });
-        // A chat carries on after a reconnect unless the journey shows it ended.
-        let carried = match (&hello.chat, earlier.flatten()) {
-            (Some(_), Some(stage)) => (Status::of_stage(stage) != Status::Ended).then_some(stage),
-            (Some(_), None) => Some(proto::Stage::Started),
-            (None, _) => None,
-        };
+        // A chat carries on after a reconnect when it is in the visitor's own conversation
+        // and not over: a chat id alone, someone else's or unknown to Rezef, opens nothing.
+        let carried = (hello.chat.as_deref())
+            .and_then(|id| {
+                (conversation.iter())
+                    .flat_map(|c| &c.interactions)
+                    .find(|i| i.interaction_id == id)
+            })
+            .and_then(|i| proto::Stage::try_from(i.stage).ok())
+            .filter(|stage| Status::of_stage(*stage) != Status::Ended);
         let chat_id = match (&hello.chat, carried) {
             (Some(id), Some(_)) => id.clone(),
             _ => format!("c-{}", new_event_id()),

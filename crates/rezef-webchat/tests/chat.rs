@@ -4,7 +4,9 @@
 //! intent recorded; "agent" hands off and routes the chat, an agent is offered it with the
 //! transcript, accepts, and their reply reaches the visitor; a visitor coming back is shown
 //! the conversation and not sent the agent's reply again; a page of another origin is
-//! refused with 403; an oversize frame is answered with an error frame and closes the chat.
+//! refused with 403; an oversize frame is answered with an error frame and closes the chat;
+//! with Rezef down a chat goes on with the bot and its events arrive once Rezef is back, and
+//! the visitor's `end` ends it; the adapter restarting does not end a chat.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -38,7 +40,8 @@ steps = [{ after = "0s" }]
 /// An adapter served in this process until dropped.
 struct Adapter {
     addr: SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<Result<(), rezef_adapter::Error>>,
     _spool: tempfile::TempDir,
 }
 
@@ -65,12 +68,21 @@ impl Adapter {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        tokio::spawn(rezef_webchat::run(settings, listener, shutdown));
+        let running = tokio::spawn(rezef_webchat::run(settings, listener, shutdown));
         Self {
             addr,
-            _stop: stop,
+            stop,
+            running,
             _spool: spool,
         }
+    }
+
+    /// Stops it as SIGTERM does.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let stopped = tokio::time::timeout(WAIT, self.running).await;
+        let run = stopped.expect("stops in time").expect("no panic");
+        run.expect("a clean stop");
     }
 }
 
@@ -396,4 +408,86 @@ async fn an_oversize_message_is_answered_with_an_error_frame_and_closes_the_chat
     let error = visitor.until("error").await;
     assert_eq!(error["reason"], "too_large");
     assert_eq!(visitor.next().await["close"], 1009);
+}
+
+/// With Rezef down a chat opens and the bot answers (the events wait in the spool); once
+/// Rezef is up they are in the journey; the visitor's `end` ends the interaction.
+#[tokio::test]
+async fn a_chat_goes_on_with_rezef_down_and_its_events_arrive_once_it_is_back() {
+    let port = free_port();
+    let adapter = Adapter::start(&format!("http://127.0.0.1:{port}"), |s| {
+        s.webchat.resume_timeout_ms = Duration::from_millis(300);
+    })
+    .await;
+    let mut visitor = Visitor::connect(adapter.addr, SHOP).await.expect("open");
+    let welcome = visitor.hello("v-offline", None).await;
+    assert_eq!(welcome["resumed"], false);
+    let chat = welcome["chat"].as_str().expect("a chat id").to_owned();
+    assert_eq!(visitor.until("status").await["status"], "bot");
+    let asked = json!({ "type": "message", "id": "m-1", "text": "opening hours?" });
+    visitor.send(asked).await;
+    assert_eq!(visitor.until("ack").await["id"], "m-1");
+    assert_eq!(
+        visitor.until("message").await["text"],
+        "We are open 8 to 20."
+    );
+
+    // When Rezef comes up, the chat's events arrive;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RezefServer::start_on(port, &dir.path().join("data"), &[], None).await;
+    let mut client = server.client().await;
+    journey_when(&mut client, "v-offline", |j| {
+        chat_of(j, &chat).is_some_and(|(c, _)| c.transcript.len() == 3 && c.intent.is_some())
+    })
+    .await;
+    // and when the visitor ends the chat, it is over, as completed.
+    visitor.send(json!({ "type": "end" })).await;
+    assert_eq!(visitor.until("status").await["status"], "ended");
+    assert_eq!(visitor.next().await["close"], 1000);
+    let completed = proto::EndReason::Completed as i32;
+    journey_when(&mut client, "v-offline", |j| {
+        chat_of(j, &chat).is_some_and(|(_, i)| {
+            i.stage == proto::Stage::Ended as i32 && i.end_reason == completed
+        })
+    })
+    .await;
+}
+
+/// The adapter stopping closes its chats (1012) without ending them: the visitor
+/// reconnecting to the adapter started again carries the chat on, not greeted again.
+#[tokio::test]
+async fn a_chat_carries_on_across_a_restart_of_the_adapter() {
+    let (server, _dir, mut client) = backbone().await;
+    let adapter = Adapter::start(&server.url(), |_| {}).await;
+    let mut visitor = Visitor::connect(adapter.addr, SHOP).await.expect("open");
+    let chat = visitor.hello("v-restart", None).await["chat"]
+        .as_str()
+        .expect("a chat id")
+        .to_owned();
+    assert_eq!(visitor.until("status").await["status"], "bot");
+    journey_when(&mut client, "v-restart", |j| {
+        chat_of(j, &chat).is_some_and(|(c, _)| !c.transcript.is_empty())
+    })
+    .await;
+
+    adapter.stop().await;
+    assert_eq!(visitor.next().await["close"], 1012);
+
+    let again = Adapter::start(&server.url(), |_| {}).await;
+    let mut back = Visitor::connect(again.addr, SHOP).await.expect("open");
+    let welcome = back.hello("v-restart", Some(&chat)).await;
+    assert_eq!(
+        (welcome["chat"].as_str(), &welcome["resumed"]),
+        (Some(chat.as_str()), &json!(true))
+    );
+    let next = back.next().await;
+    assert_eq!(
+        (&next["type"], &next["status"]),
+        (&json!("status"), &json!("bot")),
+        "{next}"
+    );
+    // Someone else naming that chat gets a chat of their own.
+    let mut other = Visitor::connect(again.addr, SHOP).await.expect("open");
+    let theirs = other.hello("v-someone-else", Some(&chat)).await;
+    assert_ne!(theirs["chat"], chat.as_str());
 }
