@@ -38,7 +38,13 @@ struct Hello {
     page: Option<String>,
 }
 
-pub async fn run(mut socket: WebSocket, app: App) {
+/// Serves one connection, in a span that names its chat once it has one.
+pub async fn run(socket: WebSocket, app: App) {
+    let span = info_span!("chat", chat = tracing::field::Empty);
+    connection(socket, app).instrument(span).await;
+}
+
+async fn connection(mut socket: WebSocket, app: App) {
     let hello = match first_hello(&mut socket, &app).await {
         Ok(Some(hello)) => hello,
         Ok(None) => return,
@@ -46,8 +52,8 @@ pub async fn run(mut socket: WebSocket, app: App) {
     };
     match Chat::open(&app, hello).await {
         Ok((chat, welcome)) => {
-            let span = info_span!("chat", chat = %chat.events.chat());
-            chat.serve(socket, welcome).instrument(span).await;
+            tracing::Span::current().record("chat", chat.events.chat());
+            chat.serve(socket, welcome).await;
         }
         Err(error) => refuse(&mut socket, &error).await,
     }
