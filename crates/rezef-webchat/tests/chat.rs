@@ -331,6 +331,12 @@ async fn asking_for_an_agent_routes_the_chat_and_the_agents_reply_reaches_the_vi
             Some("Hi, I am Dana. How can I help?")
         )
     );
+    // While the agent has the chat, the visitor's messages are recorded and the bot is quiet.
+    let thanks = json!({ "type": "message", "id": "m-2", "text": "agent, thanks" });
+    visitor.send(thanks).await;
+    assert_eq!(visitor.until("ack").await["id"], "m-2");
+    let quiet = tokio::time::timeout(Duration::from_secs(1), visitor.until("message")).await;
+    assert!(quiet.is_err(), "the bot spoke: {quiet:?}");
 
     // A visitor coming back after closing the page is shown the conversation so far,
     drop(visitor);
