@@ -9,6 +9,7 @@
 //! A server started with [`ClientTls`] speaks TLS: the harness checks its health, and hands
 //! out clients, over `https://` trusting the test's CA ([`certs`]).
 
+pub mod browser;
 pub mod certs;
 pub mod durability;
 pub mod kafka;

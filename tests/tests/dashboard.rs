@@ -12,7 +12,7 @@
 //! the Kafka tests do without `KAFKA_BROKERS`); with it, anything missing is a failure.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
@@ -22,54 +22,13 @@ use rezef_events::Timestamp;
 use rezef_events::event::AbandonPoint;
 use rezef_events::testing::EventBuilder;
 use rezef_proto::json::to_json;
+use rezef_scenarios::browser::{browser, screenshots};
 use rezef_scenarios::{RezefServer, free_port};
 
-const ENABLED: &str = "BROWSER_TESTS";
 const TENANT: &str = "acme";
 const TRACKED: &str = "+972501234567";
 /// How long the browser may take for each step.
 const STEP: Duration = Duration::from_secs(60);
-
-/// What the browser test needs: chromium, and the script with its modules installed.
-struct Browser {
-    chromium: PathBuf,
-    script: PathBuf,
-}
-
-/// The browser, or why the test is skipped (a failure when `BROWSER_TESTS` is set).
-fn browser() -> Option<Browser> {
-    if std::env::var_os(ENABLED).is_none() {
-        println!("skipped: set {ENABLED}=1 to run the browser test (CI does)");
-        return None;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    let chromium = std::env::var_os("CHROMIUM").map_or("/usr/bin/chromium".into(), PathBuf::from);
-    let node = Command::new("node").arg("--version").output();
-    let missing = [
-        (!chromium.exists()).then(|| format!("{} (apt-get install chromium)", chromium.display())),
-        (!dir.join("node_modules/playwright-core").exists())
-            .then(|| "playwright-core (npm ci --prefix tests/browser)".to_owned()),
-        (!node.is_ok_and(|out| out.status.success())).then(|| "node".to_owned()),
-    ];
-    let missing: Vec<String> = missing.into_iter().flatten().collect();
-    assert!(
-        missing.is_empty(),
-        "{ENABLED} is set, but missing: {missing:?}"
-    );
-    Some(Browser {
-        chromium,
-        script: dir.join("dashboard.mjs"),
-    })
-}
-
-/// `target/browser-screenshots`, beside the test binary's profile directory.
-fn screenshots() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its path");
-    let target = (exe.ancestors().nth(3)).expect("tests run from target/<profile>/deps");
-    let dir = target.join("browser-screenshots");
-    std::fs::create_dir_all(&dir).expect("a screenshot directory");
-    dir
-}
 
 fn now_secs() -> i64 {
     let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
@@ -160,7 +119,9 @@ async fn report(client: &rezef_adapter::Client, midnight: i64) -> proto::GetRepo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_the_api_s_figures_follows_a_customer_and_resumes_after_a_kill() {
-    let Some(browser) = browser() else { return };
+    let Some(browser) = browser("dashboard.mjs") else {
+        return;
+    };
     // Given `rezef serve` with API keys and its dashboard, and a scripted hour published
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().to_str().expect("a UTF-8 path");
