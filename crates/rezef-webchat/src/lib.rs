@@ -8,7 +8,8 @@
 //! # Layout
 //! - `settings.rs`: the TOML settings (`[webchat]`, `[bot]`).
 //! - `protocol.rs`: the JSON frames between widget and adapter.
-//! - `session.rs`: one visitor's connection, from `hello` to its end.
+//! - `session.rs`: one visitor's connection, from `hello` to its end; `away.rs`: a chat
+//!   whose visitor went away, kept open a moment for them to come back.
 //! - `events.rs`: the events a chat becomes, with ids stable per widget message id.
 //! - `bot.rs`: the rule bot's decisions; `handoff.rs`: handing the chat to a human.
 //! - `watch.rs`: the journey watched for agent replies and the chat's stage;
@@ -20,6 +21,7 @@
 //! from the SDK's runtime (`rezef_adapter::service`).
 
 mod assets;
+mod away;
 pub mod bot;
 mod error;
 mod events;
@@ -61,6 +63,7 @@ struct App {
     /// reconnects to carry it on).
     stopping: signal::Receiver<bool>,
     chats: Arc<Chats>,
+    away: Arc<away::Away>,
 }
 
 /// The chats open, so that a stopping adapter closes its publisher after them.
@@ -120,6 +123,7 @@ pub async fn run(
         client: runtime.client(),
         stopping,
         chats: chats.clone(),
+        away: Arc::default(),
     };
     let routes = Router::new()
         .route("/", get(assets::index))

@@ -160,7 +160,10 @@ impl Chat {
             .and_then(|i| proto::Stage::try_from(i.stage).ok())
             .filter(|stage| Status::of_stage(*stage) != Status::Ended);
         let chat_id = match (&hello.chat, carried) {
-            (Some(id), Some(_)) => id.clone(),
+            (Some(id), Some(_)) => {
+                app.away.back(id);
+                id.clone()
+            }
             _ => format!("c-{}", new_event_id()),
         };
         let events = ChatEvents::new(
@@ -374,17 +377,24 @@ impl Chat {
         out
     }
 
-    /// The visitor went away: the interaction ends, unless it already has.
+    /// The visitor went away: the interaction ends once the grace for coming back is over
+    /// (`away.rs`), unless it already has.
     async fn left(&mut self) {
         if self.ended {
             return;
         }
         self.ended = true;
-        info!("visitor left");
+        info!("visitor away");
         let ended = self.events.ended(proto::EndReason::CustomerLeft);
-        if let Err(error) = self.app.publisher.publish(ended).await {
-            warn!(%error, "the chat's end was not recorded");
+        let publisher = self.app.publisher.clone();
+        let end = async move {
+            if let Err(error) = publisher.publish(ended).await {
+                warn!(%error, "the chat's end was not recorded");
+            }
         }
+        .in_current_span();
+        let grace = self.app.settings.webchat.reconnect_grace_ms;
+        self.app.away.left(self.events.chat(), grace, end);
     }
 }
 

@@ -66,6 +66,10 @@ pub struct WebchatSettings {
     pub resume_timeout_ms: Duration,
     /// How many messages of the conversation a visitor coming back is shown (at most 50).
     pub transcript_limit: u32,
+    /// How long a chat whose connection dropped stays open for the widget to reconnect
+    /// and carry it on (a reload, a network change); then it ends, `CUSTOMER_LEFT`.
+    #[serde(with = "millis")]
+    pub reconnect_grace_ms: Duration,
 }
 
 impl Default for WebchatSettings {
@@ -77,6 +81,7 @@ impl Default for WebchatSettings {
             max_message_bytes: 4096,
             resume_timeout_ms: Duration::from_millis(1500),
             transcript_limit: 20,
+            reconnect_grace_ms: Duration::from_secs(30),
         }
     }
 }

@@ -54,6 +54,8 @@ impl Adapter {
         settings.webchat.tenant = TENANT.into();
         settings.webchat.allowed_origins = vec![SHOP.into()];
         settings.webchat.resume_timeout_ms = Duration::from_millis(1500);
+        // A visitor who goes away ends the chat soon (the test of coming back sets more).
+        settings.webchat.reconnect_grace_ms = Duration::from_millis(200);
         settings.bot.answers = vec![Answer {
             keywords: vec!["opening hours".into()],
             reply: "We are open 8 to 20.".into(),
@@ -496,4 +498,42 @@ async fn a_chat_carries_on_across_a_restart_of_the_adapter() {
     let mut other = Visitor::connect(again.addr, SHOP).await.expect("open");
     let theirs = other.hello("v-someone-else", Some(&chat)).await;
     assert_ne!(theirs["chat"], chat.as_str());
+}
+
+#[tokio::test]
+async fn a_visitor_back_within_the_grace_carries_the_chat_on_and_one_who_stays_away_ends_it() {
+    let (server, _dir, mut client) = backbone().await;
+    let grace = Duration::from_secs(3);
+    let adapter = Adapter::start(&server.url(), |s| s.webchat.reconnect_grace_ms = grace).await;
+
+    // Given a visitor in a chat
+    let mut visitor = Visitor::connect(adapter.addr, SHOP).await.expect("open");
+    let welcome = visitor.hello("v-reload", None).await;
+    let chat = welcome["chat"].as_str().expect("a chat id").to_owned();
+    visitor.until("message").await;
+
+    // When the page reloads (the connection drops) and the widget comes back with the chat
+    drop(visitor);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut back = Visitor::connect(adapter.addr, SHOP).await.expect("open");
+    let welcome = back.hello("v-reload", Some(&chat)).await;
+    // Then the same chat carries on, and outlives the first departure's grace
+    assert_eq!(welcome["chat"], chat.as_str());
+    tokio::time::sleep(grace + Duration::from_secs(1)).await;
+    let journey = journey_when(&mut client, "v-reload", |j| chat_of(j, &chat).is_some()).await;
+    let (_, interaction) = chat_of(&journey, &chat).expect("the chat");
+    assert_ne!(interaction.stage, proto::Stage::Ended as i32, "not ended");
+
+    // When the visitor goes away for good, then the chat ends once the grace is over
+    drop(back);
+    let journey = journey_when(&mut client, "v-reload", |j| {
+        chat_of(j, &chat).is_some_and(|(_, i)| i.stage == proto::Stage::Ended as i32)
+    })
+    .await;
+    let (_, interaction) = chat_of(&journey, &chat).expect("the chat");
+    assert_eq!(
+        interaction.end_reason,
+        proto::EndReason::CustomerLeft as i32
+    );
+    adapter.stop().await;
 }
