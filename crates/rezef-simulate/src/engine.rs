@@ -609,8 +609,13 @@ impl Sim<'_> {
         }
         // Past the horizon it is never taken off the agenda, but it is made all the same, so
         // that a day cut short is the whole day's beginning, ids and all.
-        let back = at + ms(self.rng.log_normal(median, 0.6));
+        let mut back = at + ms(self.rng.log_normal(median, 0.6));
         let channel = self.pick_channel(Some(contact.channel));
+        // A customer coming back calls or chats while the centre is open: the next opening.
+        if matches!(channel, Channel::Voice | Channel::Webchat) && !self.is_open(back) {
+            let open = u64::from(self.config.open_hour) * HOUR_MS;
+            back = open + back.saturating_sub(open).div_ceil(DAY_MS) * DAY_MS;
+        }
         self.arrive(
             contact.customer,
             channel,

@@ -40,8 +40,9 @@ pub struct Summary {
     pub wrap_ups: u64,
     pub resolved: u64,
     pub surveys: u64,
-    /// Customers who came on more than one channel.
+    /// Customers who came on more than one channel, and the first of them by id.
     pub cross_channel_customers: u64,
+    pub cross_channel_example: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -142,7 +143,12 @@ impl Summary {
             .filter(|it| it.started.is_some() && !it.over)
             .count() as u64;
         summary.customers = channels.len() as u64;
-        summary.cross_channel_customers = channels.values().filter(|c| c.len() > 1).count() as u64;
+        let crossed: Vec<String> = (channels.into_iter())
+            .filter(|(_, on)| on.len() > 1)
+            .map(|(customer, _)| customer)
+            .collect();
+        summary.cross_channel_customers = crossed.len() as u64;
+        summary.cross_channel_example = crossed.into_iter().next();
         summary
     }
 
@@ -200,6 +206,10 @@ impl fmt::Display for Summary {
             f,
             "wrap-ups {} ({} resolved), surveys {}",
             self.wrap_ups, self.resolved, self.surveys
-        )
+        )?;
+        match &self.cross_channel_example {
+            Some(customer) => write!(f, "\ncame back on another channel: {customer}, for one"),
+            None => Ok(()),
+        }
     }
 }

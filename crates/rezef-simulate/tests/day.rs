@@ -57,18 +57,20 @@ fn a_day_is_valid_and_measures_as_its_summary_says() {
     assert!(figures.repeat_contacts > 0, "some resolved needs come back");
     assert!(figures.journey.counted > figures.classic.counted);
 
-    // And a customer who came back on another channel about an open need has one
-    // conversation on both channels
-    let crossed = (projection.journeys.values())
+    // And every customer who came back on another channel has one conversation on both
+    let crossed: Vec<_> = (projection.journeys.values())
         .filter(|journey| {
-            journey.conversations.len() == 1 && journey.conversations[0].channels.len() > 1
+            let channels: std::collections::BTreeSet<_> = (journey.conversations.iter())
+                .flat_map(|c| c.channels.iter())
+                .collect();
+            channels.len() > 1
         })
-        .count();
-    assert!(
-        crossed > 50,
-        "{crossed} of {}",
-        summary.cross_channel_customers
-    );
+        .collect();
+    assert_eq!(crossed.len() as u64, summary.cross_channel_customers);
+    assert!(crossed.len() > 50, "{summary}");
+    for journey in crossed {
+        assert_eq!(journey.conversations.len(), 1, "{journey:?}");
+    }
 }
 
 #[test]
