@@ -3,7 +3,7 @@
 //! opening or closing), taken in time order. Each step writes the events the adapters
 //! would publish, some of them ahead of time (a handled contact's whole talk is known when
 //! an agent takes it); they are sorted by time at the end, each interaction's in the order
-//! written (its times never go back).
+//! written (its times never go back). `agents.rs`: the agents' side, dispatch and handling.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
@@ -14,6 +14,8 @@ use crate::emit::{self, Stamp};
 use crate::rng::Rng;
 use crate::roster::{Agent, roster};
 use crate::{Config, Error};
+
+mod agents;
 
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
@@ -38,13 +40,19 @@ enum State {
     Done,
 }
 
+/// Who wants what: a customer, the intent of their need, and their language.
+#[derive(Debug, Clone, Copy)]
+struct Need {
+    customer: u64,
+    intent: usize,
+    language: usize,
+}
+
 /// One contact: a customer's visit on one channel about one need.
 #[derive(Debug, Clone)]
 struct Contact {
-    customer: u64,
+    need: Need,
     channel: Channel,
-    intent: usize,
-    language: usize,
     interaction: String,
     arrived: u64,
     /// Contacts about this need so far, this one included.
@@ -173,9 +181,12 @@ impl Sim<'_> {
                 }
                 self.customers += 1;
                 let channel = self.pick_channel(None);
-                let intent = (self.rng).weighted(self.config.intents.iter().map(|i| i.weight));
-                let language = (self.rng).weighted(self.config.languages.iter().map(|l| l.1));
-                self.arrive(self.customers, channel, intent, language, at, 1, false);
+                let need = Need {
+                    customer: self.customers,
+                    intent: (self.rng).weighted(self.config.intents.iter().map(|i| i.weight)),
+                    language: (self.rng).weighted(self.config.languages.iter().map(|l| l.1)),
+                };
+                self.arrive(need, channel, at, 1, false);
             }
         }
     }
@@ -195,23 +206,11 @@ impl Sim<'_> {
         self.config.channels[index].0
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn arrive(
-        &mut self,
-        customer: u64,
-        channel: Channel,
-        intent: usize,
-        language: usize,
-        at: u64,
-        visit: u32,
-        resumes: bool,
-    ) {
+    fn arrive(&mut self, need: Need, channel: Channel, at: u64, visit: u32, resumes: bool) {
         let index = self.contacts.len();
         self.contacts.push(Contact {
-            customer,
+            need,
             channel,
-            intent,
-            language,
             interaction: self.stamp.interaction(index),
             arrived: at,
             visit,
@@ -226,7 +225,7 @@ impl Sim<'_> {
         let c = &mut self.contacts[contact];
         let at = at.max(c.last);
         c.last = at;
-        let who = (c.customer, c.channel, c.interaction.as_str());
+        let who = (c.need.customer, c.channel, c.interaction.as_str());
         let event = self.stamp.event(at, Some(who), payload);
         self.out.push((at, self.out.len() as u64, event));
     }
@@ -282,8 +281,8 @@ impl Sim<'_> {
     fn arrived(&mut self, c: usize) {
         let now = self.now;
         let contact = self.contacts[c].clone();
-        let intent = self.config.intents[contact.intent].clone();
-        let language = self.config.languages[contact.language].0.clone();
+        let intent = self.config.intents[contact.need.intent].clone();
+        let language = self.config.languages[contact.need.language].0.clone();
         self.emit(c, now, emit::started(&language));
         let real_time = matches!(contact.channel, Channel::Voice | Channel::Webchat);
         if real_time && !self.is_open(now) {
@@ -384,7 +383,7 @@ impl Sim<'_> {
                 emit::step(step_id, prompt, StepOutcome::Escalated),
             );
             if point == AbandonPoint::Bot {
-                let intent = &self.config.intents[self.contacts[c].intent];
+                let intent = &self.config.intents[self.contacts[c].need.intent];
                 let summary = format!(
                     "The customer asks about {}; the bot could not settle it.",
                     intent.name
@@ -397,7 +396,7 @@ impl Sim<'_> {
     }
 
     fn queue_of(&self, c: usize) -> usize {
-        let queue = &self.config.intents[self.contacts[c].intent].queue;
+        let queue = &self.config.intents[self.contacts[c].need.intent].queue;
         self.queues.iter().position(|q| q == queue).unwrap_or(0)
     }
 
@@ -406,7 +405,9 @@ impl Sim<'_> {
     fn queue(&mut self, c: usize) {
         let now = self.now;
         let (queue, channel) = (self.queue_of(c), self.contacts[c].channel);
-        let language = self.config.languages[self.contacts[c].language].0.clone();
+        let language = self.config.languages[self.contacts[c].need.language]
+            .0
+            .clone();
         self.emit(c, now, emit::queued(&self.queues[queue].clone(), &language));
         self.contacts[c].state = State::Waiting { callback: false };
         self.waiting.push(c);
@@ -426,7 +427,7 @@ impl Sim<'_> {
         {
             let contact = &self.contacts[c];
             let arrival = self.config.day_start + std::time::Duration::from_millis(contact.arrived);
-            let payload = emit::callback(contact.customer, &self.queues[queue], arrival);
+            let payload = emit::callback(contact.need.customer, &self.queues[queue], arrival);
             self.emit(c, now, payload);
             self.emit(c, now, emit::ended(EndReason::CustomerLeft));
             self.contacts[c].state = State::Waiting { callback: true };
@@ -460,136 +461,6 @@ impl Sim<'_> {
         self.finished(c, self.now, false);
     }
 
-    /// Gives every waiting contact, first come first served, to a free agent of its skill
-    /// (and language, when some agent speaks it): the least loaded, then the longest idle.
-    fn dispatch(&mut self) {
-        if !self
-            .seats
-            .iter()
-            .any(|s| s.on_shift && s.load < s.agent.capacity)
-        {
-            return;
-        }
-        let mut index = 0;
-        while index < self.waiting.len() {
-            let c = self.waiting[index];
-            match self.free_agent(c) {
-                Some(seat) => {
-                    self.waiting.remove(index);
-                    self.handle(c, seat);
-                }
-                None => index += 1,
-            }
-        }
-    }
-
-    fn cost(&self, c: usize, seat: usize) -> u32 {
-        match self.contacts[c].channel {
-            Channel::Voice => self.seats[seat].agent.capacity,
-            _ => 1,
-        }
-    }
-
-    fn free_agent(&self, c: usize) -> Option<usize> {
-        let queue = self.queue_of(c);
-        let language = self.contacts[c].language;
-        let by_language = self.served.contains(&(queue, language));
-        let spoken = &self.config.languages[language].0;
-        (0..self.seats.len())
-            .filter(|s| {
-                let seat = &self.seats[*s];
-                seat.on_shift
-                    && seat.agent.serves(&self.queues[queue])
-                    && (!by_language || seat.agent.speaks(spoken))
-                    && seat.load + self.cost(c, *s) <= seat.agent.capacity
-            })
-            .min_by_key(|s| (self.seats[*s].load, self.seats[*s].idle_since, *s))
-    }
-
-    /// An agent takes the contact: the offer, the answer (or the callback's dial), the
-    /// talk with perhaps a consult on hold, the end, the wrap-up and perhaps a survey, all
-    /// written now at their times; the agent is free again after the wrap-up.
-    fn handle(&mut self, c: usize, seat: usize) {
-        let now = self.now;
-        let cost = self.cost(c, seat);
-        self.seats[seat].load += cost;
-        let callback = self.contacts[c].state == (State::Waiting { callback: true });
-        self.contacts[c].state = State::Done;
-        let agent = self.seats[seat].agent.id.clone();
-        let contact = self.contacts[c].clone();
-        let queue = self.queues[self.queue_of(c)].clone();
-        let intent = self.config.intents[contact.intent].clone();
-        let mut answer = now;
-        if callback {
-            let dial = now + ms(self.rng.log_normal(15.0, 0.3));
-            let reached = self.rng.chance(self.config.callback_reached);
-            self.emit(c, dial, emit::called_back(reached, &agent));
-            if !reached {
-                self.schedule(dial, Action::Free { agent: seat, cost });
-                self.finished(c, dial, false);
-                return;
-            }
-            answer = dial + 1_000;
-        } else if contact.channel != Channel::Email {
-            self.emit(c, now, emit::offered(&agent, &queue));
-            answer = now + ms(self.rng.log_normal(5.0, 0.3));
-        }
-        self.emit(c, answer, emit::assigned(&agent, &queue));
-        let median = match contact.channel {
-            Channel::Voice => 300.0,
-            Channel::Webchat => 420.0,
-            Channel::Email => 240.0,
-            _ => 600.0,
-        };
-        let talk = ms(self.rng.log_normal(median, 0.5));
-        let mut end = answer + talk;
-        if contact.channel == Channel::Voice {
-            if self.rng.chance(0.08) {
-                let hold = ms(self.rng.log_normal(60.0, 0.4));
-                self.emit(c, answer + talk / 2, emit::consult(&agent, true));
-                self.emit(c, answer + talk / 2 + hold, emit::consult(&agent, false));
-                end += hold;
-            }
-        } else {
-            let reply = answer + (talk / 4).min(30_000);
-            self.emit(
-                c,
-                reply,
-                emit::said(
-                    Participant::Agent,
-                    "Thanks for waiting, let me check that for you.",
-                ),
-            );
-        }
-        self.emit(c, end, emit::ended(EndReason::Completed));
-        let resolved = self.rng.chance(intent.resolved);
-        let wrap = end + ms(self.rng.log_normal(30.0, 0.5));
-        self.emit(c, wrap, emit::wrapped_up(&agent, resolved));
-        self.schedule(wrap, Action::Free { agent: seat, cost });
-        if self.rng.chance(self.config.survey) {
-            let waited = (answer - contact.arrived) / 1000;
-            let good = resolved && waited < 120;
-            let csat = if good {
-                4 + self.rng.below(2)
-            } else {
-                1 + self.rng.below(3)
-            } as u32;
-            let nps = if good {
-                7 + self.rng.below(4)
-            } else {
-                self.rng.below(8)
-            } as u32;
-            let effort = if good {
-                1 + self.rng.below(3)
-            } else {
-                3 + self.rng.below(5)
-            } as u32;
-            let at = wrap + ms(self.rng.log_normal(600.0, 0.5));
-            self.emit(c, at, emit::survey(csat, nps, effort));
-        }
-        self.finished(c, wrap, resolved);
-    }
-
     /// The contact is over at `at`: an open need may bring its customer back on another
     /// channel (the conversation goes on), a resolved one about the same intent (it
     /// reopens).
@@ -616,14 +487,6 @@ impl Sim<'_> {
             let open = u64::from(self.config.open_hour) * HOUR_MS;
             back = open + back.saturating_sub(open).div_ceil(DAY_MS) * DAY_MS;
         }
-        self.arrive(
-            contact.customer,
-            channel,
-            contact.intent,
-            contact.language,
-            back,
-            contact.visit + 1,
-            !resolved,
-        );
+        self.arrive(contact.need, channel, back, contact.visit + 1, !resolved);
     }
 }
