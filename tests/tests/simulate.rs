@@ -96,3 +96,26 @@ async fn a_simulated_day_is_the_day_the_report_and_the_journeys_show() {
         .collect();
     assert_eq!(conversations.len(), 1, "{customer}: {journey:?}");
 }
+
+#[test]
+fn settings_that_cannot_make_a_day_are_refused_by_name_before_anything_is_published() {
+    let refused = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--tenant",
+            TENANT,
+            "--server",
+            "http://127.0.0.1:9",
+        ];
+        args.extend(extra);
+        let output = rezef(&args, None);
+        assert!(!output.status.success(), "{extra:?} was accepted");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(refused(&["--speed", "0"]).contains("--speed must be more than 0"));
+    assert!(refused(&["--day", "2999-01-01"]).contains("--day is in the future"));
+    assert!(refused(&["--day", "tomorrow"]).contains("not a day written YYYY-MM-DD"));
+    assert!(refused(&["--contacts", "0"]).contains("contacts: must be 1 to 10,000,000"));
+    assert!(refused(&["--agents", "0"]).contains("agents: must be 1 to 100,000"));
+    assert!(refused(&["--today", "--day", DAY]).contains("cannot be used with"));
+}
