@@ -119,3 +119,33 @@ fn settings_that_cannot_make_a_day_are_refused_by_name_before_anything_is_publis
     assert!(refused(&["--agents", "0"]).contains("agents: must be 1 to 100,000"));
     assert!(refused(&["--today", "--day", DAY]).contains("cannot be used with"));
 }
+
+#[test]
+fn out_writes_the_day_as_json_lines_that_rezef_publish_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("day.jsonl");
+    let args = [
+        "simulate",
+        "--tenant",
+        TENANT,
+        "--contacts",
+        "50",
+        "--agents",
+        "3",
+        "--day",
+        DAY,
+        "--out",
+        file.to_str().expect("a UTF-8 path"),
+    ];
+    let output = rezef(&args, None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = std::fs::File::open(&file).expect("written");
+    let events = rezef_adapter::jsonl::read_events(std::io::BufReader::new(read)).expect("valid");
+    let day_start = SystemTime::UNIX_EPOCH + Duration::from_secs(MIDNIGHT);
+    let config = Config::new(TENANT, day_start, 50, 3);
+    assert_eq!(events, simulate(&config).expect("valid").events);
+}
