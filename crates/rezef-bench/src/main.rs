@@ -10,7 +10,8 @@
 //! Layout: `harness` (server, histograms, report), `workload` (the synthetic events), `reads`
 //! (concurrent reads over gRPC and in process), `fill` (a large store written directly),
 //! `contact_centre` (a contact centre's events, for the measurement), `month` (a contact
-//! centre's month folded and measured, for reports), and one file per benchmark: `ingest`,
+//! centre's month folded and measured, for reports), `simulated` (simulated days, for
+//! `measure-cost --simulated-contacts-per-day`), and one file per benchmark: `ingest`,
 //! `adapter` (the SDK's publisher against the raw client, and its spool's replay),
 //! `projection`, `measure_cost`, `seal_cost`, `partitions`, `freshness`, `get_journey`, `grpc_load`,
 //! `auth_load` and `report_load` (calls loaded by h2load from another process), `resume`, `as_of`,
@@ -40,6 +41,7 @@ mod report_load;
 mod resume;
 mod routing;
 mod seal_cost;
+mod simulated;
 mod workload;
 
 use std::path::PathBuf;

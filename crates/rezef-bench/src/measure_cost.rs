@@ -26,6 +26,7 @@ use rezef_store::JourneyStore;
 use crate::contact_centre::ContactCentre;
 use crate::harness::{Latency, Report, Target, ms, temp_dir, thousands};
 use crate::projection::{Rebuilt, SettingsArgs, load, open_log, timed_rebuild};
+use crate::simulated::Simulated;
 use crate::workload::TENANT;
 
 /// The bar: measuring may take at most this share of the plain throughput.
@@ -39,6 +40,10 @@ pub struct MeasureCostArgs {
     /// Distinct customers contacting.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub customers: u64,
+    /// Simulated days of this many new needs each (`rezef-simulate`) instead of the
+    /// evenly spread contact centre (`--customers` then does not apply).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub simulated_contacts_per_day: Option<u32>,
     /// Pairs of rebuilds (measurement off, then on).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
@@ -66,13 +71,24 @@ fn order(round: u32) -> [bool; 2] {
 pub async fn run(base: &Path, args: &MeasureCostArgs) -> Result<Report> {
     let dir = temp_dir(base, "rezef-bench-measure-cost-")?;
     let log = open_log(&dir.path().join("log"))?;
-    let mut centre = ContactCentre::new(args.customers, args.events, 0x18);
-    let loaded = load(&log, &mut centre, args.events).await?;
+    let loaded = match args.simulated_contacts_per_day {
+        Some(per_day) => {
+            let mut days = Simulated::new(args.events, per_day, 0x18);
+            load(&log, &mut days, args.events).await?
+        }
+        None => {
+            let mut centre = ContactCentre::new(args.customers, args.events, 0x18);
+            load(&log, &mut centre, args.events).await?
+        }
+    };
 
+    let source = match args.simulated_contacts_per_day {
+        Some(per_day) => format!("simulated days of {} needs", thousands(f64::from(per_day))),
+        None => format!("{} customers", thousands(args.customers as f64)),
+    };
     let mut report = Report::new(format!(
-        "measure-cost: rebuild of {} contact-centre events over {} customers, measurement off and on alternated in both orders",
+        "measure-cost: rebuild of {} contact-centre events over {source}, measurement off and on alternated in both orders",
         thousands(args.events as f64),
-        thousands(args.customers as f64)
     ));
     let (mut off, mut on) = (Vec::new(), Vec::new());
     let mut measured = Figures::default();

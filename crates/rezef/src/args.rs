@@ -17,6 +17,15 @@ pub fn time(text: &str) -> Result<prost_types::Timestamp, String> {
     Ok(prost_types::Timestamp::from(time))
 }
 
+/// A day, `YYYY-MM-DD`: its midnight UTC.
+pub fn day(text: &str) -> Result<std::time::SystemTime, String> {
+    let wrong = || format!("not a day written YYYY-MM-DD: {text:?}");
+    if text.len() != 10 {
+        return Err(wrong());
+    }
+    humantime::parse_rfc3339(&format!("{text}T00:00:00Z")).map_err(|_| wrong())
+}
+
 /// `--as-of`: a log offset, or an RFC 3339 time.
 pub fn as_of(text: &str) -> Result<proto::AsOf, String> {
     use proto::as_of::Point;
@@ -37,6 +46,20 @@ mod tests {
         assert_eq!(channel("web_form"), Ok(proto::Channel::WebForm));
         assert!(channel("unspecified").is_err());
         assert!(channel("pigeon").is_err());
+    }
+
+    #[test]
+    fn a_day_is_its_midnight_utc() {
+        let midnight = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_601_600);
+        assert_eq!(day("2026-12-07"), Ok(midnight));
+        for wrong in [
+            "2026-12-7",
+            "2026-12-07T00:00:00Z",
+            "yesterday",
+            "2026-13-01",
+        ] {
+            assert!(day(wrong).is_err(), "{wrong}");
+        }
     }
 
     #[test]

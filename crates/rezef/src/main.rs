@@ -1,7 +1,7 @@
 //! `rezef`: the command line of the Rezef interaction-management backbone.
 //!
 //! One subcommand per file under `cmd/`. `serve` runs the backbone; `publish`, `journey`,
-//! `resume`, `replay`, `explain` and `forget` are gRPC clients of a running server, with its API key (`--token`);
+//! `resume`, `replay`, `explain`, `forget` and `simulate` are gRPC clients of a running server, with its API key (`--token`);
 //! `keys` manages the keys in the server's key file; `rebuild` works on a stopped server's
 //! data directory; `verify` checks the log of a data directory; `demo` runs the main job end to end in a temporary directory.
 
@@ -99,6 +99,9 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Exit 0 when the server says it serves (grpc.health.v1), over TLS too: a probe.
     Health(cmd::health::Args),
+    /// Simulate a contact centre's day (arrivals, IVR and bots, queues, agents, abandons,
+    /// callbacks, returns on other channels) and publish it, or write it as JSON Lines.
+    Simulate(cmd::simulate::Args),
     /// Show continuity end to end (a chat that continues on the phone), then a morning of
     /// calls measured both ways, on the dashboard too.
     Demo(cmd::demo::Args),
@@ -146,6 +149,7 @@ fn main() -> anyhow::Result<()> {
             Command::Rebuild(args) => cmd::rebuild::run(args).await,
             Command::Verify(args) => cmd::verify::run(args),
             Command::Health(args) => cmd::health::run(args).await,
+            Command::Simulate(args) => cmd::simulate::run(args).await,
             Command::Demo(args) => cmd::demo::run(args).await,
         }
     })

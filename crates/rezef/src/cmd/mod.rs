@@ -11,6 +11,7 @@ pub mod rebuild;
 pub mod replay;
 pub mod resume;
 pub mod serve;
+pub mod simulate;
 pub mod verify;
 
 use anyhow::Context;
