@@ -15,7 +15,7 @@ fn stdout(output: &std::process::Output) -> String {
 }
 
 #[test]
-fn the_demo_carries_the_chat_into_the_call_to_an_agent_and_measures_a_morning() {
+fn the_demo_carries_the_chat_into_the_call_to_an_agent_measures_a_morning_and_simulates_a_day() {
     let out = stdout(&rezef(&["demo"], None));
     assert!(out.contains("channels so far   webchat → voice"), "{out}");
     // Routing: the billing rule, the agent who speaks the Hebrew the customer chatted in.
@@ -88,6 +88,18 @@ fn the_demo_carries_the_chat_into_the_call_to_an_agent_and_measures_a_morning() 
     );
     assert!(
         out.contains("The dashboard shows these figures live: http://127.0.0.1:"),
+        "{out}"
+    );
+    // A day at scale, simulated two days back (the morning's figures above are without it),
+    // and the dashboard's address for it.
+    let (_, rest) = (out.split_once("── 5. A day at scale ─ `rezef simulate`: "))
+        .unwrap_or_else(|| panic!("no simulated day: {out}"));
+    let day = &rest[..10];
+    assert!(rest[10..].starts_with(", 600 needs, 12 agents"), "{out}");
+    assert!(out.contains(" customers ("), "{out}");
+    assert!(out.contains(" interactions (email "), "{out}");
+    assert!(
+        out.contains(&format!("/?tenant=demo-bank&day={day}\n")),
         "{out}"
     );
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use rezef_adapter::{Publisher, PublisherConfig, jsonl, proto};
+use rezef_adapter::{Client, Publisher, PublisherConfig, jsonl, proto};
 use rezef_simulate::{Config, simulate};
 
 const DAY_SECS: u64 = 86_400;
@@ -95,14 +95,22 @@ fn write(path: &PathBuf, events: &[proto::Event]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hands the events to a `Publisher` (spooled in a temporary directory), at their pace
-/// divided by `speed` if given, and waits until the server has acknowledged them all.
 async fn publish(
     addr: &crate::ServerAddr,
     events: Vec<proto::Event>,
     speed: Option<f64>,
 ) -> anyhow::Result<()> {
-    let client = super::connect(addr).await?;
+    publish_through(super::connect(addr).await?, events, speed).await
+}
+
+/// Hands the events to a `Publisher` of `client` (spooled in a temporary directory), at
+/// their pace divided by `speed` if given, and waits until the server has acknowledged them
+/// all.
+pub(crate) async fn publish_through(
+    client: Client,
+    events: Vec<proto::Event>,
+    speed: Option<f64>,
+) -> anyhow::Result<()> {
     let spool = tempfile::tempdir()?;
     let publisher = Publisher::start(client, PublisherConfig::new(spool.path())).await?;
     let total = events.len();

@@ -5,12 +5,14 @@
 //! adapter resumes the conversation over gRPC: the customer repeats nothing
 //! ([`continuity`]). Routing offers the call to the billing agent who speaks the customer's
 //! language, with the story on the offer; she resolves it and confirms by email in the same
-//! conversation ([`agent`]). Then a morning of calls is measured both ways ([`day`]), and the
-//! demo ends with the address of the dashboard showing them (kept open with `--keep-serving`).
+//! conversation ([`agent`]). Then a morning of calls is measured both ways ([`day`]), a whole
+//! day at scale is simulated ([`scale`]), and the demo ends with the addresses of the
+//! dashboard showing them (kept open with `--keep-serving`).
 
 mod agent;
 mod continuity;
 mod day;
+mod scale;
 
 use anyhow::Context;
 use rezef_adapter::Client;
@@ -55,8 +57,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     agent::resolve(&mut client, &call).await?;
     println!();
     day::morning(&mut client).await?;
+    println!();
+    let busy_day = scale::day_at_scale(&client).await?;
 
     println!("\n   The dashboard shows these figures live: {dashboard}");
+    println!("   and the simulated day: {dashboard}&day={busy_day}");
     if args.keep_serving {
         println!("   Serving until Ctrl-C.");
         super::serve::shutdown_signal().await;
