@@ -7,7 +7,6 @@
 //!   a while.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,12 +23,8 @@ use rezef_email::maildir::Maildir;
 #[derive(Debug, Parser)]
 #[command(version, about = "Rezef's email channel adapter")]
 struct Cli {
-    /// The TOML configuration.
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// Logs as JSON lines.
-    #[arg(long)]
-    log_json: bool,
+    #[command(flatten)]
+    service: service::ServiceArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,8 +57,8 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    service::telemetry::init(cli.log_json);
-    let config = match config::load(cli.config.as_deref()) {
+    service::telemetry::init(cli.service.log_json);
+    let config = match config::load(cli.service.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("rezef-email: {e}");

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod args;
 mod config;
 mod http;
 pub mod metrics;
@@ -42,6 +43,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+pub use args::ServiceArgs;
 pub use config::{HttpSettings, RezefSettings, SpoolSettings, load};
 
 use crate::{Client, Error, Publisher};
