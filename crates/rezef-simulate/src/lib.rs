@@ -36,6 +36,7 @@ use rezef_proto::v1;
 pub use config::{Config, Intent, WEEKDAY};
 pub use emit::customer_id;
 pub use error::Error;
+pub use rng::Rng;
 pub use roster::Agent;
 pub use summary::{Summary, TARGET_SECS};
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rezef_adapter::service::{HttpSettings, RezefSettings, SpoolSettings};
+use rezef_adapter::service::{self, HttpSettings, RezefSettings, SpoolSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::twiml::Connect;
@@ -59,7 +59,7 @@ pub struct TwilioSettings {
     pub source: String,
     /// How long a call waits for `ResumeConversation` before getting the menu (Twilio
     /// waits 15 s for TwiML).
-    #[serde(with = "millis")]
+    #[serde(with = "service::millis")]
     pub resume_timeout_ms: Duration,
 }
 
@@ -159,21 +159,6 @@ pub struct MenuOption {
     pub label: String,
     /// Where the call goes; unset: `[voice] connect`.
     pub connect: Option<Connect>,
-}
-
-/// A duration as whole milliseconds.
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rezef_adapter::service::{HttpSettings, RezefSettings, SpoolSettings};
+use rezef_adapter::service::{self, HttpSettings, RezefSettings, SpoolSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::bot::BotSettings;
@@ -62,13 +62,13 @@ pub struct WebchatSettings {
     pub max_message_bytes: usize,
     /// How long a new chat waits for `ResumeConversation` before starting without the
     /// story (Rezef down or slow).
-    #[serde(with = "millis")]
+    #[serde(with = "service::millis")]
     pub resume_timeout_ms: Duration,
     /// How many messages of the conversation a visitor coming back is shown (at most 50).
     pub transcript_limit: u32,
     /// How long a chat whose connection dropped stays open for the widget to reconnect
     /// and carry it on (a reload, a network change); then it ends, `CUSTOMER_LEFT`.
-    #[serde(with = "millis")]
+    #[serde(with = "service::millis")]
     pub reconnect_grace_ms: Duration,
 }
 
@@ -96,21 +96,6 @@ impl WebchatSettings {
             .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
         });
         same || (self.allowed_origins.iter()).any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
-    }
-}
-
-/// A duration as whole milliseconds.
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -9,29 +9,23 @@
 //! Needs node, `npm ci --prefix tests/browser` and chromium, and `BROWSER_TESTS=1`; without
 //! that variable the test says it is skipped and passes (`rezef_scenarios::browser`).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::TENANT;
 use rezef_adapter::proto::{self, agent_session_event::Event as Received, event::Payload};
-use rezef_adapter::{AgentSession, EventFactory};
+use rezef_adapter::EventFactory;
 use rezef_scenarios::RezefServer;
 use rezef_scenarios::browser::{browser, screenshots};
 use rezef_webchat::Settings;
 use rezef_webchat::bot::Answer;
 
-const TENANT: &str = "acme";
 /// How long the browser may take for each step.
 const STEP: Duration = Duration::from_secs(60);
-const ROUTING: &str = r#"
-version = 1
-default_queue = "chat"
-
-[[queues]]
-id = "chat"
-steps = [{ after = "0s" }]
-"#;
 const REPLY: &str = "Hi, I am Dana from Acme. How can I help?";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,25 +37,7 @@ async fn a_visitor_talks_to_the_bot_asks_for_an_agent_and_reads_the_agents_reply
     let dir = tempfile::tempdir().expect("tempdir");
     let server = RezefServer::start(&dir.path().join("data")).await;
     let client = server.client().await;
-    let config = proto::SetRoutingConfigRequest {
-        tenant_id: TENANT.into(),
-        config: ROUTING.into(),
-    };
-    client
-        .routing()
-        .set_routing_config(config)
-        .await
-        .expect("routing set");
-    let profile = proto::AgentProfile {
-        agent_id: "dana".into(),
-        languages: vec!["en".into()],
-        capacity: [("webchat".to_owned(), 2)].into(),
-        max_load: 2,
-        ..Default::default()
-    };
-    let mut desk = AgentSession::login(&client, TENANT, profile, None)
-        .await
-        .expect("logged in");
+    let mut desk = common::agent_on_duty(&client).await;
     // and the adapter serving its demo page,
     let mut settings = Settings::default();
     settings.rezef.address = server.url();

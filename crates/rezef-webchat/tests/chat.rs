@@ -8,12 +8,15 @@
 //! with Rezef down a chat goes on with the bot and its events arrive once Rezef is back, and
 //! the visitor's `end` ends it; the adapter restarting does not end a chat.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::TENANT;
 use futures::{SinkExt, StreamExt};
 use rezef_adapter::proto::{self, agent_session_event::Event as Received, event::Payload};
-use rezef_adapter::{AgentSession, Client, EventFactory, identity_ref};
+use rezef_adapter::{Client, EventFactory, identity_ref};
 use rezef_scenarios::{RezefServer, free_port};
 use rezef_webchat::Settings;
 use rezef_webchat::bot::Answer;
@@ -23,19 +26,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const TENANT: &str = "acme";
 const SHOP: &str = "https://shop.example.com";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// One queue for chats; agents need only to speak the chat's language.
-const ROUTING: &str = r#"
-version = 1
-default_queue = "chat"
-
-[[queues]]
-id = "chat"
-steps = [{ after = "0s" }]
-"#;
 
 /// An adapter served in this process until dropped.
 struct Adapter {
@@ -245,25 +237,7 @@ async fn a_hello_starts_the_chat_and_the_bot_answers_a_keyword_with_its_intent()
 #[tokio::test]
 async fn asking_for_an_agent_routes_the_chat_and_the_agents_reply_reaches_the_visitor() {
     let (server, _dir, mut client) = backbone().await;
-    let config = proto::SetRoutingConfigRequest {
-        tenant_id: TENANT.into(),
-        config: ROUTING.into(),
-    };
-    client
-        .routing()
-        .set_routing_config(config)
-        .await
-        .expect("routing set");
-    let profile = proto::AgentProfile {
-        agent_id: "dana".into(),
-        languages: vec!["en".into()],
-        capacity: [("webchat".to_owned(), 2)].into(),
-        max_load: 2,
-        ..Default::default()
-    };
-    let mut desk = AgentSession::login(&client, TENANT, profile, None)
-        .await
-        .expect("logged in");
+    let mut desk = common::agent_on_duty(&client).await;
     let adapter = Adapter::start(&server.url(), |_| {}).await;
     let mut visitor = Visitor::connect(adapter.addr, SHOP).await.expect("open");
     let chat = visitor.hello("v-handoff", None).await["chat"]

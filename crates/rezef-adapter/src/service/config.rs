@@ -152,6 +152,22 @@ where
     figment.extract().map_err(|e| Error::Config(e.to_string()))
 }
 
+/// A duration as whole milliseconds, for settings named `…_ms`
+/// (`#[serde(with = "rezef_adapter::service::millis")]`).
+pub mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
 #[cfg(test)]
 // figment's test jail returns its large error type by design.
 #[allow(clippy::result_large_err)]

@@ -44,7 +44,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 pub use args::ServiceArgs;
-pub use config::{HttpSettings, RezefSettings, SpoolSettings, load};
+pub use config::{HttpSettings, RezefSettings, SpoolSettings, load, millis};
 
 use crate::{Client, Error, Publisher};
 use metrics::Metrics;
