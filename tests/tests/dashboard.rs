@@ -11,10 +11,7 @@
 //! `BROWSER_TESTS=1`. Without that variable the test says it is skipped and passes (as
 //! the Kafka tests do without `KAFKA_BROKERS`); with it, anything missing is a failure.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use rezef_adapter::proto;
@@ -22,7 +19,7 @@ use rezef_events::Timestamp;
 use rezef_events::event::AbandonPoint;
 use rezef_events::testing::EventBuilder;
 use rezef_proto::json::to_json;
-use rezef_scenarios::browser::{browser, screenshots};
+use rezef_scenarios::browser::browser;
 use rezef_scenarios::{RezefServer, free_port};
 
 const TENANT: &str = "acme";
@@ -147,32 +144,17 @@ async fn the_page_shows_the_api_s_figures_follows_a_customer_and_resumes_after_a
     let day = &timestamp(midnight).to_string()[..10];
 
     // When the browser opens the page and tracks the caller
-    let shots = screenshots();
-    let mut node = Command::new("node")
-        .arg(&browser.script)
-        .env(
-            "DASHBOARD_URL",
-            format!("http://{listen}/?tenant={TENANT}&day={day}"),
-        )
-        .env("EXPECTED_REPORT", to_json(&figures))
-        .env("TRACK_PHONE", TRACKED)
-        .env("API_KEY", &reader)
-        .env("SCREENSHOTS", &shots)
-        .env("CHROMIUM", &browser.chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let stdout = node.stdout.take().expect("piped");
-    let (said, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = said.send(line);
-        }
-    });
-    let next = || tokio::task::block_in_place(|| lines.recv_timeout(STEP));
+    let url = format!("http://{listen}/?tenant={TENANT}&day={day}");
+    let expected = to_json(&figures);
+    let env = [
+        ("DASHBOARD_URL", url.as_str()),
+        ("EXPECTED_REPORT", expected.as_str()),
+        ("TRACK_PHONE", TRACKED),
+        ("API_KEY", reader.as_str()),
+    ];
+    let mut page = browser.drive(&env, STEP);
     assert_eq!(
-        next().as_deref(),
+        page.next().as_deref(),
         Ok("tracking"),
         "the browser found the caller"
     );
@@ -180,10 +162,9 @@ async fn the_page_shows_the_api_s_figures_follows_a_customer_and_resumes_after_a
     // Then, as the caller is answered (two minutes in the queue), the page follows
     tracked.wait(Duration::from_secs(120));
     publish(&mut client, &[tracked.assigned("agent-1")]).await;
-    let mut stdin = node.stdin.take().expect("piped");
-    writeln!(stdin, "published").expect("told");
+    page.tell("published");
     assert_eq!(
-        next().as_deref(),
+        page.next().as_deref(),
         Ok("followed"),
         "the browser followed the caller"
     );
@@ -191,7 +172,7 @@ async fn the_page_shows_the_api_s_figures_follows_a_customer_and_resumes_after_a
     // When the server is killed, the page says the connection is lost
     let grpc_port = server.port;
     server.kill9();
-    assert_eq!(next().as_deref(), Ok("lost"), "the page saw it lost");
+    assert_eq!(page.next().as_deref(), Ok("lost"), "the page saw it lost");
 
     // And when it is back on the same data and address with one more caller, the page
     // resumes by itself and shows the API's figures
@@ -204,16 +185,14 @@ async fn the_page_shows_the_api_s_figures_follows_a_customer_and_resumes_after_a
     more.push(fifth.abandoned(AbandonPoint::Queue));
     publish(&mut client_back, &more).await;
     let figures_back = report(&client_back, midnight).await;
-    writeln!(stdin, "restarted {}", to_json(&figures_back)).expect("told");
+    page.tell(&format!("restarted {}", to_json(&figures_back)));
 
     // And it stays readable on a phone, in the dark and on a wall screen
     assert_eq!(
-        next().as_deref(),
+        page.next().as_deref(),
         Ok("done"),
         "the page resumed and is readable everywhere"
     );
-    let status = tokio::task::block_in_place(|| node.wait()).expect("node ends");
-    assert!(status.success(), "{status}");
-    println!("screenshots: {}", shots.display());
+    page.finish();
     drop(back);
 }

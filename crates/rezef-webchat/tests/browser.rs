@@ -11,16 +11,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::TENANT;
-use rezef_adapter::proto::{self, agent_session_event::Event as Received, event::Payload};
 use rezef_adapter::EventFactory;
+use rezef_adapter::proto::{self, agent_session_event::Event as Received, event::Payload};
 use rezef_scenarios::RezefServer;
-use rezef_scenarios::browser::{browser, screenshots};
+use rezef_scenarios::browser::browser;
 use rezef_webchat::Settings;
 use rezef_webchat::bot::Answer;
 
@@ -58,26 +55,10 @@ async fn a_visitor_talks_to_the_bot_asks_for_an_agent_and_reads_the_agents_reply
     }));
 
     // when a visitor opens the page, talks to the bot and asks for an agent,
-    let shots = screenshots();
-    let mut node = Command::new("node")
-        .arg(&browser.script)
-        .env("CHAT_URL", format!("http://{addr}/"))
-        .env("SCREENSHOTS", &shots)
-        .env("CHROMIUM", &browser.chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let stdout = node.stdout.take().expect("piped");
-    let (said, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = said.send(line);
-        }
-    });
-    let next = || tokio::task::block_in_place(|| lines.recv_timeout(STEP));
+    let url = format!("http://{addr}/");
+    let mut page = browser.drive(&[("CHAT_URL", &url)], STEP);
     assert_eq!(
-        next().as_deref(),
+        page.next().as_deref(),
         Ok("waiting"),
         "the page waits for an agent"
     );
@@ -102,15 +83,15 @@ async fn a_visitor_talks_to_the_bot_asks_for_an_agent_and_reads_the_agents_reply
     }
     let mut publisher = client.clone();
     publisher.publish(vec![reply]).await.expect("published");
-    let mut stdin = node.stdin.take().expect("piped");
-    writeln!(stdin, "replied {REPLY}").expect("told");
+    page.tell(&format!("replied {REPLY}"));
 
     // and the page shows the reply, and stays usable by keyboard and on a phone.
-    assert_eq!(next().as_deref(), Ok("done"), "the page showed the reply");
-    drop(stdin);
-    let status = tokio::task::block_in_place(|| node.wait()).expect("node ends");
-    assert!(status.success(), "{status}");
-    println!("screenshots: {}", shots.display());
+    assert_eq!(
+        page.next().as_deref(),
+        Ok("done"),
+        "the page showed the reply"
+    );
+    page.finish();
     let _ = stop.send(());
     let stopped = tokio::time::timeout(Duration::from_secs(20), adapter).await;
     stopped
