@@ -377,6 +377,27 @@ pub fn create_key(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// `customer`'s journey in `tenant` once `ready` holds, asked every 100 ms for at most 20 s:
+/// for what an adapter published through its spool, whose offsets the test does not know.
+pub async fn journey_when(
+    client: &mut Client,
+    tenant: &str,
+    customer: rezef_adapter::proto::CustomerRef,
+    ready: impl Fn(&rezef_adapter::proto::Journey) -> bool,
+) -> rezef_adapter::proto::Journey {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(answer) = client.journey(tenant, customer.clone(), None).await
+            && let Some(journey) = answer.journey
+            && ready(&journey)
+        {
+            return journey;
+        }
+        assert!(Instant::now() < deadline, "the journey never got there");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `GET /metrics` on `port` (`rezef serve --metrics-listen`): each sample's value by its
 /// line's series (`name{labels}`).
 pub async fn scrape_metrics(port: u16) -> std::collections::BTreeMap<String, f64> {

@@ -152,19 +152,8 @@ async fn journey_when(
     caller: &str,
     ready: impl Fn(&proto::Journey) -> bool,
 ) -> proto::Journey {
-    let mut client = server.client().await;
     let customer = rezef_adapter::identity_ref(proto::IdentityKind::Phone, caller);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(answer) = client.journey(TENANT, customer.clone(), None).await
-            && let Some(journey) = answer.journey
-            && ready(&journey)
-        {
-            return journey;
-        }
-        assert!(Instant::now() < deadline, "the journey never got there");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    rezef_scenarios::journey_when(&mut server.client().await, TENANT, customer, ready).await
 }
 
 fn interaction<'a>(journey: &'a proto::Journey, id: &str) -> Option<&'a proto::Interaction> {

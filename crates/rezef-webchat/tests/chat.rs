@@ -11,7 +11,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::TENANT;
 use futures::{SinkExt, StreamExt};
@@ -143,24 +143,14 @@ impl Visitor {
     }
 }
 
-/// `visitor`'s journey once `ready` holds (within [`WAIT`]).
+/// `visitor`'s journey once `ready` holds.
 async fn journey_when(
     client: &mut Client,
     visitor: &str,
     ready: impl Fn(&proto::Journey) -> bool,
 ) -> proto::Journey {
     let customer = identity_ref(proto::IdentityKind::ChatVisitor, visitor);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(answer) = client.journey(TENANT, customer.clone(), None).await
-            && let Some(journey) = answer.journey
-            && ready(&journey)
-        {
-            return journey;
-        }
-        assert!(Instant::now() < deadline, "the journey never got there");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    rezef_scenarios::journey_when(client, TENANT, customer, ready).await
 }
 
 fn chat_of<'a>(

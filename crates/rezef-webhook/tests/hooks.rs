@@ -6,7 +6,6 @@
 //! body 413, a full spool 503, all with nothing published.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use rezef_adapter::proto;
 use rezef_scenarios::{RezefServer, free_port};
@@ -117,19 +116,8 @@ async fn journey_when(
     server: &RezefServer,
     ready: impl Fn(&proto::Journey) -> bool,
 ) -> proto::Journey {
-    let mut client = server.client().await;
     let customer = rezef_adapter::identity_ref(proto::IdentityKind::Email, EMAIL);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(answer) = client.journey(TENANT, customer.clone(), None).await
-            && let Some(journey) = answer.journey
-            && ready(&journey)
-        {
-            return journey;
-        }
-        assert!(Instant::now() < deadline, "the journey never got there");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    rezef_scenarios::journey_when(&mut server.client().await, TENANT, customer, ready).await
 }
 
 fn ticket(journey: &proto::Journey) -> Option<&proto::Interaction> {
