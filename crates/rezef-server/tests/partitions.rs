@@ -55,6 +55,25 @@ async fn journey_once(
     }
 }
 
+/// Merges `absorbed` into `survivor` (one chat each); the journey `absorbed` then leads to:
+/// the survivor's, holding both chats.
+async fn merge(
+    client: &mut rezef_adapter::Client,
+    survivor: &str,
+    absorbed: &str,
+) -> proto::Journey {
+    let merge = proto::MergeCustomersRequest {
+        tenant_id: TENANT.into(),
+        survivor_customer_id: survivor.to_owned(),
+        absorbed_customer_id: absorbed.to_owned(),
+        reason: "same person".into(),
+        requested_by: "agent-1".into(),
+    };
+    (client.identities().merge_customers(merge).await).expect("merged");
+    let merged = |j: &proto::Journey| j.customer_id == survivor && j.conversations.len() == 2;
+    journey_once(client, absorbed, merged).await
+}
+
 #[tokio::test]
 async fn customers_spread_over_two_partitions_and_a_merge_crosses_them() {
     // Given a node whose embedded log has two partitions
@@ -91,19 +110,9 @@ async fn customers_spread_over_two_partitions_and_a_merge_crosses_them() {
     };
     let (survivor, absorbed) = (on(0), on(1));
 
-    // When a customer of each partition turn out to be one
-    let merge = proto::MergeCustomersRequest {
-        tenant_id: TENANT.into(),
-        survivor_customer_id: survivor.clone(),
-        absorbed_customer_id: absorbed.clone(),
-        reason: "same person".into(),
-        requested_by: "agent-1".into(),
-    };
-    (client.identities().merge_customers(merge).await).expect("merged");
-
-    // Then the absorbed customer leads to the survivor's journey, holding both chats
-    let merged = |j: &proto::Journey| j.customer_id == survivor && j.conversations.len() == 2;
-    journey_once(&mut client, &absorbed, merged).await;
+    // When a customer of each partition turn out to be one, then the absorbed customer
+    // leads to the survivor's journey, holding both chats
+    merge(&mut client, &survivor, &absorbed).await;
 
     // And a node started again over the data with another count is refused, saying the count
     let dir = server.stop_keeping().await;
@@ -126,6 +135,7 @@ async fn customers_spread_over_two_partitions_and_a_merge_crosses_them() {
     // While with the same count everything is there
     let server = Running::start_in(two_partitions(), Arc::new(SystemClock), dir).await;
     let mut client = server.client().await;
+    let merged = |j: &proto::Journey| j.customer_id == survivor && j.conversations.len() == 2;
     journey_once(&mut client, &absorbed, merged).await;
     for (_, customer) in &customers {
         journey_once(&mut client, customer, |j| !j.conversations.is_empty()).await;
@@ -209,16 +219,7 @@ async fn a_journey_moved_by_a_merge_is_in_the_log_sealed_and_forgetting_erases_i
     journey_once(&mut client, &absorbed, holds_phone).await;
 
     // When they are merged across the partitions (the absorbed journey moves in a handover)
-    let merge = proto::MergeCustomersRequest {
-        tenant_id: TENANT.into(),
-        survivor_customer_id: survivor.clone(),
-        absorbed_customer_id: absorbed.clone(),
-        reason: "same person".into(),
-        requested_by: "agent-1".into(),
-    };
-    (client.identities().merge_customers(merge).await).expect("merged");
-    let merged = |j: &proto::Journey| j.customer_id == survivor && j.conversations.len() == 2;
-    let journey = journey_once(&mut client, &absorbed, merged).await;
+    let journey = merge(&mut client, &survivor, &absorbed).await;
     let shown = (journey.conversations.iter()).flat_map(|c| &c.transcript);
     assert!(shown.into_iter().any(|t| t.text == secret), "moved whole");
 
