@@ -36,8 +36,8 @@ fn prefix(tenant: &TenantId, width: Interval, start: Timestamp) -> Vec<u8> {
 }
 
 /// `f` tenant `\0` width start dims (postcard).
-fn bucket_key((tenant, width, bucket): &StoredKey) -> Result<Vec<u8>> {
-    let mut key = prefix(tenant, *width, bucket.start);
+fn bucket_key(tenant: &TenantId, width: Interval, bucket: &BucketKey) -> Result<Vec<u8>> {
+    let mut key = prefix(tenant, width, bucket.start);
     key.extend_from_slice(&encode("bucket dimensions", &bucket.dims)?);
     Ok(key)
 }
@@ -46,7 +46,7 @@ fn bucket_key((tenant, width, bucket): &StoredKey) -> Result<Vec<u8>> {
 pub(super) fn write(measure: &MeasureCheckpoint, writes: &mut Writes) -> Result<()> {
     writes.insert(MEASURER_KEY, encode("measurer", &measure.measurer)?);
     for (tenant, width, bucket, figures) in &measure.buckets {
-        let key = bucket_key(&(tenant.clone(), *width, bucket.clone()))?;
+        let key = bucket_key(tenant, *width, bucket)?;
         writes.insert(key, encode("figures", figures)?);
     }
     Ok(())
@@ -62,7 +62,7 @@ pub(super) fn measurer(db: &sled::Db) -> Result<Measurer> {
 
 /// One bucket's figures.
 pub(super) fn bucket(db: &sled::Db, key: &StoredKey) -> Result<Option<Figures>> {
-    let stored = bucket_key(key)?;
+    let stored = bucket_key(&key.0, key.1, &key.2)?;
     let Some(value) = db.get(&stored)? else {
         return Ok(None);
     };
