@@ -8,25 +8,26 @@ use std::process::Command;
 
 use rezef_scenarios::rezef_bin;
 
-/// Whether `line` shows `value`; a number only standing alone, not inside a longer one
-/// (a log line's timestamp `10:22:30.084417Z` does not show the card digits `4417`).
+/// Whether `line` shows the number `value` standing alone, not inside a longer one or a
+/// fraction (a log line's timestamp `10:22:30.080417Z` does not show the card digits
+/// `0417`). The demo's card digits start with a zero, as no number a log prints does: a
+/// length or an offset that happens to be the same four digits is not a leak.
 fn shows(line: &str, value: &str) -> bool {
-    let numeric = value.bytes().all(|b| b.is_ascii_digit());
+    let part_of_a_number = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit() || b == b'.');
     line.match_indices(value).any(|(at, _)| {
         let before = line[..at].bytes().next_back();
         let after = line[at + value.len()..].bytes().next();
-        !numeric
-            || !(before.is_some_and(|b| b.is_ascii_digit())
-                || after.is_some_and(|b| b.is_ascii_digit()))
+        !(part_of_a_number(before) || part_of_a_number(after))
     })
 }
 
 #[test]
 fn a_number_shows_only_standing_alone() {
-    assert!(!shows("2026-12-06T10:22:30.084417Z TRACE h2", "4417"));
-    assert!(shows("card_last4=4417 set", "4417"));
-    assert!(shows("card 4417", "4417"));
-    assert!(shows("from dana.levi@example.com", "dana.levi"));
+    assert!(!shows("2026-12-06T10:22:30.080417Z TRACE h2", "0417"));
+    assert!(!shows("time.busy=1.0417ms", "0417"));
+    assert!(!shows("durable at offsets 10417..10430", "0417"));
+    assert!(shows("card_last4=0417 set", "0417"));
+    assert!(shows("card 0417", "0417"));
 }
 
 #[test]
@@ -44,21 +45,27 @@ fn at_trace_level_the_logs_show_no_personal_data() {
     assert!(logs.lines().count() > 200, "too few log lines: {logs}");
     let story = String::from_utf8_lossy(&output.stdout);
     // Whether the demo prints it: the card digits are sensitive, masked even there.
+    // (what, the value, whether the demo prints it, whether it counts only standing alone:
+    // short numbers a log may print by chance as a length, an offset or a time's fraction).
     let personal = [
-        ("the phone number, normalised", "545550123", true),
-        ("the phone number as typed", "555-0123", true),
-        ("the email", "dana.levi", true),
-        ("the card digits", "4417", false),
-        ("the one-time code", "482913", true),
-        ("what the customer wrote", "charged twice", true),
+        ("the phone number, normalised", "545550123", true, false),
+        ("the phone number as typed", "555-0123", true, false),
+        ("the email", "dana.levi", true, false),
+        ("the card digits", "0417", false, true),
+        ("the one-time code", "482913", true, true),
+        ("what the customer wrote", "charged twice", true, false),
     ];
-    for (what, value, printed) in personal {
+    for (what, value, printed, alone) in personal {
+        let found = |line: &str| match alone {
+            true => shows(line, value),
+            false => line.contains(value),
+        };
         assert_eq!(
-            story.contains(value),
+            story.lines().any(found),
             printed,
             "the demo no longer sends {what} as this test expects"
         );
-        let leaked: Vec<&str> = logs.lines().filter(|l| shows(l, value)).collect();
+        let leaked: Vec<&str> = logs.lines().filter(|l| found(l)).collect();
         assert!(
             leaked.is_empty(),
             "{what} is in the logs:\n{}",

@@ -78,7 +78,7 @@ pub(super) async fn web_chat(client: &mut Client) -> anyhow::Result<u64> {
         // agent is ever shown it (the backbone would mask a six-digit run anyway).
         sensitive(customer("482913")),
         identified,
-        chat.context("card_last4", "4417", true),
+        chat.context("card_last4", "0417", true),
         bot("Thanks, you're verified. A specialist needs to reverse the charge."),
         customer("I'll call you, I'm driving"),
         chat.event(Payload::InteractionEnded(proto::InteractionEnded {
